@@ -1,0 +1,61 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "pd-store.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  guint64 max_bytes;       /* uncompressed bytes of all entries */
+  guint64 max_entries;
+  guint max_path_length;   /* bytes */
+  guint max_depth;         /* path components */
+  gsize max_config_size;   /* config.json */
+} PdArchiveLimits;
+
+/* 8 GiB, 1,000,000 entries, 4096 bytes, 128 components, 4 MiB */
+void pd_archive_limits_init (PdArchiveLimits *limits);
+
+/* called from the worker thread with the bytes read from the input so far */
+typedef void (*PdArchiveProgressFunc) (guint64 bytes_read, gpointer user_data);
+
+typedef struct {
+  GBytes *config_data;   /* the context's config.json */
+  char *layer_digest;    /* the gzip layer blob, written to the store */
+  guint64 layer_size;
+  char *diff_id;         /* sha256 of the uncompressed layer tar */
+} PdContextResult;
+
+void pd_context_result_free (PdContextResult *result);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdContextResult, pd_context_result_free)
+
+/*
+ * Blocking: call it from a GTask thread. Reads a Docker plugin create context (a tar, plain or
+ * compressed with anything libarchive reads) from @fd exactly once, never seeking. The top-level
+ * config.json is returned; entries under rootfs/ are re-rooted (hard-link targets too), device
+ * nodes dropped, setuid/setgid bits stripped, everything else ignored. The re-rooted stream is
+ * written once as an uncompressed tar that is hashed (diff_id), gzipped into a blob of @store,
+ * and extracted into @staging_dir/rootfs by the confined helper (plugind-extract, at
+ * @helper_path). Unsafe entries (.., absolute names, links escaping the root, paths through
+ * symlinks) and broken archives fail with PD_ERROR_INVALID_ARCHIVE, exceeding @limits with
+ * PD_ERROR_LIMITS_EXCEEDED, a missing config.json ("config not found") or rootfs ("no rootfs
+ * found") with PD_ERROR_INVALID_ARCHIVE, ENOSPC with PD_ERROR_NO_SPACE, cancellation with
+ * G_IO_ERROR_CANCELLED. On failure nothing is left in the store but what GC can collect, and
+ * @staging_dir may hold partial content the caller discards.
+ */
+PdContextResult *pd_archive_ingest_context (int fd,
+                                            PdStore *store,
+                                            const char *staging_dir,
+                                            const char *helper_path,
+                                            const PdArchiveLimits *limits,
+                                            PdArchiveProgressFunc progress,
+                                            gpointer progress_data,
+                                            GCancellable *cancellable,
+                                            GError **error);
+
+/* $PLUGIND_EXTRACT_HELPER, else LIBEXECDIR/plugind-extract */
+const char *pd_archive_get_helper_path (void);
+
+G_END_DECLS

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/*
+ * The one authorization helper of the D-Bus layer (dbus-api.md D7, "Authorization procedure").
+ * Asynchronous, on the main thread; a system-bus-name subject; uid 0 allowed without polkit;
+ * polkitd missing or failing means deny for everyone else; interactivity from the message flag
+ * unless options["interactive"] overrides it. The check is cancelled if the caller vanishes.
+ */
+#define PD_TYPE_AUTH (pd_auth_get_type ())
+G_DECLARE_FINAL_TYPE (PdAuth, pd_auth, PD, AUTH, GObject)
+
+PdAuth *pd_auth_new (void);
+
+/* @details: string → string (plugin, plugin_id, remote, registry, privileges, operation,
+ * settings), may be NULL. @options: the method's a{sv} options, may be NULL. */
+void pd_auth_check_async (PdAuth *self,
+                          GDBusMethodInvocation *invocation,
+                          const char *action_id,
+                          GHashTable *details,
+                          GVariant *options,
+                          GAsyncReadyCallback callback,
+                          gpointer user_data);
+/* TRUE when allowed. Otherwise FALSE with an error ready for
+ * g_dbus_method_invocation_return_gerror(): org.freedesktop.DBus.Error.AccessDenied,
+ * org.freedesktop.DBus.Error.InteractiveAuthorizationRequired (a remote-error GError) or
+ * PD_ERROR_NOT_AUTHORIZED_DISMISSED. */
+gboolean pd_auth_check_finish (PdAuth *self, GAsyncResult *result, GError **error);
+
+/* The caller's uid, from GetConnectionCredentials, async. */
+void pd_auth_get_caller_uid_async (PdAuth *self,
+                                   GDBusMethodInvocation *invocation,
+                                   GAsyncReadyCallback callback,
+                                   gpointer user_data);
+gboolean pd_auth_get_caller_uid_finish (PdAuth *self, GAsyncResult *result, guint32 *uid,
+                                        GError **error);
+
+/*
+ * The method → action table, default deny. Every method of every interface in data/*.xml must
+ * appear: with @action NULL it is on the read-only list; @privileged_action is the stronger
+ * action some calls need (install-privileged, set-privileged), else NULL.
+ */
+typedef struct {
+  const char *interface_name;
+  const char *method_name;
+  const char *action;
+  const char *privileged_action;
+} PdAuthRule;
+
+const PdAuthRule *pd_auth_lookup_rule (const char *interface_name, const char *method_name);
+/* NULL-terminated by an all-NULL entry */
+const PdAuthRule *pd_auth_get_rules (void);
+
+G_END_DECLS

@@ -1,0 +1,154 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pd-error"
+
+#include <string.h>
+
+#include <gio/gio.h>
+#include <json-glib/json-glib.h>
+
+#include "pd-error.h"
+#include "pd-names.h"
+
+static const GDBusErrorEntry pd_error_entries[] = {
+  { PD_ERROR_FAILED, PD_DBUS_ERROR_PREFIX "Failed" },
+  { PD_ERROR_NO_SUCH_PLUGIN, PD_DBUS_ERROR_PREFIX "NoSuchPlugin" },
+  { PD_ERROR_AMBIGUOUS_NAME, PD_DBUS_ERROR_PREFIX "AmbiguousName" },
+  { PD_ERROR_PLUGIN_EXISTS, PD_DBUS_ERROR_PREFIX "PluginExists" },
+  { PD_ERROR_PLUGIN_ENABLED, PD_DBUS_ERROR_PREFIX "PluginEnabled" },
+  { PD_ERROR_PLUGIN_DISABLED, PD_DBUS_ERROR_PREFIX "PluginDisabled" },
+  { PD_ERROR_PLUGIN_IN_USE, PD_DBUS_ERROR_PREFIX "PluginInUse" },
+  { PD_ERROR_BUSY, PD_DBUS_ERROR_PREFIX "Busy" },
+  { PD_ERROR_INVALID_REFERENCE, PD_DBUS_ERROR_PREFIX "InvalidReference" },
+  { PD_ERROR_PRIVILEGES_MISMATCH, PD_DBUS_ERROR_PREFIX "PrivilegesMismatch" },
+  { PD_ERROR_INVALID_CONFIG, PD_DBUS_ERROR_PREFIX "InvalidConfig" },
+  { PD_ERROR_INVALID_ARCHIVE, PD_DBUS_ERROR_PREFIX "InvalidArchive" },
+  { PD_ERROR_REGISTRY_UNAUTHORIZED, PD_DBUS_ERROR_PREFIX "RegistryUnauthorized" },
+  { PD_ERROR_REGISTRY_NOT_FOUND, PD_DBUS_ERROR_PREFIX "RegistryNotFound" },
+  { PD_ERROR_REGISTRY_ERROR, PD_DBUS_ERROR_PREFIX "RegistryError" },
+  { PD_ERROR_DIGEST_MISMATCH, PD_DBUS_ERROR_PREFIX "DigestMismatch" },
+  { PD_ERROR_UNSUPPORTED_MEDIA_TYPE, PD_DBUS_ERROR_PREFIX "UnsupportedMediaType" },
+  { PD_ERROR_NO_SPACE, PD_DBUS_ERROR_PREFIX "NoSpace" },
+  { PD_ERROR_SANDBOX_FAILED, PD_DBUS_ERROR_PREFIX "SandboxFailed" },
+  { PD_ERROR_ACTIVATION_FAILED, PD_DBUS_ERROR_PREFIX "ActivationFailed" },
+  { PD_ERROR_ACTIVATION_TIMEOUT, PD_DBUS_ERROR_PREFIX "ActivationTimeout" },
+  { PD_ERROR_JOB_CANCELLED, PD_DBUS_ERROR_PREFIX "JobCancelled" },
+  { PD_ERROR_NOT_CANCELLABLE, PD_DBUS_ERROR_PREFIX "NotCancellable" },
+  { PD_ERROR_NOT_AUTHORIZED_DISMISSED, PD_DBUS_ERROR_PREFIX "NotAuthorizedDismissed" },
+  /* registered under our prefix so the quark round-trips; pd_error_convert() never lets these
+   * two reach the bus: the D-Bus layer sends the standard names instead */
+  { PD_ERROR_INVALID_ARGS, PD_DBUS_ERROR_PREFIX "InvalidArgs" },
+  { PD_ERROR_LIMITS_EXCEEDED, PD_DBUS_ERROR_PREFIX "LimitsExceeded" },
+};
+
+G_STATIC_ASSERT (G_N_ELEMENTS (pd_error_entries) == PD_ERROR_N_ERRORS);
+
+GQuark
+pd_error_quark (void)
+{
+  static gsize quark = 0;
+
+  g_dbus_error_register_error_domain ("pd-error-quark", &quark, pd_error_entries,
+                                      G_N_ELEMENTS (pd_error_entries));
+  return (GQuark) quark;
+}
+
+const char *
+pd_error_to_dbus_name (PdError code)
+{
+  if (code == PD_ERROR_INVALID_ARGS)
+    return "org.freedesktop.DBus.Error.InvalidArgs";
+  if (code == PD_ERROR_LIMITS_EXCEEDED)
+    return "org.freedesktop.DBus.Error.LimitsExceeded";
+  for (gsize i = 0; i < G_N_ELEMENTS (pd_error_entries); i++)
+    if (pd_error_entries[i].error_code == (gint) code)
+      return pd_error_entries[i].dbus_error_name;
+  return PD_DBUS_ERROR_PREFIX "Failed";
+}
+
+static PdError
+pd_error_code_from_io_error (gint code)
+{
+  switch (code)
+    {
+    case G_IO_ERROR_NO_SPACE:
+      return PD_ERROR_NO_SPACE;
+    case G_IO_ERROR_CANCELLED:
+      return PD_ERROR_JOB_CANCELLED;
+    case G_IO_ERROR_INVALID_ARGUMENT:
+    case G_IO_ERROR_INVALID_DATA:
+      return PD_ERROR_INVALID_ARGS;
+    case G_IO_ERROR_EXISTS:
+      return PD_ERROR_PLUGIN_EXISTS;
+    case G_IO_ERROR_BUSY:
+    case G_IO_ERROR_PENDING:
+      return PD_ERROR_BUSY;
+    case G_IO_ERROR_MESSAGE_TOO_LARGE:
+    case G_IO_ERROR_TOO_MANY_OPEN_FILES:
+      return PD_ERROR_LIMITS_EXCEEDED;
+    default:
+      return PD_ERROR_FAILED;
+    }
+}
+
+void
+pd_error_convert (GError **error)
+{
+  GError *e;
+  PdError code = PD_ERROR_FAILED;
+
+  if (error == NULL || *error == NULL)
+    return;
+  e = *error;
+  if (e->domain == PD_ERROR)
+    return;
+  /* errors that already carry a D-Bus name (polkit denials, remote errors) stay as they are */
+  if (e->domain == G_DBUS_ERROR || g_dbus_error_is_remote_error (e))
+    return;
+
+  if (e->domain == G_IO_ERROR)
+    code = pd_error_code_from_io_error (e->code);
+  else if (e->domain == G_FILE_ERROR)
+    code = e->code == G_FILE_ERROR_NOSPC ? PD_ERROR_NO_SPACE : PD_ERROR_FAILED;
+  else if (e->domain == JSON_PARSER_ERROR)
+    code = PD_ERROR_INVALID_CONFIG;
+  else if (e->domain == G_KEY_FILE_ERROR || e->domain == G_MARKUP_ERROR)
+    code = PD_ERROR_INVALID_ARGS;
+
+  e->domain = PD_ERROR;
+  e->code = code;
+}
+
+char *
+pd_escape_untrusted (const char *text, gssize len)
+{
+  GString *out;
+  const char *p, *end;
+
+  if (text == NULL)
+    return g_strdup ("");
+  if (len < 0)
+    len = strlen (text);
+  out = g_string_sized_new (len);
+  p = text;
+  end = text + len;
+  while (p < end)
+    {
+      gunichar c = g_utf8_get_char_validated (p, end - p);
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          g_string_append_printf (out, "\\x%02x", (guchar) *p);
+          p++;
+          continue;
+        }
+      if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+        g_string_append_printf (out, "\\x%02x", c);
+      else if (c == '\\')
+        g_string_append (out, "\\\\");
+      else
+        g_string_append_unichar (out, c);
+      p = g_utf8_next_char (p);
+    }
+  return g_string_free (out, FALSE);
+}

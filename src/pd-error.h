@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+#define PD_ERROR (pd_error_quark ())
+
+/**
+ * PdError:
+ *
+ * Errors of the plugind core. Each maps to a D-Bus error name
+ * `org.plugind.Plugind1.Error.<Name>`, except the last few, which the D-Bus
+ * layer turns into standard `org.freedesktop.DBus.Error.*` names.
+ */
+typedef enum {
+  PD_ERROR_FAILED,                   /* Failed */
+  PD_ERROR_NO_SUCH_PLUGIN,           /* NoSuchPlugin */
+  PD_ERROR_AMBIGUOUS_NAME,           /* AmbiguousName */
+  PD_ERROR_PLUGIN_EXISTS,            /* PluginExists */
+  PD_ERROR_PLUGIN_ENABLED,           /* PluginEnabled */
+  PD_ERROR_PLUGIN_DISABLED,          /* PluginDisabled */
+  PD_ERROR_PLUGIN_IN_USE,            /* PluginInUse */
+  PD_ERROR_BUSY,                     /* Busy */
+  PD_ERROR_INVALID_REFERENCE,        /* InvalidReference */
+  PD_ERROR_PRIVILEGES_MISMATCH,      /* PrivilegesMismatch */
+  PD_ERROR_INVALID_CONFIG,           /* InvalidConfig */
+  PD_ERROR_INVALID_ARCHIVE,          /* InvalidArchive */
+  PD_ERROR_REGISTRY_UNAUTHORIZED,    /* RegistryUnauthorized */
+  PD_ERROR_REGISTRY_NOT_FOUND,       /* RegistryNotFound */
+  PD_ERROR_REGISTRY_ERROR,           /* RegistryError */
+  PD_ERROR_DIGEST_MISMATCH,          /* DigestMismatch */
+  PD_ERROR_UNSUPPORTED_MEDIA_TYPE,   /* UnsupportedMediaType */
+  PD_ERROR_NO_SPACE,                 /* NoSpace */
+  PD_ERROR_SANDBOX_FAILED,           /* SandboxFailed */
+  PD_ERROR_ACTIVATION_FAILED,        /* ActivationFailed */
+  PD_ERROR_ACTIVATION_TIMEOUT,       /* ActivationTimeout */
+  PD_ERROR_JOB_CANCELLED,            /* JobCancelled */
+  PD_ERROR_NOT_CANCELLABLE,          /* NotCancellable */
+  PD_ERROR_NOT_AUTHORIZED_DISMISSED, /* NotAuthorizedDismissed */
+  /* mapped to standard D-Bus names by the D-Bus layer */
+  PD_ERROR_INVALID_ARGS,             /* org.freedesktop.DBus.Error.InvalidArgs */
+  PD_ERROR_LIMITS_EXCEEDED,          /* org.freedesktop.DBus.Error.LimitsExceeded */
+  PD_ERROR_N_ERRORS,
+} PdError;
+
+GQuark pd_error_quark (void);
+
+/* the D-Bus error name of @code ("org.plugind.Plugind1.Error.Busy"), for logs and tests */
+const char *pd_error_to_dbus_name (PdError code);
+
+/* Turns any foreign GError (GIO, GFile, JSON, errno-style) into PD_ERROR in place, keeping the
+ * message, so that nothing unmapped reaches a client. PD_ERROR errors are left as they are. */
+void pd_error_convert (GError **error);
+
+/* Escapes control characters and invalid UTF-8 of an untrusted string for logs and messages. */
+char *pd_escape_untrusted (const char *text, gssize len);
+
+G_END_DECLS

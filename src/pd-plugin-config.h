@@ -1,0 +1,129 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+#include <json-glib/json-glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * The plugin config (Docker's `plugin.Config`, docker-plugins.md 2.1), the privileges computed
+ * from it (2.5), the user settings kept apart from it (2.3, 2.4, bug 5), and Docker's `Set`
+ * grammar. Plain boxed structs: no D-Bus types, no I/O.
+ */
+
+typedef struct {
+  char *name;
+  char *description;
+  GStrv settable;        /* never NULL */
+  char *source;          /* NULL = Go's null */
+  char *destination;
+  char *type;
+  GStrv options;         /* never NULL */
+} PdConfigMount;
+
+typedef struct {
+  char *name;
+  char *description;
+  GStrv settable;
+  char *path;            /* NULL = null */
+} PdConfigDevice;
+
+typedef struct {
+  char *name;
+  char *description;
+  GStrv settable;
+  char *value;           /* NULL = null */
+} PdConfigEnv;
+
+typedef struct {
+  char *description;
+  char *documentation;
+  GStrv interface_types;   /* "docker.volumedriver/1.0" */
+  char *interface_socket;
+  char *protocol_scheme;   /* "" or "moby.plugins.http/v1" */
+  GStrv entrypoint;
+  char *workdir;
+  char *network_type;      /* "" when absent */
+  char *propagated_mount;
+  gboolean ipc_host;
+  gboolean pid_host;
+  GPtrArray *mounts;       /* PdConfigMount */
+  GPtrArray *env;          /* PdConfigEnv */
+  char *args_name;
+  char *args_description;
+  GStrv args_settable;
+  GStrv args_value;
+  GStrv linux_capabilities;
+  gboolean linux_allow_all_devices;
+  GPtrArray *linux_devices; /* PdConfigDevice */
+  gboolean has_user;
+  guint32 user_uid;
+  guint32 user_gid;
+  char *rootfs_type;        /* "layers" or NULL when absent */
+  GStrv rootfs_diff_ids;    /* NULL when absent */
+} PdPluginConfig;
+
+/* Parses and validates a config.json (reliability.md rule 4): case-insensitive keys with exact
+ * match first, unknown keys ignored, duplicate keys, wrong types, NUL in strings, bad socket
+ * names, relative or ".." mount destinations, relative workdirs, unknown capabilities, device
+ * paths outside /dev and empty or option-like entrypoints rejected with PD_ERROR_INVALID_CONFIG
+ * and a message naming the key. A trailing second JSON value is an error, as in Docker. */
+PdPluginConfig *pd_plugin_config_new_from_data (const char *data, gsize len, GError **error);
+PdPluginConfig *pd_plugin_config_copy (const PdPluginConfig *config);
+void pd_plugin_config_free (PdPluginConfig *config);
+/* Serialises with Go's encoder spelling (docker-protocol.md C2), every required key present. */
+JsonNode *pd_plugin_config_to_json (const PdPluginConfig *config);
+char *pd_plugin_config_to_data (const PdPluginConfig *config, gsize *len);
+/* replaces rootfs with {type: layers, diff_ids} */
+void pd_plugin_config_set_diff_ids (PdPluginConfig *config, const char *const *diff_ids);
+/* TRUE when any Interface.Types entry has capability @capability (case-insensitive, exact) */
+gboolean pd_plugin_config_has_capability (const PdPluginConfig *config, const char *capability);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdPluginConfig, pd_plugin_config_free)
+
+/* Docker's PluginPrivilege */
+typedef struct {
+  char *name;
+  char *description;
+  GStrv values;
+} PdPrivilege;
+
+PdPrivilege *pd_privilege_new (const char *name, const char *description, const char *const *values);
+void pd_privilege_free (PdPrivilege *privilege);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdPrivilege, pd_privilege_free)
+
+/* User settings, kept apart from the immutable config (fixes moby's shared-pointer bug). */
+typedef struct {
+  GPtrArray *mounts;   /* PdConfigMount: effective mounts (config mounts with set sources) */
+  GPtrArray *devices;  /* PdConfigDevice: effective devices */
+  GStrv env;           /* "NAME=value" */
+  GStrv args;
+} PdPluginSettings;
+
+/* Docker's InitEmptySettings, as deep copies. */
+PdPluginSettings *pd_plugin_settings_new_from_config (const PdPluginConfig *config);
+PdPluginSettings *pd_plugin_settings_copy (const PdPluginSettings *settings);
+void pd_plugin_settings_free (PdPluginSettings *settings);
+JsonNode *pd_plugin_settings_to_json (const PdPluginSettings *settings);  /* {Mounts,Env,Args,Devices} */
+PdPluginSettings *pd_plugin_settings_new_from_json (JsonNode *node, GError **error);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdPluginSettings, pd_plugin_settings_free)
+
+/* Docker computePrivileges over the config with the settings' mount sources and device paths
+ * (settings may be NULL = config defaults). Returns a GPtrArray of PdPrivilege, Docker's order. */
+GPtrArray *pd_privileges_compute (const PdPluginConfig *config, const PdPluginSettings *settings);
+/* Docker validatePrivileges, fixed: equal length, every entry compared after normalising
+ * (values sorted, entries sorted by name then values); descriptions ignored. */
+gboolean pd_privileges_equal (GPtrArray *a, GPtrArray *b);
+/* "network: host; capabilities: CAP_SYS_ADMIN; mount: /data" (polkit detail, messages) */
+char *pd_privileges_to_string (GPtrArray *privileges);
+
+/* Applies Docker `Set` (docker-plugins.md 2.4) to a copy of @settings: @changes maps
+ * "NAME" or "NAME.field" to the value. All or nothing: on error returns NULL with Docker's
+ * error text (PD_ERROR_INVALID_ARGS) and @settings unchanged. */
+PdPluginSettings *pd_plugin_settings_apply (const PdPluginSettings *settings,
+                                            const PdPluginConfig *config,
+                                            GHashTable *changes,
+                                            GError **error);
+
+G_END_DECLS

@@ -1,0 +1,50 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib-object.h>
+#include <json-glib/json-glib.h>
+
+#include "pd-plugin-config.h"
+
+G_BEGIN_DECLS
+
+/* The domain model of one installed plugin: what the store persists in its record file. No
+ * D-Bus types; PdPlugin mirrors it onto the bus. Mutations go through the setters, which emit
+ * GObject::notify so the D-Bus layer can follow. */
+#define PD_TYPE_PLUGIN_RECORD (pd_plugin_record_get_type ())
+G_DECLARE_FINAL_TYPE (PdPluginRecord, pd_plugin_record, PD, PLUGIN_RECORD, GObject)
+
+PdPluginRecord *pd_plugin_record_new (const char *id,
+                                      const char *name,
+                                      const char *reference,
+                                      PdPluginConfig *config,       /* taken */
+                                      const char *config_digest,
+                                      const char *manifest_digest,
+                                      const char *const *layer_digests);
+const char *pd_plugin_record_get_id (PdPluginRecord *self);
+const char *pd_plugin_record_get_name (PdPluginRecord *self);
+const char *pd_plugin_record_get_reference (PdPluginRecord *self);
+const char *pd_plugin_record_get_config_digest (PdPluginRecord *self);
+const char *pd_plugin_record_get_manifest_digest (PdPluginRecord *self);
+/* digests of the layer blobs, in manifest order */
+const char *const *pd_plugin_record_get_layer_digests (PdPluginRecord *self);
+const PdPluginConfig *pd_plugin_record_get_config (PdPluginRecord *self);
+const PdPluginSettings *pd_plugin_record_get_settings (PdPluginRecord *self);
+void pd_plugin_record_set_settings (PdPluginRecord *self, PdPluginSettings *settings /* taken */);
+gboolean pd_plugin_record_get_enabled (PdPluginRecord *self);
+void pd_plugin_record_set_enabled (PdPluginRecord *self, gboolean enabled);
+/* realtime µs */
+guint64 pd_plugin_record_get_created (PdPluginRecord *self);
+guint64 pd_plugin_record_get_updated (PdPluginRecord *self);
+void pd_plugin_record_set_updated (PdPluginRecord *self, guint64 updated);
+/* privileges computed from config + settings (PdPrivilege array) */
+GPtrArray *pd_plugin_record_dup_privileges (PdPluginRecord *self);
+
+/* record file (plugin.json) */
+char *pd_plugin_record_to_data (PdPluginRecord *self, gsize *len);
+PdPluginRecord *pd_plugin_record_new_from_data (const char *data, gsize len, GError **error);
+
+/* Docker's `Plugin` object (docker-protocol.md C2) as JSON text */
+char *pd_plugin_record_to_docker_json (PdPluginRecord *self);
+
+G_END_DECLS

@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "pd-plugin-record.h"
+
+G_BEGIN_DECLS
+
+/*
+ * The on-disk store under the state dir (0700 dirs, 0600 files, whatever the umask):
+ *
+ *   <state>/plugins/<id>/plugin.json    the record (PdPluginRecord), written atomically
+ *   <state>/plugins/<id>/rootfs/        the extracted rootfs
+ *   <state>/plugins/<id>-removing/      transient while removing
+ *   <state>/blobs/sha256/<hex>          content-addressed blobs shared by all plugins
+ *   <state>/tmp/                        staging dirs and blob ingests; emptied at start
+ *
+ * A new plugin is staged in tmp/, its record written into the staging dir, and the whole dir
+ * renamed to plugins/<id> in one step, so a plugin is either fully present or absent.
+ * pd_store_new() runs the reconciler: it empties tmp/, finishes removals of *-removing dirs,
+ * deletes plugin dirs without a valid record or rootfs, and deletes blobs that do not hash to
+ * their name.
+ *
+ * The blob functions and the staging-dir functions only touch the file system and immutable
+ * fields, so a GTask thread may call them; the rest is for the main thread.
+ */
+#define PD_TYPE_STORE (pd_store_get_type ())
+G_DECLARE_FINAL_TYPE (PdStore, pd_store, PD, STORE, GObject)
+
+PdStore *pd_store_new (const char *state_dir, GError **error);
+const char *pd_store_get_state_dir (PdStore *self);
+
+/* records of every installed plugin, sorted by name */
+GPtrArray *pd_store_load_records (PdStore *self, GError **error);
+
+/* a fresh 0700 dir under tmp/ */
+char *pd_store_create_staging_dir (PdStore *self, GError **error);
+/* removes a staging dir made by pd_store_create_staging_dir (and only such a dir) */
+gboolean pd_store_discard_staging_dir (PdStore *self, const char *staging_dir, GError **error);
+/* @staging_dir holds rootfs/; writes the record into it and renames it to plugins/<id> */
+gboolean pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record,
+                                     const char *staging_dir, GError **error);
+/* rewrites plugins/<id>/plugin.json atomically */
+gboolean pd_store_save_record (PdStore *self, PdPluginRecord *record, GError **error);
+/* renames plugins/<id> to plugins/<id>-removing, fsyncs, then deletes it */
+gboolean pd_store_remove_plugin (PdStore *self, const char *id, GError **error);
+char *pd_store_get_rootfs_path (PdStore *self, const char *id);
+/* bytes used by a plugin's rootfs (du, not following symlinks) */
+guint64 pd_store_get_disk_usage (PdStore *self, const char *id);
+
+/* blobs */
+typedef struct _PdBlobWriter PdBlobWriter;
+PdBlobWriter *pd_store_blob_writer_new (PdStore *self, GError **error);
+gboolean pd_blob_writer_write (PdBlobWriter *writer, const void *data, gsize len, GError **error);
+/* fsyncs and renames into blobs/sha256/<hex>; returns "sha256:<hex>" */
+char *pd_blob_writer_commit (PdBlobWriter *writer, guint64 *size, GError **error);
+/* discards the ingest when not committed */
+void pd_blob_writer_free (PdBlobWriter *writer);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdBlobWriter, pd_blob_writer_free)
+
+char *pd_store_put_blob (PdStore *self, const void *data, gsize len, GError **error);
+gboolean pd_store_has_blob (PdStore *self, const char *digest);
+/* reads at most @max_size bytes (more → PD_ERROR_LIMITS_EXCEEDED) and checks the hash */
+GBytes *pd_store_read_blob (PdStore *self, const char *digest, gsize max_size, GError **error);
+char *pd_store_get_blob_path (PdStore *self, const char *digest);
+/* deletes every blob not reachable from a record: its manifest, config and layers (and, for
+ * a manifest blob present in the store, every digest the manifest lists). Returns how many
+ * were deleted. */
+guint pd_store_gc_blobs (PdStore *self, GPtrArray *records, GError **error);
+
+G_END_DECLS
