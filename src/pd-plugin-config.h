@@ -126,4 +126,19 @@ PdPluginSettings *pd_plugin_settings_apply (const PdPluginSettings *settings,
                                             GHashTable *changes,
                                             GError **error);
 
+/* One entry of the Plugin.Settings property: (name, kind, description, value, settable) for
+ * every env var, mount, device and the args the config declares, with the effective value. */
+typedef struct {
+  char *name;
+  const char *kind;  /* "env", "args", "mount", "device" (static) */
+  char *description;
+  char *value;       /* mounts: source; devices: path; args: joined with spaces; "" for null */
+  gboolean settable;
+} PdSettingInfo;
+
+void pd_setting_info_free (PdSettingInfo *info);
+/* PdSettingInfo array in the config's order: env, mounts, devices, args */
+GPtrArray *pd_plugin_settings_describe (const PdPluginSettings *settings,
+                                        const PdPluginConfig *config);
+
 G_END_DECLS
