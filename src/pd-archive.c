@@ -1,2 +1,1029 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pd-archive"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <zlib.h>
+
+#include "pd-archive.h"
+#include "pd-digest.h"
+#include "pd-error.h"
+
+/* flatpak's trick: typedefs give libarchive's types autoptr cleanups */
+typedef struct archive PdAutoArchive;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdAutoArchive, archive_free)
+typedef struct archive_entry PdAutoArchiveEntry;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdAutoArchiveEntry, archive_entry_free)
+
+#define READ_BUFFER_SIZE (64 * 1024)
+#define DATA_BUFFER_SIZE (64 * 1024)
+#define GZIP_BUFFER_SIZE (64 * 1024)
+/* the helper prints one short line; anything beyond this is not read */
+#define HELPER_STDERR_MAX 4096
+
+/* section: limits and results */
+
+void
+pd_archive_limits_init (PdArchiveLimits *limits)
+{
+  limits->max_bytes = G_GUINT64_CONSTANT (8) * 1024 * 1024 * 1024;
+  limits->max_entries = 1000000;
+  limits->max_path_length = 4096;
+  limits->max_depth = 128;
+  limits->max_config_size = 4 * 1024 * 1024;
+}
+
+void
+pd_context_result_free (PdContextResult *result)
+{
+  if (result == NULL)
+    return;
+  g_clear_pointer (&result->config_data, g_bytes_unref);
+  g_free (result->layer_digest);
+  g_free (result->diff_id);
+  g_free (result);
+}
+
+const char *
+pd_archive_get_helper_path (void)
+{
+  const char *path = g_getenv ("PLUGIND_EXTRACT_HELPER");
+
+  if (path != NULL && *path != '\0')
+    return path;
+  return LIBEXECDIR "/plugind-extract";
+}
+
+/* section: the ingest state */
+
+typedef struct {
+  /* input */
+  int fd;
+  guint64 bytes_read;
+  guchar *read_buffer;
+  PdArchiveProgressFunc progress;
+  gpointer progress_data;
+  GCancellable *cancellable;
+  GPollFD cancel_pollfd;
+  gboolean have_cancel_pollfd;
+  const PdArchiveLimits *limits;
+
+  /* the normalised layer: one tar stream, hashed, gzipped and sent to the helper */
+  struct archive *writer;
+  PdSha256 *diff_hasher;
+  z_stream zstream;
+  gboolean zstream_ready;
+  guchar *gzip_buffer;
+  PdBlobWriter *blob;
+  GSubprocess *helper;
+  int helper_socket;
+  gboolean helper_gone;     /* it closed its end of the socket */
+  gboolean layer_failed;    /* from then on the layer's bytes are dropped */
+  gboolean helper_reaped;
+
+  /* bookkeeping */
+  GHashTable *symlinks;   /* re-rooted names of symlinks in the stream */
+  guint64 n_entries;
+  guint64 total_bytes;
+  gboolean found_rootfs;
+  GBytes *config_data;
+
+  /* the first error a libarchive callback hit, which takes precedence over libarchive's */
+  GError *callback_error;
+} IngestContext;
+
+static void
+ingest_context_clear (IngestContext *ctx)
+{
+  if (ctx->helper != NULL)
+    {
+      /* not reaped means we failed: the helper must not outlive the ingest */
+      if (!ctx->helper_reaped)
+        {
+          g_subprocess_force_exit (ctx->helper);
+          g_subprocess_wait (ctx->helper, NULL, NULL);
+        }
+      g_clear_object (&ctx->helper);
+    }
+  if (ctx->helper_socket >= 0)
+    close (ctx->helper_socket);
+  ctx->helper_socket = -1;
+  /* after the helper and its socket: a writer freed while open flushes, and those bytes must
+   * go nowhere */
+  ctx->layer_failed = TRUE;
+  g_clear_pointer (&ctx->writer, archive_free);
+  g_clear_pointer (&ctx->diff_hasher, pd_sha256_free);
+  if (ctx->zstream_ready)
+    deflateEnd (&ctx->zstream);
+  ctx->zstream_ready = FALSE;
+  g_clear_pointer (&ctx->gzip_buffer, g_free);
+  g_clear_pointer (&ctx->blob, pd_blob_writer_free);
+  g_clear_pointer (&ctx->symlinks, g_hash_table_unref);
+  g_clear_pointer (&ctx->config_data, g_bytes_unref);
+  g_clear_pointer (&ctx->read_buffer, g_free);
+  if (ctx->have_cancel_pollfd)
+    g_cancellable_release_fd (ctx->cancellable);
+  ctx->have_cancel_pollfd = FALSE;
+  g_clear_error (&ctx->callback_error);
+}
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (IngestContext, ingest_context_clear)
+
+static void
+set_callback_error (IngestContext *ctx, GError *error)
+{
+  if (ctx->callback_error == NULL)
+    ctx->callback_error = error;
+  else
+    g_error_free (error);
+}
+
+/* waits until @fd is ready for @events or the cancellable fires */
+static gboolean
+wait_fd (IngestContext *ctx, int fd, short events, GError **error)
+{
+  GPollFD fds[2] = { { fd, events, 0 }, ctx->cancel_pollfd };
+
+  for (;;)
+    {
+      int r = g_poll (fds, ctx->have_cancel_pollfd ? 2 : 1, -1);
+
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        {
+          int errsv = errno;
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "poll: %s", g_strerror (errsv));
+          return FALSE;
+        }
+      if (g_cancellable_set_error_if_cancelled (ctx->cancellable, error))
+        return FALSE;
+      if (fds[0].revents != 0)
+        return TRUE;
+    }
+}
+
+/* section: reading the context */
+
+/* read () only: the fd is consumed exactly once, never seeked nor reopened (dbus-api.md D8) */
+static la_ssize_t
+context_read_cb (struct archive *a, void *user_data, const void **buffer)
+{
+  IngestContext *ctx = user_data;
+  GError *error = NULL;
+  ssize_t n;
+
+  for (;;)
+    {
+      /* the poll lets Cancel through while a client stalls, and copes with O_NONBLOCK fds */
+      if (!wait_fd (ctx, ctx->fd, G_IO_IN | G_IO_HUP | G_IO_ERR, &error))
+        {
+          set_callback_error (ctx, error);
+          return -1;
+        }
+      n = read (ctx->fd, ctx->read_buffer, READ_BUFFER_SIZE);
+      if (n >= 0 || (errno != EINTR && errno != EAGAIN))
+        break;
+    }
+  if (n < 0)
+    {
+      int errsv = errno;
+      set_callback_error (ctx, g_error_new (PD_ERROR, PD_ERROR_FAILED,
+                                            "reading the context: %s", g_strerror (errsv)));
+      return -1;
+    }
+  ctx->bytes_read += (guint64) n;
+  if (ctx->progress != NULL && n > 0)
+    ctx->progress (ctx->bytes_read, ctx->progress_data);
+  *buffer = ctx->read_buffer;
+  return n;
+}
+
+/* only filters that decompress in this process: libarchive falls back to running lrzip, grzip
+ * or lzop (and lz4/zstd when built without them) as programs, which a multi-threaded daemon must
+ * never fork (architecture.md decision 2). A throwaway reader tells which ones are built in. */
+static const struct {
+  const char *name;
+  int (*add) (struct archive *);
+} in_process_filters[] = {
+  { "gzip", archive_read_support_filter_gzip },
+  { "bzip2", archive_read_support_filter_bzip2 },
+  { "xz", archive_read_support_filter_xz },
+  { "lzma", archive_read_support_filter_lzma },
+  { "lzip", archive_read_support_filter_lzip },
+  { "zstd", archive_read_support_filter_zstd },
+  { "lz4", archive_read_support_filter_lz4 },
+  { "lzop", archive_read_support_filter_lzop },
+  { "compress", archive_read_support_filter_compress },
+};
+
+static gboolean
+filter_is_built_in (guint index)
+{
+  g_autoptr(PdAutoArchive) probe = archive_read_new ();
+
+  return probe != NULL && in_process_filters[index].add (probe) == ARCHIVE_OK;
+}
+
+static void
+add_in_process_filters (struct archive *reader)
+{
+  for (guint i = 0; i < G_N_ELEMENTS (in_process_filters); i++)
+    if (filter_is_built_in (i))
+      in_process_filters[i].add (reader);
+}
+
+GStrv
+pd_archive_dup_supported_compressions (void)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+  for (guint i = 0; i < G_N_ELEMENTS (in_process_filters); i++)
+    if (filter_is_built_in (i))
+      g_strv_builder_add (builder, in_process_filters[i].name);
+  return g_strv_builder_end (builder);
+}
+
+static void
+set_archive_error (GError **error, struct archive *a, const char *what)
+{
+  g_autofree char *message = pd_escape_untrusted (archive_error_string (a), -1);
+  int errsv = archive_errno (a);
+
+  if (errsv == ENOMEM)
+    g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "%s: %s", what, message);
+  else
+    g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "%s: %s", what,
+                 *message != '\0' ? message : "unknown error");
+}
+
+/* section: the normalised layer stream */
+
+static gboolean
+send_to_helper (IngestContext *ctx, const guchar *data, gsize len, GError **error)
+{
+  while (len > 0)
+    {
+      ssize_t n;
+
+      if (!wait_fd (ctx, ctx->helper_socket, G_IO_OUT, error))
+        return FALSE;
+      /* a socket rather than a pipe: MSG_NOSIGNAL, so a dead helper is EPIPE, not SIGPIPE */
+      n = send (ctx->helper_socket, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        continue;
+      if (n < 0)
+        {
+          int errsv = errno;
+
+          if (errsv == EPIPE || errsv == ECONNRESET)
+            ctx->helper_gone = TRUE;
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                       "writing to the extraction helper: %s", g_strerror (errsv));
+          return FALSE;
+        }
+      data += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+static gboolean
+gzip_to_blob (IngestContext *ctx, const void *data, gsize len, int flush, GError **error)
+{
+  ctx->zstream.next_in = (Bytef *) data;
+  ctx->zstream.avail_in = (uInt) len;
+  do
+    {
+      int r;
+
+      ctx->zstream.next_out = ctx->gzip_buffer;
+      ctx->zstream.avail_out = GZIP_BUFFER_SIZE;
+      r = deflate (&ctx->zstream, flush);
+      if (r == Z_STREAM_ERROR)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "compressing the layer failed");
+          return FALSE;
+        }
+      if (!pd_blob_writer_write (ctx->blob, ctx->gzip_buffer,
+                                 GZIP_BUFFER_SIZE - ctx->zstream.avail_out, error))
+        return FALSE;
+    }
+  while (ctx->zstream.avail_out == 0 || (flush == Z_FINISH && ctx->zstream.avail_in > 0));
+  return TRUE;
+}
+
+/* every byte of the normalised tar goes to the hash, the gzip blob and the helper, in one pass */
+static la_ssize_t
+layer_write_cb (struct archive *a, void *user_data, const void *buffer, size_t length)
+{
+  IngestContext *ctx = user_data;
+  GError *error = NULL;
+
+  /* failures are reported through ctx->layer_failed, never to libarchive: a writer in the
+   * FATAL state leaks its buffers (libarchive 3.6) */
+  if (ctx->layer_failed || ctx->helper_socket < 0)
+    return (la_ssize_t) length;
+  pd_sha256_update (ctx->diff_hasher, buffer, length);
+  if (!gzip_to_blob (ctx, buffer, length, Z_NO_FLUSH, &error) ||
+      !send_to_helper (ctx, buffer, length, &error))
+    {
+      ctx->layer_failed = TRUE;
+      set_callback_error (ctx, error);
+    }
+  return (la_ssize_t) length;
+}
+
+/* the outcome of a call on the layer writer: our callback's error first, then libarchive's */
+static gboolean
+check_layer_write (IngestContext *ctx, gboolean ok, GError **error)
+{
+  if (ctx->layer_failed)
+    {
+      if (ctx->callback_error != NULL)
+        g_propagate_error (error, g_steal_pointer (&ctx->callback_error));
+      else
+        g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "writing the layer failed");
+      return FALSE;
+    }
+  if (!ok)
+    {
+      set_archive_error (error, ctx->writer, "writing the layer");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+start_layer (IngestContext *ctx, PdStore *store, const char *staging_dir,
+             const char *helper_path, GError **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autofree char *rootfs = g_build_filename (staging_dir, "rootfs", NULL);
+  g_autofree char *max_bytes = g_strdup_printf ("%" G_GUINT64_FORMAT, ctx->limits->max_bytes);
+  g_autofree char *max_entries = g_strdup_printf ("%" G_GUINT64_FORMAT,
+                                                  ctx->limits->max_entries);
+  int sockets[2];
+
+  if (mkdir (rootfs, 0755) != 0 && errno != EEXIST)
+    {
+      int errsv = errno;
+      g_set_error (error, PD_ERROR, errsv == ENOSPC || errsv == EDQUOT ? PD_ERROR_NO_SPACE
+                                                                      : PD_ERROR_FAILED,
+                   "creating %s: %s", rootfs, g_strerror (errsv));
+      return FALSE;
+    }
+
+  ctx->blob = pd_store_blob_writer_new (store, error);
+  if (ctx->blob == NULL)
+    return FALSE;
+  /* gzip at the default level, as Docker's gzip.NewWriter does */
+  if (deflateInit2 (&ctx->zstream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+                    Z_DEFAULT_STRATEGY) != Z_OK)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot initialise zlib");
+      return FALSE;
+    }
+  ctx->zstream_ready = TRUE;
+  ctx->gzip_buffer = g_malloc (GZIP_BUFFER_SIZE);
+  ctx->diff_hasher = pd_sha256_new ();
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
+    {
+      int errsv = errno;
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "socketpair: %s", g_strerror (errsv));
+      return FALSE;
+    }
+  ctx->helper_socket = sockets[0];
+  /* the helper only reads; our end only writes */
+  shutdown (sockets[0], SHUT_RD);
+  shutdown (sockets[1], SHUT_WR);
+
+  /* GSubprocess, not fork (): the daemon is multi-threaded */
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_take_stdin_fd (launcher, sockets[1]);
+  ctx->helper = g_subprocess_launcher_spawn (launcher, error, helper_path,
+                                             "--max-bytes", max_bytes,
+                                             "--max-entries", max_entries,
+                                             rootfs, NULL);
+  if (ctx->helper == NULL)
+    {
+      g_prefix_error (error, "starting the extraction helper: ");
+      pd_error_convert (error);
+      return FALSE;
+    }
+
+  ctx->writer = archive_write_new ();
+  if (ctx->writer == NULL ||
+      archive_write_set_format_pax_restricted (ctx->writer) != ARCHIVE_OK ||
+      /* names are copied as bytes: the layer must not depend on the daemon's locale */
+      archive_write_set_format_option (ctx->writer, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
+      archive_write_open (ctx->writer, ctx, NULL, layer_write_cb, NULL) != ARCHIVE_OK)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create the layer writer");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static PdError
+helper_error_code (const char *kind)
+{
+  if (g_str_equal (kind, "invalid-archive"))
+    return PD_ERROR_INVALID_ARCHIVE;
+  if (g_str_equal (kind, "limits"))
+    return PD_ERROR_LIMITS_EXCEEDED;
+  if (g_str_equal (kind, "no-space"))
+    return PD_ERROR_NO_SPACE;
+  return PD_ERROR_FAILED;
+}
+
+/* waits for the helper and turns its exit into a GError; TRUE only for a clean exit 0 */
+static gboolean
+finish_helper (IngestContext *ctx, GCancellable *cancellable, GError **error)
+{
+  g_autoptr(GInputStream) stream = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *escaped = NULL;
+  char buffer[HELPER_STDERR_MAX + 1];
+  gsize len = 0;
+
+  /* EOF for the helper */
+  if (ctx->helper_socket >= 0)
+    close (ctx->helper_socket);
+  ctx->helper_socket = -1;
+
+  stream = g_object_ref (g_subprocess_get_stderr_pipe (ctx->helper));
+  if (!g_input_stream_read_all (stream, buffer, HELPER_STDERR_MAX, &len, cancellable,
+                                &local_error))
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  buffer[len] = '\0';
+  if (!g_subprocess_wait (ctx->helper, cancellable, error))
+    return FALSE;
+  ctx->helper_reaped = TRUE;
+
+  if (g_subprocess_get_if_exited (ctx->helper) && g_subprocess_get_exit_status (ctx->helper) == 0)
+    return TRUE;
+
+  if (g_str_has_prefix (buffer, "ERROR "))
+    {
+      char *kind = buffer + strlen ("ERROR ");
+      char *message = strchr (kind, ' ');
+      char *newline;
+
+      if (message != NULL)
+        {
+          *message++ = '\0';
+          newline = strchr (message, '\n');
+          if (newline != NULL)
+            *newline = '\0';
+          escaped = pd_escape_untrusted (message, -1);
+          g_set_error (error, PD_ERROR, helper_error_code (kind), "%s", escaped);
+          return FALSE;
+        }
+    }
+  if (g_subprocess_get_if_signaled (ctx->helper))
+    g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the extraction helper was killed by signal %d",
+                 g_subprocess_get_term_sig (ctx->helper));
+  else
+    g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                 "the extraction helper failed with exit status %d",
+                 g_subprocess_get_exit_status (ctx->helper));
+  return FALSE;
+}
+
+/* section: entry names */
+
+typedef enum {
+  NAME_OK,
+  NAME_EMPTY,
+  NAME_ABSOLUTE,
+  NAME_DOTDOT,
+} NameCheck;
+
+/* "./a//b/." → "a/b"; "./" → "."; absolute names and ".." components are refused rather than
+ * cleaned, unlike Go's path.Clean, because a well-formed context never has them */
+static char *
+clean_name (const char *name, NameCheck *check, guint *depth)
+{
+  g_auto(GStrv) parts = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  *depth = 0;
+  if (name == NULL || *name == '\0')
+    {
+      *check = NAME_EMPTY;
+      return NULL;
+    }
+  if (*name == '/')
+    {
+      *check = NAME_ABSOLUTE;
+      return NULL;
+    }
+  parts = g_strsplit (name, "/", -1);
+  for (guint i = 0; parts[i] != NULL; i++)
+    {
+      if (*parts[i] == '\0' || g_str_equal (parts[i], "."))
+        continue;
+      if (g_str_equal (parts[i], ".."))
+        {
+          *check = NAME_DOTDOT;
+          return NULL;
+        }
+      if (out->len > 0)
+        g_string_append_c (out, '/');
+      g_string_append (out, parts[i]);
+      (*depth)++;
+    }
+  if (out->len == 0)
+    g_string_append_c (out, '.');
+  *check = NAME_OK;
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+static gboolean
+check_name (IngestContext *ctx, const char *raw, char **cleaned, GError **error)
+{
+  g_autofree char *escaped = pd_escape_untrusted (raw, -1);
+  NameCheck check;
+  guint depth;
+  char *name = clean_name (raw, &check, &depth);
+
+  switch (check)
+    {
+    case NAME_EMPTY:
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "archive entry with an empty name");
+      return FALSE;
+    case NAME_ABSOLUTE:
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                   "archive entry \"%s\" has an absolute name", escaped);
+      return FALSE;
+    case NAME_DOTDOT:
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                   "archive entry \"%s\" contains a \"..\" component", escaped);
+      return FALSE;
+    case NAME_OK:
+    default:
+      break;
+    }
+  if (strlen (name) > ctx->limits->max_path_length)
+    {
+      g_free (name);
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "archive entry name is longer than %u bytes", ctx->limits->max_path_length);
+      return FALSE;
+    }
+  if (depth > ctx->limits->max_depth)
+    {
+      g_free (name);
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "archive entry name is deeper than %u components", ctx->limits->max_depth);
+      return FALSE;
+    }
+  *cleaned = name;
+  return TRUE;
+}
+
+/* "rootfs" → ".", "rootfs/a/b" → "a/b"; NULL when the name is not under rootfs/ */
+static const char *
+reroot (const char *name, gboolean case_insensitive)
+{
+  gsize len = strlen ("rootfs");
+
+  if (case_insensitive ? g_ascii_strncasecmp (name, "rootfs", len) != 0
+                       : strncmp (name, "rootfs", len) != 0)
+    return NULL;
+  if (name[len] == '\0')
+    return ".";
+  if (name[len] != '/')
+    return NULL;
+  return name + len + 1;
+}
+
+/* the name of a symlink from earlier in the stream, if @name goes through one (or, with
+ * @include_self, is one) */
+static const char *
+find_symlink_on_path (IngestContext *ctx, const char *name, gboolean include_self)
+{
+  g_autofree char *prefix = g_strdup (name);
+  char *slash;
+
+  if (include_self && g_hash_table_contains (ctx->symlinks, prefix))
+    return name;
+  while ((slash = strrchr (prefix, '/')) != NULL)
+    {
+      *slash = '\0';
+      if (g_hash_table_contains (ctx->symlinks, prefix))
+        return name;
+    }
+  return NULL;
+}
+
+/* section: entries */
+
+static gboolean
+read_config (IngestContext *ctx, struct archive *reader, struct archive_entry *entry,
+             GError **error)
+{
+  la_int64_t size = archive_entry_size (entry);
+  g_autofree guchar *data = NULL;
+  gsize len = 0;
+
+  if (archive_entry_filetype (entry) != AE_IFREG || archive_entry_hardlink (entry) != NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "config.json is not a regular file");
+      return FALSE;
+    }
+  if (ctx->config_data != NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                   "the context has more than one config.json");
+      return FALSE;
+    }
+  if (size < 0 || (guint64) size > ctx->limits->max_config_size)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "config.json is larger than %" G_GSIZE_FORMAT " bytes",
+                   ctx->limits->max_config_size);
+      return FALSE;
+    }
+  data = g_malloc ((gsize) size + 1);
+  while (len < (gsize) size)
+    {
+      la_ssize_t n = archive_read_data (reader, data + len, (gsize) size - len);
+
+      if (n < 0)
+        {
+          set_archive_error (error, reader, "reading config.json");
+          return FALSE;
+        }
+      if (n == 0)
+        break;
+      len += (gsize) n;
+    }
+  ctx->config_data = g_bytes_new_take (g_steal_pointer (&data), len);
+  return TRUE;
+}
+
+static gboolean
+copy_rootfs_entry (IngestContext *ctx, struct archive *reader, struct archive_entry *entry,
+                   const char *full_name, const char *name, GError **error)
+{
+  g_autoptr(PdAutoArchiveEntry) out = NULL;
+  /* messages name the entry as the context has it, not re-rooted */
+  g_autofree char *escaped = pd_escape_untrusted (full_name, -1);
+  g_autofree char *target = NULL;
+  const char *hardlink = archive_entry_hardlink (entry);
+  mode_t type = archive_entry_filetype (entry);
+  gboolean has_data = FALSE;
+
+  /* a write through a symlink from earlier in the stream (CVE-2018-15664 and friends) */
+  if (find_symlink_on_path (ctx, name, FALSE) != NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                   "archive entry \"%s\" is inside a symlink", escaped);
+      return FALSE;
+    }
+
+  out = archive_entry_new ();
+  archive_entry_set_pathname (out, name);
+  if (hardlink != NULL)
+    {
+      g_autofree char *escaped_target = pd_escape_untrusted (hardlink, -1);
+      NameCheck check;
+      guint depth;
+      const char *rerooted;
+
+      target = clean_name (hardlink, &check, &depth);
+      rerooted = target != NULL ? reroot (target, TRUE) : NULL;
+      if (rerooted == NULL || g_str_equal (rerooted, "."))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                       "hard link \"%s\" points outside rootfs/ (\"%s\")", escaped,
+                       escaped_target);
+          return FALSE;
+        }
+      if (strlen (rerooted) > ctx->limits->max_path_length || depth > ctx->limits->max_depth)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                       "hard link target of \"%s\" is too long", escaped);
+          return FALSE;
+        }
+      /* CVE-2021-32760: a hard link to a symlink makes later chmods follow it */
+      if (find_symlink_on_path (ctx, rerooted, TRUE) != NULL)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                       "hard link \"%s\" points to or through a symlink", escaped);
+          return FALSE;
+        }
+      if (g_str_equal (name, "."))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "rootfs/ is a hard link");
+          return FALSE;
+        }
+      archive_entry_set_filetype (out, AE_IFREG);
+      archive_entry_set_hardlink (out, rerooted);
+      archive_entry_set_size (out, 0);
+    }
+  else
+    {
+      switch (type)
+        {
+        case AE_IFREG:
+          archive_entry_set_filetype (out, AE_IFREG);
+          archive_entry_set_size (out, archive_entry_size (entry));
+          has_data = archive_entry_size (entry) > 0;
+          break;
+        case AE_IFDIR:
+          archive_entry_set_filetype (out, AE_IFDIR);
+          break;
+        case AE_IFLNK:
+          {
+            const char *symlink = archive_entry_symlink (entry);
+
+            if (symlink == NULL || *symlink == '\0' ||
+                strlen (symlink) > ctx->limits->max_path_length)
+              {
+                g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                             "symlink \"%s\" has an empty or too long target", escaped);
+                return FALSE;
+              }
+            archive_entry_set_filetype (out, AE_IFLNK);
+            archive_entry_set_symlink (out, symlink);
+            break;
+          }
+        case AE_IFCHR:
+        case AE_IFBLK:
+        case AE_IFIFO:
+        case AE_IFSOCK:
+          g_info ("dropping special file \"%s\" from the context", escaped);
+          return TRUE;
+        default:
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                       "archive entry \"%s\" has an unsupported type", escaped);
+          return FALSE;
+        }
+      if (g_str_equal (name, ".") && type != AE_IFDIR)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "rootfs/ is not a directory");
+          return FALSE;
+        }
+    }
+
+  /* a symlink stays in the set even when a later entry replaces it: refusing is the safe side */
+  if (archive_entry_filetype (out) == AE_IFLNK && hardlink == NULL)
+    g_hash_table_add (ctx->symlinks, g_strdup (name));
+
+  /* a fresh entry: no xattrs (security.capability), ACLs, file flags or sparse maps survive */
+  archive_entry_set_perm (out, archive_entry_perm (entry) & 0777);
+  if ((archive_entry_perm (entry) & (S_ISUID | S_ISGID | S_ISVTX)) != 0)
+    g_debug ("stripping setuid/setgid/sticky bits from \"%s\"", escaped);
+  archive_entry_set_uid (out, archive_entry_uid (entry));
+  archive_entry_set_gid (out, archive_entry_gid (entry));
+  if (archive_entry_uname (entry) != NULL)
+    archive_entry_set_uname (out, archive_entry_uname (entry));
+  if (archive_entry_gname (entry) != NULL)
+    archive_entry_set_gname (out, archive_entry_gname (entry));
+  if (archive_entry_mtime_is_set (entry))
+    archive_entry_set_mtime (out, archive_entry_mtime (entry), archive_entry_mtime_nsec (entry));
+
+  if (!check_layer_write (ctx, archive_write_header (ctx->writer, out) >= ARCHIVE_WARN, error))
+    return FALSE;
+
+  if (has_data)
+    {
+      g_autofree guchar *buffer = g_malloc (DATA_BUFFER_SIZE);
+      guint64 declared = (guint64) archive_entry_size (entry);
+      guint64 copied = 0;
+      la_ssize_t n;
+
+      while ((n = archive_read_data (reader, buffer, DATA_BUFFER_SIZE)) > 0)
+        {
+          if (g_cancellable_set_error_if_cancelled (ctx->cancellable, error))
+            return FALSE;
+          /* the header's size is what the caps were checked against; never trust more */
+          copied += (guint64) n;
+          if (copied > declared)
+            {
+              g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                           "archive entry \"%s\" has more data than its header says", escaped);
+              return FALSE;
+            }
+          if (!check_layer_write (ctx, archive_write_data (ctx->writer, buffer, (size_t) n) == n,
+                                  error))
+            return FALSE;
+        }
+      if (n < 0)
+        {
+          if (ctx->callback_error != NULL)
+            g_propagate_error (error, g_steal_pointer (&ctx->callback_error));
+          else
+            set_archive_error (error, reader, "reading the context");
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
+static gboolean
+ingest_entry (IngestContext *ctx, struct archive *reader, struct archive_entry *entry,
+              PdStore *store, const char *staging_dir, const char *helper_path, GError **error)
+{
+  g_autofree char *name = NULL;
+  const char *rerooted;
+  la_int64_t size;
+
+  if (++ctx->n_entries > ctx->limits->max_entries)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the context has more than %" G_GUINT64_FORMAT " entries",
+                   ctx->limits->max_entries);
+      return FALSE;
+    }
+  if (!check_name (ctx, archive_entry_pathname (entry), &name, error))
+    return FALSE;
+
+  /* refuse a bomb at its header, before any of its bytes are decompressed */
+  size = archive_entry_size (entry);
+  if (size < 0 || (guint64) size > ctx->limits->max_bytes - ctx->total_bytes)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the context is larger than %" G_GUINT64_FORMAT " bytes",
+                   ctx->limits->max_bytes);
+      return FALSE;
+    }
+  ctx->total_bytes += (guint64) size;
+
+  if (g_str_equal (name, "config.json"))
+    return read_config (ctx, reader, entry, error);
+
+  rerooted = reroot (name, FALSE);
+  if (rerooted == NULL)
+    {
+      /* not part of the plugin: skipped, as moby does */
+      return TRUE;
+    }
+  if (g_str_has_prefix (rerooted, ".wh.") || strstr (rerooted, "/.wh.") != NULL)
+    {
+      g_autofree char *escaped = pd_escape_untrusted (name, -1);
+      /* a whiteout means nothing in a single-layer rootfs and would delete files on pull */
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                   "archive entry \"%s\" is a whiteout", escaped);
+      return FALSE;
+    }
+
+  if (ctx->writer == NULL && !start_layer (ctx, store, staging_dir, helper_path, error))
+    return FALSE;
+  ctx->found_rootfs = TRUE;
+  return copy_rootfs_entry (ctx, reader, entry, name, rerooted, error);
+}
+
+static gboolean
+finish_layer (IngestContext *ctx, GCancellable *cancellable, PdContextResult *result,
+              GError **error)
+{
+  if (!check_layer_write (ctx, archive_write_close (ctx->writer) == ARCHIVE_OK, error))
+    return FALSE;
+  if (!gzip_to_blob (ctx, NULL, 0, Z_FINISH, error))
+    return FALSE;
+  result->diff_id = pd_sha256_finish (ctx->diff_hasher);
+
+  /* the blob is published only once the rootfs is known to be good */
+  if (!finish_helper (ctx, cancellable, error))
+    return FALSE;
+  result->layer_digest = pd_blob_writer_commit (ctx->blob, &result->layer_size, error);
+  return result->layer_digest != NULL;
+}
+
+/* section: public */
+
+PdContextResult *
+pd_archive_ingest_context (int fd,
+                           PdStore *store,
+                           const char *staging_dir,
+                           const char *helper_path,
+                           const PdArchiveLimits *limits,
+                           PdArchiveProgressFunc progress,
+                           gpointer progress_data,
+                           GCancellable *cancellable,
+                           GError **error)
+{
+  g_auto(IngestContext) ctx = { 0 };
+  g_autoptr(PdAutoArchive) reader = NULL;
+  g_autoptr(PdContextResult) result = NULL;
+  g_autoptr(GError) local_error = NULL;
+  PdArchiveLimits default_limits;
+
+  g_return_val_if_fail (fd >= 0, NULL);
+  g_return_val_if_fail (PD_IS_STORE (store), NULL);
+  g_return_val_if_fail (staging_dir != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (limits == NULL)
+    {
+      pd_archive_limits_init (&default_limits);
+      limits = &default_limits;
+    }
+  if (helper_path == NULL)
+    helper_path = pd_archive_get_helper_path ();
+
+  ctx.fd = fd;
+  ctx.helper_socket = -1;
+  ctx.limits = limits;
+  ctx.progress = progress;
+  ctx.progress_data = progress_data;
+  ctx.cancellable = cancellable;
+  ctx.read_buffer = g_malloc (READ_BUFFER_SIZE);
+  ctx.symlinks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (cancellable != NULL)
+    ctx.have_cancel_pollfd = g_cancellable_make_pollfd (cancellable, &ctx.cancel_pollfd);
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return NULL;
+
+  reader = archive_read_new ();
+  if (reader == NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create an archive reader");
+      return NULL;
+    }
+  add_in_process_filters (reader);
+  archive_read_support_format_tar (reader);
+  if (archive_read_open (reader, &ctx, NULL, context_read_cb, NULL) != ARCHIVE_OK)
+    {
+      if (ctx.callback_error != NULL)
+        g_propagate_error (error, g_steal_pointer (&ctx.callback_error));
+      else
+        set_archive_error (error, reader, "reading the context");
+      return NULL;
+    }
+
+  for (;;)
+    {
+      struct archive_entry *entry = NULL;
+      int r;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, &local_error))
+        break;
+      r = archive_read_next_header (reader, &entry);
+      if (r == ARCHIVE_EOF)
+        break;
+      if (r < ARCHIVE_WARN)
+        {
+          if (ctx.callback_error != NULL)
+            g_propagate_error (&local_error, g_steal_pointer (&ctx.callback_error));
+          else
+            set_archive_error (&local_error, reader, "reading the context");
+          break;
+        }
+      if (r == ARCHIVE_WARN)
+        {
+          g_autofree char *message = pd_escape_untrusted (archive_error_string (reader), -1);
+          g_debug ("reading the context: %s", message);
+        }
+      if (!ingest_entry (&ctx, reader, entry, store, staging_dir, helper_path, &local_error))
+        break;
+    }
+
+  if (local_error == NULL && !ctx.found_rootfs)
+    g_set_error (&local_error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "no rootfs found");
+  if (local_error == NULL && ctx.config_data == NULL)
+    g_set_error (&local_error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "config not found");
+
+  result = g_new0 (PdContextResult, 1);
+  if (local_error == NULL)
+    finish_layer (&ctx, cancellable, result, &local_error);
+
+  if (local_error != NULL)
+    {
+      /* when the helper quit first, its own report says more than our broken pipe */
+      if (ctx.helper_gone && !ctx.helper_reaped)
+        {
+          g_autoptr(GError) helper_error = NULL;
+
+          if (!finish_helper (&ctx, cancellable, &helper_error))
+            {
+              g_clear_error (&local_error);
+              local_error = g_steal_pointer (&helper_error);
+            }
+        }
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return NULL;
+    }
+
+  result->config_data = g_steal_pointer (&ctx.config_data);
+  return g_steal_pointer (&result);
+}

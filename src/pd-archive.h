@@ -55,6 +55,9 @@ PdContextResult *pd_archive_ingest_context (int fd,
                                             GCancellable *cancellable,
                                             GError **error);
 
+/* the compressions of create contexts (and layers) decompressed in-process: "gzip", "xz", … */
+GStrv pd_archive_dup_supported_compressions (void);
+
 /* $PLUGIND_EXTRACT_HELPER, else LIBEXECDIR/plugind-extract */
 const char *pd_archive_get_helper_path (void);
 

@@ -1,2 +1,513 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pd-auth"
+
+#include <polkit/polkit.h>
+
+#include "pd-auth.h"
+#include "pd-error.h"
+#include "pd-names.h"
+
+/* default deny: a method that is not listed here has no decision and the unit test fails;
+ * action NULL means read-only (dbus-api.md D7, "Reads … are unauthenticated") */
+static const PdAuthRule pd_auth_rules[] = {
+  { PD_DBUS_INTERFACE_MANAGER, "GetPlugin", NULL, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "ListPlugins", NULL, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "ListJobs", NULL, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "Create", PD_ACTION_INSTALL, PD_ACTION_INSTALL_PRIVILEGED },
+  { PD_DBUS_INTERFACE_PLUGIN, "Set", PD_ACTION_SET, PD_ACTION_SET_PRIVILEGED },
+  { PD_DBUS_INTERFACE_PLUGIN, "Remove", PD_ACTION_REMOVE, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "Inspect", NULL, NULL },
+  { PD_DBUS_INTERFACE_JOB, "Wait", NULL, NULL },
+  /* free for the uid that started the job and for root (PdJob decides); others need this */
+  { PD_DBUS_INTERFACE_JOB, "Cancel", PD_ACTION_CANCEL_OTHER_USER, NULL },
+  { NULL, NULL, NULL, NULL },
+};
+
+struct _PdAuth {
+  GObject parent_instance;
+
+  PolkitAuthority *authority;
+  /* why polkit cannot be used; set when loading the authority failed */
+  char *authority_error;
+  gboolean authority_loaded;
+  /* GTasks of checks that need polkit and arrived before the authority was loaded */
+  GPtrArray *waiting;
+};
+
+G_DEFINE_TYPE (PdAuth, pd_auth, G_TYPE_OBJECT)
+
+/* section: rules */
+
+const PdAuthRule *
+pd_auth_get_rules (void)
+{
+  return pd_auth_rules;
+}
+
+const PdAuthRule *
+pd_auth_lookup_rule (const char *interface_name, const char *method_name)
+{
+  g_return_val_if_fail (interface_name != NULL, NULL);
+  g_return_val_if_fail (method_name != NULL, NULL);
+
+  for (const PdAuthRule *rule = pd_auth_rules; rule->interface_name != NULL; rule++)
+    {
+      if (g_strcmp0 (rule->interface_name, interface_name) == 0 &&
+          g_strcmp0 (rule->method_name, method_name) == 0)
+        return rule;
+    }
+  return NULL;
+}
+
+/* section: caller credentials */
+
+static void
+on_caller_vanished (GDBusConnection *connection, const char *name, gpointer user_data)
+{
+  GCancellable *cancellable = G_CANCELLABLE (user_data);
+
+  /* nobody is left to answer to, and polkit might still be showing a dialog */
+  g_debug ("caller %s vanished, cancelling its authorization check", name);
+  g_cancellable_cancel (cancellable);
+}
+
+static guint
+pd_auth_watch_caller (GDBusConnection *connection, const char *sender, GCancellable *cancellable)
+{
+  /* a unique name never comes back, so vanishing once is final; also called when the name is
+   * already gone by the time the watch starts */
+  return g_bus_watch_name_on_connection (connection, sender, G_BUS_NAME_WATCHER_FLAGS_NONE, NULL,
+                                         on_caller_vanished, g_object_ref (cancellable),
+                                         g_object_unref);
+}
+
+static void
+pd_auth_get_credentials (GDBusConnection *connection,
+                         const char *sender,
+                         GCancellable *cancellable,
+                         GAsyncReadyCallback callback,
+                         gpointer user_data)
+{
+  g_dbus_connection_call (connection, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                          "org.freedesktop.DBus", "GetConnectionCredentials",
+                          g_variant_new ("(s)", sender), G_VARIANT_TYPE ("(a{sv})"),
+                          G_DBUS_CALL_FLAGS_NONE, -1, cancellable, callback, user_data);
+}
+
+static gboolean
+pd_auth_get_credentials_finish (GDBusConnection *connection,
+                                GAsyncResult *result,
+                                const char *sender,
+                                guint32 *uid,
+                                GError **error)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) creds = NULL;
+  g_autoptr(GError) error_local = NULL;
+
+  reply = g_dbus_connection_call_finish (connection, result, &error_local);
+  if (reply == NULL)
+    {
+      if (g_error_matches (error_local, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                     "The caller %s disconnected", sender);
+      else
+        g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                     "Cannot get the credentials of %s: %s", sender, error_local->message);
+      return FALSE;
+    }
+  g_variant_get (reply, "(@a{sv})", &creds);
+  if (!g_variant_lookup (creds, "UnixUserID", "u", uid))
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                   "The bus does not know the uid of %s", sender);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+pd_auth_check_sender (GDBusMethodInvocation *invocation, GError **error)
+{
+  /* a peer-to-peer connection has no sender and no bus to ask for credentials */
+  if (g_dbus_method_invocation_get_sender (invocation) == NULL)
+    {
+      g_set_error_literal (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                           "Calls without a sender bus name are not authorized");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* section: caller uid */
+
+typedef struct {
+  GDBusConnection *connection;
+  char *sender;
+  GCancellable *cancellable;
+  guint watch_id;
+  guint32 uid;
+} PdAuthUidData;
+
+static void
+pd_auth_uid_data_free (PdAuthUidData *data)
+{
+  if (data->watch_id != 0)
+    g_bus_unwatch_name (data->watch_id);
+  g_clear_object (&data->connection);
+  g_clear_object (&data->cancellable);
+  g_free (data->sender);
+  g_free (data);
+}
+
+static void
+pd_auth_get_caller_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = G_TASK (user_data);
+  PdAuthUidData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  if (!pd_auth_get_credentials_finish (data->connection, result, data->sender, &data->uid,
+                                       &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+pd_auth_get_caller_uid_async (PdAuth *self,
+                              GDBusMethodInvocation *invocation,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  PdAuthUidData *data;
+  GError *error = NULL;
+
+  g_return_if_fail (PD_IS_AUTH (self));
+  g_return_if_fail (G_IS_DBUS_METHOD_INVOCATION (invocation));
+
+  /* the cancellable stays out of the task: a vanished caller gets an AccessDenied error, never
+   * a bare G_IO_ERROR_CANCELLED from g_task_propagate_*() */
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, pd_auth_get_caller_uid_async);
+  if (!pd_auth_check_sender (invocation, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  data = g_new0 (PdAuthUidData, 1);
+  data->connection = g_object_ref (g_dbus_method_invocation_get_connection (invocation));
+  data->sender = g_strdup (g_dbus_method_invocation_get_sender (invocation));
+  data->cancellable = g_cancellable_new ();
+  data->uid = G_MAXUINT32;
+  g_task_set_task_data (task, data, (GDestroyNotify) pd_auth_uid_data_free);
+  data->watch_id = pd_auth_watch_caller (data->connection, data->sender, data->cancellable);
+
+  pd_auth_get_credentials (data->connection, data->sender, data->cancellable,
+                           pd_auth_get_caller_uid_cb, g_steal_pointer (&task));
+}
+
+gboolean
+pd_auth_get_caller_uid_finish (PdAuth *self, GAsyncResult *result, guint32 *uid, GError **error)
+{
+  PdAuthUidData *data;
+
+  g_return_val_if_fail (PD_IS_AUTH (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return FALSE;
+  data = g_task_get_task_data (G_TASK (result));
+  if (uid != NULL)
+    *uid = data->uid;
+  return TRUE;
+}
+
+/* section: authorization */
+
+typedef struct {
+  GDBusConnection *connection;
+  char *sender;
+  char *action_id;
+  PolkitDetails *details;
+  gboolean interactive;
+  GCancellable *cancellable;
+  guint watch_id;
+} PdAuthCheckData;
+
+static void
+pd_auth_check_data_free (PdAuthCheckData *data)
+{
+  if (data->watch_id != 0)
+    g_bus_unwatch_name (data->watch_id);
+  g_clear_object (&data->connection);
+  g_clear_object (&data->details);
+  g_clear_object (&data->cancellable);
+  g_free (data->sender);
+  g_free (data->action_id);
+  g_free (data);
+}
+
+static gboolean
+pd_auth_get_interactive (GDBusMethodInvocation *invocation, GVariant *options)
+{
+  GDBusMessage *message;
+
+  /* the option overrides the header flag for bindings that cannot set it (dbus-api.md D5);
+   * a non-boolean value is the method's InvalidArgs to report, here it is just ignored */
+  if (options != NULL && g_variant_is_of_type (options, G_VARIANT_TYPE_VARDICT))
+    {
+      g_autoptr(GVariant) value = NULL;
+
+      value = g_variant_lookup_value (options, "interactive", G_VARIANT_TYPE_BOOLEAN);
+      if (value != NULL)
+        return g_variant_get_boolean (value);
+    }
+  message = g_dbus_method_invocation_get_message (invocation);
+  return (g_dbus_message_get_flags (message) &
+          G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+}
+
+static void
+pd_auth_check_authorization_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = G_TASK (user_data);
+  PdAuthCheckData *data = g_task_get_task_data (task);
+  g_autoptr(PolkitAuthorizationResult) auth_result = NULL;
+  g_autoptr(GError) error_local = NULL;
+
+  auth_result = polkit_authority_check_authorization_finish (POLKIT_AUTHORITY (source), result,
+                                                             &error_local);
+  if (auth_result == NULL)
+    {
+      if (g_cancellable_is_cancelled (data->cancellable))
+        g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                                 "The caller %s disconnected", data->sender);
+      else
+        g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                                 "polkit unavailable: %s", error_local->message);
+      return;
+    }
+
+  if (polkit_authorization_result_get_is_authorized (auth_result))
+    {
+      g_debug ("%s authorized for %s", data->sender, data->action_id);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (polkit_authorization_result_get_dismissed (auth_result))
+    {
+      g_task_return_new_error (task, PD_ERROR, PD_ERROR_NOT_AUTHORIZED_DISMISSED,
+                               "The authentication dialog for %s was dismissed",
+                               data->action_id);
+      return;
+    }
+  if (polkit_authorization_result_get_is_challenge (auth_result) && !data->interactive)
+    {
+      g_task_return_new_error (task, PD_ERROR, PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                               "Interactive authentication is required for %s",
+                               data->action_id);
+      return;
+    }
+  g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                           "Not authorized for %s", data->action_id);
+}
+
+static void
+pd_auth_check_with_polkit (PdAuth *self, GTask *task)
+{
+  PdAuthCheckData *data = g_task_get_task_data (task);
+  g_autoptr(PolkitSubject) subject = NULL;
+  PolkitCheckAuthorizationFlags flags = POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE;
+
+  if (self->authority == NULL)
+    {
+      g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                               "polkit unavailable: %s",
+                               self->authority_error != NULL ? self->authority_error
+                                                             : "no authority");
+      return;
+    }
+  if (g_cancellable_is_cancelled (data->cancellable))
+    {
+      g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                               "The caller %s disconnected", data->sender);
+      return;
+    }
+
+  /* the bus name, never a pid: a pid can be recycled under us (CVE-2013-4288) */
+  subject = polkit_system_bus_name_new (data->sender);
+  if (data->interactive)
+    flags |= POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION;
+  polkit_authority_check_authorization (self->authority, subject, data->action_id, data->details,
+                                        flags, data->cancellable,
+                                        pd_auth_check_authorization_cb, g_object_ref (task));
+}
+
+static void
+pd_auth_check_credentials_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = G_TASK (user_data);
+  PdAuthCheckData *data = g_task_get_task_data (task);
+  PdAuth *self = g_task_get_source_object (task);
+  guint32 uid = G_MAXUINT32;
+  GError *error = NULL;
+
+  if (!pd_auth_get_credentials_finish (data->connection, result, data->sender, &uid, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  if (uid == 0)
+    {
+      g_debug ("%s is root: allowed %s without polkit", data->sender, data->action_id);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (!self->authority_loaded)
+    {
+      g_ptr_array_add (self->waiting, g_steal_pointer (&task));
+      return;
+    }
+  pd_auth_check_with_polkit (self, task);
+}
+
+void
+pd_auth_check_async (PdAuth *self,
+                     GDBusMethodInvocation *invocation,
+                     const char *action_id,
+                     GHashTable *details,
+                     GVariant *options,
+                     GAsyncReadyCallback callback,
+                     gpointer user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  PdAuthCheckData *data;
+  GError *error = NULL;
+
+  g_return_if_fail (PD_IS_AUTH (self));
+  g_return_if_fail (G_IS_DBUS_METHOD_INVOCATION (invocation));
+  g_return_if_fail (action_id != NULL);
+
+  /* the cancellable stays out of the task, as in pd_auth_get_caller_uid_async() */
+  task = g_task_new (self, NULL, callback, user_data);
+  g_task_set_source_tag (task, pd_auth_check_async);
+  if (!pd_auth_check_sender (invocation, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  data = g_new0 (PdAuthCheckData, 1);
+  data->connection = g_object_ref (g_dbus_method_invocation_get_connection (invocation));
+  data->sender = g_strdup (g_dbus_method_invocation_get_sender (invocation));
+  data->action_id = g_strdup (action_id);
+  data->interactive = pd_auth_get_interactive (invocation, options);
+  data->details = polkit_details_new ();
+  if (details != NULL)
+    {
+      GHashTableIter iter;
+      gpointer key, value;
+
+      g_hash_table_iter_init (&iter, details);
+      while (g_hash_table_iter_next (&iter, &key, &value))
+        {
+          if (key != NULL && value != NULL)
+            polkit_details_insert (data->details, key, value);
+        }
+    }
+  data->cancellable = g_cancellable_new ();
+  g_task_set_task_data (task, data, (GDestroyNotify) pd_auth_check_data_free);
+  data->watch_id = pd_auth_watch_caller (data->connection, data->sender, data->cancellable);
+
+  pd_auth_get_credentials (data->connection, data->sender, data->cancellable,
+                           pd_auth_check_credentials_cb, g_steal_pointer (&task));
+}
+
+gboolean
+pd_auth_check_finish (PdAuth *self, GAsyncResult *result, GError **error)
+{
+  g_return_val_if_fail (PD_IS_AUTH (self), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* section: the authority */
+
+static void
+pd_auth_authority_loaded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GWeakRef *weak = user_data;
+  g_autoptr(PdAuth) self = g_weak_ref_get (weak);
+  g_autoptr(PolkitAuthority) authority = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) waiting = NULL;
+
+  g_weak_ref_clear (weak);
+  g_free (weak);
+
+  authority = polkit_authority_get_finish (result, &error);
+  /* the auth object went away while polkit was loading */
+  if (self == NULL)
+    return;
+
+  if (authority == NULL)
+    {
+      /* not fatal: root still works, everyone else is denied */
+      g_message ("polkit unavailable, only root is authorized: %s", error->message);
+      self->authority_error = g_strdup (error->message);
+    }
+  self->authority = g_steal_pointer (&authority);
+  self->authority_loaded = TRUE;
+
+  waiting = g_steal_pointer (&self->waiting);
+  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < waiting->len; i++)
+    pd_auth_check_with_polkit (self, g_ptr_array_index (waiting, i));
+}
+
+static void
+pd_auth_finalize (GObject *object)
+{
+  PdAuth *self = PD_AUTH (object);
+
+  /* waiting tasks hold a reference on us, so none can be left here */
+  g_ptr_array_unref (self->waiting);
+  g_clear_object (&self->authority);
+  g_free (self->authority_error);
+
+  G_OBJECT_CLASS (pd_auth_parent_class)->finalize (object);
+}
+
+static void
+pd_auth_class_init (PdAuthClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = pd_auth_finalize;
+}
+
+static void
+pd_auth_init (PdAuth *self)
+{
+  GWeakRef *weak = g_new0 (GWeakRef, 1);
+
+  self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
+
+  /* a weak reference: the load may outlive us, and polkit gives no reliable cancellation */
+  g_weak_ref_init (weak, self);
+  polkit_authority_get_async (NULL, pd_auth_authority_loaded_cb, weak);
+}
+
+PdAuth *
+pd_auth_new (void)
+{
+  return g_object_new (PD_TYPE_AUTH, NULL);
+}

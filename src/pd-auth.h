@@ -27,8 +27,8 @@ void pd_auth_check_async (PdAuth *self,
                           gpointer user_data);
 /* TRUE when allowed. Otherwise FALSE with an error ready for
  * g_dbus_method_invocation_return_gerror(): org.freedesktop.DBus.Error.AccessDenied,
- * org.freedesktop.DBus.Error.InteractiveAuthorizationRequired (a remote-error GError) or
- * PD_ERROR_NOT_AUTHORIZED_DISMISSED. */
+ * PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED (sent as the standard name by pd_return_gerror)
+ * or PD_ERROR_NOT_AUTHORIZED_DISMISSED. */
 gboolean pd_auth_check_finish (PdAuth *self, GAsyncResult *result, GError **error);
 
 /* The caller's uid, from GetConnectionCredentials, async. */
@@ -40,9 +40,9 @@ gboolean pd_auth_get_caller_uid_finish (PdAuth *self, GAsyncResult *result, guin
                                         GError **error);
 
 /*
- * The method → action table, default deny. Every method of every interface in data/*.xml must
- * appear: with @action NULL it is on the read-only list; @privileged_action is the stronger
- * action some calls need (install-privileged, set-privileged), else NULL.
+ * The method → action table, default deny. Every method of every interface in the XML files
+ * of data/ must appear: with @action NULL it is on the read-only list; @privileged_action is
+ * the stronger action some calls need (install-privileged, set-privileged), else NULL.
  */
 typedef struct {
   const char *interface_name;

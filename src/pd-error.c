@@ -36,10 +36,12 @@ static const GDBusErrorEntry pd_error_entries[] = {
   { PD_ERROR_JOB_CANCELLED, PD_DBUS_ERROR_PREFIX "JobCancelled" },
   { PD_ERROR_NOT_CANCELLABLE, PD_DBUS_ERROR_PREFIX "NotCancellable" },
   { PD_ERROR_NOT_AUTHORIZED_DISMISSED, PD_DBUS_ERROR_PREFIX "NotAuthorizedDismissed" },
-  /* registered under our prefix so the quark round-trips; pd_error_convert() never lets these
-   * two reach the bus: the D-Bus layer sends the standard names instead */
+  /* registered under our prefix so the quark round-trips; the D-Bus layer sends the standard
+   * names of these three instead (pd_error_to_dbus_name) */
   { PD_ERROR_INVALID_ARGS, PD_DBUS_ERROR_PREFIX "InvalidArgs" },
   { PD_ERROR_LIMITS_EXCEEDED, PD_DBUS_ERROR_PREFIX "LimitsExceeded" },
+  { PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+    PD_DBUS_ERROR_PREFIX "InteractiveAuthorizationRequired" },
 };
 
 G_STATIC_ASSERT (G_N_ELEMENTS (pd_error_entries) == PD_ERROR_N_ERRORS);
@@ -61,6 +63,9 @@ pd_error_to_dbus_name (PdError code)
     return "org.freedesktop.DBus.Error.InvalidArgs";
   if (code == PD_ERROR_LIMITS_EXCEEDED)
     return "org.freedesktop.DBus.Error.LimitsExceeded";
+  /* GLib has no GDBusError code for this standard name */
+  if (code == PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED)
+    return "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired";
   for (gsize i = 0; i < G_N_ELEMENTS (pd_error_entries); i++)
     if (pd_error_entries[i].error_code == (gint) code)
       return pd_error_entries[i].dbus_error_name;

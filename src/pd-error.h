@@ -42,6 +42,7 @@ typedef enum {
   /* mapped to standard D-Bus names by the D-Bus layer */
   PD_ERROR_INVALID_ARGS,             /* org.freedesktop.DBus.Error.InvalidArgs */
   PD_ERROR_LIMITS_EXCEEDED,          /* org.freedesktop.DBus.Error.LimitsExceeded */
+  PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, /* org.freedesktop.DBus.Error.InteractiveAuthorizationRequired */
   PD_ERROR_N_ERRORS,
 } PdError;
 

@@ -1,2 +1,439 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* placeholder: being written */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pd-fs-util"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "pd-error.h"
+#include "pd-fs-util.h"
+
+void
+pd_set_error_from_errno (GError **error, int errsv, const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  if (error == NULL)
+    return;
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  g_set_error (error, PD_ERROR,
+               (errsv == ENOSPC || errsv == EDQUOT) ? PD_ERROR_NO_SPACE : PD_ERROR_FAILED,
+               "%s: %s", message, g_strerror (errsv));
+}
+
+void
+pd_crash_point (const char *name)
+{
+  const char *wanted = getenv ("PLUGIND_CRASH_POINT");
+
+  if (wanted != NULL && name != NULL && strcmp (wanted, name) == 0)
+    {
+      /* SIGKILL cannot be caught: nothing after this point runs, as with kill -9 */
+      kill (getpid (), SIGKILL);
+      /* kill() to ourselves is delivered before it returns; be sure anyway */
+      for (;;)
+        pause ();
+    }
+}
+
+int
+pd_close_keep_errno (int fd)
+{
+  int errsv = errno;
+  int r = -1;
+
+  if (fd >= 0)
+    r = close (fd);
+  errno = errsv;
+  return r;
+}
+
+gboolean
+pd_write_all (int fd, const void *data, gsize len, GError **error)
+{
+  const guint8 *p = data;
+
+  while (len > 0)
+    {
+      ssize_t n = write (fd, p, MIN (len, (gsize) G_MAXSSIZE));
+
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          pd_set_error_from_errno (error, errno, "cannot write");
+          return FALSE;
+        }
+      p += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+char *
+pd_random_name (const char *prefix)
+{
+  return g_strdup_printf ("%s%08x%08x", prefix, g_random_int (), g_random_int ());
+}
+
+gboolean
+pd_fsync_dir_at (int dirfd, const char *name, GError **error)
+{
+  int fd;
+
+  if (name == NULL || g_str_equal (name, "."))
+    {
+      if (dirfd != AT_FDCWD)
+        {
+          if (fsync (dirfd) < 0 && errno != EINVAL)
+            {
+              pd_set_error_from_errno (error, errno, "cannot sync directory");
+              return FALSE;
+            }
+          return TRUE;
+        }
+      name = ".";
+    }
+
+  fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot open directory %s", name);
+      return FALSE;
+    }
+  /* EINVAL: the file system does not support syncing directories; nothing more to do */
+  if (fsync (fd) < 0 && errno != EINVAL)
+    {
+      pd_set_error_from_errno (error, errno, "cannot sync directory %s", name);
+      pd_close_keep_errno (fd);
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+gboolean
+pd_file_write_atomic_full_at (int dirfd,
+                              const char *name,
+                              const void *data,
+                              gsize len,
+                              mode_t mode,
+                              const char *crash_point_before_rename,
+                              GError **error)
+{
+  g_autofree char *tmp_name = NULL;
+  int fd = -1;
+
+  g_return_val_if_fail (name != NULL && strchr (name, '/') == NULL, FALSE);
+
+  /* the temp file lives in the same dir so that the rename is atomic; the store's reconciler
+   * knows the PD_ATOMIC_TEMP_PREFIX and removes leftovers */
+  for (int attempt = 0; fd < 0; attempt++)
+    {
+      g_free (tmp_name);
+      tmp_name = g_strdup_printf (PD_ATOMIC_TEMP_PREFIX "%s.%08x", name, g_random_int ());
+      fd = openat (dirfd, tmp_name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+      if (fd < 0 && (errno != EEXIST || attempt > 100))
+        {
+          pd_set_error_from_errno (error, errno, "cannot create a temporary file for %s", name);
+          return FALSE;
+        }
+    }
+
+  /* the umask must not decide the mode of state files */
+  if (fchmod (fd, mode) < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot set the mode of %s", name);
+      goto fail;
+    }
+  if (!pd_write_all (fd, data, len, error))
+    {
+      g_prefix_error (error, "%s: ", name);
+      goto fail;
+    }
+  if (fsync (fd) < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot sync %s", name);
+      goto fail;
+    }
+  if (close (fd) < 0)
+    {
+      fd = -1;
+      pd_set_error_from_errno (error, errno, "cannot close %s", name);
+      goto fail;
+    }
+  fd = -1;
+
+  if (crash_point_before_rename != NULL)
+    pd_crash_point (crash_point_before_rename);
+
+  if (renameat (dirfd, tmp_name, dirfd, name) < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot rename the temporary file to %s", name);
+      goto fail;
+    }
+  return pd_fsync_dir_at (dirfd, NULL, error);
+
+fail:
+  pd_close_keep_errno (fd);
+  unlinkat (dirfd, tmp_name, 0);
+  return FALSE;
+}
+
+gboolean
+pd_file_write_atomic_at (int dirfd, const char *name, const void *data, gsize len,
+                         mode_t mode, GError **error)
+{
+  return pd_file_write_atomic_full_at (dirfd, name, data, len, mode, NULL, error);
+}
+
+static gboolean
+rm_rf_children (int fd, dev_t dev, const char *path, GError **error);
+
+/* removes the entry @name of @dirfd, whose lstat is @st; the parent is on @parent_dev */
+static gboolean
+rm_rf_entry (int dirfd, const char *name, const struct stat *st, dev_t parent_dev,
+             const char *path, GError **error)
+{
+  struct stat fst;
+  int fd;
+  gboolean ok;
+
+  if (!S_ISDIR (st->st_mode))
+    {
+      if (unlinkat (dirfd, name, 0) < 0 && errno != ENOENT)
+        {
+          pd_set_error_from_errno (error, errno, "cannot remove %s", path);
+          return FALSE;
+        }
+      return TRUE;
+    }
+
+  /* a different device means a mount point: never delete what is mounted there */
+  if (st->st_dev != parent_dev)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "cannot remove %s: it is a mount point", path);
+      return FALSE;
+    }
+
+  fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      if (errno == ENOENT)
+        return TRUE;
+      pd_set_error_from_errno (error, errno, "cannot open %s", path);
+      return FALSE;
+    }
+  /* the entry may have been swapped for another dir since the lstat: check it is the same */
+  if (fstat (fd, &fst) < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot stat %s", path);
+      close (fd);
+      return FALSE;
+    }
+  if (fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "cannot remove %s: it changed while being removed", path);
+      close (fd);
+      return FALSE;
+    }
+
+  ok = rm_rf_children (fd, fst.st_dev, path, error);
+  if (!ok)
+    return FALSE;
+
+  if (unlinkat (dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    {
+      pd_set_error_from_errno (error, errno, "cannot remove %s", path);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* empties the dir open at @fd and closes @fd; every entry is attempted even after an error so
+ * that as much as possible is gone, and the first error is returned */
+static gboolean
+rm_rf_children (int fd, dev_t dev, const char *path, GError **error)
+{
+  g_autoptr(GError) first_error = NULL;
+  DIR *dir;
+  struct dirent *entry;
+
+  dir = fdopendir (fd);
+  if (dir == NULL)
+    {
+      pd_set_error_from_errno (error, errno, "cannot read %s", path);
+      close (fd);
+      return FALSE;
+    }
+
+  for (;;)
+    {
+      g_autofree char *child_path = NULL;
+      g_autoptr(GError) local_error = NULL;
+      struct stat st;
+
+      errno = 0;
+      entry = readdir (dir);
+      if (entry == NULL)
+        {
+          if (errno != 0 && first_error == NULL)
+            pd_set_error_from_errno (&first_error, errno, "cannot read %s", path);
+          break;
+        }
+      if (g_str_equal (entry->d_name, ".") || g_str_equal (entry->d_name, ".."))
+        continue;
+
+      child_path = g_build_filename (path, entry->d_name, NULL);
+      if (fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        {
+          if (errno != ENOENT && first_error == NULL)
+            pd_set_error_from_errno (&first_error, errno, "cannot stat %s", child_path);
+          continue;
+        }
+      if (!rm_rf_entry (dirfd (dir), entry->d_name, &st, dev, child_path, &local_error)
+          && first_error == NULL)
+        first_error = g_steal_pointer (&local_error);
+    }
+  closedir (dir);
+
+  if (first_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&first_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
+pd_rm_rf_at (int dirfd, const char *name, GError **error)
+{
+  struct stat st;
+  struct stat parent;
+  int r;
+
+  g_return_val_if_fail (name != NULL && *name != '\0', FALSE);
+
+  if (fstatat (dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    {
+      if (errno == ENOENT)
+        return TRUE;
+      pd_set_error_from_errno (error, errno, "cannot stat %s", name);
+      return FALSE;
+    }
+
+  /* the device of the dir holding @name: a @name on another device is a mount point */
+  if (dirfd == AT_FDCWD || strchr (name, '/') != NULL)
+    {
+      g_autofree char *parent_name = g_path_get_dirname (name);
+      r = fstatat (dirfd, parent_name, &parent, 0);
+    }
+  else
+    r = fstat (dirfd, &parent);
+  if (r < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot stat the parent of %s", name);
+      return FALSE;
+    }
+
+  return rm_rf_entry (dirfd, name, &st, parent.st_dev, name, error);
+}
+
+gboolean
+pd_mkdir_with_mode (const char *path, mode_t mode, GError **error)
+{
+  g_autofree char *copy = NULL;
+  struct stat st;
+  char *p;
+  int fd;
+
+  g_return_val_if_fail (path != NULL && *path != '\0', FALSE);
+
+  copy = g_strdup (path);
+  /* create the missing parents; existing parents are left as they are (they may be /var) */
+  for (p = copy + 1; *p != '\0'; p++)
+    {
+      if (*p != '/')
+        continue;
+      *p = '\0';
+      if (mkdir (copy, mode) == 0)
+        {
+          if (chmod (copy, mode) < 0)
+            {
+              pd_set_error_from_errno (error, errno, "cannot set the mode of %s", copy);
+              return FALSE;
+            }
+        }
+      else if (errno != EEXIST)
+        {
+          pd_set_error_from_errno (error, errno, "cannot create %s", copy);
+          return FALSE;
+        }
+      *p = '/';
+    }
+
+  if (mkdir (path, mode) < 0 && errno != EEXIST)
+    {
+      pd_set_error_from_errno (error, errno, "cannot create %s", path);
+      return FALSE;
+    }
+
+  /* chmod through an fd so that the mode is set on the dir we checked, whatever the umask */
+  fd = open (path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot open %s", path);
+      return FALSE;
+    }
+  if (fstat (fd, &st) < 0 || ((st.st_mode & 07777) != mode && fchmod (fd, mode) < 0))
+    {
+      pd_set_error_from_errno (error, errno, "cannot set the mode of %s", path);
+      pd_close_keep_errno (fd);
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}
+
+gboolean
+pd_mkdir_at_with_mode (int dirfd, const char *name, mode_t mode, GError **error)
+{
+  struct stat st;
+  int fd;
+
+  if (mkdirat (dirfd, name, mode) < 0 && errno != EEXIST)
+    {
+      pd_set_error_from_errno (error, errno, "cannot create %s", name);
+      return FALSE;
+    }
+  /* O_NOFOLLOW: a symlink planted at @name is an error, not something to chmod */
+  fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot open %s", name);
+      return FALSE;
+    }
+  if (fstat (fd, &st) < 0 || ((st.st_mode & 07777) != mode && fchmod (fd, mode) < 0))
+    {
+      pd_set_error_from_errno (error, errno, "cannot set the mode of %s", name);
+      pd_close_keep_errno (fd);
+      return FALSE;
+    }
+  close (fd);
+  return TRUE;
+}

@@ -5,14 +5,34 @@
 
 G_BEGIN_DECLS
 
+/* temp files of pd_file_write_atomic_at() are named PD_ATOMIC_TEMP_PREFIX "<name>.<random>" */
+#define PD_ATOMIC_TEMP_PREFIX ".#"
+
 /* write to a temp file in the same dir, fsync, rename over @name, fsync the dir (rule 7) */
 gboolean pd_file_write_atomic_at (int dirfd, const char *name, const void *data, gsize len,
                                   mode_t mode, GError **error);
+/* the same, calling pd_crash_point (@crash_point_before_rename) (may be NULL) between the
+ * fsync of the temp file and the rename */
+gboolean pd_file_write_atomic_full_at (int dirfd, const char *name, const void *data, gsize len,
+                                       mode_t mode, const char *crash_point_before_rename,
+                                       GError **error);
+/* fsyncs the dir @name of @dirfd, or @dirfd itself when @name is NULL */
 gboolean pd_fsync_dir_at (int dirfd, const char *name, GError **error);
-/* recursive delete that never follows symlinks and does not cross mount points */
+/* recursive delete that never follows symlinks and does not cross mount points; a missing
+ * @name is not an error. Every entry is attempted; the first error is returned. */
 gboolean pd_rm_rf_at (int dirfd, const char *name, GError **error);
-/* mkdir -p with @mode for every component created; existing dirs are chmod'ed to @mode */
+/* mkdir -p with @mode for every component created; the existing final dir is chmod'ed to
+ * @mode (existing parents are left alone) */
 gboolean pd_mkdir_with_mode (const char *path, mode_t mode, GError **error);
+/* mkdir of one component relative to @dirfd (never following a symlink at @name), chmod'ed
+ * to @mode whatever the umask, existing or not */
+gboolean pd_mkdir_at_with_mode (int dirfd, const char *name, mode_t mode, GError **error);
+/* write(2) until done, retrying on EINTR */
+gboolean pd_write_all (int fd, const void *data, gsize len, GError **error);
+/* close(2) that preserves errno, for error paths; ignores fd < 0 */
+int pd_close_keep_errno (int fd);
+/* @prefix followed by 16 random hex digits */
+char *pd_random_name (const char *prefix);
 /* GError from errno with PD_ERROR_NO_SPACE for ENOSPC/EDQUOT, PD_ERROR_FAILED otherwise */
 void pd_set_error_from_errno (GError **error, int errsv, const char *format, ...) G_GNUC_PRINTF (3, 4);
 

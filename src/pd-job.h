@@ -17,7 +17,8 @@ G_BEGIN_DECLS
  * Signals (GObject):
  *   "cancel-requested" ()  — an authorized Cancel() arrived while cancellable; the job's
  *                            GCancellable is cancelled just before it is emitted.
- *   "finished" ()          — after complete(): Completed was emitted, Wait() calls answered.
+ *   "finished" ()          — in complete(): after Completed, before the Wait() replies; the
+ *                            daemon emits JobFinished and the owner its PluginEvent from it.
  *   "linger-expired" ()    — the linger period is over: the owner unexports the object.
  */
 #define PD_TYPE_JOB (pd_job_get_type ())
@@ -38,14 +39,16 @@ void pd_job_set_phase (PdJob *self, const char *phase);
 void pd_job_set_cancellable (PdJob *self, gboolean cancellable);
 /* bytes_total 0 = unknown (ProgressValid false); computes Progress, Rate, ExpectedEndTime */
 void pd_job_set_bytes (PdJob *self, guint64 bytes_done, guint64 bytes_total);
+/* @layers: a(sstt) (digest, status, current, total), floating ref sunk; throttled like bytes */
+void pd_job_set_layers (PdJob *self, GVariant *layers);
 void pd_job_set_plugin_path (PdJob *self, const char *object_path);
 void pd_job_log (PdJob *self, guint priority, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 /* Ends the job: @error NULL = done with @results (a{sv}, floating ref sunk, may be NULL);
  * G_IO_ERROR_CANCELLED or PD_ERROR_JOB_CANCELLED = cancelled; anything else = failed (the
  * error is converted with pd_error_convert). Flushes pending property changes, sets State,
- * Result, ErrorName, ErrorMessage, Results, emits Completed, answers every pending Wait(),
- * emits "finished", then starts the linger timer. */
+ * Result, ErrorName, ErrorMessage, Results, emits Completed, emits "finished", answers every
+ * pending Wait(), then starts the linger timer. */
 void pd_job_complete (PdJob *self, GVariant *results, const GError *error);
 
 /* tests shorten the linger period (default 60 s) */

@@ -82,6 +82,14 @@ gboolean pd_plugin_config_has_capability (const PdPluginConfig *config, const ch
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdPluginConfig, pd_plugin_config_free)
 
+/* Writes @node as Go's json.Marshal would (compact, HTML-escaped, member order kept). */
+char *pd_json_to_go_data (JsonNode *node, gsize *len);
+/* index of a Linux capability name ("CAP_SYS_ADMIN" → 21) or -1; exact, upper-case names of
+ * CAP_CHOWN .. CAP_CHECKPOINT_RESTORE */
+int pd_linux_capability_from_name (const char *name);
+/* TRUE for a path under /dev/ with no ".." component (config rule for Linux.Devices[].Path) */
+gboolean pd_plugin_device_path_is_valid (const char *path);
+
 /* Docker's PluginPrivilege */
 typedef struct {
   char *name;

@@ -31,7 +31,8 @@ G_DECLARE_FINAL_TYPE (PdStore, pd_store, PD, STORE, GObject)
 PdStore *pd_store_new (const char *state_dir, GError **error);
 const char *pd_store_get_state_dir (PdStore *self);
 
-/* records of every installed plugin, sorted by name */
+/* records of every installed plugin, sorted by name (then id); a GPtrArray of PdPluginRecord
+ * owning its elements */
 GPtrArray *pd_store_load_records (PdStore *self, GError **error);
 
 /* a fresh 0700 dir under tmp/ */
@@ -48,6 +49,8 @@ gboolean pd_store_remove_plugin (PdStore *self, const char *id, GError **error);
 char *pd_store_get_rootfs_path (PdStore *self, const char *id);
 /* bytes used by a plugin's rootfs (du, not following symlinks) */
 guint64 pd_store_get_disk_usage (PdStore *self, const char *id);
+/* the same for the rootfs/ of a staging dir (callable from a thread) */
+guint64 pd_store_get_staging_disk_usage (PdStore *self, const char *staging_dir);
 
 /* blobs */
 typedef struct _PdBlobWriter PdBlobWriter;
@@ -66,7 +69,9 @@ GBytes *pd_store_read_blob (PdStore *self, const char *digest, gsize max_size, G
 char *pd_store_get_blob_path (PdStore *self, const char *digest);
 /* deletes every blob not reachable from a record: its manifest, config and layers (and, for
  * a manifest blob present in the store, every digest the manifest lists). Returns how many
- * were deleted. */
+ * were deleted. @records must be every installed plugin, and no ingest whose blobs are not
+ * yet referenced by a committed record may be running (the caller serialises GC with pulls,
+ * creates and upgrades), or GC deletes that ingest's blobs. */
 guint pd_store_gc_blobs (PdStore *self, GPtrArray *records, GError **error);
 
 G_END_DECLS

@@ -1,3 +1,1838 @@
-/* placeholder */
-int main (void);
-int main (void) { return 1; }
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pluginctl"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <locale.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <gio/gio.h>
+#include <gio/gunixfdlist.h>
+#include <glib-unix.h>
+#include <glib/gi18n.h>
+#include <json-glib/json-glib.h>
+
+#include "pd-dbus-generated.h"
+#include "pd-names.h"
+#include "pd-plugin-config.h"
+
+/*
+ * pluginctl: the command line client of plugind, modelled on `docker plugin` (docker-plugins.md
+ * Appendix A). Every command is a thin layer over the D-Bus API; the only local work is reading
+ * the create context and computing the privileges it asks for, with the same core code as the
+ * daemon, so that the user consents to exactly what the daemon will check.
+ */
+
+/* exit statuses scripts can rely on (documented in --help) */
+enum {
+  CTL_EXIT_OK = 0,
+  CTL_EXIT_FAILURE = 1,
+  CTL_EXIT_USAGE = 2,
+  CTL_EXIT_NOT_AUTHORIZED = 3,
+  CTL_EXIT_NO_SUCH_PLUGIN = 4,
+};
+
+/* as the daemon's archive limit for config.json */
+#define CTL_MAX_CONFIG_SIZE (4 * 1024 * 1024)
+/* docker's `plugin ls` truncations (cli/command/formatter) */
+#define CTL_SHORT_ID_LEN 12
+#define CTL_DESCRIPTION_WIDTH 45
+
+typedef struct archive CtlArchive;
+typedef struct archive_entry CtlArchiveEntry;
+typedef struct archive_entry_linkresolver CtlLinkResolver;
+
+static void
+ctl_archive_free (CtlArchive *a)
+{
+  archive_free (a);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CtlArchive, ctl_archive_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CtlArchiveEntry, archive_entry_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CtlLinkResolver, archive_entry_linkresolver_free)
+
+typedef struct {
+  GDBusConnection *bus;
+  PdDbusManager *manager;
+} Ctl;
+
+static void
+ctl_clear (Ctl *ctl)
+{
+  g_clear_object (&ctl->manager);
+  g_clear_object (&ctl->bus);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Ctl, ctl_clear)
+
+/* global options, also accepted after the command name */
+static gboolean opt_no_ask_password;
+static gboolean opt_version;
+
+static const GOptionEntry global_entries[] = {
+  { "no-ask-password", 0, 0, G_OPTION_ARG_NONE, &opt_no_ask_password,
+    N_("Never ask for authentication (fail with exit status 3 instead)"), NULL },
+  { NULL }
+};
+
+static const char exit_status_help[] =
+  N_("Exit status:\n"
+     "  0  success\n"
+     "  1  failure\n"
+     "  2  usage error\n"
+     "  3  not authorized (denied, dismissed, or authentication needed with --no-ask-password)\n"
+     "  4  no such plugin");
+
+/* errors */
+
+/* maps the D-Bus error name of @error to an exit status */
+static int
+exit_status_for_error (const GError *error)
+{
+  g_autofree char *name = g_dbus_error_get_remote_error (error);
+
+  if (name == NULL)
+    return CTL_EXIT_FAILURE;
+  if (g_str_equal (name, "org.freedesktop.DBus.Error.AccessDenied") ||
+      g_str_equal (name, "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired") ||
+      g_str_equal (name, PD_DBUS_ERROR_PREFIX "NotAuthorizedDismissed"))
+    return CTL_EXIT_NOT_AUTHORIZED;
+  if (g_str_equal (name, PD_DBUS_ERROR_PREFIX "NoSuchPlugin") ||
+      g_str_equal (name, "org.freedesktop.DBus.Error.UnknownObject"))
+    return CTL_EXIT_NO_SUCH_PLUGIN;
+  return CTL_EXIT_FAILURE;
+}
+
+/* prints "Error: <message>" and returns the exit status for @error */
+static int
+report_error (GError *error)
+{
+  int status = exit_status_for_error (error);
+
+  g_dbus_error_strip_remote_error (error);
+  g_printerr (_("Error: %s\n"), error->message);
+  return status;
+}
+
+static int
+usage_error (const char *command, const char *message)
+{
+  g_printerr (_("Error: %s\n"), message);
+  if (command != NULL)
+    g_printerr (_("Run “%s %s --help” for more information.\n"), g_get_prgname (), command);
+  else
+    g_printerr (_("Run “%s --help” for more information.\n"), g_get_prgname ());
+  return CTL_EXIT_USAGE;
+}
+
+/* bus */
+
+static gboolean
+ctl_connect (Ctl *ctl, GError **error)
+{
+  /* honours DBUS_SYSTEM_BUS_ADDRESS, which the tests and the README's private bus use */
+  ctl->bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  if (ctl->bus == NULL)
+    return FALSE;
+  ctl->manager = pd_dbus_manager_proxy_new_sync (ctl->bus,
+                                                 G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+                                                 G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                                 PD_DBUS_NAME, PD_DBUS_MANAGER_PATH,
+                                                 NULL, error);
+  return ctl->manager != NULL;
+}
+
+static GDBusCallFlags
+ctl_call_flags (void)
+{
+  return opt_no_ask_password ? G_DBUS_CALL_FLAGS_NONE
+                             : G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION;
+}
+
+/* a{sv} options of a mutating call: always says whether a dialog may be shown, so that the
+ * daemon need not guess from the header flag */
+static void
+ctl_options_init (GVariantBuilder *builder)
+{
+  g_variant_builder_init (builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (builder, "{sv}", "interactive",
+                         g_variant_new_boolean (!opt_no_ask_password));
+}
+
+/* resolves @name like Docker: full ID, name (":latest" implied), unique ID prefix */
+static PdDbusPlugin *
+ctl_get_plugin (Ctl *ctl, const char *name, GError **error)
+{
+  g_autofree char *path = NULL;
+
+  if (!pd_dbus_manager_call_get_plugin_sync (ctl->manager, name, &path, NULL, error))
+    return NULL;
+  return pd_dbus_plugin_proxy_new_sync (ctl->bus,
+                                        G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+                                        G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                        PD_DBUS_NAME, path, NULL, error);
+}
+
+/* option parsing */
+
+/* parses the options of @command; returns -1 when parsing succeeded, else the exit status */
+static int
+ctl_parse (const char *command,
+           const char *parameter_string,
+           const char *summary,
+           const GOptionEntry *entries,
+           int *argc,
+           char ***argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *params = NULL;
+
+  params = g_strdup_printf ("%s %s", command, _(parameter_string));
+  context = g_option_context_new (params);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_set_summary (context, _(summary));
+  g_option_context_set_description (context, _(exit_status_help));
+  if (entries != NULL)
+    g_option_context_add_main_entries (context, entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, global_entries, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, argc, argv, &error))
+    return usage_error (command, error->message);
+  return -1;
+}
+
+/* privileges */
+
+static void
+print_privilege_values (GString *out, const char *const *values)
+{
+  /* Go's %v of a []string: "[a b]" */
+  g_string_append_c (out, '[');
+  for (gsize i = 0; values != NULL && values[i] != NULL; i++)
+    {
+      if (i > 0)
+        g_string_append_c (out, ' ');
+      g_string_append (out, values[i]);
+    }
+  g_string_append_c (out, ']');
+}
+
+/* Docker's install prompt: TRUE only for an answer of "y" */
+static gboolean
+ask_privileges (const char *name, GPtrArray *privileges)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+  char answer[256];
+
+  g_string_append_printf (out, _("Plugin \"%s\" is requesting the following privileges:\n"), name);
+  for (guint i = 0; i < privileges->len; i++)
+    {
+      PdPrivilege *privilege = g_ptr_array_index (privileges, i);
+
+      g_string_append_printf (out, " - %s: ", privilege->name);
+      print_privilege_values (out, (const char *const *) privilege->values);
+      g_string_append_c (out, '\n');
+    }
+  g_string_append (out, _("Do you grant the above permissions? [y/N] "));
+  fputs (out->str, stdout);
+  fflush (stdout);
+
+  if (fgets (answer, sizeof answer, stdin) == NULL)
+    {
+      /* end of input: finish the prompt line */
+      fputc ('\n', stdout);
+      return FALSE;
+    }
+  g_strstrip (answer);
+  return g_str_equal (answer, "y") || g_str_equal (answer, "Y");
+}
+
+static GVariant *
+privileges_to_variant (GPtrArray *privileges)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssas)"));
+  for (guint i = 0; i < privileges->len; i++)
+    {
+      PdPrivilege *privilege = g_ptr_array_index (privileges, i);
+      const char *const empty[] = { NULL };
+
+      g_variant_builder_add (&builder, "(ss^as)", privilege->name,
+                             privilege->description != NULL ? privilege->description : "",
+                             privilege->values != NULL ? (const char *const *) privilege->values : empty);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+/* create: reading the context */
+
+/* Docker's name test for the context's config: leading "/" stripped, path cleaned */
+static gboolean
+is_config_entry (const char *pathname)
+{
+  g_autofree char *clean = NULL;
+
+  if (pathname == NULL || pathname[0] == '\0')
+    return FALSE;
+  clean = g_canonicalize_filename (pathname, "/");
+  return g_str_equal (clean, "/config.json");
+}
+
+/* reads config.json from the tar context open on @fd and seeks back to the start, so that the
+ * daemon reads the whole file through the same open file description */
+static GBytes *
+read_tarball_config (int fd, const char *filename, GError **error)
+{
+  g_autoptr(CtlArchive) a = archive_read_new ();
+  struct archive_entry *entry;
+  int r;
+
+  archive_read_support_filter_all (a);
+  archive_read_support_format_tar (a);
+  if (archive_read_open_fd (a, fd, 64 * 1024) != ARCHIVE_OK)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s: %s"),
+                   filename, archive_error_string (a));
+      return NULL;
+    }
+
+  while ((r = archive_read_next_header (a, &entry)) == ARCHIVE_OK || r == ARCHIVE_WARN)
+    {
+      g_autoptr(GByteArray) data = NULL;
+      char buf[16384];
+      la_ssize_t n;
+
+      if (!is_config_entry (archive_entry_pathname (entry)))
+        continue;
+      if (archive_entry_filetype (entry) != AE_IFREG)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                       _("%s: config.json is not a regular file"), filename);
+          return NULL;
+        }
+      data = g_byte_array_new ();
+      while ((n = archive_read_data (a, buf, sizeof buf)) > 0)
+        {
+          if (data->len + (gsize) n > CTL_MAX_CONFIG_SIZE)
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           _("%s: config.json is larger than %d bytes"), filename,
+                           CTL_MAX_CONFIG_SIZE);
+              return NULL;
+            }
+          g_byte_array_append (data, (const guint8 *) buf, (guint) n);
+        }
+      if (n < 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s: %s"),
+                       filename, archive_error_string (a));
+          return NULL;
+        }
+      if (lseek (fd, 0, SEEK_SET) != 0)
+        {
+          int saved_errno = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno), _("%s: %s"),
+                       filename, g_strerror (saved_errno));
+          return NULL;
+        }
+      return g_byte_array_free_to_bytes (g_steal_pointer (&data));
+    }
+  if (r == ARCHIVE_EOF)
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                 _("%s: no config.json in the plugin context"), filename);
+  else
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA, _("%s: %s"),
+                 filename, archive_error_string (a));
+  return NULL;
+}
+
+/* Docker's CLI pre-check of a context directory: config.json and rootfs/ */
+static GBytes *
+read_dir_config (const char *dir, GError **error)
+{
+  g_autofree char *config_path = g_build_filename (dir, "config.json", NULL);
+  g_autofree char *rootfs_path = g_build_filename (dir, "rootfs", NULL);
+  g_autofree char *contents = NULL;
+  gsize len = 0;
+  struct stat st;
+
+  /* lstat: the tar does not follow symlinks, so neither may the check */
+  if (lstat (config_path, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   _("%s: the plugin directory must contain a config.json file"), dir);
+      return NULL;
+    }
+  if (st.st_size > CTL_MAX_CONFIG_SIZE)
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   _("%s: config.json is larger than %d bytes"), dir, CTL_MAX_CONFIG_SIZE);
+      return NULL;
+    }
+  if (lstat (rootfs_path, &st) < 0 || !S_ISDIR (st.st_mode))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                   _("%s: the plugin directory must contain a rootfs directory"), dir);
+      return NULL;
+    }
+  if (!g_file_get_contents (config_path, &contents, &len, error))
+    return NULL;
+  return g_bytes_new_take (g_steal_pointer (&contents), len);
+}
+
+/* create: streaming a context directory */
+
+typedef struct {
+  char *dir;
+  int fd;                /* write end of the pipe, owned by the worker */
+  GError *error;         /* set by the worker on failure */
+  gboolean peer_closed;  /* the daemon stopped reading: its error is the one to show */
+  GMainContext *main_context;
+  GSourceFunc on_failed;
+  gpointer on_failed_data;
+} TarWorker;
+
+static void
+tar_worker_free (TarWorker *worker)
+{
+  if (worker->fd >= 0)
+    close (worker->fd);
+  g_clear_error (&worker->error);
+  g_free (worker->dir);
+  g_main_context_unref (worker->main_context);
+  g_free (worker);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TarWorker, tar_worker_free)
+
+static gboolean
+tar_set_error (TarWorker *worker, struct archive *a, const char *what, GError **error)
+{
+  int err = archive_errno (a);
+
+  if (err == EPIPE)
+    worker->peer_closed = TRUE;
+  if (archive_error_string (a) != NULL && err > 0)
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (err), "%s: %s: %s", what,
+                 archive_error_string (a), g_strerror (err));
+  else
+    g_set_error (error, G_IO_ERROR, err > 0 ? g_io_error_from_errno (err) : G_IO_ERROR_FAILED,
+                 "%s: %s", what, archive_error_string (a) != NULL ? archive_error_string (a)
+                                                                  : g_strerror (err));
+  return FALSE;
+}
+
+/* archives the tree at @root under the name @archive_root ("config.json" or "rootfs") */
+static gboolean
+tar_write_tree (TarWorker *worker,
+                struct archive *disk,
+                struct archive *writer,
+                struct archive_entry_linkresolver *resolver,
+                const char *root,
+                const char *archive_root,
+                GError **error)
+{
+  gsize root_len = strlen (root);
+
+  if (archive_read_disk_open (disk, root) != ARCHIVE_OK)
+    return tar_set_error (worker, disk, root, error);
+
+  for (;;)
+    {
+      g_autoptr(CtlArchiveEntry) entry = archive_entry_new ();
+      struct archive_entry *sparse = NULL;
+      g_autofree char *name = NULL;
+      const char *pathname;
+      int r;
+
+      r = archive_read_next_header2 (disk, entry);
+      if (r == ARCHIVE_EOF)
+        break;
+      if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
+        return tar_set_error (worker, disk, root, error);
+      archive_read_disk_descend (disk);
+
+      /* entries come named after @root; the context wants them relative to the directory */
+      pathname = archive_entry_pathname (entry);
+      if (pathname == NULL || strncmp (pathname, root, root_len) != 0)
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: unexpected path %s",
+                       root, pathname != NULL ? pathname : "(null)");
+          return FALSE;
+        }
+      name = g_strconcat (archive_root, pathname + root_len, NULL);
+      archive_entry_copy_pathname (entry, name);
+
+      /* tar cannot hold sockets; Docker's archiver skips them too */
+      if (archive_entry_filetype (entry) == AE_IFSOCK)
+        continue;
+      if (archive_entry_filetype (entry) != AE_IFREG)
+        archive_entry_set_size (entry, 0);
+
+      /* with the tar strategy @entry stays ours and @sparse stays NULL */
+      archive_entry_linkify (resolver, &entry, &sparse);
+      if (entry == NULL)
+        continue;
+
+      if (archive_write_header (writer, entry) != ARCHIVE_OK)
+        return tar_set_error (worker, writer, name, error);
+
+      if (archive_entry_filetype (entry) == AE_IFREG && archive_entry_hardlink (entry) == NULL &&
+          archive_entry_size (entry) > 0)
+        {
+          char buf[65536];
+          la_int64_t total = 0;
+          la_ssize_t n;
+
+          while ((n = archive_read_data (disk, buf, sizeof buf)) > 0)
+            {
+              if (archive_write_data (writer, buf, (size_t) n) < 0)
+                return tar_set_error (worker, writer, name, error);
+              total += n;
+            }
+          if (n < 0)
+            return tar_set_error (worker, disk, name, error);
+          if (total < archive_entry_size (entry))
+            {
+              g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                           _("%s: file shrank while it was being read"), name);
+              return FALSE;
+            }
+        }
+    }
+  archive_read_close (disk);
+  return TRUE;
+}
+
+/* makes sure the daemon fails to read the context after a local error, even when the tar
+ * written so far happens to end at an entry boundary: a header promising more data than
+ * will ever come makes any tar reader fail with a truncated archive */
+static void
+tar_poison (struct archive *writer)
+{
+  g_autoptr(CtlArchiveEntry) entry = archive_entry_new ();
+
+  archive_entry_set_pathname (entry, "rootfs/.pluginctl-aborted");
+  archive_entry_set_filetype (entry, AE_IFREG);
+  archive_entry_set_perm (entry, 0600);
+  archive_entry_set_size (entry, G_GINT64_CONSTANT (1) << 30);
+  archive_write_header (writer, entry);
+}
+
+static gboolean
+tar_write_context (TarWorker *worker, GError **error)
+{
+  g_autoptr(CtlArchive) disk = archive_read_disk_new ();
+  g_autoptr(CtlArchive) writer = archive_write_new ();
+  g_autoptr(CtlLinkResolver) resolver = archive_entry_linkresolver_new ();
+  g_autofree char *config_path = g_build_filename (worker->dir, "config.json", NULL);
+  g_autofree char *rootfs_path = g_build_filename (worker->dir, "rootfs", NULL);
+  gboolean ok;
+
+  /* never follow symlinks; modes, owners and times are kept. xattrs, ACLs and file flags are
+   * left out: a plugin's privileges come from its config, not from file capabilities */
+  archive_read_disk_set_symlink_physical (disk);
+  archive_read_disk_set_standard_lookup (disk);
+  archive_read_disk_set_behavior (disk, ARCHIVE_READDISK_NO_XATTR | ARCHIVE_READDISK_NO_ACL |
+                                        ARCHIVE_READDISK_NO_FFLAGS | ARCHIVE_READDISK_NO_SPARSE);
+
+  archive_write_set_format_pax_restricted (writer);
+  /* unblocked: every byte reaches the pipe at once, so tar_poison() lands after them */
+  archive_write_set_bytes_per_block (writer, 0);
+  if (archive_write_open_fd (writer, worker->fd) != ARCHIVE_OK)
+    return tar_set_error (worker, writer, worker->dir, error);
+  /* the tar strategy: a repeated inode becomes a hard link entry, nothing is deferred */
+  archive_entry_linkresolver_set_strategy (resolver, ARCHIVE_FORMAT_TAR);
+
+  ok = tar_write_tree (worker, disk, writer, resolver, config_path, "config.json", error) &&
+       tar_write_tree (worker, disk, writer, resolver, rootfs_path, "rootfs", error);
+  if (!ok)
+    {
+      if (!worker->peer_closed)
+        tar_poison (writer);
+      /* no end-of-archive marker after a failure */
+      archive_write_fail (writer);
+      return FALSE;
+    }
+  if (archive_write_close (writer) != ARCHIVE_OK)
+    return tar_set_error (worker, writer, worker->dir, error);
+  return TRUE;
+}
+
+static gpointer
+tar_worker_thread (gpointer data)
+{
+  TarWorker *worker = data;
+
+  if (!tar_write_context (worker, &worker->error) && !worker->peer_closed &&
+      worker->on_failed != NULL)
+    {
+      /* let the main thread cancel the job */
+      g_main_context_invoke (worker->main_context, worker->on_failed, worker->on_failed_data);
+    }
+  close (worker->fd);
+  worker->fd = -1;
+  return NULL;
+}
+
+/* create: following the job */
+
+typedef struct {
+  GMainLoop *loop;
+  PdDbusJob *job;
+  GVariant *results;
+  GError *error;
+  gboolean show_progress;
+  gboolean line_shown;
+  gboolean cancel_requested;
+  gboolean finished;
+  guint sigint_id;
+} JobFollow;
+
+static void
+job_follow_clear_line (JobFollow *follow)
+{
+  if (follow->line_shown)
+    {
+      g_printerr ("\r\033[K");
+      follow->line_shown = FALSE;
+    }
+}
+
+static void
+job_follow_render (JobFollow *follow)
+{
+  PdDbusJob *job = follow->job;
+  const char *phase = pd_dbus_job_get_phase (job);
+  g_autoptr(GString) line = g_string_new (phase != NULL && phase[0] != '\0' ? phase : "queued");
+  guint64 done = pd_dbus_job_get_bytes_done (job);
+  guint64 total = pd_dbus_job_get_bytes_total (job);
+
+  if (pd_dbus_job_get_progress_valid (job))
+    g_string_append_printf (line, " %3.0f%%", CLAMP (pd_dbus_job_get_progress (job), 0.0, 1.0) * 100.0);
+  if (done > 0)
+    {
+      g_autofree char *done_str = g_format_size (done);
+
+      if (total > 0)
+        {
+          g_autofree char *total_str = g_format_size (total);
+
+          g_string_append_printf (line, _(" (%s of %s)"), done_str, total_str);
+        }
+      else
+        g_string_append_printf (line, " (%s)", done_str);
+    }
+  g_printerr ("\r\033[K%s", line->str);
+  follow->line_shown = TRUE;
+}
+
+static void
+on_job_properties_changed (GDBusProxy *proxy,
+                           GVariant *changed,
+                           const char *const *invalidated,
+                           gpointer user_data)
+{
+  JobFollow *follow = user_data;
+
+  if (follow->show_progress)
+    job_follow_render (follow);
+}
+
+static void
+on_job_log_message (PdDbusJob *job, guint priority, const char *text, gpointer user_data)
+{
+  JobFollow *follow = user_data;
+
+  /* warnings and errors always; info only on a terminal, where it does not clutter logs */
+  if (priority > 4 && !follow->show_progress)
+    return;
+  job_follow_clear_line (follow);
+  g_printerr ("%s\n", text);
+  if (follow->show_progress)
+    job_follow_render (follow);
+}
+
+static void
+on_wait_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  JobFollow *follow = user_data;
+
+  follow->results = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &follow->error);
+  g_main_loop_quit (follow->loop);
+}
+
+static void
+on_cancel_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GVariant) ret = NULL;
+  g_autoptr(GError) error = NULL;
+
+  ret = g_dbus_proxy_call_finish (G_DBUS_PROXY (source), result, &error);
+  /* the outcome that matters comes from Wait(); a failed cancel only gets a note */
+  if (ret == NULL)
+    {
+      g_dbus_error_strip_remote_error (error);
+      g_printerr (_("Could not cancel: %s\n"), error->message);
+    }
+}
+
+static void
+job_follow_cancel (JobFollow *follow)
+{
+  GVariantBuilder options;
+
+  if (follow->cancel_requested)
+    return;
+  follow->cancel_requested = TRUE;
+  ctl_options_init (&options);
+  g_dbus_proxy_call (G_DBUS_PROXY (follow->job), "Cancel",
+                     g_variant_new ("(a{sv})", &options),
+                     ctl_call_flags (), G_MAXINT, NULL, on_cancel_done, follow);
+}
+
+static gboolean
+on_sigint (gpointer user_data)
+{
+  JobFollow *follow = user_data;
+
+  job_follow_clear_line (follow);
+  g_printerr (_("Cancelling…\n"));
+  job_follow_cancel (follow);
+  /* a second interrupt kills pluginctl; the daemon still rolls the job back */
+  follow->sigint_id = 0;
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_tar_worker_failed (gpointer user_data)
+{
+  JobFollow *follow = user_data;
+
+  if (follow->finished)
+    return G_SOURCE_REMOVE;
+  if (follow->job != NULL)
+    job_follow_cancel (follow);
+  else
+    follow->cancel_requested = TRUE;  /* cancelled as soon as the job is known */
+  return G_SOURCE_REMOVE;
+}
+
+/* waits for the job at @path; returns its results or NULL with the job's error */
+static GVariant *
+job_follow_run (Ctl *ctl, JobFollow *follow, const char *path, GError **error)
+{
+  GDBusProxyFlags flags = G_DBUS_PROXY_FLAGS_NONE;
+  gboolean pending_cancel = follow->cancel_requested;
+
+  follow->show_progress = isatty (STDERR_FILENO);
+  if (!follow->show_progress)
+    flags |= G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES;
+  follow->job = pd_dbus_job_proxy_new_sync (ctl->bus, flags, PD_DBUS_NAME, path, NULL, error);
+  if (follow->job == NULL)
+    return NULL;
+
+  g_signal_connect (follow->job, "g-properties-changed",
+                    G_CALLBACK (on_job_properties_changed), follow);
+  g_signal_connect (follow->job, "log-message", G_CALLBACK (on_job_log_message), follow);
+  follow->sigint_id = g_unix_signal_add (SIGINT, on_sigint, follow);
+  if (follow->show_progress)
+    job_follow_render (follow);
+  if (pending_cancel)
+    {
+      follow->cancel_requested = FALSE;
+      job_follow_cancel (follow);
+    }
+
+  /* Wait() replies at once for a job that already finished, so nothing can be missed */
+  g_dbus_proxy_call (G_DBUS_PROXY (follow->job), "Wait", NULL, G_DBUS_CALL_FLAGS_NONE,
+                     G_MAXINT, NULL, on_wait_done, follow);
+  g_main_loop_run (follow->loop);
+  follow->finished = TRUE;
+
+  job_follow_clear_line (follow);
+  if (follow->sigint_id != 0)
+    g_source_remove (follow->sigint_id);
+  follow->sigint_id = 0;
+  g_signal_handlers_disconnect_by_data (follow->job, follow);
+  if (follow->results == NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&follow->error));
+      return NULL;
+    }
+  return g_steal_pointer (&follow->results);
+}
+
+/* create */
+
+static gboolean opt_grant_all;
+
+static const GOptionEntry create_entries[] = {
+  { "grant-all-permissions", 0, 0, G_OPTION_ARG_NONE, &opt_grant_all,
+    N_("Grant all permissions necessary to run the plugin"), NULL },
+  { NULL }
+};
+
+static int
+cmd_create (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) config_data = NULL;
+  g_autoptr(PdPluginConfig) config = NULL;
+  g_autoptr(GPtrArray) privileges = NULL;
+  g_autoptr(GUnixFDList) fd_list = NULL;
+  g_autoptr(GVariant) ret = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(TarWorker) worker = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autofree char *job_path = NULL;
+  GThread *thread = NULL;
+  GVariantBuilder options;
+  JobFollow follow = { 0 };
+  const char *name;
+  const char *context;
+  struct stat st;
+  int fd = -1;
+  int fd_index;
+  int status;
+
+  status = ctl_parse ("create", N_("NAME DIR|TARBALL"),
+                      N_("Create a plugin from a directory holding config.json and rootfs/, or from "
+                         "a tar archive of them (plain or compressed)."),
+                      create_entries, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc != 3)
+    return usage_error ("create", _("“create” requires exactly 2 arguments: NAME and DIR or TARBALL"));
+  name = argv[1];
+  context = argv[2];
+
+  /* read the config locally and compute the privileges exactly as the daemon will */
+  if (stat (context, &st) < 0)
+    {
+      int saved_errno = errno;
+
+      g_printerr (_("Error: %s: %s\n"), context, g_strerror (saved_errno));
+      return CTL_EXIT_FAILURE;
+    }
+  if (S_ISDIR (st.st_mode))
+    {
+      config_data = read_dir_config (context, &error);
+    }
+  else if (S_ISREG (st.st_mode))
+    {
+      fd = open (context, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+      if (fd < 0)
+        {
+          int saved_errno = errno;
+
+          g_printerr (_("Error: %s: %s\n"), context, g_strerror (saved_errno));
+          return CTL_EXIT_FAILURE;
+        }
+      config_data = read_tarball_config (fd, context, &error);
+    }
+  else
+    {
+      g_printerr (_("Error: %s: not a directory or a regular file\n"), context);
+      return CTL_EXIT_FAILURE;
+    }
+  if (config_data == NULL)
+    goto fail;
+
+  config = pd_plugin_config_new_from_data (g_bytes_get_data (config_data, NULL),
+                                           g_bytes_get_size (config_data), &error);
+  if (config == NULL)
+    {
+      g_prefix_error (&error, "%s: ", _("invalid config.json"));
+      goto fail;
+    }
+  privileges = pd_privileges_compute (config, NULL);
+
+  if (privileges->len > 0 && !opt_grant_all && !ask_privileges (name, privileges))
+    {
+      g_set_error (&error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
+                   _("permission denied while creating plugin %s"), name);
+      goto fail;
+    }
+
+  if (!ctl_connect (&ctl, &error))
+    goto fail;
+
+  loop = g_main_loop_new (NULL, FALSE);
+  follow.loop = loop;
+
+  fd_list = g_unix_fd_list_new ();
+  if (fd >= 0)
+    {
+      fd_index = g_unix_fd_list_append (fd_list, fd, &error);
+      if (fd_index < 0)
+        goto fail;
+    }
+  else
+    {
+      int pipe_fds[2];
+
+      if (!g_unix_open_pipe (pipe_fds, FD_CLOEXEC, &error))
+        goto fail;
+      fd_index = g_unix_fd_list_append (fd_list, pipe_fds[0], &error);
+      /* only the daemon may hold the read end: if it stops reading, the worker gets EPIPE */
+      close (pipe_fds[0]);
+      if (fd_index < 0)
+        {
+          close (pipe_fds[1]);
+          goto fail;
+        }
+      worker = g_new0 (TarWorker, 1);
+      worker->dir = g_strdup (context);
+      worker->fd = pipe_fds[1];
+      worker->main_context = g_main_context_ref (g_main_context_default ());
+      worker->on_failed = on_tar_worker_failed;
+      worker->on_failed_data = &follow;
+      thread = g_thread_new ("pluginctl-tar", tar_worker_thread, worker);
+    }
+
+  ctl_options_init (&options);
+  ret = g_dbus_proxy_call_with_unix_fd_list_sync (G_DBUS_PROXY (ctl.manager), "Create",
+                                                  g_variant_new ("(sh@a(ssas)a{sv})", name,
+                                                                 fd_index,
+                                                                 privileges_to_variant (privileges),
+                                                                 &options),
+                                                  ctl_call_flags (), G_MAXINT,
+                                                  fd_list, NULL, NULL, &error);
+  /* our copies of the context fd are no longer needed: the daemon has its own */
+  g_clear_object (&fd_list);
+  if (fd >= 0)
+    {
+      close (fd);
+      fd = -1;
+    }
+  if (ret != NULL)
+    {
+      g_variant_get (ret, "(o)", &job_path);
+      results = job_follow_run (&ctl, &follow, job_path, &error);
+    }
+
+  if (thread != NULL)
+    {
+      g_thread_join (thread);
+      /* a local read error explains a failed job better than the daemon's "truncated";
+       * without a job, the daemon never read the stream and its reply is what matters */
+      if (ret != NULL && worker->error != NULL && !worker->peer_closed)
+        {
+          g_clear_error (&error);
+          error = g_steal_pointer (&worker->error);
+          g_clear_pointer (&results, g_variant_unref);
+        }
+    }
+  /* the worker's failure callback may still be queued: run it while @follow is alive */
+  follow.finished = TRUE;
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_clear_object (&follow.job);
+  g_clear_pointer (&follow.results, g_variant_unref);
+  g_clear_error (&follow.error);
+  if (results == NULL)
+    goto fail;
+
+  g_print ("%s\n", name);
+  return CTL_EXIT_OK;
+
+fail:
+  if (fd >= 0)
+    close (fd);
+  return report_error (error);
+}
+
+/* ls */
+
+static gboolean opt_quiet;
+static gboolean opt_no_trunc;
+static char **opt_filters;
+static char *opt_format;
+
+static const GOptionEntry list_entries[] = {
+  { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, N_("Only display plugin IDs"), NULL },
+  { "no-trunc", 0, 0, G_OPTION_ARG_NONE, &opt_no_trunc, N_("Don't truncate output"), NULL },
+  { "filter", 'f', 0, G_OPTION_ARG_STRING_ARRAY, &opt_filters,
+    N_("Filter output: enabled=true|false, capability=NAME (repeatable)"), N_("KEY=VALUE") },
+  { "format", 0, 0, G_OPTION_ARG_STRING, &opt_format,
+    N_("Output format: “table” (the default) or “json” (one object per line)"), N_("FORMAT") },
+  { NULL }
+};
+
+typedef struct {
+  char *id;
+  char *name;
+  char *reference;
+  gboolean enabled;
+  char *path;
+  char *description;
+} ListRow;
+
+static void
+list_row_free (ListRow *row)
+{
+  g_free (row->id);
+  g_free (row->name);
+  g_free (row->reference);
+  g_free (row->path);
+  g_free (row->description);
+  g_free (row);
+}
+
+static gboolean
+is_digit (char c)
+{
+  return c >= '0' && c <= '9';
+}
+
+/* natural order as in Docker's `plugin ls` (fvbommel/sortorder NaturalLess): digit runs
+ * compare as numbers, digits sort before other bytes */
+static int
+natural_compare (const char *a, const char *b)
+{
+  gsize i = 0, j = 0;
+  gsize len_a = strlen (a), len_b = strlen (b);
+
+  while (i < len_a && j < len_b)
+    {
+      gboolean digit_a = is_digit (a[i]), digit_b = is_digit (b[j]);
+
+      if (digit_a != digit_b)
+        return digit_a ? -1 : 1;
+      if (!digit_a)
+        {
+          if (a[i] != b[j])
+            return (guchar) a[i] < (guchar) b[j] ? -1 : 1;
+          i++;
+          j++;
+        }
+      else
+        {
+          gsize start_a, start_b, num_a, num_b;
+          int cmp;
+
+          while (i < len_a && a[i] == '0')
+            i++;
+          while (j < len_b && b[j] == '0')
+            j++;
+          start_a = i;
+          start_b = j;
+          while (i < len_a && is_digit (a[i]))
+            i++;
+          while (j < len_b && is_digit (b[j]))
+            j++;
+          num_a = i - start_a;
+          num_b = j - start_b;
+          if (num_a != num_b)
+            return num_a < num_b ? -1 : 1;
+          cmp = strncmp (a + start_a, b + start_b, num_a);
+          if (cmp != 0)
+            return cmp < 0 ? -1 : 1;
+          /* fewer leading zeros first */
+          if (start_a != start_b)
+            return start_a < start_b ? -1 : 1;
+        }
+    }
+  /* identical so far: the one that continues sorts last */
+  if (len_a == len_b)
+    return 0;
+  return len_a < len_b ? -1 : 1;
+}
+
+static int
+list_row_compare (gconstpointer a, gconstpointer b)
+{
+  const ListRow *row_a = *(const ListRow *const *) a;
+  const ListRow *row_b = *(const ListRow *const *) b;
+
+  return natural_compare (row_a->name, row_b->name);
+}
+
+/* formatter.TruncateID */
+static char *
+truncate_id (const char *id)
+{
+  const char *colon = strchr (id, ':');
+
+  if (colon != NULL)
+    id = colon + 1;
+  return g_strndup (id, CTL_SHORT_ID_LEN);
+}
+
+/* formatter.Ellipsis: fits @text into @width display columns (wide characters count 2) */
+static char *
+ellipsis (const char *text, guint width)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+  guint total = 0;
+
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    total += g_unichar_iswide (g_utf8_get_char (p)) ? 2 : 1;
+  if (total <= width)
+    return g_strdup (text);
+
+  total = 0;
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+      guint w = g_unichar_iswide (c) ? 2 : 1;
+
+      if (total + w > width - 1)
+        break;
+      g_string_append_unichar (out, c);
+      total += w;
+    }
+  g_string_append (out, "…");
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* Docker's Description column: CR and LF removed, truncated unless --no-trunc */
+static char *
+format_description (const char *description, gboolean trunc)
+{
+  g_autoptr(GString) clean = g_string_new (NULL);
+
+  for (const char *p = description; *p != '\0'; p++)
+    if (*p != '\r' && *p != '\n')
+      g_string_append_c (clean, *p);
+  if (trunc)
+    return ellipsis (clean->str, CTL_DESCRIPTION_WIDTH);
+  return g_string_free (g_steal_pointer (&clean), FALSE);
+}
+
+/* a plugin's description is untrusted: no terminal escape sequences in a table */
+static char *
+make_printable (const char *text)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      if (c == '\t')
+        g_string_append_c (out, ' ');
+      else if (g_unichar_iscntrl (c))
+        g_string_append_c (out, '?');
+      else
+        g_string_append_unichar (out, c);
+    }
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+/* a JSON string literal as Go's encoding/json writes it (HTML-safe escapes included) */
+static void
+append_go_json_string (GString *out, const char *text)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      switch (c)
+        {
+        case '"':
+          g_string_append (out, "\\\"");
+          break;
+        case '\\':
+          g_string_append (out, "\\\\");
+          break;
+        case '\n':
+          g_string_append (out, "\\n");
+          break;
+        case '\r':
+          g_string_append (out, "\\r");
+          break;
+        case '\t':
+          g_string_append (out, "\\t");
+          break;
+        case '\b':
+          g_string_append (out, "\\b");
+          break;
+        case '\f':
+          g_string_append (out, "\\f");
+          break;
+        case '<':
+        case '>':
+        case '&':
+        case 0x2028:
+        case 0x2029:
+          g_string_append_printf (out, "\\u%04x", c);
+          break;
+        default:
+          if (c < 0x20)
+            g_string_append_printf (out, "\\u%04x", c);
+          else
+            g_string_append_unichar (out, c);
+        }
+    }
+  g_string_append_c (out, '"');
+}
+
+/* text/tabwriter as Docker configures it: minimum cell width 10, padding 3, width in runes */
+static void
+print_table (GPtrArray *rows, guint n_columns)
+{
+  g_autofree gsize *widths = g_new0 (gsize, n_columns);
+
+  for (guint r = 0; r < rows->len; r++)
+    {
+      const char *const *cells = g_ptr_array_index (rows, r);
+
+      for (guint c = 0; c + 1 < n_columns; c++)
+        widths[c] = MAX (widths[c], (gsize) g_utf8_strlen (cells[c], -1));
+    }
+  for (guint r = 0; r < rows->len; r++)
+    {
+      const char *const *cells = g_ptr_array_index (rows, r);
+      g_autoptr(GString) line = g_string_new (NULL);
+
+      for (guint c = 0; c < n_columns; c++)
+        {
+          g_string_append (line, cells[c]);
+          if (c + 1 < n_columns)
+            {
+              gsize width = MAX (widths[c] + 3, 10);
+
+              for (gsize k = (gsize) g_utf8_strlen (cells[c], -1); k < width; k++)
+                g_string_append_c (line, ' ');
+            }
+        }
+      g_print ("%s\n", line->str);
+    }
+}
+
+/* the Description of every plugin, with one GetManagedObjects call rather than one per plugin */
+static GHashTable *
+get_descriptions (Ctl *ctl, GError **error)
+{
+  g_autoptr(GVariant) ret = NULL;
+  g_autoptr(GVariant) objects = NULL;
+  g_autoptr(GHashTable) descriptions = g_hash_table_new_full (g_str_hash, g_str_equal,
+                                                              g_free, g_free);
+  GVariantIter iter;
+  const char *path;
+  GVariant *interfaces;
+
+  ret = g_dbus_connection_call_sync (ctl->bus, PD_DBUS_NAME, PD_DBUS_ROOT_PATH,
+                                     "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                                     NULL, G_VARIANT_TYPE ("(a{oa{sa{sv}}})"),
+                                     G_DBUS_CALL_FLAGS_NONE, -1, NULL, error);
+  if (ret == NULL)
+    return NULL;
+  objects = g_variant_get_child_value (ret, 0);
+  g_variant_iter_init (&iter, objects);
+  while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
+    {
+      g_autoptr(GVariant) props = g_variant_lookup_value (interfaces, PD_DBUS_INTERFACE_PLUGIN,
+                                                          G_VARIANT_TYPE_VARDICT);
+      const char *description = NULL;
+
+      if (props != NULL && g_variant_lookup (props, "Description", "&s", &description))
+        g_hash_table_insert (descriptions, g_strdup (path), g_strdup (description));
+      g_variant_unref (interfaces);
+    }
+  return g_steal_pointer (&descriptions);
+}
+
+/* fills @filters from the -f options; NULL with a usage message on error */
+static gboolean
+parse_filters (GVariantBuilder *filters, GPtrArray *capabilities, GError **error)
+{
+  int enabled = -1;
+
+  g_variant_builder_init (filters, G_VARIANT_TYPE_VARDICT);
+  for (gsize i = 0; opt_filters != NULL && opt_filters[i] != NULL; i++)
+    {
+      const char *filter = opt_filters[i];
+      const char *eq = strchr (filter, '=');
+      g_autofree char *key = NULL;
+      const char *value;
+
+      if (eq == NULL)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("bad format of filter (expected name=value)"));
+          return FALSE;
+        }
+      key = g_ascii_strdown (filter, eq - filter);
+      g_strstrip (key);
+      value = eq + 1;
+      if (g_str_equal (key, "enabled"))
+        {
+          int b;
+
+          if (g_str_equal (value, "true") || g_str_equal (value, "1"))
+            b = 1;
+          else if (g_str_equal (value, "false") || g_str_equal (value, "0"))
+            b = 0;
+          else
+            {
+              g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           _("invalid filter 'enabled=%s'"), value);
+              return FALSE;
+            }
+          if (enabled >= 0 && enabled != b)
+            {
+              g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           _("conflicting values for filter 'enabled'"));
+              return FALSE;
+            }
+          enabled = b;
+        }
+      else if (g_str_equal (key, "capability"))
+        {
+          if (!g_ptr_array_find_with_equal_func (capabilities, value, g_str_equal, NULL))
+            g_ptr_array_add (capabilities, g_strdup (value));
+        }
+      else
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("invalid filter '%s'"), key);
+          return FALSE;
+        }
+    }
+  if (enabled >= 0)
+    g_variant_builder_add (filters, "{sv}", "enabled", g_variant_new_boolean (enabled));
+  return TRUE;
+}
+
+/* ListPlugins with @filters (a floating or owned a{sv}), rows added to @rows unless @seen */
+static gboolean
+list_plugins (Ctl *ctl, GVariant *filters, GPtrArray *rows, GHashTable *seen, GError **error)
+{
+  g_autoptr(GVariant) plugins = NULL;
+  GVariantIter iter;
+  const char *id, *name, *reference, *state, *path;
+  gboolean enabled;
+
+  if (!pd_dbus_manager_call_list_plugins_sync (ctl->manager, filters, &plugins, NULL, error))
+    return FALSE;
+  g_variant_iter_init (&iter, plugins);
+  while (g_variant_iter_next (&iter, "(&s&s&s&sb&o)", &id, &name, &reference, &state,
+                              &enabled, &path))
+    {
+      ListRow *row;
+
+      if (g_hash_table_contains (seen, id))
+        continue;
+      row = g_new0 (ListRow, 1);
+      row->id = g_strdup (id);
+      row->name = g_strdup (name);
+      row->reference = g_strdup (reference);
+      row->enabled = enabled;
+      row->path = g_strdup (path);
+      g_hash_table_add (seen, row->id);
+      g_ptr_array_add (rows, row);
+    }
+  return TRUE;
+}
+
+static int
+cmd_list (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) capabilities = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) rows = g_ptr_array_new_with_free_func ((GDestroyNotify) list_row_free);
+  g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GHashTable) descriptions = NULL;
+  g_autoptr(GVariant) base_filters = NULL;
+  GVariantBuilder filters;
+  gboolean json = FALSE;
+  gboolean trunc;
+  int status;
+
+  status = ctl_parse (argv[0], "", N_("List plugins."), list_entries, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc != 1)
+    return usage_error ("ls", _("“ls” accepts no arguments"));
+  if (opt_format != NULL && g_str_equal (opt_format, "json"))
+    json = TRUE;
+  else if (opt_format != NULL && !g_str_equal (opt_format, "table") && opt_format[0] != '\0')
+    return usage_error ("ls", _("unsupported format: use “table” or “json”"));
+  if (!parse_filters (&filters, capabilities, &error))
+    {
+      g_variant_builder_clear (&filters);
+      return usage_error ("ls", error->message);
+    }
+  base_filters = g_variant_ref_sink (g_variant_builder_end (&filters));
+  trunc = !opt_no_trunc;
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+
+  /* Docker keeps a plugin matching any of several capability filters: one call per value */
+  if (capabilities->len == 0)
+    {
+      if (!list_plugins (&ctl, base_filters, rows, seen, &error))
+        return report_error (error);
+    }
+  for (guint i = 0; i < capabilities->len; i++)
+    {
+      GVariantDict dict;
+
+      g_variant_dict_init (&dict, base_filters);
+      g_variant_dict_insert (&dict, "capability", "s", g_ptr_array_index (capabilities, i));
+      if (!list_plugins (&ctl, g_variant_dict_end (&dict), rows, seen, &error))
+        return report_error (error);
+    }
+  g_ptr_array_sort (rows, list_row_compare);
+
+  if (opt_quiet)
+    {
+      for (guint i = 0; i < rows->len; i++)
+        {
+          ListRow *row = g_ptr_array_index (rows, i);
+          g_autofree char *id = trunc ? truncate_id (row->id) : g_strdup (row->id);
+
+          g_print ("%s\n", id);
+        }
+      return CTL_EXIT_OK;
+    }
+
+  if (rows->len > 0)
+    {
+      descriptions = get_descriptions (&ctl, &error);
+      if (descriptions == NULL)
+        return report_error (error);
+    }
+  for (guint i = 0; i < rows->len; i++)
+    {
+      ListRow *row = g_ptr_array_index (rows, i);
+      const char *description = g_hash_table_lookup (descriptions, row->path);
+
+      /* a plugin created after GetManagedObjects: ask it directly */
+      if (description == NULL)
+        {
+          g_autoptr(PdDbusPlugin) plugin = NULL;
+
+          plugin = pd_dbus_plugin_proxy_new_sync (ctl.bus, G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                                  PD_DBUS_NAME, row->path, NULL, NULL);
+          if (plugin != NULL)
+            row->description = pd_dbus_plugin_dup_description (plugin);
+        }
+      else
+        row->description = g_strdup (description);
+      if (row->description == NULL)
+        row->description = g_strdup ("");
+    }
+
+  if (json)
+    {
+      for (guint i = 0; i < rows->len; i++)
+        {
+          ListRow *row = g_ptr_array_index (rows, i);
+          g_autofree char *id = trunc ? truncate_id (row->id) : g_strdup (row->id);
+          g_autofree char *description = format_description (row->description, trunc);
+          g_autoptr(GString) line = g_string_new ("{\"Description\":");
+
+          /* the keys in Go's sorted map order, as docker's {{json .}} writes them */
+          append_go_json_string (line, description);
+          g_string_append_printf (line, ",\"Enabled\":%s,\"ID\":", row->enabled ? "true" : "false");
+          append_go_json_string (line, id);
+          g_string_append (line, ",\"Name\":");
+          append_go_json_string (line, row->name);
+          g_string_append (line, ",\"PluginReference\":");
+          append_go_json_string (line, row->reference);
+          g_string_append_c (line, '}');
+          g_print ("%s\n", line->str);
+        }
+      return CTL_EXIT_OK;
+    }
+
+  {
+    g_autoptr(GPtrArray) table = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
+    const char *header[] = { "ID", "NAME", "DESCRIPTION", "ENABLED", NULL };
+
+    g_ptr_array_add (table, g_strdupv ((char **) header));
+    for (guint i = 0; i < rows->len; i++)
+      {
+        ListRow *row = g_ptr_array_index (rows, i);
+        g_autofree char *description = format_description (row->description, trunc);
+        char **cells = g_new0 (char *, 5);
+
+        cells[0] = trunc ? truncate_id (row->id) : g_strdup (row->id);
+        cells[1] = make_printable (row->name);
+        cells[2] = make_printable (description);
+        cells[3] = g_strdup (row->enabled ? "true" : "false");
+        g_ptr_array_add (table, cells);
+      }
+    print_table (table, 4);
+  }
+  return CTL_EXIT_OK;
+}
+
+/* inspect */
+
+static void
+append_indent (GString *out, guint depth)
+{
+  g_string_append_c (out, '\n');
+  for (guint i = 0; i < depth; i++)
+    g_string_append (out, "    ");
+}
+
+/* Go's json.Indent with a 4-space indent, as `docker plugin inspect` prints the daemon's raw
+ * JSON: only whitespace changes, every token is copied as it came */
+static void
+append_json_indented (GString *out, const char *json, guint base_depth)
+{
+  guint depth = base_depth;
+  gboolean in_string = FALSE;
+  gboolean escaped = FALSE;
+  gboolean need_indent = FALSE;  /* after an opening bracket, unless it closes at once */
+
+  for (const char *p = json; *p != '\0'; p++)
+    {
+      char c = *p;
+
+      if (in_string)
+        {
+          g_string_append_c (out, c);
+          if (escaped)
+            escaped = FALSE;
+          else if (c == '\\')
+            escaped = TRUE;
+          else if (c == '"')
+            in_string = FALSE;
+          continue;
+        }
+      if (c == ' ' || c == '\t' || c == '\n' || c == '\r')
+        continue;
+      if (need_indent && c != ']' && c != '}')
+        {
+          append_indent (out, depth);
+          need_indent = FALSE;
+        }
+      switch (c)
+        {
+        case '"':
+          in_string = TRUE;
+          g_string_append_c (out, c);
+          break;
+        case '{':
+        case '[':
+          g_string_append_c (out, c);
+          depth++;
+          need_indent = TRUE;
+          break;
+        case '}':
+        case ']':
+          depth--;
+          if (need_indent)
+            need_indent = FALSE;  /* empty: "[]" and "{}" stay compact */
+          else
+            append_indent (out, depth);
+          g_string_append_c (out, c);
+          break;
+        case ',':
+          g_string_append_c (out, c);
+          append_indent (out, depth);
+          break;
+        case ':':
+          g_string_append (out, ": ");
+          break;
+        default:
+          g_string_append_c (out, c);
+        }
+    }
+}
+
+static int
+cmd_inspect (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) out = g_string_new ("[");
+  g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
+  guint n_found = 0;
+  int status;
+
+  status = ctl_parse ("inspect", N_("NAME…"),
+                      N_("Show plugins as JSON, in Docker's plugin inspect format."),
+                      NULL, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc < 2)
+    return usage_error ("inspect", _("“inspect” requires at least 1 argument"));
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+
+  for (int i = 1; i < argc; i++)
+    {
+      g_autoptr(PdDbusPlugin) plugin = NULL;
+      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autofree char *json = NULL;
+      GError *local_error = NULL;
+
+      plugin = ctl_get_plugin (&ctl, argv[i], &local_error);
+      if (plugin == NULL ||
+          !pd_dbus_plugin_call_inspect_sync (plugin, &json, NULL, &local_error))
+        {
+          g_ptr_array_add (errors, local_error);
+          continue;
+        }
+      /* only valid JSON gets re-indented */
+      if (!json_parser_load_from_data (parser, json, -1, &local_error))
+        {
+          g_prefix_error (&local_error, "%s: ", argv[i]);
+          g_ptr_array_add (errors, local_error);
+          continue;
+        }
+      if (n_found++ > 0)
+        g_string_append_c (out, ',');
+      append_indent (out, 1);
+      append_json_indented (out, json, 1);
+    }
+  if (n_found > 0)
+    g_string_append_c (out, '\n');
+  g_string_append (out, "]\n");
+  g_print ("%s", out->str);
+
+  status = CTL_EXIT_OK;
+  for (guint i = 0; i < errors->len; i++)
+    {
+      int s = report_error (g_ptr_array_index (errors, i));
+
+      if (status == CTL_EXIT_OK)
+        status = s;
+    }
+  return status;
+}
+
+/* set */
+
+static int
+cmd_set (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdDbusPlugin) plugin = NULL;
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GHashTable) values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autoptr(GVariant) ret = NULL;
+  GVariantBuilder settings;
+  GVariantBuilder options;
+  int status;
+
+  status = ctl_parse ("set", N_("NAME KEY=VALUE…"),
+                      N_("Change settings of a plugin: KEY is a setting name or NAME.FIELD "
+                         "(env value, args value, mount source, device path)."),
+                      NULL, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc < 3)
+    return usage_error ("set", _("“set” requires at least 2 arguments: NAME and KEY=VALUE"));
+
+  /* Docker's grammar: split at the first "="; a bare KEY sets ""; the last value wins */
+  for (int i = 2; i < argc; i++)
+    {
+      const char *arg = argv[i];
+      const char *eq = strchr (arg, '=');
+      g_autofree char *key = NULL;
+      char *stored = NULL;
+
+      if (eq == arg)
+        return usage_error ("set", "invalid format, must be <name>[.<field>][=<value>]");
+      key = eq != NULL ? g_strndup (arg, eq - arg) : g_strdup (arg);
+      for (guint k = 0; k < keys->len && stored == NULL; k++)
+        if (g_str_equal (g_ptr_array_index (keys, k), key))
+          stored = g_ptr_array_index (keys, k);
+      if (stored == NULL)
+        {
+          stored = g_steal_pointer (&key);
+          g_ptr_array_add (keys, stored);
+        }
+      g_hash_table_insert (values, stored, g_strdup (eq != NULL ? eq + 1 : ""));
+    }
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+  plugin = ctl_get_plugin (&ctl, argv[1], &error);
+  if (plugin == NULL)
+    return report_error (error);
+
+  g_variant_builder_init (&settings, G_VARIANT_TYPE ("a{ss}"));
+  for (guint k = 0; k < keys->len; k++)
+    {
+      const char *key = g_ptr_array_index (keys, k);
+
+      g_variant_builder_add (&settings, "{ss}", key, g_hash_table_lookup (values, key));
+    }
+  ctl_options_init (&options);
+  ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (plugin), "Set",
+                                g_variant_new ("(a{ss}a{sv})", &settings, &options),
+                                ctl_call_flags (), G_MAXINT, NULL, &error);
+  if (ret == NULL)
+    return report_error (error);
+  return CTL_EXIT_OK;
+}
+
+/* rm */
+
+static gboolean opt_force;
+
+static const GOptionEntry remove_entries[] = {
+  { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force,
+    N_("Force the removal of an active plugin"), NULL },
+  { NULL }
+};
+
+static int
+cmd_remove (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_autoptr(GError) error = NULL;
+  int status;
+
+  status = ctl_parse (argv[0], N_("NAME…"), N_("Remove plugins."), remove_entries,
+                      &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc < 2)
+    return usage_error ("rm", _("“rm” requires at least 1 argument"));
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+
+  status = CTL_EXIT_OK;
+  for (int i = 1; i < argc; i++)
+    {
+      g_autoptr(PdDbusPlugin) plugin = NULL;
+      g_autoptr(GVariant) ret = NULL;
+      g_autoptr(GError) local_error = NULL;
+      GVariantBuilder options;
+
+      plugin = ctl_get_plugin (&ctl, argv[i], &local_error);
+      if (plugin != NULL)
+        {
+          ctl_options_init (&options);
+          g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (opt_force));
+          ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (plugin), "Remove",
+                                        g_variant_new ("(a{sv})", &options),
+                                        ctl_call_flags (), G_MAXINT, NULL, &local_error);
+        }
+      if (ret == NULL)
+        {
+          int s = report_error (local_error);
+
+          if (status == CTL_EXIT_OK)
+            status = s;
+          continue;
+        }
+      /* Docker prints each removed name */
+      g_print ("%s\n", argv[i]);
+    }
+  return status;
+}
+
+/* main */
+
+typedef struct {
+  const char *name;
+  const char *alias;
+  int (*func) (int argc, char **argv);
+  const char *summary;
+} Command;
+
+static const Command commands[] = {
+  { "create", NULL, cmd_create, N_("Create a plugin from a directory or a tar archive") },
+  { "inspect", NULL, cmd_inspect, N_("Display detailed information on plugins") },
+  { "ls", "list", cmd_list, N_("List plugins") },
+  { "rm", "remove", cmd_remove, N_("Remove plugins") },
+  { "set", NULL, cmd_set, N_("Change settings for a plugin") },
+};
+
+static char *
+commands_summary (void)
+{
+  g_autoptr(GString) out = g_string_new (_("Commands:"));
+
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      g_autofree char *names = commands[i].alias != NULL
+                               ? g_strdup_printf ("%s, %s", commands[i].name, commands[i].alias)
+                               : g_strdup (commands[i].name);
+
+      g_string_append_printf (out, "\n  %-14s %s", names, _(commands[i].summary));
+    }
+  g_string_append_printf (out, "\n\n%s", _("Run “pluginctl COMMAND --help” for the options of a command."));
+  return g_string_free (g_steal_pointer (&out), FALSE);
+}
+
+int
+main (int argc, char **argv)
+{
+  static const GOptionEntry main_entries[] = {
+    { "version", 0, 0, G_OPTION_ARG_NONE, &opt_version, N_("Show the version"), NULL },
+    { NULL }
+  };
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *summary = NULL;
+  const char *command;
+
+  setlocale (LC_ALL, "");
+  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
+  textdomain (GETTEXT_PACKAGE);
+  g_set_prgname ("pluginctl");
+
+  /* the tar worker writes to a pipe the daemon may close: that is an error, not a signal */
+  signal (SIGPIPE, SIG_IGN);
+
+  context = g_option_context_new (_("COMMAND [ARGUMENTS…]"));
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  summary = commands_summary ();
+  g_option_context_set_summary (context, summary);
+  g_option_context_set_description (context, _(exit_status_help));
+  g_option_context_add_main_entries (context, main_entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, global_entries, GETTEXT_PACKAGE);
+  /* stop at the command: its options belong to it */
+  g_option_context_set_strict_posix (context, TRUE);
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return usage_error (NULL, error->message);
+
+  if (opt_version)
+    {
+      g_print ("pluginctl %s\n", PACKAGE_VERSION);
+      return CTL_EXIT_OK;
+    }
+  if (argc < 2)
+    {
+      g_autofree char *help = g_option_context_get_help (context, TRUE, NULL);
+
+      g_printerr ("%s", help);
+      return CTL_EXIT_USAGE;
+    }
+
+  command = argv[1];
+  for (gsize i = 0; i < G_N_ELEMENTS (commands); i++)
+    {
+      if (g_str_equal (command, commands[i].name) ||
+          (commands[i].alias != NULL && g_str_equal (command, commands[i].alias)))
+        return commands[i].func (argc - 1, argv + 1);
+    }
+
+  {
+    g_autofree char *message = g_strdup_printf (_("unknown command “%s”"), command);
+
+    return usage_error (NULL, message);
+  }
+}

@@ -1,4 +1,576 @@
-/* placeholder: being written */
-#include <glib.h>
-int main (int argc, char **argv);
-int main (int argc, char **argv) { g_test_init (&argc, &argv, NULL); return g_test_run (); }
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#define G_LOG_DOMAIN "test-auth"
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+#include <grp.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "pd-auth.h"
+#include "pd-error.h"
+#include "pd-names.h"
+
+#define TEST_OBJECT_PATH "/org/plugind/Test"
+#define TEST_INTERFACE   "org.plugind.Test"
+#define NOBODY_UID       65534
+
+static const char test_xml[] =
+  "<node>"
+  "  <interface name='" TEST_INTERFACE "'>"
+  "    <method name='Check'/>"
+  "    <method name='CallerUid'>"
+  "      <arg name='uid' type='u' direction='out'/>"
+  "    </method>"
+  "  </interface>"
+  "</node>";
+
+static char *
+data_dir (void)
+{
+  return g_test_build_filename (G_TEST_DIST, "..", "data", NULL);
+}
+
+/* the interface XML files that make up the API: org.plugind.Plugind1.*.xml */
+static GPtrArray *
+load_interfaces (void)
+{
+  g_autofree char *dir_path = data_dir ();
+  g_autoptr(GDir) dir = NULL;
+  g_autoptr(GError) error = NULL;
+  GPtrArray *interfaces =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) g_dbus_interface_info_unref);
+  const char *name;
+
+  dir = g_dir_open (dir_path, 0, &error);
+  g_assert_no_error (error);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = NULL;
+      g_autofree char *xml = NULL;
+      g_autoptr(GDBusNodeInfo) node = NULL;
+
+      if (!g_str_has_prefix (name, "org.plugind.Plugind1.") || !g_str_has_suffix (name, ".xml"))
+        continue;
+      path = g_build_filename (dir_path, name, NULL);
+      g_file_get_contents (path, &xml, NULL, &error);
+      g_assert_no_error (error);
+      node = g_dbus_node_info_new_for_xml (xml, &error);
+      g_assert_no_error (error);
+      for (guint i = 0; node->interfaces != NULL && node->interfaces[i] != NULL; i++)
+        g_ptr_array_add (interfaces, g_dbus_interface_info_ref (node->interfaces[i]));
+    }
+  return interfaces;
+}
+
+/* section: the method → action table */
+
+static void
+test_rules_cover_methods (void)
+{
+  g_autoptr(GPtrArray) interfaces = load_interfaces ();
+  guint n_methods = 0;
+
+  /* the three interfaces of the API at least */
+  g_assert_cmpuint (interfaces->len, >=, 3);
+
+  /* every method has a decision: a method added without one fails here */
+  for (guint i = 0; i < interfaces->len; i++)
+    {
+      GDBusInterfaceInfo *iface = g_ptr_array_index (interfaces, i);
+
+      for (guint j = 0; iface->methods != NULL && iface->methods[j] != NULL; j++)
+        {
+          const char *method = iface->methods[j]->name;
+          const PdAuthRule *rule = pd_auth_lookup_rule (iface->name, method);
+
+          if (rule == NULL)
+            g_error ("%s.%s has no authorization rule in pd-auth.c", iface->name, method);
+          g_assert_cmpstr (rule->interface_name, ==, iface->name);
+          g_assert_cmpstr (rule->method_name, ==, method);
+          n_methods++;
+        }
+    }
+  g_assert_cmpuint (n_methods, >, 0);
+
+  /* and every rule names a method that exists */
+  for (const PdAuthRule *rule = pd_auth_get_rules (); rule->interface_name != NULL; rule++)
+    {
+      gboolean found = FALSE;
+
+      g_assert_nonnull (rule->method_name);
+      for (guint i = 0; i < interfaces->len && !found; i++)
+        {
+          GDBusInterfaceInfo *iface = g_ptr_array_index (interfaces, i);
+
+          if (g_strcmp0 (iface->name, rule->interface_name) == 0 &&
+              g_dbus_interface_info_lookup_method (iface, rule->method_name) != NULL)
+            found = TRUE;
+        }
+      if (!found)
+        g_error ("rule for %s.%s names no method of data/", rule->interface_name,
+                 rule->method_name);
+      /* a privileged action only makes sense next to an ordinary one */
+      if (rule->privileged_action != NULL)
+        g_assert_nonnull (rule->action);
+      n_methods--;
+    }
+  /* one rule per method, no duplicates */
+  g_assert_cmpuint (n_methods, ==, 0);
+}
+
+static void
+test_rules_decisions (void)
+{
+  const PdAuthRule *rule;
+
+  /* reads are unauthenticated (dbus-api.md D7) */
+  const char *read_only[][2] = {
+    { PD_DBUS_INTERFACE_MANAGER, "GetPlugin" },
+    { PD_DBUS_INTERFACE_MANAGER, "ListPlugins" },
+    { PD_DBUS_INTERFACE_MANAGER, "ListJobs" },
+    { PD_DBUS_INTERFACE_PLUGIN, "Inspect" },
+    { PD_DBUS_INTERFACE_JOB, "Wait" },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (read_only); i++)
+    {
+      rule = pd_auth_lookup_rule (read_only[i][0], read_only[i][1]);
+      g_assert_nonnull (rule);
+      g_assert_null (rule->action);
+      g_assert_null (rule->privileged_action);
+    }
+
+  rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_MANAGER, "Create");
+  g_assert_nonnull (rule);
+  g_assert_cmpstr (rule->action, ==, PD_ACTION_INSTALL);
+  g_assert_cmpstr (rule->privileged_action, ==, PD_ACTION_INSTALL_PRIVILEGED);
+  rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Set");
+  g_assert_nonnull (rule);
+  g_assert_cmpstr (rule->action, ==, PD_ACTION_SET);
+  g_assert_cmpstr (rule->privileged_action, ==, PD_ACTION_SET_PRIVILEGED);
+  rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Remove");
+  g_assert_nonnull (rule);
+  g_assert_cmpstr (rule->action, ==, PD_ACTION_REMOVE);
+  rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_JOB, "Cancel");
+  g_assert_nonnull (rule);
+  g_assert_cmpstr (rule->action, ==, PD_ACTION_CANCEL_OTHER_USER);
+
+  /* default deny: unknown methods have no rule */
+  g_assert_null (pd_auth_lookup_rule (PD_DBUS_INTERFACE_MANAGER, "NoSuchMethod"));
+  g_assert_null (pd_auth_lookup_rule ("org.example.Other", "GetPlugin"));
+}
+
+static void
+test_error_names (void)
+{
+  g_autoptr(PdAuth) auth = pd_auth_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *name = NULL;
+
+  /* what the check returns must survive pd_error_convert() and reach the bus by its name */
+  error = g_error_new_literal (PD_ERROR, PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
+                               "Interactive authentication is required");
+  pd_error_convert (&error);
+  g_assert_error (error, PD_ERROR, PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED);
+  g_assert_cmpstr (pd_error_to_dbus_name (error->code), ==,
+                   "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired");
+  g_clear_error (&error);
+
+  error = g_error_new_literal (PD_ERROR, PD_ERROR_NOT_AUTHORIZED_DISMISSED, "dismissed");
+  pd_error_convert (&error);
+  name = g_dbus_error_encode_gerror (error);
+  g_assert_cmpstr (name, ==, PD_DBUS_ERROR_PREFIX "NotAuthorizedDismissed");
+  g_clear_error (&error);
+  g_clear_pointer (&name, g_free);
+
+  error = g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, "no");
+  pd_error_convert (&error);
+  name = g_dbus_error_encode_gerror (error);
+  g_assert_cmpstr (name, ==, "org.freedesktop.DBus.Error.AccessDenied");
+}
+
+/* section: the policy file */
+
+static void
+policy_start_element (GMarkupParseContext *context,
+                      const char *element_name,
+                      const char **attribute_names,
+                      const char **attribute_values,
+                      gpointer user_data,
+                      GError **error)
+{
+  GHashTable *actions = user_data;
+
+  if (g_strcmp0 (element_name, "action") != 0)
+    return;
+  for (guint i = 0; attribute_names[i] != NULL; i++)
+    {
+      if (g_strcmp0 (attribute_names[i], "id") == 0)
+        g_hash_table_add (actions, g_strdup (attribute_values[i]));
+    }
+}
+
+static void
+test_rules_in_policy (void)
+{
+  g_autofree char *dir = data_dir ();
+  g_autofree char *path = g_build_filename (dir, "org.plugind.plugind1.policy.in", NULL);
+  g_autofree char *xml = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) actions = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_autoptr(GMarkupParseContext) context = NULL;
+  const GMarkupParser parser = { .start_element = policy_start_element };
+
+  if (!g_file_test (path, G_FILE_TEST_EXISTS))
+    {
+      g_test_fail_printf ("the policy file %s is missing", path);
+      return;
+    }
+  g_file_get_contents (path, &xml, NULL, &error);
+  g_assert_no_error (error);
+  context = g_markup_parse_context_new (&parser, 0, actions, NULL);
+  g_markup_parse_context_parse (context, xml, -1, &error);
+  g_assert_no_error (error);
+  g_markup_parse_context_end_parse (context, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_hash_table_size (actions), >, 0);
+
+  for (const PdAuthRule *rule = pd_auth_get_rules (); rule->interface_name != NULL; rule++)
+    {
+      if (rule->action != NULL && !g_hash_table_contains (actions, rule->action))
+        g_error ("%s (%s.%s) is not in %s", rule->action, rule->interface_name,
+                 rule->method_name, path);
+      if (rule->privileged_action != NULL &&
+          !g_hash_table_contains (actions, rule->privileged_action))
+        g_error ("%s (%s.%s) is not in %s", rule->privileged_action, rule->interface_name,
+                 rule->method_name, path);
+    }
+}
+
+/* section: checks over a bus */
+
+typedef struct {
+  GTestDBus *bus;
+  GDBusConnection *server;
+  GDBusConnection *client;
+  PdAuth *auth;
+  guint registration_id;
+  GDBusNodeInfo *node;
+} BusFixture;
+
+static void
+check_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GDBusMethodInvocation) invocation = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
+    {
+      pd_error_convert (&error);
+      g_dbus_method_invocation_return_gerror (g_steal_pointer (&invocation), error);
+      return;
+    }
+  g_dbus_method_invocation_return_value (g_steal_pointer (&invocation), NULL);
+}
+
+static void
+caller_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GDBusMethodInvocation) invocation = user_data;
+  g_autoptr(GError) error = NULL;
+  guint32 uid = G_MAXUINT32;
+
+  if (!pd_auth_get_caller_uid_finish (PD_AUTH (source), result, &uid, &error))
+    {
+      g_dbus_method_invocation_return_gerror (g_steal_pointer (&invocation), error);
+      return;
+    }
+  g_dbus_method_invocation_return_value (g_steal_pointer (&invocation),
+                                         g_variant_new ("(u)", uid));
+}
+
+static void
+method_call_cb (GDBusConnection *connection,
+                const char *sender,
+                const char *object_path,
+                const char *interface_name,
+                const char *method_name,
+                GVariant *parameters,
+                GDBusMethodInvocation *invocation,
+                gpointer user_data)
+{
+  BusFixture *fixture = user_data;
+
+  /* the handler owns @invocation; the callbacks answer and so release it */
+  if (g_strcmp0 (method_name, "Check") == 0)
+    {
+      g_autoptr(GHashTable) details = g_hash_table_new (g_str_hash, g_str_equal);
+
+      g_hash_table_insert (details, "plugin", "test/plugin:latest");
+      g_hash_table_insert (details, "operation", "create");
+      pd_auth_check_async (fixture->auth, invocation, PD_ACTION_INSTALL, details, NULL,
+                           check_done_cb, invocation);
+    }
+  else
+    {
+      pd_auth_get_caller_uid_async (fixture->auth, invocation, caller_uid_cb, invocation);
+    }
+}
+
+static const GDBusInterfaceVTable test_vtable = { .method_call = method_call_cb };
+
+static GDBusConnection *
+connect_to (const char *address)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusConnection *connection;
+
+  connection = g_dbus_connection_new_for_address_sync (
+    address,
+    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
+      G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
+    NULL, NULL, &error);
+  g_assert_no_error (error);
+  return connection;
+}
+
+static void
+bus_fixture_set_up_with_address (BusFixture *fixture, const char *address)
+{
+  g_autoptr(GError) error = NULL;
+
+  fixture->server = connect_to (address);
+  fixture->client = connect_to (address);
+  fixture->auth = pd_auth_new ();
+  fixture->node = g_dbus_node_info_new_for_xml (test_xml, &error);
+  g_assert_no_error (error);
+  fixture->registration_id =
+    g_dbus_connection_register_object (fixture->server, TEST_OBJECT_PATH,
+                                       fixture->node->interfaces[0], &test_vtable, fixture,
+                                       NULL, &error);
+  g_assert_no_error (error);
+}
+
+static void
+bus_fixture_set_up (BusFixture *fixture, gconstpointer user_data)
+{
+  fixture->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
+  g_test_dbus_up (fixture->bus);
+  bus_fixture_set_up_with_address (fixture, g_test_dbus_get_bus_address (fixture->bus));
+}
+
+static void
+bus_fixture_tear_down (BusFixture *fixture, gconstpointer user_data)
+{
+  /* let replies and signals already queued for the main context be dispatched and freed */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  if (fixture->registration_id != 0)
+    g_dbus_connection_unregister_object (fixture->server, fixture->registration_id);
+  g_clear_pointer (&fixture->node, g_dbus_node_info_unref);
+  g_clear_object (&fixture->auth);
+  if (fixture->client != NULL)
+    g_dbus_connection_close_sync (fixture->client, NULL, NULL);
+  if (fixture->server != NULL)
+    g_dbus_connection_close_sync (fixture->server, NULL, NULL);
+  g_clear_object (&fixture->client);
+  g_clear_object (&fixture->server);
+  if (fixture->bus != NULL)
+    g_test_dbus_down (fixture->bus);
+  g_clear_object (&fixture->bus);
+}
+
+static void
+store_result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+static GVariant *
+call_test_method (BusFixture *fixture, const char *method, GError **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *server_name = NULL;
+
+  server_name = g_strdup (g_dbus_connection_get_unique_name (fixture->server));
+  g_dbus_connection_call (fixture->client, server_name, TEST_OBJECT_PATH, TEST_INTERFACE, method,
+                          NULL, NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, store_result_cb,
+                          &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return g_dbus_connection_call_finish (fixture->client, result, error);
+}
+
+static void
+test_root_allowed (BusFixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (getuid () != 0)
+    {
+      g_test_fail_printf ("this test must run as root (the suite does)");
+      return;
+    }
+  /* root passes without asking polkit, whether polkitd runs or not */
+  reply = call_test_method (fixture, "Check", &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (reply);
+}
+
+static void
+test_caller_uid (BusFixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  guint32 uid = G_MAXUINT32;
+
+  reply = call_test_method (fixture, "CallerUid", &error);
+  g_assert_no_error (error);
+  g_variant_get (reply, "(u)", &uid);
+  g_assert_cmpuint (uid, ==, getuid ());
+}
+
+/* section: a non-root caller without a usable polkit */
+
+typedef struct {
+  GSubprocess *daemon;
+  char *dir;
+} PrivateBus;
+
+static void
+drop_to_nobody (gpointer user_data)
+{
+  /* between fork and exec: only async-signal-safe calls; failures make the client fail */
+  if (setgroups (0, NULL) != 0 || setgid (NOBODY_UID) != 0 || setuid (NOBODY_UID) != 0)
+    _exit (99);
+}
+
+static char *
+private_bus_start (PrivateBus *bus)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *config = NULL;
+  g_autofree char *config_path = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  char *address;
+
+  /* GTestDBus only lets its own uid connect; this bus lets everyone in */
+  bus->dir = g_dir_make_tmp ("pd-test-auth-XXXXXX", &error);
+  g_assert_no_error (error);
+  /* the socket may be a file in here, and nobody must reach it */
+  g_assert_cmpint (g_chmod (bus->dir, 0755), ==, 0);
+  config = g_strdup_printf (
+    "<busconfig>"
+    "<type>session</type>"
+    "<listen>unix:tmpdir=%s</listen>"
+    "<auth>EXTERNAL</auth>"
+    "<policy context='default'>"
+    "<allow user='*'/>"
+    "<allow send_destination='*' eavesdrop='true'/>"
+    "<allow eavesdrop='true'/>"
+    "<allow own='*'/>"
+    "</policy>"
+    "</busconfig>", bus->dir);
+  config_path = g_build_filename (bus->dir, "bus.conf", NULL);
+  g_file_set_contents (config_path, config, -1, &error);
+  g_assert_no_error (error);
+  bus->daemon = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, "dbus-daemon",
+                                  "--nofork", "--print-address=1", "--config-file", config_path,
+                                  NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (bus->daemon));
+  address = g_data_input_stream_read_line (out, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (address);
+  return address;
+}
+
+static void
+private_bus_stop (PrivateBus *bus)
+{
+  g_autofree char *config_path = g_build_filename (bus->dir, "bus.conf", NULL);
+
+  g_subprocess_force_exit (bus->daemon);
+  g_subprocess_wait (bus->daemon, NULL, NULL);
+  g_clear_object (&bus->daemon);
+  g_unlink (config_path);
+  g_rmdir (bus->dir);
+  g_clear_pointer (&bus->dir, g_free);
+}
+
+static void
+test_non_root_denied (void)
+{
+  PrivateBus bus = { NULL, NULL };
+  BusFixture fixture = { NULL, };
+  g_autofree char *address = NULL;
+  g_autofree char *gdbus = g_find_program_in_path ("gdbus");
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) client = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *stdout_buf = NULL;
+  g_autofree char *stderr_buf = NULL;
+  g_autoptr(GError) error = NULL;
+
+  if (getuid () != 0)
+    {
+      g_test_fail_printf ("this test must run as root to run a caller as nobody");
+      return;
+    }
+  if (gdbus == NULL)
+    {
+      g_test_fail_printf ("gdbus not found (libglib2.0-bin)");
+      return;
+    }
+
+  address = private_bus_start (&bus);
+  bus_fixture_set_up_with_address (&fixture, address);
+
+  /* a real other-uid caller: polkit is either missing or cannot see our private bus, so the
+   * answer must be a denial either way (fail closed) */
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, drop_to_nobody, NULL, NULL);
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  client = g_subprocess_launcher_spawn (launcher, &error, gdbus, "call", "--address", address,
+                                        "--dest",
+                                        g_dbus_connection_get_unique_name (fixture.server),
+                                        "--object-path", TEST_OBJECT_PATH, "--method",
+                                        TEST_INTERFACE ".Check", NULL);
+  g_assert_no_error (error);
+  g_subprocess_communicate_utf8_async (client, NULL, NULL, store_result_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_subprocess_communicate_utf8_finish (client, result, &stdout_buf, &stderr_buf, &error);
+  g_assert_no_error (error);
+  g_test_message ("gdbus as nobody: %s%s", stdout_buf, stderr_buf);
+  g_assert_false (g_subprocess_get_successful (client));
+  g_assert_nonnull (strstr (stderr_buf, "org.freedesktop.DBus.Error.AccessDenied"));
+
+  bus_fixture_tear_down (&fixture, NULL);
+  private_bus_stop (&bus);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add_func ("/auth/rules/cover-methods", test_rules_cover_methods);
+  g_test_add_func ("/auth/rules/decisions", test_rules_decisions);
+  g_test_add_func ("/auth/rules/in-policy", test_rules_in_policy);
+  g_test_add_func ("/auth/error-names", test_error_names);
+  g_test_add ("/auth/check/root-allowed", BusFixture, NULL, bus_fixture_set_up, test_root_allowed,
+              bus_fixture_tear_down);
+  g_test_add ("/auth/check/caller-uid", BusFixture, NULL, bus_fixture_set_up, test_caller_uid,
+              bus_fixture_tear_down);
+  g_test_add_func ("/auth/check/non-root-denied", test_non_root_denied);
+
+  return g_test_run ();
+}

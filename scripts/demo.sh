@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The README's "run" command: installs what is missing, builds, starts plugind on the system
+# bus (a private bus plus polkitd when none runs), and shows it creating and listing the
+# bundled example plugin. plugind keeps running afterwards.
+set -euo pipefail
+
+. "$(dirname "$0")/plugind-env.sh"
+
+builddir="${PD_BUILDDIR:-$PD_SRCDIR/build}"
+
+pd_install_deps
+pd_build "$builddir"
+pd_start_system_bus "$builddir"
+pd_start_daemon "$builddir"
+
+pluginctl="$builddir/src/pluginctl"
+context="$builddir/example/plugind-example-context.tar.gz"
+
+step() {
+  printf '\n\033[1m$ %s\033[0m\n' "$*"
+  "$@"
+}
+
+# a second run of the demo starts from the same state
+"$pluginctl" rm -f plugind/example >/dev/null 2>&1 || true
+
+step "$pluginctl" create --grant-all-permissions plugind/example "$context"
+step "$pluginctl" ls
+step "$pluginctl" set plugind/example DEBUG=1
+step "$pluginctl" inspect plugind/example
+step busctl --no-pager tree org.plugind.Plugind1
+
+cat <<MSG
+
+plugind is running (log: ${PD_DAEMON_LOG:-$PD_RUN_DIR/plugind.log}).
+Try: $pluginctl --help
+MSG
+if [ -n "${DBUS_SYSTEM_BUS_ADDRESS:-}" ]; then
+  echo "The system bus is a private one; reach it with:"
+  echo "  export DBUS_SYSTEM_BUS_ADDRESS=$DBUS_SYSTEM_BUS_ADDRESS"
+fi

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# The README's "test" command (and CI's): installs what is missing, then
+#   1. a -Werror build and the whole suite (unit, integration, data, install),
+#   2. the unit suite under valgrind,
+#   3. an ASan+UBSan build running the unit and integration suites.
+# Fails on any failed or skipped test.
+set -euo pipefail
+
+. "$(dirname "$0")/plugind-env.sh"
+
+pd_install_deps
+
+# fails when meson's log shows a skipped test: a skip is a failure here
+check_no_skips() {
+  local log="$1/meson-logs/testlog.json"
+  if /usr/bin/python3 - "$log" <<'PY'
+import json, sys
+skipped = [json.loads(l)["name"] for l in open(sys.argv[1]) if json.loads(l)["result"] == "SKIP"]
+if skipped:
+    print("skipped tests count as failures:", ", ".join(skipped))
+    sys.exit(1)
+PY
+  then return 0; else return 1; fi
+}
+
+run_suite() {
+  local builddir="$1"; shift
+  meson test -C "$builddir" --print-errorlogs "$@"
+  check_no_skips "$builddir"
+}
+
+main_build="$PD_SRCDIR/build-ci"
+asan_build="$PD_SRCDIR/build-asan"
+
+echo "=== -Werror build, full suite"
+pd_build "$main_build" --werror
+run_suite "$main_build" --num-processes 2
+
+echo "=== unit suite under valgrind"
+run_suite "$main_build" --setup valgrind --suite unit
+
+echo "=== ASan+UBSan build: unit and integration suites"
+pd_build "$asan_build" --werror -Db_sanitize=address,undefined -Db_lundef=false -Dman=false
+ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+  LSAN_OPTIONS="suppressions=$PD_SRCDIR/tests/lsan.supp" \
+  run_suite "$asan_build" --suite unit --suite integration --num-processes 2
+
+echo "=== all tests passed"

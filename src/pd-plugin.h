@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include "pd-daemon.h"
+#include "pd-dbus-generated.h"
+#include "pd-plugin-record.h"
+
+G_BEGIN_DECLS
+
+/* A plugin on the bus: a final subclass of the generated skeleton that mirrors a
+ * PdPluginRecord onto properties and forwards Set/Remove/Inspect to the core. */
+#define PD_TYPE_PLUGIN (pd_plugin_get_type ())
+G_DECLARE_FINAL_TYPE (PdPlugin, pd_plugin, PD, PLUGIN, PdDbusPluginSkeleton)
+
+PdPlugin *pd_plugin_new (PdDaemon *daemon, PdPluginRecord *record);
+PdPluginRecord *pd_plugin_get_record (PdPlugin *self);
+PdDaemon *pd_plugin_get_daemon (PdPlugin *self);
+const char *pd_plugin_get_object_path (PdPlugin *self);
+void pd_plugin_set_disk_usage (PdPlugin *self, guint64 bytes);
+/* set when the plugin left the store: late method calls then fail with NoSuchPlugin */
+void pd_plugin_mark_removed (PdPlugin *self);
+gboolean pd_plugin_is_removed (PdPlugin *self);
+
+G_END_DECLS

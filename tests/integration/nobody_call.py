@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Makes one D-Bus call on the system bus and prints the outcome as JSON.
+
+Run by the integration tests as an unprivileged user (setpriv … nobody). argv[1] is a JSON
+object: path, iface, method, signature (of the arguments), args (GVariant text), reply (reply
+type or null), interactive (sets ALLOW_INTERACTIVE_AUTHORIZATION), fd (an inherited fd number
+to pass as handle 0).
+Prints {"result": …} or {"error": "<D-Bus error name>", "message": "…"}.
+"""
+
+import json
+import os
+import sys
+
+import gi
+
+gi.require_version('Gio', '2.0')
+from gi.repository import Gio, GLib  # noqa: E402
+
+
+def jsonable(v):
+    if isinstance(v, (list, tuple)):
+        return [jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): jsonable(x) for k, x in v.items()}
+    if isinstance(v, GLib.Variant):
+        return jsonable(v.unpack())
+    return v
+
+
+def main():
+    spec = json.loads(sys.argv[1])
+    conn = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+    args = None
+    if spec.get('signature'):
+        args = GLib.Variant.parse(GLib.VariantType('(' + spec['signature'] + ')'),
+                                  spec['args'], None, None)
+    flags = Gio.DBusCallFlags.NONE
+    if spec.get('interactive'):
+        flags |= Gio.DBusCallFlags.ALLOW_INTERACTIVE_AUTHORIZATION
+    reply = GLib.VariantType(spec['reply']) if spec.get('reply') else None
+    try:
+        if spec.get('fd') is not None:
+            fdl = Gio.UnixFDList.new()
+            fdl.append(spec['fd'])
+            res, _ = conn.call_with_unix_fd_list_sync('org.plugind.Plugind1', spec['path'],
+                                                      spec['iface'], spec['method'], args,
+                                                      reply, flags, 60000, fdl, None)
+        else:
+            res = conn.call_sync('org.plugind.Plugind1', spec['path'], spec['iface'],
+                                 spec['method'], args, reply, flags, 60000, None)
+    except GLib.Error as e:
+        name = Gio.DBusError.get_remote_error(e)
+        message = e.message
+        prefix = 'GDBus.Error:%s: ' % name
+        if name and message.startswith(prefix):
+            message = message[len(prefix):]
+        json.dump({'error': name or 'local:%s' % e.code, 'message': message,
+                   'uid': os.getuid()}, sys.stdout)
+        return
+    json.dump({'result': jsonable(res.unpack()) if res is not None else None,
+               'uid': os.getuid()}, sys.stdout)
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,251 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Authorization with the real polkitd: root is allowed; nobody (setpriv) is denied on every
+mutating method with no side effect, and can still read everything."""
+
+import os
+import xml.etree.ElementTree as ET
+
+from pd_testcase import (JOB_IFACE, MANAGER_IFACE, MANAGER_PATH, PLUGIN_IFACE,
+                         PROPS_IFACE, ROOT_PATH, SRCDIR, PlugindTestCase, main,
+                         make_context, merged_policy_path, opts, plugin_config)
+
+from gi.repository import Gio  # noqa: E402
+
+AUTH_CONFIG = plugin_config(
+    Mounts=[{'Name': 'data', 'Description': 'data dir', 'Settable': ['source'],
+             'Source': '/srv', 'Destination': '/data', 'Type': 'bind', 'Options': ['rbind']}])
+
+# every exported method: either readable by anyone, or authorized with a polkit action
+READ_ONLY = {
+    (MANAGER_IFACE, 'GetPlugin'), (MANAGER_IFACE, 'ListPlugins'), (MANAGER_IFACE, 'ListJobs'),
+    (PLUGIN_IFACE, 'Inspect'), (JOB_IFACE, 'Wait'),
+}
+MUTATING = {
+    (MANAGER_IFACE, 'Create'): ('org.plugind.plugind1.install',
+                                'org.plugind.plugind1.install-privileged'),
+    (PLUGIN_IFACE, 'Set'): ('org.plugind.plugind1.set', 'org.plugind.plugind1.set-privileged'),
+    (PLUGIN_IFACE, 'Remove'): ('org.plugind.plugind1.remove',),
+    (JOB_IFACE, 'Cancel'): ('org.plugind.plugind1.cancel-job-other-user',),
+}
+# the test of this file that proves the denial of each mutating method
+DENIAL_TESTS = {
+    (MANAGER_IFACE, 'Create'): 'test_nobody_create_denied',
+    (PLUGIN_IFACE, 'Set'): 'test_nobody_set_denied',
+    (PLUGIN_IFACE, 'Remove'): 'test_nobody_remove_denied',
+    (JOB_IFACE, 'Cancel'): 'test_nobody_cancel_denied',
+}
+
+
+class AuthTests(PlugindTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.path, res = self.create_ok('test/auth', make_context(AUTH_CONFIG),
+                                        options=opts(grant_all_privileges=True))
+        self.pid = res['plugin-id']
+        self.record = os.path.join(self.plugin_dir(self.pid), 'plugin.json')
+
+    def record_bytes(self):
+        with open(self.record, 'rb') as f:
+            return f.read()
+
+    def assertNoJobStarted(self, jobs_before):
+        self.assertEqual(self.list_jobs(), jobs_before)  # also a round trip: signals are in
+        self.assertEqual(self.wire_index(lambda m: m[1] == 'JobNew' and
+                                         m[0] == Gio.DBusMessageType.SIGNAL and
+                                         m[4][1] not in {j[5] for j in jobs_before}), -1,
+                         'a job was started')
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def test_nobody_can_read(self):
+        listed = self.assertNobodyAllowed(MANAGER_PATH, MANAGER_IFACE, 'ListPlugins', 'a{sv}',
+                                          '(@a{sv} {},)')
+        self.assertEqual([p[0] for p in listed[0]], [self.pid])
+        got = self.assertNobodyAllowed(MANAGER_PATH, MANAGER_IFACE, 'GetPlugin', 's',
+                                       "('test/auth',)")
+        self.assertEqual(got[0], self.path)
+        doc = self.assertNobodyAllowed(self.path, PLUGIN_IFACE, 'Inspect')
+        self.assertIn('"Name"', doc[0])
+        name = self.assertNobodyAllowed(self.path, PROPS_IFACE, 'Get', 'ss',
+                                        "('%s', 'Name')" % PLUGIN_IFACE)
+        self.assertEqual(name[0], 'test/auth:latest')
+        props = self.assertNobodyAllowed(self.path, PROPS_IFACE, 'GetAll', 's',
+                                         "('%s',)" % PLUGIN_IFACE)
+        self.assertEqual(props[0]['Id'], self.pid)
+        self.assertNobodyAllowed(MANAGER_PATH, MANAGER_IFACE, 'ListJobs')
+        objs = self.assertNobodyAllowed(ROOT_PATH, 'org.freedesktop.DBus.ObjectManager',
+                                        'GetManagedObjects')
+        self.assertIn(self.path, objs[0])
+        self.assertNobodyAllowed(MANAGER_PATH, PROPS_IFACE, 'GetAll', 's',
+                                 "('%s',)" % MANAGER_IFACE)
+        # anyone may observe a job (udisks): Wait on root's lingering job
+        job = [j for j in self.list_jobs()][0][5]
+        res = self.assertNobodyAllowed(job, JOB_IFACE, 'Wait')
+        self.assertEqual(res[0]['plugin-id'], self.pid)
+
+    # -- mutating methods -----------------------------------------------------------------
+
+    def test_nobody_create_denied(self):
+        data = make_context()
+        cases = [
+            ('install, non-interactive', "('test/nobody', handle 0, @a(ssas) [], @a{sv} {})",
+             False),
+            ('install, interactive flag', "('test/nobody', handle 0, @a(ssas) [], @a{sv} {})",
+             True),
+            ('install, interactive option',
+             "('test/nobody', handle 0, @a(ssas) [], {'interactive': <true>})", False),
+            ('install-privileged', "('test/nobody', handle 0, @a(ssas) [], "
+             "{'grant-all-privileges': <true>})", False),
+            ('install-privileged, accepted list',
+             "('test/nobody', handle 0, [('network', '', ['host'])], @a{sv} {})", False),
+        ]
+        jobs = self.list_jobs()
+        state = self.snapshot_state()
+        for label, args, interactive in cases:
+            with self.subTest(case=label):
+                r, w = os.pipe()
+                os.write(w, data)
+                os.close(w)
+                try:
+                    self.assertNobodyDenied(MANAGER_PATH, MANAGER_IFACE, 'Create',
+                                            'sha(ssas)a{sv}', args, fd=r,
+                                            interactive=interactive)
+                    # authorization comes before reading the fd: the context is still unread
+                    left = b''
+                    while True:
+                        chunk = os.read(r, 65536)
+                        if not chunk:
+                            break
+                        left += chunk
+                    self.assertEqual(len(left), len(data), 'the daemon read a denied context')
+                finally:
+                    os.close(r)
+                self.assertNoJobStarted(jobs)
+        self.assertEqual([p[0] for p in self.list_plugins()], [self.pid])
+        self.assertEqual(self.snapshot_state(), state)
+
+    def test_nobody_set_denied(self):
+        record = self.record_bytes()
+        props = self.get_all(self.path, PLUGIN_IFACE)
+        for label, args, interactive in (
+                ('set', "({'DEBUG': '9'}, @a{sv} {})", False),
+                ('set, interactive', "({'DEBUG': '9'}, {'interactive': <true>})", False),
+                ('set, interactive flag', "({'args': '-x'}, @a{sv} {})", True),
+                ('set-privileged', "({'data': '/etc'}, @a{sv} {})", False),
+                ('set-privileged, interactive', "({'data.source': '/'}, @a{sv} {})", True)):
+            with self.subTest(case=label):
+                self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'Set', 'a{ss}a{sv}', args,
+                                        interactive=interactive)
+                self.assertEqual(self.get_all(self.path, PLUGIN_IFACE), props)
+                self.assertEqual(self.record_bytes(), record)
+        self.assertEqual([s for s in self.signals_named('PluginEvent') if s[3][0] == 'set'], [])
+        # root still may, including the privileged change
+        self.set_settings(self.path, {'DEBUG': '9', 'data': '/etc'})
+        self.assertIn('DEBUG=9', self.plugin_prop(self.path, 'Env'))
+
+    def test_nobody_remove_denied(self):
+        state = self.snapshot_state()
+        for interactive, args in ((False, '(@a{sv} {},)'),
+                                  (True, "({'force': <true>},)"),
+                                  (False, "({'interactive': <true>},)")):
+            with self.subTest(interactive=interactive, args=args):
+                self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'Remove', 'a{sv}', args,
+                                        interactive=interactive)
+        self.assertEqual([p[0] for p in self.list_plugins()], [self.pid])
+        self.assertEqual(self.plugin_prop(self.path, 'Name'), 'test/auth:latest')
+        self.assertEqual(self.snapshot_state(), state)
+        self.assertEqual([s for s in self.signals_named('PluginEvent')
+                          if s[3][0] == 'remove'], [])
+        self.remove(self.path)  # root may
+        self.assertEqual(self.list_plugins(), [])
+
+    def test_nobody_cancel_denied(self):
+        r, w = os.pipe2(os.O_CLOEXEC)
+        try:
+            job = self.create('test/root-job', fd=r)
+        finally:
+            os.close(r)
+        try:
+            self.wait_until(lambda: self.job_prop(job, 'State') == 'running', msg='running')
+            for interactive in (False, True):
+                with self.subTest(interactive=interactive):
+                    self.assertNobodyDenied(job, JOB_IFACE, 'Cancel', 'a{sv}', '(@a{sv} {},)',
+                                            interactive=interactive)
+                    self.assertEqual(self.job_prop(job, 'State'), 'running')
+                    self.assertEqual(self.job_prop(job, 'Result'), '')
+            os.write(w, make_context())
+        finally:
+            os.close(w)
+        results = self.wait_job(job)
+        self.assertEqual(self.plugin_prop(results['plugin'], 'Name'), 'test/root-job:latest')
+
+    # -- completeness -------------------------------------------------------------------
+
+    def introspect_methods(self, path):
+        xml = self.call(path, 'org.freedesktop.DBus.Introspectable', 'Introspect', None,
+                        '(s)')[0]
+        node = Gio.DBusNodeInfo.new_for_xml(xml)
+        out = set()
+        for iface in node.interfaces:
+            if iface.name.startswith('org.plugind.'):
+                for m in iface.methods:
+                    out.add((iface.name, m.name))
+        return out
+
+    def test_every_method_has_a_decision(self):
+        """Every exported method is on the read-only list or has a polkit action (and a denial
+        test above); the merged policy defines every action, none allowed to anyone."""
+        job = self.list_jobs()[0][5]
+        exported = set()
+        for path in (MANAGER_PATH, self.path, job):
+            exported |= self.introspect_methods(path)
+        self.assertTrue(exported)
+        for method in sorted(exported):
+            self.assertTrue(method in READ_ONLY or method in MUTATING,
+                            '%s.%s has neither an action nor a place on the read-only list' %
+                            method)
+        # the interface XML files list the same methods
+        declared = set()
+        for f in ('Manager', 'Plugin', 'Job'):
+            with open(os.path.join(SRCDIR, 'data', 'org.plugind.Plugind1.%s.xml' % f)) as fh:
+                node = Gio.DBusNodeInfo.new_for_xml(fh.read())
+            for iface in node.interfaces:
+                for m in iface.methods:
+                    declared.add((iface.name, m.name))
+        self.assertEqual(exported, declared)
+
+        policy = ET.parse(merged_policy_path()).getroot()
+        actions = {}
+        for a in policy.findall('action'):
+            d = a.find('defaults')
+            actions[a.get('id')] = {c.tag: (c.text or '').strip() for c in d} if d is not None \
+                else {}
+        for method, ids in MUTATING.items():
+            self.assertIn(method, DENIAL_TESTS)
+            self.assertTrue(hasattr(self, DENIAL_TESTS[method]))
+            for action in ids:
+                self.assertIn(action, actions, 'no polkit action %s' % action)
+                for k in ('allow_any', 'allow_inactive'):
+                    self.assertEqual(actions[action].get(k), 'auth_admin', '%s %s' % (action, k))
+        for action in ('org.plugind.plugind1.install-privileged',
+                       'org.plugind.plugind1.set-privileged'):
+            self.assertEqual(actions[action].get('allow_active'), 'auth_admin')
+
+
+class RootAuthTests(PlugindTestCase):
+    """Root is allowed on every mutating method, with and without the interactive flag."""
+
+    def test_root_allowed(self):
+        path, _ = self.create_ok('test/root', make_context(AUTH_CONFIG),
+                                 options=opts(grant_all_privileges=True),
+                                 flags=Gio.DBusCallFlags.ALLOW_INTERACTIVE_AUTHORIZATION)
+        self.set_settings(path, {'data': '/var'})
+        self.set_settings(path, {'DEBUG': '3'}, opts(interactive=True))
+        self.remove(path, opts(interactive=False))
+        self.assertEqual(self.list_plugins(), [])
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,579 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""pluginctl against the real daemon, and the example plugin's protocol handshake."""
+
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+
+from pd_testcase import (BUILDDIR, DBUS_ERR, ERR, PLUGIN_IFACE, TIMEOUT_MULT, PlugindTestCase,
+                         main, make_context, plugin_config)
+
+PLUGINCTL = os.path.join(BUILDDIR, 'src', 'pluginctl')
+EXAMPLE = os.path.join(BUILDDIR, 'example', 'plugind-example')
+EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
+
+# exit statuses documented in pluginctl --help
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_NOT_AUTHORIZED = 3
+EXIT_NO_SUCH_PLUGIN = 4
+
+PRIV_CONFIG = plugin_config(
+    Network={'Type': 'host'},
+    Linux={'Capabilities': ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'], 'AllowAllDevices': False,
+           'Devices': []},
+)
+PRIV_PROMPT = ('Plugin "test/priv" is requesting the following privileges:\n'
+               ' - network: [host]\n'
+               ' - capabilities: [CAP_SYS_ADMIN CAP_NET_ADMIN]\n'
+               'Do you grant the above permissions? [y/N] ')
+
+LONG_DESCRIPTION = 'A rather long description\r\nthat spans two lines and goes on and on'
+SET_INVALID_FORMAT = 'invalid format, must be <name>[.<field>][=<value>]'
+
+
+def require(path):
+    if not os.access(path, os.X_OK if not path.endswith('.gz') else os.R_OK):
+        raise RuntimeError('%s is not built' % path)
+
+
+def docker_ellipsis(text, width):
+    return text if len(text) <= width else text[:width - 1] + '…'
+
+
+class PluginctlTestCase(PlugindTestCase):
+
+    def setUp(self):
+        require(PLUGINCTL)
+        super().setUp()
+
+    def ctl(self, *args, stdin=None, nobody=False):
+        """Runs pluginctl on the private bus; stdin: bytes, or None for an empty input (EOF)."""
+        if nobody:
+            return self.run_as_nobody([PLUGINCTL] + list(args))
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address, LC_ALL='C.UTF-8')
+        env.pop('DBUS_SESSION_BUS_ADDRESS', None)
+        return subprocess.run([PLUGINCTL] + list(args), env=env, input=stdin or b'',
+                              capture_output=True, timeout=120 * TIMEOUT_MULT)
+
+    def ctl_ok(self, *args, **kw):
+        p = self.ctl(*args, **kw)
+        self.assertEqual(p.returncode, 0, 'pluginctl %s failed (%d): %s' %
+                         (' '.join(args), p.returncode, p.stderr.decode()))
+        return p.stdout.decode()
+
+    def ctl_fail(self, status, *args, **kw):
+        p = self.ctl(*args, **kw)
+        self.assertEqual(p.returncode, status, 'pluginctl %s: expected status %d, got %d\n'
+                         'stdout: %s\nstderr: %s' % (' '.join(args), status, p.returncode,
+                                                     p.stdout.decode(), p.stderr.decode()))
+        return p.stdout.decode(), p.stderr.decode()
+
+    def context_dir(self, config=None, world_readable=False):
+        """A plugin directory: config.json and rootfs/ with a file, a symlink and a hard link."""
+        if world_readable:
+            base = tempfile.mkdtemp(prefix='plugind-ctx-')
+            self.addCleanup(shutil.rmtree, base, True)
+            os.chmod(base, 0o755)
+        else:
+            base = tempfile.mkdtemp(prefix='ctx-', dir=self.tmpdir)
+        with open(os.path.join(base, 'config.json'), 'w') as f:
+            json.dump(config if config is not None else plugin_config(), f)
+        rootfs = os.path.join(base, 'rootfs')
+        os.makedirs(os.path.join(rootfs, 'bin'))
+        os.makedirs(os.path.join(rootfs, 'etc'))
+        with open(os.path.join(rootfs, 'bin', 'hello'), 'w') as f:
+            f.write('#!/bin/sh\necho hello\n')
+        os.chmod(os.path.join(rootfs, 'bin', 'hello'), 0o755)
+        with open(os.path.join(rootfs, 'etc', 'motd'), 'w') as f:
+            f.write('plugind test rootfs\n')
+        os.chmod(os.path.join(rootfs, 'etc', 'motd'), 0o640)
+        os.symlink('hello', os.path.join(rootfs, 'bin', 'link'))
+        os.link(os.path.join(rootfs, 'etc', 'motd'), os.path.join(rootfs, 'etc', 'motd2'))
+        for root, dirs, files in os.walk(base):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
+        if world_readable:
+            os.chmod(os.path.join(rootfs, 'etc', 'motd'), 0o644)
+            os.chmod(os.path.join(base, 'config.json'), 0o644)
+        return base
+
+    def plugin_id(self, name):
+        return self.plugin_prop(self.get_plugin(name), 'Id')
+
+    def assertNoPlugin(self, name):
+        self.assertDBusError(ERR + 'NoSuchPlugin', self.get_plugin, name)
+
+
+class CreateTests(PluginctlTestCase):
+
+    def test_create_from_dir(self):
+        d = self.context_dir()
+        out = self.ctl_ok('create', '--grant-all-permissions', 'test/dir', d)
+        self.assertEqual(out, 'test/dir\n')
+        path = self.get_plugin('test/dir')
+        self.assertEqual(self.plugin_prop(path, 'Name'), 'test/dir:latest')
+        self.assertEqual(self.plugin_prop(path, 'Description'), 'A test plugin')
+        rootfs = os.path.join(self.plugin_dir(self.plugin_prop(path, 'Id')), 'rootfs')
+        with open(os.path.join(rootfs, 'bin', 'hello')) as f:
+            self.assertEqual(f.read(), '#!/bin/sh\necho hello\n')
+        self.assertMode(os.path.join(rootfs, 'bin', 'hello'), 0o755)
+        self.assertMode(os.path.join(rootfs, 'etc', 'motd'), 0o640)
+        # symlinks are archived, not followed
+        self.assertTrue(stat.S_ISLNK(os.lstat(os.path.join(rootfs, 'bin', 'link')).st_mode))
+        self.assertEqual(os.readlink(os.path.join(rootfs, 'bin', 'link')), 'hello')
+        with open(os.path.join(rootfs, 'etc', 'motd2')) as f:
+            self.assertEqual(f.read(), 'plugind test rootfs\n')
+        # pluginctl waited for the job: it is finished when pluginctl returns
+        for job in self.list_jobs():
+            self.assertEqual(self.job_prop(job[5], 'State'), 'finished')
+            self.assertEqual(self.job_prop(job[5], 'Result'), 'done')
+
+    def test_create_from_tarball(self):
+        for compression, name in (('', 'test/plain'), ('gz', 'test/gz'), ('xz', 'test/xz')):
+            path = self.context_file(make_context(compression=compression),
+                                     name='ctx-%s.tar' % (compression or 'plain'))
+            out = self.ctl_ok('create', '--grant-all-permissions', name, path)
+            self.assertEqual(out, name + '\n')
+            p = self.get_plugin(name)
+            self.assertEqual(self.plugin_prop(p, 'Name'), name + ':latest')
+
+    def test_create_without_privileges_does_not_ask(self):
+        d = self.context_dir()
+        p = self.ctl('create', 'test/noprivs', d)   # stdin is at EOF: a prompt would fail
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(p.stdout.decode(), 'test/noprivs\n')
+
+    def test_create_privileged_accepted(self):
+        d = self.context_dir(PRIV_CONFIG)
+        out = self.ctl_ok('create', 'test/priv', d, stdin=b'y\n')
+        self.assertEqual(out, PRIV_PROMPT + 'test/priv\n')
+        privs = self.plugin_prop(self.get_plugin('test/priv'), 'Privileges')
+        self.assertEqual([(p[0], list(p[2])) for p in privs],
+                         [('network', ['host']), ('capabilities', ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'])])
+
+    def test_create_privileged_tarball_granted(self):
+        path = self.context_file(make_context(PRIV_CONFIG, compression='gz'))
+        out = self.ctl_ok('create', '--grant-all-permissions', 'test/priv', path)
+        self.assertEqual(out, 'test/priv\n')
+        self.get_plugin('test/priv')
+
+    def test_create_privileged_refused(self):
+        d = self.context_dir(PRIV_CONFIG)
+        tarball = self.context_file(make_context(PRIV_CONFIG))
+        for answer in (b'n\n', b'', b'yes please\n', b'N\n'):
+            for context in (d, tarball):
+                before = self.snapshot_state()
+                out, err = self.ctl_fail(EXIT_FAILURE, 'create', 'test/priv', context,
+                                         stdin=answer)
+                self.assertTrue(out.startswith(PRIV_PROMPT), out)
+                self.assertEqual(err, 'Error: permission denied while creating plugin test/priv\n')
+                self.assertNoPlugin('test/priv')
+                self.assertEqual(self.list_jobs(), [])
+                self.assertEqual(self.snapshot_state(), before)
+
+    def test_create_dir_unreadable_file(self):
+        # root without CAP_DAC_OVERRIDE cannot read a mode-000 file: the tar stream breaks off
+        # mid-way, and the job must fail rather than create a plugin with a partial rootfs
+        d = self.context_dir()
+        secret = os.path.join(d, 'rootfs', 'etc', 'secret')
+        with open(secret, 'wb') as f:
+            f.write(b'x' * 100000)
+        os.chown(secret, 65534, 65534)
+        os.chmod(secret, 0)
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address, LC_ALL='C.UTF-8')
+        p = subprocess.run(['setpriv', '--inh-caps=-dac_override,-dac_read_search',
+                            '--bounding-set=-dac_override,-dac_read_search',
+                            PLUGINCTL, 'create', 'test/unreadable', d],
+                           env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=60 * TIMEOUT_MULT)
+        self.assertEqual(p.returncode, EXIT_FAILURE, p.stderr.decode())
+        self.assertEqual(p.stdout, b'')
+        err = p.stderr.decode()
+        self.assertTrue(err.startswith('Error: rootfs/etc/secret: '), err)
+        self.assertIn('Permission denied', err)
+        self.assertNoPlugin('test/unreadable')
+        for job in self.list_jobs():
+            self.assertIn(self.job_prop(job[5], 'Result'), ('failed', 'cancelled'))
+
+    def test_create_example_context(self):
+        require(EXAMPLE_CONTEXT)
+        out = self.ctl_ok('create', 'example/hello', EXAMPLE_CONTEXT)
+        self.assertEqual(out, 'example/hello\n')
+        path = self.get_plugin('example/hello')
+        doc = self.inspect(path)
+        self.assertEqual(doc['Config']['Description'], 'plugind example volume plugin')
+        self.assertEqual(doc['Config']['Entrypoint'], ['/plugind-example'])
+        self.assertEqual(doc['Config']['Interface']['Socket'], 'example.sock')
+        rootfs = os.path.join(self.plugin_dir(doc['Id']), 'rootfs')
+        self.assertMode(os.path.join(rootfs, 'plugind-example'), 0o755)
+
+    def test_create_bad_context(self):
+        # Docker's pre-check: config.json and rootfs/ must be there
+        d = self.context_dir()
+        shutil.rmtree(os.path.join(d, 'rootfs'))
+        _, err = self.ctl_fail(EXIT_FAILURE, 'create', 'test/bad', d)
+        self.assertIn('rootfs', err)
+        os.unlink(os.path.join(d, 'config.json'))
+        _, err = self.ctl_fail(EXIT_FAILURE, 'create', 'test/bad', d)
+        self.assertIn('config.json', err)
+        # an invalid config is refused before anything is sent
+        d = self.context_dir()
+        with open(os.path.join(d, 'config.json'), 'w') as f:
+            f.write('{"Entrypoint": 42}')
+        _, err = self.ctl_fail(EXIT_FAILURE, 'create', 'test/bad', d)
+        self.assertTrue(err.startswith('Error: invalid config.json: '), err)
+        # a tarball without config.json, a file that is no archive, a missing path
+        no_config = self.context_file(make_context(omit_config=True), name='noconf.tar')
+        _, err = self.ctl_fail(EXIT_FAILURE, 'create', 'test/bad', no_config)
+        self.assertIn('config.json', err)
+        garbage = self.context_file(b'\x01' * 4096, name='garbage.tar')
+        self.ctl_fail(EXIT_FAILURE, 'create', 'test/bad', garbage)
+        self.ctl_fail(EXIT_FAILURE, 'create', 'test/bad', os.path.join(self.tmpdir, 'missing'))
+        self.assertEqual(self.list_plugins(), [])
+
+    def test_create_daemon_errors(self):
+        d = self.context_dir()
+        self.ctl_ok('create', 'test/taken', d)
+        _, err = self.ctl_fail(EXIT_FAILURE, 'create', 'test/taken', d)
+        self.assertTrue(err.startswith('Error: '), err)
+        self.assertNotIn('GDBus.Error', err)
+        # a context with no rootfs/ passes the local config check but fails in the job
+        tarball = self.context_file(make_context(omit_rootfs=True), name='norootfs.tar')
+        _, err = self.ctl_fail(EXIT_FAILURE, 'create', 'test/norootfs', tarball)
+        self.assertNotIn('GDBus.Error', err)
+        self.assertNoPlugin('test/norootfs')
+
+
+class ListTests(PluginctlTestCase):
+
+    def create_three(self):
+        self.ctl_ok('create', 'test/p10', self.context_file(make_context(), 'a.tar'))
+        self.ctl_ok('create', 'test/p9', self.context_file(
+            make_context(plugin_config(Description=LONG_DESCRIPTION)), 'b.tar'))
+        self.ctl_ok('create', 'test/net', self.context_file(make_context(plugin_config(
+            Description='network', Interface={'Types': ['docker.networkdriver/1.0',
+                                                        'docker.ipamdriver/1.0'],
+                                              'Socket': 'n.sock'})), 'c.tar'))
+        return {n: self.plugin_id(n) for n in ('test/p10', 'test/p9', 'test/net')}
+
+    def test_table(self):
+        ids = self.create_three()
+        out = self.ctl_ok('ls')
+        lines = out.splitlines()
+        # natural order: p9 before p10
+        names = ['test/net:latest', 'test/p9:latest', 'test/p10:latest']
+        descs = ['network', docker_ellipsis(LONG_DESCRIPTION.replace('\r', '').replace('\n', ''), 45),
+                 'A test plugin']
+        self.assertEqual(len(descs[1]), 45)
+        rows = [['ID', 'NAME', 'DESCRIPTION', 'ENABLED']]
+        for n, d in zip(names, descs):
+            rows.append([ids[n.split(':')[0]][:12], n, d, 'false'])
+        widths = [max(10, max(len(r[c]) for r in rows) + 3) for c in range(3)]
+        expected = [''.join(r[c].ljust(widths[c]) for c in range(3)) + r[3] for r in rows]
+        self.assertEqual(lines, expected)
+        self.assertEqual(self.ctl_ok('list'), out)
+
+        # -q and --no-trunc
+        self.assertEqual(self.ctl_ok('ls', '-q').splitlines(),
+                         [ids[n.split(':')[0]][:12] for n in names])
+        self.assertEqual(self.ctl_ok('ls', '-q', '--no-trunc').splitlines(),
+                         [ids[n.split(':')[0]] for n in names])
+        full = self.ctl_ok('ls', '--no-trunc')
+        self.assertIn(ids['test/p9'], full)
+        self.assertIn(LONG_DESCRIPTION.replace('\r\n', ''), full)
+
+    def test_empty(self):
+        self.assertEqual(self.ctl_ok('ls'), 'ID        NAME      DESCRIPTION   ENABLED\n')
+        self.assertEqual(self.ctl_ok('ls', '-q'), '')
+        self.assertEqual(self.ctl_ok('ls', '--format', 'json'), '')
+
+    def test_filters(self):
+        ids = self.create_three()
+
+        def listed(*args):
+            return [ln for ln in self.ctl_ok('ls', '-q', '--no-trunc', *args).splitlines()]
+        everything = listed()
+        self.assertEqual(len(everything), 3)
+        self.assertEqual(listed('--filter', 'enabled=false'), everything)
+        self.assertEqual(listed('-f', 'enabled=0'), everything)
+        self.assertEqual(listed('-f', 'enabled=true'), [])
+        self.assertEqual(listed('-f', 'enabled=1'), [])
+        self.assertEqual(sorted(listed('-f', 'capability=volumedriver')),
+                         sorted([ids['test/p10'], ids['test/p9']]))
+        # plugind keeps a plugin with several types when any matches (Docker's bug fixed)
+        self.assertEqual(listed('-f', 'capability=networkdriver'), [ids['test/net']])
+        # several capability filters: either matches, as in Docker
+        self.assertEqual(sorted(listed('-f', 'capability=networkdriver',
+                                       '-f', 'capability=volumedriver')), sorted(everything))
+        self.assertEqual(listed('-f', 'capability=ipamdriver', '-f', 'enabled=true'), [])
+        for bad in ('enabled=maybe', 'colour=blue', 'enabled'):
+            _, err = self.ctl_fail(EXIT_USAGE, 'ls', '-f', bad)
+            self.assertTrue(err.startswith('Error: '), err)
+        self.ctl_fail(EXIT_USAGE, 'ls', '-f', 'enabled=true', '-f', 'enabled=false')
+
+    def test_format_json(self):
+        ids = self.create_three()
+        out = self.ctl_ok('ls', '--format', 'json')
+        docs = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([list(d) for d in docs],
+                         [['Description', 'Enabled', 'ID', 'Name', 'PluginReference']] * 3)
+        self.assertEqual([d['Name'] for d in docs],
+                         ['test/net:latest', 'test/p9:latest', 'test/p10:latest'])
+        p9 = docs[1]
+        self.assertEqual(p9['ID'], ids['test/p9'][:12])
+        self.assertIs(p9['Enabled'], False)
+        self.assertEqual(p9['Description'],
+                         docker_ellipsis(LONG_DESCRIPTION.replace('\r\n', ''), 45))
+        self.assertEqual(p9['PluginReference'],
+                         self.plugin_prop(self.get_plugin('test/p9'), 'Reference'))
+        full = [json.loads(line) for line in
+                self.ctl_ok('ls', '--format', 'json', '--no-trunc').splitlines()]
+        self.assertEqual(full[1]['ID'], ids['test/p9'])
+        self.assertEqual(full[1]['Description'], LONG_DESCRIPTION.replace('\r\n', ''))
+        self.ctl_fail(EXIT_USAGE, 'ls', '--format', '{{.ID}}')
+
+
+class InspectSetRemoveTests(PluginctlTestCase):
+
+    def test_inspect(self):
+        self.ctl_ok('create', 'test/one', self.context_file(make_context(), 'a.tar'))
+        self.ctl_ok('create', 'test/two', self.context_file(make_context(plugin_config(
+            Description='second <&> "quoted" ünïcode')), 'b.tar'))
+        one = self.inspect(self.get_plugin('test/one'))
+        two = self.inspect(self.get_plugin('test/two'))
+        out = self.ctl_ok('inspect', 'test/one')
+        self.assertEqual(json.loads(out), [one])
+        # docker prints the daemon's JSON re-indented by 4 spaces
+        self.assertEqual(out, json.dumps([one], indent=4, ensure_ascii=False) + '\n')
+        out = self.ctl_ok('inspect', 'test/one', two['Id'][:10])
+        self.assertEqual(json.loads(out), [one, two])
+        # an unknown name among known ones: the known are printed, the status says 4
+        out, err = self.ctl_fail(EXIT_NO_SUCH_PLUGIN, 'inspect', 'test/two', 'test/nope')
+        self.assertEqual(json.loads(out), [two])
+        self.assertTrue(err.startswith('Error: '), err)
+        self.assertNotIn('GDBus.Error', err)
+        out, _ = self.ctl_fail(EXIT_NO_SUCH_PLUGIN, 'inspect', 'test/nope')
+        self.assertEqual(out, '[]\n')
+
+    def test_set(self):
+        self.ctl_ok('create', 'test/set', self.context_file(make_context()))
+        path = self.get_plugin('test/set')
+        self.assertEqual(self.ctl_ok('set', 'test/set', 'DEBUG=1=2', 'args=--a --b'), '')
+        self.assertIn('DEBUG=1=2', self.plugin_prop(path, 'Env'))
+        self.assertEqual(list(self.plugin_prop(path, 'Args')), ['--a', '--b'])
+        # a bare name sets the empty value
+        self.ctl_ok('set', 'test/set', 'DEBUG')
+        self.assertIn('DEBUG=', self.plugin_prop(path, 'Env'))
+        # unknown setting: the daemon's (Docker's) message, nothing changed
+        before = self.inspect(path)
+        _, err = self.ctl_fail(EXIT_FAILURE, 'set', 'test/set', 'DEBUG=3', 'NOPE=1')
+        self.assertEqual(err,
+                         'Error: setting "NOPE" not found in the plugin configuration\n')
+        self.assertEqual(self.inspect(path), before)
+        # a leading "=": Docker's message, a usage error, nothing sent
+        _, err = self.ctl_fail(EXIT_USAGE, 'set', 'test/set', '=1')
+        self.assertIn(SET_INVALID_FORMAT, err)
+        self.ctl_fail(EXIT_USAGE, 'set', 'test/set')
+        self.ctl_fail(EXIT_NO_SUCH_PLUGIN, 'set', 'test/nope', 'DEBUG=1')
+        self.assertEqual(self.inspect(path), before)
+
+    def test_remove(self):
+        self.ctl_ok('create', 'test/a', self.context_file(make_context(), 'a.tar'))
+        self.ctl_ok('create', 'test/b', self.context_file(make_context(), 'b.tar'))
+        self.ctl_ok('create', 'test/c', self.context_file(make_context(), 'c.tar'))
+        self.assertEqual(self.ctl_ok('rm', 'test/a'), 'test/a\n')
+        self.assertNoPlugin('test/a')
+        self.assertEqual(self.ctl_ok('remove', '-f', 'test/b'), 'test/b\n')
+        self.assertNoPlugin('test/b')
+        # the first error decides the status; the others are still removed
+        out, err = self.ctl_fail(EXIT_NO_SUCH_PLUGIN, 'rm', 'test/nope', 'test/c')
+        self.assertEqual(out, 'test/c\n')
+        self.assertTrue(err.startswith('Error: '), err)
+        self.assertNoPlugin('test/c')
+        self.assertEqual(self.list_plugins(), [])
+
+    def test_unknown_plugin(self):
+        for args in (('inspect', 'nope'), ('set', 'nope', 'A=1'), ('rm', 'nope'),
+                     ('rm', '-f', 'nope')):
+            _, err = self.ctl_fail(EXIT_NO_SUCH_PLUGIN, *args)
+            self.assertTrue(err.startswith('Error: '), err)
+            self.assertNotIn('GDBus.Error', err)
+
+    def test_usage_errors(self):
+        for args in ((), ('frobnicate',), ('--bogus',), ('ls', '--bogus'), ('ls', 'extra'),
+                     ('create',), ('create', 'only-name'), ('create', 'a', 'b', 'c'),
+                     ('inspect',), ('set', 'x'), ('rm',), ('ls', '--format', 'yaml')):
+            _, err = self.ctl_fail(EXIT_USAGE, *args)
+            self.assertTrue(err, args)
+        out = self.ctl_ok('--help')
+        for word in ('create', 'ls', 'inspect', 'set', 'rm', 'Exit status'):
+            self.assertIn(word, out)
+        self.assertIn('create', self.ctl_ok('create', '--help'))
+        self.assertRegex(self.ctl_ok('--version'), r'^pluginctl \d+\.\d+')
+
+
+class NobodyTests(PluginctlTestCase):
+    """polkitd denies nobody (no agent): exit status 3, nothing changed."""
+
+    def test_nobody_denied(self):
+        self.ctl_ok('create', 'test/mine', self.context_file(make_context()))
+        path = self.get_plugin('test/mine')
+        before_doc = self.inspect(path)
+        d = self.context_dir(world_readable=True)
+        tarball = os.path.join(d, 'context.tar')
+        with open(tarball, 'wb') as f:
+            f.write(make_context())
+        os.chmod(tarball, 0o644)
+        before = self.snapshot_state()
+        for extra in ((), ('--no-ask-password',)):
+            for args in (('create', '--grant-all-permissions', 'test/x', d),
+                         ('create', 'test/x', tarball),
+                         ('set', 'test/mine', 'DEBUG=1'),
+                         ('rm', 'test/mine'),
+                         ('rm', '-f', 'test/mine')):
+                p = self.ctl(*(extra + args), nobody=True)
+                self.assertEqual(p.returncode, EXIT_NOT_AUTHORIZED,
+                                 'nobody: pluginctl %s gave %d: %s' %
+                                 (' '.join(extra + args), p.returncode, p.stderr.decode()))
+                self.assertTrue(p.stderr.decode().startswith('Error: '), p.stderr)
+                self.assertNotIn('GDBus.Error', p.stderr.decode())
+        self.assertEqual(self.snapshot_state(), before)
+        self.assertEqual(self.inspect(path), before_doc)
+        self.assertNoPlugin('test/x')
+        # reads need no authorization
+        p = self.ctl('ls', nobody=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertIn('test/mine:latest', p.stdout.decode())
+        p = self.ctl('inspect', 'test/mine', nobody=True)
+        self.assertEqual(p.returncode, 0, p.stderr.decode())
+        self.assertEqual(json.loads(p.stdout.decode()), [before_doc])
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+
+    def __init__(self, path, timeout=10):
+        super().__init__('plugin.moby.localhost', timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
+class ExamplePluginTests(unittest.TestCase):
+    """The example plugin answers the Docker plugin handshake on its socket; no bus needed."""
+
+    def setUp(self):
+        require(EXAMPLE)
+        self.dir = tempfile.mkdtemp(prefix='plugind-example-')
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def start(self, *args, socket_name='example.sock'):
+        env = dict(os.environ, PLUGIND_EXAMPLE_SOCKET_DIR=self.dir, DEBUG='1')
+        p = subprocess.Popen([EXAMPLE] + list(args), env=env, stdin=subprocess.DEVNULL,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(self.stop, p)
+        sock = os.path.join(self.dir, socket_name)
+        deadline = time.monotonic() + 10 * TIMEOUT_MULT
+        while not os.path.exists(sock):
+            if p.poll() is not None:
+                self.fail('plugind-example exited: %r' % (p.communicate(),))
+            self.assertLess(time.monotonic(), deadline, 'no socket %s' % sock)
+            time.sleep(0.01)
+        return p, sock
+
+    def stop(self, p):
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
+
+    def post(self, conn, path, body=b''):
+        conn.request('POST', path, body=body,
+                     headers={'Accept': 'application/vnd.docker.plugins.v1.2+json'})
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    def test_activate(self):
+        p, sock = self.start()
+        conn = UnixHTTPConnection(sock)
+        status, body = self.post(conn, '/Plugin.Activate')
+        self.assertEqual(status, 200)
+        self.assertEqual(json.loads(body), {'Implements': ['VolumeDriver']})
+        # the same connection stays usable (the daemon's client keeps connections alive)
+        status, body = self.post(conn, '/VolumeDriver.Nope', b'{"Name": "x"}')
+        self.assertEqual(status, 404)
+        self.assertIn('Err', json.loads(body))
+        conn.close()
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(10 * TIMEOUT_MULT), 0)
+        self.assertFalse(os.path.exists(sock))
+
+    def test_socket_name_argument(self):
+        p, sock = self.start('other.sock', socket_name='other.sock')
+        status, body = self.post(UnixHTTPConnection(sock), '/Plugin.Activate')
+        self.assertEqual(status, 200)
+
+    def test_partial_and_bad_requests(self):
+        p, sock = self.start()
+
+        def raw(chunks, delay=0.0):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.settimeout(10)
+            s.connect(sock)
+            for c in chunks:
+                s.sendall(c)
+                if delay:
+                    time.sleep(delay)
+            s.shutdown(socket.SHUT_WR)
+            data = b''
+            while True:
+                b = s.recv(65536)
+                if not b:
+                    break
+                data += b
+            s.close()
+            return data
+
+        req = b'POST /Plugin.Activate HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}'
+        # one byte at a time
+        out = raw([req[i:i + 1] for i in range(len(req))], delay=0.001)
+        self.assertTrue(out.startswith(b'HTTP/1.1 200 '), out)
+        self.assertTrue(out.endswith(b'{"Implements":["VolumeDriver"]}'), out)
+        # two pipelined requests in one write
+        out = raw([req + req])
+        self.assertEqual(out.count(b'HTTP/1.1 200 '), 2, out)
+        # garbage, a bad Content-Length, chunked bodies, a huge head
+        self.assertTrue(raw([b'garbage\r\n\r\n']).startswith(b'HTTP/1.1 400 '))
+        self.assertTrue(raw([b'POST /Plugin.Activate HTTP/1.1\r\nContent-Length: x\r\n\r\n'])
+                        .startswith(b'HTTP/1.1 400 '))
+        self.assertTrue(raw([b'POST /Plugin.Activate HTTP/1.1\r\n'
+                             b'Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n'])
+                        .startswith(b'HTTP/1.1 501 '))
+        self.assertTrue(raw([b'POST /x HTTP/1.1\r\nX: ' + b'a' * 20000 + b'\r\n\r\n'])
+                        .startswith(b'HTTP/1.1 431 '))
+        self.assertTrue(raw([b'GET /Plugin.Activate HTTP/1.1\r\n\r\n'])
+                        .startswith(b'HTTP/1.1 405 '))
+        # a truncated request and a silent client do not stop it from serving others
+        silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        silent.connect(sock)
+        raw([req[:20]])
+        status, _ = self.post(UnixHTTPConnection(sock), '/Plugin.Activate')
+        self.assertEqual(status, 200)
+        silent.close()
+        p.send_signal(signal.SIGTERM)
+        self.assertEqual(p.wait(10 * TIMEOUT_MULT), 0)
+
+
+if __name__ == '__main__':
+    main()
