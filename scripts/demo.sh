@@ -30,7 +30,8 @@ step "$pluginctl" create --grant-all-permissions plugind/example "$context"
 step "$pluginctl" ls
 step "$pluginctl" set plugind/example DEBUG=1
 step "$pluginctl" inspect plugind/example
-step busctl --no-pager tree org.plugind.Plugind1
+step gdbus call --system --dest org.plugind.Plugind1 --object-path /org/plugind/Plugind1/Manager \
+  --method org.plugind.Plugind1.Manager.ListPlugins "{}"
 
 cat <<MSG
 

@@ -23,9 +23,9 @@ PD_POLKIT_ACTION_DIR="/usr/share/polkit-1/actions"
 PD_POLKITD="${PD_POLKITD:-/usr/lib/polkit-1/polkitd}"
 
 PD_DEB_PACKAGES=(
-  meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libjson-glib-dev libsoup-3.0-dev
-  libarchive-dev libpolkit-gobject-1-dev polkitd libseccomp-dev bubblewrap dbus-daemon
-  dbus-system-bus-common python3-gi python3-dbusmock libssl-dev zlib1g-dev gettext
+  meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libglib2.0-bin libjson-glib-dev
+  libsoup-3.0-dev libarchive-dev libpolkit-gobject-1-dev polkitd libseccomp-dev bubblewrap
+  dbus-daemon dbus-system-bus-common python3-gi python3-dbusmock libssl-dev zlib1g-dev gettext
   libxml2-utils python3-docutils util-linux valgrind
 )
 
@@ -163,19 +163,35 @@ _pd_start_polkitd() {
   if _pd_name_has_owner org.freedesktop.PolicyKit1; then
     return 0
   fi
+  # a real system bus activates polkitd itself (systemd's polkit.service)
+  if timeout 5 dbus-send --system --print-reply --dest=org.freedesktop.DBus / \
+    org.freedesktop.DBus.ListActivatableNames 2>/dev/null |
+    grep -q '"org.freedesktop.PolicyKit1"'; then
+    timeout 30 dbus-send --system --print-reply --dest=org.freedesktop.DBus / \
+      org.freedesktop.DBus.StartServiceByName string:org.freedesktop.PolicyKit1 uint32:0 \
+      >/dev/null 2>&1 && return 0
+  fi
   [ -x "$PD_POLKITD" ] || _pd_die "$PD_POLKITD not found (install polkitd)" || return 1
   # polkitd started as root drops to its own user "polkitd", which the stock bus policy lets own
   # org.freedesktop.PolicyKit1
   setsid "$PD_POLKITD" --no-debug </dev/null >>"$PD_RUN_DIR/polkitd.log" 2>&1 &
   echo $! >"$PD_RUN_DIR/polkitd.pid"
-  local i
-  for i in $(seq 100); do
+  for _ in $(seq 100); do
     _pd_name_has_owner org.freedesktop.PolicyKit1 && return 0
     kill -0 "$(cat "$PD_RUN_DIR/polkitd.pid")" 2>/dev/null || break
     sleep 0.1
   done
   cat "$PD_RUN_DIR/polkitd.log" >&2
   _pd_die "polkitd did not come up"
+}
+
+# with no DBUS_SYSTEM_BUS_ADDRESS, use a private bus this library started earlier, if it runs
+_pd_adopt_private_bus() {
+  local sock="$PD_RUN_DIR/system_bus_socket"
+  if [ -z "${DBUS_SYSTEM_BUS_ADDRESS:-}" ] && [ -S "$sock" ] &&
+    DBUS_SYSTEM_BUS_ADDRESS="unix:path=$sock" _pd_bus_answers; then
+    export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$sock"
+  fi
 }
 
 pd_start_system_bus() {
@@ -187,11 +203,7 @@ pd_start_system_bus() {
   _pd_install_polkit_policy "$builddir" || return 1
 
   local private_sock="$PD_RUN_DIR/system_bus_socket"
-  if [ -z "${DBUS_SYSTEM_BUS_ADDRESS:-}" ] && [ -S "$private_sock" ] &&
-    DBUS_SYSTEM_BUS_ADDRESS="unix:path=$private_sock" _pd_bus_answers; then
-    # a private bus this library started earlier
-    export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$private_sock"
-  fi
+  _pd_adopt_private_bus
 
   if _pd_bus_answers; then
     if [ "${DBUS_SYSTEM_BUS_ADDRESS:-}" = "unix:path=$private_sock" ]; then
@@ -230,8 +242,7 @@ pd_start_system_bus() {
   dbus-daemon --config-file="$PD_RUN_DIR/bus.conf" --fork --nosyslog ||
     _pd_die "dbus-daemon failed to start" || return 1
   export DBUS_SYSTEM_BUS_ADDRESS="unix:path=$private_sock"
-  local i
-  for i in $(seq 50); do
+  for _ in $(seq 50); do
     _pd_bus_answers && break
     sleep 0.1
   done
@@ -263,6 +274,7 @@ pd_start_daemon() {
   case "$builddir" in /*) ;; *) builddir="$PD_SRCDIR/$builddir" ;; esac
   local daemon="$builddir/src/plugind"
   [ -x "$daemon" ] || _pd_die "$daemon is missing (build first: pd_build $builddir)" || return 1
+  _pd_adopt_private_bus
   _pd_bus_answers || _pd_die "no system bus (call pd_start_system_bus first)" || return 1
   mkdir -p "$PD_RUN_DIR" && chmod 0755 "$PD_RUN_DIR"
   local log="${PD_DAEMON_LOG:-$PD_RUN_DIR/plugind.log}"
@@ -276,8 +288,8 @@ pd_start_daemon() {
     setsid "$daemon" --replace --verbose </dev/null >>"$log" 2>&1 &
   local pid=$!
   echo "$pid" >"$PD_RUN_DIR/plugind.pid"
-  local i owner_pid
-  for i in $(seq 100); do
+  local owner_pid
+  for _ in $(seq 100); do
     if ! kill -0 "$pid" 2>/dev/null; then
       tail -n 30 "$log" >&2
       _pd_die "plugind exited during start-up (log: $log)"
@@ -297,11 +309,11 @@ pd_start_daemon() {
 }
 
 pd_stop_daemon() {
-  local f="$PD_RUN_DIR/plugind.pid" pid i
+  local f="$PD_RUN_DIR/plugind.pid" pid
   [ -f "$f" ] || return 0
   pid="$(cat "$f")"
   if kill -TERM "$pid" 2>/dev/null; then
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
       kill -0 "$pid" 2>/dev/null || break
       sleep 0.1
     done

@@ -205,6 +205,28 @@ pd_daemon_add_plugin (PdDaemon *self, PdPluginRecord *record)
   return plugin;
 }
 
+static void
+purge_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  PdDaemon *self = source;
+  GError *error = NULL;
+
+  if (pd_store_purge_removed_plugin (self->store, task_data, &error))
+    g_task_return_boolean (task, TRUE);
+  else
+    g_task_return_error (task, error);
+}
+
+static void
+purge_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    g_warning ("cannot delete the files of plugin %s (deleted at the next start): %s",
+               (const char *) g_task_get_task_data (G_TASK (result)), error->message);
+}
+
 gboolean
 pd_daemon_remove_plugin (PdDaemon *self, PdPlugin *plugin, GError **error)
 {
@@ -212,8 +234,15 @@ pd_daemon_remove_plugin (PdDaemon *self, PdPlugin *plugin, GError **error)
   g_autofree char *id = g_strdup (pd_plugin_record_get_id (record));
   g_autofree char *path = g_strdup (pd_plugin_get_object_path (plugin));
 
+  g_autoptr(GTask) purge = NULL;
+
   if (!pd_store_remove_plugin (self->store, id, error))
     return FALSE;
+
+  /* the plugin is gone; deleting its rootfs may take long, so not on the main thread */
+  purge = g_task_new (self, NULL, purge_done, NULL);
+  g_task_set_task_data (purge, g_strdup (id), g_free);
+  g_task_run_in_thread (purge, purge_thread);
 
   /* keep the object alive for the event; unexport before so that InterfacesRemoved comes first */
   g_object_ref (plugin);

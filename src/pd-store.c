@@ -819,8 +819,19 @@ pd_store_remove_plugin (PdStore *self, const char *id, GError **error)
     }
 
   pd_crash_point ("store-remove-after-record-unlink");
+  return TRUE;
+}
+
+gboolean
+pd_store_purge_removed_plugin (PdStore *self, const char *id, GError **error)
+{
+  g_autofree char *removing = NULL;
+
+  g_return_val_if_fail (PD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (is_id (id), FALSE);
 
   /* a failure here leaves <id>-removing, which the reconciler deletes at the next start */
+  removing = g_strconcat (id, REMOVING_SUFFIX, NULL);
   return pd_rm_rf_at (self->plugins_fd, removing, error);
 }
 

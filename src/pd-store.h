@@ -44,8 +44,10 @@ gboolean pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record,
                                      const char *staging_dir, GError **error);
 /* rewrites plugins/<id>/plugin.json atomically */
 gboolean pd_store_save_record (PdStore *self, PdPluginRecord *record, GError **error);
-/* renames plugins/<id> to plugins/<id>-removing, fsyncs, then deletes it */
+/* renames plugins/<id> to plugins/<id>-removing and fsyncs: from then on the plugin is gone */
 gboolean pd_store_remove_plugin (PdStore *self, const char *id, GError **error);
+/* deletes plugins/<id>-removing; slow for a large rootfs, so callable from a thread */
+gboolean pd_store_purge_removed_plugin (PdStore *self, const char *id, GError **error);
 char *pd_store_get_rootfs_path (PdStore *self, const char *id);
 /* bytes used by a plugin's rootfs (du, not following symlinks) */
 guint64 pd_store_get_disk_usage (PdStore *self, const char *id);

@@ -561,8 +561,12 @@ tar_write_context (TarWorker *worker, GError **error)
     {
       if (!worker->peer_closed)
         tar_poison (writer);
-      /* no end-of-archive marker after a failure */
-      archive_write_fail (writer);
+      /* no end-of-archive marker after a failure: with our end closed first, the one
+       * archive_write_close() tries to write goes nowhere (archive_write_fail() would leak
+       * libarchive's client state) */
+      close (worker->fd);
+      worker->fd = -1;
+      archive_write_close (writer);
       return FALSE;
     }
   if (archive_write_close (writer) != ARCHIVE_OK)
@@ -581,7 +585,8 @@ tar_worker_thread (gpointer data)
       /* let the main thread cancel the job */
       g_main_context_invoke (worker->main_context, worker->on_failed, worker->on_failed_data);
     }
-  close (worker->fd);
+  if (worker->fd >= 0)
+    close (worker->fd);
   worker->fd = -1;
   return NULL;
 }

@@ -827,6 +827,10 @@ test_commit_remove (Fixture *fixture, gconstpointer user_data)
   pd_store_remove_plugin (store, ID_A, &error);
   g_assert_no_error (error);
   g_assert_false (path_exists (rootfs));
+  /* the files go in a second step, which the daemon runs in a thread */
+  g_assert_true (path_exists (removing));
+  g_assert_true (pd_store_purge_removed_plugin (store, ID_A, &error));
+  g_assert_no_error (error);
   g_assert_false (path_exists (removing));
   pd_store_remove_plugin (store, ID_A, &error);
   g_assert_error (error, PD_ERROR, PD_ERROR_NO_SUCH_PLUGIN);

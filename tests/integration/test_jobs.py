@@ -232,6 +232,17 @@ class CancelTests(PlugindTestCase):
         t.join()
         self.assertEqual(self.plugin_prop(results['plugin'], 'Name'), 'test/late:latest')
 
+    def test_same_name_in_flight(self):
+        # a second create of a name that a running job is creating: Busy or PluginExists,
+        # and in the end exactly one plugin of that name
+        job, w, w_open = self.blocked_create('test/inflight')
+        self.create_expect_error((ERR + 'Busy', ERR + 'PluginExists'), 'test/inflight')
+        os.write(w, make_context())
+        os.close(w)
+        w_open[0] = False
+        results = self.wait_job(job)
+        self.assertEqual([p[5] for p in self.list_plugins()], [results['plugin']])
+
     def test_jobs_not_tied_to_caller(self):
         # the job survives its caller's connection
         other = self.bus.connect()
@@ -267,7 +278,7 @@ class CrashTests(PlugindTestCase):
         rc = self.wait_daemon_death()
         self.assertEqual(rc, -9, 'plugind did not SIGKILL itself at %s' % point)
         self.start_daemon()
-        self.check_invariants()
+        self.check_invariants(settle=False)
         return self.list_plugins()
 
     def assertAbsentAndRecreatable(self, listed):
@@ -292,6 +303,46 @@ class CrashTests(PlugindTestCase):
             self.assertEqual(f.read(), b'#!/bin/sh\necho hello\n')
         self.assertIn('DEBUG=0', self.plugin_prop(path, 'Env'))
         self.create_expect_error(ERR + 'PluginExists', 'test/crash')
+
+    def test_crash_create_other_points(self):
+        # the remaining points of a create: a plugin is never half-present
+        for point in ('blob-before-rename', 'blob-after-rename',
+                      'store-commit-record-before-rename'):
+            with self.subTest(point=point):
+                self.assertEqual(self.crash_during_create(point), [])
+                self.create_ok('test/crash')
+                self.remove(self.get_plugin('test/crash'))
+
+    def crash_during_remove(self, point):
+        path, res = self.create_ok('test/victim')
+        self.restart_daemon({'PLUGIND_CRASH_POINT': point})
+        try:
+            self.remove(path)
+        except DBusError:
+            pass
+        rc = self.wait_daemon_death()
+        self.assertEqual(rc, -9, 'plugind did not SIGKILL itself at %s' % point)
+        self.start_daemon()
+        self.check_invariants(settle=False)
+        return path, res['plugin-id'], self.list_plugins()
+
+    def test_crash_remove_before_rename(self):
+        path, pid, listed = self.crash_during_remove('store-remove-before-rename')
+        self.assertEqual([p[5] for p in listed], [path])
+        with open(os.path.join(self.plugin_dir(pid), 'rootfs', 'bin', 'hello'), 'rb') as f:
+            self.assertEqual(f.read(), b'#!/bin/sh\necho hello\n')
+        self.remove(path)
+
+    def test_crash_remove_after_rename(self):
+        for point in ('store-remove-after-rename', 'store-remove-after-record-unlink'):
+            with self.subTest(point=point):
+                path, pid, listed = self.crash_during_remove(point)
+                self.assertEqual(listed, [])
+                self.assertFalse(os.path.exists(self.plugin_dir(pid)))
+                self.assertDBusError(DBUS_ERR + 'UnknownObject', self.plugin_prop, path, 'Name')
+                # the name is free again
+                self.create_ok('test/victim')
+                self.remove(self.get_plugin('test/victim'))
 
     def test_crash_keeps_other_plugins(self):
         path, _ = self.create_ok('test/bystander', make_context(plugin_config(Description='b')))

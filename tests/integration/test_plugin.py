@@ -332,7 +332,10 @@ class RemoveTests(PlugindTestCase):
         self.assertEqual(ev[3][1:4], (pid, 'test/gone:latest', path))
         self.assertEqual(ev[3][5]['name'], 'test/gone:latest')
 
+        # atomic: the plugin dir is gone when Remove replies; its renamed copy is purged soon
         self.assertFalse(os.path.exists(self.plugin_dir(pid)))
+        self.wait_until(lambda: not os.path.exists(self.plugin_dir(pid) + '-removing'), 10,
+                        'the purge of %s-removing' % pid)
         self.assertDBusError(ERR + 'NoSuchPlugin', self.get_plugin, 'test/gone')
         self.assertDBusError(DBUS_ERR + 'UnknownObject', self.plugin_prop, path, 'Name')
         self.assertNotIn(path, self.managed_objects())
@@ -392,6 +395,7 @@ class RestartTests(PlugindTestCase):
         with open(bad_blob, 'wb') as f:
             f.write(b'does not hash to its name')
         self.start_daemon()
+        self.check_invariants(settle=False)
         self.assertFalse(os.path.exists(stray))
         self.assertFalse(os.path.exists(bad_blob))
         self.assertEqual([p[5] for p in self.list_plugins()], [path])
