@@ -3,19 +3,36 @@
 
 #define G_LOG_DOMAIN "plugind"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <locale.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <glib-unix.h>
 #include <glib/gi18n.h>
 
 #include "pd-daemon.h"
+#include "pd-fs-util.h"
 #include "pd-names.h"
+
+/* how long --replace waits for the instance it replaces to release the state dir */
+#define PD_LOCK_WAIT_MS 30000
+#define PD_LOCK_POLL_MS 100
 
 typedef struct {
   GMainLoop *loop;
-  PdDaemon *daemon;
+  PdDaemon *daemon;          /* NULL until the state dir is ours */
+  GDBusConnection *connection;
+  char *state_dir;
+  char *runtime_dir;
+  int lock_fd;
+  gboolean locked;
+  guint lock_poll_id;
+  gint64 lock_wait_start;
   gboolean name_acquired;
   gboolean stopping;
   int exit_status;
@@ -43,17 +60,93 @@ quit_loop (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static void
+stop (Context *context)
+{
+  if (context->stopping)
+    return;
+  context->stopping = TRUE;
+  g_clear_handle_id (&context->lock_poll_id, g_source_remove);
+  if (context->daemon != NULL)
+    pd_daemon_shutdown (context->daemon, quit_loop, context);
+  else
+    g_main_loop_quit (context->loop);
+}
+
 static gboolean
 on_signal (gpointer user_data)
 {
   Context *context = user_data;
 
-  if (context->stopping)
-    return G_SOURCE_CONTINUE;
-  context->stopping = TRUE;
-  g_message ("stopping");
-  pd_daemon_shutdown (context->daemon, quit_loop, context);
+  if (!context->stopping)
+    g_message ("stopping");
+  stop (context);
   return G_SOURCE_CONTINUE;
+}
+
+/* One daemon per state dir: a second one (started by hand, or racing an activation) would
+ * otherwise reconcile the store under the running one and delete its staging dirs and blobs. */
+static gboolean
+try_lock_state_dir (Context *context, GError **error)
+{
+  if (flock (context->lock_fd, LOCK_EX | LOCK_NB) == 0)
+    {
+      context->locked = TRUE;
+      return TRUE;
+    }
+  if (errno != EWOULDBLOCK)
+    {
+      pd_set_error_from_errno (error, errno, "cannot lock %s", context->state_dir);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+start_daemon (Context *context, GError **error)
+{
+  context->daemon = pd_daemon_new (context->state_dir, context->runtime_dir, error);
+  if (context->daemon == NULL)
+    return FALSE;
+  return context->connection == NULL || pd_daemon_start (context->daemon, context->connection, error);
+}
+
+static void
+fail (Context *context, const char *what, GError *error)
+{
+  g_printerr ("plugind: %s: %s\n", what, error->message);
+  context->exit_status = EXIT_FAILURE;
+  stop (context);
+}
+
+/* --replace: the old instance exits once it has lost the name; then the state dir is ours */
+static gboolean
+lock_poll_cb (gpointer user_data)
+{
+  Context *context = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!try_lock_state_dir (context, &error))
+    {
+      context->lock_poll_id = 0;
+      fail (context, context->state_dir, error);
+      return G_SOURCE_REMOVE;
+    }
+  if (!context->locked)
+    {
+      if (g_get_monotonic_time () - context->lock_wait_start < PD_LOCK_WAIT_MS * 1000)
+        return G_SOURCE_CONTINUE;
+      context->lock_poll_id = 0;
+      g_set_error (&error, G_IO_ERROR, G_IO_ERROR_BUSY,
+                   "the instance being replaced did not release it within %d s",
+                   PD_LOCK_WAIT_MS / 1000);
+      fail (context, context->state_dir, error);
+      return G_SOURCE_REMOVE;
+    }
+  context->lock_poll_id = 0;
+  if (!start_daemon (context, &error))
+    fail (context, context->state_dir, error);
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -62,12 +155,11 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
   Context *context = user_data;
   g_autoptr(GError) error = NULL;
 
-  if (!pd_daemon_start (context->daemon, connection, &error))
-    {
-      g_printerr ("plugind: %s\n", error->message);
-      context->exit_status = EXIT_FAILURE;
-      g_main_loop_quit (context->loop);
-    }
+  context->connection = g_object_ref (connection);
+  /* objects go on the bus before the name is requested, so that whoever sees the name finds
+   * them; under --replace they come once the replaced instance has gone */
+  if (context->daemon != NULL && !pd_daemon_start (context->daemon, connection, &error))
+    fail (context, "cannot start", error);
 }
 
 static void
@@ -77,6 +169,12 @@ on_name_acquired (GDBusConnection *connection, const char *name, gpointer user_d
 
   context->name_acquired = TRUE;
   g_message ("acquired the name %s", name);
+  if (context->daemon == NULL && !context->stopping)
+    {
+      g_message ("waiting for the replaced instance to release %s", context->state_dir);
+      context->lock_wait_start = g_get_monotonic_time ();
+      context->lock_poll_id = g_timeout_add (PD_LOCK_POLL_MS, lock_poll_cb, context);
+    }
 }
 
 static void
@@ -94,11 +192,7 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
     }
   else
     g_message ("lost the name %s, exiting", name);
-  if (!context->stopping)
-    {
-      context->stopping = TRUE;
-      pd_daemon_shutdown (context->daemon, quit_loop, context);
-    }
+  stop (context);
 }
 
 int
@@ -114,9 +208,8 @@ main (int argc, char **argv)
   };
   g_autoptr(GOptionContext) option_context = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *state_dir = NULL;
-  g_autofree char *runtime_dir = NULL;
-  Context context = { 0 };
+  g_autofree char *lock_path = NULL;
+  Context context = { .lock_fd = -1 };
   guint owner_id;
 
   setlocale (LC_ALL, "");
@@ -142,12 +235,31 @@ main (int argc, char **argv)
   if (verbose)
     g_setenv ("G_MESSAGES_DEBUG", "all", TRUE);
 
-  state_dir = dir_from_env (PD_ENV_STATE_DIRECTORY, PD_DEFAULT_STATE_DIR);
-  runtime_dir = dir_from_env (PD_ENV_RUNTIME_DIRECTORY, PD_DEFAULT_RUNTIME_DIR);
-  context.daemon = pd_daemon_new (state_dir, runtime_dir, &error);
-  if (context.daemon == NULL)
+  context.state_dir = dir_from_env (PD_ENV_STATE_DIRECTORY, PD_DEFAULT_STATE_DIR);
+  context.runtime_dir = dir_from_env (PD_ENV_RUNTIME_DIRECTORY, PD_DEFAULT_RUNTIME_DIR);
+  lock_path = g_build_filename (context.state_dir, "lock", NULL);
+  if (!pd_mkdir_with_mode (context.state_dir, 0700, &error))
     {
-      g_printerr ("plugind: cannot open the state in %s: %s\n", state_dir, error->message);
+      g_printerr ("plugind: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
+  context.lock_fd = open (lock_path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (context.lock_fd < 0 || !try_lock_state_dir (&context, &error))
+    {
+      g_printerr ("plugind: cannot lock %s: %s\n", lock_path,
+                  error != NULL ? error->message : g_strerror (errno));
+      return EXIT_FAILURE;
+    }
+  if (!context.locked && !replace)
+    {
+      g_printerr ("plugind: %s\n", _("another plugind uses this state directory (use --replace to "
+                                      "take over)"));
+      return EXIT_FAILURE;
+    }
+  if (context.locked && !start_daemon (&context, &error))
+    {
+      g_printerr ("plugind: cannot open the state in %s: %s\n", context.state_dir,
+                  error->message);
       return EXIT_FAILURE;
     }
 
@@ -162,6 +274,11 @@ main (int argc, char **argv)
 
   g_bus_unown_name (owner_id);
   g_main_loop_unref (context.loop);
-  g_object_unref (context.daemon);
+  g_clear_object (&context.daemon);
+  g_clear_object (&context.connection);
+  g_free (context.state_dir);
+  g_free (context.runtime_dir);
+  /* the lock goes with the process; closing it here only makes that explicit */
+  close (context.lock_fd);
   return context.exit_status;
 }

@@ -7,11 +7,12 @@ import hashlib
 import io
 import json
 import os
+import subprocess
 import tarfile
 import time
 
-from pd_testcase import (DBUS_ERR, ERR, PLUGIN_IFACE, ROOT_PATH, PlugindTestCase,
-                         main, make_context, opts, plugin_config)
+from pd_testcase import (BUS_NAME, DBUS_ERR, DBusError, ERR, PLUGIN_IFACE, ROOT_PATH, TIMEOUT_MULT, GLib,
+                         PlugindTestCase, main, make_context, opts, plugin_config)
 
 SET_CONFIG = plugin_config(
     Env=[
@@ -383,6 +384,64 @@ class RestartTests(PlugindTestCase):
                 self.assertEqual(after[k], props[k], k)
             self.assertEqual(self.inspect(path), doc)
             self.assertEqual(self.get_plugin(props['Name']), path)
+
+    def _second_daemon(self, *args):
+        env = dict(os.environ)
+        env.update({'DBUS_SYSTEM_BUS_ADDRESS': self.bus.address,
+                    'STATE_DIRECTORY': self.state_dir, 'RUNTIME_DIRECTORY': self.runtime_dir,
+                    'PLUGIND_EXTRACT_HELPER': self.extract_helper, 'G_DEBUG': 'fatal-criticals'})
+        return subprocess.Popen([self.daemon_path, '--verbose'] + list(args), env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    def test_second_daemon_refused(self):
+        """A second daemon on the same state dir must not touch it (it would reconcile the
+        store under the running one)."""
+        path, _ = self.create_ok('test/lock')
+        staging = os.path.join(self.state_dir, 'tmp', 'in-flight')
+        os.makedirs(staging)
+        before = self.snapshot_files()
+        second = self._second_daemon()
+        out, _ = second.communicate(timeout=30 * TIMEOUT_MULT)
+        self.assertEqual(second.returncode, 1, out.decode())
+        self.assertIn(b'another plugind uses this state directory', out)
+        # the running daemon's staging dir survived, nothing changed
+        self.assertTrue(os.path.isdir(staging))
+        self.assertEqual(self.snapshot_files(), before)
+        self.assertEqual(self.plugin_prop(path, 'Name'), 'test/lock:latest')
+        os.rmdir(staging)
+
+    def test_replace_takes_over(self):
+        path, _ = self.create_ok('test/replaced')
+        first = self.daemon
+        second = self._second_daemon('--replace')
+        try:
+            # the replaced instance exits cleanly, the new one restores the plugin
+            self.assertEqual(first.wait(30 * TIMEOUT_MULT), 0)
+            self.daemon = None
+            self.wait_until(lambda: self._owner_pid() == second.pid, msg='new owner')
+            # the new instance exports its objects once the old one released the state dir
+            self.wait_until(lambda: path in self._objects_or_none(), msg='plugin restored')
+            self.assertEqual(self.plugin_prop(path, 'Name'), 'test/replaced:latest')
+        finally:
+            second.terminate()
+            self.assertEqual(second.wait(30 * TIMEOUT_MULT), 0)
+        self.start_daemon()
+
+    def _objects_or_none(self):
+        try:
+            return self.managed_objects()
+        except DBusError:
+            return {}
+
+    def _owner_pid(self):
+        try:
+            return self.conn.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus',
+                                       'org.freedesktop.DBus', 'GetConnectionUnixProcessID',
+                                       GLib.Variant('(s)', (BUS_NAME,)), GLib.VariantType('(u)'),
+                                       0, -1, None).unpack()[0]
+        except GLib.Error:
+            return None
 
     def test_restart_cleans_leftovers(self):
         path, res = self.create_ok('test/clean')
