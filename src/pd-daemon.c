@@ -636,6 +636,13 @@ register_gone_subtrees (PdDaemon *self, GError **error)
 
 /* life cycle */
 
+static gboolean
+startup_gc_cb (gpointer user_data)
+{
+  pd_daemon_schedule_gc (user_data);
+  return G_SOURCE_REMOVE;
+}
+
 gboolean
 pd_daemon_start (PdDaemon *self, GDBusConnection *connection, GError **error)
 {
@@ -662,8 +669,9 @@ pd_daemon_start (PdDaemon *self, GDBusConnection *connection, GError **error)
   plugins = pd_daemon_list_plugins (self);
   if (plugins->len > 0)
     measure_disk_usage_async (self, plugins);
-  /* blobs of a create or removal a crash interrupted */
-  pd_daemon_schedule_gc (self);
+  /* blobs of a create or removal a crash interrupted; reading every manifest can wait until
+   * the name is owned */
+  g_idle_add_full (G_PRIORITY_LOW, startup_gc_cb, g_object_ref (self), g_object_unref);
   return TRUE;
 }
 
