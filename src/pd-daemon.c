@@ -31,7 +31,6 @@ struct _PdDaemon {
   guint32 next_job_id;
   guint max_jobs;
   guint job_linger_ms;
-  gboolean gc_pending;
 
   GSourceFunc shutdown_done;
   gpointer shutdown_data;
@@ -252,7 +251,7 @@ pd_daemon_remove_plugin (PdDaemon *self, PdPlugin *plugin, GError **error)
   pd_daemon_emit_plugin_event (self, "remove", plugin, NULL);
   g_object_unref (plugin);
 
-  pd_daemon_schedule_gc (self);
+  pd_daemon_collect_blobs (self);
   return TRUE;
 }
 
@@ -392,15 +391,14 @@ count_running_jobs (PdDaemon *self)
   return running;
 }
 
-static void
-run_gc (PdDaemon *self)
+void
+pd_daemon_collect_blobs (PdDaemon *self)
 {
   g_autoptr(GPtrArray) plugins = pd_daemon_list_plugins (self);
   g_autoptr(GPtrArray) records = g_ptr_array_new ();
   g_autoptr(GError) error = NULL;
   guint deleted;
 
-  self->gc_pending = FALSE;
   for (guint i = 0; i < plugins->len; i++)
     g_ptr_array_add (records, pd_plugin_get_record (g_ptr_array_index (plugins, i)));
   deleted = pd_store_gc_blobs (self->store, records, &error);
@@ -410,17 +408,6 @@ run_gc (PdDaemon *self)
     g_debug ("collected %u unreferenced blobs", deleted);
 }
 
-void
-pd_daemon_schedule_gc (PdDaemon *self)
-{
-  /* a running job holds blobs that no record references yet: collect only when none runs */
-  if (count_running_jobs (self) > 0)
-    {
-      self->gc_pending = TRUE;
-      return;
-    }
-  run_gc (self);
-}
 
 static void
 maybe_finish_shutdown (PdDaemon *self)
@@ -442,8 +429,6 @@ on_job_finished (PdJob *job, PdDaemon *self)
 
   pd_dbus_manager_emit_job_finished (PD_DBUS_MANAGER (self->manager), pd_job_get_id (job),
                                      path, result);
-  if (self->gc_pending)
-    pd_daemon_schedule_gc (self);
   maybe_finish_shutdown (self);
 }
 
@@ -639,7 +624,7 @@ register_gone_subtrees (PdDaemon *self, GError **error)
 static gboolean
 startup_gc_cb (gpointer user_data)
 {
-  pd_daemon_schedule_gc (user_data);
+  pd_daemon_collect_blobs (user_data);
   return G_SOURCE_REMOVE;
 }
 

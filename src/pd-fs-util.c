@@ -185,7 +185,17 @@ pd_file_write_atomic_full_at (int dirfd,
       pd_set_error_from_errno (error, errno, "cannot rename the temporary file to %s", name);
       goto fail;
     }
-  return pd_fsync_dir_at (dirfd, NULL, error);
+
+  /* the new content is in place from here on: failing now would make the caller roll back in
+   * memory what readers already see on disk, so a failed dir sync is only logged */
+  {
+    g_autoptr(GError) sync_error = NULL;
+
+    if (!pd_fsync_dir_at (dirfd, NULL, &sync_error))
+      g_warning ("%s was written, but its directory could not be synced: %s", name,
+                 sync_error->message);
+  }
+  return TRUE;
 
 fail:
   pd_close_keep_errno (fd);

@@ -8,7 +8,8 @@ G_BEGIN_DECLS
 /* temp files of pd_file_write_atomic_at() are named PD_ATOMIC_TEMP_PREFIX "<name>.<random>" */
 #define PD_ATOMIC_TEMP_PREFIX ".#"
 
-/* write to a temp file in the same dir, fsync, rename over @name, fsync the dir (rule 7) */
+/* write to a temp file in the same dir, fsync, rename over @name, fsync the dir (rule 7). Once
+ * the rename succeeded the call succeeds: a failing fsync of the dir is only logged */
 gboolean pd_file_write_atomic_at (int dirfd, const char *name, const void *data, gsize len,
                                   mode_t mode, GError **error);
 /* the same, calling pd_crash_point (@crash_point_before_rename) (may be NULL) between the

@@ -191,7 +191,19 @@ typedef struct {
   /* produced by the worker thread */
   PdPluginRecord *record;
   guint64 disk_usage;
+  GPtrArray *written_blobs;    /* digests pinned in the store until the job ends */
 } CreateData;
+
+/* once the plugin's record references them, or the job failed and GC may collect them */
+static void
+unpin_written_blobs (CreateData *data)
+{
+  if (data->written_blobs == NULL)
+    return;
+  for (guint i = 0; i < data->written_blobs->len; i++)
+    pd_store_unpin_blob (data->store, g_ptr_array_index (data->written_blobs, i));
+  g_ptr_array_set_size (data->written_blobs, 0);
+}
 
 static void
 create_data_free (CreateData *data)
@@ -205,31 +217,16 @@ create_data_free (CreateData *data)
   g_clear_pointer (&data->accepted, g_ptr_array_unref);
   g_clear_pointer (&data->options, g_variant_unref);
   g_clear_object (&data->job);
-  g_clear_object (&data->store);
   g_free (data->staging_dir);
   g_free (data->helper_path);
   g_clear_object (&data->record);
+  unpin_written_blobs (data);
+  g_clear_pointer (&data->written_blobs, g_ptr_array_unref);
+  g_clear_object (&data->store);
   g_free (data);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CreateData, create_data_free)
-
-static GPtrArray *
-privileges_from_variant (GVariant *variant)
-{
-  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_privilege_free);
-  GVariantIter iter;
-  const char *name, *description;
-  g_autofree const char **values = NULL;
-
-  g_variant_iter_init (&iter, variant);
-  while (g_variant_iter_next (&iter, "(&s&s^a&s)", &name, &description, &values))
-    {
-      g_ptr_array_add (out, pd_privilege_new (name, description, values));
-      g_clear_pointer (&values, g_free);
-    }
-  return out;
-}
 
 /* dbus-api.md D8 rule 1: exactly one fd, in range, readable, not O_PATH, a file/pipe/socket */
 static int
@@ -358,6 +355,7 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
       g_task_return_error (task, error);
       return;
     }
+  g_ptr_array_add (data->written_blobs, g_strdup (context->layer_digest));
 
   config = pd_plugin_config_new_from_data (g_bytes_get_data (context->config_data, NULL),
                                            g_bytes_get_size (context->config_data), &error);
@@ -389,6 +387,7 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
       g_task_return_error (task, error);
       return;
     }
+  g_ptr_array_add (data->written_blobs, g_strdup (config_digest));
   config_descriptor = pd_descriptor_new (PD_MEDIA_TYPE_PLUGIN_CONFIG, config_digest, config_len);
   g_ptr_array_add (layers, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP,
                                               context->layer_digest, context->layer_size));
@@ -399,6 +398,7 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
       g_task_return_error (task, error);
       return;
     }
+  g_ptr_array_add (data->written_blobs, g_strdup (manifest_digest));
 
   data->disk_usage = pd_store_get_staging_disk_usage (data->store, data->staging_dir);
   id = generate_plugin_id ();
@@ -462,7 +462,8 @@ create_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
       g_message ("creating plugin %s failed: %s", data->name, error->message);
       pd_job_complete (data->job, NULL, error);
       /* blobs written for the failed create */
-      pd_daemon_schedule_gc (self->daemon);
+      unpin_written_blobs (data);
+      pd_daemon_collect_blobs (self->daemon);
       return;
     }
 
@@ -507,6 +508,7 @@ create_start_job (CreateData *data, guint32 uid)
     }
   g_object_ref (data->job);
   data->store = g_object_ref (pd_daemon_get_store (self->daemon));
+  data->written_blobs = g_ptr_array_new_with_free_func (g_free);
   data->helper_path = g_strdup (pd_archive_get_helper_path ());
   data->staging_dir = pd_store_create_staging_dir (data->store, &error);
   pd_dbus_manager_complete_create (PD_DBUS_MANAGER (self), data->invocation,
@@ -582,7 +584,7 @@ handle_create (PdDbusManager *iface, GDBusMethodInvocation *invocation, const ch
     goto fail;
   if (!check_create_allowed (self, data->name, &error))
     goto fail;
-  data->accepted = privileges_from_variant (arg_privileges);
+  data->accepted = pd_privileges_new_from_variant (arg_privileges);
   data->grant_all = pd_options_get_boolean (arg_options, "grant-all-privileges", FALSE);
   /* flags and type only: the fd is not read before authorization */
   data->fd = take_context_fd (invocation, arg_context, &data->fd_size, &error);

@@ -771,6 +771,57 @@ is_clean_absolute_path (const char *path)
   return path[0] == '/' && !path_has_dotdot (path);
 }
 
+/* C0 and C1 controls and DEL (U+009B is CSI to many terminals) and invalid UTF-8: what a
+ * terminal could act on when the string is shown to the user who is asked to consent to it */
+static gboolean
+string_has_control (const char *text)
+{
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char_validated (p, -1);
+
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        return TRUE;
+      if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* Docker passes Type and Options to mount(2) verbatim: either one can make it a bind mount */
+static gboolean
+mount_is_bind (const PdConfigMount *mount)
+{
+  if (g_strcmp0 (mount->type, "bind") == 0)
+    return TRUE;
+  return mount->options != NULL &&
+         (g_strv_contains ((const char *const *) mount->options, "bind") ||
+          g_strv_contains ((const char *const *) mount->options, "rbind"));
+}
+
+/* the rule @source breaks as a source of @mount, or NULL: the source is a host path shown in the
+ * consent prompt, and a bind mount's source is where the plugin gets into the host */
+static const char *
+mount_source_check (const PdConfigMount *mount, const char *source)
+{
+  if (string_has_control (source))
+    return "must not contain control characters";
+  if (mount_is_bind (mount) && !is_clean_absolute_path (source))
+    return "must be an absolute path without '..' for a bind mount";
+  return NULL;
+}
+
+/* the rule @path breaks as a device path, or NULL */
+static const char *
+device_path_check (const char *path)
+{
+  if (string_has_control (path))
+    return "must not contain control characters";
+  if (!pd_plugin_device_path_is_valid (path))
+    return "must be a path under /dev/ without '..'";
+  return NULL;
+}
+
 static gboolean
 capability_token_is_valid (const char *p, gsize len)
 {
@@ -1027,6 +1078,16 @@ parse_mount (PjValue *v, const char *path, PdConfigMount **out, GError **error)
   if (!is_clean_absolute_path (mount->destination))
     return fail_value (error, dest_path, mount->destination,
                        "must be an absolute path without '..'");
+  if (mount->source != NULL)
+    {
+      const char *rule = mount_source_check (mount, mount->source);
+
+      if (rule != NULL)
+        {
+          g_autofree char *field = path_join (path, "Source");
+          return fail_value (error, field, mount->source, rule);
+        }
+    }
   *out = g_steal_pointer (&mount);
   return TRUE;
 }
@@ -1043,10 +1104,15 @@ parse_device (PjValue *v, const char *path, PdConfigDevice **out, GError **error
       !get_strv (v, path, "Settable", &device->settable, error) ||
       !get_nullable_string (v, path, "Path", &device->path, error))
     return FALSE;
-  if (device->path != NULL && !pd_plugin_device_path_is_valid (device->path))
+  if (device->path != NULL)
     {
-      g_autofree char *field = path_join (path, "Path");
-      return fail_value (error, field, device->path, "must be a path under /dev/ without '..'");
+      const char *rule = device_path_check (device->path);
+
+      if (rule != NULL)
+        {
+          g_autofree char *field = path_join (path, "Path");
+          return fail_value (error, field, device->path, rule);
+        }
     }
   *out = g_steal_pointer (&device);
   return TRUE;
@@ -1126,6 +1192,15 @@ parse_interface (PdPluginConfig *config, PjValue *root, GError **error)
       g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
                    "config: Interface.Socket must be at most %u bytes long (got %zu)",
                    (guint) PD_PLUGIN_SOCKET_NAME_MAX, strlen (socket));
+      return FALSE;
+    }
+  /* the daemon talks to a plugin that implements an interface through this socket: without a
+   * name there is nothing to wait for at enable time */
+  if (config->interface_types[0] != NULL && socket[0] == '\0')
+    {
+      g_set_error_literal (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                           "config: Interface.Socket must name the plugin's socket when "
+                           "Interface.Types is set");
       return FALSE;
     }
 
@@ -1258,9 +1333,11 @@ pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
                   "must not be empty or start with '-'");
       return NULL;
     }
-  if (config->workdir[0] != '\0' && config->workdir[0] != '/')
+  /* no '..', as for every other path in the config: no user of WorkDir has to wonder where
+   * it resolves */
+  if (config->workdir[0] != '\0' && !is_clean_absolute_path (config->workdir))
     {
-      fail_value (error, "WorkDir", config->workdir, "must be an absolute path");
+      fail_value (error, "WorkDir", config->workdir, "must be an absolute path without '..'");
       return NULL;
     }
   if (config->propagated_mount[0] != '\0' && !is_clean_absolute_path (config->propagated_mount))
@@ -1285,7 +1362,7 @@ gboolean
 pd_plugin_device_path_is_valid (const char *path)
 {
   return path != NULL && g_str_has_prefix (path, "/dev/") && path[5] != '\0' &&
-         !path_has_dotdot (path);
+         !path_has_dotdot (path) && !string_has_control (path);
 }
 
 void
@@ -1847,6 +1924,46 @@ pd_privileges_to_string (GPtrArray *privileges)
   return g_string_free (out, FALSE);
 }
 
+GVariant *
+pd_privileges_to_variant (GPtrArray *privileges)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssas)"));
+  for (guint i = 0; privileges != NULL && i < privileges->len; i++)
+    {
+      const PdPrivilege *privilege = privileges->pdata[i];
+      const char *const empty[] = { NULL };
+
+      g_variant_builder_add (&builder, "(ss^as)",
+                             privilege->name != NULL ? privilege->name : "",
+                             privilege->description != NULL ? privilege->description : "",
+                             privilege->values != NULL ? (const char *const *) privilege->values
+                                                       : empty);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+GPtrArray *
+pd_privileges_new_from_variant (GVariant *variant)
+{
+  GPtrArray *out = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_privilege_free);
+  GVariantIter iter;
+  const char *name, *description;
+  const char **values = NULL;
+
+  g_return_val_if_fail (variant != NULL, out);
+  g_return_val_if_fail (g_variant_is_of_type (variant, G_VARIANT_TYPE ("a(ssas)")), out);
+
+  g_variant_iter_init (&iter, variant);
+  while (g_variant_iter_next (&iter, "(&s&s^a&s)", &name, &description, &values))
+    {
+      g_ptr_array_add (out, pd_privilege_new (name, description, values));
+      g_clear_pointer (&values, g_free);
+    }
+  return out;
+}
+
 /* section: settings */
 
 static PdPluginSettings *
@@ -2252,6 +2369,7 @@ settings_apply_one (PdPluginSettings *settings, const PdPluginConfig *config, co
 {
   g_auto(Settable) set = { NULL, NULL, value };
   const char *dot;
+  const char *rule;
 
   /* keys arrive already split from their values; one that still holds a '=' (or is empty) could
    * only have come from a malformed "<name>[.<field>][=<value>]" */
@@ -2300,6 +2418,15 @@ settings_apply_one (PdPluginSettings *settings, const PdPluginConfig *config, co
                                "plugin config has no mount source");
           return FALSE;
         }
+      /* Docker accepts anything here; the config rule for mount sources must hold for user
+       * settings as well, since the new source is what the privileges then grant */
+      rule = mount_source_check (m, value);
+      if (rule != NULL)
+        {
+          g_autofree char *quoted = go_quote (value);
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "mount source %s %s", quoted, rule);
+          return FALSE;
+        }
       j = settings_index_for (settings->mounts, G_STRUCT_OFFSET (PdConfigMount, name), m->name, i);
       if (j < 0)
         {
@@ -2330,11 +2457,11 @@ settings_apply_one (PdPluginSettings *settings, const PdPluginConfig *config, co
         }
       /* Docker accepts anything here and fails at enable time; the config rule (devices live
        * under /dev) must hold for user settings as well */
-      if (!pd_plugin_device_path_is_valid (value))
+      rule = device_path_check (value);
+      if (rule != NULL)
         {
           g_autofree char *quoted = go_quote (value);
-          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS,
-                       "device path %s must be a path under /dev/ without '..'", quoted);
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "device path %s %s", quoted, rule);
           return FALSE;
         }
       j = settings_index_for (settings->devices, G_STRUCT_OFFSET (PdConfigDevice, name),

@@ -66,9 +66,11 @@ typedef struct {
 
 /* Parses and validates a config.json (reliability.md rule 4): case-insensitive keys with exact
  * match first, unknown keys ignored, duplicate keys, wrong types, NUL in strings, bad socket
- * names, relative or ".." mount destinations, relative workdirs, unknown capabilities, device
- * paths outside /dev and empty or option-like entrypoints rejected with PD_ERROR_INVALID_CONFIG
- * and a message naming the key. A trailing second JSON value is an error, as in Docker. */
+ * names (or none when Interface.Types is set), relative or ".." mount destinations and
+ * workdirs, control characters in mount sources and device paths, bind mount sources that are
+ * relative or hold "..", unknown capabilities, device paths outside /dev and empty or
+ * option-like entrypoints rejected with PD_ERROR_INVALID_CONFIG and a message naming the key.
+ * A trailing second JSON value is an error, as in Docker. */
 PdPluginConfig *pd_plugin_config_new_from_data (const char *data, gsize len, GError **error);
 PdPluginConfig *pd_plugin_config_copy (const PdPluginConfig *config);
 void pd_plugin_config_free (PdPluginConfig *config);
@@ -87,7 +89,8 @@ char *pd_json_to_go_data (JsonNode *node, gsize *len);
 /* index of a Linux capability name ("CAP_SYS_ADMIN" → 21) or -1; exact, upper-case names of
  * CAP_CHOWN .. CAP_CHECKPOINT_RESTORE */
 int pd_linux_capability_from_name (const char *name);
-/* TRUE for a path under /dev/ with no ".." component (config rule for Linux.Devices[].Path) */
+/* TRUE for a path under /dev/ with no ".." component and no control characters (config rule
+ * for Linux.Devices[].Path) */
 gboolean pd_plugin_device_path_is_valid (const char *path);
 
 /* Docker's PluginPrivilege */
@@ -100,6 +103,13 @@ typedef struct {
 PdPrivilege *pd_privilege_new (const char *name, const char *description, const char *const *values);
 void pd_privilege_free (PdPrivilege *privilege);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdPrivilege, pd_privilege_free)
+
+/* The a(ssas) form of a PdPrivilege array (name, description, values), as the Privileges
+ * property and the privileges argument of Pull and Create carry it. The variant is floating;
+ * NULL fields become "" and []. */
+GVariant *pd_privileges_to_variant (GPtrArray *privileges);
+/* A new GPtrArray of PdPrivilege (owning its elements) from an a(ssas) variant. */
+GPtrArray *pd_privileges_new_from_variant (GVariant *variant);
 
 /* User settings, kept apart from the immutable config (fixes moby's shared-pointer bug). */
 typedef struct {
@@ -127,8 +137,10 @@ gboolean pd_privileges_equal (GPtrArray *a, GPtrArray *b);
 char *pd_privileges_to_string (GPtrArray *privileges);
 
 /* Applies Docker `Set` (docker-plugins.md 2.4) to a copy of @settings: @changes maps
- * "NAME" or "NAME.field" to the value. All or nothing: on error returns NULL with Docker's
- * error text (PD_ERROR_INVALID_ARGS) and @settings unchanged. */
+ * "NAME" or "NAME.field" to the value. New mount sources and device paths must pass the config
+ * rules (no control characters; bind sources absolute without ".."; devices under /dev/
+ * without ".."). All or nothing: on error returns NULL with Docker's error text, or ours for the
+ * rules Docker lacks (PD_ERROR_INVALID_ARGS), and @settings unchanged. */
 PdPluginSettings *pd_plugin_settings_apply (const PdPluginSettings *settings,
                                             const PdPluginConfig *config,
                                             GHashTable *changes,

@@ -7,6 +7,7 @@
 
 #include "pd-error.h"
 #include "pd-plugin-record.h"
+#include "pd-reference.h"
 
 /*
  * Record file (plugin.json), version 1: one JSON object
@@ -212,7 +213,8 @@ const char *
 pd_plugin_record_get_reference (PdPluginRecord *self)
 {
   g_return_val_if_fail (PD_IS_PLUGIN_RECORD (self), NULL);
-  return self->reference;
+  /* callers hand this to g_variant_new_string(), which must never see NULL */
+  return self->reference != NULL ? self->reference : "";
 }
 
 const char *
@@ -368,23 +370,6 @@ pd_plugin_record_to_data (PdPluginRecord *self, gsize *len)
 }
 
 static gboolean
-is_hex64 (const char *text)
-{
-  if (text == NULL || strlen (text) != 64)
-    return FALSE;
-  for (gsize i = 0; i < 64; i++)
-    if (!g_ascii_isdigit (text[i]) && !(text[i] >= 'a' && text[i] <= 'f'))
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
-is_digest (const char *text)
-{
-  return text != NULL && g_str_has_prefix (text, "sha256:") && is_hex64 (text + 7);
-}
-
-static gboolean
 invalid (GError **error, const char *key, const char *what)
 {
   g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG, "invalid plugin record: %s %s", key, what);
@@ -484,7 +469,7 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
       || !get_int (root, "created", &created, error)
       || !get_int (root, "updated", &updated, error))
     return NULL;
-  if (!is_hex64 (id))
+  if (!pd_plugin_id_is_valid (id))
     {
       invalid (error, "id", "is not 64 hex digits");
       return NULL;
@@ -494,8 +479,8 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
       invalid (error, "name", "is empty");
       return NULL;
     }
-  if ((config_digest != NULL && !is_digest (config_digest))
-      || (manifest_digest != NULL && !is_digest (manifest_digest)))
+  if ((config_digest != NULL && !pd_digest_is_valid (config_digest))
+      || (manifest_digest != NULL && !pd_digest_is_valid (manifest_digest)))
     {
       invalid (error, "digest", "is not a sha256 digest");
       return NULL;
@@ -517,7 +502,7 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
       JsonNode *element = json_array_get_element (json_node_get_array (node), i);
 
       if (!JSON_NODE_HOLDS_VALUE (element) || json_node_get_value_type (element) != G_TYPE_STRING
-          || !is_digest (json_node_get_string (element)))
+          || !pd_digest_is_valid (json_node_get_string (element)))
         {
           invalid (error, "layers", "holds something that is not a sha256 digest");
           return NULL;
@@ -577,34 +562,6 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
 
 /* Docker's Plugin object */
 
-/* Go's encoding/json escapes these even inside strings (HTML safety, JS line separators);
- * they can only occur inside strings of generated JSON, so replacing them in the text is
- * exact */
-static char *
-go_escape (const char *json)
-{
-  GString *out = g_string_sized_new (strlen (json) + 16);
-
-  for (const char *p = json; *p != '\0'; p++)
-    {
-      if (*p == '<')
-        g_string_append (out, "\\u003c");
-      else if (*p == '>')
-        g_string_append (out, "\\u003e");
-      else if (*p == '&')
-        g_string_append (out, "\\u0026");
-      else if ((guchar) p[0] == 0xe2 && (guchar) p[1] == 0x80
-               && ((guchar) p[2] == 0xa8 || (guchar) p[2] == 0xa9))
-        {
-          g_string_append (out, (guchar) p[2] == 0xa8 ? "\\u2028" : "\\u2029");
-          p += 2;
-        }
-      else
-        g_string_append_c (out, *p);
-    }
-  return g_string_free (out, FALSE);
-}
-
 static void
 add_member_copy (JsonBuilder *builder, JsonObject *object, const char *name)
 {
@@ -621,10 +578,8 @@ char *
 pd_plugin_record_to_docker_json (PdPluginRecord *self)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonGenerator) generator = json_generator_new ();
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(JsonNode) settings = NULL;
-  g_autofree char *text = NULL;
   JsonObject *settings_object;
 
   g_return_val_if_fail (PD_IS_PLUGIN_RECORD (self), NULL);
@@ -653,8 +608,7 @@ pd_plugin_record_to_docker_json (PdPluginRecord *self)
   json_builder_end_object (builder);
   json_builder_end_object (builder);
 
+  /* json.Marshal's output: compact, HTML-escaped, members in the order built above */
   root = json_builder_get_root (builder);
-  json_generator_set_root (generator, root);
-  text = json_generator_to_data (generator, NULL);
-  return go_escape (text);
+  return pd_json_to_go_data (root, NULL);
 }

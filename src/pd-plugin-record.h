@@ -23,6 +23,7 @@ PdPluginRecord *pd_plugin_record_new (const char *id,
                                       const char *const *layer_digests);
 const char *pd_plugin_record_get_id (PdPluginRecord *self);
 const char *pd_plugin_record_get_name (PdPluginRecord *self);
+/* never NULL: "" for a plugin without a reference (the record file then has no "reference") */
 const char *pd_plugin_record_get_reference (PdPluginRecord *self);
 const char *pd_plugin_record_get_config_digest (PdPluginRecord *self);
 const char *pd_plugin_record_get_manifest_digest (PdPluginRecord *self);

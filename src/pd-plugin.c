@@ -44,21 +44,6 @@ pd_plugin_init (PdPlugin *self)
 {
 }
 
-static GVariant *
-privileges_to_variant (GPtrArray *privileges)
-{
-  GVariantBuilder builder;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssas)"));
-  for (guint i = 0; i < privileges->len; i++)
-    {
-      PdPrivilege *privilege = g_ptr_array_index (privileges, i);
-      g_variant_builder_add (&builder, "(ss^as)", privilege->name, privilege->description,
-                             privilege->values);
-    }
-  return g_variant_builder_end (&builder);
-}
-
 /* mirrors the settings-dependent parts of the record onto the properties */
 static void
 sync_settings (PdPlugin *self)
@@ -78,7 +63,7 @@ sync_settings (PdPlugin *self)
                              info->value, info->settable);
     }
   pd_dbus_plugin_set_settings (iface, g_variant_builder_end (&builder));
-  pd_dbus_plugin_set_privileges (iface, privileges_to_variant (privileges));
+  pd_dbus_plugin_set_privileges (iface, pd_privileges_to_variant (privileges));
   pd_dbus_plugin_set_env (iface, (const char *const *) settings->env);
   pd_dbus_plugin_set_args (iface, (const char *const *) settings->args);
   pd_dbus_plugin_set_update_timestamp (iface, pd_plugin_record_get_updated (self->record));

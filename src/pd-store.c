@@ -21,6 +21,7 @@
 #include "pd-error.h"
 #include "pd-fs-util.h"
 #include "pd-oci.h"
+#include "pd-reference.h"
 #include "pd-store.h"
 
 /*
@@ -37,6 +38,12 @@
  *   store-remove-after-rename           plugins/<id>-removing exists and is synced
  *   store-remove-after-record-unlink    plugin.json of the -removing dir deleted, rootfs not
  *   store-reconcile-after-tmp           reconciler emptied tmp/, the rest not yet reconciled
+ *
+ * A commit is one rename of a dir that already holds the record, so no crash can leave a
+ * plugins/<id> dir without a valid record or rootfs. When one is found anyway (a record of a
+ * newer daemon after a downgrade, a config that a later validator refuses, an I/O error) it is
+ * real data: it is left in place, not listed, and blob GC deletes nothing while it exists,
+ * since its blobs are unknown.
  */
 
 #define STAGING_PREFIX "stage-"
@@ -61,6 +68,14 @@ struct _PdStore {
   int plugins_fd;
   int blobs_fd;
   int tmp_fd;
+
+  /* guards pins and unlisted: blob writers commit from GTask threads */
+  GMutex lock;
+  /* hex of a blob → pin count (GUINT_TO_POINTER): blobs written by jobs whose records are not
+   * committed yet, which GC must not delete */
+  GHashTable *pins;
+  /* name under plugins/ → why it is left in place and not listed; so that each is logged once */
+  GHashTable *unlisted;
 };
 
 G_DEFINE_FINAL_TYPE (PdStore, pd_store, G_TYPE_OBJECT)
@@ -82,6 +97,9 @@ pd_store_finalize (GObject *object)
     close (self->blobs_fd);
   if (self->tmp_fd >= 0)
     close (self->tmp_fd);
+  g_clear_pointer (&self->pins, g_hash_table_unref);
+  g_clear_pointer (&self->unlisted, g_hash_table_unref);
+  g_mutex_clear (&self->lock);
 
   G_OBJECT_CLASS (pd_store_parent_class)->finalize (object);
 }
@@ -101,34 +119,43 @@ pd_store_init (PdStore *self)
   self->plugins_fd = -1;
   self->blobs_fd = -1;
   self->tmp_fd = -1;
+  g_mutex_init (&self->lock);
+  self->pins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  self->unlisted = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
 }
 
 /* helpers */
-
-static gboolean
-is_hex64 (const char *text, gsize len)
-{
-  if (len != 64)
-    return FALSE;
-  for (gsize i = 0; i < 64; i++)
-    if (!g_ascii_isdigit (text[i]) && !(text[i] >= 'a' && text[i] <= 'f'))
-      return FALSE;
-  return TRUE;
-}
-
-static gboolean
-is_id (const char *text)
-{
-  return text != NULL && is_hex64 (text, strlen (text));
-}
 
 /* the hex part of a valid "sha256:<hex>", else NULL */
 static const char *
 digest_hex (const char *digest)
 {
-  if (digest == NULL || !g_str_has_prefix (digest, "sha256:") || !is_id (digest + 7))
-    return NULL;
-  return digest + 7;
+  return pd_digest_is_valid (digest) ? digest + 7 : NULL;
+}
+
+/* "<id>-removing" with a valid id: what pd_store_remove_plugin() makes, and nothing else */
+static gboolean
+is_removing_name (const char *name)
+{
+  g_autofree char *id = NULL;
+
+  if (!g_str_has_suffix (name, REMOVING_SUFFIX))
+    return FALSE;
+  id = g_strndup (name, strlen (name) - strlen (REMOVING_SUFFIX));
+  return pd_plugin_id_is_valid (id);
+}
+
+/* for a dir sync after a rename that already succeeded: the change is visible and will be
+ * durable with the next sync of the file system, so reporting a failure would make the caller
+ * roll back in memory what is already on disk */
+static void
+sync_dir_or_warn (int dirfd, const char *what)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_fsync_dir_at (dirfd, NULL, &error))
+    g_warning ("%s changed, but syncing it failed (the change stands): %s", what,
+               error->message);
 }
 
 static int
@@ -255,51 +282,6 @@ read_file_at (int dirfd, const char *name, gsize max_size, GError **error)
   return g_byte_array_free_to_bytes (g_steal_pointer (&buf));
 }
 
-/* hashes the regular file @name of @dirfd; NULL (with errno-style error) when unreadable */
-static char *
-hash_file_at (int dirfd, const char *name, GError **error)
-{
-  g_autoptr(PdSha256) sha = NULL;
-  struct stat st;
-  guint8 chunk[65536];
-  int fd;
-
-  fd = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    {
-      pd_set_error_from_errno (error, errno, "cannot open %s", name);
-      return NULL;
-    }
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "%s is not a regular file", name);
-      close (fd);
-      return NULL;
-    }
-  /* files are 0600 whatever the umask; repair what an older version or an admin left */
-  if ((st.st_mode & 07777) != 0600)
-    (void) fchmod (fd, 0600);
-  sha = pd_sha256_new ();
-  for (;;)
-    {
-      ssize_t n = read (fd, chunk, sizeof chunk);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0)
-        {
-          pd_set_error_from_errno (error, errno, "cannot read %s", name);
-          close (fd);
-          return NULL;
-        }
-      if (n == 0)
-        break;
-      pd_sha256_update (sha, chunk, (gsize) n);
-    }
-  close (fd);
-  return pd_sha256_finish (sha);
-}
-
 /* the name of a dir under tmp/ made by pd_store_create_staging_dir(), else NULL */
 static const char *
 staging_name (PdStore *self, const char *staging_dir)
@@ -363,25 +345,55 @@ remove_or_warn (int dirfd, const char *name)
     }
 }
 
-/* a plugin dir is valid when it holds a parsable record for its id and a rootfs dir */
-static gboolean
-check_plugin_dir (PdStore *self, const char *id, GError **error)
+/* warns once per entry of plugins/ that is left in place and not listed */
+static void
+note_unlisted (PdStore *self, const char *name, const char *reason)
 {
-  g_autoptr(GBytes) data = NULL;
-  g_autoptr(PdPluginRecord) record = NULL;
+  g_autofree char *escaped_name = NULL;
+  g_autofree char *escaped_reason = NULL;
+  gboolean known;
+
+  g_mutex_lock (&self->lock);
+  known = g_hash_table_contains (self->unlisted, name);
+  if (!known)
+    g_hash_table_insert (self->unlisted, g_strdup (name), g_strdup (reason));
+  g_mutex_unlock (&self->lock);
+  if (known)
+    return;
+
+  /* names and error messages can hold anything a file system or a record can */
+  escaped_name = pd_escape_untrusted (name, -1);
+  escaped_reason = pd_escape_untrusted (reason, -1);
+  g_warning ("plugins/%s is left in place and not listed: %s", escaped_name, escaped_reason);
+}
+
+static void
+forget_unlisted (PdStore *self, const char *name)
+{
+  g_mutex_lock (&self->lock);
+  g_hash_table_remove (self->unlisted, name);
+  g_mutex_unlock (&self->lock);
+}
+
+/* repairs modes and removes the temp files of interrupted writes in plugins/<id>; never
+ * touches anything else, since a dir whose record cannot be read may hold real data */
+static void
+clean_plugin_dir (PdStore *self, const char *id)
+{
   g_autoptr(GPtrArray) names = NULL;
   struct stat st;
-  gsize len;
-  const char *text;
   int fd;
 
-  fd = open_dir_at (self->plugins_fd, id, error);
+  fd = openat (self->plugins_fd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0)
-    return FALSE;
+    return;
 
-  /* state dirs are 0700 whatever created them */
+  /* state dirs are 0700 and records 0600 whatever created them */
   if (fstat (fd, &st) == 0 && (st.st_mode & 07777) != 0700)
     (void) fchmod (fd, 0700);
+  if (fstatat (fd, RECORD_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG (st.st_mode)
+      && (st.st_mode & 07777) != 0600)
+    (void) fchmodat (fd, RECORD_FILE, 0600, 0);
 
   /* an interrupted pd_store_save_record() leaves its temp file next to plugin.json */
   names = list_dir_at (fd, NULL, NULL);
@@ -395,36 +407,39 @@ check_plugin_dir (PdStore *self, const char *id, GError **error)
           remove_or_warn (fd, name);
         }
     }
+  close (fd);
+}
 
-  data = read_file_at (fd, RECORD_FILE, RECORD_MAX_SIZE, error);
+/* the record of plugins/<id> when the dir holds a parsable record for @id and a rootfs dir */
+static PdPluginRecord *
+load_plugin_dir (PdStore *self, const char *id, GError **error)
+{
+  g_autoptr(GBytes) data = NULL;
+  g_autoptr(PdPluginRecord) record = NULL;
+  g_autofree char *path = g_build_filename (id, RECORD_FILE, NULL);
+  g_autofree char *rootfs = g_build_filename (id, ROOTFS_DIR, NULL);
+  struct stat st;
+  const char *text;
+  gsize len;
+
+  data = read_file_at (self->plugins_fd, path, RECORD_MAX_SIZE, error);
   if (data == NULL)
-    {
-      close (fd);
-      return FALSE;
-    }
+    return NULL;
   text = g_bytes_get_data (data, &len);
   record = pd_plugin_record_new_from_data (text, len, error);
   if (record == NULL)
-    {
-      close (fd);
-      return FALSE;
-    }
+    return NULL;
   if (!g_str_equal (pd_plugin_record_get_id (record), id))
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the record is for another id");
-      close (fd);
-      return FALSE;
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "its record is for another id");
+      return NULL;
     }
-  if (fstatat (fd, RECORD_FILE, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & 07777) != 0600)
-    (void) fchmodat (fd, RECORD_FILE, 0600, 0);
-  if (fstatat (fd, ROOTFS_DIR, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode))
+  if (fstatat (self->plugins_fd, rootfs, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode))
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "no rootfs");
-      close (fd);
-      return FALSE;
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "it has no rootfs dir");
+      return NULL;
     }
-  close (fd);
-  return TRUE;
+  return g_steal_pointer (&record);
 }
 
 static gboolean
@@ -446,54 +461,56 @@ reconcile (PdStore *self, GError **error)
     }
   pd_crash_point ("store-reconcile-after-tmp");
 
-  /* plugins/: every path is relative to our dir fd, never to the cwd (bug 7) */
+  /* plugins/: every path is relative to our dir fd, never to the cwd (bug 7). Only what this
+   * store makes is deleted; records are checked (and bad ones reported) by
+   * pd_store_load_records(), so that a start parses each record once */
   plugin_names = list_dir_at (self->plugins_fd, NULL, error);
   if (plugin_names == NULL)
     return FALSE;
   for (guint i = 0; i < plugin_names->len; i++)
     {
       const char *name = g_ptr_array_index (plugin_names, i);
-      g_autoptr(GError) local_error = NULL;
 
-      if (g_str_has_suffix (name, REMOVING_SUFFIX))
+      if (is_removing_name (name))
         {
           log_cleanup ("interrupted removal", name, NULL);
           remove_or_warn (self->plugins_fd, name);
         }
-      else if (!is_id (name))
-        {
-          log_cleanup ("foreign entry", name, NULL);
-          remove_or_warn (self->plugins_fd, name);
-        }
-      else if (!check_plugin_dir (self, name, &local_error))
-        {
-          log_cleanup ("incomplete plugin", name, local_error);
-          remove_or_warn (self->plugins_fd, name);
-        }
+      else if (!pd_plugin_id_is_valid (name))
+        note_unlisted (self, name, "not a name plugind uses");
+      else
+        clean_plugin_dir (self, name);
     }
 
-  /* blobs: a blob must hash to its name (invariant 4); ingests live in tmp/, so anything else
-   * here is foreign */
+  /* blobs: published only by a rename after hashing, so a blob's name is right by
+   * construction; hashing every blob here would take minutes on a large store, so the content
+   * is checked where it is read (pd_store_read_blob()). Ingests live in tmp/: anything not
+   * named by a digest, or not a regular file, is not a blob */
   blob_names = list_dir_at (self->blobs_fd, NULL, error);
   if (blob_names == NULL)
     return FALSE;
   for (guint i = 0; i < blob_names->len; i++)
     {
       const char *name = g_ptr_array_index (blob_names, i);
-      g_autoptr(GError) local_error = NULL;
-      g_autofree char *digest = NULL;
+      struct stat st;
 
-      if (!is_id (name))
+      if (!pd_plugin_id_is_valid (name))
         {
           log_cleanup ("foreign blob", name, NULL);
           remove_or_warn (self->blobs_fd, name);
           continue;
         }
-      digest = hash_file_at (self->blobs_fd, name, &local_error);
-      if (digest == NULL || !g_str_equal (digest + 7, name))
+      if (fstatat (self->blobs_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        continue;
+      if (!S_ISREG (st.st_mode))
         {
-          log_cleanup ("corrupt blob", name, local_error);
+          log_cleanup ("blob that is not a regular file", name, NULL);
           remove_or_warn (self->blobs_fd, name);
+        }
+      else if ((st.st_mode & 07777) != 0600)
+        {
+          /* files are 0600 whatever the umask; repair what an older version or an admin left */
+          (void) fchmodat (self->blobs_fd, name, 0600, 0);
         }
     }
 
@@ -562,21 +579,6 @@ pd_store_get_state_dir (PdStore *self)
 
 /* records */
 
-static PdPluginRecord *
-load_record (PdStore *self, const char *id, GError **error)
-{
-  g_autoptr(GBytes) data = NULL;
-  g_autofree char *path = g_build_filename (id, RECORD_FILE, NULL);
-  const char *text;
-  gsize len;
-
-  data = read_file_at (self->plugins_fd, path, RECORD_MAX_SIZE, error);
-  if (data == NULL)
-    return NULL;
-  text = g_bytes_get_data (data, &len);
-  return pd_plugin_record_new_from_data (text, len, error);
-}
-
 static gint
 compare_records_by_name (gconstpointer a, gconstpointer b)
 {
@@ -604,17 +606,22 @@ pd_store_load_records (PdStore *self, GError **error)
       g_autoptr(GError) local_error = NULL;
       PdPluginRecord *record;
 
-      if (!is_id (name))
+      /* a removal in progress: the plugin is gone already */
+      if (is_removing_name (name))
         continue;
-      record = load_record (self, name, &local_error);
-      if (record == NULL || !g_str_equal (pd_plugin_record_get_id (record), name))
+      if (!pd_plugin_id_is_valid (name))
         {
-          /* the reconciler removed invalid dirs at start; one that broke since is skipped */
-          g_warning ("skipping plugin %s: %s", name,
-                     local_error != NULL ? local_error->message : "the record is for another id");
-          g_clear_object (&record);
+          note_unlisted (self, name, "not a name plugind uses");
           continue;
         }
+      record = load_plugin_dir (self, name, &local_error);
+      if (record == NULL)
+        {
+          /* left in place: it may be the data of another daemon version (see the top) */
+          note_unlisted (self, name, local_error->message);
+          continue;
+        }
+      forget_unlisted (self, name);
       g_ptr_array_add (records, record);
     }
   g_ptr_array_sort (records, compare_records_by_name);
@@ -684,7 +691,7 @@ pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record, const char *s
 
   id = pd_plugin_record_get_id (record);
   name = staging_name (self, staging_dir);
-  if (name == NULL || !is_id (id))
+  if (name == NULL || !pd_plugin_id_is_valid (id))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "invalid staging dir or plugin id");
       return FALSE;
@@ -736,8 +743,10 @@ pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record, const char *s
 
   pd_crash_point ("store-commit-after-rename");
 
-  return pd_fsync_dir_at (self->plugins_fd, NULL, error)
-         && pd_fsync_dir_at (self->tmp_fd, NULL, error);
+  /* plugins/<id> is complete and visible from here on: the commit stands */
+  sync_dir_or_warn (self->plugins_fd, self->plugins_dir);
+  sync_dir_or_warn (self->tmp_fd, self->tmp_dir);
+  return TRUE;
 }
 
 gboolean
@@ -753,7 +762,7 @@ pd_store_save_record (PdStore *self, PdPluginRecord *record, GError **error)
   g_return_val_if_fail (PD_IS_PLUGIN_RECORD (record), FALSE);
 
   id = pd_plugin_record_get_id (record);
-  if (!is_id (id))
+  if (!pd_plugin_id_is_valid (id))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "invalid plugin id");
       return FALSE;
@@ -784,7 +793,7 @@ pd_store_remove_plugin (PdStore *self, const char *id, GError **error)
 
   g_return_val_if_fail (PD_IS_STORE (self), FALSE);
 
-  if (!is_id (id))
+  if (!pd_plugin_id_is_valid (id))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_NO_SUCH_PLUGIN, "invalid plugin id");
       return FALSE;
@@ -804,9 +813,9 @@ pd_store_remove_plugin (PdStore *self, const char *id, GError **error)
         pd_set_error_from_errno (error, errno, "cannot remove plugin %s", id);
       return FALSE;
     }
-  /* once the rename is durable the plugin is gone for good, whatever happens next */
-  if (!pd_fsync_dir_at (self->plugins_fd, NULL, error))
-    return FALSE;
+  /* plugins/<id> is gone from here on, whatever happens next: a restart purges the -removing
+   * dir, so a failed sync must not make the caller keep the plugin in memory */
+  sync_dir_or_warn (self->plugins_fd, self->plugins_dir);
 
   pd_crash_point ("store-remove-after-rename");
 
@@ -828,7 +837,7 @@ pd_store_purge_removed_plugin (PdStore *self, const char *id, GError **error)
   g_autofree char *removing = NULL;
 
   g_return_val_if_fail (PD_IS_STORE (self), FALSE);
-  g_return_val_if_fail (is_id (id), FALSE);
+  g_return_val_if_fail (pd_plugin_id_is_valid (id), FALSE);
 
   /* a failure here leaves <id>-removing, which the reconciler deletes at the next start */
   removing = g_strconcat (id, REMOVING_SUFFIX, NULL);
@@ -839,7 +848,7 @@ char *
 pd_store_get_rootfs_path (PdStore *self, const char *id)
 {
   g_return_val_if_fail (PD_IS_STORE (self), NULL);
-  g_return_val_if_fail (is_id (id), NULL);
+  g_return_val_if_fail (pd_plugin_id_is_valid (id), NULL);
 
   return g_build_filename (self->plugins_dir, id, ROOTFS_DIR, NULL);
 }
@@ -933,7 +942,7 @@ pd_store_get_disk_usage (PdStore *self, const char *id)
 
   g_return_val_if_fail (PD_IS_STORE (self), 0);
 
-  if (!is_id (id))
+  if (!pd_plugin_id_is_valid (id))
     return 0;
   path = g_build_filename (id, ROOTFS_DIR, NULL);
   return disk_usage_at (self->plugins_fd, path);
@@ -954,6 +963,39 @@ pd_store_get_staging_disk_usage (PdStore *self, const char *staging_dir)
 }
 
 /* blobs */
+
+static void
+pin_blob (PdStore *self, const char *hex)
+{
+  guint count;
+
+  g_mutex_lock (&self->lock);
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->pins, hex));
+  g_hash_table_replace (self->pins, g_strdup (hex), GUINT_TO_POINTER (count + 1));
+  g_mutex_unlock (&self->lock);
+}
+
+void
+pd_store_unpin_blob (PdStore *self, const char *digest)
+{
+  const char *hex = digest_hex (digest);
+  guint count;
+
+  g_return_if_fail (PD_IS_STORE (self));
+  g_return_if_fail (hex != NULL);
+
+  g_mutex_lock (&self->lock);
+  count = GPOINTER_TO_UINT (g_hash_table_lookup (self->pins, hex));
+  if (count > 1)
+    g_hash_table_replace (self->pins, g_strdup (hex), GUINT_TO_POINTER (count - 1));
+  else
+    g_hash_table_remove (self->pins, hex);
+  g_mutex_unlock (&self->lock);
+
+  /* an unbalanced unpin would drop the pin of another job writing the same content */
+  if (count == 0)
+    g_critical ("blob %s was unpinned more often than it was pinned", digest);
+}
 
 struct _PdBlobWriter {
   PdStore *store;
@@ -1045,19 +1087,24 @@ pd_blob_writer_commit (PdBlobWriter *writer, guint64 *size, GError **error)
 
   pd_crash_point ("blob-before-rename");
 
-  /* an existing blob of the same name has the same content (the reconciler checked it), so
-   * replacing it is harmless and keeps this a single atomic step */
+  /* pinned before it is visible, so a GC running now cannot delete it before the job that
+   * wrote it has committed its record (or failed) and unpins it */
+  pin_blob (store, digest + 7);
+
+  /* an existing blob of the same name should have the same content; replacing it is harmless,
+   * repairs one that rotted, and keeps this a single atomic step */
   if (renameat (store->tmp_fd, writer->tmp_name, store->blobs_fd, digest + 7) < 0)
     {
       pd_set_error_from_errno (error, errno, "cannot store blob %s", digest);
+      pd_store_unpin_blob (store, digest);
       return NULL;
     }
   writer->committed = TRUE;
 
   pd_crash_point ("blob-after-rename");
 
-  if (!pd_fsync_dir_at (store->blobs_fd, NULL, error))
-    return NULL;
+  /* the blob is published: the caller must get its digest to unpin it */
+  sync_dir_or_warn (store->blobs_fd, store->blobs_dir);
   if (size != NULL)
     *size = writer->size;
   return g_steal_pointer (&digest);
@@ -1162,14 +1209,59 @@ mark_reachable (GHashTable *reachable, const char *digest)
     g_hash_table_add (reachable, g_strdup (hex));
 }
 
+/* describes the first entry of plugins/ named like a plugin that is not in @records (and why
+ * it was not loaded), "" when there is none, NULL on error: while one exists the blobs it
+ * needs are unknown, so GC must not run */
+static char *
+find_unlisted_plugin_dir (PdStore *self, GPtrArray *records, GError **error)
+{
+  g_autoptr(GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) names = NULL;
+
+  for (guint i = 0; records != NULL && i < records->len; i++)
+    g_hash_table_add (listed, (gpointer) pd_plugin_record_get_id (g_ptr_array_index (records, i)));
+
+  names = list_dir_at (self->plugins_fd, NULL, error);
+  if (names == NULL)
+    return NULL;
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+      const char *reason;
+      char *result;
+
+      if (!pd_plugin_id_is_valid (name) || g_hash_table_contains (listed, name))
+        continue;
+      g_mutex_lock (&self->lock);
+      reason = g_hash_table_lookup (self->unlisted, name);
+      result = g_strdup_printf ("plugins/%s is not a loaded plugin (%s)", name,
+                                reason != NULL ? reason : "not loaded");
+      g_mutex_unlock (&self->lock);
+      return result;
+    }
+  return g_strdup ("");
+}
+
 guint
 pd_store_gc_blobs (PdStore *self, GPtrArray *records, GError **error)
 {
   g_autoptr(GHashTable) reachable = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   g_autoptr(GPtrArray) names = NULL;
+  g_autofree char *unlisted = NULL;
   guint removed = 0;
 
   g_return_val_if_fail (PD_IS_STORE (self), 0);
+
+  unlisted = find_unlisted_plugin_dir (self, records, error);
+  if (unlisted == NULL)
+    return 0;
+  if (*unlisted != '\0')
+    {
+      g_autofree char *escaped = pd_escape_untrusted (unlisted, -1);
+      g_warning ("blob gc: deleting nothing: %s; repair or remove it to collect blobs again",
+                 escaped);
+      return 0;
+    }
 
   /* every blob a record can reach is kept, the manifest and what it lists included (bug 3) */
   for (guint i = 0; records != NULL && i < records->len; i++)
@@ -1214,17 +1306,34 @@ pd_store_gc_blobs (PdStore *self, GPtrArray *records, GError **error)
   for (guint i = 0; i < names->len; i++)
     {
       const char *name = g_ptr_array_index (names, i);
+      gboolean pinned;
+      int errsv = 0;
 
       if (g_hash_table_contains (reachable, name))
         continue;
-      if (unlinkat (self->blobs_fd, name, 0) < 0)
+      /* checked and unlinked under the lock that a writer takes to pin before its rename: a
+       * blob is either pinned in time or published after this unlink */
+      g_mutex_lock (&self->lock);
+      pinned = g_hash_table_contains (self->pins, name);
+      if (!pinned && unlinkat (self->blobs_fd, name, 0) < 0)
+        errsv = errno;
+      g_mutex_unlock (&self->lock);
+      if (pinned)
         {
-          g_autofree char *escaped = pd_escape_untrusted (name, -1);
-          if (errno != ENOENT)
-            g_warning ("blob gc: cannot remove %s: %s", escaped, g_strerror (errno));
+          g_debug ("blob gc: keeping %s: pinned by a running job", name);
           continue;
         }
-      g_debug ("blob gc: removed %s", name);
+      if (errsv != 0)
+        {
+          g_autofree char *escaped = pd_escape_untrusted (name, -1);
+          if (errsv != ENOENT)
+            g_warning ("blob gc: cannot remove %s: %s", escaped, g_strerror (errsv));
+          continue;
+        }
+      {
+        g_autofree char *escaped = pd_escape_untrusted (name, -1);
+        g_debug ("blob gc: removed %s", escaped);
+      }
       removed++;
     }
   return removed;

@@ -17,10 +17,21 @@ G_BEGIN_DECLS
  *   <state>/tmp/                        staging dirs and blob ingests; emptied at start
  *
  * A new plugin is staged in tmp/, its record written into the staging dir, and the whole dir
- * renamed to plugins/<id> in one step, so a plugin is either fully present or absent.
- * pd_store_new() runs the reconciler: it empties tmp/, finishes removals of *-removing dirs,
- * deletes plugin dirs without a valid record or rootfs, and deletes blobs that do not hash to
- * their name.
+ * renamed to plugins/<id> in one step, so a plugin is either fully present or absent. Once a
+ * rename that commits a change has succeeded the call succeeds: a failing fsync of the dir
+ * after it is logged, never reported, because the change is already visible on disk.
+ *
+ * pd_store_new() runs the reconciler: it empties tmp/, finishes removals of <id>-removing dirs,
+ * removes temp files of interrupted record writes, and removes entries of blobs/sha256/ that
+ * are not named by a digest or are not regular files. It hashes no blob (that would take
+ * minutes on a large store): blobs are published by a rename after hashing, so their names are
+ * right by construction, and pd_store_read_blob() checks the content on every read.
+ *
+ * Since no crash can leave a plugins/<id> dir without a valid record or rootfs, such a dir is
+ * real data (a record of a newer daemon, a config a later validator refuses, an I/O error): it
+ * is left in place and not listed, and so are entries of plugins/ whose names are not ours;
+ * each is logged once with a g_warning. pd_store_gc_blobs() deletes nothing while such a dir
+ * exists, since the blobs it needs are unknown.
  *
  * The blob functions and the staging-dir functions only touch the file system and immutable
  * fields, so a GTask thread may call them; the rest is for the main thread.
@@ -32,7 +43,8 @@ PdStore *pd_store_new (const char *state_dir, GError **error);
 const char *pd_store_get_state_dir (PdStore *self);
 
 /* records of every installed plugin, sorted by name (then id); a GPtrArray of PdPluginRecord
- * owning its elements */
+ * owning its elements. A plugin dir whose record cannot be read or parsed, is for another id,
+ * or that has no rootfs dir is skipped and left in place (see above). */
 GPtrArray *pd_store_load_records (PdStore *self, GError **error);
 
 /* a fresh 0700 dir under tmp/ */
@@ -58,22 +70,35 @@ guint64 pd_store_get_staging_disk_usage (PdStore *self, const char *staging_dir)
 typedef struct _PdBlobWriter PdBlobWriter;
 PdBlobWriter *pd_store_blob_writer_new (PdStore *self, GError **error);
 gboolean pd_blob_writer_write (PdBlobWriter *writer, const void *data, gsize len, GError **error);
-/* fsyncs and renames into blobs/sha256/<hex>; returns "sha256:<hex>" */
+/* fsyncs and renames into blobs/sha256/<hex>; returns "sha256:<hex>", pinned (see
+ * pd_store_unpin_blob()) */
 char *pd_blob_writer_commit (PdBlobWriter *writer, guint64 *size, GError **error);
 /* discards the ingest when not committed */
 void pd_blob_writer_free (PdBlobWriter *writer);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdBlobWriter, pd_blob_writer_free)
 
+/* pd_store_blob_writer_new() + write + commit: the returned digest is pinned as well */
 char *pd_store_put_blob (PdStore *self, const void *data, gsize len, GError **error);
+/* Pins: a committed blob is pinned, one count per commit (two commits of the same content
+ * need two unpins), from before the rename that publishes it, and pd_store_gc_blobs() keeps
+ * pinned blobs even when no record reaches them. This lets GC run while jobs write blobs that
+ * no committed record references yet. The owner of a commit (the daemon, for the job that
+ * wrote the blob) calls this once the record that references the blob has been committed, or
+ * once the job has failed. Any thread. A blob that is only found present
+ * (pd_store_has_blob()) and not written is not pinned. */
+void pd_store_unpin_blob (PdStore *self, const char *digest);
 gboolean pd_store_has_blob (PdStore *self, const char *digest);
 /* reads at most @max_size bytes (more → PD_ERROR_LIMITS_EXCEEDED) and checks the hash */
 GBytes *pd_store_read_blob (PdStore *self, const char *digest, gsize max_size, GError **error);
 char *pd_store_get_blob_path (PdStore *self, const char *digest);
-/* deletes every blob not reachable from a record: its manifest, config and layers (and, for
- * a manifest blob present in the store, every digest the manifest lists). Returns how many
- * were deleted. @records must be every installed plugin, and no ingest whose blobs are not
- * yet referenced by a committed record may be running (the caller serialises GC with pulls,
- * creates and upgrades), or GC deletes that ingest's blobs. */
+/* deletes every blob that is neither pinned nor reachable from a record: its manifest, config
+ * and layers (and, for a manifest blob present in the store, every digest the manifest lists).
+ * Returns how many were deleted. @records must be every installed plugin, current for the
+ * whole call (main thread: a plugin committed and unpinned during the call would lose its
+ * blobs otherwise). Jobs may write blobs meanwhile: their pins are checked, under the lock a
+ * writer pins under, right before each unlink. While plugins/ holds a dir named like a plugin
+ * id that is not in @records (one whose record could not be loaded), nothing is deleted and a
+ * g_warning says why. */
 guint pd_store_gc_blobs (PdStore *self, GPtrArray *records, GError **error);
 
 G_END_DECLS

@@ -21,6 +21,7 @@
 #include <json-glib/json-glib.h>
 
 #include "pd-dbus-generated.h"
+#include "pd-error.h"
 #include "pd-names.h"
 #include "pd-plugin-config.h"
 
@@ -112,14 +113,44 @@ exit_status_for_error (const GError *error)
   return CTL_EXIT_FAILURE;
 }
 
+/* TRUE when @text holds nothing a terminal acts on: no C0 or C1 control, no DEL, valid UTF-8 */
+static gboolean
+is_printable (const char *text)
+{
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char_validated (p, -1);
+
+      if (c == (gunichar) -1 || c == (gunichar) -2 || c < 0x20 || (c >= 0x7f && c < 0xa0))
+        return FALSE;
+    }
+  return TRUE;
+}
+
+/* A message from the daemon (or from GIO, quoting a file name of the context) for the terminal.
+ * The daemon escapes the untrusted text it quotes, so a clean message is kept as it is and its
+ * escapes (\x1b, Go's %q) are not doubled; one that still carries a control character, from
+ * an older daemon or a hostile file name, is escaped as a whole. */
+static char *
+escape_message (const char *message)
+{
+  if (message == NULL)
+    return g_strdup ("");
+  if (is_printable (message))
+    return g_strdup (message);
+  return pd_escape_untrusted (message, -1);
+}
+
 /* prints "Error: <message>" and returns the exit status for @error */
 static int
 report_error (GError *error)
 {
   int status = exit_status_for_error (error);
+  g_autofree char *message = NULL;
 
   g_dbus_error_strip_remote_error (error);
-  g_printerr (_("Error: %s\n"), error->message);
+  message = escape_message (error->message);
+  g_printerr (_("Error: %s\n"), message);
   return status;
 }
 
@@ -215,13 +246,16 @@ ctl_parse (const char *command,
 static void
 print_privilege_values (GString *out, const char *const *values)
 {
-  /* Go's %v of a []string: "[a b]" */
+  /* Go's %v of a []string: "[a b]"; the values come from an untrusted config, and a cursor
+   * movement among them could hide an earlier line of the prompt from the user who answers */
   g_string_append_c (out, '[');
   for (gsize i = 0; values != NULL && values[i] != NULL; i++)
     {
+      g_autofree char *value = pd_escape_untrusted (values[i], -1);
+
       if (i > 0)
         g_string_append_c (out, ' ');
-      g_string_append (out, values[i]);
+      g_string_append (out, value);
     }
   g_string_append_c (out, ']');
 }
@@ -231,14 +265,17 @@ static gboolean
 ask_privileges (const char *name, GPtrArray *privileges)
 {
   g_autoptr(GString) out = g_string_new (NULL);
+  g_autofree char *shown_name = pd_escape_untrusted (name, -1);
   char answer[256];
 
-  g_string_append_printf (out, _("Plugin \"%s\" is requesting the following privileges:\n"), name);
+  g_string_append_printf (out, _("Plugin \"%s\" is requesting the following privileges:\n"),
+                          shown_name);
   for (guint i = 0; i < privileges->len; i++)
     {
       PdPrivilege *privilege = g_ptr_array_index (privileges, i);
+      g_autofree char *privilege_name = pd_escape_untrusted (privilege->name, -1);
 
-      g_string_append_printf (out, " - %s: ", privilege->name);
+      g_string_append_printf (out, " - %s: ", privilege_name);
       print_privilege_values (out, (const char *const *) privilege->values);
       g_string_append_c (out, '\n');
     }
@@ -254,24 +291,6 @@ ask_privileges (const char *name, GPtrArray *privileges)
     }
   g_strstrip (answer);
   return g_str_equal (answer, "y") || g_str_equal (answer, "Y");
-}
-
-static GVariant *
-privileges_to_variant (GPtrArray *privileges)
-{
-  GVariantBuilder builder;
-
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssas)"));
-  for (guint i = 0; i < privileges->len; i++)
-    {
-      PdPrivilege *privilege = g_ptr_array_index (privileges, i);
-      const char *const empty[] = { NULL };
-
-      g_variant_builder_add (&builder, "(ss^as)", privilege->name,
-                             privilege->description != NULL ? privilege->description : "",
-                             privilege->values != NULL ? (const char *const *) privilege->values : empty);
-    }
-  return g_variant_builder_end (&builder);
 }
 
 /* create: reading the context */
@@ -620,7 +639,9 @@ job_follow_render (JobFollow *follow)
 {
   PdDbusJob *job = follow->job;
   const char *phase = pd_dbus_job_get_phase (job);
-  g_autoptr(GString) line = g_string_new (phase != NULL && phase[0] != '\0' ? phase : "queued");
+  g_autofree char *shown_phase = escape_message (phase != NULL && phase[0] != '\0' ? phase
+                                                                                : "queued");
+  g_autoptr(GString) line = g_string_new (shown_phase);
   guint64 done = pd_dbus_job_get_bytes_done (job);
   guint64 total = pd_dbus_job_get_bytes_total (job);
 
@@ -659,12 +680,14 @@ static void
 on_job_log_message (PdDbusJob *job, guint priority, const char *text, gpointer user_data)
 {
   JobFollow *follow = user_data;
+  g_autofree char *shown = NULL;
 
   /* warnings and errors always; info only on a terminal, where it does not clutter logs */
   if (priority > 4 && !follow->show_progress)
     return;
+  shown = escape_message (text);
   job_follow_clear_line (follow);
-  g_printerr ("%s\n", text);
+  g_printerr ("%s\n", shown);
   if (follow->show_progress)
     job_follow_render (follow);
 }
@@ -688,8 +711,11 @@ on_cancel_done (GObject *source, GAsyncResult *result, gpointer user_data)
   /* the outcome that matters comes from Wait(); a failed cancel only gets a note */
   if (ret == NULL)
     {
+      g_autofree char *message = NULL;
+
       g_dbus_error_strip_remote_error (error);
-      g_printerr (_("Could not cancel: %s\n"), error->message);
+      message = escape_message (error->message);
+      g_printerr (_("Could not cancel: %s\n"), message);
     }
 }
 
@@ -912,7 +938,7 @@ cmd_create (int argc, char **argv)
   ret = g_dbus_proxy_call_with_unix_fd_list_sync (G_DBUS_PROXY (ctl.manager), "Create",
                                                   g_variant_new ("(sh@a(ssas)a{sv})", name,
                                                                  fd_index,
-                                                                 privileges_to_variant (privileges),
+                                                                 pd_privileges_to_variant (privileges),
                                                                  &options),
                                                   ctl_call_flags (), G_MAXINT,
                                                   fd_list, NULL, NULL, &error);
@@ -1118,73 +1144,27 @@ format_description (const char *description, gboolean trunc)
   return g_string_free (g_steal_pointer (&clean), FALSE);
 }
 
-/* a plugin's description is untrusted: no terminal escape sequences in a table */
-static char *
-make_printable (const char *text)
+/* appends the character at @p of valid UTF-8 JSON text and returns its length in bytes. Go's
+ * encoder leaves DEL and the C1 controls raw, and a terminal acts on them (U+009B is CSI): they
+ * become \u escapes, which any JSON parser reads as the same string. They can only occur inside
+ * strings, where such an escape is allowed. */
+static gsize
+append_json_char (GString *out, const char *p)
 {
-  g_autoptr(GString) out = g_string_new (NULL);
+  guchar c = (guchar) p[0];
 
-  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+  if (c == 0x7f)
     {
-      gunichar c = g_utf8_get_char (p);
-
-      if (c == '\t')
-        g_string_append_c (out, ' ');
-      else if (g_unichar_iscntrl (c))
-        g_string_append_c (out, '?');
-      else
-        g_string_append_unichar (out, c);
+      g_string_append (out, "\\u007f");
+      return 1;
     }
-  return g_string_free (g_steal_pointer (&out), FALSE);
-}
-
-/* a JSON string literal as Go's encoding/json writes it (HTML-safe escapes included) */
-static void
-append_go_json_string (GString *out, const char *text)
-{
-  g_string_append_c (out, '"');
-  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+  if (c == 0xc2 && (guchar) p[1] >= 0x80 && (guchar) p[1] < 0xa0)
     {
-      gunichar c = g_utf8_get_char (p);
-
-      switch (c)
-        {
-        case '"':
-          g_string_append (out, "\\\"");
-          break;
-        case '\\':
-          g_string_append (out, "\\\\");
-          break;
-        case '\n':
-          g_string_append (out, "\\n");
-          break;
-        case '\r':
-          g_string_append (out, "\\r");
-          break;
-        case '\t':
-          g_string_append (out, "\\t");
-          break;
-        case '\b':
-          g_string_append (out, "\\b");
-          break;
-        case '\f':
-          g_string_append (out, "\\f");
-          break;
-        case '<':
-        case '>':
-        case '&':
-        case 0x2028:
-        case 0x2029:
-          g_string_append_printf (out, "\\u%04x", c);
-          break;
-        default:
-          if (c < 0x20)
-            g_string_append_printf (out, "\\u%04x", c);
-          else
-            g_string_append_unichar (out, c);
-        }
+      g_string_append_printf (out, "\\u00%02x", (guchar) p[1]);
+      return 2;
     }
-  g_string_append_c (out, '"');
+  g_string_append_c (out, (char) c);
+  return 1;
 }
 
 /* text/tabwriter as Docker configures it: minimum cell width 10, padding 3, width in runes */
@@ -1444,17 +1424,29 @@ cmd_list (int argc, char **argv)
           ListRow *row = g_ptr_array_index (rows, i);
           g_autofree char *id = trunc ? truncate_id (row->id) : g_strdup (row->id);
           g_autofree char *description = format_description (row->description, trunc);
-          g_autoptr(GString) line = g_string_new ("{\"Description\":");
+          g_autoptr(JsonBuilder) builder = json_builder_new ();
+          g_autoptr(JsonNode) node = NULL;
+          g_autofree char *data = NULL;
+          g_autoptr(GString) line = NULL;
 
           /* the keys in Go's sorted map order, as docker's {{json .}} writes them */
-          append_go_json_string (line, description);
-          g_string_append_printf (line, ",\"Enabled\":%s,\"ID\":", row->enabled ? "true" : "false");
-          append_go_json_string (line, id);
-          g_string_append (line, ",\"Name\":");
-          append_go_json_string (line, row->name);
-          g_string_append (line, ",\"PluginReference\":");
-          append_go_json_string (line, row->reference);
-          g_string_append_c (line, '}');
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "Description");
+          json_builder_add_string_value (builder, description);
+          json_builder_set_member_name (builder, "Enabled");
+          json_builder_add_boolean_value (builder, row->enabled);
+          json_builder_set_member_name (builder, "ID");
+          json_builder_add_string_value (builder, id);
+          json_builder_set_member_name (builder, "Name");
+          json_builder_add_string_value (builder, row->name);
+          json_builder_set_member_name (builder, "PluginReference");
+          json_builder_add_string_value (builder, row->reference);
+          json_builder_end_object (builder);
+          node = json_builder_get_root (builder);
+          data = pd_json_to_go_data (node, NULL);
+          line = g_string_sized_new (strlen (data) + 1);
+          for (const char *p = data; *p != '\0';)
+            p += append_json_char (line, p);
           g_print ("%s\n", line->str);
         }
       return CTL_EXIT_OK;
@@ -1472,8 +1464,9 @@ cmd_list (int argc, char **argv)
         char **cells = g_new0 (char *, 5);
 
         cells[0] = trunc ? truncate_id (row->id) : g_strdup (row->id);
-        cells[1] = make_printable (row->name);
-        cells[2] = make_printable (description);
+        /* names and descriptions are untrusted: no terminal escape sequences in a table */
+        cells[1] = pd_escape_untrusted (row->name, -1);
+        cells[2] = pd_escape_untrusted (description, -1);
         cells[3] = g_strdup (row->enabled ? "true" : "false");
         g_ptr_array_add (table, cells);
       }
@@ -1493,7 +1486,8 @@ append_indent (GString *out, guint depth)
 }
 
 /* Go's json.Indent with a 4-space indent, as `docker plugin inspect` prints the daemon's raw
- * JSON: only whitespace changes, every token is copied as it came */
+ * JSON: only whitespace changes, every token is copied as it came (but for the controls
+ * append_json_char escapes) */
 static void
 append_json_indented (GString *out, const char *json, guint base_depth)
 {
@@ -1508,13 +1502,18 @@ append_json_indented (GString *out, const char *json, guint base_depth)
 
       if (in_string)
         {
-          g_string_append_c (out, c);
           if (escaped)
             escaped = FALSE;
           else if (c == '\\')
             escaped = TRUE;
           else if (c == '"')
             in_string = FALSE;
+          else
+            {
+              p += append_json_char (out, p) - 1;
+              continue;
+            }
+          g_string_append_c (out, c);
           continue;
         }
       if (c == ' ' || c == '\t' || c == '\n' || c == '\r')

@@ -411,6 +411,35 @@ test_config_accepts_edges (void)
     g_autoptr(PdPluginConfig) c = parse_ok ("{\"Entrypoint\":[\"/p\"],\"User\":{\"UID\":4294967295,\"GID\":0}}");
     g_assert_cmpuint (c->user_uid, ==, G_MAXUINT32);
   }
+  /* a socket is needed only with an interface; ".." is a component, not a substring */
+  {
+    g_autoptr(PdPluginConfig) c = parse_ok ("{\"Entrypoint\":[\"/p\"],\"Interface\":{\"Types\":[],\"Socket\":\"\"},"
+                                            "\"WorkDir\":\"/a/..b/c..\"}");
+    g_assert_cmpstr (c->interface_socket, ==, "");
+    g_assert_cmpstr (c->workdir, ==, "/a/..b/c..");
+  }
+  /* only bind mounts need an absolute source; a null source is "to be set" for any mount */
+  {
+    g_autoptr(PdPluginConfig) c = parse_ok (
+      "{\"Entrypoint\":[\"/p\"],\"Mounts\":["
+      "{\"Destination\":\"/t\",\"Source\":\"tmpfs\",\"Type\":\"tmpfs\",\"Options\":[\"nosuid\"]},"
+      "{\"Destination\":\"/n\",\"Source\":\"../none\",\"Options\":[\"ro\",\"rbinding\"]},"
+      "{\"Destination\":\"/b\",\"Source\":null,\"Type\":\"bind\",\"Options\":[\"rbind\"]},"
+      "{\"Destination\":\"/c\",\"Source\":\"/srv/..data/\\u00e9\",\"Type\":\"bind\"}]}");
+    g_assert_cmpuint (c->mounts->len, ==, 4);
+    g_assert_cmpstr (((PdConfigMount *) c->mounts->pdata[1])->source, ==, "../none");
+    g_assert_null (((PdConfigMount *) c->mounts->pdata[2])->source);
+    g_assert_cmpstr (((PdConfigMount *) c->mounts->pdata[3])->source, ==, "/srv/..data/\xc3\xa9");
+  }
+  /* the device path rule, as the daemon's Set uses it */
+  g_assert_true (pd_plugin_device_path_is_valid ("/dev/fuse"));
+  g_assert_true (pd_plugin_device_path_is_valid ("/dev/net/tun"));
+  g_assert_false (pd_plugin_device_path_is_valid ("/dev/"));
+  g_assert_false (pd_plugin_device_path_is_valid ("/dev/../etc/shadow"));
+  g_assert_false (pd_plugin_device_path_is_valid ("/dev/\x1b[2K"));
+  g_assert_false (pd_plugin_device_path_is_valid ("/dev/\xc2\x9b"));
+  g_assert_false (pd_plugin_device_path_is_valid ("/dev/\xff"));
+  g_assert_false (pd_plugin_device_path_is_valid (NULL));
 }
 
 /* section: rejections */
@@ -501,6 +530,13 @@ test_config_rejects (void)
     { "{\"Entrypoint\":[\"/a\"],\"Interface\":{\"Socket\":\".\"}}", "config: Interface.Socket must be a file name" },
     { "{\"Entrypoint\":[\"/a\"],\"Interface\":{\"Socket\":\"..\"}}", "config: Interface.Socket must be a file name" },
     { "{\"Entrypoint\":[\"/a\"],\"Interface\":{\"Socket\":\"/run/x.sock\"}}", "config: Interface.Socket must be a file name" },
+    /* a plugin with an interface is reached through its socket: it must have one */
+    { "{\"Entrypoint\":[\"/a\"],\"Interface\":{\"Types\":[\"docker.volumedriver/1.0\"],\"Socket\":\"\"}}",
+      "config: Interface.Socket must name the plugin's socket when Interface.Types is set" },
+    { "{\"Entrypoint\":[\"/a\"],\"Interface\":{\"Types\":[\"docker.volumedriver/1.0\"]}}",
+      "config: Interface.Socket must name the plugin's socket when Interface.Types is set" },
+    { "{\"Entrypoint\":[\"/a\"],\"interface\":{\"types\":[\"docker.authz/1.0\"],\"socket\":null}}",
+      "config: Interface.Socket must name the plugin's socket when Interface.Types is set" },
     /* mounts */
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/ok\"},{\"Destination\":\"rel\"}]}",
       "config: Mounts[1].Destination must be an absolute path without '..' (got \"rel\")" },
@@ -510,9 +546,31 @@ test_config_rejects (void)
       "config: Mounts[0].Destination must be an absolute path without '..'" },
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Name\":\"m\"}]}",
       "config: Mounts[0].Destination must be an absolute path without '..' (got \"\")" },
+    /* mount sources are shown in the consent prompt: no control characters, of any mount */
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"/\\u001b[2K\\r\\u001b[1A\",\"Type\":\"bind\"}]}",
+      "config: Mounts[0].Source must not contain control characters (got \"/\\x1b[2K\\x0d\\x1b[1A\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\"},{\"Destination\":\"/e\",\"Source\":\"tmp\\nfs\",\"Type\":\"tmpfs\"}]}",
+      "config: Mounts[1].Source must not contain control characters (got \"tmp\\x0afs\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"/x\\u009b2K\"}]}",
+      "config: Mounts[0].Source must not contain control characters (got \"/x\\x9b2K\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"/x\\u007f\"}]}",
+      "config: Mounts[0].Source must not contain control characters" },
+    /* bind mounts, by type or by option, take an absolute host path without '..' */
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"srv\",\"Type\":\"bind\"}]}",
+      "config: Mounts[0].Source must be an absolute path without '..' for a bind mount (got \"srv\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"/srv/../etc\",\"Options\":[\"ro\",\"rbind\"]}]}",
+      "config: Mounts[0].Source must be an absolute path without '..' for a bind mount (got \"/srv/../etc\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"\",\"Type\":\"none\",\"Options\":[\"bind\"]}]}",
+      "config: Mounts[0].Source must be an absolute path without '..' for a bind mount (got \"\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"mounts\":[{\"destination\":\"/d\",\"source\":\"/..\",\"type\":\"bind\"}]}",
+      "config: Mounts[0].Source must be an absolute path without '..' for a bind mount (got \"/..\")" },
     /* workdir, propagated mount */
-    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"bin\"}", "config: WorkDir must be an absolute path (got \"bin\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"bin\"}", "config: WorkDir must be an absolute path without '..' (got \"bin\")" },
     { "{\"Entrypoint\":[\"/a\"],\"workdir\":\"./x\"}", "config: WorkDir must be an absolute path" },
+    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"/srv/../..\"}",
+      "config: WorkDir must be an absolute path without '..' (got \"/srv/../..\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"/..\"}", "config: WorkDir must be an absolute path without '..'" },
+    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"/a/..\"}", "config: WorkDir must be an absolute path without '..'" },
     { "{\"Entrypoint\":[\"/a\"],\"PropagatedMount\":\"mnt\"}", "config: PropagatedMount must be an absolute path without '..'" },
     { "{\"Entrypoint\":[\"/a\"],\"PropagatedMount\":\"/mnt/../../etc\"}", "config: PropagatedMount must be an absolute path without '..'" },
     /* capabilities */
@@ -530,6 +588,10 @@ test_config_rejects (void)
     { "{\"Entrypoint\":[\"/a\"],\"Linux\":{\"Devices\":[{\"Path\":\"dev/fuse\"}]}}", "config: Linux.Devices[0].Path must be a path under /dev/" },
     { "{\"Entrypoint\":[\"/a\"],\"Linux\":{\"Devices\":[{\"Path\":\"/device\"}]}}", "config: Linux.Devices[0].Path must be a path under /dev/" },
     { "{\"Entrypoint\":[\"/a\"],\"Linux\":{\"Devices\":[{\"Path\":\"\"}]}}", "config: Linux.Devices[0].Path must be a path under /dev/" },
+    { "{\"Entrypoint\":[\"/a\"],\"Linux\":{\"Devices\":[{\"Path\":\"/dev/\\u001b[2K\"}]}}",
+      "config: Linux.Devices[0].Path must not contain control characters (got \"/dev/\\x1b[2K\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"Linux\":{\"Devices\":[{\"Path\":\"/dev/fuse\\u0085\"}]}}",
+      "config: Linux.Devices[0].Path must not contain control characters" },
     /* entrypoint */
     { "{}", "config: Entrypoint must not be empty" },
     { "{\"Entrypoint\":[]}", "config: Entrypoint must not be empty" },
@@ -561,7 +623,7 @@ test_config_rejects (void)
       "config: rootfs.diff_ids[0] must be sha256: followed by 64 lower-case hex digits" },
     { "{\"Entrypoint\":[\"/a\"],\"rootfs\":{\"type\":\"tarball\"}}", "config: rootfs.type must be \"layers\"" },
     /* control characters in the offending value are escaped in the message */
-    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"x\\ny\"}", "config: WorkDir must be an absolute path (got \"x\\x0ay\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"x\\ny\"}", "config: WorkDir must be an absolute path without '..' (got \"x\\x0ay\")" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -1255,6 +1317,68 @@ test_settings_apply_grammar (void)
   }
 }
 
+/* mount sources and device paths a user sets follow the config's rules */
+static const char paths_config[] =
+  "{\"Entrypoint\":[\"/p\"],"
+  "\"Mounts\":[{\"Name\":\"bind\",\"Settable\":[\"source\"],\"Source\":\"/srv\",\"Destination\":\"/b\",\"Type\":\"bind\"},"
+  "{\"Name\":\"rbind\",\"Settable\":[\"source\"],\"Source\":\"/srv\",\"Destination\":\"/r\",\"Options\":[\"rbind\",\"ro\"]},"
+  "{\"Name\":\"tmp\",\"Settable\":[\"source\"],\"Source\":\"tmpfs\",\"Destination\":\"/t\",\"Type\":\"tmpfs\"}],"
+  "\"Linux\":{\"Devices\":[{\"Name\":\"fuse\",\"Settable\":[\"path\"],\"Path\":\"/dev/fuse\"}]}}";
+
+static void
+test_settings_apply_paths (void)
+{
+  g_autoptr(PdPluginConfig) config = parse_ok (paths_config);
+  g_autoptr(PdPluginSettings) settings = pd_plugin_settings_new_from_config (config);
+  g_autoptr(GError) error = NULL;
+
+  /* accepted: clean absolute bind sources, anything printable for other mounts */
+  {
+    g_autoptr(PdPluginSettings) s = apply (settings, config, &error, "bind", "/srv/..data",
+                                           "rbind.source", "/", "tmp", "none", "fuse", "/dev/kvm",
+                                           NULL);
+    g_assert_no_error (error);
+    g_assert_cmpstr (mount_source (s, 0), ==, "/srv/..data");
+    g_assert_cmpstr (mount_source (s, 1), ==, "/");
+    g_assert_cmpstr (mount_source (s, 2), ==, "none");
+    g_assert_cmpstr (((PdConfigDevice *) s->devices->pdata[0])->path, ==, "/dev/kvm");
+  }
+
+  /* bind mounts, by type or by option */
+  assert_apply_fails (settings, config, "bind", "srv",
+                      "mount source \"srv\" must be an absolute path without '..' for a bind mount");
+  assert_apply_fails (settings, config, "bind", "",
+                      "mount source \"\" must be an absolute path without '..' for a bind mount");
+  assert_apply_fails (settings, config, "bind.source", "/srv/../etc",
+                      "mount source \"/srv/../etc\" must be an absolute path without '..' for a bind mount");
+  assert_apply_fails (settings, config, "rbind", "../..",
+                      "mount source \"../..\" must be an absolute path without '..' for a bind mount");
+  /* control characters, in any mount, quoted like Go's %q */
+  assert_apply_fails (settings, config, "bind", "/\x1b[2K\r\x1b[1A",
+                      "mount source \"/\\x1b[2K\\r\\x1b[1A\" must not contain control characters");
+  assert_apply_fails (settings, config, "tmp", "tmp\nfs",
+                      "mount source \"tmp\\nfs\" must not contain control characters");
+  assert_apply_fails (settings, config, "tmp", "x\xc2\x9b",
+                      "mount source \"x\\u009b\" must not contain control characters");
+  assert_apply_fails (settings, config, "tmp", "x\x7f",
+                      "mount source \"x\\x7f\" must not contain control characters");
+  /* device paths: under /dev/, clean, printable */
+  assert_apply_fails (settings, config, "fuse", "/dev/\x1b[2K",
+                      "device path \"/dev/\\x1b[2K\" must not contain control characters");
+  assert_apply_fails (settings, config, "fuse.path", "/dev/../dev/mem",
+                      "device path \"/dev/../dev/mem\" must be a path under /dev/ without '..'");
+  assert_apply_fails (settings, config, "fuse", "dev/fuse",
+                      "device path \"dev/fuse\" must be a path under /dev/ without '..'");
+
+  /* a bad value anywhere in a batch changes nothing */
+  {
+    g_autoptr(PdPluginSettings) s = apply (settings, config, &error, "bind", "/ok", "tmp", "a\tb", NULL);
+    g_assert_null (s);
+    g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS);
+    g_assert_cmpstr (mount_source (settings, 0), ==, "/srv");
+  }
+}
+
 static void
 test_settings_apply_atomic (void)
 {
@@ -1297,6 +1421,57 @@ test_settings_apply_atomic (void)
     g_autoptr(PdPluginSettings) s = apply (settings, config, &error, "DEBUG.value", "2", "DEBUG", "1", NULL);
     g_assert_no_error (error);
     assert_strv (s->env, STRV ("DEBUG=2", "NOSET=x", "WRONG=w"));
+  }
+}
+
+static void
+test_privileges_variant (void)
+{
+  g_autoptr(PdPluginConfig) config = parse_ok (full_config);
+  g_autoptr(GPtrArray) privileges = pd_privileges_compute (config, NULL);
+  g_autoptr(GVariant) variant = pd_privileges_to_variant (privileges);
+  g_autoptr(GPtrArray) back = NULL;
+
+  /* floating, so that it can be passed straight to g_variant_new ("(@a(ssas))") */
+  g_assert_true (g_variant_is_floating (variant));
+  g_variant_ref_sink (variant);
+  g_assert_cmpstr (g_variant_get_type_string (variant), ==, "a(ssas)");
+  g_assert_cmpuint (g_variant_n_children (variant), ==, 7);
+  {
+    g_autofree char *text = g_variant_print (variant, FALSE);
+    g_assert_true (g_str_has_prefix (text, "[('network', 'permissions to access a network', ['none']), "));
+    g_assert_true (g_str_has_suffix (text, "('capabilities', 'list of additional capabilities required', "
+                                           "['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'])]"));
+  }
+
+  /* and back: every field, in order */
+  back = pd_privileges_new_from_variant (variant);
+  g_assert_cmpuint (back->len, ==, privileges->len);
+  for (guint i = 0; i < privileges->len; i++)
+    {
+      const PdPrivilege *p = privileges->pdata[i];
+      assert_privilege (back, i, p->name, p->description, (const char *const *) p->values);
+    }
+  g_assert_true (pd_privileges_equal (privileges, back));
+
+  /* empty lists, and NULL fields written as "" and [] */
+  {
+    g_autoptr(GPtrArray) empty = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_privilege_free);
+    g_autoptr(GVariant) v = g_variant_ref_sink (pd_privileges_to_variant (empty));
+    g_autoptr(GVariant) v_null = g_variant_ref_sink (pd_privileges_to_variant (NULL));
+    g_autoptr(GPtrArray) none = pd_privileges_new_from_variant (v);
+    g_autoptr(PdPrivilege) sparse = g_new0 (PdPrivilege, 1);
+    g_autoptr(GVariant) v_sparse = NULL;
+    g_autoptr(GPtrArray) sparse_back = NULL;
+
+    g_assert_cmpuint (g_variant_n_children (v), ==, 0);
+    g_assert_cmpuint (g_variant_n_children (v_null), ==, 0);
+    g_assert_cmpuint (none->len, ==, 0);
+
+    g_ptr_array_add (empty, g_steal_pointer (&sparse));
+    v_sparse = g_variant_ref_sink (pd_privileges_to_variant (empty));
+    sparse_back = pd_privileges_new_from_variant (v_sparse);
+    assert_privilege (sparse_back, 0, "", "", EMPTY_STRV);
   }
 }
 
@@ -1400,11 +1575,13 @@ main (int argc, char **argv)
   g_test_add_func ("/privileges/compute/order", test_privileges_compute_order);
   g_test_add_func ("/privileges/compute/conditions", test_privileges_compute_conditions);
   g_test_add_func ("/privileges/equal", test_privileges_equal);
+  g_test_add_func ("/privileges/variant", test_privileges_variant);
   g_test_add_func ("/privileges/to-string", test_privileges_to_string);
   g_test_add_func ("/settings/init", test_settings_init);
   g_test_add_func ("/settings/json", test_settings_json);
   g_test_add_func ("/settings/apply/grammar", test_settings_apply_grammar);
   g_test_add_func ("/settings/apply/atomic", test_settings_apply_atomic);
+  g_test_add_func ("/settings/apply/paths", test_settings_apply_paths);
   g_test_add_func ("/settings/privileges", test_settings_privileges);
   g_test_add_func ("/settings/describe", test_settings_describe);
 

@@ -3,6 +3,11 @@
 
 #define G_LOG_DOMAIN "test-store"
 
+/* O_PATH */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +31,8 @@
 #define ID_C "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc"
 #define ID_D "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd"
 #define ID_E "eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"
+#define ID_F "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff"
+#define ID_9 "9999999999999999999999999999999999999999999999999999999999999999"
 
 #define TEST_CONFIG \
   "{\"Description\": \"a test plugin\", \"Documentation\": \"https://example.com/\"," \
@@ -108,6 +115,52 @@ count_entries (const char *path)
   g_assert_nonnull (dir);
   while (g_dir_read_name (dir) != NULL)
     n++;
+  return n;
+}
+
+/* g_test_init() makes warnings fatal, and in TAP mode the default handler reports them as
+ * "Bail out!"; the store warns on purpose about what it leaves in place, so the tests that
+ * provoke this collect the warnings of the store's domain instead */
+static gboolean
+store_warning_not_fatal (const char *log_domain, GLogLevelFlags log_level, const char *message,
+                         gpointer user_data)
+{
+  return g_strcmp0 (log_domain, "pd-store") != 0 || (log_level & G_LOG_LEVEL_WARNING) == 0;
+}
+
+static void
+collect_store_warning (const char *log_domain, GLogLevelFlags log_level, const char *message,
+                       gpointer user_data)
+{
+  GPtrArray *messages = user_data;
+
+  g_ptr_array_add (messages, g_strdup (message));
+  g_test_message ("expected: %s", message);
+}
+
+static guint
+collect_store_warnings (GPtrArray *messages)
+{
+  g_test_log_set_fatal_handler (store_warning_not_fatal, NULL);
+  return g_log_set_handler ("pd-store", G_LOG_LEVEL_WARNING | G_LOG_FLAG_FATAL,
+                            collect_store_warning, messages);
+}
+
+static void
+stop_collecting_store_warnings (guint handler_id)
+{
+  g_log_remove_handler ("pd-store", handler_id);
+  g_test_log_set_fatal_handler (NULL, NULL);
+}
+
+static guint
+count_messages (GPtrArray *messages, const char *needle)
+{
+  guint n = 0;
+
+  for (guint i = 0; i < messages->len; i++)
+    if (strstr (g_ptr_array_index (messages, i), needle) != NULL)
+      n++;
   return n;
 }
 
@@ -277,6 +330,7 @@ test_atomic_write (Fixture *fixture, gconstpointer user_data)
   g_assert_no_error (error);
   g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
   g_assert_cmpstr (contents, ==, "");
+  g_clear_pointer (&contents, g_free);
   g_assert_cmpuint (count_entries (fixture->base), ==, 1);
 
   /* a dir deleted under us is an error, not a crash */
@@ -292,6 +346,28 @@ test_atomic_write (Fixture *fixture, gconstpointer user_data)
     g_assert_error (error, PD_ERROR, PD_ERROR_FAILED);
     g_clear_error (&error);
     close (gone_fd);
+  }
+
+  /* a dir sync failing after the rename is logged, not reported: the file is in place, and a
+   * caller told otherwise would roll back in memory what is on disk. An O_PATH dir fd works
+   * for openat/renameat but fsync fails on it with EBADF */
+  {
+    int path_fd = open (fixture->base, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    gboolean ok;
+
+    g_assert_cmpint (path_fd, >=, 0);
+    g_assert_false (pd_fsync_dir_at (path_fd, NULL, NULL));
+    g_test_expect_message ("pd-fs-util", G_LOG_LEVEL_WARNING,
+                           "file was written, but its directory could not be synced*");
+    ok = pd_file_write_atomic_at (path_fd, "file", "third", 5, 0600, &error);
+    g_test_assert_expected_messages ();
+    g_assert_no_error (error);
+    g_assert_true (ok);
+    g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+    g_assert_cmpstr (contents, ==, "third");
+    g_clear_pointer (&contents, g_free);
+    g_assert_cmpuint (count_entries (fixture->base), ==, 1);
+    close (path_fd);
   }
 
   pd_fsync_dir_at (fd, NULL, &error);
@@ -867,7 +943,24 @@ test_reconcile (Fixture *fixture, gconstpointer user_data)
   g_autofree char *outside_file = g_build_filename (outside, "precious", NULL);
   g_autofree char *decoy = g_build_filename (fixture->base, ID_B "-removing", NULL);
   g_autofree char *path = NULL;
+  g_autofree char *newer_data = NULL;
+  g_autofree char *newer_file = g_build_filename (plugins, ID_9, "rootfs", "data", NULL);
+  g_autofree char *corrupt_blob = NULL;
+  g_autofree char *unreferenced = NULL;
+  g_autofree char *removing_b = g_build_filename (plugins, ID_B "-removing", NULL);
+  g_autofree char *good_dir = g_build_filename (plugins, ID_A, NULL);
+  g_autofree char *interrupted = g_build_filename (good_dir, PD_ATOMIC_TEMP_PREFIX "plugin.json.1234",
+                                                   NULL);
+  g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GBytes) bytes = NULL;
+  const char *const kept[] = {
+    ID_9, ID_C, ID_D, ID_E, ID_F,
+    "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    "foo\n\x1b[31m", "link", "mine-removing",
+  };
   gsize len = 0;
+  guint removed;
+  guint handler_id;
 
   install_plugin (store, good);
   install_plugin (store, other);
@@ -917,14 +1010,32 @@ test_reconcile (Fixture *fixture, gconstpointer user_data)
   g_assert_no_error (error);
   g_clear_pointer (&path, g_free);
   /* a record whose id does not match its dir */
-  path = g_build_filename (plugins, "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
-                           "rootfs", NULL);
+  path = g_build_filename (plugins, ID_F, "rootfs", NULL);
   make_dir (path);
   g_clear_pointer (&path, g_free);
   record_data = pd_plugin_record_to_data (good, &len);
-  path = g_build_filename (plugins, "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff",
-                           "plugin.json", NULL);
+  path = g_build_filename (plugins, ID_F, "plugin.json", NULL);
   write_file (path, record_data);
+  g_clear_pointer (&path, g_free);
+  /* what a newer daemon wrote before a downgrade: record version 2 and a rootfs with data */
+  {
+    g_autoptr(PdPluginRecord) newer = make_record (ID_9, "test/newer:latest", NULL, NULL, NULL);
+    g_autoptr(GString) text = NULL;
+
+    newer_data = pd_plugin_record_to_data (newer, NULL);
+    text = g_string_new (newer_data);
+    g_assert_cmpuint (g_string_replace (text, "\"version\" : 1", "\"version\" : 2", 1), ==, 1);
+    path = g_build_filename (plugins, ID_9, "rootfs", NULL);
+    make_dir (path);
+    g_clear_pointer (&path, g_free);
+    write_file (newer_file, "precious plugin data");
+    path = g_build_filename (plugins, ID_9, "plugin.json", NULL);
+    write_file (path, text->str);
+    g_clear_pointer (&path, g_free);
+  }
+  /* a name ending like ours but not made by us */
+  path = g_build_filename (plugins, "mine-removing", NULL);
+  make_dir (path);
   g_clear_pointer (&path, g_free);
   /* foreign names: upper-case hex, a short name, a file, a symlink to outside */
   path = g_build_filename (plugins, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", NULL);
@@ -937,20 +1048,19 @@ test_reconcile (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpint (symlink (outside, path), ==, 0);
   g_clear_pointer (&path, g_free);
   /* an interrupted save next to the good record */
-  path = g_build_filename (plugins, ID_A, PD_ATOMIC_TEMP_PREFIX "plugin.json.1234", NULL);
-  write_file (path, "{");
-  g_clear_pointer (&path, g_free);
+  write_file (interrupted, "{");
   /* a loose mode on the good plugin */
-  path = g_build_filename (plugins, ID_A, NULL);
-  g_assert_cmpint (chmod (path, 0755), ==, 0);
-  g_clear_pointer (&path, g_free);
+  g_assert_cmpint (chmod (good_dir, 0755), ==, 0);
 
-  /* blobs: a corrupt one, a foreign name, a dir, a symlink */
-  path = g_build_filename (blobs, "1111111111111111111111111111111111111111111111111111111111111111", NULL);
-  write_file (path, "does not hash to its name");
-  g_clear_pointer (&path, g_free);
+  /* blobs: a corrupt one, a foreign name, an ingest leftover, a dir, a symlink */
+  corrupt_blob = g_build_filename (blobs, "1111111111111111111111111111111111111111111111111111111111111111", NULL);
+  write_file (corrupt_blob, "does not hash to its name");
+  g_assert_cmpint (chmod (corrupt_blob, 0644), ==, 0);
   path = g_build_filename (blobs, "not-a-digest", NULL);
   write_file (path, "x");
+  g_clear_pointer (&path, g_free);
+  path = g_build_filename (blobs, "ingest-0123456789abcdef", NULL);
+  write_file (path, "half a blob");
   g_clear_pointer (&path, g_free);
   path = g_build_filename (blobs, "2222222222222222222222222222222222222222222222222222222222222222", NULL);
   make_dir (path);
@@ -959,19 +1069,111 @@ test_reconcile (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpint (symlink (outside_file, path), ==, 0);
   g_clear_pointer (&path, g_free);
 
+  handler_id = collect_store_warnings (warnings);
   store = open_store (fixture);
   g_assert_cmpint (chdir (cwd), ==, 0);
 
-  assert_invariants (fixture->state_dir);
-  g_assert_cmpuint (count_entries (plugins), ==, 1);
-  g_assert_cmpuint (count_entries (blobs), ==, 1);
-  g_assert_true (pd_store_has_blob (store, good_digest));
+  /* what the store makes and a crash leaves is gone: tmp/, <id>-removing, interrupted writes */
+  g_assert_cmpuint (count_entries (tmp), ==, 0);
+  g_assert_false (path_exists (removing_b));
+  g_assert_false (path_exists (interrupted));
+  g_assert_cmpint (path_mode (good_dir), ==, 0700);
   g_assert_true (g_file_test (outside_file, G_FILE_TEST_IS_REGULAR));
   g_assert_true (g_file_test (decoy, G_FILE_TEST_IS_DIR));
+
+  /* plugin dirs that no crash can produce are real data: kept, and so are foreign entries */
+  for (gsize i = 0; i < G_N_ELEMENTS (kept); i++)
+    {
+      g_autofree char *kept_path = g_build_filename (plugins, kept[i], NULL);
+      g_assert_true (path_exists (kept_path));
+    }
+  g_assert_cmpuint (count_entries (plugins), ==, 1 + G_N_ELEMENTS (kept));
+  g_assert_true (g_file_test (newer_file, G_FILE_TEST_IS_REGULAR));
+
+  /* blobs are not hashed at start: only what cannot be a blob goes */
+  g_assert_cmpuint (count_entries (blobs), ==, 2);
+  g_assert_true (pd_store_has_blob (store, good_digest));
+  g_assert_true (path_exists (corrupt_blob));
+  g_assert_cmpint (path_mode (corrupt_blob), ==, 0600);
+  /* corruption is caught where the blob is read */
+  bytes = pd_store_read_blob (store, "sha256:1111111111111111111111111111111111111111111111111111111111111111",
+                              1000, &error);
+  g_assert_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH);
+  g_assert_null (bytes);
+  g_clear_error (&error);
+
+  /* only the whole plugin is listed; each entry left in place is logged once, escaped */
   records = pd_store_load_records (store, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (records->len, ==, 1);
   g_assert_cmpstr (pd_plugin_record_get_id (g_ptr_array_index (records, 0)), ==, ID_A);
+  g_clear_pointer (&records, g_ptr_array_unref);
+  records = pd_store_load_records (store, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (records->len, ==, 1);
+  g_assert_cmpuint (count_messages (warnings, "is left in place and not listed"), ==,
+                    G_N_ELEMENTS (kept));
+  for (gsize i = 0; i < G_N_ELEMENTS (kept); i++)
+    {
+      g_autofree char *escaped = pd_escape_untrusted (kept[i], -1);
+      g_autofree char *needle = g_strdup_printf ("plugins/%s is left", escaped);
+      g_assert_cmpuint (count_messages (warnings, needle), ==, 1);
+    }
+  g_assert_cmpuint (count_messages (warnings, "unsupported version 2"), ==, 1);
+  g_assert_cmpuint (count_messages (warnings, "its record is for another id"), ==, 1);
+  g_assert_cmpuint (count_messages (warnings, "it has no rootfs dir"), ==, 1);
+  for (guint i = 0; i < warnings->len; i++)
+    g_assert_null (strchr (g_ptr_array_index (warnings, i), '\x1b'));
+
+  /* GC deletes nothing while a plugin dir it cannot read exists, and says why */
+  unreferenced = pd_store_put_blob (store, "nobody wants me", 15, &error);
+  g_assert_no_error (error);
+  pd_store_unpin_blob (store, unreferenced);
+  g_clear_pointer (&records, g_ptr_array_unref);
+  records = pd_store_load_records (store, &error);
+  g_assert_no_error (error);
+  g_ptr_array_set_size (warnings, 0);
+  removed = pd_store_gc_blobs (store, records, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 0);
+  g_assert_true (pd_store_has_blob (store, unreferenced));
+  g_assert_true (path_exists (corrupt_blob));
+  g_assert_cmpuint (count_messages (warnings, "blob gc: deleting nothing"), ==, 1);
+
+  /* each unreadable plugin dir holds GC back, with its reason */
+  for (gsize i = 1; i < 5; i++)
+    {
+      g_autofree char *gone = g_build_filename (plugins, kept[i], NULL);
+      pd_rm_rf_at (AT_FDCWD, gone, &error);
+      g_assert_no_error (error);
+    }
+  g_ptr_array_set_size (warnings, 0);
+  removed = pd_store_gc_blobs (store, records, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 0);
+  g_assert_cmpuint (count_messages (warnings, "plugins/" ID_9 " is not a loaded plugin"), ==, 1);
+  g_assert_cmpuint (count_messages (warnings, "unsupported version 2"), ==, 1);
+
+  /* once it is gone GC runs again; foreign names do not hold it back */
+  g_assert_true (g_str_equal (kept[0], ID_9));
+  path = g_build_filename (plugins, ID_9, NULL);
+  pd_rm_rf_at (AT_FDCWD, path, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&path, g_free);
+  removed = pd_store_gc_blobs (store, records, &error);
+  g_assert_no_error (error);
+  /* the unreferenced, the corrupt and the good blob (no record references it) */
+  g_assert_cmpuint (removed, ==, 3);
+  g_assert_cmpuint (count_entries (blobs), ==, 0);
+
+  for (gsize i = 5; i < G_N_ELEMENTS (kept); i++)
+    {
+      g_autofree char *gone = g_build_filename (plugins, kept[i], NULL);
+      pd_rm_rf_at (AT_FDCWD, gone, &error);
+      g_assert_no_error (error);
+    }
+  assert_invariants (fixture->state_dir);
+  stop_collecting_store_warnings (handler_id);
 }
 
 static void
@@ -1013,6 +1215,19 @@ test_gc (Fixture *fixture, gconstpointer user_data)
   manifest_digest = pd_store_put_blob (store, manifest, manifest_len, &error);
   g_assert_no_error (error);
 
+  /* every put pinned its blob: nothing goes while the "job" that wrote them runs */
+  removed = pd_store_gc_blobs (store, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 0);
+  g_assert_true (pd_store_has_blob (store, unreferenced));
+  /* the job ended: from now on only the records keep blobs */
+  pd_store_unpin_blob (store, config_digest);
+  pd_store_unpin_blob (store, layer_digest);
+  pd_store_unpin_blob (store, listed_only);
+  pd_store_unpin_blob (store, unreferenced);
+  pd_store_unpin_blob (store, b_layer);
+  pd_store_unpin_blob (store, manifest_digest);
+
   /* record a lists the manifest but none of its layers, as moby's Blobsums can */
   a = make_record (ID_A, "test/a:latest", manifest_digest, NULL, NULL);
   g_ptr_array_add (records, a);
@@ -1046,6 +1261,141 @@ test_gc (Fixture *fixture, gconstpointer user_data)
   removed = pd_store_gc_blobs (store, records, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (removed, ==, 4);
+  assert_invariants (fixture->state_dir);
+}
+
+static void
+test_gc_pins (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdStore) store = open_store (fixture);
+  g_autoptr(PdBlobWriter) writer = NULL;
+  g_autofree char *pinned = NULL;
+  g_autofree char *twice = NULL;
+  g_autofree char *twice_again = NULL;
+  g_autofree char *written = NULL;
+  guint removed;
+
+  /* a pinned blob that no record references survives GC; unpinned it is collected */
+  pinned = pd_store_put_blob (store, "job in progress", 15, &error);
+  g_assert_no_error (error);
+  removed = pd_store_gc_blobs (store, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 0);
+  g_assert_true (pd_store_has_blob (store, pinned));
+  pd_store_unpin_blob (store, pinned);
+  removed = pd_store_gc_blobs (store, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 1);
+  g_assert_false (pd_store_has_blob (store, pinned));
+
+  /* the writer pins as well */
+  writer = pd_store_blob_writer_new (store, &error);
+  g_assert_no_error (error);
+  pd_blob_writer_write (writer, "streamed", 8, &error);
+  g_assert_no_error (error);
+  written = pd_blob_writer_commit (writer, NULL, &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&writer, pd_blob_writer_free);
+  removed = pd_store_gc_blobs (store, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 0);
+  g_assert_true (pd_store_has_blob (store, written));
+  pd_store_unpin_blob (store, written);
+
+  /* one pin per commit: two jobs writing the same content need two unpins */
+  twice = pd_store_put_blob (store, "shared layer", 12, &error);
+  g_assert_no_error (error);
+  twice_again = pd_store_put_blob (store, "shared layer", 12, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (twice, ==, twice_again);
+  pd_store_unpin_blob (store, twice);
+  removed = pd_store_gc_blobs (store, NULL, &error);
+  g_assert_no_error (error);
+  /* only the unpinned "streamed" blob went */
+  g_assert_cmpuint (removed, ==, 1);
+  g_assert_false (pd_store_has_blob (store, written));
+  g_assert_true (pd_store_has_blob (store, twice));
+  pd_store_unpin_blob (store, twice_again);
+  removed = pd_store_gc_blobs (store, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 1);
+  g_assert_false (pd_store_has_blob (store, twice));
+
+  /* an unbalanced unpin is a bug of the caller, and says so */
+  g_test_expect_message ("pd-store", G_LOG_LEVEL_CRITICAL, "*unpinned more often*");
+  pd_store_unpin_blob (store, twice);
+  g_test_assert_expected_messages ();
+  assert_invariants (fixture->state_dir);
+}
+
+typedef struct {
+  PdStore *store;
+  guint index;
+  GPtrArray *digests;  /* every digest this thread committed */
+  GError *error;
+} PinThreadData;
+
+#define PIN_THREAD_BLOBS 40
+
+static gpointer
+pin_thread (gpointer user_data)
+{
+  PinThreadData *data = user_data;
+
+  for (guint i = 0; i < PIN_THREAD_BLOBS && data->error == NULL; i++)
+    {
+      g_autofree char *text = g_strdup_printf ("thread %u blob %u", data->index, i);
+      char *digest = pd_store_put_blob (data->store, text, strlen (text), &data->error);
+
+      if (digest != NULL)
+        g_ptr_array_add (data->digests, digest);
+    }
+  return NULL;
+}
+
+/* GC runs on the main thread while jobs commit blobs in threads: no pinned blob may go */
+static void
+test_gc_concurrent (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdStore) store = open_store (fixture);
+  PinThreadData data[4];
+  GThread *threads[4];
+  guint removed;
+
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    {
+      data[i] = (PinThreadData) { store, i, g_ptr_array_new_with_free_func (g_free), NULL };
+      threads[i] = g_thread_new ("pin", pin_thread, &data[i]);
+    }
+  for (guint round = 0; round < 50; round++)
+    {
+      pd_store_gc_blobs (store, NULL, &error);
+      g_assert_no_error (error);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    {
+      g_thread_join (threads[i]);
+      g_assert_no_error (data[i].error);
+      g_assert_cmpuint (data[i].digests->len, ==, PIN_THREAD_BLOBS);
+    }
+  pd_store_gc_blobs (store, NULL, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    for (guint j = 0; j < data[i].digests->len; j++)
+      g_assert_true (pd_store_has_blob (store, g_ptr_array_index (data[i].digests, j)));
+
+  /* the jobs end: everything is collected */
+  for (guint i = 0; i < G_N_ELEMENTS (threads); i++)
+    {
+      for (guint j = 0; j < data[i].digests->len; j++)
+        pd_store_unpin_blob (store, g_ptr_array_index (data[i].digests, j));
+      g_ptr_array_unref (data[i].digests);
+    }
+  removed = pd_store_gc_blobs (store, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, G_N_ELEMENTS (threads) * PIN_THREAD_BLOBS);
   assert_invariants (fixture->state_dir);
 }
 
@@ -1230,10 +1580,55 @@ test_record_docker_json (void)
   g_assert_cmpstr (json_array_get_string_element (json_object_get_array_member (settings, "Env"), 0),
                    ==, "DEBUG=0");
 
+  /* exactly json.Marshal's output for the same members: compact, HTML-escaped, in order */
+  {
+    g_autofree char *again = pd_json_to_go_data (json_parser_get_root (parser), NULL);
+    g_assert_cmpstr (again, ==, json);
+  }
+
   /* PluginReference is omitempty */
   local = pd_plugin_record_new (ID_B, "test/local:latest", NULL, make_config (), NULL, NULL, NULL);
   local_json = pd_plugin_record_to_docker_json (local);
   g_assert_null (strstr (local_json, "PluginReference"));
+
+  /* what Go escapes beyond JSON: < > & and the JavaScript line separators */
+  {
+    g_autoptr(PdPluginRecord) odd = pd_plugin_record_new (ID_C, "a<b>&c\u2028d\u2029\"e\\",
+                                                          NULL, make_config (), NULL, NULL,
+                                                          NULL);
+    g_autofree char *odd_json = pd_plugin_record_to_docker_json (odd);
+
+    g_assert_nonnull (strstr (odd_json,
+                              "\"Name\":\"a\\u003cb\\u003e\\u0026c\\u2028d\\u2029\\\"e\\\\\""));
+  }
+}
+
+/* a record without a reference: "" for the D-Bus layer, and still no "reference" on disk */
+static void
+test_record_no_reference (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdPluginRecord) record = NULL;
+  g_autoptr(PdPluginRecord) copy = NULL;
+  g_autoptr(PdPluginRecord) empty = NULL;
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  record = pd_plugin_record_new (ID_A, "test/local:latest", NULL, make_config (), NULL, NULL, NULL);
+  g_assert_nonnull (pd_plugin_record_get_reference (record));
+  g_assert_cmpstr (pd_plugin_record_get_reference (record), ==, "");
+  data = pd_plugin_record_to_data (record, &len);
+  g_assert_null (strstr (data, "\"reference\""));
+  copy = pd_plugin_record_new_from_data (data, len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (pd_plugin_record_get_reference (copy), ==, "");
+
+  /* "" is stored as no reference at all */
+  empty = pd_plugin_record_new (ID_B, "test/local:latest", "", make_config (), NULL, NULL, NULL);
+  g_assert_cmpstr (pd_plugin_record_get_reference (empty), ==, "");
+  g_clear_pointer (&data, g_free);
+  data = pd_plugin_record_to_data (empty, NULL);
+  g_assert_null (strstr (data, "\"reference\""));
 }
 
 /* crash consistency */
@@ -1436,10 +1831,14 @@ main (int argc, char **argv)
   g_test_add ("/store/reconcile", Fixture, NULL, fixture_set_up, test_reconcile,
               fixture_tear_down);
   g_test_add ("/store/gc", Fixture, NULL, fixture_set_up, test_gc, fixture_tear_down);
+  g_test_add ("/store/gc-pins", Fixture, NULL, fixture_set_up, test_gc_pins, fixture_tear_down);
+  g_test_add ("/store/gc-concurrent", Fixture, NULL, fixture_set_up, test_gc_concurrent,
+              fixture_tear_down);
 
   g_test_add_func ("/record/round-trip", test_record_round_trip);
   g_test_add_func ("/record/invalid", test_record_invalid);
   g_test_add_func ("/record/docker-json", test_record_docker_json);
+  g_test_add_func ("/record/no-reference", test_record_no_reference);
 
   for (gsize i = 0; i < G_N_ELEMENTS (crash_cases); i++)
     {

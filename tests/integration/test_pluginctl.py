@@ -15,7 +15,7 @@ import time
 import unittest
 
 from pd_testcase import (BUILDDIR, DBUS_ERR, ERR, PLUGIN_IFACE, TIMEOUT_MULT, PlugindTestCase,
-                         main, make_context, plugin_config)
+                         main, make_context, opts, plugin_config)
 
 PLUGINCTL = os.path.join(BUILDDIR, 'src', 'pluginctl')
 EXAMPLE = os.path.join(BUILDDIR, 'example', 'plugind-example')
@@ -38,6 +38,30 @@ PRIV_PROMPT = ('Plugin "test/priv" is requesting the following privileges:\n'
                'Do you grant the above permissions? [y/N] ')
 
 LONG_DESCRIPTION = 'A rather long description\r\nthat spans two lines and goes on and on'
+
+# erases the line above and moves back onto it: printed raw, it hides earlier lines of a prompt
+HOSTILE = '\u001b[2K\r\u001b[1A'
+# what a terminal could act on: ESC, and CSI as a C1 control (U+009B, UTF-8 c2 9b)
+RAW_CONTROLS = (b'\x1b', b'\xc2\x9b', b'\x7f')
+
+
+def no_controls(test, data, what):
+    for c in RAW_CONTROLS:
+        test.assertNotIn(c, data, '%s carries a raw %r: %r' % (what, c, data))
+
+
+def device_config(path):
+    return plugin_config(Network={'Type': 'host'},
+                         Linux={'Capabilities': [], 'AllowAllDevices': False,
+                                'Devices': [{'Name': 'dev', 'Description': '', 'Settable': ['path'],
+                                             'Path': path}]})
+
+
+def bind_config(source):
+    return plugin_config(Network={'Type': 'host'},
+                         Mounts=[{'Name': 'data', 'Description': '', 'Settable': ['source'],
+                                  'Source': source, 'Destination': '/data', 'Type': 'bind',
+                                  'Options': ['rbind']}])
 SET_INVALID_FORMAT = 'invalid format, must be <name>[.<field>][=<value>]'
 
 
@@ -241,6 +265,53 @@ class CreateTests(PluginctlTestCase):
         self.ctl_fail(EXIT_FAILURE, 'create', 'test/bad', os.path.join(self.tmpdir, 'missing'))
         self.assertEqual(self.list_plugins(), [])
 
+    def test_create_hostile_privileges_refused_before_prompt(self):
+        # a control sequence in a value that ends up in the consent prompt could hide the
+        # "network: host" line above it: the config is invalid, and nothing is asked or sent
+        cases = [
+            (device_config('/dev/' + HOSTILE),
+             'Error: invalid config.json: config: Linux.Devices[0].Path must not contain control '
+             'characters (got "/dev/\\x1b[2K\\x0d\\x1b[1A")\n'),
+            (bind_config('/' + HOSTILE),
+             'Error: invalid config.json: config: Mounts[0].Source must not contain control '
+             'characters (got "/\\x1b[2K\\x0d\\x1b[1A")\n'),
+            (bind_config('/srv/\u009b2K'),
+             'Error: invalid config.json: config: Mounts[0].Source must not contain control '
+             'characters (got "/srv/\\x9b2K")\n'),
+        ]
+        before = self.snapshot_state()
+        for cfg, message in cases:
+            for context in (self.context_dir(cfg), self.context_file(make_context(cfg))):
+                with self.subTest(context=context):
+                    p = self.ctl('create', 'test/hostile', context, stdin=b'y\n')
+                    no_controls(self, p.stdout, 'stdout')
+                    no_controls(self, p.stderr, 'stderr')
+                    self.assertEqual(p.returncode, EXIT_FAILURE, p.stderr)
+                    self.assertEqual(p.stdout, b'')
+                    self.assertEqual(p.stderr.decode(), message)
+        # nothing was sent to the daemon
+        self.assertEqual(self.list_jobs(), [])
+        self.assertEqual(self.snapshot_state(), before)
+        # which refuses such a config as well, whoever the caller
+        for cfg, _ in cases:
+            e, _ = self.create_expect_error(ERR + 'InvalidConfig', 'test/hostile',
+                                            make_context(cfg),
+                                            options=opts(grant_all_privileges=True))
+            self.assertIn('must not contain control characters', e.message)
+            self.assertNotIn('\u001b', e.message)
+        self.assertNoPlugin('test/hostile')
+
+    def test_create_prompt_escapes_values(self):
+        # a value that passes validation but imitates an escape: shown escaped, not as "ESC"
+        d = self.context_dir(bind_config('/srv/\\x1b[2K'))
+        out, err = self.ctl_fail(EXIT_FAILURE, 'create', 'test/lookalike', d, stdin=b'n\n')
+        self.assertEqual(out, 'Plugin "test/lookalike" is requesting the following privileges:\n'
+                              ' - network: [host]\n'
+                              ' - mount: [/srv/\\\\x1b[2K]\n'
+                              'Do you grant the above permissions? [y/N] ')
+        self.assertEqual(err, 'Error: permission denied while creating plugin test/lookalike\n')
+        self.assertNoPlugin('test/lookalike')
+
     def test_create_daemon_errors(self):
         d = self.context_dir()
         self.ctl_ok('create', 'test/taken', d)
@@ -342,6 +413,28 @@ class ListTests(PluginctlTestCase):
         self.assertEqual(full[1]['Description'], LONG_DESCRIPTION.replace('\r\n', ''))
         self.ctl_fail(EXIT_USAGE, 'ls', '--format', '{{.ID}}')
 
+    def test_hostile_description(self):
+        # descriptions are free text: every output escapes what a terminal would act on
+        description = 'evil' + HOSTILE + '\u009b2J\u007f\tend'
+        self.ctl_ok('create', 'test/evil', self.context_file(make_context(plugin_config(
+            Description=description))))
+        p = self.ctl('ls')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        no_controls(self, p.stdout, 'ls')
+        row = p.stdout.decode().splitlines()[1]
+        self.assertIn('evil\\x1b[2K\\x1b[1A\\x9b2J\\x7f\\x09end', row)
+        # JSON keeps the value: escapes a parser reads back as the same string
+        for args in (('ls', '--format', 'json'), ('ls', '--format', 'json', '--no-trunc')):
+            p = self.ctl(*args)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            no_controls(self, p.stdout, ' '.join(args))
+            self.assertEqual(json.loads(p.stdout)['Description'],
+                             description.replace('\r', ''))
+        p = self.ctl('inspect', 'test/evil')
+        self.assertEqual(p.returncode, 0, p.stderr)
+        no_controls(self, p.stdout, 'inspect')
+        self.assertEqual(json.loads(p.stdout)[0]['Config']['Description'], description)
+
 
 class InspectSetRemoveTests(PluginctlTestCase):
 
@@ -386,6 +479,29 @@ class InspectSetRemoveTests(PluginctlTestCase):
         self.ctl_fail(EXIT_USAGE, 'set', 'test/set')
         self.ctl_fail(EXIT_NO_SUCH_PLUGIN, 'set', 'test/nope', 'DEBUG=1')
         self.assertEqual(self.inspect(path), before)
+
+    def test_set_hostile_paths(self):
+        self.ctl_ok('create', '--grant-all-permissions', 'test/paths',
+                    self.context_file(make_context(bind_config('/srv'))))
+        path = self.get_plugin('test/paths')
+        before = self.inspect(path)
+        for arg, message in (
+                ('data=/' + HOSTILE,
+                 'Error: mount source "/\\x1b[2K\\r\\x1b[1A" must not contain control '
+                 'characters\n'),
+                ('data=srv', 'Error: mount source "srv" must be an absolute path without \'..\' '
+                             'for a bind mount\n'),
+                ('data.source=/srv/../etc', 'Error: mount source "/srv/../etc" must be an '
+                                            'absolute path without \'..\' for a bind mount\n')):
+            with self.subTest(arg=arg):
+                p = self.ctl('set', 'test/paths', arg)
+                no_controls(self, p.stdout, 'stdout')
+                no_controls(self, p.stderr, 'stderr')
+                self.assertEqual(p.returncode, EXIT_FAILURE, p.stderr)
+                self.assertEqual(p.stderr.decode(), message)
+        self.assertEqual(self.inspect(path), before)
+        self.ctl_ok('set', 'test/paths', 'data=/var')
+        self.assertEqual(self.inspect(path)['Settings']['Mounts'][0]['Source'], '/var')
 
     def test_remove(self):
         self.ctl_ok('create', 'test/a', self.context_file(make_context(), 'a.tar'))
