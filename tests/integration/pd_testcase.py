@@ -769,8 +769,11 @@ class PlugindTestCase(unittest.TestCase):
         if fd is not None:
             spec['fd'] = fd
             pass_fds = (fd,)
-        p = self.run_as_nobody(['/usr/bin/python3', os.path.join(HERE, 'nobody_call.py'),
-                                json.dumps(spec)], pass_fds=pass_fds)
+        # the script goes in as text: the checkout may sit where nobody cannot read (/root)
+        with open(os.path.join(HERE, 'nobody_call.py')) as f:
+            source = f.read()
+        p = self.run_as_nobody(['/usr/bin/python3', '-c', source, json.dumps(spec)],
+                               pass_fds=pass_fds)
         if p.returncode != 0:
             self.fail('nobody_call.py failed (%d): %s' % (p.returncode, p.stderr.decode()))
         out = json.loads(p.stdout.decode())
