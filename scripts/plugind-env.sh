@@ -70,15 +70,17 @@ pd_build() {
   local builddir="${1:?usage: pd_build BUILDDIR [MESON_OPTIONS…]}"
   shift
   case "$builddir" in /*) ;; *) builddir="$PD_SRCDIR/$builddir" ;; esac
+  local mode=() out
   if [ -f "$builddir/build.ninja" ]; then
-    if [ "$#" -gt 0 ]; then
-      meson configure "$builddir" "$@" >/dev/null || return 1
-    fi
+    # takes the same options as a first setup (meson configure would not take --werror)
+    mode=(--reconfigure)
   elif [ -d "$builddir/meson-private" ]; then
     # a setup that did not finish
-    meson setup --wipe "$builddir" "$PD_SRCDIR" "$@" >/dev/null || return 1
-  else
-    meson setup "$builddir" "$PD_SRCDIR" "$@" >/dev/null || return 1
+    mode=(--wipe)
+  fi
+  if ! out="$(meson setup "${mode[@]}" "$builddir" "$PD_SRCDIR" "$@" 2>&1)"; then
+    echo "$out" >&2
+    return 1
   fi
   ninja -C "$builddir" >/dev/null || {
     # show the failing commands
