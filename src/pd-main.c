@@ -27,8 +27,8 @@ typedef struct {
   GMainLoop *loop;
   PdDaemon *daemon;          /* NULL until the state dir is ours */
   GDBusConnection *connection;
-  char *state_dir;
-  char *runtime_dir;
+  const char *state_dir;
+  const char *runtime_dir;
   int lock_fd;
   gboolean locked;
   guint lock_poll_id;
@@ -209,6 +209,8 @@ main (int argc, char **argv)
   g_autoptr(GOptionContext) option_context = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *lock_path = NULL;
+  g_autofree char *state_dir = NULL;
+  g_autofree char *runtime_dir = NULL;
   Context context = { .lock_fd = -1 };
   guint owner_id;
 
@@ -235,8 +237,10 @@ main (int argc, char **argv)
   if (verbose)
     g_setenv ("G_MESSAGES_DEBUG", "all", TRUE);
 
-  context.state_dir = dir_from_env (PD_ENV_STATE_DIRECTORY, PD_DEFAULT_STATE_DIR);
-  context.runtime_dir = dir_from_env (PD_ENV_RUNTIME_DIRECTORY, PD_DEFAULT_RUNTIME_DIR);
+  state_dir = dir_from_env (PD_ENV_STATE_DIRECTORY, PD_DEFAULT_STATE_DIR);
+  runtime_dir = dir_from_env (PD_ENV_RUNTIME_DIRECTORY, PD_DEFAULT_RUNTIME_DIR);
+  context.state_dir = state_dir;
+  context.runtime_dir = runtime_dir;
   lock_path = g_build_filename (context.state_dir, "lock", NULL);
   if (!pd_mkdir_with_mode (context.state_dir, 0700, &error))
     {
@@ -276,8 +280,6 @@ main (int argc, char **argv)
   g_main_loop_unref (context.loop);
   g_clear_object (&context.daemon);
   g_clear_object (&context.connection);
-  g_free (context.state_dir);
-  g_free (context.runtime_dir);
   /* the lock goes with the process; closing it here only makes that explicit */
   close (context.lock_fd);
   return context.exit_status;

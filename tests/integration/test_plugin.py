@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 import time
@@ -400,6 +401,7 @@ class RestartTests(PlugindTestCase):
         path, _ = self.create_ok('test/lock')
         staging = os.path.join(self.state_dir, 'tmp', 'in-flight')
         os.makedirs(staging)
+        self.addCleanup(shutil.rmtree, staging, True)
         before = self.snapshot_files()
         second = self._second_daemon()
         out, _ = second.communicate(timeout=30 * TIMEOUT_MULT)
