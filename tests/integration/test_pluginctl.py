@@ -5,12 +5,14 @@
 import http.client
 import json
 import os
+import random
 import shutil
 import signal
 import socket
 import stat
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -231,15 +233,35 @@ class CreateTests(PluginctlTestCase):
 
     def test_create_example_context(self):
         require(EXAMPLE_CONTEXT)
-        out = self.ctl_ok('create', 'example/hello', EXAMPLE_CONTEXT)
-        self.assertEqual(out, 'example/hello\n')
+        # its data directory is a bind mount: a privilege the user is asked for, as by Docker
+        _, err = self.ctl_fail(EXIT_FAILURE, 'create', 'example/hello', EXAMPLE_CONTEXT)
+        self.assertEqual(err, 'Error: permission denied while creating plugin example/hello\n')
+        self.assertNoPlugin('example/hello')
+        out = self.ctl_ok('create', 'example/hello', EXAMPLE_CONTEXT, stdin=b'y\n')
+        self.assertEqual(out, 'Plugin "example/hello" is requesting the following privileges:\n'
+                              ' - mount: [/var/lib/plugind-example]\n'
+                              'Do you grant the above permissions? [y/N] example/hello\n')
         path = self.get_plugin('example/hello')
         doc = self.inspect(path)
         self.assertEqual(doc['Config']['Description'], 'plugind example volume plugin')
         self.assertEqual(doc['Config']['Entrypoint'], ['/plugind-example'])
         self.assertEqual(doc['Config']['Interface']['Socket'], 'example.sock')
+        self.assertEqual(doc['Config']['Interface']['Types'], ['docker.volumedriver/1.0'])
+        self.assertEqual([(m['Name'], m['Source'], m['Destination'], m['Type'])
+                          for m in doc['Config']['Mounts']],
+                         [('data', '/var/lib/plugind-example', '/data', 'bind')])
+        privs = self.plugin_prop(path, 'Privileges')
+        self.assertEqual([(p[0], list(p[2])) for p in privs],
+                         [('mount', ['/var/lib/plugind-example'])])
         rootfs = os.path.join(self.plugin_dir(doc['Id']), 'rootfs')
         self.assertMode(os.path.join(rootfs, 'plugind-example'), 0o755)
+        # what the demo does: granted up front, and the data directory moved elsewhere
+        out = self.ctl_ok('create', '--grant-all-permissions', 'plugind/example',
+                          EXAMPLE_CONTEXT)
+        self.assertEqual(out, 'plugind/example\n')
+        self.ctl_ok('set', 'plugind/example', 'data.source=/srv/volumes')
+        self.assertEqual(self.inspect(self.get_plugin('plugind/example'))
+                         ['Settings']['Mounts'][0]['Source'], '/srv/volumes')
 
     def test_create_bad_context(self):
         # Docker's pre-check: config.json and rootfs/ must be there
@@ -588,23 +610,33 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 
 class ExamplePluginTests(unittest.TestCase):
-    """The example plugin answers the Docker plugin handshake on its socket; no bus needed."""
+    """The example plugin on its socket: the Docker plugin handshake and the VolumeDriver API,
+    with a temporary data directory; no bus needed."""
 
     def setUp(self):
         require(EXAMPLE)
         self.dir = tempfile.mkdtemp(prefix='plugind-example-')
         self.addCleanup(shutil.rmtree, self.dir, True)
+        self.data = os.path.join(self.dir, 'data')
+        os.mkdir(self.data)
+        self.volumes = os.path.join(self.data, 'volumes')
 
-    def start(self, *args, socket_name='example.sock'):
-        env = dict(os.environ, PLUGIND_EXAMPLE_SOCKET_DIR=self.dir, DEBUG='1')
-        p = subprocess.Popen([EXAMPLE] + list(args), env=env, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    def start(self, *args, socket_name='example.sock', env=None, umask=-1):
+        environ = dict(os.environ, PLUGIND_EXAMPLE_SOCKET_DIR=self.dir,
+                       PLUGIND_EXAMPLE_DATA_DIR=self.data, DEBUG='1')
+        environ.update(env or {})
+        # the log goes to a file: a pipe nobody reads would fill up and block the plugin
+        log = tempfile.TemporaryFile()
+        self.addCleanup(log.close)
+        p = subprocess.Popen([EXAMPLE] + list(args), env=environ, stdin=subprocess.DEVNULL,
+                             stdout=log, stderr=subprocess.STDOUT, umask=umask)
+        p.log = log
         self.addCleanup(self.stop, p)
         sock = os.path.join(self.dir, socket_name)
         deadline = time.monotonic() + 10 * TIMEOUT_MULT
         while not os.path.exists(sock):
             if p.poll() is not None:
-                self.fail('plugind-example exited: %r' % (p.communicate(),))
+                self.fail('plugind-example exited: %r' % self.read_log(p))
             self.assertLess(time.monotonic(), deadline, 'no socket %s' % sock)
             time.sleep(0.01)
         return p, sock
@@ -612,13 +644,52 @@ class ExamplePluginTests(unittest.TestCase):
     def stop(self, p):
         if p.poll() is None:
             p.kill()
-        p.communicate()
+        p.wait()
+
+    def read_log(self, p):
+        p.log.seek(0)
+        return p.log.read().decode(errors='replace')
+
+    def terminate(self, p, sock):
+        """SIGTERM: status 0, the socket removed; returns what it logged."""
+        p.send_signal(signal.SIGTERM)
+        p.wait(10 * TIMEOUT_MULT)
+        self.assertEqual(p.returncode, 0, self.read_log(p))
+        self.assertFalse(os.path.exists(sock))
+        return self.read_log(p)
 
     def post(self, conn, path, body=b''):
         conn.request('POST', path, body=body,
                      headers={'Accept': 'application/vnd.docker.plugins.v1.2+json'})
         r = conn.getresponse()
         return r.status, r.read()
+
+    def call(self, conn, method, args=None, status=200):
+        """POST /VolumeDriver.<method> with @args as JSON (bytes as they are); the decoded
+        answer, which must have @status and be valid JSON without raw control characters."""
+        body = args if isinstance(args, bytes) else b'' if args is None else \
+            json.dumps(args).encode()
+        got, data = self.post(conn, '/VolumeDriver.' + method, body)
+        self.assertEqual(got, status, data)
+        no_controls(self, data, method)
+        return json.loads(data.decode('utf-8'))
+
+    def ok(self, conn, method, args=None):
+        doc = self.call(conn, method, args)
+        self.assertEqual(doc.get('Err', ''), '', (method, args, doc))
+        return doc
+
+    def err(self, conn, method, args, contains):
+        """An operation error: a 200 whose Err says @contains."""
+        doc = self.call(conn, method, args)
+        self.assertIn(contains, doc.get('Err', ''), (method, args, doc))
+        return doc
+
+    def mountpoint(self, name):
+        return os.path.join(self.volumes, name)
+
+    def volume_names(self):
+        return sorted(os.listdir(self.volumes)) if os.path.isdir(self.volumes) else []
 
     def test_activate(self):
         p, sock = self.start()
@@ -630,15 +701,300 @@ class ExamplePluginTests(unittest.TestCase):
         status, body = self.post(conn, '/VolumeDriver.Nope', b'{"Name": "x"}')
         self.assertEqual(status, 404)
         self.assertIn('Err', json.loads(body))
+        self.assertEqual(self.call(conn, 'Capabilities', b'{}'),
+                         {'Capabilities': {'Scope': 'local'}})
         conn.close()
-        p.send_signal(signal.SIGTERM)
-        self.assertEqual(p.wait(10 * TIMEOUT_MULT), 0)
-        self.assertFalse(os.path.exists(sock))
+        self.terminate(p, sock)
 
     def test_socket_name_argument(self):
         p, sock = self.start('other.sock', socket_name='other.sock')
         status, body = self.post(UnixHTTPConnection(sock), '/Plugin.Activate')
         self.assertEqual(status, 200)
+
+    def test_volume_lifecycle(self):
+        # a strict umask does not change the volumes' mode
+        p, sock = self.start(umask=0o077)
+        conn = UnixHTTPConnection(sock)
+        # no volumes/ yet: an empty list, with and without a body (Docker sends "{}")
+        self.assertEqual(self.call(conn, 'List', {}), {'Volumes': [], 'Err': ''})
+        self.assertEqual(self.call(conn, 'List'), {'Volumes': [], 'Err': ''})
+        self.assertEqual(self.call(conn, 'Capabilities'), {'Capabilities': {'Scope': 'local'}})
+
+        self.assertEqual(self.call(conn, 'Create', {'Name': 'vol1', 'Opts': {}}), {'Err': ''})
+        self.assertEqual(self.call(conn, 'Create', {'Name': 'b.2_x-y', 'Opts': None}),
+                         {'Err': ''})
+        longest = 'L' * 255
+        self.ok(conn, 'Create', {'Name': longest})
+        for d in (self.volumes, self.mountpoint('vol1'), self.mountpoint('b.2_x-y')):
+            st = os.lstat(d)
+            self.assertTrue(stat.S_ISDIR(st.st_mode), d)
+            self.assertEqual(stat.S_IMODE(st.st_mode), 0o755, d)
+        # creating it again is fine, and keeps what it holds
+        with open(os.path.join(self.mountpoint('vol1'), 'file'), 'w') as f:
+            f.write('kept')
+        self.ok(conn, 'Create', {'Name': 'vol1'})
+        with open(os.path.join(self.mountpoint('vol1'), 'file')) as f:
+            self.assertEqual(f.read(), 'kept')
+
+        # List reads the directory, sorted by name; Mountpoint is the path the plugin sees
+        self.assertEqual(self.call(conn, 'List', {}), {'Volumes': [
+            {'Name': n, 'Mountpoint': self.mountpoint(n)}
+            for n in ('L' * 255, 'b.2_x-y', 'vol1')], 'Err': ''})
+        self.assertEqual(self.call(conn, 'Get', {'Name': 'vol1'}), {'Volume': {
+            'Name': 'vol1', 'Mountpoint': self.mountpoint('vol1'), 'Status': {'Mounts': 0}},
+            'Err': ''})
+        self.assertEqual(self.call(conn, 'Path', {'Name': 'vol1'}),
+                         {'Mountpoint': self.mountpoint('vol1'), 'Err': ''})
+
+        # mounts are counted per caller ID
+        for caller in ('c1', 'c1', 'c2'):
+            self.assertEqual(self.call(conn, 'Mount', {'Name': 'vol1', 'ID': caller}),
+                             {'Mountpoint': self.mountpoint('vol1'), 'Err': ''})
+        self.assertEqual(self.call(conn, 'Get', {'Name': 'vol1'})['Volume']['Status'],
+                         {'Mounts': 3})
+        self.err(conn, 'Remove', {'Name': 'vol1'}, 'is in use')
+        self.assertTrue(os.path.isdir(self.mountpoint('vol1')))
+        self.err(conn, 'Unmount', {'Name': 'vol1', 'ID': 'c3'}, 'not mounted by "c3"')
+        self.err(conn, 'Unmount', {'Name': 'b.2_x-y', 'ID': 'c1'}, 'not mounted')
+        self.assertEqual(self.call(conn, 'Unmount', {'Name': 'vol1', 'ID': 'c1'}), {'Err': ''})
+        self.ok(conn, 'Unmount', {'Name': 'vol1', 'ID': 'c2'})
+        self.err(conn, 'Remove', {'Name': 'vol1'}, 'is in use')
+        self.assertEqual(self.call(conn, 'Get', {'Name': 'vol1'})['Volume']['Status'],
+                         {'Mounts': 1})
+        self.ok(conn, 'Unmount', {'Name': 'vol1', 'ID': 'c1'})
+        self.err(conn, 'Unmount', {'Name': 'vol1', 'ID': 'c1'}, 'not mounted')
+        # a mount without an ID (Docker before 1.12) is a caller of its own
+        self.ok(conn, 'Mount', {'Name': 'b.2_x-y'})
+        self.err(conn, 'Remove', {'Name': 'b.2_x-y'}, 'is in use')
+        self.ok(conn, 'Unmount', {'Name': 'b.2_x-y'})
+
+        # Remove deletes the tree, and never follows a symlink a container left in it
+        outside = os.path.join(self.dir, 'outside')
+        os.mkdir(outside)
+        with open(os.path.join(outside, 'precious'), 'w') as f:
+            f.write('x')
+        deep = os.path.join(self.mountpoint('vol1'), 'a', 'b', 'c')
+        os.makedirs(deep)
+        os.symlink(outside, os.path.join(deep, 'link'))
+        os.symlink(outside, os.path.join(self.mountpoint('vol1'), 'dirlink'))
+        os.mkfifo(os.path.join(deep, 'fifo'))
+        self.assertEqual(self.call(conn, 'Remove', {'Name': 'vol1'}), {'Err': ''})
+        self.assertFalse(os.path.lexists(self.mountpoint('vol1')))
+        self.assertEqual(os.listdir(outside), ['precious'])
+        self.err(conn, 'Get', {'Name': 'vol1'}, 'no such volume "vol1"')
+        self.err(conn, 'Remove', {'Name': 'vol1'}, 'no such volume')
+        self.assertEqual([v['Name'] for v in self.call(conn, 'List', {})['Volumes']],
+                         ['L' * 255, 'b.2_x-y'])
+
+        # the directories are the state: a new process lists them, with no mounts
+        log = self.terminate(p, sock)
+        self.assertIn('/VolumeDriver.Create: created "vol1"', log)
+        self.assertIn('/VolumeDriver.Remove: removed "vol1"', log)
+        p, sock = self.start()
+        conn = UnixHTTPConnection(sock)
+        self.assertEqual([v['Name'] for v in self.call(conn, 'List', {})['Volumes']],
+                         ['L' * 255, 'b.2_x-y'])
+        self.assertEqual(self.call(conn, 'Get', {'Name': 'b.2_x-y'})['Volume']['Status'],
+                         {'Mounts': 0})
+        self.ok(conn, 'Remove', {'Name': 'b.2_x-y'})
+        self.ok(conn, 'Remove', {'Name': longest})
+        self.assertEqual(self.volume_names(), [])
+        self.terminate(p, sock)
+
+    def test_volume_errors(self):
+        p, sock = self.start()
+        conn = UnixHTTPConnection(sock)
+        bad_names = ['', 'a', '-ab', '_ab', '.x', '..', '...', '../etc', 'a/b', '/abs', 'a b',
+                     'a\\b', 'ab\n', 'é1', 'a\u001b[2K', 'x' * 256]
+        for name in bad_names:
+            for method in ('Create', 'Remove', 'Mount', 'Path', 'Unmount', 'Get'):
+                with self.subTest(name=name, method=method):
+                    doc = self.err(conn, method, {'Name': name, 'ID': 'c1'},
+                                   'invalid volume name')
+                    # the name is quoted with its controls escaped, and cut when long
+                    self.assertLess(len(doc['Err']), 400)
+        # a missing or null Name is an empty one
+        self.err(conn, 'Create', {}, 'invalid volume name ""')
+        self.err(conn, 'Create', {'Name': None}, 'invalid volume name ""')
+        self.assertEqual(self.volume_names(), [])
+        self.assertEqual(sorted(os.listdir(self.dir)), ['data', 'example.sock'])
+
+        # unknown volumes
+        for method in ('Remove', 'Mount', 'Path', 'Get'):
+            self.err(conn, method, {'Name': 'nope', 'ID': 'c1'}, 'no such volume "nope"')
+        self.err(conn, 'Unmount', {'Name': 'nope', 'ID': 'c1'}, 'not mounted')
+        # options are refused: this driver has none
+        self.err(conn, 'Create', {'Name': 'opt', 'Opts': {'size': '1G'}},
+                 'invalid option "size"')
+        self.err(conn, 'Create', {'Name': 'opt', 'Opts': {'': ''}}, 'invalid option ""')
+        self.err(conn, 'Create', {'Name': 'opt', 'Opts': {'a': None, 'b': 'c'}},
+                 'invalid option "a"')
+        self.assertEqual(self.volume_names(), [])
+        self.err(conn, 'Mount', {'Name': 'opt', 'ID': 'i' * 256}, 'invalid mount ID')
+
+        # what is not a directory under volumes/ is no volume, and is left alone
+        os.mkdir(self.volumes)
+        with open(os.path.join(self.volumes, 'afile'), 'w') as f:
+            f.write('x')
+        target = os.path.join(self.dir, 'target')
+        os.mkdir(target)
+        os.symlink(target, os.path.join(self.volumes, 'alink'))
+        os.mkdir(os.path.join(self.volumes, '.hidden'))
+        self.assertEqual(self.call(conn, 'List', {}), {'Volumes': [], 'Err': ''})
+        for name in ('afile', 'alink'):
+            for method in ('Get', 'Path', 'Mount', 'Remove'):
+                self.err(conn, method, {'Name': name, 'ID': 'c1'}, 'no such volume')
+            self.err(conn, 'Create', {'Name': name}, 'in the way')
+        self.assertTrue(os.path.isdir(target))
+        self.assertEqual(sorted(os.listdir(self.volumes)), ['.hidden', 'afile', 'alink'])
+        self.terminate(p, sock)
+
+    def test_request_bodies(self):
+        p, sock = self.start()
+        conn = UnixHTTPConnection(sock)
+        self.ok(conn, 'Create', {'Name': 'vol1'})
+        # what Go's encoding/json accepts: keys in any case, the last of repeated keys wins,
+        # unknown fields and every kind of value ignored, escapes decoded
+        self.ok(conn, 'Get', b'{"name": "vol1"}')
+        self.ok(conn, 'Get', b'{"Name": "nope", "Name": "vol1"}')
+        self.ok(conn, 'Get', b' \r\n\t{"X": [1, -2.5e+3, 0, true, false, null, {"a": [[]]}, '
+                             b'"\\u00e9\\ud83d\\ude00\\/\\b\\f\\n\\r\\t\\"\\\\"], '
+                             b'"Name": "v\\u006Fl1"} \n')
+        self.ok(conn, 'Mount', b'{"Name": "vol1", "ID": "\\u00e9\\ud83d\\ude00"}')
+        self.err(conn, 'Unmount', {'Name': 'vol1', 'ID': 'other'}, 'not mounted')
+        self.ok(conn, 'Unmount', {'Name': 'vol1', 'ID': '\u00e9\U0001f600'})
+
+        bad = [b'{', b'}', b'[]', b'"Name"', b'null', b'{"Name": "vol1"', b'{"Name" "vol1"}',
+               b'{"Name": "vol1",}', b'{"Name": "vol1"} {}', b'{"Name": vol1}',
+               b'{"Name": 1}', b'{"Name": ["vol1"]}', b'{"ID": {}}', b'{"Opts": []}',
+               b'{"Opts": {"a": 1}}', b'{"Opts": {"a": null"x"}}', b'{"Opts": {"a"}}',
+               b'{"Name": "a\x01b"}', b'{"Name": "\xff\xfe"}',
+               b'{"Name": "\xc0\xaf"}', b'{"Name": "\xed\xa0\x80"}', b'{"Name": "\\ud800"}',
+               b'{"Name": "\\udc00x"}', b'{"Name": "\\u00"}', b'{"Name": "\\x41"}',
+               b'{"Name": "vol\\u00001"}', b'{"X": 01}', b'{"X": 1.}', b'{"X": -}',
+               b'{"X": tru}', b'{"X": nul}', b'\x00', '{"Name": "é"}'.encode('latin-1'),
+               b'[' * 100000, b'{"X":' * 50 + b'1' + b'}' * 50,
+               b'{"Name": "' + b'n' * 2000 + b'"}']
+        for body in bad:
+            for method in ('Create', 'Get', 'Mount', 'List', 'Capabilities'):
+                with self.subTest(body=body[:40], method=method):
+                    doc = self.call(conn, method, body, status=400)
+                    self.assertTrue(doc['Err'].startswith('invalid request body: '), doc)
+        # the nesting limit is generous enough for any real request
+        self.ok(conn, 'List', b'{"X":' * 20 + b'1' + b'}' * 20)
+        status, _ = self.post(conn, '/VolumeDriver.Get',
+                              b'{"Name": "vol1", "X":' + b'[' * 20 + b']' * 20 + b'}')
+        self.assertEqual(status, 200)
+
+        # random garbage: always a JSON answer, never a crash
+        rng = random.Random(3)
+        seeds = [b'{"Name": "vol1", "ID": "c\\u00e9", "Opts": {"a": "b"}}',
+                 b'{"X": [1, 2.5e-3, {"y": null}], "Name": "ab"}']
+        for i in range(3000):
+            body = bytearray(rng.choice(seeds))
+            for _ in range(rng.randint(1, 4)):
+                pos = rng.randint(0, len(body))
+                body[pos:pos] = rng.choice([bytes([rng.randint(0, 255)]), b'"', b'\\', b'{',
+                                            b'}', b'[', b':', b',', b'\\u', b'\xc3'])
+            method = rng.choice(('Create', 'Get', 'Mount', 'Unmount', 'Path', 'List'))
+            status, data = self.post(conn, '/VolumeDriver.' + method, bytes(body))
+            self.assertIn(status, (200, 400), data)
+            self.assertIn('Err', json.loads(data))
+            no_controls(self, data, 'garbage answer')
+
+        # a body over the limit is refused before it is read
+        status, data = self.post(UnixHTTPConnection(sock), '/VolumeDriver.Create',
+                                 b'{"Name": "big", "X": "' + b'x' * (1024 * 1024) + b'"}')
+        self.assertEqual(status, 413)
+        self.assertEqual(json.loads(data), {'Err': 'request body too large'})
+        # one under the limit is parsed, and refused for what it holds
+        doc = self.call(UnixHTTPConnection(sock), 'Create',
+                        b'{"Name": "' + b'x' * (1000 * 1000) + b'"}', status=400)
+        self.assertIn('too long', doc['Err'])
+        doc = self.call(UnixHTTPConnection(sock), 'Create',
+                        b'{"X": "' + b'x' * (1000 * 1000) + b'", "Name": "big"}')
+        self.assertEqual(doc, {'Err': ''})
+        self.assertIn('big', self.volume_names())
+        self.assertEqual(self.post(UnixHTTPConnection(sock), '/Plugin.Activate')[0], 200)
+        self.terminate(p, sock)
+
+    def test_concurrent_connections(self):
+        p, sock = self.start()
+        # idle connections (a silent one, one with half a request) do not block the others
+        silent = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        silent.connect(sock)
+        half = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        half.connect(sock)
+        half.sendall(b'POST /VolumeDriver.Create HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"Na')
+        self.addCleanup(silent.close)
+        self.addCleanup(half.close)
+
+        n_workers = 16
+        errors = []
+
+        def worker(i):
+            try:
+                conn = UnixHTTPConnection(sock)
+                name = 'vol%02d' % i
+                self.ok(conn, 'Create', {'Name': name})
+                # every worker mounts the shared volume and its own, several times
+                for n in range(10):
+                    self.ok(conn, 'Mount', {'Name': 'shared', 'ID': 'w%d' % i})
+                    self.ok(conn, 'Mount', {'Name': name, 'ID': 'w%d-%d' % (i, n)})
+                    self.ok(conn, 'List', {})
+                for n in range(10):
+                    self.ok(conn, 'Unmount', {'Name': name, 'ID': 'w%d-%d' % (i, n)})
+                if i % 2:
+                    self.ok(conn, 'Remove', {'Name': name})
+                conn.close()
+            except Exception as e:  # noqa: BLE001 -- reported by the main thread
+                errors.append(e)
+
+        conn = UnixHTTPConnection(sock)
+        self.ok(conn, 'Create', {'Name': 'shared'})
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(n_workers)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60 * TIMEOUT_MULT)
+        self.assertEqual(errors, [])
+        self.assertEqual(self.call(conn, 'Get', {'Name': 'shared'})['Volume']['Status'],
+                         {'Mounts': n_workers * 10})
+        self.err(conn, 'Remove', {'Name': 'shared'}, 'mounted 160 times')
+        self.assertEqual([v['Name'] for v in self.call(conn, 'List', {})['Volumes']],
+                         ['shared'] + ['vol%02d' % i for i in range(0, n_workers, 2)])
+        # SIGTERM with connections open: status 0, the socket gone, the volumes kept
+        self.terminate(p, sock)
+        self.assertEqual(self.volume_names(),
+                         ['shared'] + ['vol%02d' % i for i in range(0, n_workers, 2)])
+
+    def test_data_dir(self):
+        # a trailing slash is dropped from Mountpoints; a relative directory is refused
+        self.data += '//'
+        p, sock = self.start(env={'DEBUG': '0'})
+        conn = UnixHTTPConnection(sock)
+        self.ok(conn, 'Create', {'Name': 'vol1'})
+        self.assertEqual(self.call(conn, 'Path', {'Name': 'vol1'})['Mountpoint'],
+                         os.path.join(self.dir, 'data', 'volumes', 'vol1'))
+        # DEBUG=0: nothing logged
+        self.assertEqual(self.terminate(p, sock), '')
+        env = dict(os.environ, PLUGIND_EXAMPLE_SOCKET_DIR=self.dir,
+                   PLUGIND_EXAMPLE_DATA_DIR='relative')
+        r = subprocess.run([EXAMPLE], env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                           timeout=10 * TIMEOUT_MULT)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(b'invalid data directory', r.stderr)
+        # a data directory that cannot hold volumes: an Err, not a crash
+        blocked = os.path.join(self.dir, 'blocked')
+        with open(blocked, 'w') as f:
+            f.write('x')
+        self.data = blocked
+        p, sock = self.start()
+        conn = UnixHTTPConnection(sock)
+        self.err(conn, 'Create', {'Name': 'vol1'}, 'blocked/volumes: Not a directory')
+        self.err(conn, 'List', {}, 'Not a directory')
+        self.err(conn, 'Get', {'Name': 'vol1'}, 'no such volume')
+        self.terminate(p, sock)
 
     def test_partial_and_bad_requests(self):
         p, sock = self.start()

@@ -1,0 +1,175 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+/*
+ * Runs inside a plugind sandbox for test-sandbox and reports, one "key=value" line each, what
+ * it finds there: its status lines (CapEff, CapBnd, CapPrm, CapInh, CapAmb, NoNewPrivs,
+ * Seccomp), the inode of each of its namespaces, its argv, cwd and environment, its open fds,
+ * and the errno of syscalls the sandbox must refuse ("0" when one succeeded). Static and
+ * without GLib: the test rootfs holds nothing but this binary.
+ */
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char **environ;
+
+static void
+report (const char *key, long r)
+{
+  printf ("%s=%d\n", key, r < 0 ? errno : 0);
+}
+
+static void
+status_lines (const char *prefix)
+{
+  static const char *const keys[] = {
+    "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:",
+  };
+  char line[256];
+  FILE *f = fopen ("/proc/self/status", "re");
+
+  if (f == NULL)
+    {
+      printf ("status=%d\n", errno);
+      return;
+    }
+  while (fgets (line, sizeof line, f) != NULL)
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+      if (strncmp (line, keys[i], strlen (keys[i])) == 0)
+        {
+          char *value = line + strlen (keys[i]);
+
+          value += strspn (value, " \t");
+          value[strcspn (value, "\n")] = '\0';
+          printf ("%s%.*s=%s\n", prefix, (int) strlen (keys[i]) - 1, keys[i], value);
+        }
+  fclose (f);
+}
+
+static void
+namespaces (void)
+{
+  static const char *const ns[] = { "mnt", "uts", "ipc", "pid", "net", "cgroup", "user" };
+
+  for (size_t i = 0; i < sizeof ns / sizeof ns[0]; i++)
+    {
+      char path[64], target[128];
+      ssize_t len;
+
+      snprintf (path, sizeof path, "/proc/self/ns/%s", ns[i]);
+      len = readlink (path, target, sizeof target - 1);
+      target[len < 0 ? 0 : len] = '\0';
+      printf ("ns.%s=%s\n", ns[i], target);
+    }
+}
+
+static void
+fds (void)
+{
+  DIR *dir = opendir ("/proc/self/fd");
+  struct dirent *entry;
+
+  printf ("fds=");
+  if (dir != NULL)
+    {
+      while ((entry = readdir (dir)) != NULL)
+        if (entry->d_name[0] != '.' && atoi (entry->d_name) != dirfd (dir))
+          printf ("%s,", entry->d_name);
+      closedir (dir);
+    }
+  printf ("\n");
+}
+
+int
+main (int argc, char **argv)
+{
+  char cwd[4096];
+  struct clone_args args = { 0 };
+  char *child_argv[] = { argv[0], (char *) "--exec-child", NULL };
+  pid_t pid;
+  int status;
+  int fd;
+
+  /* what an execve inside the sandbox gets: no more than its parent had */
+  if (argc == 2 && strcmp (argv[1], "--exec-child") == 0)
+    {
+      status_lines ("exec.");
+      return 0;
+    }
+
+  status_lines ("");
+  namespaces ();
+  fds ();
+  for (int i = 1; i < argc; i++)
+    printf ("arg=%s\n", argv[i]);
+  for (char **e = environ; *e != NULL; e++)
+    printf ("env=%s\n", *e);
+  printf ("cwd=%s\n", getcwd (cwd, sizeof cwd) != NULL ? cwd : "");
+  printf ("uid=%d\n", (int) getuid ());
+
+  /* refused unless a capability grants them */
+  report ("keyctl", syscall (SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, -3, 0));
+  report ("kexec_load", syscall (SYS_kexec_load, 0, 0, NULL, 0));
+  report ("open_by_handle_at", syscall (SYS_open_by_handle_at, AT_FDCWD, NULL, O_RDONLY));
+  if (mount ("none", "/mnt", "tmpfs", 0, NULL) == 0)
+    {
+      printf ("mount=0\n");
+      umount ("/mnt");
+    }
+  else
+    report ("mount", -1);
+  /* in a child, since it changes the caller when it works */
+  pid = fork ();
+  if (pid == 0)
+    _exit (unshare (CLONE_NEWUSER) == 0 ? 0 : errno);
+  if (pid > 0 && waitpid (pid, &status, 0) == pid && WIFEXITED (status))
+    printf ("unshare_user=%d\n", WEXITSTATUS (status));
+  else
+    printf ("unshare_user=fork failed\n");
+  /* a pid that cannot exist: ESRCH once the call reaches the kernel */
+  report ("ptrace", syscall (SYS_ptrace, 0x4206 /* PTRACE_SEIZE */, 0x3fffffff, 0, 0));
+  /* a size the kernel refuses (EINVAL), so that it never makes a process when it gets there */
+  args.flags = CLONE_NEWUSER;
+  report ("clone3", syscall (SYS_clone3, &args, (size_t) 1));
+  report ("tiocsti", ioctl (1, TIOCSTI, "x"));
+  /* an ordinary ioctl still gets to the kernel: ENOTTY on a pipe, not EPERM */
+  report ("tcgets", ioctl (1, TCGETS, NULL));
+  fd = socket (AF_VSOCK, SOCK_STREAM, 0);
+  report ("socket_vsock", fd);
+  fd = socket (AF_UNIX, SOCK_STREAM, 0);
+  report ("socket_unix", fd);
+  if (fd >= 0)
+    close (fd);
+  /* a syscall newer than libseccomp knows (mseal, Linux 6.10) */
+  report ("newer_syscall", syscall (462, 0, 0, 0));
+  report ("mknod_char", mknod ("/tmp/probe-null", S_IFCHR | 0600, makedev (1, 3)));
+  report ("mknod_fifo", mknod ("/tmp/probe-fifo", S_IFIFO | 0600, 0));
+  unlink ("/tmp/probe-null");
+  unlink ("/tmp/probe-fifo");
+  report ("socket_dir", access ("/run/docker/plugins/.", W_OK));
+  fflush (stdout);
+  /* last, since the child's lines follow */
+  execv (argv[0], child_argv);
+  report ("exec", -1);
+  return 0;
+}
