@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # The README's "run" command: installs what is missing, builds, starts plugind on the system
-# bus (a private bus plus polkitd when none runs), and shows it creating and listing the
-# bundled example plugin. plugind keeps running afterwards.
+# bus (a private bus plus polkitd when none runs), and shows it creating, configuring,
+# enabling (in a bubblewrap sandbox), calling and disabling the bundled example VolumeDriver
+# plugin. plugind keeps running afterwards.
 set -euo pipefail
 
 . "$(dirname "$0")/plugind-env.sh"
@@ -26,10 +27,26 @@ step() {
 # a second run of the demo starts from the same state
 "$pluginctl" rm -f plugind/example >/dev/null 2>&1 || true
 
+# the example keeps its volumes in a host directory it declares as a mount (its privilege)
+mkdir -p /var/lib/plugind-example
+
 step "$pluginctl" create --grant-all-permissions plugind/example "$context"
-step "$pluginctl" ls
 step "$pluginctl" set plugind/example DEBUG=1
+step "$pluginctl" enable plugind/example
+step "$pluginctl" ls
 step "$pluginctl" inspect plugind/example
+
+# talk to the running plugin through its socket, as Docker would
+plugin_path="$(gdbus call --system --dest org.plugind.Plugind1 \
+  --object-path /org/plugind/Plugind1/Manager \
+  --method org.plugind.Plugind1.Manager.GetPlugin plugind/example | sed -e "s/^(objectpath '//" -e "s/',)$//")"
+socket="$(gdbus call --system --dest org.plugind.Plugind1 --object-path "$plugin_path" \
+  --method org.freedesktop.DBus.Properties.Get org.plugind.Plugind1.Plugin Socket |
+  sed -e "s/^(<'//" -e "s/'>,)$//")"
+step "$PD_SRCDIR/scripts/plugin-call.py" "$socket" VolumeDriver.Create '{"Name": "demo", "Opts": {}}'
+step "$PD_SRCDIR/scripts/plugin-call.py" "$socket" VolumeDriver.List
+step "$pluginctl" logs -n 5 plugind/example
+step "$pluginctl" disable plugind/example
 step gdbus call --system --dest org.plugind.Plugind1 --object-path /org/plugind/Plugind1/Manager \
   --method org.plugind.Plugind1.Manager.ListPlugins "{}"
 

@@ -297,9 +297,10 @@ pd_start_daemon() {
       _pd_die "plugind exited during start-up (log: $log)"
       return 1
     fi
+    # the name has no owner yet: no error under set -e -o pipefail in the scripts
     owner_pid="$(timeout 5 dbus-send --system --print-reply --dest=org.freedesktop.DBus / \
       org.freedesktop.DBus.GetConnectionUnixProcessID "string:$PD_BUS_NAME" 2>/dev/null |
-      awk '/uint32/ {print $2}')"
+      awk '/uint32/ {print $2}')" || owner_pid=""
     if [ "$owner_pid" = "$pid" ]; then
       _pd_log "plugind (pid $pid) owns $PD_BUS_NAME; state $state, log $log"
       return 0

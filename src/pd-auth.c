@@ -16,6 +16,11 @@ static const PdAuthRule pd_auth_rules[] = {
   { PD_DBUS_INTERFACE_MANAGER, "ListPlugins", NULL, NULL },
   { PD_DBUS_INTERFACE_MANAGER, "ListJobs", NULL, NULL },
   { PD_DBUS_INTERFACE_MANAGER, "Create", PD_ACTION_INSTALL, PD_ACTION_INSTALL_PRIVILEGED },
+  { PD_DBUS_INTERFACE_PLUGIN, "Enable", PD_ACTION_ENABLE, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "Disable", PD_ACTION_DISABLE, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "OpenLog", PD_ACTION_READ_LOGS, NULL },
+  /* holding pins the plugin running (dbus-api.md D3) */
+  { PD_DBUS_INTERFACE_PLUGIN, "Hold", PD_ACTION_ENABLE, NULL },
   { PD_DBUS_INTERFACE_PLUGIN, "Set", PD_ACTION_SET, PD_ACTION_SET_PRIVILEGED },
   { PD_DBUS_INTERFACE_PLUGIN, "Remove", PD_ACTION_REMOVE, NULL },
   { PD_DBUS_INTERFACE_PLUGIN, "Inspect", NULL, NULL },
@@ -101,6 +106,7 @@ pd_auth_get_credentials_finish (GDBusConnection *connection,
                                 GAsyncResult *result,
                                 const char *sender,
                                 guint32 *uid,
+                                guint32 *pid,
                                 GError **error)
 {
   g_autoptr(GVariant) reply = NULL;
@@ -125,6 +131,9 @@ pd_auth_get_credentials_finish (GDBusConnection *connection,
                    "The bus does not know the uid of %s", sender);
       return FALSE;
     }
+  /* for people only (Holders): never used to authorize anything */
+  if (pid != NULL && !g_variant_lookup (creds, "ProcessID", "u", pid))
+    *pid = 0;
   return TRUE;
 }
 
@@ -149,6 +158,7 @@ typedef struct {
   GCancellable *cancellable;
   guint watch_id;
   guint32 uid;
+  guint32 pid;
 } PdAuthUidData;
 
 static void
@@ -170,7 +180,7 @@ pd_auth_get_caller_uid_cb (GObject *source, GAsyncResult *result, gpointer user_
   GError *error = NULL;
 
   if (!pd_auth_get_credentials_finish (data->connection, result, data->sender, &data->uid,
-                                       &error))
+                                       &data->pid, &error))
     {
       g_task_return_error (task, error);
       return;
@@ -216,6 +226,13 @@ pd_auth_get_caller_uid_async (PdAuth *self,
 gboolean
 pd_auth_get_caller_uid_finish (PdAuth *self, GAsyncResult *result, guint32 *uid, GError **error)
 {
+  return pd_auth_get_caller_credentials_finish (self, result, uid, NULL, error);
+}
+
+gboolean
+pd_auth_get_caller_credentials_finish (PdAuth *self, GAsyncResult *result, guint32 *uid,
+                                       guint32 *pid, GError **error)
+{
   PdAuthUidData *data;
 
   g_return_val_if_fail (PD_IS_AUTH (self), FALSE);
@@ -226,6 +243,8 @@ pd_auth_get_caller_uid_finish (PdAuth *self, GAsyncResult *result, guint32 *uid,
   data = g_task_get_task_data (G_TASK (result));
   if (uid != NULL)
     *uid = data->uid;
+  if (pid != NULL)
+    *pid = data->pid;
   return TRUE;
 }
 
@@ -359,7 +378,8 @@ pd_auth_check_credentials_cb (GObject *source, GAsyncResult *result, gpointer us
   guint32 uid = G_MAXUINT32;
   GError *error = NULL;
 
-  if (!pd_auth_get_credentials_finish (data->connection, result, data->sender, &uid, &error))
+  if (!pd_auth_get_credentials_finish (data->connection, result, data->sender, &uid, NULL,
+                                       &error))
     {
       g_task_return_error (task, error);
       return;

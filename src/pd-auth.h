@@ -38,6 +38,9 @@ void pd_auth_get_caller_uid_async (PdAuth *self,
                                    gpointer user_data);
 gboolean pd_auth_get_caller_uid_finish (PdAuth *self, GAsyncResult *result, guint32 *uid,
                                         GError **error);
+/* the same, with the caller's pid too (0 when the bus does not know it): for display only */
+gboolean pd_auth_get_caller_credentials_finish (PdAuth *self, GAsyncResult *result, guint32 *uid,
+                                                guint32 *pid, GError **error);
 
 /*
  * The method → action table, default deny. Every method of every interface in the XML files

@@ -14,8 +14,9 @@
 #include "pd-reference.h"
 
 #define PD_DEFAULT_MAX_JOBS 16
-/* how long shutdown waits for cancelled jobs to roll back */
-#define PD_SHUTDOWN_GRACE_MS 10000
+/* how long shutdown waits for cancelled jobs to roll back and plugins to stop (their own stop
+ * timeout is 10 s) */
+#define PD_SHUTDOWN_GRACE_MS 15000
 
 struct _PdDaemon {
   GObject parent_instance;
@@ -35,6 +36,7 @@ struct _PdDaemon {
   GSourceFunc shutdown_done;
   gpointer shutdown_data;
   guint shutdown_timeout_id;
+  guint plugins_stopping;
   guint subtree_ids[2];
 };
 
@@ -85,8 +87,13 @@ pd_daemon_new (const char *state_dir, const char *runtime_dir, GError **error)
 {
   g_autoptr(PdDaemon) self = g_object_new (PD_TYPE_DAEMON, NULL);
 
+  g_autofree char *plugins_dir = g_build_filename (runtime_dir, "plugins", NULL);
+  g_autofree char *logs_dir = g_build_filename (runtime_dir, "logs", NULL);
+
   if (!pd_mkdir_with_mode (state_dir, 0700, error) ||
-      !pd_mkdir_with_mode (runtime_dir, 0700, error))
+      !pd_mkdir_with_mode (runtime_dir, 0700, error) ||
+      !pd_mkdir_with_mode (plugins_dir, 0700, error) ||
+      !pd_mkdir_with_mode (logs_dir, 0700, error))
     return NULL;
   self->store = pd_store_new (state_dir, error);
   if (self->store == NULL)
@@ -414,7 +421,7 @@ maybe_finish_shutdown (PdDaemon *self)
 {
   GSourceFunc done = self->shutdown_done;
 
-  if (done == NULL || count_running_jobs (self) > 0)
+  if (done == NULL || count_running_jobs (self) > 0 || self->plugins_stopping > 0)
     return;
   self->shutdown_done = NULL;
   g_clear_handle_id (&self->shutdown_timeout_id, g_source_remove);
@@ -628,6 +635,19 @@ startup_gc_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* enabled plugins start again once the name is owned, each on its own: a slow plugin must not
+ * delay the daemon (Docker's bug 20) */
+static gboolean
+restore_plugins_cb (gpointer user_data)
+{
+  PdDaemon *self = user_data;
+  g_autoptr(GPtrArray) plugins = pd_daemon_list_plugins (self);
+
+  for (guint i = 0; i < plugins->len; i++)
+    pd_plugin_restore (g_ptr_array_index (plugins, i));
+  return G_SOURCE_REMOVE;
+}
+
 gboolean
 pd_daemon_start (PdDaemon *self, GDBusConnection *connection, GError **error)
 {
@@ -657,6 +677,7 @@ pd_daemon_start (PdDaemon *self, GDBusConnection *connection, GError **error)
   /* blobs of a create or removal a crash interrupted; reading every manifest can wait until
    * the name is owned */
   g_idle_add_full (G_PRIORITY_LOW, startup_gc_cb, g_object_ref (self), g_object_unref);
+  g_idle_add_full (G_PRIORITY_LOW, restore_plugins_cb, g_object_ref (self), g_object_unref);
   return TRUE;
 }
 
@@ -674,11 +695,29 @@ shutdown_timeout_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static void
+plugin_stopped_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(PdDaemon) self = user_data;
+
+  self->plugins_stopping--;
+  maybe_finish_shutdown (self);
+}
+
 void
 pd_daemon_shutdown (PdDaemon *self, GSourceFunc done, gpointer user_data)
 {
+  g_autoptr(GPtrArray) plugins = pd_daemon_list_plugins (self);
   GHashTableIter iter;
   gpointer value;
+
+  /* plugins stop with the daemon and stay Enabled, so they start again with it (Docker) */
+  for (guint i = 0; i < plugins->len; i++)
+    {
+      self->plugins_stopping++;
+      pd_plugin_stop_async (g_ptr_array_index (plugins, i), plugin_stopped_cb,
+                            g_object_ref (self));
+    }
 
   self->shutdown_done = done;
   self->shutdown_data = user_data;

@@ -58,13 +58,15 @@ set_features (PdManager *self)
   g_autoptr(GPtrArray) features = g_ptr_array_new_with_free_func (g_free);
   g_auto(GStrv) compressions = pd_archive_dup_supported_compressions ();
 
-  g_ptr_array_add (features, g_strdup ("create"));
-  g_ptr_array_add (features, g_strdup ("inspect-json"));
-  g_ptr_array_add (features, g_strdup ("option:interactive"));
-  g_ptr_array_add (features, g_strdup ("option:grant-all-privileges"));
-  g_ptr_array_add (features, g_strdup ("option:force"));
-  g_ptr_array_add (features, g_strdup ("option:enabled"));
-  g_ptr_array_add (features, g_strdup ("option:capability"));
+  static const char *const fixed[] = {
+    "create", "enable", "hold", "logs", "inspect-json",
+    "option:interactive", "option:grant-all-privileges", "option:force", "option:enabled",
+    "option:capability", "option:activation-timeout", "option:timeout", "option:stop-timeout",
+    "option:lines", "option:follow",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
+    g_ptr_array_add (features, g_strdup (fixed[i]));
   for (guint i = 0; compressions[i] != NULL; i++)
     g_ptr_array_add (features, g_strconcat ("compression:", compressions[i], NULL));
   g_ptr_array_add (features, NULL);

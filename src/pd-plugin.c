@@ -3,10 +3,17 @@
 
 #define G_LOG_DOMAIN "pd-plugin"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <gio/gunixfdlist.h>
+#include <glib-unix.h>
+
 #include "pd-error.h"
 #include "pd-names.h"
 #include "pd-options.h"
 #include "pd-plugin.h"
+#include "pd-runner.h"
 
 struct _PdPlugin {
   PdDbusPluginSkeleton parent_instance;
@@ -14,9 +21,33 @@ struct _PdPlugin {
   PdDaemon *daemon;          /* not owned: the daemon outlives its plugins */
   PdPluginRecord *record;
   char *object_path;
+  PdRunner *runner;
+  GPtrArray *holds;          /* Hold */
   gboolean removed;
   gboolean busy;             /* a state change is between authorization and completion */
 };
+
+/* a consumer's reference (dbus-api.md D3 Hold): released when the client closes its end */
+typedef struct {
+  PdPlugin *plugin;          /* not owned */
+  char *who;
+  char *why;
+  guint32 uid;
+  guint32 pid;
+  int write_fd;
+  guint watch_id;
+} Hold;
+
+static void
+hold_free (Hold *hold)
+{
+  g_clear_handle_id (&hold->watch_id, g_source_remove);
+  if (hold->write_fd >= 0)
+    close (hold->write_fd);
+  g_free (hold->who);
+  g_free (hold->why);
+  g_free (hold);
+}
 
 static void pd_plugin_iface_init (PdDbusPluginIface *iface);
 
@@ -28,6 +59,10 @@ pd_plugin_finalize (GObject *object)
 {
   PdPlugin *self = PD_PLUGIN (object);
 
+  g_clear_pointer (&self->holds, g_ptr_array_unref);
+  if (self->runner != NULL)
+    g_signal_handlers_disconnect_by_data (self->runner, self);
+  g_clear_object (&self->runner);
   g_clear_object (&self->record);
   g_free (self->object_path);
   G_OBJECT_CLASS (pd_plugin_parent_class)->finalize (object);
@@ -42,6 +77,7 @@ pd_plugin_class_init (PdPluginClass *klass)
 static void
 pd_plugin_init (PdPlugin *self)
 {
+  self->holds = g_ptr_array_new_with_free_func ((GDestroyNotify) hold_free);
 }
 
 /* mirrors the settings-dependent parts of the record onto the properties */
@@ -70,6 +106,60 @@ sync_settings (PdPlugin *self)
 }
 
 static void
+sync_holders (PdPlugin *self)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssuu)"));
+  for (guint i = 0; i < self->holds->len; i++)
+    {
+      Hold *hold = g_ptr_array_index (self->holds, i);
+      g_variant_builder_add (&builder, "(ssuu)", hold->who, hold->why, hold->uid, hold->pid);
+    }
+  pd_dbus_plugin_set_holders (PD_DBUS_PLUGIN (self), g_variant_builder_end (&builder));
+}
+
+/* mirrors the runner's state onto the properties */
+static void
+sync_runtime (PdPlugin *self)
+{
+  PdDbusPlugin *iface = PD_DBUS_PLUGIN (self);
+  PdRunner *runner = self->runner;
+
+  pd_dbus_plugin_set_state (iface, pd_plugin_state_to_string (pd_runner_get_state (runner)));
+  pd_dbus_plugin_set_state_timestamp (iface, pd_runner_get_state_timestamp (runner));
+  pd_dbus_plugin_set_main_pid (iface, pd_runner_get_main_pid (runner));
+  pd_dbus_plugin_set_socket (iface, pd_runner_get_socket (runner));
+  pd_dbus_plugin_set_implements (iface, pd_runner_get_implements (runner));
+  pd_dbus_plugin_set_restart_count (iface, pd_runner_get_restart_count (runner));
+  pd_dbus_plugin_set_last_error_name (iface, pd_runner_get_last_error_name (runner));
+  pd_dbus_plugin_set_last_error_message (iface, pd_runner_get_last_error_message (runner));
+}
+
+static void
+on_runner_notify (PdRunner *runner, GParamSpec *pspec, PdPlugin *self)
+{
+  PdPluginState state = pd_runner_get_state (runner);
+
+  sync_runtime (self);
+  /* holds pin a running plugin; once it stopped or failed they mean nothing */
+  if (state == PD_PLUGIN_STATE_DISABLED || state == PD_PLUGIN_STATE_FAILED)
+    {
+      if (self->holds->len > 0)
+        {
+          g_ptr_array_set_size (self->holds, 0);
+          sync_holders (self);
+        }
+    }
+}
+
+static void
+on_runner_event (PdRunner *runner, const char *action, PdPlugin *self)
+{
+  pd_daemon_emit_plugin_event (self->daemon, action, self, NULL);
+}
+
+static void
 sync_all (PdPlugin *self)
 {
   PdDbusPlugin *iface = PD_DBUS_PLUGIN (self);
@@ -92,9 +182,8 @@ sync_all (PdPlugin *self)
   pd_dbus_plugin_set_protocol_scheme (iface, config->protocol_scheme != NULL
                                                ? config->protocol_scheme : "");
   pd_dbus_plugin_set_enabled (iface, pd_plugin_record_get_enabled (record));
-  /* plugins do not run yet: every plugin is disabled */
-  pd_dbus_plugin_set_state (iface, "disabled");
-  pd_dbus_plugin_set_state_timestamp (iface, pd_plugin_record_get_created (record));
+  sync_runtime (self);
+  sync_holders (self);
   sync_settings (self);
 }
 
@@ -107,6 +196,17 @@ pd_plugin_new (PdDaemon *daemon, PdPluginRecord *record)
   self->record = g_object_ref (record);
   self->object_path = g_strconcat (PD_DBUS_PLUGIN_PATH_PREFIX, pd_plugin_record_get_id (record),
                                    NULL);
+  {
+    const char *id = pd_plugin_record_get_id (record);
+    g_autofree char *rootfs = pd_store_get_rootfs_path (pd_daemon_get_store (daemon), id);
+    g_autofree char *runtime = g_build_filename (pd_daemon_get_runtime_dir (daemon), "plugins",
+                                                 id, NULL);
+    g_autofree char *logs = g_build_filename (pd_daemon_get_runtime_dir (daemon), "logs", NULL);
+
+    self->runner = pd_runner_new (record, rootfs, runtime, logs);
+  }
+  g_signal_connect (self->runner, "notify", G_CALLBACK (on_runner_notify), self);
+  g_signal_connect (self->runner, "event", G_CALLBACK (on_runner_event), self);
   sync_all (self);
   return self;
 }
@@ -168,6 +268,14 @@ check_can_change (PdPlugin *self, GError **error)
       return FALSE;
     }
   return TRUE;
+}
+
+/* running, or on its way to or from it: what Set, Remove and Upgrade refuse */
+static gboolean
+pd_plugin_is_active (PdPlugin *self)
+{
+  return pd_runner_get_state (self->runner) != PD_PLUGIN_STATE_DISABLED &&
+         pd_runner_get_state (self->runner) != PD_PLUGIN_STATE_FAILED;
 }
 
 static gint
@@ -311,7 +419,7 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
       pd_return_gerror (invocation, g_steal_pointer (&error));
       return TRUE;
     }
-  if (pd_plugin_record_get_enabled (self->record))
+  if (pd_plugin_is_active (self))
     {
       pd_return_gerror (invocation, g_error_new (PD_ERROR, PD_ERROR_PLUGIN_ENABLED,
                                              "cannot set on an active plugin, disable plugin "
@@ -373,53 +481,635 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
 typedef struct {
   PdPlugin *plugin;
   GDBusMethodInvocation *invocation;
+  gboolean force;
+  guint stop_timeout_ms;
 } RemoveData;
+
+static void
+remove_data_free (RemoveData *data)
+{
+  g_object_unref (data->invocation);
+  g_object_unref (data->plugin);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RemoveData, remove_data_free)
+
+static void
+remove_finish (RemoveData *data)
+{
+  PdPlugin *self = data->plugin;
+  g_autoptr(GError) error = NULL;
+
+  self->busy = FALSE;
+  if (!pd_daemon_remove_plugin (self->daemon, self, &error))
+    pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+  else
+    pd_dbus_plugin_complete_remove (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation));
+}
+
+static void
+remove_disabled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(RemoveData) data = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* Docker: errors of the disable are only logged, the removal goes on */
+  if (!pd_runner_disable_finish (PD_RUNNER (source), result, &error))
+    g_warning ("stopping plugin %s before removing it: %s",
+               pd_plugin_record_get_name (data->plugin->record), error->message);
+  remove_finish (data);
+}
+
+/* what Remove refuses without force (docker-protocol.md "Other semantics") */
+static gboolean
+check_can_remove (PdPlugin *self, gboolean force, GError **error)
+{
+  const char *name = pd_plugin_record_get_name (self->record);
+
+  if (!check_can_change (self, error))
+    return FALSE;
+  if (force)
+    return TRUE;
+  if (self->holds->len > 0)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_IN_USE, "plugin %s is in use", name);
+      return FALSE;
+    }
+  if (pd_plugin_is_active (self) || pd_plugin_record_get_enabled (self->record))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_ENABLED, "plugin %s is enabled", name);
+      return FALSE;
+    }
+  return TRUE;
+}
 
 static void
 remove_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  RemoveData *data = user_data;
+  g_autoptr(RemoveData) data = user_data;
   PdPlugin *self = data->plugin;
   g_autoptr(GError) error = NULL;
 
   self->busy = FALSE;
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
-      !check_can_change (self, &error) ||
-      !pd_daemon_remove_plugin (self->daemon, self, &error))
-    pd_return_gerror (data->invocation, g_steal_pointer (&error));
-  else
-    pd_dbus_plugin_complete_remove (PD_DBUS_PLUGIN (self), data->invocation);
+      !check_can_remove (self, data->force, &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  self->busy = TRUE;
+  if (pd_runner_get_state (self->runner) != PD_PLUGIN_STATE_DISABLED)
+    {
+      guint stop_timeout_ms = data->stop_timeout_ms;
 
-  g_object_unref (data->invocation);
-  g_object_unref (data->plugin);
-  g_free (data);
+      pd_runner_disable_async (self->runner, stop_timeout_ms, NULL, remove_disabled_cb,
+                               g_steal_pointer (&data));
+      return;
+    }
+  remove_finish (data);
 }
 
 static gboolean
 handle_remove (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
   PdPlugin *self = PD_PLUGIN (iface);
-  static const char *const allowed[] = { "interactive", "b", "force", "b", NULL };
+  static const char *const allowed[] = {
+    "interactive", "b", "force", "b", "stop-timeout", "u", NULL
+  };
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) details = NULL;
   RemoveData *data;
+  gboolean force;
 
-  if (!pd_options_check (arg_options, allowed, &error) || !check_can_change (self, &error))
+  force = pd_options_get_boolean (arg_options, "force", FALSE);
+  if (!pd_options_check (arg_options, allowed, &error) ||
+      !check_can_remove (self, force, &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
       return TRUE;
     }
-  /* plugins cannot run yet, so "force" has nothing to stop; it is accepted for Docker's
-   * `rm -f` and will disable a running plugin first */
   details = new_details (self);
   g_hash_table_insert (details, "operation", g_strdup ("remove"));
   data = g_new0 (RemoveData, 1);
   data->plugin = g_object_ref (self);
   data->invocation = g_object_ref (invocation);
+  data->force = force;
+  g_variant_lookup (arg_options, "stop-timeout", "u", &data->stop_timeout_ms);
   self->busy = TRUE;
   pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_REMOVE, details,
                        arg_options, remove_authorized_cb, data);
+  /* the handler's reference goes with the replies above */
+  g_object_unref (invocation);
   return TRUE;
+}
+
+/* Enable, Disable */
+
+typedef struct {
+  PdPlugin *plugin;
+  GDBusMethodInvocation *invocation;
+  GVariant *options;
+} StateChangeData;
+
+static void
+state_change_data_free (StateChangeData *data)
+{
+  g_object_unref (data->plugin);
+  g_object_unref (data->invocation);
+  g_variant_unref (data->options);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StateChangeData, state_change_data_free)
+
+static StateChangeData *
+state_change_data_new (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *options)
+{
+  StateChangeData *data = g_new0 (StateChangeData, 1);
+
+  data->plugin = g_object_ref (self);
+  /* the handler's reference: every reply below takes its own */
+  data->invocation = invocation;
+  data->options = g_variant_ref (options);
+  return data;
+}
+
+/* persists Enabled; TRUE when it is on disk */
+static gboolean
+save_enabled (PdPlugin *self, gboolean enabled, GError **error)
+{
+  gboolean old = pd_plugin_record_get_enabled (self->record);
+
+  if (old == enabled)
+    return TRUE;
+  pd_plugin_record_set_enabled (self->record, enabled);
+  if (!pd_store_save_record (pd_daemon_get_store (self->daemon), self->record, error))
+    {
+      pd_plugin_record_set_enabled (self->record, old);
+      return FALSE;
+    }
+  pd_dbus_plugin_set_enabled (PD_DBUS_PLUGIN (self), enabled);
+  return TRUE;
+}
+
+static gboolean
+check_can_enable (PdPlugin *self, GError **error)
+{
+  PdPluginState state = pd_runner_get_state (self->runner);
+
+  if (!check_can_change (self, error))
+    return FALSE;
+  if (state == PD_PLUGIN_STATE_STOPPING)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_BUSY, "plugin %s is stopping",
+                   pd_plugin_record_get_name (self->record));
+      return FALSE;
+    }
+  if (pd_plugin_is_active (self))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_ENABLED, "plugin %s is already enabled",
+                   pd_plugin_record_get_name (self->record));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StateChangeData) data = user_data;
+  PdPlugin *self = data->plugin;
+  g_autoptr(GError) error = NULL;
+
+  self->busy = FALSE;
+  if (!pd_runner_enable_finish (PD_RUNNER (source), result, &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  if (!save_enabled (self, TRUE, &error))
+    {
+      /* what runs must be what is on disk: a plugin whose Enabled cannot be saved is stopped */
+      g_prefix_error (&error, "saving the state of %s: ", pd_plugin_record_get_name (self->record));
+      pd_runner_disable_async (self->runner, 0, NULL, NULL, NULL);
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
+  pd_daemon_emit_plugin_event (self->daemon, "enable", self, NULL);
+  pd_dbus_plugin_complete_enable (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation));
+}
+
+static void
+enable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StateChangeData) data = user_data;
+  PdPlugin *self = data->plugin;
+  g_autoptr(GError) error = NULL;
+  guint activation_timeout = 0, request_timeout = 0;
+
+  self->busy = FALSE;
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
+      !check_can_enable (self, &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  g_variant_lookup (data->options, "activation-timeout", "u", &activation_timeout);
+  g_variant_lookup (data->options, "timeout", "u", &request_timeout);
+  self->busy = TRUE;
+  pd_runner_enable_async (self->runner, activation_timeout, request_timeout, NULL,
+                          enable_done_cb, g_steal_pointer (&data));
+}
+
+static gboolean
+handle_enable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+{
+  PdPlugin *self = PD_PLUGIN (iface);
+  static const char *const allowed[] = {
+    "interactive", "b", "activation-timeout", "u", "timeout", "u", NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) details = NULL;
+
+  if (!pd_options_check (arg_options, allowed, &error) || !check_can_enable (self, &error))
+    {
+      pd_return_gerror (invocation, g_steal_pointer (&error));
+      return TRUE;
+    }
+  details = new_details (self);
+  g_hash_table_insert (details, "operation", g_strdup ("enable"));
+  self->busy = TRUE;
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_ENABLE, details,
+                       arg_options, enable_authorized_cb,
+                       state_change_data_new (self, invocation, arg_options));
+  return TRUE;
+}
+
+static gboolean
+check_can_disable (PdPlugin *self, gboolean force, GError **error)
+{
+  const char *name = pd_plugin_record_get_name (self->record);
+  PdPluginState state = pd_runner_get_state (self->runner);
+
+  if (!check_can_change (self, error))
+    return FALSE;
+  if (state == PD_PLUGIN_STATE_DISABLED && !pd_plugin_record_get_enabled (self->record))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_DISABLED,
+                   "plugin is already disabled: plugin %s found but disabled", name);
+      return FALSE;
+    }
+  if (state == PD_PLUGIN_STATE_STOPPING || state == PD_PLUGIN_STATE_STARTING)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_BUSY, "plugin %s is %s", name,
+                   pd_plugin_state_to_string (state));
+      return FALSE;
+    }
+  if (self->holds->len > 0 && !force)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_IN_USE, "plugin %s is in use", name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+disable_complete (StateChangeData *data)
+{
+  PdPlugin *self = data->plugin;
+  g_autoptr(GError) error = NULL;
+
+  if (!save_enabled (self, FALSE, &error))
+    {
+      g_prefix_error (&error, "saving the state of %s: ", pd_plugin_record_get_name (self->record));
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
+  pd_daemon_emit_plugin_event (self->daemon, "disable", self, NULL);
+  pd_dbus_plugin_complete_disable (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation));
+}
+
+static void
+disable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StateChangeData) data = user_data;
+  g_autoptr(GError) error = NULL;
+
+  data->plugin->busy = FALSE;
+  if (!pd_runner_disable_finish (PD_RUNNER (source), result, &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  disable_complete (data);
+}
+
+static void
+disable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StateChangeData) data = user_data;
+  PdPlugin *self = data->plugin;
+  g_autoptr(GError) error = NULL;
+  guint stop_timeout = 0;
+
+  self->busy = FALSE;
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
+      !check_can_disable (self, pd_options_get_boolean (data->options, "force", FALSE), &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  /* Enabled but not running (its start at daemon start-up failed): only the flag changes */
+  if (pd_runner_get_state (self->runner) == PD_PLUGIN_STATE_DISABLED)
+    {
+      disable_complete (data);
+      return;
+    }
+  g_variant_lookup (data->options, "stop-timeout", "u", &stop_timeout);
+  self->busy = TRUE;
+  pd_runner_disable_async (self->runner, stop_timeout, NULL, disable_done_cb,
+                           g_steal_pointer (&data));
+}
+
+static gboolean
+handle_disable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+{
+  PdPlugin *self = PD_PLUGIN (iface);
+  static const char *const allowed[] = {
+    "interactive", "b", "force", "b", "stop-timeout", "u", NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) details = NULL;
+
+  if (!pd_options_check (arg_options, allowed, &error) ||
+      !check_can_disable (self, pd_options_get_boolean (arg_options, "force", FALSE), &error))
+    {
+      pd_return_gerror (invocation, g_steal_pointer (&error));
+      return TRUE;
+    }
+  details = new_details (self);
+  g_hash_table_insert (details, "operation", g_strdup ("disable"));
+  self->busy = TRUE;
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_DISABLE, details,
+                       arg_options, disable_authorized_cb,
+                       state_change_data_new (self, invocation, arg_options));
+  return TRUE;
+}
+
+/* OpenLog, Hold: replies that carry an fd */
+
+static void
+return_fd (GDBusMethodInvocation *invocation, int fd)
+{
+  g_autoptr(GUnixFDList) fd_list = g_unix_fd_list_new_from_array (&fd, 1);
+
+  g_dbus_method_invocation_return_value_with_unix_fd_list (invocation,
+                                                           g_variant_new ("(h)", 0), fd_list);
+}
+
+static void
+open_log_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StateChangeData) data = user_data;
+  PdPlugin *self = data->plugin;
+  g_autoptr(GError) error = NULL;
+  guint lines = 100;
+  int fd;
+
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  g_variant_lookup (data->options, "lines", "u", &lines);
+  fd = pd_runner_open_log (self->runner, lines,
+                           pd_options_get_boolean (data->options, "follow", FALSE), &error);
+  if (fd < 0)
+    pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+  else
+    return_fd (g_object_ref (data->invocation), fd);
+}
+
+static gboolean
+handle_open_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+{
+  PdPlugin *self = PD_PLUGIN (iface);
+  static const char *const allowed[] = {
+    "interactive", "b", "lines", "u", "follow", "b", NULL
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) details = NULL;
+
+  if (!pd_options_check (arg_options, allowed, &error))
+    {
+      pd_return_gerror (invocation, g_steal_pointer (&error));
+      return TRUE;
+    }
+  details = new_details (self);
+  g_hash_table_insert (details, "operation", g_strdup ("read-logs"));
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_READ_LOGS,
+                       details, arg_options, open_log_authorized_cb,
+                       state_change_data_new (self, invocation, arg_options));
+  return TRUE;
+}
+
+typedef struct {
+  StateChangeData base;
+  char *who;
+  char *why;
+} HoldData;
+
+static void
+hold_data_free (HoldData *data)
+{
+  g_object_unref (data->base.plugin);
+  g_object_unref (data->base.invocation);
+  g_variant_unref (data->base.options);
+  g_free (data->who);
+  g_free (data->why);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (HoldData, hold_data_free)
+
+static gboolean
+hold_released_cb (int fd, GIOCondition condition, gpointer user_data)
+{
+  Hold *hold = user_data;
+  PdPlugin *self = hold->plugin;
+
+  g_debug ("hold of %s by %s released", pd_plugin_record_get_name (self->record), hold->who);
+  hold->watch_id = 0;
+  g_ptr_array_remove (self->holds, hold);
+  sync_holders (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+check_can_hold (PdPlugin *self, GError **error)
+{
+  if (self->removed)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_NO_SUCH_PLUGIN, "plugin \"%s\" not found",
+                   pd_plugin_record_get_name (self->record));
+      return FALSE;
+    }
+  if (pd_runner_get_state (self->runner) != PD_PLUGIN_STATE_RUNNING)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_DISABLED, "plugin %s is not running",
+                   pd_plugin_record_get_name (self->record));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+hold_got_caller_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(HoldData) data = user_data;
+  PdPlugin *self = data->base.plugin;
+  g_autoptr(GError) error = NULL;
+  Hold *hold;
+  guint32 uid = 0, pid = 0;
+  int fds[2];
+
+  if (!pd_auth_get_caller_credentials_finish (PD_AUTH (source), result, &uid, &pid, &error) ||
+      !check_can_hold (self, &error))
+    {
+      pd_return_gerror (g_object_ref (data->base.invocation), g_steal_pointer (&error));
+      return;
+    }
+  if (!g_unix_open_pipe (fds, FD_CLOEXEC, &error))
+    {
+      pd_return_gerror (g_object_ref (data->base.invocation), g_steal_pointer (&error));
+      return;
+    }
+  hold = g_new0 (Hold, 1);
+  hold->plugin = self;
+  hold->who = g_steal_pointer (&data->who);
+  hold->why = g_steal_pointer (&data->why);
+  hold->uid = uid;
+  hold->pid = pid;
+  hold->write_fd = fds[1];
+  /* the write end of a pipe reports an error once every read end is closed */
+  hold->watch_id = g_unix_fd_add (hold->write_fd, G_IO_ERR | G_IO_HUP, hold_released_cb, hold);
+  g_ptr_array_add (self->holds, hold);
+  sync_holders (self);
+  return_fd (g_object_ref (data->base.invocation), fds[0]);
+}
+
+static void
+hold_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  HoldData *data = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
+    {
+      pd_return_gerror (g_object_ref (data->base.invocation), g_steal_pointer (&error));
+      hold_data_free (data);
+      return;
+    }
+  pd_auth_get_caller_uid_async (PD_AUTH (source), data->base.invocation, hold_got_caller_cb,
+                                data);
+}
+
+/* holders are shown to people: short, valid UTF-8, no control characters */
+static char *
+sanitize_label (const char *text)
+{
+  g_autofree char *escaped = pd_escape_untrusted (text, -1);
+
+  if (g_utf8_strlen (escaped, -1) > 256)
+    {
+      g_autofree char *cut = g_utf8_substring (escaped, 0, 256);
+      return g_strconcat (cut, "…", NULL);
+    }
+  return g_steal_pointer (&escaped);
+}
+
+static gboolean
+handle_hold (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const char *arg_who,
+             const char *arg_why)
+{
+  PdPlugin *self = PD_PLUGIN (iface);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) details = NULL;
+  HoldData *data;
+
+  if (!check_can_hold (self, &error))
+    {
+      pd_return_gerror (invocation, g_steal_pointer (&error));
+      return TRUE;
+    }
+  details = new_details (self);
+  g_hash_table_insert (details, "operation", g_strdup ("hold"));
+  data = g_new0 (HoldData, 1);
+  data->base.plugin = g_object_ref (self);
+  data->base.invocation = invocation;
+  data->base.options = g_variant_ref_sink (g_variant_new ("a{sv}", NULL));
+  data->who = sanitize_label (arg_who);
+  data->why = sanitize_label (arg_why);
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_ENABLE, details,
+                       NULL, hold_authorized_cb, data);
+  return TRUE;
+}
+
+/* daemon start and stop */
+
+static void
+restore_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(PdPlugin) self = user_data;
+  g_autoptr(GError) error = NULL;
+
+  self->busy = FALSE;
+  if (!pd_runner_enable_finish (PD_RUNNER (source), result, &error))
+    g_warning ("cannot start plugin %s: %s", pd_plugin_record_get_name (self->record),
+               error->message);
+  else
+    pd_daemon_emit_plugin_event (self->daemon, "enable", self, NULL);
+}
+
+void
+pd_plugin_restore (PdPlugin *self)
+{
+  if (!pd_plugin_record_get_enabled (self->record) || self->busy)
+    return;
+  self->busy = TRUE;
+  pd_runner_enable_async (self->runner, 0, 0, NULL, restore_done_cb, g_object_ref (self));
+}
+
+static void
+stop_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_runner_disable_finish (PD_RUNNER (source), result, &error) &&
+      !g_error_matches (error, PD_ERROR, PD_ERROR_PLUGIN_DISABLED))
+    g_warning ("stopping plugin %s: %s",
+               pd_plugin_record_get_name (PD_PLUGIN (g_task_get_source_object (task))->record),
+               error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+pd_plugin_stop_async (PdPlugin *self, GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, callback, user_data);
+  PdPluginState state = pd_runner_get_state (self->runner);
+
+  if (state == PD_PLUGIN_STATE_DISABLED || state == PD_PLUGIN_STATE_FAILED)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  /* Enabled stays as it is: the plugin starts again with the daemon */
+  pd_runner_disable_async (self->runner, 0, NULL, stop_done_cb, g_steal_pointer (&task));
 }
 
 static gboolean
@@ -435,6 +1125,10 @@ handle_inspect (PdDbusPlugin *iface, GDBusMethodInvocation *invocation)
 static void
 pd_plugin_iface_init (PdDbusPluginIface *iface)
 {
+  iface->handle_enable = handle_enable;
+  iface->handle_disable = handle_disable;
+  iface->handle_open_log = handle_open_log;
+  iface->handle_hold = handle_hold;
   iface->handle_set = handle_set;
   iface->handle_remove = handle_remove;
   iface->handle_inspect = handle_inspect;

@@ -21,4 +21,9 @@ void pd_plugin_set_disk_usage (PdPlugin *self, guint64 bytes);
 void pd_plugin_mark_removed (PdPlugin *self);
 gboolean pd_plugin_is_removed (PdPlugin *self);
 
+/* starts the plugin again if its record says Enabled (daemon start; does not block) */
+void pd_plugin_restore (PdPlugin *self);
+/* stops a running plugin for the daemon's shutdown, keeping Enabled; never fails */
+void pd_plugin_stop_async (PdPlugin *self, GAsyncReadyCallback callback, gpointer user_data);
+
 G_END_DECLS

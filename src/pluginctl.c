@@ -132,13 +132,33 @@ is_printable (const char *text)
  * escapes (\x1b, Go's %q) are not doubled; one that still carries a control character, from
  * an older daemon or a hostile file name, is escaped as a whole. */
 static char *
+escape_line (const char *line)
+{
+  if (is_printable (line))
+    return g_strdup (line);
+  return pd_escape_untrusted (line, -1);
+}
+
+/* The same line by line: a message may span lines (a failed Enable quotes the plugin's last
+ * output lines, which the daemon escaped), and a line feed does not drive a terminal. */
+static char *
 escape_message (const char *message)
 {
+  g_auto(GStrv) lines = NULL;
+
   if (message == NULL)
     return g_strdup ("");
-  if (is_printable (message))
-    return g_strdup (message);
-  return pd_escape_untrusted (message, -1);
+  if (strchr (message, '\n') == NULL)
+    return escape_line (message);
+  lines = g_strsplit (message, "\n", -1);
+  for (gsize i = 0; lines[i] != NULL; i++)
+    {
+      char *escaped = escape_line (lines[i]);
+
+      g_free (lines[i]);
+      lines[i] = escaped;
+    }
+  return g_strjoinv ("\n", lines);
 }
 
 /* prints "Error: <message>" and returns the exit status for @error */
@@ -1007,6 +1027,7 @@ typedef struct {
   char *id;
   char *name;
   char *reference;
+  char *state;
   gboolean enabled;
   char *path;
   char *description;
@@ -1018,6 +1039,7 @@ list_row_free (ListRow *row)
   g_free (row->id);
   g_free (row->name);
   g_free (row->reference);
+  g_free (row->state);
   g_free (row->path);
   g_free (row->description);
   g_free (row);
@@ -1318,6 +1340,7 @@ list_plugins (Ctl *ctl, GVariant *filters, GPtrArray *rows, GHashTable *seen, GE
       row->id = g_strdup (id);
       row->name = g_strdup (name);
       row->reference = g_strdup (reference);
+      row->state = g_strdup (state);
       row->enabled = enabled;
       row->path = g_strdup (path);
       g_hash_table_add (seen, row->id);
@@ -1441,6 +1464,9 @@ cmd_list (int argc, char **argv)
           json_builder_add_string_value (builder, row->name);
           json_builder_set_member_name (builder, "PluginReference");
           json_builder_add_string_value (builder, row->reference);
+          /* not in Docker's output: whether the plugin runs now, not only whether it should */
+          json_builder_set_member_name (builder, "State");
+          json_builder_add_string_value (builder, row->state);
           json_builder_end_object (builder);
           node = json_builder_get_root (builder);
           data = pd_json_to_go_data (node, NULL);
@@ -1688,6 +1714,324 @@ cmd_set (int argc, char **argv)
   return CTL_EXIT_OK;
 }
 
+/* enable, disable */
+
+/* parses the value of @option as an unsigned number in [@min, @max] */
+static gboolean
+parse_unsigned_option (const char *option,
+                       const char *value,
+                       guint64 min,
+                       guint64 max,
+                       guint64 *out,
+                       GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  if (!g_ascii_string_to_unsigned (value, 10, min, max, out, &local_error))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("invalid value “%s” for %s: %s"), value, option, local_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static char *opt_timeout;
+static char *opt_activation_timeout;
+
+static const GOptionEntry enable_entries[] = {
+  { "timeout", 0, 0, G_OPTION_ARG_STRING, &opt_timeout,
+    N_("HTTP client timeout of the calls to the plugin, in seconds (0: none; default: the "
+       "daemon's, none)"), N_("SECONDS") },
+  { "activation-timeout", 0, 0, G_OPTION_ARG_STRING, &opt_activation_timeout,
+    N_("How long to wait for the plugin to start and answer its handshake, in milliseconds "
+       "(default: the daemon's, 20000)"), N_("MS") },
+  { NULL }
+};
+
+/* calls Enable or Disable of the plugin @name with @options; prints @name like Docker */
+static int
+ctl_switch_plugin (const char *name, const char *method, GVariantBuilder *options)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdDbusPlugin) plugin = NULL;
+  g_autoptr(GVariant) ret = NULL;
+
+  if (!ctl_connect (&ctl, &error) ||
+      (plugin = ctl_get_plugin (&ctl, name, &error)) == NULL)
+    {
+      g_variant_builder_clear (options);
+      return report_error (error);
+    }
+  /* no D-Bus timeout: the daemon bounds the start (activation-timeout) and the stop
+   * (stop-timeout) itself, and a password dialog may take the user a while */
+  ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (plugin), method,
+                                g_variant_new ("(a{sv})", options),
+                                ctl_call_flags (), G_MAXINT, NULL, &error);
+  if (ret == NULL)
+    return report_error (error);
+  g_print ("%s\n", name);
+  return CTL_EXIT_OK;
+}
+
+static int
+cmd_enable (int argc, char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  GVariantBuilder options;
+  guint64 timeout = 0;
+  guint64 activation_timeout = 0;
+  int status;
+
+  status = ctl_parse ("enable", N_("NAME"),
+                      N_("Enable a plugin: start it in its sandbox and wait until it answers on "
+                         "its socket. The plugin then starts again with the daemon."),
+                      enable_entries, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc != 2)
+    return usage_error ("enable", _("“enable” requires exactly 1 argument"));
+  if ((opt_timeout != NULL &&
+       !parse_unsigned_option ("--timeout", opt_timeout, 0, G_MAXUINT32, &timeout, &error)) ||
+      (opt_activation_timeout != NULL &&
+       !parse_unsigned_option ("--activation-timeout", opt_activation_timeout, 1, G_MAXUINT32,
+                               &activation_timeout, &error)))
+    return usage_error ("enable", error->message);
+
+  ctl_options_init (&options);
+  if (opt_timeout != NULL)
+    g_variant_builder_add (&options, "{sv}", "timeout", g_variant_new_uint32 ((guint32) timeout));
+  if (opt_activation_timeout != NULL)
+    g_variant_builder_add (&options, "{sv}", "activation-timeout",
+                           g_variant_new_uint32 ((guint32) activation_timeout));
+  return ctl_switch_plugin (argv[1], "Enable", &options);
+}
+
+static gboolean opt_force_disable;
+
+static const GOptionEntry disable_entries[] = {
+  { "force", 'f', 0, G_OPTION_ARG_NONE, &opt_force_disable,
+    N_("Force the disable of an active plugin (one that holders use)"), NULL },
+  { NULL }
+};
+
+static int
+cmd_disable (int argc, char **argv)
+{
+  GVariantBuilder options;
+  int status;
+
+  status = ctl_parse ("disable", N_("NAME"),
+                      N_("Disable a plugin: stop it (SIGTERM, then SIGKILL after 10 seconds). "
+                         "It no longer starts with the daemon."),
+                      disable_entries, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc != 2)
+    return usage_error ("disable", _("“disable” requires exactly 1 argument"));
+
+  ctl_options_init (&options);
+  g_variant_builder_add (&options, "{sv}", "force", g_variant_new_boolean (opt_force_disable));
+  return ctl_switch_plugin (argv[1], "Disable", &options);
+}
+
+/* logs */
+
+#define CTL_DEFAULT_LOG_LINES 100
+
+static gboolean opt_follow;
+static char *opt_tail;
+
+static const GOptionEntry logs_entries[] = {
+  { "follow", 'f', 0, G_OPTION_ARG_NONE, &opt_follow,
+    N_("Follow the output until the plugin stops"), NULL },
+  { "tail", 'n', 0, G_OPTION_ARG_STRING, &opt_tail,
+    N_("Number of lines to show from the end of the log, or “all” (default: 100)"), N_("N") },
+  { NULL }
+};
+
+/* writes all of @data to @fd; FALSE with errno set on failure */
+static gboolean
+write_all (int fd, const char *data, gsize len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, data, len);
+
+      if (n < 0)
+        {
+          if (errno == EINTR)
+            continue;
+          return FALSE;
+        }
+      data += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* Appends @len bytes of plugin output at @data to @out for a terminal: the C0 controls but for
+ * line feed and tab, DEL, the C1 controls and bytes that are not UTF-8 become \xHH, so that a
+ * plugin cannot drive the user's terminal. Returns how many bytes were consumed: an incomplete
+ * UTF-8 sequence at the end is left for the next call unless @at_end. */
+static gsize
+append_terminal_safe (GString *out, const char *data, gsize len, gboolean at_end)
+{
+  const char *p = data;
+  const char *end = data + len;
+
+  while (p < end)
+    {
+      guchar byte = (guchar) *p;
+      gunichar c;
+
+      if (byte < 0x80)
+        {
+          if (byte == '\n' || byte == '\t' || (byte >= 0x20 && byte != 0x7f))
+            g_string_append_c (out, (char) byte);
+          else
+            g_string_append_printf (out, "\\x%02x", byte);
+          p++;
+          continue;
+        }
+      c = g_utf8_get_char_validated (p, end - p);
+      if (c == (gunichar) -2 && !at_end)
+        break;  /* the rest of the character comes with the next read */
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        {
+          g_string_append_printf (out, "\\x%02x", byte);
+          p++;
+          continue;
+        }
+      if (c < 0xa0)
+        g_string_append_printf (out, "\\x%02x", c);
+      else
+        g_string_append_len (out, p, g_utf8_next_char (p) - p);
+      p = g_utf8_next_char (p);
+    }
+  return (gsize) (p - data);
+}
+
+/* copies @fd to standard output until end of file */
+static int
+copy_log (int fd)
+{
+  gboolean terminal = isatty (STDOUT_FILENO);
+  g_autoptr(GString) out = g_string_new (NULL);
+  char buf[65536];
+  gsize pending = 0;  /* the start of an incomplete character, kept at the start of @buf */
+
+  for (;;)
+    {
+      ssize_t n = read (fd, buf + pending, sizeof buf - pending);
+      gboolean at_end;
+      gsize len;
+      gsize used;
+
+      if (n < 0)
+        {
+          int saved_errno = errno;
+
+          if (saved_errno == EINTR)
+            continue;
+          g_printerr (_("Error: reading the log: %s\n"), g_strerror (saved_errno));
+          return CTL_EXIT_FAILURE;
+        }
+      at_end = n == 0;
+      len = pending + (gsize) n;
+      if (!terminal)
+        {
+          /* a file or a pipe gets the plugin's bytes as they are */
+          if (at_end)
+            return CTL_EXIT_OK;
+          if (!write_all (STDOUT_FILENO, buf, len))
+            goto write_failed;
+          continue;
+        }
+      g_string_truncate (out, 0);
+      used = append_terminal_safe (out, buf, len, at_end);
+      if (!write_all (STDOUT_FILENO, out->str, out->len))
+        goto write_failed;
+      if (at_end)
+        return CTL_EXIT_OK;
+      pending = len - used;
+      memmove (buf, buf + used, pending);
+    }
+
+write_failed:
+  {
+    int saved_errno = errno;
+
+    /* a reader that went away (`pluginctl logs -f NAME | head`) ends the copy quietly */
+    if (saved_errno == EPIPE)
+      return CTL_EXIT_OK;
+    g_printerr (_("Error: writing the log: %s\n"), g_strerror (saved_errno));
+    return CTL_EXIT_FAILURE;
+  }
+}
+
+static int
+cmd_logs (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdDbusPlugin) plugin = NULL;
+  g_autoptr(GUnixFDList) fd_list = NULL;
+  g_autoptr(GVariant) ret = NULL;
+  GVariantBuilder options;
+  guint64 lines = CTL_DEFAULT_LOG_LINES;
+  gint32 fd_index;
+  int fd;
+  int status;
+
+  status = ctl_parse ("logs", N_("NAME"),
+                      N_("Show the output (stdout and stderr) of a plugin. On a terminal, "
+                         "control characters other than line feed and tab are shown escaped."),
+                      logs_entries, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc != 2)
+    return usage_error ("logs", _("“logs” requires exactly 1 argument"));
+  if (opt_tail != NULL && g_str_equal (opt_tail, "all"))
+    lines = G_MAXUINT32;
+  else if (opt_tail != NULL &&
+           !parse_unsigned_option ("--tail", opt_tail, 0, G_MAXUINT32, &lines, &error))
+    return usage_error ("logs", error->message);
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+  plugin = ctl_get_plugin (&ctl, argv[1], &error);
+  if (plugin == NULL)
+    return report_error (error);
+
+  ctl_options_init (&options);
+  g_variant_builder_add (&options, "{sv}", "lines", g_variant_new_uint32 ((guint32) lines));
+  g_variant_builder_add (&options, "{sv}", "follow", g_variant_new_boolean (opt_follow));
+  ret = g_dbus_proxy_call_with_unix_fd_list_sync (G_DBUS_PROXY (plugin), "OpenLog",
+                                                  g_variant_new ("(a{sv})", &options),
+                                                  ctl_call_flags (), G_MAXINT, NULL,
+                                                  &fd_list, NULL, &error);
+  if (ret == NULL)
+    return report_error (error);
+  g_variant_get (ret, "(h)", &fd_index);
+  if (fd_list == NULL)
+    {
+      g_printerr (_("Error: %s\n"), _("the daemon sent no file descriptor"));
+      return CTL_EXIT_FAILURE;
+    }
+  fd = g_unix_fd_list_get (fd_list, fd_index, &error);
+  if (fd < 0)
+    return report_error (error);
+  /* only our duplicate stays open: the daemon sees the reader go away when it is closed */
+  g_clear_object (&fd_list);
+
+  /* Ctrl+C ends a follow with the default action: nothing is left to clean up */
+  status = copy_log (fd);
+  close (fd);
+  return status;
+}
+
 /* rm */
 
 static gboolean opt_force;
@@ -1757,7 +2101,10 @@ typedef struct {
 
 static const Command commands[] = {
   { "create", NULL, cmd_create, N_("Create a plugin from a directory or a tar archive") },
+  { "disable", NULL, cmd_disable, N_("Disable a plugin") },
+  { "enable", NULL, cmd_enable, N_("Enable a plugin") },
   { "inspect", NULL, cmd_inspect, N_("Display detailed information on plugins") },
+  { "logs", NULL, cmd_logs, N_("Show the output of a plugin") },
   { "ls", "list", cmd_list, N_("List plugins") },
   { "rm", "remove", cmd_remove, N_("Remove plugins") },
   { "set", NULL, cmd_set, N_("Change settings for a plugin") },

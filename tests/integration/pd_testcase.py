@@ -20,12 +20,14 @@ Always run with /usr/bin/python3 (it has python3-gi).
 
 import hashlib
 import io
+import http.client
 import json
 import os
 import pwd
 import re
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -171,6 +173,37 @@ def opts(**kw):
         else:
             raise TypeError(k)
     return out
+
+
+class PluginHTTPConnection(http.client.HTTPConnection):
+    """HTTP on a plugin's socket, as Docker talks to it. The host path may pass sun_path's 108
+    bytes, so it connects through /proc/self/fd/<dirfd>/<name>."""
+
+    def __init__(self, path, timeout=10):
+        super().__init__('plugin.moby.localhost', timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        dirfd = os.open(os.path.dirname(self.unix_path), os.O_PATH | os.O_DIRECTORY)
+        try:
+            self.sock.connect('/proc/self/fd/%d/%s' % (dirfd, os.path.basename(self.unix_path)))
+        finally:
+            os.close(dirfd)
+
+
+def plugin_call(sock_path, method, body=None):
+    """POST /<method> with a JSON body to a plugin; returns (status, decoded reply)."""
+    conn = PluginHTTPConnection(sock_path)
+    try:
+        data = json.dumps(body).encode() if body is not None else b''
+        conn.request('POST', '/' + method, body=data,
+                     headers={'Accept': 'application/vnd.docker.plugins.v1.2+json'})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read().decode() or 'null')
+    finally:
+        conn.close()
 
 
 class DBusError(Exception):

@@ -6,11 +6,11 @@ mutating method with no side effect, and can still read everything."""
 import os
 import xml.etree.ElementTree as ET
 
-from pd_testcase import (JOB_IFACE, MANAGER_IFACE, MANAGER_PATH, PLUGIN_IFACE,
+from pd_testcase import (BUILDDIR, JOB_IFACE, MANAGER_IFACE, MANAGER_PATH, PLUGIN_IFACE,
                          PROPS_IFACE, ROOT_PATH, SRCDIR, PlugindTestCase, main,
                          make_context, merged_policy_path, opts, plugin_config)
 
-from gi.repository import Gio  # noqa: E402
+from gi.repository import Gio, GLib  # noqa: E402
 
 AUTH_CONFIG = plugin_config(
     Mounts=[{'Name': 'data', 'Description': 'data dir', 'Settable': ['source'],
@@ -26,6 +26,10 @@ MUTATING = {
                                 'org.plugind.plugind1.install-privileged'),
     (PLUGIN_IFACE, 'Set'): ('org.plugind.plugind1.set', 'org.plugind.plugind1.set-privileged'),
     (PLUGIN_IFACE, 'Remove'): ('org.plugind.plugind1.remove',),
+    (PLUGIN_IFACE, 'Enable'): ('org.plugind.plugind1.enable',),
+    (PLUGIN_IFACE, 'Disable'): ('org.plugind.plugind1.disable',),
+    (PLUGIN_IFACE, 'OpenLog'): ('org.plugind.plugind1.read-logs',),
+    (PLUGIN_IFACE, 'Hold'): ('org.plugind.plugind1.enable',),
     (JOB_IFACE, 'Cancel'): ('org.plugind.plugind1.cancel-job-other-user',),
 }
 # the test of this file that proves the denial of each mutating method
@@ -33,6 +37,10 @@ DENIAL_TESTS = {
     (MANAGER_IFACE, 'Create'): 'test_nobody_create_denied',
     (PLUGIN_IFACE, 'Set'): 'test_nobody_set_denied',
     (PLUGIN_IFACE, 'Remove'): 'test_nobody_remove_denied',
+    (PLUGIN_IFACE, 'Enable'): 'test_nobody_run_methods_denied',
+    (PLUGIN_IFACE, 'Disable'): 'test_nobody_run_methods_denied',
+    (PLUGIN_IFACE, 'OpenLog'): 'test_nobody_run_methods_denied',
+    (PLUGIN_IFACE, 'Hold'): 'test_nobody_run_methods_denied',
     (JOB_IFACE, 'Cancel'): 'test_nobody_cancel_denied',
 }
 
@@ -160,6 +168,45 @@ class AuthTests(PlugindTestCase):
                           if s[3][0] == 'remove'], [])
         self.remove(self.path)  # root may
         self.assertEqual(self.list_plugins(), [])
+
+    def test_nobody_run_methods_denied(self):
+        """Enable, Disable, OpenLog and Hold: denied with no state change, and no process."""
+        state = self.snapshot_state()
+        for interactive in (False, True):
+            with self.subTest(method='Enable', interactive=interactive):
+                self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'Enable', 'a{sv}',
+                                        '(@a{sv} {},)', interactive=interactive)
+                self.assertEqual(self.plugin_prop(self.path, 'State'), 'disabled')
+                self.assertEqual(self.plugin_prop(self.path, 'MainPID'), 0)
+            with self.subTest(method='OpenLog', interactive=interactive):
+                self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'OpenLog', 'a{sv}',
+                                        "({'follow': <true>},)", interactive=interactive)
+        self.assertEqual(self.snapshot_state(), state)
+        self.assertEqual([s for s in self.signals_named('PluginEvent')
+                          if s[3][0] in ('enable', 'disable')], [])
+        # Disable and Hold need a running plugin, or they fail before authorization: the
+        # example plugin, a real one
+        with open(os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz'), 'rb') as f:
+            path, _ = self.create_ok('plugind/example', f.read(),
+                                     options=opts(grant_all_privileges=True))
+        data_dir = os.path.join(self.tmpdir, 'example-data')
+        os.makedirs(data_dir)
+        self.set_settings(path, {'data': data_dir})
+        self.call(path, PLUGIN_IFACE, 'Enable', GLib.Variant('(a{sv})', ({},)),
+                  timeout_ms=60000)
+        main_pid = self.plugin_prop(path, 'MainPID')
+        for interactive in (False, True):
+            with self.subTest(method='Disable', interactive=interactive):
+                self.assertNobodyDenied(path, PLUGIN_IFACE, 'Disable', 'a{sv}',
+                                        "({'force': <true>},)", interactive=interactive)
+            with self.subTest(method='Hold', interactive=interactive):
+                self.assertNobodyDenied(path, PLUGIN_IFACE, 'Hold', 'ss',
+                                        "('nobody', 'trying')", interactive=interactive)
+        self.assertEqual(self.plugin_prop(path, 'State'), 'running')
+        self.assertEqual(self.plugin_prop(path, 'MainPID'), main_pid)
+        self.assertEqual(self.plugin_prop(path, 'Holders'), [])
+        self.call(path, PLUGIN_IFACE, 'Disable', GLib.Variant('(a{sv})', ({},)),
+                  timeout_ms=60000)
 
     def test_nobody_cancel_denied(self):
         r, w = os.pipe2(os.O_CLOEXEC)

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import random
+import select
 import shutil
 import signal
 import socket
@@ -14,10 +15,12 @@ import subprocess
 import tempfile
 import threading
 import time
+import tty
 import unittest
 
 from pd_testcase import (BUILDDIR, DBUS_ERR, ERR, PLUGIN_IFACE, TIMEOUT_MULT, PlugindTestCase,
-                         main, make_context, opts, plugin_config)
+                         PluginHTTPConnection, main, make_context, opts, plugin_call,
+                         plugin_config)
 
 PLUGINCTL = os.path.join(BUILDDIR, 'src', 'pluginctl')
 EXAMPLE = os.path.join(BUILDDIR, 'example', 'plugind-example')
@@ -419,7 +422,8 @@ class ListTests(PluginctlTestCase):
         out = self.ctl_ok('ls', '--format', 'json')
         docs = [json.loads(line) for line in out.splitlines()]
         self.assertEqual([list(d) for d in docs],
-                         [['Description', 'Enabled', 'ID', 'Name', 'PluginReference']] * 3)
+                         [['Description', 'Enabled', 'ID', 'Name', 'PluginReference', 'State']] * 3)
+        self.assertEqual([d['State'] for d in docs], ['disabled'] * 3)
         self.assertEqual([d['Name'] for d in docs],
                          ['test/net:latest', 'test/p9:latest', 'test/p10:latest'])
         p9 = docs[1]
@@ -542,7 +546,9 @@ class InspectSetRemoveTests(PluginctlTestCase):
 
     def test_unknown_plugin(self):
         for args in (('inspect', 'nope'), ('set', 'nope', 'A=1'), ('rm', 'nope'),
-                     ('rm', '-f', 'nope')):
+                     ('rm', '-f', 'nope'), ('enable', 'nope'), ('enable', '--timeout', '5', 'nope'),
+                     ('disable', 'nope'), ('disable', '-f', 'nope'), ('logs', 'nope'),
+                     ('logs', '-f', 'nope')):
             _, err = self.ctl_fail(EXIT_NO_SUCH_PLUGIN, *args)
             self.assertTrue(err.startswith('Error: '), err)
             self.assertNotIn('GDBus.Error', err)
@@ -550,13 +556,22 @@ class InspectSetRemoveTests(PluginctlTestCase):
     def test_usage_errors(self):
         for args in ((), ('frobnicate',), ('--bogus',), ('ls', '--bogus'), ('ls', 'extra'),
                      ('create',), ('create', 'only-name'), ('create', 'a', 'b', 'c'),
-                     ('inspect',), ('set', 'x'), ('rm',), ('ls', '--format', 'yaml')):
+                     ('inspect',), ('set', 'x'), ('rm',), ('ls', '--format', 'yaml'),
+                     ('enable',), ('enable', 'a', 'b'), ('enable', '--timeout', 'x', 'a'),
+                     ('enable', '--timeout', '-1', 'a'), ('enable', '--activation-timeout', '0', 'a'),
+                     ('enable', '--bogus', 'a'), ('disable',), ('disable', 'a', 'b'),
+                     ('disable', '--timeout', '1', 'a'), ('logs',), ('logs', 'a', 'b'),
+                     ('logs', '-n', 'x', 'a'), ('logs', '--tail', '-1', 'a'), ('logs', '-n')):
             _, err = self.ctl_fail(EXIT_USAGE, *args)
             self.assertTrue(err, args)
         out = self.ctl_ok('--help')
-        for word in ('create', 'ls', 'inspect', 'set', 'rm', 'Exit status'):
+        for word in ('create', 'ls', 'inspect', 'set', 'rm', 'enable', 'disable', 'logs',
+                     'Exit status'):
             self.assertIn(word, out)
         self.assertIn('create', self.ctl_ok('create', '--help'))
+        self.assertIn('--timeout', self.ctl_ok('enable', '--help'))
+        self.assertIn('--force', self.ctl_ok('disable', '--help'))
+        self.assertIn('--tail', self.ctl_ok('logs', '--help'))
         self.assertRegex(self.ctl_ok('--version'), r'^pluginctl \d+\.\d+')
 
 
@@ -595,6 +610,229 @@ class NobodyTests(PluginctlTestCase):
         p = self.ctl('inspect', 'test/mine', nobody=True)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
         self.assertEqual(json.loads(p.stdout.decode()), [before_doc])
+
+
+# ESC, BEL, CSI as a C1 control, DEL, a byte that is not UTF-8, a real "é", CR and a tab
+HOSTILE_TARGET = b'\x1b[31m\x07\xc2\x9b\x7f\xff\xc3\xa9\r\tend'
+
+
+def terminal_safe(data):
+    """What pluginctl logs shows on a terminal: C0 controls but \\n and \\t, DEL, C1 controls
+    and bytes that are not UTF-8 as \\xHH."""
+    out = b''
+    i = 0
+    while i < len(data):
+        c = data[i]
+        if c < 0x80:
+            out += bytes([c]) if c in b'\n\t' or 0x20 <= c < 0x7f else b'\\x%02x' % c
+            i += 1
+            continue
+        for n in (2, 3, 4):
+            try:
+                cp = ord(data[i:i + n].decode('utf-8'))
+                break
+            except UnicodeDecodeError:
+                continue
+        else:
+            out += b'\\x%02x' % c
+            i += 1
+            continue
+        out += b'\\x%02x' % cp if cp < 0xa0 else data[i:i + n]
+        i += n
+    return out
+
+
+class RunTests(PluginctlTestCase):
+    """enable, disable and logs with the real example plugin in its sandbox."""
+
+    NAME = 'plugind/example'
+
+    def setUp(self):
+        super().setUp()
+        with open(EXAMPLE_CONTEXT, 'rb') as f:
+            context = f.read()
+        self.path, _ = self.create_ok(self.NAME, context, options=opts(grant_all_privileges=True))
+        self.data_dir = tempfile.mkdtemp(prefix='example-data-', dir=self.tmpdir)
+        # DEBUG=1: the example logs every request
+        self.set_settings(self.path, {'data': self.data_dir, 'DEBUG': '1'})
+
+    def state(self):
+        return self.plugin_prop(self.path, 'State')
+
+    def enabled_column(self):
+        rows = self.ctl_ok('ls').splitlines()[1:]
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0].split()[-1]
+
+    def test_enable_disable(self):
+        self.assertEqual(self.enabled_column(), 'false')
+        self.assertEqual(self.ctl_ok('enable', self.NAME), self.NAME + '\n')
+        self.assertEqual(self.state(), 'running')
+        self.assertTrue(self.plugin_prop(self.path, 'Enabled'))
+        self.assertEqual(self.enabled_column(), 'true')
+        doc = json.loads(self.ctl_ok('ls', '--format', 'json'))
+        self.assertEqual((doc['Enabled'], doc['State']), (True, 'running'))
+        self.assertIs(json.loads(self.ctl_ok('inspect', self.NAME))[0]['Enabled'], True)
+        status, reply = plugin_call(self.plugin_prop(self.path, 'Socket'), 'VolumeDriver.List')
+        self.assertEqual((status, reply['Volumes']), (200, []))
+
+        # already enabled: the daemon's PluginEnabled message, nothing changed
+        _, err = self.ctl_fail(EXIT_FAILURE, 'enable', self.NAME)
+        self.assertTrue(err.startswith('Error: '), err)
+        self.assertIn('already enabled', err)
+        self.assertNotIn('GDBus.Error', err)
+        self.assertEqual(self.state(), 'running')
+
+        self.assertEqual(self.ctl_ok('disable', self.NAME), self.NAME + '\n')
+        self.assertEqual(self.state(), 'disabled')
+        self.assertFalse(self.plugin_prop(self.path, 'Enabled'))
+        self.assertEqual(self.enabled_column(), 'false')
+        doc = json.loads(self.ctl_ok('ls', '--format', 'json'))
+        self.assertEqual((doc['Enabled'], doc['State']), (False, 'disabled'))
+
+        # already disabled
+        _, err = self.ctl_fail(EXIT_FAILURE, 'disable', self.NAME)
+        self.assertTrue(err.startswith('Error: '), err)
+        self.assertIn('disabled', err)
+
+        # the options, by ID prefix; -f disables a held plugin too
+        pid = self.plugin_prop(self.path, 'Id')
+        self.assertEqual(self.ctl_ok('--no-ask-password', 'enable', '--timeout', '30',
+                                     '--activation-timeout', '60000', pid[:12]),
+                         pid[:12] + '\n')
+        self.assertEqual(self.state(), 'running')
+        self.assertEqual(self.ctl_ok('disable', '-f', self.NAME), self.NAME + '\n')
+        self.assertEqual(self.state(), 'disabled')
+        self.ctl_ok('enable', self.NAME)
+        self.assertEqual(self.ctl_ok('disable', '--force', '--no-ask-password', self.NAME),
+                         self.NAME + '\n')
+
+    def test_enable_failure_shows_the_error(self):
+        # a bind mount whose host dir does not exist: the sandbox cannot start
+        self.set_settings(self.path, {'data': os.path.join(self.tmpdir, 'missing')})
+        p = self.ctl('enable', self.NAME)
+        self.assertEqual(p.returncode, EXIT_FAILURE, p.stderr)
+        self.assertEqual(p.stdout, b'')
+        no_controls(self, p.stderr, 'stderr')
+        err = p.stderr.decode()
+        self.assertTrue(err.startswith('Error: '), err)
+        self.assertNotIn('GDBus.Error', err)
+        self.assertIn(self.plugin_prop(self.path, 'LastErrorMessage').splitlines()[0], err)
+        self.assertEqual(self.state(), 'failed')
+
+    def test_logs(self):
+        self.ctl_ok('enable', self.NAME)
+        sock = self.plugin_prop(self.path, 'Socket')
+        plugin_call(sock, 'VolumeDriver.Create', {'Name': 'first', 'Opts': {}})
+        plugin_call(sock, 'VolumeDriver.Get', {'Name': 'first'})
+        out = self.ctl_ok('logs', self.NAME)
+        self.assertIn('VolumeDriver.Create', out)
+        self.assertIn('VolumeDriver.Get', out)
+        self.assertGreater(out.count('\n'), 1)
+        for args in (('-n', '1'), ('--tail', '1'), ('--tail=1',)):
+            self.assertLessEqual(self.ctl_ok('logs', *args, self.NAME).count('\n'), 1, args)
+        self.assertEqual(self.ctl_ok('logs', '-n', '0', self.NAME), '')
+        self.assertEqual(self.ctl_ok('logs', '--tail', 'all', self.NAME), out)
+
+        # -f: what comes later, until the plugin is disabled by another process
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address, LC_ALL='C.UTF-8')
+        env.pop('DBUS_SESSION_BUS_ADDRESS', None)
+        follower = subprocess.Popen([PLUGINCTL, 'logs', '-f', '-n', '1', self.NAME], env=env,
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            # the first line (the tail) shows that the log is open
+            got = b''
+            deadline = time.monotonic() + 20 * TIMEOUT_MULT
+            while b'\n' not in got:
+                self.assertLess(time.monotonic(), deadline, 'no output from logs -f')
+                r, _, _ = select.select([follower.stdout], [], [], 0.5)
+                if r:
+                    chunk = os.read(follower.stdout.fileno(), 65536)
+                    self.assertNotEqual(chunk, b'', 'logs -f ended early: %r' % got)
+                    got += chunk
+            plugin_call(sock, 'VolumeDriver.Remove', {'Name': 'first'})
+            time.sleep(0.2)
+            self.assertIsNone(follower.poll(), 'logs -f ended while the plugin runs')
+            self.ctl_ok('disable', self.NAME)
+            rest, err = follower.communicate(timeout=30 * TIMEOUT_MULT)
+        finally:
+            if follower.poll() is None:
+                follower.kill()
+                follower.communicate()
+        self.assertEqual(follower.returncode, 0, err)
+        self.assertIn('VolumeDriver.Remove', (got + rest).decode(errors='replace'))
+
+        # the log outlives the run
+        self.assertIn('VolumeDriver.Remove', self.ctl_ok('logs', '--tail', 'all', self.NAME))
+
+    def test_logs_on_a_terminal(self):
+        self.ctl_ok('enable', self.NAME)
+        sock = self.plugin_prop(self.path, 'Socket')
+        plugin_call(sock, 'VolumeDriver.List')
+        # the example logs the request target as it came: plugin output may hold anything
+        conn = PluginHTTPConnection(sock)
+        conn.connect()
+        try:
+            conn.sock.sendall(b'POST /evil' + HOSTILE_TARGET +
+                              b' HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n')
+            conn.sock.recv(65536)
+        finally:
+            conn.close()
+        self.ctl_ok('disable', self.NAME)
+        # not a terminal: the bytes as they are
+        raw = self.ctl('logs', '--tail', 'all', self.NAME).stdout
+        self.assertIn(b'/evil' + HOSTILE_TARGET, raw)
+        # the log as a terminal gets it: controls other than \n and \t escaped
+        master, slave = os.openpty()
+        try:
+            tty.setraw(slave)
+            env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address, LC_ALL='C.UTF-8')
+            p = subprocess.run([PLUGINCTL, 'logs', '--tail', 'all', self.NAME], env=env,
+                               stdout=slave, stderr=subprocess.PIPE,
+                               timeout=60 * TIMEOUT_MULT)
+            os.close(slave)
+            slave = -1
+            self.assertEqual(p.returncode, 0, p.stderr)
+            shown = b''
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the terminal's other end is closed
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        finally:
+            os.close(master)
+            if slave >= 0:
+                os.close(slave)
+        self.assertEqual(shown, terminal_safe(raw))
+        self.assertIn(b'VolumeDriver.List', shown)
+        self.assertIn(b'/evil\\x1b[31m\\x07\\x9b\\x7f\\xff\xc3\xa9\\x0d\tend', shown)
+        no_controls(self, shown, 'logs on a terminal')
+        self.assertNotIn(b'\x07', shown)
+
+    def test_nobody_denied(self):
+        for extra in ((), ('--no-ask-password',)):
+            for args in (('enable', self.NAME), ('logs', self.NAME),
+                         ('logs', '-f', self.NAME)):
+                p = self.ctl(*(extra + args), nobody=True)
+                self.assertEqual(p.returncode, EXIT_NOT_AUTHORIZED,
+                                 'nobody: pluginctl %s gave %d: %s' %
+                                 (' '.join(extra + args), p.returncode, p.stderr.decode()))
+                self.assertTrue(p.stderr.decode().startswith('Error: '), p.stderr)
+                self.assertEqual(p.stdout, b'')
+        self.assertEqual(self.state(), 'disabled')
+        self.ctl_ok('enable', self.NAME)
+        for extra in ((), ('--no-ask-password',)):
+            for args in (('disable', self.NAME), ('disable', '-f', self.NAME)):
+                p = self.ctl(*(extra + args), nobody=True)
+                self.assertEqual(p.returncode, EXIT_NOT_AUTHORIZED,
+                                 'nobody: pluginctl %s gave %d: %s' %
+                                 (' '.join(extra + args), p.returncode, p.stderr.decode()))
+                self.assertTrue(p.stderr.decode().startswith('Error: '), p.stderr)
+        self.assertEqual(self.state(), 'running')
+        self.ctl_ok('disable', self.NAME)
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):

@@ -1,0 +1,164 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+#include "pd-plugin-record.h"
+
+G_BEGIN_DECLS
+
+/*
+ * PdRunner runs ONE plugin's process and owns its state machine (dbus-api.md D3,
+ * docker-plugins.md 4.1, 4.5, 4.6, reliability.md rules 6 and 9). No D-Bus types: the D-Bus
+ * layer mirrors the properties and the "event" signal. Everything happens on the thread that
+ * owns the default main context; no call blocks beyond short syscalls.
+ *
+ * Process model. The plugin runs under bubblewrap (argv from pd_sandbox_build_argv(), the
+ * seccomp filter from pd_sandbox_compile_seccomp() passed with --seccomp) with --as-pid-1 in
+ * a private PID namespace, so its entrypoint is pid 1 there, as with Docker. When it exits the
+ * kernel kills every other process of the namespace (a daemonized child included) before bwrap
+ * sees the exit, so "bwrap exited" means "every process of the plugin is gone". The host pid of
+ * the entrypoint comes from bwrap's --info-fd ("child-pid"); it is pinned with a pidfd (checked
+ * to be a child of our bwrap) and every signal goes through pidfd_send_signal(), never kill() on
+ * a pid that might have been reused. bwrap's own exit status mirrors the entrypoint's (128+N for
+ * signal N). Without pidfd_open() (ENOSYS: kernels before 5.3, valgrind) the pid is signalled
+ * with kill(), and only until bwrap is seen to exit.
+ *
+ * Being pid 1, the entrypoint only receives the SIGTERM of Disable if it installed a handler
+ * (pid_namespaces(7)); one that did not is SIGKILLed after the stop timeout, exactly as under
+ * Docker.
+ *
+ * PidHost: with the host's PID namespace there is no such guarantee. bwrap --new-session puts
+ * the entrypoint in its own session and process group; on stop and after an exit the whole
+ * group is SIGKILLed too (while the group is known to exist), but a child that called setsid()
+ * or setpgid() escapes. A cgroup per plugin would close this; it is not done yet.
+ *
+ * States: disabled → starting → running → stopping → disabled, plus restarting and failed.
+ *
+ * - enable (from disabled or failed): starting; the runtime dir is emptied, the rootfs
+ *   prepared, bwrap spawned. Readiness: Interface.Socket inside @plugin_runtime_dir is polled
+ *   every 25 ms with fstatat(AT_SYMLINK_NOFOLLOW); it must be a socket (anything else, a symlink
+ *   included, is ActivationFailed "... is not a socket"). It is opened O_PATH|O_NOFOLLOW and
+ *   reached through /proc/self/fd/N, so a symlink swapped in later is never followed. Then
+ *   POST /Plugin.Activate with Docker's headers (docker-protocol.md C1); the 200 body (at most
+ *   1 MiB) must be {"Implements": [...]} covering every Interface.Types entry docker.<x>/<v>
+ *   (case-insensitively); a 404 is accepted as Docker would (Implements from the config, a
+ *   warning logged); anything else fails with the body's Err. A config without Interface.Socket
+ *   is running as soon as the process is. The whole wait is bounded by the activation timeout.
+ *   Success: running, Socket and Implements set, MainPID set (it is set as soon as known).
+ *   Failure: the process is SIGKILLed, the reply waits until every process is gone, the state is
+ *   failed with LastErrorName/LastErrorMessage; the message carries the plugin's Err text or exit
+ *   status and the last lines of its output.
+ * - disable (from running, restarting or failed): stopping; SIGTERM, after @stop_timeout_ms
+ *   SIGKILL; disabled once bwrap has exited. From restarting the pending restart (or the restart
+ *   attempt in progress) is cancelled. From failed it is just a state change.
+ * - crash (the process exits while running): restarting, "event" "crash"; a new start after a
+ *   backoff of 1 s doubling up to 30 s; when it reaches running: "event" "restart" and
+ *   RestartCount + 1. Every unexpected exit and every failed restart attempt counts as an exit;
+ *   the 5th exit within 120 s ends in failed with "event" "fail" (each exit still emits
+ *   "crash" first) and no more restarts. Enable from failed starts afresh (RestartCount 0).
+ *   The backoff resets after 120 s of running.
+ *
+ * Logs: stdout and stderr (merged) are read in 16 KiB chunks as they come, appended to
+ * @log_dir/<id>.log (0600), which is renamed to <id>.log.1 when it would pass 1 MiB (so at
+ * most 2 MiB on disk), and the last 20 lines (each cut at 512 bytes) are kept for error
+ * messages. A plugin flooding its output costs a bounded buffer; it is throttled by the pipe,
+ * never buffered in memory.
+ */
+
+typedef enum {
+  PD_PLUGIN_STATE_DISABLED,
+  PD_PLUGIN_STATE_STARTING,
+  PD_PLUGIN_STATE_RUNNING,
+  PD_PLUGIN_STATE_STOPPING,
+  PD_PLUGIN_STATE_RESTARTING,
+  PD_PLUGIN_STATE_FAILED,
+} PdPluginState;
+
+/* "disabled", "starting", "running", "stopping", "restarting", "failed" */
+const char *pd_plugin_state_to_string (PdPluginState state);
+
+#define PD_RUNNER_DEFAULT_ACTIVATION_TIMEOUT_MS 20000
+#define PD_RUNNER_DEFAULT_STOP_TIMEOUT_MS 10000
+/* log file cap before rotation, and the number of lines kept for error messages */
+#define PD_RUNNER_LOG_MAX_SIZE (1024 * 1024)
+#define PD_RUNNER_TAIL_LINES 20
+/* concurrent OpenLog readers per plugin (more is PD_ERROR_LIMITS_EXCEEDED) */
+#define PD_RUNNER_MAX_LOG_READERS 16
+
+#define PD_TYPE_RUNNER (pd_runner_get_type ())
+G_DECLARE_FINAL_TYPE (PdRunner, pd_runner, PD, RUNNER, GObject)
+
+/*
+ * Properties (all notify): "state" (PdPluginState as guint), "state-timestamp" (guint64,
+ * realtime µs), "main-pid" (guint, 0 when no process), "socket" (host path, "" when not
+ * running), "implements" (GStrv, empty when not running), "restart-count" (guint),
+ * "last-error-name" (D-Bus error name, "" = none), "last-error-message" ("" = none).
+ *
+ * Signal "event" (const char *action): "crash", "restart", "fail", for PluginEvent. Enable and
+ * disable are not signalled: the D-Bus layer knows about them.
+ *
+ * @record: the plugin (config, settings, id); @rootfs: host path of its rootfs (its parent dir
+ * also holds "propagated-mount" for a config with PropagatedMount, as in Docker's layout);
+ * @plugin_runtime_dir: `<runtime>/plugins/<id>`, created 0700 if missing and emptied before
+ * every start and after every stop; @log_dir: an existing dir for <id>.log.
+ */
+PdRunner *pd_runner_new (PdPluginRecord *record,
+                         const char *rootfs,
+                         const char *plugin_runtime_dir,
+                         const char *log_dir);
+
+PdPluginRecord *pd_runner_get_record (PdRunner *self);
+PdPluginState pd_runner_get_state (PdRunner *self);
+guint64 pd_runner_get_state_timestamp (PdRunner *self);
+guint pd_runner_get_main_pid (PdRunner *self);
+const char *pd_runner_get_socket (PdRunner *self);
+const char *const *pd_runner_get_implements (PdRunner *self);
+guint pd_runner_get_restart_count (PdRunner *self);
+const char *pd_runner_get_last_error_name (PdRunner *self);
+const char *pd_runner_get_last_error_message (PdRunner *self);
+/* the enable `timeout` option (s, 0 = none): the per-request HTTP timeout for calls to the
+ * plugin (Docker's http.Client.Timeout) */
+guint pd_runner_get_request_timeout (PdRunner *self);
+
+/* Starts the plugin from disabled or failed (else PD_ERROR_PLUGIN_ENABLED when starting,
+ * running or restarting, PD_ERROR_BUSY when stopping). @activation_timeout_ms 0 means
+ * PD_RUNNER_DEFAULT_ACTIVATION_TIMEOUT_MS. Errors: PD_ERROR_ACTIVATION_TIMEOUT,
+ * PD_ERROR_ACTIVATION_FAILED, PD_ERROR_SANDBOX_FAILED (bwrap or the sandbox setup failed
+ * before the plugin ran), G_IO_ERROR_CANCELLED when @cancellable fires (then the plugin is
+ * stopped and the state is disabled). */
+void pd_runner_enable_async (PdRunner *self,
+                             guint activation_timeout_ms,
+                             guint request_timeout_s,
+                             GCancellable *cancellable,
+                             GAsyncReadyCallback callback,
+                             gpointer user_data);
+gboolean pd_runner_enable_finish (PdRunner *self, GAsyncResult *result, GError **error);
+
+/* Stops the plugin (see above); completes at disabled with every process gone.
+ * PD_ERROR_PLUGIN_DISABLED when already disabled; PD_ERROR_BUSY while an enable is in flight
+ * (starting: cancel the enable instead); while stopping, the call joins the stop in progress
+ * (its @stop_timeout_ms is ignored). @stop_timeout_ms 0 means
+ * PD_RUNNER_DEFAULT_STOP_TIMEOUT_MS. The stop goes on whatever @cancellable does; a cancelled
+ * call returns G_IO_ERROR_CANCELLED when the stop is done. */
+void pd_runner_disable_async (PdRunner *self,
+                              guint stop_timeout_ms,
+                              GCancellable *cancellable,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data);
+gboolean pd_runner_disable_finish (PdRunner *self, GAsyncResult *result, GError **error);
+
+/* Returns the read end (O_CLOEXEC) of a pipe carrying the last @lines lines of the log files
+ * (at most the last 1 MiB of them; 0 = none, G_MAXUINT = all of that) and, with @follow, the output that comes afterwards until the
+ * plugin is disabled or fails (a crash-restart keeps the readers). Without @follow, or when no
+ * process runs, the write end is closed once the tail is written. The write end is
+ * non-blocking and written from the main loop: a reader that falls more than 1 MiB behind is
+ * dropped (its pipe is closed, so it sees EOF) rather than block the daemon or grow its memory;
+ * a reader that closes its end is noticed and dropped at once. -1 with PD_ERROR_LIMITS_EXCEEDED
+ * past PD_RUNNER_MAX_LOG_READERS readers, or PD_ERROR_FAILED. */
+int pd_runner_open_log (PdRunner *self, guint lines, gboolean follow, GError **error);
+
+/* Test-only: the first restart backoff (default 1000 ms; doubled up to 30 s). */
+void pd_runner_set_restart_backoff_for_testing (PdRunner *self, guint initial_ms);
+
+G_END_DECLS

@@ -1,0 +1,234 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""Running plugins over the bus: Enable, Disable, OpenLog, Hold, restore at daemon start, with
+the real example VolumeDriver plugin in real bubblewrap sandboxes."""
+
+import json
+import os
+import tempfile
+import time
+
+from pd_testcase import (BUILDDIR, BUS_NAME, DBUS_ERR, ERR, PLUGIN_IFACE, TIMEOUT_MULT, Gio,
+                         GLib, PlugindTestCase, _convert_error, main, opts, plugin_call)
+
+EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
+
+
+def read_all(fd, timeout=10.0):
+    """Reads an fd until end of file."""
+    out = b''
+    deadline = time.monotonic() + timeout * TIMEOUT_MULT
+    os.set_blocking(fd, False)
+    while time.monotonic() < deadline:
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            time.sleep(0.02)
+            continue
+        if not chunk:
+            return out
+        out += chunk
+    raise AssertionError('no end of file on the log fd')
+
+
+class RunTestCase(PlugindTestCase):
+
+    def setUp(self):
+        super().setUp()
+        with open(EXAMPLE_CONTEXT, 'rb') as f:
+            context = f.read()
+        self.path, res = self.create_ok('plugind/example', context,
+                                        options=opts(grant_all_privileges=True))
+        self.pid = res['plugin-id']
+        # the example keeps its volumes under a host dir it declares as a mount
+        self.data_dir = tempfile.mkdtemp(prefix='example-data-', dir=self.tmpdir)
+        self.set_settings(self.path, {'data': self.data_dir, 'DEBUG': '1'})
+
+    def enable(self, options=None, **kw):
+        return self.call(self.path, PLUGIN_IFACE, 'Enable',
+                         GLib.Variant('(a{sv})', (opts(**(options or {})),)),
+                         timeout_ms=60000 * TIMEOUT_MULT, **kw)
+
+    def disable(self, options=None, **kw):
+        return self.call(self.path, PLUGIN_IFACE, 'Disable',
+                         GLib.Variant('(a{sv})', (opts(**(options or {})),)),
+                         timeout_ms=60000 * TIMEOUT_MULT, **kw)
+
+    def call_returning_fd(self, method, args):
+        """Calls a Plugin method whose reply is (h); returns the fd (the caller closes it)."""
+        try:
+            res, fdl = self.conn.call_with_unix_fd_list_sync(
+                BUS_NAME, self.path, PLUGIN_IFACE, method, args, GLib.VariantType('(h)'),
+                Gio.DBusCallFlags.NONE, 30000 * TIMEOUT_MULT, None, None)
+        except GLib.Error as e:
+            raise _convert_error(e) from None
+        fds = fdl.steal_fds()
+        index = res.unpack()[0]
+        for i, fd in enumerate(fds):
+            if i != index:
+                os.close(fd)
+        return fds[index]
+
+    def assertNoPluginProcess(self):
+        """No process runs the example binary (a crash-restart or a leak would show here)."""
+        left = []
+        for pid in os.listdir('/proc'):
+            if not pid.isdigit():
+                continue
+            try:
+                exe = os.readlink('/proc/%s/exe' % pid)
+            except OSError:
+                continue
+            if exe.startswith(os.path.join(self.state_dir, 'plugins')):
+                left.append((pid, exe))
+        self.assertEqual(left, [], 'plugin processes left behind')
+
+
+class EnableTests(RunTestCase):
+
+    def test_enable_call_disable(self):
+        self.enable()
+        props = self.get_all(self.path, PLUGIN_IFACE)
+        self.assertEqual(props['State'], 'running')
+        self.assertTrue(props['Enabled'])
+        self.assertEqual(props['Implements'], ['VolumeDriver'])
+        self.assertGreater(props['MainPID'], 0)
+        self.assertEqual(props['LastErrorName'], '')
+        sock = props['Socket']
+        self.assertTrue(sock.endswith('/example.sock'), sock)
+        # the plugin answers through its socket, and its volumes land in the declared mount
+        status, reply = plugin_call(sock, 'VolumeDriver.Create', {'Name': 'vol1', 'Opts': {}})
+        self.assertEqual((status, reply.get('Err', '')), (200, ''))
+        status, reply = plugin_call(sock, 'VolumeDriver.List')
+        self.assertEqual([v['Name'] for v in reply['Volumes']], ['vol1'])
+        self.assertTrue(os.path.isdir(os.path.join(self.data_dir, 'volumes', 'vol1')))
+        self.assertTrue(self.inspect(self.path)['Enabled'])
+        self.wait_signal('PluginEvent', lambda a: a[0] == 'enable' and a[1] == self.pid)
+
+        self.disable()
+        props = self.get_all(self.path, PLUGIN_IFACE)
+        self.assertEqual(props['State'], 'disabled')
+        self.assertFalse(props['Enabled'])
+        self.assertEqual(props['MainPID'], 0)
+        self.assertEqual(props['Socket'], '')
+        self.assertEqual(props['Implements'], [])
+        self.wait_signal('PluginEvent', lambda a: a[0] == 'disable' and a[1] == self.pid)
+        self.assertNoPluginProcess()
+        self.assertFalse(os.path.exists(sock))
+
+    def test_state_errors(self):
+        self.assertDBusError(ERR + 'PluginDisabled', self.disable)
+        self.enable()
+        self.assertDBusError(ERR + 'PluginEnabled', self.enable)
+        # a running plugin cannot be changed or removed without force (Docker)
+        self.assertDBusError(ERR + 'PluginEnabled', self.set_settings, self.path, {'DEBUG': '0'})
+        self.assertDBusError(ERR + 'PluginEnabled', self.remove, self.path)
+        self.disable()
+
+    def test_bad_options(self):
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.enable, {'bogus': True})
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.enable,
+                             {'activation_timeout': 'soon'})
+
+    def test_remove_force_stops(self):
+        self.enable()
+        main_pid = self.plugin_prop(self.path, 'MainPID')
+        self.remove(self.path, opts(force=True))
+        self.assertEqual(self.list_plugins(), [])
+        self.assertFalse(os.path.exists('/proc/%d' % main_pid) and
+                         os.readlink('/proc/%d/exe' % main_pid).startswith(self.state_dir))
+        self.assertNoPluginProcess()
+
+    def test_activation_fails_without_mount_source(self):
+        # a bind mount whose host dir does not exist cannot be set up: the plugin never runs
+        self.set_settings(self.path, {'data': os.path.join(self.tmpdir, 'missing')})
+        self.assertDBusError((ERR + 'SandboxFailed', ERR + 'ActivationFailed'), self.enable)
+        props = self.get_all(self.path, PLUGIN_IFACE)
+        self.assertEqual(props['State'], 'failed')
+        self.assertFalse(props['Enabled'])
+        self.assertNotEqual(props['LastErrorName'], '')
+        self.assertNotEqual(props['LastErrorMessage'], '')
+        self.assertNoPluginProcess()
+
+
+class LogTests(RunTestCase):
+
+    def open_log(self, **options):
+        return self.call_returning_fd('OpenLog', GLib.Variant('(a{sv})', (opts(**options),)))
+
+    def test_open_log(self):
+        self.enable()
+        sock = self.plugin_prop(self.path, 'Socket')
+        plugin_call(sock, 'VolumeDriver.Create', {'Name': 'logged', 'Opts': {}})
+        follow = self.open_log(lines=1000, follow=True)
+        try:
+            os.set_blocking(follow, False)
+            plugin_call(sock, 'VolumeDriver.Get', {'Name': 'logged'})
+            self.disable()
+            text = read_all(follow).decode(errors='replace')
+        finally:
+            os.close(follow)
+        # DEBUG=1 makes the example log every request
+        self.assertIn('VolumeDriver.Create', text)
+        self.assertIn('VolumeDriver.Get', text)
+        tail = self.open_log(lines=1)
+        try:
+            self.assertLessEqual(read_all(tail).count(b'\n'), 1)
+        finally:
+            os.close(tail)
+
+
+class HoldTests(RunTestCase):
+
+    def hold(self, who='test', why='testing'):
+        return self.call_returning_fd('Hold', GLib.Variant('(ss)', (who, why)))
+
+    def test_hold_blocks_disable(self):
+        self.assertDBusError(ERR + 'PluginDisabled', self.hold)
+        self.enable()
+        fd = self.hold('volume vol1', 'mounted by a test')
+        holders = self.plugin_prop(self.path, 'Holders')
+        self.assertEqual([(h[0], h[1]) for h in holders], [('volume vol1', 'mounted by a test')])
+        self.assertEqual(holders[0][2], 0)
+        self.assertDBusError(ERR + 'PluginInUse', self.disable)
+        self.assertDBusError(ERR + 'PluginInUse', self.remove, self.path)
+        os.close(fd)
+        self.wait_until(lambda: self.plugin_prop(self.path, 'Holders') == [], msg='released')
+        self.disable()
+
+    def test_force_disable_drops_holds(self):
+        self.enable()
+        fd = self.hold()
+        try:
+            self.disable({'force': True})
+            self.assertEqual(self.plugin_prop(self.path, 'Holders'), [])
+            # the holder sees its end closed
+            self.assertEqual(read_all(fd), b'')
+        finally:
+            os.close(fd)
+
+
+class RestoreTests(RunTestCase):
+
+    def test_enabled_plugin_starts_with_the_daemon(self):
+        self.enable()
+        first_pid = self.plugin_prop(self.path, 'MainPID')
+        self.restart_daemon()
+        self.wait_until(lambda: self.plugin_prop(self.path, 'State') == 'running',
+                        timeout=30, msg='restored')
+        self.assertTrue(self.plugin_prop(self.path, 'Enabled'))
+        self.assertNotEqual(self.plugin_prop(self.path, 'MainPID'), first_pid)
+        self.disable()
+
+    def test_daemon_stop_stops_plugins(self):
+        self.enable()
+        self.stop_daemon()
+        self.assertNoPluginProcess()
+        self.start_daemon()
+        self.wait_until(lambda: self.plugin_prop(self.path, 'State') == 'running',
+                        timeout=30, msg='restored')
+        self.disable()
+
+
+if __name__ == '__main__':
+    main()

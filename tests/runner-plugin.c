@@ -1,0 +1,336 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* A fake Docker plugin for test-runner: a static libc-only binary that runs inside the
+ * sandbox. argv[1] picks a behaviour, argv[2] is the socket name in /run/docker/plugins.
+ *
+ *   normal      listen, answer /Plugin.Activate with {"Implements": ["VolumeDriver"]}
+ *   exit        print a line and exit 3 at once
+ *   nosocket    never create the socket
+ *   symlink     create a symlink where the socket should be
+ *   garbage     answer Activate with bytes that are not HTTP
+ *   err500      answer 500 {"Err": "activation exploded"}
+ *   notfound    answer 404
+ *   wrongimpl   answer {"Implements": ["NetworkDriver"]}
+ *   silent      accept the Activate request and never answer
+ *   huge        answer Activate with a 4 MiB body
+ *   ignoreterm  normal, but SIGTERM is ignored
+ *   daemonize   fork a daemonized child (setsid, double fork) that sleeps forever, then normal
+ *   crashloop   normal, but exit 1 shortly after answering Activate
+ *   flood       normal, and write to stdout as fast as possible
+ *   chatty      print 50 numbered lines, then normal, printing "tick N" every 50 ms
+ *
+ * The Activate request is checked against Docker's headers; anything else gets a 400 whose
+ * Err names the problem, so the test sees it in the activation error. */
+#include "config.h"
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *mode = "normal";
+
+static void
+on_term (int sig)
+{
+  (void) sig;
+  _exit (0);
+}
+
+static void
+write_all (int fd, const char *data, size_t len)
+{
+  while (len > 0)
+    {
+      ssize_t n = write (fd, data, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return;
+      data += n;
+      len -= (size_t) n;
+    }
+}
+
+static void
+reply (int fd, int status, const char *reason, const char *body)
+{
+  char head[256];
+  int n = snprintf (head, sizeof head,
+                    "HTTP/1.1 %d %s\r\nContent-Type: application/vnd.docker.plugins.v1.2+json\r\n"
+                    "Content-Length: %zu\r\nConnection: close\r\n\r\n",
+                    status, reason, strlen (body));
+  write_all (fd, head, (size_t) n);
+  write_all (fd, body, strlen (body));
+}
+
+/* the value of header @name in @req (NUL-terminated headers), copied into @out */
+static int
+header (const char *req, const char *name, char *out, size_t out_len)
+{
+  const char *p = strstr (req, "\r\n");
+  size_t name_len = strlen (name);
+
+  while (p != NULL && p[2] != '\r' && p[2] != '\0')
+    {
+      const char *line = p + 2;
+      const char *end = strstr (line, "\r\n");
+      if (end == NULL)
+        break;
+      if (strncasecmp (line, name, name_len) == 0 && line[name_len] == ':')
+        {
+          const char *v = line + name_len + 1;
+          size_t len;
+          while (*v == ' ')
+            v++;
+          len = (size_t) (end - v);
+          if (len >= out_len)
+            len = out_len - 1;
+          memcpy (out, v, len);
+          out[len] = '\0';
+          return 1;
+        }
+      p = end;
+    }
+  return 0;
+}
+
+static void
+serve_one (int fd)
+{
+  char req[8192];
+  size_t len = 0;
+  char value[256];
+
+  for (;;)
+    {
+      ssize_t n = read (fd, req + len, sizeof req - 1 - len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        return;
+      len += (size_t) n;
+      req[len] = '\0';
+      if (strstr (req, "\r\n\r\n") != NULL || len == sizeof req - 1)
+        break;
+    }
+
+  /* the request's header lines go to the log, for the test to compare with Docker's */
+  {
+    const char *line = strstr (req, "\r\n");
+    while (line != NULL && line[2] != '\r' && line[2] != '\0')
+      {
+        const char *end = strstr (line + 2, "\r\n");
+        if (end == NULL)
+          break;
+        printf ("runner-plugin: request header %.*s\n", (int) (end - line - 2), line + 2);
+        line = end;
+      }
+    fflush (stdout);
+  }
+
+  if (strcmp (mode, "garbage") == 0)
+    {
+      write_all (fd, "\x01\x02 this is not http\r\n\r\n", 24);
+      return;
+    }
+  if (strncmp (req, "POST /Plugin.Activate HTTP/1.1\r\n", 32) != 0)
+    {
+      reply (fd, 400, "Bad Request", "{\"Err\": \"expected POST /Plugin.Activate\"}");
+      return;
+    }
+  if (!header (req, "Host", value, sizeof value) || strcmp (value, "plugin.moby.localhost") != 0)
+    {
+      reply (fd, 400, "Bad Request", "{\"Err\": \"bad Host\"}");
+      return;
+    }
+  if (!header (req, "Accept", value, sizeof value) ||
+      strcmp (value, "application/vnd.docker.plugins.v1.2+json") != 0)
+    {
+      reply (fd, 400, "Bad Request", "{\"Err\": \"bad Accept\"}");
+      return;
+    }
+  if (header (req, "Content-Type", value, sizeof value))
+    {
+      reply (fd, 400, "Bad Request", "{\"Err\": \"unexpected Content-Type\"}");
+      return;
+    }
+  if (header (req, "Content-Length", value, sizeof value) && strcmp (value, "0") != 0)
+    {
+      reply (fd, 400, "Bad Request", "{\"Err\": \"non-empty body\"}");
+      return;
+    }
+
+  if (strcmp (mode, "silent") == 0)
+    for (;;)
+      pause ();
+  if (strcmp (mode, "huge") == 0)
+    {
+      static char block[65536];
+      const char *head = "HTTP/1.1 200 OK\r\nContent-Length: 4194304\r\n\r\n";
+      memset (block, ' ', sizeof block);
+      write_all (fd, head, strlen (head));
+      for (int i = 0; i < 64; i++)
+        write_all (fd, block, sizeof block);
+      return;
+    }
+  if (strcmp (mode, "err500") == 0)
+    reply (fd, 500, "Internal Server Error", "{\"Err\": \"activation exploded\"}");
+  else if (strcmp (mode, "notfound") == 0)
+    reply (fd, 404, "Not Found", "404 page not found\n");
+  else if (strcmp (mode, "wrongimpl") == 0)
+    reply (fd, 200, "OK", "{\"Implements\": [\"NetworkDriver\"]}");
+  else
+    reply (fd, 200, "OK", "{\"Implements\": [\"VolumeDriver\"]}");
+}
+
+static void
+daemonize_child (void)
+{
+  pid_t pid = fork ();
+
+  if (pid == 0)
+    {
+      setsid ();
+      if (fork () == 0)
+        {
+          signal (SIGTERM, SIG_IGN);
+          for (;;)
+            pause ();
+        }
+      _exit (0);
+    }
+  if (pid > 0)
+    waitpid (pid, NULL, 0);
+}
+
+/* what the sandbox left the plugin: capabilities, no_new_privs, seccomp (the test checks) */
+static void
+print_sandbox_status (void)
+{
+  FILE *f = fopen ("/proc/self/status", "r");
+  char line[256];
+
+  if (f == NULL)
+    return;
+  while (fgets (line, sizeof line, f) != NULL)
+    if (strncmp (line, "Cap", 3) == 0 || strncmp (line, "NoNewPrivs:", 11) == 0 ||
+        strncmp (line, "Seccomp:", 8) == 0)
+      printf ("runner-plugin: status %s", line);
+  fclose (f);
+}
+
+int
+main (int argc, char **argv)
+{
+  char path[sizeof ((struct sockaddr_un *) 0)->sun_path];
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int listen_fd;
+  int tick = 0;
+
+  if (argc > 1)
+    mode = argv[1];
+  snprintf (path, sizeof path, "/run/docker/plugins/%s", argc > 2 ? argv[2] : "runner.sock");
+
+  if (strcmp (mode, "ignoreterm") == 0)
+    signal (SIGTERM, SIG_IGN);
+  else
+    signal (SIGTERM, on_term);
+
+  printf ("runner-plugin: mode %s\n", mode);
+  if (strcmp (mode, "status") == 0)
+    print_sandbox_status ();
+  fflush (stdout);
+
+  if (strcmp (mode, "exit") == 0)
+    {
+      fprintf (stderr, "runner-plugin: exiting at once\n");
+      return 3;
+    }
+  if (strcmp (mode, "nosocket") == 0)
+    for (;;)
+      pause ();
+  if (strcmp (mode, "symlink") == 0)
+    {
+      if (symlink ("/etc/passwd", path) < 0)
+        perror ("symlink");
+      for (;;)
+        pause ();
+    }
+  if (strcmp (mode, "daemonize") == 0)
+    daemonize_child ();
+  if (strcmp (mode, "chatty") == 0)
+    {
+      for (int i = 1; i <= 50; i++)
+        printf ("line %d\n", i);
+      fflush (stdout);
+    }
+
+  listen_fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  memcpy (addr.sun_path, path, strlen (path) + 1);
+  if (listen_fd < 0 || bind (listen_fd, (struct sockaddr *) &addr, sizeof addr) < 0 ||
+      listen (listen_fd, 16) < 0)
+    {
+      perror ("runner-plugin: listen");
+      return 1;
+    }
+
+  for (;;)
+    {
+      struct pollfd pfd = { .fd = listen_fd, .events = POLLIN };
+      int timeout = -1;
+      int r;
+
+      if (strcmp (mode, "chatty") == 0)
+        timeout = 50;
+      else if (strcmp (mode, "flood") == 0)
+        timeout = 0;
+      r = poll (&pfd, 1, timeout);
+      if (r < 0 && errno != EINTR)
+        return 1;
+      if (r > 0)
+        {
+          int fd = accept4 (listen_fd, NULL, NULL, SOCK_CLOEXEC);
+          if (fd >= 0)
+            {
+              serve_one (fd);
+              close (fd);
+              if (strcmp (mode, "crashloop") == 0)
+                {
+                  struct timespec ts = { 0, 100 * 1000 * 1000 };
+                  nanosleep (&ts, NULL);
+                  fprintf (stderr, "runner-plugin: crashing\n");
+                  return 1;
+                }
+            }
+        }
+      if (strcmp (mode, "chatty") == 0)
+        {
+          printf ("tick %d\n", ++tick);
+          fflush (stdout);
+        }
+      else if (strcmp (mode, "flood") == 0)
+        {
+          static char block[16384];
+          if (block[0] == '\0')
+            {
+              memset (block, 'x', sizeof block);
+              block[sizeof block - 1] = '\n';
+            }
+          write_all (STDOUT_FILENO, block, sizeof block);
+        }
+    }
+}

@@ -1,0 +1,1008 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#define G_LOG_DOMAIN "test-runner"
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+
+#include "pd-error.h"
+#include "pd-fs-util.h"
+#include "pd-plugin-config.h"
+#include "pd-plugin-record.h"
+#include "pd-runner.h"
+
+#define PLUGIN_ID "1234567890abcdef1234567890abcdef1234567890abcdef1234567890abcdef"
+
+/*
+ * The runner against real bubblewrap, as root, with tests/runner-plugin.c (a static binary
+ * copied into a scratch rootfs) whose behaviour argv[1] picks. After every case: no process
+ * runs the plugin binary any more (checked by the inode of /proc/<pid>/exe, since pids inside
+ * the plugin's PID namespace differ from the host's) and the test process has exactly the fds
+ * it had before.
+ */
+
+/* the first run creates process-wide singletons (main context and GLib worker wakeup fds, the
+ * child watch): they are not leaks */
+static gboolean warming_up;
+
+typedef struct {
+  char *base;
+  char *rootfs;
+  char *runtime_dir;
+  char *log_dir;
+  dev_t plugin_dev;
+  ino_t plugin_ino;
+  guint fds_before;
+  PdRunner *runner;
+  GPtrArray *events;
+  GPtrArray *states;
+} Fixture;
+
+static guint
+count_fds (void)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while (g_dir_read_name (dir) != NULL)
+    n++;
+  return n - 1; /* the GDir's own */
+}
+
+/* GLib (2.74) watches children with a pidfd from its worker thread, which closes it just after
+ * the exit was reported to us: give that thread a moment before counting */
+static guint
+count_fds_settled (guint expected)
+{
+  guint n = count_fds ();
+
+  for (guint i = 0; i < 200 && n != expected; i++)
+    {
+      g_usleep (5000);
+      while (g_main_context_iteration (NULL, FALSE))
+        ;
+      n = count_fds ();
+    }
+  return n;
+}
+
+/* processes running the plugin binary (any copy of it in our rootfs) */
+static guint
+count_plugin_processes (Fixture *fixture)
+{
+  g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *exe = NULL;
+      struct stat st;
+
+      if (!g_ascii_isdigit (name[0]))
+        continue;
+      exe = g_strdup_printf ("/proc/%s/exe", name);
+      if (stat (exe, &st) == 0 && st.st_dev == fixture->plugin_dev && st.st_ino == fixture->plugin_ino)
+        n++;
+    }
+  return n;
+}
+
+static gboolean
+cb_timeout (gpointer user_data)
+{
+  gboolean *flag = user_data;
+  *flag = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* runs the main loop until @cond holds; fails the test after @timeout_ms */
+#define WAIT_UNTIL(cond, timeout_ms) \
+  G_STMT_START { \
+    gboolean timed_out_ = FALSE; \
+    guint id_ = g_timeout_add ((timeout_ms), cb_timeout, &timed_out_); \
+    while (!(cond) && !timed_out_) \
+      g_main_context_iteration (NULL, TRUE); \
+    if (!timed_out_) \
+      g_source_remove (id_); \
+    if (!(cond)) \
+      g_error ("timed out waiting for %s", #cond); \
+  } G_STMT_END
+
+static void
+sleep_ms (guint ms)
+{
+  gboolean done = FALSE;
+  g_timeout_add (ms, cb_timeout, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static void
+on_event (PdRunner *runner, const char *action, gpointer user_data)
+{
+  Fixture *fixture = user_data;
+  g_ptr_array_add (fixture->events, g_strdup (action));
+}
+
+static void
+on_state (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  Fixture *fixture = user_data;
+  g_ptr_array_add (fixture->states,
+                   g_strdup (pd_plugin_state_to_string (pd_runner_get_state (PD_RUNNER (object)))));
+}
+
+static char *
+join_strings (GPtrArray *array)
+{
+  g_autoptr(GString) s = g_string_new (NULL);
+  for (guint i = 0; i < array->len; i++)
+    g_string_append_printf (s, "%s%s", i > 0 ? " " : "", (char *) g_ptr_array_index (array, i));
+  return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+static int
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(char *const *) a, *(char *const *) b);
+}
+
+static PdRunner *
+make_runner (Fixture *fixture, const char *mode, const char *extra)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *json = g_strdup_printf (
+    "{\"Description\": \"runner test\", \"Documentation\": \"\","
+    " \"Interface\": {\"Types\": [\"docker.volumedriver/1.0\"], \"Socket\": \"runner.sock\"},"
+    " \"Entrypoint\": [\"/runner-plugin\", \"%s\", \"runner.sock\"], \"WorkDir\": \"/\","
+    " \"Network\": {\"Type\": \"\"}, \"Linux\": {\"Capabilities\": []}%s}",
+    mode, extra != NULL ? extra : "");
+  PdPluginConfig *config = pd_plugin_config_new_from_data (json, strlen (json), &error);
+  g_autoptr(PdPluginRecord) record = NULL;
+
+  g_assert_no_error (error);
+  record = pd_plugin_record_new (PLUGIN_ID, "test/runner:latest", "docker.io/test/runner:latest",
+                                 config, NULL, NULL, NULL);
+  g_clear_object (&fixture->runner);
+  fixture->runner = pd_runner_new (record, fixture->rootfs, fixture->runtime_dir, fixture->log_dir);
+  g_signal_connect (fixture->runner, "event", G_CALLBACK (on_event), fixture);
+  g_signal_connect (fixture->runner, "notify::state", G_CALLBACK (on_state), fixture);
+  return fixture->runner;
+}
+
+static void
+fixture_set_up (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *plugin_src = g_test_build_filename (G_TEST_BUILT, "runner-plugin", NULL);
+  g_autofree char *plugin_dst = NULL;
+  g_autofree char *plugin_dir = NULL;
+  g_autofree char *data = NULL;
+  gsize len;
+  struct stat st;
+
+  if (getuid () != 0 || !g_file_test ("/usr/bin/bwrap", G_FILE_TEST_IS_EXECUTABLE))
+    return;
+
+  fixture->fds_before = count_fds ();
+  fixture->base = g_dir_make_tmp ("test-runner-XXXXXX", &error);
+  g_assert_no_error (error);
+  plugin_dir = g_build_filename (fixture->base, "plugins", PLUGIN_ID, NULL);
+  fixture->rootfs = g_build_filename (plugin_dir, "rootfs", NULL);
+  fixture->runtime_dir = g_build_filename (fixture->base, "run", "plugins", PLUGIN_ID, NULL);
+  fixture->log_dir = g_build_filename (fixture->base, "log", NULL);
+  g_assert_no_errno (g_mkdir_with_parents (fixture->rootfs, 0755));
+  g_assert_no_errno (g_mkdir_with_parents (fixture->log_dir, 0700));
+
+  g_assert_true (g_file_get_contents (plugin_src, &data, &len, &error));
+  g_assert_no_error (error);
+  plugin_dst = g_build_filename (fixture->rootfs, "runner-plugin", NULL);
+  g_assert_true (g_file_set_contents_full (plugin_dst, data, (gssize) len,
+                                           G_FILE_SET_CONTENTS_NONE, 0755, &error));
+  g_assert_no_error (error);
+  g_assert_no_errno (stat (plugin_dst, &st));
+  fixture->plugin_dev = st.st_dev;
+  fixture->plugin_ino = st.st_ino;
+  fixture->events = g_ptr_array_new_with_free_func (g_free);
+  fixture->states = g_ptr_array_new_with_free_func (g_free);
+  fixture->fds_before = count_fds ();
+}
+
+static void
+fixture_tear_down (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (fixture->base == NULL)
+    return;
+  if (fixture->runner != NULL)
+    {
+      /* no runner is left running: the case disabled it */
+      g_assert_cmpint (pd_runner_get_state (fixture->runner), !=, PD_PLUGIN_STATE_RUNNING);
+      g_clear_object (&fixture->runner);
+    }
+  /* let the GSubprocess child watches and idle callbacks run out */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  g_assert_cmpuint (count_plugin_processes (fixture), ==, 0);
+  if (!warming_up && count_fds_settled (fixture->fds_before) != fixture->fds_before)
+    {
+      g_autoptr(GDir) dir = g_dir_open ("/proc/self/fd", 0, NULL);
+      const char *name;
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *path = g_build_filename ("/proc/self/fd", name, NULL);
+          g_autofree char *target = g_file_read_link (path, NULL);
+          g_autofree char *info_path = g_build_filename ("/proc/self/fdinfo", name, NULL);
+          g_autofree char *info = NULL;
+          g_file_get_contents (info_path, &info, NULL, NULL);
+          g_test_message ("fd %s -> %s %s", name, target, info);
+        }
+    }
+  if (!warming_up)
+    g_assert_cmpuint (count_fds_settled (fixture->fds_before), ==, fixture->fds_before);
+
+  g_assert_true (pd_rm_rf_at (AT_FDCWD, fixture->base, &error));
+  g_assert_no_error (error);
+  g_free (fixture->base);
+  g_free (fixture->rootfs);
+  g_free (fixture->runtime_dir);
+  g_free (fixture->log_dir);
+  g_ptr_array_unref (fixture->events);
+  g_ptr_array_unref (fixture->states);
+}
+
+static gboolean
+skip_unless_root (Fixture *fixture)
+{
+  /* the suite runs as root with bubblewrap installed (README): never a skip */
+  if (fixture->base == NULL)
+    {
+      g_test_fail_printf ("this test needs root and /usr/bin/bwrap");
+      return TRUE;
+    }
+  return FALSE;
+}
+
+typedef struct {
+  gboolean done;
+  GError *error;
+} Result;
+
+static void
+on_enabled (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Result *r = user_data;
+  pd_runner_enable_finish (PD_RUNNER (source), result, &r->error);
+  r->done = TRUE;
+}
+
+static void
+on_disabled (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Result *r = user_data;
+  pd_runner_disable_finish (PD_RUNNER (source), result, &r->error);
+  r->done = TRUE;
+}
+
+static GError *
+enable (PdRunner *runner, guint activation_timeout_ms)
+{
+  Result r = { 0 };
+
+  pd_runner_enable_async (runner, activation_timeout_ms, 30, NULL, on_enabled, &r);
+  WAIT_UNTIL (r.done, 30000);
+  return r.error;
+}
+
+static GError *
+disable (PdRunner *runner, guint stop_timeout_ms)
+{
+  Result r = { 0 };
+
+  pd_runner_disable_async (runner, stop_timeout_ms, NULL, on_disabled, &r);
+  WAIT_UNTIL (r.done, 30000);
+  return r.error;
+}
+
+static void
+assert_stopped (Fixture *fixture, PdPluginState state)
+{
+  g_assert_cmpstr (pd_plugin_state_to_string (pd_runner_get_state (fixture->runner)), ==,
+                   pd_plugin_state_to_string (state));
+  g_assert_cmpuint (pd_runner_get_main_pid (fixture->runner), ==, 0);
+  g_assert_cmpstr (pd_runner_get_socket (fixture->runner), ==, "");
+  g_assert_cmpuint (g_strv_length ((char **) pd_runner_get_implements (fixture->runner)), ==, 0);
+  g_assert_cmpuint (count_plugin_processes (fixture), ==, 0);
+}
+
+static void
+assert_running (Fixture *fixture)
+{
+  PdRunner *runner = fixture->runner;
+  g_autofree char *socket = g_build_filename (fixture->runtime_dir, "runner.sock", NULL);
+  g_autofree char *exe = NULL;
+  struct stat st;
+
+  g_assert_cmpstr (pd_plugin_state_to_string (pd_runner_get_state (runner)), ==, "running");
+  g_assert_cmpuint (pd_runner_get_main_pid (runner), >, 1);
+  /* MainPID is the host pid of the entrypoint itself, not of bwrap */
+  exe = g_strdup_printf ("/proc/%u/exe", pd_runner_get_main_pid (runner));
+  g_assert_no_errno (stat (exe, &st));
+  g_assert_true (st.st_dev == fixture->plugin_dev && st.st_ino == fixture->plugin_ino);
+  g_assert_cmpstr (pd_runner_get_socket (runner), ==, socket);
+  g_assert_cmpstrv (pd_runner_get_implements (runner), ((const char *const[]) { "VolumeDriver", NULL }));
+}
+
+static void
+test_normal (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *states = NULL;
+  guint64 before = (guint64) g_get_real_time ();
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "normal", NULL);
+  g_assert_cmpstr (pd_plugin_state_to_string (pd_runner_get_state (runner)), ==, "disabled");
+
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+  assert_running (fixture);
+  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==, "");
+  g_assert_cmpuint (pd_runner_get_state_timestamp (runner), >=, before);
+  g_assert_cmpuint (count_plugin_processes (fixture), ==, 1);
+
+  /* a second enable is refused */
+  error = enable (runner, 0);
+  g_assert_error (error, PD_ERROR, PD_ERROR_PLUGIN_ENABLED);
+  g_clear_error (&error);
+
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  states = join_strings (fixture->states);
+  g_assert_cmpstr (states, ==, "starting running stopping disabled");
+
+  /* /Plugin.Activate carried Docker's headers and nothing else (the plugin logs them) */
+  {
+    g_autofree char *path = g_build_filename (fixture->log_dir, PLUGIN_ID ".log", NULL);
+    g_autofree char *log = NULL;
+    g_autoptr(GPtrArray) headers = g_ptr_array_new_with_free_func (g_free);
+    g_auto(GStrv) lines = NULL;
+    g_autofree char *joined = NULL;
+
+    g_assert_true (g_file_get_contents (path, &log, NULL, NULL));
+    lines = g_strsplit (log, "\n", -1);
+    for (guint i = 0; lines[i] != NULL; i++)
+      if (g_str_has_prefix (lines[i], "runner-plugin: request header "))
+        g_ptr_array_add (headers, g_strdup (lines[i] + strlen ("runner-plugin: request header ")));
+    g_ptr_array_sort (headers, compare_strings);
+    joined = join_strings (headers);
+    g_test_message ("request headers: %s", joined);
+    /* Connection: Keep-Alive is libsoup's own; Go's client sends User-Agent and
+     * Accept-Encoding besides, which no plugin can rely on */
+    g_assert_cmpuint (headers->len, ==, 4);
+    g_assert_cmpstr (headers->pdata[0], ==, "Accept: application/vnd.docker.plugins.v1.2+json");
+    g_assert_cmpstr (headers->pdata[1], ==, "Connection: Keep-Alive");
+    g_assert_cmpstr (headers->pdata[2], ==, "Content-Length: 0");
+    g_assert_cmpstr (headers->pdata[3], ==, "Host: plugin.moby.localhost");
+  }
+  g_assert_cmpuint (fixture->events->len, ==, 0);
+
+  error = disable (runner, 0);
+  g_assert_error (error, PD_ERROR, PD_ERROR_PLUGIN_DISABLED);
+}
+
+typedef struct {
+  const char *mode;
+  guint activation_timeout_ms;
+  PdError code;
+  const char *needle1;
+  const char *needle2;
+} FailCase;
+
+static const FailCase fail_cases[] = {
+  { "exit", 10000, PD_ERROR_ACTIVATION_FAILED, "exited with status 3", "exiting at once" },
+  { "nosocket", 400, PD_ERROR_ACTIVATION_TIMEOUT, "did not create its socket", "mode nosocket" },
+  { "symlink", 10000, PD_ERROR_ACTIVATION_FAILED, "/run/docker/plugins/runner.sock is not a socket", "mode symlink" },
+  { "garbage", 10000, PD_ERROR_ACTIVATION_FAILED, "Plugin.Activate: ", "mode garbage" },
+  { "err500", 10000, PD_ERROR_ACTIVATION_FAILED, "Plugin.Activate: HTTP 500: activation exploded", "mode err500" },
+  { "silent", 400, PD_ERROR_ACTIVATION_TIMEOUT, "did not answer /Plugin.Activate within 400 ms", "mode silent" },
+  { "huge", 10000, PD_ERROR_ACTIVATION_FAILED, "larger than 1048576 bytes", "mode huge" },
+  { "wrongimpl", 10000, PD_ERROR_ACTIVATION_FAILED, "does not cover interface type docker.volumedriver/1.0", "NetworkDriver" },
+};
+
+/* the daemon's sandbox, seen from inside: exactly the granted capabilities in every set,
+ * the bounding set included (bwrap alone leaves it full when run by root), no_new_privs and
+ * a seccomp filter */
+static void
+test_capabilities (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdPluginRecord) record = NULL;
+  g_autofree char *path = NULL;
+  g_autofree char *log = NULL;
+  const char *json =
+    "{\"Description\": \"runner test\", \"Documentation\": \"\","
+    " \"Interface\": {\"Types\": [\"docker.volumedriver/1.0\"], \"Socket\": \"runner.sock\"},"
+    " \"Entrypoint\": [\"/runner-plugin\", \"status\", \"runner.sock\"], \"WorkDir\": \"/\","
+    " \"Network\": {\"Type\": \"\"}, \"Linux\": {\"Capabilities\": [\"CAP_NET_ADMIN\"]}}";
+  PdPluginConfig *config;
+  PdRunner *runner;
+
+  if (skip_unless_root (fixture))
+    return;
+  config = pd_plugin_config_new_from_data (json, strlen (json), &error);
+  g_assert_no_error (error);
+  record = pd_plugin_record_new (PLUGIN_ID, "test/runner:latest", "docker.io/test/runner:latest",
+                                 config, NULL, NULL, NULL);
+  g_clear_object (&fixture->runner);
+  fixture->runner = runner = pd_runner_new (record, fixture->rootfs, fixture->runtime_dir,
+                                            fixture->log_dir);
+
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+  path = g_build_filename (fixture->log_dir, PLUGIN_ID ".log", NULL);
+  g_assert_true (g_file_get_contents (path, &log, NULL, NULL));
+  /* CAP_NET_ADMIN is bit 12 */
+  g_assert_nonnull (strstr (log, "runner-plugin: status CapEff:\t0000000000001000\n"));
+  g_assert_nonnull (strstr (log, "runner-plugin: status CapPrm:\t0000000000001000\n"));
+  g_assert_nonnull (strstr (log, "runner-plugin: status CapBnd:\t0000000000001000\n"));
+  /* bwrap keeps the granted ones across its execve of the entrypoint as ambient capabilities;
+   * nothing beyond them */
+  g_assert_nonnull (strstr (log, "runner-plugin: status CapInh:\t0000000000001000\n"));
+  g_assert_nonnull (strstr (log, "runner-plugin: status CapAmb:\t0000000000001000\n"));
+  g_assert_nonnull (strstr (log, "runner-plugin: status NoNewPrivs:\t1\n"));
+  g_assert_nonnull (strstr (log, "runner-plugin: status Seccomp:\t2\n"));
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+}
+
+static void
+test_fail (Fixture *fixture, gconstpointer user_data)
+{
+  const FailCase *c = user_data;
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *states = NULL;
+  gint64 start;
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, c->mode, NULL);
+  start = g_get_monotonic_time ();
+  error = enable (runner, c->activation_timeout_ms);
+  g_assert_error (error, PD_ERROR, (gint) c->code);
+  g_test_message ("%s: %s", c->mode, error->message);
+  g_assert_nonnull (strstr (error->message, c->needle1));
+  g_assert_nonnull (strstr (error->message, c->needle2));
+  /* a plugin that failed answers at once, not at the timeout */
+  if (c->code != PD_ERROR_ACTIVATION_TIMEOUT)
+    g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  else
+    g_assert_cmpint (g_get_monotonic_time () - start, >=, c->activation_timeout_ms * 1000);
+
+  assert_stopped (fixture, PD_PLUGIN_STATE_FAILED);
+  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==, pd_error_to_dbus_name (c->code));
+  g_assert_cmpstr (pd_runner_get_last_error_message (runner), ==, error->message);
+  states = join_strings (fixture->states);
+  g_assert_cmpstr (states, ==, "starting failed");
+  /* the runtime dir holds nothing of the failed run */
+  {
+    g_autoptr(GDir) dir = g_dir_open (fixture->runtime_dir, 0, NULL);
+    g_assert_nonnull (dir);
+    g_assert_null (g_dir_read_name (dir));
+  }
+
+  /* from failed, disable just settles at disabled */
+  g_clear_error (&error);
+  error = disable (runner, 0);
+  g_assert_no_error (error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+}
+
+static void
+test_sandbox_failed (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "normal",
+                        ", \"Mounts\": [{\"Name\": \"n\", \"Source\": \"srv:/x\","
+                        " \"Destination\": \"/mnt\", \"Type\": \"nfs\", \"Options\": []}]");
+  error = enable (runner, 0);
+  g_assert_error (error, PD_ERROR, PD_ERROR_SANDBOX_FAILED);
+  assert_stopped (fixture, PD_PLUGIN_STATE_FAILED);
+  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==,
+                   pd_error_to_dbus_name (PD_ERROR_SANDBOX_FAILED));
+}
+
+static void
+test_not_found (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "notfound", NULL);
+  g_test_expect_message ("pd-runner", G_LOG_LEVEL_WARNING, "*answered 404 to /Plugin.Activate*");
+  error = enable (runner, 10000);
+  g_test_assert_expected_messages ();
+  g_assert_no_error (error);
+  /* Implements from the config, in Docker's spelling */
+  assert_running (fixture);
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+}
+
+static void
+test_ignore_term (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+  gint64 start;
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "ignoreterm", NULL);
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+  assert_running (fixture);
+
+  start = g_get_monotonic_time ();
+  error = disable (runner, 300);
+  g_assert_no_error (error);
+  /* SIGTERM did nothing; SIGKILL came after the stop timeout */
+  g_assert_cmpint (g_get_monotonic_time () - start, >=, 300 * 1000);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+}
+
+static void
+test_daemonize (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "daemonize", NULL);
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+  assert_running (fixture);
+  /* the entrypoint and its daemonized grandchild (setsid, double fork, SIGTERM ignored) */
+  g_assert_cmpuint (count_plugin_processes (fixture), ==, 2);
+
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+  /* gone with the PID namespace, at once: no stop timeout was needed for it */
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+}
+
+static void
+test_pid_host (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+
+  if (skip_unless_root (fixture))
+    return;
+  /* the host's PID namespace: no --as-pid-1, the process group is the fallback */
+  runner = make_runner (fixture, "normal", ", \"PidHost\": true");
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+  assert_running (fixture);
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+}
+
+static void
+test_crash_restart (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *events = NULL;
+  g_autofree char *states = NULL;
+  guint first_pid;
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "normal", NULL);
+  pd_runner_set_restart_backoff_for_testing (runner, 50);
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+  first_pid = pd_runner_get_main_pid (runner);
+
+  g_assert_no_errno (kill ((pid_t) first_pid, SIGKILL));
+  WAIT_UNTIL (pd_runner_get_state (runner) == PD_PLUGIN_STATE_RESTARTING, 10000);
+  WAIT_UNTIL (pd_runner_get_state (runner) == PD_PLUGIN_STATE_RUNNING, 10000);
+  assert_running (fixture);
+  g_assert_cmpuint (pd_runner_get_main_pid (runner), !=, first_pid);
+  g_assert_cmpuint (pd_runner_get_restart_count (runner), ==, 1);
+  /* why it restarted stays visible */
+  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==, pd_error_to_dbus_name (PD_ERROR_FAILED));
+  g_assert_nonnull (strstr (pd_runner_get_last_error_message (runner), "signal 9"));
+  events = join_strings (fixture->events);
+  g_assert_cmpstr (events, ==, "crash restart");
+  states = join_strings (fixture->states);
+  g_assert_cmpstr (states, ==, "starting running restarting running");
+
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+}
+
+static void
+test_disable_restarting (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *events = NULL;
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "normal", NULL);
+  pd_runner_set_restart_backoff_for_testing (runner, 500);
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+
+  g_assert_no_errno (kill ((pid_t) pd_runner_get_main_pid (runner), SIGKILL));
+  WAIT_UNTIL (pd_runner_get_state (runner) == PD_PLUGIN_STATE_RESTARTING, 10000);
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  /* the pending restart is gone */
+  sleep_ms (800);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  events = join_strings (fixture->events);
+  g_assert_cmpstr (events, ==, "crash");
+}
+
+static void
+test_cancel (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  Result r = { 0 };
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "nosocket", NULL);
+  pd_runner_enable_async (runner, 20000, 0, cancellable, on_enabled, &r);
+  g_assert_cmpstr (pd_plugin_state_to_string (pd_runner_get_state (runner)), ==, "starting");
+  WAIT_UNTIL (pd_runner_get_main_pid (runner) != 0, 10000);
+
+  /* no disable while an enable is in flight */
+  error = disable (runner, 0);
+  g_assert_error (error, PD_ERROR, PD_ERROR_BUSY);
+  g_clear_error (&error);
+
+  g_cancellable_cancel (cancellable);
+  WAIT_UNTIL (r.done, 10000);
+  g_assert_error (r.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_clear_error (&r.error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==, "");
+}
+
+static void
+test_crash_loop (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *events = NULL;
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "crashloop", NULL);
+  pd_runner_set_restart_backoff_for_testing (runner, 20);
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+
+  WAIT_UNTIL (pd_runner_get_state (runner) == PD_PLUGIN_STATE_FAILED, 30000);
+  events = join_strings (fixture->events);
+  g_assert_cmpstr (events, ==, "crash restart crash restart crash restart crash restart crash fail");
+  g_assert_cmpuint (pd_runner_get_restart_count (runner), ==, 4);
+  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==, pd_error_to_dbus_name (PD_ERROR_FAILED));
+  g_assert_nonnull (strstr (pd_runner_get_last_error_message (runner), "exited with status 1"));
+  g_assert_nonnull (strstr (pd_runner_get_last_error_message (runner), "runner-plugin: crashing"));
+  assert_stopped (fixture, PD_PLUGIN_STATE_FAILED);
+  /* no more restarts */
+  sleep_ms (300);
+  assert_stopped (fixture, PD_PLUGIN_STATE_FAILED);
+
+  error = disable (runner, 0);
+  g_assert_no_error (error);
+}
+
+static goffset
+file_size (const char *dir, const char *name)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  struct stat st;
+
+  if (stat (path, &st) < 0)
+    return -1;
+  g_assert_cmpuint (st.st_mode & 07777, ==, 0600);
+  return st.st_size;
+}
+
+static goffset
+rss_kib (void)
+{
+  g_autofree char *status = NULL;
+  const char *p;
+
+  g_assert_true (g_file_get_contents ("/proc/self/status", &status, NULL, NULL));
+  p = strstr (status, "VmRSS:");
+  g_assert_nonnull (p);
+  return g_ascii_strtoll (p + 6, NULL, 10);
+}
+
+static gboolean drain (int fd, GString *out);
+
+/* valgrind preloads its core: RSS means nothing under it */
+static gboolean
+under_valgrind (void)
+{
+  const char *preload = g_getenv ("LD_PRELOAD");
+  return preload != NULL && strstr (preload, "vgpreload") != NULL;
+}
+
+static void
+test_flood (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+  goffset rss_before;
+  gint64 start;
+  int slow_fd;
+  g_autoptr(GString) slow = g_string_new (NULL);
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "flood", NULL);
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+  assert_running (fixture);
+  rss_before = rss_kib ();
+  /* a follower that never reads */
+  slow_fd = pd_runner_open_log (runner, 0, TRUE, &error);
+  g_assert_no_error (error);
+
+  /* several MiB go through: the log rotates and stays capped */
+  start = g_get_monotonic_time ();
+  WAIT_UNTIL (file_size (fixture->log_dir, PLUGIN_ID ".log.1") >= PD_RUNNER_LOG_MAX_SIZE - 16 * 1024 &&
+              g_get_monotonic_time () - start > G_USEC_PER_SEC, 20000);
+  g_assert_cmpint (file_size (fixture->log_dir, PLUGIN_ID ".log"), <=, PD_RUNNER_LOG_MAX_SIZE);
+  g_assert_cmpint (file_size (fixture->log_dir, PLUGIN_ID ".log.1"), <=, PD_RUNNER_LOG_MAX_SIZE);
+  /* the daemon side holds bounded buffers only */
+  if (!under_valgrind ())
+    g_assert_cmpint (rss_kib () - rss_before, <, 8 * 1024);
+  /* it was dropped once more than 1 MiB waited for it: what its pipe holds, then EOF */
+  g_assert_true (g_unix_set_fd_nonblocking (slow_fd, TRUE, NULL));
+  g_assert_false (drain (slow_fd, slow));
+  g_assert_cmpuint (slow->len, >, 0);
+  g_assert_cmpuint (slow->len, <=, 1024 * 1024);
+  close (slow_fd);
+
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+}
+
+/* read what is in @fd now (non-blocking) into @out; FALSE at EOF */
+static gboolean
+drain (int fd, GString *out)
+{
+  char buf[4096];
+
+  for (;;)
+    {
+      ssize_t n = read (fd, buf, sizeof buf);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0 && errno == EAGAIN)
+        return TRUE;
+      g_assert_cmpint (n, >=, 0);
+      if (n == 0)
+        return FALSE;
+      g_string_append_len (out, buf, n);
+    }
+}
+
+static gboolean
+log_contains (Fixture *fixture, const char *needle)
+{
+  g_autofree char *path = g_build_filename (fixture->log_dir, PLUGIN_ID ".log", NULL);
+  g_autofree char *contents = NULL;
+
+  return g_file_get_contents (path, &contents, NULL, NULL) && strstr (contents, needle) != NULL;
+}
+
+static void
+test_open_log (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GString) tail = g_string_new (NULL);
+  g_autoptr(GString) followed = g_string_new (NULL);
+  int fd;
+  int follow_fd;
+  int closed_fd;
+  gboolean open = TRUE;
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "chatty", NULL);
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+  WAIT_UNTIL (file_size (fixture->log_dir, PLUGIN_ID ".log") > 0, 5000);
+
+  /* the tail without follow: the last 3 lines, then EOF */
+  WAIT_UNTIL (log_contains (fixture, "tick 2\n"), 5000);
+  fd = pd_runner_open_log (runner, 3, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (fd, >=, 0);
+  g_assert_true (g_unix_set_fd_nonblocking (fd, TRUE, NULL));
+  WAIT_UNTIL (!drain (fd, tail), 5000);
+  close (fd);
+  {
+    g_auto(GStrv) lines = g_strsplit (tail->str, "\n", -1);
+    g_assert_cmpuint (g_strv_length (lines), ==, 4);
+    g_assert_cmpstr (lines[3], ==, "");
+    g_assert_true (g_str_has_prefix (lines[2], "tick "));
+  }
+
+  /* a whole-log tail holds the first lines */
+  g_string_truncate (tail, 0);
+  fd = pd_runner_open_log (runner, G_MAXUINT, FALSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_unix_set_fd_nonblocking (fd, TRUE, NULL));
+  WAIT_UNTIL (!drain (fd, tail), 5000);
+  close (fd);
+  g_assert_true (g_str_has_prefix (tail->str, "runner-plugin: mode chatty\nline 1\nline 2\n"));
+
+  /* follow: new ticks come through; a reader that closes its end is dropped */
+  follow_fd = pd_runner_open_log (runner, 1, TRUE, &error);
+  g_assert_no_error (error);
+  closed_fd = pd_runner_open_log (runner, 1, TRUE, &error);
+  g_assert_no_error (error);
+  close (closed_fd);
+  g_assert_true (g_unix_set_fd_nonblocking (follow_fd, TRUE, NULL));
+  WAIT_UNTIL ((drain (follow_fd, followed), strstr (followed->str, "\ntick") != NULL &&
+               g_str_has_suffix (followed->str, "\n") &&
+               strchr (followed->str, '\n') != strrchr (followed->str, '\n')), 5000);
+
+  /* disable ends the follow with EOF */
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+  WAIT_UNTIL (!(open = drain (follow_fd, followed)), 5000);
+  g_assert_false (open);
+  close (follow_fd);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+
+  /* stopped: the tail is still there, then EOF even with follow */
+  g_string_truncate (tail, 0);
+  fd = pd_runner_open_log (runner, 2, TRUE, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_unix_set_fd_nonblocking (fd, TRUE, NULL));
+  WAIT_UNTIL (!drain (fd, tail), 5000);
+  close (fd);
+  g_assert_true (g_str_has_prefix (tail->str, "tick "));
+}
+
+static void
+test_cycles (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  guint fds;
+  goffset rss = 0;
+  guint cycles = GPOINTER_TO_UINT (user_data);
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "normal", NULL);
+  /* one cycle first: lazily created GLib and libsoup singletons are not growth */
+  {
+    g_autoptr(GError) error = enable (runner, 10000);
+    g_assert_no_error (error);
+    error = disable (runner, 5000);
+    g_assert_no_error (error);
+  }
+  fds = count_fds_settled (fixture->fds_before);
+  for (guint i = 0; i < cycles; i++)
+    {
+      /* RSS after a tenth of the cycles (allocator pools are warm by then) against the end */
+      if (i == cycles / 10)
+        rss = rss_kib ();
+      g_autoptr(GError) error = enable (runner, 10000);
+      g_assert_no_error (error);
+      g_assert_cmpuint (count_plugin_processes (fixture), ==, 1);
+      error = disable (runner, 5000);
+      g_assert_no_error (error);
+      g_assert_cmpuint (count_plugin_processes (fixture), ==, 0);
+    }
+  g_assert_cmpuint (count_fds_settled (fds), ==, fds);
+  if (!under_valgrind ())
+    g_assert_cmpint (rss_kib () - rss, <, 2 * 1024);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+  g_test_add ("/runner/normal", Fixture, NULL, fixture_set_up, test_normal, fixture_tear_down);
+  g_test_add ("/runner/capabilities", Fixture, NULL, fixture_set_up, test_capabilities,
+              fixture_tear_down);
+  for (guint i = 0; i < G_N_ELEMENTS (fail_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/runner/fail/%s", fail_cases[i].mode);
+      g_test_add (path, Fixture, &fail_cases[i], fixture_set_up, test_fail, fixture_tear_down);
+    }
+  g_test_add ("/runner/sandbox-failed", Fixture, NULL, fixture_set_up, test_sandbox_failed,
+              fixture_tear_down);
+  g_test_add ("/runner/not-found", Fixture, NULL, fixture_set_up, test_not_found, fixture_tear_down);
+  g_test_add ("/runner/ignore-term", Fixture, NULL, fixture_set_up, test_ignore_term,
+              fixture_tear_down);
+  g_test_add ("/runner/daemonize", Fixture, NULL, fixture_set_up, test_daemonize, fixture_tear_down);
+  g_test_add ("/runner/pid-host", Fixture, NULL, fixture_set_up, test_pid_host, fixture_tear_down);
+  g_test_add ("/runner/crash-restart", Fixture, NULL, fixture_set_up, test_crash_restart,
+              fixture_tear_down);
+  g_test_add ("/runner/disable-restarting", Fixture, NULL, fixture_set_up, test_disable_restarting,
+              fixture_tear_down);
+  g_test_add ("/runner/cancel", Fixture, NULL, fixture_set_up, test_cancel, fixture_tear_down);
+  g_test_add ("/runner/crash-loop", Fixture, NULL, fixture_set_up, test_crash_loop,
+              fixture_tear_down);
+  g_test_add ("/runner/flood", Fixture, NULL, fixture_set_up, test_flood, fixture_tear_down);
+  g_test_add ("/runner/open-log", Fixture, NULL, fixture_set_up, test_open_log, fixture_tear_down);
+  g_test_add ("/runner/cycles", Fixture, GUINT_TO_POINTER (200), fixture_set_up, test_cycles,
+              fixture_tear_down);
+
+  /* one plugin run before the fd counts start */
+  {
+    Fixture fixture = { 0 };
+    warming_up = TRUE;
+    fixture_set_up (&fixture, NULL);
+    if (fixture.base != NULL)
+      {
+        g_autoptr(GError) error = NULL;
+        PdRunner *runner = make_runner (&fixture, "normal", NULL);
+        error = enable (runner, 10000);
+        g_assert_no_error (error);
+        error = disable (runner, 5000);
+        g_assert_no_error (error);
+      }
+    fixture_tear_down (&fixture, NULL);
+    warming_up = FALSE;
+  }
+
+  return g_test_run ();
+}
