@@ -83,6 +83,26 @@ namespaces (void)
     }
 }
 
+/* every mount point it can see, from its own mountinfo */
+static void
+mounts (void)
+{
+  char line[4096];
+  FILE *f = fopen ("/proc/self/mountinfo", "re");
+
+  if (f == NULL)
+    return;
+  while (fgets (line, sizeof line, f) != NULL)
+    {
+      char point[4096];
+
+      /* id parent major:minor root mount-point ... */
+      if (sscanf (line, "%*s %*s %*s %*s %4095s", point) == 1)
+        printf ("mount.point=%s\n", point);
+    }
+  fclose (f);
+}
+
 static void
 fds (void)
 {
@@ -119,6 +139,7 @@ main (int argc, char **argv)
 
   status_lines ("");
   namespaces ();
+  mounts ();
   fds ();
   for (int i = 1; i < argc; i++)
     printf ("arg=%s\n", argv[i]);

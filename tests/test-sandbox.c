@@ -848,6 +848,32 @@ test_run_confined (Fixture *fixture, gconstpointer user_data)
 
   /* nothing but stdio (the filter's fd is not left open) */
   g_assert_cmpstr (get (result, "fds"), ==, "0,1,2,");
+
+  /* the mounts are what the sandbox declares and nothing of the host besides: its rootfs as /,
+   * /proc, a minimal /dev, read-only /sys, the socket dir, and the masks over /proc and /sys
+   * entries (under those three) */
+  {
+    g_auto(GStrv) lines = g_strsplit (result->out, "\n", -1);
+    gboolean saw_root = FALSE, saw_socket_dir = FALSE;
+
+    for (guint i = 0; lines[i] != NULL; i++)
+      {
+        const char *point;
+
+        if (!g_str_has_prefix (lines[i], "mount.point="))
+          continue;
+        point = lines[i] + strlen ("mount.point=");
+        saw_root |= g_str_equal (point, "/");
+        saw_socket_dir |= g_str_equal (point, "/run/docker/plugins");
+        if (!g_str_equal (point, "/") && !g_str_equal (point, "/run/docker/plugins") &&
+            !g_str_equal (point, "/proc") && !g_str_has_prefix (point, "/proc/") &&
+            !g_str_equal (point, "/dev") && !g_str_has_prefix (point, "/dev/") &&
+            !g_str_equal (point, "/sys") && !g_str_has_prefix (point, "/sys/"))
+          g_error ("the sandbox shows an undeclared mount: %s", point);
+      }
+    g_assert_true (saw_root);
+    g_assert_true (saw_socket_dir);
+  }
   g_assert_true (has_line (result, "arg=--one"));
   g_assert_true (has_line (result, "arg=two"));
   g_assert_true (has_line (result, "env=PATH=" PD_SANDBOX_DEFAULT_PATH));
