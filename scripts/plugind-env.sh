@@ -301,14 +301,20 @@ pd_start_daemon() {
     owner_pid="$(timeout 5 dbus-send --system --print-reply --dest=org.freedesktop.DBus / \
       org.freedesktop.DBus.GetConnectionUnixProcessID "string:$PD_BUS_NAME" 2>/dev/null |
       awk '/uint32/ {print $2}')" || owner_pid=""
-    if [ "$owner_pid" = "$pid" ]; then
+    # owning the name is not enough: under --replace the objects come once the state dir is
+    # free (another plugind on another bus may still hold it)
+    if [ "$owner_pid" = "$pid" ] &&
+      timeout 5 dbus-send --system --print-reply --dest="$PD_BUS_NAME" \
+        /org/plugind/Plugind1/Manager org.freedesktop.DBus.Properties.Get \
+        string:org.plugind.Plugind1.Manager string:Version >/dev/null 2>&1; then
       _pd_log "plugind (pid $pid) owns $PD_BUS_NAME; state $state, log $log"
       return 0
     fi
     sleep 0.1
   done
   tail -n 30 "$log" >&2
-  _pd_die "plugind did not take the name $PD_BUS_NAME within 10 s (log: $log)"
+  _pd_die "plugind did not take the name $PD_BUS_NAME and export its objects within 10 s" \
+    "(is another plugind using $state? log: $log)"
 }
 
 pd_stop_daemon() {

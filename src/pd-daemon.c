@@ -3,7 +3,9 @@
 
 #define G_LOG_DOMAIN "pd-daemon"
 
+#include <fcntl.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "pd-daemon.h"
 #include "pd-error.h"
@@ -233,6 +235,21 @@ purge_done (GObject *source, GAsyncResult *result, gpointer user_data)
                (const char *) g_task_get_task_data (G_TASK (result)), error->message);
 }
 
+/* its socket dir and logs (the plugin is stopped): nothing of it stays in /run */
+static void
+remove_runtime_files (PdDaemon *self, const char *id)
+{
+  g_autofree char *dir = g_build_filename (self->runtime_dir, "plugins", id, NULL);
+  g_autofree char *log = g_strdup_printf ("%s/logs/%s.log", self->runtime_dir, id);
+  g_autofree char *old_log = g_strconcat (log, ".1", NULL);
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_rm_rf_at (AT_FDCWD, dir, &error))
+    g_warning ("cannot delete %s: %s", dir, error->message);
+  unlink (log);
+  unlink (old_log);
+}
+
 gboolean
 pd_daemon_remove_plugin (PdDaemon *self, PdPlugin *plugin, GError **error)
 {
@@ -244,6 +261,8 @@ pd_daemon_remove_plugin (PdDaemon *self, PdPlugin *plugin, GError **error)
 
   if (!pd_store_remove_plugin (self->store, id, error))
     return FALSE;
+
+  remove_runtime_files (self, id);
 
   /* the plugin is gone; deleting its rootfs may take long, so not on the main thread */
   purge = g_task_new (self, NULL, purge_done, NULL);

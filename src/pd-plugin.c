@@ -22,9 +22,12 @@ struct _PdPlugin {
   PdPluginRecord *record;
   char *object_path;
   PdRunner *runner;
+  GCancellable *start_cancellable;  /* of the enable in progress, for the daemon's shutdown */
+  GList *stop_tasks;         /* shutdown stops waiting for that enable to end */
   GPtrArray *holds;          /* Hold */
   gboolean removed;
-  gboolean busy;             /* a state change is between authorization and completion */
+  gboolean busy;             /* an authorized state change is in progress (never set while
+                              * polkit is asked: a caller it denies must not block anyone) */
 };
 
 /* a consumer's reference (dbus-api.md D3 Hold): released when the client closes its end */
@@ -60,6 +63,7 @@ pd_plugin_finalize (GObject *object)
   PdPlugin *self = PD_PLUGIN (object);
 
   g_clear_pointer (&self->holds, g_ptr_array_unref);
+  g_clear_object (&self->start_cancellable);
   if (self->runner != NULL)
     g_signal_handlers_disconnect_by_data (self->runner, self);
   g_clear_object (&self->runner);
@@ -348,7 +352,6 @@ set_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   gboolean privileges_changed = FALSE;
   guint64 old_updated;
 
-  self->busy = FALSE;
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
     {
       pd_return_gerror (data->invocation, g_steal_pointer (&error));
@@ -357,6 +360,15 @@ set_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!check_can_change (self, &error))
     {
       pd_return_gerror (data->invocation, g_steal_pointer (&error));
+      return;
+    }
+  /* the plugin may have been enabled while polkit was asked */
+  if (pd_plugin_is_active (self))
+    {
+      pd_return_gerror (data->invocation,
+                        g_error_new (PD_ERROR, PD_ERROR_PLUGIN_ENABLED,
+                                     "cannot set on an active plugin, disable plugin before "
+                                     "setting"));
       return;
     }
   /* the settings may have changed while polkit was asked: what is applied must be what was
@@ -469,10 +481,27 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
   data->invocation = g_object_ref (invocation);
   data->changes = g_steal_pointer (&changes);
   data->authorized_privileges = privileges_changed ? g_steal_pointer (&privileges_text) : NULL;
-  self->busy = TRUE;
   pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation,
                        privileges_changed ? PD_ACTION_SET_PRIVILEGED : PD_ACTION_SET, details,
                        arg_options, set_authorized_cb, data);
+  return TRUE;
+}
+
+/* a call must not be able to keep a plugin starting or stopping for days (and Busy for all) */
+#define PD_PLUGIN_MAX_TIMEOUT_MS 300000
+
+static gboolean
+check_timeout_option (GVariant *options, const char *key, GError **error)
+{
+  guint value;
+
+  if (options != NULL && g_variant_lookup (options, key, "u", &value) &&
+      value > PD_PLUGIN_MAX_TIMEOUT_MS)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "Option '%s' must be at most %u (ms)",
+                   key, PD_PLUGIN_MAX_TIMEOUT_MS);
+      return FALSE;
+    }
   return TRUE;
 }
 
@@ -551,7 +580,6 @@ remove_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   PdPlugin *self = data->plugin;
   g_autoptr(GError) error = NULL;
 
-  self->busy = FALSE;
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
       !check_can_remove (self, data->force, &error))
     {
@@ -584,6 +612,7 @@ handle_remove (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
 
   force = pd_options_get_boolean (arg_options, "force", FALSE);
   if (!pd_options_check (arg_options, allowed, &error) ||
+      !check_timeout_option (arg_options, "stop-timeout", &error) ||
       !check_can_remove (self, force, &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
@@ -596,7 +625,6 @@ handle_remove (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
   data->invocation = g_object_ref (invocation);
   data->force = force;
   g_variant_lookup (arg_options, "stop-timeout", "u", &data->stop_timeout_ms);
-  self->busy = TRUE;
   pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_REMOVE, details,
                        arg_options, remove_authorized_cb, data);
   /* the handler's reference goes with the replies above */
@@ -653,6 +681,8 @@ save_enabled (PdPlugin *self, gboolean enabled, GError **error)
   return TRUE;
 }
 
+static void complete_pending_stops (PdPlugin *self);
+
 static gboolean
 check_can_enable (PdPlugin *self, GError **error)
 {
@@ -683,9 +713,24 @@ enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
 
   self->busy = FALSE;
+  g_clear_object (&self->start_cancellable);
   if (!pd_runner_enable_finish (PD_RUNNER (source), result, &error))
     {
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_clear_error (&error);
+          g_set_error (&error, PD_ERROR, PD_ERROR_BUSY, "plugind is stopping");
+        }
       pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      complete_pending_stops (self);
+      return;
+    }
+  if (self->stop_tasks != NULL)
+    {
+      /* the daemon is stopping: Enabled stays as it was */
+      pd_return_gerror (g_object_ref (data->invocation),
+                        g_error_new (PD_ERROR, PD_ERROR_BUSY, "plugind is stopping"));
+      complete_pending_stops (self);
       return;
     }
   if (!save_enabled (self, TRUE, &error))
@@ -709,7 +754,6 @@ enable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
   guint activation_timeout = 0, request_timeout = 0;
 
-  self->busy = FALSE;
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
       !check_can_enable (self, &error))
     {
@@ -719,8 +763,9 @@ enable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_variant_lookup (data->options, "activation-timeout", "u", &activation_timeout);
   g_variant_lookup (data->options, "timeout", "u", &request_timeout);
   self->busy = TRUE;
-  pd_runner_enable_async (self->runner, activation_timeout, request_timeout, NULL,
-                          enable_done_cb, g_steal_pointer (&data));
+  g_set_object (&self->start_cancellable, g_cancellable_new ());
+  pd_runner_enable_async (self->runner, activation_timeout, request_timeout,
+                          self->start_cancellable, enable_done_cb, g_steal_pointer (&data));
 }
 
 static gboolean
@@ -733,14 +778,15 @@ handle_enable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) details = NULL;
 
-  if (!pd_options_check (arg_options, allowed, &error) || !check_can_enable (self, &error))
+  if (!pd_options_check (arg_options, allowed, &error) ||
+      !check_timeout_option (arg_options, "activation-timeout", &error) ||
+      !check_can_enable (self, &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
       return TRUE;
     }
   details = new_details (self);
   g_hash_table_insert (details, "operation", g_strdup ("enable"));
-  self->busy = TRUE;
   pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_ENABLE, details,
                        arg_options, enable_authorized_cb,
                        state_change_data_new (self, invocation, arg_options));
@@ -815,7 +861,6 @@ disable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data
   g_autoptr(GError) error = NULL;
   guint stop_timeout = 0;
 
-  self->busy = FALSE;
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
       !check_can_disable (self, pd_options_get_boolean (data->options, "force", FALSE), &error))
     {
@@ -845,6 +890,7 @@ handle_disable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant
   g_autoptr(GHashTable) details = NULL;
 
   if (!pd_options_check (arg_options, allowed, &error) ||
+      !check_timeout_option (arg_options, "stop-timeout", &error) ||
       !check_can_disable (self, pd_options_get_boolean (arg_options, "force", FALSE), &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
@@ -852,7 +898,6 @@ handle_disable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant
     }
   details = new_details (self);
   g_hash_table_insert (details, "operation", g_strdup ("disable"));
-  self->busy = TRUE;
   pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_DISABLE, details,
                        arg_options, disable_authorized_cb,
                        state_change_data_new (self, invocation, arg_options));
@@ -1067,11 +1112,16 @@ restore_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
 
   self->busy = FALSE;
+  g_clear_object (&self->start_cancellable);
   if (!pd_runner_enable_finish (PD_RUNNER (source), result, &error))
-    g_warning ("cannot start plugin %s: %s", pd_plugin_record_get_name (self->record),
-               error->message);
-  else
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        g_warning ("cannot start plugin %s: %s", pd_plugin_record_get_name (self->record),
+                   error->message);
+    }
+  else if (self->stop_tasks == NULL)
     pd_daemon_emit_plugin_event (self->daemon, "enable", self, NULL);
+  complete_pending_stops (self);
 }
 
 void
@@ -1080,7 +1130,9 @@ pd_plugin_restore (PdPlugin *self)
   if (!pd_plugin_record_get_enabled (self->record) || self->busy)
     return;
   self->busy = TRUE;
-  pd_runner_enable_async (self->runner, 0, 0, NULL, restore_done_cb, g_object_ref (self));
+  g_set_object (&self->start_cancellable, g_cancellable_new ());
+  pd_runner_enable_async (self->runner, 0, 0, self->start_cancellable, restore_done_cb,
+                          g_object_ref (self));
 }
 
 static void
@@ -1097,11 +1149,53 @@ stop_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_task_return_boolean (task, TRUE);
 }
 
+static void
+pending_stop_disabled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(PdPlugin) self = user_data;
+
+  pd_runner_disable_finish (PD_RUNNER (source), result, NULL);
+  complete_pending_stops (self);
+}
+
+/* the enable the shutdown cancelled has ended: stop what may still run, then let it go on */
+static void
+complete_pending_stops (PdPlugin *self)
+{
+  PdPluginState state = pd_runner_get_state (self->runner);
+  GList *tasks;
+
+  if (self->stop_tasks == NULL)
+    return;
+  if (state != PD_PLUGIN_STATE_DISABLED && state != PD_PLUGIN_STATE_FAILED &&
+      state != PD_PLUGIN_STATE_STOPPING)
+    {
+      pd_runner_disable_async (self->runner, 0, NULL, pending_stop_disabled_cb,
+                               g_object_ref (self));
+      return;
+    }
+  tasks = g_steal_pointer (&self->stop_tasks);
+  for (GList *l = tasks; l != NULL; l = l->next)
+    {
+      g_task_return_boolean (l->data, TRUE);
+      g_object_unref (l->data);
+    }
+  g_list_free (tasks);
+}
+
 void
 pd_plugin_stop_async (PdPlugin *self, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr(GTask) task = g_task_new (self, NULL, callback, user_data);
   PdPluginState state = pd_runner_get_state (self->runner);
+
+  /* a plugin still starting: end the start, then stop whatever came of it */
+  if (self->start_cancellable != NULL)
+    {
+      self->stop_tasks = g_list_prepend (self->stop_tasks, g_steal_pointer (&task));
+      g_cancellable_cancel (self->start_cancellable);
+      return;
+    }
 
   if (state == PD_PLUGIN_STATE_DISABLED || state == PD_PLUGIN_STATE_FAILED)
     {

@@ -424,10 +424,13 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
   /* after the config mounts, so that none of them can cover the socket dir */
   add3 (argv, "--bind", spec->runtime_dir, PD_SANDBOX_PLUGIN_SOCKET_DIR);
 
+  /* -try: a minimal host (a bare chroot, some containers) may have neither file; the
+   * plugin then keeps the empty ones pd_sandbox_prepare_rootfs() made */
   if (has_network)
     {
-      add3 (argv, "--ro-bind", spec->hosts_path ? spec->hosts_path : "/etc/hosts", "/etc/hosts");
-      add3 (argv, "--ro-bind",
+      add3 (argv, "--ro-bind-try", spec->hosts_path ? spec->hosts_path : "/etc/hosts",
+            "/etc/hosts");
+      add3 (argv, "--ro-bind-try",
             spec->resolv_conf_path ? spec->resolv_conf_path : "/etc/resolv.conf",
             "/etc/resolv.conf");
     }

@@ -5,11 +5,13 @@ the real example VolumeDriver plugin in real bubblewrap sandboxes."""
 
 import json
 import os
+import subprocess
 import tempfile
 import time
 
 from pd_testcase import (BUILDDIR, BUS_NAME, DBUS_ERR, ERR, PLUGIN_IFACE, TIMEOUT_MULT, Gio,
-                         GLib, PlugindTestCase, _convert_error, main, opts, plugin_call)
+                         GLib, PlugindTestCase, _convert_error, main, make_context, opts,
+                         plugin_call, plugin_config)
 
 EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
 
@@ -129,6 +131,10 @@ class EnableTests(RunTestCase):
         self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.enable, {'bogus': True})
         self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.enable,
                              {'activation_timeout': 'soon'})
+        # no call may keep a plugin starting or stopping for days
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.enable,
+                             {'activation_timeout': 300001})
+        self.assertEqual(self.plugin_prop(self.path, 'State'), 'disabled')
 
     def test_remove_force_stops(self):
         self.enable()
@@ -138,6 +144,16 @@ class EnableTests(RunTestCase):
         self.assertFalse(os.path.exists('/proc/%d' % main_pid) and
                          os.readlink('/proc/%d/exe' % main_pid).startswith(self.state_dir))
         self.assertNoPluginProcess()
+
+    def test_remove_deletes_runtime_files(self):
+        self.enable()
+        self.disable()
+        runtime = os.path.join(self.runtime_dir, 'plugins', self.pid)
+        log = os.path.join(self.runtime_dir, 'logs', self.pid + '.log')
+        self.assertTrue(os.path.exists(log))
+        self.remove(self.path)
+        self.assertFalse(os.path.exists(runtime))
+        self.assertFalse(os.path.exists(log))
 
     def test_activation_fails_without_mount_source(self):
         # a bind mount whose host dir does not exist cannot be set up: the plugin never runs
@@ -206,6 +222,47 @@ class HoldTests(RunTestCase):
             self.assertEqual(read_all(fd), b'')
         finally:
             os.close(fd)
+
+
+class StartingTests(PlugindTestCase):
+    """A plugin that never makes its socket stays starting until its activation timeout."""
+
+    def test_daemon_stop_ends_a_start(self):
+        with open(os.path.join(BUILDDIR, 'tests', 'runner-plugin'), 'rb') as f:
+            binary = f.read()
+        config = plugin_config(Entrypoint=['/runner-plugin', 'nosocket', 'runner.sock'],
+                               Interface={'Types': ['docker.volumedriver/1.0'],
+                                          'Socket': 'runner.sock'})
+        path, _ = self.create_ok('test/slow', make_context(
+            config, files={'runner-plugin': (binary, 0o755)}))
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        caller = subprocess.Popen(
+            ['gdbus', 'call', '--system', '--dest', BUS_NAME, '--object-path', path,
+             '--method', PLUGIN_IFACE + '.Enable', "{'activation-timeout': <uint32 120000>}"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            self.wait_until(lambda: self.plugin_prop(path, 'State') == 'starting',
+                            msg='starting')
+            # the daemon stops at once: the start is ended, the plugin process is gone
+            started = time.monotonic()
+            self.stop_daemon()
+            self.assertLess(time.monotonic() - started, 10 * TIMEOUT_MULT)
+            _, err = caller.communicate(timeout=30)
+            self.assertNotEqual(caller.returncode, 0)
+            self.assertIn(b'plugind is stopping', err)
+        finally:
+            if caller.poll() is None:
+                caller.kill()
+                caller.wait()
+        for pid in os.listdir('/proc'):
+            if pid.isdigit():
+                try:
+                    self.assertNotIn('runner-plugin', os.readlink('/proc/%s/exe' % pid))
+                except OSError:
+                    pass
+        self.start_daemon()
+        self.assertEqual(self.plugin_prop(path, 'State'), 'disabled')
+        self.assertFalse(self.plugin_prop(path, 'Enabled'))
 
 
 class RestoreTests(RunTestCase):
