@@ -765,16 +765,28 @@ path_has_dotdot (const char *path)
   return FALSE;
 }
 
-static gboolean
-is_clean_absolute_path (const char *path)
+gboolean
+pd_path_is_clean_absolute (const char *path)
 {
-  return path[0] == '/' && !path_has_dotdot (path);
-}
+  g_auto(GStrv) parts = NULL;
+  guint n;
 
+  if (path == NULL || path[0] != '/' || pd_string_has_control_chars (path))
+    return FALSE;
+  parts = g_strsplit (path + 1, "/", -1);
+  n = g_strv_length (parts);
+  /* one trailing slash is fine ("WorkDir": "/bin/" in Docker's own example) */
+  if (n > 0 && parts[n - 1][0] == '\0')
+    n--;
+  for (guint i = 0; i < n; i++)
+    if (parts[i][0] == '\0' || g_str_equal (parts[i], ".") || g_str_equal (parts[i], ".."))
+      return FALSE;
+  return TRUE;
+}
 /* C0 and C1 controls and DEL (U+009B is CSI to many terminals) and invalid UTF-8: what a
  * terminal could act on when the string is shown to the user who is asked to consent to it */
-static gboolean
-string_has_control (const char *text)
+gboolean
+pd_string_has_control_chars (const char *text)
 {
   for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
     {
@@ -804,10 +816,10 @@ mount_is_bind (const PdConfigMount *mount)
 static const char *
 mount_source_check (const PdConfigMount *mount, const char *source)
 {
-  if (string_has_control (source))
+  if (pd_string_has_control_chars (source))
     return "must not contain control characters";
-  if (mount_is_bind (mount) && !is_clean_absolute_path (source))
-    return "must be an absolute path without '..' for a bind mount";
+  if (mount_is_bind (mount) && !pd_path_is_clean_absolute (source))
+    return "must be an absolute path without '.', '..' or empty components for a bind mount";
   return NULL;
 }
 
@@ -815,7 +827,7 @@ mount_source_check (const PdConfigMount *mount, const char *source)
 static const char *
 device_path_check (const char *path)
 {
-  if (string_has_control (path))
+  if (pd_string_has_control_chars (path))
     return "must not contain control characters";
   if (!pd_plugin_device_path_is_valid (path))
     return "must be a path under /dev/ without '..'";
@@ -1075,9 +1087,9 @@ parse_mount (PjValue *v, const char *path, PdConfigMount **out, GError **error)
       !get_string (v, path, "Type", &mount->type, error) ||
       !get_strv (v, path, "Options", &mount->options, error))
     return FALSE;
-  if (!is_clean_absolute_path (mount->destination))
+  if (!pd_path_is_clean_absolute (mount->destination))
     return fail_value (error, dest_path, mount->destination,
-                       "must be an absolute path without '..'");
+                       "must be an absolute path without '.', '..' or empty components");
   if (mount->source != NULL)
     {
       const char *rule = mount_source_check (mount, mount->source);
@@ -1335,15 +1347,15 @@ pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
     }
   /* no '..', as for every other path in the config: no user of WorkDir has to wonder where
    * it resolves */
-  if (config->workdir[0] != '\0' && !is_clean_absolute_path (config->workdir))
+  if (config->workdir[0] != '\0' && !pd_path_is_clean_absolute (config->workdir))
     {
-      fail_value (error, "WorkDir", config->workdir, "must be an absolute path without '..'");
+      fail_value (error, "WorkDir", config->workdir, "must be an absolute path without '.', '..' or empty components");
       return NULL;
     }
-  if (config->propagated_mount[0] != '\0' && !is_clean_absolute_path (config->propagated_mount))
+  if (config->propagated_mount[0] != '\0' && !pd_path_is_clean_absolute (config->propagated_mount))
     {
       fail_value (error, "PropagatedMount", config->propagated_mount,
-                  "must be an absolute path without '..'");
+                  "must be an absolute path without '.', '..' or empty components");
       return NULL;
     }
   net = config->network_type;
@@ -1362,7 +1374,7 @@ gboolean
 pd_plugin_device_path_is_valid (const char *path)
 {
   return path != NULL && g_str_has_prefix (path, "/dev/") && path[5] != '\0' &&
-         !path_has_dotdot (path) && !string_has_control (path);
+         !path_has_dotdot (path) && !pd_string_has_control_chars (path);
 }
 
 void

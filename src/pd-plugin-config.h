@@ -161,4 +161,11 @@ void pd_setting_info_free (PdSettingInfo *info);
 GPtrArray *pd_plugin_settings_describe (const PdPluginSettings *settings,
                                         const PdPluginConfig *config);
 
+/* absolute, without empty, "." or ".." components (one trailing "/" allowed, as in Docker's
+ * own "WorkDir": "/bin/") and without control characters: a path that means one place.
+ * The config validator and the sandbox use the same rule. */
+gboolean pd_path_is_clean_absolute (const char *path);
+/* C0 or C1 controls, DEL, or invalid UTF-8: what a terminal could act on */
+gboolean pd_string_has_control_chars (const char *text);
+
 G_END_DECLS

@@ -57,33 +57,6 @@ fail (GError **error, const char *format, ...)
   return FALSE;
 }
 
-static gboolean
-has_control_chars (const char *s)
-{
-  for (; *s != '\0'; s++)
-    if ((guchar) *s < 0x20 || *s == 0x7f)
-      return TRUE;
-  return FALSE;
-}
-
-/* absolute, no empty, "." or ".." component, no trailing slash (but "/"), no control
- * characters: the form in which a path means exactly one place */
-static gboolean
-is_clean_absolute_path (const char *path)
-{
-  g_auto(GStrv) parts = NULL;
-
-  if (path == NULL || path[0] != '/' || has_control_chars (path))
-    return FALSE;
-  if (g_str_equal (path, "/"))
-    return TRUE;
-  parts = g_strsplit (path + 1, "/", -1);
-  for (guint i = 0; parts[i] != NULL; i++)
-    if (parts[i][0] == '\0' || g_str_equal (parts[i], ".") || g_str_equal (parts[i], ".."))
-      return FALSE;
-  return TRUE;
-}
-
 /* TRUE when @path is @dir or below it; both clean */
 static gboolean
 path_is_at_or_under (const char *path, const char *dir)
@@ -117,7 +90,7 @@ add3 (GPtrArray *argv, const char *opt, const char *a, const char *b)
 static gboolean
 check_host_path (const char *what, const char *path, GError **error)
 {
-  if (!is_clean_absolute_path (path))
+  if (!pd_path_is_clean_absolute (path))
     return fail (error, "%s \"%s\" is not a clean absolute path", what,
                  path != NULL ? path : "(null)");
   return TRUE;
@@ -129,7 +102,7 @@ check_destination (const char *what, const char *dest, GError **error)
 {
   g_autofree char *escaped = NULL;
 
-  if (dest == NULL || !is_clean_absolute_path (dest))
+  if (dest == NULL || !pd_path_is_clean_absolute (dest))
     {
       escaped = dest != NULL ? pd_escape_untrusted (dest, -1) : g_strdup ("(null)");
       return fail (error, "%s \"%s\" is not a clean absolute path", what, escaped);
@@ -285,6 +258,47 @@ compare_strings (gconstpointer a, gconstpointer b)
   return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
+static gint
+compare_string_pointers (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* the mount points under /sys in @mountinfo (its format: proc(5)), but /sys/fs/cgroup and
+ * what is under it, and nothing under a point already listed; octal escapes decoded */
+GStrv
+pd_sandbox_sys_submounts_to_mask (const char *mountinfo)
+{
+  g_auto(GStrv) lines = g_strsplit (mountinfo, "\n", -1);
+  g_autoptr(GPtrArray) points = g_ptr_array_new_with_free_func (g_free);
+  GPtrArray *out = g_ptr_array_new ();
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) fields = g_strsplit (lines[i], " ", 6);
+      g_autofree char *point = NULL;
+
+      if (g_strv_length (fields) < 5)
+        continue;
+      point = g_strcompress (fields[4]);
+      if (g_str_has_prefix (point, "/sys/") && !path_is_at_or_under (point, "/sys/fs/cgroup"))
+        g_ptr_array_add (points, g_steal_pointer (&point));
+    }
+  g_ptr_array_sort (points, (GCompareFunc) compare_string_pointers);
+  for (guint i = 0; i < points->len; i++)
+    {
+      const char *point = g_ptr_array_index (points, i);
+      gboolean covered = FALSE;
+
+      for (guint k = 0; k < out->len && !covered; k++)
+        covered = path_is_at_or_under (point, g_ptr_array_index (out, k));
+      if (!covered)
+        g_ptr_array_add (out, g_strdup (point));
+    }
+  g_ptr_array_add (out, NULL);
+  return (GStrv) g_ptr_array_free (out, FALSE);
+}
+
 GPtrArray *
 pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
 {
@@ -375,6 +389,22 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
    * With a private network namespace its class/net shows the host's interfaces (names only,
    * no access), which is what some device-driving volume plugins need anyway */
   add3 (argv, "--ro-bind", "/sys", "/sys");
+  /* the bind is recursive: the host's debugfs, tracefs, securityfs, bpffs, efivarfs… under
+   * /sys would come along, which Docker's fresh sysfs does not have; each is covered with an
+   * empty read-only tmpfs (the cgroup tree stays, read-only, as in Docker) */
+  {
+    g_autofree char *mountinfo = NULL;
+    g_auto(GStrv) submounts = NULL;
+
+    if (g_file_get_contents ("/proc/self/mountinfo", &mountinfo, NULL, NULL))
+      submounts = pd_sandbox_sys_submounts_to_mask (mountinfo);
+    for (guint i = 0; submounts != NULL && submounts[i] != NULL; i++)
+      {
+        add2 (argv, "--perms", "0555");
+        add2 (argv, "--tmpfs", submounts[i]);
+        add2 (argv, "--remount-ro", submounts[i]);
+      }
+  }
   for (gsize i = 0; i < G_N_ELEMENTS (masked_files); i++)
     if (g_file_test (masked_files[i], G_FILE_TEST_EXISTS))
       add3 (argv, "--ro-bind", "/dev/null", masked_files[i]);
@@ -412,7 +442,7 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
         return fail (error, "device path is not specified"), NULL;
       escaped = pd_escape_untrusted (device->path, -1);
       if (!pd_plugin_device_path_is_valid (device->path)
-          || !is_clean_absolute_path (device->path))
+          || !pd_path_is_clean_absolute (device->path))
         return fail (error, "device path %s is not a clean path under /dev/", escaped), NULL;
       /* checked here for a message that names the device, rather than bwrap's */
       if (stat (device->path, &st) != 0)
@@ -448,7 +478,7 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
       const char *eq = strchr (entry, '=');
       g_autofree char *name = NULL;
 
-      if (eq == NULL || eq == entry || has_control_chars (entry))
+      if (eq == NULL || eq == entry || pd_string_has_control_chars (entry))
         {
           g_autofree char *escaped = pd_escape_untrusted (entry, -1);
           return fail (error, "env entry \"%s\" is not NAME=value", escaped), NULL;
@@ -573,7 +603,7 @@ ensure_path (int rootfd, const char *path, gboolean is_file, GError **error)
   guint n;
   gboolean ok = TRUE;
 
-  g_return_val_if_fail (is_clean_absolute_path (path) && !g_str_equal (path, "/"), FALSE);
+  g_return_val_if_fail (pd_path_is_clean_absolute (path) && !g_str_equal (path, "/"), FALSE);
 
   parts = g_strsplit (path + 1, "/", -1);
   n = g_strv_length (parts);

@@ -184,4 +184,8 @@ int pd_sandbox_compile_seccomp (const char *const *capabilities, PdSeccompFlags 
  * g_autoptr */
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (scmp_filter_ctx, seccomp_release, NULL)
 
+/* the mount points under /sys of a mountinfo text that the sandbox covers (debugfs, tracefs,
+ * securityfs, bpffs…; not the cgroup tree); exported for tests */
+GStrv pd_sandbox_sys_submounts_to_mask (const char *mountinfo);
+
 G_END_DECLS

@@ -539,13 +539,18 @@ test_config_rejects (void)
       "config: Interface.Socket must name the plugin's socket when Interface.Types is set" },
     /* mounts */
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/ok\"},{\"Destination\":\"rel\"}]}",
-      "config: Mounts[1].Destination must be an absolute path without '..' (got \"rel\")" },
+      "config: Mounts[1].Destination must be an absolute path without '.', '..' or empty components (got \"rel\")" },
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/a/../../etc\"}]}",
-      "config: Mounts[0].Destination must be an absolute path without '..'" },
+      "config: Mounts[0].Destination must be an absolute path without '.', '..' or empty components" },
+    /* the sandbox takes the same paths: what it would refuse at Enable is refused here */
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/data/./x\"}]}",
+      "config: Mounts[0].Destination must be an absolute path without '.', '..' or empty components" },
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/a//b\"}]}",
+      "config: Mounts[0].Destination must be an absolute path without '.', '..' or empty components" },
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/..\"}]}",
-      "config: Mounts[0].Destination must be an absolute path without '..'" },
+      "config: Mounts[0].Destination must be an absolute path without '.', '..' or empty components" },
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Name\":\"m\"}]}",
-      "config: Mounts[0].Destination must be an absolute path without '..' (got \"\")" },
+      "config: Mounts[0].Destination must be an absolute path without '.', '..' or empty components (got \"\")" },
     /* mount sources are shown in the consent prompt: no control characters, of any mount */
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"/\\u001b[2K\\r\\u001b[1A\",\"Type\":\"bind\"}]}",
       "config: Mounts[0].Source must not contain control characters (got \"/\\x1b[2K\\x0d\\x1b[1A\")" },
@@ -557,22 +562,22 @@ test_config_rejects (void)
       "config: Mounts[0].Source must not contain control characters" },
     /* bind mounts, by type or by option, take an absolute host path without '..' */
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"srv\",\"Type\":\"bind\"}]}",
-      "config: Mounts[0].Source must be an absolute path without '..' for a bind mount (got \"srv\")" },
+      "config: Mounts[0].Source must be an absolute path without '.', '..' or empty components for a bind mount (got \"srv\")" },
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"/srv/../etc\",\"Options\":[\"ro\",\"rbind\"]}]}",
-      "config: Mounts[0].Source must be an absolute path without '..' for a bind mount (got \"/srv/../etc\")" },
+      "config: Mounts[0].Source must be an absolute path without '.', '..' or empty components for a bind mount (got \"/srv/../etc\")" },
     { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/d\",\"Source\":\"\",\"Type\":\"none\",\"Options\":[\"bind\"]}]}",
-      "config: Mounts[0].Source must be an absolute path without '..' for a bind mount (got \"\")" },
+      "config: Mounts[0].Source must be an absolute path without '.', '..' or empty components for a bind mount (got \"\")" },
     { "{\"Entrypoint\":[\"/a\"],\"mounts\":[{\"destination\":\"/d\",\"source\":\"/..\",\"type\":\"bind\"}]}",
-      "config: Mounts[0].Source must be an absolute path without '..' for a bind mount (got \"/..\")" },
+      "config: Mounts[0].Source must be an absolute path without '.', '..' or empty components for a bind mount (got \"/..\")" },
     /* workdir, propagated mount */
-    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"bin\"}", "config: WorkDir must be an absolute path without '..' (got \"bin\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"bin\"}", "config: WorkDir must be an absolute path without '.', '..' or empty components (got \"bin\")" },
     { "{\"Entrypoint\":[\"/a\"],\"workdir\":\"./x\"}", "config: WorkDir must be an absolute path" },
     { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"/srv/../..\"}",
-      "config: WorkDir must be an absolute path without '..' (got \"/srv/../..\")" },
-    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"/..\"}", "config: WorkDir must be an absolute path without '..'" },
-    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"/a/..\"}", "config: WorkDir must be an absolute path without '..'" },
-    { "{\"Entrypoint\":[\"/a\"],\"PropagatedMount\":\"mnt\"}", "config: PropagatedMount must be an absolute path without '..'" },
-    { "{\"Entrypoint\":[\"/a\"],\"PropagatedMount\":\"/mnt/../../etc\"}", "config: PropagatedMount must be an absolute path without '..'" },
+      "config: WorkDir must be an absolute path without '.', '..' or empty components (got \"/srv/../..\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"/..\"}", "config: WorkDir must be an absolute path without '.', '..' or empty components" },
+    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"/a/..\"}", "config: WorkDir must be an absolute path without '.', '..' or empty components" },
+    { "{\"Entrypoint\":[\"/a\"],\"PropagatedMount\":\"mnt\"}", "config: PropagatedMount must be an absolute path without '.', '..' or empty components" },
+    { "{\"Entrypoint\":[\"/a\"],\"PropagatedMount\":\"/mnt/../../etc\"}", "config: PropagatedMount must be an absolute path without '.', '..' or empty components" },
     /* capabilities */
     { "{\"Entrypoint\":[\"/a\"],\"Linux\":{\"Capabilities\":[\"CAP_SYS_ADMIN\",\"CAP_FOO\"]}}",
       "config: Linux.Capabilities[1] is not a known Linux capability" },
@@ -623,7 +628,7 @@ test_config_rejects (void)
       "config: rootfs.diff_ids[0] must be sha256: followed by 64 lower-case hex digits" },
     { "{\"Entrypoint\":[\"/a\"],\"rootfs\":{\"type\":\"tarball\"}}", "config: rootfs.type must be \"layers\"" },
     /* control characters in the offending value are escaped in the message */
-    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"x\\ny\"}", "config: WorkDir must be an absolute path without '..' (got \"x\\x0ay\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"x\\ny\"}", "config: WorkDir must be an absolute path without '.', '..' or empty components (got \"x\\x0ay\")" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -1346,13 +1351,13 @@ test_settings_apply_paths (void)
 
   /* bind mounts, by type or by option */
   assert_apply_fails (settings, config, "bind", "srv",
-                      "mount source \"srv\" must be an absolute path without '..' for a bind mount");
+                      "mount source \"srv\" must be an absolute path without '.', '..' or empty components for a bind mount");
   assert_apply_fails (settings, config, "bind", "",
-                      "mount source \"\" must be an absolute path without '..' for a bind mount");
+                      "mount source \"\" must be an absolute path without '.', '..' or empty components for a bind mount");
   assert_apply_fails (settings, config, "bind.source", "/srv/../etc",
-                      "mount source \"/srv/../etc\" must be an absolute path without '..' for a bind mount");
+                      "mount source \"/srv/../etc\" must be an absolute path without '.', '..' or empty components for a bind mount");
   assert_apply_fails (settings, config, "rbind", "../..",
-                      "mount source \"../..\" must be an absolute path without '..' for a bind mount");
+                      "mount source \"../..\" must be an absolute path without '.', '..' or empty components for a bind mount");
   /* control characters, in any mount, quoted like Go's %q */
   assert_apply_fails (settings, config, "bind", "/\x1b[2K\r\x1b[1A",
                       "mount source \"/\\x1b[2K\\r\\x1b[1A\" must not contain control characters");

@@ -515,10 +515,11 @@ class InspectSetRemoveTests(PluginctlTestCase):
                 ('data=/' + HOSTILE,
                  'Error: mount source "/\\x1b[2K\\r\\x1b[1A" must not contain control '
                  'characters\n'),
-                ('data=srv', 'Error: mount source "srv" must be an absolute path without \'..\' '
-                             'for a bind mount\n'),
+                ('data=srv', 'Error: mount source "srv" must be an absolute path without \'.\', '
+                             '\'..\' or empty components for a bind mount\n'),
                 ('data.source=/srv/../etc', 'Error: mount source "/srv/../etc" must be an '
-                                            'absolute path without \'..\' for a bind mount\n')):
+                                            'absolute path without \'.\', \'..\' or empty '
+                                            'components for a bind mount\n')):
             with self.subTest(arg=arg):
                 p = self.ctl('set', 'test/paths', arg)
                 no_controls(self, p.stdout, 'stdout')
