@@ -310,7 +310,8 @@ main (int argc, char **argv)
               close (fd);
               if (strcmp (mode, "crashloop") == 0)
                 {
-                  struct timespec ts = { 0, 100 * 1000 * 1000 };
+                  /* long enough for the activation reply to be read under load */
+                  struct timespec ts = { 0, 300 * 1000 * 1000 };
                   nanosleep (&ts, NULL);
                   fprintf (stderr, "runner-plugin: crashing\n");
                   return 1;

@@ -224,17 +224,121 @@ class HoldTests(RunTestCase):
             os.close(fd)
 
 
+def faulty_plugin(test, mode, name):
+    """Installs the runner's test plugin (tests/runner-plugin.c) in the given fault mode."""
+    with open(os.path.join(BUILDDIR, 'tests', 'runner-plugin'), 'rb') as f:
+        binary = f.read()
+    config = plugin_config(Entrypoint=['/runner-plugin', mode, 'runner.sock'],
+                           Interface={'Types': ['docker.volumedriver/1.0'],
+                                      'Socket': 'runner.sock'})
+    path, _ = test.create_ok(name, make_context(config,
+                                                files={'runner-plugin': (binary, 0o755)}))
+    return path
+
+
+def runner_plugin_processes():
+    out = []
+    for pid in os.listdir('/proc'):
+        if pid.isdigit():
+            try:
+                if os.readlink('/proc/%s/exe' % pid).endswith('/runner-plugin'):
+                    out.append(pid)
+            except OSError:
+                pass
+    return out
+
+
+class FaultTests(PlugindTestCase):
+    """Plugin faults over the bus: each ends as specified, no process is left, and the daemon
+    keeps answering (reliability.md rule 9)."""
+
+    def enable(self, path, **options):
+        return self.call(path, PLUGIN_IFACE, 'Enable', GLib.Variant('(a{sv})', (opts(**options),)),
+                         timeout_ms=60000 * TIMEOUT_MULT)
+
+    def disable(self, path, **options):
+        return self.call(path, PLUGIN_IFACE, 'Disable',
+                         GLib.Variant('(a{sv})', (opts(**options),)),
+                         timeout_ms=60000 * TIMEOUT_MULT)
+
+    def assertAnswering(self):
+        started = time.monotonic()
+        self.list_plugins()
+        self.assertLess(time.monotonic() - started, 1.0 * TIMEOUT_MULT)
+
+    def assertFailedActivation(self, mode, needle, **options):
+        path = faulty_plugin(self, mode, 'test/' + mode)
+        err = self.assertDBusError((ERR + 'ActivationFailed', ERR + 'ActivationTimeout'),
+                                   self.enable, path, **options)
+        self.assertIn(needle, err.message)
+        props = self.get_all(path, PLUGIN_IFACE)
+        self.assertEqual(props['State'], 'failed')
+        self.assertFalse(props['Enabled'])
+        self.assertEqual(props['MainPID'], 0)
+        self.assertNotEqual(props['LastErrorMessage'], '')
+        self.assertEqual(runner_plugin_processes(), [])
+        self.assertAnswering()
+
+    def test_exits_at_once(self):
+        self.assertFailedActivation('exit', 'exiting at once')
+
+    def test_never_makes_its_socket(self):
+        self.assertFailedActivation('nosocket', 'did not create its socket',
+                                    activation_timeout=500)
+
+    def test_symlink_instead_of_socket(self):
+        self.assertFailedActivation('symlink', 'is not a socket')
+
+    def test_garbage_answer(self):
+        self.assertFailedActivation('garbage', 'Plugin.Activate')
+
+    def test_ignores_sigterm(self):
+        path = faulty_plugin(self, 'ignoreterm', 'test/stubborn')
+        self.enable(path)
+        started = time.monotonic()
+        self.disable(path, stop_timeout=500)
+        self.assertLess(time.monotonic() - started, 5 * TIMEOUT_MULT)
+        self.assertEqual(self.plugin_prop(path, 'State'), 'disabled')
+        self.assertEqual(runner_plugin_processes(), [])
+
+    def test_daemonized_child_goes_too(self):
+        path = faulty_plugin(self, 'daemonize', 'test/forks')
+        self.enable(path)
+        self.assertGreaterEqual(len(runner_plugin_processes()), 2)
+        self.disable(path)
+        self.assertEqual(runner_plugin_processes(), [])
+
+    def test_flood(self):
+        path = faulty_plugin(self, 'flood', 'test/flood')
+        self.enable(path)
+        time.sleep(1)
+        self.assertAnswering()
+        logs = os.path.join(self.runtime_dir, 'logs')
+        for name in os.listdir(logs):
+            self.assertLessEqual(os.path.getsize(os.path.join(logs, name)), 1024 * 1024)
+        self.disable(path)
+        self.assertEqual(runner_plugin_processes(), [])
+
+    def test_crash_is_restarted(self):
+        path = faulty_plugin(self, 'crashloop', 'test/crashes')
+        self.enable(path)
+        # it exits after its first request, the activation: restarted after 1 s
+        self.wait_signal('PluginEvent', lambda a: a[0] == 'crash' and a[3] == path,
+                         timeout=20)
+        self.wait_signal('PluginEvent', lambda a: a[0] == 'restart' and a[3] == path,
+                         timeout=20)
+        self.assertGreaterEqual(self.plugin_prop(path, 'RestartCount'), 1)
+        self.assertTrue(self.plugin_prop(path, 'Enabled'))
+        self.assertAnswering()
+        self.disable(path)
+        self.assertEqual(runner_plugin_processes(), [])
+
+
 class StartingTests(PlugindTestCase):
     """A plugin that never makes its socket stays starting until its activation timeout."""
 
     def test_daemon_stop_ends_a_start(self):
-        with open(os.path.join(BUILDDIR, 'tests', 'runner-plugin'), 'rb') as f:
-            binary = f.read()
-        config = plugin_config(Entrypoint=['/runner-plugin', 'nosocket', 'runner.sock'],
-                               Interface={'Types': ['docker.volumedriver/1.0'],
-                                          'Socket': 'runner.sock'})
-        path, _ = self.create_ok('test/slow', make_context(
-            config, files={'runner-plugin': (binary, 0o755)}))
+        path = faulty_plugin(self, 'nosocket', 'test/slow')
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
         caller = subprocess.Popen(
             ['gdbus', 'call', '--system', '--dest', BUS_NAME, '--object-path', path,
