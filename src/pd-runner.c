@@ -90,6 +90,10 @@ typedef struct {
   gsize info_len;
   pid_t pid;                 /* host pid of the entrypoint, 0 until known */
   int pidfd;
+  /* PidHost: the plugin's mount namespace (bwrap always makes one), which every process of
+   * the plugin shares, a setsid()-escaped one included */
+  dev_t mnt_ns_dev;
+  ino_t mnt_ns_ino;
   int out_fd;
   guint out_source;
   guint grace_source;
@@ -645,6 +649,54 @@ proc_unref (Proc *proc)
   g_rc_box_release_full (proc, (GDestroyNotify) proc_free);
 }
 
+/* PidHost: SIGKILLs every process in the plugin's mount namespace, whatever its session or
+ * parent. Each is pinned with a pidfd before its namespace is checked, so a reused pid is
+ * never hit. Repeated while it finds any, as they may fork meanwhile. */
+static void
+proc_kill_namespace (Proc *proc)
+{
+  if (proc->mnt_ns_ino == 0)
+    return;
+  for (guint round = 0; round < 50; round++)
+    {
+      g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
+      const char *name;
+      guint found = 0;
+
+      if (dir == NULL)
+        return;
+      while ((name = g_dir_read_name (dir)) != NULL)
+        {
+          g_autofree char *ns_path = NULL;
+          struct stat st;
+          gint64 pid = g_ascii_strtoll (name, NULL, 10);
+          int pidfd;
+
+          if (pid <= 1 || pid == getpid ())
+            continue;
+          pidfd = sys_pidfd_open ((pid_t) pid);
+          if (pidfd < 0 && errno != ENOSYS)
+            continue;
+          ns_path = g_strdup_printf ("/proc/%s/ns/mnt", name);
+          if (stat (ns_path, &st) == 0 && st.st_dev == proc->mnt_ns_dev &&
+              st.st_ino == proc->mnt_ns_ino)
+            {
+              /* without pidfds (kernel < 5.3, valgrind) the pid is only as good as the check */
+              if (pidfd >= 0)
+                sys_pidfd_send_signal (pidfd, SIGKILL);
+              else
+                kill ((pid_t) pid, SIGKILL);
+              found++;
+            }
+          if (pidfd >= 0)
+            close (pidfd);
+        }
+      if (found == 0)
+        return;
+      g_usleep (2000);
+    }
+}
+
 static void
 proc_signal (Proc *proc, int sig)
 {
@@ -670,6 +722,8 @@ proc_signal (Proc *proc, int sig)
    * yet (it has not exited), so the group id cannot have been reused */
   if (proc->pid_host && proc->pid > 0)
     kill (-proc->pid, sig);
+  if (sig == SIGKILL)
+    proc_kill_namespace (proc);
 }
 
 static void
@@ -777,6 +831,17 @@ proc_parse_info (Proc *proc)
     }
   proc->pid = (pid_t) pid;
   proc->pidfd = pidfd;
+  if (proc->pid_host)
+    {
+      g_autofree char *ns_path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/ns/mnt", pid);
+      struct stat st;
+
+      if (stat (ns_path, &st) == 0)
+        {
+          proc->mnt_ns_dev = st.st_dev;
+          proc->mnt_ns_ino = st.st_ino;
+        }
+    }
   if (proc->runner != NULL && proc->runner->proc == proc)
     runner_set_main_pid (proc->runner, (guint) pid);
 }
@@ -861,8 +926,10 @@ proc_on_exited (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (proc->pid_host && proc->pid > 0)
     {
-      /* best effort for what stayed in the group (documented in the header) */
+      /* what stayed in the group, and anything else of the plugin's (a child that called
+       * setsid()): with the host's PID namespace its exit takes nothing along */
       kill (-proc->pid, SIGKILL);
+      proc_kill_namespace (proc);
     }
   if (!proc->out_eof)
     proc->grace_source = g_timeout_add (OUTPUT_GRACE_MS, proc_on_grace, proc);

@@ -28,10 +28,13 @@ G_BEGIN_DECLS
  * (pid_namespaces(7)); one that did not is SIGKILLed after the stop timeout, exactly as under
  * Docker.
  *
- * PidHost: with the host's PID namespace there is no such guarantee. bwrap --new-session puts
- * the entrypoint in its own session and process group; on stop and after an exit the whole
- * group is SIGKILLed too (while the group is known to exist), but a child that called setsid()
- * or setpgid() escapes. A cgroup per plugin would close this; it is not done yet.
+ * PidHost: with the host's PID namespace there is no such guarantee from the kernel. On a
+ * SIGKILL and after the entrypoint's exit, the runner kills its process group and then every
+ * process in the plugin's own mount namespace (bwrap always makes one, and every process of
+ * the plugin shares it), found by a scan of /proc and pinned with a pidfd before the check, so
+ * a child that called setsid() or setpgid() goes too. A process that unshared a mount
+ * namespace of its own (CAP_SYS_ADMIN) would still escape; a cgroup per plugin would close
+ * that.
  *
  * States: disabled → starting → running → stopping → disabled, plus restarting and failed.
  *

@@ -618,6 +618,16 @@ test_pid_host (Fixture *fixture, gconstpointer user_data)
   error = disable (runner, 5000);
   g_assert_no_error (error);
   assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+
+  /* a child that left the session (setsid, double fork) and ignores SIGTERM goes too: every
+   * process in the plugin's mount namespace is killed */
+  runner = make_runner (fixture, "daemonize", ", \"PidHost\": true");
+  error = enable (runner, 10000);
+  g_assert_no_error (error);
+  g_assert_cmpuint (count_plugin_processes (fixture), ==, 2);
+  error = disable (runner, 5000);
+  g_assert_no_error (error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
 }
 
 static void

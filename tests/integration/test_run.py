@@ -8,6 +8,7 @@ import os
 import subprocess
 import tempfile
 import time
+import uuid
 
 from pd_testcase import (BUILDDIR, BUS_NAME, DBUS_ERR, ERR, PLUGIN_IFACE, TIMEOUT_MULT, Gio,
                          GLib, PlugindTestCase, _convert_error, main, make_context, opts,
@@ -225,23 +226,27 @@ class HoldTests(RunTestCase):
 
 
 def faulty_plugin(test, mode, name):
-    """Installs the runner's test plugin (tests/runner-plugin.c) in the given fault mode."""
+    """Installs the runner's test plugin (tests/runner-plugin.c) in the given fault mode, under
+    a file name of this test's own (test.plugin_binary), so that processes of other tests
+    running at the same time are never counted."""
     with open(os.path.join(BUILDDIR, 'tests', 'runner-plugin'), 'rb') as f:
         binary = f.read()
-    config = plugin_config(Entrypoint=['/runner-plugin', mode, 'runner.sock'],
+    if not hasattr(test, 'plugin_binary'):
+        test.plugin_binary = 'runner-plugin-' + uuid.uuid4().hex[:12]
+    config = plugin_config(Entrypoint=['/' + test.plugin_binary, mode, 'runner.sock'],
                            Interface={'Types': ['docker.volumedriver/1.0'],
                                       'Socket': 'runner.sock'})
-    path, _ = test.create_ok(name, make_context(config,
-                                                files={'runner-plugin': (binary, 0o755)}))
+    path, _ = test.create_ok(name, make_context(
+        config, files={test.plugin_binary: (binary, 0o755)}))
     return path
 
 
-def runner_plugin_processes():
+def runner_plugin_processes(test):
     out = []
     for pid in os.listdir('/proc'):
         if pid.isdigit():
             try:
-                if os.readlink('/proc/%s/exe' % pid).endswith('/runner-plugin'):
+                if os.path.basename(os.readlink('/proc/%s/exe' % pid)) == test.plugin_binary:
                     out.append(pid)
             except OSError:
                 pass
@@ -276,7 +281,7 @@ class FaultTests(PlugindTestCase):
         self.assertFalse(props['Enabled'])
         self.assertEqual(props['MainPID'], 0)
         self.assertNotEqual(props['LastErrorMessage'], '')
-        self.assertEqual(runner_plugin_processes(), [])
+        self.assertEqual(runner_plugin_processes(self), [])
         self.assertAnswering()
 
     def test_exits_at_once(self):
@@ -299,14 +304,14 @@ class FaultTests(PlugindTestCase):
         self.disable(path, stop_timeout=500)
         self.assertLess(time.monotonic() - started, 5 * TIMEOUT_MULT)
         self.assertEqual(self.plugin_prop(path, 'State'), 'disabled')
-        self.assertEqual(runner_plugin_processes(), [])
+        self.assertEqual(runner_plugin_processes(self), [])
 
     def test_daemonized_child_goes_too(self):
         path = faulty_plugin(self, 'daemonize', 'test/forks')
         self.enable(path)
-        self.assertGreaterEqual(len(runner_plugin_processes()), 2)
+        self.assertGreaterEqual(len(runner_plugin_processes(self)), 2)
         self.disable(path)
-        self.assertEqual(runner_plugin_processes(), [])
+        self.assertEqual(runner_plugin_processes(self), [])
 
     def test_flood(self):
         path = faulty_plugin(self, 'flood', 'test/flood')
@@ -317,7 +322,7 @@ class FaultTests(PlugindTestCase):
         for name in os.listdir(logs):
             self.assertLessEqual(os.path.getsize(os.path.join(logs, name)), 1024 * 1024)
         self.disable(path)
-        self.assertEqual(runner_plugin_processes(), [])
+        self.assertEqual(runner_plugin_processes(self), [])
 
     def test_crash_is_restarted(self):
         path = faulty_plugin(self, 'crashloop', 'test/crashes')
@@ -331,7 +336,15 @@ class FaultTests(PlugindTestCase):
         self.assertTrue(self.plugin_prop(path, 'Enabled'))
         self.assertAnswering()
         self.disable(path)
-        self.assertEqual(runner_plugin_processes(), [])
+        # diagnostics if a process stays: which one, and in which state
+        left = runner_plugin_processes(self)
+        for pid in left:
+            try:
+                with open('/proc/%s/status' % pid) as f:
+                    print('left behind:', pid, f.read()[:400])
+            except OSError:
+                pass
+        self.assertEqual(left, [])
 
 
 class StartingTests(PlugindTestCase):
@@ -358,12 +371,7 @@ class StartingTests(PlugindTestCase):
             if caller.poll() is None:
                 caller.kill()
                 caller.wait()
-        for pid in os.listdir('/proc'):
-            if pid.isdigit():
-                try:
-                    self.assertNotIn('runner-plugin', os.readlink('/proc/%s/exe' % pid))
-                except OSError:
-                    pass
+        self.assertEqual(runner_plugin_processes(self), [])
         self.start_daemon()
         self.assertEqual(self.plugin_prop(path, 'State'), 'disabled')
         self.assertFalse(self.plugin_prop(path, 'Enabled'))
