@@ -94,6 +94,7 @@ typedef struct {
    * the plugin shares, a setsid()-escaped one included */
   dev_t mnt_ns_dev;
   ino_t mnt_ns_ino;
+  int pending_signal;        /* a SIGTERM asked for before bwrap reported the pid */
   int out_fd;
   guint out_source;
   guint grace_source;
@@ -718,6 +719,11 @@ proc_signal (Proc *proc, int sig)
       /* the entrypoint is not known yet: killing bwrap makes --die-with-parent kill it */
       g_subprocess_force_exit (proc->subprocess);
     }
+  else
+    {
+      /* sent as soon as bwrap reports the entrypoint's pid (proc_parse_info) */
+      proc->pending_signal = sig;
+    }
   /* PidHost: bwrap --new-session made the entrypoint a group leader; bwrap has not reaped it
    * yet (it has not exited), so the group id cannot have been reused */
   if (proc->pid_host && proc->pid > 0)
@@ -844,6 +850,13 @@ proc_parse_info (Proc *proc)
     }
   if (proc->runner != NULL && proc->runner->proc == proc)
     runner_set_main_pid (proc->runner, (guint) pid);
+  if (proc->pending_signal != 0)
+    {
+      int sig = proc->pending_signal;
+
+      proc->pending_signal = 0;
+      proc_signal (proc, sig);
+    }
 }
 
 static void
