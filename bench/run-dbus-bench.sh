@@ -21,6 +21,8 @@
 set -eu
 
 SRCDIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/bench-lib.sh
+. "$SRCDIR/bench/bench-lib.sh"
 BUILDDIR="${BENCH_BUILDDIR:-$SRCDIR/build-bench}"
 case "$BUILDDIR" in /*) ;; *) BUILDDIR="$SRCDIR/$BUILDDIR" ;; esac
 PLUGINS="${BENCH_PLUGINS:-1000}"
@@ -38,33 +40,17 @@ MOUNTED=0
 DAEMON_PID=""
 BARE_PID=""
 
-stop_pid() {
-  local pid="$1" _
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 100); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 cleanup() {
   local rc=$?
   set +e
-  stop_pid "$DAEMON_PID"
-  stop_pid "$BARE_PID"
+  bench_stop_pid "$DAEMON_PID"
+  bench_stop_pid "$BARE_PID"
   if declare -F pd_stop_daemon >/dev/null; then
     pd_stop_daemon
     pd_stop_system_bus
   fi
   if [ "$rc" != 0 ]; then
-    for f in "$WORK"/*.log "$WORK"/bus/*.log; do
-      [ -s "$f" ] || continue
-      echo "----- $f (last lines) -----" >&2
-      tail -n 20 "$f" >&2
-    done
+    bench_dump_logs "$WORK"/*.log "$WORK"/bus/*.log
   fi
   if [ "$MOUNTED" = 1 ]; then
     umount "$WORK" || umount -l "$WORK"
@@ -140,9 +126,9 @@ BARE_PID=$!
 "$BENCH" wait-name org.plugind.Bench1 "$BARE_PID"
 sleep 1 # let the start-up work (disk usage, GC) finish
 "$BENCH" calls --plugins "$PLUGINS" --n "$N" >>"$RESULTS"
-stop_pid "$DAEMON_PID"
+bench_stop_pid "$DAEMON_PID"
 DAEMON_PID=""
-stop_pid "$BARE_PID"
+bench_stop_pid "$BARE_PID"
 BARE_PID=""
 
 # 4. the table

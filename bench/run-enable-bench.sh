@@ -22,6 +22,8 @@
 set -eu
 
 SRCDIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=bench/bench-lib.sh
+. "$SRCDIR/bench/bench-lib.sh"
 BUILDDIR="${BENCH_BUILDDIR:-$SRCDIR/build-bench}"
 case "$BUILDDIR" in /*) ;; *) BUILDDIR="$SRCDIR/$BUILDDIR" ;; esac
 N="${BENCH_N:-30}"
@@ -36,18 +38,6 @@ WORK="$(mktemp -d /tmp/plugind-enable-bench.XXXXXX)"
 MOUNTED=0
 DAEMON_PID=""
 
-stop_pid() {
-  local pid="$1" _
-  [ -n "$pid" ] || return 0
-  kill -TERM "$pid" 2>/dev/null || return 0
-  for _ in $(seq 150); do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -KILL "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
-
 # processes running a binary under the work dir (a plugin left behind by a failure)
 kill_leftovers() {
   local p exe
@@ -60,17 +50,13 @@ kill_leftovers() {
 cleanup() {
   local rc=$?
   set +e
-  stop_pid "$DAEMON_PID"
+  bench_stop_pid "$DAEMON_PID" 150
   if declare -F pd_stop_system_bus >/dev/null; then
     pd_stop_system_bus
   fi
   kill_leftovers
   if [ "$rc" != 0 ]; then
-    for f in "$WORK"/*.log; do
-      [ -s "$f" ] || continue
-      echo "----- $f (last lines) -----" >&2
-      tail -n 20 "$f" >&2
-    done
+    bench_dump_logs "$WORK"/*.log
   fi
   if [ "$MOUNTED" = 1 ]; then
     umount "$WORK" || umount -l "$WORK"
@@ -121,7 +107,7 @@ if [ -s "$WORK/strace.txt" ]; then
   echo "(strace of plugind: $BUILDDIR/bench-enable-strace.txt)" >&2
 fi
 LOAD_AFTER="$(cut -d' ' -f1-3 /proc/loadavg)"
-stop_pid "$DAEMON_PID"
+bench_stop_pid "$DAEMON_PID" 150
 DAEMON_PID=""
 
 OUT="$BUILDDIR/bench-enable-results.txt"
