@@ -8,6 +8,7 @@
 #include "pd-auth.h"
 #include "pd-error.h"
 #include "pd-names.h"
+#include "pd-options.h"
 
 /* default deny: a method that is not listed here has no decision and the unit test fails;
  * action NULL means read-only (dbus-api.md D7, "Reads … are unauthenticated") */
@@ -276,21 +277,13 @@ pd_auth_check_data_free (PdAuthCheckData *data)
 static gboolean
 pd_auth_get_interactive (GDBusMethodInvocation *invocation, GVariant *options)
 {
-  GDBusMessage *message;
+  GDBusMessage *message = g_dbus_method_invocation_get_message (invocation);
+  gboolean flag = (g_dbus_message_get_flags (message) &
+                   G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
 
   /* the option overrides the header flag for bindings that cannot set it (dbus-api.md D5);
    * a non-boolean value is the method's InvalidArgs to report, here it is just ignored */
-  if (options != NULL && g_variant_is_of_type (options, G_VARIANT_TYPE_VARDICT))
-    {
-      g_autoptr(GVariant) value = NULL;
-
-      value = g_variant_lookup_value (options, "interactive", G_VARIANT_TYPE_BOOLEAN);
-      if (value != NULL)
-        return g_variant_get_boolean (value);
-    }
-  message = g_dbus_method_invocation_get_message (invocation);
-  return (g_dbus_message_get_flags (message) &
-          G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
+  return pd_options_get_boolean (options, "interactive", flag);
 }
 
 static void

@@ -505,27 +505,41 @@ check_timeout_option (GVariant *options, const char *key, GError **error)
   return TRUE;
 }
 
-/* Remove */
+/* the data of a call between its handler and its authorization callback */
 
 typedef struct {
   PdPlugin *plugin;
   GDBusMethodInvocation *invocation;
-  gboolean force;
-  guint stop_timeout_ms;
-} RemoveData;
+  GVariant *options;
+} StateChangeData;
 
 static void
-remove_data_free (RemoveData *data)
+state_change_data_free (StateChangeData *data)
 {
-  g_object_unref (data->invocation);
   g_object_unref (data->plugin);
+  g_object_unref (data->invocation);
+  g_variant_unref (data->options);
   g_free (data);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (RemoveData, remove_data_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (StateChangeData, state_change_data_free)
+
+static StateChangeData *
+state_change_data_new (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *options)
+{
+  StateChangeData *data = g_new0 (StateChangeData, 1);
+
+  data->plugin = g_object_ref (self);
+  /* the handler's reference: every reply below takes its own */
+  data->invocation = invocation;
+  data->options = g_variant_ref (options);
+  return data;
+}
+
+/* Remove */
 
 static void
-remove_finish (RemoveData *data)
+remove_finish (StateChangeData *data)
 {
   PdPlugin *self = data->plugin;
   g_autoptr(GError) error = NULL;
@@ -540,7 +554,7 @@ remove_finish (RemoveData *data)
 static void
 remove_disabled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(RemoveData) data = user_data;
+  g_autoptr(StateChangeData) data = user_data;
   g_autoptr(GError) error = NULL;
 
   /* Docker: errors of the disable are only logged, the removal goes on */
@@ -576,12 +590,12 @@ check_can_remove (PdPlugin *self, gboolean force, GError **error)
 static void
 remove_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(RemoveData) data = user_data;
+  g_autoptr(StateChangeData) data = user_data;
   PdPlugin *self = data->plugin;
   g_autoptr(GError) error = NULL;
 
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
-      !check_can_remove (self, data->force, &error))
+      !check_can_remove (self, pd_options_get_boolean (data->options, "force", FALSE), &error))
     {
       pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
       return;
@@ -589,7 +603,9 @@ remove_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   self->busy = TRUE;
   if (pd_runner_get_state (self->runner) != PD_PLUGIN_STATE_DISABLED)
     {
-      guint stop_timeout_ms = data->stop_timeout_ms;
+      guint stop_timeout_ms = 0;
+
+      g_variant_lookup (data->options, "stop-timeout", "u", &stop_timeout_ms);
 
       pd_runner_disable_async (self->runner, stop_timeout_ms, NULL, remove_disabled_cb,
                                g_steal_pointer (&data));
@@ -607,61 +623,23 @@ handle_remove (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
   };
   g_autoptr(GError) error = NULL;
   g_autoptr(GHashTable) details = NULL;
-  RemoveData *data;
-  gboolean force;
 
-  force = pd_options_get_boolean (arg_options, "force", FALSE);
   if (!pd_options_check (arg_options, allowed, &error) ||
       !check_timeout_option (arg_options, "stop-timeout", &error) ||
-      !check_can_remove (self, force, &error))
+      !check_can_remove (self, pd_options_get_boolean (arg_options, "force", FALSE), &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
       return TRUE;
     }
   details = new_details (self);
   g_hash_table_insert (details, "operation", g_strdup ("remove"));
-  data = g_new0 (RemoveData, 1);
-  data->plugin = g_object_ref (self);
-  data->invocation = g_object_ref (invocation);
-  data->force = force;
-  g_variant_lookup (arg_options, "stop-timeout", "u", &data->stop_timeout_ms);
   pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_REMOVE, details,
-                       arg_options, remove_authorized_cb, data);
-  /* the handler's reference goes with the replies above */
-  g_object_unref (invocation);
+                       arg_options, remove_authorized_cb,
+                       state_change_data_new (self, invocation, arg_options));
   return TRUE;
 }
 
 /* Enable, Disable */
-
-typedef struct {
-  PdPlugin *plugin;
-  GDBusMethodInvocation *invocation;
-  GVariant *options;
-} StateChangeData;
-
-static void
-state_change_data_free (StateChangeData *data)
-{
-  g_object_unref (data->plugin);
-  g_object_unref (data->invocation);
-  g_variant_unref (data->options);
-  g_free (data);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (StateChangeData, state_change_data_free)
-
-static StateChangeData *
-state_change_data_new (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *options)
-{
-  StateChangeData *data = g_new0 (StateChangeData, 1);
-
-  data->plugin = g_object_ref (self);
-  /* the handler's reference: every reply below takes its own */
-  data->invocation = invocation;
-  data->options = g_variant_ref (options);
-  return data;
-}
 
 /* persists Enabled; TRUE when it is on disk */
 static gboolean
