@@ -244,36 +244,11 @@ class _Bus:
         shutil.copy('/usr/share/dbus-1/system.d/org.freedesktop.PolicyKit1.conf', sysd)
         self.socket = os.path.join(self.dir, 'system_bus_socket')
         conf = os.path.join(self.dir, 'bus.conf')
-        with open(conf, 'w') as f:
-            f.write(f'''<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>system</type>
-  <listen>unix:path={self.socket}</listen>
-  <auth>EXTERNAL</auth>
-  <policy context="default">
-    <allow user="*"/>
-    <deny own="*"/>
-    <deny send_type="method_call"/>
-    <allow send_type="signal"/>
-    <allow send_requested_reply="true" send_type="method_return"/>
-    <allow send_requested_reply="true" send_type="error"/>
-    <allow receive_type="method_call"/>
-    <allow receive_type="method_return"/>
-    <allow receive_type="error"/>
-    <allow receive_type="signal"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Introspectable"/>
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Properties"/>
-    <deny send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus"
-          send_member="UpdateActivationEnvironment"/>
-  </policy>
-  <policy user="root">
-    <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
-  </policy>
-  <includedir>{sysd}</includedir>
-</busconfig>
-''')
+        # the same private system bus as the README commands (scripts/plugind-env.sh)
+        subprocess.run(['bash', '-c', '. "$1" && _pd_write_bus_config "$2" "$3" "$4"', 'bash',
+                        os.path.join(SRCDIR, 'scripts', 'plugind-env.sh'), conf, self.socket,
+                        sysd], env=dict(os.environ, PD_RUN_DIR=self.dir, PD_QUIET='1'),
+                       check=True)
         self.dbus_log = os.path.join(self.dir, 'dbus-daemon.log')
         with open(self.dbus_log, 'ab') as log:
             self.dbus = subprocess.Popen(
