@@ -27,6 +27,7 @@ PD_DEB_PACKAGES=(
   libsoup-3.0-dev libarchive-dev libpolkit-gobject-1-dev polkitd libseccomp-dev bubblewrap
   dbus-daemon dbus-system-bus-common python3-gi python3-dbusmock libssl-dev zlib1g-dev gettext
   libxml2-utils python3-docutils util-linux valgrind
+  docker-registry skopeo umoci zstd python3-cryptography python3-bcrypt
 )
 
 _pd_log() {

@@ -67,8 +67,13 @@ pd_archive_get_helper_path (void)
 /* section: the ingest state */
 
 typedef struct {
-  /* input */
+  /* input: a create context from an fd, or a registry layer through a callback */
+  gboolean layer_mode;
   int fd;
+  PdLayerReadFunc layer_read;
+  gpointer layer_read_data;
+  struct archive *raw;      /* layers: decompresses, feeds the tar reader */
+  PdSha256 *input_hasher;   /* layers: the uncompressed stream, for rootfs.diff_ids */
   guint64 bytes_read;
   guchar *read_buffer;
   PdArchiveProgressFunc progress;
@@ -131,6 +136,8 @@ ingest_context_clear (IngestContext *ctx)
   g_clear_pointer (&ctx->symlinks, g_hash_table_unref);
   g_clear_pointer (&ctx->config_data, g_bytes_unref);
   g_clear_pointer (&ctx->read_buffer, g_free);
+  g_clear_pointer (&ctx->raw, archive_free);
+  g_clear_pointer (&ctx->input_hasher, pd_sha256_free);
   if (ctx->have_cancel_pollfd)
     g_cancellable_release_fd (ctx->cancellable);
   ctx->have_cancel_pollfd = FALSE;
@@ -333,8 +340,9 @@ layer_write_cb (struct archive *a, void *user_data, const void *buffer, size_t l
    * FATAL state leaks its buffers (libarchive 3.6) */
   if (ctx->layer_failed || ctx->helper_socket < 0)
     return (la_ssize_t) length;
-  pd_sha256_update (ctx->diff_hasher, buffer, length);
-  if (!gzip_to_blob (ctx, buffer, length, Z_NO_FLUSH, &error) ||
+  if (!ctx->layer_mode)
+    pd_sha256_update (ctx->diff_hasher, buffer, length);
+  if ((!ctx->layer_mode && !gzip_to_blob (ctx, buffer, length, Z_NO_FLUSH, &error)) ||
       !send_to_helper (ctx, buffer, length, &error))
     {
       ctx->layer_failed = TRUE;
@@ -383,19 +391,23 @@ start_layer (IngestContext *ctx, PdStore *store, const char *staging_dir,
       return FALSE;
     }
 
-  ctx->blob = pd_store_blob_writer_new (store, error);
-  if (ctx->blob == NULL)
-    return FALSE;
-  /* gzip at the default level, as Docker's gzip.NewWriter does */
-  if (deflateInit2 (&ctx->zstream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
-                    Z_DEFAULT_STRATEGY) != Z_OK)
+  /* a created plugin's layer is written as a gzip blob; a pulled one is stored as downloaded */
+  if (!ctx->layer_mode)
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot initialise zlib");
-      return FALSE;
+      ctx->blob = pd_store_blob_writer_new (store, error);
+      if (ctx->blob == NULL)
+        return FALSE;
+      /* gzip at the default level, as Docker's gzip.NewWriter does */
+      if (deflateInit2 (&ctx->zstream, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8,
+                        Z_DEFAULT_STRATEGY) != Z_OK)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot initialise zlib");
+          return FALSE;
+        }
+      ctx->zstream_ready = TRUE;
+      ctx->gzip_buffer = g_malloc (GZIP_BUFFER_SIZE);
+      ctx->diff_hasher = pd_sha256_new ();
     }
-  ctx->zstream_ready = TRUE;
-  ctx->gzip_buffer = g_malloc (GZIP_BUFFER_SIZE);
-  ctx->diff_hasher = pd_sha256_new ();
 
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
     {
@@ -415,7 +427,9 @@ start_layer (IngestContext *ctx, PdStore *store, const char *staging_dir,
   ctx->helper = g_subprocess_launcher_spawn (launcher, error, helper_path,
                                              "--max-bytes", max_bytes,
                                              "--max-entries", max_entries,
-                                             rootfs, NULL);
+                                             /* layers apply onto the ones below them */
+                                             ctx->layer_mode ? "--whiteouts" : rootfs,
+                                             ctx->layer_mode ? rootfs : NULL, NULL);
   if (ctx->helper == NULL)
     {
       g_prefix_error (error, "starting the extraction helper: ");
@@ -708,11 +722,16 @@ copy_rootfs_entry (IngestContext *ctx, struct archive *reader, struct archive_en
       const char *rerooted;
 
       target = clean_name (hardlink, &check, &depth);
-      rerooted = target != NULL ? reroot (target, TRUE) : NULL;
+      if (target == NULL)
+        rerooted = NULL;
+      else
+        rerooted = ctx->layer_mode ? target : reroot (target, TRUE);
       if (rerooted == NULL || g_str_equal (rerooted, "."))
         {
           g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
-                       "hard link \"%s\" points outside rootfs/ (\"%s\")", escaped,
+                       ctx->layer_mode ? "hard link \"%s\" has an invalid target (\"%s\")"
+                                       : "hard link \"%s\" points outside rootfs/ (\"%s\")",
+                       escaped,
                        escaped_target);
           return FALSE;
         }
@@ -897,6 +916,8 @@ finish_layer (IngestContext *ctx, GCancellable *cancellable, PdContextResult *re
 {
   if (!check_layer_write (ctx, archive_write_close (ctx->writer) == ARCHIVE_OK, error))
     return FALSE;
+  if (ctx->layer_mode)
+    return finish_helper (ctx, cancellable, error);
   if (!gzip_to_blob (ctx, NULL, 0, Z_FINISH, error))
     return FALSE;
   result->diff_id = pd_sha256_finish (ctx->diff_hasher);
@@ -906,6 +927,279 @@ finish_layer (IngestContext *ctx, GCancellable *cancellable, PdContextResult *re
     return FALSE;
   result->layer_digest = pd_blob_writer_commit (ctx->blob, &result->layer_size, error);
   return result->layer_digest != NULL;
+}
+
+/* section: registry layers */
+
+/* ".wh..wh..opq", or ".wh.NAME" with a real NAME: what the helper applies in --whiteouts mode */
+static gboolean
+check_whiteout (const char *name, const char *escaped, GError **error)
+{
+  const char *slash = strrchr (name, '/');
+  const char *base = slash != NULL ? slash + 1 : name;
+  const char *target = base + strlen (".wh.");
+
+  if (g_str_equal (base, ".wh..wh..opq"))
+    return TRUE;
+  if (g_str_has_prefix (target, ".wh.") || *target == '\0' || g_str_equal (target, ".") ||
+      g_str_equal (target, ".."))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "invalid whiteout \"%s\"", escaped);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+copy_whiteout (IngestContext *ctx, const char *name, GError **error)
+{
+  g_autoptr(PdAutoArchiveEntry) out = archive_entry_new ();
+  g_autofree char *escaped = pd_escape_untrusted (name, -1);
+
+  if (!check_whiteout (name, escaped, error))
+    return FALSE;
+  if (find_symlink_on_path (ctx, name, FALSE) != NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                   "whiteout \"%s\" is inside a symlink", escaped);
+      return FALSE;
+    }
+  /* an empty file of that name, whatever the layer had: the helper only needs the name */
+  archive_entry_set_pathname (out, name);
+  archive_entry_set_filetype (out, AE_IFREG);
+  archive_entry_set_perm (out, 0600);
+  archive_entry_set_size (out, 0);
+  return check_layer_write (ctx, archive_write_header (ctx->writer, out) >= ARCHIVE_WARN, error);
+}
+
+static gboolean
+ingest_layer_entry (IngestContext *ctx, struct archive *reader, struct archive_entry *entry,
+                    const char *staging_dir, const char *helper_path, GError **error)
+{
+  g_autofree char *name = NULL;
+  const char *base;
+  la_int64_t size;
+
+  if (++ctx->n_entries > ctx->limits->max_entries)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the layer has more than %" G_GUINT64_FORMAT " entries",
+                   ctx->limits->max_entries);
+      return FALSE;
+    }
+  if (!check_name (ctx, archive_entry_pathname (entry), &name, error))
+    return FALSE;
+  size = archive_entry_size (entry);
+  if (size < 0 || (guint64) size > ctx->limits->max_bytes - ctx->total_bytes)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the plugin is larger than %" G_GUINT64_FORMAT " bytes",
+                   ctx->limits->max_bytes);
+      return FALSE;
+    }
+  ctx->total_bytes += (guint64) size;
+
+  if (ctx->writer == NULL && !start_layer (ctx, NULL, staging_dir, helper_path, error))
+    return FALSE;
+  base = strrchr (name, '/');
+  base = base != NULL ? base + 1 : name;
+  if (g_str_has_prefix (base, ".wh."))
+    return copy_whiteout (ctx, name, error);
+  return copy_rootfs_entry (ctx, reader, entry, name, name, error);
+}
+
+/* the tar reader of a layer reads the decompressed stream block by block, without a copy,
+ * hashing it for the diff_id on the way */
+static la_ssize_t
+layer_tar_read_cb (struct archive *a, void *user_data, const void **buffer)
+{
+  IngestContext *ctx = user_data;
+  size_t size = 0;
+  la_int64_t offset = 0;
+  int r = archive_read_data_block (ctx->raw, buffer, &size, &offset);
+
+  if (r == ARCHIVE_EOF)
+    return 0;
+  if (r < ARCHIVE_WARN)
+    {
+      GError *error = NULL;
+
+      if (ctx->callback_error == NULL)
+        {
+          set_archive_error (&error, ctx->raw, "decompressing the layer");
+          set_callback_error (ctx, error);
+        }
+      return -1;
+    }
+  pd_sha256_update (ctx->input_hasher, *buffer, size);
+  return (la_ssize_t) size;
+}
+
+static la_ssize_t
+layer_raw_read_cb (struct archive *a, void *user_data, const void **buffer)
+{
+  IngestContext *ctx = user_data;
+  GError *error = NULL;
+  gssize n = ctx->layer_read (ctx->read_buffer, READ_BUFFER_SIZE, ctx->layer_read_data,
+                              ctx->cancellable, &error);
+
+  if (n < 0)
+    {
+      set_callback_error (ctx, error);
+      return -1;
+    }
+  *buffer = ctx->read_buffer;
+  return n;
+}
+
+/* after the tar's end-of-archive blocks: the rest of the stream counts for the diff_id too */
+static gboolean
+drain_layer (IngestContext *ctx, GError **error)
+{
+  for (;;)
+    {
+      const void *buffer;
+      la_ssize_t n = layer_tar_read_cb (ctx->raw, ctx, &buffer);
+
+      if (n == 0)
+        return TRUE;
+      if (n < 0)
+        {
+          g_propagate_error (error, g_steal_pointer (&ctx->callback_error));
+          return FALSE;
+        }
+    }
+}
+
+gboolean
+pd_archive_apply_layer (PdLayerReadFunc read_func,
+                        gpointer read_data,
+                        const char *diff_id,
+                        const char *staging_dir,
+                        const char *helper_path,
+                        const PdArchiveLimits *limits,
+                        guint64 *uncompressed_size,
+                        GCancellable *cancellable,
+                        GError **error)
+{
+  g_auto(IngestContext) ctx = { 0 };
+  g_autoptr(PdAutoArchive) reader = NULL;
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *computed = NULL;
+  struct archive_entry *raw_entry = NULL;
+  PdArchiveLimits default_limits;
+
+  g_return_val_if_fail (read_func != NULL, FALSE);
+  g_return_val_if_fail (staging_dir != NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (limits == NULL)
+    {
+      pd_archive_limits_init (&default_limits);
+      limits = &default_limits;
+    }
+  if (helper_path == NULL)
+    helper_path = pd_archive_get_helper_path ();
+
+  ctx.layer_mode = TRUE;
+  ctx.fd = -1;
+  ctx.layer_read = read_func;
+  ctx.layer_read_data = read_data;
+  ctx.helper_socket = -1;
+  ctx.limits = limits;
+  ctx.cancellable = cancellable;
+  ctx.read_buffer = g_malloc (READ_BUFFER_SIZE);
+  ctx.symlinks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  ctx.input_hasher = pd_sha256_new ();
+  if (cancellable != NULL)
+    ctx.have_cancel_pollfd = g_cancellable_make_pollfd (cancellable, &ctx.cancel_pollfd);
+
+  /* two readers: "raw" undoes the compression (sniffed, in-process filters only), the tar
+   * reader parses what it yields */
+  ctx.raw = archive_read_new ();
+  reader = archive_read_new ();
+  if (ctx.raw == NULL || reader == NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create an archive reader");
+      return FALSE;
+    }
+  add_in_process_filters (ctx.raw);
+  archive_read_support_format_raw (ctx.raw);
+  if (archive_read_open (ctx.raw, &ctx, NULL, layer_raw_read_cb, NULL) != ARCHIVE_OK ||
+      archive_read_next_header (ctx.raw, &raw_entry) != ARCHIVE_OK)
+    {
+      if (ctx.callback_error != NULL)
+        g_propagate_error (error, g_steal_pointer (&ctx.callback_error));
+      else
+        set_archive_error (error, ctx.raw, "reading the layer");
+      return FALSE;
+    }
+  archive_read_support_format_tar (reader);
+  if (archive_read_open (reader, &ctx, NULL, layer_tar_read_cb, NULL) != ARCHIVE_OK)
+    {
+      if (ctx.callback_error != NULL)
+        g_propagate_error (error, g_steal_pointer (&ctx.callback_error));
+      else
+        set_archive_error (error, reader, "reading the layer");
+      return FALSE;
+    }
+
+  for (;;)
+    {
+      struct archive_entry *entry = NULL;
+      int r;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, &local_error))
+        break;
+      r = archive_read_next_header (reader, &entry);
+      if (r == ARCHIVE_EOF)
+        break;
+      if (r < ARCHIVE_WARN)
+        {
+          if (ctx.callback_error != NULL)
+            g_propagate_error (&local_error, g_steal_pointer (&ctx.callback_error));
+          else
+            set_archive_error (&local_error, reader, "reading the layer");
+          break;
+        }
+      if (!ingest_layer_entry (&ctx, reader, entry, staging_dir, helper_path, &local_error))
+        break;
+    }
+
+  /* an empty layer still gets its (empty) rootfs and a helper run */
+  if (local_error == NULL && ctx.writer == NULL)
+    start_layer (&ctx, NULL, staging_dir, helper_path, &local_error);
+  if (local_error == NULL)
+    drain_layer (&ctx, &local_error);
+  if (local_error == NULL)
+    {
+      computed = pd_sha256_finish (ctx.input_hasher);
+      if (diff_id != NULL && !g_str_equal (computed, diff_id))
+        g_set_error (&local_error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
+                     "the uncompressed layer has digest %s, but the config's rootfs.diff_ids "
+                     "says %s", computed, diff_id);
+    }
+  if (local_error == NULL)
+    finish_layer (&ctx, cancellable, NULL, &local_error);
+
+  if (local_error != NULL)
+    {
+      if (ctx.helper_gone && !ctx.helper_reaped)
+        {
+          g_autoptr(GError) helper_error = NULL;
+
+          if (!finish_helper (&ctx, cancellable, &helper_error))
+            {
+              g_clear_error (&local_error);
+              local_error = g_steal_pointer (&helper_error);
+            }
+        }
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  if (uncompressed_size != NULL)
+    *uncompressed_size = (guint64) archive_filter_bytes (ctx.raw, -1);
+  return TRUE;
 }
 
 /* section: public */

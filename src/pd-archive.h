@@ -55,6 +55,33 @@ PdContextResult *pd_archive_ingest_context (int fd,
                                             GCancellable *cancellable,
                                             GError **error);
 
+/* reads up to @count bytes of a compressed layer: 0 at its end, -1 with @error set */
+typedef gssize (*PdLayerReadFunc) (void *buffer, gsize count, gpointer user_data,
+                                   GCancellable *cancellable, GError **error);
+
+/*
+ * Blocking: call it from a GTask thread. Applies one image layer onto @staging_dir/rootfs (made
+ * if missing), in one pass over @read_func: the layer is decompressed in-process (gzip, zstd,
+ * xz, … sniffed; or plain tar), its uncompressed bytes hashed and compared with @diff_id (NULL
+ * = not checked) after its last byte, and its entries normalised as for contexts (names checked,
+ * device nodes dropped, setuid/setgid stripped, links checked) and extracted by the confined
+ * helper in --whiteouts mode, which applies OCI whiteouts (.wh.NAME, .wh..wh..opq) to the
+ * layers below. Invalid whiteouts and unsafe entries fail with PD_ERROR_INVALID_ARCHIVE, a
+ * wrong diff_id with PD_ERROR_DIGEST_MISMATCH, @limits (counted per layer) with
+ * PD_ERROR_LIMITS_EXCEEDED; the read function's errors are returned as they are. On failure
+ * the rootfs holds partial content the caller discards. @uncompressed_size: the layer's size
+ * after decompression.
+ */
+gboolean pd_archive_apply_layer (PdLayerReadFunc read_func,
+                                 gpointer read_data,
+                                 const char *diff_id,
+                                 const char *staging_dir,
+                                 const char *helper_path,
+                                 const PdArchiveLimits *limits,
+                                 guint64 *uncompressed_size,
+                                 GCancellable *cancellable,
+                                 GError **error);
+
 /* the compressions of create contexts (and layers) decompressed in-process: "gzip", "xz", … */
 GStrv pd_archive_dup_supported_compressions (void);
 

@@ -25,6 +25,8 @@ struct _PdDaemon {
 
   PdStore *store;
   PdAuth *auth;
+  PdDaemonConfig *config;
+  PdFetchTable *fetches;   /* blobs being downloaded, shared by every job's thread */
   char *runtime_dir;
   GDBusConnection *connection;
   GDBusObjectManagerServer *object_manager;
@@ -60,6 +62,8 @@ pd_daemon_finalize (GObject *object)
   g_clear_object (&self->connection);
   g_clear_object (&self->auth);
   g_clear_object (&self->store);
+  g_clear_pointer (&self->config, pd_daemon_config_free);
+  g_clear_pointer (&self->fetches, pd_fetch_table_free);
   g_free (self->runtime_dir);
 
   G_OBJECT_CLASS (pd_daemon_parent_class)->finalize (object);
@@ -92,6 +96,11 @@ pd_daemon_new (const char *state_dir, const char *runtime_dir, GError **error)
   g_autofree char *plugins_dir = g_build_filename (runtime_dir, "plugins", NULL);
   g_autofree char *logs_dir = g_build_filename (runtime_dir, "logs", NULL);
 
+  self->config = pd_daemon_config_load (NULL, error);
+  if (self->config == NULL)
+    return NULL;
+  self->max_jobs = self->config->max_jobs;
+  self->fetches = pd_fetch_table_new ();
   if (!pd_mkdir_with_mode (state_dir, 0700, error) ||
       !pd_mkdir_with_mode (runtime_dir, 0700, error) ||
       !pd_mkdir_with_mode (plugins_dir, 0700, error) ||
@@ -109,6 +118,26 @@ PdStore *
 pd_daemon_get_store (PdDaemon *self)
 {
   return self->store;
+}
+
+const PdDaemonConfig *
+pd_daemon_get_config (PdDaemon *self)
+{
+  return self->config;
+}
+
+PdFetchTable *
+pd_daemon_get_fetch_table (PdDaemon *self)
+{
+  return self->fetches;
+}
+
+void
+pd_daemon_get_archive_limits (PdDaemon *self, PdArchiveLimits *limits)
+{
+  pd_archive_limits_init (limits);
+  limits->max_bytes = self->config->max_archive_bytes;
+  limits->max_entries = self->config->max_archive_entries;
 }
 
 PdAuth *

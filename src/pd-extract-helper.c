@@ -6,7 +6,13 @@
  * has already filtered the stream; everything is checked again here because this process is
  * the one that touches the disk.
  *
- *   plugind-extract [--max-bytes N] [--max-entries N] DIR
+ *   plugind-extract [--max-bytes N] [--max-entries N] [--whiteouts] DIR
+ *
+ * With --whiteouts the stream is one layer of a multi-layer image, applied over the layers
+ * already in DIR: OCI/Docker whiteout entries (".wh.NAME", ".wh..wh..opq") delete what lower
+ * layers wrote instead of being extracted, and an entry replaces whatever a lower layer had at
+ * its path (only two directories merge). Removals walk the tree one component at a time with
+ * O_NOFOLLOW and fd-relative calls, so they never follow a symlink.
  *
  * On failure it prints one line "ERROR <kind> <message>" to stderr (kind: invalid-archive,
  * limits, no-space, failed) and exits non-zero.
@@ -18,6 +24,7 @@
 /* unshare () and CLONE_* */
 #define _GNU_SOURCE
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -40,6 +47,12 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdHelperArchive, archive_free)
 #define EXIT_LIMITS 3
 #define EXIT_NO_SPACE 4
 #define EXIT_FAILED 1
+
+/* the daemon's max_depth (pd_archive_limits_init ()): no layer it sent can have made a deeper
+ * tree, so removals never need to hold more directory fds than this at once */
+#define MAX_DEPTH 128
+
+#define USAGE "usage: plugind-extract [--max-bytes N] [--max-entries N] [--whiteouts] DIR"
 
 /* the only output of the helper; kept short so the parent's stderr pipe can never fill up */
 static void G_GNUC_PRINTF (2, 3)
@@ -186,6 +199,8 @@ static const char * const allowed_syscalls[] = {
   "open", "openat", "openat2", "creat",
   "fstat", "stat", "lstat", "newfstatat", "statx", "fstatfs", "statfs",
   "access", "faccessat", "faccessat2", "readlink", "readlinkat", "getcwd", "chdir", "fchdir",
+  /* readdir (), for the removals of --whiteouts */
+  "getdents64", "getdents",
   "mkdir", "mkdirat", "symlink", "symlinkat", "link", "linkat", "unlink", "unlinkat", "rmdir",
   "rename", "renameat", "renameat2",
   "chmod", "fchmod", "fchmodat", "chown", "fchown", "lchown", "fchownat",
@@ -280,16 +295,443 @@ parse_u64 (const char *text, guint64 *out)
   return errno == 0 && end != NULL && *end == '\0';
 }
 
-static int
-extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max_entries)
+/* section: layers (--whiteouts) */
+
+typedef enum {
+  ENTRY_PLAIN,
+  ENTRY_WHITEOUT,   /* .wh.NAME: remove NAME */
+  ENTRY_OPAQUE,     /* .wh..wh..opq: empty the directory */
+  ENTRY_BAD,        /* an AUFS marker or a whiteout name we cannot apply */
+} EntryKind;
+
+typedef enum {
+  WALK_OK,
+  WALK_MISSING,
+  WALK_NOT_DIR,     /* a symlink or a non-directory on the way */
+  WALK_FAILED,
+} WalkResult;
+
+/* what this run wrote, as a tree of path components so that memory stays linear in the
+ * entry names: "<parent node>/<component>" → node, the root being ROOT_NODE and 0 meaning
+ * "not written". Inserting a path inserts its parents too: they hold something of this layer */
+#define ROOT_NODE 1u
+
+/* a directory entry that merged with a lower directory: libarchive sets its times at once,
+ * and the children written or removed after it would change them again */
+typedef struct {
+  GPtrArray *components;
+  struct timespec times[2];
+} MergedDir;
+
+typedef struct {
+  GHashTable *nodes;
+  guint n_nodes;
+  GArray *merged_dirs;
+} Layer;
+
+static void
+merged_dir_clear (gpointer data)
 {
+  MergedDir *merged = data;
+
+  g_ptr_array_unref (merged->components);
+}
+
+static void
+layer_init (Layer *layer)
+{
+  layer->nodes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  layer->n_nodes = ROOT_NODE;
+  layer->merged_dirs = g_array_new (FALSE, FALSE, sizeof (MergedDir));
+  g_array_set_clear_func (layer->merged_dirs, merged_dir_clear);
+}
+
+static void
+layer_clear (Layer *layer)
+{
+  g_clear_pointer (&layer->nodes, g_hash_table_unref);
+  g_clear_pointer (&layer->merged_dirs, g_array_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Layer, layer_clear)
+
+static guint
+layer_lookup (Layer *layer, guint parent, const char *component)
+{
+  g_autofree char *key = NULL;
+
+  if (parent == 0)
+    return 0;
+  key = g_strdup_printf ("%u/%s", parent, component);
+  return GPOINTER_TO_UINT (g_hash_table_lookup (layer->nodes, key));
+}
+
+/* the node of the first @n @components, 0 when this run wrote nothing there */
+static guint
+layer_lookup_path (Layer *layer, GPtrArray *components, guint n)
+{
+  guint node = ROOT_NODE;
+
+  for (guint i = 0; i < n && node != 0; i++)
+    node = layer_lookup (layer, node, g_ptr_array_index (components, i));
+  return node;
+}
+
+static void
+layer_insert_path (Layer *layer, GPtrArray *components)
+{
+  guint node = ROOT_NODE;
+
+  for (guint i = 0; i < components->len; i++)
+    {
+      char *key = g_strdup_printf ("%u/%s", node, (const char *) g_ptr_array_index (components, i));
+      guint child = GPOINTER_TO_UINT (g_hash_table_lookup (layer->nodes, key));
+
+      if (child == 0)
+        {
+          child = ++layer->n_nodes;
+          g_hash_table_insert (layer->nodes, key, GUINT_TO_POINTER (child));
+        }
+      else
+        {
+          g_free (key);
+        }
+      node = child;
+    }
+}
+
+/* the components of a checked name, without the empty and "." ones, as libarchive reads it */
+static GPtrArray *
+split_name (const char *name)
+{
+  g_auto(GStrv) parts = g_strsplit (name, "/", -1);
+  GPtrArray *components = g_ptr_array_new_with_free_func (g_free);
+
+  for (guint i = 0; parts[i] != NULL; i++)
+    if (*parts[i] != '\0' && !g_str_equal (parts[i], "."))
+      g_ptr_array_add (components, g_steal_pointer (&parts[i]));
+  return components;
+}
+
+static EntryKind
+classify (GPtrArray *components)
+{
+  const char *base, *target;
+
+  if (components->len == 0)
+    return ENTRY_PLAIN;
+  /* a directory named like a marker: nothing of a real layer, and ambiguous to apply */
+  for (guint i = 0; i + 1 < components->len; i++)
+    if (g_str_has_prefix (g_ptr_array_index (components, i), ".wh."))
+      return ENTRY_BAD;
+  base = g_ptr_array_index (components, components->len - 1);
+  if (!g_str_has_prefix (base, ".wh."))
+    return ENTRY_PLAIN;
+  if (g_str_equal (base, ".wh..wh..opq"))
+    return ENTRY_OPAQUE;
+  /* the other .wh..wh. names are AUFS bookkeeping (plnk, aufs, orph), never layer content */
+  target = base + strlen (".wh.");
+  if (g_str_has_prefix (target, ".wh.") || *target == '\0' || g_str_equal (target, ".") ||
+      g_str_equal (target, ".."))
+    return ENTRY_BAD;
+  return ENTRY_WHITEOUT;
+}
+
+/* the directory made of the first @n @components, opened one component at a time from the
+ * root with O_NOFOLLOW: a symlink on the way is refused, never followed */
+static WalkResult
+open_dir_path (GPtrArray *components, guint n, int *out_fd)
+{
+  int fd = open ("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+  if (fd < 0)
+    return WALK_FAILED;
+  for (guint i = 0; i < n; i++)
+    {
+      int next = openat (fd, g_ptr_array_index (components, i),
+                         O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      int errsv = errno;
+
+      close (fd);
+      if (next < 0)
+        {
+          errno = errsv;
+          if (errsv == ENOENT)
+            return WALK_MISSING;
+          if (errsv == ELOOP || errsv == ENOTDIR)
+            return WALK_NOT_DIR;
+          return WALK_FAILED;
+        }
+      fd = next;
+    }
+  *out_fd = fd;
+  return WALK_OK;
+}
+
+/* the names in @dfd; read up front so that removing them does not disturb the listing */
+static int
+read_names (int dfd, GPtrArray **out_names)
+{
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  int fd = dup (dfd);
+  DIR *dir;
+  struct dirent *d;
+  int errsv;
+
+  if (fd < 0)
+    {
+      report ("failed", "cannot list a directory: %s", g_strerror (errno));
+      return EXIT_FAILED;
+    }
+  dir = fdopendir (fd);
+  if (dir == NULL)
+    {
+      report ("failed", "cannot list a directory: %s", g_strerror (errno));
+      close (fd);
+      return EXIT_FAILED;
+    }
+  /* the dup shares its offset with @dfd */
+  rewinddir (dir);
+  for (;;)
+    {
+      errno = 0;
+      d = readdir (dir);
+      if (d == NULL)
+        break;
+      if (!g_str_equal (d->d_name, ".") && !g_str_equal (d->d_name, ".."))
+        g_ptr_array_add (names, g_strdup (d->d_name));
+    }
+  errsv = errno;
+  closedir (dir);
+  if (errsv != 0)
+    {
+      report ("failed", "cannot list a directory: %s", g_strerror (errsv));
+      return EXIT_FAILED;
+    }
+  *out_names = g_steal_pointer (&names);
+  return 0;
+}
+
+static int prune_dir (Layer *layer, int dfd, guint node, guint depth);
+
+/* removes @name in @dfd, never following it, except what this run wrote there (@node, 0 for
+ * nothing): a written directory is kept and only emptied of what lower layers left in it.
+ * @depth is that of @name below the root */
+static int
+remove_name (Layer *layer, int dfd, const char *name, guint node, guint depth)
+{
+  struct stat st;
+  int fd;
+  int status;
+
+  if (fstatat (dfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      if (errno == ENOENT)
+        return 0;
+      report ("failed", "cannot look at \"%s\": %s", name, g_strerror (errno));
+      return EXIT_FAILED;
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      if (node != 0 || unlinkat (dfd, name, 0) == 0 || errno == ENOENT)
+        return 0;
+      report ("failed", "cannot remove \"%s\": %s", name, g_strerror (errno));
+      return EXIT_FAILED;
+    }
+
+  if (depth > MAX_DEPTH)
+    {
+      report ("limits", "directory tree deeper than %u components", MAX_DEPTH);
+      return EXIT_LIMITS;
+    }
+  fd = openat (dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      report ("failed", "cannot open \"%s\": %s", name, g_strerror (errno));
+      return EXIT_FAILED;
+    }
+  status = prune_dir (layer, fd, node, depth);
+  close (fd);
+  if (status != 0 || node != 0)
+    return status;
+  if (unlinkat (dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+    return 0;
+  report ("failed", "cannot remove \"%s\": %s", name, g_strerror (errno));
+  return EXIT_FAILED;
+}
+
+/* empties @dfd (at @depth) of all but what this run wrote under @node */
+static int
+prune_dir (Layer *layer, int dfd, guint node, guint depth)
+{
+  g_autoptr(GPtrArray) names = NULL;
+  int status = read_names (dfd, &names);
+
+  for (guint i = 0; status == 0 && i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+
+      status = remove_name (layer, dfd, name, layer_lookup (layer, node, name), depth + 1);
+    }
+  return status;
+}
+
+/* .wh.NAME and .wh..wh..opq; they only ever hide lower layers (OCI layer.md: "files that are
+ * present in the same layer as a whiteout file can only be hidden by whiteout files in
+ * subsequent layers") */
+static int
+apply_whiteout (Layer *layer, GPtrArray *components, EntryKind kind)
+{
+  guint n_parents = components->len - 1;
+  const char *base = g_ptr_array_index (components, n_parents);
+  guint parent_node;
+  int dfd = -1;
+  int status;
+
+  switch (open_dir_path (components, n_parents, &dfd))
+    {
+    case WALK_OK:
+      break;
+    case WALK_MISSING:
+      /* nothing below to hide */
+      return 0;
+    case WALK_NOT_DIR:
+      return fail_with (EXIT_INVALID, "invalid-archive",
+                        "whiteout through a symlink or a non-directory");
+    case WALK_FAILED:
+    default:
+      report ("failed", "cannot open the directory of a whiteout: %s", g_strerror (errno));
+      return EXIT_FAILED;
+    }
+  parent_node = layer_lookup_path (layer, components, n_parents);
+  if (kind == ENTRY_OPAQUE)
+    {
+      status = prune_dir (layer, dfd, parent_node, n_parents);
+    }
+  else
+    {
+      const char *target = base + strlen (".wh.");
+
+      status = remove_name (layer, dfd, target, layer_lookup (layer, parent_node, target),
+                            components->len);
+    }
+  close (dfd);
+  return status;
+}
+
+/* what a lower layer has at the entry's path goes, unless both are directories (they merge);
+ * libarchive would unlink a non-directory in the way but cannot rmdir a non-empty one */
+static int
+replace_lower (Layer *layer, GPtrArray *components, gboolean is_dir, gboolean *out_merged)
+{
+  guint n_parents = components->len - 1;
+  const char *base;
+  struct stat st;
+  int dfd = -1;
+  int status = 0;
+
+  *out_merged = FALSE;
+  if (components->len == 0)
+    return 0;
+  /* a missing parent is created by libarchive, which also refuses a symlink on the way */
+  if (open_dir_path (components, n_parents, &dfd) != WALK_OK)
+    return 0;
+  base = g_ptr_array_index (components, n_parents);
+  if (fstatat (dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0)
+    {
+      if (errno != ENOENT)
+        {
+          report ("failed", "cannot look at \"%s\": %s", base, g_strerror (errno));
+          status = EXIT_FAILED;
+        }
+    }
+  else if (is_dir && !S_ISDIR (st.st_mode))
+    {
+      if (unlinkat (dfd, base, 0) != 0 && errno != ENOENT)
+        {
+          report ("failed", "cannot remove \"%s\": %s", base, g_strerror (errno));
+          status = EXIT_FAILED;
+        }
+    }
+  else if (!is_dir && S_ISDIR (st.st_mode))
+    {
+      /* all of it, even what this run wrote there: the last entry for a path wins */
+      status = remove_name (layer, dfd, base, 0, components->len);
+    }
+  else if (is_dir)
+    {
+      *out_merged = TRUE;
+    }
+  close (dfd);
+  return status;
+}
+
+static void
+remember_merged_dir (Layer *layer, GPtrArray *components, struct archive_entry *entry)
+{
+  MergedDir merged = { g_ptr_array_ref (components) };
+
+  merged.times[0].tv_nsec = merged.times[1].tv_nsec = UTIME_OMIT;
+  if (archive_entry_atime_is_set (entry))
+    {
+      merged.times[0].tv_sec = archive_entry_atime (entry);
+      merged.times[0].tv_nsec = archive_entry_atime_nsec (entry);
+    }
+  if (archive_entry_mtime_is_set (entry))
+    {
+      merged.times[1].tv_sec = archive_entry_mtime (entry);
+      merged.times[1].tv_nsec = archive_entry_mtime_nsec (entry);
+    }
+  g_array_append_val (layer->merged_dirs, merged);
+}
+
+/* after everything else, as libarchive does for the directories it creates; one that a later
+ * entry replaced is left alone */
+static int
+restore_merged_times (Layer *layer)
+{
+  for (guint i = 0; i < layer->merged_dirs->len; i++)
+    {
+      MergedDir *merged = &g_array_index (layer->merged_dirs, MergedDir, i);
+      guint n_parents = merged->components->len - 1;
+      int dfd = -1;
+      int fd;
+
+      if (open_dir_path (merged->components, n_parents, &dfd) != WALK_OK)
+        continue;
+      fd = openat (dfd, g_ptr_array_index (merged->components, n_parents),
+                   O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      close (dfd);
+      if (fd < 0)
+        continue;
+      if (futimens (fd, merged->times) != 0)
+        {
+          report ("failed", "cannot set the times of a directory: %s", g_strerror (errno));
+          close (fd);
+          return EXIT_FAILED;
+        }
+      close (fd);
+    }
+  return 0;
+}
+
+static int
+extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max_entries,
+         gboolean whiteouts)
+{
+  g_auto(Layer) layer = { NULL };
   guint64 total_bytes = 0;
   guint64 n_entries = 0;
   char buffer[65536];
 
+  if (whiteouts)
+    layer_init (&layer);
+
   for (;;)
     {
       struct archive_entry *entry = NULL;
+      g_autoptr(GPtrArray) components = NULL;
+      gboolean merged = FALSE;
       const char *name, *link;
       mode_t type;
       int r;
@@ -308,6 +750,26 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
       name = archive_entry_pathname (entry);
       if (!name_is_safe (name))
         return fail_with (EXIT_INVALID, "invalid-archive", "unsafe entry name");
+      if (whiteouts)
+        {
+          EntryKind kind;
+
+          components = split_name (name);
+          kind = classify (components);
+          if (kind == ENTRY_BAD)
+            return fail_with (EXIT_INVALID, "invalid-archive", "invalid whiteout name");
+          if (kind != ENTRY_PLAIN)
+            {
+              /* a marker is never written, whatever its type; its data (normally none) is
+               * skipped, so it counts as an entry but not as bytes */
+              r = apply_whiteout (&layer, components, kind);
+              if (r != 0)
+                return r;
+              if (archive_read_data_skip (in) < ARCHIVE_WARN)
+                return fail_from_archive (in, "reading the layer");
+              continue;
+            }
+        }
       type = archive_entry_filetype (entry);
       link = archive_entry_hardlink (entry);
       if (link != NULL)
@@ -332,9 +794,20 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
       archive_entry_acl_clear (entry);
       archive_entry_set_fflags (entry, 0, 0);
 
+      if (whiteouts)
+        {
+          r = replace_lower (&layer, components, link == NULL && type == AE_IFDIR, &merged);
+          if (r != 0)
+            return r;
+        }
       r = archive_write_header (out, entry);
       if (r < ARCHIVE_WARN)
         return fail_from_archive (out, "extracting the layer");
+      /* from here on an opaque whiteout or a whiteout in this stream leaves it alone */
+      if (whiteouts)
+        layer_insert_path (&layer, components);
+      if (merged)
+        remember_merged_dir (&layer, components, entry);
 
       if (archive_entry_size (entry) > 0 && link == NULL && type == AE_IFREG)
         {
@@ -361,6 +834,8 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
 
   if (archive_write_close (out) < ARCHIVE_WARN)
     return fail_from_archive (out, "finishing the extraction");
+  if (whiteouts)
+    return restore_merged_times (&layer);
   return 0;
 }
 
@@ -372,6 +847,7 @@ main (int argc, char **argv)
   guint64 max_bytes = G_MAXUINT64;
   guint64 max_entries = G_MAXUINT64;
   const char *dir = NULL;
+  gboolean whiteouts = FALSE;
   int status;
   int i;
 
@@ -387,19 +863,21 @@ main (int argc, char **argv)
           if (!parse_u64 (argv[++i], &max_entries))
             return fail_with (EXIT_FAILED, "failed", "invalid --max-entries");
         }
+      else if (g_str_equal (argv[i], "--whiteouts"))
+        {
+          whiteouts = TRUE;
+        }
       else if (argv[i][0] != '-' && dir == NULL)
         {
           dir = argv[i];
         }
       else
         {
-          return fail_with (EXIT_FAILED, "failed",
-                            "usage: plugind-extract [--max-bytes N] [--max-entries N] DIR");
+          return fail_with (EXIT_FAILED, "failed", USAGE);
         }
     }
   if (dir == NULL)
-    return fail_with (EXIT_FAILED, "failed",
-                      "usage: plugind-extract [--max-bytes N] [--max-entries N] DIR");
+    return fail_with (EXIT_FAILED, "failed", USAGE);
 
   umask (022);
   if (enter_root (dir) != 0)
@@ -426,7 +904,7 @@ main (int argc, char **argv)
   if (archive_read_open_fd (in, STDIN_FILENO, 65536) != ARCHIVE_OK)
     return fail_from_archive (in, "reading the layer");
 
-  status = extract (in, out, max_bytes, max_entries);
+  status = extract (in, out, max_bytes, max_entries, whiteouts);
   if (status == 0)
     {
       char buffer[4096];

@@ -23,6 +23,7 @@
 #include "pd-oci.h"
 #include "pd-options.h"
 #include "pd-plugin.h"
+#include "pd-pull-job.h"
 #include "pd-reference.h"
 
 struct _PdManager {
@@ -42,6 +43,29 @@ static const char *const create_options[] = {
   NULL
 };
 
+static const char *const get_privileges_options[] = {
+  "interactive", "b",
+  "registry-auth", "s",
+  "platform", "s",
+  NULL
+};
+
+static const char *const pull_options[] = {
+  "interactive", "b",
+  "registry-auth", "s",
+  "platform", "s",
+  "expected-digest", "s",
+  "grant-all-privileges", "b",
+  "enable", "b",
+  "settings", "a{ss}",
+  "timeout", "u",
+  "activation-timeout", "u",
+  NULL
+};
+
+/* GetPrivileges answers within default client timeouts (dbus-api.md D2) */
+#define GET_PRIVILEGES_DEADLINE_S 15
+
 static void
 pd_manager_class_init (PdManagerClass *klass)
 {
@@ -59,10 +83,12 @@ set_features (PdManager *self)
   g_auto(GStrv) compressions = pd_archive_dup_supported_compressions ();
 
   static const char *const fixed[] = {
-    "create", "enable", "hold", "logs", "inspect-json",
+    "pull", "push", "create", "upgrade", "enable", "hold", "logs", "inspect-json",
     "option:interactive", "option:grant-all-privileges", "option:force", "option:enabled",
     "option:capability", "option:activation-timeout", "option:timeout", "option:stop-timeout",
-    "option:lines", "option:follow",
+    "option:lines", "option:follow", "option:registry-auth", "option:platform",
+    "option:expected-digest", "option:enable", "option:settings", "option:restart",
+    "option:remote",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
@@ -294,19 +320,6 @@ check_create_allowed (PdManager *self, const char *name, GError **error)
   return TRUE;
 }
 
-static char *
-generate_plugin_id (void)
-{
-  guint8 bytes[32];
-  GString *id = g_string_sized_new (64);
-
-  for (guint i = 0; i < G_N_ELEMENTS (bytes); i++)
-    bytes[i] = (guint8) g_random_int_range (0, 256);
-  for (guint i = 0; i < G_N_ELEMENTS (bytes); i++)
-    g_string_append_printf (id, "%02x", bytes[i]);
-  return g_string_free (id, FALSE);
-}
-
 static void
 create_progress_cb (guint64 bytes_read, gpointer user_data)
 {
@@ -345,7 +358,7 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
   GError *error = NULL;
   gsize config_len = 0, manifest_len = 0;
 
-  pd_archive_limits_init (&limits);
+  pd_daemon_get_archive_limits (data->manager->daemon, &limits);
   context = pd_archive_ingest_context (data->fd, data->store, data->staging_dir,
                                        data->helper_path, &limits, create_progress_cb, data,
                                        cancellable, &error);
@@ -403,7 +416,7 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
   g_ptr_array_add (data->written_blobs, g_strdup (manifest_digest));
 
   data->disk_usage = pd_store_get_staging_disk_usage (data->store, data->staging_dir);
-  id = generate_plugin_id ();
+  id = pd_generate_plugin_id ();
   layer_digests[0] = context->layer_digest;
   data->record = pd_plugin_record_new (id, data->name, data->name, g_steal_pointer (&config),
                                        config_digest, manifest_digest, layer_digests);
@@ -611,6 +624,282 @@ fail:
   return TRUE;
 }
 
+/* GetPrivileges, Pull */
+
+/* the details every remote operation shows polkit */
+static GHashTable *
+remote_details (const PdReference *ref, const char *operation)
+{
+  GHashTable *details = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  g_autofree char *familiar = pd_reference_familiar (ref);
+
+  g_hash_table_insert (details, "remote", g_steal_pointer (&familiar));
+  g_hash_table_insert (details, "registry", g_strdup (ref->domain));
+  g_hash_table_insert (details, "operation", g_strdup (operation));
+  return details;
+}
+
+typedef struct {
+  PdManager *manager;
+  GDBusMethodInvocation *invocation;
+  PdPullJobRequest *request;
+  GCancellable *cancellable;
+  guint deadline_source;
+  gboolean deadline_passed;
+  PdRemotePlugin *remote;
+} GetPrivilegesData;
+
+static void
+get_privileges_data_free (GetPrivilegesData *data)
+{
+  g_clear_handle_id (&data->deadline_source, g_source_remove);
+  g_clear_object (&data->manager);
+  g_clear_object (&data->invocation);
+  g_clear_pointer (&data->request, pd_pull_job_request_free);
+  g_clear_object (&data->cancellable);
+  g_clear_pointer (&data->remote, pd_remote_plugin_free);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (GetPrivilegesData, get_privileges_data_free)
+
+static void
+get_privileges_thread (GTask *task, gpointer source, gpointer task_data,
+                       GCancellable *cancellable)
+{
+  GetPrivilegesData *data = task_data;
+  g_autoptr(PdRegistryClient) client = NULL;
+  GError *error = NULL;
+
+  client = pd_registry_client_new (pd_daemon_get_config (data->manager->daemon),
+                                   data->request->remote, data->request->registry_auth, FALSE,
+                                   &error);
+  if (client != NULL)
+    data->remote = pd_pull_resolve (client, data->request->remote, data->request->platform,
+                                    NULL, cancellable, &error);
+  if (data->remote == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+get_privileges_deadline_cb (gpointer user_data)
+{
+  GetPrivilegesData *data = user_data;
+
+  data->deadline_source = 0;
+  data->deadline_passed = TRUE;
+  g_cancellable_cancel (data->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+get_privileges_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GetPrivilegesData) data = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) privileges = NULL;
+  g_autofree char *reference = NULL;
+  g_auto(GVariantBuilder) info = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  const PdPluginConfig *config;
+  const char *const empty[] = { NULL };
+  guint64 size = 0;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      if (data->deadline_passed)
+        {
+          g_clear_error (&error);
+          g_set_error (&error, PD_ERROR, PD_ERROR_REGISTRY_ERROR,
+                       "the registry did not answer within %d s", GET_PRIVILEGES_DEADLINE_S);
+        }
+      pd_return_gerror (data->invocation, g_steal_pointer (&error));
+      return;
+    }
+  config = data->remote->config;
+  privileges = pd_privileges_compute (config, NULL);
+  reference = pd_reference_to_string (data->request->remote);
+  for (guint i = 0; i < data->remote->layers->len; i++)
+    size += ((PdDescriptor *) g_ptr_array_index (data->remote->layers, i))->size;
+  g_variant_builder_add (&info, "{sv}", "manifest-digest",
+                         g_variant_new_string (data->remote->digest));
+  g_variant_builder_add (&info, "{sv}", "reference", g_variant_new_string (reference));
+  g_variant_builder_add (&info, "{sv}", "description",
+                         g_variant_new_string (config->description != NULL ? config->description
+                                                                           : ""));
+  g_variant_builder_add (&info, "{sv}", "interface-types",
+                         g_variant_new_strv (config->interface_types != NULL
+                                               ? (const char *const *) config->interface_types
+                                               : empty, -1));
+  g_variant_builder_add (&info, "{sv}", "size", g_variant_new_uint64 (size));
+  pd_dbus_manager_complete_get_privileges (PD_DBUS_MANAGER (data->manager),
+                                           data->invocation,
+                                           pd_privileges_to_variant (privileges),
+                                           g_variant_builder_end (&info));
+}
+
+static void
+get_privileges_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GetPrivilegesData) data = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTask) task = NULL;
+
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
+    {
+      pd_return_gerror (data->invocation, g_steal_pointer (&error));
+      return;
+    }
+  data->cancellable = g_cancellable_new ();
+  data->deadline_source = g_timeout_add_seconds (GET_PRIVILEGES_DEADLINE_S,
+                                                 get_privileges_deadline_cb, data);
+  task = g_task_new (NULL, data->cancellable, get_privileges_done, data);
+  g_task_set_task_data (task, g_steal_pointer (&data), NULL);
+  g_task_run_in_thread (task, get_privileges_thread);
+}
+
+static gboolean
+handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
+                       const char *arg_remote, GVariant *arg_options)
+{
+  PdManager *self = PD_MANAGER (iface);
+  g_autoptr(GetPrivilegesData) data = g_new0 (GetPrivilegesData, 1);
+  g_autoptr(GHashTable) details = NULL;
+  GError *error = NULL;
+
+  data->manager = g_object_ref (self);
+  data->invocation = g_object_ref (invocation);
+  data->request = pd_pull_job_request_new ();
+  if (!pd_options_check (arg_options, get_privileges_options, &error) ||
+      !pd_pull_job_request_parse_options (data->request, arg_options, &error) ||
+      (data->request->remote = pd_reference_parse (arg_remote, &error)) == NULL)
+    {
+      pd_return_gerror (invocation, error);
+      return TRUE;
+    }
+  details = remote_details (data->request->remote, "query-remote");
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_QUERY_REMOTE,
+                       details, arg_options, get_privileges_authorized_cb,
+                       g_steal_pointer (&data));
+  return TRUE;
+}
+
+typedef struct {
+  PdManager *manager;
+  GDBusMethodInvocation *invocation;
+  PdPullJobRequest *request;
+} PullCallData;
+
+static void
+pull_call_data_free (PullCallData *data)
+{
+  g_clear_object (&data->manager);
+  g_clear_object (&data->invocation);
+  g_clear_pointer (&data->request, pd_pull_job_request_free);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PullCallData, pull_call_data_free)
+
+/* Docker's getName (docker-plugins.md 1.2 step 3): "" → the remote, tag kept (":latest"
+ * implied), digest dropped */
+static char *
+pull_local_name (const PdReference *remote, const char *name, GError **error)
+{
+  g_autoptr(PdReference) tagged = NULL;
+
+  if (*name != '\0')
+    return pd_reference_local_name (name, error);
+  tagged = pd_reference_copy (remote);
+  g_clear_pointer (&tagged->digest, g_free);
+  if (tagged->tag == NULL)
+    tagged->tag = g_strdup ("latest");
+  return pd_reference_familiar (tagged);
+}
+
+static void
+pull_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(PullCallData) data = user_data;
+  PdManager *self = data->manager;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *remote = NULL;
+  PdJob *job;
+  guint32 uid = 0;
+
+  if (!pd_auth_get_caller_uid_finish (PD_AUTH (source), result, &uid, &error) ||
+      !check_create_allowed (self, data->request->name, &error))
+    {
+      pd_return_gerror (data->invocation, g_steal_pointer (&error));
+      return;
+    }
+  remote = pd_reference_to_string (data->request->remote);
+  job = pd_daemon_new_job (self->daemon, "pull", remote, data->request->name, uid, &error);
+  if (job == NULL)
+    {
+      pd_return_gerror (data->invocation, g_steal_pointer (&error));
+      return;
+    }
+  pd_dbus_manager_complete_pull (PD_DBUS_MANAGER (self), data->invocation,
+                                 pd_job_get_object_path (job));
+  pd_pull_job_start (self->daemon, job, g_steal_pointer (&data->request));
+}
+
+static void
+pull_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(PullCallData) data = user_data;
+  g_autoptr(GError) error = NULL;
+  GDBusMethodInvocation *invocation = data->invocation;
+
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
+    {
+      pd_return_gerror (data->invocation, g_steal_pointer (&error));
+      return;
+    }
+  pd_auth_get_caller_uid_async (PD_AUTH (source), invocation, pull_got_uid_cb,
+                                g_steal_pointer (&data));
+}
+
+static gboolean
+handle_pull (PdDbusManager *iface, GDBusMethodInvocation *invocation, const char *arg_remote,
+             const char *arg_name, GVariant *arg_privileges, GVariant *arg_options)
+{
+  PdManager *self = PD_MANAGER (iface);
+  g_autoptr(PullCallData) data = g_new0 (PullCallData, 1);
+  g_autoptr(GHashTable) details = NULL;
+  PdPullJobRequest *request;
+  GError *error = NULL;
+  gboolean privileged;
+
+  data->manager = g_object_ref (self);
+  data->invocation = g_object_ref (invocation);
+  data->request = request = pd_pull_job_request_new ();
+  if (!pd_options_check (arg_options, pull_options, &error) ||
+      !pd_pull_job_request_parse_options (request, arg_options, &error) ||
+      (request->remote = pd_reference_parse (arg_remote, &error)) == NULL ||
+      (request->name = pull_local_name (request->remote, arg_name, &error)) == NULL ||
+      !check_create_allowed (self, request->name, &error))
+    {
+      pd_return_gerror (invocation, error);
+      return TRUE;
+    }
+  request->accepted = pd_privileges_new_from_variant (arg_privileges);
+
+  privileged = request->grant_all || request->accepted->len > 0;
+  details = remote_details (request->remote, "pull");
+  g_hash_table_insert (details, "plugin", g_strdup (request->name));
+  if (privileged)
+    g_hash_table_insert (details, "privileges", request->grant_all
+                                                  ? g_strdup ("all the plugin requests")
+                                                  : pd_privileges_to_string (request->accepted));
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation,
+                       privileged ? PD_ACTION_INSTALL_PRIVILEGED : PD_ACTION_INSTALL, details,
+                       arg_options, pull_authorized_cb, g_steal_pointer (&data));
+  return TRUE;
+}
+
 static void
 pd_manager_iface_init (PdDbusManagerIface *iface)
 {
@@ -618,4 +907,6 @@ pd_manager_iface_init (PdDbusManagerIface *iface)
   iface->handle_list_plugins = handle_list_plugins;
   iface->handle_list_jobs = handle_list_jobs;
   iface->handle_create = handle_create;
+  iface->handle_get_privileges = handle_get_privileges;
+  iface->handle_pull = handle_pull;
 }

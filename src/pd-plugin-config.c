@@ -2543,6 +2543,127 @@ pd_plugin_settings_apply (const PdPluginSettings *settings, const PdPluginConfig
   return g_steal_pointer (&result);
 }
 
+/* section: settings across an upgrade */
+
+/* the value of NAME in a "NAME=value" list, or NULL */
+static const char *
+env_lookup (const char *const *env, const char *name)
+{
+  gsize len = strlen (name);
+
+  for (guint i = 0; env != NULL && env[i] != NULL; i++)
+    if (strncmp (env[i], name, len) == 0 && env[i][len] == '=')
+      return env[i] + len + 1;
+  return NULL;
+}
+
+static PdConfigMount *
+find_mount (GPtrArray *mounts, const PdConfigMount *like)
+{
+  for (guint i = 0; mounts != NULL && i < mounts->len; i++)
+    {
+      PdConfigMount *mount = mounts->pdata[i];
+
+      /* by name, as Set addresses them; unnamed ones by destination */
+      if ((like->name != NULL && *like->name != '\0')
+            ? g_strcmp0 (mount->name, like->name) == 0
+            : g_strcmp0 (mount->destination, like->destination) == 0)
+        return mount;
+    }
+  return NULL;
+}
+
+static PdConfigDevice *
+find_device (GPtrArray *devices, const PdConfigDevice *like)
+{
+  for (guint i = 0; devices != NULL && i < devices->len; i++)
+    {
+      PdConfigDevice *device = devices->pdata[i];
+
+      if (g_strcmp0 (device->name, like->name) == 0)
+        return device;
+    }
+  return NULL;
+}
+
+static gboolean
+strv_equal_or_null (const char *const *a, const char *const *b)
+{
+  if (a == NULL || b == NULL)
+    return (a == NULL || *a == NULL) && (b == NULL || *b == NULL);
+  return g_strv_equal (a, b);
+}
+
+PdPluginSettings *
+pd_plugin_settings_merge (const PdPluginSettings *old_settings,
+                          const PdPluginConfig *old_config,
+                          const PdPluginConfig *new_config)
+{
+  g_autoptr(PdPluginSettings) old_defaults = NULL;
+  g_autoptr(PdPluginSettings) merged = NULL;
+  g_autoptr(GStrvBuilder) env = g_strv_builder_new ();
+
+  g_return_val_if_fail (old_settings != NULL, NULL);
+  g_return_val_if_fail (old_config != NULL, NULL);
+  g_return_val_if_fail (new_config != NULL, NULL);
+
+  old_defaults = pd_plugin_settings_new_from_config (old_config);
+  merged = pd_plugin_settings_new_from_config (new_config);
+
+  /* env: in the new config's order; a value the user changed is kept, anything else takes the
+   * new default, and variables the new config lacks are gone */
+  for (guint i = 0; new_config->env != NULL && i < new_config->env->len; i++)
+    {
+      const PdConfigEnv *e = new_config->env->pdata[i];
+      const char *old_value = env_lookup ((const char *const *) old_settings->env, e->name);
+      const char *old_default = env_lookup ((const char *const *) old_defaults->env, e->name);
+      const char *value = e->value;
+
+      if (old_value != NULL && g_strcmp0 (old_value, old_default) != 0)
+        value = old_value;
+      if (value != NULL)
+        {
+          g_autofree char *entry = g_strdup_printf ("%s=%s", e->name, value);
+          g_strv_builder_add (env, entry);
+        }
+    }
+  g_strfreev (merged->env);
+  merged->env = g_strv_builder_end (env);
+
+  for (guint i = 0; i < merged->mounts->len; i++)
+    {
+      PdConfigMount *mount = merged->mounts->pdata[i];
+      PdConfigMount *old = find_mount (old_settings->mounts, mount);
+      PdConfigMount *old_default = find_mount (old_defaults->mounts, mount);
+
+      if (old != NULL && old_default != NULL && g_strcmp0 (old->source, old_default->source) != 0)
+        {
+          g_free (mount->source);
+          mount->source = g_strdup (old->source);
+        }
+    }
+  for (guint i = 0; i < merged->devices->len; i++)
+    {
+      PdConfigDevice *device = merged->devices->pdata[i];
+      PdConfigDevice *old = find_device (old_settings->devices, device);
+      PdConfigDevice *old_default = find_device (old_defaults->devices, device);
+
+      if (old != NULL && old_default != NULL && g_strcmp0 (old->path, old_default->path) != 0)
+        {
+          g_free (device->path);
+          device->path = g_strdup (old->path);
+        }
+    }
+  if (!strv_equal_or_null ((const char *const *) old_settings->args,
+                           (const char *const *) old_defaults->args) &&
+      g_strcmp0 (old_config->args_name, new_config->args_name) == 0)
+    {
+      g_strfreev (merged->args);
+      merged->args = g_strdupv (old_settings->args);
+    }
+  return g_steal_pointer (&merged);
+}
+
 /* section: describing settings */
 
 void

@@ -146,6 +146,14 @@ PdPluginSettings *pd_plugin_settings_apply (const PdPluginSettings *settings,
                                             GHashTable *changes,
                                             GError **error);
 
+/* The settings after an upgrade from @old_config to @new_config (fixes moby#42128): the new
+ * config's defaults, except that a value the user changed (one that differs from the old
+ * config's default) is kept for every env var, mount (by name), device (by name) and the args
+ * the new config still declares; what the new config no longer declares is dropped. */
+PdPluginSettings *pd_plugin_settings_merge (const PdPluginSettings *old_settings,
+                                            const PdPluginConfig *old_config,
+                                            const PdPluginConfig *new_config);
+
 /* One entry of the Plugin.Settings property: (name, kind, description, value, settable) for
  * every env var, mount, device and the args the config declares, with the effective value. */
 typedef struct {

@@ -195,6 +195,50 @@ pd_plugin_record_new (const char *id,
   return self;
 }
 
+PdPluginRecord *
+pd_plugin_record_new_upgraded (PdPluginRecord *self,
+                               const char *reference,
+                               PdPluginConfig *config,
+                               const char *config_digest,
+                               const char *manifest_digest,
+                               const char *const *layer_digests,
+                               PdPluginSettings *settings)
+{
+  PdPluginRecord *upgraded;
+
+  g_return_val_if_fail (PD_IS_PLUGIN_RECORD (self), NULL);
+  g_return_val_if_fail (settings != NULL, NULL);
+
+  upgraded = pd_plugin_record_new (self->id, self->name, reference, config, config_digest,
+                                   manifest_digest, layer_digests);
+  pd_plugin_settings_free (upgraded->settings);
+  upgraded->settings = settings;
+  upgraded->enabled = self->enabled;
+  upgraded->created = self->created;
+  return upgraded;
+}
+
+void
+pd_plugin_record_take_image (PdPluginRecord *self, PdPluginRecord *upgraded)
+{
+  g_return_if_fail (PD_IS_PLUGIN_RECORD (self));
+  g_return_if_fail (PD_IS_PLUGIN_RECORD (upgraded));
+  g_return_if_fail (g_str_equal (self->id, upgraded->id));
+
+  g_free (self->reference);
+  self->reference = g_strdup (upgraded->reference);
+  pd_plugin_config_free (self->config);
+  self->config = pd_plugin_config_copy (upgraded->config);
+  g_free (self->config_digest);
+  self->config_digest = g_strdup (upgraded->config_digest);
+  g_free (self->manifest_digest);
+  self->manifest_digest = g_strdup (upgraded->manifest_digest);
+  g_strfreev (self->layer_digests);
+  self->layer_digests = g_strdupv (upgraded->layer_digests);
+  pd_plugin_record_set_settings (self, pd_plugin_settings_copy (upgraded->settings));
+  pd_plugin_record_set_updated (self, upgraded->updated);
+}
+
 const char *
 pd_plugin_record_get_id (PdPluginRecord *self)
 {

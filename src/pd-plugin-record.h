@@ -21,6 +21,17 @@ PdPluginRecord *pd_plugin_record_new (const char *id,
                                       const char *config_digest,
                                       const char *manifest_digest,
                                       const char *const *layer_digests);
+/* Upgrade: a new record of the same plugin (id, name, created, enabled) with another image
+ * and @settings (taken, like @config) */
+PdPluginRecord *pd_plugin_record_new_upgraded (PdPluginRecord *self,
+                                               const char *reference,
+                                               PdPluginConfig *config,
+                                               const char *config_digest,
+                                               const char *manifest_digest,
+                                               const char *const *layer_digests,
+                                               PdPluginSettings *settings);
+/* after @upgraded was committed: @self takes its image, config and settings (notifies) */
+void pd_plugin_record_take_image (PdPluginRecord *self, PdPluginRecord *upgraded);
 const char *pd_plugin_record_get_id (PdPluginRecord *self);
 const char *pd_plugin_record_get_name (PdPluginRecord *self);
 /* never NULL: "" for a plugin without a reference (the record file then has no "reference") */

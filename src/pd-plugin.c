@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
+#include <string.h>
+
 #define G_LOG_DOMAIN "pd-plugin"
 
 #include <fcntl.h>
@@ -13,6 +15,8 @@
 #include "pd-names.h"
 #include "pd-options.h"
 #include "pd-plugin.h"
+#include "pd-pull-job.h"
+#include "pd-push-job.h"
 #include "pd-runner.h"
 
 struct _PdPlugin {
@@ -240,6 +244,13 @@ pd_plugin_set_disk_usage (PdPlugin *self, guint64 bytes)
 }
 
 void
+pd_plugin_image_changed (PdPlugin *self)
+{
+  sync_all (self);
+  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
+}
+
+void
 pd_plugin_mark_removed (PdPlugin *self)
 {
   self->removed = TRUE;
@@ -274,8 +285,7 @@ check_can_change (PdPlugin *self, GError **error)
   return TRUE;
 }
 
-/* running, or on its way to or from it: what Set, Remove and Upgrade refuse */
-static gboolean
+gboolean
 pd_plugin_is_active (PdPlugin *self)
 {
   return pd_runner_get_state (self->runner) != PD_PLUGIN_STATE_DISABLED &&
@@ -661,13 +671,20 @@ save_enabled (PdPlugin *self, gboolean enabled, GError **error)
 
 static void complete_pending_stops (PdPlugin *self);
 
+/* @for_job: the caller is the job working on this plugin (Pull with "enable", Upgrade with
+ * "restart"), which must not count as another operation in progress */
 static gboolean
-check_can_enable (PdPlugin *self, GError **error)
+check_can_enable (PdPlugin *self, gboolean for_job, GError **error)
 {
   PdPluginState state = pd_runner_get_state (self->runner);
 
-  if (!check_can_change (self, error))
-    return FALSE;
+  if (for_job ? self->removed || self->busy : !check_can_change (self, error))
+    {
+      if (for_job)
+        g_set_error (error, PD_ERROR, self->removed ? PD_ERROR_NO_SUCH_PLUGIN : PD_ERROR_BUSY,
+                     "plugin %s was removed or is busy", pd_plugin_record_get_name (self->record));
+      return FALSE;
+    }
   if (state == PD_PLUGIN_STATE_STOPPING)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_BUSY, "plugin %s is stopping",
@@ -686,9 +703,9 @@ check_can_enable (PdPlugin *self, GError **error)
 static void
 enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(StateChangeData) data = user_data;
-  PdPlugin *self = data->plugin;
-  g_autoptr(GError) error = NULL;
+  g_autoptr(GTask) task = user_data;
+  PdPlugin *self = g_task_get_source_object (task);
+  GError *error = NULL;
 
   self->busy = FALSE;
   g_clear_object (&self->start_cancellable);
@@ -699,15 +716,14 @@ enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
           g_clear_error (&error);
           g_set_error (&error, PD_ERROR, PD_ERROR_BUSY, "plugind is stopping");
         }
-      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      g_task_return_error (task, error);
       complete_pending_stops (self);
       return;
     }
   if (self->stop_tasks != NULL)
     {
       /* the daemon is stopping: Enabled stays as it was */
-      pd_return_gerror (g_object_ref (data->invocation),
-                        g_error_new (PD_ERROR, PD_ERROR_BUSY, "plugind is stopping"));
+      g_task_return_new_error (task, PD_ERROR, PD_ERROR_BUSY, "plugind is stopping");
       complete_pending_stops (self);
       return;
     }
@@ -716,34 +732,76 @@ enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       /* what runs must be what is on disk: a plugin whose Enabled cannot be saved is stopped */
       g_prefix_error (&error, "saving the state of %s: ", pd_plugin_record_get_name (self->record));
       pd_runner_disable_async (self->runner, 0, NULL, NULL, NULL);
-      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      g_task_return_error (task, error);
       return;
     }
   g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
   pd_daemon_emit_plugin_event (self->daemon, "enable", self, NULL);
-  pd_dbus_plugin_complete_enable (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation));
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+start_enable (PdPlugin *self, gboolean for_job, guint activation_timeout, guint request_timeout,
+              GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new (self, NULL, callback, user_data);
+  GError *error = NULL;
+
+  if (!check_can_enable (self, for_job, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  self->busy = TRUE;
+  g_set_object (&self->start_cancellable, g_cancellable_new ());
+  pd_runner_enable_async (self->runner, activation_timeout, request_timeout,
+                          self->start_cancellable, enable_done_cb, g_steal_pointer (&task));
+}
+
+void
+pd_plugin_job_enable_async (PdPlugin *self, guint activation_timeout, guint request_timeout,
+                            GAsyncReadyCallback callback, gpointer user_data)
+{
+  start_enable (self, TRUE, activation_timeout, request_timeout, callback, user_data);
+}
+
+gboolean
+pd_plugin_job_enable_finish (PdPlugin *self, GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+static void
+enable_replied_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StateChangeData) data = user_data;
+  GError *error = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    pd_return_gerror (g_object_ref (data->invocation), error);
+  else
+    pd_dbus_plugin_complete_enable (PD_DBUS_PLUGIN (data->plugin),
+                                    g_object_ref (data->invocation));
 }
 
 static void
 enable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(StateChangeData) data = user_data;
-  PdPlugin *self = data->plugin;
   g_autoptr(GError) error = NULL;
   guint activation_timeout = 0, request_timeout = 0;
+  PdPlugin *plugin;
 
-  if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
-      !check_can_enable (self, &error))
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
     {
       pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
       return;
     }
   g_variant_lookup (data->options, "activation-timeout", "u", &activation_timeout);
   g_variant_lookup (data->options, "timeout", "u", &request_timeout);
-  self->busy = TRUE;
-  g_set_object (&self->start_cancellable, g_cancellable_new ());
-  pd_runner_enable_async (self->runner, activation_timeout, request_timeout,
-                          self->start_cancellable, enable_done_cb, g_steal_pointer (&data));
+  plugin = data->plugin;
+  start_enable (plugin, FALSE, activation_timeout, request_timeout, enable_replied_cb,
+                g_steal_pointer (&data));
 }
 
 static gboolean
@@ -758,7 +816,7 @@ handle_enable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
 
   if (!pd_options_check (arg_options, allowed, &error) ||
       !check_timeout_option (arg_options, "activation-timeout", &error) ||
-      !check_can_enable (self, &error))
+      !check_can_enable (self, FALSE, &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
       return TRUE;
@@ -1184,6 +1242,254 @@ pd_plugin_stop_async (PdPlugin *self, GAsyncReadyCallback callback, gpointer use
   pd_runner_disable_async (self->runner, 0, NULL, stop_done_cb, g_steal_pointer (&task));
 }
 
+/* Upgrade, Push */
+
+typedef struct {
+  PdPlugin *plugin;
+  GDBusMethodInvocation *invocation;
+  PdPullJobRequest *request;    /* Upgrade */
+  PdReference *target;          /* Push */
+  char *registry_auth;          /* Push */
+  char *authorized_privileges;  /* Upgrade: the Privileges when polkit was asked */
+} RemoteCallData;
+
+static void
+remote_call_data_free (RemoteCallData *data)
+{
+  g_object_unref (data->plugin);
+  g_object_unref (data->invocation);
+  g_clear_pointer (&data->request, pd_pull_job_request_free);
+  g_clear_pointer (&data->target, pd_reference_free);
+  if (data->registry_auth != NULL)
+    memset (data->registry_auth, 0, strlen (data->registry_auth));
+  g_free (data->registry_auth);
+  g_free (data->authorized_privileges);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (RemoteCallData, remote_call_data_free)
+
+static RemoteCallData *
+remote_call_data_new (PdPlugin *self, GDBusMethodInvocation *invocation)
+{
+  RemoteCallData *data = g_new0 (RemoteCallData, 1);
+
+  data->plugin = g_object_ref (self);
+  data->invocation = g_object_ref (invocation);
+  return data;
+}
+
+static GHashTable *
+new_remote_details (PdPlugin *self, const PdReference *remote, const char *operation)
+{
+  GHashTable *details = new_details (self);
+
+  g_hash_table_insert (details, "remote", pd_reference_familiar (remote));
+  g_hash_table_insert (details, "registry", g_strdup (remote->domain));
+  g_hash_table_insert (details, "operation", g_strdup (operation));
+  return details;
+}
+
+static gboolean
+check_can_upgrade (PdPlugin *self, gboolean restart, GError **error)
+{
+  if (!check_can_change (self, error))
+    return FALSE;
+  if (!restart && pd_plugin_is_active (self))
+    {
+      /* Docker's words (cli/command/plugin/upgrade.go) */
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_ENABLED,
+                   "the plugin must be disabled before upgrading");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+start_remote_job (RemoteCallData *data, guint32 uid)
+{
+  PdPlugin *self = data->plugin;
+  const char *operation = data->request != NULL ? "upgrade" : "push";
+  PdReference *remote = data->request != NULL ? data->request->remote : data->target;
+  g_autofree char *remote_text = pd_reference_to_string (remote);
+  g_autoptr(GError) error = NULL;
+  PdJob *job;
+
+  job = pd_daemon_new_job (self->daemon, operation, remote_text,
+                           pd_plugin_record_get_name (self->record), uid, &error);
+  if (job == NULL)
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  if (data->request != NULL)
+    {
+      pd_dbus_plugin_complete_upgrade (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation),
+                                       pd_job_get_object_path (job));
+      data->request->plugin = g_object_ref (self);
+      pd_pull_job_start (self->daemon, job, g_steal_pointer (&data->request));
+    }
+  else
+    {
+      pd_dbus_plugin_complete_push (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation),
+                                    pd_job_get_object_path (job));
+      pd_push_job_start (self->daemon, job, self, g_steal_pointer (&data->target),
+                         g_steal_pointer (&data->registry_auth));
+    }
+}
+
+static void
+remote_call_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(RemoteCallData) data = user_data;
+  PdPlugin *self = data->plugin;
+  g_autoptr(GError) error = NULL;
+  guint32 uid = 0;
+
+  if (!pd_auth_get_caller_uid_finish (PD_AUTH (source), result, &uid, &error) ||
+      !check_can_change (self, &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  if (data->request != NULL)
+    {
+      g_autoptr(GPtrArray) privileges = pd_plugin_record_dup_privileges (self->record);
+      g_autofree char *current = pd_privileges_to_string (privileges);
+
+      /* re-validated: still allowed to run, and still the privileges polkit was told about */
+      if (!check_can_upgrade (self, data->request->enable, &error))
+        {
+          pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+          return;
+        }
+      if (g_strcmp0 (current, data->authorized_privileges) != 0)
+        {
+          pd_return_gerror (g_object_ref (data->invocation),
+                            g_error_new (PD_ERROR, PD_ERROR_BUSY,
+                                         "the settings of plugin %s changed during authorization",
+                                         pd_plugin_record_get_name (self->record)));
+          return;
+        }
+    }
+  start_remote_job (data, uid);
+}
+
+static void
+remote_call_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(RemoteCallData) data = user_data;
+  g_autoptr(GError) error = NULL;
+  GDBusMethodInvocation *invocation = data->invocation;
+
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  pd_auth_get_caller_uid_async (PD_AUTH (source), invocation, remote_call_got_uid_cb,
+                                g_steal_pointer (&data));
+}
+
+static gboolean
+handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const char *arg_remote,
+                GVariant *arg_privileges, GVariant *arg_options)
+{
+  PdPlugin *self = PD_PLUGIN (iface);
+  static const char *const allowed[] = {
+    "interactive", "b", "registry-auth", "s", "platform", "s", "expected-digest", "s",
+    "grant-all-privileges", "b", "settings", "a{ss}", "restart", "b", NULL
+  };
+  g_autoptr(RemoteCallData) data = remote_call_data_new (self, invocation);
+  g_autoptr(GHashTable) details = NULL;
+  g_autoptr(GPtrArray) current = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *remote = *arg_remote != '\0' ? arg_remote
+                                           : pd_plugin_record_get_reference (self->record);
+  PdPullJobRequest *request;
+  gboolean privileged;
+
+  data->request = request = pd_pull_job_request_new ();
+  if (!pd_options_check (arg_options, allowed, &error) ||
+      !pd_pull_job_request_parse_options (request, arg_options, &error))
+    goto fail;
+  if (*remote == '\0')
+    {
+      g_set_error (&error, PD_ERROR, PD_ERROR_INVALID_REFERENCE,
+                   "plugin %s was not pulled from a registry: give the remote to upgrade from",
+                   pd_plugin_record_get_name (self->record));
+      goto fail;
+    }
+  request->remote = pd_reference_parse (remote, &error);
+  if (request->remote == NULL || !check_can_upgrade (self, request->enable, &error))
+    goto fail;
+  request->accepted = pd_privileges_new_from_variant (arg_privileges);
+
+  /* the same privileges as now: an ordinary upgrade; anything else is consent to more */
+  current = pd_plugin_record_dup_privileges (self->record);
+  data->authorized_privileges = pd_privileges_to_string (current);
+  privileged = request->grant_all || !pd_privileges_equal (current, request->accepted);
+  details = new_remote_details (self, request->remote, "upgrade");
+  if (privileged)
+    g_hash_table_insert (details, "privileges", request->grant_all
+                                                  ? g_strdup ("all the plugin requests")
+                                                  : pd_privileges_to_string (request->accepted));
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation,
+                       privileged ? PD_ACTION_INSTALL_PRIVILEGED : PD_ACTION_UPGRADE, details,
+                       arg_options, remote_call_authorized_cb, g_steal_pointer (&data));
+  return TRUE;
+
+fail:
+  pd_return_gerror (invocation, g_steal_pointer (&error));
+  return TRUE;
+}
+
+static gboolean
+handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+{
+  PdPlugin *self = PD_PLUGIN (iface);
+  static const char *const allowed[] = {
+    "interactive", "b", "registry-auth", "s", "remote", "s", NULL
+  };
+  g_autoptr(RemoteCallData) data = remote_call_data_new (self, invocation);
+  g_autoptr(GHashTable) details = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *remote = NULL;
+  const char *registry_auth = NULL;
+
+  if (!pd_options_check (arg_options, allowed, &error) || !check_can_change (self, &error))
+    goto fail;
+  if (!g_variant_lookup (arg_options, "remote", "&s", &remote) || *remote == '\0')
+    {
+      remote = pd_plugin_record_get_reference (self->record);
+      if (*remote == '\0')
+        remote = pd_plugin_record_get_name (self->record);
+    }
+  data->target = pd_reference_parse (remote, &error);
+  if (data->target == NULL)
+    goto fail;
+  if (data->target->digest != NULL)
+    {
+      g_set_error (&error, PD_ERROR, PD_ERROR_INVALID_REFERENCE,
+                   "cannot push to a digest: give a tag");
+      goto fail;
+    }
+  if (data->target->tag == NULL)
+    data->target->tag = g_strdup ("latest");
+  if (g_variant_lookup (arg_options, "registry-auth", "&s", &registry_auth) &&
+      *registry_auth != '\0')
+    data->registry_auth = g_strdup (registry_auth);
+
+  details = new_remote_details (self, data->target, "push");
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_PUSH, details,
+                       arg_options, remote_call_authorized_cb, g_steal_pointer (&data));
+  return TRUE;
+
+fail:
+  pd_return_gerror (invocation, g_steal_pointer (&error));
+  return TRUE;
+}
+
 static gboolean
 handle_inspect (PdDbusPlugin *iface, GDBusMethodInvocation *invocation)
 {
@@ -1204,4 +1510,6 @@ pd_plugin_iface_init (PdDbusPluginIface *iface)
   iface->handle_set = handle_set;
   iface->handle_remove = handle_remove;
   iface->handle_inspect = handle_inspect;
+  iface->handle_upgrade = handle_upgrade;
+  iface->handle_push = handle_push;
 }

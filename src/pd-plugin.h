@@ -21,6 +21,16 @@ void pd_plugin_set_disk_usage (PdPlugin *self, guint64 bytes);
 void pd_plugin_mark_removed (PdPlugin *self);
 gboolean pd_plugin_is_removed (PdPlugin *self);
 
+/* running, or on its way to or from it: what Set, Remove and Upgrade refuse */
+gboolean pd_plugin_is_active (PdPlugin *self);
+/* the record took another image (Upgrade): every property is synced and emitted */
+void pd_plugin_image_changed (PdPlugin *self);
+/* Enable for a job that works on this plugin (Pull with "enable", Upgrade with "restart"):
+ * no authorization (the job's covers it), and that job does not count as Busy */
+void pd_plugin_job_enable_async (PdPlugin *self, guint activation_timeout, guint request_timeout,
+                                 GAsyncReadyCallback callback, gpointer user_data);
+gboolean pd_plugin_job_enable_finish (PdPlugin *self, GAsyncResult *result, GError **error);
+
 /* starts the plugin again if its record says Enabled (daemon start; does not block) */
 void pd_plugin_restore (PdPlugin *self);
 /* stops a running plugin for the daemon's shutdown, keeping Enabled; never fails */

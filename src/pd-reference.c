@@ -439,3 +439,16 @@ pd_reference_local_name (const char *name, GError **error)
     ref->tag = g_strdup ("latest");
   return pd_reference_familiar (ref);
 }
+
+char *
+pd_generate_plugin_id (void)
+{
+  guint8 bytes[32];
+  GString *id = g_string_sized_new (64);
+
+  for (guint i = 0; i < G_N_ELEMENTS (bytes); i++)
+    bytes[i] = (guint8) g_random_int_range (0, 256);
+  for (guint i = 0; i < G_N_ELEMENTS (bytes); i++)
+    g_string_append_printf (id, "%02x", bytes[i]);
+  return g_string_free (id, FALSE);
+}

@@ -37,5 +37,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdReference, pd_reference_free)
 gboolean pd_digest_is_valid (const char *digest);
 /* 64 lower-case hex */
 gboolean pd_plugin_id_is_valid (const char *id);
+/* a new random plugin id: 64 lower-case hex */
+char *pd_generate_plugin_id (void);
 
 G_END_DECLS

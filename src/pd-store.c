@@ -675,41 +675,30 @@ pd_store_discard_staging_dir (PdStore *self, const char *staging_dir, GError **e
   return pd_rm_rf_at (self->tmp_fd, name, error);
 }
 
-gboolean
-pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record, const char *staging_dir,
-                            GError **error)
+/* checks the staging dir's rootfs and writes the record into it: the dir is then a complete
+ * plugins/<id> waiting for its rename. Returns the staging dir's name under tmp/. */
+static const char *
+prepare_commit (PdStore *self, PdPluginRecord *record, const char *staging_dir, GError **error)
 {
   g_autofree char *data = NULL;
-  const char *name;
-  const char *id;
+  const char *name = staging_name (self, staging_dir);
   struct stat st;
   gsize len = 0;
   int staging_fd;
 
-  g_return_val_if_fail (PD_IS_STORE (self), FALSE);
-  g_return_val_if_fail (PD_IS_PLUGIN_RECORD (record), FALSE);
-
-  id = pd_plugin_record_get_id (record);
-  name = staging_name (self, staging_dir);
-  if (name == NULL || !pd_plugin_id_is_valid (id))
+  if (name == NULL || !pd_plugin_id_is_valid (pd_plugin_record_get_id (record)))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "invalid staging dir or plugin id");
-      return FALSE;
+      return NULL;
     }
-  if (fstatat (self->plugins_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_EXISTS, "plugin %s already exists", id);
-      return FALSE;
-    }
-
   staging_fd = open_dir_at (self->tmp_fd, name, error);
   if (staging_fd < 0)
-    return FALSE;
+    return NULL;
   if (fstatat (staging_fd, ROOTFS_DIR, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR (st.st_mode))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the staging dir has no rootfs");
       close (staging_fd);
-      return FALSE;
+      return NULL;
     }
 
   /* the record goes in before the rename so that plugins/<id> appears complete in one step */
@@ -718,15 +707,38 @@ pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record, const char *s
                                      "store-commit-record-before-rename", error))
     {
       close (staging_fd);
-      return FALSE;
+      return NULL;
     }
   if (fchmod (staging_fd, 0700) < 0)
     {
       pd_set_error_from_errno (error, errno, "cannot set the mode of %s", name);
       close (staging_fd);
-      return FALSE;
+      return NULL;
     }
   close (staging_fd);
+  return name;
+}
+
+gboolean
+pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record, const char *staging_dir,
+                            GError **error)
+{
+  const char *name;
+  const char *id;
+  struct stat st;
+
+  g_return_val_if_fail (PD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (PD_IS_PLUGIN_RECORD (record), FALSE);
+
+  id = pd_plugin_record_get_id (record);
+  if (pd_plugin_id_is_valid (id) && fstatat (self->plugins_fd, id, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_EXISTS, "plugin %s already exists", id);
+      return FALSE;
+    }
+  name = prepare_commit (self, record, staging_dir, error);
+  if (name == NULL)
+    return FALSE;
 
   pd_crash_point ("store-commit-before-rename");
 
@@ -744,6 +756,47 @@ pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record, const char *s
   pd_crash_point ("store-commit-after-rename");
 
   /* plugins/<id> is complete and visible from here on: the commit stands */
+  sync_dir_or_warn (self->plugins_fd, self->plugins_dir);
+  sync_dir_or_warn (self->tmp_fd, self->tmp_dir);
+  return TRUE;
+}
+
+gboolean
+pd_store_commit_upgrade (PdStore *self, PdPluginRecord *record, const char *staging_dir,
+                         GError **error)
+{
+  const char *name;
+  const char *id;
+  struct stat st;
+
+  g_return_val_if_fail (PD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (PD_IS_PLUGIN_RECORD (record), FALSE);
+
+  id = pd_plugin_record_get_id (record);
+  if (!pd_plugin_id_is_valid (id) || fstatat (self->plugins_fd, id, &st, AT_SYMLINK_NOFOLLOW) < 0)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_NO_SUCH_PLUGIN, "plugin %s is not installed", id);
+      return FALSE;
+    }
+  name = prepare_commit (self, record, staging_dir, error);
+  if (name == NULL)
+    return FALSE;
+
+  pd_crash_point ("store-upgrade-before-exchange");
+
+  /* one step: plugins/<id> is the old plugin before and the new one after, whatever crashes;
+   * the old one lands in tmp/, which the reconciler empties */
+  if (renameat2 (self->tmp_fd, name, self->plugins_fd, id, RENAME_EXCHANGE) < 0)
+    {
+      int errsv = errno;
+
+      pd_set_error_from_errno (error, errsv, "cannot swap the upgraded plugin into place%s",
+                               errsv == EINVAL ? " (the file system cannot exchange names)" : "");
+      return FALSE;
+    }
+
+  pd_crash_point ("store-upgrade-after-exchange");
+
   sync_dir_or_warn (self->plugins_fd, self->plugins_dir);
   sync_dir_or_warn (self->tmp_fd, self->tmp_dir);
   return TRUE;
@@ -1134,6 +1187,29 @@ pd_store_put_blob (PdStore *self, const void *data, gsize len, GError **error)
   if (writer == NULL || !pd_blob_writer_write (writer, data, len, error))
     return NULL;
   return pd_blob_writer_commit (writer, NULL, error);
+}
+
+gboolean
+pd_store_pin_existing_blob (PdStore *self, const char *digest)
+{
+  const char *hex = digest_hex (digest);
+  struct stat st;
+  gboolean exists;
+
+  g_return_val_if_fail (PD_IS_STORE (self), FALSE);
+
+  if (hex == NULL)
+    return FALSE;
+  /* under the lock GC checks pins under before each unlink: the blob cannot go in between */
+  g_mutex_lock (&self->lock);
+  exists = fstatat (self->blobs_fd, hex, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG (st.st_mode);
+  if (exists)
+    {
+      guint count = GPOINTER_TO_UINT (g_hash_table_lookup (self->pins, hex));
+      g_hash_table_replace (self->pins, g_strdup (hex), GUINT_TO_POINTER (count + 1));
+    }
+  g_mutex_unlock (&self->lock);
+  return exists;
 }
 
 gboolean

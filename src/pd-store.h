@@ -54,6 +54,11 @@ gboolean pd_store_discard_staging_dir (PdStore *self, const char *staging_dir, G
 /* @staging_dir holds rootfs/; writes the record into it and renames it to plugins/<id> */
 gboolean pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record,
                                      const char *staging_dir, GError **error);
+/* @staging_dir holds the new rootfs/ of an installed plugin: writes the record into it and
+ * exchanges it with plugins/<id> in one renameat2 (RENAME_EXCHANGE); @staging_dir then holds
+ * the old plugin, for pd_store_discard_staging_dir() */
+gboolean pd_store_commit_upgrade (PdStore *self, PdPluginRecord *record,
+                                  const char *staging_dir, GError **error);
 /* rewrites plugins/<id>/plugin.json atomically */
 gboolean pd_store_save_record (PdStore *self, PdPluginRecord *record, GError **error);
 /* renames plugins/<id> to plugins/<id>-removing and fsyncs: from then on the plugin is gone */
@@ -88,6 +93,9 @@ char *pd_store_put_blob (PdStore *self, const void *data, gsize len, GError **er
  * (pd_store_has_blob()) and not written is not pinned. */
 void pd_store_unpin_blob (PdStore *self, const char *digest);
 gboolean pd_store_has_blob (PdStore *self, const char *digest);
+/* pins a blob that is already in the store (one count, like a commit) so that a job can use it
+ * until its record exists; FALSE (nothing pinned) when it is not there. Any thread. */
+gboolean pd_store_pin_existing_blob (PdStore *self, const char *digest);
 /* reads at most @max_size bytes (more → PD_ERROR_LIMITS_EXCEEDED) and checks the hash */
 GBytes *pd_store_read_blob (PdStore *self, const char *digest, gsize max_size, GError **error);
 char *pd_store_get_blob_path (PdStore *self, const char *digest);

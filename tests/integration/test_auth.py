@@ -4,7 +4,10 @@
 mutating method with no side effect, and can still read everything."""
 
 import os
+import tempfile
 import xml.etree.ElementTree as ET
+
+import pd_registry
 
 from pd_testcase import (BUILDDIR, JOB_IFACE, MANAGER_IFACE, MANAGER_PATH, PLUGIN_IFACE,
                          PROPS_IFACE, ROOT_PATH, SRCDIR, PlugindTestCase, main,
@@ -24,6 +27,12 @@ READ_ONLY = {
 MUTATING = {
     (MANAGER_IFACE, 'Create'): ('org.plugind.plugind1.install',
                                 'org.plugind.plugind1.install-privileged'),
+    (MANAGER_IFACE, 'Pull'): ('org.plugind.plugind1.install',
+                              'org.plugind.plugind1.install-privileged'),
+    (MANAGER_IFACE, 'GetPrivileges'): ('org.plugind.plugind1.query-remote',),
+    (PLUGIN_IFACE, 'Upgrade'): ('org.plugind.plugind1.upgrade',
+                                'org.plugind.plugind1.install-privileged'),
+    (PLUGIN_IFACE, 'Push'): ('org.plugind.plugind1.push',),
     (PLUGIN_IFACE, 'Set'): ('org.plugind.plugind1.set', 'org.plugind.plugind1.set-privileged'),
     (PLUGIN_IFACE, 'Remove'): ('org.plugind.plugind1.remove',),
     (PLUGIN_IFACE, 'Enable'): ('org.plugind.plugind1.enable',),
@@ -35,6 +44,10 @@ MUTATING = {
 # the test of this file that proves the denial of each mutating method
 DENIAL_TESTS = {
     (MANAGER_IFACE, 'Create'): 'test_nobody_create_denied',
+    (MANAGER_IFACE, 'Pull'): 'test_nobody_registry_methods_denied',
+    (MANAGER_IFACE, 'GetPrivileges'): 'test_nobody_registry_methods_denied',
+    (PLUGIN_IFACE, 'Upgrade'): 'test_nobody_registry_methods_denied',
+    (PLUGIN_IFACE, 'Push'): 'test_nobody_registry_methods_denied',
     (PLUGIN_IFACE, 'Set'): 'test_nobody_set_denied',
     (PLUGIN_IFACE, 'Remove'): 'test_nobody_remove_denied',
     (PLUGIN_IFACE, 'Enable'): 'test_nobody_run_methods_denied',
@@ -168,6 +181,37 @@ class AuthTests(PlugindTestCase):
                           if s[3][0] == 'remove'], [])
         self.remove(self.path)  # root may
         self.assertEqual(self.list_plugins(), [])
+
+    def test_nobody_registry_methods_denied(self):
+        """GetPrivileges, Pull, Upgrade and Push: denied before any request reaches the
+        registry (a recording proxy in front of a real one sees nothing), no state change."""
+        with tempfile.TemporaryDirectory() as work, \
+                pd_registry.Registry(work) as registry, \
+                pd_registry.FaultProxy(registry.url) as proxy:
+            remote = '%s/test/auth:latest' % proxy.host
+            state = self.snapshot_state()
+            jobs = self.list_jobs()
+            cases = [
+                (MANAGER_PATH, MANAGER_IFACE, 'GetPrivileges', 'sa{sv}',
+                 "('%s', @a{sv} {})" % remote),
+                (MANAGER_PATH, MANAGER_IFACE, 'Pull', 'ssa(ssas)a{sv}',
+                 "('%s', '', @a(ssas) [], @a{sv} {})" % remote),
+                (MANAGER_PATH, MANAGER_IFACE, 'Pull', 'ssa(ssas)a{sv}',
+                 "('%s', 'x', @a(ssas) [], {'grant-all-privileges': <true>})" % remote),
+                (self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}',
+                 "('%s', @a(ssas) [], @a{sv} {})" % remote),
+                (self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}',
+                 "('%s', @a(ssas) [], {'grant-all-privileges': <true>})" % remote),
+                (self.path, PLUGIN_IFACE, 'Push', 'a{sv}', "({'remote': <'%s'>},)" % remote),
+            ]
+            for path, iface, method, signature, args in cases:
+                for interactive in (False, True):
+                    with self.subTest(method=method, args=args, interactive=interactive):
+                        self.assertNobodyDenied(path, iface, method, signature, args,
+                                                interactive=interactive)
+            self.assertEqual(proxy.requests, [], 'a denied call reached the registry')
+            self.assertEqual(self.snapshot_state(), state)
+            self.assertEqual(self.list_jobs(), jobs)
 
     def test_nobody_run_methods_denied(self):
         """Enable, Disable, OpenLog and Hold: denied with no state change, and no process."""

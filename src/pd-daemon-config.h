@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/*
+ * The daemon configuration file (architecture.md): $CONFIGURATION_DIRECTORY/plugind.conf, else
+ * /etc/plugind/plugind.conf, a GKeyFile. Registry certificates are read from the certs.d dir
+ * next to it ($CONFIGURATION_DIRECTORY/certs.d, else /etc/plugind/certs.d), as Docker reads
+ * /etc/docker/certs.d/<host[:port]>/.
+ */
+typedef struct {
+  /* [Registries] */
+  GStrv insecure;            /* Insecure=: host[:port] entries, lower-case; never NULL */
+  GStrv mirrors;             /* Mirrors=: base URLs without a trailing '/'; never NULL */
+  char *certs_dir;
+
+  /* [Limits] */
+  guint max_jobs;            /* MaxJobs= (16) */
+  guint64 max_archive_bytes; /* MaxArchiveBytes= (8 GiB) */
+  guint64 max_archive_entries; /* MaxArchiveEntries= (1,000,000) */
+} PdDaemonConfig;
+
+/* the defaults, as if the file were empty */
+PdDaemonConfig *pd_daemon_config_new_default (void);
+/* Reads @path (NULL = the default location). A missing file gives the defaults; an unreadable
+ * or malformed one, or an invalid value, is an error naming the key. */
+PdDaemonConfig *pd_daemon_config_load (const char *path, GError **error);
+void pd_daemon_config_free (PdDaemonConfig *config);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdDaemonConfig, pd_daemon_config_free)
+
+/* the file and dir locations described above */
+char *pd_daemon_config_get_default_path (void);
+
+/* "host[:port]" of a registry is insecure when it is listed in Insecure= (then HTTP, or HTTPS
+ * without verification, may be used) */
+gboolean pd_daemon_config_is_insecure (const PdDaemonConfig *config, const char *host);
+
+G_END_DECLS

@@ -1,0 +1,608 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pd-pull-job"
+
+#include <string.h>
+
+#include "pd-error.h"
+#include "pd-fs-util.h"
+#include "pd-options.h"
+#include "pd-pull-job.h"
+
+#define PROGRESS_INTERVAL_MS 250
+
+PdPullJobRequest *
+pd_pull_job_request_new (void)
+{
+  return g_new0 (PdPullJobRequest, 1);
+}
+
+void
+pd_pull_job_request_free (PdPullJobRequest *request)
+{
+  if (request == NULL)
+    return;
+  g_clear_pointer (&request->remote, pd_reference_free);
+  g_free (request->name);
+  g_clear_object (&request->plugin);
+  g_clear_pointer (&request->accepted, g_ptr_array_unref);
+  if (request->registry_auth != NULL)
+    memset (request->registry_auth, 0, strlen (request->registry_auth));
+  g_free (request->registry_auth);
+  g_free (request->platform);
+  g_free (request->expected_digest);
+  g_clear_pointer (&request->settings, g_hash_table_unref);
+  g_free (request);
+}
+
+gboolean
+pd_pull_job_request_parse_options (PdPullJobRequest *request, GVariant *options, GError **error)
+{
+  g_autoptr(GVariant) settings = NULL;
+  const char *text;
+
+  if (g_variant_lookup (options, "registry-auth", "&s", &text) && *text != '\0')
+    request->registry_auth = g_strdup (text);
+  if (g_variant_lookup (options, "platform", "&s", &text))
+    {
+      g_auto(GStrv) parts = g_strsplit (text, "/", -1);
+      guint n = g_strv_length (parts);
+
+      if (n < 2 || n > 3 || *parts[0] == '\0' || *parts[1] == '\0' ||
+          (n == 3 && *parts[2] == '\0') || pd_string_has_control_chars (text))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS,
+                       "Option 'platform' must be os/arch[/variant], e.g. linux/amd64");
+          return FALSE;
+        }
+      request->platform = g_strdup (text);
+    }
+  if (g_variant_lookup (options, "expected-digest", "&s", &text))
+    {
+      if (!pd_digest_is_valid (text))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS,
+                       "Option 'expected-digest' must be sha256:<64 hex digits>");
+          return FALSE;
+        }
+      request->expected_digest = g_strdup (text);
+    }
+  request->grant_all = pd_options_get_boolean (options, "grant-all-privileges", FALSE);
+  request->enable = pd_options_get_boolean (options, "enable", FALSE) ||
+                    pd_options_get_boolean (options, "restart", FALSE);
+  g_variant_lookup (options, "timeout", "u", &request->request_timeout);
+  g_variant_lookup (options, "activation-timeout", "u", &request->activation_timeout);
+  settings = g_variant_lookup_value (options, "settings", G_VARIANT_TYPE ("a{ss}"));
+  if (settings != NULL)
+    {
+      GVariantIter iter;
+      const char *key, *value;
+
+      request->settings = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      g_variant_iter_init (&iter, settings);
+      while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
+        g_hash_table_replace (request->settings, g_strdup (key), g_strdup (value));
+    }
+  return TRUE;
+}
+
+/* section: the job's state */
+
+typedef struct {
+  PdDaemon *daemon;
+  PdJob *job;
+  PdPullJobRequest *request;
+  PdStore *store;
+  PdDaemonConfig *config;       /* the daemon's; it outlives every job */
+  PdFetchTable *fetches;
+  char *helper_path;
+  PdArchiveLimits limits;
+  char *staging_dir;
+  PdPullProgress progress;
+  guint progress_source;
+
+  /* upgrade: what the plugin was when the job started */
+  PdPluginConfig *old_config;
+  PdPluginSettings *old_settings;
+
+  /* from the thread */
+  PdRemotePlugin *remote;
+  PdPluginSettings *settings;
+  guint64 disk_usage;
+  GPtrArray *pinned_blobs;
+
+  /* the main thread's outcome */
+  PdPlugin *plugin;
+  gboolean restart;             /* the upgraded plugin was running and is started again */
+} PullData;
+
+static void
+unpin_blobs (PullData *data)
+{
+  for (guint i = 0; data->pinned_blobs != NULL && i < data->pinned_blobs->len; i++)
+    pd_store_unpin_blob (data->store, g_ptr_array_index (data->pinned_blobs, i));
+  if (data->pinned_blobs != NULL)
+    g_ptr_array_set_size (data->pinned_blobs, 0);
+}
+
+static void
+pull_data_free (PullData *data)
+{
+  g_clear_handle_id (&data->progress_source, g_source_remove);
+  unpin_blobs (data);
+  g_clear_pointer (&data->pinned_blobs, g_ptr_array_unref);
+  g_clear_object (&data->job);
+  g_clear_pointer (&data->request, pd_pull_job_request_free);
+  g_clear_object (&data->store);
+  g_free (data->helper_path);
+  g_free (data->staging_dir);
+  pd_pull_progress_clear (&data->progress);
+  g_clear_pointer (&data->old_config, pd_plugin_config_free);
+  g_clear_pointer (&data->old_settings, pd_plugin_settings_free);
+  g_clear_pointer (&data->remote, pd_remote_plugin_free);
+  g_clear_pointer (&data->settings, pd_plugin_settings_free);
+  g_clear_object (&data->plugin);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PullData, pull_data_free)
+
+/* section: messages from the thread to the main thread */
+
+typedef struct {
+  PdJob *job;
+  char *phase;   /* or */
+  char *line;
+} JobUpdate;
+
+static gboolean
+apply_job_update (gpointer user_data)
+{
+  JobUpdate *update = user_data;
+
+  if (update->phase != NULL)
+    pd_job_set_phase (update->job, update->phase);
+  if (update->line != NULL)
+    pd_job_log (update->job, 6, "%s", update->line);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+job_update_free (gpointer user_data)
+{
+  JobUpdate *update = user_data;
+
+  g_object_unref (update->job);
+  g_free (update->phase);
+  g_free (update->line);
+  g_free (update);
+}
+
+static void
+post_job_update (PdJob *job, const char *phase, const char *line)
+{
+  JobUpdate *update = g_new0 (JobUpdate, 1);
+
+  update->job = g_object_ref (job);
+  update->phase = g_strdup (phase);
+  update->line = g_strdup (line);
+  g_main_context_invoke_full (NULL, G_PRIORITY_DEFAULT, apply_job_update, update,
+                              job_update_free);
+}
+
+void
+pd_job_log_from_thread (const char *line, gpointer job)
+{
+  post_job_update (job, NULL, line);
+}
+
+void
+pd_job_show_progress (PdJob *job, PdPullProgress *progress)
+{
+  g_autoptr(GPtrArray) layers = NULL;
+  GVariantBuilder builder;
+  guint64 done = 0, total = 0;
+
+  layers = pd_pull_progress_dup_layers (progress, &done, &total);
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sstt)"));
+  for (guint i = 0; i < layers->len; i++)
+    {
+      PdLayerProgress *layer = g_ptr_array_index (layers, i);
+      g_variant_builder_add (&builder, "(sstt)", layer->digest, layer->status, layer->current,
+                             layer->total);
+    }
+  pd_job_set_layers (job, g_variant_builder_end (&builder));
+  pd_job_set_bytes (job, done, total);
+}
+
+static gboolean
+progress_tick (gpointer user_data)
+{
+  PullData *data = user_data;
+
+  pd_job_show_progress (data->job, &data->progress);
+  return G_SOURCE_CONTINUE;
+}
+
+/* section: the worker thread */
+
+static void
+pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  PullData *data = task_data;
+  PdPullJobRequest *request = data->request;
+  g_autoptr(PdRegistryClient) client = NULL;
+  g_autoptr(PdPluginSettings) settings = NULL;
+  g_autoptr(GPtrArray) privileges = NULL;
+  GError *error = NULL;
+
+  client = pd_registry_client_new (data->config, request->remote, request->registry_auth, FALSE,
+                                   &error);
+  if (client == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  pd_registry_client_set_log_func (client, pd_job_log_from_thread, data->job);
+
+  post_job_update (data->job, "resolving", NULL);
+  data->remote = pd_pull_resolve (client, request->remote, request->platform,
+                                  request->expected_digest, cancellable, &error);
+  if (data->remote == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+
+  /* consent covers what will run: the new config with the settings it will have */
+  post_job_update (data->job, "checking-privileges", NULL);
+  if (data->old_config != NULL)
+    settings = pd_plugin_settings_merge (data->old_settings, data->old_config,
+                                         data->remote->config);
+  else
+    settings = pd_plugin_settings_new_from_config (data->remote->config);
+  if (request->settings != NULL)
+    {
+      PdPluginSettings *applied = pd_plugin_settings_apply (settings, data->remote->config,
+                                                            request->settings, &error);
+      if (applied == NULL)
+        {
+          g_task_return_error (task, error);
+          return;
+        }
+      pd_plugin_settings_free (settings);
+      settings = applied;
+    }
+  privileges = pd_privileges_compute (data->remote->config, settings);
+  if (!request->grant_all && !pd_privileges_equal (privileges, request->accepted))
+    {
+      g_autofree char *computed = pd_privileges_to_string (privileges);
+      g_task_return_new_error (task, PD_ERROR, PD_ERROR_PRIVILEGES_MISMATCH,
+                               "incorrect privileges: the plugin requests [%s]", computed);
+      return;
+    }
+
+  post_job_update (data->job, "downloading", NULL);
+  if (!pd_pull_fetch_layers (client, data->remote, data->store, data->fetches, data->staging_dir,
+                             data->helper_path, &data->limits, &data->progress,
+                             data->pinned_blobs, cancellable, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  data->settings = g_steal_pointer (&settings);
+  data->disk_usage = pd_store_get_staging_disk_usage (data->store, data->staging_dir);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* section: the end, on the main thread */
+
+static void
+unref_closure_data (gpointer data, GClosure *closure)
+{
+  g_object_unref (data);
+}
+
+static void
+emit_pull_event (PdJob *job, PdPlugin *plugin)
+{
+  g_auto(GVariantBuilder) extra = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  const char *operation = pd_dbus_job_get_operation (PD_DBUS_JOB (job));
+
+  if (pd_plugin_is_removed (plugin))
+    return;
+  g_variant_builder_add (&extra, "{sv}", "remote",
+                         g_variant_new_string (pd_dbus_job_get_remote (PD_DBUS_JOB (job))));
+  pd_daemon_emit_plugin_event (pd_plugin_get_daemon (plugin),
+                               g_str_equal (operation, "upgrade") ? "upgrade" : "pull", plugin,
+                               g_variant_builder_end (&extra));
+}
+
+static void
+complete_job (PullData *data, GError *error)
+{
+  g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  guint64 size = 0;
+
+  if (data->plugin != NULL)
+    {
+      PdPluginRecord *record = pd_plugin_get_record (data->plugin);
+
+      for (guint i = 0; i < data->remote->layers->len; i++)
+        size += ((PdDescriptor *) g_ptr_array_index (data->remote->layers, i))->size;
+      g_variant_builder_add (&results, "{sv}", "plugin",
+                             g_variant_new_object_path (pd_plugin_get_object_path (data->plugin)));
+      g_variant_builder_add (&results, "{sv}", "plugin-id",
+                             g_variant_new_string (pd_plugin_record_get_id (record)));
+      g_variant_builder_add (&results, "{sv}", "manifest-digest",
+                             g_variant_new_string (data->remote->digest));
+      g_variant_builder_add (&results, "{sv}", "reference",
+                             g_variant_new_string (pd_plugin_record_get_reference (record)));
+      g_variant_builder_add (&results, "{sv}", "size", g_variant_new_uint64 (size));
+    }
+  if (error != NULL)
+    g_message ("%s of %s failed: %s", pd_dbus_job_get_operation (PD_DBUS_JOB (data->job)),
+               pd_dbus_job_get_remote (PD_DBUS_JOB (data->job)), error->message);
+  pd_job_complete (data->job, error == NULL ? g_variant_builder_end (&results) : NULL, error);
+}
+
+static void
+enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(PullData) data = user_data;
+  g_autoptr(GError) error = NULL;
+
+  /* the plugin stays installed when it does not start, as with Docker's install */
+  pd_plugin_job_enable_finish (PD_PLUGIN (source), result, &error);
+  complete_job (data, error);
+}
+
+static void
+finish_with_plugin (PullData *data_in)
+{
+  g_autoptr(PullData) data = data_in;
+
+  /* after JobFinished, before the Wait() replies (dbus-api.md D4) */
+  g_signal_connect_data (data->job, "finished", G_CALLBACK (emit_pull_event),
+                         g_object_ref (data->plugin), unref_closure_data, 0);
+  pd_job_set_plugin_path (data->job, pd_plugin_get_object_path (data->plugin));
+  if (data->request->enable && (data->request->plugin == NULL || data->restart))
+    {
+      PdPlugin *plugin = data->plugin;
+      guint activation_timeout = data->request->activation_timeout;
+      guint request_timeout = data->request->request_timeout;
+
+      pd_job_set_phase (data->job, "enabling");
+      pd_plugin_job_enable_async (plugin, activation_timeout, request_timeout, enable_done_cb,
+                                  g_steal_pointer (&data));
+      return;
+    }
+  complete_job (data, NULL);
+}
+
+static void
+discard_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  PullData *data = task_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_store_discard_staging_dir (data->store, data->staging_dir, &error))
+    g_warning ("cannot remove %s: %s", data->staging_dir, error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+/* the staging dir (the failed pull, or the old version after an upgrade) is deleted in a thread:
+ * a large rootfs takes a while */
+static void
+discard_staging_dir (PullData *data)
+{
+  g_autoptr(GTask) task = NULL;
+  PullData *copy;
+
+  if (data->staging_dir == NULL)
+    return;
+  copy = g_new0 (PullData, 1);
+  copy->store = g_object_ref (data->store);
+  copy->staging_dir = g_steal_pointer (&data->staging_dir);
+  pd_pull_progress_init (&copy->progress);
+  task = g_task_new (NULL, NULL, NULL, NULL);
+  g_task_set_task_data (task, copy, (GDestroyNotify) pull_data_free);
+  g_task_run_in_thread (task, discard_thread);
+}
+
+static void
+fail_job (PullData *data_in, GError *error)
+{
+  g_autoptr(PullData) data = data_in;
+
+  discard_staging_dir (data);
+  /* the blobs of the failed job go to GC, unless another plugin uses them */
+  unpin_blobs (data);
+  pd_daemon_collect_blobs (data->daemon);
+  complete_job (data, error);
+}
+
+static GStrv
+dup_layer_digests (PdRemotePlugin *remote)
+{
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+  for (guint i = 0; i < remote->layers->len; i++)
+    g_strv_builder_add (builder, ((PdDescriptor *) g_ptr_array_index (remote->layers, i))->digest);
+  return g_strv_builder_end (builder);
+}
+
+static gboolean
+commit_new_plugin (PullData *data, GError **error)
+{
+  PdPullJobRequest *request = data->request;
+  g_autoptr(PdPluginRecord) record = NULL;
+  g_autofree char *id = NULL;
+  g_autofree char *reference = pd_reference_to_string (request->remote);
+  g_auto(GStrv) layers = dup_layer_digests (data->remote);
+
+  if (pd_daemon_lookup_plugin_by_name (data->daemon, request->name) != NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_EXISTS, "plugin %s already exists",
+                   request->name);
+      return FALSE;
+    }
+  id = pd_generate_plugin_id ();
+  record = pd_plugin_record_new (id, request->name, reference,
+                                 pd_plugin_config_copy (data->remote->config),
+                                 data->remote->config_digest, data->remote->manifest_digest,
+                                 (const char *const *) layers);
+  pd_plugin_record_set_settings (record, g_steal_pointer (&data->settings));
+  pd_crash_point ("pull-before-commit");
+  if (!pd_store_commit_new_plugin (data->store, record, data->staging_dir, error))
+    return FALSE;
+  g_clear_pointer (&data->staging_dir, g_free);
+  data->plugin = g_object_ref (pd_daemon_add_plugin (data->daemon, record));
+  pd_plugin_set_disk_usage (data->plugin, data->disk_usage);
+  g_message ("pulled %s as %s (%s)", reference, request->name, id);
+  return TRUE;
+}
+
+static gboolean
+commit_upgrade (PullData *data, GError **error)
+{
+  PdPlugin *plugin = data->request->plugin;
+  PdPluginRecord *live = pd_plugin_get_record (plugin);
+  g_autoptr(PdPluginRecord) upgraded = NULL;
+  g_autofree char *reference = pd_reference_to_string (data->request->remote);
+  g_auto(GStrv) layers = dup_layer_digests (data->remote);
+
+  if (pd_plugin_is_removed (plugin))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_NO_SUCH_PLUGIN, "plugin %s was removed",
+                   pd_plugin_record_get_name (live));
+      return FALSE;
+    }
+  if (pd_plugin_is_active (plugin))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_ENABLED,
+                   "plugin %s was enabled during the upgrade", pd_plugin_record_get_name (live));
+      return FALSE;
+    }
+  upgraded = pd_plugin_record_new_upgraded (live, reference,
+                                            pd_plugin_config_copy (data->remote->config),
+                                            data->remote->config_digest,
+                                            data->remote->manifest_digest,
+                                            (const char *const *) layers,
+                                            g_steal_pointer (&data->settings));
+  pd_crash_point ("upgrade-before-commit");
+  if (!pd_store_commit_upgrade (data->store, upgraded, data->staging_dir, error))
+    return FALSE;
+  /* the staging dir now holds the old version */
+  pd_plugin_record_take_image (live, upgraded);
+  pd_plugin_image_changed (plugin);
+  pd_plugin_set_disk_usage (plugin, data->disk_usage);
+  data->plugin = g_object_ref (plugin);
+  discard_staging_dir (data);
+  g_message ("upgraded %s to %s", pd_plugin_record_get_name (live), reference);
+  return TRUE;
+}
+
+static void
+commit (PullData *data_in)
+{
+  g_autoptr(PullData) data = data_in;
+  g_autoptr(GError) error = NULL;
+  gboolean ok;
+
+  /* one rename from here on: no cancelling */
+  pd_job_set_cancellable (data->job, FALSE);
+  pd_job_set_phase (data->job, "committing");
+  ok = data->request->plugin != NULL ? commit_upgrade (data, &error)
+                                     : commit_new_plugin (data, &error);
+  if (!ok)
+    {
+      fail_job (g_steal_pointer (&data), g_steal_pointer (&error));
+      return;
+    }
+  /* the record references every blob now */
+  unpin_blobs (data);
+  if (data->request->plugin != NULL)
+    pd_daemon_collect_blobs (data->daemon);
+  finish_with_plugin (g_steal_pointer (&data));
+}
+
+static void
+stopped_for_upgrade_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(PullData) data = user_data;
+
+  g_task_propagate_boolean (G_TASK (result), NULL);
+  commit (g_steal_pointer (&data));
+}
+
+static void
+pull_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(PullData) data = user_data;
+  g_autoptr(GError) error = NULL;
+  PdPlugin *plugin = data->request->plugin;
+
+  g_clear_handle_id (&data->progress_source, g_source_remove);
+  progress_tick (data);
+  if (g_task_propagate_boolean (G_TASK (result), &error) &&
+      g_cancellable_is_cancelled (pd_job_get_cancellable (data->job)))
+    g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+  if (error != NULL)
+    {
+      fail_job (g_steal_pointer (&data), g_steal_pointer (&error));
+      return;
+    }
+
+  /* Upgrade with "restart": the plugin ran through the download and stops only now */
+  if (plugin != NULL && data->request->enable && pd_plugin_is_active (plugin))
+    {
+      data->restart = TRUE;
+      pd_job_set_cancellable (data->job, FALSE);
+      pd_job_set_phase (data->job, "stopping");
+      pd_plugin_stop_async (plugin, stopped_for_upgrade_cb, g_steal_pointer (&data));
+      return;
+    }
+  commit (g_steal_pointer (&data));
+}
+
+void
+pd_pull_job_start (PdDaemon *daemon, PdJob *job, PdPullJobRequest *request)
+{
+  g_autoptr(PullData) data = g_new0 (PullData, 1);
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(GError) error = NULL;
+
+  data->daemon = daemon;
+  data->job = g_object_ref (job);
+  data->request = request;
+  data->store = g_object_ref (pd_daemon_get_store (daemon));
+  data->config = (PdDaemonConfig *) pd_daemon_get_config (daemon);
+  data->fetches = pd_daemon_get_fetch_table (daemon);
+  data->helper_path = g_strdup (pd_archive_get_helper_path ());
+  pd_daemon_get_archive_limits (daemon, &data->limits);
+  data->pinned_blobs = g_ptr_array_new_with_free_func (g_free);
+  pd_pull_progress_init (&data->progress);
+  if (request->plugin != NULL)
+    {
+      PdPluginRecord *record = pd_plugin_get_record (request->plugin);
+
+      data->old_config = pd_plugin_config_copy (pd_plugin_record_get_config (record));
+      data->old_settings = pd_plugin_settings_copy (pd_plugin_record_get_settings (record));
+    }
+
+  data->staging_dir = pd_store_create_staging_dir (data->store, &error);
+  if (data->staging_dir == NULL)
+    {
+      fail_job (g_steal_pointer (&data), g_steal_pointer (&error));
+      return;
+    }
+  pd_job_set_phase (job, "resolving");
+  pd_job_set_cancellable (job, TRUE);
+  data->progress_source = g_timeout_add (PROGRESS_INTERVAL_MS, progress_tick, data);
+
+  task = g_task_new (NULL, pd_job_get_cancellable (job), pull_thread_done, data);
+  g_task_set_task_data (task, g_steal_pointer (&data), NULL);
+  g_task_run_in_thread (task, pull_thread);
+}

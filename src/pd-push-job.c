@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pd-push-job"
+
+#include <string.h>
+
+#include "pd-error.h"
+#include "pd-pull-job.h"
+#include "pd-push-job.h"
+#include "pd-push.h"
+
+#define PROGRESS_INTERVAL_MS 250
+
+typedef struct {
+  PdDaemon *daemon;
+  PdJob *job;
+  PdPlugin *plugin;
+  PdReference *target;
+  char *registry_auth;
+  char *manifest_digest;
+  char *mount_from;
+  PdStore *store;
+  PdPullProgress progress;
+  guint progress_source;
+  guint64 manifest_size;
+} PushData;
+
+static void
+push_data_free (PushData *data)
+{
+  g_clear_handle_id (&data->progress_source, g_source_remove);
+  g_clear_object (&data->job);
+  g_clear_object (&data->plugin);
+  g_clear_pointer (&data->target, pd_reference_free);
+  if (data->registry_auth != NULL)
+    memset (data->registry_auth, 0, strlen (data->registry_auth));
+  g_free (data->registry_auth);
+  g_free (data->manifest_digest);
+  g_free (data->mount_from);
+  g_clear_object (&data->store);
+  pd_pull_progress_clear (&data->progress);
+  g_free (data);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PushData, push_data_free)
+
+static gboolean
+progress_tick (gpointer user_data)
+{
+  PushData *data = user_data;
+
+  pd_job_show_progress (data->job, &data->progress);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+push_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  PushData *data = task_data;
+  g_autoptr(PdRegistryClient) client = NULL;
+  GError *error = NULL;
+
+  client = pd_registry_client_new (pd_daemon_get_config (data->daemon), data->target,
+                                   data->registry_auth, TRUE, &error);
+  if (client == NULL)
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  pd_registry_client_set_log_func (client, pd_job_log_from_thread, data->job);
+  if (!pd_push_run (client, data->store, data->manifest_digest, data->target->tag,
+                    data->mount_from, &data->progress, &data->manifest_size, cancellable, &error))
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static void
+emit_push_event (PdJob *job, PdPlugin *plugin)
+{
+  g_auto(GVariantBuilder) extra = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  if (pd_plugin_is_removed (plugin))
+    return;
+  g_variant_builder_add (&extra, "{sv}", "remote",
+                         g_variant_new_string (pd_dbus_job_get_remote (PD_DBUS_JOB (job))));
+  pd_daemon_emit_plugin_event (pd_plugin_get_daemon (plugin), "push", plugin,
+                               g_variant_builder_end (&extra));
+}
+
+static void
+unref_closure_data (gpointer data, GClosure *closure)
+{
+  g_object_unref (data);
+}
+
+static void
+push_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(PushData) data = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *reference = pd_reference_to_string (data->target);
+  g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_clear_handle_id (&data->progress_source, g_source_remove);
+  pd_job_show_progress (data->job, &data->progress);
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      g_message ("push of %s failed: %s", reference, error->message);
+      pd_job_complete (data->job, NULL, error);
+      return;
+    }
+  g_message ("pushed %s as %s", pd_plugin_record_get_name (pd_plugin_get_record (data->plugin)),
+             reference);
+  g_signal_connect_data (data->job, "finished", G_CALLBACK (emit_push_event),
+                         g_object_ref (data->plugin), unref_closure_data, 0);
+  g_variant_builder_add (&results, "{sv}", "reference", g_variant_new_string (reference));
+  g_variant_builder_add (&results, "{sv}", "manifest-digest",
+                         g_variant_new_string (data->manifest_digest));
+  g_variant_builder_add (&results, "{sv}", "size", g_variant_new_uint64 (data->manifest_size));
+  pd_job_complete (data->job, g_variant_builder_end (&results), NULL);
+}
+
+void
+pd_push_job_start (PdDaemon *daemon, PdJob *job, PdPlugin *plugin, PdReference *target,
+                   char *registry_auth)
+{
+  g_autoptr(PushData) data = g_new0 (PushData, 1);
+  g_autoptr(GTask) task = NULL;
+  PdPluginRecord *record = pd_plugin_get_record (plugin);
+  const char *reference = pd_plugin_record_get_reference (record);
+  g_autoptr(PdReference) source = NULL;
+
+  data->daemon = daemon;
+  data->job = g_object_ref (job);
+  data->plugin = g_object_ref (plugin);
+  data->target = target;
+  data->registry_auth = registry_auth;
+  data->store = g_object_ref (pd_daemon_get_store (daemon));
+  data->manifest_digest = g_strdup (pd_plugin_record_get_manifest_digest (record));
+  pd_pull_progress_init (&data->progress);
+  /* the repository it came from, on the same registry, may lend its blobs */
+  source = *reference != '\0' ? pd_reference_parse (reference, NULL) : NULL;
+  if (source != NULL && g_str_equal (source->domain, target->domain) &&
+      !g_str_equal (source->path, target->path))
+    data->mount_from = g_strdup (source->path);
+
+  if (data->manifest_digest == NULL)
+    {
+      g_autoptr(GError) error = g_error_new (PD_ERROR, PD_ERROR_FAILED,
+                                             "plugin %s has no manifest to push",
+                                             pd_plugin_record_get_name (record));
+      pd_job_complete (job, NULL, error);
+      return;
+    }
+  pd_job_set_phase (job, "uploading");
+  pd_job_set_cancellable (job, TRUE);
+  data->progress_source = g_timeout_add (PROGRESS_INTERVAL_MS, progress_tick, data);
+  task = g_task_new (NULL, pd_job_get_cancellable (job), push_thread_done, data);
+  g_task_set_task_data (task, g_steal_pointer (&data), NULL);
+  g_task_run_in_thread (task, push_thread);
+}

@@ -1,0 +1,1028 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * plugind-extract --whiteouts: OCI/Docker layers applied one helper run at a time into the
+ * same directory, with whiteouts, opaque directories and lower entries replaced. Layers are
+ * tar streams built here with libarchive's writer; the helper runs for real (it chroots, so
+ * the tests run as root or where it can enter a user namespace).
+ */
+#include "config.h"
+
+#define G_LOG_DOMAIN "test-extract-helper"
+
+/* nftw () flags */
+#define _GNU_SOURCE
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "pd-archive.h"
+
+typedef struct archive TestArchive;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestArchive, archive_free)
+typedef struct archive_entry TestArchiveEntry;
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestArchiveEntry, archive_entry_free)
+
+#define TEST_MTIME 1700000000
+/* deeper than the helper's removal limit (the daemon's 128 components) */
+#define TOO_DEEP 140
+
+/* section: building layers */
+
+typedef enum {
+  T_END = 0,
+  T_FILE,
+  T_DIR,
+  T_SYMLINK,
+  T_HARDLINK,
+} TestType;
+
+typedef struct {
+  TestType type;
+  const char *name;
+  const char *target;   /* symlink or hard-link target */
+  guint mode;           /* 0: 0755 for directories, 0644 otherwise */
+  const char *data;     /* file content */
+  guint uid;
+} TestEntry;
+
+static la_ssize_t
+append_cb (struct archive *a, void *user_data, const void *buffer, size_t length)
+{
+  g_byte_array_append (user_data, buffer, (guint) length);
+  return (la_ssize_t) length;
+}
+
+static GBytes *
+build_tar (const TestEntry *entries)
+{
+  g_autoptr(TestArchive) a = archive_write_new ();
+  GByteArray *out = g_byte_array_new ();
+
+  g_assert_nonnull (a);
+  g_assert_cmpint (archive_write_set_format_pax_restricted (a), ==, ARCHIVE_OK);
+  g_assert_cmpint (archive_write_open (a, out, NULL, append_cb, NULL), ==, ARCHIVE_OK);
+  for (const TestEntry *e = entries; e->type != T_END; e++)
+    {
+      g_autoptr(TestArchiveEntry) entry = archive_entry_new ();
+      gsize size = e->data != NULL ? strlen (e->data) : 0;
+
+      archive_entry_set_pathname (entry, e->name);
+      archive_entry_set_mtime (entry, TEST_MTIME, 0);
+      archive_entry_set_uid (entry, e->uid);
+      archive_entry_set_gid (entry, 0);
+      switch (e->type)
+        {
+        case T_FILE:
+          archive_entry_set_filetype (entry, AE_IFREG);
+          archive_entry_set_size (entry, (la_int64_t) size);
+          break;
+        case T_DIR:
+          archive_entry_set_filetype (entry, AE_IFDIR);
+          break;
+        case T_SYMLINK:
+          archive_entry_set_filetype (entry, AE_IFLNK);
+          archive_entry_set_symlink (entry, e->target);
+          break;
+        case T_HARDLINK:
+          archive_entry_set_filetype (entry, AE_IFREG);
+          archive_entry_set_hardlink (entry, e->target);
+          break;
+        case T_END:
+        default:
+          g_assert_not_reached ();
+        }
+      archive_entry_set_perm (entry, e->mode != 0 ? e->mode : (e->type == T_DIR ? 0755 : 0644));
+      g_assert_cmpint (archive_write_header (a, entry), ==, ARCHIVE_OK);
+      if (e->type == T_FILE && size > 0)
+        g_assert_cmpint (archive_write_data (a, e->data, size), ==, (la_ssize_t) size);
+    }
+  g_assert_cmpint (archive_write_close (a), ==, ARCHIVE_OK);
+  return g_byte_array_free_to_bytes (out);
+}
+
+/* section: fixture and helpers */
+
+typedef struct {
+  char *base;
+  char *rootfs;     /* the layers' directory, base/rootfs */
+  char *sibling;    /* base/outside: where "../outside" leads from the rootfs */
+  char *outside;    /* a separate temporary directory */
+} Fixture;
+
+static int
+rm_rf_cb (const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+  return remove (path);
+}
+
+static void
+rm_rf (const char *path)
+{
+  nftw (path, rm_rf_cb, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void
+write_file (const char *dir, const char *name, const char *contents)
+{
+  g_autofree char *path = g_build_filename (dir, name, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_file_set_contents (path, contents, -1, &error);
+  g_assert_no_error (error);
+}
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *inner = NULL;
+
+  f->base = g_dir_make_tmp ("pd-test-extract-XXXXXX", &error);
+  g_assert_no_error (error);
+  f->rootfs = g_build_filename (f->base, "rootfs", NULL);
+  f->sibling = g_build_filename (f->base, "outside", NULL);
+  g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir (f->sibling, 0755), ==, 0);
+  write_file (f->sibling, "keep", "sibling");
+  f->outside = g_dir_make_tmp ("pd-test-extract-outside-XXXXXX", &error);
+  g_assert_no_error (error);
+  write_file (f->outside, "keep", "outside");
+  inner = g_build_filename (f->outside, "dir", NULL);
+  g_assert_cmpint (g_mkdir (inner, 0755), ==, 0);
+  write_file (inner, "inner", "inner");
+}
+
+static char *listing (const char *root);
+
+/* whatever a layer did, nothing outside the rootfs changed */
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_autofree char *outside = listing (f->outside);
+  g_autofree char *sibling = listing (f->sibling);
+
+  g_assert_cmpstr (outside, ==,
+                   "dir d755\n"
+                   "dir/inner f644 inner\n"
+                   "keep f644 outside\n");
+  g_assert_cmpstr (sibling, ==, "keep f644 sibling\n");
+  rm_rf (f->outside);
+  rm_rf (f->base);
+  g_free (f->base);
+  g_free (f->rootfs);
+  g_free (f->sibling);
+  g_free (f->outside);
+}
+
+static int
+compare_names (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(char * const *) a, *(char * const *) b);
+}
+
+static void
+list_into (GString *out, const char *root, const char *relative)
+{
+  g_autofree char *path = relative != NULL ? g_build_filename (root, relative, NULL)
+                                           : g_strdup (root);
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  DIR *dir = opendir (path);
+  struct dirent *d;
+
+  g_assert_nonnull (dir);
+  while ((d = readdir (dir)) != NULL)
+    if (!g_str_equal (d->d_name, ".") && !g_str_equal (d->d_name, ".."))
+      g_ptr_array_add (names, g_strdup (d->d_name));
+  closedir (dir);
+  g_ptr_array_sort (names, compare_names);
+
+  for (guint i = 0; i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+      g_autofree char *child = relative != NULL ? g_build_filename (relative, name, NULL)
+                                                : g_strdup (name);
+      g_autofree char *child_path = g_build_filename (root, child, NULL);
+      struct stat st;
+
+      g_assert_cmpint (lstat (child_path, &st), ==, 0);
+      if (S_ISDIR (st.st_mode))
+        {
+          g_string_append_printf (out, "%s d%o\n", child, (guint) (st.st_mode & 07777));
+          list_into (out, root, child);
+        }
+      else if (S_ISLNK (st.st_mode))
+        {
+          g_autoptr(GError) error = NULL;
+          g_autofree char *target = g_file_read_link (child_path, &error);
+
+          g_assert_no_error (error);
+          g_string_append_printf (out, "%s l %s\n", child, target);
+        }
+      else
+        {
+          g_autofree char *contents = NULL;
+
+          g_assert_true (S_ISREG (st.st_mode));
+          g_assert_true (g_file_get_contents (child_path, &contents, NULL, NULL));
+          g_string_append_printf (out, "%s f%o %s\n", child, (guint) (st.st_mode & 07777),
+                                  contents);
+        }
+    }
+}
+
+/* "name d<mode>", "name f<mode> <content>", "name l <target>" lines, sorted, never following
+ * a symlink */
+static char *
+listing (const char *root)
+{
+  GString *out = g_string_new (NULL);
+
+  list_into (out, root, NULL);
+  return g_string_free (out, FALSE);
+}
+
+/* runs the helper on @entries; returns its exit status and what it printed */
+static int
+run_helper_args (Fixture *f, const TestEntry *entries, const char * const *args, char **err_out)
+{
+  g_autoptr(GBytes) tar = build_tar (entries);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) helper = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err_path = NULL;
+  g_autofree char *err_text = NULL;
+  GOutputStream *stdin_pipe;
+  int fd;
+
+  g_ptr_array_add (argv, (char *) pd_archive_get_helper_path ());
+  for (guint i = 0; args != NULL && args[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, f->rootfs);
+  g_ptr_array_add (argv, NULL);
+
+  /* stderr to a file: the helper may stop reading early and the broken pipe must not matter */
+  fd = g_file_open_tmp ("pd-extract-stderr-XXXXXX", &err_path, &error);
+  g_assert_no_error (error);
+  close (fd);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  g_subprocess_launcher_set_stderr_file_path (launcher, err_path);
+  helper = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  stdin_pipe = g_subprocess_get_stdin_pipe (helper);
+  if (!g_output_stream_write_all (stdin_pipe, g_bytes_get_data (tar, NULL),
+                                  g_bytes_get_size (tar), NULL, NULL, &error) &&
+      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))
+    g_assert_no_error (error);
+  g_clear_error (&error);
+  g_output_stream_close (stdin_pipe, NULL, NULL);
+  g_subprocess_wait (helper, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_file_get_contents (err_path, &err_text, NULL, NULL));
+  g_unlink (err_path);
+  if (*err_text != '\0')
+    g_test_message ("helper: %.*s", (int) strcspn (err_text, "\n"), err_text);
+  /* it exits: a seccomp kill (a syscall missing from the allow-list) shows up here */
+  g_assert_true (g_subprocess_get_if_exited (helper));
+  if (err_out != NULL)
+    *err_out = g_steal_pointer (&err_text);
+  return g_subprocess_get_exit_status (helper);
+}
+
+static const char * const layer_args[] = { "--whiteouts", NULL };
+
+/* one layer that must apply cleanly */
+static void
+apply_layer (Fixture *f, const TestEntry *entries)
+{
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run_helper_args (f, entries, layer_args, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+}
+
+/* one layer the helper must refuse with one "ERROR @kind ..." line */
+static void
+apply_layer_fails (Fixture *f, const TestEntry *entries, const char * const *args,
+                   const char *kind)
+{
+  g_autofree char *err = NULL;
+  g_autofree char *prefix = g_strdup_printf ("ERROR %s ", kind);
+
+  g_assert_cmpint (run_helper_args (f, entries, args != NULL ? args : layer_args, &err), !=, 0);
+  g_assert_true (g_str_has_prefix (err, prefix));
+  g_assert_true (g_str_has_suffix (err, "\n"));
+  g_assert_true (strchr (err, '\n') == err + strlen (err) - 1);
+}
+
+static void
+assert_tree (Fixture *f, const char *expected)
+{
+  g_autofree char *actual = listing (f->rootfs);
+
+  g_assert_cmpstr (actual, ==, expected);
+}
+
+/* section: whiteouts */
+
+static void
+test_whiteout_file (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_DIR, "etc" },
+    { T_FILE, "etc/a", NULL, 0, "A" },
+    { T_FILE, "etc/b", NULL, 0, "B" },
+    { T_FILE, "top", NULL, 0, "T" },
+    { T_HARDLINK, "etc/a-link", "etc/a" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, "etc/.wh.a" },
+    { T_FILE, ".wh.top" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer (f, upper);
+  /* the other name of a hard link stays: a whiteout hides a path, not an inode */
+  assert_tree (f,
+               "etc d755\n"
+               "etc/a-link f644 A\n"
+               "etc/b f644 B\n");
+}
+
+static void
+test_whiteout_dir (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_DIR, "usr" },
+    { T_DIR, "usr/share" },
+    { T_FILE, "usr/share/keep", NULL, 0, "K" },
+    { T_DIR, "usr/share/doc" },
+    { T_FILE, "usr/share/doc/README", NULL, 0, "R" },
+    { T_DIR, "usr/share/doc/pkg" },
+    { T_DIR, "usr/share/doc/pkg/empty" },
+    /* read-only directories are emptied as well */
+    { T_DIR, "usr/share/doc/pkg/ro", NULL, 0500 },
+    { T_FILE, "usr/share/doc/pkg/ro/file", NULL, 0400, "ro" },
+    { T_SYMLINK, "usr/share/doc/pkg/link", "../README" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, "usr/share/.wh.doc" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer (f, upper);
+  assert_tree (f,
+               "usr d755\n"
+               "usr/share d755\n"
+               "usr/share/keep f644 K\n");
+}
+
+/* a whiteout removes the symlink, never what it points at: inside the rootfs, at an absolute
+ * path outside it (which the chroot makes a path inside) or through ".." */
+static void
+test_whiteout_symlink (Fixture *f, gconstpointer data)
+{
+  g_autofree char *abs_dir = g_strdup (f->outside);
+  g_autofree char *abs_file = g_build_filename (f->outside, "keep", NULL);
+  g_autofree char *host_abs = g_build_filename (f->rootfs, "host-abs", NULL);
+  const TestEntry lower[] = {
+    { T_DIR, "real" },
+    { T_FILE, "real/victim", NULL, 0, "V" },
+    { T_SYMLINK, "to-real", "real" },
+    { T_SYMLINK, "to-victim", "real/victim" },
+    { T_SYMLINK, "to-abs-dir", abs_dir },
+    { T_SYMLINK, "to-abs-file", abs_file },
+    { T_SYMLINK, "to-sibling", "../outside" },
+    { T_SYMLINK, "to-sibling-file", "../outside/keep" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, ".wh.to-real" },
+    { T_FILE, ".wh.to-victim" },
+    { T_FILE, ".wh.to-abs-dir" },
+    { T_FILE, ".wh.to-abs-file" },
+    { T_FILE, ".wh.to-sibling" },
+    { T_FILE, ".wh.to-sibling-file" },
+    { T_END },
+  };
+
+  /* the same names from the host's side, in case the helper ever followed them unconfined */
+  g_assert_cmpint (symlink (abs_dir, host_abs), ==, 0);
+  apply_layer (f, lower);
+  apply_layer (f, (const TestEntry[]) { { T_FILE, ".wh.host-abs" }, { T_END } });
+  apply_layer (f, upper);
+  assert_tree (f,
+               "real d755\n"
+               "real/victim f644 V\n");
+  /* the outside directories are checked by the teardown */
+}
+
+static void
+test_whiteout_missing (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_DIR, "d" },
+    { T_FILE, "d/file", NULL, 0, "F" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, ".wh.nothing" },
+    { T_FILE, "d/.wh.nothing" },
+    { T_FILE, "no/such/dir/.wh.file" },
+    { T_FILE, "no/.wh..wh..opq" },
+    { T_END },
+  };
+  g_autofree char *before = NULL;
+
+  apply_layer (f, lower);
+  before = listing (f->rootfs);
+  apply_layer (f, upper);
+  assert_tree (f, before);
+  /* and the markers themselves were never written */
+  g_assert_cmpstr (before, ==, "d d755\nd/file f644 F\n");
+}
+
+/* a marker's type and data do not matter, and reading goes on after its data */
+static void
+test_whiteout_odd_marker (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_FILE, "a", NULL, 0, "A" },
+    { T_FILE, "b", NULL, 0, "B" },
+    { T_FILE, "c", NULL, 0, "C" },
+    { T_DIR, "d" },
+    { T_FILE, "d/old", NULL, 0, "O" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, ".wh.a", NULL, 0, "some data that is skipped" },
+    { T_SYMLINK, ".wh.b", "/etc/passwd" },
+    { T_DIR, ".wh.c" },
+    { T_HARDLINK, "d/.wh..wh..opq", "a" },
+    { T_FILE, "after", NULL, 0, "after the markers" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer (f, upper);
+  assert_tree (f,
+               "after f644 after the markers\n"
+               "d d755\n");
+}
+
+/* OCI layer.md: "files that are present in the same layer as a whiteout file can only be
+ * hidden by whiteout files in subsequent layers" */
+static void
+test_whiteout_same_layer (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_FILE, "f", NULL, 0, "lower" },
+    { T_DIR, "d" },
+    { T_FILE, "d/lower", NULL, 0, "L" },
+    { T_FILE, "gone", NULL, 0, "G" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, "f", NULL, 0, "upper" },
+    { T_FILE, ".wh.f" },
+    { T_FILE, "d/upper", NULL, 0, "U" },
+    { T_FILE, ".wh.d" },
+    { T_FILE, ".wh.gone" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer (f, upper);
+  assert_tree (f,
+               "d d755\n"
+               "d/upper f644 U\n"
+               "f f644 upper\n");
+}
+
+/* a whiteout or an opaque marker behind a symlink or a file is refused; nothing it points at
+ * is touched */
+static void
+test_whiteout_through_symlink (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_DIR, "real" },
+    { T_FILE, "real/victim", NULL, 0, "V" },
+    { T_DIR, "real/sub" },
+    { T_FILE, "real/sub/x", NULL, 0, "X" },
+    { T_SYMLINK, "p", "real" },
+    { T_SYMLINK, "abs", "/real" },
+    { T_SYMLINK, "q", f->outside },
+    { T_SYMLINK, "r", "../outside" },
+    { T_FILE, "plain", NULL, 0, "P" },
+    { T_DIR, "dir" },
+    { T_SYMLINK, "dir/p", "../real" },
+    { T_END },
+  };
+  const TestEntry *bad[] = {
+    (const TestEntry[]) { { T_FILE, "p/.wh.victim" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "p/sub/.wh.x" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "abs/.wh.victim" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "dir/p/.wh.victim" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "q/.wh.keep" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "r/.wh.keep" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "plain/.wh.x" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "p/.wh..wh..opq" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "p/sub/.wh..wh..opq" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "r/.wh..wh..opq" }, { T_END } },
+    (const TestEntry[]) { { T_FILE, "plain/.wh..wh..opq" }, { T_END } },
+  };
+  g_autofree char *before = NULL;
+
+  apply_layer (f, lower);
+  before = listing (f->rootfs);
+  g_assert_nonnull (strstr (before, "real/victim f644 V\n"));
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_test_message ("layer: %s", bad[i][0].name);
+      apply_layer_fails (f, bad[i], NULL, "invalid-archive");
+      assert_tree (f, before);
+    }
+}
+
+static const struct {
+  const char *test;
+  const char *name;
+} invalid_names[] = {
+  { "aufs-plnk", ".wh..wh.plnk" },
+  { "aufs-aufs", ".wh..wh.aufs" },
+  { "aufs-orph", ".wh..wh.orph" },
+  { "aufs-in-dir", "d/.wh..wh.plnk" },
+  { "empty", ".wh." },
+  { "empty-in-dir", "d/.wh." },
+  { "dot", ".wh.." },
+  { "dotdot", ".wh..." },
+  { "marker-as-dir", ".wh.../x" },
+  { "marker-as-dir-in-dir", "d/.wh.sub/x" },
+  { "opaque-as-dir", ".wh..wh..opq/x" },
+};
+
+static void
+test_whiteout_invalid (Fixture *f, gconstpointer data)
+{
+  const char *name = data;
+  const TestEntry lower[] = {
+    { T_DIR, "d" },
+    { T_FILE, "d/file", NULL, 0, "F" },
+    { T_FILE, "x", NULL, 0, "X" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, "new", NULL, 0, "N" },
+    { T_FILE, name },
+    { T_FILE, "d/.wh.file" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer_fails (f, upper, NULL, "invalid-archive");
+  /* stopped at the bad name: what came before is there, the whiteout after it not applied */
+  assert_tree (f,
+               "d d755\n"
+               "d/file f644 F\n"
+               "new f644 N\n"
+               "x f644 X\n");
+}
+
+/* section: opaque directories */
+
+static void
+test_opaque_dir (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_DIR, "d" },
+    { T_FILE, "d/old", NULL, 0, "old" },
+    { T_FILE, "d/both", NULL, 0, "lower" },
+    { T_DIR, "d/sub" },
+    { T_FILE, "d/sub/old", NULL, 0, "old" },
+    { T_DIR, "d/implicit" },
+    { T_FILE, "d/implicit/old", NULL, 0, "old" },
+    { T_DIR, "d/gone" },
+    { T_DIR, "d/gone/deeper" },
+    { T_FILE, "d/gone/deeper/old", NULL, 0, "old" },
+    { T_SYMLINK, "d/link", "../other" },
+    { T_DIR, "other" },
+    { T_FILE, "other/x", NULL, 0, "X" },
+    { T_END },
+  };
+  /* children written before the marker stay (even when they merged with a lower directory,
+   * whose lower content is hidden all the same), those after it are written normally */
+  const TestEntry upper[] = {
+    { T_DIR, "d", NULL, 0750 },
+    { T_FILE, "d/both", NULL, 0, "upper" },
+    { T_DIR, "d/sub" },
+    { T_FILE, "d/sub/new", NULL, 0, "new" },
+    { T_FILE, "d/implicit/new", NULL, 0, "new" },
+    { T_FILE, "d/.wh..wh..opq" },
+    { T_FILE, "d/after", NULL, 0, "after" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer (f, upper);
+  assert_tree (f,
+               "d d750\n"
+               "d/after f644 after\n"
+               "d/both f644 upper\n"
+               "d/implicit d755\n"
+               "d/implicit/new f644 new\n"
+               "d/sub d755\n"
+               "d/sub/new f644 new\n"
+               "other d755\n"
+               "other/x f644 X\n");
+}
+
+static void
+test_opaque_root (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_FILE, "a", NULL, 0, "A" },
+    { T_DIR, "b" },
+    { T_FILE, "b/c", NULL, 0, "C" },
+    { T_SYMLINK, "out", "../outside" },
+    { T_END },
+  };
+  const TestEntry middle[] = {
+    { T_DIR, "." },
+    { T_FILE, "x", NULL, 0, "X" },
+    { T_FILE, ".wh..wh..opq" },
+    { T_FILE, "y", NULL, 0, "Y" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, "./z", NULL, 0, "Z" },
+    { T_FILE, "./.wh..wh..opq" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer (f, middle);
+  assert_tree (f,
+               "x f644 X\n"
+               "y f644 Y\n");
+  apply_layer (f, upper);
+  assert_tree (f, "z f644 Z\n");
+}
+
+/* section: replacing what a lower layer had */
+
+static void
+test_replace_dir_by_file (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_DIR, "a" },
+    { T_FILE, "a/child", NULL, 0, "C" },
+    { T_DIR, "a/sub" },
+    { T_FILE, "a/sub/deep", NULL, 0, "D" },
+    { T_SYMLINK, "a/sub/out", "../../../outside" },
+    { T_SYMLINK, "a/sub/abs", f->outside },
+    { T_DIR, "h" },
+    { T_FILE, "h/child", NULL, 0, "H" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, "a", NULL, 0600, "now a file" },
+    { T_HARDLINK, "h", "a" },
+    { T_END },
+  };
+  g_autofree char *a = g_build_filename (f->rootfs, "a", NULL);
+  struct stat st;
+
+  apply_layer (f, lower);
+  apply_layer (f, upper);
+  assert_tree (f,
+               "a f600 now a file\n"
+               "h f600 now a file\n");
+  g_assert_cmpint (lstat (a, &st), ==, 0);
+  g_assert_cmpuint (st.st_nlink, ==, 2);
+}
+
+static void
+test_replace_file_by_dir (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_FILE, "x", NULL, 0, "X" },
+    { T_SYMLINK, "s", "real" },
+    { T_DIR, "real" },
+    { T_FILE, "real/victim", NULL, 0, "V" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_DIR, "x", NULL, 0700 },
+    { T_FILE, "x/child", NULL, 0, "child" },
+    /* a symlink to a directory is replaced too, not written through */
+    { T_DIR, "s" },
+    { T_FILE, "s/new", NULL, 0, "new" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer (f, upper);
+  assert_tree (f,
+               "real d755\n"
+               "real/victim f644 V\n"
+               "s d755\n"
+               "s/new f644 new\n"
+               "x d700\n"
+               "x/child f644 child\n");
+}
+
+static void
+test_replace_dir_by_symlink (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_DIR, "s" },
+    { T_FILE, "s/child", NULL, 0, "C" },
+    { T_DIR, "s/sub" },
+    { T_FILE, "s/sub/x", NULL, 0, "X" },
+    { T_DIR, "t" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_SYMLINK, "s", "t" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer (f, upper);
+  assert_tree (f,
+               "s l t\n"
+               "t d755\n");
+}
+
+/* two directories merge: the children of both, the upper one's metadata */
+static void
+test_replace_dir_merge (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_DIR, "m", NULL, 0755, NULL, 0 },
+    { T_FILE, "m/old", NULL, 0, "old" },
+    { T_FILE, "m/both", NULL, 0, "lower" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_DIR, "m", NULL, 0710, NULL, 1234 },
+    { T_FILE, "m/new", NULL, 0, "new" },
+    { T_SYMLINK, "m/both", "old" },
+    { T_END },
+  };
+  g_autofree char *m = g_build_filename (f->rootfs, "m", NULL);
+  struct stat st;
+
+  apply_layer (f, lower);
+  apply_layer (f, upper);
+  assert_tree (f,
+               "m d710\n"
+               "m/both l old\n"
+               "m/new f644 new\n"
+               "m/old f644 old\n");
+  g_assert_cmpint (lstat (m, &st), ==, 0);
+  g_assert_cmpuint (st.st_uid, ==, 1234);
+  g_assert_cmpint (st.st_mtime, ==, TEST_MTIME);
+}
+
+/* section: whole images */
+
+static void
+test_three_layers (Fixture *f, gconstpointer data)
+{
+  const TestEntry base[] = {
+    { T_DIR, "bin" },
+    { T_FILE, "bin/sh", NULL, 0755, "shell v1" },
+    { T_FILE, "bin/tool", NULL, 0755, "tool" },
+    { T_DIR, "etc" },
+    { T_FILE, "etc/config", NULL, 0644, "config v1" },
+    { T_DIR, "etc/conf.d" },
+    { T_FILE, "etc/conf.d/a", NULL, 0, "a" },
+    { T_FILE, "etc/conf.d/b", NULL, 0, "b" },
+    { T_DIR, "var" },
+    { T_DIR, "var/cache" },
+    { T_FILE, "var/cache/big", NULL, 0, "cache" },
+    { T_DIR, "var/lib" },
+    { T_FILE, "var/lib/state", NULL, 0, "state" },
+    { T_DIR, "lib" },
+    { T_FILE, "lib/libx.so.1", NULL, 0, "libx1" },
+    { T_SYMLINK, "lib/libx.so", "libx.so.1" },
+    { T_END },
+  };
+  const TestEntry update[] = {
+    { T_DIR, "bin" },
+    { T_FILE, "bin/sh", NULL, 0755, "shell v2" },
+    { T_FILE, "bin/.wh.tool" },
+    { T_DIR, "etc" },
+    { T_DIR, "etc/conf.d" },
+    { T_FILE, "etc/conf.d/.wh..wh..opq" },
+    { T_FILE, "etc/conf.d/c", NULL, 0, "c" },
+    { T_FILE, "etc/config", NULL, 0600, "config v2" },
+    { T_FILE, "var/.wh.cache" },
+    { T_DIR, "lib" },
+    { T_FILE, "lib/libx.so.2", NULL, 0, "libx2" },
+    { T_SYMLINK, "lib/libx.so", "libx.so.2" },
+    { T_FILE, "lib/.wh.libx.so.1" },
+    { T_END },
+  };
+  const TestEntry app[] = {
+    { T_DIR, "app", NULL, 0750 },
+    { T_FILE, "app/main", NULL, 0755, "main" },
+    { T_HARDLINK, "app/sh", "bin/sh" },
+    { T_FILE, "var", NULL, 0, "var is a file now" },
+    { T_FILE, "etc/conf.d/.wh.c" },
+    { T_DIR, "etc/conf.d/c.d" },
+    { T_END },
+  };
+
+  apply_layer (f, base);
+  apply_layer (f, update);
+  apply_layer (f, app);
+  assert_tree (f,
+               "app d750\n"
+               "app/main f755 main\n"
+               "app/sh f755 shell v2\n"
+               "bin d755\n"
+               "bin/sh f755 shell v2\n"
+               "etc d755\n"
+               "etc/conf.d d755\n"
+               "etc/conf.d/c.d d755\n"
+               "etc/config f600 config v2\n"
+               "lib d755\n"
+               "lib/libx.so l libx.so.2\n"
+               "lib/libx.so.2 f644 libx2\n"
+               "var f644 var is a file now\n");
+}
+
+/* section: limits and the plain mode */
+
+/* removals are bounded in depth; a tree as deep as the daemon allows goes, a deeper one (which
+ * no layer can have made) is refused instead of exhausting the helper's descriptors */
+static void
+test_deep_tree (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GArray) entries = g_array_new (TRUE, TRUE, sizeof (TestEntry));
+  g_autoptr(GString) name = g_string_new ("deep");
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  TestEntry entry = { T_DIR };
+  g_autofree char *deep_listing = NULL;
+  int fd;
+
+  for (guint i = 0; i < 127; i++)
+    {
+      g_ptr_array_add (names, g_strdup (name->str));
+      g_string_append (name, "/d");
+    }
+  g_string_truncate (name, name->len - 1);
+  g_string_append (name, "f");
+  g_ptr_array_add (names, g_strdup (name->str));
+  for (guint i = 0; i < names->len; i++)
+    {
+      entry.type = i + 1 < names->len ? T_DIR : T_FILE;
+      entry.name = g_ptr_array_index (names, i);
+      g_array_append_val (entries, entry);
+    }
+  apply_layer (f, (const TestEntry *) (gpointer) entries->data);
+  deep_listing = listing (f->rootfs);
+  g_assert_true (g_str_has_prefix (deep_listing, "deep d755\ndeep/d d755\n"));
+  g_assert_true (g_str_has_suffix (deep_listing, "/d/f f644 \n"));
+  apply_layer (f, (const TestEntry[]) { { T_FILE, ".wh.deep" }, { T_END } });
+  assert_tree (f, "");
+
+  /* made behind the helper's back */
+  fd = open (f->rootfs, O_RDONLY | O_DIRECTORY);
+  g_assert_cmpint (fd, >=, 0);
+  for (guint i = 0; i < TOO_DEEP; i++)
+    {
+      int next;
+
+      g_assert_cmpint (mkdirat (fd, "d", 0755), ==, 0);
+      next = openat (fd, "d", O_RDONLY | O_DIRECTORY);
+      g_assert_cmpint (next, >=, 0);
+      close (fd);
+      fd = next;
+    }
+  close (fd);
+  apply_layer_fails (f, (const TestEntry[]) { { T_FILE, ".wh.d" }, { T_END } }, NULL, "limits");
+}
+
+/* whiteouts count as entries; file data is still capped */
+static void
+test_limits (Fixture *f, gconstpointer data)
+{
+  const char * const max_entries[] = { "--whiteouts", "--max-entries", "2", NULL };
+  const char * const max_bytes[] = { "--whiteouts", "--max-bytes", "4", NULL };
+  const TestEntry lower[] = {
+    { T_FILE, "a", NULL, 0, "A" },
+    { T_FILE, "b", NULL, 0, "B" },
+    { T_FILE, "c", NULL, 0, "C" },
+    { T_END },
+  };
+  const TestEntry three_whiteouts[] = {
+    { T_FILE, ".wh.a" },
+    { T_FILE, ".wh.b" },
+    { T_FILE, ".wh.c" },
+    { T_END },
+  };
+  const TestEntry big[] = {
+    { T_FILE, "big", NULL, 0, "more than four bytes" },
+    { T_END },
+  };
+
+  apply_layer (f, lower);
+  apply_layer_fails (f, three_whiteouts, max_entries, "limits");
+  assert_tree (f, "c f644 C\n");
+  apply_layer_fails (f, big, max_bytes, "limits");
+  apply_layer (f, three_whiteouts);
+  assert_tree (f, "");
+}
+
+/* without --whiteouts markers are plain names and nothing is ever removed */
+static void
+test_no_whiteouts (Fixture *f, gconstpointer data)
+{
+  const TestEntry lower[] = {
+    { T_DIR, "d" },
+    { T_FILE, "d/old", NULL, 0, "old" },
+    { T_FILE, "a", NULL, 0, "A" },
+    { T_END },
+  };
+  const TestEntry upper[] = {
+    { T_FILE, ".wh.a" },
+    { T_FILE, "d/.wh..wh..opq" },
+    { T_FILE, "d/.wh.old" },
+    { T_END },
+  };
+  const TestEntry replace[] = {
+    { T_FILE, "d", NULL, 0, "file over a directory" },
+    { T_END },
+  };
+  const char *expected =
+    ".wh.a f644 \n"
+    "a f644 A\n"
+    "d d755\n"
+    "d/.wh..wh..opq f644 \n"
+    "d/.wh.old f644 \n"
+    "d/old f644 old\n";
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run_helper_args (f, lower, NULL, NULL), ==, 0);
+  g_assert_cmpint (run_helper_args (f, upper, NULL, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  assert_tree (f, expected);
+  /* libarchive alone cannot put a file over a non-empty directory: it stays */
+  apply_layer_fails (f, replace, (const char * const[]) { NULL }, "invalid-archive");
+  assert_tree (f, expected);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, func) \
+  g_test_add ("/extract-helper/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
+  ADD ("whiteout/file", test_whiteout_file);
+  ADD ("whiteout/dir", test_whiteout_dir);
+  ADD ("whiteout/symlink", test_whiteout_symlink);
+  ADD ("whiteout/missing", test_whiteout_missing);
+  ADD ("whiteout/odd-marker", test_whiteout_odd_marker);
+  ADD ("whiteout/same-layer", test_whiteout_same_layer);
+  ADD ("whiteout/through-symlink", test_whiteout_through_symlink);
+  ADD ("opaque/dir", test_opaque_dir);
+  ADD ("opaque/root", test_opaque_root);
+  ADD ("replace/dir-by-file", test_replace_dir_by_file);
+  ADD ("replace/file-by-dir", test_replace_file_by_dir);
+  ADD ("replace/dir-by-symlink", test_replace_dir_by_symlink);
+  ADD ("replace/dir-merge", test_replace_dir_merge);
+  ADD ("layers/three", test_three_layers);
+  ADD ("limits/deep-tree", test_deep_tree);
+  ADD ("limits/counts", test_limits);
+  ADD ("no-whiteouts", test_no_whiteouts);
+#undef ADD
+  for (gsize i = 0; i < G_N_ELEMENTS (invalid_names); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/extract-helper/whiteout/invalid/%s",
+                                               invalid_names[i].test);
+
+      g_test_add (path, Fixture, invalid_names[i].name, fixture_setup, test_whiteout_invalid,
+                  fixture_teardown);
+    }
+
+  return g_test_run ();
+}
