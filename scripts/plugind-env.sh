@@ -10,6 +10,8 @@
 #   pd_start_daemon BUILDDIR         run BUILDDIR/src/plugind --replace and wait for its name
 #   pd_stop_daemon                   stop the daemon pd_start_daemon started
 #   pd_stop_system_bus               stop the private bus and polkitd (if this library started them)
+#   pd_start_registry                a docker-registry on 127.0.0.1 (PD_REGISTRY=host:port)
+#   pd_stop_registry                 stop it
 #
 # Every function is idempotent, never prompts, and uses no network except apt-get.
 # Knobs (environment): PD_RUN_DIR (private bus dir, default /run/plugind-env),
@@ -329,4 +331,52 @@ pd_stop_daemon() {
     done
   fi
   rm -f "$f"
+}
+
+# ---------------------------------------------------------------------------------------------
+# a local registry
+
+# pd_start_registry: the distribution registry (docker-registry) on 127.0.0.1 with its storage
+# in $PD_RUN_DIR/registry; a second call reuses a running one. Sets PD_REGISTRY to host:port.
+pd_start_registry() {
+  local dir="$PD_RUN_DIR/registry" port pid
+  mkdir -p "$dir"
+  if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null && [ -f "$dir/host" ]; then
+    PD_REGISTRY="$(cat "$dir/host")"
+    export PD_REGISTRY
+    return 0
+  fi
+  # a free port: 5000 if nothing listens there, else one the kernel picks
+  port=5000
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+  fi
+  # JSON is YAML: no YAML tooling needed
+  cat >"$dir/config.yml" <<CONF
+{"version": "0.1", "log": {"level": "warn"},
+ "storage": {"filesystem": {"rootdirectory": "$dir/storage"}, "delete": {"enabled": true}},
+ "http": {"addr": "127.0.0.1:$port"}}
+CONF
+  docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  pid=$!
+  echo "$pid" >"$dir/pid"
+  for _ in $(seq 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+      echo "127.0.0.1:$port" >"$dir/host"
+      PD_REGISTRY="127.0.0.1:$port"
+      export PD_REGISTRY
+      _pd_log "docker-registry listens on $PD_REGISTRY (log: $dir/registry.log)"
+      return 0
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  _pd_die "docker-registry did not start; see $dir/registry.log"
+}
+
+pd_stop_registry() {
+  local f="$PD_RUN_DIR/registry/pid"
+  [ -f "$f" ] || return 0
+  kill -TERM "$(cat "$f")" 2>/dev/null || true
+  rm -f "$f" "$PD_RUN_DIR/registry/host"
 }

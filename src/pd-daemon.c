@@ -15,7 +15,6 @@
 #include "pd-plugin.h"
 #include "pd-reference.h"
 
-#define PD_DEFAULT_MAX_JOBS 16
 /* how long shutdown waits for cancelled jobs to roll back and plugins to stop (their own stop
  * timeout is 10 s) */
 #define PD_SHUTDOWN_GRACE_MS 15000
@@ -83,7 +82,6 @@ pd_daemon_init (PdDaemon *self)
   self->plugins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->jobs = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
   self->next_job_id = 1;
-  self->max_jobs = PD_DEFAULT_MAX_JOBS;
   /* test-only knob: the integration tests check the end of the linger period */
   self->job_linger_ms = linger != NULL ? (guint) g_ascii_strtoull (linger, NULL, 10) : 60000;
 }

@@ -416,6 +416,11 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
   g_ptr_array_add (data->written_blobs, g_strdup (manifest_digest));
 
   data->disk_usage = pd_store_get_staging_disk_usage (data->store, data->staging_dir);
+  if (!pd_store_sync (data->store, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
   id = pd_generate_plugin_id ();
   layer_digests[0] = context->layer_digest;
   data->record = pd_plugin_record_new (id, data->name, data->name, g_steal_pointer (&config),

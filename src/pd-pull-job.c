@@ -94,7 +94,7 @@ typedef struct {
   PdJob *job;
   PdPullJobRequest *request;
   PdStore *store;
-  PdDaemonConfig *config;       /* the daemon's; it outlives every job */
+  const PdDaemonConfig *config; /* the daemon's; it outlives every job */
   PdFetchTable *fetches;
   char *helper_path;
   PdArchiveLimits limits;
@@ -293,6 +293,11 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
     }
   data->settings = g_steal_pointer (&settings);
   data->disk_usage = pd_store_get_staging_disk_usage (data->store, data->staging_dir);
+  if (!pd_store_sync (data->store, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
   g_task_return_boolean (task, TRUE);
 }
 
@@ -381,14 +386,27 @@ finish_with_plugin (PullData *data_in)
   complete_job (data, NULL);
 }
 
+typedef struct {
+  PdStore *store;
+  char *dir;
+} DiscardData;
+
+static void
+discard_data_free (DiscardData *discard)
+{
+  g_object_unref (discard->store);
+  g_free (discard->dir);
+  g_free (discard);
+}
+
 static void
 discard_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  PullData *data = task_data;
+  DiscardData *discard = task_data;
   g_autoptr(GError) error = NULL;
 
-  if (!pd_store_discard_staging_dir (data->store, data->staging_dir, &error))
-    g_warning ("cannot remove %s: %s", data->staging_dir, error->message);
+  if (!pd_store_discard_staging_dir (discard->store, discard->dir, &error))
+    g_warning ("cannot remove %s: %s", discard->dir, error->message);
   g_task_return_boolean (task, TRUE);
 }
 
@@ -398,17 +416,27 @@ static void
 discard_staging_dir (PullData *data)
 {
   g_autoptr(GTask) task = NULL;
-  PullData *copy;
+  DiscardData *discard;
 
   if (data->staging_dir == NULL)
     return;
-  copy = g_new0 (PullData, 1);
-  copy->store = g_object_ref (data->store);
-  copy->staging_dir = g_steal_pointer (&data->staging_dir);
-  pd_pull_progress_init (&copy->progress);
+  discard = g_new0 (DiscardData, 1);
+  discard->store = g_object_ref (data->store);
+  discard->dir = g_steal_pointer (&data->staging_dir);
   task = g_task_new (NULL, NULL, NULL, NULL);
-  g_task_set_task_data (task, copy, (GDestroyNotify) pull_data_free);
+  g_task_set_task_data (task, discard, (GDestroyNotify) discard_data_free);
   g_task_run_in_thread (task, discard_thread);
+}
+
+static void
+restarted_old_version_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_plugin_job_enable_finish (PD_PLUGIN (source), result, &error))
+    g_warning ("starting the old version of %s again failed: %s",
+               pd_plugin_record_get_name (pd_plugin_get_record (PD_PLUGIN (source))),
+               error->message);
 }
 
 static void
@@ -420,6 +448,10 @@ fail_job (PullData *data_in, GError *error)
   /* the blobs of the failed job go to GC, unless another plugin uses them */
   unpin_blobs (data);
   pd_daemon_collect_blobs (data->daemon);
+  /* an upgrade that stopped the plugin and then failed: the old version runs again */
+  if (data->restart && !pd_plugin_is_removed (data->request->plugin))
+    pd_plugin_job_enable_async (data->request->plugin, data->request->activation_timeout,
+                                data->request->request_timeout, restarted_old_version_cb, NULL);
   complete_job (data, error);
 }
 
@@ -578,7 +610,7 @@ pd_pull_job_start (PdDaemon *daemon, PdJob *job, PdPullJobRequest *request)
   data->job = g_object_ref (job);
   data->request = request;
   data->store = g_object_ref (pd_daemon_get_store (daemon));
-  data->config = (PdDaemonConfig *) pd_daemon_get_config (daemon);
+  data->config = pd_daemon_get_config (daemon);
   data->fetches = pd_daemon_get_fetch_table (daemon);
   data->helper_path = g_strdup (pd_archive_get_helper_path ());
   pd_daemon_get_archive_limits (daemon, &data->limits);

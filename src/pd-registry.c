@@ -953,6 +953,16 @@ ensure_endpoint (PdRegistryClient *client, GCancellable *cancellable, GError **e
                                             ? 1 : 0 };
 
       stream = send_with_retries (client, &request, &msg, cancellable, &local_error);
+      /* a registry answers 200, or 401 before credentials (Docker's v2 ping); a TLS port
+       * answering plain HTTP with 400 is not one */
+      if (stream != NULL && soup_message_get_status (msg) != 200 &&
+          soup_message_get_status (msg) != 401)
+        {
+          g_autofree char *what = g_strdup_printf ("%s/v2/", current_endpoint (client)->base);
+
+          fail_with_status (&local_error, msg, stream, cancellable, what);
+          g_clear_object (&stream);
+        }
       if (stream != NULL)
         {
           g_input_stream_close (stream, NULL, NULL);
@@ -991,6 +1001,43 @@ next_endpoint_after_mirror (PdRegistryClient *client, const GError *error)
   client->endpoint_settled = FALSE;
   reset_auth (client);
   return TRUE;
+}
+
+/* Docker's http.ProxyFromEnvironment: https_proxy, http_proxy and no_proxy (either case). The
+ * desktop's proxy settings (GIO's default resolver reads them through libproxy and dconf) mean
+ * nothing to a system service. NULL: connect directly. */
+static GProxyResolver *
+proxy_resolver_from_environment (void)
+{
+  static const char *const names[][2] = {
+    { "https", "https_proxy" }, { "https", "HTTPS_PROXY" },
+    { "http", "http_proxy" }, { "http", "HTTP_PROXY" },
+  };
+  const char *no_proxy = g_getenv ("no_proxy") != NULL ? g_getenv ("no_proxy")
+                                                        : g_getenv ("NO_PROXY");
+  g_auto(GStrv) ignore = NULL;
+  GSimpleProxyResolver *resolver = NULL;
+
+  if (no_proxy != NULL)
+    {
+      ignore = g_strsplit (no_proxy, ",", -1);
+      for (guint i = 0; ignore[i] != NULL; i++)
+        g_strstrip (ignore[i]);
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      const char *proxy = g_getenv (names[i][1]);
+
+      if (proxy == NULL || *proxy == '\0')
+        continue;
+      if (resolver == NULL)
+        resolver = G_SIMPLE_PROXY_RESOLVER (g_simple_proxy_resolver_new (NULL, ignore));
+      /* the lower-case name wins, as in Go; it comes first */
+      g_simple_proxy_resolver_set_uri_proxy (resolver, names[i][0], proxy);
+      if (i % 2 == 0)
+        i++;
+    }
+  return resolver != NULL ? G_PROXY_RESOLVER (resolver) : NULL;
 }
 
 /* section: public */
@@ -1042,11 +1089,17 @@ pd_registry_client_new (const PdDaemonConfig *config, const PdReference *ref,
     }
   load_ca_certificates (client, config->certs_dir);
 
-  client->session = soup_session_new_with_options ("user-agent", PACKAGE_NAME "/" PACKAGE_VERSION,
-                                                   "timeout", 60,
-                                                   "idle-timeout", 30,
-                                                   "max-conns-per-host", 4,
-                                                   NULL);
+  {
+    g_autoptr(GProxyResolver) proxy_resolver = proxy_resolver_from_environment ();
+
+    client->session = soup_session_new_with_options ("user-agent",
+                                                     PACKAGE_NAME "/" PACKAGE_VERSION,
+                                                     "timeout", 60,
+                                                     "idle-timeout", 30,
+                                                     "max-conns-per-host", 4,
+                                                     "proxy-resolver", proxy_resolver,
+                                                     NULL);
+  }
   /* blobs are read byte for byte (no Accept-Encoding), and credentials are ours to send */
   soup_session_remove_feature_by_type (client->session, SOUP_TYPE_CONTENT_DECODER);
   soup_session_remove_feature_by_type (client->session, SOUP_TYPE_AUTH_MANAGER);

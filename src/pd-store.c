@@ -720,6 +720,19 @@ prepare_commit (PdStore *self, PdPluginRecord *record, const char *staging_dir, 
 }
 
 gboolean
+pd_store_sync (PdStore *self, GError **error)
+{
+  g_return_val_if_fail (PD_IS_STORE (self), FALSE);
+
+  if (syncfs (self->tmp_fd) < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot sync %s", self->state_dir);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record, const char *staging_dir,
                             GError **error)
 {

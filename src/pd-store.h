@@ -51,6 +51,10 @@ GPtrArray *pd_store_load_records (PdStore *self, GError **error);
 char *pd_store_create_staging_dir (PdStore *self, GError **error);
 /* removes a staging dir made by pd_store_create_staging_dir (and only such a dir) */
 gboolean pd_store_discard_staging_dir (PdStore *self, const char *staging_dir, GError **error);
+/* syncfs() of the state dir's file system: what a job extracted is on disk before its commit
+ * makes it visible (a power loss must not leave a committed rootfs with empty files). Any
+ * thread. */
+gboolean pd_store_sync (PdStore *self, GError **error);
 /* @staging_dir holds rootfs/; writes the record into it and renames it to plugins/<id> */
 gboolean pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record,
                                      const char *staging_dir, GError **error);
