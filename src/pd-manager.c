@@ -423,7 +423,7 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
     }
   id = pd_generate_plugin_id ();
   layer_digests[0] = context->layer_digest;
-  data->record = pd_plugin_record_new (id, data->name, data->name, g_steal_pointer (&config),
+  data->record = pd_plugin_record_new (id, data->name, NULL, g_steal_pointer (&config),
                                        config_digest, manifest_digest, layer_digests);
   g_task_return_boolean (task, TRUE);
 }

@@ -257,8 +257,15 @@ const char *
 pd_plugin_record_get_reference (PdPluginRecord *self)
 {
   g_return_val_if_fail (PD_IS_PLUGIN_RECORD (self), NULL);
-  /* callers hand this to g_variant_new_string(), which must never see NULL */
-  return self->reference != NULL ? self->reference : "";
+  /* Docker shows a created plugin's name as its PluginReference */
+  return self->reference != NULL ? self->reference : self->name;
+}
+
+const char *
+pd_plugin_record_get_remote (PdPluginRecord *self)
+{
+  g_return_val_if_fail (PD_IS_PLUGIN_RECORD (self), NULL);
+  return self->reference;
 }
 
 const char *
@@ -640,8 +647,7 @@ pd_plugin_record_to_docker_json (PdPluginRecord *self)
   json_builder_add_boolean_value (builder, self->enabled);
   add_string_member (builder, "Id", self->id);
   add_string_member (builder, "Name", self->name);
-  if (self->reference != NULL && *self->reference != '\0')
-    add_string_member (builder, "PluginReference", self->reference);
+  add_string_member (builder, "PluginReference", pd_plugin_record_get_reference (self));
   /* plugin.Settings declares Args, Devices, Env, Mounts in that order */
   json_builder_set_member_name (builder, "Settings");
   json_builder_begin_object (builder);

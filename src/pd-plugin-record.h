@@ -34,8 +34,10 @@ PdPluginRecord *pd_plugin_record_new_upgraded (PdPluginRecord *self,
 void pd_plugin_record_take_image (PdPluginRecord *self, PdPluginRecord *upgraded);
 const char *pd_plugin_record_get_id (PdPluginRecord *self);
 const char *pd_plugin_record_get_name (PdPluginRecord *self);
-/* never NULL: "" for a plugin without a reference (the record file then has no "reference") */
+/* Docker's PluginReference: the remote a plugin was pulled from, or the name of a created one */
 const char *pd_plugin_record_get_reference (PdPluginRecord *self);
+/* the remote it was pulled (or last upgraded) from; NULL for a created plugin */
+const char *pd_plugin_record_get_remote (PdPluginRecord *self);
 const char *pd_plugin_record_get_config_digest (PdPluginRecord *self);
 const char *pd_plugin_record_get_manifest_digest (PdPluginRecord *self);
 /* digests of the layer blobs, in manifest order */

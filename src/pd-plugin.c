@@ -1405,7 +1405,7 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
   g_autoptr(GPtrArray) current = NULL;
   g_autoptr(GError) error = NULL;
   const char *remote = *arg_remote != '\0' ? arg_remote
-                                           : pd_plugin_record_get_reference (self->record);
+                                           : pd_plugin_record_get_remote (self->record);
   PdPullJobRequest *request;
   gboolean privileged;
 
@@ -1413,7 +1413,7 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
   if (!pd_options_check (arg_options, allowed, &error) ||
       !pd_pull_job_request_parse_options (request, arg_options, &error))
     goto fail;
-  if (*remote == '\0')
+  if (remote == NULL)
     {
       g_set_error (&error, PD_ERROR, PD_ERROR_INVALID_REFERENCE,
                    "plugin %s was not pulled from a registry: give the remote to upgrade from",
@@ -1459,12 +1459,9 @@ handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *a
 
   if (!pd_options_check (arg_options, allowed, &error) || !check_can_change (self, &error))
     goto fail;
+  /* Docker pushes to the plugin's reference, which is its name for a created plugin */
   if (!g_variant_lookup (arg_options, "remote", "&s", &remote) || *remote == '\0')
-    {
-      remote = pd_plugin_record_get_reference (self->record);
-      if (*remote == '\0')
-        remote = pd_plugin_record_get_name (self->record);
-    }
+    remote = pd_plugin_record_get_reference (self->record);
   data->target = pd_reference_parse (remote, &error);
   if (data->target == NULL)
     goto fail;

@@ -114,6 +114,7 @@ typedef struct {
 
   /* the main thread's outcome */
   PdPlugin *plugin;
+  GError *error;
   gboolean restart;             /* the upgraded plugin was running and is started again */
 } PullData;
 
@@ -143,6 +144,7 @@ pull_data_free (PullData *data)
   g_clear_pointer (&data->remote, pd_remote_plugin_free);
   g_clear_pointer (&data->settings, pd_plugin_settings_free);
   g_clear_object (&data->plugin);
+  g_clear_error (&data->error);
   g_free (data);
 }
 
@@ -386,45 +388,44 @@ finish_with_plugin (PullData *data_in)
   complete_job (data, NULL);
 }
 
-typedef struct {
-  PdStore *store;
-  char *dir;
-} DiscardData;
-
-static void
-discard_data_free (DiscardData *discard)
-{
-  g_object_unref (discard->store);
-  g_free (discard->dir);
-  g_free (discard);
-}
+typedef void (*PullStep) (PullData *data);
 
 static void
 discard_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
-  DiscardData *discard = task_data;
+  PullData *data = task_data;
   g_autoptr(GError) error = NULL;
 
-  if (!pd_store_discard_staging_dir (discard->store, discard->dir, &error))
-    g_warning ("cannot remove %s: %s", discard->dir, error->message);
+  if (!pd_store_discard_staging_dir (data->store, data->staging_dir, &error))
+    g_warning ("cannot remove %s: %s", data->staging_dir, error->message);
   g_task_return_boolean (task, TRUE);
 }
 
-/* the staging dir (the failed pull, or the old version after an upgrade) is deleted in a thread:
- * a large rootfs takes a while */
 static void
-discard_staging_dir (PullData *data)
+discard_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  PullData *data = g_task_get_task_data (G_TASK (result));
+  PullStep then = user_data;
+
+  g_clear_pointer (&data->staging_dir, g_free);
+  then (data);
+}
+
+/* Deletes the staging dir (a failed pull, or the old version after an upgrade) in a thread,
+ * since a large rootfs takes a while, then goes on with @then: the job ends only once nothing
+ * it staged is left. Takes @data. */
+static void
+discard_staging_dir_then (PullData *data, PullStep then)
 {
   g_autoptr(GTask) task = NULL;
-  DiscardData *discard;
 
   if (data->staging_dir == NULL)
-    return;
-  discard = g_new0 (DiscardData, 1);
-  discard->store = g_object_ref (data->store);
-  discard->dir = g_steal_pointer (&data->staging_dir);
-  task = g_task_new (NULL, NULL, NULL, NULL);
-  g_task_set_task_data (task, discard, (GDestroyNotify) discard_data_free);
+    {
+      then (data);
+      return;
+    }
+  task = g_task_new (NULL, NULL, discard_done, then);
+  g_task_set_task_data (task, data, NULL);
   g_task_run_in_thread (task, discard_thread);
 }
 
@@ -440,11 +441,10 @@ restarted_old_version_cb (GObject *source, GAsyncResult *result, gpointer user_d
 }
 
 static void
-fail_job (PullData *data_in, GError *error)
+fail_job_discarded (PullData *data_in)
 {
   g_autoptr(PullData) data = data_in;
 
-  discard_staging_dir (data);
   /* the blobs of the failed job go to GC, unless another plugin uses them */
   unpin_blobs (data);
   pd_daemon_collect_blobs (data->daemon);
@@ -452,7 +452,14 @@ fail_job (PullData *data_in, GError *error)
   if (data->restart && !pd_plugin_is_removed (data->request->plugin))
     pd_plugin_job_enable_async (data->request->plugin, data->request->activation_timeout,
                                 data->request->request_timeout, restarted_old_version_cb, NULL);
-  complete_job (data, error);
+  complete_job (data, data->error);
+}
+
+static void
+fail_job (PullData *data, GError *error)
+{
+  data->error = error;
+  discard_staging_dir_then (data, fail_job_discarded);
 }
 
 static GStrv
@@ -531,7 +538,6 @@ commit_upgrade (PullData *data, GError **error)
   pd_plugin_image_changed (plugin);
   pd_plugin_set_disk_usage (plugin, data->disk_usage);
   data->plugin = g_object_ref (plugin);
-  discard_staging_dir (data);
   g_message ("upgraded %s to %s", pd_plugin_record_get_name (live), reference);
   return TRUE;
 }
@@ -553,11 +559,12 @@ commit (PullData *data_in)
       fail_job (g_steal_pointer (&data), g_steal_pointer (&error));
       return;
     }
-  /* the record references every blob now */
+  /* the record references every blob now; an upgrade may have left some unused */
   unpin_blobs (data);
   if (data->request->plugin != NULL)
     pd_daemon_collect_blobs (data->daemon);
-  finish_with_plugin (g_steal_pointer (&data));
+  /* after an upgrade the staging dir holds the old version */
+  discard_staging_dir_then (g_steal_pointer (&data), finish_with_plugin);
 }
 
 static void

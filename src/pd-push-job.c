@@ -129,7 +129,7 @@ pd_push_job_start (PdDaemon *daemon, PdJob *job, PdPlugin *plugin, PdReference *
   g_autoptr(PushData) data = g_new0 (PushData, 1);
   g_autoptr(GTask) task = NULL;
   PdPluginRecord *record = pd_plugin_get_record (plugin);
-  const char *reference = pd_plugin_record_get_reference (record);
+  const char *remote = pd_plugin_record_get_remote (record);
   g_autoptr(PdReference) source = NULL;
 
   data->daemon = daemon;
@@ -141,7 +141,7 @@ pd_push_job_start (PdDaemon *daemon, PdJob *job, PdPlugin *plugin, PdReference *
   data->manifest_digest = g_strdup (pd_plugin_record_get_manifest_digest (record));
   pd_pull_progress_init (&data->progress);
   /* the repository it came from, on the same registry, may lend its blobs */
-  source = *reference != '\0' ? pd_reference_parse (reference, NULL) : NULL;
+  source = remote != NULL ? pd_reference_parse (remote, NULL) : NULL;
   if (source != NULL && g_str_equal (source->domain, target->domain) &&
       !g_str_equal (source->path, target->path))
     data->mount_from = g_strdup (source->path);
