@@ -652,6 +652,8 @@ typedef struct {
   guint deadline_source;
   gboolean deadline_passed;
   PdRemotePlugin *remote;
+  GMutex lock;
+  char *last_problem;   /* the registry client's last log line (a retry), under lock */
 } GetPrivilegesData;
 
 static void
@@ -663,10 +665,24 @@ get_privileges_data_free (GetPrivilegesData *data)
   g_clear_pointer (&data->request, pd_pull_job_request_free);
   g_clear_object (&data->cancellable);
   g_clear_pointer (&data->remote, pd_remote_plugin_free);
+  g_mutex_clear (&data->lock);
+  g_free (data->last_problem);
   g_free (data);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (GetPrivilegesData, get_privileges_data_free)
+
+/* the worker thread's retries, so that a deadline can say what went wrong */
+static void
+get_privileges_log_cb (const char *line, gpointer user_data)
+{
+  GetPrivilegesData *data = user_data;
+
+  g_mutex_lock (&data->lock);
+  g_free (data->last_problem);
+  data->last_problem = g_strdup (line);
+  g_mutex_unlock (&data->lock);
+}
 
 static void
 get_privileges_thread (GTask *task, gpointer source, gpointer task_data,
@@ -680,8 +696,11 @@ get_privileges_thread (GTask *task, gpointer source, gpointer task_data,
                                    data->request->remote, data->request->registry_auth, FALSE,
                                    &error);
   if (client != NULL)
-    data->remote = pd_pull_resolve (client, data->request->remote, data->request->platform,
-                                    NULL, cancellable, &error);
+    {
+      pd_registry_client_set_log_func (client, get_privileges_log_cb, data);
+      data->remote = pd_pull_resolve (client, data->request->remote, data->request->platform,
+                                      NULL, cancellable, &error);
+    }
   if (data->remote == NULL)
     g_task_return_error (task, error);
   else
@@ -717,7 +736,10 @@ get_privileges_done (GObject *source, GAsyncResult *result, gpointer user_data)
         {
           g_clear_error (&error);
           g_set_error (&error, PD_ERROR, PD_ERROR_REGISTRY_ERROR,
-                       "the registry did not answer within %d s", GET_PRIVILEGES_DEADLINE_S);
+                       "the registry did not answer within %d s%s%s%s",
+                       GET_PRIVILEGES_DEADLINE_S, data->last_problem != NULL ? " (" : "",
+                       data->last_problem != NULL ? data->last_problem : "",
+                       data->last_problem != NULL ? ")" : "");
         }
       pd_return_gerror (data->invocation, g_steal_pointer (&error));
       return;
@@ -776,9 +798,10 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
   data->manager = g_object_ref (self);
   data->invocation = g_object_ref (invocation);
   data->request = pd_pull_job_request_new ();
+  g_mutex_init (&data->lock);
   if (!pd_options_check (arg_options, get_privileges_options, &error) ||
       !pd_pull_job_request_parse_options (data->request, arg_options, &error) ||
-      (data->request->remote = pd_reference_parse (arg_remote, &error)) == NULL)
+      !pd_pull_job_request_set_remote (data->request, arg_remote, &error))
     {
       pd_return_gerror (invocation, error);
       return TRUE;
@@ -883,7 +906,7 @@ handle_pull (PdDbusManager *iface, GDBusMethodInvocation *invocation, const char
   data->request = request = pd_pull_job_request_new ();
   if (!pd_options_check (arg_options, pull_options, &error) ||
       !pd_pull_job_request_parse_options (request, arg_options, &error) ||
-      (request->remote = pd_reference_parse (arg_remote, &error)) == NULL ||
+      !pd_pull_job_request_set_remote (request, arg_remote, &error) ||
       (request->name = pull_local_name (request->remote, arg_name, &error)) == NULL ||
       !check_create_allowed (self, request->name, &error))
     {

@@ -1420,8 +1420,8 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
                    pd_plugin_record_get_name (self->record));
       goto fail;
     }
-  request->remote = pd_reference_parse (remote, &error);
-  if (request->remote == NULL || !check_can_upgrade (self, request->enable, &error))
+  if (!pd_pull_job_request_set_remote (request, remote, &error) ||
+      !check_can_upgrade (self, request->enable, &error))
     goto fail;
   request->accepted = pd_privileges_new_from_variant (arg_privileges);
 

@@ -37,6 +37,19 @@ pd_pull_job_request_free (PdPullJobRequest *request)
 }
 
 gboolean
+pd_pull_job_request_set_remote (PdPullJobRequest *request, const char *remote, GError **error)
+{
+  g_clear_pointer (&request->remote, pd_reference_free);
+  request->remote = pd_reference_parse (remote, error);
+  if (request->remote == NULL)
+    return FALSE;
+  /* Docker's TagNameOnly: "repo" means "repo:latest", and says so in every result */
+  if (request->remote->tag == NULL && request->remote->digest == NULL)
+    request->remote->tag = g_strdup ("latest");
+  return TRUE;
+}
+
+gboolean
 pd_pull_job_request_parse_options (PdPullJobRequest *request, GVariant *options, GError **error)
 {
   g_autoptr(GVariant) settings = NULL;

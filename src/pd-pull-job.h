@@ -35,6 +35,10 @@ PdPullJobRequest *pd_pull_job_request_new (void);
 void pd_pull_job_request_free (PdPullJobRequest *request);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdPullJobRequest, pd_pull_job_request_free)
 
+/* parses @remote into request->remote, ":latest" implied unless it has a tag or digest */
+gboolean pd_pull_job_request_set_remote (PdPullJobRequest *request, const char *remote,
+                                         GError **error);
+
 /* Parses the options Pull, Upgrade and GetPrivileges share ("registry-auth", "platform",
  * "expected-digest", "grant-all-privileges", "settings", "enable", "timeout",
  * "activation-timeout") into @request; the caller has checked names and types. */

@@ -344,11 +344,11 @@ sleep_cancellable (guint ms, GCancellable *cancellable, GError **error)
   return !g_cancellable_set_error_if_cancelled (cancellable, error);
 }
 
-/* 0.5 s, 1 s, 2 s, 4 s, each ±25 %, or Retry-After (capped) */
+/* after attempt 1, 2, 3, 4: 0.5 s, 1 s, 2 s, 4 s, each ±25 %, or Retry-After (capped) */
 static guint
 backoff_ms (guint attempt, SoupMessage *msg)
 {
-  guint base = 500u << MIN (attempt, 5u);
+  guint base = 500u << MIN (attempt - 1, 5u);
 
   if (msg != NULL)
     {
@@ -372,10 +372,14 @@ status_is_retryable (guint status)
 static gboolean
 error_is_retryable (const GError *error)
 {
+  /* resets, timeouts, closed connections; not a registry that is down or unreachable */
   if (error->domain == G_IO_ERROR)
     return !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
            !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED) &&
-           !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
+           !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT) &&
+           !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) &&
+           !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE) &&
+           !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE);
   /* a TLS failure that is an EOF or a reset mid-handshake is transient; a bad certificate
    * is not */
   if (error->domain == G_TLS_ERROR)

@@ -72,7 +72,8 @@ class RegistryTestCase(PlugindTestCase):
             self.auth = (USER, PASSWORD)
         else:
             self.registry = pd_registry.Registry(work)
-        self.registry.start()
+        # Registry() has started it already: a second start() would spawn a second process on
+        # the same port, which the first one answers for, and the first would leak unstopped
         self.addCleanup(self.registry.stop)
         if self.ca is not None:
             self.trust_ca(self.registry.host)
