@@ -204,6 +204,8 @@ pd_job_set_phase (PdJob *self, const char *phase)
 
   if (self->finished)
     return;
+  /* the progress of the phase that ends goes out before the new phase, not after it */
+  pd_job_push_progress (self);
   pd_dbus_job_set_phase (PD_DBUS_JOB (self), phase);
   /* clients show the phase; it must not wait for the progress interval */
   g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));

@@ -47,6 +47,8 @@ static const char *const get_privileges_options[] = {
   "interactive", "b",
   "registry-auth", "s",
   "platform", "s",
+  "settings", "a{ss}",
+  "upgrade", "s",
   NULL
 };
 
@@ -88,7 +90,7 @@ set_features (PdManager *self)
     "option:capability", "option:activation-timeout", "option:timeout", "option:stop-timeout",
     "option:lines", "option:follow", "option:registry-auth", "option:platform",
     "option:expected-digest", "option:enable", "option:settings", "option:restart",
-    "option:remote",
+    "option:remote", "option:upgrade",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)
@@ -652,6 +654,9 @@ typedef struct {
   guint deadline_source;
   gboolean deadline_passed;
   PdRemotePlugin *remote;
+  /* "upgrade": the installed plugin whose settings Upgrade would carry over */
+  PdPluginConfig *old_config;
+  PdPluginSettings *old_settings;
   GMutex lock;
   char *last_problem;   /* the registry client's last log line (a retry), under lock */
 } GetPrivilegesData;
@@ -665,6 +670,8 @@ get_privileges_data_free (GetPrivilegesData *data)
   g_clear_pointer (&data->request, pd_pull_job_request_free);
   g_clear_object (&data->cancellable);
   g_clear_pointer (&data->remote, pd_remote_plugin_free);
+  g_clear_pointer (&data->old_config, pd_plugin_config_free);
+  g_clear_pointer (&data->old_settings, pd_plugin_settings_free);
   g_mutex_clear (&data->lock);
   g_free (data->last_problem);
   g_free (data);
@@ -724,6 +731,7 @@ get_privileges_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GetPrivilegesData) data = user_data;
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) privileges = NULL;
+  g_autoptr(PdPluginSettings) settings = NULL;
   g_autofree char *reference = NULL;
   g_auto(GVariantBuilder) info = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   const PdPluginConfig *config;
@@ -745,7 +753,15 @@ get_privileges_done (GObject *source, GAsyncResult *result, gpointer user_data)
       return;
     }
   config = data->remote->config;
-  privileges = pd_privileges_compute (config, NULL);
+  /* what Pull or Upgrade with the same settings will compare the accepted list with */
+  settings = pd_plugin_settings_for_install (config, data->old_settings, data->old_config,
+                                             data->request->settings, &error);
+  if (settings == NULL)
+    {
+      pd_return_gerror (data->invocation, g_steal_pointer (&error));
+      return;
+    }
+  privileges = pd_privileges_compute (config, settings);
   reference = pd_reference_to_string (data->request->remote);
   for (guint i = 0; i < data->remote->layers->len; i++)
     size += ((PdDescriptor *) g_ptr_array_index (data->remote->layers, i))->size;
@@ -793,6 +809,7 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
   PdManager *self = PD_MANAGER (iface);
   g_autoptr(GetPrivilegesData) data = g_new0 (GetPrivilegesData, 1);
   g_autoptr(GHashTable) details = NULL;
+  const char *upgrade = NULL;
   GError *error = NULL;
 
   data->manager = g_object_ref (self);
@@ -805,6 +822,20 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
     {
       pd_return_gerror (invocation, error);
       return TRUE;
+    }
+  if (g_variant_lookup (arg_options, "upgrade", "&s", &upgrade))
+    {
+      PdPlugin *plugin = pd_daemon_resolve_plugin (self->daemon, upgrade, &error);
+      PdPluginRecord *record;
+
+      if (plugin == NULL)
+        {
+          pd_return_gerror (invocation, error);
+          return TRUE;
+        }
+      record = pd_plugin_get_record (plugin);
+      data->old_config = pd_plugin_config_copy (pd_plugin_record_get_config (record));
+      data->old_settings = pd_plugin_settings_copy (pd_plugin_record_get_settings (record));
     }
   details = remote_details (data->request->remote, "query-remote");
   pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_QUERY_REMOTE,

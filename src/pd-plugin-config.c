@@ -2664,6 +2664,25 @@ pd_plugin_settings_merge (const PdPluginSettings *old_settings,
   return g_steal_pointer (&merged);
 }
 
+PdPluginSettings *
+pd_plugin_settings_for_install (const PdPluginConfig *config,
+                                const PdPluginSettings *old_settings,
+                                const PdPluginConfig *old_config,
+                                GHashTable *changes,
+                                GError **error)
+{
+  g_autoptr(PdPluginSettings) settings = NULL;
+
+  g_return_val_if_fail (config != NULL, NULL);
+  g_return_val_if_fail ((old_settings == NULL) == (old_config == NULL), NULL);
+
+  settings = old_config != NULL ? pd_plugin_settings_merge (old_settings, old_config, config)
+                                : pd_plugin_settings_new_from_config (config);
+  if (changes == NULL)
+    return g_steal_pointer (&settings);
+  return pd_plugin_settings_apply (settings, config, changes, error);
+}
+
 /* section: describing settings */
 
 void

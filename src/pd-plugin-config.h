@@ -154,6 +154,15 @@ PdPluginSettings *pd_plugin_settings_merge (const PdPluginSettings *old_settings
                                             const PdPluginConfig *old_config,
                                             const PdPluginConfig *new_config);
 
+/* The settings a plugin installed from @config will have, whose privileges are what the user
+ * consents to: the defaults (or, for an upgrade, @old_settings merged from @old_config), with
+ * @changes (Set's grammar, may be NULL) applied. */
+PdPluginSettings *pd_plugin_settings_for_install (const PdPluginConfig *config,
+                                                  const PdPluginSettings *old_settings,
+                                                  const PdPluginConfig *old_config,
+                                                  GHashTable *changes,
+                                                  GError **error);
+
 /* One entry of the Plugin.Settings property: (name, kind, description, value, settable) for
  * every env var, mount, device and the args the config declares, with the effective value. */
 typedef struct {

@@ -272,22 +272,12 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
 
   /* consent covers what will run: the new config with the settings it will have */
   post_job_update (data->job, "checking-privileges", NULL);
-  if (data->old_config != NULL)
-    settings = pd_plugin_settings_merge (data->old_settings, data->old_config,
-                                         data->remote->config);
-  else
-    settings = pd_plugin_settings_new_from_config (data->remote->config);
-  if (request->settings != NULL)
+  settings = pd_plugin_settings_for_install (data->remote->config, data->old_settings,
+                                             data->old_config, request->settings, &error);
+  if (settings == NULL)
     {
-      PdPluginSettings *applied = pd_plugin_settings_apply (settings, data->remote->config,
-                                                            request->settings, &error);
-      if (applied == NULL)
-        {
-          g_task_return_error (task, error);
-          return;
-        }
-      pd_plugin_settings_free (settings);
-      settings = applied;
+      g_task_return_error (task, error);
+      return;
     }
   privileges = pd_privileges_compute (data->remote->config, settings);
   if (!request->grant_all && !pd_privileges_equal (privileges, request->accepted))

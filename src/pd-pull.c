@@ -495,6 +495,19 @@ set_layer_status (PdPullProgress *progress, guint index, const char *status, gui
   g_mutex_unlock (&progress->lock);
 }
 
+static const char *
+layer_status (PdPullProgress *progress, guint index)
+{
+  const char *status;
+
+  if (progress == NULL)
+    return NULL;
+  g_mutex_lock (&progress->lock);
+  status = ((PdLayerProgress *) g_ptr_array_index (progress->layers, index))->status;
+  g_mutex_unlock (&progress->lock);
+  return status;
+}
+
 /* section: layers */
 
 typedef struct {
@@ -560,7 +573,6 @@ apply_stored_layer (PdStore *store, PdDescriptor *layer, const char *diff_id,
                    g_strerror (errsv));
       return FALSE;
     }
-  set_layer_status (progress, index, "extracting", 0);
   /* the diff_id check covers the stored blob too: a rotten blob fails here */
   ok = pd_archive_apply_layer (layer_read_cb, &source, diff_id, staging_dir, helper_path, limits,
                                NULL, cancellable, error);
@@ -665,8 +677,8 @@ pd_pull_fetch_layers (PdRegistryClient *client, PdRemotePlugin *remote, PdStore 
         {
           fetch_table_release (fetches, layer->digest);
           g_ptr_array_add (pinned_blobs, g_strdup (layer->digest));
-          if (!waited)
-            set_layer_status (progress, i, "exists", 0);
+          /* Docker's "Already exists", unless another job downloaded it just now */
+          set_layer_status (progress, i, waited ? "extracting" : "exists", 0);
           ok = apply_stored_layer (store, layer, diff_id, staging_dir, helper_path, limits,
                                    progress, i, cancellable, error);
         }
@@ -681,7 +693,8 @@ pd_pull_fetch_layers (PdRegistryClient *client, PdRemotePlugin *remote, PdStore 
           g_prefix_error (error, "layer %u (%s): ", i + 1, layer->digest);
           return FALSE;
         }
-      set_layer_status (progress, i, "complete", layer->size);
+      set_layer_status (progress, i, g_strcmp0 (layer_status (progress, i), "exists") == 0
+                                       ? NULL : "complete", layer->size);
     }
 
   return store_small_blob (store, remote->config_digest, remote->config_data, pinned_blobs,

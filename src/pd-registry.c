@@ -979,10 +979,17 @@ ensure_endpoint (PdRegistryClient *client, GCancellable *cancellable, GError **e
           return FALSE;
         }
       if (client->endpoint_index + 1 < client->endpoints->len)
-        client_log (client, "%s: %s; trying %s", current_endpoint (client)->base,
-                    local_error->message,
-                    ((Endpoint *) g_ptr_array_index (client->endpoints,
-                                                     client->endpoint_index + 1))->base);
+        {
+          Endpoint *next = g_ptr_array_index (client->endpoints, client->endpoint_index + 1);
+
+          if (current_endpoint (client)->is_mirror)
+            client_log (client, "mirror %s: %s; trying %s", current_endpoint (client)->base,
+                        local_error->message, next->base);
+          else
+            /* the usual case of a local registry: not worth a warning */
+            g_debug ("%s: %s; using %s, which this registry may use",
+                     current_endpoint (client)->base, local_error->message, next->base);
+        }
       if (first_error == NULL)
         first_error = g_steal_pointer (&local_error);
     }

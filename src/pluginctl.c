@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 #include "pd-error.h"
 #include "pd-names.h"
 #include "pd-plugin-config.h"
+#include "pd-reference.h"
 
 /*
  * pluginctl: the command line client of plugind, modelled on `docker plugin` (docker-plugins.md
@@ -280,13 +282,11 @@ print_privilege_values (GString *out, const char *const *values)
   g_string_append_c (out, ']');
 }
 
-/* Docker's install prompt: TRUE only for an answer of "y" */
-static gboolean
-ask_privileges (const char *name, GPtrArray *privileges)
+/* Docker's list of privileges, as its install prompt shows it */
+static void
+append_privileges (GString *out, const char *name, GPtrArray *privileges)
 {
-  g_autoptr(GString) out = g_string_new (NULL);
   g_autofree char *shown_name = pd_escape_untrusted (name, -1);
-  char answer[256];
 
   g_string_append_printf (out, _("Plugin \"%s\" is requesting the following privileges:\n"),
                           shown_name);
@@ -299,10 +299,27 @@ ask_privileges (const char *name, GPtrArray *privileges)
       print_privilege_values (out, (const char *const *) privilege->values);
       g_string_append_c (out, '\n');
     }
-  g_string_append (out, _("Do you grant the above permissions? [y/N] "));
+}
+
+/* Docker's prompt.Confirm: shows @out (ending in the question and "[y/N] ") and reads the answer
+ * from standard input; TRUE only for "y". With @require_terminal, standard input must be a
+ * terminal: the consent comes from a person at it, and a script says --grant-all-permissions
+ * (or --skip-remote-check) instead of piping "y". Anything else is a refusal. */
+static gboolean
+confirm (GString *out, gboolean require_terminal)
+{
+  char answer[256];
+
   fputs (out->str, stdout);
   fflush (stdout);
 
+  if (require_terminal && !isatty (STDIN_FILENO))
+    {
+      fputc ('\n', stdout);
+      fflush (stdout);
+      g_printerr (_("Not asking: standard input is not a terminal.\n"));
+      return FALSE;
+    }
   if (fgets (answer, sizeof answer, stdin) == NULL)
     {
       /* end of input: finish the prompt line */
@@ -311,6 +328,17 @@ ask_privileges (const char *name, GPtrArray *privileges)
     }
   g_strstrip (answer);
   return g_str_equal (answer, "y") || g_str_equal (answer, "Y");
+}
+
+/* Docker's install prompt: TRUE only for an answer of "y" */
+static gboolean
+ask_privileges (const char *name, GPtrArray *privileges, gboolean require_terminal)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  append_privileges (out, name, privileges);
+  g_string_append (out, _("Do you grant the above permissions? [y/N] "));
+  return confirm (out, require_terminal);
 }
 
 /* create: reading the context */
@@ -630,19 +658,69 @@ tar_worker_thread (gpointer data)
   return NULL;
 }
 
-/* create: following the job */
+/* following a job */
+
+/* How a job is shown. create draws one progress line on standard error. The registry jobs
+ * follow `docker plugin install` and `push`: one line per layer on standard output, redrawn in
+ * place on a terminal, and one plain line per status change anywhere else. */
+typedef enum {
+  FOLLOW_CREATE,
+  FOLLOW_PULL,  /* pull and upgrade */
+  FOLLOW_PUSH,
+} FollowMode;
+
+/* jsonmessage.JSONProgress: the bar only on terminals wider than this */
+#define CTL_PROGRESS_BAR_MIN_WIDTH 110
+#define CTL_PROGRESS_BAR_WIDTH 50
+
+typedef struct {
+  char *digest;
+  char *status;  /* the daemon's layer status: "waiting", "downloading", ... */
+  guint64 current;
+  guint64 total;
+  char *shown;   /* the status text last printed without a terminal */
+} LayerRow;
+
+static void
+layer_row_free (LayerRow *row)
+{
+  g_free (row->digest);
+  g_free (row->status);
+  g_free (row->shown);
+  g_free (row);
+}
 
 typedef struct {
   GMainLoop *loop;
   PdDbusJob *job;
   GVariant *results;
   GError *error;
-  gboolean show_progress;
+  FollowMode mode;
+  gboolean show_progress;  /* create: standard error is a terminal */
   gboolean line_shown;
+  gboolean terminal;       /* registry jobs: standard output is a terminal */
+  GPtrArray *rows;         /* LayerRow, in the job's order */
+  guint drawn;             /* lines of the layer block now on the terminal */
+  char *block;             /* and what they show */
+  char *phase;             /* the last phase seen */
+  const char *digest;      /* pull: the manifest digest the job is bound to, for the header */
   gboolean cancel_requested;
   gboolean finished;
   guint sigint_id;
 } JobFollow;
+
+static char *truncate_id (const char *id);
+
+static void
+job_follow_clear (JobFollow *follow)
+{
+  g_clear_object (&follow->job);
+  g_clear_pointer (&follow->results, g_variant_unref);
+  g_clear_error (&follow->error);
+  g_clear_pointer (&follow->rows, g_ptr_array_unref);
+  g_clear_pointer (&follow->phase, g_free);
+  g_clear_pointer (&follow->block, g_free);
+}
 
 static void
 job_follow_clear_line (JobFollow *follow)
@@ -684,6 +762,257 @@ job_follow_render (JobFollow *follow)
   follow->line_shown = TRUE;
 }
 
+/* go-units HumanSize, as Docker's progress shows sizes: decimal units, 4 significant digits */
+static char *
+human_size (guint64 bytes)
+{
+  static const char *const units[] = { "B", "kB", "MB", "GB", "TB", "PB", "EB" };
+  char number[G_ASCII_DTOSTR_BUF_SIZE];
+  double size = (double) bytes;
+  guint unit = 0;
+
+  while (size >= 1000.0 && unit + 1 < G_N_ELEMENTS (units))
+    {
+      size /= 1000.0;
+      unit++;
+    }
+  g_ascii_formatd (number, sizeof number, "%.4g", size);
+  return g_strconcat (number, units[unit], NULL);
+}
+
+/* jsonmessage.JSONProgress.String: "[=====>      ]  12.3MB/45.6MB" */
+static void
+append_progress (GString *out, guint64 current, guint64 total, gboolean bar)
+{
+  g_autofree char *current_str = human_size (current);
+  g_autofree char *total_str = NULL;
+  guint percentage;
+
+  if (total == 0)
+    {
+      if (current > 0)
+        g_string_append_printf (out, " %8s", current_str);
+      return;
+    }
+  percentage = (guint) MIN ((double) current / (double) total * 100.0, 100.0) / 2;
+  g_string_append_c (out, ' ');
+  if (bar)
+    {
+      g_string_append_c (out, '[');
+      for (guint i = 0; i < percentage; i++)
+        g_string_append_c (out, '=');
+      g_string_append_c (out, '>');
+      for (guint i = percentage; i < CTL_PROGRESS_BAR_WIDTH; i++)
+        g_string_append_c (out, ' ');
+      g_string_append (out, "] ");
+    }
+  total_str = human_size (total);
+  if (current > total)
+    g_string_append_printf (out, "%8s", current_str);
+  else
+    g_string_append_printf (out, "%8s/%s", current_str, total_str);
+}
+
+/* Docker's words for a layer status; a status this version does not know is shown as it came */
+static char *
+layer_status_text (FollowMode mode, const char *status)
+{
+  if (g_str_equal (status, "waiting"))
+    return g_strdup (_("Waiting"));
+  if (g_str_equal (status, "downloading"))
+    return g_strdup (_("Downloading"));
+  if (g_str_equal (status, "verifying"))
+    return g_strdup (_("Verifying Checksum"));
+  if (g_str_equal (status, "extracting"))
+    return g_strdup (_("Extracting"));
+  if (g_str_equal (status, "uploading"))
+    return g_strdup (_("Pushing"));
+  if (g_str_equal (status, "exists"))
+    return g_strdup (mode == FOLLOW_PUSH ? _("Layer already exists") : _("Already exists"));
+  if (g_str_equal (status, "complete"))
+    return g_strdup (mode == FOLLOW_PUSH ? _("Pushed") : _("Pull complete"));
+  return escape_line (status);
+}
+
+static gboolean
+layer_status_has_progress (const char *status)
+{
+  return g_str_equal (status, "downloading") || g_str_equal (status, "extracting") ||
+         g_str_equal (status, "uploading");
+}
+
+/* columns of the terminal on standard output, 0 when unknown */
+static guint
+terminal_width (void)
+{
+  struct winsize size;
+
+  if (ioctl (STDOUT_FILENO, TIOCGWINSZ, &size) < 0)
+    return 0;
+  return size.ws_col;
+}
+
+/* "<short digest>: <Status> [====>   ] 12.3MB/45.6MB", no wider than @width (0: unknown) so
+ * that no line wraps and the cursor movements stay right */
+static char *
+layer_line (JobFollow *follow, LayerRow *row, guint width)
+{
+  g_autofree char *id = truncate_id (row->digest);
+  g_autofree char *shown_id = escape_line (id);
+  g_autofree char *text = layer_status_text (follow->mode, row->status);
+  GString *line = g_string_new (NULL);
+
+  g_string_append_printf (line, "%s: %s", shown_id, text);
+  if (layer_status_has_progress (row->status))
+    append_progress (line, row->current, row->total,
+                     width == 0 || width > CTL_PROGRESS_BAR_MIN_WIDTH);
+  if (width > 1 && (guint) g_utf8_strlen (line->str, -1) > width - 1)
+    g_string_truncate (line, (gsize) (g_utf8_offset_to_pointer (line->str, width - 1) - line->str));
+  return g_string_free (line, FALSE);
+}
+
+/* a terminal: the whole block again, in place; else a line per layer whose status changed */
+static void
+layers_draw (JobFollow *follow)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  if (follow->terminal)
+    {
+      guint width = terminal_width ();
+      g_autoptr(GString) block = g_string_new (NULL);
+
+      for (guint i = 0; i < follow->rows->len; i++)
+        {
+          g_autofree char *line = layer_line (follow, g_ptr_array_index (follow->rows, i), width);
+
+          g_string_append_printf (block, "\r\033[2K%s\n", line);
+        }
+      /* the rate and other properties change more often than what is shown */
+      if (follow->drawn == follow->rows->len && g_strcmp0 (block->str, follow->block) == 0)
+        return;
+      if (follow->drawn > 0)
+        g_string_append_printf (out, "\033[%uA", follow->drawn);
+      g_string_append (out, block->str);
+      if (follow->rows->len < follow->drawn)
+        g_string_append (out, "\033[J");
+      follow->drawn = follow->rows->len;
+      g_free (follow->block);
+      follow->block = g_string_free (g_steal_pointer (&block), FALSE);
+    }
+  else
+    {
+      for (guint i = 0; i < follow->rows->len; i++)
+        {
+          LayerRow *row = g_ptr_array_index (follow->rows, i);
+          g_autofree char *text = layer_status_text (follow->mode, row->status);
+          g_autofree char *id = NULL;
+          g_autofree char *shown_id = NULL;
+
+          if (g_strcmp0 (text, row->shown) == 0)
+            continue;
+          id = truncate_id (row->digest);
+          shown_id = escape_line (id);
+          g_string_append_printf (out, "%s: %s\n", shown_id, text);
+          g_free (row->shown);
+          row->shown = g_steal_pointer (&text);
+        }
+    }
+  fputs (out->str, stdout);
+  fflush (stdout);
+}
+
+/* prints @line on @stream: above the layer block of a terminal, which is drawn again below it,
+ * or after the create progress line */
+static void
+follow_print (JobFollow *follow, FILE *stream, const char *line)
+{
+  if (follow->mode == FOLLOW_CREATE)
+    {
+      job_follow_clear_line (follow);
+      fprintf (stream, "%s\n", line);
+      fflush (stream);
+      if (follow->show_progress)
+        job_follow_render (follow);
+      return;
+    }
+  if (follow->terminal && follow->drawn > 0)
+    {
+      printf ("\033[%uA\r\033[J", follow->drawn);
+      follow->drawn = 0;
+    }
+  fflush (stdout);
+  fprintf (stream, "%s\n", line);
+  fflush (stream);
+  if (follow->terminal)
+    layers_draw (follow);
+}
+
+/* the phases that layer lines do not show already */
+static const char *
+phase_text (const char *phase)
+{
+  if (g_str_equal (phase, "stopping"))
+    return _("Stopping the plugin");
+  if (g_str_equal (phase, "enabling"))
+    return _("Enabling the plugin");
+  return NULL;
+}
+
+/* takes the phase and the layers from the proxy's cache */
+static void
+layers_update (JobFollow *follow)
+{
+  const char *phase = pd_dbus_job_get_phase (follow->job);
+  GVariant *layers = pd_dbus_job_get_layers (follow->job);
+  const char *digest, *status;
+  guint64 current, total;
+  GVariantIter iter;
+  guint n = 0;
+
+  if (phase != NULL && g_strcmp0 (phase, follow->phase) != 0)
+    {
+      const char *text = phase_text (phase);
+
+      g_free (follow->phase);
+      follow->phase = g_strdup (phase);
+      if (text != NULL)
+        follow_print (follow, stdout, text);
+    }
+  if (layers == NULL || !g_variant_is_of_type (layers, G_VARIANT_TYPE ("a(sstt)")))
+    return;
+
+  g_variant_iter_init (&iter, layers);
+  while (g_variant_iter_next (&iter, "(&s&stt)", &digest, &status, &current, &total))
+    {
+      LayerRow *row;
+
+      if (n < follow->rows->len)
+        {
+          row = g_ptr_array_index (follow->rows, n);
+          if (!g_str_equal (row->digest, digest))
+            {
+              g_free (row->digest);
+              row->digest = g_strdup (digest);
+              g_clear_pointer (&row->shown, g_free);
+            }
+        }
+      else
+        {
+          row = g_new0 (LayerRow, 1);
+          row->digest = g_strdup (digest);
+          g_ptr_array_add (follow->rows, row);
+        }
+      g_free (row->status);
+      row->status = g_strdup (status);
+      row->current = current;
+      row->total = total;
+      n++;
+    }
+  g_ptr_array_set_size (follow->rows, n);
+  layers_draw (follow);
+}
+
 static void
 on_job_properties_changed (GDBusProxy *proxy,
                            GVariant *changed,
@@ -692,7 +1021,9 @@ on_job_properties_changed (GDBusProxy *proxy,
 {
   JobFollow *follow = user_data;
 
-  if (follow->show_progress)
+  if (follow->mode != FOLLOW_CREATE)
+    layers_update (follow);
+  else if (follow->show_progress)
     job_follow_render (follow);
 }
 
@@ -702,14 +1033,13 @@ on_job_log_message (PdDbusJob *job, guint priority, const char *text, gpointer u
   JobFollow *follow = user_data;
   g_autofree char *shown = NULL;
 
-  /* warnings and errors always; info only on a terminal, where it does not clutter logs */
-  if (priority > 4 && !follow->show_progress)
+  /* warnings and errors always, info (a registry's retries and fallbacks) only on a
+   * terminal, where it does not clutter logs */
+  if (priority > 4 && !(follow->mode == FOLLOW_CREATE ? follow->show_progress
+                                                      : follow->terminal))
     return;
   shown = escape_message (text);
-  job_follow_clear_line (follow);
-  g_printerr ("%s\n", shown);
-  if (follow->show_progress)
-    job_follow_render (follow);
+  follow_print (follow, stderr, shown);
 }
 
 static void
@@ -758,8 +1088,8 @@ on_sigint (gpointer user_data)
 {
   JobFollow *follow = user_data;
 
-  job_follow_clear_line (follow);
-  g_printerr (_("Cancelling…\n"));
+  /* the job is not tied to this connection: without Cancel it would run on */
+  follow_print (follow, stderr, _("Cancelling…"));
   job_follow_cancel (follow);
   /* a second interrupt kills pluginctl; the daemon still rolls the job back */
   follow->sigint_id = 0;
@@ -780,6 +1110,76 @@ on_tar_worker_failed (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* the job's properties once more after the end: the last Layers may still be in flight */
+static void
+job_follow_refresh (JobFollow *follow)
+{
+  g_autoptr(GVariant) ret = NULL;
+  g_autoptr(GVariant) props = NULL;
+  GVariantIter iter;
+  const char *name;
+  GVariant *value;
+
+  ret = g_dbus_connection_call_sync (g_dbus_proxy_get_connection (G_DBUS_PROXY (follow->job)),
+                                     PD_DBUS_NAME,
+                                     g_dbus_proxy_get_object_path (G_DBUS_PROXY (follow->job)),
+                                     "org.freedesktop.DBus.Properties", "GetAll",
+                                     g_variant_new ("(s)", PD_DBUS_INTERFACE_JOB),
+                                     G_VARIANT_TYPE ("(a{sv})"), G_DBUS_CALL_FLAGS_NONE, -1,
+                                     NULL, NULL);
+  if (ret == NULL)
+    return;  /* gone already: what was shown stays */
+  props = g_variant_get_child_value (ret, 0);
+  g_variant_iter_init (&iter, props);
+  while (g_variant_iter_next (&iter, "{&sv}", &name, &value))
+    {
+      g_dbus_proxy_set_cached_property (G_DBUS_PROXY (follow->job), name, value);
+      g_variant_unref (value);
+    }
+}
+
+/* a registry job's first line, from the job's normalised remote */
+static void
+print_job_header (JobFollow *follow)
+{
+  const char *remote = pd_dbus_job_get_remote (follow->job);
+  g_autoptr(PdReference) ref = remote != NULL ? pd_reference_parse (remote, NULL) : NULL;
+  g_autofree char *line = NULL;
+  g_autofree char *shown = NULL;
+
+  if (ref == NULL)
+    return;
+  if (follow->mode == FOLLOW_PUSH)
+    {
+      g_autofree char *repository = g_strdup_printf ("%s/%s", ref->domain, ref->path);
+
+      line = g_strdup_printf (_("The push refers to repository [%s]"), repository);
+    }
+  else
+    {
+      g_autoptr(PdReference) name_only = pd_reference_copy (ref);
+      g_autofree char *familiar = NULL;
+
+      /* Docker: "<tag>: Pulling from <familiar name>" */
+      g_clear_pointer (&name_only->tag, g_free);
+      g_clear_pointer (&name_only->digest, g_free);
+      familiar = pd_reference_familiar (name_only);
+      /* by digest alone, Docker has no tag to name (moby#47299) */
+      if (ref->tag != NULL)
+        line = g_strdup_printf (_("%s: Pulling from %s"), ref->tag, familiar);
+      else
+        line = g_strdup_printf (_("Pulling from %s"), familiar);
+    }
+  shown = escape_line (line);
+  g_print ("%s\n", shown);
+  if (follow->mode == FOLLOW_PULL && follow->digest != NULL && follow->digest[0] != '\0')
+    {
+      g_autofree char *shown_digest = escape_line (follow->digest);
+
+      g_print (_("Digest: %s\n"), shown_digest);
+    }
+}
+
 /* waits for the job at @path; returns its results or NULL with the job's error */
 static GVariant *
 job_follow_run (Ctl *ctl, JobFollow *follow, const char *path, GError **error)
@@ -787,9 +1187,18 @@ job_follow_run (Ctl *ctl, JobFollow *follow, const char *path, GError **error)
   GDBusProxyFlags flags = G_DBUS_PROXY_FLAGS_NONE;
   gboolean pending_cancel = follow->cancel_requested;
 
-  follow->show_progress = isatty (STDERR_FILENO);
-  if (!follow->show_progress)
-    flags |= G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES;
+  if (follow->mode == FOLLOW_CREATE)
+    {
+      follow->show_progress = isatty (STDERR_FILENO);
+      if (!follow->show_progress)
+        flags |= G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES;
+    }
+  else
+    {
+      follow->terminal = isatty (STDOUT_FILENO);
+      follow->rows = g_ptr_array_new_with_free_func ((GDestroyNotify) layer_row_free);
+    }
+  /* the proxy subscribes to PropertiesChanged before it reads the properties: nothing is lost */
   follow->job = pd_dbus_job_proxy_new_sync (ctl->bus, flags, PD_DBUS_NAME, path, NULL, error);
   if (follow->job == NULL)
     return NULL;
@@ -798,7 +1207,12 @@ job_follow_run (Ctl *ctl, JobFollow *follow, const char *path, GError **error)
                     G_CALLBACK (on_job_properties_changed), follow);
   g_signal_connect (follow->job, "log-message", G_CALLBACK (on_job_log_message), follow);
   follow->sigint_id = g_unix_signal_add (SIGINT, on_sigint, follow);
-  if (follow->show_progress)
+  if (follow->mode != FOLLOW_CREATE)
+    {
+      print_job_header (follow);
+      layers_update (follow);
+    }
+  else if (follow->show_progress)
     job_follow_render (follow);
   if (pending_cancel)
     {
@@ -817,6 +1231,11 @@ job_follow_run (Ctl *ctl, JobFollow *follow, const char *path, GError **error)
     g_source_remove (follow->sigint_id);
   follow->sigint_id = 0;
   g_signal_handlers_disconnect_by_data (follow->job, follow);
+  if (follow->mode != FOLLOW_CREATE)
+    {
+      job_follow_refresh (follow);
+      layers_update (follow);
+    }
   if (follow->results == NULL)
     {
       g_propagate_error (error, g_steal_pointer (&follow->error));
@@ -911,7 +1330,7 @@ cmd_create (int argc, char **argv)
     }
   privileges = pd_privileges_compute (config, NULL);
 
-  if (privileges->len > 0 && !opt_grant_all && !ask_privileges (name, privileges))
+  if (privileges->len > 0 && !opt_grant_all && !ask_privileges (name, privileges, FALSE))
     {
       g_set_error (&error, G_IO_ERROR, G_IO_ERROR_PERMISSION_DENIED,
                    _("permission denied while creating plugin %s"), name);
@@ -991,9 +1410,7 @@ cmd_create (int argc, char **argv)
   follow.finished = TRUE;
   while (g_main_context_iteration (NULL, FALSE))
     ;
-  g_clear_object (&follow.job);
-  g_clear_pointer (&follow.results, g_variant_unref);
-  g_clear_error (&follow.error);
+  job_follow_clear (&follow);
   if (results == NULL)
     goto fail;
 
@@ -1648,30 +2065,17 @@ cmd_inspect (int argc, char **argv)
 
 /* set */
 
-static int
-cmd_set (int argc, char **argv)
+/* KEY=VALUE arguments as Set's a{ss} (a new floating variant), with Docker's grammar: split at
+ * the first "="; a bare KEY sets ""; the last value wins. NULL for an argument starting with
+ * "=". */
+static GVariant *
+parse_settings (int argc, char **argv, int first)
 {
-  g_auto(Ctl) ctl = { 0 };
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PdDbusPlugin) plugin = NULL;
   g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GHashTable) values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
-  g_autoptr(GVariant) ret = NULL;
   GVariantBuilder settings;
-  GVariantBuilder options;
-  int status;
 
-  status = ctl_parse ("set", N_("NAME KEY=VALUE…"),
-                      N_("Change settings of a plugin: KEY is a setting name or NAME.FIELD "
-                         "(env value, args value, mount source, device path)."),
-                      NULL, &argc, &argv);
-  if (status >= 0)
-    return status;
-  if (argc < 3)
-    return usage_error ("set", _("“set” requires at least 2 arguments: NAME and KEY=VALUE"));
-
-  /* Docker's grammar: split at the first "="; a bare KEY sets ""; the last value wins */
-  for (int i = 2; i < argc; i++)
+  for (int i = first; i < argc; i++)
     {
       const char *arg = argv[i];
       const char *eq = strchr (arg, '=');
@@ -1679,7 +2083,7 @@ cmd_set (int argc, char **argv)
       char *stored = NULL;
 
       if (eq == arg)
-        return usage_error ("set", "invalid format, must be <name>[.<field>][=<value>]");
+        return NULL;
       key = eq != NULL ? g_strndup (arg, eq - arg) : g_strdup (arg);
       for (guint k = 0; k < keys->len && stored == NULL; k++)
         if (g_str_equal (g_ptr_array_index (keys, k), key))
@@ -1692,12 +2096,6 @@ cmd_set (int argc, char **argv)
       g_hash_table_insert (values, stored, g_strdup (eq != NULL ? eq + 1 : ""));
     }
 
-  if (!ctl_connect (&ctl, &error))
-    return report_error (error);
-  plugin = ctl_get_plugin (&ctl, argv[1], &error);
-  if (plugin == NULL)
-    return report_error (error);
-
   g_variant_builder_init (&settings, G_VARIANT_TYPE ("a{ss}"));
   for (guint k = 0; k < keys->len; k++)
     {
@@ -1705,9 +2103,45 @@ cmd_set (int argc, char **argv)
 
       g_variant_builder_add (&settings, "{ss}", key, g_hash_table_lookup (values, key));
     }
+  return g_variant_builder_end (&settings);
+}
+
+#define CTL_SETTING_FORMAT_ERROR "invalid format, must be <name>[.<field>][=<value>]"
+
+static int
+cmd_set (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdDbusPlugin) plugin = NULL;
+  g_autoptr(GVariant) settings = NULL;
+  g_autoptr(GVariant) ret = NULL;
+  GVariantBuilder options;
+  int status;
+
+  status = ctl_parse ("set", N_("NAME KEY=VALUE…"),
+                      N_("Change settings of a plugin: KEY is a setting name or NAME.FIELD "
+                         "(env value, args value, mount source, device path)."),
+                      NULL, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc < 3)
+    return usage_error ("set", _("“set” requires at least 2 arguments: NAME and KEY=VALUE"));
+
+  settings = parse_settings (argc, argv, 2);
+  if (settings == NULL)
+    return usage_error ("set", CTL_SETTING_FORMAT_ERROR);
+  g_variant_ref_sink (settings);
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+  plugin = ctl_get_plugin (&ctl, argv[1], &error);
+  if (plugin == NULL)
+    return report_error (error);
+
   ctl_options_init (&options);
   ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (plugin), "Set",
-                                g_variant_new ("(a{ss}a{sv})", &settings, &options),
+                                g_variant_new ("(@a{ss}a{sv})", settings, &options),
                                 ctl_call_flags (), G_MAXINT, NULL, &error);
   if (ret == NULL)
     return report_error (error);
@@ -2090,6 +2524,914 @@ cmd_remove (int argc, char **argv)
   return status;
 }
 
+/* registry credentials */
+
+/* Docker Hub's key in config.json (registry.IndexServer) */
+#define CTL_DOCKER_HUB_KEY "https://index.docker.io/v1/"
+#define CTL_DOCKER_HUB_DOMAIN "docker.io"
+
+/* a string holding a secret: overwritten before it is freed */
+typedef char CtlSecret;
+
+static void
+ctl_secret_free (CtlSecret *secret)
+{
+  if (secret != NULL)
+    memset (secret, 0, strlen (secret));
+  g_free (secret);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CtlSecret, ctl_secret_free)
+
+typedef struct {
+  char *registry;  /* the remote's registry, e.g. "docker.io", "localhost:5000" */
+  char *path;      /* the config file read */
+  CtlSecret *header;  /* X-Registry-Auth for that registry only; NULL: anonymous */
+  gboolean helper;    /* a credential helper holds them, which pluginctl does not run */
+} CtlRegistryAuth;
+
+static void
+ctl_registry_auth_clear (CtlRegistryAuth *auth)
+{
+  g_clear_pointer (&auth->registry, g_free);
+  g_clear_pointer (&auth->path, g_free);
+  g_clear_pointer (&auth->header, ctl_secret_free);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (CtlRegistryAuth, ctl_registry_auth_clear)
+
+/* Docker's CLI config of the calling user: $DOCKER_CONFIG/config.json, else
+ * $HOME/.docker/config.json with $HOME as it is (sudo decides whose it is) */
+static char *
+docker_config_path (void)
+{
+  const char *dir = g_getenv ("DOCKER_CONFIG");
+  const char *home = g_getenv ("HOME");
+
+  if (dir != NULL && *dir != '\0')
+    return g_build_filename (dir, "config.json", NULL);
+  if (home == NULL || *home == '\0')
+    home = g_get_home_dir ();
+  return g_build_filename (home, ".docker", "config.json", NULL);
+}
+
+/* a member by name, case-insensitively as Go decodes JSON into a struct */
+static JsonNode *
+json_member_ci (JsonObject *object, const char *name)
+{
+  g_autoptr(GList) members = json_object_get_members (object);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    if (g_ascii_strcasecmp (l->data, name) == 0)
+      return json_object_get_member (object, l->data);
+  return NULL;
+}
+
+static const char *
+json_string_ci (JsonObject *object, const char *name)
+{
+  JsonNode *node = json_member_ci (object, name);
+
+  if (node != NULL && JSON_NODE_HOLDS_VALUE (node) &&
+      json_node_get_value_type (node) == G_TYPE_STRING)
+    return json_node_get_string (node);
+  return NULL;
+}
+
+static JsonObject *
+json_object_ci (JsonObject *object, const char *name)
+{
+  JsonNode *node = json_member_ci (object, name);
+
+  return node != NULL && JSON_NODE_HOLDS_OBJECT (node) ? json_node_get_object (node) : NULL;
+}
+
+/* the registry a config.json key names, as the daemon compares serveraddress: scheme and path
+ * dropped, lower case, Docker Hub's hosts as "docker.io" */
+static char *
+registry_key_domain (const char *key)
+{
+  const char *start = key;
+  const char *end;
+  g_autofree char *host = NULL;
+
+  if (g_ascii_strncasecmp (start, "https://", strlen ("https://")) == 0)
+    start += strlen ("https://");
+  else if (g_ascii_strncasecmp (start, "http://", strlen ("http://")) == 0)
+    start += strlen ("http://");
+  end = strchr (start, '/');
+  host = end != NULL ? g_strndup (start, (gsize) (end - start)) : g_strdup (start);
+  if (g_ascii_strcasecmp (host, "index.docker.io") == 0 ||
+      g_ascii_strcasecmp (host, "registry-1.docker.io") == 0)
+    return g_strdup (CTL_DOCKER_HUB_DOMAIN);
+  return g_ascii_strdown (host, -1);
+}
+
+/* Docker's X-Registry-Auth: base64url (padded) of the JSON AuthConfig */
+static CtlSecret *
+encode_auth_config (JsonBuilder *builder)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (builder);
+  g_autoptr(CtlSecret) json = NULL;
+  gsize len = 0;
+  char *encoded;
+
+  json_generator_set_root (generator, root);
+  json = json_generator_to_data (generator, &len);
+  encoded = g_base64_encode ((const guchar *) json, len);
+  for (char *p = encoded; *p != '\0'; p++)
+    {
+      if (*p == '+')
+        *p = '-';
+      else if (*p == '/')
+        *p = '_';
+    }
+  return encoded;
+}
+
+/* X-Registry-Auth from the entry auths[@key] of the config file @path; NULL when the entry
+ * holds no credentials. Never prints a credential. */
+static CtlSecret *
+encode_auth_entry (const char *key, JsonObject *entry, const char *path)
+{
+  const char *identity_token = json_string_ci (entry, "identitytoken");
+  const char *auth = json_string_ci (entry, "auth");
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(CtlSecret) username = NULL;
+  g_autoptr(CtlSecret) password = NULL;
+
+  json_builder_begin_object (builder);
+  if (identity_token != NULL && *identity_token != '\0')
+    {
+      json_builder_set_member_name (builder, "identitytoken");
+      json_builder_add_string_value (builder, identity_token);
+    }
+  else
+    {
+      if (auth != NULL && *auth != '\0')
+        {
+          gsize len = 0;
+          guchar *decoded = g_base64_decode (auth, &len);
+          const char *text = (const char *) decoded;
+          const char *colon = text != NULL ? memchr (text, ':', len) : NULL;
+
+          if (colon != NULL && memchr (text, '\0', len) == NULL)
+            {
+              gsize user_len = (gsize) (colon - text);
+
+              username = g_strndup (text, user_len);
+              password = g_strndup (colon + 1, len - user_len - 1);
+            }
+          if (decoded != NULL)
+            memset (decoded, 0, len);
+          g_free (decoded);
+          if (username == NULL)
+            {
+              g_autofree char *shown_key = escape_line (key);
+              g_autofree char *shown_path = escape_line (path);
+
+              g_printerr (_("WARNING: %s: the “auth” of “%s” is not the base64 of "
+                            "“username:password”; it is not used\n"), shown_path, shown_key);
+              return NULL;
+            }
+        }
+      else
+        {
+          username = g_strdup (json_string_ci (entry, "username"));
+          password = g_strdup (json_string_ci (entry, "password"));
+        }
+      if (username == NULL || *username == '\0')
+        return NULL;
+      json_builder_set_member_name (builder, "username");
+      json_builder_add_string_value (builder, username);
+      json_builder_set_member_name (builder, "password");
+      json_builder_add_string_value (builder, password != NULL ? password : "");
+    }
+  /* the daemon sends the credentials only to this registry */
+  json_builder_set_member_name (builder, "serveraddress");
+  json_builder_add_string_value (builder, key);
+  json_builder_end_object (builder);
+  return encode_auth_config (builder);
+}
+
+/* Looks up the credentials for the registry of @remote in the caller's Docker config, as
+ * Docker's CLI does (command.ResolveAuthConfig): the entry of auths keyed by the registry
+ * ("https://index.docker.io/v1/" for Docker Hub), else one whose key names the same host with
+ * a scheme or a path. Only that registry's entry is ever sent. Credential helpers are not run. */
+static void
+ctl_registry_auth_load (CtlRegistryAuth *auth, const char *remote)
+{
+  static gboolean helper_note_shown;
+  g_autoptr(PdReference) ref = pd_reference_parse (remote, NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(CtlSecret) contents = NULL;
+  g_autoptr(GList) members = NULL;
+  g_autofree char *shown_path = NULL;
+  JsonObject *root;
+  JsonObject *auths;
+  JsonObject *entry = NULL;
+  JsonObject *helpers;
+  const char *key = NULL;
+  const char *config_key;
+  const char *store;
+  gboolean helper;
+  gsize len = 0;
+
+  if (ref == NULL)
+    return;  /* the daemon names the error */
+  auth->registry = g_ascii_strdown (ref->domain, -1);
+  auth->path = docker_config_path ();
+  shown_path = escape_line (auth->path);
+  if (!g_file_get_contents (auth->path, &contents, &len, &error))
+    {
+      if (!g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOENT) &&
+          !g_error_matches (error, G_FILE_ERROR, G_FILE_ERROR_NOTDIR))
+        {
+          g_autofree char *message = escape_line (error->message);
+
+          g_printerr (_("WARNING: Error loading config file: %s\n"), message);
+        }
+      return;
+    }
+  parser = json_parser_new ();
+  /* the parser's message could quote the file: only its name is shown */
+  if (!json_parser_load_from_data (parser, contents, (gssize) len, NULL) ||
+      json_parser_get_root (parser) == NULL ||
+      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_printerr (_("WARNING: Error loading config file: %s: not a JSON object\n"), shown_path);
+      return;
+    }
+  root = json_node_get_object (json_parser_get_root (parser));
+
+  config_key = g_str_equal (auth->registry, CTL_DOCKER_HUB_DOMAIN) ? CTL_DOCKER_HUB_KEY
+                                                                   : auth->registry;
+  auths = json_object_ci (root, "auths");
+  if (auths != NULL)
+    members = json_object_get_members (auths);
+  for (GList *l = members; l != NULL && entry == NULL; l = l->next)
+    {
+      JsonNode *node = json_object_get_member (auths, l->data);
+
+      if (g_str_equal (l->data, config_key) && JSON_NODE_HOLDS_OBJECT (node))
+        {
+          key = l->data;
+          entry = json_node_get_object (node);
+        }
+    }
+  for (GList *l = members; l != NULL && entry == NULL; l = l->next)
+    {
+      JsonNode *node = json_object_get_member (auths, l->data);
+      g_autofree char *domain = registry_key_domain (l->data);
+
+      if (g_str_equal (domain, auth->registry) && JSON_NODE_HOLDS_OBJECT (node))
+        {
+          key = l->data;
+          entry = json_node_get_object (node);
+        }
+    }
+  if (entry != NULL)
+    auth->header = encode_auth_entry (key, entry, auth->path);
+  if (auth->header != NULL)
+    return;
+
+  /* with a helper, auths holds no inline credentials: say why none are sent */
+  store = json_string_ci (root, "credsStore");
+  helper = store != NULL && *store != '\0';
+  helpers = json_object_ci (root, "credHelpers");
+  if (!helper && helpers != NULL)
+    {
+      g_autoptr(GList) names = json_object_get_members (helpers);
+
+      for (GList *l = names; l != NULL && !helper; l = l->next)
+        {
+          g_autofree char *domain = registry_key_domain (l->data);
+
+          helper = g_str_equal (domain, auth->registry);
+        }
+    }
+  auth->helper = helper;
+  if (helper && !helper_note_shown)
+    {
+      helper_note_shown = TRUE;
+      g_printerr (_("Note: %s names a credential helper (credsStore or credHelpers) for %s; "
+                    "pluginctl does not run credential helpers, so no credentials are sent.\n"),
+                  shown_path, auth->registry);
+    }
+}
+
+static void
+ctl_registry_auth_add_option (const CtlRegistryAuth *auth, GVariantBuilder *options)
+{
+  if (auth->header != NULL)
+    g_variant_builder_add (options, "{sv}", "registry-auth",
+                           g_variant_new_string (auth->header));
+}
+
+/* report_error, and a note on the credentials when the registry refused them */
+static int
+report_registry_error (GError *error, const CtlRegistryAuth *auth)
+{
+  g_autofree char *name = g_dbus_error_get_remote_error (error);
+  int status = report_error (error);
+
+  if (auth->registry != NULL && auth->path != NULL &&
+      g_strcmp0 (name, PD_DBUS_ERROR_PREFIX "RegistryUnauthorized") == 0)
+    {
+      g_autofree char *shown_path = escape_line (auth->path);
+
+      if (auth->header != NULL)
+        g_printerr (_("Note: the registry %s refused the credentials for it in %s.\n"),
+                    auth->registry, shown_path);
+      else if (!auth->helper)
+        g_printerr (_("Note: %s holds no credentials for %s "
+                      "(add them with “docker login %s”).\n"),
+                    shown_path, auth->registry, auth->registry);
+    }
+  return status;
+}
+
+/* registry commands: common parts */
+
+static char *opt_platform;
+static gboolean opt_content_trust_ignored;
+
+#define CTL_PLATFORM_ENTRY \
+  { "platform", 0, 0, G_OPTION_ARG_STRING, &opt_platform, \
+    N_("The platform to pick from a multi-platform image (default: the daemon's)"), \
+    N_("OS/ARCH[/VARIANT]") }
+/* Docker's deprecated no-op, accepted so that its command lines work */
+#define CTL_CONTENT_TRUST_ENTRY \
+  { "disable-content-trust", 0, G_OPTION_FLAG_HIDDEN, G_OPTION_ARG_NONE, \
+    &opt_content_trust_ignored, N_("Ignored (Docker's content trust is gone)"), NULL }
+
+/* the plugin @name with its properties loaded */
+static PdDbusPlugin *
+ctl_get_plugin_with_properties (Ctl *ctl, const char *name, GError **error)
+{
+  g_autofree char *path = NULL;
+
+  if (!pd_dbus_manager_call_get_plugin_sync (ctl->manager, name, &path, NULL, error))
+    return NULL;
+  return pd_dbus_plugin_proxy_new_sync (ctl->bus, G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                        PD_DBUS_NAME, path, NULL, error);
+}
+
+/* Manager.GetPrivileges: the privileges as a new PdPrivilege array, the raw a(ssas) in
+ * @privileges_variant and the info */
+static GPtrArray *
+ctl_get_privileges (Ctl *ctl,
+                    const char *remote,
+                    const CtlRegistryAuth *auth,
+                    GVariant *settings,
+                    const char *upgrade,
+                    GVariant **privileges_variant,
+                    GVariant **info,
+                    GError **error)
+{
+  g_autoptr(GVariant) ret = NULL;
+  g_autoptr(GVariant) privileges = NULL;
+  GVariantBuilder options;
+
+  ctl_options_init (&options);
+  ctl_registry_auth_add_option (auth, &options);
+  if (opt_platform != NULL)
+    g_variant_builder_add (&options, "{sv}", "platform", g_variant_new_string (opt_platform));
+  /* the privileges with the settings the install or upgrade will have: what it compares */
+  if (settings != NULL && g_variant_n_children (settings) > 0)
+    g_variant_builder_add (&options, "{sv}", "settings", settings);
+  if (upgrade != NULL)
+    g_variant_builder_add (&options, "{sv}", "upgrade", g_variant_new_string (upgrade));
+  /* no D-Bus timeout: the daemon bounds the lookup itself, and a dialog may take a while */
+  ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (ctl->manager), "GetPrivileges",
+                                g_variant_new ("(sa{sv})", remote, &options),
+                                ctl_call_flags (), G_MAXINT, NULL, error);
+  if (ret == NULL)
+    return NULL;
+  if (!g_variant_is_of_type (ret, G_VARIANT_TYPE ("(a(ssas)a{sv})")))
+    {
+      g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                   _("the daemon sent an unexpected reply to %s"), "GetPrivileges");
+      return NULL;
+    }
+  g_variant_get (ret, "(@a(ssas)@a{sv})", &privileges, info);
+  *privileges_variant = g_variant_ref (privileges);
+  return pd_privileges_new_from_variant (privileges);
+}
+
+/* the string @key of @dict, "" when absent */
+static const char *
+lookup_string (GVariant *dict, const char *key)
+{
+  const char *value = NULL;
+
+  if (dict == NULL || !g_variant_lookup (dict, key, "&s", &value))
+    return "";
+  return value;
+}
+
+/* follows the registry job at @path (its results, or NULL with its error) */
+static GVariant *
+ctl_follow_registry_job (Ctl *ctl, const char *path, FollowMode mode, const char *digest,
+                         GError **error)
+{
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+  g_autoptr(GVariant) ret = NULL;
+  JobFollow follow = { 0 };
+  GVariant *results = NULL;
+
+  follow.loop = loop;
+  follow.mode = mode;
+  follow.digest = digest;
+  ret = job_follow_run (ctl, &follow, path, error);
+  if (ret != NULL)
+    results = g_variant_get_child_value (ret, 0);
+  job_follow_clear (&follow);
+  return results;
+}
+
+/* privileges */
+
+static const GOptionEntry privileges_entries[] = {
+  { "format", 0, 0, G_OPTION_ARG_STRING, &opt_format,
+    N_("Output format: “text” (the default) or “json”"), N_("FORMAT") },
+  CTL_PLATFORM_ENTRY,
+  { NULL }
+};
+
+static void
+print_privileges_json (GVariant *info, GPtrArray *privileges)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) node = NULL;
+  g_autoptr(GVariant) types = NULL;
+  g_autofree char *data = NULL;
+  g_autoptr(GString) line = NULL;
+  guint64 size = 0;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "Reference");
+  json_builder_add_string_value (builder, lookup_string (info, "reference"));
+  json_builder_set_member_name (builder, "Digest");
+  json_builder_add_string_value (builder, lookup_string (info, "manifest-digest"));
+  json_builder_set_member_name (builder, "Description");
+  json_builder_add_string_value (builder, lookup_string (info, "description"));
+  json_builder_set_member_name (builder, "InterfaceTypes");
+  json_builder_begin_array (builder);
+  types = g_variant_lookup_value (info, "interface-types", G_VARIANT_TYPE_STRING_ARRAY);
+  for (gsize i = 0; types != NULL && i < g_variant_n_children (types); i++)
+    {
+      const char *type = NULL;
+
+      g_variant_get_child (types, i, "&s", &type);
+      json_builder_add_string_value (builder, type);
+    }
+  json_builder_end_array (builder);
+  json_builder_set_member_name (builder, "Size");
+  g_variant_lookup (info, "size", "t", &size);
+  json_builder_add_int_value (builder, (gint64) MIN (size, (guint64) G_MAXINT64));
+  /* Docker's PluginPrivilege objects, as GET /plugins/privileges returns them */
+  json_builder_set_member_name (builder, "Privileges");
+  json_builder_begin_array (builder);
+  for (guint i = 0; i < privileges->len; i++)
+    {
+      PdPrivilege *privilege = g_ptr_array_index (privileges, i);
+
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "Name");
+      json_builder_add_string_value (builder, privilege->name);
+      json_builder_set_member_name (builder, "Description");
+      json_builder_add_string_value (builder, privilege->description != NULL
+                                                ? privilege->description : "");
+      json_builder_set_member_name (builder, "Value");
+      json_builder_begin_array (builder);
+      for (gsize v = 0; privilege->values != NULL && privilege->values[v] != NULL; v++)
+        json_builder_add_string_value (builder, privilege->values[v]);
+      json_builder_end_array (builder);
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  json_builder_end_object (builder);
+
+  node = json_builder_get_root (builder);
+  data = pd_json_to_go_data (node, NULL);
+  line = g_string_sized_new (strlen (data) + 1);
+  for (const char *p = data; *p != '\0';)
+    p += append_json_char (line, p);
+  g_print ("%s\n", line->str);
+}
+
+static int
+cmd_privileges (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_auto(CtlRegistryAuth) auth = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdReference) ref = NULL;
+  g_autoptr(GPtrArray) privileges = NULL;
+  g_autoptr(GVariant) privileges_variant = NULL;
+  g_autoptr(GVariant) info = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autofree char *digest = NULL;
+  gboolean json = FALSE;
+  const char *remote;
+  int status;
+
+  status = ctl_parse ("privileges", N_("REMOTE"),
+                      N_("Show the privileges a plugin in a registry requests, and the digest "
+                         "of its manifest, without installing it."),
+                      privileges_entries, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc != 2)
+    return usage_error ("privileges", _("“privileges” requires exactly 1 argument"));
+  if (opt_format != NULL && g_str_equal (opt_format, "json"))
+    json = TRUE;
+  else if (opt_format != NULL && !g_str_equal (opt_format, "text") && opt_format[0] != '\0')
+    return usage_error ("privileges", _("unsupported format: use “text” or “json”"));
+  remote = argv[1];
+  ref = pd_reference_parse (remote, &error);
+  if (ref == NULL)
+    return usage_error ("privileges", error->message);
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+  ctl_registry_auth_load (&auth, remote);
+  privileges = ctl_get_privileges (&ctl, remote, &auth, NULL, NULL, &privileges_variant, &info,
+                                   &error);
+  if (privileges == NULL)
+    return report_registry_error (error, &auth);
+
+  if (json)
+    {
+      print_privileges_json (info, privileges);
+      return CTL_EXIT_OK;
+    }
+  if (privileges->len > 0)
+    append_privileges (out, remote, privileges);
+  else
+    {
+      g_autofree char *shown_remote = pd_escape_untrusted (remote, -1);
+
+      g_string_append_printf (out, _("Plugin \"%s\" is requesting no privileges\n"),
+                              shown_remote);
+    }
+  digest = escape_line (lookup_string (info, "manifest-digest"));
+  g_string_append_printf (out, _("Digest: %s\n"), digest);
+  fputs (out->str, stdout);
+  return CTL_EXIT_OK;
+}
+
+/* install */
+
+static char *opt_alias;
+static gboolean opt_disable;
+
+static const GOptionEntry install_entries[] = {
+  { "alias", 0, 0, G_OPTION_ARG_STRING, &opt_alias, N_("Local name for plugin"), N_("NAME") },
+  { "disable", 0, 0, G_OPTION_ARG_NONE, &opt_disable,
+    N_("Do not enable the plugin on install"), NULL },
+  { "grant-all-permissions", 0, 0, G_OPTION_ARG_NONE, &opt_grant_all,
+    N_("Grant all permissions necessary to run the plugin"), NULL },
+  CTL_PLATFORM_ENTRY,
+  CTL_CONTENT_TRUST_ENTRY,
+  { NULL }
+};
+
+static int
+cmd_install (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_auto(CtlRegistryAuth) auth = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdReference) ref = NULL;
+  g_autoptr(GVariant) settings = NULL;
+  g_autoptr(GPtrArray) privileges = NULL;
+  g_autoptr(GVariant) privileges_variant = NULL;
+  g_autoptr(GVariant) info = NULL;
+  g_autoptr(GVariant) ret = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autofree char *job_path = NULL;
+  g_autofree char *shown_remote = NULL;
+  GVariantBuilder options;
+  const char *remote;
+  const char *digest;
+  gboolean has_settings;
+  int status;
+
+  status = ctl_parse ("install", N_("REMOTE [KEY=VALUE…]"),
+                      N_("Install a plugin from a registry: show the privileges it requests and "
+                         "ask for them, download it, apply the settings and enable it."),
+                      install_entries, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc < 2)
+    return usage_error ("install", _("“install” requires at least 1 argument"));
+  remote = argv[1];
+  ref = pd_reference_parse (remote, &error);
+  if (ref == NULL)
+    return usage_error ("install", error->message);
+  if (opt_alias != NULL)
+    {
+      g_autofree char *name = pd_reference_local_name (opt_alias, &error);
+
+      if (name == NULL)
+        return usage_error ("install", error->message);
+    }
+  settings = parse_settings (argc, argv, 2);
+  if (settings == NULL)
+    return usage_error ("install", CTL_SETTING_FORMAT_ERROR);
+  g_variant_ref_sink (settings);
+  has_settings = g_variant_n_children (settings) > 0;
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+  ctl_registry_auth_load (&auth, remote);
+  privileges = ctl_get_privileges (&ctl, remote, &auth, settings, NULL, &privileges_variant,
+                                   &info, &error);
+  if (privileges == NULL)
+    return report_registry_error (error, &auth);
+
+  shown_remote = pd_escape_untrusted (remote, -1);
+  if (privileges->len > 0 && !opt_grant_all && !ask_privileges (remote, privileges, TRUE))
+    {
+      g_printerr (_("Error: permission denied while installing plugin %s\n"), shown_remote);
+      return CTL_EXIT_FAILURE;
+    }
+
+  /* one job: download, settings, enable; the consent is bound to the content looked at */
+  digest = lookup_string (info, "manifest-digest");
+  ctl_options_init (&options);
+  ctl_registry_auth_add_option (&auth, &options);
+  if (opt_platform != NULL)
+    g_variant_builder_add (&options, "{sv}", "platform", g_variant_new_string (opt_platform));
+  if (*digest != '\0')
+    g_variant_builder_add (&options, "{sv}", "expected-digest", g_variant_new_string (digest));
+  g_variant_builder_add (&options, "{sv}", "enable", g_variant_new_boolean (!opt_disable));
+  if (has_settings)
+    g_variant_builder_add (&options, "{sv}", "settings", settings);
+  ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (ctl.manager), "Pull",
+                                g_variant_new ("(ss@a(ssas)a{sv})", remote,
+                                               opt_alias != NULL ? opt_alias : "",
+                                               privileges_variant, &options),
+                                ctl_call_flags (), G_MAXINT, NULL, &error);
+  if (ret == NULL)
+    return report_registry_error (error, &auth);
+  g_variant_get (ret, "(o)", &job_path);
+  results = ctl_follow_registry_job (&ctl, job_path, FOLLOW_PULL, digest, &error);
+  if (results == NULL)
+    return report_registry_error (error, &auth);
+  /* Docker prints the remote as it was given */
+  g_print (_("Installed plugin %s\n"), shown_remote);
+  return CTL_EXIT_OK;
+}
+
+/* upgrade */
+
+static gboolean opt_skip_remote_check;
+static gboolean opt_restart;
+
+static const GOptionEntry upgrade_entries[] = {
+  { "grant-all-permissions", 0, 0, G_OPTION_ARG_NONE, &opt_grant_all,
+    N_("Grant all permissions necessary to run the plugin"), NULL },
+  { "skip-remote-check", 0, 0, G_OPTION_ARG_NONE, &opt_skip_remote_check,
+    N_("Do not check if specified remote plugin matches existing plugin image"), NULL },
+  { "restart", 0, 0, G_OPTION_ARG_NONE, &opt_restart,
+    N_("Upgrade an enabled plugin: stop it, upgrade it and start it again"), NULL },
+  CTL_PLATFORM_ENTRY,
+  CTL_CONTENT_TRUST_ENTRY,
+  { NULL }
+};
+
+/* @ref as reference.TagNameOnly leaves it: ":latest" for a name alone */
+static void
+tag_name_only (PdReference *ref)
+{
+  if (ref->tag == NULL && ref->digest == NULL)
+    ref->tag = g_strdup ("latest");
+}
+
+static int
+cmd_upgrade (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_auto(CtlRegistryAuth) auth = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdDbusPlugin) plugin = NULL;
+  g_autoptr(PdReference) new_ref = NULL;
+  g_autoptr(PdReference) old_ref = NULL;
+  g_autoptr(GPtrArray) privileges = NULL;
+  g_autoptr(GVariant) privileges_variant = NULL;
+  g_autoptr(GVariant) info = NULL;
+  g_autoptr(GVariant) ret = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autofree char *name = NULL;
+  g_autofree char *remote = NULL;
+  g_autofree char *new_text = NULL;
+  g_autofree char *old_text = NULL;
+  g_autofree char *new_familiar = NULL;
+  g_autofree char *old_familiar = NULL;
+  g_autofree char *shown_name = NULL;
+  g_autofree char *shown_remote = NULL;
+  g_autofree char *job_path = NULL;
+  GVariantBuilder options;
+  const char *digest;
+  int status;
+
+  status = ctl_parse ("upgrade", N_("NAME [REMOTE]"),
+                      N_("Upgrade a plugin to the image REMOTE (default: the one it was "
+                         "installed from), keeping its ID, name and settings."),
+                      upgrade_entries, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc != 2 && argc != 3)
+    return usage_error ("upgrade", _("“upgrade” requires 1 or 2 arguments: NAME and REMOTE"));
+  if (argc == 3)
+    {
+      new_ref = pd_reference_parse (argv[2], &error);
+      if (new_ref == NULL)
+        return usage_error ("upgrade", error->message);
+    }
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+  plugin = ctl_get_plugin_with_properties (&ctl, argv[1], &error);
+  if (plugin == NULL)
+    return report_error (error);
+  name = pd_dbus_plugin_dup_name (plugin);
+  if (name == NULL)
+    {
+      g_printerr (_("Error: %s\n"), _("the daemon sent no plugin properties"));
+      return CTL_EXIT_FAILURE;
+    }
+  shown_name = escape_line (name);
+  if (pd_dbus_plugin_get_enabled (plugin) && !opt_restart)
+    {
+      g_printerr (_("Error: %s\n"), _("the plugin must be disabled before upgrading"));
+      return CTL_EXIT_FAILURE;
+    }
+
+  /* Docker's checks: the remote defaults to the plugin's reference; another image is asked
+   * about */
+  old_ref = pd_reference_parse (pd_dbus_plugin_get_reference (plugin), &error);
+  if (old_ref == NULL)
+    {
+      g_prefix_error (&error, "%s: ", _("error parsing current image reference"));
+      return report_error (error);
+    }
+  remote = g_strdup (argc == 3 ? argv[2] : pd_dbus_plugin_get_reference (plugin));
+  if (new_ref == NULL)
+    new_ref = pd_reference_copy (old_ref);
+  tag_name_only (new_ref);
+  tag_name_only (old_ref);
+  new_text = pd_reference_to_string (new_ref);
+  old_text = pd_reference_to_string (old_ref);
+  {
+    g_autofree char *familiar = pd_reference_familiar (new_ref);
+
+    new_familiar = escape_line (familiar);
+    g_free (familiar);
+    familiar = pd_reference_familiar (old_ref);
+    old_familiar = escape_line (familiar);
+  }
+  shown_remote = pd_escape_untrusted (remote, -1);
+
+  g_print (_("Upgrading plugin %s from %s to %s\n"), shown_name, old_familiar, new_familiar);
+  if (!opt_skip_remote_check && !g_str_equal (new_text, old_text))
+    {
+      g_autoptr(GString) out = g_string_new (_("Plugin images do not match, are you sure? [y/N] "));
+
+      if (!confirm (out, TRUE))
+        {
+          g_printerr (_("Error: %s\n"), _("plugin upgrade has been cancelled"));
+          return CTL_EXIT_FAILURE;
+        }
+    }
+
+  ctl_registry_auth_load (&auth, remote);
+  /* with the settings the plugin has now, as Upgrade carries them over */
+  privileges = ctl_get_privileges (&ctl, remote, &auth, NULL,
+                                   pd_dbus_plugin_get_id (plugin), &privileges_variant, &info,
+                                   &error);
+  if (privileges == NULL)
+    return report_registry_error (error, &auth);
+  if (privileges->len > 0 && !opt_grant_all && !ask_privileges (remote, privileges, TRUE))
+    {
+      /* Docker's client says "installing" for an upgrade too */
+      g_printerr (_("Error: permission denied while installing plugin %s\n"), shown_remote);
+      return CTL_EXIT_FAILURE;
+    }
+
+  digest = lookup_string (info, "manifest-digest");
+  ctl_options_init (&options);
+  ctl_registry_auth_add_option (&auth, &options);
+  if (opt_platform != NULL)
+    g_variant_builder_add (&options, "{sv}", "platform", g_variant_new_string (opt_platform));
+  if (*digest != '\0')
+    g_variant_builder_add (&options, "{sv}", "expected-digest", g_variant_new_string (digest));
+  if (opt_restart)
+    g_variant_builder_add (&options, "{sv}", "restart", g_variant_new_boolean (TRUE));
+  ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (plugin), "Upgrade",
+                                g_variant_new ("(s@a(ssas)a{sv})", remote, privileges_variant,
+                                               &options),
+                                ctl_call_flags (), G_MAXINT, NULL, &error);
+  if (ret == NULL)
+    return report_registry_error (error, &auth);
+  g_variant_get (ret, "(o)", &job_path);
+  results = ctl_follow_registry_job (&ctl, job_path, FOLLOW_PULL, digest, &error);
+  if (results == NULL)
+    return report_registry_error (error, &auth);
+  g_print (_("Upgraded plugin %s to %s\n"), shown_name, shown_remote);
+  return CTL_EXIT_OK;
+}
+
+/* push */
+
+static char *opt_remote;
+
+static const GOptionEntry push_entries[] = {
+  { "remote", 0, 0, G_OPTION_ARG_STRING, &opt_remote,
+    N_("Where to push, REGISTRY/REPOSITORY[:TAG] (default: the reference the plugin was "
+       "installed from, else its name)"), N_("REMOTE") },
+  CTL_CONTENT_TRUST_ENTRY,
+  { NULL }
+};
+
+static int
+cmd_push (int argc, char **argv)
+{
+  g_auto(Ctl) ctl = { 0 };
+  g_auto(CtlRegistryAuth) auth = { 0 };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdDbusPlugin) plugin = NULL;
+  g_autoptr(GVariant) ret = NULL;
+  g_autoptr(GVariant) results = NULL;
+  g_autoptr(PdReference) pushed = NULL;
+  g_autofree char *job_path = NULL;
+  g_autofree char *line = NULL;
+  g_autofree char *shown = NULL;
+  GVariantBuilder options;
+  const char *target;
+  guint64 size = 0;
+  int status;
+
+  status = ctl_parse ("push", N_("NAME"),
+                      N_("Push a plugin to a registry: to --remote, else to the reference it "
+                         "was installed from, else to its name."),
+                      push_entries, &argc, &argv);
+  if (status >= 0)
+    return status;
+  if (argc != 2)
+    return usage_error ("push", _("“push” requires exactly 1 argument"));
+  if (opt_remote != NULL)
+    {
+      g_autoptr(PdReference) ref = pd_reference_parse (opt_remote, &error);
+
+      if (ref == NULL)
+        return usage_error ("push", error->message);
+    }
+
+  if (!ctl_connect (&ctl, &error))
+    return report_error (error);
+  plugin = ctl_get_plugin_with_properties (&ctl, argv[1], &error);
+  if (plugin == NULL)
+    return report_error (error);
+  /* where the daemon will push, for the credentials of that registry */
+  target = opt_remote;
+  if (target == NULL || *target == '\0')
+    target = pd_dbus_plugin_get_reference (plugin);
+  if (target == NULL || *target == '\0')
+    target = pd_dbus_plugin_get_name (plugin);
+  if (target != NULL)
+    ctl_registry_auth_load (&auth, target);
+
+  ctl_options_init (&options);
+  ctl_registry_auth_add_option (&auth, &options);
+  if (opt_remote != NULL)
+    g_variant_builder_add (&options, "{sv}", "remote", g_variant_new_string (opt_remote));
+  ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (plugin), "Push",
+                                g_variant_new ("(a{sv})", &options),
+                                ctl_call_flags (), G_MAXINT, NULL, &error);
+  if (ret == NULL)
+    return report_registry_error (error, &auth);
+  g_variant_get (ret, "(o)", &job_path);
+  results = ctl_follow_registry_job (&ctl, job_path, FOLLOW_PUSH, NULL, &error);
+  if (results == NULL)
+    return report_registry_error (error, &auth);
+
+  /* Docker's last line: "<tag>: digest: <digest> size: <size>" */
+  pushed = pd_reference_parse (lookup_string (results, "reference"), NULL);
+  g_variant_lookup (results, "size", "t", &size);
+  line = g_strdup_printf (_("%s: digest: %s size: %" G_GUINT64_FORMAT),
+                          pushed != NULL && pushed->tag != NULL ? pushed->tag : "latest",
+                          lookup_string (results, "manifest-digest"), size);
+  shown = escape_line (line);
+  g_print ("%s\n", shown);
+  return CTL_EXIT_OK;
+}
+
 /* main */
 
 typedef struct {
@@ -2104,10 +3446,14 @@ static const Command commands[] = {
   { "disable", NULL, cmd_disable, N_("Disable a plugin") },
   { "enable", NULL, cmd_enable, N_("Enable a plugin") },
   { "inspect", NULL, cmd_inspect, N_("Display detailed information on plugins") },
+  { "install", NULL, cmd_install, N_("Install a plugin") },
   { "logs", NULL, cmd_logs, N_("Show the output of a plugin") },
   { "ls", "list", cmd_list, N_("List plugins") },
+  { "privileges", NULL, cmd_privileges, N_("Show the privileges a plugin in a registry requests") },
+  { "push", NULL, cmd_push, N_("Push a plugin to a registry") },
   { "rm", "remove", cmd_remove, N_("Remove plugins") },
   { "set", NULL, cmd_set, N_("Change settings for a plugin") },
+  { "upgrade", NULL, cmd_upgrade, N_("Upgrade an existing plugin") },
 };
 
 static char *
