@@ -2,9 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # The README's "run" command: installs what is missing, builds, starts plugind on the system
-# bus (a private bus plus polkitd when none runs), and shows it creating, configuring,
-# enabling (in a bubblewrap sandbox), calling and disabling the bundled example VolumeDriver
-# plugin. plugind keeps running afterwards.
+# bus (a private bus plus polkitd when none runs), and shows it publishing the bundled example
+# VolumeDriver plugin to a local registry, installing it from there (configured and enabled in
+# a bubblewrap sandbox), calling it and disabling it. plugind keeps running afterwards.
 set -euo pipefail
 
 . "$(dirname "$0")/plugind-env.sh"
@@ -30,9 +30,17 @@ step() {
 # the example keeps its volumes in a host directory it declares as a mount (its privilege)
 mkdir -p /var/lib/plugind-example
 
+# publish the example to a registry of our own (loopback only), as its author would ...
+pd_start_registry
+remote="$PD_REGISTRY/plugind/example:1"
 step "$pluginctl" create --grant-all-permissions plugind/example "$context"
-step "$pluginctl" set plugind/example DEBUG=1
-step "$pluginctl" enable plugind/example
+step "$pluginctl" push --remote "$remote" plugind/example
+step "$pluginctl" rm plugind/example
+
+# ... and install it from there, as a user would: look at what it asks for, then install,
+# configure and start it in one job
+step "$pluginctl" privileges "$remote"
+step "$pluginctl" install --grant-all-permissions --alias plugind/example "$remote" DEBUG=1
 step "$pluginctl" ls
 step "$pluginctl" inspect plugind/example
 
@@ -52,7 +60,7 @@ step gdbus call --system --dest org.plugind.Plugind1 --object-path /org/plugind/
 
 cat <<MSG
 
-plugind is running (log: ${PD_DAEMON_LOG:-$PD_RUN_DIR/plugind.log}).
+plugind is running (log: ${PD_DAEMON_LOG:-$PD_RUN_DIR/plugind.log}), and a registry at $PD_REGISTRY.
 Try: $pluginctl --help
 MSG
 if [ -n "${DBUS_SYSTEM_BUS_ADDRESS:-}" ]; then
