@@ -74,6 +74,8 @@ typedef struct {
   gpointer layer_read_data;
   struct archive *raw;      /* layers: decompresses, feeds the tar reader */
   PdSha256 *input_hasher;   /* layers: the uncompressed stream, for rootfs.diff_ids */
+  guint64 uncompressed_bytes;
+  gboolean onto_empty_rootfs; /* layers: the first one, whose whiteouts have nothing to hide */
   guint64 bytes_read;
   guchar *read_buffer;
   PdArchiveProgressFunc progress;
@@ -380,9 +382,16 @@ start_layer (IngestContext *ctx, PdStore *store, const char *staging_dir,
   g_autofree char *max_bytes = g_strdup_printf ("%" G_GUINT64_FORMAT, ctx->limits->max_bytes);
   g_autofree char *max_entries = g_strdup_printf ("%" G_GUINT64_FORMAT,
                                                   ctx->limits->max_entries);
+  gboolean whiteouts;
   int sockets[2];
 
-  if (mkdir (rootfs, 0755) != 0 && errno != EEXIST)
+  if (mkdir (rootfs, 0755) == 0)
+    {
+      /* a first layer: nothing below it for whiteouts to remove, and the helper's checks for
+       * what lies below each entry would cost it several syscalls per entry for nothing */
+      ctx->onto_empty_rootfs = TRUE;
+    }
+  else if (errno != EEXIST)
     {
       int errsv = errno;
       g_set_error (error, PD_ERROR, errsv == ENOSPC || errsv == EDQUOT ? PD_ERROR_NO_SPACE
@@ -420,6 +429,7 @@ start_layer (IngestContext *ctx, PdStore *store, const char *staging_dir,
   shutdown (sockets[0], SHUT_RD);
   shutdown (sockets[1], SHUT_WR);
 
+  whiteouts = ctx->layer_mode && !ctx->onto_empty_rootfs;
   /* GSubprocess, not fork (): the daemon is multi-threaded */
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
@@ -428,8 +438,8 @@ start_layer (IngestContext *ctx, PdStore *store, const char *staging_dir,
                                              "--max-bytes", max_bytes,
                                              "--max-entries", max_entries,
                                              /* layers apply onto the ones below them */
-                                             ctx->layer_mode ? "--whiteouts" : rootfs,
-                                             ctx->layer_mode ? rootfs : NULL, NULL);
+                                             whiteouts ? "--whiteouts" : rootfs,
+                                             whiteouts ? rootfs : NULL, NULL);
   if (ctx->helper == NULL)
     {
       g_prefix_error (error, "starting the extraction helper: ");
@@ -964,6 +974,8 @@ copy_whiteout (IngestContext *ctx, const char *name, GError **error)
                    "whiteout \"%s\" is inside a symlink", escaped);
       return FALSE;
     }
+  if (ctx->onto_empty_rootfs)
+    return TRUE;
   /* an empty file of that name, whatever the layer had: the helper only needs the name */
   archive_entry_set_pathname (out, name);
   archive_entry_set_filetype (out, AE_IFREG);
@@ -1032,6 +1044,7 @@ layer_tar_read_cb (struct archive *a, void *user_data, const void **buffer)
       return -1;
     }
   pd_sha256_update (ctx->input_hasher, *buffer, size);
+  ctx->uncompressed_bytes += size;
   return (la_ssize_t) size;
 }
 
@@ -1171,6 +1184,10 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
     start_layer (&ctx, NULL, staging_dir, helper_path, &local_error);
   if (local_error == NULL)
     drain_layer (&ctx, &local_error);
+  /* libarchive takes a failed read after a gzip member for the end of the stream: the read
+   * function's error (the blob's digest check, on its last read) must not get lost */
+  if (local_error == NULL && ctx.callback_error != NULL)
+    g_propagate_error (&local_error, g_steal_pointer (&ctx.callback_error));
   if (local_error == NULL)
     {
       computed = pd_sha256_finish (ctx.input_hasher);
@@ -1198,7 +1215,7 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
       return FALSE;
     }
   if (uncompressed_size != NULL)
-    *uncompressed_size = (guint64) archive_filter_bytes (ctx.raw, -1);
+    *uncompressed_size = ctx.uncompressed_bytes;
   return TRUE;
 }
 

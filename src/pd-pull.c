@@ -594,7 +594,8 @@ download_layer (PdRegistryClient *client, PdStore *store, PdDescriptor *layer,
   stream = pd_registry_client_open_blob (client, layer->digest, layer->size, error);
   if (stream == NULL)
     return FALSE;
-  writer = pd_store_blob_writer_new (store, error);
+  /* the stream verifies size and digest on its last read, which apply_layer makes */
+  writer = pd_store_blob_writer_new_verified (store, layer->digest, error);
   if (writer == NULL)
     return FALSE;
   source.stream = stream;
@@ -604,16 +605,16 @@ download_layer (PdRegistryClient *client, PdStore *store, PdDescriptor *layer,
                                NULL, cancellable, error))
     return FALSE;
   /* pd_archive_apply_layer read to the verified end: the blob is complete and correct */
+  if (!pd_blob_stream_is_verified (stream))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
+                   "layer %s: the layer ended before the blob did", layer->digest);
+      return FALSE;
+    }
   stored = pd_blob_writer_commit (writer, NULL, error);
   if (stored == NULL)
     return FALSE;
-  g_ptr_array_add (pinned_blobs, g_strdup (stored));
-  if (!g_str_equal (stored, layer->digest))
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH, "layer %s was stored as %s",
-                   layer->digest, stored);
-      return FALSE;
-    }
+  g_ptr_array_add (pinned_blobs, g_steal_pointer (&stored));
   return TRUE;
 }
 

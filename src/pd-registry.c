@@ -119,6 +119,11 @@ pd_registry_host_is_loopback (const char *host)
         return FALSE;
       name = g_strndup (host + 1, (gsize) (end - host - 1));
     }
+  else if (strchr (host, ':') != strrchr (host, ':'))
+    {
+      /* a bare IPv6 address: no port */
+      name = g_strdup (host);
+    }
   else
     {
       colon = strchr (host, ':');
@@ -669,10 +674,9 @@ fetch_token (PdRegistryClient *client, Challenge *challenge, const char *scope,
                    "the registry named no usable token realm");
       return NULL;
     }
-  realm_host = g_uri_get_port (realm_uri) > 0
-                 ? g_strdup_printf ("%s:%d", g_uri_get_host (realm_uri),
-                                    g_uri_get_port (realm_uri))
-                 : g_strdup (g_uri_get_host (realm_uri));
+  /* GUri gives IPv6 addresses without their brackets */
+  realm_host = g_strdup_printf (strchr (g_uri_get_host (realm_uri), ':') != NULL ? "[%s]" : "%s",
+                                g_uri_get_host (realm_uri));
   /* credentials cross the network in clear only to a registry that is itself plain HTTP */
   if (g_str_equal (g_uri_get_scheme (realm_uri), "http") &&
       !pd_registry_host_is_loopback (realm_host) &&
@@ -1334,6 +1338,12 @@ blob_stream_close_body (PdBlobStream *stream)
   g_clear_object (&stream->msg);
 }
 
+gboolean
+pd_blob_stream_is_verified (PdBlobStream *stream)
+{
+  return stream->verified;
+}
+
 void
 pd_blob_stream_free (PdBlobStream *stream)
 {
@@ -1386,6 +1396,18 @@ blob_stream_open (PdBlobStream *stream, GCancellable *cancellable, GError **erro
     return TRUE;
   if (status == 200)
     {
+      goffset length = soup_message_headers_get_content_length (
+        soup_message_get_response_headers (stream->msg));
+
+      /* a whole blob of another size is the wrong blob, not one to resume */
+      if (length > 0 && (guint64) length != stream->size)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
+                       "%s has %" G_GINT64_FORMAT " bytes, not the %" G_GUINT64_FORMAT
+                       " the manifest says", what, (gint64) length, stream->size);
+          blob_stream_close_body (stream);
+          return FALSE;
+        }
       /* the registry ignored the Range: read it again from the start, dropping what was seen */
       stream->skip = stream->offset;
       return TRUE;

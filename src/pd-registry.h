@@ -27,7 +27,8 @@ G_BEGIN_DECLS
  * host. They are never logged.
  *
  * Requests are retried (at most 5 attempts, backoff from 0.5 s with jitter, honouring
- * Retry-After up to 30 s) on connection failures, 408, 429 and 5xx; at most 10 redirects are
+ * Retry-After up to 30 s) on resets, timeouts and connections closed early, 408, 429 and 5xx,
+ * never on a refused or unreachable host; at most 10 redirects are
  * followed. Manifests and configs are capped at 4 MiB, token and error bodies at 1 MiB. Every
  * body is verified against its digest, computed here: Docker-Content-Digest is never trusted.
  *
@@ -88,6 +89,8 @@ PdBlobStream *pd_registry_client_open_blob (PdRegistryClient *client,
 /* 0 at the verified end */
 gssize pd_blob_stream_read (PdBlobStream *stream, void *buffer, gsize count,
                             GCancellable *cancellable, GError **error);
+/* TRUE once a read returned 0: every byte was seen and matched the size and digest */
+gboolean pd_blob_stream_is_verified (PdBlobStream *stream);
 void pd_blob_stream_free (PdBlobStream *stream);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdBlobStream, pd_blob_stream_free)
 

@@ -78,6 +78,10 @@ guint64 pd_store_get_staging_disk_usage (PdStore *self, const char *staging_dir)
 /* blobs */
 typedef struct _PdBlobWriter PdBlobWriter;
 PdBlobWriter *pd_store_blob_writer_new (PdStore *self, GError **error);
+/* a writer for content the caller hashes itself and verifies against @digest before it
+ * commits (a registry blob stream): it is committed as @digest without hashing it again */
+PdBlobWriter *pd_store_blob_writer_new_verified (PdStore *self, const char *digest,
+                                                 GError **error);
 gboolean pd_blob_writer_write (PdBlobWriter *writer, const void *data, gsize len, GError **error);
 /* fsyncs and renames into blobs/sha256/<hex>; returns "sha256:<hex>", pinned (see
  * pd_store_unpin_blob()) */

@@ -1586,10 +1586,11 @@ test_record_docker_json (void)
     g_assert_cmpstr (again, ==, json);
   }
 
-  /* PluginReference is omitempty */
+  /* a created plugin (no remote) shows its name as PluginReference, as Docker does */
   local = pd_plugin_record_new (ID_B, "test/local:latest", NULL, make_config (), NULL, NULL, NULL);
   local_json = pd_plugin_record_to_docker_json (local);
-  g_assert_null (strstr (local_json, "PluginReference"));
+  g_assert_nonnull (strstr (local_json, "\"PluginReference\":\"test/local:latest\""));
+  g_assert_null (pd_plugin_record_get_remote (local));
 
   /* what Go escapes beyond JSON: < > & and the JavaScript line separators */
   {
@@ -1603,7 +1604,8 @@ test_record_docker_json (void)
   }
 }
 
-/* a record without a reference: "" for the D-Bus layer, and still no "reference" on disk */
+/* a record without a remote (a created plugin): its name as Reference, no remote, and no
+ * "reference" on disk */
 static void
 test_record_no_reference (void)
 {
@@ -1615,17 +1617,17 @@ test_record_no_reference (void)
   gsize len = 0;
 
   record = pd_plugin_record_new (ID_A, "test/local:latest", NULL, make_config (), NULL, NULL, NULL);
-  g_assert_nonnull (pd_plugin_record_get_reference (record));
-  g_assert_cmpstr (pd_plugin_record_get_reference (record), ==, "");
+  g_assert_cmpstr (pd_plugin_record_get_reference (record), ==, "test/local:latest");
+  g_assert_null (pd_plugin_record_get_remote (record));
   data = pd_plugin_record_to_data (record, &len);
   g_assert_null (strstr (data, "\"reference\""));
   copy = pd_plugin_record_new_from_data (data, len, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (pd_plugin_record_get_reference (copy), ==, "");
+  g_assert_null (pd_plugin_record_get_remote (copy));
 
   /* "" is stored as no reference at all */
   empty = pd_plugin_record_new (ID_B, "test/local:latest", "", make_config (), NULL, NULL, NULL);
-  g_assert_cmpstr (pd_plugin_record_get_reference (empty), ==, "");
+  g_assert_null (pd_plugin_record_get_remote (empty));
   g_clear_pointer (&data, g_free);
   data = pd_plugin_record_to_data (empty, NULL);
   g_assert_null (strstr (data, "\"reference\""));
