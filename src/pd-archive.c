@@ -84,6 +84,9 @@ typedef struct {
   GPollFD cancel_pollfd;
   gboolean have_cancel_pollfd;
   const PdArchiveLimits *limits;
+  PdStore *store;           /* contexts: where the gzip layer blob goes */
+  const char *staging_dir;
+  const char *helper_path;
 
   /* the normalised layer: one tar stream, hashed, gzipped and sent to the helper */
   struct archive *writer;
@@ -374,11 +377,10 @@ check_layer_write (IngestContext *ctx, gboolean ok, GError **error)
 }
 
 static gboolean
-start_layer (IngestContext *ctx, PdStore *store, const char *staging_dir,
-             const char *helper_path, GError **error)
+start_layer (IngestContext *ctx, GError **error)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autofree char *rootfs = g_build_filename (staging_dir, "rootfs", NULL);
+  g_autofree char *rootfs = g_build_filename (ctx->staging_dir, "rootfs", NULL);
   g_autofree char *max_bytes = g_strdup_printf ("%" G_GUINT64_FORMAT, ctx->limits->max_bytes);
   g_autofree char *max_entries = g_strdup_printf ("%" G_GUINT64_FORMAT,
                                                   ctx->limits->max_entries);
@@ -403,7 +405,7 @@ start_layer (IngestContext *ctx, PdStore *store, const char *staging_dir,
   /* a created plugin's layer is written as a gzip blob; a pulled one is stored as downloaded */
   if (!ctx->layer_mode)
     {
-      ctx->blob = pd_store_blob_writer_new (store, error);
+      ctx->blob = pd_store_blob_writer_new (ctx->store, error);
       if (ctx->blob == NULL)
         return FALSE;
       /* gzip at the default level, as Docker's gzip.NewWriter does */
@@ -434,7 +436,7 @@ start_layer (IngestContext *ctx, PdStore *store, const char *staging_dir,
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_take_stdin_fd (launcher, sockets[1]);
-  ctx->helper = g_subprocess_launcher_spawn (launcher, error, helper_path,
+  ctx->helper = g_subprocess_launcher_spawn (launcher, error, ctx->helper_path,
                                              "--max-bytes", max_bytes,
                                              "--max-entries", max_entries,
                                              /* layers apply onto the ones below them */
@@ -869,7 +871,7 @@ copy_rootfs_entry (IngestContext *ctx, struct archive *reader, struct archive_en
 
 static gboolean
 ingest_entry (IngestContext *ctx, struct archive *reader, struct archive_entry *entry,
-              PdStore *store, const char *staging_dir, const char *helper_path, GError **error)
+              GError **error)
 {
   g_autofree char *name = NULL;
   const char *rerooted;
@@ -914,7 +916,7 @@ ingest_entry (IngestContext *ctx, struct archive *reader, struct archive_entry *
       return FALSE;
     }
 
-  if (ctx->writer == NULL && !start_layer (ctx, store, staging_dir, helper_path, error))
+  if (ctx->writer == NULL && !start_layer (ctx, error))
     return FALSE;
   ctx->found_rootfs = TRUE;
   return copy_rootfs_entry (ctx, reader, entry, name, rerooted, error);
@@ -937,6 +939,65 @@ finish_layer (IngestContext *ctx, GCancellable *cancellable, PdContextResult *re
     return FALSE;
   result->layer_digest = pd_blob_writer_commit (ctx->blob, &result->layer_size, error);
   return result->layer_digest != NULL;
+}
+
+/* section: reading entries (contexts and layers) */
+
+/* the error of a failed libarchive call: our read callback's first, then libarchive's */
+static void
+take_read_error (IngestContext *ctx, struct archive *a, const char *what, GError **error)
+{
+  if (ctx->callback_error != NULL)
+    g_propagate_error (error, g_steal_pointer (&ctx->callback_error));
+  else
+    set_archive_error (error, a, what);
+}
+
+typedef gboolean (*EntryFunc) (IngestContext *ctx, struct archive *reader,
+                               struct archive_entry *entry, GError **error);
+
+/* every entry of @reader through @func, until the end, an error or cancellation */
+static gboolean
+read_entries (IngestContext *ctx, struct archive *reader, const char *what, EntryFunc func,
+              GError **error)
+{
+  for (;;)
+    {
+      struct archive_entry *entry = NULL;
+      int r;
+
+      if (g_cancellable_set_error_if_cancelled (ctx->cancellable, error))
+        return FALSE;
+      r = archive_read_next_header (reader, &entry);
+      if (r == ARCHIVE_EOF)
+        return TRUE;
+      if (r < ARCHIVE_WARN)
+        {
+          take_read_error (ctx, reader, what, error);
+          return FALSE;
+        }
+      if (r == ARCHIVE_WARN)
+        {
+          g_autofree char *message = pd_escape_untrusted (archive_error_string (reader), -1);
+          g_debug ("%s: %s", what, message);
+        }
+      if (!func (ctx, reader, entry, error))
+        return FALSE;
+    }
+}
+
+/* when the helper quit first, its own report says more than our broken pipe */
+static void
+prefer_helper_error (IngestContext *ctx, GError **error)
+{
+  g_autoptr(GError) helper_error = NULL;
+
+  if (ctx->helper_gone && !ctx->helper_reaped &&
+      !finish_helper (ctx, ctx->cancellable, &helper_error))
+    {
+      g_clear_error (error);
+      g_propagate_error (error, g_steal_pointer (&helper_error));
+    }
 }
 
 /* section: registry layers */
@@ -986,7 +1047,7 @@ copy_whiteout (IngestContext *ctx, const char *name, GError **error)
 
 static gboolean
 ingest_layer_entry (IngestContext *ctx, struct archive *reader, struct archive_entry *entry,
-                    const char *staging_dir, const char *helper_path, GError **error)
+                    GError **error)
 {
   g_autofree char *name = NULL;
   const char *base;
@@ -1011,7 +1072,7 @@ ingest_layer_entry (IngestContext *ctx, struct archive *reader, struct archive_e
     }
   ctx->total_bytes += (guint64) size;
 
-  if (ctx->writer == NULL && !start_layer (ctx, NULL, staging_dir, helper_path, error))
+  if (ctx->writer == NULL && !start_layer (ctx, error))
     return FALSE;
   base = strrchr (name, '/');
   base = base != NULL ? base + 1 : name;
@@ -1084,6 +1145,29 @@ drain_layer (IngestContext *ctx, GError **error)
     }
 }
 
+/* the set-up both kinds of input share */
+static void
+ingest_context_init (IngestContext *ctx, const char *staging_dir, const char *helper_path,
+                     const PdArchiveLimits *limits, PdArchiveLimits *default_limits,
+                     GCancellable *cancellable)
+{
+  if (limits == NULL)
+    {
+      pd_archive_limits_init (default_limits);
+      limits = default_limits;
+    }
+  ctx->fd = -1;
+  ctx->helper_socket = -1;
+  ctx->limits = limits;
+  ctx->staging_dir = staging_dir;
+  ctx->helper_path = helper_path != NULL ? helper_path : pd_archive_get_helper_path ();
+  ctx->cancellable = cancellable;
+  ctx->read_buffer = g_malloc (READ_BUFFER_SIZE);
+  ctx->symlinks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (cancellable != NULL)
+    ctx->have_cancel_pollfd = g_cancellable_make_pollfd (cancellable, &ctx->cancel_pollfd);
+}
+
 gboolean
 pd_archive_apply_layer (PdLayerReadFunc read_func,
                         gpointer read_data,
@@ -1106,26 +1190,11 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
   g_return_val_if_fail (staging_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (limits == NULL)
-    {
-      pd_archive_limits_init (&default_limits);
-      limits = &default_limits;
-    }
-  if (helper_path == NULL)
-    helper_path = pd_archive_get_helper_path ();
-
+  ingest_context_init (&ctx, staging_dir, helper_path, limits, &default_limits, cancellable);
   ctx.layer_mode = TRUE;
-  ctx.fd = -1;
   ctx.layer_read = read_func;
   ctx.layer_read_data = read_data;
-  ctx.helper_socket = -1;
-  ctx.limits = limits;
-  ctx.cancellable = cancellable;
-  ctx.read_buffer = g_malloc (READ_BUFFER_SIZE);
-  ctx.symlinks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   ctx.input_hasher = pd_sha256_new ();
-  if (cancellable != NULL)
-    ctx.have_cancel_pollfd = g_cancellable_make_pollfd (cancellable, &ctx.cancel_pollfd);
 
   /* two readers: "raw" undoes the compression (sniffed, in-process filters only), the tar
    * reader parses what it yields */
@@ -1141,47 +1210,20 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
   if (archive_read_open (ctx.raw, &ctx, NULL, layer_raw_read_cb, NULL) != ARCHIVE_OK ||
       archive_read_next_header (ctx.raw, &raw_entry) != ARCHIVE_OK)
     {
-      if (ctx.callback_error != NULL)
-        g_propagate_error (error, g_steal_pointer (&ctx.callback_error));
-      else
-        set_archive_error (error, ctx.raw, "reading the layer");
+      take_read_error (&ctx, ctx.raw, "reading the layer", error);
       return FALSE;
     }
   archive_read_support_format_tar (reader);
   if (archive_read_open (reader, &ctx, NULL, layer_tar_read_cb, NULL) != ARCHIVE_OK)
     {
-      if (ctx.callback_error != NULL)
-        g_propagate_error (error, g_steal_pointer (&ctx.callback_error));
-      else
-        set_archive_error (error, reader, "reading the layer");
+      take_read_error (&ctx, reader, "reading the layer", error);
       return FALSE;
     }
 
-  for (;;)
-    {
-      struct archive_entry *entry = NULL;
-      int r;
-
-      if (g_cancellable_set_error_if_cancelled (cancellable, &local_error))
-        break;
-      r = archive_read_next_header (reader, &entry);
-      if (r == ARCHIVE_EOF)
-        break;
-      if (r < ARCHIVE_WARN)
-        {
-          if (ctx.callback_error != NULL)
-            g_propagate_error (&local_error, g_steal_pointer (&ctx.callback_error));
-          else
-            set_archive_error (&local_error, reader, "reading the layer");
-          break;
-        }
-      if (!ingest_layer_entry (&ctx, reader, entry, staging_dir, helper_path, &local_error))
-        break;
-    }
-
+  read_entries (&ctx, reader, "reading the layer", ingest_layer_entry, &local_error);
   /* an empty layer still gets its (empty) rootfs and a helper run */
   if (local_error == NULL && ctx.writer == NULL)
-    start_layer (&ctx, NULL, staging_dir, helper_path, &local_error);
+    start_layer (&ctx, &local_error);
   if (local_error == NULL)
     drain_layer (&ctx, &local_error);
   /* libarchive takes a failed read after a gzip member for the end of the stream: the read
@@ -1201,16 +1243,7 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
 
   if (local_error != NULL)
     {
-      if (ctx.helper_gone && !ctx.helper_reaped)
-        {
-          g_autoptr(GError) helper_error = NULL;
-
-          if (!finish_helper (&ctx, cancellable, &helper_error))
-            {
-              g_clear_error (&local_error);
-              local_error = g_steal_pointer (&helper_error);
-            }
-        }
+      prefer_helper_error (&ctx, &local_error);
       g_propagate_error (error, g_steal_pointer (&local_error));
       return FALSE;
     }
@@ -1243,24 +1276,11 @@ pd_archive_ingest_context (int fd,
   g_return_val_if_fail (staging_dir != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (limits == NULL)
-    {
-      pd_archive_limits_init (&default_limits);
-      limits = &default_limits;
-    }
-  if (helper_path == NULL)
-    helper_path = pd_archive_get_helper_path ();
-
+  ingest_context_init (&ctx, staging_dir, helper_path, limits, &default_limits, cancellable);
   ctx.fd = fd;
-  ctx.helper_socket = -1;
-  ctx.limits = limits;
+  ctx.store = store;
   ctx.progress = progress;
   ctx.progress_data = progress_data;
-  ctx.cancellable = cancellable;
-  ctx.read_buffer = g_malloc (READ_BUFFER_SIZE);
-  ctx.symlinks = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-  if (cancellable != NULL)
-    ctx.have_cancel_pollfd = g_cancellable_make_pollfd (cancellable, &ctx.cancel_pollfd);
 
   if (g_cancellable_set_error_if_cancelled (cancellable, error))
     return NULL;
@@ -1275,39 +1295,11 @@ pd_archive_ingest_context (int fd,
   archive_read_support_format_tar (reader);
   if (archive_read_open (reader, &ctx, NULL, context_read_cb, NULL) != ARCHIVE_OK)
     {
-      if (ctx.callback_error != NULL)
-        g_propagate_error (error, g_steal_pointer (&ctx.callback_error));
-      else
-        set_archive_error (error, reader, "reading the context");
+      take_read_error (&ctx, reader, "reading the context", error);
       return NULL;
     }
 
-  for (;;)
-    {
-      struct archive_entry *entry = NULL;
-      int r;
-
-      if (g_cancellable_set_error_if_cancelled (cancellable, &local_error))
-        break;
-      r = archive_read_next_header (reader, &entry);
-      if (r == ARCHIVE_EOF)
-        break;
-      if (r < ARCHIVE_WARN)
-        {
-          if (ctx.callback_error != NULL)
-            g_propagate_error (&local_error, g_steal_pointer (&ctx.callback_error));
-          else
-            set_archive_error (&local_error, reader, "reading the context");
-          break;
-        }
-      if (r == ARCHIVE_WARN)
-        {
-          g_autofree char *message = pd_escape_untrusted (archive_error_string (reader), -1);
-          g_debug ("reading the context: %s", message);
-        }
-      if (!ingest_entry (&ctx, reader, entry, store, staging_dir, helper_path, &local_error))
-        break;
-    }
+  read_entries (&ctx, reader, "reading the context", ingest_entry, &local_error);
 
   if (local_error == NULL && !ctx.found_rootfs)
     g_set_error (&local_error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "no rootfs found");
@@ -1320,17 +1312,7 @@ pd_archive_ingest_context (int fd,
 
   if (local_error != NULL)
     {
-      /* when the helper quit first, its own report says more than our broken pipe */
-      if (ctx.helper_gone && !ctx.helper_reaped)
-        {
-          g_autoptr(GError) helper_error = NULL;
-
-          if (!finish_helper (&ctx, cancellable, &helper_error))
-            {
-              g_clear_error (&local_error);
-              local_error = g_steal_pointer (&helper_error);
-            }
-        }
+      prefer_helper_error (&ctx, &local_error);
       g_propagate_error (error, g_steal_pointer (&local_error));
       return NULL;
     }
