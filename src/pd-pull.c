@@ -510,11 +510,8 @@ layer_status (PdPullProgress *progress, guint index)
 
 /* section: layers */
 
+/* a layer already in the store */
 typedef struct {
-  /* from the registry, written to the store on the way */
-  PdBlobStream *stream;
-  PdBlobWriter *writer;
-  /* or from the store */
   int fd;
   guint64 done;
   PdPullProgress *progress;
@@ -522,30 +519,21 @@ typedef struct {
 } LayerSource;
 
 static gssize
-layer_read_cb (void *buffer, gsize count, gpointer user_data, GCancellable *cancellable,
-               GError **error)
+stored_layer_read_cb (void *buffer, gsize count, gpointer user_data, GCancellable *cancellable,
+                      GError **error)
 {
   LayerSource *source = user_data;
   gssize n;
 
-  if (source->stream != NULL)
+  do
+    n = read (source->fd, buffer, count);
+  while (n < 0 && errno == EINTR);
+  if (n < 0)
     {
-      n = pd_blob_stream_read (source->stream, buffer, count, cancellable, error);
-      if (n > 0 && !pd_blob_writer_write (source->writer, buffer, (gsize) n, error))
-        return -1;
-    }
-  else
-    {
-      do
-        n = read (source->fd, buffer, count);
-      while (n < 0 && errno == EINTR);
-      if (n < 0)
-        {
-          int errsv = errno;
-          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "reading a stored layer: %s",
-                       g_strerror (errsv));
-          return -1;
-        }
+      int errsv = errno;
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "reading a stored layer: %s",
+                   g_strerror (errsv));
+      return -1;
     }
   if (n > 0)
     {
@@ -574,10 +562,154 @@ apply_stored_layer (PdStore *store, PdDescriptor *layer, const char *diff_id,
       return FALSE;
     }
   /* the diff_id check covers the stored blob too: a rotten blob fails here */
-  ok = pd_archive_apply_layer (layer_read_cb, &source, diff_id, staging_dir, helper_path, limits,
-                               NULL, cancellable, error);
+  ok = pd_archive_apply_layer (stored_layer_read_cb, &source, diff_id, staging_dir,
+                               helper_path, limits, NULL, cancellable, error);
   close (source.fd);
   return ok;
+}
+
+/* A download runs in a thread of its own: receiving, hashing and storing the compressed blob
+ * overlap with decompressing and re-writing it, the pull's critical path. A few buffers go
+ * round between the two threads, so memory stays bounded whatever the speeds. */
+#define DOWNLOAD_BUFFERS 16
+#define DOWNLOAD_BUFFER_SIZE (64 * 1024)
+
+typedef struct {
+  guchar *data;
+  gsize len;
+} DownloadBuffer;
+
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  GQueue free;            /* DownloadBuffer */
+  GQueue filled;          /* DownloadBuffer, in blob order */
+  gboolean finished;      /* the downloader is done: the end of the blob, or error */
+  GError *error;          /* its error */
+  GCancellable *cancellable;  /* stops the downloader: the job's, or the consumer quitting */
+  gulong cancel_handler;
+  GCancellable *job_cancellable;
+
+  PdBlobStream *stream;
+  PdBlobWriter *writer;
+  PdPullProgress *progress;
+  guint index;
+  guint64 received;
+
+  DownloadBuffer *current;  /* the consumer's: the buffer it is reading from */
+  gsize current_offset;
+} Download;
+
+static void
+download_buffer_free (gpointer data)
+{
+  DownloadBuffer *buffer = data;
+
+  g_free (buffer->data);
+  g_free (buffer);
+}
+
+static gpointer
+download_thread (gpointer user_data)
+{
+  Download *download = user_data;
+  GError *error = NULL;
+
+  for (;;)
+    {
+      DownloadBuffer *buffer;
+      gssize n;
+
+      g_mutex_lock (&download->lock);
+      while (g_queue_is_empty (&download->free) &&
+             !g_cancellable_is_cancelled (download->cancellable))
+        g_cond_wait (&download->cond, &download->lock);
+      buffer = g_queue_pop_head (&download->free);
+      g_mutex_unlock (&download->lock);
+      if (buffer == NULL)
+        {
+          g_cancellable_set_error_if_cancelled (download->cancellable, &error);
+          break;
+        }
+
+      n = pd_blob_stream_read (download->stream, buffer->data, DOWNLOAD_BUFFER_SIZE,
+                               download->cancellable, &error);
+      if (n > 0 && !pd_blob_writer_write (download->writer, buffer->data, (gsize) n, &error))
+        n = -1;
+      if (n <= 0)
+        {
+          g_mutex_lock (&download->lock);
+          g_queue_push_head (&download->free, buffer);
+          g_mutex_unlock (&download->lock);
+          break;
+        }
+      buffer->len = (gsize) n;
+      download->received += (guint64) n;
+      set_layer_status (download->progress, download->index, NULL, download->received);
+      g_mutex_lock (&download->lock);
+      g_queue_push_tail (&download->filled, buffer);
+      g_cond_broadcast (&download->cond);
+      g_mutex_unlock (&download->lock);
+    }
+
+  g_mutex_lock (&download->lock);
+  download->finished = TRUE;
+  download->error = error;
+  g_cond_broadcast (&download->cond);
+  g_mutex_unlock (&download->lock);
+  return NULL;
+}
+
+/* PdLayerReadFunc: what the download thread received, in order */
+static gssize
+download_read_cb (void *buffer, gsize count, gpointer user_data, GCancellable *cancellable,
+                  GError **error)
+{
+  Download *download = user_data;
+  gsize n;
+
+  if (download->current == NULL)
+    {
+      g_mutex_lock (&download->lock);
+      while (g_queue_is_empty (&download->filled) && !download->finished)
+        g_cond_wait (&download->cond, &download->lock);
+      download->current = g_queue_pop_head (&download->filled);
+      g_mutex_unlock (&download->lock);
+      download->current_offset = 0;
+      if (download->current == NULL)
+        {
+          /* the end of the blob, verified, or the download's error */
+          if (download->error != NULL)
+            {
+              g_propagate_error (error, g_steal_pointer (&download->error));
+              return -1;
+            }
+          return 0;
+        }
+    }
+  n = MIN (count, download->current->len - download->current_offset);
+  memcpy (buffer, download->current->data + download->current_offset, n);
+  download->current_offset += n;
+  if (download->current_offset == download->current->len)
+    {
+      g_mutex_lock (&download->lock);
+      g_queue_push_tail (&download->free, g_steal_pointer (&download->current));
+      g_cond_broadcast (&download->cond);
+      g_mutex_unlock (&download->lock);
+    }
+  return (gssize) n;
+}
+
+static void
+download_cancelled_cb (GCancellable *job_cancellable, gpointer user_data)
+{
+  Download *download = user_data;
+
+  g_cancellable_cancel (download->cancellable);
+  /* a downloader waiting for a free buffer wakes up and sees it */
+  g_mutex_lock (&download->lock);
+  g_cond_broadcast (&download->cond);
+  g_mutex_unlock (&download->lock);
 }
 
 static gboolean
@@ -589,21 +721,61 @@ download_layer (PdRegistryClient *client, PdStore *store, PdDescriptor *layer,
   g_autoptr(PdBlobStream) stream = NULL;
   g_autoptr(PdBlobWriter) writer = NULL;
   g_autofree char *stored = NULL;
-  LayerSource source = { .fd = -1, .progress = progress, .index = index };
+  g_autoptr(GError) local_error = NULL;
+  Download download = { 0 };
+  GThread *thread;
+  gboolean ok;
 
   stream = pd_registry_client_open_blob (client, layer->digest, layer->size, error);
   if (stream == NULL)
     return FALSE;
-  /* the stream verifies size and digest on its last read, which apply_layer makes */
+  /* the stream verifies size and digest on its last read, which apply_layer waits for */
   writer = pd_store_blob_writer_new_verified (store, layer->digest, error);
   if (writer == NULL)
     return FALSE;
-  source.stream = stream;
-  source.writer = writer;
+
+  g_mutex_init (&download.lock);
+  g_cond_init (&download.cond);
+  for (guint i = 0; i < DOWNLOAD_BUFFERS; i++)
+    {
+      DownloadBuffer *buffer = g_new0 (DownloadBuffer, 1);
+
+      buffer->data = g_malloc (DOWNLOAD_BUFFER_SIZE);
+      g_queue_push_tail (&download.free, buffer);
+    }
+  download.cancellable = g_cancellable_new ();
+  if (cancellable != NULL)
+    download.cancel_handler = g_cancellable_connect (cancellable,
+                                                     G_CALLBACK (download_cancelled_cb),
+                                                     &download, NULL);
+  download.stream = stream;
+  download.writer = writer;
+  download.progress = progress;
+  download.index = index;
+
   set_layer_status (progress, index, "downloading", 0);
-  if (!pd_archive_apply_layer (layer_read_cb, &source, diff_id, staging_dir, helper_path, limits,
-                               NULL, cancellable, error))
-    return FALSE;
+  thread = g_thread_new ("pd-download", download_thread, &download);
+  ok = pd_archive_apply_layer (download_read_cb, &download, diff_id, staging_dir, helper_path,
+                               limits, NULL, cancellable, &local_error);
+  /* the layer may end (or fail) before the blob: stop the downloader either way */
+  download_cancelled_cb (NULL, &download);
+  g_thread_join (thread);
+  if (cancellable != NULL)
+    g_cancellable_disconnect (cancellable, download.cancel_handler);
+  g_clear_object (&download.cancellable);
+  if (download.current != NULL)
+    download_buffer_free (download.current);
+  g_queue_clear_full (&download.free, download_buffer_free);
+  g_queue_clear_full (&download.filled, download_buffer_free);
+  g_clear_error (&download.error);
+  g_cond_clear (&download.cond);
+  g_mutex_clear (&download.lock);
+
+  if (!ok)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
   /* pd_archive_apply_layer read to the verified end: the blob is complete and correct */
   if (!pd_blob_stream_is_verified (stream))
     {
