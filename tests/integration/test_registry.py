@@ -1147,6 +1147,53 @@ class ProxyTests(PullTestCase):
 # plugind.conf
 
 
+class PullCrashTests(PullTestCase):
+    """kill -9 at the steps of a pull (PLUGIND_CRASH_POINT), then restart: the plugin is wholly
+    there or wholly absent, nothing is left in tmp/, and the invariants hold."""
+
+    def crash_during_pull(self, point):
+        digest, _, _ = self.push_plugin('test/crash', 'v1', layers=[
+            layer_entries(DEFAULT_FILES),
+            [('file', 'etc/second', b'second layer\n', 0o644)]])
+        self.restart_daemon({'PLUGIND_CRASH_POINT': point})
+        try:
+            self.wait_job(self.pull(self.remote('test/crash', 'v1'),
+                                    options=self.auth_options()))
+        except DBusError:
+            pass  # the daemon may die before it replies
+        rc = self.wait_daemon_death()
+        self.assertEqual(rc, -9, 'plugind did not SIGKILL itself at %s' % point)
+        self.start_daemon()
+        self.check_invariants(settle=False)
+        self.assertEqual(os.listdir(os.path.join(self.state_dir, 'tmp')), [])
+        return digest
+
+    def assert_absent_then_pullable(self, digest):
+        self.assertEqual(self.list_plugins(), [])
+        plugin, results = self.pull_ok(self.remote('test/crash', 'v1'))
+        self.assertEqual(results['manifest-digest'], digest)
+        with open(os.path.join(self.rootfs(plugin), 'etc/second'), 'rb') as f:
+            self.assertEqual(f.read(), b'second layer\n')
+
+    def test_crash_while_storing_a_layer(self):
+        self.assert_absent_then_pullable(self.crash_during_pull('blob-after-rename'))
+
+    def test_crash_before_commit(self):
+        self.assert_absent_then_pullable(self.crash_during_pull('pull-before-commit'))
+
+    def test_crash_before_the_commit_rename(self):
+        self.assert_absent_then_pullable(self.crash_during_pull('store-commit-before-rename'))
+
+    def test_crash_after_the_commit_rename(self):
+        digest = self.crash_during_pull('store-commit-after-rename')
+        plugins = self.list_plugins()
+        self.assertEqual(len(plugins), 1)
+        path = plugins[0][5]
+        self.assertEqual(self.plugin_prop(path, 'ManifestDigest'), digest)
+        with open(os.path.join(self.rootfs(path), 'etc/second'), 'rb') as f:
+            self.assertEqual(f.read(), b'second layer\n')
+
+
 class ConfigTests(PullTestCase):
 
     def start_expect_refusal(self):
