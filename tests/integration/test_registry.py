@@ -1226,5 +1226,31 @@ class ConfigTests(PullTestCase):
         self.pull_ok(self.remote('test/conf', 'v1'))
 
 
+class MirrorTests(PullTestCase):
+    """Mirrors= for docker.io references, with the mirror a local registry behind the recording
+    proxy: the pull is served by the mirror (nothing goes past it), and no credentials go to it."""
+    registry_kind = 'proxy'
+
+    def test_docker_hub_reference_served_by_the_mirror(self):
+        # a mirror serves Docker Hub's paths: library/ for official images
+        digest, _, _ = self.push_plugin('library/mirrored', 'v1')
+        self.push_plugin('someone/plugin', 'v2')
+        self.write_config('[Registries]\nMirrors=%s\n' % self.proxy.url)
+        self.restart_daemon()
+        options = {'registry-auth': GLib.Variant('s', registry_auth(server='docker.io'))}
+        plugin, results = self.pull_ok('mirrored:v1', options=options)
+        self.assertEqual(results['manifest-digest'], digest)
+        self.assertEqual(self.plugin_prop(plugin, 'Name'), 'mirrored:v1')
+        self.assertEqual(self.plugin_prop(plugin, 'Reference'), 'docker.io/library/mirrored:v1')
+        privileges, info = self.get_privileges('someone/plugin:v2', options)
+        self.assertEqual(info['reference'], 'docker.io/someone/plugin:v2')
+        paths = [r['path'] for r in self.proxy.requests]
+        self.assertIn('/v2/library/mirrored/manifests/v1', paths)
+        self.assertIn('/v2/someone/plugin/manifests/v2', paths)
+        # Docker Hub's credentials are for Docker Hub: never sent to a mirror
+        self.assertEqual([r['path'] for r in self.proxy.requests
+                          if 'authorization' in r['headers']], [])
+
+
 if __name__ == '__main__':
     main()
