@@ -85,6 +85,7 @@ typedef struct {
   pid_t bwrap_pid;
   gboolean pid_host;
   int info_fd;
+  gboolean child_started;   /* bwrap reported the entrypoint's pid */
   guint info_source;
   char info_buf[512];
   gsize info_len;
@@ -817,6 +818,9 @@ proc_parse_info (Proc *proc)
   pid = json_object_get_int_member (object, "child-pid");
   if (pid <= 1 || pid > G_MAXINT)
     return;
+  /* the sandbox is set up and the entrypoint spawned, whether or not it lives long enough to
+   * be pinned below (a plugin that exits at once is reaped before a slow daemon gets here) */
+  proc->child_started = TRUE;
 
   pidfd = sys_pidfd_open ((pid_t) pid);
   if (pidfd < 0 && errno != ENOSYS)
@@ -1645,7 +1649,7 @@ runner_proc_finished (PdRunner *self, Proc *proc)
 {
   g_autoptr(GError) error = g_steal_pointer (&self->pending_error);
   gboolean was_activating = self->activating;
-  gboolean had_pid = proc != NULL && proc->pid > 0;
+  gboolean had_pid = proc != NULL && (proc->pid > 0 || proc->child_started);
   int exit_code = proc != NULL ? proc->exit_code : 0;
   g_autofree char *tail = NULL;
 
