@@ -375,7 +375,10 @@ class StartingTests(PlugindTestCase):
             if caller.poll() is None:
                 caller.kill()
                 caller.wait()
-        self.assertEqual(runner_plugin_processes(self), [])
+        # a plugin whose pid bwrap had not reported yet dies by bwrap's --die-with-parent
+        # signal, which the kernel may deliver a moment after the daemon is gone
+        self.wait_until(lambda: runner_plugin_processes(self) == [], timeout=10,
+                        msg='the plugin process to be gone')
         self.start_daemon()
         self.assertEqual(self.plugin_prop(path, 'State'), 'disabled')
         self.assertFalse(self.plugin_prop(path, 'Enabled'))
