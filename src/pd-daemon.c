@@ -4,6 +4,7 @@
 #define G_LOG_DOMAIN "pd-daemon"
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -482,6 +483,10 @@ on_job_finished (PdJob *job, PdDaemon *self)
 
   pd_dbus_manager_emit_job_finished (PD_DBUS_MANAGER (self->manager), pd_job_get_id (job),
                                      path, result);
+  /* a pull's buffers were freed in its worker thread's malloc arena, which glibc keeps: give
+   * them back once the daemon is idle again */
+  if (count_running_jobs (self) == 0)
+    malloc_trim (0);
   maybe_finish_shutdown (self);
 }
 
