@@ -476,6 +476,35 @@ maybe_finish_shutdown (PdDaemon *self)
 }
 
 static void
+emit_job_event (PdJob *job, PdPlugin *plugin)
+{
+  PdDbusJob *dbus_job = PD_DBUS_JOB (job);
+  const char *remote = pd_dbus_job_get_remote (dbus_job);
+  g_auto(GVariantBuilder) extra = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  if (pd_plugin_is_removed (plugin))
+    return;
+  if (*remote != '\0')
+    g_variant_builder_add (&extra, "{sv}", "remote", g_variant_new_string (remote));
+  pd_daemon_emit_plugin_event (pd_plugin_get_daemon (plugin),
+                               pd_dbus_job_get_operation (dbus_job), plugin,
+                               g_variant_builder_end (&extra));
+}
+
+static void
+unref_closure_data (gpointer data, GClosure *closure)
+{
+  g_object_unref (data);
+}
+
+void
+pd_daemon_emit_event_when_finished (PdDaemon *self, PdJob *job, PdPlugin *plugin)
+{
+  g_signal_connect_data (job, "finished", G_CALLBACK (emit_job_event), g_object_ref (plugin),
+                         unref_closure_data, 0);
+}
+
+static void
 on_job_finished (PdJob *job, PdDaemon *self)
 {
   g_autofree char *path = g_strdup (pd_job_get_object_path (job));

@@ -53,6 +53,10 @@ gboolean pd_daemon_remove_plugin (PdDaemon *self, PdPlugin *plugin, GError **err
 void pd_daemon_emit_plugin_event (PdDaemon *self, const char *action, PdPlugin *plugin,
                                   GVariant *extra_attributes);
 
+/* PluginEvent(<the job's operation>, with "remote" when the job has one) for @plugin once @job
+ * has finished: after JobFinished, before the Wait() replies (dbus-api.md D4) */
+void pd_daemon_emit_event_when_finished (PdDaemon *self, PdJob *job, PdPlugin *plugin);
+
 /* jobs: a new exported job (JobNew emitted), or NULL with LimitsExceeded */
 PdJob *pd_daemon_new_job (PdDaemon *self, const char *operation, const char *remote,
                           const char *plugin_name, guint32 uid, GError **error);

@@ -431,19 +431,6 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 }
 
 static void
-unref_closure_data (gpointer data, GClosure *closure)
-{
-  g_object_unref (data);
-}
-
-static void
-emit_create_event (PdJob *job, PdPlugin *plugin)
-{
-  if (!pd_plugin_is_removed (plugin))
-    pd_daemon_emit_plugin_event (pd_plugin_get_daemon (plugin), "create", plugin, NULL);
-}
-
-static void
 create_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CreateData) data = user_data;
@@ -492,9 +479,7 @@ create_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
   plugin = pd_daemon_add_plugin (self->daemon, data->record);
   pd_plugin_set_disk_usage (plugin, data->disk_usage);
   pd_job_set_plugin_path (data->job, pd_plugin_get_object_path (plugin));
-  /* after JobFinished, before the Wait() replies (dbus-api.md D4) */
-  g_signal_connect_data (data->job, "finished", G_CALLBACK (emit_create_event),
-                         g_object_ref (plugin), unref_closure_data, 0);
+  pd_daemon_emit_event_when_finished (self->daemon, data->job, plugin);
   g_message ("created plugin %s (%s)", data->name, pd_plugin_record_get_id (data->record));
 
   g_variant_builder_add (&results, "{sv}", "plugin",

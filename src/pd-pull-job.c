@@ -309,27 +309,6 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
 /* section: the end, on the main thread */
 
 static void
-unref_closure_data (gpointer data, GClosure *closure)
-{
-  g_object_unref (data);
-}
-
-static void
-emit_pull_event (PdJob *job, PdPlugin *plugin)
-{
-  g_auto(GVariantBuilder) extra = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  const char *operation = pd_dbus_job_get_operation (PD_DBUS_JOB (job));
-
-  if (pd_plugin_is_removed (plugin))
-    return;
-  g_variant_builder_add (&extra, "{sv}", "remote",
-                         g_variant_new_string (pd_dbus_job_get_remote (PD_DBUS_JOB (job))));
-  pd_daemon_emit_plugin_event (pd_plugin_get_daemon (plugin),
-                               g_str_equal (operation, "upgrade") ? "upgrade" : "pull", plugin,
-                               g_variant_builder_end (&extra));
-}
-
-static void
 complete_job (PullData *data, GError *error)
 {
   g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
@@ -373,9 +352,7 @@ finish_with_plugin (PullData *data_in)
 {
   g_autoptr(PullData) data = data_in;
 
-  /* after JobFinished, before the Wait() replies (dbus-api.md D4) */
-  g_signal_connect_data (data->job, "finished", G_CALLBACK (emit_pull_event),
-                         g_object_ref (data->plugin), unref_closure_data, 0);
+  pd_daemon_emit_event_when_finished (data->daemon, data->job, data->plugin);
   pd_job_set_plugin_path (data->job, pd_plugin_get_object_path (data->plugin));
   if (data->request->enable && (data->request->plugin == NULL || data->restart))
     {

@@ -77,25 +77,6 @@ push_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
 }
 
 static void
-emit_push_event (PdJob *job, PdPlugin *plugin)
-{
-  g_auto(GVariantBuilder) extra = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-
-  if (pd_plugin_is_removed (plugin))
-    return;
-  g_variant_builder_add (&extra, "{sv}", "remote",
-                         g_variant_new_string (pd_dbus_job_get_remote (PD_DBUS_JOB (job))));
-  pd_daemon_emit_plugin_event (pd_plugin_get_daemon (plugin), "push", plugin,
-                               g_variant_builder_end (&extra));
-}
-
-static void
-unref_closure_data (gpointer data, GClosure *closure)
-{
-  g_object_unref (data);
-}
-
-static void
 push_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(PushData) data = user_data;
@@ -113,8 +94,7 @@ push_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   g_message ("pushed %s as %s", pd_plugin_record_get_name (pd_plugin_get_record (data->plugin)),
              reference);
-  g_signal_connect_data (data->job, "finished", G_CALLBACK (emit_push_event),
-                         g_object_ref (data->plugin), unref_closure_data, 0);
+  pd_daemon_emit_event_when_finished (data->daemon, data->job, data->plugin);
   g_variant_builder_add (&results, "{sv}", "reference", g_variant_new_string (reference));
   g_variant_builder_add (&results, "{sv}", "manifest-digest",
                          g_variant_new_string (data->manifest_digest));
