@@ -3,6 +3,8 @@
 
 #define G_LOG_DOMAIN "pd-oci"
 
+#include <string.h>
+
 #include <json-glib/json-glib.h>
 
 #include "pd-error.h"
@@ -128,4 +130,32 @@ pd_oci_manifest_list_digests (const char *data, gsize len, GError **error)
       return NULL;
   g_ptr_array_add (out, NULL);
   return (GStrv) g_ptr_array_steal (out, NULL);
+}
+
+char *
+pd_oci_manifest_get_media_type (GBytes *manifest)
+{
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GList) members = NULL;
+  gsize len = 0;
+  const char *data = g_bytes_get_data (manifest, &len);
+  JsonNode *root;
+  JsonObject *object;
+
+  if (len == 0 || memchr (data, '\0', len) != NULL ||
+      !json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
+      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
+  object = json_node_get_object (root);
+  /* Go, and so the registries and Docker, decode keys case-insensitively */
+  members = json_object_get_members (object);
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      JsonNode *node = json_object_get_member (object, l->data);
+
+      if (g_ascii_strcasecmp (l->data, "mediaType") == 0 && JSON_NODE_HOLDS_VALUE (node) &&
+          json_node_get_value_type (node) == G_TYPE_STRING)
+        return g_strdup (json_node_get_string (node));
+    }
+  return NULL;
 }

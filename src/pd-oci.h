@@ -27,4 +27,8 @@ char *pd_oci_build_manifest (const PdDescriptor *config, GPtrArray *layers, gsiz
 /* every blob digest a manifest names (config and layers); NULL on a malformed manifest */
 GStrv pd_oci_manifest_list_digests (const char *data, gsize len, GError **error);
 
+/* the mediaType a manifest (or index) declares in its body; NULL when it has none or is not a
+ * JSON object */
+char *pd_oci_manifest_get_media_type (GBytes *manifest);
+
 G_END_DECLS

@@ -476,8 +476,30 @@ pd_pull_progress_dup_layers (PdPullProgress *progress, guint64 *bytes_done, guin
   return copy;
 }
 
-static void
-set_layer_status (PdPullProgress *progress, guint index, const char *status, guint64 current)
+void
+pd_pull_progress_start (PdPullProgress *progress, GPtrArray *descriptors)
+{
+  g_mutex_lock (&progress->lock);
+  g_ptr_array_set_size (progress->layers, 0);
+  progress->bytes_done = 0;
+  progress->bytes_total = 0;
+  for (guint i = 0; i < descriptors->len; i++)
+    {
+      PdDescriptor *descriptor = g_ptr_array_index (descriptors, i);
+      PdLayerProgress *entry = g_new0 (PdLayerProgress, 1);
+
+      entry->digest = g_strdup (descriptor->digest);
+      entry->status = "waiting";
+      entry->total = descriptor->size;
+      g_ptr_array_add (progress->layers, entry);
+      progress->bytes_total += descriptor->size;
+    }
+  g_mutex_unlock (&progress->lock);
+}
+
+void
+pd_pull_progress_set_layer (PdPullProgress *progress, guint index, const char *status,
+                            guint64 current)
 {
   PdLayerProgress *layer;
 
@@ -538,7 +560,7 @@ stored_layer_read_cb (void *buffer, gsize count, gpointer user_data, GCancellabl
   if (n > 0)
     {
       source->done += (guint64) n;
-      set_layer_status (source->progress, source->index, NULL, source->done);
+      pd_pull_progress_set_layer (source->progress, source->index, NULL, source->done);
     }
   return n;
 }
@@ -645,7 +667,7 @@ download_thread (gpointer user_data)
         }
       buffer->len = (gsize) n;
       download->received += (guint64) n;
-      set_layer_status (download->progress, download->index, NULL, download->received);
+      pd_pull_progress_set_layer (download->progress, download->index, NULL, download->received);
       g_mutex_lock (&download->lock);
       g_queue_push_tail (&download->filled, buffer);
       g_cond_broadcast (&download->cond);
@@ -753,7 +775,7 @@ download_layer (PdRegistryClient *client, PdStore *store, PdDescriptor *layer,
   download.progress = progress;
   download.index = index;
 
-  set_layer_status (progress, index, "downloading", 0);
+  pd_pull_progress_set_layer (progress, index, "downloading", 0);
   thread = g_thread_new ("pd-download", download_thread, &download);
   ok = pd_archive_apply_layer (download_read_cb, &download, diff_id, staging_dir, helper_path,
                                limits, NULL, cancellable, &local_error);
@@ -816,24 +838,7 @@ pd_pull_fetch_layers (PdRegistryClient *client, PdRemotePlugin *remote, PdStore 
                       GPtrArray *pinned_blobs, GCancellable *cancellable, GError **error)
 {
   if (progress != NULL)
-    {
-      g_mutex_lock (&progress->lock);
-      g_ptr_array_set_size (progress->layers, 0);
-      progress->bytes_done = 0;
-      progress->bytes_total = 0;
-      for (guint i = 0; i < remote->layers->len; i++)
-        {
-          PdDescriptor *layer = g_ptr_array_index (remote->layers, i);
-          PdLayerProgress *entry = g_new0 (PdLayerProgress, 1);
-
-          entry->digest = g_strdup (layer->digest);
-          entry->status = "waiting";
-          entry->total = layer->size;
-          g_ptr_array_add (progress->layers, entry);
-          progress->bytes_total += layer->size;
-        }
-      g_mutex_unlock (&progress->lock);
-    }
+    pd_pull_progress_start (progress, remote->layers);
 
   for (guint i = 0; i < remote->layers->len; i++)
     {
@@ -851,7 +856,7 @@ pd_pull_fetch_layers (PdRegistryClient *client, PdRemotePlugin *remote, PdStore 
           fetch_table_release (fetches, layer->digest);
           g_ptr_array_add (pinned_blobs, g_strdup (layer->digest));
           /* Docker's "Already exists", unless another job downloaded it just now */
-          set_layer_status (progress, i, waited ? "extracting" : "exists", 0);
+          pd_pull_progress_set_layer (progress, i, waited ? "extracting" : "exists", 0);
           ok = apply_stored_layer (store, layer, diff_id, staging_dir, helper_path, limits,
                                    progress, i, cancellable, error);
         }
@@ -866,7 +871,7 @@ pd_pull_fetch_layers (PdRegistryClient *client, PdRemotePlugin *remote, PdStore 
           g_prefix_error (error, "layer %u (%s): ", i + 1, layer->digest);
           return FALSE;
         }
-      set_layer_status (progress, i, g_strcmp0 (layer_status (progress, i), "exists") == 0
+      pd_pull_progress_set_layer (progress, i, g_strcmp0 (layer_status (progress, i), "exists") == 0
                                        ? NULL : "complete", layer->size);
     }
 

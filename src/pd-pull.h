@@ -77,6 +77,12 @@ void pd_pull_progress_clear (PdPullProgress *progress);
 GPtrArray *pd_pull_progress_dup_layers (PdPullProgress *progress, guint64 *bytes_done,
                                         guint64 *bytes_total);
 void pd_layer_progress_free (PdLayerProgress *layer);
+/* forgets the layers, then lists @descriptors (PdDescriptor) as "waiting" with their sizes */
+void pd_pull_progress_start (PdPullProgress *progress, GPtrArray *descriptors);
+/* layer @index: @status (static; NULL keeps it) and its bytes done so far (never going back);
+ * a NULL @progress is ignored. Any thread. */
+void pd_pull_progress_set_layer (PdPullProgress *progress, guint index, const char *status,
+                                 guint64 current);
 
 /* Applies every layer of @remote onto @staging_dir/rootfs in manifest order, verifying
  * rootfs.diff_ids. A layer already in the store is read from it; others are downloaded once

@@ -11,6 +11,7 @@
 
 #include "pd-digest.h"
 #include "pd-error.h"
+#include "pd-oci.h"
 #include "pd-plugin-config.h"
 #include "pd-registry.h"
 
@@ -1215,41 +1216,25 @@ pd_registry_client_get_endpoint (PdRegistryClient *client)
   return client->endpoint_settled ? current_endpoint (client)->base : NULL;
 }
 
-/* the media type a manifest declares in its body */
-static char *
-manifest_body_media_type (GBytes *body)
-{
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  gsize len = 0;
-  const char *data = g_bytes_get_data (body, &len);
-  JsonNode *root;
-
-  if (len == 0 || memchr (data, '\0', len) != NULL ||
-      !json_parser_load_from_data (parser, data, (gssize) len, NULL))
-    return NULL;
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    return NULL;
-  return g_strdup (json_member_string (json_node_get_object (root), "mediaType"));
-}
-
+/* GET of a whole small body at @path under the endpoint: a 200 of at most @max_size bytes that
+ * hashes to @expected_digest (when not NULL). @what names it in errors; @computed gets its
+ * digest, @msg_out the message. */
 static GBytes *
-get_manifest_once (PdRegistryClient *client, const char *tag_or_digest, char **media_type,
-                   char **digest, GCancellable *cancellable, GError **error)
+get_small_body (PdRegistryClient *client, const char *path, const char *accept, gsize max_size,
+                const char *what, const char *expected_digest, char **computed,
+                SoupMessage **msg_out, GCancellable *cancellable, GError **error)
 {
   g_autoptr(GUri) uri = NULL;
   g_autoptr(SoupMessage) msg = NULL;
   g_autoptr(GInputStream) stream = NULL;
   g_autoptr(GBytes) body = NULL;
-  g_autofree char *computed = NULL;
-  g_autofree char *what = g_strdup_printf ("manifest %s of %s", tag_or_digest, client->path);
-  g_autofree char *type = NULL;
-  Request request = { .method = "GET", .accept = MANIFEST_ACCEPT, .registry_auth = TRUE };
+  g_autofree char *digest = NULL;
+  Request request = { .method = "GET", .accept = accept, .registry_auth = TRUE };
   gboolean too_large;
 
   if (!ensure_endpoint (client, cancellable, error))
     return NULL;
-  uri = endpoint_uri (client, "/v2/%s/manifests/%s", client->path, tag_or_digest);
+  uri = endpoint_uri (client, "%s", path);
   request.uri = uri;
   stream = send_with_retries (client, &request, &msg, cancellable, error);
   if (stream == NULL)
@@ -1259,22 +1244,48 @@ get_manifest_once (PdRegistryClient *client, const char *tag_or_digest, char **m
       fail_with_status (error, msg, stream, cancellable, what);
       return NULL;
     }
-  body = read_body (stream, PD_MAX_MANIFEST_SIZE, &too_large, cancellable, error);
+  body = read_body (stream, max_size, &too_large, cancellable, error);
   if (body == NULL)
     {
       if (!too_large)
-        pd_error_convert (error);
+        {
+          g_prefix_error (error, "%s: ", what);
+          pd_error_convert (error);
+          if ((*error)->code == PD_ERROR_FAILED)
+            (*error)->code = PD_ERROR_REGISTRY_ERROR;
+        }
       return NULL;
     }
-  computed = pd_sha256_digest_bytes (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-  if (g_str_has_prefix (tag_or_digest, "sha256:") && !g_str_equal (computed, tag_or_digest))
+  digest = pd_sha256_digest_bytes (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+  if (expected_digest != NULL && !g_str_equal (digest, expected_digest))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
-                   "manifest %s: the registry sent content with digest %s", tag_or_digest,
-                   computed);
+                   "%s: the registry sent content with digest %s", what, digest);
       return NULL;
     }
-  type = manifest_body_media_type (body);
+  *computed = g_steal_pointer (&digest);
+  *msg_out = g_steal_pointer (&msg);
+  return g_steal_pointer (&body);
+}
+
+static GBytes *
+get_manifest_once (PdRegistryClient *client, const char *tag_or_digest, char **media_type,
+                   char **digest, GCancellable *cancellable, GError **error)
+{
+  g_autoptr(SoupMessage) msg = NULL;
+  g_autoptr(GBytes) body = NULL;
+  g_autofree char *computed = NULL;
+  g_autofree char *path = g_strdup_printf ("/v2/%s/manifests/%s", client->path, tag_or_digest);
+  g_autofree char *what = g_strdup_printf ("manifest %s of %s", tag_or_digest, client->path);
+  g_autofree char *type = NULL;
+
+  /* a manifest asked for by digest must have it; by tag, its digest is what the tag names */
+  body = get_small_body (client, path, MANIFEST_ACCEPT, PD_MAX_MANIFEST_SIZE, what,
+                         g_str_has_prefix (tag_or_digest, "sha256:") ? tag_or_digest : NULL,
+                         &computed, &msg, cancellable, error);
+  if (body == NULL)
+    return NULL;
+  type = pd_oci_manifest_get_media_type (body);
   if (type == NULL)
     {
       const char *content_type = soup_message_headers_get_content_type (
@@ -1311,47 +1322,13 @@ GBytes *
 pd_registry_client_get_blob (PdRegistryClient *client, const char *digest, gsize max_size,
                              GCancellable *cancellable, GError **error)
 {
-  g_autoptr(GUri) uri = NULL;
   g_autoptr(SoupMessage) msg = NULL;
-  g_autoptr(GInputStream) stream = NULL;
-  g_autoptr(GBytes) body = NULL;
   g_autofree char *computed = NULL;
+  g_autofree char *path = g_strdup_printf ("/v2/%s/blobs/%s", client->path, digest);
   g_autofree char *what = g_strdup_printf ("blob %s of %s", digest, client->path);
-  Request request = { .method = "GET", .registry_auth = TRUE };
-  gboolean too_large;
 
-  if (!ensure_endpoint (client, cancellable, error))
-    return NULL;
-  uri = endpoint_uri (client, "/v2/%s/blobs/%s", client->path, digest);
-  request.uri = uri;
-  stream = send_with_retries (client, &request, &msg, cancellable, error);
-  if (stream == NULL)
-    return NULL;
-  if (soup_message_get_status (msg) != 200)
-    {
-      fail_with_status (error, msg, stream, cancellable, what);
-      return NULL;
-    }
-  body = read_body (stream, max_size, &too_large, cancellable, error);
-  if (body == NULL)
-    {
-      if (!too_large)
-        {
-          g_prefix_error (error, "%s: ", what);
-          pd_error_convert (error);
-          if ((*error)->code == PD_ERROR_FAILED)
-            (*error)->code = PD_ERROR_REGISTRY_ERROR;
-        }
-      return NULL;
-    }
-  computed = pd_sha256_digest_bytes (g_bytes_get_data (body, NULL), g_bytes_get_size (body));
-  if (!g_str_equal (computed, digest))
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
-                   "blob %s: the registry sent content with digest %s", digest, computed);
-      return NULL;
-    }
-  return g_steal_pointer (&body);
+  return get_small_body (client, path, NULL, max_size, what, digest, &computed, &msg,
+                         cancellable, error);
 }
 
 /* section: blob streams */
