@@ -2879,6 +2879,21 @@ ctl_get_plugin_with_properties (Ctl *ctl, const char *name, GError **error)
                                         PD_DBUS_NAME, path, NULL, error);
 }
 
+/* the options every registry call starts with: credentials, the platform, and the digest the
+ * user consented to (@expected_digest NULL or "" for none) */
+static void
+ctl_registry_options_init (GVariantBuilder *options, const CtlRegistryAuth *auth,
+                           const char *expected_digest)
+{
+  ctl_options_init (options);
+  ctl_registry_auth_add_option (auth, options);
+  if (opt_platform != NULL)
+    g_variant_builder_add (options, "{sv}", "platform", g_variant_new_string (opt_platform));
+  if (expected_digest != NULL && *expected_digest != '\0')
+    g_variant_builder_add (options, "{sv}", "expected-digest",
+                           g_variant_new_string (expected_digest));
+}
+
 /* Manager.GetPrivileges: the privileges as a new PdPrivilege array, the raw a(ssas) in
  * @privileges_variant and the info */
 static GPtrArray *
@@ -2895,10 +2910,7 @@ ctl_get_privileges (Ctl *ctl,
   g_autoptr(GVariant) privileges = NULL;
   GVariantBuilder options;
 
-  ctl_options_init (&options);
-  ctl_registry_auth_add_option (auth, &options);
-  if (opt_platform != NULL)
-    g_variant_builder_add (&options, "{sv}", "platform", g_variant_new_string (opt_platform));
+  ctl_registry_options_init (&options, auth, NULL);
   /* the privileges with the settings the install or upgrade will have: what it compares */
   if (settings != NULL && g_variant_n_children (settings) > 0)
     g_variant_builder_add (&options, "{sv}", "settings", settings);
@@ -3163,12 +3175,7 @@ cmd_install (int argc, char **argv)
 
   /* one job: download, settings, enable; the consent is bound to the content looked at */
   digest = lookup_string (info, "manifest-digest");
-  ctl_options_init (&options);
-  ctl_registry_auth_add_option (&auth, &options);
-  if (opt_platform != NULL)
-    g_variant_builder_add (&options, "{sv}", "platform", g_variant_new_string (opt_platform));
-  if (*digest != '\0')
-    g_variant_builder_add (&options, "{sv}", "expected-digest", g_variant_new_string (digest));
+  ctl_registry_options_init (&options, &auth, digest);
   g_variant_builder_add (&options, "{sv}", "enable", g_variant_new_boolean (!opt_disable));
   if (has_settings)
     g_variant_builder_add (&options, "{sv}", "settings", settings);
@@ -3325,12 +3332,7 @@ cmd_upgrade (int argc, char **argv)
     }
 
   digest = lookup_string (info, "manifest-digest");
-  ctl_options_init (&options);
-  ctl_registry_auth_add_option (&auth, &options);
-  if (opt_platform != NULL)
-    g_variant_builder_add (&options, "{sv}", "platform", g_variant_new_string (opt_platform));
-  if (*digest != '\0')
-    g_variant_builder_add (&options, "{sv}", "expected-digest", g_variant_new_string (digest));
+  ctl_registry_options_init (&options, &auth, digest);
   if (opt_restart)
     g_variant_builder_add (&options, "{sv}", "restart", g_variant_new_boolean (TRUE));
   ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (plugin), "Upgrade",
