@@ -18,9 +18,8 @@
  *       --bind WORK/rt-bwrap /run/docker/plugins --unshare-{pid,ipc,net,uts} --die-with-parent,
  *       no filter, no capability narrowing: spawn → answer;
  *   (d) plugind's sandbox without D-Bus, as pd-runner.c runs it: pd_sandbox_prepare_rootfs,
- *       pd_sandbox_build_argv plus --info-fd and --as-pid-1, pd_sandbox_compile_seccomp,
- *       pd_sandbox_capability_mask, spawned with pd_sandbox_child_setup and a clean environment:
- *       (setup +) spawn → answer.
+ *       pd_sandbox_spawn (argv, filter, the sandbox init, bwrap spawned), the init's set-up
+ *       (pd_sandbox_process_setup_sync): (setup +) spawn → answer.
  *
  * "Answer" is our own client: it waits (inotify) until the socket appears in the runtime dir
  * (the example renames it there once it listens), connects, POSTs /Plugin.Activate with
@@ -66,8 +65,6 @@
 #define SOCKET_NAME "example.sock"
 #define WARMUP 2
 /* bwrap's fds in the (d) variant, as pd-runner.c maps them */
-#define INFO_FD_TARGET 3
-#define SECCOMP_FD_TARGET 4
 
 static const char activate_request[] =
   "POST /Plugin.Activate HTTP/1.1\r\n"
@@ -534,71 +531,45 @@ run_plain_bwrap (Bench *b, gboolean keep)
   stop_and_reap (proc, SIGKILL, b->binary);
 }
 
-/* (d): what runner_spawn does, minus the runtime dir handling and the output pipe */
+/* (d): what runner_spawn does, minus the runtime dir handling and the output pipe, with the
+ * set-up waited for here rather than from a main loop */
 static void
 run_sandbox (Bench *b, gboolean keep)
 {
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
-  g_autoptr(GPtrArray) argv = NULL;
+  g_autoptr(PdSandboxProcess) sandbox = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *sock = g_build_filename (b->rt_sandbox, SOCKET_NAME, NULL);
-  const char *empty_env[] = { NULL };
   PdSandboxSpec spec = { 0 };
-  guint64 capability_mask = 0;
-  int seccomp_fd;
-  int info_pipe[2];
-  gint64 t0, t_prepared, t_argv, t_filter, t_spawn, t1;
+  GSubprocess *proc;
+  gint64 t0, t_prepared, t_spawned, t_set_up, t1;
 
   clear_socket (b->rt_sandbox);
-  spec.bwrap_path = "/usr/bin/bwrap";
   spec.rootfs = b->rootfs;
   spec.runtime_dir = b->rt_sandbox;
   spec.config = b->config;
   spec.settings = b->settings;
-  spec.seccomp_fd = SECCOMP_FD_TARGET;
 
   watch_reset ();
   t0 = now_us ();
   if (!pd_sandbox_prepare_rootfs (&spec, &error))
     die ("pd_sandbox_prepare_rootfs: %s", error->message);
   t_prepared = now_us ();
-  argv = pd_sandbox_build_argv (&spec, &error);
-  if (argv == NULL)
-    die ("pd_sandbox_build_argv: %s", error->message);
-  g_ptr_array_insert (argv, 1, g_strdup ("--info-fd"));
-  g_ptr_array_insert (argv, 2, g_strdup_printf ("%d", INFO_FD_TARGET));
-  g_ptr_array_insert (argv, 3, g_strdup ("--as-pid-1"));
-  t_argv = now_us ();
-  seccomp_fd = pd_sandbox_compile_seccomp ((const char *const *) b->config->linux_capabilities,
-                                           PD_SECCOMP_FLAGS_NONE, &error);
-  if (seccomp_fd < 0)
-    die ("pd_sandbox_compile_seccomp: %s", error->message);
-  if (!pd_sandbox_capability_mask ((const char *const *) b->config->linux_capabilities,
-                                   &capability_mask, &error))
-    die ("pd_sandbox_capability_mask: %s", error->message);
-  t_filter = now_us ();
-  if (!g_unix_open_pipe (info_pipe, FD_CLOEXEC, &error))
-    die ("pipe: %s", error->message);
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE);
-  g_subprocess_launcher_set_child_setup (launcher, pd_sandbox_child_setup, &capability_mask,
-                                         NULL);
-  g_subprocess_launcher_set_environ (launcher, (char **) empty_env);
-  g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD_TARGET);
-  g_subprocess_launcher_take_fd (launcher, seccomp_fd, SECCOMP_FD_TARGET);
-  t_spawn = now_us ();
-  proc = spawn (launcher, (const char *const *) argv->pdata);
-  g_subprocess_launcher_close (launcher);
+  sandbox = pd_sandbox_spawn (&spec, G_SUBPROCESS_FLAGS_STDOUT_SILENCE, &error);
+  if (sandbox == NULL)
+    die ("pd_sandbox_spawn: %s", error->message);
+  t_spawned = now_us ();
+  if (!pd_sandbox_process_setup_sync (sandbox, &spec, 10000, &error))
+    die ("pd_sandbox_process_setup_sync: %s", error->message);
+  t_set_up = now_us ();
+  proc = sandbox->subprocess;
   t1 = wait_answer (sock, proc, t0);
   record (keep, "sandbox", t1 - t0);
-  record (keep, "sandbox.spawn_to_answer", t1 - t_spawn);
+  record (keep, "sandbox.spawn_to_answer", t1 - t_prepared);
   record (keep, "sandbox.prepare_rootfs", t_prepared - t0);
-  record (keep, "sandbox.build_argv", t_argv - t_prepared);
-  record (keep, "sandbox.compile_seccomp", t_filter - t_argv);
-  record (keep, "sandbox.setup", t_spawn - t0);
-  record_splits (keep, "sandbox", t_spawn, t1);
+  record (keep, "sandbox.spawn", t_spawned - t_prepared);
+  record (keep, "sandbox.init_setup", t_set_up - t_spawned);
+  record_splits (keep, "sandbox", t_prepared, t1);
   stop_and_reap (proc, SIGKILL, b->binary);
-  close (info_pipe[0]);
 }
 
 /* (a) */

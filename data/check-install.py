@@ -47,7 +47,7 @@ def main():
             if st.st_size == 0:
                 missing.append(f"{path} (empty)")
             base = os.path.basename(path)
-            if base in ("plugind", "plugind-extract", "pluginctl") and not st.st_mode & stat.S_IXUSR:
+            if base in ("plugind", "plugind-extract", "plugind-sandbox-init", "pluginctl") and not st.st_mode & stat.S_IXUSR:
                 missing.append(f"{path} (not executable)")
             if st.st_mode & stat.S_IWOTH:
                 missing.append(f"{path} (world-writable)")

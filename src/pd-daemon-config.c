@@ -146,6 +146,28 @@ read_registries (PdDaemonConfig *config, GKeyFile *file, GError **error)
   return TRUE;
 }
 
+static gboolean
+read_sandbox (PdDaemonConfig *config, GKeyFile *file, GError **error)
+{
+  g_autofree char *capabilities = g_key_file_get_value (file, "Sandbox", "Capabilities", NULL);
+
+  if (capabilities == NULL)
+    return TRUE;
+  g_strstrip (capabilities);
+  if (g_str_equal (capabilities, "docker"))
+    config->only_requested_capabilities = FALSE;
+  else if (g_str_equal (capabilities, "requested"))
+    config->only_requested_capabilities = TRUE;
+  else
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "[Sandbox] Capabilities: \"%s\" is neither \"docker\" nor \"requested\"",
+                   capabilities);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 PdDaemonConfig *
 pd_daemon_config_load (const char *path, GError **error)
 {
@@ -166,6 +188,7 @@ pd_daemon_config_load (const char *path, GError **error)
     }
 
   if (!read_registries (config, file, error) ||
+      !read_sandbox (config, file, error) ||
       !read_u64 (file, "Limits", "MaxJobs", 1, 1024, &max_jobs, error) ||
       !read_u64 (file, "Limits", "MaxArchiveBytes", 1, G_MAXUINT64, &config->max_archive_bytes,
                  error) ||

@@ -21,6 +21,9 @@ typedef struct {
   guint max_jobs;            /* MaxJobs= (16) */
   guint64 max_archive_bytes; /* MaxArchiveBytes= (8 GiB) */
   guint64 max_archive_entries; /* MaxArchiveEntries= (1,000,000) */
+
+  /* [Sandbox] */
+  gboolean only_requested_capabilities; /* Capabilities=requested (default: docker) */
 } PdDaemonConfig;
 
 /* the defaults, as if the file were empty */

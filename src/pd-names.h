@@ -34,6 +34,8 @@
 #define PD_ENV_CONFIGURATION_DIRECTORY "CONFIGURATION_DIRECTORY"
 /* overrides where the daemon finds plugind-extract (tests run it from the build dir) */
 #define PD_ENV_EXTRACT_HELPER    "PLUGIND_EXTRACT_HELPER"
+/* the same for plugind-sandbox-init */
+#define PD_ENV_SANDBOX_INIT      "PLUGIND_SANDBOX_INIT"
 
 #define PD_DEFAULT_STATE_DIR   "/var/lib/plugind"
 #define PD_DEFAULT_RUNTIME_DIR "/run/plugind"

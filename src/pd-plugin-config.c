@@ -783,6 +783,46 @@ pd_path_is_clean_absolute (const char *path)
       return FALSE;
   return TRUE;
 }
+gboolean
+pd_path_is_at_or_under (const char *path, const char *dir)
+{
+  gsize path_len = strlen (path);
+  gsize dir_len = strlen (dir);
+
+  /* "/data/" is "/data" */
+  while (path_len > 1 && path[path_len - 1] == '/')
+    path_len--;
+  while (dir_len > 1 && dir[dir_len - 1] == '/')
+    dir_len--;
+  if (dir_len == 1 && dir[0] == '/')
+    return path[0] == '/';
+  return path_len >= dir_len && strncmp (path, dir, dir_len) == 0
+         && (path_len == dir_len || path[dir_len] == '/');
+}
+
+gboolean
+pd_paths_find_nested (GPtrArray *paths, guint *inner, guint *outer)
+{
+  for (guint i = 0; i < paths->len; i++)
+    for (guint j = i + 1; j < paths->len; j++)
+      {
+        const char *a = paths->pdata[i], *b = paths->pdata[j];
+
+        if (a == NULL || b == NULL)
+          continue;
+        if (pd_path_is_at_or_under (a, b) || pd_path_is_at_or_under (b, a))
+          {
+            /* of two equal ones, the later is the one that goes over the other */
+            gboolean a_inside = !pd_path_is_at_or_under (b, a);
+
+            *inner = a_inside ? i : j;
+            *outer = a_inside ? j : i;
+            return TRUE;
+          }
+      }
+  return FALSE;
+}
+
 /* C0 and C1 controls and DEL (U+009B is CSI to many terminals) and invalid UTF-8: what a
  * terminal could act on when the string is shown to the user who is asked to consent to it */
 gboolean
@@ -1283,6 +1323,53 @@ parse_rootfs (PdPluginConfig *config, PjValue *root, GError **error)
   return TRUE;
 }
 
+/* A mount destination under another one would be created, at each start, in the host dir
+ * behind the outer one, through whatever symlink the plugin planted there; the sandbox
+ * refuses such a config, so it is refused here already. */
+static gboolean
+check_mounts_apart (const PdPluginConfig *config, GError **error)
+{
+  g_autoptr(GPtrArray) dests = g_ptr_array_new ();
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  guint inner, outer;
+
+  if (config->propagated_mount[0] != '\0')
+    {
+      g_ptr_array_add (dests, config->propagated_mount);
+      g_ptr_array_add (names, g_strdup ("PropagatedMount"));
+    }
+  for (guint i = 0; i < config->mounts->len; i++)
+    {
+      g_ptr_array_add (dests, ((PdConfigMount *) config->mounts->pdata[i])->destination);
+      g_ptr_array_add (names, g_strdup_printf ("Mounts[%u].Destination", i));
+    }
+  for (guint i = 0; i < config->linux_devices->len; i++)
+    {
+      g_ptr_array_add (dests, ((PdConfigDevice *) config->linux_devices->pdata[i])->path);
+      g_ptr_array_add (names, g_strdup_printf ("Linux.Devices[%u].Path", i));
+    }
+  /* what the sandbox mounts besides */
+  g_ptr_array_add (dests, (gpointer) "/run/docker/plugins");
+  g_ptr_array_add (names, g_strdup ("the plugin socket dir"));
+  if (config->network_type[0] != '\0')
+    {
+      g_ptr_array_add (dests, (gpointer) "/etc/hosts");
+      g_ptr_array_add (names, g_strdup ("the host's /etc/hosts"));
+      g_ptr_array_add (dests, (gpointer) "/etc/resolv.conf");
+      g_ptr_array_add (names, g_strdup ("the host's /etc/resolv.conf"));
+    }
+  if (pd_paths_find_nested (dests, &inner, &outer))
+    {
+      g_autofree char *rule = NULL;
+      g_autofree char *escaped = pd_escape_untrusted (dests->pdata[outer], -1);
+
+      rule = g_strdup_printf ("is at or under %s \"%s\": mounts cannot be nested",
+                              (const char *) names->pdata[outer], escaped);
+      return fail_value (error, names->pdata[inner], dests->pdata[inner], rule);
+    }
+  return TRUE;
+}
+
 PdPluginConfig *
 pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
 {
@@ -1366,6 +1453,8 @@ pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
                   "must be one of \"\", \"host\", \"bridge\", \"none\", \"null\"");
       return NULL;
     }
+  if (!check_mounts_apart (config, error))
+    return NULL;
 
   return g_steal_pointer (&config);
 }

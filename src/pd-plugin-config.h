@@ -182,6 +182,12 @@ GPtrArray *pd_plugin_settings_describe (const PdPluginSettings *settings,
  * own "WorkDir": "/bin/") and without control characters: a path that means one place.
  * The config validator and the sandbox use the same rule. */
 gboolean pd_path_is_clean_absolute (const char *path);
+/* TRUE when @path is @dir or below it (both clean absolute paths; a trailing '/' is
+ * ignored) */
+gboolean pd_path_is_at_or_under (const char *path, const char *dir);
+/* TRUE when one of @paths (char *, NULL entries skipped) is at or under another: @inner and
+ * @outer are then the indexes of the first such pair */
+gboolean pd_paths_find_nested (GPtrArray *paths, guint *inner, guint *outer);
 /* C0 or C1 controls, DEL, or invalid UTF-8: what a terminal could act on */
 gboolean pd_string_has_control_chars (const char *text);
 

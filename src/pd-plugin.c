@@ -212,6 +212,10 @@ pd_plugin_new (PdDaemon *daemon, PdPluginRecord *record)
     g_autofree char *logs = g_build_filename (pd_daemon_get_runtime_dir (daemon), "logs", NULL);
 
     self->runner = pd_runner_new (record, rootfs, runtime, logs);
+    pd_runner_set_capabilities (self->runner,
+                                pd_daemon_get_config (daemon)->only_requested_capabilities
+                                  ? PD_SANDBOX_CAPABILITIES_REQUESTED
+                                  : PD_SANDBOX_CAPABILITIES_DOCKER);
   }
   g_signal_connect (self->runner, "notify", G_CALLBACK (on_runner_notify), self);
   g_signal_connect (self->runner, "event", G_CALLBACK (on_runner_event), self);

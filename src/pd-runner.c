@@ -31,10 +31,6 @@
 #include "pd-runner.h"
 #include "pd-sandbox.h"
 
-/* fd numbers in bwrap's fd table */
-#define INFO_FD_TARGET 3
-#define SECCOMP_FD_TARGET 4
-
 /* the socket is looked for after 1 ms, then at intervals doubling up to 25 ms: most plugins
  * make it within a few ms of their start (bench/README.md) */
 #define SOCKET_POLL_FIRST_MS 1
@@ -85,8 +81,12 @@ typedef struct {
   pid_t bwrap_pid;
   gboolean pid_host;
   int info_fd;
-  gboolean child_started;   /* bwrap reported the entrypoint's pid */
+  gboolean child_started;   /* the sandbox is set up: what exits now is the plugin */
   guint info_source;
+  int sync_fd;               /* the daemon's end of the sandbox init's sync socket */
+  guint sync_source;
+  gboolean init_ready;       /* the init said "R": bwrap's set-up is done */
+  gboolean setup_done;
   char info_buf[512];
   gsize info_len;
   pid_t pid;                 /* host pid of the entrypoint, 0 until known */
@@ -123,6 +123,7 @@ struct _PdRunner {
   char *log_dir;
   char *log_path;
   char *log_path_old;
+  PdSandboxCapabilities capabilities;
 
   PdPluginState state;
   guint64 state_timestamp;
@@ -627,10 +628,13 @@ static void
 proc_free (Proc *proc)
 {
   g_clear_handle_id (&proc->info_source, g_source_remove);
+  g_clear_handle_id (&proc->sync_source, g_source_remove);
   g_clear_handle_id (&proc->out_source, g_source_remove);
   g_clear_handle_id (&proc->grace_source, g_source_remove);
   if (proc->info_fd >= 0)
     close (proc->info_fd);
+  if (proc->sync_fd >= 0)
+    close (proc->sync_fd);
   if (proc->out_fd >= 0)
     close (proc->out_fd);
   if (proc->pidfd >= 0)
@@ -790,14 +794,13 @@ proc_on_grace (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+static void proc_maybe_finish_setup (Proc *proc);
+
 /* parses {"child-pid": N} from bwrap's --info-fd and pins N with a pidfd */
 static void
 proc_parse_info (Proc *proc)
 {
-  g_autoptr(JsonParser) parser = NULL;
-  JsonNode *root;
-  JsonObject *object;
-  gint64 pid;
+  pid_t pid;
   int pidfd;
   g_autofree char *stat_path = NULL;
   g_autofree char *stat_data = NULL;
@@ -806,31 +809,19 @@ proc_parse_info (Proc *proc)
 
   if (proc->pid != 0 || proc->info_len == 0)
     return;
-  parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, proc->info_buf, (gssize) proc->info_len, NULL))
+  pid = pd_sandbox_parse_info (proc->info_buf, proc->info_len);
+  if (pid == 0)
     return;
-  root = json_parser_get_root (parser);
-  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    return;
-  object = json_node_get_object (root);
-  if (!json_object_has_member (object, "child-pid"))
-    return;
-  pid = json_object_get_int_member (object, "child-pid");
-  if (pid <= 1 || pid > G_MAXINT)
-    return;
-  /* the sandbox is set up and the entrypoint spawned, whether or not it lives long enough to
-   * be pinned below (a plugin that exits at once is reaped before a slow daemon gets here) */
-  proc->child_started = TRUE;
 
-  pidfd = sys_pidfd_open ((pid_t) pid);
+  pidfd = sys_pidfd_open (pid);
   if (pidfd < 0 && errno != ENOSYS)
     {
-      g_debug ("pidfd_open %" G_GINT64_FORMAT ": %s", pid, g_strerror (errno));
+      g_debug ("pidfd_open %d: %s", (int) pid, g_strerror (errno));
       return;
     }
   /* the pidfd is pinned now; it is ours only if its parent is our bwrap (the pid may have been
-   * reaped and reused if the plugin died at once) */
-  stat_path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/stat", pid);
+   * reaped and reused if the sandbox died at once) */
+  stat_path = g_strdup_printf ("/proc/%d/stat", (int) pid);
   if (!g_file_get_contents (stat_path, &stat_data, NULL, NULL) ||
       (p = strrchr (stat_data, ')')) == NULL ||
       sscanf (p + 1, " %*c %ld", &ppid) != 1 || ppid != proc->bwrap_pid)
@@ -839,11 +830,11 @@ proc_parse_info (Proc *proc)
         close (pidfd);
       return;
     }
-  proc->pid = (pid_t) pid;
+  proc->pid = pid;
   proc->pidfd = pidfd;
   if (proc->pid_host)
     {
-      g_autofree char *ns_path = g_strdup_printf ("/proc/%" G_GINT64_FORMAT "/ns/mnt", pid);
+      g_autofree char *ns_path = g_strdup_printf ("/proc/%d/ns/mnt", (int) pid);
       struct stat st;
 
       if (stat (ns_path, &st) == 0)
@@ -861,6 +852,7 @@ proc_parse_info (Proc *proc)
       proc->pending_signal = 0;
       proc_signal (proc, sig);
     }
+  proc_maybe_finish_setup (proc);
 }
 
 static void
@@ -905,6 +897,28 @@ proc_on_info (int fd, GIOCondition condition, gpointer user_data)
 
   proc_read_info (proc);
   return proc->info_fd >= 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+static gboolean
+proc_on_sync (int fd, GIOCondition condition, gpointer user_data)
+{
+  Proc *proc = user_data;
+  char byte = 0;
+  gssize n;
+
+  do
+    n = read (fd, &byte, 1);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 && errno == EAGAIN)
+    return G_SOURCE_CONTINUE;
+  proc->sync_source = 0;
+  /* anything but "R" (the sandbox died first): its exit says what happened */
+  if (n == 1 && byte == 'R')
+    {
+      proc->init_ready = TRUE;
+      proc_maybe_finish_setup (proc);
+    }
+  return G_SOURCE_REMOVE;
 }
 
 static void
@@ -1353,7 +1367,11 @@ runner_on_activation_timeout (gpointer user_data)
   const char *name = pd_plugin_record_get_config (self->record)->interface_socket;
 
   self->activation_timeout_source = 0;
-  if (!self->socket_seen)
+  if (self->proc == NULL || !self->proc->child_started)
+    runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_TIMEOUT,
+                                   "The sandbox was not set up within %u ms",
+                                   self->activation_timeout_ms);
+  else if (!self->socket_seen)
     runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_TIMEOUT,
                                    "The plugin did not create its socket %s/%s within %u ms",
                                    PD_SANDBOX_PLUGIN_SOCKET_DIR, name, self->activation_timeout_ms);
@@ -1402,129 +1420,107 @@ runner_clear_runtime_dir (PdRunner *self)
 }
 
 static gboolean
+runner_has_socket (PdRunner *self)
+{
+  const char *socket = pd_plugin_record_get_config (self->record)->interface_socket;
+
+  return socket != NULL && socket[0] != '\0';
+}
+
+/* the spec of this plugin's sandbox, pointing into the record; @propagated receives the
+ * propagated-mount dir when the config has one */
+static void
+runner_fill_spec (PdRunner *self, PdSandboxSpec *spec, char **propagated)
+{
+  const PdPluginConfig *config = pd_plugin_record_get_config (self->record);
+
+  *propagated = NULL;
+  if (config->propagated_mount != NULL && config->propagated_mount[0] != '\0')
+    {
+      g_autofree char *rootfs_parent = g_path_get_dirname (self->rootfs);
+
+      *propagated = g_build_filename (rootfs_parent, "propagated-mount", NULL);
+    }
+  memset (spec, 0, sizeof *spec);
+  spec->rootfs = self->rootfs;
+  spec->runtime_dir = self->runtime_dir;
+  spec->propagated_mount_dir = *propagated;
+  spec->config = config;
+  spec->settings = pd_plugin_record_get_settings (self->record);
+  spec->capabilities = self->capabilities;
+}
+
+/* the init said it is ready and its pid is pinned: the daemon's part of the set-up */
+static void
+proc_maybe_finish_setup (Proc *proc)
+{
+  PdRunner *self = proc->runner;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *propagated = NULL;
+  PdSandboxSpec spec;
+
+  if (!proc->init_ready || proc->pid == 0 || proc->setup_done || proc->exited || self == NULL
+      || self->proc != proc)
+    return;
+  proc->setup_done = TRUE;
+  runner_fill_spec (self, &spec, &propagated);
+  if (!pd_sandbox_finish_setup (&spec, proc->pidfd, proc->pid, proc->sync_fd, &error))
+    {
+      runner_activation_failed (self, g_steal_pointer (&error));
+      return;
+    }
+  proc->child_started = TRUE;
+  g_clear_handle_id (&proc->sync_source, g_source_remove);
+  close (proc->sync_fd);
+  proc->sync_fd = -1;
+  /* a plugin without a socket is running once its entrypoint is */
+  if (self->activating && !runner_has_socket (self))
+    runner_activation_succeeded (self, g_new0 (char *, 1));
+}
+
+static gboolean
 runner_spawn (PdRunner *self, GError **error)
 {
   const PdPluginConfig *config = pd_plugin_record_get_config (self->record);
-  const PdPluginSettings *settings = pd_plugin_record_get_settings (self->record);
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) subprocess = NULL;
-  g_autoptr(GPtrArray) argv = NULL;
+  g_autoptr(PdSandboxProcess) sandbox = NULL;
   g_autofree char *propagated = NULL;
-  g_autofree char *rootfs_parent = NULL;
-  const char *bwrap = "/usr/bin/bwrap";
-  g_autofree char *bwrap_found = NULL;
-  PdSandboxSpec spec = { 0 };
-  PdSeccompFlags flags = PD_SECCOMP_FLAGS_NONE;
-  const char *empty_env[] = { NULL };
-  int seccomp_fd;
-  int info_pipe[2];
-  guint64 capability_mask = 0;
+  PdSandboxSpec spec;
   int out_fd;
   Proc *proc;
-  guint insert_at = 1;
-
-  if (!g_file_test (bwrap, G_FILE_TEST_IS_EXECUTABLE))
-    {
-      bwrap_found = g_find_program_in_path ("bwrap");
-      if (bwrap_found == NULL)
-        {
-          g_set_error_literal (error, PD_ERROR, PD_ERROR_SANDBOX_FAILED, "bwrap is not installed");
-          return FALSE;
-        }
-      bwrap = bwrap_found;
-    }
 
   if (!pd_mkdir_with_mode (self->runtime_dir, 0700, error))
     return FALSE;
   runner_clear_runtime_dir (self);
 
-  rootfs_parent = g_path_get_dirname (self->rootfs);
-  if (config->propagated_mount != NULL && config->propagated_mount[0] != '\0')
-    {
-      propagated = g_build_filename (rootfs_parent, "propagated-mount", NULL);
-      if (!pd_mkdir_with_mode (propagated, 0755, error))
-        return FALSE;
-    }
-
-  spec.bwrap_path = bwrap;
-  spec.rootfs = self->rootfs;
-  spec.runtime_dir = self->runtime_dir;
-  spec.propagated_mount_dir = propagated;
-  spec.config = config;
-  spec.settings = settings;
-  spec.seccomp_fd = SECCOMP_FD_TARGET;
-
+  runner_fill_spec (self, &spec, &propagated);
+  if (propagated != NULL && !pd_mkdir_with_mode (propagated, 0755, error))
+    return FALSE;
   if (!pd_sandbox_prepare_rootfs (&spec, error))
     return FALSE;
-  argv = pd_sandbox_build_argv (&spec, error);
-  if (argv == NULL)
+  sandbox = pd_sandbox_spawn (&spec, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                       G_SUBPROCESS_FLAGS_STDERR_MERGE,
+                              error);
+  if (sandbox == NULL)
     return FALSE;
-
-  /* ours, before the sandbox's options (which hold --die-with-parent and --new-session):
-   * bwrap's report of the entrypoint's host pid, and the entrypoint as pid 1 of its PID
-   * namespace, so that its exit takes every other process of the plugin along (header) */
-  g_ptr_array_insert (argv, (gint) insert_at++, g_strdup ("--info-fd"));
-  g_ptr_array_insert (argv, (gint) insert_at++, g_strdup_printf ("%d", INFO_FD_TARGET));
-  if (!config->pid_host)
-    g_ptr_array_insert (argv, (gint) insert_at++, g_strdup ("--as-pid-1"));
-
-  if (config->linux_allow_all_devices)
-    flags |= PD_SECCOMP_FLAGS_ALLOW_DEVICE_NODES;
-  seccomp_fd = pd_sandbox_compile_seccomp ((const char *const *) config->linux_capabilities,
-                                           flags, error);
-  if (seccomp_fd < 0)
-    return FALSE;
-  if (!g_unix_open_pipe (info_pipe, FD_CLOEXEC, error))
-    {
-      close (seccomp_fd);
-      pd_error_convert (error);
-      return FALSE;
-    }
-
-  /* bwrap run by root leaves the bounding set full: narrow it to the granted capabilities
-   * before bwrap runs (pd_sandbox_child_setup) */
-  if (!pd_sandbox_capability_mask ((const char *const *) config->linux_capabilities,
-                                   &capability_mask, error))
-    {
-      close (seccomp_fd);
-      close (info_pipe[0]);
-      close (info_pipe[1]);
-      return FALSE;
-    }
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                        G_SUBPROCESS_FLAGS_STDERR_MERGE);
-  g_subprocess_launcher_set_child_setup (launcher, pd_sandbox_child_setup, &capability_mask,
-                                         NULL);
-  /* a clean environment: the plugin's comes from the argv (--setenv) */
-  g_subprocess_launcher_set_environ (launcher, (char **) empty_env);
-  g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD_TARGET);
-  g_subprocess_launcher_take_fd (launcher, seccomp_fd, SECCOMP_FD_TARGET);
-  subprocess = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
-  /* closes our copies of the write end and the filter */
-  g_subprocess_launcher_close (launcher);
-  if (subprocess == NULL)
-    {
-      close (info_pipe[0]);
-      g_prefix_error (error, "Cannot run bwrap: ");
-      pd_error_convert (error);
-      if (error != NULL && *error != NULL)
-        (*error)->code = PD_ERROR_SANDBOX_FAILED;
-      return FALSE;
-    }
 
   proc = g_rc_box_new0 (Proc);
   proc->runner = self;
-  proc->subprocess = g_steal_pointer (&subprocess);
+  proc->subprocess = g_steal_pointer (&sandbox->subprocess);
   proc->cancellable = g_cancellable_new ();
   proc->bwrap_pid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (proc->subprocess),
                                              NULL, 10);
   proc->pid_host = config->pid_host;
   proc->pidfd = -1;
-  proc->info_fd = info_pipe[0];
+  proc->info_fd = sandbox->info_fd;
+  sandbox->info_fd = -1;
   g_unix_set_fd_nonblocking (proc->info_fd, TRUE, NULL);
   proc->info_source = g_unix_fd_add (proc->info_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
                                      proc_on_info, proc);
+  proc->sync_fd = sandbox->sync_fd;
+  sandbox->sync_fd = -1;
+  g_unix_set_fd_nonblocking (proc->sync_fd, TRUE, NULL);
+  proc->sync_source = g_unix_fd_add (proc->sync_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
+                                     proc_on_sync, proc);
   out_fd = g_unix_input_stream_get_fd (G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (proc->subprocess)));
   /* our own fd: the stream is closed with the GSubprocess, and reads go through the main loop */
   proc->out_fd = fcntl (out_fd, F_DUPFD_CLOEXEC, 3);
@@ -1546,7 +1542,6 @@ runner_spawn (PdRunner *self, GError **error)
 static void
 runner_start (PdRunner *self)
 {
-  const PdPluginConfig *config = pd_plugin_record_get_config (self->record);
   g_autoptr(GError) error = NULL;
 
   g_assert (self->proc == NULL);
@@ -1572,12 +1567,11 @@ runner_start (PdRunner *self)
       return;
     }
 
-  if (config->interface_socket == NULL || config->interface_socket[0] == '\0')
-    {
-      /* nothing to wait for */
-      runner_activation_succeeded (self, g_new0 (char *, 1));
-      return;
-    }
+  self->activation_timeout_source = g_timeout_add (self->activation_timeout_ms,
+                                                   runner_on_activation_timeout, self);
+  /* without a socket, nothing to wait for but the sandbox's set-up (proc_maybe_finish_setup) */
+  if (!runner_has_socket (self))
+    return;
   self->runtime_dirfd = open (self->runtime_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
   if (self->runtime_dirfd < 0)
     {
@@ -1586,8 +1580,6 @@ runner_start (PdRunner *self)
       return;
     }
   runner_schedule_poll (self, SOCKET_POLL_FIRST_MS);
-  self->activation_timeout_source = g_timeout_add (self->activation_timeout_ms,
-                                                   runner_on_activation_timeout, self);
 }
 
 static gboolean
@@ -1649,7 +1641,8 @@ runner_proc_finished (PdRunner *self, Proc *proc)
 {
   g_autoptr(GError) error = g_steal_pointer (&self->pending_error);
   gboolean was_activating = self->activating;
-  gboolean had_pid = proc != NULL && (proc->pid > 0 || proc->child_started);
+  /* what exits after the set-up is the plugin; before, the sandbox */
+  gboolean had_pid = proc != NULL && proc->child_started;
   int exit_code = proc != NULL ? proc->exit_code : 0;
   g_autofree char *tail = NULL;
 
@@ -2029,6 +2022,13 @@ pd_runner_new (PdPluginRecord *record,
   self->log_path = g_build_filename (log_dir, log_name, NULL);
   self->log_path_old = g_build_filename (log_dir, log_name_old, NULL);
   return self;
+}
+
+void
+pd_runner_set_capabilities (PdRunner *self, PdSandboxCapabilities capabilities)
+{
+  g_return_if_fail (PD_IS_RUNNER (self));
+  self->capabilities = capabilities;
 }
 
 PdPluginRecord *

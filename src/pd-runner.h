@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "pd-plugin-record.h"
+#include "pd-sandbox.h"
 
 G_BEGIN_DECLS
 
@@ -13,9 +14,11 @@ G_BEGIN_DECLS
  * layer mirrors the properties and the "event" signal. Everything happens on the thread that
  * owns the default main context; no call blocks beyond short syscalls.
  *
- * Process model. The plugin runs under bubblewrap (argv from pd_sandbox_build_argv(), the
- * seccomp filter from pd_sandbox_compile_seccomp() passed with --seccomp) with --as-pid-1 in
- * a private PID namespace, so its entrypoint is pid 1 there, as with Docker. When it exits the
+ * Process model. The plugin runs under bubblewrap (pd_sandbox_spawn()) with --as-pid-1 in a
+ * private PID namespace, so its entrypoint is pid 1 there, as with Docker. bwrap first runs the
+ * sandbox's init, which waits until the runner has made its own mounts in the sandbox
+ * (pd_sandbox_finish_setup(), once the init said it is ready and its pid is pinned) and then
+ * execs the entrypoint under the same pid. When it exits the
  * kernel kills every other process of the namespace (a daemonized child included) before bwrap
  * sees the exit, so "bwrap exited" means "every process of the plugin is gone". The host pid of
  * the entrypoint comes from bwrap's --info-fd ("child-pid"); it is pinned with a pidfd (checked
@@ -110,6 +113,10 @@ PdRunner *pd_runner_new (PdPluginRecord *record,
                          const char *rootfs,
                          const char *plugin_runtime_dir,
                          const char *log_dir);
+
+/* which capabilities the plugin gets at its next start (PD_SANDBOX_CAPABILITIES_DOCKER by
+ * default: [Sandbox] Capabilities= of plugind.conf) */
+void pd_runner_set_capabilities (PdRunner *self, PdSandboxCapabilities capabilities);
 
 PdPluginRecord *pd_runner_get_record (PdRunner *self);
 PdPluginState pd_runner_get_state (PdRunner *self);

@@ -12,39 +12,66 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <json-glib/json-glib.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <poll.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <glib/gstdio.h>
 
 #include "pd-error.h"
 #include "pd-fs-util.h"
+#include "pd-names.h"
 
 /* Docker's /dev/shm */
 #define SHM_SIZE (64 * 1024 * 1024)
+
+/* fd numbers in bwrap's fd table (pd_sandbox_spawn) */
+#define INFO_FD_TARGET 3
+#define SECCOMP_FD_TARGET 4
+#define INIT_FD_TARGET 5
+#define SYNC_FD_TARGET 6
+/* plugind-sandbox-init is a small static binary; anything far larger is not it */
+#define INIT_MAX_SIZE (16 * 1024 * 1024)
+/* bwrap's --info-fd JSON is a few lines */
+#define INFO_MAX_SIZE 4096
 
 /* Docker's masked paths (daemon/pkg/oci/defaults.go): files get /dev/null bound over them,
  * dirs an empty read-only tmpfs. Only those the host kernel has are masked, since bwrap
  * cannot create a mount point inside procfs or the read-only /sys. */
 static const char *const masked_files[] = {
-  "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
+  "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/sched_debug",
   "/proc/timer_list", "/proc/timer_stats",
 };
 static const char *const masked_dirs[] = {
   "/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
 };
+
+/* Docker's read-only paths (daemon/pkg/oci/defaults.go), made read-only by
+ * pd_sandbox_finish_setup(): bwrap only does it for the entries access(W_OK) calls writable,
+ * which the kernel never says of the /proc/sys dir itself */
+static const char *const readonly_paths[] = {
+  "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+};
+
+/* what the init needs besides the plugin's capabilities, and drops before the entrypoint */
+static const char *const init_capabilities[] = { "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID" };
+static const char *const docker_capabilities[] = { PD_SANDBOX_DOCKER_CAPABILITIES };
 
 static gboolean G_GNUC_PRINTF (2, 3)
 fail (GError **error, const char *format, ...)
@@ -55,15 +82,6 @@ fail (GError **error, const char *format, ...)
   g_propagate_error (error, g_error_new_valist (PD_ERROR, PD_ERROR_SANDBOX_FAILED, format, args));
   va_end (args);
   return FALSE;
-}
-
-/* TRUE when @path is @dir or below it; both clean */
-static gboolean
-path_is_at_or_under (const char *path, const char *dir)
-{
-  gsize len = strlen (dir);
-
-  return strncmp (path, dir, len) == 0 && (path[len] == '\0' || path[len] == '/');
 }
 
 static void
@@ -110,8 +128,8 @@ check_destination (const char *what, const char *dest, GError **error)
   /* the plugin's own mounts must not hide or replace what the sandbox is made of: its root,
    * the fresh procfs (and with it the masked and read-only parts) and the socket dir that
    * plugind reads */
-  if (g_str_equal (dest, "/") || path_is_at_or_under (dest, "/proc")
-      || path_is_at_or_under (dest, PD_SANDBOX_PLUGIN_SOCKET_DIR))
+  if (g_str_equal (dest, "/") || pd_path_is_at_or_under (dest, "/proc")
+      || pd_path_is_at_or_under (dest, PD_SANDBOX_PLUGIN_SOCKET_DIR))
     return fail (error, "%s \"%s\" is reserved by the sandbox", what, dest);
   return TRUE;
 }
@@ -281,7 +299,7 @@ pd_sandbox_sys_submounts_to_mask (const char *mountinfo)
       if (g_strv_length (fields) < 5)
         continue;
       point = g_strcompress (fields[4]);
-      if (g_str_has_prefix (point, "/sys/") && !path_is_at_or_under (point, "/sys/fs/cgroup"))
+      if (g_str_has_prefix (point, "/sys/") && !pd_path_is_at_or_under (point, "/sys/fs/cgroup"))
         g_ptr_array_add (points, g_steal_pointer (&point));
     }
   g_ptr_array_sort (points, (GCompareFunc) compare_string_pointers);
@@ -291,12 +309,110 @@ pd_sandbox_sys_submounts_to_mask (const char *mountinfo)
       gboolean covered = FALSE;
 
       for (guint k = 0; k < out->len && !covered; k++)
-        covered = path_is_at_or_under (point, g_ptr_array_index (out, k));
+        covered = pd_path_is_at_or_under (point, g_ptr_array_index (out, k));
       if (!covered)
         g_ptr_array_add (out, g_strdup (point));
     }
   g_ptr_array_add (out, NULL);
   return (GStrv) g_ptr_array_free (out, FALSE);
+}
+
+static gboolean
+capability_mask (const char *const *capabilities, guint64 *mask, GError **error)
+{
+  guint64 result = 0;
+
+  for (guint i = 0; capabilities != NULL && capabilities[i] != NULL; i++)
+    {
+      int cap = pd_linux_capability_from_name (capabilities[i]);
+
+      if (cap < 0 || cap > 63)
+        {
+          g_autofree char *escaped = pd_escape_untrusted (capabilities[i], -1);
+          return fail (error, "capability %s is not known", escaped);
+        }
+      result |= G_GUINT64_CONSTANT (1) << cap;
+    }
+  *mask = result;
+  return TRUE;
+}
+
+static gboolean
+check_capabilities (const char *const *capabilities, GError **error)
+{
+  for (guint i = 0; capabilities != NULL && capabilities[i] != NULL; i++)
+    if (pd_linux_capability_from_name (capabilities[i]) < 0)
+      {
+        g_autofree char *escaped = pd_escape_untrusted (capabilities[i], -1);
+        return fail (error, "capability %s is not known", escaped);
+      }
+  return TRUE;
+}
+
+/* @first and @second, sorted and each once, as a new strv */
+static GStrv
+merge_capabilities (const char *const *first, gsize n_first, const char *const *second)
+{
+  g_autoptr(GPtrArray) all = g_ptr_array_new ();
+  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+
+  for (gsize i = 0; i < n_first; i++)
+    g_ptr_array_add (all, (gpointer) first[i]);
+  for (guint i = 0; second != NULL && second[i] != NULL; i++)
+    g_ptr_array_add (all, (gpointer) second[i]);
+  g_ptr_array_sort (all, compare_strings);
+  for (guint i = 0; i < all->len; i++)
+    if (i == 0 || !g_str_equal (all->pdata[i], all->pdata[i - 1]))
+      g_strv_builder_add (builder, all->pdata[i]);
+  return g_strv_builder_end (builder);
+}
+
+GStrv
+pd_sandbox_effective_capabilities (const PdSandboxSpec *spec, GError **error)
+{
+  const char *const *requested = (const char *const *) spec->config->linux_capabilities;
+
+  if (!check_capabilities (requested, error))
+    return NULL;
+  if (spec->capabilities == PD_SANDBOX_CAPABILITIES_REQUESTED)
+    return merge_capabilities (NULL, 0, requested);
+  return merge_capabilities (docker_capabilities, G_N_ELEMENTS (docker_capabilities), requested);
+}
+
+/* A destination bwrap creates through whatever the path holds: one under a bind mount is made
+ * in the host dir behind it, following any symlink the plugin planted there. So no
+ * destination may be at or under another (a tmpfs included, for one rule); the checks of
+ * each destination on its own come first. */
+static gboolean
+check_destinations_apart (const PdSandboxSpec *spec, gboolean has_network, GError **error)
+{
+  const PdPluginConfig *config = spec->config;
+  const PdPluginSettings *settings = spec->settings;
+  g_autoptr(GPtrArray) dests = g_ptr_array_new ();
+  guint inner, outer;
+
+  if (config->propagated_mount != NULL && config->propagated_mount[0] != '\0')
+    g_ptr_array_add (dests, config->propagated_mount);
+  for (guint i = 0; settings->mounts != NULL && i < settings->mounts->len; i++)
+    g_ptr_array_add (dests, ((PdConfigMount *) g_ptr_array_index (settings->mounts, i))->destination);
+  for (guint i = 0; settings->devices != NULL && i < settings->devices->len; i++)
+    g_ptr_array_add (dests, ((PdConfigDevice *) g_ptr_array_index (settings->devices, i))->path);
+  g_ptr_array_add (dests, (gpointer) PD_SANDBOX_PLUGIN_SOCKET_DIR);
+  if (has_network)
+    {
+      g_ptr_array_add (dests, (gpointer) "/etc/hosts");
+      g_ptr_array_add (dests, (gpointer) "/etc/resolv.conf");
+    }
+
+  if (pd_paths_find_nested (dests, &inner, &outer))
+    {
+      g_autofree char *escaped_inner = pd_escape_untrusted (dests->pdata[inner], -1);
+      g_autofree char *escaped_outer = pd_escape_untrusted (dests->pdata[outer], -1);
+
+      return fail (error, "mount destination %s is at or under mount destination %s: mounts "
+                   "cannot be nested", escaped_inner, escaped_outer);
+    }
+  return TRUE;
 }
 
 GPtrArray *
@@ -305,7 +421,8 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
   const PdPluginConfig *config;
   const PdPluginSettings *settings;
   g_autoptr(GPtrArray) argv = NULL;
-  g_autoptr(GPtrArray) caps = NULL;
+  g_auto(GStrv) effective = NULL;
+  g_auto(GStrv) bwrap_caps = NULL;
   gboolean host_net, has_network;
   const char *workdir;
 
@@ -334,9 +451,24 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
   if (config->entrypoint == NULL || config->entrypoint[0] == NULL
       || config->entrypoint[0][0] == '\0')
     return fail (error, "the plugin has no entrypoint"), NULL;
+  effective = pd_sandbox_effective_capabilities (spec, error);
+  if (effective == NULL)
+    return NULL;
+  /* the init switches the user and narrows the sets itself: it starts with what it needs */
+  bwrap_caps = spec->init_fd >= 0
+                 ? merge_capabilities (init_capabilities, G_N_ELEMENTS (init_capabilities),
+                                       (const char *const *) effective)
+                 : g_strdupv (effective);
 
   argv = g_ptr_array_new_null_terminated (64, g_free, TRUE);
   add (argv, spec->bwrap_path);
+  if (spec->info_fd >= 0)
+    {
+      g_autofree char *fd = g_strdup_printf ("%d", spec->info_fd);
+      add2 (argv, "--info-fd", fd);
+    }
+  if (!config->pid_host)
+    add (argv, "--as-pid-1");
   add (argv, "--die-with-parent");
   add (argv, "--new-session");
 
@@ -354,26 +486,12 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
     add (argv, "--unshare-net");
 
   add2 (argv, "--cap-drop", "ALL");
-  caps = g_ptr_array_new ();
-  for (guint i = 0; config->linux_capabilities != NULL && config->linux_capabilities[i]; i++)
-    {
-      const char *cap = config->linux_capabilities[i];
-
-      if (pd_linux_capability_from_name (cap) < 0)
-        {
-          g_autofree char *escaped = pd_escape_untrusted (cap, -1);
-          return fail (error, "capability %s is not known", escaped), NULL;
-        }
-      g_ptr_array_add (caps, (gpointer) cap);
-    }
-  g_ptr_array_sort (caps, compare_strings);
-  for (guint i = 0; i < caps->len; i++)
-    if (i == 0 || !g_str_equal (caps->pdata[i], caps->pdata[i - 1]))
-      add2 (argv, "--cap-add", caps->pdata[i]);
+  for (guint i = 0; bwrap_caps[i] != NULL; i++)
+    add2 (argv, "--cap-add", bwrap_caps[i]);
 
   /* Docker runs the rootfs read-write (moby's TODO: "all plugins should be readonly?") */
   add3 (argv, "--bind", spec->rootfs, "/");
-  /* a fresh procfs; bwrap makes /proc/sys, sysrq-trigger, irq and bus read-only itself */
+  /* a fresh procfs; Docker's read-only paths in it come from pd_sandbox_finish_setup() */
   add2 (argv, "--proc", "/proc");
   add2 (argv, "--dev", "/dev");
   add2 (argv, "--perms", "1777");
@@ -465,6 +583,9 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
             "/etc/resolv.conf");
     }
 
+  if (!check_destinations_apart (spec, has_network, error))
+    return NULL;
+
   workdir = config->workdir != NULL && config->workdir[0] != '\0' ? config->workdir : "/";
   if (!g_str_equal (workdir, "/") && !check_destination ("WorkDir", workdir, error))
     return NULL;
@@ -494,6 +615,35 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
     }
 
   add (argv, "--");
+  if (spec->init_fd >= 0)
+    {
+      g_autofree char *init = g_strdup_printf ("/proc/self/fd/%d", spec->init_fd);
+      g_autofree char *sync = g_strdup_printf ("%d", spec->sync_fd);
+      guint32 uid = config->has_user ? config->user_uid : 0;
+      guint32 gid = config->has_user ? config->user_gid : 0;
+      g_autofree char *uid_text = g_strdup_printf ("%" G_GUINT32_FORMAT, uid);
+      g_autofree char *gid_text = g_strdup_printf ("%" G_GUINT32_FORMAT, gid);
+      g_autofree char *caps_text = NULL;
+      g_autofree char *bounding_text = NULL;
+      guint64 bounding = 0, caps = 0;
+
+      /* root keeps the effective set; another uid keeps only what the plugin asked for, as
+       * with Docker, whose default set does not survive the switch either */
+      if (!capability_mask ((const char *const *) effective, &bounding, error)
+          || !capability_mask (uid == 0 ? (const char *const *) effective
+                                        : (const char *const *) config->linux_capabilities,
+                               &caps, error))
+        return NULL;
+      caps_text = g_strdup_printf ("%" G_GINT64_MODIFIER "x", caps);
+      bounding_text = g_strdup_printf ("%" G_GINT64_MODIFIER "x", bounding);
+      add (argv, init);
+      add2 (argv, "--sync-fd", sync);
+      add2 (argv, "--uid", uid_text);
+      add2 (argv, "--gid", gid_text);
+      add2 (argv, "--caps", caps_text);
+      add2 (argv, "--bounding", bounding_text);
+      add (argv, "--");
+    }
   for (guint i = 0; config->entrypoint[i] != NULL; i++)
     add (argv, config->entrypoint[i]);
   for (guint i = 0; settings->args != NULL && settings->args[i] != NULL; i++)
@@ -503,26 +653,6 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
 }
 
 /* ---- capabilities ---- */
-
-gboolean
-pd_sandbox_capability_mask (const char *const *capabilities, guint64 *mask, GError **error)
-{
-  guint64 result = 0;
-
-  for (guint i = 0; capabilities != NULL && capabilities[i] != NULL; i++)
-    {
-      int cap = pd_linux_capability_from_name (capabilities[i]);
-
-      if (cap < 0 || cap > 63)
-        {
-          g_autofree char *escaped = pd_escape_untrusted (capabilities[i], -1);
-          return fail (error, "capability %s is not known", escaped);
-        }
-      result |= G_GUINT64_CONSTANT (1) << cap;
-    }
-  *mask = result;
-  return TRUE;
-}
 
 static void
 child_setup_die (const char *message)
@@ -538,8 +668,16 @@ child_setup_die (const char *message)
   _exit (127);
 }
 
-void
-pd_sandbox_child_setup (gpointer user_data)
+/* Runs between fork and the exec of bwrap (async-signal-safe), @user_data pointing at the
+ * guint64 mask of what the sandbox may have. bwrap run by real root without a user namespace
+ * leaves the bounding set full (it only narrows it with --unshare-user). This narrows it
+ * before bwrap runs, after copying the permitted set into the inheritable one so that bwrap
+ * still starts with every capability it needs for its set-up (for root, execve gives
+ * inheritable | bounding); bwrap then narrows the other sets to its --cap-add ones, and the
+ * init the bounding set to the plugin's. A failed step exits with 127 instead of running
+ * bwrap. */
+static void
+child_setup (gpointer user_data)
 {
   const guint64 mask = *(const guint64 *) user_data;
   struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
@@ -565,6 +703,7 @@ pd_sandbox_child_setup (gpointer user_data)
 static int
 open_or_make_dir_at (int dirfd, const char *name, const char *shown, GError **error)
 {
+  gboolean made = FALSE;
   int fd;
 
   for (int attempt = 0; attempt < 2; attempt++)
@@ -572,6 +711,16 @@ open_or_make_dir_at (int dirfd, const char *name, const char *shown, GError **er
       struct stat st;
 
       fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      /* 0755 whatever the daemon's umask (0077): a plugin running as another user than root
+       * must get through to its socket dir */
+      if (fd >= 0 && made && fchmod (fd, 0755) != 0)
+        {
+          int errsv = errno;
+
+          close (fd);
+          return fail (error, "cannot chmod %s in the plugin rootfs: %s", shown,
+                       g_strerror (errsv)), -1;
+        }
       if (fd >= 0)
         return fd;
       if (errno != ENOENT)
@@ -585,7 +734,9 @@ open_or_make_dir_at (int dirfd, const char *name, const char *shown, GError **er
           return fail (error, "cannot open %s in the plugin rootfs: %s", shown,
                        g_strerror (errsv)), -1;
         }
-      if (mkdirat (dirfd, name, 0755) != 0 && errno != EEXIST)
+      if (mkdirat (dirfd, name, 0755) == 0)
+        made = TRUE;
+      else if (errno != EEXIST)
         return fail (error, "cannot create %s in the plugin rootfs: %s", shown,
                      g_strerror (errno)), -1;
     }
@@ -661,8 +812,8 @@ ensure_path (int rootfd, const char *path, gboolean is_file, GError **error)
 static gboolean
 is_in_rootfs (const char *path)
 {
-  return !path_is_at_or_under (path, "/dev") && !path_is_at_or_under (path, "/sys")
-         && !path_is_at_or_under (path, "/proc");
+  return !pd_path_is_at_or_under (path, "/dev") && !pd_path_is_at_or_under (path, "/sys")
+         && !pd_path_is_at_or_under (path, "/proc");
 }
 
 gboolean
@@ -733,8 +884,21 @@ pd_sandbox_prepare_rootfs (const PdSandboxSpec *spec, GError **error)
   if (ok && config->network_type != NULL && config->network_type[0] != '\0')
     ok = ensure_path (rootfd, "/etc/hosts", TRUE, error)
          && ensure_path (rootfd, "/etc/resolv.conf", TRUE, error);
-
   close (rootfd);
+
+  /* the plugin makes its socket there as its Config.User */
+  if (ok)
+    {
+      int fd = open (spec->runtime_dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      uid_t uid = config->has_user ? config->user_uid : 0;
+      gid_t gid = config->has_user ? config->user_gid : 0;
+
+      if (fd < 0 || fchown (fd, uid, gid) != 0)
+        ok = fail (error, "cannot hand the socket dir %s to uid %u: %s", spec->runtime_dir,
+                   (guint) uid, g_strerror (errno));
+      if (fd >= 0)
+        close (fd);
+    }
   return ok;
 }
 
@@ -1134,4 +1298,409 @@ pd_sandbox_compile_seccomp (const char *const *capabilities, PdSeccompFlags flag
     }
 
   return fd;
+}
+
+/* ---- start-up ---- */
+
+G_LOCK_DEFINE_STATIC (init_memfd);
+static int init_memfd = -1;
+
+static char *
+find_init (void)
+{
+  const char *env = g_getenv (PD_ENV_SANDBOX_INIT);
+  g_autofree char *self = NULL;
+
+  if (env != NULL && env[0] != '\0')
+    return g_strdup (env);
+  /* the build tree (and an installed daemon) keeps it next to the daemon */
+  self = g_file_read_link ("/proc/self/exe", NULL);
+  if (self != NULL)
+    {
+      g_autofree char *dir = g_path_get_dirname (self);
+      g_autofree char *next_to_self = g_build_filename (dir, "plugind-sandbox-init", NULL);
+
+      if (g_file_test (next_to_self, G_FILE_TEST_IS_REGULAR))
+        return g_steal_pointer (&next_to_self);
+    }
+  return g_strdup (LIBEXECDIR "/plugind-sandbox-init");
+}
+
+/* a sealed memfd copy of @path: what runs in the sandbox can neither change the host's file
+ * through /proc/PID/exe nor the copy */
+static int
+load_init (const char *path, GError **error)
+{
+  struct stat st;
+  int fd, memfd;
+
+  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    return fail (error, "cannot open the sandbox init %s: %s", path, g_strerror (errno)), -1;
+  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size <= 0
+      || st.st_size > INIT_MAX_SIZE)
+    {
+      close (fd);
+      return fail (error, "the sandbox init %s is not a program", path), -1;
+    }
+  memfd = memfd_create ("plugind-sandbox-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (memfd < 0)
+    {
+      int errsv = errno;
+
+      close (fd);
+      return fail (error, "memfd_create: %s", g_strerror (errsv)), -1;
+    }
+  for (off_t done = 0; done < st.st_size;)
+    {
+      char buf[64 * 1024];
+      ssize_t n = read (fd, buf, sizeof buf);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0 || !pd_write_all (memfd, buf, (gsize) n, NULL))
+        {
+          close (fd);
+          close (memfd);
+          return fail (error, "cannot copy the sandbox init %s", path), -1;
+        }
+      done += n;
+    }
+  close (fd);
+  if (fchmod (memfd, 0555) != 0
+      || fcntl (memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+    {
+      int errsv = errno;
+
+      close (memfd);
+      return fail (error, "cannot seal the sandbox init: %s", g_strerror (errsv)), -1;
+    }
+  return memfd;
+}
+
+int
+pd_sandbox_open_init (GError **error)
+{
+  int fd;
+
+  G_LOCK (init_memfd);
+  if (init_memfd < 0)
+    {
+      g_autofree char *path = find_init ();
+
+      init_memfd = load_init (path, error);
+    }
+  fd = init_memfd >= 0 ? fcntl (init_memfd, F_DUPFD_CLOEXEC, 3) : -1;
+  G_UNLOCK (init_memfd);
+  if (fd < 0 && error != NULL && *error == NULL)
+    fail (error, "cannot duplicate the sandbox init's fd: %s", g_strerror (errno));
+  return fd;
+}
+
+void
+pd_sandbox_process_free (PdSandboxProcess *process)
+{
+  if (process == NULL)
+    return;
+  g_clear_object (&process->subprocess);
+  if (process->info_fd >= 0)
+    close (process->info_fd);
+  if (process->sync_fd >= 0)
+    close (process->sync_fd);
+  g_free (process);
+}
+
+static char *
+find_bwrap (GError **error)
+{
+  char *found;
+
+  if (g_file_test ("/usr/bin/bwrap", G_FILE_TEST_IS_EXECUTABLE))
+    return g_strdup ("/usr/bin/bwrap");
+  found = g_find_program_in_path ("bwrap");
+  if (found == NULL)
+    fail (error, "bwrap is not installed");
+  return found;
+}
+
+PdSandboxProcess *
+pd_sandbox_spawn (const PdSandboxSpec *spec_in, GSubprocessFlags flags, GError **error)
+{
+  PdSandboxSpec spec = *spec_in;
+  g_autofree char *bwrap = NULL;
+  g_auto(GStrv) effective = NULL;
+  g_auto(GStrv) needed = NULL;
+  g_autoptr(GPtrArray) argv = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) subprocess = NULL;
+  const char *empty_env[] = { NULL };
+  PdSeccompFlags seccomp_flags = PD_SECCOMP_FLAGS_NONE;
+  PdSandboxProcess *process;
+  guint64 mask = 0;
+  int seccomp_fd, init_fd;
+  int info_pipe[2];
+  int sync_pair[2];
+
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (spec.bwrap_path == NULL)
+    {
+      bwrap = find_bwrap (error);
+      if (bwrap == NULL)
+        return NULL;
+      spec.bwrap_path = bwrap;
+    }
+  spec.info_fd = INFO_FD_TARGET;
+  spec.seccomp_fd = SECCOMP_FD_TARGET;
+  spec.init_fd = INIT_FD_TARGET;
+  spec.sync_fd = SYNC_FD_TARGET;
+
+  argv = pd_sandbox_build_argv (&spec, error);
+  if (argv == NULL)
+    return NULL;
+  effective = pd_sandbox_effective_capabilities (&spec, error);
+  needed = merge_capabilities (init_capabilities, G_N_ELEMENTS (init_capabilities),
+                               (const char *const *) effective);
+  if (!capability_mask ((const char *const *) needed, &mask, error))
+    return NULL;
+  if (spec.config->linux_allow_all_devices)
+    seccomp_flags |= PD_SECCOMP_FLAGS_ALLOW_DEVICE_NODES;
+  seccomp_fd = pd_sandbox_compile_seccomp ((const char *const *) effective, seccomp_flags, error);
+  if (seccomp_fd < 0)
+    return NULL;
+  init_fd = pd_sandbox_open_init (error);
+  if (init_fd < 0)
+    {
+      close (seccomp_fd);
+      return NULL;
+    }
+  if (pipe2 (info_pipe, O_CLOEXEC) != 0)
+    {
+      int errsv = errno;
+
+      close (seccomp_fd);
+      close (init_fd);
+      return fail (error, "pipe: %s", g_strerror (errsv)), NULL;
+    }
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync_pair) != 0)
+    {
+      int errsv = errno;
+
+      close (seccomp_fd);
+      close (init_fd);
+      close (info_pipe[0]);
+      close (info_pipe[1]);
+      return fail (error, "socketpair: %s", g_strerror (errsv)), NULL;
+    }
+
+  launcher = g_subprocess_launcher_new (flags);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, &mask, NULL);
+  /* a clean environment: the plugin's comes from the argv (--setenv) */
+  g_subprocess_launcher_set_environ (launcher, (char **) empty_env);
+  g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD_TARGET);
+  g_subprocess_launcher_take_fd (launcher, seccomp_fd, SECCOMP_FD_TARGET);
+  g_subprocess_launcher_take_fd (launcher, init_fd, INIT_FD_TARGET);
+  g_subprocess_launcher_take_fd (launcher, sync_pair[1], SYNC_FD_TARGET);
+  subprocess = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
+  /* closes our copies of what the child got */
+  g_subprocess_launcher_close (launcher);
+  if (subprocess == NULL)
+    {
+      close (info_pipe[0]);
+      close (sync_pair[0]);
+      g_prefix_error (error, "Cannot run bwrap: ");
+      pd_error_convert (error);
+      (*error)->code = PD_ERROR_SANDBOX_FAILED;
+      return NULL;
+    }
+
+  process = g_new0 (PdSandboxProcess, 1);
+  process->subprocess = g_steal_pointer (&subprocess);
+  process->info_fd = info_pipe[0];
+  process->sync_fd = sync_pair[0];
+  return process;
+}
+
+/* what the set-up process reports: SETUP_DONE, or the index of the step that failed (-1:
+ * setns) and its errno. Its exit status is not what counts: under valgrind it is valgrind's. */
+typedef struct {
+  int step;
+  int errsv;
+} SetupReport;
+
+#define SETUP_DONE G_MAXINT
+
+static void G_GNUC_NORETURN
+setup_child_report (int report_fd, int step, int errsv)
+{
+  SetupReport report = { step, errsv };
+  ssize_t r = write (report_fd, &report, sizeof report);
+
+  (void) r;
+  _exit (step == SETUP_DONE ? 0 : 1);
+}
+
+/* the forked set-up process: async-signal-safe calls only. It is single-threaded, which
+ * setns(CLONE_NEWNS) requires; it joins the sandbox's mount namespace, whose root is the
+ * plugin's / (and the init, its only process, is waiting) */
+static void G_GNUC_NORETURN
+setup_child (int pidfd, const char *ns_path, int report_fd)
+{
+  if (pidfd < 0 || setns (pidfd, CLONE_NEWNS) != 0)
+    {
+      /* no pidfd, or a kernel before 5.8 that cannot setns() through one */
+      int fd = open (ns_path, O_RDONLY | O_CLOEXEC);
+
+      if (fd < 0 || setns (fd, CLONE_NEWNS) != 0)
+        setup_child_report (report_fd, -1, errno);
+    }
+  /* bind each onto itself, then make that mount read-only, as runc does */
+  for (int i = 0; i < (int) G_N_ELEMENTS (readonly_paths); i++)
+    {
+      const char *path = readonly_paths[i];
+
+      if (mount (path, path, "none", MS_BIND | MS_REC, NULL) != 0)
+        {
+          if (errno == ENOENT)
+            continue;
+          setup_child_report (report_fd, i, errno);
+        }
+      if (mount (path, path, "none",
+                 MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
+        setup_child_report (report_fd, i, errno);
+    }
+  setup_child_report (report_fd, SETUP_DONE, 0);
+}
+
+gboolean
+pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pid, int sync_fd,
+                         GError **error)
+{
+  char ns_path[64];
+  SetupReport report;
+  int report_pipe[2];
+  pid_t child;
+  ssize_t n;
+  int status = 0;
+  const char go = 'G';
+
+  g_return_val_if_fail (pidfd >= 0 || pid > 0, FALSE);
+
+  g_snprintf (ns_path, sizeof ns_path, "/proc/%d/ns/mnt", (int) pid);
+  if (pipe2 (report_pipe, O_CLOEXEC) != 0)
+    return fail (error, "pipe: %s", g_strerror (errno));
+  child = fork ();
+  if (child < 0)
+    {
+      int errsv = errno;
+
+      close (report_pipe[0]);
+      close (report_pipe[1]);
+      return fail (error, "cannot fork the sandbox set-up: %s", g_strerror (errsv));
+    }
+  if (child == 0)
+    setup_child (pidfd, ns_path, report_pipe[1]);
+
+  close (report_pipe[1]);
+  do
+    n = read (report_pipe[0], &report, sizeof report);
+  while (n < 0 && errno == EINTR);
+  close (report_pipe[0]);
+  while (waitpid (child, &status, 0) < 0 && errno == EINTR)
+    ;
+  if (n != (ssize_t) sizeof report)
+    return fail (error, "the sandbox set-up process failed (wait status %d)", status);
+  if (report.step < 0)
+    return fail (error, "cannot enter the sandbox's mount namespace: %s",
+                 g_strerror (report.errsv));
+  if (report.step != SETUP_DONE)
+    return fail (error, "cannot make %s read-only in the sandbox: %s",
+                 readonly_paths[report.step], g_strerror (report.errsv));
+
+  do
+    n = write (sync_fd, &go, 1);
+  while (n < 0 && errno == EINTR);
+  if (n != 1)
+    return fail (error, "cannot start the sandbox's init: %s",
+                 n < 0 ? g_strerror (errno) : "short write");
+  return TRUE;
+}
+
+pid_t
+pd_sandbox_parse_info (const char *data, gsize len)
+{
+  g_autoptr(JsonParser) parser = NULL;
+  JsonNode *root;
+  JsonObject *object;
+  gint64 pid;
+
+  /* bwrap's own few lines; the bound keeps json-glib's recursion shallow */
+  if (len == 0 || len > INFO_MAX_SIZE)
+    return 0;
+  parser = json_parser_new ();
+  if (!json_parser_load_from_data (parser, data, (gssize) len, NULL))
+    return 0;
+  root = json_parser_get_root (parser);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return 0;
+  object = json_node_get_object (root);
+  if (!json_object_has_member (object, "child-pid"))
+    return 0;
+  pid = json_object_get_int_member (object, "child-pid");
+  return pid > 1 && pid <= G_MAXINT ? (pid_t) pid : 0;
+}
+
+gboolean
+pd_sandbox_process_setup_sync (PdSandboxProcess *process, const PdSandboxSpec *spec,
+                               guint timeout_ms, GError **error)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+  char info[INFO_MAX_SIZE + 1];
+  gsize info_len = 0;
+  gboolean ready = FALSE;
+  pid_t pid = 0;
+  int pidfd;
+  gboolean ok;
+
+  while (pid == 0 || !ready)
+    {
+      struct pollfd fds[2] = {
+        { pid == 0 ? process->info_fd : -1, POLLIN, 0 },
+        { ready ? -1 : process->sync_fd, POLLIN, 0 },
+      };
+      gint64 left = deadline - g_get_monotonic_time ();
+      int r;
+
+      if (left <= 0)
+        return fail (error, "the sandbox did not get ready within %u ms", timeout_ms);
+      r = poll (fds, 2, (int) MIN (left / 1000 + 1, G_MAXINT));
+      if (r < 0 && errno == EINTR)
+        continue;
+      if (r < 0)
+        return fail (error, "poll: %s", g_strerror (errno));
+      if (fds[0].revents != 0)
+        {
+          ssize_t n = read (process->info_fd, info + info_len, INFO_MAX_SIZE - info_len);
+
+          if (n <= 0)
+            return fail (error, "bwrap ended before it reported the sandbox's pid");
+          info_len += (gsize) n;
+          info[info_len] = '\0';
+          pid = pd_sandbox_parse_info (info, info_len);
+        }
+      if (fds[1].revents != 0)
+        {
+          char byte = 0;
+          ssize_t n = read (process->sync_fd, &byte, 1);
+
+          if (n != 1 || byte != 'R')
+            return fail (error, "the sandbox ended before it was set up");
+          ready = TRUE;
+        }
+    }
+  pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
+  ok = pd_sandbox_finish_setup (spec, pidfd, pid, process->sync_fd, error);
+  if (pidfd >= 0)
+    close (pidfd);
+  return ok;
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 #include <seccomp.h>
+#include <sys/types.h>
 
 #include "pd-plugin-config.h"
 
@@ -22,10 +23,19 @@ G_BEGIN_DECLS
  *   (a volume plugin with CAP_SYS_ADMIN mounts on the host), as with Docker. Creating user (or
  *   any) namespaces inside is refused by the seccomp filter unless CAP_SYS_ADMIN is granted.
  *   bwrap has no time namespace (Docker's base spec has one).
- * - capabilities: exactly Linux.Capabilities in every set (bounding, permitted, effective,
- *   inheritable), no_new_privs set. Docker adds its 14 default capabilities; plugind does not.
- * - filesystem: the rootfs read-write at / (as Docker); a fresh procfs at /proc with bwrap's
- *   read-only /proc/sys, sysrq-trigger, irq and bus, and Docker's masked /proc paths; bwrap's
+ * - capabilities: the effective set is Docker's default set (PD_SANDBOX_DOCKER_CAPABILITIES)
+ *   plus Linux.Capabilities, or with PD_SANDBOX_CAPABILITIES_REQUESTED only
+ *   Linux.Capabilities. The bounding set and the seccomp filter follow the effective set;
+ *   no_new_privs is set. A plugin running as root (no Config.User, or uid 0) has the effective
+ *   set in every set; a plugin with a Config.User uid other than 0 has only Linux.Capabilities,
+ *   as ambient capabilities (Docker's default set does not survive its switch to another uid
+ *   either).
+ * - Config.User: the uid and gid, with no supplementary groups, switched to by the sandbox's
+ *   init program (below); the plugin's socket dir is then owned by that uid and gid.
+ * - filesystem: the rootfs read-write at / (as Docker); a fresh procfs at /proc with Docker's
+ *   read-only paths (/proc/bus, /proc/fs, /proc/irq, /proc/sys, /proc/sysrq-trigger, made
+ *   read-only by the daemon from outside: bwrap's own check misses /proc/sys, and a uid-0
+ *   plugin that can write /proc/sys is root on the host) and Docker's masked paths; bwrap's
  *   minimal /dev (null, zero, full, random, urandom, tty, pts, ptmx), a 64 MiB 1777 tmpfs at
  *   /dev/shm and, with a private IPC namespace, an mqueue at /dev/mqueue (Docker's /dev/shm and
  *   /dev/mqueue); the host's /sys read-only (Docker mounts sysfs read-only) with Docker's
@@ -33,18 +43,47 @@ G_BEGIN_DECLS
  *   order; each Settings device bound at its own path; the runtime dir at /run/docker/plugins;
  *   for a non-empty Network.Type the host's /etc/hosts and /etc/resolv.conf read-only.
  *   Every bind mount is nosuid, and nodev except the device binds (bwrap's rule).
+ * - no mount destination is at or under another one, PropagatedMount, the socket dir and the
+ *   host files included: bwrap creates a destination through whatever the path holds, so a
+ *   symlink a plugin planted in a writable mount source (its PropagatedMount dir, say) would
+ *   otherwise make root create files or dirs at a host path of the plugin's choosing.
  * - AllowAllDevices: as in Docker it binds no device (Docker only relaxes the device cgroup).
  *   plugind has no device cgroup; what stands in for it is the seccomp filter, which refuses
  *   mknod(at) of character and block devices unless AllowAllDevices is set, so a plugin
  *   granted CAP_MKNOD cannot make itself a node for a host disk in its writable /dev.
  * - known limit: bwrap makes every mount a slave, so mounts a plugin makes under its
- *   PropagatedMount are not seen on the host (architecture.md decision 1).
+ *   PropagatedMount are not seen on the host.
+ *
+ * Start-up. bwrap runs plugind-sandbox-init (src/pd-sandbox-init.c) first, from a sealed
+ * memfd copy so that nothing in the sandbox can reach the host's binary. Once bwrap's set-up
+ * is done it tells the daemon through a socket and waits; the daemon makes its own mounts in
+ * the sandbox's mount namespace (pd_sandbox_finish_setup()) and answers; then the init
+ * switches to Config.User, narrows its capabilities to the plugin's and execs the entrypoint,
+ * which keeps its pid (pid 1 of the PID namespace with --as-pid-1).
  */
 
 /* where a plugin finds its socket dir, as in Docker */
 #define PD_SANDBOX_PLUGIN_SOCKET_DIR "/run/docker/plugins"
 /* Docker's process.env default */
 #define PD_SANDBOX_DEFAULT_PATH "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+/* Docker's default capabilities (moby's oci defaults), which a plugin gets besides what it
+ * asks for unless PD_SANDBOX_CAPABILITIES_REQUESTED */
+#define PD_SANDBOX_DOCKER_CAPABILITIES                                                        \
+  "CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",  \
+    "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP", "CAP_SETGID",           \
+    "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_CHROOT"
+
+/**
+ * PdSandboxCapabilities:
+ * @PD_SANDBOX_CAPABILITIES_DOCKER: Docker's default set plus Linux.Capabilities (the default,
+ *   so that plugins written for Docker work)
+ * @PD_SANDBOX_CAPABILITIES_REQUESTED: only Linux.Capabilities
+ */
+typedef enum {
+  PD_SANDBOX_CAPABILITIES_DOCKER = 0,
+  PD_SANDBOX_CAPABILITIES_REQUESTED,
+} PdSandboxCapabilities;
 
 /**
  * PdSandboxSpec:
@@ -54,14 +93,19 @@ G_BEGIN_DECLS
  * @propagated_mount_dir: host path bound at Config.PropagatedMount; required when the config
  *   sets one, ignored otherwise
  * @config: the plugin config (mounts' types and options, entrypoint, workdir, namespaces,
- *   capabilities, network)
+ *   capabilities, network, user)
  * @settings: the effective settings (mount sources, devices, env, args)
+ * @capabilities: which capabilities the plugin gets besides Linux.Capabilities
  * @seccomp_fd: the fd number bwrap reads the filter from, in bwrap's fd table (the caller maps
- *   the fd of pd_sandbox_compile_seccomp() there); -1 for none (tests and benchmarks only)
+ *   the fd of pd_sandbox_compile_seccomp() there); -1 for none (argv tests only)
+ * @info_fd: the fd number of bwrap's --info-fd in its fd table; -1 for none
+ * @init_fd: the fd number of the sandbox-init memfd (pd_sandbox_open_init()) in bwrap's fd
+ *   table; -1 runs the entrypoint directly (argv tests only)
+ * @sync_fd: the fd number of the init's end of its sync socket in bwrap's fd table
  * @hosts_path: host file bound at /etc/hosts for networked plugins; NULL = "/etc/hosts"
  * @resolv_conf_path: the same for /etc/resolv.conf; NULL = "/etc/resolv.conf"
  *
- * Borrowed pointers: the spec owns nothing.
+ * Borrowed pointers: the spec owns nothing. pd_sandbox_spawn() fills in the fd numbers.
  */
 typedef struct {
   const char *bwrap_path;
@@ -70,21 +114,32 @@ typedef struct {
   const char *propagated_mount_dir;
   const PdPluginConfig *config;
   const PdPluginSettings *settings;
+  PdSandboxCapabilities capabilities;
   int seccomp_fd;
+  int info_fd;
+  int init_fd;
+  int sync_fd;
   const char *hosts_path;
   const char *resolv_conf_path;
 } PdSandboxSpec;
+
+/* The plugin's effective capabilities (see the top of this file), sorted, each once; NULL
+ * with PD_ERROR_SANDBOX_FAILED for an unknown name in Linux.Capabilities. */
+GStrv pd_sandbox_effective_capabilities (const PdSandboxSpec *spec, GError **error);
 
 /* Builds the bwrap argument vector for @spec (see the top of this file for what it holds).
  * Returns a GPtrArray of strings (owned, freed with the array) that is NULL-terminated
  * (g_ptr_array_new_null_terminated()), so its pdata is an argv for GSubprocess or g_spawn;
  * element 0 is @spec->bwrap_path and the plugin's own argv (Entrypoint + Settings.Args) follows
- * a "--", so nothing of it is read as a bwrap option.
+ * a "--" (and, with @spec->init_fd, the init program and its options), so nothing of it is
+ * read as a bwrap option. Without PidHost the first program is pid 1 of its PID namespace
+ * (--as-pid-1), so that its exit takes every other process of the plugin along.
  *
- * Everything is checked again here, whatever the config validator did (rule 6): host paths
+ * Everything is checked again here, whatever the config validator did: host paths
  * absolute; mount destinations, WorkDir and PropagatedMount absolute without ".", ".." or
  * empty components and without control characters; no destination at "/", at or under /proc
- * or at or under /run/docker/plugins; device paths under /dev/ and existing; capabilities
+ * or at or under /run/docker/plugins; no mount destination (PropagatedMount, config mounts,
+ * devices, the socket dir, /etc/hosts and /etc/resolv.conf) at or under another; device paths under /dev/ and existing; capabilities
  * known; env entries "NAME=value"; a non-empty entrypoint. Mount types: "bind" and "rbind"
  * (always recursive, as bwrap binds), "tmpfs" (options size=, mode=); anything else fails
  * with "mount type X is not supported". Mount options: ro, rw, bind, rbind, nosuid, nodev
@@ -100,33 +155,14 @@ GPtrArray *pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error);
  * /sys, /run/docker/plugins, the WorkDir, the PropagatedMount and each config mount
  * destination outside /dev, /proc and /sys (a dir, or an empty file when the bind source is
  * not a dir), and for networked plugins the empty files /etc/hosts and /etc/resolv.conf.
- * Created dirs are 0755, files 0644, owned by root.
+ * Created dirs are 0755, files 0644, owned by root. Then hands @spec->runtime_dir (which must
+ * exist) to the Config.User uid and gid (root without one), for the plugin's socket.
  *
  * A plugin rootfs is untrusted: every path is walked from a dir fd of the rootfs with
  * O_NOFOLLOW, created with mkdirat/openat(O_EXCL), and a symlink anywhere on the way (a
  * planted rootfs/etc -> /etc) is an error (PD_ERROR_SANDBOX_FAILED), never followed; so is an
  * existing entry of the wrong type. Call it while the plugin is not running. */
 gboolean pd_sandbox_prepare_rootfs (const PdSandboxSpec *spec, GError **error);
-
-/* The capability bitmask of @capabilities ("CAP_NET_ADMIN" → 1 << 12), for
- * pd_sandbox_child_setup(); FALSE with PD_ERROR_SANDBOX_FAILED for an unknown name. */
-gboolean pd_sandbox_capability_mask (const char *const *capabilities, guint64 *mask,
-                                     GError **error);
-
-/* A GSpawnChildSetupFunc for the bwrap process (g_subprocess_launcher_set_child_setup() or
- * g_spawn_*), @user_data pointing at the guint64 of pd_sandbox_capability_mask(), which must
- * stay alive until the spawn returns. Async-signal-safe.
- *
- * Why: bwrap run by real root without a user namespace leaves the bounding set full (it only
- * narrows it with --unshare-user), so the plugin would show CapBnd = every capability. That
- * gains it nothing under no_new_privs (an execve cannot raise the permitted set), but it is
- * not "exactly the granted set". This narrows the bounding set to @user_data before bwrap is
- * executed, after copying the permitted set into the inheritable one so that bwrap itself
- * still starts with every capability it needs for its setup (for root, execve gives
- * inheritable | bounding); bwrap then narrows the inheritable and ambient sets to the
- * granted ones. If a step fails, the child writes a message to stderr and exits with 127
- * instead of running bwrap. */
-void pd_sandbox_child_setup (gpointer user_data);
 
 /**
  * PdSeccompFlags:
@@ -183,6 +219,46 @@ int pd_sandbox_compile_seccomp (const char *const *capabilities, PdSeccompFlags 
 /* g_auto(scmp_filter_ctx): scmp_filter_ctx is itself a pointer type, so g_auto, not
  * g_autoptr */
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (scmp_filter_ctx, seccomp_release, NULL)
+
+/* A sealed, close-on-exec memfd holding plugind-sandbox-init ($PLUGIND_SANDBOX_INIT, else the
+ * one next to the running program, else LIBEXECDIR's), read once per process; each call
+ * returns a new fd of it. -1 with PD_ERROR_SANDBOX_FAILED when it cannot be read. */
+int pd_sandbox_open_init (GError **error);
+
+/* A spawned sandbox: bwrap, and the daemon's ends of its pipes. */
+typedef struct {
+  GSubprocess *subprocess;
+  int info_fd;   /* read end of bwrap's --info-fd ({"child-pid": N}), close-on-exec */
+  int sync_fd;   /* the daemon's end of the init's sync socket, close-on-exec */
+} PdSandboxProcess;
+
+void pd_sandbox_process_free (PdSandboxProcess *process);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdSandboxProcess, pd_sandbox_process_free)
+
+/* Builds the argv and the seccomp filter for @spec (its fd fields are ignored: this sets
+ * them), and spawns bwrap with a clean environment, its capability bounding set narrowed to
+ * what the sandbox needs before it runs (bwrap run by root leaves it full), the init program
+ * first and @flags for its stdio. The init then waits for pd_sandbox_finish_setup(). Call
+ * pd_sandbox_prepare_rootfs() first. PD_ERROR_SANDBOX_FAILED on error. */
+PdSandboxProcess *pd_sandbox_spawn (const PdSandboxSpec *spec, GSubprocessFlags flags,
+                                    GError **error);
+
+/* The daemon's part of the set-up, once the init said it is ready (a byte "R" on @sync_fd):
+ * makes Docker's read-only /proc paths read-only in the mount namespace of the init (@pidfd,
+ * or @pid when -1: pidfd_open() is missing), from a forked process, then tells the init to go
+ * on. Blocks for the few syscalls this takes. On error (PD_ERROR_SANDBOX_FAILED) the init is
+ * not told: the caller kills the sandbox. */
+gboolean pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pid, int sync_fd,
+                                  GError **error);
+
+/* For tests and benchmarks: waits (blocking, at most @timeout_ms) for bwrap's child pid and
+ * the init's "R", then pd_sandbox_finish_setup(). */
+gboolean pd_sandbox_process_setup_sync (PdSandboxProcess *process, const PdSandboxSpec *spec,
+                                        guint timeout_ms, GError **error);
+
+/* "{"child-pid": N}" as bwrap writes it to --info-fd: N, or 0 when @data holds no such
+ * pid (yet) */
+pid_t pd_sandbox_parse_info (const char *data, gsize len);
 
 /* the mount points under /sys of a mountinfo text that the sandbox covers (debugfs, tracefs,
  * securityfs, bpffs…; not the cgroup tree); exported for tests */

@@ -17,6 +17,7 @@
  *   crashloop   normal, but exit 1 shortly after answering Activate
  *   flood       normal, and write to stdout as fast as possible
  *   chatty      print 50 numbered lines, then normal, printing "tick N" every 50 ms
+ *   status      print its user, capabilities and confinement, then normal
  *
  * The Activate request is checked against Docker's headers; anything else gets a 400 whose
  * Err names the problem, so the test sees it in the activation error. */
@@ -217,20 +218,27 @@ daemonize_child (void)
     waitpid (pid, NULL, 0);
 }
 
-/* what the sandbox left the plugin: capabilities, no_new_privs, seccomp (the test checks) */
+/* what the sandbox left the plugin: user, capabilities, no_new_privs, seccomp, and whether
+ * kernel.core_pattern can be opened for writing (never written) */
 static void
 print_sandbox_status (void)
 {
   FILE *f = fopen ("/proc/self/status", "r");
   char line[256];
+  int fd;
 
   if (f == NULL)
     return;
   while (fgets (line, sizeof line, f) != NULL)
     if (strncmp (line, "Cap", 3) == 0 || strncmp (line, "NoNewPrivs:", 11) == 0 ||
-        strncmp (line, "Seccomp:", 8) == 0)
+        strncmp (line, "Seccomp:", 8) == 0 || strncmp (line, "Uid:", 4) == 0 ||
+        strncmp (line, "Gid:", 4) == 0 || strncmp (line, "Groups:", 7) == 0)
       printf ("runner-plugin: status %s", line);
   fclose (f);
+  fd = open ("/proc/sys/kernel/core_pattern", O_WRONLY | O_CLOEXEC);
+  printf ("runner-plugin: core_pattern open for writing: %s\n", fd >= 0 ? "yes" : strerror (errno));
+  if (fd >= 0)
+    close (fd);
 }
 
 int

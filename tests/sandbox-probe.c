@@ -3,10 +3,11 @@
 
 /*
  * Runs inside a plugind sandbox for test-sandbox and reports, one "key=value" line each, what
- * it finds there: its status lines (CapEff, CapBnd, CapPrm, CapInh, CapAmb, NoNewPrivs,
- * Seccomp), the inode of each of its namespaces, its argv, cwd and environment, its open fds,
- * and the errno of syscalls the sandbox must refuse ("0" when one succeeded). Static and
- * without GLib: the test rootfs holds nothing but this binary.
+ * it finds there: its status lines (Uid, Gid, Groups, CapEff, CapBnd, CapPrm, CapInh, CapAmb,
+ * NoNewPrivs, Seccomp), the inode of each of its namespaces, its argv, cwd and environment,
+ * its open fds, which /proc paths are read-only, and the errno of calls the sandbox must
+ * refuse ("0" when one succeeded). Static and without GLib: the test rootfs holds nothing
+ * but this binary.
  */
 
 #ifndef _GNU_SOURCE
@@ -26,6 +27,7 @@
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/wait.h>
@@ -43,7 +45,7 @@ static void
 status_lines (const char *prefix)
 {
   static const char *const keys[] = {
-    "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:",
+    "Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:", "CapAmb:", "NoNewPrivs:", "Seccomp:",
   };
   char line[256];
   FILE *f = fopen ("/proc/self/status", "re");
@@ -120,6 +122,25 @@ fds (void)
   printf ("\n");
 }
 
+/* Docker's read-only /proc paths: "ro.PATH=1" when read-only */
+static void
+readonly_paths (void)
+{
+  static const char *const paths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+  };
+
+  for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+    {
+      struct statvfs st;
+
+      if (statvfs (paths[i], &st) == 0)
+        printf ("ro.%s=%d\n", paths[i], (st.f_flag & ST_RDONLY) != 0);
+      else
+        printf ("ro.%s=missing\n", paths[i]);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -188,6 +209,39 @@ main (int argc, char **argv)
   unlink ("/tmp/probe-null");
   unlink ("/tmp/probe-fifo");
   report ("socket_dir", access ("/run/docker/plugins/.", W_OK));
+  /* what a root process could turn into host root (kernel.core_pattern, sysrq): opened for
+   * writing, never written */
+  fd = open ("/proc/sys/kernel/core_pattern", O_WRONLY | O_CLOEXEC);
+  report ("open_core_pattern", fd);
+  if (fd >= 0)
+    close (fd);
+  fd = open ("/proc/sysrq-trigger", O_WRONLY | O_CLOEXEC);
+  report ("open_sysrq_trigger", fd);
+  if (fd >= 0)
+    close (fd);
+  readonly_paths ();
+  /* a masked file shows nothing: empty, or (a /dev/null on a nodev bind) not readable */
+  fd = open ("/proc/interrupts", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0)
+    {
+      char buf[64];
+
+      printf ("interrupts_bytes=%zd\n", read (fd, buf, sizeof buf));
+      close (fd);
+    }
+  else
+    printf ("interrupts_bytes=0 (open: errno %d)\n", errno);
+  /* a root-owned 0600 file the test binds at /secret */
+  fd = open ("/secret", O_RDONLY | O_CLOEXEC);
+  report ("open_secret", fd);
+  if (fd >= 0)
+    close (fd);
+  /* gated on CAP_SYS_CHROOT in the seccomp filter; in a child, since it changes the caller */
+  pid = fork ();
+  if (pid == 0)
+    _exit (chroot ("/tmp") == 0 ? 0 : errno);
+  if (pid > 0 && waitpid (pid, &status, 0) == pid && WIFEXITED (status))
+    printf ("chroot=%d\n", WEXITSTATUS (status));
   fflush (stdout);
   /* last, since the child's lines follow */
   execv (argv[0], child_argv);

@@ -569,6 +569,20 @@ test_config_rejects (void)
       "config: Mounts[0].Source must be an absolute path without '.', '..' or empty components for a bind mount (got \"\")" },
     { "{\"Entrypoint\":[\"/a\"],\"mounts\":[{\"destination\":\"/d\",\"source\":\"/..\",\"type\":\"bind\"}]}",
       "config: Mounts[0].Source must be an absolute path without '.', '..' or empty components for a bind mount (got \"/..\")" },
+    /* nested mount destinations: the inner one would be created through the outer one's
+     * host dir, following what a plugin planted there */
+    { "{\"Entrypoint\":[\"/a\"],\"PropagatedMount\":\"/data/\",\"Mounts\":[{\"Destination\":\"/data/sub\"}]}",
+      "config: Mounts[0].Destination is at or under PropagatedMount \"/data/\": mounts cannot be nested (got \"/data/sub\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/x/y\"},{\"Destination\":\"/x\"}]}",
+      "config: Mounts[0].Destination is at or under Mounts[1].Destination \"/x\": mounts cannot be nested (got \"/x/y\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/run\"}]}",
+      "config: the plugin socket dir is at or under Mounts[0].Destination \"/run\": mounts cannot be nested (got \"/run/docker/plugins\")" },
+    { "{\"Entrypoint\":[\"/a\"],\"Network\":{\"Type\":\"bridge\"},\"Mounts\":[{\"Destination\":\"/etc\"}]}",
+      "config: the host's /etc/hosts is at or under Mounts[0].Destination \"/etc\"" },
+    { "{\"Entrypoint\":[\"/a\"],\"Mounts\":[{\"Destination\":\"/dev\"}],\"Linux\":{\"Devices\":[{\"Path\":\"/dev/fuse\"}]}}",
+      "config: Linux.Devices[0].Path is at or under Mounts[0].Destination \"/dev\"" },
+    { "{\"Entrypoint\":[\"/a\"],\"PropagatedMount\":\"/m\",\"Mounts\":[{\"Destination\":\"/m\"}]}",
+      "config: Mounts[0].Destination is at or under PropagatedMount \"/m\"" },
     /* workdir, propagated mount */
     { "{\"Entrypoint\":[\"/a\"],\"WorkDir\":\"bin\"}", "config: WorkDir must be an absolute path without '.', '..' or empty components (got \"bin\")" },
     { "{\"Entrypoint\":[\"/a\"],\"workdir\":\"./x\"}", "config: WorkDir must be an absolute path" },
@@ -1561,6 +1575,42 @@ test_settings_describe (void)
   }
 }
 
+static void
+test_paths_nested (void)
+{
+  g_autoptr(GPtrArray) apart = g_ptr_array_new ();
+  g_autoptr(GPtrArray) nested = g_ptr_array_new ();
+  guint inner = 0, outer = 0;
+
+  g_assert_true (pd_path_is_at_or_under ("/data", "/data"));
+  g_assert_true (pd_path_is_at_or_under ("/data/sub", "/data"));
+  g_assert_true (pd_path_is_at_or_under ("/data/sub", "/data/"));
+  g_assert_true (pd_path_is_at_or_under ("/data/", "/data"));
+  g_assert_true (pd_path_is_at_or_under ("/anything", "/"));
+  /* a prefix that is no parent */
+  g_assert_false (pd_path_is_at_or_under ("/database", "/data"));
+  g_assert_false (pd_path_is_at_or_under ("/data", "/data/sub"));
+
+  g_ptr_array_add (apart, "/data");
+  g_ptr_array_add (apart, NULL);
+  g_ptr_array_add (apart, "/database");
+  g_ptr_array_add (apart, "/run/docker/plugins");
+  g_assert_false (pd_paths_find_nested (apart, &inner, &outer));
+
+  g_ptr_array_add (nested, "/a/b/c");
+  g_ptr_array_add (nested, "/x");
+  g_ptr_array_add (nested, "/a");
+  g_assert_true (pd_paths_find_nested (nested, &inner, &outer));
+  g_assert_cmpuint (inner, ==, 0);
+  g_assert_cmpuint (outer, ==, 2);
+  /* of two equal ones, the later one is inside */
+  g_ptr_array_add (nested, "/x/");
+  g_ptr_array_remove_index (nested, 0);
+  g_assert_true (pd_paths_find_nested (nested, &inner, &outer));
+  g_assert_cmpuint (inner, ==, 2);
+  g_assert_cmpuint (outer, ==, 0);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1582,6 +1632,7 @@ main (int argc, char **argv)
   g_test_add_func ("/privileges/equal", test_privileges_equal);
   g_test_add_func ("/privileges/variant", test_privileges_variant);
   g_test_add_func ("/privileges/to-string", test_privileges_to_string);
+  g_test_add_func ("/paths/nested", test_paths_nested);
   g_test_add_func ("/settings/init", test_settings_init);
   g_test_add_func ("/settings/json", test_settings_json);
   g_test_add_func ("/settings/apply/grammar", test_settings_apply_grammar);

@@ -1506,6 +1506,7 @@ assert_defaults (const PdDaemonConfig *config)
   g_assert_cmpuint (config->max_jobs, ==, 16);
   g_assert_cmpuint (config->max_archive_bytes, ==, G_GUINT64_CONSTANT (8) * 1024 * 1024 * 1024);
   g_assert_cmpuint (config->max_archive_entries, ==, 1000000);
+  g_assert_false (config->only_requested_capabilities);
 }
 
 static void
@@ -1542,7 +1543,9 @@ test_conf_lists (ConfFixture *f, gconstpointer data)
                       "[Limits]\n"
                       "MaxJobs = 4\n"
                       "MaxArchiveBytes=1048576\n"
-                      "MaxArchiveEntries=100\n",
+                      "MaxArchiveEntries=100\n"
+                      "[Sandbox]\n"
+                      "Capabilities = requested\n",
                       &error);
   g_assert_no_error (error);
   g_assert_nonnull (config);
@@ -1554,6 +1557,7 @@ test_conf_lists (ConfFixture *f, gconstpointer data)
   g_assert_cmpuint (config->max_jobs, ==, 4);
   g_assert_cmpuint (config->max_archive_bytes, ==, 1048576);
   g_assert_cmpuint (config->max_archive_entries, ==, 100);
+  g_assert_true (config->only_requested_capabilities);
 
   /* host[:port] compared case-insensitively, and exactly otherwise */
   g_assert_true (pd_daemon_config_is_insecure (config, "registry.example:5000"));
@@ -1604,6 +1608,7 @@ static const ConfBadCase conf_bad_cases[] = {
   { "max-jobs-text", "[Limits]\nMaxJobs=many\n", "MaxJobs", NULL },
   { "max-bytes-zero", "[Limits]\nMaxArchiveBytes=0\n", "MaxArchiveBytes", NULL },
   { "max-entries-text", "[Limits]\nMaxArchiveEntries=1e6\n", "MaxArchiveEntries", NULL },
+  { "sandbox-capabilities", "[Sandbox]\nCapabilities=all\n", "Capabilities", "all" },
   { "malformed", "[Registries\nInsecure=x\n", NULL, NULL },
   { "not-a-keyfile", "this is not a key file\n", NULL, NULL },
 };

@@ -431,50 +431,68 @@ static const FailCase fail_cases[] = {
   { "wrongimpl", 10000, PD_ERROR_ACTIVATION_FAILED, "does not cover interface type docker.volumedriver/1.0", "NetworkDriver" },
 };
 
-/* the daemon's sandbox, seen from inside: exactly the granted capabilities in every set,
- * the bounding set included (bwrap alone leaves it full when run by root), no_new_privs and
- * a seccomp filter */
+/* the daemon's sandbox, seen from inside: Docker's default capabilities and the granted ones
+ * (or, configured so, exactly the granted ones) in every set, the bounding set included (bwrap
+ * alone leaves it full when run by root), no_new_privs and a seccomp filter */
 static void
 test_capabilities (Fixture *fixture, gconstpointer user_data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(PdPluginRecord) record = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *log = NULL;
+  static const struct {
+    PdSandboxCapabilities capabilities;
+    const char *hex;
+  } cases[] = {
+    /* CAP_NET_ADMIN is bit 12 */
+    { PD_SANDBOX_CAPABILITIES_REQUESTED, "0000000000001000" },
+    /* Docker's a80425fb and bit 12 */
+    { PD_SANDBOX_CAPABILITIES_DOCKER, "00000000a80435fb" },
+  };
   const char *json =
     "{\"Description\": \"runner test\", \"Documentation\": \"\","
     " \"Interface\": {\"Types\": [\"docker.volumedriver/1.0\"], \"Socket\": \"runner.sock\"},"
     " \"Entrypoint\": [\"/runner-plugin\", \"status\", \"runner.sock\"], \"WorkDir\": \"/\","
     " \"Network\": {\"Type\": \"\"}, \"Linux\": {\"Capabilities\": [\"CAP_NET_ADMIN\"]}}";
-  PdPluginConfig *config;
-  PdRunner *runner;
 
   if (skip_unless_root (fixture))
     return;
-  config = pd_plugin_config_new_from_data (json, strlen (json), &error);
-  g_assert_no_error (error);
-  record = pd_plugin_record_new (PLUGIN_ID, "test/runner:latest", "docker.io/test/runner:latest",
-                                 config, NULL, NULL, NULL);
-  g_clear_object (&fixture->runner);
-  fixture->runner = runner = pd_runner_new (record, fixture->rootfs, fixture->runtime_dir,
-                                            fixture->log_dir);
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      static const char *const sets[] = { "CapEff", "CapPrm", "CapBnd", "CapInh", "CapAmb" };
+      g_autoptr(GError) error = NULL;
+      g_autoptr(PdPluginRecord) record = NULL;
+      g_autofree char *path = NULL;
+      g_autofree char *log = NULL;
+      PdPluginConfig *config;
+      PdRunner *runner;
 
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
-  path = g_build_filename (fixture->log_dir, PLUGIN_ID ".log", NULL);
-  g_assert_true (g_file_get_contents (path, &log, NULL, NULL));
-  /* CAP_NET_ADMIN is bit 12 */
-  g_assert_nonnull (strstr (log, "runner-plugin: status CapEff:\t0000000000001000\n"));
-  g_assert_nonnull (strstr (log, "runner-plugin: status CapPrm:\t0000000000001000\n"));
-  g_assert_nonnull (strstr (log, "runner-plugin: status CapBnd:\t0000000000001000\n"));
-  /* bwrap keeps the granted ones across its execve of the entrypoint as ambient capabilities;
-   * nothing beyond them */
-  g_assert_nonnull (strstr (log, "runner-plugin: status CapInh:\t0000000000001000\n"));
-  g_assert_nonnull (strstr (log, "runner-plugin: status CapAmb:\t0000000000001000\n"));
-  g_assert_nonnull (strstr (log, "runner-plugin: status NoNewPrivs:\t1\n"));
-  g_assert_nonnull (strstr (log, "runner-plugin: status Seccomp:\t2\n"));
-  error = disable (runner, 5000);
-  g_assert_no_error (error);
+      config = pd_plugin_config_new_from_data (json, strlen (json), &error);
+      g_assert_no_error (error);
+      record = pd_plugin_record_new (PLUGIN_ID, "test/runner:latest",
+                                     "docker.io/test/runner:latest", config, NULL, NULL, NULL);
+      g_clear_object (&fixture->runner);
+      fixture->runner = runner = pd_runner_new (record, fixture->rootfs, fixture->runtime_dir,
+                                                fixture->log_dir);
+      pd_runner_set_capabilities (runner, cases[i].capabilities);
+
+      error = enable (runner, 10000);
+      g_assert_no_error (error);
+      path = g_build_filename (fixture->log_dir, PLUGIN_ID ".log", NULL);
+      g_assert_true (g_file_get_contents (path, &log, NULL, NULL));
+      /* the init keeps them across its execve of the entrypoint as ambient capabilities too;
+       * nothing beyond them */
+      for (gsize k = 0; k < G_N_ELEMENTS (sets); k++)
+        {
+          g_autofree char *line = g_strdup_printf ("runner-plugin: status %s:\t%s\n", sets[k],
+                                                   cases[i].hex);
+          if (strstr (log, line) == NULL)
+            g_error ("no \"%s\" in the log:\n%s", line, log);
+        }
+      g_assert_nonnull (strstr (log, "runner-plugin: status NoNewPrivs:\t1\n"));
+      g_assert_nonnull (strstr (log, "runner-plugin: status Seccomp:\t2\n"));
+      error = disable (runner, 5000);
+      g_assert_no_error (error);
+      /* the next case starts with a fresh log */
+      g_assert_no_errno (unlink (path));
+    }
 }
 
 static void

@@ -61,7 +61,12 @@ make_spec (const PdPluginConfig *config, const PdPluginSettings *settings)
     .propagated_mount_dir = NULL,
     .config = config,
     .settings = settings,
+    /* the exact set asked for, so that the argv shows it alone */
+    .capabilities = PD_SANDBOX_CAPABILITIES_REQUESTED,
     .seccomp_fd = 7,
+    .info_fd = -1,
+    .init_fd = -1,
+    .sync_fd = -1,
     .hosts_path = NULL,
     .resolv_conf_path = NULL,
   };
@@ -242,6 +247,86 @@ test_argv_capabilities (void)
   g_assert_cmpint (find_seq (argv, "--cap-drop", "ALL", "--cap-add", "CAP_NET_ADMIN",
                              "--cap-add", "CAP_SYS_ADMIN", NULL), ==, drop);
   g_assert_cmpint (find_seq (argv, "--cap-add", "CAP_SYS_ADMIN", "--cap-add", NULL), ==, -1);
+}
+
+/* the value after @option (between the init and the entrypoint), or NULL */
+static const char *
+init_option (GPtrArray *argv, const char *option)
+{
+  int i = find_arg (argv, option);
+
+  return i > 0 && (guint) i + 1 < argv->len ? argv->pdata[i + 1] : NULL;
+}
+
+static void
+test_argv_docker_capabilities_and_init (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdPluginConfig) config = load_probe_config (
+    "\"Linux\": {\"Capabilities\": [\"CAP_SYS_ADMIN\"]}");
+  g_autoptr(PdPluginSettings) settings = pd_plugin_settings_new_from_config (config);
+  g_autoptr(GPtrArray) argv = NULL;
+  PdSandboxSpec spec = make_spec (config, settings);
+  const char *const expected[] = {
+    "CAP_AUDIT_WRITE", "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+    "CAP_MKNOD", "CAP_NET_BIND_SERVICE", "CAP_NET_RAW", "CAP_SETFCAP", "CAP_SETGID",
+    "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_ADMIN", "CAP_SYS_CHROOT", NULL
+  };
+  g_auto(GStrv) effective = NULL;
+  int dashdash;
+
+  /* Docker's default set and the asked-for one, sorted, once each */
+  spec.capabilities = PD_SANDBOX_CAPABILITIES_DOCKER;
+  effective = pd_sandbox_effective_capabilities (&spec, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstrv (effective, expected);
+  argv = pd_sandbox_build_argv (&spec, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; expected[i] != NULL; i++)
+    g_assert_cmpint (find_seq (argv, "--cap-add", expected[i], NULL), >, 0);
+  g_clear_pointer (&argv, g_ptr_array_unref);
+
+  /* with the init: it runs first, as root keeping the effective set, bounded by it */
+  spec.init_fd = 5;
+  spec.sync_fd = 6;
+  spec.info_fd = 3;
+  argv = pd_sandbox_build_argv (&spec, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (find_seq (argv, BWRAP, "--info-fd", "3", "--as-pid-1", NULL), ==, 0);
+  dashdash = end_of_options (argv);
+  g_assert_cmpstr (argv->pdata[dashdash + 1], ==, "/proc/self/fd/5");
+  g_assert_cmpstr (init_option (argv, "--sync-fd"), ==, "6");
+  g_assert_cmpstr (init_option (argv, "--uid"), ==, "0");
+  g_assert_cmpstr (init_option (argv, "--gid"), ==, "0");
+  /* Docker's a80425fb (as "docker run" shows it) and CAP_SYS_ADMIN (21) */
+  g_assert_cmpstr (init_option (argv, "--caps"), ==, "a82425fb");
+  g_assert_cmpstr (init_option (argv, "--bounding"), ==, "a82425fb");
+  g_assert_cmpstr (argv->pdata[argv->len - 2], ==, "--");
+  g_assert_cmpstr (argv->pdata[argv->len - 1], ==, "/probe");
+  g_clear_pointer (&argv, g_ptr_array_unref);
+
+  /* only what was asked: bwrap still gives the init what it needs to switch users, and the
+   * init keeps only CAP_SYS_ADMIN; another uid keeps what it asked for, bounded by the rest */
+  spec.capabilities = PD_SANDBOX_CAPABILITIES_REQUESTED;
+  config->has_user = TRUE;
+  config->user_uid = 1000;
+  config->user_gid = 100;
+  argv = pd_sandbox_build_argv (&spec, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (find_seq (argv, "--cap-drop", "ALL", "--cap-add", "CAP_SETGID", "--cap-add",
+                             "CAP_SETPCAP", "--cap-add", "CAP_SETUID", "--cap-add",
+                             "CAP_SYS_ADMIN", NULL), >, 0);
+  g_assert_cmpstr (init_option (argv, "--uid"), ==, "1000");
+  g_assert_cmpstr (init_option (argv, "--gid"), ==, "100");
+  g_assert_cmpstr (init_option (argv, "--caps"), ==, "200000");
+  g_assert_cmpstr (init_option (argv, "--bounding"), ==, "200000");
+  g_clear_pointer (&argv, g_ptr_array_unref);
+
+  spec.capabilities = PD_SANDBOX_CAPABILITIES_DOCKER;
+  argv = pd_sandbox_build_argv (&spec, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (init_option (argv, "--caps"), ==, "200000");
+  g_assert_cmpstr (init_option (argv, "--bounding"), ==, "a82425fb");
 }
 
 static void
@@ -437,6 +522,51 @@ break_workdir (PdPluginConfig *c, PdPluginSettings *s)
   c->workdir = g_strdup ("/run/docker/plugins");
 }
 
+/* Nested destinations: bwrap would create the inner one through the host dir behind the outer
+ * one, following whatever symlink the plugin planted there. The config validator refuses
+ * them too; these are made past it, as the record of an older plugind could hold them. */
+static void
+break_nested_propagated (PdPluginConfig *c, PdPluginSettings *s)
+{
+  g_free (c->propagated_mount);
+  c->propagated_mount = g_strdup ("/data/sub");
+}
+
+static void
+break_same_as_propagated (PdPluginConfig *c, PdPluginSettings *s)
+{
+  g_free (c->propagated_mount);
+  c->propagated_mount = g_strdup ("/data/");
+}
+
+static void
+break_nested_mounts (PdPluginConfig *c, PdPluginSettings *s)
+{
+  PdConfigMount *inner = g_new0 (PdConfigMount, 1);
+
+  /* the outer one later in the list */
+  inner->source = g_strdup ("tmpfs");
+  inner->destination = g_strdup ("/data/cache");
+  inner->type = g_strdup ("tmpfs");
+  inner->options = g_new0 (char *, 1);
+  inner->settable = g_new0 (char *, 1);
+  g_ptr_array_insert (s->mounts, 0, inner);
+}
+
+static void
+break_nested_socket_dir (PdPluginConfig *c, PdPluginSettings *s)
+{
+  set_destination (s, "/run");
+}
+
+static void
+break_nested_hosts (PdPluginConfig *c, PdPluginSettings *s)
+{
+  g_free (c->network_type);
+  c->network_type = g_strdup ("host");
+  set_destination (s, "/etc");
+}
+
 static void
 test_argv_rejects (void)
 {
@@ -461,6 +591,11 @@ test_argv_rejects (void)
     { break_capability, "capability cap_bogus is not known" },
     { break_env, "is not NAME=value" },
     { break_workdir, "reserved by the sandbox" },
+    { break_nested_propagated, "mount destination /data/sub is at or under mount destination /data:" },
+    { break_same_as_propagated, "mount destination /data is at or under mount destination /data/:" },
+    { break_nested_mounts, "mount destination /data/cache is at or under mount destination /data:" },
+    { break_nested_socket_dir, "mount destination /run/docker/plugins is at or under mount destination /run:" },
+    { break_nested_hosts, "mount destination /etc/hosts is at or under mount destination /etc:" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
@@ -473,6 +608,7 @@ test_argv_rejects (void)
       PdSandboxSpec spec = make_spec (config, settings);
       g_autoptr(GPtrArray) argv = NULL;
 
+      spec.propagated_mount_dir = "/var/lib/plugind/plugins/x/propagated-mount";
       cases[i].breaker (config, settings);
       argv = pd_sandbox_build_argv (&spec, &error);
       g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, error ? error->message : "(no error)");
@@ -561,6 +697,7 @@ test_prepare_rootfs (Fixture *fixture, gconstpointer user_data)
   settings = pd_plugin_settings_new_from_config (config);
   spec = make_spec (config, settings);
   spec.rootfs = fixture->rootfs;
+  spec.runtime_dir = fixture->runtime;
 
   g_assert_true (pd_sandbox_prepare_rootfs (&spec, &error));
   g_assert_no_error (error);
@@ -614,6 +751,7 @@ test_prepare_rootfs_symlinks (Fixture *fixture, gconstpointer user_data)
 
       g_test_message ("symlink at %s", cases[i].link);
       spec.rootfs = fixture->rootfs;
+      spec.runtime_dir = fixture->runtime;
       g_assert_no_errno (g_mkdir_with_parents (parent, 0755));
       /* what an earlier case created there */
       pd_rm_rf_at (AT_FDCWD, link, &error);
@@ -732,53 +870,47 @@ install_probe (Fixture *fixture)
   g_assert_no_error (error);
   g_assert_no_errno (g_mkdir (mnt, 0755));
   g_assert_no_errno (g_mkdir (tmp, 01777));
+  /* as an extracted rootfs has them, whatever the umask: a plugin may run as another uid */
+  g_assert_no_errno (g_chmod (fixture->rootfs, 0755));
+  g_assert_no_errno (g_chmod (target, 0755));
+  g_assert_no_errno (g_chmod (mnt, 0755));
+  g_assert_no_errno (g_chmod (tmp, 01777));
 }
 
+/* runs the probe in a sandbox for a config with @extra members, as the runner starts a
+ * plugin: spawned with its init, set up, then left to run */
 static ProbeResult *
-run_probe (Fixture *fixture, const char *extra, PdSeccompFlags flags)
+run_probe (Fixture *fixture, const char *extra, PdSandboxCapabilities capabilities)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(PdPluginConfig) config = load_probe_config (extra);
   g_autoptr(PdPluginSettings) settings = pd_plugin_settings_new_from_config (config);
-  g_autoptr(GPtrArray) argv = NULL;
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(PdSandboxProcess) sandbox = NULL;
   g_autofree char *out = NULL;
   g_autofree char *err = NULL;
   g_auto(GStrv) lines = NULL;
   ProbeResult *result;
   PdSandboxSpec spec = make_spec (config, settings);
-  guint64 mask = 0;
-  int fd;
 
   install_probe (fixture);
   spec.rootfs = fixture->rootfs;
   spec.runtime_dir = fixture->runtime;
-  spec.seccomp_fd = SECCOMP_TARGET_FD;
+  spec.capabilities = capabilities;
 
-  fd = pd_sandbox_compile_seccomp ((const char *const *) config->linux_capabilities, flags,
-                                   &error);
-  g_assert_no_error (error);
   g_assert_true (pd_sandbox_prepare_rootfs (&spec, &error));
   g_assert_no_error (error);
-  argv = pd_sandbox_build_argv (&spec, &error);
-  g_assert_no_error (error);
-
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE
-                                        | G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_take_fd (launcher, fd, SECCOMP_TARGET_FD);
-  g_assert_true (pd_sandbox_capability_mask ((const char *const *) config->linux_capabilities,
-                                             &mask, &error));
-  g_assert_no_error (error);
-  g_subprocess_launcher_set_child_setup (launcher, pd_sandbox_child_setup, &mask, NULL);
   /* bwrap --die-with-parent: if this test dies, the sandbox goes with it */
-  process = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  sandbox = pd_sandbox_spawn (&spec, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
+                              &error);
   g_assert_no_error (error);
-  g_subprocess_communicate_utf8 (process, NULL, NULL, &out, &err, &error);
+  g_assert_true (pd_sandbox_process_setup_sync (sandbox, &spec, 10000, &error));
   g_assert_no_error (error);
-  g_subprocess_wait (process, NULL, &error);
+  g_subprocess_communicate_utf8 (sandbox->subprocess, NULL, NULL, &out, &err, &error);
   g_assert_no_error (error);
-  if (!g_subprocess_get_if_exited (process) || g_subprocess_get_exit_status (process) != 0)
+  g_subprocess_wait (sandbox->subprocess, NULL, &error);
+  g_assert_no_error (error);
+  if (!g_subprocess_get_if_exited (sandbox->subprocess)
+      || g_subprocess_get_exit_status (sandbox->subprocess) != 0)
     g_error ("the sandbox failed:\n%s\n%s", out, err);
 
   result = g_new0 (ProbeResult, 1);
@@ -858,6 +990,34 @@ assert_ns (ProbeResult *result, const char *name, gboolean shared)
     g_assert_cmpstr (get (result, key), !=, host);
 }
 
+/* Docker's read-only and masked /proc paths, whatever the capabilities; a process of
+ * another uid than root is refused by the files' modes before the read-only mount */
+static void
+assert_proc_protected (ProbeResult *result, gboolean as_root)
+{
+  const int refused = as_root ? EROFS : EACCES;
+
+  static const char *const readonly[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger",
+  };
+
+  assert_errno (result, "open_core_pattern", refused);
+  /* a kernel without CONFIG_MAGIC_SYSRQ has none */
+  assert_errno (result, "open_sysrq_trigger",
+                g_file_test ("/proc/sysrq-trigger", G_FILE_TEST_EXISTS) ? refused : ENOENT);
+  for (gsize i = 0; i < G_N_ELEMENTS (readonly); i++)
+    {
+      g_autofree char *key = g_strdup_printf ("ro.%s", readonly[i]);
+      g_autofree char *host_path = g_strdup (readonly[i]);
+
+      /* the host kernel may lack one (/proc/bus without PCI) */
+      if (g_file_test (host_path, G_FILE_TEST_EXISTS))
+        g_assert_cmpstr (get (result, key), ==, "1");
+    }
+  if (g_file_test ("/proc/interrupts", G_FILE_TEST_EXISTS))
+    g_assert_true (g_str_has_prefix (get (result, "interrupts_bytes"), "0"));
+}
+
 static void
 test_run_confined (Fixture *fixture, gconstpointer user_data)
 {
@@ -866,7 +1026,7 @@ test_run_confined (Fixture *fixture, gconstpointer user_data)
     "\"Linux\": {\"Capabilities\": [\"CAP_NET_ADMIN\"]}, \"WorkDir\": \"/tmp\","
     " \"Env\": [{\"Name\": \"GREETING\", \"Value\": \"hello world\"}],"
     " \"Args\": {\"Name\": \"args\", \"Settable\": [\"value\"], \"Value\": [\"--one\", \"two\"]}",
-    PD_SECCOMP_FLAGS_NONE);
+    PD_SANDBOX_CAPABILITIES_REQUESTED);
 
   assert_caps (result, G_GUINT64_CONSTANT (1) << 12);
   g_assert_cmpstr (get (result, "NoNewPrivs"), ==, "1");
@@ -933,6 +1093,9 @@ test_run_confined (Fixture *fixture, gconstpointer user_data)
   assert_errno (result, "mknod_char", EPERM);
   assert_errno (result, "mknod_fifo", 0);
   assert_errno (result, "socket_dir", 0);
+  assert_proc_protected (result, TRUE);
+  /* CAP_SYS_CHROOT was not asked for: the filter refuses chroot */
+  assert_errno (result, "chroot", EPERM);
 }
 
 static void
@@ -942,7 +1105,7 @@ test_run_sys_admin_host (Fixture *fixture, gconstpointer user_data)
     fixture,
     "\"Linux\": {\"Capabilities\": [\"CAP_SYS_ADMIN\"]}, \"IpcHost\": true, \"PidHost\": true,"
     " \"Network\": {\"Type\": \"host\"}",
-    PD_SECCOMP_FLAGS_NONE);
+    PD_SANDBOX_CAPABILITIES_REQUESTED);
 
   assert_caps (result, G_GUINT64_CONSTANT (1) << 21);
   g_assert_cmpstr (get (result, "NoNewPrivs"), ==, "1");
@@ -971,8 +1134,8 @@ test_run_sys_admin_host (Fixture *fixture, gconstpointer user_data)
 static void
 test_run_device_nodes (Fixture *fixture, gconstpointer user_data)
 {
-  const char *extra = "\"Linux\": {\"Capabilities\": [\"CAP_MKNOD\"]}";
-  g_autoptr(ProbeResult) denied = run_probe (fixture, extra, PD_SECCOMP_FLAGS_NONE);
+  g_autoptr(ProbeResult) denied = run_probe (
+    fixture, "\"Linux\": {\"Capabilities\": [\"CAP_MKNOD\"]}", PD_SANDBOX_CAPABILITIES_REQUESTED);
   g_autoptr(ProbeResult) allowed = NULL;
 
   assert_caps (denied, G_GUINT64_CONSTANT (1) << 27);
@@ -980,7 +1143,9 @@ test_run_device_nodes (Fixture *fixture, gconstpointer user_data)
   assert_errno (denied, "mknod_char", EPERM);
   assert_errno (denied, "mknod_fifo", 0);
 
-  allowed = run_probe (fixture, extra, PD_SECCOMP_FLAGS_ALLOW_DEVICE_NODES);
+  allowed = run_probe (fixture,
+                       "\"Linux\": {\"Capabilities\": [\"CAP_MKNOD\"], \"AllowAllDevices\": true}",
+                       PD_SANDBOX_CAPABILITIES_REQUESTED);
   assert_errno (allowed, "mknod_char", 0);
 }
 
@@ -989,7 +1154,7 @@ test_run_ptrace (Fixture *fixture, gconstpointer user_data)
 {
   g_autoptr(ProbeResult) result = run_probe (
     fixture, "\"Linux\": {\"Capabilities\": [\"CAP_SYS_PTRACE\", \"CAP_DAC_READ_SEARCH\"]}",
-    PD_SECCOMP_FLAGS_NONE);
+    PD_SANDBOX_CAPABILITIES_REQUESTED);
   int ptrace_errno = atoi (get (result, "ptrace"));
   int handle_errno = atoi (get (result, "open_by_handle_at"));
 
@@ -1000,15 +1165,99 @@ test_run_ptrace (Fixture *fixture, gconstpointer user_data)
   assert_errno (result, "mount", EPERM);
 }
 
+static guint64
+mask_of (const char *const *names)
+{
+  guint64 mask = 0;
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      int cap = pd_linux_capability_from_name (names[i]);
+
+      g_assert_cmpint (cap, >=, 0);
+      mask |= G_GUINT64_CONSTANT (1) << cap;
+    }
+  return mask;
+}
+
+static const char *const docker_capabilities[] = { PD_SANDBOX_DOCKER_CAPABILITIES, NULL };
+
+static void
+test_run_docker_capabilities (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(ProbeResult) result = run_probe (
+    fixture, "\"Linux\": {\"Capabilities\": [\"CAP_NET_ADMIN\"]}",
+    PD_SANDBOX_CAPABILITIES_DOCKER);
+
+  /* Docker's default set and what was asked for, in every set, the bounding one included */
+  assert_caps (result, mask_of (docker_capabilities) | (G_GUINT64_CONSTANT (1) << 12));
+  g_assert_cmpstr (get (result, "uid"), ==, "0");
+  /* the filter follows: CAP_SYS_CHROOT is in Docker's set */
+  assert_errno (result, "chroot", 0);
+  /* still no mount or namespace without CAP_SYS_ADMIN */
+  assert_errno (result, "mount", EPERM);
+  assert_errno (result, "unshare_user", EPERM);
+  /* and /proc/sys stays read-only for this root process with Docker's capabilities */
+  assert_proc_protected (result, TRUE);
+}
+
+/* Config.User: the plugin runs as that uid and gid, with no supplementary groups, keeping only
+ * what it asked for (ambient, so that it survives the execve); a root-owned 0600 file bound
+ * into the sandbox is out of its reach, its socket dir is its own */
+static void
+test_run_user (Fixture *fixture, gconstpointer user_data)
+{
+  g_autofree char *secret = g_build_filename (fixture->base, "secret", NULL);
+  g_autofree char *extra = NULL;
+  g_autoptr(ProbeResult) result = NULL;
+  g_autofree char *asked = g_strdup_printf ("%016" G_GINT64_MODIFIER "x",
+                                            G_GUINT64_CONSTANT (1) << 12);
+  g_autofree char *bounding = g_strdup_printf ("%016" G_GINT64_MODIFIER "x",
+                                               mask_of (docker_capabilities)
+                                                 | (G_GUINT64_CONSTANT (1) << 12));
+  struct stat st;
+
+  g_assert_true (g_file_set_contents_full (secret, "password", -1, G_FILE_SET_CONTENTS_NONE,
+                                           0600, NULL));
+  g_assert_no_errno (chown (secret, 0, 0));
+  extra = g_strdup_printf ("\"User\": {\"UID\": 1000, \"GID\": 1000},"
+                           " \"Linux\": {\"Capabilities\": [\"CAP_NET_ADMIN\"]},"
+                           " \"Mounts\": [{\"Source\": \"%s\", \"Destination\": \"/secret\","
+                           " \"Type\": \"bind\", \"Options\": [\"rbind\", \"ro\"]}]",
+                           secret);
+  result = run_probe (fixture, extra, PD_SANDBOX_CAPABILITIES_DOCKER);
+
+  g_assert_cmpstr (get (result, "Uid"), ==, "1000\t1000\t1000\t1000");
+  g_assert_cmpstr (get (result, "Gid"), ==, "1000\t1000\t1000\t1000");
+  g_assert_cmpstr (get (result, "Groups"), ==, "");
+  g_assert_cmpstr (get (result, "CapEff"), ==, asked);
+  g_assert_cmpstr (get (result, "CapPrm"), ==, asked);
+  g_assert_cmpstr (get (result, "CapAmb"), ==, asked);
+  g_assert_cmpstr (get (result, "CapBnd"), ==, bounding);
+  g_assert_cmpstr (get (result, "exec.CapEff"), ==, asked);
+  g_assert_cmpstr (get (result, "exec.NoNewPrivs"), ==, "1");
+  assert_errno (result, "open_secret", EACCES);
+  assert_errno (result, "socket_dir", 0);
+  g_assert_no_errno (stat (fixture->runtime, &st));
+  g_assert_cmpuint (st.st_uid, ==, 1000);
+  g_assert_cmpuint (st.st_gid, ==, 1000);
+  g_assert_cmpuint (st.st_mode & 07777, ==, 0700);
+  assert_proc_protected (result, FALSE);
+}
+
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* the daemon's: what it creates must not depend on the umask */
+  umask (0077);
 
   g_test_add_func ("/sandbox/argv/defaults", test_argv_defaults);
   g_test_add_func ("/sandbox/argv/network", test_argv_network);
   g_test_add_func ("/sandbox/argv/host-namespaces", test_argv_host_namespaces);
   g_test_add_func ("/sandbox/argv/capabilities", test_argv_capabilities);
+  g_test_add_func ("/sandbox/argv/docker-capabilities-and-init",
+                   test_argv_docker_capabilities_and_init);
   g_test_add_func ("/sandbox/argv/mounts", test_argv_mounts);
   g_test_add_func ("/sandbox/sys-submounts", test_sys_submounts);
   g_test_add_func ("/sandbox/argv/devices-env-args", test_argv_devices_env_args);
@@ -1025,6 +1274,10 @@ main (int argc, char **argv)
   g_test_add ("/sandbox/run/device-nodes", Fixture, NULL, fixture_set_up, test_run_device_nodes,
               fixture_tear_down);
   g_test_add ("/sandbox/run/ptrace", Fixture, NULL, fixture_set_up, test_run_ptrace,
+              fixture_tear_down);
+  g_test_add ("/sandbox/run/docker-capabilities", Fixture, NULL, fixture_set_up,
+              test_run_docker_capabilities, fixture_tear_down);
+  g_test_add ("/sandbox/run/user", Fixture, NULL, fixture_set_up, test_run_user,
               fixture_tear_down);
 
   return g_test_run ();

@@ -5,6 +5,7 @@ the real example VolumeDriver plugin in real bubblewrap sandboxes."""
 
 import json
 import os
+import shutil
 import subprocess
 import tempfile
 import time
@@ -225,19 +226,20 @@ class HoldTests(RunTestCase):
             os.close(fd)
 
 
-def faulty_plugin(test, mode, name):
+def faulty_plugin(test, mode, name, **config):
     """Installs the runner's test plugin (tests/runner-plugin.c) in the given fault mode, under
     a file name of this test's own (test.plugin_binary), so that processes of other tests
-    running at the same time are never counted."""
+    running at the same time are never counted. config: top-level config keys besides."""
     with open(os.path.join(BUILDDIR, 'tests', 'runner-plugin'), 'rb') as f:
         binary = f.read()
     if not hasattr(test, 'plugin_binary'):
         test.plugin_binary = 'runner-plugin-' + uuid.uuid4().hex[:12]
     config = plugin_config(Entrypoint=['/' + test.plugin_binary, mode, 'runner.sock'],
                            Interface={'Types': ['docker.volumedriver/1.0'],
-                                      'Socket': 'runner.sock'})
+                                      'Socket': 'runner.sock'}, **config)
     path, _ = test.create_ok(name, make_context(
-        config, files={test.plugin_binary: (binary, 0o755)}))
+        config, files={test.plugin_binary: (binary, 0o755)}),
+        options=opts(grant_all_privileges=True))
     return path
 
 
@@ -253,9 +255,7 @@ def runner_plugin_processes(test):
     return out
 
 
-class FaultTests(PlugindTestCase):
-    """Plugin faults over the bus: each ends as specified, no process is left, and the daemon
-    keeps answering (reliability.md rule 9)."""
+class RunnerPluginTestCase(PlugindTestCase):
 
     def enable(self, path, **options):
         return self.call(path, PLUGIN_IFACE, 'Enable', GLib.Variant('(a{sv})', (opts(**options),)),
@@ -265,6 +265,89 @@ class FaultTests(PlugindTestCase):
         return self.call(path, PLUGIN_IFACE, 'Disable',
                          GLib.Variant('(a{sv})', (opts(**options),)),
                          timeout_ms=60000 * TIMEOUT_MULT)
+
+    def plugin_log(self, path):
+        """What the plugin wrote, from the daemon's log file of it."""
+        name = os.path.basename(path) + '.log'
+        with open(os.path.join(self.runtime_dir, 'logs', name), encoding='utf-8',
+                  errors='replace') as f:
+            return f.read()
+
+
+class SandboxTests(RunnerPluginTestCase):
+    """What a plugin can reach, seen from inside and from the host."""
+
+    def test_proc_sys_is_read_only(self):
+        # a uid-0 plugin that could write kernel.core_pattern would be root on the host
+        path = faulty_plugin(self, 'status', 'test/status')
+        self.enable(path)
+        self.assertIn('runner-plugin: core_pattern open for writing: Read-only file system',
+                      self.plugin_log(path))
+        self.disable(path)
+
+    def test_config_user(self):
+        # Config.User, seen from the host: uid and gid switched, no supplementary groups, none
+        # of Docker's default capabilities; its socket dir is its own, so it activates
+        path = faulty_plugin(self, 'status', 'test/user', User={'UID': 1000, 'GID': 1000})
+        self.enable(path)
+        pid = self.plugin_prop(path, 'MainPID')
+        with open('/proc/%d/status' % pid) as f:
+            status = dict(line.rstrip('\n').split(':\t', 1) for line in f if ':\t' in line)
+        self.assertEqual(status['Uid'].split(), ['1000'] * 4)
+        self.assertEqual(status['Gid'].split(), ['1000'] * 4)
+        self.assertEqual(status.get('Groups', '').split(), [])
+        self.assertEqual(int(status['CapEff'], 16), 0)
+        self.assertEqual(int(status['CapPrm'], 16), 0)
+        self.assertEqual(self.plugin_prop(path, 'State'), 'running')
+        self.disable(path)
+
+    def test_docker_default_capabilities(self):
+        # the example VolumeDriver makes its volumes in a dir owned by uid 1000, as a plugin
+        # made for Docker may: root needs Docker's CAP_DAC_OVERRIDE for that
+        with open(os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz'), 'rb') as f:
+            path, _ = self.create_ok('plugind/example', f.read(),
+                                     options=opts(grant_all_privileges=True))
+        data_dir = tempfile.mkdtemp(prefix='example-data-', dir=self.tmpdir)
+        os.chown(data_dir, 1000, 1000)
+        os.chmod(data_dir, 0o700)
+        self.set_settings(path, {'data': data_dir})
+        self.enable(path)
+        status, reply = plugin_call(self.plugin_prop(path, 'Socket'), 'VolumeDriver.Create',
+                                    {'Name': 'vol1', 'Opts': {}})
+        self.assertEqual((status, reply.get('Err', '')), (200, ''))
+        self.assertTrue(os.path.isdir(os.path.join(data_dir, 'volumes', 'vol1')))
+        self.disable(path)
+        shutil.rmtree(os.path.join(data_dir, 'volumes'))
+
+        # configured to give plugins only what they ask for, the same plugin cannot
+        config_dir = os.path.join(self.tmpdir, 'etc')
+        os.makedirs(config_dir, exist_ok=True)
+        with open(os.path.join(config_dir, 'plugind.conf'), 'w') as f:
+            f.write('[Sandbox]\nCapabilities=requested\n')
+        self.restart_daemon(env={'CONFIGURATION_DIRECTORY': config_dir})
+        self.enable(path)
+        status, reply = plugin_call(self.plugin_prop(path, 'Socket'), 'VolumeDriver.Create',
+                                    {'Name': 'vol1', 'Opts': {}})
+        # the volume protocol answers errors in Err
+        self.assertIn('Permission denied', reply.get('Err', ''))
+        self.assertEqual(os.listdir(data_dir), [])
+        self.disable(path)
+
+    def test_nested_mount_destinations_refused(self):
+        # a mount under the PropagatedMount would be created, at each start, in the host dir
+        # behind it, through any symlink the plugin planted there
+        config = plugin_config(PropagatedMount='/data', Mounts=[
+            {'Name': 'sub', 'Source': self.tmpdir, 'Destination': '/data/sub', 'Type': 'bind',
+             'Options': ['rbind'], 'Settable': [], 'Description': ''}])
+        err, _ = self.create_expect_error(ERR + 'InvalidConfig', 'test/nested',
+                                          make_context(config),
+                                          options=opts(grant_all_privileges=True))
+        self.assertIn('cannot be nested', err.message)
+
+
+class FaultTests(RunnerPluginTestCase):
+    """Plugin faults over the bus: each ends as specified, no process is left, and the daemon
+    keeps answering (reliability.md rule 9)."""
 
     def assertAnswering(self):
         started = time.monotonic()
