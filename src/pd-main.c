@@ -149,6 +149,27 @@ lock_poll_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* Exit status: 0 only for a deliberate stop, SIGTERM or SIGINT (the service manager's or an
+ * operator's), and for a --replace handover (a restart of the old instance would fight the new
+ * one for the name). Every other stop is a failure, so that Restart=on-failure brings the
+ * daemon and its enabled plugins back: losing the bus connection above all, since the bus
+ * disconnects a client that breaks its limits. */
+static void
+connection_lost (Context *context)
+{
+  if (!context->stopping)
+    g_printerr ("plugind: %s\n", _("lost the connection to the system bus"));
+  context->exit_status = EXIT_FAILURE;
+  stop (context);
+}
+
+static void
+on_connection_closed (GDBusConnection *connection, gboolean remote_peer_vanished, GError *error,
+                      gpointer user_data)
+{
+  connection_lost (user_data);
+}
+
 static void
 on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_data)
 {
@@ -156,6 +177,10 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
   g_autoptr(GError) error = NULL;
 
   context->connection = g_object_ref (connection);
+  /* GLib's default for the bus connection raises SIGTERM when it closes, which would look like
+   * a deliberate stop; a closed connection is a failure (see above) */
+  g_dbus_connection_set_exit_on_close (connection, FALSE);
+  g_signal_connect (connection, "closed", G_CALLBACK (on_connection_closed), context);
   /* objects go on the bus before the name is requested, so that whoever sees the name finds
    * them; under --replace they come once the replaced instance has gone */
   if (context->daemon != NULL && !pd_daemon_start (context->daemon, connection, &error))
@@ -190,8 +215,13 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
                                          "plugind running? use --replace)"));
       context->exit_status = EXIT_FAILURE;
     }
+  else if (connection == NULL || g_dbus_connection_is_closed (connection))
+    {
+      connection_lost (context);
+      return;
+    }
   else
-    g_message ("lost the name %s, exiting", name);
+    g_message ("lost the name %s to a replacement, exiting", name);
   stop (context);
 }
 

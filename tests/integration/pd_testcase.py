@@ -654,13 +654,22 @@ class PlugindTestCase(unittest.TestCase):
     def start_daemon(self, env=None):
         """Starts the built daemon and waits until it owns its name."""
         self.assertTrue(self.daemon is None or self.daemon.poll() is not None)
+        self._expect_death = False
+        return self.spawn_daemon(env=env, track=True)
+
+    def spawn_daemon(self, env=None, bus=None, track=False):
+        """Starts the built daemon (with --replace) on bus (default: the class's), waits until
+        it owns its name there and returns the process. With track, it is self.daemon from the
+        moment it runs (tearDown stops it, and a test sees how a failed start ended); without,
+        the caller stops it."""
+        bus = bus or self.bus
         os.makedirs(self.state_dir, exist_ok=True)
         os.makedirs(self.runtime_dir, exist_ok=True)
         e = dict(os.environ)
         for k in ('PLUGIND_CRASH_POINT', 'PLUGIND_JOB_LINGER_MS', 'DBUS_SESSION_BUS_ADDRESS'):
             e.pop(k, None)
         e.update({
-            'DBUS_SYSTEM_BUS_ADDRESS': self.bus.address,
+            'DBUS_SYSTEM_BUS_ADDRESS': bus.address,
             'STATE_DIRECTORY': self.state_dir,
             'RUNTIME_DIRECTORY': self.runtime_dir,
             'PLUGIND_EXTRACT_HELPER': self.extract_helper,
@@ -682,27 +691,36 @@ class PlugindTestCase(unittest.TestCase):
             log.write(b'===== start %d: %s\n' % (self.daemon_starts, ' '.join(
                 '%s=%s' % (k, v) for k, v in sorted((env or {}).items())).encode()))
             log.flush()
-            self.daemon = subprocess.Popen(argv, env=e, cwd=self.tmpdir, stdin=subprocess.DEVNULL,
-                                           stdout=log, stderr=subprocess.STDOUT)
-        self._expect_death = False
+            daemon = subprocess.Popen(argv, env=e, cwd=self.tmpdir, stdin=subprocess.DEVNULL,
+                                      stdout=log, stderr=subprocess.STDOUT)
+        if track:
+            self.daemon = daemon
+        conn = self.conn if bus is self.bus else bus.connect()
 
         def owned():
             try:
-                owner = self.conn.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus',
-                                            'org.freedesktop.DBus', 'GetConnectionUnixProcessID',
-                                            GLib.Variant('(s)', (BUS_NAME,)),
-                                            GLib.VariantType('(u)'), 0, -1, None).unpack()[0]
+                owner = conn.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus',
+                                       'org.freedesktop.DBus', 'GetConnectionUnixProcessID',
+                                       GLib.Variant('(s)', (BUS_NAME,)),
+                                       GLib.VariantType('(u)'), 0, -1, None).unpack()[0]
             except GLib.Error:
                 return False
-            return owner == self.daemon.pid
+            return owner == daemon.pid
         deadline = time.monotonic() + 20 * TIMEOUT_MULT
-        while not owned():
-            if self.daemon.poll() is not None:
-                self.fail('plugind exited during start-up with status %d' % self.daemon.returncode)
-            if time.monotonic() > deadline:
-                self.fail('plugind did not own %s in time' % BUS_NAME)
-            time.sleep(0.01)
-        return self.daemon
+        try:
+            while not owned():
+                if daemon.poll() is not None:
+                    self.fail('plugind exited during start-up with status %d' % daemon.returncode)
+                if time.monotonic() > deadline:
+                    if not track:
+                        daemon.kill()
+                        daemon.wait()
+                    self.fail('plugind did not own %s in time' % BUS_NAME)
+                time.sleep(0.01)
+        finally:
+            if conn is not self.conn:
+                conn.close_sync(None)
+        return daemon
 
     def stop_daemon(self):
         """SIGTERM; the daemon must exit 0."""
