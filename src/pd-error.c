@@ -125,8 +125,8 @@ pd_error_convert (GError **error)
   e->code = code;
 }
 
-char *
-pd_escape_untrusted (const char *text, gssize len)
+static char *
+escape_untrusted (const char *text, gssize len, gsize max)
 {
   GString *out;
   const char *p, *end;
@@ -135,25 +135,75 @@ pd_escape_untrusted (const char *text, gssize len)
     return g_strdup ("");
   if (len < 0)
     len = strlen (text);
-  out = g_string_sized_new (len);
+  out = g_string_sized_new (MIN ((gsize) len, max) + 8);
   p = text;
   end = text + len;
   while (p < end)
     {
       gunichar c = g_utf8_get_char_validated (p, end - p);
+      char piece[8];
+      gsize step = 1;
+
       if (c == (gunichar) -1 || c == (gunichar) -2)
-        {
-          g_string_append_printf (out, "\\x%02x", (guchar) *p);
-          p++;
-          continue;
-        }
-      if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
-        g_string_append_printf (out, "\\x%02x", c);
-      else if (c == '\\')
-        g_string_append (out, "\\\\");
+        g_snprintf (piece, sizeof piece, "\\x%02x", (guchar) *p);
       else
-        g_string_append_unichar (out, c);
-      p = g_utf8_next_char (p);
+        {
+          step = g_utf8_next_char (p) - p;
+          if (c < 0x20 || c == 0x7f || (c >= 0x80 && c < 0xa0))
+            g_snprintf (piece, sizeof piece, "\\x%02x", c);
+          else if (c == '\\')
+            g_strlcpy (piece, "\\\\", sizeof piece);
+          else
+            piece[g_unichar_to_utf8 (c, piece)] = '\0';
+        }
+      /* what is cut is marked, so that no one takes the piece for the whole */
+      if (out->len + strlen (piece) > max)
+        {
+          g_string_append (out, PD_CUT_MARK);
+          break;
+        }
+      g_string_append (out, piece);
+      p += step;
     }
   return g_string_free (out, FALSE);
+}
+
+char *
+pd_escape_untrusted (const char *text, gssize len)
+{
+  return escape_untrusted (text, len, PD_UNTRUSTED_QUOTE_MAX);
+}
+
+char *
+pd_escape_untrusted_full (const char *text, gssize len)
+{
+  return escape_untrusted (text, len, G_MAXSIZE);
+}
+
+char *
+pd_text_truncate (const char *text, gsize max)
+{
+  const char *end;
+
+  if (text == NULL)
+    return g_strdup ("");
+  if (strlen (text) <= max)
+    return g_strdup (text);
+  /* back to the first byte of the character the cut falls in: the text stays UTF-8 */
+  end = text + max;
+  while (end > text && ((guchar) *end & 0xc0) == 0x80)
+    end--;
+  return g_strdup_printf ("%.*s%s", (int) (end - text), text, PD_CUT_MARK);
+}
+
+void
+pd_error_bound_message (GError *error)
+{
+  char *cut;
+
+  if (error == NULL || error->message == NULL || strlen (error->message) <= PD_MESSAGE_MAX)
+    return;
+  cut = pd_text_truncate (error->message, PD_MESSAGE_MAX);
+  g_free (error->message);
+  error->message = cut;
 }

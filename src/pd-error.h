@@ -55,7 +55,23 @@ const char *pd_error_to_dbus_name (PdError code);
  * message, so that nothing unmapped reaches a client. PD_ERROR errors are left as they are. */
 void pd_error_convert (GError **error);
 
-/* Escapes control characters and invalid UTF-8 of an untrusted string for logs and messages. */
+/* Untrusted text quoted in a message or a log is cut after this many bytes (escaped), and
+ * PD_CUT_MARK says so: a caller cannot make a reply large by what it sends. */
+#define PD_UNTRUSTED_QUOTE_MAX 256
+/* No message (a method's error, a job's ErrorMessage) that goes on the bus is longer than this:
+ * the last guard, whatever a message quotes. */
+#define PD_MESSAGE_MAX 16384
+#define PD_CUT_MARK "…"
+
+/* Escapes control characters and invalid UTF-8 of an untrusted string for logs and messages,
+ * and cuts it at PD_UNTRUSTED_QUOTE_MAX bytes. */
 char *pd_escape_untrusted (const char *text, gssize len);
+/* The same without the cut, for a client showing a whole value to a person (pluginctl) and for
+ * texts that must stay exact (the privileges a user consents to). */
+char *pd_escape_untrusted_full (const char *text, gssize len);
+/* @text (valid UTF-8) cut at @max bytes on a character boundary, with PD_CUT_MARK when cut */
+char *pd_text_truncate (const char *text, gsize max);
+/* cuts @error's message at PD_MESSAGE_MAX bytes (it must be valid UTF-8) */
+void pd_error_bound_message (GError *error);
 
 G_END_DECLS

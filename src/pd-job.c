@@ -246,10 +246,13 @@ pd_job_log (PdJob *self, guint priority, const char *format, ...)
   line = g_strdup_vprintf (format, args);
   va_end (args);
 
-  /* registry messages are passed through, but a D-Bus string must be UTF-8 */
+  /* registry messages are passed through, but a D-Bus string must be UTF-8, and a line that
+   * goes to every listener short */
   valid = g_utf8_make_valid (line, -1);
   g_debug ("job %u: %s", self->id, valid);
-  pd_dbus_job_emit_log_message (PD_DBUS_JOB (self), priority, valid);
+  g_free (line);
+  line = pd_text_truncate (valid, PD_JOB_LOG_LINE_MAX);
+  pd_dbus_job_emit_log_message (PD_DBUS_JOB (self), priority, line);
 }
 
 /* section: completion */
@@ -330,8 +333,9 @@ pd_job_complete (PdJob *self, GVariant *results, const GError *error)
     {
       result = "cancelled";
       error_name = g_strdup (pd_error_to_dbus_name (PD_ERROR_JOB_CANCELLED));
-      error_message = g_strdup (error->message != NULL && error->message[0] != '\0'
-                                  ? error->message : "The job was cancelled");
+      error_message = pd_text_truncate (error->message != NULL && error->message[0] != '\0'
+                                          ? error->message : "The job was cancelled",
+                                        PD_MESSAGE_MAX);
     }
   else
     {
@@ -341,7 +345,8 @@ pd_job_complete (PdJob *self, GVariant *results, const GError *error)
       pd_error_convert (&converted);
       error_name = pd_job_error_to_dbus_name (converted);
       g_dbus_error_strip_remote_error (converted);
-      error_message = g_strdup (converted->message);
+      /* ErrorMessage goes out in a property, a signal and every Wait() reply */
+      error_message = pd_text_truncate (converted->message, PD_MESSAGE_MAX);
       result = "failed";
     }
   g_debug ("job %u: %s %s", self->id, result, error_name);

@@ -42,6 +42,8 @@ void pd_job_set_bytes (PdJob *self, guint64 bytes_done, guint64 bytes_total);
 /* @layers: a(sstt) (digest, status, current, total), floating ref sunk; throttled like bytes */
 void pd_job_set_layers (PdJob *self, GVariant *layers);
 void pd_job_set_plugin_path (PdJob *self, const char *object_path);
+/* a LogMessage line is cut at this many bytes (docs/plugind.8.rst, LIMITS) */
+#define PD_JOB_LOG_LINE_MAX 4096
 void pd_job_log (PdJob *self, guint priority, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
 /* Ends the job: @error NULL = done with @results (a{sv}, floating ref sunk, may be NULL);

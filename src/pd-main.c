@@ -16,6 +16,7 @@
 #include <glib/gi18n.h>
 
 #include "pd-daemon.h"
+#include "pd-dbus-util.h"
 #include "pd-fs-util.h"
 #include "pd-names.h"
 
@@ -181,6 +182,7 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
    * a deliberate stop; a closed connection is a failure (see above) */
   g_dbus_connection_set_exit_on_close (connection, FALSE);
   g_signal_connect (connection, "closed", G_CALLBACK (on_connection_closed), context);
+  pd_dbus_add_call_size_filter (connection);
   /* objects go on the bus before the name is requested, so that whoever sees the name finds
    * them; under --replace they come once the replaced instance has gone */
   if (context->daemon != NULL && !pd_daemon_start (context->daemon, connection, &error))

@@ -2008,7 +2008,9 @@ pd_privileges_to_string (GPtrArray *privileges)
   for (guint i = 0; privileges != NULL && i < privileges->len; i++)
     {
       const PdPrivilege *p = privileges->pdata[i];
-      g_autofree char *name = pd_escape_untrusted (p->name, -1);
+      /* whole, not cut: this is what a user consents to, and what a call compares to what was
+       * authorized */
+      g_autofree char *name = pd_escape_untrusted_full (p->name, -1);
 
       if (i > 0)
         g_string_append (out, "; ");
@@ -2016,7 +2018,7 @@ pd_privileges_to_string (GPtrArray *privileges)
       /* values come from an untrusted config and end up in polkit dialogs and logs */
       for (guint j = 0; p->values != NULL && p->values[j] != NULL; j++)
         {
-          g_autofree char *value = pd_escape_untrusted (p->values[j], -1);
+          g_autofree char *value = pd_escape_untrusted_full (p->values[j], -1);
           if (j > 0)
             g_string_append (out, ", ");
           g_string_append (out, value);
@@ -2342,7 +2344,8 @@ static const char *const allowed_args[] = { "value", NULL };
 static const char *const allowed_devices[] = { "path", NULL };
 static const char *const allowed_mounts[] = { "source", NULL };
 
-/* Go's %q for the strings we quote: printable text as is, the rest escaped */
+/* Go's %q for the strings we quote: printable text as is, the rest escaped; cut (and marked)
+ * after PD_UNTRUSTED_QUOTE_MAX bytes, since the text is the caller's */
 static char *
 go_quote (const char *s)
 {
@@ -2353,6 +2356,11 @@ go_quote (const char *s)
     {
       gunichar c = g_utf8_get_char_validated (p, -1);
 
+      if (out->len > PD_UNTRUSTED_QUOTE_MAX)
+        {
+          g_string_append (out, PD_CUT_MARK);
+          break;
+        }
       if (c == (gunichar) -1 || c == (gunichar) -2)
         {
           g_string_append_printf (out, "\\x%02x", (guchar) *p);

@@ -138,7 +138,7 @@ escape_line (const char *line)
 {
   if (is_printable (line))
     return g_strdup (line);
-  return pd_escape_untrusted (line, -1);
+  return pd_escape_untrusted_full (line, -1);
 }
 
 /* The same line by line: a message may span lines (a failed Enable quotes the plugin's last
@@ -273,7 +273,7 @@ print_privilege_values (GString *out, const char *const *values)
   g_string_append_c (out, '[');
   for (gsize i = 0; values != NULL && values[i] != NULL; i++)
     {
-      g_autofree char *value = pd_escape_untrusted (values[i], -1);
+      g_autofree char *value = pd_escape_untrusted_full (values[i], -1);
 
       if (i > 0)
         g_string_append_c (out, ' ');
@@ -286,14 +286,14 @@ print_privilege_values (GString *out, const char *const *values)
 static void
 append_privileges (GString *out, const char *name, GPtrArray *privileges)
 {
-  g_autofree char *shown_name = pd_escape_untrusted (name, -1);
+  g_autofree char *shown_name = pd_escape_untrusted_full (name, -1);
 
   g_string_append_printf (out, _("Plugin \"%s\" is requesting the following privileges:\n"),
                           shown_name);
   for (guint i = 0; i < privileges->len; i++)
     {
       PdPrivilege *privilege = g_ptr_array_index (privileges, i);
-      g_autofree char *privilege_name = pd_escape_untrusted (privilege->name, -1);
+      g_autofree char *privilege_name = pd_escape_untrusted_full (privilege->name, -1);
 
       g_string_append_printf (out, " - %s: ", privilege_name);
       print_privilege_values (out, (const char *const *) privilege->values);
@@ -1908,8 +1908,8 @@ cmd_list (int argc, char **argv)
 
         cells[0] = trunc ? truncate_id (row->id) : g_strdup (row->id);
         /* names and descriptions are untrusted: no terminal escape sequences in a table */
-        cells[1] = pd_escape_untrusted (row->name, -1);
-        cells[2] = pd_escape_untrusted (description, -1);
+        cells[1] = pd_escape_untrusted_full (row->name, -1);
+        cells[2] = pd_escape_untrusted_full (description, -1);
         cells[3] = g_strdup (row->enabled ? "true" : "false");
         g_ptr_array_add (table, cells);
       }
@@ -3085,7 +3085,7 @@ cmd_privileges (int argc, char **argv)
     append_privileges (out, remote, privileges);
   else
     {
-      g_autofree char *shown_remote = pd_escape_untrusted (remote, -1);
+      g_autofree char *shown_remote = pd_escape_untrusted_full (remote, -1);
 
       g_string_append_printf (out, _("Plugin \"%s\" is requesting no privileges\n"),
                               shown_remote);
@@ -3166,7 +3166,7 @@ cmd_install (int argc, char **argv)
   if (privileges == NULL)
     return report_registry_error (error, &auth);
 
-  shown_remote = pd_escape_untrusted (remote, -1);
+  shown_remote = pd_escape_untrusted_full (remote, -1);
   if (privileges->len > 0 && !opt_grant_all && !ask_privileges (remote, privileges, TRUE))
     {
       g_printerr (_("Error: permission denied while installing plugin %s\n"), shown_remote);
@@ -3303,7 +3303,7 @@ cmd_upgrade (int argc, char **argv)
     familiar = pd_reference_familiar (old_ref);
     old_familiar = escape_line (familiar);
   }
-  shown_remote = pd_escape_untrusted (remote, -1);
+  shown_remote = pd_escape_untrusted_full (remote, -1);
 
   g_print (_("Upgrading plugin %s from %s to %s\n"), shown_name, old_familiar, new_familiar);
   if (!opt_skip_remote_check && !g_str_equal (new_text, old_text))

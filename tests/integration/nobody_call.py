@@ -3,9 +3,12 @@
 """Makes one D-Bus call on the system bus and prints the outcome as JSON.
 
 Run by the integration tests as an unprivileged user (setpriv … nobody). argv[1] is a JSON
-object: path, iface, method, signature (of the arguments), args (GVariant text), reply (reply
-type or null), interactive (sets ALLOW_INTERACTIVE_AUTHORIZATION), fd (an inherited fd number
-to pass as handle 0).
+object, or "-" to read it from stdin (arguments too large for argv): path, iface, method,
+signature (of the arguments), args (GVariant text) or args_json (a JSON list of the arguments,
+where {"$repeat": [text, count]} stands for text repeated count times, {"$variant": [type,
+value]} for a variant and {"$dict": [[key, value], ...]} for a dict whose keys may be such
+objects too), reply (reply type or null), interactive (sets ALLOW_INTERACTIVE_AUTHORIZATION),
+fd (an inherited fd number to pass as handle 0).
 Prints {"result": …} or {"error": "<D-Bus error name>", "message": "…"}.
 """
 
@@ -29,11 +32,29 @@ def jsonable(v):
     return v
 
 
+def expand(v):
+    if isinstance(v, list):
+        return [expand(x) for x in v]
+    if isinstance(v, dict) and list(v) == ['$repeat']:
+        text, count = v['$repeat']
+        return text * count
+    if isinstance(v, dict) and list(v) == ['$variant']:
+        vtype, value = v['$variant']
+        return GLib.Variant(vtype, expand(value))
+    if isinstance(v, dict) and list(v) == ['$dict']:
+        return {expand(k): expand(x) for k, x in v['$dict']}
+    if isinstance(v, dict):
+        return {k: expand(x) for k, x in v.items()}
+    return v
+
+
 def main():
-    spec = json.loads(sys.argv[1])
+    spec = json.loads(sys.stdin.read() if sys.argv[1] == '-' else sys.argv[1])
     conn = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
     args = None
-    if spec.get('signature'):
+    if spec.get('args_json') is not None:
+        args = GLib.Variant('(' + spec['signature'] + ')', tuple(expand(spec['args_json'])))
+    elif spec.get('signature'):
         args = GLib.Variant.parse(GLib.VariantType('(' + spec['signature'] + ')'),
                                   spec['args'], None, None)
     flags = Gio.DBusCallFlags.NONE

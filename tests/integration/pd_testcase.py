@@ -769,7 +769,7 @@ class PlugindTestCase(unittest.TestCase):
 
     # -- nobody -------------------------------------------------------------------------
 
-    def run_as_nobody(self, argv, pass_fds=(), check=False):
+    def run_as_nobody(self, argv, pass_fds=(), check=False, input=None):
         """Runs argv as nobody:nogroup with no supplementary groups, on the private bus."""
         env = {
             'PATH': '/usr/bin:/bin',
@@ -780,17 +780,18 @@ class PlugindTestCase(unittest.TestCase):
         }
         full = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] + list(argv)
         p = subprocess.run(full, env=env, cwd='/', pass_fds=pass_fds, capture_output=True,
-                           timeout=60 * TIMEOUT_MULT)
+                           timeout=60 * TIMEOUT_MULT, input=input)
         if check and p.returncode != 0:
             self.fail('%s failed (%d): %s' % (argv, p.returncode, p.stderr.decode()))
         return p
 
     def nobody_call(self, path, iface, method, signature='', args='()', fd=None,
-                    interactive=False, reply=None):
-        """Calls a method as nobody. args is GVariant text. Returns (result, None) or
-        (None, DBusError)."""
+                    interactive=False, reply=None, args_json=None):
+        """Calls a method as nobody. args is GVariant text, or args_json a list of the arguments
+        (see nobody_call.py). Returns (result, None) or (None, DBusError)."""
         spec = {'path': path, 'iface': iface, 'method': method, 'signature': signature,
-                'args': args, 'interactive': interactive, 'reply': reply}
+                'args': args, 'interactive': interactive, 'reply': reply,
+                'args_json': args_json}
         pass_fds = ()
         if fd is not None:
             spec['fd'] = fd
@@ -798,8 +799,9 @@ class PlugindTestCase(unittest.TestCase):
         # the script goes in as text: the checkout may sit where nobody cannot read (/root)
         with open(os.path.join(HERE, 'nobody_call.py')) as f:
             source = f.read()
-        p = self.run_as_nobody(['/usr/bin/python3', '-c', source, json.dumps(spec)],
-                               pass_fds=pass_fds)
+        # the spec goes in on stdin: arguments may be larger than argv allows
+        p = self.run_as_nobody(['/usr/bin/python3', '-c', source, '-'], pass_fds=pass_fds,
+                               input=json.dumps(spec).encode())
         if p.returncode != 0:
             self.fail('nobody_call.py failed (%d): %s' % (p.returncode, p.stderr.decode()))
         out = json.loads(p.stdout.decode())

@@ -18,6 +18,60 @@ MIB = 1024 * 1024
 SHORT = 1024
 
 
+class EchoTests(RunTestCase):
+    """Untrusted text echoed in error messages is cut short; nobody cannot stop the daemon."""
+
+    def setUp(self):
+        super().setUp()
+        self.enable()
+        self.main_pid = self.plugin_prop(self.path, 'MainPID')
+
+    def assertStillServing(self):
+        """The daemon owns its name, answers, and the plugin runs on in the same process."""
+        self.assertIsNone(self.daemon.poll(), 'plugind exited')
+        owner = self.conn.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus',
+                                    'org.freedesktop.DBus', 'GetConnectionUnixProcessID',
+                                    GLib.Variant('(s)', (BUS_NAME,)),
+                                    GLib.VariantType('(u)'), 0, -1, None).unpack()[0]
+        self.assertEqual(owner, self.daemon.pid)
+        self.assertEqual(self.get_plugin('plugind/example'), self.path)
+        self.assertEqual(self.plugin_prop(self.path, 'State'), 'running')
+        self.assertEqual(self.plugin_prop(self.path, 'MainPID'), self.main_pid)
+
+    def test_get_plugin_huge_name_as_nobody(self):
+        # 9 MiB of control characters: escaped 4 times as large, more than the bus allows
+        _, err = self.nobody_call(MANAGER_PATH, MANAGER_IFACE, 'GetPlugin', 's',
+                                  args_json=[{'$repeat': ['\x01', 9 * MIB]}], reply='(o)')
+        self.assertIsNotNone(err)
+        self.assertIn(err.name, (ERR + 'NoSuchPlugin', DBUS_ERR + 'LimitsExceeded'), err.name)
+        self.assertLess(len(err.message), SHORT, err.message[:200])
+        self.assertStillServing()
+
+    def test_get_plugin_long_name_is_cut(self):
+        # small enough to be looked at: the message quotes a short, marked piece of it
+        _, err = self.nobody_call(MANAGER_PATH, MANAGER_IFACE, 'GetPlugin', 's',
+                                  args_json=[{'$repeat': ['\x1b', 3 * MIB]}], reply='(o)')
+        self.assertIsNotNone(err)
+        self.assertEqual(err.name, ERR + 'NoSuchPlugin')
+        self.assertLess(len(err.message), SHORT, err.message[:200])
+        self.assertIn('\\x1b\\x1b', err.message)
+        self.assertIn('…', err.message)
+        self.assertStillServing()
+
+    def test_huge_unknown_option_key_as_nobody(self):
+        # the options are checked before anyone is asked, so nobody gets the message; the
+        # smaller key is looked at and quoted short, the larger one refused unread
+        for size in (3 * MIB, 9 * MIB):
+            options = {'$dict': [[{'$repeat': ['\x02', size]}, {'$variant': ['b', True]}]]}
+            _, err = self.nobody_call(self.path, PLUGIN_IFACE, 'Disable', 'a{sv}',
+                                      args_json=[options])
+            self.assertIsNotNone(err)
+            self.assertIn(err.name, (DBUS_ERR + 'InvalidArgs', DBUS_ERR + 'LimitsExceeded'),
+                          err.name)
+            self.assertLess(len(err.message), SHORT, err.message[:200])
+            self.assertStillServing()
+
+
 class ExitStatusTests(PlugindTestCase):
     """How the daemon's exit status tells a service manager whether to restart it."""
 
