@@ -2610,6 +2610,96 @@ settings_apply_one (PdPluginSettings *settings, const PdPluginConfig *config, co
   return FALSE;
 }
 
+/* section: bounds of the settings */
+
+static gboolean
+check_change (const char *key, const char *value, GError **error)
+{
+  gsize key_len = strlen (key);
+  gsize value_len = value != NULL ? strlen (value) : 0;
+
+  if (key_len > PD_SETTING_KEY_MAX)
+    {
+      g_autofree char *quoted = go_quote (key);
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "setting name %s is %" G_GSIZE_FORMAT " bytes long, more than %u", quoted,
+                   key_len, (guint) PD_SETTING_KEY_MAX);
+      return FALSE;
+    }
+  if (value_len > PD_SETTING_VALUE_MAX)
+    {
+      g_autofree char *quoted = go_quote (key);
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the value of %s is %" G_GSIZE_FORMAT " bytes long, more than %u", quoted,
+                   value_len, (guint) PD_SETTING_VALUE_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+check_n_changes (gsize n, GError **error)
+{
+  if (n <= PD_SETTINGS_MAX_CHANGES)
+    return TRUE;
+  g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+               "%" G_GSIZE_FORMAT " settings in one call, more than %u", n,
+               (guint) PD_SETTINGS_MAX_CHANGES);
+  return FALSE;
+}
+
+GHashTable *
+pd_settings_changes_new_from_variant (GVariant *variant, GError **error)
+{
+  g_autoptr(GHashTable) changes = NULL;
+  GVariantIter iter;
+  const char *key, *value;
+
+  g_return_val_if_fail (g_variant_is_of_type (variant, G_VARIANT_TYPE ("a{ss}")), NULL);
+
+  /* the count first: a huge array is refused without a look at its entries */
+  if (!check_n_changes (g_variant_n_children (variant), error))
+    return NULL;
+  changes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_variant_iter_init (&iter, variant);
+  while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
+    {
+      if (!check_change (key, value, error))
+        return NULL;
+      g_hash_table_replace (changes, g_strdup (key), g_strdup (value));
+    }
+  return g_steal_pointer (&changes);
+}
+
+static gsize
+strv_size (const char *const *strv)
+{
+  gsize size = 0;
+
+  for (gsize i = 0; strv != NULL && strv[i] != NULL; i++)
+    size += strlen (strv[i]);
+  return size;
+}
+
+gsize
+pd_plugin_settings_get_size (const PdPluginSettings *settings)
+{
+  gsize size = strv_size ((const char *const *) settings->env) +
+               strv_size ((const char *const *) settings->args);
+
+  for (guint i = 0; settings->mounts != NULL && i < settings->mounts->len; i++)
+    {
+      const PdConfigMount *m = settings->mounts->pdata[i];
+      size += m->source != NULL ? strlen (m->source) : 0;
+    }
+  for (guint i = 0; settings->devices != NULL && i < settings->devices->len; i++)
+    {
+      const PdConfigDevice *d = settings->devices->pdata[i];
+      size += d->path != NULL ? strlen (d->path) : 0;
+    }
+  return size;
+}
+
 PdPluginSettings *
 pd_plugin_settings_apply (const PdPluginSettings *settings, const PdPluginConfig *config,
                           GHashTable *changes, GError **error)
@@ -2617,6 +2707,7 @@ pd_plugin_settings_apply (const PdPluginSettings *settings, const PdPluginConfig
   g_autoptr(PdPluginSettings) result = NULL;
   g_autofree gpointer *keys = NULL;
   guint n_keys = 0;
+  gsize size;
 
   g_return_val_if_fail (settings != NULL, NULL);
   g_return_val_if_fail (config != NULL, NULL);
@@ -2627,8 +2718,14 @@ pd_plugin_settings_apply (const PdPluginSettings *settings, const PdPluginConfig
   if (changes == NULL)
     return g_steal_pointer (&result);
 
+  /* the bounds hold whatever way the changes came in */
+  if (!check_n_changes (g_hash_table_size (changes), error))
+    return NULL;
   keys = g_hash_table_get_keys_as_array (changes, &n_keys);
   qsort (keys, n_keys, sizeof (gpointer), compare_strings);
+  for (guint i = 0; i < n_keys; i++)
+    if (!check_change (keys[i], g_hash_table_lookup (changes, keys[i]), error))
+      return NULL;
   for (guint i = 0; i < n_keys; i++)
     {
       const char *key = keys[i];
@@ -2636,6 +2733,16 @@ pd_plugin_settings_apply (const PdPluginSettings *settings, const PdPluginConfig
 
       if (!settings_apply_one (result, config, key, value != NULL ? value : "", error))
         return NULL;
+    }
+  /* settings saved before the bound existed may be larger: they may shrink, never grow */
+  size = pd_plugin_settings_get_size (result);
+  if (size > PD_SETTINGS_MAX_SIZE && size > pd_plugin_settings_get_size (settings))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the settings would be %" G_GSIZE_FORMAT " bytes long (env, args, mount "
+                   "sources and device paths together), more than %u", size,
+                   (guint) PD_SETTINGS_MAX_SIZE);
+      return NULL;
     }
   return g_steal_pointer (&result);
 }

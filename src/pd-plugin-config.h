@@ -136,11 +136,26 @@ gboolean pd_privileges_equal (GPtrArray *a, GPtrArray *b);
 /* "network: host; capabilities: CAP_SYS_ADMIN; mount: /data" (polkit detail, messages) */
 char *pd_privileges_to_string (GPtrArray *privileges);
 
+/* Bounds of the settings a caller gives (Set, and the settings option of Pull, Upgrade and
+ * GetPrivileges), checked before anything is applied or saved; beyond them
+ * PD_ERROR_LIMITS_EXCEEDED. Documented in docs/plugind.8.rst (LIMITS). */
+#define PD_SETTINGS_MAX_CHANGES 256            /* name=value pairs in one call */
+#define PD_SETTING_KEY_MAX      512            /* bytes of one "NAME[.field]" */
+#define PD_SETTING_VALUE_MAX    65536          /* bytes of one value */
+#define PD_SETTINGS_MAX_SIZE    (256 * 1024)   /* env, args, mount sources, device paths */
+
+/* the changes of an a{ss} @variant, for pd_plugin_settings_apply(); NULL beyond the bounds */
+GHashTable *pd_settings_changes_new_from_variant (GVariant *variant, GError **error);
+/* bytes of the env entries, args, mount sources and device paths of @settings */
+gsize pd_plugin_settings_get_size (const PdPluginSettings *settings);
+
 /* Applies Docker `Set` (docker-plugins.md 2.4) to a copy of @settings: @changes maps
  * "NAME" or "NAME.field" to the value. New mount sources and device paths must pass the config
  * rules (no control characters; bind sources absolute without ".."; devices under /dev/
  * without ".."). All or nothing: on error returns NULL with Docker's error text, or ours for the
- * rules Docker lacks (PD_ERROR_INVALID_ARGS), and @settings unchanged. */
+ * rules Docker lacks (PD_ERROR_INVALID_ARGS), and @settings unchanged. The bounds above are
+ * checked first (PD_ERROR_LIMITS_EXCEEDED), and the result may not pass PD_SETTINGS_MAX_SIZE
+ * unless it is no larger than @settings. */
 PdPluginSettings *pd_plugin_settings_apply (const PdPluginSettings *settings,
                                             const PdPluginConfig *config,
                                             GHashTable *changes,

@@ -430,14 +430,12 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
   PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = { "interactive", "b", NULL };
   g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) changes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  g_autoptr(GHashTable) changes = NULL;
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(GHashTable) details = NULL;
   g_autoptr(GPtrArray) keys = g_ptr_array_new ();
   g_autofree char *privileges_text = NULL;
   gboolean privileges_changed = FALSE;
-  GVariantIter iter;
-  const char *key, *value;
   SetData *data;
 
   if (!pd_options_check (arg_options, allowed, &error) || !check_can_change (self, &error))
@@ -453,9 +451,12 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
       return TRUE;
     }
 
-  g_variant_iter_init (&iter, arg_settings);
-  while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
-    g_hash_table_replace (changes, g_strdup (key), g_strdup (value));
+  changes = pd_settings_changes_new_from_variant (arg_settings, &error);
+  if (changes == NULL)
+    {
+      pd_return_gerror (invocation, g_steal_pointer (&error));
+      return TRUE;
+    }
   if (g_hash_table_size (changes) == 0)
     {
       pd_return_gerror (invocation, g_error_new (PD_ERROR, PD_ERROR_INVALID_ARGS,

@@ -89,13 +89,9 @@ pd_pull_job_request_parse_options (PdPullJobRequest *request, GVariant *options,
   settings = g_variant_lookup_value (options, "settings", G_VARIANT_TYPE ("a{ss}"));
   if (settings != NULL)
     {
-      GVariantIter iter;
-      const char *key, *value;
-
-      request->settings = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-      g_variant_iter_init (&iter, settings);
-      while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
-        g_hash_table_replace (request->settings, g_strdup (key), g_strdup (value));
+      request->settings = pd_settings_changes_new_from_variant (settings, error);
+      if (request->settings == NULL)
+        return FALSE;
     }
   return TRUE;
 }

@@ -42,8 +42,9 @@
  * A commit is one rename of a dir that already holds the record, so no crash can leave a
  * plugins/<id> dir without a valid record or rootfs. When one is found anyway (a record of a
  * newer daemon after a downgrade, a config that a later validator refuses, an I/O error) it is
- * real data: it is left in place, not listed, and blob GC deletes nothing while it exists,
- * since its blobs are unknown.
+ * real data: it is left in place, not listed, and blob GC keeps every blob its record file
+ * names (or, when that file cannot be read at all, deletes nothing, since its blobs are
+ * unknown).
  */
 
 #define STAGING_PREFIX "stage-"
@@ -53,6 +54,11 @@
 #define ROOTFS_DIR "rootfs"
 /* a record is a few KiB; anything this large is not ours */
 #define RECORD_MAX_SIZE (16 * 1024 * 1024)
+/* the largest record the store writes: with the bounds on new configs and on settings a record
+ * stays far below it, and it stays far below what the loader takes, so that every record saved
+ * loads again */
+#define RECORD_SAVE_MAX (4 * 1024 * 1024)
+G_STATIC_ASSERT (RECORD_SAVE_MAX * 2 <= RECORD_MAX_SIZE);
 /* docker-plugins.md / reliability.md rule 2: manifests are capped at 4 MiB */
 #define MANIFEST_MAX_SIZE (4 * 1024 * 1024)
 
@@ -282,6 +288,23 @@ read_file_at (int dirfd, const char *name, gsize max_size, GError **error)
   return g_byte_array_free_to_bytes (g_steal_pointer (&buf));
 }
 
+/* the record file's contents, refused before anything is written when it would be too large to
+ * be sure to load again */
+static char *
+record_data_for_save (PdPluginRecord *record, gsize *len, GError **error)
+{
+  g_autofree char *data = pd_plugin_record_to_data (record, len);
+
+  if (*len > RECORD_SAVE_MAX)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the record of plugin %s would be %" G_GSIZE_FORMAT " bytes long, more than "
+                   "%u", pd_plugin_record_get_name (record), *len, (guint) RECORD_SAVE_MAX);
+      return NULL;
+    }
+  return g_steal_pointer (&data);
+}
+
 /* the name of a dir under tmp/ made by pd_store_create_staging_dir(), else NULL */
 static const char *
 staging_name (PdStore *self, const char *staging_dir)
@@ -363,8 +386,11 @@ note_unlisted (PdStore *self, const char *name, const char *reason)
 
   /* names and error messages can hold anything a file system or a record can */
   escaped_name = pd_escape_untrusted (name, -1);
-  escaped_reason = pd_escape_untrusted (reason, -1);
-  g_warning ("plugins/%s is left in place and not listed: %s", escaped_name, escaped_reason);
+  /* our own message, whose quotes are cut already: whole, for the administrator */
+  escaped_reason = pd_escape_untrusted_full (reason, -1);
+  g_warning ("plugins/%s is left in place and not listed: %s; the plugin stays off the bus and "
+             "the blobs its record names are kept until the record is repaired or the directory "
+             "removed", escaped_name, escaped_reason);
 }
 
 static void
@@ -702,8 +728,8 @@ prepare_commit (PdStore *self, PdPluginRecord *record, const char *staging_dir, 
     }
 
   /* the record goes in before the rename so that plugins/<id> appears complete in one step */
-  data = pd_plugin_record_to_data (record, &len);
-  if (!pd_file_write_atomic_full_at (staging_fd, RECORD_FILE, data, len, 0600,
+  data = record_data_for_save (record, &len, error);
+  if (data == NULL || !pd_file_write_atomic_full_at (staging_fd, RECORD_FILE, data, len, 0600,
                                      "store-commit-record-before-rename", error))
     {
       close (staging_fd);
@@ -842,9 +868,9 @@ pd_store_save_record (PdStore *self, PdPluginRecord *record, GError **error)
         pd_set_error_from_errno (error, errno, "cannot open plugin %s", id);
       return FALSE;
     }
-  data = pd_plugin_record_to_data (record, &len);
-  ok = pd_file_write_atomic_full_at (fd, RECORD_FILE, data, len, 0600,
-                                     "store-save-before-rename", error);
+  data = record_data_for_save (record, &len, error);
+  ok = data != NULL && pd_file_write_atomic_full_at (fd, RECORD_FILE, data, len, 0600,
+                                                     "store-save-before-rename", error);
   close (fd);
   if (ok)
     pd_crash_point ("store-save-after-rename");
@@ -1320,11 +1346,116 @@ mark_reachable (GHashTable *reachable, const char *digest)
     g_hash_table_add (reachable, g_strdup (hex));
 }
 
-/* describes the first entry of plugins/ named like a plugin that is not in @records (and why
- * it was not loaded), "" when there is none, NULL on error: while one exists the blobs it
- * needs are unknown, so GC must not run */
+/* marks what the manifest blob @manifest lists, when it is in the store; @quiet for a digest
+ * that may name another kind of blob */
+static void
+mark_manifest_reachable (PdStore *self, GHashTable *reachable, const char *manifest,
+                         const char *owner, gboolean quiet)
+{
+  g_autoptr(GError) local_error = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+  g_auto(GStrv) listed = NULL;
+  const char *data;
+  gsize len;
+
+  if (manifest == NULL || !pd_store_has_blob (self, manifest))
+    return;
+  bytes = pd_store_read_blob (self, manifest, MANIFEST_MAX_SIZE, &local_error);
+  if (bytes != NULL)
+    {
+      data = g_bytes_get_data (bytes, &len);
+      listed = pd_oci_manifest_list_digests (data, len, &local_error);
+    }
+  if (listed == NULL)
+    {
+      if (!quiet)
+        g_warning ("blob gc: cannot read manifest %s of plugin %s: %s", manifest, owner,
+                   local_error->message);
+      return;
+    }
+  for (gsize j = 0; listed[j] != NULL; j++)
+    mark_reachable (reachable, listed[j]);
+}
+
+#define DIGEST_TEXT_LEN (7 + 64)
+
+static gboolean
+is_digest_text (const guint8 *p)
+{
+  if (memcmp (p, "sha256:", 7) != 0)
+    return FALSE;
+  for (gsize i = 7; i < DIGEST_TEXT_LEN; i++)
+    if (!g_ascii_isdigit (p[i]) && (p[i] < 'a' || p[i] > 'f'))
+      return FALSE;
+  return TRUE;
+}
+
+/* Every "sha256:<hex>" that plugins/<id>/plugin.json holds, by a plain scan of its bytes: the
+ * blobs of a record that cannot be loaded (too large, of a newer version, damaged) are at most
+ * those, whatever its JSON says. Reads any size, a chunk at a time. */
+static GPtrArray *
+scan_record_digests (PdStore *self, const char *id, GError **error)
+{
+  g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func (g_free);
+  g_autofree guint8 *buf = NULL;
+  const gsize chunk = 65536;
+  gsize have = 0;
+  struct stat st;
+  int dir_fd, fd;
+
+  dir_fd = openat (self->plugins_fd, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dir_fd < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot open plugins/%s", id);
+      return NULL;
+    }
+  fd = openat (dir_fd, RECORD_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  close (dir_fd);
+  if (fd < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot open its %s", RECORD_FILE);
+      return NULL;
+    }
+  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "its %s is not a regular file", RECORD_FILE);
+      close (fd);
+      return NULL;
+    }
+  buf = g_malloc (DIGEST_TEXT_LEN + chunk);
+  for (;;)
+    {
+      ssize_t n = read (fd, buf + have, chunk);
+      gsize i;
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          pd_set_error_from_errno (error, errno, "cannot read its %s", RECORD_FILE);
+          close (fd);
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      have += (gsize) n;
+      for (i = 0; i + DIGEST_TEXT_LEN <= have; i++)
+        if (buf[i] == 's' && is_digest_text (buf + i))
+          g_ptr_array_add (found, g_strndup ((const char *) buf + i, DIGEST_TEXT_LEN));
+      /* what is left is shorter than a digest: it may be the start of one */
+      memmove (buf, buf + i, have - i);
+      have -= i;
+    }
+  close (fd);
+  return g_steal_pointer (&found);
+}
+
+/* Marks the blobs of every entry of plugins/ named like a plugin that is not in @records: what
+ * its record file names. Returns why GC must not run (a record that cannot even be read, whose
+ * blobs are unknown), "" when it may, NULL on error. */
 static char *
-find_unlisted_plugin_dir (PdStore *self, GPtrArray *records, GError **error)
+mark_unlisted_reachable (PdStore *self, GPtrArray *records, GHashTable *reachable,
+                         GError **error)
 {
   g_autoptr(GHashTable) listed = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GPtrArray) names = NULL;
@@ -1338,17 +1469,27 @@ find_unlisted_plugin_dir (PdStore *self, GPtrArray *records, GError **error)
   for (guint i = 0; i < names->len; i++)
     {
       const char *name = g_ptr_array_index (names, i);
-      const char *reason;
-      char *result;
+      g_autoptr(GError) scan_error = NULL;
+      g_autoptr(GPtrArray) digests = NULL;
+      g_autofree char *reason = NULL;
 
       if (!pd_plugin_id_is_valid (name) || g_hash_table_contains (listed, name))
         continue;
       g_mutex_lock (&self->lock);
-      reason = g_hash_table_lookup (self->unlisted, name);
-      result = g_strdup_printf ("plugins/%s is not a loaded plugin (%s)", name,
-                                reason != NULL ? reason : "not loaded");
+      reason = g_strdup (g_hash_table_lookup (self->unlisted, name));
       g_mutex_unlock (&self->lock);
-      return result;
+      digests = scan_record_digests (self, name, &scan_error);
+      if (digests == NULL)
+        return g_strdup_printf ("plugins/%s is not a loaded plugin (%s), and the blobs it needs "
+                                "are unknown: %s", name,
+                                reason != NULL ? reason : "not loaded", scan_error->message);
+      g_debug ("blob gc: keeping the %u blobs named by plugins/%s, which is not loaded (%s)",
+               digests->len, name, reason != NULL ? reason : "not loaded");
+      for (guint j = 0; j < digests->len; j++)
+        {
+          mark_reachable (reachable, g_ptr_array_index (digests, j));
+          mark_manifest_reachable (self, reachable, g_ptr_array_index (digests, j), name, TRUE);
+        }
     }
   return g_strdup ("");
 }
@@ -1363,12 +1504,12 @@ pd_store_gc_blobs (PdStore *self, GPtrArray *records, GError **error)
 
   g_return_val_if_fail (PD_IS_STORE (self), 0);
 
-  unlisted = find_unlisted_plugin_dir (self, records, error);
+  unlisted = mark_unlisted_reachable (self, records, reachable, error);
   if (unlisted == NULL)
     return 0;
   if (*unlisted != '\0')
     {
-      g_autofree char *escaped = pd_escape_untrusted (unlisted, -1);
+      g_autofree char *escaped = pd_escape_untrusted_full (unlisted, -1);
       g_warning ("blob gc: deleting nothing: %s; repair or remove it to collect blobs again",
                  escaped);
       return 0;
@@ -1385,30 +1526,8 @@ pd_store_gc_blobs (PdStore *self, GPtrArray *records, GError **error)
       mark_reachable (reachable, pd_plugin_record_get_config_digest (record));
       for (gsize j = 0; layers != NULL && layers[j] != NULL; j++)
         mark_reachable (reachable, layers[j]);
-
-      if (manifest != NULL && pd_store_has_blob (self, manifest))
-        {
-          g_autoptr(GError) local_error = NULL;
-          g_autoptr(GBytes) bytes = NULL;
-          g_auto(GStrv) listed = NULL;
-          gsize len;
-          const char *data;
-
-          bytes = pd_store_read_blob (self, manifest, MANIFEST_MAX_SIZE, &local_error);
-          if (bytes != NULL)
-            {
-              data = g_bytes_get_data (bytes, &len);
-              listed = pd_oci_manifest_list_digests (data, len, &local_error);
-            }
-          if (listed == NULL)
-            {
-              g_warning ("blob gc: cannot read manifest %s of plugin %s: %s", manifest,
-                         pd_plugin_record_get_id (record), local_error->message);
-              continue;
-            }
-          for (gsize j = 0; listed[j] != NULL; j++)
-            mark_reachable (reachable, listed[j]);
-        }
+      mark_manifest_reachable (self, reachable, manifest, pd_plugin_record_get_id (record),
+                               FALSE);
     }
 
   names = list_dir_at (self->blobs_fd, NULL, error);

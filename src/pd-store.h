@@ -30,8 +30,12 @@ G_BEGIN_DECLS
  * Since no crash can leave a plugins/<id> dir without a valid record or rootfs, such a dir is
  * real data (a record of a newer daemon, a config a later validator refuses, an I/O error): it
  * is left in place and not listed, and so are entries of plugins/ whose names are not ours;
- * each is logged once with a g_warning. pd_store_gc_blobs() deletes nothing while such a dir
- * exists, since the blobs it needs are unknown.
+ * each is logged once with a g_warning. pd_store_gc_blobs() keeps every blob such a dir's record
+ * file names (a plain scan for digests, whatever the file's size or version), and deletes
+ * nothing while one has no record it can read at all, since the blobs it needs are unknown.
+ *
+ * A record is written only when it is at most 4 MiB, a quarter of what the loader reads (16
+ * MiB): whatever was saved loads again.
  *
  * The blob functions and the staging-dir functions only touch the file system and immutable
  * fields, so a GTask thread may call them; the rest is for the main thread.
@@ -63,7 +67,8 @@ gboolean pd_store_commit_new_plugin (PdStore *self, PdPluginRecord *record,
  * the old plugin, for pd_store_discard_staging_dir() */
 gboolean pd_store_commit_upgrade (PdStore *self, PdPluginRecord *record,
                                   const char *staging_dir, GError **error);
-/* rewrites plugins/<id>/plugin.json atomically */
+/* rewrites plugins/<id>/plugin.json atomically. This and the commits refuse a record larger
+ * than 4 MiB (PD_ERROR_LIMITS_EXCEEDED) before anything is written. */
 gboolean pd_store_save_record (PdStore *self, PdPluginRecord *record, GError **error);
 /* renames plugins/<id> to plugins/<id>-removing and fsyncs: from then on the plugin is gone */
 gboolean pd_store_remove_plugin (PdStore *self, const char *id, GError **error);
@@ -112,9 +117,10 @@ char *pd_store_get_blob_path (PdStore *self, const char *digest);
  * Returns how many were deleted. @records must be every installed plugin, current for the
  * whole call (main thread: a plugin committed and unpinned during the call would lose its
  * blobs otherwise). Jobs may write blobs meanwhile: their pins are checked, under the lock a
- * writer pins under, right before each unlink. While plugins/ holds a dir named like a plugin
- * id that is not in @records (one whose record could not be loaded), nothing is deleted and a
- * g_warning says why. */
+ * writer pins under, right before each unlink. A dir of plugins/ named like a plugin id that is
+ * not in @records (one whose record could not be loaded) keeps every blob its record file
+ * names; while one has no record file that can be read, nothing is deleted and a g_warning
+ * says why. */
 guint pd_store_gc_blobs (PdStore *self, GPtrArray *records, GError **error);
 
 G_END_DECLS

@@ -1672,6 +1672,101 @@ test_options_unknown_key_cut (void)
   g_assert_cmpuint (strlen (error->message), <, 1024);
 }
 
+static GVariant *
+changes_variant (guint n, gsize key_len, gsize value_len)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  for (guint i = 0; i < n; i++)
+    {
+      g_autofree char *key = g_strdup_printf ("%0*u", (int) key_len, i);
+      g_autofree char *value = g_strnfill (value_len, 'v');
+      g_variant_builder_add (&builder, "{ss}", key, value);
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+static void
+assert_changes_refused (GVariant *variant, const char *expected)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GHashTable) changes = pd_settings_changes_new_from_variant (variant, &error);
+
+  g_assert_null (changes);
+  g_assert_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED);
+  if (strstr (error->message, expected) == NULL)
+    g_error ("expected \"%s\" in \"%s\"", expected, error->message);
+  g_assert_cmpuint (strlen (error->message), <, 1024);
+}
+
+static void
+test_settings_limits (void)
+{
+  g_autoptr(PdPluginConfig) config = parse_ok (set_config);
+  g_autoptr(PdPluginSettings) settings = pd_plugin_settings_new_from_config (config);
+  g_autoptr(GError) error = NULL;
+
+  /* the bounds themselves: at the bound fine, past it refused before anything is applied */
+  {
+    g_autoptr(GVariant) v = changes_variant (PD_SETTINGS_MAX_CHANGES, 4, 1);
+    g_autoptr(GHashTable) changes = pd_settings_changes_new_from_variant (v, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (g_hash_table_size (changes), ==, PD_SETTINGS_MAX_CHANGES);
+  }
+  {
+    g_autoptr(GVariant) v = changes_variant (PD_SETTINGS_MAX_CHANGES + 1, 4, 1);
+    assert_changes_refused (v, "257 settings in one call, more than 256");
+  }
+  {
+    g_autoptr(GVariant) v = changes_variant (1, PD_SETTING_KEY_MAX + 1, 1);
+    assert_changes_refused (v, "is 513 bytes long, more than 512");
+  }
+  {
+    g_autoptr(GVariant) v = changes_variant (1, 4, PD_SETTING_VALUE_MAX + 1);
+    assert_changes_refused (v, "the value of \"0000\" is 65537 bytes long, more than 65536");
+  }
+
+  /* a value at the bound is applied, and the same bounds hold for changes given directly */
+  {
+    g_autofree char *value = g_strnfill (PD_SETTING_VALUE_MAX, 'd');
+    g_autofree char *too_long = g_strnfill (PD_SETTING_VALUE_MAX + 1, 'd');
+    g_autoptr(PdPluginSettings) s = apply (settings, config, &error, "DEBUG", value, NULL);
+    g_assert_no_error (error);
+    g_assert_cmpuint (strlen (s->env[0]), ==, strlen ("DEBUG=") + PD_SETTING_VALUE_MAX);
+    g_assert_null (apply (settings, config, &error, "DEBUG", too_long, NULL));
+    g_assert_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED);
+    g_clear_error (&error);
+  }
+
+  /* the settings as a whole: five values at the bound are more than PD_SETTINGS_MAX_SIZE */
+  {
+    g_autofree char *value = g_strnfill (PD_SETTING_VALUE_MAX, 'd');
+    g_autoptr(PdPluginSettings) big = NULL;
+    g_autoptr(PdPluginSettings) smaller = NULL;
+
+    g_assert_null (apply (settings, config, &error, "DEBUG", value, "MULTI.value", value,
+                          "my.var.value", value, "dup", value, "args", value, NULL));
+    g_assert_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED);
+    g_assert_nonnull (strstr (error->message, "more than 262144"));
+    g_clear_error (&error);
+    big = apply (settings, config, &error, "DEBUG", value, "MULTI.value", value,
+                 "my.var.value", value, NULL);
+    g_assert_no_error (error);
+    g_assert_cmpuint (pd_plugin_settings_get_size (big), <=, PD_SETTINGS_MAX_SIZE);
+
+    /* settings saved before the bound was there may shrink, but not grow */
+    g_free (big->env[1]);
+    big->env[1] = g_strdup_printf ("NOSET=%s%s", value, value);
+    g_assert_cmpuint (pd_plugin_settings_get_size (big), >, PD_SETTINGS_MAX_SIZE);
+    smaller = apply (big, config, &error, "DEBUG", "0", NULL);
+    g_assert_no_error (error);
+    g_assert_null (apply (big, config, &error, "dup", "x", NULL));
+    g_assert_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED);
+    g_clear_error (&error);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1701,6 +1796,7 @@ main (int argc, char **argv)
   g_test_add_func ("/settings/apply/paths", test_settings_apply_paths);
   g_test_add_func ("/settings/privileges", test_settings_privileges);
   g_test_add_func ("/settings/describe", test_settings_describe);
+  g_test_add_func ("/settings/limits", test_settings_limits);
   g_test_add_func ("/error/escape-cut", test_escape_cut);
   g_test_add_func ("/options/unknown-key-cut", test_options_unknown_key_cut);
 

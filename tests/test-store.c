@@ -1125,7 +1125,8 @@ test_reconcile (Fixture *fixture, gconstpointer user_data)
   for (guint i = 0; i < warnings->len; i++)
     g_assert_null (strchr (g_ptr_array_index (warnings, i), '\x1b'));
 
-  /* GC deletes nothing while a plugin dir it cannot read exists, and says why */
+  /* GC deletes nothing while a plugin dir has no record it can read (ID_C has none), since the
+   * blobs it needs are unknown, and says why */
   unreferenced = pd_store_put_blob (store, "nobody wants me", 15, &error);
   g_assert_no_error (error);
   pd_store_unpin_blob (store, unreferenced);
@@ -1138,35 +1139,27 @@ test_reconcile (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpuint (removed, ==, 0);
   g_assert_true (pd_store_has_blob (store, unreferenced));
   g_assert_true (path_exists (corrupt_blob));
-  g_assert_cmpuint (count_messages (warnings, "blob gc: deleting nothing"), ==, 1);
+  g_assert_cmpuint (count_messages (warnings, "blob gc: deleting nothing: plugins/" ID_C
+                                    " is not a loaded plugin"), ==, 1);
+  g_assert_cmpuint (count_messages (warnings, "the blobs it needs are unknown"), ==, 1);
 
-  /* each unreadable plugin dir holds GC back, with its reason */
-  for (gsize i = 1; i < 5; i++)
-    {
-      g_autofree char *gone = g_build_filename (plugins, kept[i], NULL);
-      pd_rm_rf_at (AT_FDCWD, gone, &error);
-      g_assert_no_error (error);
-    }
-  g_ptr_array_set_size (warnings, 0);
-  removed = pd_store_gc_blobs (store, records, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (removed, ==, 0);
-  g_assert_cmpuint (count_messages (warnings, "plugins/" ID_9 " is not a loaded plugin"), ==, 1);
-  g_assert_cmpuint (count_messages (warnings, "unsupported version 2"), ==, 1);
-
-  /* once it is gone GC runs again; foreign names do not hold it back */
-  g_assert_true (g_str_equal (kept[0], ID_9));
-  path = g_build_filename (plugins, ID_9, NULL);
+  /* records that can be read but not loaded (damaged, of another id, of a newer version, without
+   * a rootfs) keep what they name, here nothing: GC runs; foreign names do not hold it back */
+  g_assert_true (g_str_equal (kept[1], ID_C));
+  path = g_build_filename (plugins, ID_C, NULL);
   pd_rm_rf_at (AT_FDCWD, path, &error);
   g_assert_no_error (error);
   g_clear_pointer (&path, g_free);
+  g_ptr_array_set_size (warnings, 0);
   removed = pd_store_gc_blobs (store, records, &error);
   g_assert_no_error (error);
   /* the unreferenced, the corrupt and the good blob (no record references it) */
   g_assert_cmpuint (removed, ==, 3);
   g_assert_cmpuint (count_entries (blobs), ==, 0);
+  g_assert_cmpuint (count_messages (warnings, "blob gc"), ==, 0);
+  g_assert_true (g_file_test (newer_file, G_FILE_TEST_IS_REGULAR));
 
-  for (gsize i = 5; i < G_N_ELEMENTS (kept); i++)
+  for (gsize i = 0; i < G_N_ELEMENTS (kept); i++)
     {
       g_autofree char *gone = g_build_filename (plugins, kept[i], NULL);
       pd_rm_rf_at (AT_FDCWD, gone, &error);
@@ -1176,43 +1169,93 @@ test_reconcile (Fixture *fixture, gconstpointer user_data)
   stop_collecting_store_warnings (handler_id);
 }
 
+/* a config, two layers and a manifest listing them all, put (and so pinned) in @store */
+typedef struct {
+  char *config;
+  char *layer;
+  char *listed_only;  /* a layer only the manifest names */
+  char *manifest;
+} ManifestBlobs;
+
+static void
+manifest_blobs_clear (ManifestBlobs *blobs)
+{
+  g_free (blobs->config);
+  g_free (blobs->layer);
+  g_free (blobs->listed_only);
+  g_free (blobs->manifest);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (ManifestBlobs, manifest_blobs_clear)
+
+static void
+put_manifest_blobs (PdStore *store, ManifestBlobs *blobs)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
+  g_autoptr(PdDescriptor) config_desc = NULL;
+  g_autofree char *manifest = NULL;
+  gsize manifest_len = 0;
+
+  blobs->config = pd_store_put_blob (store, "{\"config\": 1}", 13, &error);
+  g_assert_no_error (error);
+  blobs->layer = pd_store_put_blob (store, "layer", 5, &error);
+  g_assert_no_error (error);
+  blobs->listed_only = pd_store_put_blob (store, "second layer", 12, &error);
+  g_assert_no_error (error);
+  config_desc = pd_descriptor_new (PD_MEDIA_TYPE_PLUGIN_CONFIG, blobs->config, 13);
+  g_ptr_array_add (layers, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP, blobs->layer, 5));
+  g_ptr_array_add (layers, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP, blobs->listed_only,
+                                              12));
+  manifest = pd_oci_build_manifest (config_desc, layers, &manifest_len);
+  blobs->manifest = pd_store_put_blob (store, manifest, manifest_len, &error);
+  g_assert_no_error (error);
+}
+
+static void
+manifest_blobs_unpin (PdStore *store, ManifestBlobs *blobs)
+{
+  pd_store_unpin_blob (store, blobs->config);
+  pd_store_unpin_blob (store, blobs->layer);
+  pd_store_unpin_blob (store, blobs->listed_only);
+  pd_store_unpin_blob (store, blobs->manifest);
+}
+
+/* GC of @records removes @unreferenced and nothing of @blobs */
+static void
+assert_gc_keeps_manifest_blobs (PdStore *store, GPtrArray *records, const char *unreferenced,
+                                const ManifestBlobs *blobs)
+{
+  g_autoptr(GError) error = NULL;
+  guint removed = pd_store_gc_blobs (store, records, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 1);
+  g_assert_false (pd_store_has_blob (store, unreferenced));
+  g_assert_true (pd_store_has_blob (store, blobs->manifest));
+  g_assert_true (pd_store_has_blob (store, blobs->config));
+  g_assert_true (pd_store_has_blob (store, blobs->layer));
+  g_assert_true (pd_store_has_blob (store, blobs->listed_only));
+}
+
 static void
 test_gc (Fixture *fixture, gconstpointer user_data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(PdStore) store = open_store (fixture);
   g_autoptr(GPtrArray) records = g_ptr_array_new_with_free_func (g_object_unref);
-  g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
-  g_autoptr(PdDescriptor) config_desc = NULL;
-  g_autofree char *config_digest = NULL;
-  g_autofree char *layer_digest = NULL;
-  g_autofree char *listed_only = NULL;
-  g_autofree char *manifest = NULL;
-  g_autofree char *manifest_digest = NULL;
+  g_auto(ManifestBlobs) blobs = { NULL };
   g_autofree char *unreferenced = NULL;
   g_autofree char *b_layer = NULL;
-  gsize manifest_len = 0;
   const char *b_layers[2] = { NULL, NULL };
   PdPluginRecord *a;
   guint removed;
 
-  config_digest = pd_store_put_blob (store, "{\"config\": 1}", 13, &error);
-  g_assert_no_error (error);
-  layer_digest = pd_store_put_blob (store, "layer", 5, &error);
-  g_assert_no_error (error);
-  /* a blob only the manifest names: must survive (bug 3) */
-  listed_only = pd_store_put_blob (store, "second layer", 12, &error);
-  g_assert_no_error (error);
+  /* the manifest's blobs, one of them only the manifest names: it must survive (bug 3) */
+  put_manifest_blobs (store, &blobs);
   unreferenced = pd_store_put_blob (store, "nobody wants me", 15, &error);
   g_assert_no_error (error);
   b_layer = pd_store_put_blob (store, "layer of b", 10, &error);
-  g_assert_no_error (error);
-
-  config_desc = pd_descriptor_new (PD_MEDIA_TYPE_PLUGIN_CONFIG, config_digest, 13);
-  g_ptr_array_add (layers, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP, layer_digest, 5));
-  g_ptr_array_add (layers, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP, listed_only, 12));
-  manifest = pd_oci_build_manifest (config_desc, layers, &manifest_len);
-  manifest_digest = pd_store_put_blob (store, manifest, manifest_len, &error);
   g_assert_no_error (error);
 
   /* every put pinned its blob: nothing goes while the "job" that wrote them runs */
@@ -1221,27 +1264,17 @@ test_gc (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpuint (removed, ==, 0);
   g_assert_true (pd_store_has_blob (store, unreferenced));
   /* the job ended: from now on only the records keep blobs */
-  pd_store_unpin_blob (store, config_digest);
-  pd_store_unpin_blob (store, layer_digest);
-  pd_store_unpin_blob (store, listed_only);
+  manifest_blobs_unpin (store, &blobs);
   pd_store_unpin_blob (store, unreferenced);
   pd_store_unpin_blob (store, b_layer);
-  pd_store_unpin_blob (store, manifest_digest);
 
   /* record a lists the manifest but none of its layers, as moby's Blobsums can */
-  a = make_record (ID_A, "test/a:latest", manifest_digest, NULL, NULL);
+  a = make_record (ID_A, "test/a:latest", blobs.manifest, NULL, NULL);
   g_ptr_array_add (records, a);
   b_layers[0] = b_layer;
   g_ptr_array_add (records, make_record (ID_B, "test/b:latest", NULL, NULL, b_layers));
 
-  removed = pd_store_gc_blobs (store, records, &error);
-  g_assert_no_error (error);
-  g_assert_cmpuint (removed, ==, 1);
-  g_assert_false (pd_store_has_blob (store, unreferenced));
-  g_assert_true (pd_store_has_blob (store, manifest_digest));
-  g_assert_true (pd_store_has_blob (store, config_digest));
-  g_assert_true (pd_store_has_blob (store, layer_digest));
-  g_assert_true (pd_store_has_blob (store, listed_only));
+  assert_gc_keeps_manifest_blobs (store, records, unreferenced, &blobs);
   g_assert_true (pd_store_has_blob (store, b_layer));
 
   /* nothing to collect: idempotent */
@@ -1261,6 +1294,131 @@ test_gc (Fixture *fixture, gconstpointer user_data)
   removed = pd_store_gc_blobs (store, records, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (removed, ==, 4);
+  assert_invariants (fixture->state_dir);
+}
+
+/* a record that cannot be loaded (here: larger than the loader reads) keeps the blobs it names,
+ * and only those; GC goes on for everyone else */
+static void
+test_gc_unloadable_record (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdStore) store = open_store (fixture);
+  g_autoptr(GPtrArray) records = NULL;
+  g_autoptr(GPtrArray) warnings = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(PdPluginRecord) good = make_record (ID_A, "test/good:latest", NULL, NULL, NULL);
+  g_autoptr(PdPluginRecord) big = NULL;
+  g_autoptr(GString) text = NULL;
+  g_auto(ManifestBlobs) blobs = { NULL };
+  g_autofree char *unreferenced = NULL;
+  g_autofree char *unreferenced_2 = NULL;
+  g_autofree char *big_dir = g_build_filename (fixture->state_dir, "plugins", ID_D, NULL);
+  g_autofree char *path = NULL;
+  g_autofree char *data = NULL;
+  g_autofree char *padding = g_strnfill (17 * 1024 * 1024, 'x');
+  g_autofree char *huge_env = NULL;
+  const char *big_layers[2] = { NULL, NULL };
+  guint removed;
+  guint handler_id;
+
+  install_plugin (store, good);
+  put_manifest_blobs (store, &blobs);
+  unreferenced = pd_store_put_blob (store, "nobody wants me", 15, &error);
+  g_assert_no_error (error);
+  manifest_blobs_unpin (store, &blobs);
+  pd_store_unpin_blob (store, unreferenced);
+
+  /* plugins/ID_D: a whole plugin whose record (a huge env value in its settings) is larger
+   * than the loader reads, as an unbounded Set could once save */
+  big_layers[0] = blobs.layer;
+  big = make_record (ID_D, "test/big:latest", blobs.manifest, blobs.config, big_layers);
+  data = pd_plugin_record_to_data (big, NULL);
+  text = g_string_new (data);
+  huge_env = g_strconcat ("\"DEBUG=", padding, "\"", NULL);
+  g_assert_cmpuint (g_string_replace (text, "\"DEBUG=0\"", huge_env, 1), ==, 1);
+  path = g_build_filename (big_dir, "rootfs", NULL);
+  make_dir (path);
+  g_clear_pointer (&path, g_free);
+  path = g_build_filename (big_dir, "plugin.json", NULL);
+  write_file (path, text->str);
+  g_clear_pointer (&path, g_free);
+
+  /* not listed, and said so */
+  handler_id = collect_store_warnings (warnings);
+  records = pd_store_load_records (store, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (records->len, ==, 1);
+  g_assert_cmpuint (count_messages (warnings, "plugins/" ID_D " is left in place and not listed"),
+                    ==, 1);
+  g_assert_cmpuint (count_messages (warnings, "larger than"), ==, 1);
+
+  /* GC runs for the others, and keeps what the unloadable record names and its manifest lists */
+  assert_gc_keeps_manifest_blobs (store, records, unreferenced, &blobs);
+  g_assert_cmpuint (count_messages (warnings, "blob gc"), ==, 0);
+
+  /* a plugin dir whose record cannot be read at all: its blobs are unknown, nothing goes */
+  unreferenced_2 = pd_store_put_blob (store, "nobody", 6, &error);
+  g_assert_no_error (error);
+  pd_store_unpin_blob (store, unreferenced_2);
+  path = g_build_filename (fixture->state_dir, "plugins", ID_C, "rootfs", NULL);
+  make_dir (path);
+  g_clear_pointer (&path, g_free);
+  removed = pd_store_gc_blobs (store, records, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (removed, ==, 0);
+  g_assert_true (pd_store_has_blob (store, unreferenced_2));
+  g_assert_cmpuint (count_messages (warnings, "blob gc: deleting nothing: plugins/" ID_C), ==, 1);
+  stop_collecting_store_warnings (handler_id);
+}
+
+/* what the store saves stays loadable: a record larger than that is refused before a write */
+static void
+test_record_save_limit (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdStore) store = open_store (fixture);
+  g_autoptr(PdPluginRecord) record = make_record (ID_A, "test/a:latest", NULL, NULL, NULL);
+  g_autoptr(PdPluginRecord) other = make_record (ID_B, "test/b:latest", NULL, NULL, NULL);
+  g_autoptr(PdPluginSettings) settings = NULL;
+  g_autoptr(GPtrArray) records = NULL;
+  g_autofree char *record_path = g_build_filename (fixture->state_dir, "plugins", ID_A,
+                                                   "plugin.json", NULL);
+  g_autofree char *before = NULL;
+  g_autofree char *after = NULL;
+  g_autofree char *staging = NULL;
+  g_autofree char *rootfs = NULL;
+  g_autofree char *value = g_strnfill (5 * 1024 * 1024, 'x');
+
+  install_plugin (store, record);
+  g_assert_true (g_file_get_contents (record_path, &before, NULL, NULL));
+
+  settings = pd_plugin_settings_copy (pd_plugin_record_get_settings (record));
+  g_free (settings->env[0]);
+  settings->env[0] = g_strconcat ("DEBUG=", value, NULL);
+  pd_plugin_record_set_settings (record, g_steal_pointer (&settings));
+  g_assert_false (pd_store_save_record (store, record, &error));
+  g_assert_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED);
+  g_assert_nonnull (strstr (error->message, "more than 4194304"));
+  g_clear_error (&error);
+  g_assert_true (g_file_get_contents (record_path, &after, NULL, NULL));
+  g_assert_cmpstr (after, ==, before);
+
+  /* a new plugin with such a record is not committed either */
+  settings = pd_plugin_settings_copy (pd_plugin_record_get_settings (record));
+  pd_plugin_record_set_settings (other, g_steal_pointer (&settings));
+  staging = pd_store_create_staging_dir (store, &error);
+  g_assert_no_error (error);
+  rootfs = g_build_filename (staging, "rootfs", NULL);
+  make_dir (rootfs);
+  g_assert_false (pd_store_commit_new_plugin (store, other, staging, &error));
+  g_assert_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED);
+  g_clear_error (&error);
+  pd_store_discard_staging_dir (store, staging, &error);
+  g_assert_no_error (error);
+
+  records = pd_store_load_records (store, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (records->len, ==, 1);
   assert_invariants (fixture->state_dir);
 }
 
@@ -1834,6 +1992,10 @@ main (int argc, char **argv)
               fixture_tear_down);
   g_test_add ("/store/gc", Fixture, NULL, fixture_set_up, test_gc, fixture_tear_down);
   g_test_add ("/store/gc-pins", Fixture, NULL, fixture_set_up, test_gc_pins, fixture_tear_down);
+  g_test_add ("/store/gc-unloadable-record", Fixture, NULL, fixture_set_up,
+              test_gc_unloadable_record, fixture_tear_down);
+  g_test_add ("/store/record-save-limit", Fixture, NULL, fixture_set_up, test_record_save_limit,
+              fixture_tear_down);
   g_test_add ("/store/gc-concurrent", Fixture, NULL, fixture_set_up, test_gc_concurrent,
               fixture_tear_down);
 

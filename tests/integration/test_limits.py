@@ -72,6 +72,42 @@ class EchoTests(RunTestCase):
             self.assertStillServing()
 
 
+class SetLimitTests(PlugindTestCase):
+    """Set's keys, values and number of pairs are bounded, and checked before anything is
+    saved: the record stays loadable and the daemon keeps serving."""
+
+    def setUp(self):
+        super().setUp()
+        self.path, _ = self.create_ok('test/limits', make_context())
+        self.set_settings(self.path, {'DEBUG': '1'})
+
+    def assertSetRefused(self, settings, names=(DBUS_ERR + 'LimitsExceeded',)):
+        before = self.snapshot_files()
+        err = self.assertDBusError(names, self.set_settings, self.path, settings)
+        self.assertLess(len(err.message), SHORT, err.message[:200])
+        self.assertEqual(self.snapshot_files(), before, 'a refused Set changed the state')
+        self.assertEqual(self.plugin_prop(self.path, 'Env'), ['DEBUG=1'])
+        return err
+
+    def test_set_huge_value(self):
+        # 17 MiB: refused before it is looked at; 65 KiB: refused by Set's own bound
+        self.assertSetRefused({'DEBUG': 'x' * (17 * MIB)})
+        err = self.assertSetRefused({'DEBUG': 'x' * (65 * 1024)})
+        self.assertIn('DEBUG', err.message)
+        # the daemon answers, and the plugin comes back as it was after a restart
+        self.restart_daemon()
+        self.assertEqual(self.get_plugin('test/limits'), self.path)
+        self.assertEqual(self.plugin_prop(self.path, 'Env'), ['DEBUG=1'])
+        self.assertEqual(self.inspect(self.path)['Settings']['Env'], ['DEBUG=1'])
+
+    def test_set_too_many_or_too_long_keys(self):
+        self.assertSetRefused({'K%d' % i: '' for i in range(300)})
+        self.assertSetRefused({'K' * 1000: ''})
+        # a value just under the bound is fine
+        self.set_settings(self.path, {'DEBUG': 'y' * (64 * 1024)})
+        self.assertEqual(self.plugin_prop(self.path, 'Env'), ['DEBUG=' + 'y' * (64 * 1024)])
+
+
 class ExitStatusTests(PlugindTestCase):
     """How the daemon's exit status tells a service manager whether to restart it."""
 
