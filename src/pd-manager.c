@@ -374,8 +374,8 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
     }
   g_ptr_array_add (data->written_blobs, g_strdup (context->layer_digest));
 
-  config = pd_plugin_config_new_from_data (g_bytes_get_data (context->config_data, NULL),
-                                           g_bytes_get_size (context->config_data), &error);
+  config = pd_plugin_config_new_for_install (g_bytes_get_data (context->config_data, NULL),
+                                             g_bytes_get_size (context->config_data), &error);
   if (config == NULL)
     {
       g_task_return_error (task, error);

@@ -1459,6 +1459,164 @@ pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
   return g_steal_pointer (&config);
 }
 
+/* section: size bounds of a new plugin's config */
+
+static gboolean
+limit_fail_size (GError **error, const char *path, gsize len, gsize max)
+{
+  g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+               "config: %s is %" G_GSIZE_FORMAT " bytes long, more than %" G_GSIZE_FORMAT,
+               path, len, max);
+  return FALSE;
+}
+
+static gboolean
+limit_string (const char *path, const char *value, gsize max, GError **error)
+{
+  gsize len = value != NULL ? strlen (value) : 0;
+
+  return len <= max || limit_fail_size (error, path, len, max);
+}
+
+/* @strv's entries and each of them, named "@path[i]" */
+static gboolean
+limit_strv (const char *path, const char *const *strv, gsize max, GError **error)
+{
+  guint n = strv != NULL ? g_strv_length ((GStrv) strv) : 0;
+
+  if (n > PD_CONFIG_MAX_ENTRIES)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                   "config: %s has %u entries, more than %u", path, n,
+                   (guint) PD_CONFIG_MAX_ENTRIES);
+      return FALSE;
+    }
+  for (guint i = 0; i < n; i++)
+    if (strlen (strv[i]) > max)
+      {
+        g_autofree char *item = g_strdup_printf ("%s[%u]", path, i);
+        return limit_fail_size (error, item, strlen (strv[i]), max);
+      }
+  return TRUE;
+}
+
+static gboolean
+limit_entries (const char *path, GPtrArray *array, GError **error)
+{
+  if (array == NULL || array->len <= PD_CONFIG_MAX_ENTRIES)
+    return TRUE;
+  g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG, "config: %s has %u entries, more than %u",
+               path, array->len, (guint) PD_CONFIG_MAX_ENTRIES);
+  return FALSE;
+}
+
+/* Name, Description and Settable of an env var, mount or device, named "@parent.Name" ... */
+static gboolean
+limit_settable_item (const char *parent, const char *name, const char *description,
+                     const char *const *settable, GError **error)
+{
+  g_autofree char *name_path = g_strconcat (parent, ".Name", NULL);
+  g_autofree char *description_path = g_strconcat (parent, ".Description", NULL);
+  g_autofree char *settable_path = g_strconcat (parent, ".Settable", NULL);
+
+  return limit_string (name_path, name, PD_CONFIG_NAME_MAX, error) &&
+         limit_string (description_path, description, PD_CONFIG_TEXT_MAX, error) &&
+         limit_strv (settable_path, settable, PD_CONFIG_NAME_MAX, error);
+}
+
+gboolean
+pd_plugin_config_check_limits (const PdPluginConfig *config, GError **error)
+{
+  g_autofree char *data = NULL;
+  gsize len = 0;
+
+  g_return_val_if_fail (config != NULL, FALSE);
+
+  if (!limit_string ("Description", config->description, PD_CONFIG_TEXT_MAX, error) ||
+      !limit_string ("Documentation", config->documentation, PD_CONFIG_TEXT_MAX, error) ||
+      !limit_strv ("Interface.Types", (const char *const *) config->interface_types,
+                   PD_CONFIG_NAME_MAX, error) ||
+      !limit_strv ("Entrypoint", (const char *const *) config->entrypoint,
+                   PD_CONFIG_VALUE_MAX, error) ||
+      !limit_string ("WorkDir", config->workdir, PD_CONFIG_PATH_MAX, error) ||
+      !limit_string ("Network.Type", config->network_type, PD_CONFIG_NAME_MAX, error) ||
+      !limit_string ("PropagatedMount", config->propagated_mount, PD_CONFIG_PATH_MAX, error) ||
+      !limit_entries ("Mounts", config->mounts, error) ||
+      !limit_entries ("Env", config->env, error) ||
+      !limit_entries ("Linux.Devices", config->linux_devices, error) ||
+      !limit_settable_item ("Args", config->args_name, config->args_description,
+                            (const char *const *) config->args_settable, error) ||
+      !limit_strv ("Args.Value", (const char *const *) config->args_value, PD_CONFIG_VALUE_MAX,
+                   error) ||
+      !limit_strv ("Linux.Capabilities", (const char *const *) config->linux_capabilities,
+                   PD_CONFIG_NAME_MAX, error) ||
+      !limit_string ("rootfs.type", config->rootfs_type, PD_CONFIG_NAME_MAX, error) ||
+      !limit_strv ("rootfs.diff_ids", (const char *const *) config->rootfs_diff_ids,
+                   PD_CONFIG_NAME_MAX, error))
+    return FALSE;
+
+  for (guint i = 0; config->mounts != NULL && i < config->mounts->len; i++)
+    {
+      const PdConfigMount *m = config->mounts->pdata[i];
+      g_autofree char *path = g_strdup_printf ("Mounts[%u]", i);
+      g_autofree char *source = g_strconcat (path, ".Source", NULL);
+      g_autofree char *destination = g_strconcat (path, ".Destination", NULL);
+      g_autofree char *type = g_strconcat (path, ".Type", NULL);
+      g_autofree char *options = g_strconcat (path, ".Options", NULL);
+
+      if (!limit_settable_item (path, m->name, m->description,
+                                (const char *const *) m->settable, error) ||
+          !limit_string (source, m->source, PD_CONFIG_PATH_MAX, error) ||
+          !limit_string (destination, m->destination, PD_CONFIG_PATH_MAX, error) ||
+          !limit_string (type, m->type, PD_CONFIG_NAME_MAX, error) ||
+          !limit_strv (options, (const char *const *) m->options, PD_CONFIG_NAME_MAX, error))
+        return FALSE;
+    }
+  for (guint i = 0; config->env != NULL && i < config->env->len; i++)
+    {
+      const PdConfigEnv *e = config->env->pdata[i];
+      g_autofree char *path = g_strdup_printf ("Env[%u]", i);
+      g_autofree char *value = g_strconcat (path, ".Value", NULL);
+
+      if (!limit_settable_item (path, e->name, e->description,
+                                (const char *const *) e->settable, error) ||
+          !limit_string (value, e->value, PD_CONFIG_VALUE_MAX, error))
+        return FALSE;
+    }
+  for (guint i = 0; config->linux_devices != NULL && i < config->linux_devices->len; i++)
+    {
+      const PdConfigDevice *d = config->linux_devices->pdata[i];
+      g_autofree char *path = g_strdup_printf ("Linux.Devices[%u]", i);
+      g_autofree char *device_path = g_strconcat (path, ".Path", NULL);
+
+      if (!limit_settable_item (path, d->name, d->description,
+                                (const char *const *) d->settable, error) ||
+          !limit_string (device_path, d->path, PD_CONFIG_PATH_MAX, error))
+        return FALSE;
+    }
+
+  /* and the whole, as Inspect and the record show it */
+  data = pd_plugin_config_to_data (config, &len);
+  if (len > PD_CONFIG_MAX_SIZE)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                   "config: the config is %" G_GSIZE_FORMAT " bytes long as JSON, more than %u",
+                   len, (guint) PD_CONFIG_MAX_SIZE);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+PdPluginConfig *
+pd_plugin_config_new_for_install (const char *data, gsize len, GError **error)
+{
+  g_autoptr(PdPluginConfig) config = pd_plugin_config_new_from_data (data, len, error);
+
+  if (config == NULL || !pd_plugin_config_check_limits (config, error))
+    return NULL;
+  return g_steal_pointer (&config);
+}
+
 gboolean
 pd_plugin_device_path_is_valid (const char *path)
 {

@@ -72,6 +72,24 @@ typedef struct {
  * option-like entrypoints rejected with PD_ERROR_INVALID_CONFIG and a message naming the key.
  * A trailing second JSON value is an error, as in Docker. */
 PdPluginConfig *pd_plugin_config_new_from_data (const char *data, gsize len, GError **error);
+
+/* Size bounds of the config of a plugin being installed (Create, Pull, Upgrade, GetPrivileges):
+ * what a config can make large is shown in properties, signals, Inspect and the record, so an
+ * untrusted one must not be able to make those too large for the bus. Real configs are a few
+ * KiB. Records of installed plugins are loaded without these bounds, so that a plugin
+ * installed before they existed does not vanish. Documented in docs/plugind.8.rst (LIMITS). */
+#define PD_CONFIG_TEXT_MAX    4096          /* Description, Documentation, every .Description */
+#define PD_CONFIG_NAME_MAX    256           /* names, types, options, Settable, capabilities */
+#define PD_CONFIG_PATH_MAX    4096          /* WorkDir, PropagatedMount, sources, destinations,
+                                             * device paths */
+#define PD_CONFIG_VALUE_MAX   65536         /* Entrypoint, Env[].Value, Args.Value entries */
+#define PD_CONFIG_MAX_ENTRIES 256           /* entries of every array */
+#define PD_CONFIG_MAX_SIZE    (256 * 1024)  /* the whole config as JSON */
+
+/* PD_ERROR_INVALID_CONFIG naming the key when @config passes one of the bounds above */
+gboolean pd_plugin_config_check_limits (const PdPluginConfig *config, GError **error);
+/* pd_plugin_config_new_from_data() and pd_plugin_config_check_limits(): for new installs */
+PdPluginConfig *pd_plugin_config_new_for_install (const char *data, gsize len, GError **error);
 PdPluginConfig *pd_plugin_config_copy (const PdPluginConfig *config);
 void pd_plugin_config_free (PdPluginConfig *config);
 /* Serialises with Go's encoder spelling (docker-protocol.md C2), every required key present. */

@@ -174,6 +174,8 @@ sync_all (PdPlugin *self)
   PdPluginRecord *record = self->record;
   const PdPluginConfig *config = pd_plugin_record_get_config (record);
   const char *const empty[] = { NULL };
+  g_autofree char *description = NULL;
+  g_autofree char *documentation = NULL;
 
   pd_dbus_plugin_set_id (iface, pd_plugin_record_get_id (record));
   pd_dbus_plugin_set_name (iface, pd_plugin_record_get_name (record));
@@ -181,9 +183,10 @@ sync_all (PdPlugin *self)
   pd_dbus_plugin_set_reference (iface, pd_plugin_record_get_reference (record));
   pd_dbus_plugin_set_manifest_digest (iface, pd_plugin_record_get_manifest_digest (record));
   pd_dbus_plugin_set_config_digest (iface, pd_plugin_record_get_config_digest (record));
-  pd_dbus_plugin_set_description (iface, config->description != NULL ? config->description : "");
-  pd_dbus_plugin_set_documentation (iface,
-                                    config->documentation != NULL ? config->documentation : "");
+  description = pd_text_truncate (config->description, PD_PLUGIN_TEXT_PROPERTY_MAX);
+  documentation = pd_text_truncate (config->documentation, PD_PLUGIN_TEXT_PROPERTY_MAX);
+  pd_dbus_plugin_set_description (iface, description);
+  pd_dbus_plugin_set_documentation (iface, documentation);
   pd_dbus_plugin_set_interface_types (iface, config->interface_types != NULL
                                                ? (const char *const *) config->interface_types
                                                : empty);
@@ -1047,6 +1050,14 @@ check_can_hold (PdPlugin *self, GError **error)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_DISABLED, "plugin %s is not running",
                    pd_plugin_record_get_name (self->record));
+      return FALSE;
+    }
+  /* the Holders property lists every hold, and goes out whole on every change */
+  if (self->holds->len >= PD_PLUGIN_MAX_HOLDS)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "plugin %s already has %u holders, the most it takes",
+                   pd_plugin_record_get_name (self->record), (guint) PD_PLUGIN_MAX_HOLDS);
       return FALSE;
     }
   return TRUE;

@@ -12,6 +12,12 @@ G_BEGIN_DECLS
 #define PD_TYPE_PLUGIN (pd_plugin_get_type ())
 G_DECLARE_FINAL_TYPE (PdPlugin, pd_plugin, PD, PLUGIN, PdDbusPluginSkeleton)
 
+/* Hold takes at most this many holders per plugin (LimitsExceeded beyond) */
+#define PD_PLUGIN_MAX_HOLDS 256
+/* Description and Documentation on the bus are cut at this many bytes: new configs are bounded
+ * (PD_CONFIG_TEXT_MAX), plugins installed before may not be */
+#define PD_PLUGIN_TEXT_PROPERTY_MAX 4096
+
 PdPlugin *pd_plugin_new (PdDaemon *daemon, PdPluginRecord *record);
 PdPluginRecord *pd_plugin_get_record (PdPlugin *self);
 PdDaemon *pd_plugin_get_daemon (PdPlugin *self);

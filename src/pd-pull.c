@@ -346,8 +346,9 @@ pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *p
   if (remote->config_data == NULL)
     return NULL;
   remote->config_digest = g_strdup (config_descriptor->digest);
-  remote->config = pd_plugin_config_new_from_data (g_bytes_get_data (remote->config_data, NULL),
-                                                   g_bytes_get_size (remote->config_data), error);
+  remote->config = pd_plugin_config_new_for_install (g_bytes_get_data (remote->config_data, NULL),
+                                                     g_bytes_get_size (remote->config_data),
+                                                     error);
   if (remote->config == NULL)
     return NULL;
   n_diff_ids = remote->config->rootfs_diff_ids != NULL

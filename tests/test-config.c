@@ -1767,6 +1767,108 @@ test_settings_limits (void)
   }
 }
 
+static void
+assert_limits_fail (const char *json, const char *expected)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdPluginConfig) config = pd_plugin_config_new_for_install (json, strlen (json),
+                                                                       &error);
+
+  g_assert_null (config);
+  g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG);
+  if (strstr (error->message, expected) == NULL)
+    g_error ("expected \"%s\" in \"%s\"", expected, error->message);
+  g_assert_cmpuint (strlen (error->message), <, 1024);
+  /* an installed plugin with that config still loads */
+  config = parse_ok (json);
+}
+
+static void
+test_config_limits (void)
+{
+  const char *const real[] = { sshfs_config, sample_config, full_config, set_config };
+  g_autofree char *text = g_strnfill (PD_CONFIG_TEXT_MAX, 't');
+  g_autofree char *text_over = g_strnfill (PD_CONFIG_TEXT_MAX + 1, 't');
+  g_autofree char *name_over = g_strnfill (PD_CONFIG_NAME_MAX + 1, 'n');
+  g_autofree char *path_over = g_strnfill (PD_CONFIG_PATH_MAX, 'p');
+  g_autofree char *value = g_strnfill (PD_CONFIG_VALUE_MAX, 'v');
+  g_autofree char *value_over = g_strnfill (PD_CONFIG_VALUE_MAX + 1, 'v');
+  g_autoptr(GString) many = g_string_new ("{\"Entrypoint\":[\"/p\"],\"Env\":[");
+  g_autoptr(GString) large = g_string_new ("{\"Entrypoint\":[\"/p\"],\"Env\":[");
+  g_autoptr(GError) error = NULL;
+
+  /* real configs are far from every bound */
+  for (gsize i = 0; i < G_N_ELEMENTS (real); i++)
+    {
+      g_autoptr(PdPluginConfig) config = pd_plugin_config_new_for_install (real[i],
+                                                                           strlen (real[i]),
+                                                                           &error);
+      g_assert_no_error (error);
+      g_assert_nonnull (config);
+    }
+
+  /* at the bound */
+  {
+    g_autofree char *json = g_strdup_printf ("{\"Description\":\"%s\",\"Entrypoint\":[\"/p\","
+                                             "\"%s\"]}", text, value);
+    g_autoptr(PdPluginConfig) config = pd_plugin_config_new_for_install (json, strlen (json),
+                                                                         &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (config);
+  }
+
+  /* past it, naming the key */
+  {
+    g_autofree char *json = g_strdup_printf ("{\"Entrypoint\":[\"/p\"],\"Description\":\"%s\"}", text_over);
+    assert_limits_fail (json, "config: Description is 4097 bytes long, more than 4096");
+  }
+  {
+    g_autofree char *json = g_strdup_printf ("{\"Entrypoint\":[\"/p\"],\"Documentation\":\"%s\"}", text_over);
+    assert_limits_fail (json, "config: Documentation is 4097 bytes long");
+  }
+  {
+    g_autofree char *json = g_strdup_printf ("{\"Entrypoint\":[\"/p\",\"%s\"]}", value_over);
+    assert_limits_fail (json, "config: Entrypoint[1] is 65537 bytes long, more than 65536");
+  }
+  {
+    g_autofree char *json = g_strdup_printf (
+      "{\"Entrypoint\":[\"/p\"],\"Env\":[{\"Name\":\"A\",\"Value\":\"\"},{\"Name\":\"%s\",\"Value\":\"\"}]}", name_over);
+    assert_limits_fail (json, "config: Env[1].Name is 257 bytes long, more than 256");
+  }
+  {
+    g_autofree char *json = g_strdup_printf (
+      "{\"Entrypoint\":[\"/p\"],\"Env\":[{\"Name\":\"A\",\"Description\":\"%s\"}]}", text_over);
+    assert_limits_fail (json, "config: Env[0].Description is 4097 bytes long");
+  }
+  {
+    g_autofree char *json = g_strdup_printf (
+      "{\"Entrypoint\":[\"/p\"],\"Mounts\":[{\"Name\":\"m\",\"Source\":\"/%s\",\"Destination\":\"/m\",\"Type\":\"bind\"}]}",
+      path_over);
+    assert_limits_fail (json, "config: Mounts[0].Source is 4097 bytes long, more than 4096");
+  }
+  {
+    g_autofree char *json = g_strdup_printf (
+      "{\"Entrypoint\":[\"/p\"],\"Linux\":{\"Devices\":[{\"Name\":\"d\",\"Settable\":[\"path\",\"%s\"],\"Path\":\"/dev/x\"}]}}",
+      name_over);
+    assert_limits_fail (json, "config: Linux.Devices[0].Settable[1] is 257 bytes long");
+  }
+  {
+    g_autofree char *json = g_strdup_printf ("{\"Entrypoint\":[\"/p\"],\"Args\":{\"Name\":\"a\",\"Value\":[\"%s\"]}}",
+                                             value_over);
+    assert_limits_fail (json, "config: Args.Value[0] is 65537 bytes long");
+  }
+  for (guint i = 0; i <= PD_CONFIG_MAX_ENTRIES; i++)
+    g_string_append_printf (many, "%s{\"Name\":\"E%u\"}", i > 0 ? "," : "", i);
+  g_string_append (many, "]}");
+  assert_limits_fail (many->str, "config: Env has 257 entries, more than 256");
+  /* each entry within its bound, the whole not */
+  for (guint i = 0; i < 5; i++)
+    g_string_append_printf (large, "%s{\"Name\":\"E%u\",\"Value\":\"%s\"}", i > 0 ? "," : "", i,
+                            value);
+  g_string_append (large, "]}");
+  assert_limits_fail (large->str, "config: the config is ");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1797,6 +1899,7 @@ main (int argc, char **argv)
   g_test_add_func ("/settings/privileges", test_settings_privileges);
   g_test_add_func ("/settings/describe", test_settings_describe);
   g_test_add_func ("/settings/limits", test_settings_limits);
+  g_test_add_func ("/config/limits", test_config_limits);
   g_test_add_func ("/error/escape-cut", test_escape_cut);
   g_test_add_func ("/options/unknown-key-cut", test_options_unknown_key_cut);
 

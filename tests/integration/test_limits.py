@@ -108,6 +108,34 @@ class SetLimitTests(PlugindTestCase):
         self.assertEqual(self.plugin_prop(self.path, 'Env'), ['DEBUG=' + 'y' * (64 * 1024)])
 
 
+class ConfigLimitTests(PlugindTestCase):
+    """A new plugin's config must stay within the documented sizes."""
+
+    def test_config_too_large(self):
+        cases = [
+            ('Description', plugin_config(Description='d' * 4097)),
+            ('Documentation', plugin_config(Documentation='https://example.com/' + 'd' * 4096)),
+            ('Env[0].Description',
+             plugin_config(Env=[{'Name': 'DEBUG', 'Description': 'd' * 4097,
+                                 'Settable': ['value'], 'Value': '0'}])),
+            ('Env', plugin_config(Env=[{'Name': 'E%d' % i, 'Description': '', 'Settable': [],
+                                        'Value': ''} for i in range(257)])),
+            ('Entrypoint[1]', plugin_config(Entrypoint=['/bin/hello', 'a' * (64 * 1024 + 1)])),
+        ]
+        for key, config in cases:
+            with self.subTest(key=key):
+                err, _ = self.create_expect_error(ERR + 'InvalidConfig', 'test/big',
+                                                  make_context(config))
+                self.assertIn('config: %s ' % key, err.message)
+                self.assertLess(len(err.message), SHORT, err.message[:200])
+        # the same sizes within the bounds are fine
+        self.create_ok('test/big', make_context(plugin_config(
+            Description='d' * 4096,
+            Entrypoint=['/bin/hello', 'a' * (64 * 1024)],
+            Env=[{'Name': 'E%d' % i, 'Description': 'e', 'Settable': ['value'], 'Value': ''}
+                 for i in range(256)])))
+
+
 class ExitStatusTests(PlugindTestCase):
     """How the daemon's exit status tells a service manager whether to restart it."""
 
