@@ -18,6 +18,7 @@
  *   flood       normal, and write to stdout as fast as possible
  *   chatty      print 50 numbered lines, then normal, printing "tick N" every 50 ms
  *   status      print its user, capabilities and confinement, then normal
+ *   printenv    print its environment and the arguments after argv[2], then exit 3
  *
  * The Activate request is checked against Docker's headers; anything else gets a 400 whose
  * Err names the problem, so the test sees it in the activation error. */
@@ -263,6 +264,14 @@ main (int argc, char **argv)
     print_sandbox_status ();
   fflush (stdout);
 
+  if (strcmp (mode, "printenv") == 0)
+    {
+      for (char **e = environ; *e != NULL; e++)
+        printf ("env %s\n", *e);
+      for (int i = 3; i < argc; i++)
+        printf ("arg %s\n", argv[i]);
+      return 3;
+    }
   if (strcmp (mode, "exit") == 0)
     {
       fprintf (stderr, "runner-plugin: exiting at once\n");

@@ -10,6 +10,11 @@ value]} for a variant and {"$dict": [[key, value], ...]} for a dict whose keys m
 objects too), reply (reply type or null), interactive (sets ALLOW_INTERACTIVE_AUTHORIZATION),
 fd (an inherited fd number to pass as handle 0).
 Prints {"result": …} or {"error": "<D-Bus error name>", "message": "…"}.
+
+With "listen": [member, first argument] in place of a call, it records the signals of
+org.plugind.Plugind1 instead: prints "ready" once its match rule is in place, stops after
+that signal (or after "timeout" seconds) and prints {"signals": [[path, interface, member,
+args], …], "timed_out": …}.
 """
 
 import json
@@ -48,9 +53,42 @@ def expand(v):
     return v
 
 
+def listen(conn, spec):
+    until_member, until_arg = spec['listen']
+    loop = GLib.MainLoop()
+    seen = []
+    state = {'timed_out': False}
+
+    def on_signal(conn, sender, path, iface, member, params):
+        args = jsonable(params.unpack())
+        seen.append([path, iface, member, args])
+        if member == until_member and args and args[0] == until_arg:
+            loop.quit()
+
+    def on_timeout():
+        state['timed_out'] = True
+        loop.quit()
+        return False
+
+    conn.signal_subscribe('org.plugind.Plugind1', None, None, None, None,
+                          Gio.DBusSignalFlags.NONE, on_signal)
+    # the bus handles a connection's messages in order: once this reply is back, so is the
+    # AddMatch that signal_subscribe() sent
+    conn.call_sync('org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus',
+                   'GetId', None, GLib.VariantType('(s)'), Gio.DBusCallFlags.NONE, -1, None)
+    print('ready', flush=True)
+    GLib.timeout_add_seconds(int(spec.get('timeout', 30)), on_timeout)
+    loop.run()
+    json.dump({'signals': seen, 'timed_out': state['timed_out'], 'uid': os.getuid()},
+              sys.stdout)
+
+
 def main():
     spec = json.loads(sys.stdin.read() if sys.argv[1] == '-' else sys.argv[1])
     conn = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
+    if spec.get('listen'):
+        listen(conn, spec)
+        return
     args = None
     if spec.get('args_json') is not None:
         args = GLib.Variant('(' + spec['signature'] + ')', tuple(expand(spec['args_json'])))

@@ -18,6 +18,7 @@ Environment:
 Always run with /usr/bin/python3 (it has python3-gi).
 """
 
+import contextlib
 import hashlib
 import io
 import http.client
@@ -269,6 +270,22 @@ class _Bus:
         with open(self.polkit_log, 'ab') as log:
             self.polkitd = subprocess.Popen(['/usr/lib/polkit-1/polkitd', '--no-debug'], env=env,
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self._wait_polkit()
+
+    def start_polkit_mock(self):
+        """python-dbusmock's polkitd template in place of polkitd: it grants the actions a
+        test names (SetAllowed) to every caller, ignores details, and logs every check."""
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address, PYTHONDONTWRITEBYTECODE='1')
+        env.pop('DBUS_SESSION_BUS_ADDRESS', None)
+        # as the user polkit's bus policy lets own org.freedesktop.PolicyKit1
+        with open(self.polkit_log, 'ab') as log:
+            self.polkitd = subprocess.Popen(
+                ['setpriv', '--reuid=polkitd', '--regid=polkitd', '--clear-groups',
+                 '/usr/bin/python3', '-m', 'dbusmock', '--system', '--template', 'polkitd'],
+                env=env, cwd='/', stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        self._wait_polkit()
+
+    def _wait_polkit(self):
         conn = self.connect()
         deadline = time.monotonic() + 20 * TIMEOUT_MULT
         while True:
@@ -339,6 +356,8 @@ class PlugindTestCase(unittest.TestCase):
     # per-test knobs, set by subclasses or in the test before start_daemon()
     job_linger_ms = None
     autostart_daemon = True
+    # python-dbusmock's polkitd template instead of the real polkitd, for the whole class
+    polkit_mock = False
 
     @classmethod
     def setUpClass(cls):
@@ -351,7 +370,10 @@ class PlugindTestCase(unittest.TestCase):
             raise RuntimeError('the integration tests run as root (polkitd, setpriv, state dirs)')
         cls.bus = _Bus()
         try:
-            cls.bus.start_polkitd()
+            if cls.polkit_mock:
+                cls.bus.start_polkit_mock()
+            else:
+                cls.bus.start_polkitd()
         except Exception:
             cls.bus.stop()
             raise
@@ -390,6 +412,9 @@ class PlugindTestCase(unittest.TestCase):
                                                Gio.DBusSignalFlags.NONE, self._on_signal)
         self._filter = self.conn.add_filter(self._on_message)
         self.addCleanup(self._cleanup_conn)
+        if self.polkit_mock:
+            self.polkit_allow()
+            self.polkit_clear()
         if self.autostart_daemon:
             self.start_daemon()
 
@@ -563,6 +588,44 @@ class PlugindTestCase(unittest.TestCase):
 
     def managed_objects(self):
         return self.call(ROOT_PATH, OM_IFACE, 'GetManagedObjects', None, '(a{oa{sa{sv}}})')[0]
+
+    def setting_values(self, path):
+        """(env as "NAME=value", args) of a plugin: GetSettingValues, as root."""
+        env, args = self.call(path, PLUGIN_IFACE, 'GetSettingValues',
+                              GLib.Variant('(a{sv})', ({},)), '(asas)')
+        return list(env), list(args)
+
+    def plugin_env(self, path):
+        return self.setting_values(path)[0]
+
+    def plugin_args(self, path):
+        return self.setting_values(path)[1]
+
+    # -- the polkit mock (polkit_mock = True) ---------------------------------------------
+
+    def polkit_mock_call(self, method, args=None, reply=None):
+        try:
+            res = self.conn.call_sync('org.freedesktop.PolicyKit1',
+                                      '/org/freedesktop/PolicyKit1/Authority',
+                                      'org.freedesktop.DBus.Mock', method, args,
+                                      GLib.VariantType(reply) if reply else None,
+                                      Gio.DBusCallFlags.NONE, -1, None)
+        except GLib.Error as e:
+            raise _convert_error(e) from None
+        return res.unpack() if res is not None else None
+
+    def polkit_allow(self, *actions):
+        """The actions the mock grants to every caller from now on (none: deny all)."""
+        self.polkit_mock_call('SetAllowed', GLib.Variant('(as)', (list(actions),)))
+
+    def polkit_checks(self):
+        """(action, flags) of every CheckAuthorization since the last polkit_clear()."""
+        calls = self.polkit_mock_call('GetMethodCalls', GLib.Variant('(s)', ('CheckAuthorization',)),
+                                      '(a(tav))')[0]
+        return [(args[1], args[3]) for _, args in calls]
+
+    def polkit_clear(self):
+        self.polkit_mock_call('ClearCalls')
 
     # -- Create ---------------------------------------------------------------------------
 
@@ -809,6 +872,37 @@ class PlugindTestCase(unittest.TestCase):
         if out.get('error'):
             return None, DBusError(out['error'], out['message'])
         return out['result'], None
+
+    @contextlib.contextmanager
+    def nobody_listening(self, until, timeout=30):
+        """Records, as nobody, the daemon's signals from entering the block until the signal
+        until = (member, first argument); yields a list filled with them on exit."""
+        with open(os.path.join(HERE, 'nobody_call.py')) as f:
+            source = f.read()
+        spec = json.dumps({'listen': list(until), 'timeout': timeout * TIMEOUT_MULT})
+        env = {'PATH': '/usr/bin:/bin', 'HOME': '/', 'LC_ALL': 'C.UTF-8',
+               'DBUS_SYSTEM_BUS_ADDRESS': self.bus.address, 'PYTHONDONTWRITEBYTECODE': '1'}
+        p = subprocess.Popen(['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups',
+                              '/usr/bin/python3', '-c', source, spec], env=env, cwd='/',
+                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        seen = []
+        try:
+            line = p.stdout.readline()
+            if line != b'ready\n':
+                self.fail('nobody_call.py did not listen: %r %r' % (line, p.stderr.read()))
+            yield seen
+            out, err = p.communicate(timeout=(timeout + 10) * TIMEOUT_MULT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.communicate()
+        if p.returncode != 0:
+            self.fail('nobody_call.py failed (%d): %s' % (p.returncode, err.decode()))
+        res = json.loads(out.decode())
+        self.assertEqual(res['uid'], pwd.getpwnam('nobody').pw_uid, 'not run as nobody')
+        self.assertFalse(res['timed_out'], 'nobody never saw %s %s' % tuple(until))
+        seen.extend(res['signals'])
 
     def assertNobodyDenied(self, *args, **kwargs):
         result, err = self.nobody_call(*args, **kwargs)
