@@ -24,6 +24,7 @@ D7 = {
     "set-privileged": ("auth_admin", {"set"}, {"plugin", "privileges"}),
     "remove": ("auth_admin_keep", set(), {"plugin"}),
     "read-logs": ("auth_admin_keep", set(), {"plugin"}),
+    "read-settings": ("auth_admin_keep", set(), {"plugin"}),
     "push": ("auth_admin_keep", set(), {"plugin", "registry"}),
     "query-remote": ("yes", set(), {"remote"}),
     "cancel-job-other-user": ("auth_admin_keep", set(), set()),
@@ -32,6 +33,9 @@ D7 = {
 }
 # a lock button never grants host access (D7)
 NEVER_IMPLIED = {"install-privileged", "set-privileged"}
+# env values and args are never read by the side effect of another grant, and never from a
+# remote or inactive session
+NO_OUTSIDE_ACTIVE = {"read-settings"}
 
 errors = []
 
@@ -76,7 +80,8 @@ def check_merged(path):
             fail(f"{aid}: no <defaults>")
             continue
         got = {c.tag: (c.text or "").strip() for c in defaults}
-        want = {"allow_any": "auth_admin", "allow_inactive": "auth_admin", "allow_active": active}
+        outside = "no" if name in NO_OUTSIDE_ACTIVE else "auth_admin"
+        want = {"allow_any": outside, "allow_inactive": outside, "allow_active": active}
         if got != want:
             fail(f"{aid}: defaults {got}, expected {want}")
         got_implies = set()
@@ -90,6 +95,8 @@ def check_merged(path):
             fail(f"{aid}: implies {sorted(got_implies)}, expected {sorted(implies)}")
         if name == "manage" and got_implies & NEVER_IMPLIED:
             fail(f"{aid}: must never imply {sorted(got_implies & NEVER_IMPLIED)}")
+        if got_implies & NO_OUTSIDE_ACTIVE:
+            fail(f"{aid}: must never imply {sorted(got_implies & NO_OUTSIDE_ACTIVE)}")
         # the untranslated message and description (no xml:lang)
         xml_lang = "{http://www.w3.org/XML/1998/namespace}lang"
         messages = [m for m in action.findall("message") if m.get(xml_lang) is None]

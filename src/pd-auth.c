@@ -11,28 +11,31 @@
 #include "pd-options.h"
 
 /* default deny: a method that is not listed here has no decision and the unit test fails;
- * action NULL means read-only (dbus-api.md D7, "Reads … are unauthenticated") */
+ * action NULL means anyone may call it (docs/dbus-api.md, "Authorization") */
 static const PdAuthRule pd_auth_rules[] = {
-  { PD_DBUS_INTERFACE_MANAGER, "GetPlugin", NULL, NULL },
-  { PD_DBUS_INTERFACE_MANAGER, "ListPlugins", NULL, NULL },
-  { PD_DBUS_INTERFACE_MANAGER, "ListJobs", NULL, NULL },
-  { PD_DBUS_INTERFACE_MANAGER, "GetPrivileges", PD_ACTION_QUERY_REMOTE, NULL },
-  { PD_DBUS_INTERFACE_MANAGER, "Pull", PD_ACTION_INSTALL, PD_ACTION_INSTALL_PRIVILEGED },
-  { PD_DBUS_INTERFACE_MANAGER, "Create", PD_ACTION_INSTALL, PD_ACTION_INSTALL_PRIVILEGED },
-  { PD_DBUS_INTERFACE_PLUGIN, "Enable", PD_ACTION_ENABLE, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "Disable", PD_ACTION_DISABLE, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "OpenLog", PD_ACTION_READ_LOGS, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "GetPlugin", NULL, NULL, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "ListPlugins", NULL, NULL, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "ListJobs", NULL, NULL, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "GetPrivileges", PD_ACTION_QUERY_REMOTE, NULL, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "Pull", PD_ACTION_INSTALL, PD_ACTION_INSTALL_PRIVILEGED, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "Create", PD_ACTION_INSTALL, PD_ACTION_INSTALL_PRIVILEGED, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "Enable", PD_ACTION_ENABLE, NULL, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "Disable", PD_ACTION_DISABLE, NULL, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "OpenLog", PD_ACTION_READ_LOGS, NULL, NULL },
   /* holding pins the plugin running (dbus-api.md D3) */
-  { PD_DBUS_INTERFACE_PLUGIN, "Hold", PD_ACTION_ENABLE, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "Set", PD_ACTION_SET, PD_ACTION_SET_PRIVILEGED },
-  { PD_DBUS_INTERFACE_PLUGIN, "Upgrade", PD_ACTION_UPGRADE, PD_ACTION_INSTALL_PRIVILEGED },
-  { PD_DBUS_INTERFACE_PLUGIN, "Push", PD_ACTION_PUSH, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "Remove", PD_ACTION_REMOVE, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "Inspect", NULL, NULL },
-  { PD_DBUS_INTERFACE_JOB, "Wait", NULL, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "Hold", PD_ACTION_ENABLE, NULL, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "Set", PD_ACTION_SET, PD_ACTION_SET_PRIVILEGED, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "Upgrade", PD_ACTION_UPGRADE, PD_ACTION_INSTALL_PRIVILEGED, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "Push", PD_ACTION_PUSH, NULL, NULL },
+  { PD_DBUS_INTERFACE_PLUGIN, "Remove", PD_ACTION_REMOVE, NULL, NULL },
+  /* anyone; the env values and args only for root and callers read-settings allows without
+   * a prompt: a read never asks for a password */
+  { PD_DBUS_INTERFACE_PLUGIN, "Inspect", NULL, NULL, PD_ACTION_READ_SETTINGS },
+  { PD_DBUS_INTERFACE_PLUGIN, "GetSettingValues", PD_ACTION_READ_SETTINGS, NULL, NULL },
+  { PD_DBUS_INTERFACE_JOB, "Wait", NULL, NULL, NULL },
   /* free for the uid that started the job and for root (PdJob decides); others need this */
-  { PD_DBUS_INTERFACE_JOB, "Cancel", PD_ACTION_CANCEL_OTHER_USER, NULL },
-  { NULL, NULL, NULL, NULL },
+  { PD_DBUS_INTERFACE_JOB, "Cancel", PD_ACTION_CANCEL_OTHER_USER, NULL, NULL },
+  { NULL, NULL, NULL, NULL, NULL },
 };
 
 struct _PdAuth {

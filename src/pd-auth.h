@@ -44,14 +44,17 @@ gboolean pd_auth_get_caller_credentials_finish (PdAuth *self, GAsyncResult *resu
 
 /*
  * The method → action table, default deny. Every method of every interface in the XML files
- * of data/ must appear: with @action NULL it is on the read-only list; @privileged_action is
- * the stronger action some calls need (install-privileged, set-privileged), else NULL.
+ * of data/ must appear: with @action NULL anyone may call it; @privileged_action is the
+ * stronger action some calls need (install-privileged, set-privileged), else NULL;
+ * @other_action is one more action the method checks: for a method anyone may call, without
+ * interaction to decide what it shows (read-settings for Inspect); else NULL.
  */
 typedef struct {
   const char *interface_name;
   const char *method_name;
   const char *action;
   const char *privileged_action;
+  const char *other_action;
 } PdAuthRule;
 
 const PdAuthRule *pd_auth_lookup_rule (const char *interface_name, const char *method_name);

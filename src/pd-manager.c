@@ -86,6 +86,7 @@ set_features (PdManager *self)
 
   static const char *const fixed[] = {
     "pull", "push", "create", "upgrade", "enable", "hold", "logs", "inspect-json",
+    "setting-values",
     "option:interactive", "option:grant-all-privileges", "option:force", "option:enabled",
     "option:capability", "option:activation-timeout", "option:timeout", "option:stop-timeout",
     "option:lines", "option:follow", "option:registry-auth", "option:platform",

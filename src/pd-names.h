@@ -23,6 +23,7 @@
 #define PD_ACTION_SET_PRIVILEGED      PD_ACTION_PREFIX "set-privileged"
 #define PD_ACTION_REMOVE              PD_ACTION_PREFIX "remove"
 #define PD_ACTION_READ_LOGS           PD_ACTION_PREFIX "read-logs"
+#define PD_ACTION_READ_SETTINGS       PD_ACTION_PREFIX "read-settings"
 #define PD_ACTION_PUSH                PD_ACTION_PREFIX "push"
 #define PD_ACTION_QUERY_REMOTE        PD_ACTION_PREFIX "query-remote"
 #define PD_ACTION_CANCEL_OTHER_USER   PD_ACTION_PREFIX "cancel-job-other-user"

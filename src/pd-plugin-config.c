@@ -2283,6 +2283,48 @@ pd_plugin_settings_copy (const PdPluginSettings *settings)
   return copy;
 }
 
+GStrv
+pd_plugin_settings_dup_env_names (const PdPluginSettings *settings)
+{
+  GPtrArray *names = g_ptr_array_new ();
+
+  g_return_val_if_fail (settings != NULL, NULL);
+
+  for (guint i = 0; settings->env != NULL && settings->env[i] != NULL; i++)
+    g_ptr_array_add (names, g_strndup (settings->env[i], strcspn (settings->env[i], "=")));
+  g_ptr_array_add (names, NULL);
+  return (GStrv) g_ptr_array_free (names, FALSE);
+}
+
+PdPluginSettings *
+pd_plugin_settings_copy_hidden (const PdPluginSettings *settings)
+{
+  PdPluginSettings *copy;
+
+  g_return_val_if_fail (settings != NULL, NULL);
+
+  copy = pd_plugin_settings_copy (settings);
+  for (guint i = 0; copy->env[i] != NULL; i++)
+    {
+      gsize name_len = strcspn (copy->env[i], "=");
+
+      char *hidden;
+
+      /* an entry without "=" has no value to hide */
+      if (copy->env[i][name_len] == '\0')
+        continue;
+      hidden = g_strdup_printf ("%.*s=%s", (int) name_len, copy->env[i], PD_HIDDEN_VALUE);
+      g_free (copy->env[i]);
+      copy->env[i] = hidden;
+    }
+  for (guint i = 0; copy->args[i] != NULL; i++)
+    {
+      g_free (copy->args[i]);
+      copy->args[i] = g_strdup (PD_HIDDEN_VALUE);
+    }
+  return copy;
+}
+
 void
 pd_plugin_settings_free (PdPluginSettings *settings)
 {
@@ -3080,22 +3122,14 @@ pd_plugin_settings_describe (const PdPluginSettings *settings, const PdPluginCon
 
   g_return_val_if_fail (config != NULL, infos);
 
+  /* the values of env vars and args are where passwords and keys go: a description is shown
+   * to everyone, so it has none; mount sources and device paths are privileges, shown as
+   * consent shows them */
   for (guint i = 0; config->env != NULL && i < config->env->len; i++)
     {
       const PdConfigEnv *e = config->env->pdata[i];
-      const char *value = NULL;
-      gsize name_len = strlen (e->name);
 
-      if (settings != NULL)
-        {
-          for (guint j = 0; settings->env != NULL && settings->env[j] != NULL; j++)
-            if (strncmp (settings->env[j], e->name, name_len) == 0 &&
-                settings->env[j][name_len] == '=')
-              value = settings->env[j] + name_len + 1;
-        }
-      else
-        value = e->value;
-      g_ptr_array_add (infos, setting_info_new (e->name, "env", e->description, value,
+      g_ptr_array_add (infos, setting_info_new (e->name, "env", e->description, NULL,
                                                 allowed_env,
                                                 (const char *const *) e->settable));
     }
@@ -3118,13 +3152,8 @@ pd_plugin_settings_describe (const PdPluginSettings *settings, const PdPluginCon
   /* args exist only when the config names them (Set finds them by name) or gives defaults */
   if ((config->args_name != NULL && config->args_name[0] != '\0') ||
       (config->args_value != NULL && config->args_value[0] != NULL))
-    {
-      GStrv args = settings != NULL ? settings->args : config->args_value;
-      g_autofree char *joined = args != NULL ? g_strjoinv (" ", args) : g_strdup ("");
-
-      g_ptr_array_add (infos, setting_info_new (config->args_name, "args", config->args_description,
-                                                joined, allowed_args,
-                                                (const char *const *) config->args_settable));
-    }
+    g_ptr_array_add (infos, setting_info_new (config->args_name, "args", config->args_description,
+                                              NULL, allowed_args,
+                                              (const char *const *) config->args_settable));
   return infos;
 }

@@ -145,6 +145,15 @@ JsonNode *pd_plugin_settings_to_json (const PdPluginSettings *settings);  /* {Mo
 PdPluginSettings *pd_plugin_settings_new_from_json (JsonNode *node, GError **error);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdPluginSettings, pd_plugin_settings_free)
 
+/* Env values and args are where passwords and keys go; what everyone may see of them is the
+ * env var names, and PD_HIDDEN_VALUE in place of each value. */
+#define PD_HIDDEN_VALUE "<hidden>"
+/* the names of the env vars of @settings, in order (an entry without "=" is all name) */
+GStrv pd_plugin_settings_dup_env_names (const PdPluginSettings *settings);
+/* a copy of @settings with each env value and each arg replaced by PD_HIDDEN_VALUE (Docker's
+ * shape kept: "NAME=<hidden>", one "<hidden>" per arg); mounts and devices as they are */
+PdPluginSettings *pd_plugin_settings_copy_hidden (const PdPluginSettings *settings);
+
 /* Docker computePrivileges over the config with the settings' mount sources and device paths
  * (settings may be NULL = config defaults). Returns a GPtrArray of PdPrivilege, Docker's order. */
 GPtrArray *pd_privileges_compute (const PdPluginConfig *config, const PdPluginSettings *settings);
@@ -197,12 +206,13 @@ PdPluginSettings *pd_plugin_settings_for_install (const PdPluginConfig *config,
                                                   GError **error);
 
 /* One entry of the Plugin.Settings property: (name, kind, description, value, settable) for
- * every env var, mount, device and the args the config declares, with the effective value. */
+ * every env var, mount, device and the args the config declares, with the effective mount
+ * source or device path; never the value of an env var or the args, which may be secrets. */
 typedef struct {
   char *name;
   const char *kind;  /* "env", "args", "mount", "device" (static) */
   char *description;
-  char *value;       /* mounts: source; devices: path; args: joined with spaces; "" for null */
+  char *value;       /* mounts: source; devices: path; "" for null, env and args */
   gboolean settable;
 } PdSettingInfo;
 

@@ -626,16 +626,19 @@ add_member_copy (JsonBuilder *builder, JsonObject *object, const char *name)
 }
 
 char *
-pd_plugin_record_to_docker_json (PdPluginRecord *self)
+pd_plugin_record_to_docker_json (PdPluginRecord *self, gboolean show_values)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(JsonNode) settings = NULL;
+  g_autoptr(PdPluginSettings) hidden = NULL;
   JsonObject *settings_object;
 
   g_return_val_if_fail (PD_IS_PLUGIN_RECORD (self), NULL);
 
-  settings = pd_plugin_settings_to_json (self->settings);
+  if (!show_values)
+    hidden = pd_plugin_settings_copy_hidden (self->settings);
+  settings = pd_plugin_settings_to_json (show_values ? self->settings : hidden);
   settings_object = json_node_get_object (settings);
 
   /* api/types/plugin.Plugin: the members in the order Go's encoder writes them (struct field

@@ -58,7 +58,8 @@ GPtrArray *pd_plugin_record_dup_privileges (PdPluginRecord *self);
 char *pd_plugin_record_to_data (PdPluginRecord *self, gsize *len);
 PdPluginRecord *pd_plugin_record_new_from_data (const char *data, gsize len, GError **error);
 
-/* Docker's `Plugin` object (docker-protocol.md C2) as JSON text */
-char *pd_plugin_record_to_docker_json (PdPluginRecord *self);
+/* Docker's `Plugin` object (docker-protocol.md C2) as JSON text; without @show_values, the
+ * env values and args in Settings are PD_HIDDEN_VALUE (pd_plugin_settings_copy_hidden()) */
+char *pd_plugin_record_to_docker_json (PdPluginRecord *self, gboolean show_values);
 
 G_END_DECLS

@@ -97,6 +97,7 @@ sync_settings (PdPlugin *self)
   const PdPluginSettings *settings = pd_plugin_record_get_settings (self->record);
   g_autoptr(GPtrArray) privileges = pd_plugin_record_dup_privileges (self->record);
   g_autoptr(GPtrArray) infos = pd_plugin_settings_describe (settings, config);
+  g_auto(GStrv) env_names = pd_plugin_settings_dup_env_names (settings);
   GVariantBuilder builder;
 
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ssssb)"));
@@ -108,8 +109,9 @@ sync_settings (PdPlugin *self)
     }
   pd_dbus_plugin_set_settings (iface, g_variant_builder_end (&builder));
   pd_dbus_plugin_set_privileges (iface, pd_privileges_to_variant (privileges));
-  pd_dbus_plugin_set_env (iface, (const char *const *) settings->env);
-  pd_dbus_plugin_set_args (iface, (const char *const *) settings->args);
+  /* every local user reads the properties and their PropertiesChanged: names, never values
+   * (GetSettingValues gives those to whom read-settings allows) */
+  pd_dbus_plugin_set_env (iface, (const char *const *) env_names);
   pd_dbus_plugin_set_update_timestamp (iface, pd_plugin_record_get_updated (self->record));
 }
 
@@ -554,6 +556,19 @@ state_change_data_new (PdPlugin *self, GDBusMethodInvocation *invocation, GVaria
   return data;
 }
 
+/* asks polkit for @action with the plugin's details and @operation; @callback gets a
+ * StateChangeData */
+static void
+authorize_call (PdPlugin *self, GDBusMethodInvocation *invocation, const char *action,
+                const char *operation, GVariant *options, GAsyncReadyCallback callback)
+{
+  g_autoptr(GHashTable) details = new_details (self);
+
+  g_hash_table_insert (details, "operation", g_strdup (operation));
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, action, details, options,
+                       callback, state_change_data_new (self, invocation, options));
+}
+
 /* Remove */
 
 static void
@@ -990,18 +1005,14 @@ handle_open_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVarian
     "interactive", "b", "lines", "u", "follow", "b", NULL
   };
   g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) details = NULL;
 
   if (!pd_options_check (arg_options, allowed, &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
       return TRUE;
     }
-  details = new_details (self);
-  g_hash_table_insert (details, "operation", g_strdup ("read-logs"));
-  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, PD_ACTION_READ_LOGS,
-                       details, arg_options, open_log_authorized_cb,
-                       state_change_data_new (self, invocation, arg_options));
+  authorize_call (self, invocation, PD_ACTION_READ_LOGS, "read-logs", arg_options,
+                  open_log_authorized_cb);
   return TRUE;
 }
 
@@ -1503,13 +1514,70 @@ fail:
   return TRUE;
 }
 
+/* Inspect, GetSettingValues: env values and args, where passwords go */
+
+static void
+inspect_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StateChangeData) data = user_data;
+  PdPlugin *self = data->plugin;
+  g_autofree char *json = NULL;
+  gboolean show_values;
+
+  /* a denial, or polkit unavailable, only hides the values */
+  show_values = pd_auth_check_finish (PD_AUTH (source), result, NULL);
+  json = pd_plugin_record_to_docker_json (self->record, show_values);
+  pd_dbus_plugin_complete_inspect (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation), json);
+}
+
 static gboolean
 handle_inspect (PdDbusPlugin *iface, GDBusMethodInvocation *invocation)
 {
   PdPlugin *self = PD_PLUGIN (iface);
-  g_autofree char *json = pd_plugin_record_to_docker_json (self->record);
+  g_autoptr(GVariant) options = g_variant_ref_sink (
+    g_variant_new_parsed ("{'interactive': <false>}"));
 
-  pd_dbus_plugin_complete_inspect (iface, invocation, json);
+  /* values for root (no polkit call) and for callers read-settings allows as they are; never
+   * a password prompt, whatever the message's flag: a read must not start asking */
+  authorize_call (self, invocation, PD_ACTION_READ_SETTINGS, "inspect", options,
+                  inspect_authorized_cb);
+  return TRUE;
+}
+
+static void
+get_setting_values_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StateChangeData) data = user_data;
+  PdPlugin *self = data->plugin;
+  const PdPluginSettings *settings = pd_plugin_record_get_settings (self->record);
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  pd_dbus_plugin_complete_get_setting_values (PD_DBUS_PLUGIN (self),
+                                              g_object_ref (data->invocation),
+                                              (const char *const *) settings->env,
+                                              (const char *const *) settings->args);
+}
+
+static gboolean
+handle_get_setting_values (PdDbusPlugin *iface, GDBusMethodInvocation *invocation,
+                           GVariant *arg_options)
+{
+  PdPlugin *self = PD_PLUGIN (iface);
+  static const char *const allowed[] = { "interactive", "b", NULL };
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_options_check (arg_options, allowed, &error))
+    {
+      pd_return_gerror (invocation, g_steal_pointer (&error));
+      return TRUE;
+    }
+  authorize_call (self, invocation, PD_ACTION_READ_SETTINGS, "read-settings", arg_options,
+                  get_setting_values_authorized_cb);
   return TRUE;
 }
 
@@ -1523,6 +1591,7 @@ pd_plugin_iface_init (PdDbusPluginIface *iface)
   iface->handle_set = handle_set;
   iface->handle_remove = handle_remove;
   iface->handle_inspect = handle_inspect;
+  iface->handle_get_setting_values = handle_get_setting_values;
   iface->handle_upgrade = handle_upgrade;
   iface->handle_push = handle_push;
 }

@@ -126,7 +126,7 @@ test_rules_decisions (void)
 {
   const PdAuthRule *rule;
 
-  /* reads are unauthenticated (dbus-api.md D7) */
+  /* reads are unauthenticated (docs/dbus-api.md, "Authorization") */
   const char *read_only[][2] = {
     { PD_DBUS_INTERFACE_MANAGER, "GetPlugin" },
     { PD_DBUS_INTERFACE_MANAGER, "ListPlugins" },
@@ -154,6 +154,14 @@ test_rules_decisions (void)
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Remove");
   g_assert_nonnull (rule);
   g_assert_cmpstr (rule->action, ==, PD_ACTION_REMOVE);
+  /* env values and args: read-settings, asked without interaction by Inspect */
+  rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "GetSettingValues");
+  g_assert_nonnull (rule);
+  g_assert_cmpstr (rule->action, ==, PD_ACTION_READ_SETTINGS);
+  g_assert_null (rule->privileged_action);
+  rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Inspect");
+  g_assert_nonnull (rule);
+  g_assert_cmpstr (rule->other_action, ==, PD_ACTION_READ_SETTINGS);
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_JOB, "Cancel");
   g_assert_nonnull (rule);
   g_assert_cmpstr (rule->action, ==, PD_ACTION_CANCEL_OTHER_USER);
@@ -246,6 +254,9 @@ test_rules_in_policy (void)
       if (rule->privileged_action != NULL &&
           !g_hash_table_contains (actions, rule->privileged_action))
         g_error ("%s (%s.%s) is not in %s", rule->privileged_action, rule->interface_name,
+                 rule->method_name, path);
+      if (rule->other_action != NULL && !g_hash_table_contains (actions, rule->other_action))
+        g_error ("%s (%s.%s) is not in %s", rule->other_action, rule->interface_name,
                  rule->method_name, path);
     }
 }

@@ -1527,11 +1527,13 @@ test_settings_describe (void)
   g_autoptr(GPtrArray) infos = NULL;
   g_autoptr(GPtrArray) defaults = NULL;
   g_autoptr(GError) error = NULL;
+  /* env values and args may be secrets: no description shows them; mount sources and device
+   * paths are privileges and are shown */
   struct { const char *name; const char *kind; const char *value; gboolean settable; } expected[] = {
-    { "DEBUG", "env", "7", TRUE },
-    { "NOSET", "env", "x", FALSE },
+    { "DEBUG", "env", "", TRUE },
+    { "NOSET", "env", "", FALSE },
     { "MULTI", "env", "", TRUE },
-    { "WRONG", "env", "w", FALSE },
+    { "WRONG", "env", "", FALSE },
     { "my.var", "env", "", TRUE },
     { "dup", "env", "", TRUE },
     { "state", "mount", "/srv", TRUE },
@@ -1540,7 +1542,7 @@ test_settings_describe (void)
     { "dup", "mount", "/dup", TRUE },
     { "fuse", "device", "/dev/fuse", TRUE },
     { "nopath", "device", "", TRUE },
-    { "args", "args", "x y", TRUE },
+    { "args", "args", "", TRUE },
   };
 
   changed = apply (settings, config, &error, "DEBUG", "7", "state", "/srv", "args", "x y", NULL);
@@ -1559,9 +1561,40 @@ test_settings_describe (void)
 
   /* without settings, the config's defaults */
   defaults = pd_plugin_settings_describe (NULL, config);
-  g_assert_cmpstr (((PdSettingInfo *) defaults->pdata[0])->value, ==, "0");
+  g_assert_cmpstr (((PdSettingInfo *) defaults->pdata[0])->value, ==, "");
   g_assert_cmpstr (((PdSettingInfo *) defaults->pdata[6])->value, ==, "/var/lib/x");
-  g_assert_cmpstr (((PdSettingInfo *) defaults->pdata[12])->value, ==, "-v");
+  g_assert_cmpstr (((PdSettingInfo *) defaults->pdata[12])->value, ==, "");
+
+  /* the names, in order, are what everyone may see of the env */
+  {
+    g_auto(GStrv) names = pd_plugin_settings_dup_env_names (changed);
+    g_autoptr(PdPluginSettings) odd = pd_plugin_settings_copy (changed);
+    g_auto(GStrv) odd_names = NULL;
+    g_autoptr(PdPluginSettings) hidden = NULL;
+    const char *const odd_env[] = { "A=1=2", "NOVALUE", "=x", "B=", NULL };
+    const char *const odd_expected[] = { "A", "NOVALUE", "", "B", NULL };
+    const char *const hidden_expected[] = { "A=<hidden>", "NOVALUE", "=<hidden>", "B=<hidden>",
+                                            NULL };
+
+    g_assert_cmpuint (g_strv_length (names), ==, g_strv_length (changed->env));
+    g_assert_cmpstr (names[0], ==, "DEBUG");
+    for (guint i = 0; names[i] != NULL; i++)
+      g_assert_null (strchr (names[i], '='));
+
+    g_strfreev (odd->env);
+    odd->env = g_strdupv ((char **) odd_env);
+    odd_names = pd_plugin_settings_dup_env_names (odd);
+    g_assert_true (g_strv_equal ((const char *const *) odd_names, odd_expected));
+    hidden = pd_plugin_settings_copy_hidden (odd);
+    g_assert_true (g_strv_equal ((const char *const *) hidden->env, hidden_expected));
+    g_assert_cmpuint (g_strv_length (hidden->args), ==, 2);
+    g_assert_cmpstr (hidden->args[0], ==, PD_HIDDEN_VALUE);
+    g_assert_cmpstr (hidden->args[1], ==, PD_HIDDEN_VALUE);
+    g_assert_cmpuint (hidden->mounts->len, ==, odd->mounts->len);
+    /* the original keeps its values */
+    g_assert_cmpstr (odd->env[0], ==, "A=1=2");
+    g_assert_cmpstr (odd->args[0], ==, "x");
+  }
 
   /* sshfs declares no args: none are listed; the description comes from the config */
   {

@@ -1705,7 +1705,7 @@ test_record_docker_json (void)
   GList *l;
   gsize i;
 
-  json = pd_plugin_record_to_docker_json (record);
+  json = pd_plugin_record_to_docker_json (record, TRUE);
   g_assert_true (g_str_has_prefix (json, "{\"Config\":{"));
   /* Go's encoder escapes < > & */
   g_assert_null (strchr (json, '<'));
@@ -1746,7 +1746,7 @@ test_record_docker_json (void)
 
   /* a created plugin (no remote) shows its name as PluginReference, as Docker does */
   local = pd_plugin_record_new (ID_B, "test/local:latest", NULL, make_config (), NULL, NULL, NULL);
-  local_json = pd_plugin_record_to_docker_json (local);
+  local_json = pd_plugin_record_to_docker_json (local, TRUE);
   g_assert_nonnull (strstr (local_json, "\"PluginReference\":\"test/local:latest\""));
   g_assert_null (pd_plugin_record_get_remote (local));
 
@@ -1755,11 +1755,58 @@ test_record_docker_json (void)
     g_autoptr(PdPluginRecord) odd = pd_plugin_record_new (ID_C, "a<b>&c\u2028d\u2029\"e\\",
                                                           NULL, make_config (), NULL, NULL,
                                                           NULL);
-    g_autofree char *odd_json = pd_plugin_record_to_docker_json (odd);
+    g_autofree char *odd_json = pd_plugin_record_to_docker_json (odd, TRUE);
 
     g_assert_nonnull (strstr (odd_json,
                               "\"Name\":\"a\\u003cb\\u003e\\u0026c\\u2028d\\u2029\\\"e\\\\\""));
   }
+}
+
+/* without show_values: Docker's shape, every env value and arg hidden, mounts as they are */
+static void
+test_record_docker_json_hidden (void)
+{
+  g_autoptr(PdPluginRecord) record = make_record (ID_A, "test/plugin:latest", NULL, NULL, NULL);
+  g_autoptr(GHashTable) changes = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdPluginSettings) settings = NULL;
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autofree char *json = NULL;
+  g_autofree char *shown = NULL;
+  JsonObject *doc;
+  JsonArray *env, *args;
+
+  g_hash_table_insert (changes, "DEBUG", "pass=word");
+  g_hash_table_insert (changes, "args", "--key s3cret");
+  settings = pd_plugin_settings_apply (pd_plugin_record_get_settings (record),
+                                       pd_plugin_record_get_config (record), changes, &error);
+  g_assert_no_error (error);
+  pd_plugin_record_set_settings (record, g_steal_pointer (&settings));
+
+  json = pd_plugin_record_to_docker_json (record, FALSE);
+  g_assert_null (strstr (json, "pass=word"));
+  g_assert_null (strstr (json, "s3cret"));
+  json_parser_load_from_data (parser, json, -1, &error);
+  g_assert_no_error (error);
+  doc = json_object_get_object_member (json_node_get_object (json_parser_get_root (parser)),
+                                       "Settings");
+  env = json_object_get_array_member (doc, "Env");
+  g_assert_cmpuint (json_array_get_length (env), ==, 1);
+  g_assert_cmpstr (json_array_get_string_element (env, 0), ==, "DEBUG=" PD_HIDDEN_VALUE);
+  args = json_object_get_array_member (doc, "Args");
+  g_assert_cmpuint (json_array_get_length (args), ==, 2);
+  g_assert_cmpstr (json_array_get_string_element (args, 0), ==, PD_HIDDEN_VALUE);
+  g_assert_cmpstr (json_array_get_string_element (args, 1), ==, PD_HIDDEN_VALUE);
+  g_assert_cmpstr (json_object_get_string_member (
+                     json_array_get_object_element (json_object_get_array_member (doc, "Mounts"),
+                                                    0), "Source"), ==, "/var/lib/data");
+  /* Go's encoder escapes the brackets */
+  g_assert_nonnull (strstr (json, "\"DEBUG=\\u003chidden\\u003e\""));
+
+  /* the record itself is unchanged, and shows the values on request */
+  shown = pd_plugin_record_to_docker_json (record, TRUE);
+  g_assert_nonnull (strstr (shown, "\"DEBUG=pass=word\""));
+  g_assert_nonnull (strstr (shown, "\"--key\",\"s3cret\""));
 }
 
 /* a record without a remote (a created plugin): its name as Reference, no remote, and no
@@ -2002,6 +2049,7 @@ main (int argc, char **argv)
   g_test_add_func ("/record/round-trip", test_record_round_trip);
   g_test_add_func ("/record/invalid", test_record_invalid);
   g_test_add_func ("/record/docker-json", test_record_docker_json);
+  g_test_add_func ("/record/docker-json-hidden", test_record_docker_json_hidden);
   g_test_add_func ("/record/no-reference", test_record_no_reference);
 
   for (gsize i = 0; i < G_N_ELEMENTS (crash_cases); i++)

@@ -38,9 +38,12 @@ MUTATING = {
     (PLUGIN_IFACE, 'Enable'): ('org.plugind.plugind1.enable',),
     (PLUGIN_IFACE, 'Disable'): ('org.plugind.plugind1.disable',),
     (PLUGIN_IFACE, 'OpenLog'): ('org.plugind.plugind1.read-logs',),
+    (PLUGIN_IFACE, 'GetSettingValues'): ('org.plugind.plugind1.read-settings',),
     (PLUGIN_IFACE, 'Hold'): ('org.plugind.plugind1.enable',),
     (JOB_IFACE, 'Cancel'): ('org.plugind.plugind1.cancel-job-other-user',),
 }
+# actions no remote or inactive session gets, even with a password
+NO_OUTSIDE_ACTIVE = {'org.plugind.plugind1.read-settings'}
 # the test of this file that proves the denial of each mutating method
 DENIAL_TESTS = {
     (MANAGER_IFACE, 'Create'): 'test_nobody_create_denied',
@@ -53,6 +56,7 @@ DENIAL_TESTS = {
     (PLUGIN_IFACE, 'Enable'): 'test_nobody_run_methods_denied',
     (PLUGIN_IFACE, 'Disable'): 'test_nobody_run_methods_denied',
     (PLUGIN_IFACE, 'OpenLog'): 'test_nobody_run_methods_denied',
+    (PLUGIN_IFACE, 'GetSettingValues'): 'test_nobody_get_setting_values_denied',
     (PLUGIN_IFACE, 'Hold'): 'test_nobody_run_methods_denied',
     (JOB_IFACE, 'Cancel'): 'test_nobody_cancel_denied',
 }
@@ -164,7 +168,20 @@ class AuthTests(PlugindTestCase):
         self.assertEqual([s for s in self.signals_named('PluginEvent') if s[3][0] == 'set'], [])
         # root still may, including the privileged change
         self.set_settings(self.path, {'DEBUG': '9', 'data': '/etc'})
-        self.assertIn('DEBUG=9', self.plugin_prop(self.path, 'Env'))
+        self.assertIn('DEBUG=9', self.plugin_env(self.path))
+
+    def test_nobody_get_setting_values_denied(self):
+        self.set_settings(self.path, {'DEBUG': 'pa55word', 'args': '--key k3y'})
+        for interactive, args in ((False, '(@a{sv} {},)'),
+                                  (True, '(@a{sv} {},)'),
+                                  (False, "({'interactive': <true>},)")):
+            with self.subTest(interactive=interactive, args=args):
+                err = self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'GetSettingValues',
+                                              'a{sv}', args, interactive=interactive)
+                self.assertNotIn('pa55word', err.message)
+                self.assertNotIn('k3y', err.message)
+        # root may
+        self.assertEqual(self.setting_values(self.path), (['DEBUG=pa55word'], ['--key', 'k3y']))
 
     def test_nobody_remove_denied(self):
         state = self.snapshot_state()
@@ -319,7 +336,9 @@ class AuthTests(PlugindTestCase):
             for action in ids:
                 self.assertIn(action, actions, 'no polkit action %s' % action)
                 for k in ('allow_any', 'allow_inactive'):
-                    self.assertEqual(actions[action].get(k), 'auth_admin', '%s %s' % (action, k))
+                    self.assertEqual(actions[action].get(k),
+                                     'no' if action in NO_OUTSIDE_ACTIVE else 'auth_admin',
+                                     '%s %s' % (action, k))
         for action in ('org.plugind.plugind1.install-privileged',
                        'org.plugind.plugind1.set-privileged'):
             self.assertEqual(actions[action].get('allow_active'), 'auth_admin')

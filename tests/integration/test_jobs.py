@@ -301,7 +301,7 @@ class CrashTests(PlugindTestCase):
         rootfs = os.path.join(self.plugin_dir(listed[0][0]), 'rootfs')
         with open(os.path.join(rootfs, 'bin', 'hello'), 'rb') as f:
             self.assertEqual(f.read(), b'#!/bin/sh\necho hello\n')
-        self.assertIn('DEBUG=0', self.plugin_prop(path, 'Env'))
+        self.assertIn('DEBUG=0', self.plugin_env(path))
         self.create_expect_error(ERR + 'PluginExists', 'test/crash')
 
     def test_crash_create_other_points(self):

@@ -94,8 +94,8 @@ class CreateTests(PlugindTestCase):
 
     def test_features(self):
         features = self.get_prop(ROOT_PATH + '/Manager', MANAGER_IFACE, 'Features')
-        for f in ('create', 'inspect-json', 'compression:gzip', 'compression:xz',
-                  'option:grant-all-privileges', 'option:interactive'):
+        for f in ('create', 'inspect-json', 'setting-values', 'compression:gzip',
+                  'compression:xz', 'option:grant-all-privileges', 'option:interactive'):
             self.assertIn(f, features)
 
     def test_plugin_exists(self):
@@ -185,7 +185,7 @@ class CreateTests(PlugindTestCase):
                b' "settable": ["value"], "value": "1"}]}')
         path, _ = self.create_ok('test/lower', make_context(config_bytes=raw))
         self.assertEqual(self.plugin_prop(path, 'Description'), 'lower')
-        self.assertEqual(self.plugin_prop(path, 'Env'), ['X=1'])
+        self.assertEqual(self.plugin_env(path), ['X=1'])
 
     # -- archive validation (reliability.md rule 1) --------------------------------------
 

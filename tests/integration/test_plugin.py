@@ -39,7 +39,7 @@ REQUIRED_CONFIG_KEYS = {'Description', 'Documentation', 'Interface', 'Entrypoint
 # properties that must survive a daemon restart unchanged
 STABLE_PROPS = ('Id', 'Name', 'CreationTimestamp', 'Reference', 'ManifestDigest', 'ConfigDigest',
                 'Description', 'Documentation', 'InterfaceTypes', 'ProtocolScheme', 'Enabled',
-                'State', 'Privileges', 'Settings', 'Env', 'Args', 'UpdateTimestamp')
+                'State', 'Privileges', 'Settings', 'Env', 'UpdateTimestamp')
 
 
 def now_us():
@@ -66,12 +66,14 @@ class PropertiesTests(PlugindTestCase):
         self.assertEqual(props['InterfaceTypes'], ['docker.volumedriver/1.0'])
         self.assertEqual(props['ProtocolScheme'], '')
         self.assertEqual(props['Privileges'], [])
+        # values of env vars and args are for GetSettingValues only
         self.assertEqual(sorted(tuple(s) for s in props['Settings']), sorted([
-            ('DEBUG', 'env', 'debug level', '0', True),
-            ('args', 'args', 'extra arguments', '--foo', True),
+            ('DEBUG', 'env', 'debug level', '', True),
+            ('args', 'args', 'extra arguments', '', True),
         ]))
-        self.assertEqual(props['Env'], ['DEBUG=0'])
-        self.assertEqual(props['Args'], ['--foo'])
+        self.assertEqual(props['Env'], ['DEBUG'])
+        self.assertNotIn('Args', props)
+        self.assertEqual(self.setting_values(path), (['DEBUG=0'], ['--foo']))
         self.assertIs(props['Enabled'], False)
         self.assertEqual(props['State'], 'disabled')
         self.assertTrue(t0 <= props['CreationTimestamp'] <= t1, props['CreationTimestamp'])
@@ -83,15 +85,16 @@ class PropertiesTests(PlugindTestCase):
         path, _ = self.create_ok('test/kinds', make_context(SET_CONFIG),
                                  options=opts(grant_all_privileges=True))
         settings = {s[0]: tuple(s) for s in self.plugin_prop(path, 'Settings')}
-        self.assertEqual(settings['DEBUG'], ('DEBUG', 'env', 'debug level', '0', True))
-        self.assertEqual(settings['FIXED'], ('FIXED', 'env', 'not settable', 'x', False))
+        self.assertEqual(settings['DEBUG'], ('DEBUG', 'env', 'debug level', '', True))
+        self.assertEqual(settings['FIXED'], ('FIXED', 'env', 'not settable', '', False))
         self.assertEqual(settings['EMPTY'], ('EMPTY', 'env', 'no default', '', True))
         self.assertEqual(settings['data'], ('data', 'mount', 'data dir', '/srv', True))
         self.assertEqual(settings['nosrc'], ('nosrc', 'mount', 'no source', '', True))
         self.assertEqual(settings['dev'], ('dev', 'device', 'a device', '/dev/null', True))
-        self.assertEqual(settings['args'], ('args', 'args', 'extra arguments', '--foo', True))
+        self.assertEqual(settings['args'], ('args', 'args', 'extra arguments', '', True))
         # Docker's InitEmptySettings: env entries with a null value are omitted
-        self.assertEqual(sorted(self.plugin_prop(path, 'Env')), ['DEBUG=0', 'FIXED=x'])
+        self.assertEqual(sorted(self.plugin_prop(path, 'Env')), ['DEBUG', 'FIXED'])
+        self.assertEqual(sorted(self.plugin_env(path)), ['DEBUG=0', 'FIXED=x'])
 
     def test_managed_objects(self):
         path, _ = self.create_ok('test/om')
@@ -209,10 +212,11 @@ class SetTests(PlugindTestCase):
     def test_set_env(self):
         before = self.plugin_prop(self.path, 'UpdateTimestamp')
         self.set_settings(self.path, {'DEBUG': '1'})
-        self.assertIn('DEBUG=1', self.plugin_prop(self.path, 'Env'))
-        self.assertNotIn('DEBUG=0', self.plugin_prop(self.path, 'Env'))
+        self.assertIn('DEBUG=1', self.plugin_env(self.path))
+        self.assertNotIn('DEBUG=0', self.plugin_env(self.path))
+        self.assertEqual(self.plugin_prop(self.path, 'Env'), ['DEBUG', 'FIXED'])
         settings = {s[0]: s for s in self.plugin_prop(self.path, 'Settings')}
-        self.assertEqual(settings['DEBUG'][3], '1')
+        self.assertEqual(settings['DEBUG'][3], '')
         self.assertIn('DEBUG=1', self.inspect(self.path)['Settings']['Env'])
         self.assertGreater(self.plugin_prop(self.path, 'UpdateTimestamp'), before)
         ev = self.wait_signal('PluginEvent', lambda a: a[0] == 'set')
@@ -225,14 +229,15 @@ class SetTests(PlugindTestCase):
 
     def test_set_field_and_values(self):
         self.set_settings(self.path, {'DEBUG.value': '2', 'EMPTY': 'a=b c'})
-        env = self.plugin_prop(self.path, 'Env')
+        env = self.plugin_env(self.path)
         self.assertIn('DEBUG=2', env)
         self.assertIn('EMPTY=a=b c', env)  # a null default is appended
+        self.assertEqual(self.plugin_prop(self.path, 'Env'), ['DEBUG', 'FIXED', 'EMPTY'])
         self.set_settings(self.path, {'args': '--a --b'})
-        self.assertEqual(self.plugin_prop(self.path, 'Args'), ['--a', '--b'])
+        self.assertEqual(self.plugin_args(self.path), ['--a', '--b'])
         self.assertEqual(self.inspect(self.path)['Settings']['Args'], ['--a', '--b'])
         self.set_settings(self.path, {'DEBUG': ''})
-        self.assertIn('DEBUG=', self.plugin_prop(self.path, 'Env'))
+        self.assertIn('DEBUG=', self.plugin_env(self.path))
 
     def test_set_errors(self):
         cases = [
@@ -299,17 +304,19 @@ class SetTests(PlugindTestCase):
         self.set_settings(self.path, {'DEBUG': '7', 'data': '/var', 'args': '-v'})
         props = self.get_all(self.path, PLUGIN_IFACE)
         doc = self.inspect(self.path)
+        values = self.setting_values(self.path)
         self.restart_daemon()
         after = self.get_all(self.path, PLUGIN_IFACE)
         for k in STABLE_PROPS:
             self.assertEqual(after[k], props[k], k)
         self.assertEqual(self.inspect(self.path), doc)
+        self.assertEqual(self.setting_values(self.path), values)
 
     def test_set_unknown_option(self):
         e = self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.set_settings, self.path,
                                  {'DEBUG': '1'}, opts(bogus=True))
         self.assertIn('bogus', e.message)
-        self.assertIn('DEBUG=0', self.plugin_prop(self.path, 'Env'))
+        self.assertIn('DEBUG=0', self.plugin_env(self.path))
 
 
 class RemoveTests(PlugindTestCase):

@@ -488,11 +488,11 @@ class InspectSetRemoveTests(PluginctlTestCase):
         self.ctl_ok('create', 'test/set', self.context_file(make_context()))
         path = self.get_plugin('test/set')
         self.assertEqual(self.ctl_ok('set', 'test/set', 'DEBUG=1=2', 'args=--a --b'), '')
-        self.assertIn('DEBUG=1=2', self.plugin_prop(path, 'Env'))
-        self.assertEqual(list(self.plugin_prop(path, 'Args')), ['--a', '--b'])
+        self.assertIn('DEBUG=1=2', self.plugin_env(path))
+        self.assertEqual(self.plugin_args(path), ['--a', '--b'])
         # a bare name sets the empty value
         self.ctl_ok('set', 'test/set', 'DEBUG')
-        self.assertIn('DEBUG=', self.plugin_prop(path, 'Env'))
+        self.assertIn('DEBUG=', self.plugin_env(path))
         # unknown setting: the daemon's (Docker's) message, nothing changed
         before = self.inspect(path)
         _, err = self.ctl_fail(EXIT_FAILURE, 'set', 'test/set', 'DEBUG=3', 'NOPE=1')
@@ -610,7 +610,10 @@ class NobodyTests(PluginctlTestCase):
         self.assertIn('test/mine:latest', p.stdout.decode())
         p = self.ctl('inspect', 'test/mine', nobody=True)
         self.assertEqual(p.returncode, 0, p.stderr.decode())
-        self.assertEqual(json.loads(p.stdout.decode()), [before_doc])
+        hidden = json.loads(json.dumps(before_doc))
+        hidden['Settings']['Env'] = ['DEBUG=<hidden>']
+        hidden['Settings']['Args'] = ['<hidden>']
+        self.assertEqual(json.loads(p.stdout.decode()), [hidden])
 
 
 # ESC, BEL, CSI as a C1 control, DEL, a byte that is not UTF-8, a real "é", CR and a tab

@@ -238,8 +238,8 @@ class InstallTests(CtlRegistryTestCase):
         self.assertEqual(self.plugin_prop(path, 'ManifestDigest'), digest)
         self.assertFalse(self.plugin_prop(path, 'Enabled'))
         self.assertEqual(self.plugin_prop(path, 'State'), 'disabled')
-        self.assertIn('DEBUG=1', self.plugin_prop(path, 'Env'))
-        self.assertEqual(self.plugin_prop(path, 'Args'), ['--bar', '--baz'])
+        self.assertIn('DEBUG=1', self.plugin_env(path))
+        self.assertEqual(self.plugin_args(path), ['--bar', '--baz'])
         # one pull job, finished
         jobs = self.list_jobs()
         self.assertEqual([j[1] for j in jobs], ['pull'])
@@ -676,7 +676,7 @@ class UpgradeTests(CtlRegistryTestCase):
         self.assertNotEqual(self.plugin_prop(path, 'ConfigDigest'), before['ConfigDigest'])
         self.assertEqual(self.plugin_prop(path, 'Description'), 'version two')
         self.assertEqual(self.plugin_prop(path, 'Reference'), before['Reference'])
-        self.assertIn('DEBUG=7', self.plugin_prop(path, 'Env'))
+        self.assertIn('DEBUG=7', self.plugin_env(path))
         with open(os.path.join(self.rootfs(path), 'etc', 'version'), 'rb') as f:
             self.assertEqual(f.read(), b'2')
         self.assertEqual([j[1] for j in self.list_jobs()], ['pull', 'upgrade'])
@@ -838,7 +838,7 @@ class EnabledPluginTests(CtlRegistryTestCase):
         path = self.get_plugin(remote)
         self.assertTrue(self.plugin_prop(path, 'Enabled'))
         self.assertEqual(self.plugin_prop(path, 'State'), 'running')
-        self.assertIn('DEBUG=1', self.plugin_prop(path, 'Env'))
+        self.assertIn('DEBUG=1', self.plugin_env(path))
         self.assertIn(('mount', [self.data_dir]),
                       [(p[0], list(p[2])) for p in self.plugin_prop(path, 'Privileges')])
         status, reply = plugin_call(self.plugin_prop(path, 'Socket'), 'VolumeDriver.List')

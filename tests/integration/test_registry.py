@@ -666,7 +666,7 @@ class PullTests(PullTestCase):
         self.assertEqual(props['State'], 'running')
         self.assertTrue(props['Enabled'])
         self.assertGreater(props['MainPID'], 0)
-        self.assertIn('DEBUG=1', props['Env'])
+        self.assertIn('DEBUG=1', self.plugin_env(plugin))
         self.assertEqual(privs_list(props['Privileges']),
                          [('mount', 'host path to mount', [data_dir])])
         self.assertIn('enabling', [c['Phase'] for c in self.job_changes(job) if 'Phase' in c])

@@ -223,7 +223,7 @@ class UpgradeTests(UpgradePushTestCase):
     def test_upgrade_merges_settings_and_swaps_content(self):
         plugin, res1 = self.pull_v1()
         self.set_settings(plugin, {'A': '5'})
-        self.assertEqual(self.plugin_prop(plugin, 'Env'), ['A=5', 'B=x'])
+        self.assertEqual(self.plugin_env(plugin), ['A=5', 'B=x'])
         before = self.get_all(plugin, PLUGIN_IFACE)
         old_blobs = self.blob_digests()
         digest2, _, _ = self.push_v2()
@@ -247,7 +247,8 @@ class UpgradeTests(UpgradePushTestCase):
         self.assertEqual(after['ConfigDigest'], manifest['config']['digest'])
         self.assertEqual(tree(self.rootfs(plugin)), expected_tree(V2_FILES))
         # user value kept, new variable with its default, removed one dropped
-        self.assertEqual(after['Env'], ['A=5', 'C=c'])
+        self.assertEqual(after['Env'], ['A', 'C'])
+        self.assertEqual(self.plugin_env(plugin), ['A=5', 'C=c'])
         doc = self.inspect(plugin)
         self.assertEqual(doc['Settings']['Env'], ['A=5', 'C=c'])
         self.assertEqual([e['Name'] for e in doc['Config']['Env']], ['A', 'C'])
@@ -287,7 +288,7 @@ class UpgradeTests(UpgradePushTestCase):
         self.push_plugin('test/def', 'v2', config=env_config(('A', '2'), ('K', 'k2')))
         self.upgrade_ok(plugin, self.remote('test/def', 'v2'))
         # A was never set: it follows the new default; K keeps the user's value
-        self.assertEqual(self.plugin_prop(plugin, 'Env'), ['A=2', 'K=mine'])
+        self.assertEqual(self.plugin_env(plugin), ['A=2', 'K=mine'])
 
     def test_upgrade_empty_remote_uses_reference(self):
         plugin, res1 = self.pull_v1('test/same', 'latest')
@@ -309,7 +310,7 @@ class UpgradeTests(UpgradePushTestCase):
         # C exists only in the new version: the option applies to it
         self.upgrade_ok(plugin, self.remote('test/up', 'v2'),
                         options=opts(settings={'C': 'from-upgrade', 'A': '7'}))
-        self.assertEqual(self.plugin_prop(plugin, 'Env'), ['A=7', 'C=from-upgrade'])
+        self.assertEqual(self.plugin_env(plugin), ['A=7', 'C=from-upgrade'])
         self.assertEqual(self.record(plugin)['settings']['Env'], ['A=7', 'C=from-upgrade'])
 
     def test_upgrade_settings_option_bad_key_changes_nothing(self):
@@ -377,7 +378,7 @@ class UpgradeTests(UpgradePushTestCase):
                     'CreationTimestamp'):
             self.assertEqual(after[key], before[key], key)
         self.assertEqual(after['ManifestDigest'], digest2)
-        self.assertEqual(after['Env'], ['A=5', 'C=c'])
+        self.assertEqual(self.plugin_env(plugin), ['A=5', 'C=c'])
         self.assertEqual(after['Reference'], self.remote('test/up', 'v2'))
         self.assertEqual(tree(self.rootfs(plugin)), expected_tree(V2_FILES))
 
@@ -396,7 +397,7 @@ class UpgradeTests(UpgradePushTestCase):
         self.assertEqual(results['plugin-id'], plugin_id)
         self.assertEqual(self.plugin_prop(plugin, 'Name'), 'test/created:latest')
         self.assertEqual(self.plugin_prop(plugin, 'Reference'), self.remote('test/up', 'v2'))
-        self.assertEqual(self.plugin_prop(plugin, 'Env'), ['A=2', 'C=c'])
+        self.assertEqual(self.plugin_env(plugin), ['A=2', 'C=c'])
         self.assertEqual(tree(self.rootfs(plugin)), expected_tree(V2_FILES))
 
     def test_mount_and_args_overrides_survive_and_count_for_privileges(self):
@@ -425,8 +426,8 @@ class UpgradeTests(UpgradePushTestCase):
         self.upgrade_ok(plugin, self.remote('test/mnt', 'v2'), current)
         doc = self.inspect(plugin)
         self.assertEqual([m['Source'] for m in doc['Settings']['Mounts']], ['/srv/mine'])
-        self.assertEqual(self.plugin_prop(plugin, 'Args'), ['--user', 'one'])
-        self.assertEqual(self.plugin_prop(plugin, 'Env'), ['A=2'])
+        self.assertEqual(self.plugin_args(plugin), ['--user', 'one'])
+        self.assertEqual(self.plugin_env(plugin), ['A=2'])
         self.assertEqual(self.plugin_prop(plugin, 'Privileges'), current)
 
     def test_config_only_upgrade_reuses_the_layer(self):
@@ -442,7 +443,7 @@ class UpgradeTests(UpgradePushTestCase):
         job, _ = self.upgrade_ok(plugin, self.remote('test/cfg', 'v2'))
         self.assertEqual(self.plugin_prop(plugin, 'ManifestDigest'), digest2)
         self.assertEqual(self.plugin_prop(plugin, 'Description'), 'v2')
-        self.assertEqual(self.plugin_prop(plugin, 'Env'), ['A=1', 'N=n'])
+        self.assertEqual(self.plugin_env(plugin), ['A=1', 'N=n'])
         self.assertEqual(tree(self.rootfs(plugin)), expected_tree(V1_FILES))
         # the shared layer was not collected with the old manifest
         self.assertIn(sha256_digest(layers1[0]), self.blob_digests())
@@ -539,14 +540,15 @@ class UpgradeCrashTests(UpgradePushTestCase):
     def assertOld(self, plugin, old, now):
         for key in ('Id', 'Name', 'Reference', 'ManifestDigest', 'ConfigDigest', 'Env'):
             self.assertEqual(now[key], old[key], key)
-        self.assertEqual(now['Env'], ['A=5', 'B=x'])
+        self.assertEqual(self.plugin_env(plugin), ['A=5', 'B=x'])
         self.assertEqual(tree(self.rootfs(plugin)), expected_tree(V1_FILES))
 
     def assertNew(self, plugin, old, now):
         self.assertEqual(now['Id'], old['Id'])
         self.assertEqual(now['Reference'], self.remote('test/crash', 'v2'))
         self.assertNotEqual(now['ManifestDigest'], old['ManifestDigest'])
-        self.assertEqual(now['Env'], ['A=5', 'C=c'])
+        self.assertEqual(now['Env'], ['A', 'C'])
+        self.assertEqual(self.plugin_env(plugin), ['A=5', 'C=c'])
         self.assertEqual(tree(self.rootfs(plugin)), expected_tree(V2_FILES))
 
     def test_crash_before_commit(self):
@@ -620,7 +622,7 @@ class UpgradeProxyTests(UpgradePushTestCase):
         self.assertGreater(len(self.proxy_blob_gets(layer_digest)), 0)
         self.assertEqual(self.plugin_snapshot(plugin), before)
         self.assertEqual(tree(self.rootfs(plugin)), expected_tree(V1_FILES))
-        self.assertEqual(self.plugin_prop(plugin, 'Env'), ['A=5'])
+        self.assertEqual(self.plugin_env(plugin), ['A=5'])
         self.wait_tmp_empty()
         self.assertNotIn(layer_digest, self.blob_digests())
         self.wait_until(lambda: self.blob_digests() == blobs, 10, 'GC of the failed upgrade')
@@ -746,7 +748,7 @@ class UpgradeRunningTests(UpgradePushTestCase):
         self.assertNotEqual(props['MainPID'], 0)
         self.assertNotEqual(props['MainPID'], old_pid)
         self.assertEqual(props['Description'], 'plugind example volume plugin, version 2')
-        self.assertEqual(props['Env'], ['DEBUG=1', 'NEWVAR=new'])
+        self.assertEqual(self.plugin_env(self.plugin), ['DEBUG=1', 'NEWVAR=new'])
         self.assertEqual(self.version(), b'2\n')
         # the upgraded plugin serves, with the data of the old one (the mount source was kept)
         status, reply = plugin_call(props['Socket'], 'VolumeDriver.List')
@@ -769,7 +771,7 @@ class UpgradeRunningTests(UpgradePushTestCase):
         self.wait_until(lambda: self.plugin_prop(self.plugin, 'State') == 'running', 30,
                         'the plugin to start with the daemon')
         self.assertEqual(self.version(), b'2\n')
-        self.assertEqual(self.plugin_prop(self.plugin, 'Env'), ['DEBUG=1', 'NEWVAR=new'])
+        self.assertEqual(self.plugin_env(self.plugin), ['DEBUG=1', 'NEWVAR=new'])
         status, _ = plugin_call(self.plugin_prop(self.plugin, 'Socket'), 'VolumeDriver.List')
         self.assertEqual(status, 200)
         self.disable(self.plugin)
@@ -948,7 +950,7 @@ class PushTests(UpgradePushTestCase):
         self.assertEqual(self.plugin_prop(pulled, 'ConfigDigest'),
                          self.plugin_prop(plugin, 'ConfigDigest'))
         self.assertEqual(self.plugin_prop(pulled, 'Reference'), remote)
-        self.assertEqual(self.plugin_prop(pulled, 'Env'), ['A=1'])
+        self.assertEqual(self.plugin_env(pulled), ['A=1'])
         self.assertEqual(tree(self.rootfs(pulled)), tree(self.rootfs(plugin)))
         a, b = self.inspect(plugin), self.inspect(pulled)
         self.assertEqual(a['Config'], b['Config'])

@@ -1,0 +1,145 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""What other local users can read: env values and args (where passwords go) reach no
+property or signal that anyone may read; Inspect shows the values to root and to callers
+polkit allows read-settings without a prompt."""
+
+import json
+
+from gi.repository import GLib
+
+from pd_testcase import (PLUGIN_IFACE, PROPS_IFACE, ROOT_PATH, PlugindTestCase, main,
+                         make_context, opts, plugin_config)
+from registry_testcase import RegistryTestCase
+
+READ_SETTINGS = 'org.plugind.plugind1.read-settings'
+# polkit's CheckAuthorizationFlags
+ALLOW_USER_INTERACTION = 1
+
+SECRET_ENV = 'env-s3cret-7f1c0d'
+SECRET_ARG = 'arg-s3cret-9a2e4b'
+HIDDEN = '<hidden>'
+
+MOUNT_SOURCE = '/srv/visible-source'
+SECRETS_CONFIG = plugin_config(
+    Mounts=[{'Name': 'data', 'Description': 'data dir', 'Settable': ['source'],
+             'Source': MOUNT_SOURCE, 'Destination': '/data', 'Type': 'bind',
+             'Options': ['rbind']}])
+
+
+class SecretsMixin:
+
+    def assertNoSecret(self, data, what, secrets=(SECRET_ENV, SECRET_ARG)):
+        text = data if isinstance(data, str) else json.dumps(data)
+        for secret in secrets:
+            self.assertNotIn(secret, text, '%s shows a secret: %s' % (what, text[:2000]))
+
+    def assertHiddenInspect(self, doc, n_args):
+        self.assertEqual(doc['Settings']['Env'], ['DEBUG=' + HIDDEN])
+        self.assertEqual(doc['Settings']['Args'], [HIDDEN] * n_args)
+        # mount sources are privileges, not secrets
+        self.assertEqual([m['Source'] for m in doc['Settings']['Mounts']], [MOUNT_SOURCE])
+        # the rest of Docker's object is there
+        self.assertEqual(set(doc), {'Id', 'Name', 'Enabled', 'PluginReference', 'Settings',
+                                    'Config'})
+
+    def assertShownInspect(self, doc):
+        self.assertEqual(doc['Settings']['Env'], ['DEBUG=' + SECRET_ENV])
+        self.assertEqual(doc['Settings']['Args'], ['--password', SECRET_ARG])
+
+
+class PropertyTests(SecretsMixin, PlugindTestCase):
+    """The real polkitd: nobody reads names, never values."""
+
+    def setUp(self):
+        super().setUp()
+        self.path, _ = self.create_ok('test/secrets', make_context(SECRETS_CONFIG),
+                                      options=opts(grant_all_privileges=True))
+        self.set_settings(self.path, {'DEBUG': SECRET_ENV, 'args': '--password ' + SECRET_ARG})
+
+    def test_nobody_reads_no_values_in_properties(self):
+        props = self.assertNobodyAllowed(self.path, PROPS_IFACE, 'GetAll', 's',
+                                         "('%s',)" % PLUGIN_IFACE)[0]
+        self.assertNoSecret(props, 'GetAll')
+        self.assertEqual(props['Env'], ['DEBUG'])
+        self.assertNotIn('Args', props)
+        settings = {s[0]: s for s in props['Settings']}
+        self.assertEqual(settings['DEBUG'], ['DEBUG', 'env', 'debug level', '', True])
+        self.assertEqual(settings['args'], ['args', 'args', 'extra arguments', '', True])
+        self.assertEqual(settings['data'], ['data', 'mount', 'data dir', MOUNT_SOURCE, True])
+        env = self.assertNobodyAllowed(self.path, PROPS_IFACE, 'Get', 'ss',
+                                       "('%s', 'Env')" % PLUGIN_IFACE)[0]
+        self.assertEqual(env, ['DEBUG'])
+        # the property is gone: whatever the answer, no value
+        result, err = self.nobody_call(self.path, PROPS_IFACE, 'Get', 'ss',
+                                       "('%s', 'Args')" % PLUGIN_IFACE)
+        self.assertNoSecret([result, str(err)], 'Get Args')
+        objs = self.assertNobodyAllowed(ROOT_PATH, 'org.freedesktop.DBus.ObjectManager',
+                                        'GetManagedObjects')[0]
+        self.assertEqual(objs[self.path][PLUGIN_IFACE]['Env'], ['DEBUG'])
+        self.assertNoSecret(objs, 'GetManagedObjects')
+
+    def test_nobody_inspect_hides_values(self):
+        for interactive in (False, True):
+            with self.subTest(interactive=interactive):
+                doc = self.assertNobodyAllowed(self.path, PLUGIN_IFACE, 'Inspect',
+                                               interactive=interactive)[0]
+                self.assertNoSecret(doc, 'Inspect')
+                self.assertHiddenInspect(json.loads(doc), 2)
+        # root sees them, with no polkit call
+        self.assertShownInspect(self.inspect(self.path))
+        self.assertEqual(self.setting_values(self.path),
+                         (['DEBUG=' + SECRET_ENV], ['--password', SECRET_ARG]))
+
+    def test_nobody_broadcast_carries_no_values(self):
+        new_env, new_arg = SECRET_ENV + '-new', SECRET_ARG + '-new'
+        with self.nobody_listening(('PluginEvent', 'set')) as seen:
+            self.set_settings(self.path, {'DEBUG': new_env, 'args': new_arg})
+        changed = [s for s in seen if s[0] == self.path and s[2] == 'PropertiesChanged']
+        self.assertTrue(changed, 'nobody saw no PropertiesChanged: %r' % seen)
+        self.assertNoSecret(seen, 'the signals after Set', (new_env, new_arg))
+        self.assertEqual(self.setting_values(self.path), (['DEBUG=' + new_env], [new_arg]))
+
+
+class GrantTests(SecretsMixin, RegistryTestCase):
+    """python-dbusmock's polkitd grants chosen actions to nobody; it logs every check with its
+    flags, so that the test sees which action was asked and whether a prompt was allowed."""
+
+    polkit_mock = True
+    registry_kind = 'proxy'
+
+    def setUp(self):
+        super().setUp()
+        self.push_plugin('test/granted', 'v1', config=SECRETS_CONFIG)
+        self.push_plugin('test/granted', 'v2',
+                         config=dict(SECRETS_CONFIG, Description='version 2'))
+        settings = GLib.Variant('a{ss}', {'DEBUG': SECRET_ENV,
+                                          'args': '--password ' + SECRET_ARG})
+        self.path, _ = self.pull_ok(self.remote('test/granted', 'v1'), 'test/granted',
+                                    [('mount', '', [MOUNT_SOURCE])],
+                                    dict(self.auth_options(), settings=settings))
+        self.polkit_clear()
+
+    def test_read_settings_grant(self):
+        # not granted: hidden, asked once without a prompt even when the caller allows one
+        doc = self.assertNobodyAllowed(self.path, PLUGIN_IFACE, 'Inspect', interactive=True)[0]
+        self.assertHiddenInspect(json.loads(doc), 2)
+        self.assertEqual(self.polkit_checks(), [(READ_SETTINGS, 0)])
+        self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'GetSettingValues', 'a{sv}',
+                                '(@a{sv} {},)')
+        # granted: shown, still never with a prompt
+        self.polkit_allow(READ_SETTINGS)
+        self.polkit_clear()
+        doc = self.assertNobodyAllowed(self.path, PLUGIN_IFACE, 'Inspect', interactive=True)[0]
+        self.assertShownInspect(json.loads(doc))
+        self.assertEqual(self.polkit_checks(), [(READ_SETTINGS, 0)])
+        # the explicit request may prompt when the caller says so
+        self.polkit_clear()
+        env, args = self.assertNobodyAllowed(self.path, PLUGIN_IFACE, 'GetSettingValues',
+                                             'a{sv}', "({'interactive': <true>},)")
+        self.assertEqual((env, args), (['DEBUG=' + SECRET_ENV], ['--password', SECRET_ARG]))
+        self.assertEqual(self.polkit_checks(), [(READ_SETTINGS, ALLOW_USER_INTERACTION)])
+
+
+if __name__ == '__main__':
+    main()
