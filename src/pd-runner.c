@@ -308,26 +308,16 @@ runner_set_last_error (PdRunner *self, const GError *error)
     }
 }
 
-/* "; last output:\n<lines>" or "" */
+/* where the plugin's last output is, when it wrote any: "; see the plugin's log", or "".
+ * Never the output itself: these errors become LastErrorMessage, job results and method
+ * errors, which every local user may read, and a plugin's output may hold its secrets; the
+ * log is for those read-logs allows */
 static char *
 runner_dup_tail_text (PdRunner *self)
 {
-  g_autoptr(GString) text = g_string_new (NULL);
-
-  for (GList *l = self->tail.head; l != NULL; l = l->next)
-    {
-      g_autofree char *escaped = pd_escape_untrusted (l->data, -1);
-      g_string_append_printf (text, "\n%s", escaped);
-    }
-  if (self->partial != NULL && self->partial->len > 0)
-    {
-      g_autofree char *escaped = pd_escape_untrusted (self->partial->str, self->partial->len);
-      g_string_append_printf (text, "\n%s", escaped);
-    }
-  if (text->len == 0)
+  if (self->tail.length == 0 && (self->partial == NULL || self->partial->len == 0))
     return g_strdup ("");
-  g_string_prepend (text, "; last output:");
-  return g_string_free (g_steal_pointer (&text), FALSE);
+  return g_strdup ("; see the plugin's log");
 }
 
 static char *

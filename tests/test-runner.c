@@ -420,14 +420,17 @@ typedef struct {
   const char *needle2;
 } FailCase;
 
+/* the plugin's output is in its log, never in the error: that one says where to look */
+#define SEE_LOG "; see the plugin's log"
+
 static const FailCase fail_cases[] = {
-  { "exit", 10000, PD_ERROR_ACTIVATION_FAILED, "exited with status 3", "exiting at once" },
-  { "nosocket", 400, PD_ERROR_ACTIVATION_TIMEOUT, "did not create its socket", "mode nosocket" },
-  { "symlink", 10000, PD_ERROR_ACTIVATION_FAILED, "/run/docker/plugins/runner.sock is not a socket", "mode symlink" },
-  { "garbage", 10000, PD_ERROR_ACTIVATION_FAILED, "Plugin.Activate: ", "mode garbage" },
-  { "err500", 10000, PD_ERROR_ACTIVATION_FAILED, "Plugin.Activate: HTTP 500: activation exploded", "mode err500" },
-  { "silent", 400, PD_ERROR_ACTIVATION_TIMEOUT, "did not answer /Plugin.Activate within 400 ms", "mode silent" },
-  { "huge", 10000, PD_ERROR_ACTIVATION_FAILED, "larger than 1048576 bytes", "mode huge" },
+  { "exit", 10000, PD_ERROR_ACTIVATION_FAILED, "exited with status 3", SEE_LOG },
+  { "nosocket", 400, PD_ERROR_ACTIVATION_TIMEOUT, "did not create its socket", SEE_LOG },
+  { "symlink", 10000, PD_ERROR_ACTIVATION_FAILED, "/run/docker/plugins/runner.sock is not a socket", SEE_LOG },
+  { "garbage", 10000, PD_ERROR_ACTIVATION_FAILED, "Plugin.Activate: ", SEE_LOG },
+  { "err500", 10000, PD_ERROR_ACTIVATION_FAILED, "Plugin.Activate: HTTP 500: activation exploded", SEE_LOG },
+  { "silent", 400, PD_ERROR_ACTIVATION_TIMEOUT, "did not answer /Plugin.Activate within 400 ms", SEE_LOG },
+  { "huge", 10000, PD_ERROR_ACTIVATION_FAILED, "larger than 1048576 bytes", SEE_LOG },
   { "wrongimpl", 10000, PD_ERROR_ACTIVATION_FAILED, "does not cover interface type docker.volumedriver/1.0", "NetworkDriver" },
 };
 
@@ -502,6 +505,9 @@ test_fail (Fixture *fixture, gconstpointer user_data)
   PdRunner *runner;
   g_autoptr(GError) error = NULL;
   g_autofree char *states = NULL;
+  g_autofree char *log_path = NULL;
+  g_autofree char *log = NULL;
+  g_autofree char *mode_line = NULL;
   gint64 start;
 
   if (skip_unless_root (fixture))
@@ -513,6 +519,12 @@ test_fail (Fixture *fixture, gconstpointer user_data)
   g_test_message ("%s: %s", c->mode, error->message);
   g_assert_nonnull (strstr (error->message, c->needle1));
   g_assert_nonnull (strstr (error->message, c->needle2));
+  /* what it printed is in the log only */
+  g_assert_null (strstr (error->message, "runner-plugin:"));
+  log_path = g_build_filename (fixture->log_dir, PLUGIN_ID ".log", NULL);
+  g_assert_true (g_file_get_contents (log_path, &log, NULL, NULL));
+  mode_line = g_strdup_printf ("runner-plugin: mode %s\n", c->mode);
+  g_assert_nonnull (strstr (log, mode_line));
   /* a plugin that failed answers at once, not at the timeout */
   if (c->code != PD_ERROR_ACTIVATION_TIMEOUT)
     g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
@@ -758,7 +770,8 @@ test_crash_loop (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpuint (pd_runner_get_restart_count (runner), ==, 4);
   g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==, pd_error_to_dbus_name (PD_ERROR_FAILED));
   g_assert_nonnull (strstr (pd_runner_get_last_error_message (runner), "exited with status 1"));
-  g_assert_nonnull (strstr (pd_runner_get_last_error_message (runner), "runner-plugin: crashing"));
+  g_assert_nonnull (strstr (pd_runner_get_last_error_message (runner), SEE_LOG));
+  g_assert_null (strstr (pd_runner_get_last_error_message (runner), "runner-plugin:"));
   assert_stopped (fixture, PD_PLUGIN_STATE_FAILED);
   /* no more restarts */
   sleep_ms (300);

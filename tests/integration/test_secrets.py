@@ -1,15 +1,18 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""What other local users can read: env values and args (where passwords go) reach no
-property or signal that anyone may read; Inspect shows the values to root and to callers
-polkit allows read-settings without a prompt."""
+"""What other local users can read: env values and args (where passwords go) and the output of
+plugins reach no property, signal, job result or method error that anyone may read; Inspect
+shows the values to root and to callers polkit allows read-settings without a prompt."""
 
 import json
+import os
+import uuid
 
-from gi.repository import GLib
+from gi.repository import Gio, GLib
 
-from pd_testcase import (PLUGIN_IFACE, PROPS_IFACE, ROOT_PATH, PlugindTestCase, main,
-                         make_context, opts, plugin_config)
+from pd_testcase import (BUILDDIR, BUS_NAME, ERR, JOB_IFACE, PLUGIN_IFACE, PROPS_IFACE,
+                         ROOT_PATH, TIMEOUT_MULT, DBusError, PlugindTestCase, main, make_context,
+                         opts, plugin_config)
 from registry_testcase import RegistryTestCase
 
 READ_SETTINGS = 'org.plugind.plugind1.read-settings'
@@ -25,6 +28,23 @@ SECRETS_CONFIG = plugin_config(
     Mounts=[{'Name': 'data', 'Description': 'data dir', 'Settable': ['source'],
              'Source': MOUNT_SOURCE, 'Destination': '/data', 'Type': 'bind',
              'Options': ['rbind']}])
+
+
+def read_to_end(fd):
+    out = b''
+    while True:
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            return out
+        out += chunk
+
+
+def runner_plugin_files(test):
+    """The runner's test plugin (tests/runner-plugin.c) under a name of this test's own."""
+    with open(os.path.join(BUILDDIR, 'tests', 'runner-plugin'), 'rb') as f:
+        binary = f.read()
+    test.plugin_binary = 'runner-plugin-' + uuid.uuid4().hex[:12]
+    return {test.plugin_binary: (binary, 0o755)}
 
 
 class SecretsMixin:
@@ -99,6 +119,59 @@ class PropertyTests(SecretsMixin, PlugindTestCase):
         self.assertTrue(changed, 'nobody saw no PropertiesChanged: %r' % seen)
         self.assertNoSecret(seen, 'the signals after Set', (new_env, new_arg))
         self.assertEqual(self.setting_values(self.path), (['DEBUG=' + new_env], [new_arg]))
+
+
+class PluginOutputTests(SecretsMixin, RegistryTestCase):
+    """A plugin that prints its env and args, then fails while starting: its output is in its
+    log, and in nothing else anyone can read."""
+
+    def test_output_stays_in_the_log(self):
+        files = runner_plugin_files(self)
+        config = plugin_config(
+            Entrypoint=['/' + self.plugin_binary, 'printenv', 'runner.sock'],
+            Interface={'Types': ['docker.volumedriver/1.0'], 'Socket': 'runner.sock'},
+            Args={'Name': 'args', 'Description': '', 'Settable': ['value'], 'Value': []})
+        self.push_plugin('test/leaky', 'v1', config=config, files=files)
+        settings = GLib.Variant('a{ss}', {'DEBUG': SECRET_ENV, 'args': SECRET_ARG})
+        with self.nobody_listening(('Completed', 'failed')) as seen:
+            job = self.pull(self.remote('test/leaky', 'v1'), 'test/leaky', (),
+                            dict(self.auth_options(), enable=GLib.Variant('b', True),
+                                 settings=settings))
+            try:
+                self.wait_job(job)
+                self.fail('the plugin started')
+            except DBusError as e:
+                self.assertEqual(e.name, ERR + 'ActivationFailed')
+                self.assertNoSecret(e.message, 'the job error')
+                self.assertIn('log', e.message)
+        self.assertNoSecret(seen, "the signals nobody saw")
+        self.assertNoSecret(self.get_all(job, JOB_IFACE), 'the job properties')
+        self.assertNoSecret([s for s in self.signals_named('Completed')], 'Completed')
+        self.assertNoSecret([s for s in self.signals if s[0] == job], 'the job signals')
+        path = self.get_plugin('test/leaky')
+        props = self.assertNobodyAllowed(path, PROPS_IFACE, 'GetAll', 's',
+                                         "('%s',)" % PLUGIN_IFACE)[0]
+        self.assertEqual(props['State'], 'failed')
+        self.assertNotEqual(props['LastErrorMessage'], '')
+        self.assertNoSecret(props, 'the plugin properties')
+        # Enable's own error
+        e = self.assertDBusError(ERR + 'ActivationFailed', self.call, path, PLUGIN_IFACE,
+                                 'Enable', GLib.Variant('(a{sv})', ({},)),
+                                 timeout_ms=60000 * TIMEOUT_MULT)
+        self.assertNoSecret(e.message, 'the Enable error')
+        self.assertNoSecret(self.plugin_prop(path, 'LastErrorMessage'), 'LastErrorMessage')
+        # the output is in the log, for whoever read-logs allows
+        res, fdl = self.conn.call_with_unix_fd_list_sync(
+            BUS_NAME, path, PLUGIN_IFACE, 'OpenLog',
+            GLib.Variant('(a{sv})', ({},)), GLib.VariantType('(h)'), Gio.DBusCallFlags.NONE,
+            30000 * TIMEOUT_MULT, None, None)
+        fd = fdl.steal_fds()[res.unpack()[0]]
+        try:
+            log = read_to_end(fd).decode(errors='replace')
+        finally:
+            os.close(fd)
+        self.assertIn('env DEBUG=' + SECRET_ENV, log)
+        self.assertIn('arg ' + SECRET_ARG, log)
 
 
 class GrantTests(SecretsMixin, RegistryTestCase):
