@@ -15,9 +15,12 @@ P = "org.plugind.plugind1."
 # action: (allow_active, implied actions, details the message must use)
 D7 = {
     "install": ("auth_admin_keep", {"enable", "set"}, {"plugin"}),
-    "install-privileged": ("auth_admin", {"install", "upgrade", "enable", "set"},
+    "install-privileged": ("auth_admin",
+                           {"install", "upgrade", "upgrade-with-settings", "enable", "set"},
                            {"plugin", "privileges"}),
     "upgrade": ("auth_admin_keep", {"enable"}, {"plugin"}),
+    # one check for an Upgrade with settings; a grant of upgrade alone does not cover it
+    "upgrade-with-settings": ("auth_admin_keep", {"upgrade", "set", "enable"}, {"plugin"}),
     "enable": ("auth_admin_keep", set(), {"plugin"}),
     "disable": ("auth_admin_keep", set(), {"plugin"}),
     "set": ("auth_admin_keep", set(), {"plugin"}),
@@ -29,7 +32,8 @@ D7 = {
     "query-remote": ("yes", set(), {"remote"}),
     "cancel-job-other-user": ("auth_admin_keep", set(), set()),
     "manage": ("auth_admin_keep",
-               {"install", "upgrade", "enable", "disable", "set", "remove", "push"}, set()),
+               {"install", "upgrade", "upgrade-with-settings", "enable", "disable", "set",
+                "remove", "push"}, set()),
 }
 # a lock button never grants host access (D7)
 NEVER_IMPLIED = {"install-privileged", "set-privileged"}

@@ -25,7 +25,9 @@ static const PdAuthRule pd_auth_rules[] = {
   /* holding pins the plugin running (dbus-api.md D3) */
   { PD_DBUS_INTERFACE_PLUGIN, "Hold", PD_ACTION_ENABLE, NULL, NULL },
   { PD_DBUS_INTERFACE_PLUGIN, "Set", PD_ACTION_SET, PD_ACTION_SET_PRIVILEGED, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "Upgrade", PD_ACTION_UPGRADE, PD_ACTION_INSTALL_PRIVILEGED, NULL },
+  /* new settings change env and args: a grant of upgrade alone must not cover them */
+  { PD_DBUS_INTERFACE_PLUGIN, "Upgrade", PD_ACTION_UPGRADE, PD_ACTION_INSTALL_PRIVILEGED,
+    PD_ACTION_UPGRADE_WITH_SETTINGS },
   { PD_DBUS_INTERFACE_PLUGIN, "Push", PD_ACTION_PUSH, NULL, NULL },
   { PD_DBUS_INTERFACE_PLUGIN, "Remove", PD_ACTION_REMOVE, NULL, NULL },
   /* anyone; the env values and args only for root and callers read-settings allows without

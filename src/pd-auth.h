@@ -46,8 +46,9 @@ gboolean pd_auth_get_caller_credentials_finish (PdAuth *self, GAsyncResult *resu
  * The method → action table, default deny. Every method of every interface in the XML files
  * of data/ must appear: with @action NULL anyone may call it; @privileged_action is the
  * stronger action some calls need (install-privileged, set-privileged), else NULL;
- * @other_action is one more action the method checks: for a method anyone may call, without
- * interaction to decide what it shows (read-settings for Inspect); else NULL.
+ * @other_action is one more action the method checks: instead of @action for some calls
+ * (upgrade-with-settings), or, for a method anyone may call, without interaction to decide
+ * what it shows (read-settings for Inspect); else NULL.
  */
 typedef struct {
   const char *interface_name;

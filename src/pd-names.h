@@ -17,6 +17,7 @@
 #define PD_ACTION_INSTALL             PD_ACTION_PREFIX "install"
 #define PD_ACTION_INSTALL_PRIVILEGED  PD_ACTION_PREFIX "install-privileged"
 #define PD_ACTION_UPGRADE             PD_ACTION_PREFIX "upgrade"
+#define PD_ACTION_UPGRADE_WITH_SETTINGS PD_ACTION_PREFIX "upgrade-with-settings"
 #define PD_ACTION_ENABLE              PD_ACTION_PREFIX "enable"
 #define PD_ACTION_DISABLE             PD_ACTION_PREFIX "disable"
 #define PD_ACTION_SET                 PD_ACTION_PREFIX "set"

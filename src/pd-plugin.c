@@ -317,6 +317,23 @@ new_details (PdPlugin *self)
   return details;
 }
 
+/* the "settings" polkit detail: the keys a call changes, sorted, comma-separated; never the
+ * values, which may be secrets */
+static char *
+dup_setting_keys (GHashTable *changes)
+{
+  g_autoptr(GPtrArray) keys = g_ptr_array_new ();
+  GHashTableIter iter;
+  gpointer key;
+
+  g_hash_table_iter_init (&iter, changes);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (keys, key);
+  g_ptr_array_sort (keys, compare_string_pointers);
+  g_ptr_array_add (keys, NULL);
+  return g_strjoinv (",", (char **) keys->pdata);
+}
+
 /* Set */
 
 typedef struct {
@@ -438,7 +455,6 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
   g_autoptr(GHashTable) changes = NULL;
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(GHashTable) details = NULL;
-  g_autoptr(GPtrArray) keys = g_ptr_array_new ();
   g_autofree char *privileges_text = NULL;
   gboolean privileges_changed = FALSE;
   SetData *data;
@@ -479,20 +495,7 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
 
   details = new_details (self);
   g_hash_table_insert (details, "operation", g_strdup ("set"));
-  /* keys only: values may be secrets */
-  {
-    g_autofree char *joined = NULL;
-    GHashTableIter hiter;
-    gpointer hkey;
-
-    g_hash_table_iter_init (&hiter, changes);
-    while (g_hash_table_iter_next (&hiter, &hkey, NULL))
-      g_ptr_array_add (keys, hkey);
-    g_ptr_array_sort (keys, compare_string_pointers);
-    g_ptr_array_add (keys, NULL);
-    joined = g_strjoinv (",", (char **) keys->pdata);
-    g_hash_table_insert (details, "settings", g_steal_pointer (&joined));
-  }
+  g_hash_table_insert (details, "settings", dup_setting_keys (changes));
   if (privileges_changed)
     g_hash_table_insert (details, "privileges", g_strdup (privileges_text));
 
@@ -1435,6 +1438,8 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
                                            : pd_plugin_record_get_remote (self->record);
   PdPullJobRequest *request;
   gboolean privileged;
+  gboolean with_settings;
+  const char *action;
 
   data->request = request = pd_pull_job_request_new ();
   if (!pd_options_check (arg_options, allowed, &error) ||
@@ -1456,13 +1461,24 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
   current = pd_plugin_record_dup_privileges (self->record);
   data->authorized_privileges = pd_privileges_to_string (current);
   privileged = request->grant_all || !pd_privileges_equal (current, request->accepted);
+  with_settings = request->settings != NULL && g_hash_table_size (request->settings) > 0;
   details = new_remote_details (self, request->remote, "upgrade");
   if (privileged)
     g_hash_table_insert (details, "privileges", request->grant_all
                                                   ? g_strdup ("all the plugin requests")
                                                   : pd_privileges_to_string (request->accepted));
-  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation,
-                       privileged ? PD_ACTION_INSTALL_PRIVILEGED : PD_ACTION_UPGRADE, details,
+  if (with_settings)
+    g_hash_table_insert (details, "settings", dup_setting_keys (request->settings));
+  /* one check, so one prompt at most: install-privileged implies set; new settings alone
+   * need upgrade-with-settings, which implies upgrade and set, so that a rule granting
+   * upgrade but not set lets no env value or arg through */
+  if (privileged)
+    action = PD_ACTION_INSTALL_PRIVILEGED;
+  else if (with_settings)
+    action = PD_ACTION_UPGRADE_WITH_SETTINGS;
+  else
+    action = PD_ACTION_UPGRADE;
+  pd_auth_check_async (pd_daemon_get_auth (self->daemon), invocation, action, details,
                        arg_options, remote_call_authorized_cb, g_steal_pointer (&data));
   return TRUE;
 

@@ -154,6 +154,12 @@ test_rules_decisions (void)
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Remove");
   g_assert_nonnull (rule);
   g_assert_cmpstr (rule->action, ==, PD_ACTION_REMOVE);
+  /* new settings in an upgrade need their own action, not upgrade alone */
+  rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Upgrade");
+  g_assert_nonnull (rule);
+  g_assert_cmpstr (rule->action, ==, PD_ACTION_UPGRADE);
+  g_assert_cmpstr (rule->privileged_action, ==, PD_ACTION_INSTALL_PRIVILEGED);
+  g_assert_cmpstr (rule->other_action, ==, PD_ACTION_UPGRADE_WITH_SETTINGS);
   /* env values and args: read-settings, asked without interaction by Inspect */
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "GetSettingValues");
   g_assert_nonnull (rule);

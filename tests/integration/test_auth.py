@@ -31,7 +31,8 @@ MUTATING = {
                               'org.plugind.plugind1.install-privileged'),
     (MANAGER_IFACE, 'GetPrivileges'): ('org.plugind.plugind1.query-remote',),
     (PLUGIN_IFACE, 'Upgrade'): ('org.plugind.plugind1.upgrade',
-                                'org.plugind.plugind1.install-privileged'),
+                                'org.plugind.plugind1.install-privileged',
+                                'org.plugind.plugind1.upgrade-with-settings'),
     (PLUGIN_IFACE, 'Push'): ('org.plugind.plugind1.push',),
     (PLUGIN_IFACE, 'Set'): ('org.plugind.plugind1.set', 'org.plugind.plugind1.set-privileged'),
     (PLUGIN_IFACE, 'Remove'): ('org.plugind.plugind1.remove',),
@@ -219,6 +220,8 @@ class AuthTests(PlugindTestCase):
                  "('%s', @a(ssas) [], @a{sv} {})" % remote),
                 (self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}',
                  "('%s', @a(ssas) [], {'grant-all-privileges': <true>})" % remote),
+                (self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}',
+                 "('%s', [('mount', '', ['/srv'])], {'settings': <{'DEBUG': '1'}>})" % remote),
                 (self.path, PLUGIN_IFACE, 'Push', 'a{sv}', "({'remote': <'%s'>},)" % remote),
             ]
             for path, iface, method, signature, args in cases:

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """What other local users can read: env values and args (where passwords go) and the output of
 plugins reach no property, signal, job result or method error that anyone may read; Inspect
-shows the values to root and to callers polkit allows read-settings without a prompt."""
+shows the values to root and to callers polkit allows read-settings without a prompt; an
+Upgrade that changes settings needs an action a grant of upgrade alone does not cover."""
 
 import json
 import os
@@ -10,12 +11,14 @@ import uuid
 
 from gi.repository import Gio, GLib
 
-from pd_testcase import (BUILDDIR, BUS_NAME, ERR, JOB_IFACE, PLUGIN_IFACE, PROPS_IFACE,
+from pd_testcase import (BUILDDIR, BUS_NAME, DENIED, ERR, JOB_IFACE, PLUGIN_IFACE, PROPS_IFACE,
                          ROOT_PATH, TIMEOUT_MULT, DBusError, PlugindTestCase, main, make_context,
                          opts, plugin_config)
 from registry_testcase import RegistryTestCase
 
 READ_SETTINGS = 'org.plugind.plugind1.read-settings'
+UPGRADE = 'org.plugind.plugind1.upgrade'
+UPGRADE_WITH_SETTINGS = 'org.plugind.plugind1.upgrade-with-settings'
 # polkit's CheckAuthorizationFlags
 ALLOW_USER_INTERACTION = 1
 
@@ -212,6 +215,46 @@ class GrantTests(SecretsMixin, RegistryTestCase):
                                              'a{sv}', "({'interactive': <true>},)")
         self.assertEqual((env, args), (['DEBUG=' + SECRET_ENV], ['--password', SECRET_ARG]))
         self.assertEqual(self.polkit_checks(), [(READ_SETTINGS, ALLOW_USER_INTERACTION)])
+
+    def upgrade_as_nobody(self, settings):
+        args = "('%s', [('mount', '', ['%s'])], {'settings': <%s>})" % (
+            self.remote('test/granted', 'v2'), MOUNT_SOURCE,
+            GLib.Variant('a{ss}', settings).print_(True))
+        return self.nobody_call(self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}', args,
+                                reply='(o)')
+
+    def test_upgrade_with_settings_needs_its_action(self):
+        # a grant of upgrade alone: settings do not get through, and nothing is fetched
+        self.polkit_allow(UPGRADE)
+        self.proxy.requests.clear()
+        jobs = self.list_jobs()
+        _, err = self.upgrade_as_nobody({'DEBUG': 'changed'})
+        self.assertIsNotNone(err, 'Upgrade with settings was allowed with upgrade alone')
+        self.assertIn(err.name, DENIED)
+        self.assertEqual(self.polkit_checks(), [(UPGRADE_WITH_SETTINGS, 0)])
+        self.assertEqual(self.proxy.requests, [], 'a denied Upgrade reached the registry')
+        self.assertEqual(self.list_jobs(), jobs)
+        self.assertEqual(self.plugin_env(self.path), ['DEBUG=' + SECRET_ENV])
+        # the action of its own: one check, and the settings apply
+        self.polkit_allow(UPGRADE_WITH_SETTINGS)
+        self.polkit_clear()
+        result, err = self.upgrade_as_nobody({'DEBUG': 'changed'})
+        self.assertIsNone(err)
+        self.assertEqual(self.polkit_checks(), [(UPGRADE_WITH_SETTINGS, 0)])
+        self.wait_job(result[0])
+        self.assertEqual(self.plugin_prop(self.path, 'Description'), 'version 2')
+        self.assertEqual(self.plugin_env(self.path), ['DEBUG=changed'])
+        # and without settings, upgrade is all it takes
+        self.polkit_allow(UPGRADE)
+        self.polkit_clear()
+        args = "('%s', [('mount', '', ['%s'])], @a{sv} {})" % (
+            self.remote('test/granted', 'v1'), MOUNT_SOURCE)
+        result, err = self.nobody_call(self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}', args,
+                                       reply='(o)')
+        self.assertIsNone(err)
+        self.assertEqual(self.polkit_checks(), [(UPGRADE, 0)])
+        self.wait_job(result[0])
+        self.assertEqual(self.plugin_prop(self.path, 'Description'), 'A test plugin')
 
 
 if __name__ == '__main__':
