@@ -2000,6 +2000,60 @@ append_json_indented (GString *out, const char *json, guint base_depth)
     }
 }
 
+static gboolean opt_show_values;
+
+static const GOptionEntry inspect_entries[] = {
+  { "show-values", 0, 0, G_OPTION_ARG_NONE, &opt_show_values,
+    N_("Show the values of environment variables and arguments, which may contain passwords "
+       "(may ask for authentication)"), NULL },
+  { NULL }
+};
+
+static JsonNode *
+strv_to_json_array (const char *const *strv)
+{
+  JsonArray *array = json_array_new ();
+
+  for (gsize i = 0; strv[i] != NULL; i++)
+    json_array_add_string_element (array, strv[i]);
+  return json_node_init_array (json_node_alloc (), array);
+}
+
+/* the daemon's JSON, parsed into @parser, with the values of the env vars and args of
+ * @plugin in Settings (GetSettingValues, authorized by read-settings: the one call of inspect
+ * that may ask for a password), written as the daemon writes it */
+static char *
+inspect_with_values (PdDbusPlugin *plugin, JsonParser *parser, GError **error)
+{
+  JsonNode *root = json_parser_get_root (parser);
+  g_autoptr(GVariant) ret = NULL;
+  g_auto(GStrv) env = NULL;
+  g_auto(GStrv) args = NULL;
+  GVariantBuilder options;
+  JsonObject *settings = NULL;
+
+  if (root != NULL && JSON_NODE_HOLDS_OBJECT (root) &&
+      json_object_has_member (json_node_get_object (root), "Settings"))
+    settings = json_object_get_object_member (json_node_get_object (root), "Settings");
+  if (settings == NULL)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                           _("the daemon's answer has no Settings object"));
+      return NULL;
+    }
+  ctl_options_init (&options);
+  ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (plugin), "GetSettingValues",
+                                g_variant_new ("(a{sv})", &options), ctl_call_flags (), G_MAXINT,
+                                NULL, error);
+  if (ret == NULL)
+    return NULL;
+  g_variant_get (ret, "(^as^as)", &env, &args);
+  /* replacing a member keeps its place: the order stays Go's */
+  json_object_set_member (settings, "Env", strv_to_json_array ((const char *const *) env));
+  json_object_set_member (settings, "Args", strv_to_json_array ((const char *const *) args));
+  return pd_json_to_go_data (root, NULL);
+}
+
 static int
 cmd_inspect (int argc, char **argv)
 {
@@ -2011,8 +2065,11 @@ cmd_inspect (int argc, char **argv)
   int status;
 
   status = ctl_parse ("inspect", N_("NAME…"),
-                      N_("Show plugins as JSON, in Docker's plugin inspect format."),
-                      NULL, &argc, &argv);
+                      N_("Show plugins as JSON, in Docker's plugin inspect format. The values "
+                         "of environment variables and arguments are shown as \"<hidden>\" "
+                         "unless you are root or allowed to read them without "
+                         "authenticating; --show-values asks for them."),
+                      inspect_entries, &argc, &argv);
   if (status >= 0)
     return status;
   if (argc < 2)
@@ -2041,6 +2098,18 @@ cmd_inspect (int argc, char **argv)
           g_prefix_error (&local_error, "%s: ", argv[i]);
           g_ptr_array_add (errors, local_error);
           continue;
+        }
+      if (opt_show_values)
+        {
+          g_autofree char *shown = inspect_with_values (plugin, parser, &local_error);
+
+          if (shown == NULL)
+            {
+              g_ptr_array_add (errors, local_error);
+              continue;
+            }
+          g_free (json);
+          json = g_steal_pointer (&shown);
         }
       if (n_found++ > 0)
         g_string_append_c (out, ',');

@@ -484,6 +484,33 @@ class InspectSetRemoveTests(PluginctlTestCase):
         out, _ = self.ctl_fail(EXIT_NO_SUCH_PLUGIN, 'inspect', 'test/nope')
         self.assertEqual(out, '[]\n')
 
+    def test_inspect_show_values(self):
+        self.ctl_ok('create', 'test/values', self.context_file(make_context()))
+        self.ctl_ok('set', 'test/values', 'DEBUG=pa55 <&>', 'args=--key s3cret')
+        doc = self.inspect(self.get_plugin('test/values'))
+        self.assertEqual(doc['Settings']['Env'], ['DEBUG=pa55 <&>'])
+        # root reads the values either way; --show-values writes them as the daemon does
+        plain = self.ctl_ok('inspect', 'test/values')
+        self.assertEqual(plain, json.dumps([doc], indent=4, ensure_ascii=False)
+                         .replace('<', '\\u003c').replace('>', '\\u003e')
+                         .replace('&', '\\u0026') + '\n')
+        self.assertEqual(self.ctl_ok('inspect', '--show-values', 'test/values'), plain)
+        # anyone else: hidden, and no prompt; asking for the values is refused
+        for extra in ((), ('--no-ask-password',)):
+            p = self.ctl(*(extra + ('inspect', 'test/values')), nobody=True)
+            self.assertEqual(p.returncode, 0, p.stderr.decode())
+            shown = json.loads(p.stdout.decode())[0]['Settings']
+            self.assertEqual((shown['Env'], shown['Args']), (['DEBUG=<hidden>'],
+                                                             ['<hidden>', '<hidden>']))
+            self.assertNotIn(b's3cret', p.stdout)
+            out, err = self.ctl_fail(EXIT_NOT_AUTHORIZED, *(extra + ('inspect', '--show-values',
+                                                                     'test/values')),
+                                     nobody=True)
+            self.assertEqual(out, '[]\n')
+            self.assertTrue(err.startswith('Error: '), err)
+            self.assertNotIn('s3cret', out + err)
+        self.assertIn('--show-values', self.ctl_ok('inspect', '--help'))
+
     def test_set(self):
         self.ctl_ok('create', 'test/set', self.context_file(make_context()))
         path = self.get_plugin('test/set')
