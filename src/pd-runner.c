@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -46,6 +47,8 @@
 #define BACKOFF_MAX_MS 30000
 #define LOG_READER_MAX_PENDING (1024 * 1024)
 #define LOG_TAIL_MAX_BYTES (1024 * 1024)
+/* how long a kill waits for bwrap to report the sandbox's pid (proc_wait_for_pid) */
+#define PID_REPORT_WAIT_MS 1000
 
 #define ACTIVATE_URI "http://plugin.moby.localhost/Plugin.Activate"
 #define ACTIVATE_ACCEPT "application/vnd.docker.plugins.v1.2+json"
@@ -87,6 +90,7 @@ typedef struct {
   guint sync_source;
   gboolean init_ready;       /* the init said "R": bwrap's set-up is done */
   gboolean setup_done;
+  gboolean killed;           /* SIGKILLed: no set-up to finish */
   char info_buf[512];
   gsize info_len;
   pid_t pid;                 /* host pid of the entrypoint, 0 until known */
@@ -693,11 +697,39 @@ proc_kill_namespace (Proc *proc)
     }
 }
 
+static void proc_read_info (Proc *proc);
+
+/* bwrap reports the sandbox's pid right after it made that process; until it let the process
+ * go on, the process waits for it without having tied its life to bwrap's yet, so killing bwrap
+ * alone then would leave it waiting for good. Waits (blocking, at most @timeout_ms) for the
+ * report, to kill the process itself. */
+static void
+proc_wait_for_pid (Proc *proc, guint timeout_ms)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+
+  while (proc->pid == 0 && proc->info_fd >= 0)
+    {
+      struct pollfd pfd = { proc->info_fd, POLLIN, 0 };
+      gint64 left = deadline - g_get_monotonic_time ();
+
+      if (left <= 0 || (poll (&pfd, 1, (int) (left / 1000) + 1) < 0 && errno != EINTR))
+        return;
+      proc_read_info (proc);
+    }
+}
+
 static void
 proc_signal (Proc *proc, int sig)
 {
   if (proc->exited)
     return;
+  if (sig == SIGKILL)
+    {
+      proc->killed = TRUE;
+      if (proc->pid == 0)
+        proc_wait_for_pid (proc, PID_REPORT_WAIT_MS);
+    }
   if (proc->pidfd >= 0)
     {
       if (sys_pidfd_send_signal (proc->pidfd, sig) < 0 && errno != ESRCH)
@@ -711,7 +743,7 @@ proc_signal (Proc *proc, int sig)
     }
   else if (sig == SIGKILL)
     {
-      /* the entrypoint is not known yet: killing bwrap makes --die-with-parent kill it */
+      /* bwrap has not made the sandbox in time, or cannot be seen to */
       g_subprocess_force_exit (proc->subprocess);
     }
   else
@@ -1449,8 +1481,8 @@ proc_maybe_finish_setup (Proc *proc)
   g_autofree char *propagated = NULL;
   PdSandboxSpec spec;
 
-  if (!proc->init_ready || proc->pid == 0 || proc->setup_done || proc->exited || self == NULL
-      || self->proc != proc)
+  if (!proc->init_ready || proc->pid == 0 || proc->setup_done || proc->exited || proc->killed
+      || self == NULL || self->proc != proc)
     return;
   proc->setup_done = TRUE;
   runner_fill_spec (self, &spec, &propagated);

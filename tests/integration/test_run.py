@@ -244,12 +244,18 @@ def faulty_plugin(test, mode, name, **config):
 
 
 def runner_plugin_processes(test):
+    """The test plugin's processes, and any bwrap that was to start one: a sandbox left waiting
+    in bwrap's set-up counts as left behind too."""
     out = []
     for pid in os.listdir('/proc'):
         if pid.isdigit():
             try:
                 if os.path.basename(os.readlink('/proc/%s/exe' % pid)) == test.plugin_binary:
                     out.append(pid)
+                    continue
+                with open('/proc/%s/cmdline' % pid, 'rb') as f:
+                    if ('/' + test.plugin_binary).encode() in f.read().split(b'\0'):
+                        out.append(pid)
             except OSError:
                 pass
     return out
