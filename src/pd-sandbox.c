@@ -46,6 +46,7 @@
 #define SECCOMP_FD_TARGET 4
 #define INIT_FD_TARGET 5
 #define SYNC_FD_TARGET 6
+#define ARGS_FD_TARGET 7
 /* plugind-sandbox-init is a small static binary; anything far larger is not it */
 #define INIT_MAX_SIZE (16 * 1024 * 1024)
 /* bwrap's --info-fd JSON is a few lines */
@@ -415,8 +416,24 @@ check_destinations_apart (const PdSandboxSpec *spec, gboolean has_network, GErro
   return TRUE;
 }
 
-GPtrArray *
-pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
+/* appends --setenv NAME VALUE to @argv, or, with @env_args, NUL-separated to @env_args */
+static void
+add_setenv (GPtrArray *argv, GString *env_args, const char *name, const char *value)
+{
+  if (env_args == NULL)
+    {
+      add3 (argv, "--setenv", name, value);
+      return;
+    }
+  g_string_append_len (env_args, "--setenv", sizeof "--setenv");
+  g_string_append_len (env_args, name, strlen (name) + 1);
+  g_string_append_len (env_args, value, strlen (value) + 1);
+}
+
+/* pd_sandbox_build_argv(); with @env_args, the plugin's environment goes there, for bwrap's
+ * --args @spec->args_fd, rather than on bwrap's command line */
+static GPtrArray *
+build_argv (const PdSandboxSpec *spec, GString *env_args, GError **error)
 {
   const PdPluginConfig *config;
   const PdPluginSettings *settings;
@@ -592,20 +609,25 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
   add2 (argv, "--chdir", workdir);
 
   add (argv, "--clearenv");
-  add3 (argv, "--setenv", "PATH", PD_SANDBOX_DEFAULT_PATH);
+  add_setenv (argv, env_args, "PATH", PD_SANDBOX_DEFAULT_PATH);
   for (guint i = 0; settings->env != NULL && settings->env[i] != NULL; i++)
     {
       const char *entry = settings->env[i];
       const char *eq = strchr (entry, '=');
-      g_autofree char *name = NULL;
+      g_autofree char *name = g_strndup (entry, eq != NULL ? (gsize) (eq - entry) : strlen (entry));
+      /* the value may be a secret: messages name the variable only */
+      g_autofree char *escaped = pd_escape_untrusted (name, -1);
 
-      if (eq == NULL || eq == entry || pd_string_has_control_chars (entry))
-        {
-          g_autofree char *escaped = pd_escape_untrusted (entry, -1);
-          return fail (error, "env entry \"%s\" is not NAME=value", escaped), NULL;
-        }
-      name = g_strndup (entry, eq - entry);
-      add3 (argv, "--setenv", name, eq + 1);
+      if (eq == NULL || eq == entry)
+        return fail (error, "env entry \"%s\" is not NAME=value", escaped), NULL;
+      if (pd_string_has_control_chars (entry))
+        return fail (error, "env var \"%s\" holds control characters", escaped), NULL;
+      add_setenv (argv, env_args, name, eq + 1);
+    }
+  if (env_args != NULL)
+    {
+      g_autofree char *fd = g_strdup_printf ("%d", spec->args_fd);
+      add2 (argv, "--args", fd);
     }
 
   if (spec->seccomp_fd >= 0)
@@ -650,6 +672,12 @@ pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
     add (argv, settings->args[i]);
 
   return g_steal_pointer (&argv);
+}
+
+GPtrArray *
+pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error)
+{
+  return build_argv (spec, NULL, error);
 }
 
 /* ---- capabilities ---- */
@@ -1222,6 +1250,27 @@ build_filter (scmp_filter_ctx ctx, const char *const *capabilities, PdSeccompFla
   return TRUE;
 }
 
+/* a close-on-exec memfd holding @data, positioned at 0 and sealed, so that nobody holding it
+ * can change what bwrap reads */
+static int
+memfd_from_data (const void *data, gsize len, const char *name, GError **error)
+{
+  int fd = memfd_create (name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+  if (fd < 0)
+    return fail (error, "memfd_create: %s", g_strerror (errno)), -1;
+  if (!pd_write_all (fd, data, len, NULL)
+      || lseek (fd, 0, SEEK_SET) != 0
+      || fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
+    {
+      int errsv = errno;
+
+      close (fd);
+      return fail (error, "cannot write %s: %s", name, g_strerror (errsv)), -1;
+    }
+  return fd;
+}
+
 int
 pd_sandbox_compile_seccomp (const char *const *capabilities, PdSeccompFlags flags,
                             GError **error)
@@ -1251,15 +1300,14 @@ pd_sandbox_compile_seccomp (const char *const *capabilities, PdSeccompFlags flag
   if (!build_filter (ctx, capabilities, flags, error))
     return -1;
 
-  fd = memfd_create ("plugind-seccomp", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  /* libseccomp 2.5 exports only to an fd: export, read back, prepend */
+  fd = memfd_create ("plugind-seccomp-export", MFD_CLOEXEC);
   if (fd < 0)
     return fail (error, "memfd_create: %s", g_strerror (errno)), -1;
-
-  /* libseccomp 2.5 exports only to an fd: export, read back, prepend, rewrite */
   r = seccomp_export_bpf (ctx, fd);
   if (r < 0)
     {
-      pd_close_keep_errno (fd);
+      close (fd);
       return fail (error, "cannot export the seccomp filter: %s", seccomp_strerror (r)), -1;
     }
   if (fstat (fd, &st) != 0 || st.st_size <= 0 || st.st_size % sizeof (struct sock_filter) != 0)
@@ -1274,30 +1322,15 @@ pd_sandbox_compile_seccomp (const char *const *capabilities, PdSeccompFlags flag
       close (fd);
       return fail (error, "cannot read back the seccomp filter"), -1;
     }
+  close (fd);
 
   program = build_prefix (highest);
   g_array_append_vals (program, bpf, bpf_len / sizeof (struct sock_filter));
   /* the kernel's BPF_MAXINSNS */
   if (program->len > 4096)
-    {
-      close (fd);
-      return fail (error, "the seccomp filter has too many instructions (%u)", program->len), -1;
-    }
-
-  if (ftruncate (fd, 0) != 0
-      || pwrite (fd, program->data, program->len * sizeof (struct sock_filter), 0)
-         != (ssize_t) (program->len * sizeof (struct sock_filter))
-      || lseek (fd, 0, SEEK_SET) != 0
-      /* bwrap reads it as it is: nobody holding the fd can change it afterwards */
-      || fcntl (fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
-    {
-      int errsv = errno;
-
-      close (fd);
-      return fail (error, "cannot write the seccomp filter: %s", g_strerror (errsv)), -1;
-    }
-
-  return fd;
+    return fail (error, "the seccomp filter has too many instructions (%u)", program->len), -1;
+  return memfd_from_data (program->data, program->len * sizeof (struct sock_filter),
+                          "plugind-seccomp", error);
 }
 
 /* ---- start-up ---- */
@@ -1331,51 +1364,21 @@ find_init (void)
 static int
 load_init (const char *path, GError **error)
 {
-  struct stat st;
-  int fd, memfd;
+  g_autoptr(GMappedFile) file = g_mapped_file_new (path, FALSE, NULL);
+  gsize len = file != NULL ? g_mapped_file_get_length (file) : 0;
+  int fd;
 
-  fd = open (path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    return fail (error, "cannot open the sandbox init %s: %s", path, g_strerror (errno)), -1;
-  if (fstat (fd, &st) != 0 || !S_ISREG (st.st_mode) || st.st_size <= 0
-      || st.st_size > INIT_MAX_SIZE)
-    {
-      close (fd);
-      return fail (error, "the sandbox init %s is not a program", path), -1;
-    }
-  memfd = memfd_create ("plugind-sandbox-init", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (memfd < 0)
+  if (len == 0 || len > INIT_MAX_SIZE)
+    return fail (error, "the sandbox init %s cannot be read or is not a program", path), -1;
+  fd = memfd_from_data (g_mapped_file_get_contents (file), len, "plugind-sandbox-init", error);
+  if (fd >= 0 && fchmod (fd, 0555) != 0)
     {
       int errsv = errno;
 
       close (fd);
-      return fail (error, "memfd_create: %s", g_strerror (errsv)), -1;
+      return fail (error, "cannot make the sandbox init executable: %s", g_strerror (errsv)), -1;
     }
-  for (off_t done = 0; done < st.st_size;)
-    {
-      char buf[64 * 1024];
-      ssize_t n = read (fd, buf, sizeof buf);
-
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0 || !pd_write_all (memfd, buf, (gsize) n, NULL))
-        {
-          close (fd);
-          close (memfd);
-          return fail (error, "cannot copy the sandbox init %s", path), -1;
-        }
-      done += n;
-    }
-  close (fd);
-  if (fchmod (memfd, 0555) != 0
-      || fcntl (memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) != 0)
-    {
-      int errsv = errno;
-
-      close (memfd);
-      return fail (error, "cannot seal the sandbox init: %s", g_strerror (errsv)), -1;
-    }
-  return memfd;
+  return fd;
 }
 
 int
@@ -1435,9 +1438,10 @@ pd_sandbox_spawn (const PdSandboxSpec *spec_in, GSubprocessFlags flags, GError *
   g_autoptr(GSubprocess) subprocess = NULL;
   const char *empty_env[] = { NULL };
   PdSeccompFlags seccomp_flags = PD_SECCOMP_FLAGS_NONE;
+  g_autoptr(GString) env_args = NULL;
   PdSandboxProcess *process;
   guint64 mask = 0;
-  int seccomp_fd, init_fd;
+  int seccomp_fd, init_fd, args_fd;
   int info_pipe[2];
   int sync_pair[2];
 
@@ -1454,9 +1458,16 @@ pd_sandbox_spawn (const PdSandboxSpec *spec_in, GSubprocessFlags flags, GError *
   spec.seccomp_fd = SECCOMP_FD_TARGET;
   spec.init_fd = INIT_FD_TARGET;
   spec.sync_fd = SYNC_FD_TARGET;
+  spec.args_fd = ARGS_FD_TARGET;
 
-  argv = pd_sandbox_build_argv (&spec, error);
+  /* the environment (values may be secrets) through an fd: every local user can read a
+   * command line in /proc */
+  env_args = g_string_new (NULL);
+  argv = build_argv (&spec, env_args, error);
   if (argv == NULL)
+    return NULL;
+  args_fd = memfd_from_data (env_args->str, env_args->len, "plugind-bwrap-args", error);
+  if (args_fd < 0)
     return NULL;
   effective = pd_sandbox_effective_capabilities (&spec, error);
   needed = merge_capabilities (init_capabilities, G_N_ELEMENTS (init_capabilities),
@@ -1465,42 +1476,32 @@ pd_sandbox_spawn (const PdSandboxSpec *spec_in, GSubprocessFlags flags, GError *
     return NULL;
   if (spec.config->linux_allow_all_devices)
     seccomp_flags |= PD_SECCOMP_FLAGS_ALLOW_DEVICE_NODES;
+  launcher = g_subprocess_launcher_new (flags);
+  /* the launcher owns each fd from here, whatever fails next */
+  g_subprocess_launcher_take_fd (launcher, args_fd, ARGS_FD_TARGET);
   seccomp_fd = pd_sandbox_compile_seccomp ((const char *const *) effective, seccomp_flags, error);
   if (seccomp_fd < 0)
     return NULL;
+  g_subprocess_launcher_take_fd (launcher, seccomp_fd, SECCOMP_FD_TARGET);
   init_fd = pd_sandbox_open_init (error);
   if (init_fd < 0)
-    {
-      close (seccomp_fd);
-      return NULL;
-    }
+    return NULL;
+  g_subprocess_launcher_take_fd (launcher, init_fd, INIT_FD_TARGET);
   if (pipe2 (info_pipe, O_CLOEXEC) != 0)
-    {
-      int errsv = errno;
-
-      close (seccomp_fd);
-      close (init_fd);
-      return fail (error, "pipe: %s", g_strerror (errsv)), NULL;
-    }
+    return fail (error, "pipe: %s", g_strerror (errno)), NULL;
+  g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD_TARGET);
   if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sync_pair) != 0)
     {
       int errsv = errno;
 
-      close (seccomp_fd);
-      close (init_fd);
       close (info_pipe[0]);
-      close (info_pipe[1]);
       return fail (error, "socketpair: %s", g_strerror (errsv)), NULL;
     }
+  g_subprocess_launcher_take_fd (launcher, sync_pair[1], SYNC_FD_TARGET);
 
-  launcher = g_subprocess_launcher_new (flags);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, &mask, NULL);
   /* a clean environment: the plugin's comes from the argv (--setenv) */
   g_subprocess_launcher_set_environ (launcher, (char **) empty_env);
-  g_subprocess_launcher_take_fd (launcher, info_pipe[1], INFO_FD_TARGET);
-  g_subprocess_launcher_take_fd (launcher, seccomp_fd, SECCOMP_FD_TARGET);
-  g_subprocess_launcher_take_fd (launcher, init_fd, INIT_FD_TARGET);
-  g_subprocess_launcher_take_fd (launcher, sync_pair[1], SYNC_FD_TARGET);
   subprocess = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, error);
   /* closes our copies of what the child got */
   g_subprocess_launcher_close (launcher);

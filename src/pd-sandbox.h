@@ -102,6 +102,9 @@ typedef enum {
  * @init_fd: the fd number of the sandbox-init memfd (pd_sandbox_open_init()) in bwrap's fd
  *   table; -1 runs the entrypoint directly (argv tests only)
  * @sync_fd: the fd number of the init's end of its sync socket in bwrap's fd table
+ * @args_fd: the fd number of bwrap's --args with the plugin's environment (pd_sandbox_spawn()
+ *   puts the values there, off bwrap's command line, which every local user can read);
+ *   unused by pd_sandbox_build_argv(), which puts them in the argv
  * @hosts_path: host file bound at /etc/hosts for networked plugins; NULL = "/etc/hosts"
  * @resolv_conf_path: the same for /etc/resolv.conf; NULL = "/etc/resolv.conf"
  *
@@ -119,6 +122,7 @@ typedef struct {
   int info_fd;
   int init_fd;
   int sync_fd;
+  int args_fd;
   const char *hosts_path;
   const char *resolv_conf_path;
 } PdSandboxSpec;

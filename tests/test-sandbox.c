@@ -877,6 +877,31 @@ install_probe (Fixture *fixture)
   g_assert_no_errno (g_chmod (tmp, 01777));
 }
 
+/* every local user can read a command line: bwrap's holds none of the plugin's environment
+ * (it goes through --args), while bwrap waits for the set-up */
+static void
+assert_no_environment_on_command_line (GSubprocess *bwrap)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/cmdline", g_subprocess_get_identifier (bwrap));
+  gint64 deadline = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+  g_autofree char *cmdline = NULL;
+  gsize len = 0;
+
+  /* until the forked child has exec'd bwrap */
+  while (cmdline == NULL || !g_str_equal (cmdline, BWRAP))
+    {
+      g_clear_pointer (&cmdline, g_free);
+      g_assert_true (g_file_get_contents (path, &cmdline, &len, NULL));
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+    }
+  for (gsize i = 0; i < len; i += strlen (cmdline + i) + 1)
+    {
+      g_assert_cmpstr (cmdline + i, !=, "--setenv");
+      g_assert_null (strstr (cmdline + i, "hello world"));
+    }
+  g_assert_nonnull (memmem (cmdline, len, "--args", sizeof "--args"));
+}
+
 /* runs the probe in a sandbox for a config with @extra members, as the runner starts a
  * plugin: spawned with its init, set up, then left to run */
 static ProbeResult *
@@ -903,6 +928,7 @@ run_probe (Fixture *fixture, const char *extra, PdSandboxCapabilities capabiliti
   sandbox = pd_sandbox_spawn (&spec, G_SUBPROCESS_FLAGS_STDOUT_PIPE | G_SUBPROCESS_FLAGS_STDERR_PIPE,
                               &error);
   g_assert_no_error (error);
+  assert_no_environment_on_command_line (sandbox->subprocess);
   g_assert_true (pd_sandbox_process_setup_sync (sandbox, &spec, 10000, &error));
   g_assert_no_error (error);
   g_subprocess_communicate_utf8 (sandbox->subprocess, NULL, NULL, &out, &err, &error);

@@ -124,6 +124,32 @@ class PropertyTests(SecretsMixin, PlugindTestCase):
         self.assertEqual(self.setting_values(self.path), (['DEBUG=' + new_env], [new_arg]))
 
 
+class ProcTests(SecretsMixin, PlugindTestCase):
+    """While a plugin runs, nobody finds its env values in /proc: bwrap gets them through an fd,
+    not on its command line, and the plugin's environment is readable by root only. (Its args
+    are on its own command line, as any program's.)"""
+
+    def test_nobody_finds_env_values_in_proc(self):
+        files = runner_plugin_files(self)
+        config = plugin_config(
+            Entrypoint=['/' + self.plugin_binary, 'normal', 'runner.sock'],
+            Interface={'Types': ['docker.volumedriver/1.0'], 'Socket': 'runner.sock'})
+        path, _ = self.create_ok('test/proc', make_context(config, files=files))
+        self.set_settings(path, {'DEBUG': SECRET_ENV})
+        self.call(path, PLUGIN_IFACE, 'Enable', GLib.Variant('(a{sv})', ({},)),
+                  timeout_ms=60000 * TIMEOUT_MULT)
+        pid = self.plugin_prop(path, 'MainPID')
+        with open('/proc/%d/environ' % pid, 'rb') as f:
+            self.assertIn(('DEBUG=' + SECRET_ENV).encode(), f.read().split(b'\0'))
+        p = self.run_as_nobody(
+            ['sh', '-c', 'cat /proc/[0-9]*/cmdline /proc/[0-9]*/environ 2>/dev/null; true'],
+            check=True)
+        self.assertNoSecret(p.stdout.decode(errors='replace'), '/proc, read by nobody',
+                            (SECRET_ENV,))
+        self.call(path, PLUGIN_IFACE, 'Disable', GLib.Variant('(a{sv})', ({},)),
+                  timeout_ms=60000 * TIMEOUT_MULT)
+
+
 class PluginOutputTests(SecretsMixin, RegistryTestCase):
     """A plugin that prints its env and args, then fails while starting: its output is in its
     log, and in nothing else anyone can read."""
