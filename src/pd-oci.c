@@ -8,6 +8,7 @@
 #include <json-glib/json-glib.h>
 
 #include "pd-error.h"
+#include "pd-json.h"
 #include "pd-oci.h"
 #include "pd-reference.h"
 
@@ -99,23 +100,21 @@ collect_descriptor_digest (JsonNode *node, GPtrArray *out, GError **error)
 GStrv
 pd_oci_manifest_list_digests (const char *data, gsize len, GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(JsonNode) root_node = NULL;
   JsonObject *root;
   JsonArray *layers;
   JsonNode *node;
 
-  if (!json_parser_load_from_data (parser, data, len, error))
-    {
-      pd_error_convert (error);
-      return NULL;
-    }
-  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  root_node = pd_json_parse (data, len, PD_MAX_MANIFEST_SIZE, error);
+  if (root_node == NULL)
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (root_node))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE, "manifest is not an object");
       return NULL;
     }
-  root = json_node_get_object (json_parser_get_root (parser));
+  root = json_node_get_object (root_node);
   if (!collect_descriptor_digest (json_object_get_member (root, "config"), out, error))
     return NULL;
   node = json_object_get_member (root, "layers");
@@ -135,16 +134,13 @@ pd_oci_manifest_list_digests (const char *data, gsize len, GError **error)
 char *
 pd_oci_manifest_get_media_type (GBytes *manifest)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
   g_autoptr(GList) members = NULL;
   gsize len = 0;
   const char *data = g_bytes_get_data (manifest, &len);
-  JsonNode *root;
+  g_autoptr(JsonNode) root = pd_json_parse (data, len, PD_MAX_MANIFEST_SIZE, NULL);
   JsonObject *object;
 
-  if (len == 0 || memchr (data, '\0', len) != NULL ||
-      !json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
-      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return NULL;
   object = json_node_get_object (root);
   /* Go, and so the registries and Docker, decode keys case-insensitively */

@@ -10,6 +10,9 @@ G_BEGIN_DECLS
 #define PD_MEDIA_TYPE_PLUGIN_CONFIG   "application/vnd.docker.plugin.v1+json"
 #define PD_MEDIA_TYPE_DOCKER_LAYER_GZIP "application/vnd.docker.image.rootfs.diff.tar.gzip"
 
+/* manifests and indexes, as read from a registry or the store */
+#define PD_MAX_MANIFEST_SIZE (4 * 1024 * 1024)
+
 typedef struct {
   char *media_type;
   char *digest;

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "pd-error.h"
+#include "pd-json.h"
 #include "pd-plugin-config.h"
 #include "pd-reference.h"
 
@@ -15,8 +16,6 @@
 #define PD_PLUGIN_SOCKET_DIR      "/run/docker/plugins/"
 #define PD_PLUGIN_SOCKET_NAME_MAX (107 - (sizeof (PD_PLUGIN_SOCKET_DIR) - 1))
 #define PD_PROTOCOL_HTTP_V1       "moby.plugins.http/v1"
-/* deep enough for any real config, shallow enough that recursion cannot exhaust the stack */
-#define PJ_MAX_DEPTH              128
 
 /* section: a strict JSON scanner
  *
@@ -106,39 +105,13 @@ pj_fail_syntax (PjScanner *s, GError **error, const char *what)
 static void
 pj_skip_ws (PjScanner *s)
 {
-  while (s->pos < s->len)
-    {
-      char c = s->data[s->pos];
-      if (c != ' ' && c != '\t' && c != '\n' && c != '\r')
-        break;
-      s->pos++;
-    }
+  pd_json_skip_ws (s->data, s->len, &s->pos);
 }
 
 static gboolean
 pj_literal (PjScanner *s, const char *word)
 {
-  gsize n = strlen (word);
-
-  if (s->len - s->pos < n || memcmp (s->data + s->pos, word, n) != 0)
-    return FALSE;
-  s->pos += n;
-  return TRUE;
-}
-
-static int
-pj_hex4 (const char *p)
-{
-  int v = 0;
-
-  for (int i = 0; i < 4; i++)
-    {
-      int d = g_ascii_xdigit_value (p[i]);
-      if (d < 0)
-        return -1;
-      v = (v << 4) | d;
-    }
-  return v;
+  return pd_json_scan_literal (s->data, s->len, &s->pos, word);
 }
 
 /* scans a string at s->pos (which is at the opening quote); @is_key only changes messages */
@@ -146,117 +119,14 @@ static char *
 pj_scan_string (PjScanner *s, gboolean is_key, GError **error)
 {
   g_autoptr(GString) out = g_string_new (NULL);
+  gboolean nul = FALSE;
+  const char *problem = pd_json_scan_string (s->data, s->len, &s->pos, out, &nul);
 
-  s->pos++;
-  for (;;)
-    {
-      guchar c;
-
-      if (s->pos >= s->len)
-        {
-          pj_fail_syntax (s, error, "unterminated string");
-          return NULL;
-        }
-      c = (guchar) s->data[s->pos];
-      if (c == '"')
-        {
-          s->pos++;
-          break;
-        }
-      if (c == '\0')
-        goto nul;
-      if (c < 0x20)
-        {
-          pj_fail_syntax (s, error, "control character in string");
-          return NULL;
-        }
-      if (c == '\\')
-        {
-          char e;
-
-          if (s->pos + 1 >= s->len)
-            {
-              pj_fail_syntax (s, error, "unterminated string");
-              return NULL;
-            }
-          e = s->data[s->pos + 1];
-          switch (e)
-            {
-            case '"': g_string_append_c (out, '"'); break;
-            case '\\': g_string_append_c (out, '\\'); break;
-            case '/': g_string_append_c (out, '/'); break;
-            case 'b': g_string_append_c (out, '\b'); break;
-            case 'f': g_string_append_c (out, '\f'); break;
-            case 'n': g_string_append_c (out, '\n'); break;
-            case 'r': g_string_append_c (out, '\r'); break;
-            case 't': g_string_append_c (out, '\t'); break;
-            case 'u':
-              {
-                int u;
-                gunichar ch;
-
-                if (s->len - s->pos < 6 || (u = pj_hex4 (s->data + s->pos + 2)) < 0)
-                  {
-                    pj_fail_syntax (s, error, "invalid \\u escape");
-                    return NULL;
-                  }
-                if (u == 0)
-                  goto nul;
-                ch = u;
-                if (u >= 0xdc00 && u <= 0xdfff)
-                  {
-                    pj_fail_syntax (s, error, "unpaired UTF-16 surrogate in \\u escape");
-                    return NULL;
-                  }
-                if (u >= 0xd800 && u <= 0xdbff)
-                  {
-                    int lo;
-
-                    if (s->len - s->pos < 12 || s->data[s->pos + 6] != '\\' ||
-                        s->data[s->pos + 7] != 'u' ||
-                        (lo = pj_hex4 (s->data + s->pos + 8)) < 0xdc00 || lo > 0xdfff)
-                      {
-                        pj_fail_syntax (s, error, "unpaired UTF-16 surrogate in \\u escape");
-                        return NULL;
-                      }
-                    ch = 0x10000 + (((gunichar) u - 0xd800) << 10) + ((gunichar) lo - 0xdc00);
-                    s->pos += 6;
-                  }
-                g_string_append_unichar (out, ch);
-                s->pos += 4;
-                break;
-              }
-            default:
-              pj_fail_syntax (s, error, "invalid escape in string");
-              return NULL;
-            }
-          s->pos += 2;
-          continue;
-        }
-      if (c < 0x80)
-        {
-          g_string_append_c (out, c);
-          s->pos++;
-          continue;
-        }
-      {
-        gunichar ch = g_utf8_get_char_validated (s->data + s->pos, s->len - s->pos);
-        gsize n;
-
-        if (ch == (gunichar) -1 || ch == (gunichar) -2)
-          {
-            pj_fail_syntax (s, error, "invalid UTF-8 in string");
-            return NULL;
-          }
-        n = g_utf8_skip[c];
-        g_string_append_len (out, s->data + s->pos, n);
-        s->pos += n;
-      }
-    }
-  return g_string_free (g_steal_pointer (&out), FALSE);
-
-nul:
-  if (is_key)
+  if (problem == NULL)
+    return g_string_free (g_steal_pointer (&out), FALSE);
+  if (!nul)
+    pj_fail_syntax (s, error, problem);
+  else if (is_key)
     g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
                  "config: a key in %s contains a NUL byte", pj_scanner_where (s));
   else
@@ -268,42 +138,11 @@ nul:
 static gboolean
 pj_scan_number (PjScanner *s, GError **error)
 {
-  gsize p = s->pos;
-  const char *d = s->data;
+  const char *problem = pd_json_scan_number (s->data, s->len, &s->pos);
 
-  if (p < s->len && d[p] == '-')
-    p++;
-  if (p >= s->len || !g_ascii_isdigit (d[p]))
-    goto bad;
-  if (d[p] == '0')
-    p++;
-  else
-    while (p < s->len && g_ascii_isdigit (d[p]))
-      p++;
-  if (p < s->len && d[p] == '.')
-    {
-      p++;
-      if (p >= s->len || !g_ascii_isdigit (d[p]))
-        goto bad;
-      while (p < s->len && g_ascii_isdigit (d[p]))
-        p++;
-    }
-  if (p < s->len && (d[p] == 'e' || d[p] == 'E'))
-    {
-      p++;
-      if (p < s->len && (d[p] == '+' || d[p] == '-'))
-        p++;
-      if (p >= s->len || !g_ascii_isdigit (d[p]))
-        goto bad;
-      while (p < s->len && g_ascii_isdigit (d[p]))
-        p++;
-    }
-  s->pos = p;
-  return TRUE;
-
-bad:
-  s->pos = p;
-  pj_fail_syntax (s, error, "invalid number");
+  if (problem == NULL)
+    return TRUE;
+  pj_fail_syntax (s, error, problem);
   return FALSE;
 }
 
@@ -460,9 +299,10 @@ pj_scan_value (PjScanner *s, GError **error)
     {
       PjValue *nested;
 
-      if (s->depth >= PJ_MAX_DEPTH)
+      /* the depth every JSON document from outside is held to: recursion stays shallow */
+      if (s->depth >= PD_JSON_MAX_DEPTH)
         {
-          pj_fail_syntax (s, error, "nested deeper than " G_STRINGIFY (PJ_MAX_DEPTH) " levels");
+          pj_fail_syntax (s, error, "nested deeper than " G_STRINGIFY (PD_JSON_MAX_DEPTH) " levels");
           return NULL;
         }
       s->depth++;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pd-error.h"
+#include "pd-json.h"
 #include "pd-plugin-record.h"
 #include "pd-reference.h"
 
@@ -471,7 +472,8 @@ get_int (JsonObject *object, const char *key, gint64 *out, GError **error)
 PdPluginRecord *
 pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonNode) root_node = NULL;
+  g_autoptr(GError) local_error = NULL;
   g_autoptr(PdPluginConfig) config = NULL;
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func (g_free);
@@ -483,25 +485,20 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
   gint64 version, created, updated;
   gsize config_len = 0;
 
-  if (memchr (data, '\0', len) != NULL)
+  root_node = pd_json_parse (data, len, PD_PLUGIN_RECORD_MAX_SIZE, &local_error);
+  if (root_node == NULL)
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG, "invalid plugin record: NUL byte");
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG, "invalid plugin record: %s",
+                   local_error->message);
       return NULL;
     }
-  if (!json_parser_load_from_data (parser, data, (gssize) len, error))
-    {
-      pd_error_convert (error);
-      g_prefix_error (error, "invalid plugin record: ");
-      return NULL;
-    }
-  node = json_parser_get_root (parser);
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
+  if (!JSON_NODE_HOLDS_OBJECT (root_node))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
                    "invalid plugin record: not a JSON object");
       return NULL;
     }
-  root = json_node_get_object (node);
+  root = json_node_get_object (root_node);
 
   if (!get_int (root, "version", &version, error))
     return NULL;

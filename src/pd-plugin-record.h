@@ -54,7 +54,9 @@ void pd_plugin_record_set_updated (PdPluginRecord *self, guint64 updated);
 /* privileges computed from config + settings (PdPrivilege array) */
 GPtrArray *pd_plugin_record_dup_privileges (PdPluginRecord *self);
 
-/* record file (plugin.json) */
+/* record file (plugin.json); a record is a few KiB, and a larger one than this is not ours:
+ * it is not read */
+#define PD_PLUGIN_RECORD_MAX_SIZE (16 * 1024 * 1024)
 char *pd_plugin_record_to_data (PdPluginRecord *self, gsize *len);
 PdPluginRecord *pd_plugin_record_new_from_data (const char *data, gsize len, GError **error);
 

@@ -11,6 +11,7 @@
 #include <json-glib/json-glib.h>
 
 #include "pd-error.h"
+#include "pd-json.h"
 #include "pd-pull.h"
 
 #define MAX_CONFIG_SIZE (4 * 1024 * 1024)
@@ -72,26 +73,22 @@ pd_pull_get_host_platform (void)
 
 /* section: JSON */
 
+/* the root object of a manifest or an index (@root keeps it alive), or NULL */
 static JsonObject *
-parse_object (GBytes *bytes, JsonParser *parser, const char *what, GError **error)
+parse_object (GBytes *bytes, JsonNode **root, const char *what, GError **error)
 {
   gsize len = 0;
   const char *data = g_bytes_get_data (bytes, &len);
   g_autoptr(GError) local_error = NULL;
-  JsonNode *root;
 
-  if (len == 0 || memchr (data, '\0', len) != NULL ||
-      !json_parser_load_from_data (parser, data, (gssize) len, &local_error) ||
-      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  *root = pd_json_parse (data, len, PD_MAX_MANIFEST_SIZE, &local_error);
+  if (*root == NULL || !JSON_NODE_HOLDS_OBJECT (*root))
     {
-      g_autofree char *escaped = pd_escape_untrusted (local_error != NULL ? local_error->message
-                                                                          : "not an object",
-                                                      -1);
       g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE, "invalid %s: %s", what,
-                   escaped);
+                   local_error != NULL ? local_error->message : "not an object");
       return NULL;
     }
-  return json_node_get_object (root);
+  return json_node_get_object (*root);
 }
 
 static const char *
@@ -162,9 +159,9 @@ platform_matches (JsonObject *platform, const char *wanted)
 static char *
 pick_from_index (GBytes *index, const char *platform, GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonNode) root = NULL;
   g_autoptr(GString) available = g_string_new (NULL);
-  JsonObject *object = parse_object (index, parser, "image index", error);
+  JsonObject *object = parse_object (index, &root, "image index", error);
   JsonNode *manifests;
   JsonArray *array;
 
@@ -212,8 +209,8 @@ pick_from_index (GBytes *index, const char *platform, GError **error)
 static gboolean
 parse_manifest (PdRemotePlugin *remote, PdDescriptor **config_out, GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  JsonObject *object = parse_object (remote->manifest, parser, "manifest", error);
+  g_autoptr(JsonNode) root = NULL;
+  JsonObject *object = parse_object (remote->manifest, &root, "manifest", error);
   JsonNode *layers, *schema;
   JsonArray *array;
 

@@ -11,6 +11,7 @@
 
 #include "pd-digest.h"
 #include "pd-error.h"
+#include "pd-json.h"
 #include "pd-oci.h"
 #include "pd-plugin-config.h"
 #include "pd-registry.h"
@@ -202,22 +203,30 @@ static gboolean
 parse_registry_auth (PdRegistryClient *client, const char *domain, const char *registry_auth,
                      GError **error)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GError) local_error = NULL;
   g_autofree char *json = NULL;
   gsize len = 0;
-  JsonNode *root;
   JsonObject *object;
   const char *server, *auth;
 
   if (registry_auth == NULL || *registry_auth == '\0')
     return TRUE;
-  json = decode_base64url (registry_auth, &len);
-  if (json == NULL || memchr (json, '\0', len) != NULL ||
-      !json_parser_load_from_data (parser, json, (gssize) len, NULL) ||
-      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  if (strlen (registry_auth) > PD_REGISTRY_AUTH_MAX)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS,
-                   "registry-auth must be base64url-encoded JSON (Docker's X-Registry-Auth)");
+                   "registry-auth is longer than %d bytes", PD_REGISTRY_AUTH_MAX);
+      return FALSE;
+    }
+  json = decode_base64url (registry_auth, &len);
+  if (json != NULL)
+    root = pd_json_parse (json, len, PD_REGISTRY_AUTH_MAX, &local_error);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS,
+                   "registry-auth must be base64url-encoded JSON (Docker's X-Registry-Auth)%s%s",
+                   local_error != NULL ? ": " : "",
+                   local_error != NULL ? local_error->message : "");
       return FALSE;
     }
   object = json_node_get_object (root);
@@ -426,18 +435,16 @@ read_body (GInputStream *stream, gsize max_size, gboolean *too_large, GCancellab
 static char *
 describe_error_body (GBytes *body)
 {
-  g_autoptr(JsonParser) parser = json_parser_new ();
   gsize len = 0;
   const char *data = body != NULL ? g_bytes_get_data (body, &len) : NULL;
-  JsonNode *root;
+  g_autoptr(JsonNode) root = NULL;
   JsonObject *object;
   JsonArray *errors;
   g_autoptr(GString) text = g_string_new (NULL);
 
-  if (data == NULL || len == 0 || memchr (data, '\0', len) != NULL ||
-      !json_parser_load_from_data (parser, data, (gssize) len, NULL))
+  if (data == NULL || len == 0)
     return NULL;
-  root = json_parser_get_root (parser);
+  root = pd_json_parse (data, len, MAX_SMALL_BODY, NULL);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return NULL;
   object = json_node_get_object (root);
@@ -657,12 +664,11 @@ fetch_token (PdRegistryClient *client, Challenge *challenge, const char *scope,
   g_autoptr(SoupMessage) msg = NULL;
   g_autoptr(GInputStream) stream = NULL;
   g_autoptr(GBytes) body = NULL;
-  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(JsonNode) root = NULL;
   g_autofree char *basic = NULL;
   g_autofree char *realm_host = NULL;
   Request request = { 0 };
   const char *data, *token;
-  JsonNode *root;
   gboolean too_large;
   gsize len;
 
@@ -751,9 +757,8 @@ fetch_token (PdRegistryClient *client, Challenge *challenge, const char *scope,
   if (body == NULL)
     return NULL;
   data = g_bytes_get_data (body, &len);
-  if (len == 0 || memchr (data, '\0', len) != NULL ||
-      !json_parser_load_from_data (parser, data, (gssize) len, NULL) ||
-      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+  root = pd_json_parse (data, len, MAX_SMALL_BODY, NULL);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_REGISTRY_ERROR, "token server: not a JSON object");
       return NULL;

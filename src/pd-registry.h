@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "pd-daemon-config.h"
+#include "pd-oci.h"
 #include "pd-reference.h"
 
 G_BEGIN_DECLS
@@ -38,7 +39,8 @@ G_BEGIN_DECLS
  */
 typedef struct _PdRegistryClient PdRegistryClient;
 
-#define PD_MAX_MANIFEST_SIZE (4 * 1024 * 1024)
+/* the registry-auth option: base64url text, and so the JSON in it */
+#define PD_REGISTRY_AUTH_MAX (64 * 1024)
 
 /* called on the client's thread with a line for the job log (a retry, a fallback) */
 typedef void (*PdRegistryLogFunc) (const char *line, gpointer user_data);

@@ -24,9 +24,9 @@
 #include <gio/gunixinputstream.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
-#include <json-glib/json-glib.h>
 #include <libsoup/soup.h>
 
+#include "pd-activate.h"
 #include "pd-error.h"
 #include "pd-fs-util.h"
 #include "pd-runner.h"
@@ -38,7 +38,7 @@
 #define SOCKET_POLL_INTERVAL_MS 25
 #define OUTPUT_CHUNK (16 * 1024)
 #define TAIL_LINE_MAX 512
-#define ACTIVATE_BODY_MAX (1024 * 1024)
+#define ACTIVATE_BODY_MAX PD_ACTIVATE_ANSWER_MAX
 /* after bwrap exited, how long the output pipe may stay open (PidHost: a process that escaped
  * may hold it forever) */
 #define OUTPUT_GRACE_MS 1000
@@ -1015,44 +1015,6 @@ runner_activation_clear (PdRunner *self)
   self->runtime_dirfd = -1;
 }
 
-static const char *const known_implements[] = {
-  "authz", "VolumeDriver", "NetworkDriver", "IpamDriver", "LogDriver", "MetricsCollector",
-};
-
-/* "docker.volumedriver/1.0" → "volumedriver", NULL when not of that form */
-static char *
-interface_type_capability (const char *type)
-{
-  const char *slash;
-
-  if (!g_str_has_prefix (type, "docker."))
-    return NULL;
-  slash = strchr (type, '/');
-  if (slash == NULL || slash == type + strlen ("docker."))
-    return NULL;
-  return g_strndup (type + strlen ("docker."), (gsize) (slash - type - strlen ("docker.")));
-}
-
-static GStrv
-implements_from_config (const PdPluginConfig *config)
-{
-  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-
-  for (guint i = 0; config->interface_types != NULL && config->interface_types[i] != NULL; i++)
-    {
-      g_autofree char *cap = interface_type_capability (config->interface_types[i]);
-      const char *name = cap;
-
-      if (cap == NULL)
-        continue;
-      for (guint k = 0; k < G_N_ELEMENTS (known_implements); k++)
-        if (g_ascii_strcasecmp (known_implements[k], cap) == 0)
-          name = known_implements[k];
-      g_strv_builder_add (builder, name);
-    }
-  return g_strv_builder_end (builder);
-}
-
 static void
 runner_activation_succeeded (PdRunner *self, GStrv implements /* taken */)
 {
@@ -1099,124 +1061,22 @@ runner_activation_fail_printf (PdRunner *self, PdError code, const char *format,
 }
 
 static void
-runner_check_implements (PdRunner *self, const guint8 *data, gsize len)
-{
-  const PdPluginConfig *config = pd_plugin_record_get_config (self->record);
-  g_autoptr(JsonParser) parser = json_parser_new ();
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
-  g_auto(GStrv) implements = NULL;
-  JsonNode *root;
-  JsonArray *array = NULL;
-  g_autoptr(GList) members = NULL;
-
-  if (!json_parser_load_from_data (parser, (const char *) data, (gssize) len, &error) ||
-      (root = json_parser_get_root (parser)) == NULL || !JSON_NODE_HOLDS_OBJECT (root))
-    {
-      g_autofree char *escaped = pd_escape_untrusted ((const char *) data, (gssize) MIN (len, 256));
-      runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                     "Plugin.Activate: invalid response \"%s\"", escaped);
-      return;
-    }
-  /* Go's decoder matches keys case-insensitively */
-  members = json_object_get_members (json_node_get_object (root));
-  for (GList *l = members; l != NULL; l = l->next)
-    if (g_ascii_strcasecmp (l->data, "Implements") == 0)
-      {
-        JsonNode *node = json_object_get_member (json_node_get_object (root), l->data);
-        if (JSON_NODE_HOLDS_ARRAY (node))
-          array = json_node_get_array (node);
-        else if (JSON_NODE_HOLDS_NULL (node))
-          array = NULL;
-        else
-          {
-            runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                           "Plugin.Activate: \"Implements\" is not a list");
-            return;
-          }
-      }
-  for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
-    {
-      JsonNode *node = json_array_get_element (array, i);
-      if (!JSON_NODE_HOLDS_VALUE (node) || json_node_get_value_type (node) != G_TYPE_STRING)
-        {
-          runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                         "Plugin.Activate: \"Implements\" holds a non-string");
-          return;
-        }
-      g_strv_builder_add (builder, json_node_get_string (node));
-    }
-  implements = g_strv_builder_end (builder);
-
-  for (guint i = 0; config->interface_types != NULL && config->interface_types[i] != NULL; i++)
-    {
-      g_autofree char *cap = interface_type_capability (config->interface_types[i]);
-      gboolean covered = FALSE;
-
-      for (guint k = 0; cap != NULL && implements[k] != NULL; k++)
-        if (g_ascii_strcasecmp (implements[k], cap) == 0)
-          covered = TRUE;
-      if (!covered)
-        {
-          g_autofree char *joined = g_strjoinv (", ", implements);
-          g_autofree char *escaped = pd_escape_untrusted (joined, -1);
-          runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                         "Plugin.Activate: the plugin implements [%s], which "
-                                         "does not cover interface type %s",
-                                         escaped, config->interface_types[i]);
-          return;
-        }
-    }
-  runner_activation_succeeded (self, g_steal_pointer (&implements));
-}
-
-static void
 runner_activate_evaluate (PdRunner *self)
 {
   guint status = soup_message_get_status (self->message);
   g_autoptr(GByteArray) body = g_steal_pointer (&self->body);
+  GError *error = NULL;
+  GStrv implements;
 
-  if (status == SOUP_STATUS_OK)
-    {
-      runner_check_implements (self, body->data, body->len);
-      return;
-    }
   if (status == SOUP_STATUS_NOT_FOUND)
-    {
-      /* Docker never calls Plugin.Activate on a managed plugin, so a plugin may not know it */
-      g_warning ("plugin %s answered 404 to /Plugin.Activate; taking Implements from its config",
-                 pd_plugin_record_get_id (self->record));
-      runner_activation_succeeded (self,
-                                   implements_from_config (pd_plugin_record_get_config (self->record)));
-      return;
-    }
-
-  /* Docker's callWithRetry: {"Err": ...} if present, else the raw body */
-  {
-    g_autoptr(JsonParser) parser = json_parser_new ();
-    g_autofree char *text = NULL;
-    g_autofree char *escaped = NULL;
-    JsonNode *root;
-
-    if (json_parser_load_from_data (parser, (const char *) body->data, (gssize) body->len, NULL) &&
-        (root = json_parser_get_root (parser)) != NULL && JSON_NODE_HOLDS_OBJECT (root))
-      {
-        JsonObject *object = json_node_get_object (root);
-        g_autoptr(GList) members = json_object_get_members (object);
-        for (GList *l = members; l != NULL; l = l->next)
-          {
-            JsonNode *node = json_object_get_member (object, l->data);
-            if (g_ascii_strcasecmp (l->data, "Err") == 0 && JSON_NODE_HOLDS_VALUE (node) &&
-                json_node_get_value_type (node) == G_TYPE_STRING)
-              text = g_strdup (json_node_get_string (node));
-          }
-      }
-    if (text == NULL)
-      text = g_strndup ((const char *) body->data, MIN (body->len, 1024));
-    escaped = pd_escape_untrusted (text, -1);
-    runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                   "Plugin.Activate: HTTP %u: %s", status, escaped);
-  }
+    g_warning ("plugin %s answered 404 to /Plugin.Activate; taking Implements from its config",
+               pd_plugin_record_get_id (self->record));
+  implements = pd_activate_check_answer (status, (const char *) body->data, body->len,
+                                         pd_plugin_record_get_config (self->record), &error);
+  if (implements == NULL)
+    runner_activation_failed (self, error);
+  else
+    runner_activation_succeeded (self, implements);
 }
 
 static void runner_activate_read (PdRunner *self);

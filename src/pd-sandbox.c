@@ -36,6 +36,7 @@
 
 #include "pd-error.h"
 #include "pd-fs-util.h"
+#include "pd-json.h"
 #include "pd-names.h"
 
 /* Docker's /dev/shm */
@@ -1630,18 +1631,11 @@ pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pid, int sy
 pid_t
 pd_sandbox_parse_info (const char *data, gsize len)
 {
-  g_autoptr(JsonParser) parser = NULL;
-  JsonNode *root;
+  /* bwrap's own few lines, bounded as any JSON from outside */
+  g_autoptr(JsonNode) root = pd_json_parse (data, len, INFO_MAX_SIZE, NULL);
   JsonObject *object;
   gint64 pid;
 
-  /* bwrap's own few lines; the bound keeps json-glib's recursion shallow */
-  if (len == 0 || len > INFO_MAX_SIZE)
-    return 0;
-  parser = json_parser_new ();
-  if (!json_parser_load_from_data (parser, data, (gssize) len, NULL))
-    return 0;
-  root = json_parser_get_root (parser);
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return 0;
   object = json_node_get_object (root);

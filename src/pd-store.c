@@ -52,13 +52,11 @@
 #define REMOVING_SUFFIX "-removing"
 #define RECORD_FILE "plugin.json"
 #define ROOTFS_DIR "rootfs"
-/* a record is a few KiB; anything this large is not ours */
-#define RECORD_MAX_SIZE (16 * 1024 * 1024)
 /* the largest record the store writes: with the bounds on new configs and on settings a record
- * stays far below it, and it stays far below what the loader takes, so that every record saved
- * loads again */
+ * stays far below it, and it stays far below what the loader takes
+ * (PD_PLUGIN_RECORD_MAX_SIZE), so that every record saved loads again */
 #define RECORD_SAVE_MAX (4 * 1024 * 1024)
-G_STATIC_ASSERT (RECORD_SAVE_MAX * 2 <= RECORD_MAX_SIZE);
+G_STATIC_ASSERT (RECORD_SAVE_MAX * 2 <= PD_PLUGIN_RECORD_MAX_SIZE);
 /* docker-plugins.md / reliability.md rule 2: manifests are capped at 4 MiB */
 #define MANIFEST_MAX_SIZE (4 * 1024 * 1024)
 
@@ -448,7 +446,7 @@ load_plugin_dir (PdStore *self, const char *id, GError **error)
   const char *text;
   gsize len;
 
-  data = read_file_at (self->plugins_fd, path, RECORD_MAX_SIZE, error);
+  data = read_file_at (self->plugins_fd, path, PD_PLUGIN_RECORD_MAX_SIZE, error);
   if (data == NULL)
     return NULL;
   text = g_bytes_get_data (data, &len);

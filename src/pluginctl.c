@@ -23,6 +23,7 @@
 
 #include "pd-dbus-generated.h"
 #include "pd-error.h"
+#include "pd-json.h"
 #include "pd-names.h"
 #include "pd-plugin-config.h"
 #include "pd-reference.h"
@@ -45,6 +46,10 @@ enum {
 
 /* as the daemon's archive limit for config.json */
 #define CTL_MAX_CONFIG_SIZE (4 * 1024 * 1024)
+/* the largest D-Bus message (and so the largest Inspect answer) */
+#define CTL_MAX_DBUS_MESSAGE_SIZE (128 * 1024 * 1024)
+/* ~/.docker/config.json */
+#define CTL_MAX_DOCKER_CONFIG_SIZE (16 * 1024 * 1024)
 /* docker's `plugin ls` truncations (cli/command/formatter) */
 #define CTL_SHORT_ID_LEN 12
 #define CTL_DESCRIPTION_WIDTH 45
@@ -2023,9 +2028,8 @@ strv_to_json_array (const char *const *strv)
  * @plugin in Settings (GetSettingValues, authorized by read-settings: the one call of inspect
  * that may ask for a password), written as the daemon writes it */
 static char *
-inspect_with_values (PdDbusPlugin *plugin, JsonParser *parser, GError **error)
+inspect_with_values (PdDbusPlugin *plugin, JsonNode *root, GError **error)
 {
-  JsonNode *root = json_parser_get_root (parser);
   g_autoptr(GVariant) ret = NULL;
   g_auto(GStrv) env = NULL;
   g_auto(GStrv) args = NULL;
@@ -2081,7 +2085,7 @@ cmd_inspect (int argc, char **argv)
   for (int i = 1; i < argc; i++)
     {
       g_autoptr(PdDbusPlugin) plugin = NULL;
-      g_autoptr(JsonParser) parser = json_parser_new ();
+      g_autoptr(JsonNode) root = NULL;
       g_autofree char *json = NULL;
       GError *local_error = NULL;
 
@@ -2092,8 +2096,12 @@ cmd_inspect (int argc, char **argv)
           g_ptr_array_add (errors, local_error);
           continue;
         }
-      /* only valid JSON gets re-indented */
-      if (!json_parser_load_from_data (parser, json, -1, &local_error))
+      /* only valid JSON gets re-indented; the values go into the parsed tree */
+      if (opt_show_values)
+        root = pd_json_parse (json, strlen (json), CTL_MAX_DBUS_MESSAGE_SIZE, &local_error);
+      if (opt_show_values ? root == NULL
+                          : !pd_json_check (json, strlen (json), CTL_MAX_DBUS_MESSAGE_SIZE,
+                                            &local_error))
         {
           g_prefix_error (&local_error, "%s: ", argv[i]);
           g_ptr_array_add (errors, local_error);
@@ -2101,7 +2109,7 @@ cmd_inspect (int argc, char **argv)
         }
       if (opt_show_values)
         {
-          g_autofree char *shown = inspect_with_values (plugin, parser, &local_error);
+          g_autofree char *shown = inspect_with_values (plugin, root, &local_error);
 
           if (shown == NULL)
             {
@@ -2794,7 +2802,7 @@ ctl_registry_auth_load (CtlRegistryAuth *auth, const char *remote)
   static gboolean helper_note_shown;
   g_autoptr(PdReference) ref = pd_reference_parse (remote, NULL);
   g_autoptr(GError) error = NULL;
-  g_autoptr(JsonParser) parser = NULL;
+  g_autoptr(JsonNode) root_node = NULL;
   g_autoptr(CtlSecret) contents = NULL;
   g_autoptr(GList) members = NULL;
   g_autofree char *shown_path = NULL;
@@ -2824,16 +2832,14 @@ ctl_registry_auth_load (CtlRegistryAuth *auth, const char *remote)
         }
       return;
     }
-  parser = json_parser_new ();
-  /* the parser's message could quote the file: only its name is shown */
-  if (!json_parser_load_from_data (parser, contents, (gssize) len, NULL) ||
-      json_parser_get_root (parser) == NULL ||
-      !JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+  /* only the file's name is shown: it holds passwords */
+  root_node = pd_json_parse (contents, len, CTL_MAX_DOCKER_CONFIG_SIZE, NULL);
+  if (root_node == NULL || !JSON_NODE_HOLDS_OBJECT (root_node))
     {
       g_printerr (_("WARNING: Error loading config file: %s: not a JSON object\n"), shown_path);
       return;
     }
-  root = json_node_get_object (json_parser_get_root (parser));
+  root = json_node_get_object (root_node);
 
   config_key = g_str_equal (auth->registry, CTL_DOCKER_HUB_DOMAIN) ? CTL_DOCKER_HUB_KEY
                                                                    : auth->registry;

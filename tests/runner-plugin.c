@@ -19,6 +19,10 @@
  *   chatty      print 50 numbered lines, then normal, printing "tick N" every 50 ms
  *   status      print its user, capabilities and confinement, then normal
  *   printenv    print its environment and the arguments after argv[2], then exit 3
+ *   deepjson    answer Activate with 100,000 nested '[' (a parser without a depth limit
+ *               overflows its stack)
+ *   deeplater   normal the first time, leaving /deeplater in its rootfs; deepjson at every
+ *               later start (a plugin that is enabled first and attacks at the next start)
  *
  * The Activate request is checked against Docker's headers; anything else gets a 400 whose
  * Err names the problem, so the test sees it in the activation error. */
@@ -179,6 +183,16 @@ serve_one (int fd)
   if (strcmp (mode, "silent") == 0)
     for (;;)
       pause ();
+  if (strcmp (mode, "deepjson") == 0 ||
+      (strcmp (mode, "deeplater") == 0 && access ("/deeplater", F_OK) == 0))
+    {
+      static char deep[100001];
+      memset (deep, '[', sizeof deep - 1);
+      reply (fd, 200, "OK", deep);
+      return;
+    }
+  if (strcmp (mode, "deeplater") == 0)
+    close (open ("/deeplater", O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
   if (strcmp (mode, "huge") == 0)
     {
       static char block[65536];

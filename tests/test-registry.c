@@ -1665,6 +1665,17 @@ base64url (const char *text)
   return g_string_free (out, FALSE);
 }
 
+/* @n '[' (and no ']'): what a recursive JSON parser cannot take */
+static char *
+deep_json (gsize n)
+{
+  char *text = g_malloc (n + 1);
+
+  memset (text, '[', n);
+  text[n] = '\0';
+  return text;
+}
+
 static void
 test_registry_auth (void)
 {
@@ -1675,11 +1686,15 @@ test_registry_auth (void)
   g_autofree char *string = base64url ("\"username\"");
   g_autofree char *truncated = base64url ("{\"username\": \"u\"");
   g_autofree char *with_nul = g_strdup ("eyJ1IjoiAA");  /* {"u":"\0 */
+  g_autofree char *deep_text = deep_json (100000);
+  g_autofree char *deep = base64url (deep_text);
+  g_autofree char *deep_inside_text = g_strdup_printf ("{\"username\": \"u\", \"x\": %s", deep_text);
+  g_autofree char *deep_inside = base64url (deep_inside_text);
   g_autofree char *good = base64url ("{\"username\": \"u~?\", \"password\": \"p>>?\"}");
   g_autofree char *other = base64url ("{\"username\": \"u\", \"password\": \"p\","
                                       " \"serveraddress\": \"https://index.docker.io/v1/\"}");
   const char *bad[] = { "not base64!", "eyJ1c2Vy*", not_json, array, string, truncated,
-                        with_nul };
+                        with_nul, deep, deep_inside };
 
   g_assert_nonnull (ref);
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
@@ -1688,7 +1703,7 @@ test_registry_auth (void)
       g_autoptr(PdRegistryClient) client = pd_registry_client_new (config, ref, bad[i], FALSE,
                                                                    &error);
 
-      g_test_message ("registry-auth %s", bad[i]);
+      g_test_message ("registry-auth %.80s", bad[i]);
       g_assert_null (client);
       g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS);
     }
@@ -1709,6 +1724,94 @@ test_registry_auth (void)
         g_assert_null (pd_registry_client_get_endpoint (client));
       }
   }
+}
+
+/* A loopback "registry" that answers the /v2/ ping with 200 and every other request with
+ * one canned response (the first connection, the HTTPS attempt, gets it too, and fails its
+ * handshake). */
+typedef struct {
+  GSocket *listener;
+  GCancellable *cancellable;
+  GBytes *response;
+} CannedServer;
+
+static gpointer
+canned_server_thread (gpointer user_data)
+{
+  CannedServer *server = user_data;
+
+  for (;;)
+    {
+      g_autoptr(GSocket) connection = g_socket_accept (server->listener, server->cancellable,
+                                                       NULL);
+      static const char ping[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+      char request[4096] = "";
+      gsize len = 0;
+      const char *data = g_bytes_get_data (server->response, &len);
+
+      if (connection == NULL)
+        return NULL;
+      /* the request's first bytes: enough for the client to be waiting for the answer */
+      g_socket_receive (connection, request, sizeof request - 1, server->cancellable, NULL);
+      if (g_str_has_prefix (request, "GET /v2/ "))
+        {
+          data = ping;
+          len = strlen (ping);
+        }
+      while (len > 0)
+        {
+          gssize n = g_socket_send (connection, data, len, server->cancellable, NULL);
+
+          if (n <= 0)
+            break;
+          data += n;
+          len -= (gsize) n;
+        }
+      g_socket_shutdown (connection, FALSE, TRUE, NULL);
+      /* the client's own close: the answer is not cut off by a reset */
+      while (g_socket_receive (connection, request, sizeof request, server->cancellable,
+                               NULL) > 0)
+        ;
+      g_socket_close (connection, NULL);
+    }
+}
+
+/* A 404 whose body is 400 KiB of '[': the registry's error text is read from JSON, with a
+ * bounded depth, so the answer is RegistryNotFound rather than a stack overflow. */
+static void
+test_endpoint_deep_error_body (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) log = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GBytes) body = NULL;
+  g_autofree char *deep = deep_json (400 * 1024);
+  GString *response = g_string_new (NULL);
+  CannedServer server = { 0 };
+  GThread *thread;
+  guint16 port = 0;
+  gint64 elapsed = 0;
+
+  g_string_printf (response, "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+                   "Content-Length: %zu\r\nConnection: close\r\n\r\n%s", strlen (deep), deep);
+  server.response = g_string_free_to_bytes (response);
+  server.listener = bound_loopback_socket (&port);
+  g_assert_true (g_socket_listen (server.listener, &error));
+  g_assert_no_error (error);
+  server.cancellable = g_cancellable_new ();
+  thread = g_thread_new ("canned-server", canned_server_thread, &server);
+
+  body = get_manifest_from_port (port, log, &elapsed, &error);
+
+  g_cancellable_cancel (server.cancellable);
+  g_thread_join (thread);
+  g_assert_null (body);
+  g_test_message ("%s", message_of (error));
+  g_assert_error (error, PD_ERROR, PD_ERROR_REGISTRY_NOT_FOUND);
+  g_assert_nonnull (strstr (message_of (error), "404"));
+  g_clear_object (&server.listener);
+  g_clear_object (&server.cancellable);
+  g_bytes_unref (server.response);
 }
 
 int
@@ -1755,6 +1858,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/registry/endpoint/refused", test_endpoint_refused);
   g_test_add_func ("/registry/endpoint/dropped", test_endpoint_dropped);
+  g_test_add_func ("/registry/endpoint/deep-error-body", test_endpoint_deep_error_body);
 
   return g_test_run ();
 }

@@ -431,6 +431,8 @@ static const FailCase fail_cases[] = {
   { "err500", 10000, PD_ERROR_ACTIVATION_FAILED, "Plugin.Activate: HTTP 500: activation exploded", SEE_LOG },
   { "silent", 400, PD_ERROR_ACTIVATION_TIMEOUT, "did not answer /Plugin.Activate within 400 ms", SEE_LOG },
   { "huge", 10000, PD_ERROR_ACTIVATION_FAILED, "larger than 1048576 bytes", SEE_LOG },
+  /* a recursive parser would overflow the daemon's stack on this */
+  { "deepjson", 10000, PD_ERROR_ACTIVATION_FAILED, "Plugin.Activate: invalid response", SEE_LOG },
   { "wrongimpl", 10000, PD_ERROR_ACTIVATION_FAILED, "does not cover interface type docker.volumedriver/1.0", "NetworkDriver" },
 };
 

@@ -1689,6 +1689,37 @@ test_record_invalid (void)
   }
 }
 
+/* a record is read at every daemon start: deep nesting (an unknown key holding 100,000 '[')
+ * is refused with an error, never parsed recursively */
+static void
+test_record_deep_nesting (void)
+{
+  g_autoptr(PdPluginRecord) record = make_record (ID_A, "test/plugin:latest", NULL, NULL, NULL);
+  g_autofree char *good = pd_plugin_record_to_data (record, NULL);
+  g_autoptr(GString) bad = g_string_new (good);
+  g_autoptr(GString) deep = g_string_new ("\"x\" : ");
+  g_autoptr(PdPluginRecord) parsed = NULL;
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, '[');
+  for (guint i = 0; i < 100000; i++)
+    g_string_append_c (deep, ']');
+  g_string_append (deep, ", \"version\" : 1");
+  g_assert_cmpuint (g_string_replace (bad, "\"version\" : 1", deep->str, 1), ==, 1);
+  parsed = pd_plugin_record_new_from_data (bad->str, bad->len, &error);
+  g_assert_null (parsed);
+  g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG);
+  g_test_message ("%s", error->message);
+
+  /* the record as written still loads */
+  g_clear_error (&error);
+  g_clear_object (&parsed);
+  parsed = pd_plugin_record_new_from_data (good, strlen (good), &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (parsed);
+}
+
 static void
 test_record_docker_json (void)
 {
@@ -2048,6 +2079,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/record/round-trip", test_record_round_trip);
   g_test_add_func ("/record/invalid", test_record_invalid);
+  g_test_add_func ("/record/deep-nesting", test_record_deep_nesting);
   g_test_add_func ("/record/docker-json", test_record_docker_json);
   g_test_add_func ("/record/docker-json-hidden", test_record_docker_json_hidden);
   g_test_add_func ("/record/no-reference", test_record_no_reference);

@@ -7,6 +7,7 @@ dbus-api.md D2 (GetPrivileges, Pull), D4 (Job properties), D5 (options), D6 (err
 reliability.md rules 1 (extraction), 2 (content), 3 (privileges) and 8 (network).
 """
 
+import base64
 import hashlib
 import json
 import os
@@ -15,13 +16,15 @@ import stat
 import tarfile
 import tempfile
 import time
+import uuid
 
 from gi.repository import GLib
 
 import pd_registry
-from pd_testcase import (BUILDDIR, DEFAULT_CONFIG, DEFAULT_FILES, ERR, JOB_IFACE, PLUGIN_IFACE,
-                         SRCDIR, TIMEOUT_MULT, DBusError, main, opts, plugin_call,
-                         plugin_config, sha256_file)
+from pd_testcase import (BUILDDIR, DBUS_ERR, DEFAULT_CONFIG, DEFAULT_FILES, DENIED, ERR,
+                         JOB_IFACE, MANAGER_IFACE, MANAGER_PATH, PLUGIN_IFACE, SRCDIR,
+                         TIMEOUT_MULT, DBusError, main, opts, plugin_call, plugin_config,
+                         sha256_file)
 from registry_testcase import USER, RegistryTestCase, layer_entries, registry_auth
 
 EXAMPLE_BINARY = os.path.join(BUILDDIR, 'example', 'plugind-example')
@@ -292,6 +295,52 @@ class GetPrivilegesTests(PullTestCase):
         e = self.assertDBusError(ERR + 'UnsupportedMediaType', self.get_privileges,
                                  self.remote('test/image', 'v1'))
         self.assertIn(CONTAINER_CONFIG_TYPE, e.message)
+
+    def grant_nobody_query_remote(self, token):
+        """A polkit rule that lets nobody look up remotes holding token without a password, as
+        the shipped policy lets every active local user (nobody has no session here). Scoped
+        to token, so that tests running at the same time see no change; removed afterwards."""
+        rules_dir = '/etc/polkit-1/rules.d'
+        path = os.path.join(rules_dir, '49-plugind-test-%s.rules' % token)
+        rule = ('polkit.addRule(function(action, subject) {\n'
+                '    if (action.id == "org.plugind.plugind1.query-remote" &&\n'
+                '        subject.user == "nobody" &&\n'
+                '        action.lookup("remote").indexOf("%s") >= 0)\n'
+                '        return polkit.Result.YES;\n'
+                '    return polkit.Result.NOT_HANDLED;\n'
+                '});\n' % token)
+        tmp = os.path.join(rules_dir, '.plugind-test-%s.tmp' % token)
+        with open(tmp, 'w') as f:
+            f.write(rule)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+        self.addCleanup(os.unlink, path)
+
+    def test_nobody_deeply_nested_registry_auth(self):
+        # registry-auth is base64url JSON from any active local user: 100,000 nested '[' would
+        # overflow a recursive parser's stack
+        token = uuid.uuid4().hex[:12]
+        self.grant_nobody_query_remote(token)
+        remote = self.remote('test/auth-' + token, 'v1')
+        args = "('%s', @a{sv} {})" % remote
+
+        def lookup():
+            return self.nobody_call(MANAGER_PATH, MANAGER_IFACE, 'GetPrivileges', 'sa{sv}',
+                                    args)[1]
+
+        # polkitd picks the rule up within a moment: until then nobody is denied
+        self.wait_until(lambda: lookup().name not in DENIED, timeout=20,
+                        msg='polkitd to load the test rule')
+        err = lookup()
+        self.assertEqual(err.name, ERR + 'RegistryNotFound', err)
+        deep = base64.urlsafe_b64encode(b'[' * 100000).decode()
+        _, err = self.nobody_call(MANAGER_PATH, MANAGER_IFACE, 'GetPrivileges', 'sa{sv}',
+                                  "('%s', {'registry-auth': <'%s'>})" % (remote, deep))
+        self.assertIsNotNone(err)
+        self.assertEqual(err.name, DBUS_ERR + 'InvalidArgs', err)
+        self.assertIn('registry-auth', err.message)
+        self.assertIsNone(self.daemon.poll(), 'plugind died')
+        self.assertEqual(self.list_plugins(), [])
 
     def test_bad_reference(self):
         self.assertDBusError(ERR + 'InvalidReference', self.get_privileges,
@@ -1115,6 +1164,20 @@ class ProxyTests(PullTestCase):
         self.assertIn('500', e.message)
         self.assertEqual(len(self.blob_gets(layer)), 5, 'five attempts (reliability.md rule 8)')
         self.assertEqual(self.blob_digests(), set())
+
+    def test_deeply_nested_error_body(self):
+        # 400 KB of '[' as a 404's body: the registry's error text is read from JSON, and a
+        # recursive parser without a depth limit would overflow the stack
+        self.push_random('test/deep')
+        deep = b'[' * (400 * 1024)
+        self.proxy.add_fault('GET', '/manifests/v1$', 'status', count=None, status=404,
+                             body=deep)
+        e = self.assertDBusError(ERR + 'RegistryNotFound', self.get_privileges,
+                                 self.remote('test/deep', 'v1'))
+        self.assertIn('404', e.message)
+        self.pull_expect_error(ERR + 'RegistryNotFound', self.remote('test/deep', 'v1'))
+        self.assertIsNone(self.daemon.poll(), 'plugind died')
+        self.assertEqual(self.list_plugins(), [])
 
     def test_404_blob(self):
         digest, layer, _, _ = self.push_random('test/f404')

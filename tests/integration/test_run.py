@@ -389,6 +389,26 @@ class FaultTests(RunnerPluginTestCase):
     def test_garbage_answer(self):
         self.assertFailedActivation('garbage', 'Plugin.Activate')
 
+    def test_deeply_nested_answer(self):
+        # 100,000 nested '[': a recursive JSON parser on the daemon's stack would overflow it
+        self.assertFailedActivation('deepjson', 'Plugin.Activate')
+        self.assertIsNone(self.daemon.poll(), 'plugind died')
+
+    def test_deeply_nested_answer_at_restore(self):
+        # answers well once, so it is enabled; then attacks at every daemon start
+        path = faulty_plugin(self, 'deeplater', 'test/deeplater')
+        self.enable(path)
+        self.assertEqual(self.plugin_prop(path, 'State'), 'running')
+        self.restart_daemon()
+        self.wait_until(lambda: self.plugin_prop(path, 'State') == 'failed', timeout=30,
+                        msg='the restored plugin to fail its activation')
+        self.assertEqual(self.plugin_prop(path, 'LastErrorName'), ERR + 'ActivationFailed')
+        self.assertIn('Plugin.Activate', self.plugin_prop(path, 'LastErrorMessage'))
+        self.assertAnswering()
+        self.assertIsNone(self.daemon.poll(), 'plugind died')
+        self.disable(path, force=True)
+        self.assertEqual(runner_plugin_processes(self), [])
+
     def test_ignores_sigterm(self):
         path = faulty_plugin(self, 'ignoreterm', 'test/stubborn')
         self.enable(path)
