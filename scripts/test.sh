@@ -4,7 +4,9 @@
 # The README's "test" command (and CI's): installs what is missing, then
 #   1. a -Werror build and the whole suite (unit, integration, data, install),
 #   2. the unit suite under valgrind,
-#   3. an ASan+UBSan build running the unit and integration suites.
+#   3. an ASan+UBSan build running the unit and integration suites,
+#   4. the libFuzzer targets (clang): their seed corpora, then 20 s of fuzzing each, two at a
+#      time (about 2-3 minutes with the build; scripts/fuzz.sh).
 # Fails on any failed or skipped test.
 set -euo pipefail
 
@@ -49,5 +51,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:intercept_tls_get_addr=0 \
   UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
   LSAN_OPTIONS="suppressions=$PD_SRCDIR/tests/lsan.supp" \
   run_suite "$asan_build" --suite unit --suite integration --num-processes 2
+
+echo "=== libFuzzer targets: seed corpora, then 20 s of fuzzing each"
+"$PD_SRCDIR/scripts/fuzz.sh" 20
 
 echo "=== all tests passed"

@@ -376,17 +376,39 @@ check_layer_write (IngestContext *ctx, gboolean ok, GError **error)
   return TRUE;
 }
 
+/* the writer of the normalised tar stream, whose bytes go to layer_write_cb () */
+static gboolean
+start_writer (IngestContext *ctx, GError **error)
+{
+  ctx->writer = archive_write_new ();
+  if (ctx->writer == NULL ||
+      archive_write_set_format_pax_restricted (ctx->writer) != ARCHIVE_OK ||
+      /* names are copied as bytes: the layer must not depend on the daemon's locale */
+      archive_write_set_format_option (ctx->writer, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
+      archive_write_open (ctx->writer, ctx, NULL, layer_write_cb, NULL) != ARCHIVE_OK)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create the layer writer");
+      return FALSE;
+    }
+  return TRUE;
+}
+
 static gboolean
 start_layer (IngestContext *ctx, GError **error)
 {
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autofree char *rootfs = g_build_filename (ctx->staging_dir, "rootfs", NULL);
+  g_autofree char *rootfs = NULL;
   g_autofree char *max_bytes = g_strdup_printf ("%" G_GUINT64_FORMAT, ctx->limits->max_bytes);
   g_autofree char *max_entries = g_strdup_printf ("%" G_GUINT64_FORMAT,
                                                   ctx->limits->max_entries);
   gboolean whiteouts;
   int sockets[2];
 
+  /* a layer only checked: no rootfs, no helper, the normalised stream goes nowhere */
+  if (ctx->staging_dir == NULL)
+    return start_writer (ctx, error);
+
+  rootfs = g_build_filename (ctx->staging_dir, "rootfs", NULL);
   if (mkdir (rootfs, 0755) == 0)
     {
       /* a first layer: nothing below it for whiteouts to remove, and the helper's checks for
@@ -449,17 +471,7 @@ start_layer (IngestContext *ctx, GError **error)
       return FALSE;
     }
 
-  ctx->writer = archive_write_new ();
-  if (ctx->writer == NULL ||
-      archive_write_set_format_pax_restricted (ctx->writer) != ARCHIVE_OK ||
-      /* names are copied as bytes: the layer must not depend on the daemon's locale */
-      archive_write_set_format_option (ctx->writer, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
-      archive_write_open (ctx->writer, ctx, NULL, layer_write_cb, NULL) != ARCHIVE_OK)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create the layer writer");
-      return FALSE;
-    }
-  return TRUE;
+  return start_writer (ctx, error);
 }
 
 static PdError
@@ -929,7 +941,7 @@ finish_layer (IngestContext *ctx, GCancellable *cancellable, PdContextResult *re
   if (!check_layer_write (ctx, archive_write_close (ctx->writer) == ARCHIVE_OK, error))
     return FALSE;
   if (ctx->layer_mode)
-    return finish_helper (ctx, cancellable, error);
+    return ctx->helper == NULL || finish_helper (ctx, cancellable, error);
   if (!gzip_to_blob (ctx, NULL, 0, Z_FINISH, error))
     return FALSE;
   result->diff_id = pd_sha256_finish (ctx->diff_hasher);
@@ -1187,7 +1199,6 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
   PdArchiveLimits default_limits;
 
   g_return_val_if_fail (read_func != NULL, FALSE);
-  g_return_val_if_fail (staging_dir != NULL, FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
   ingest_context_init (&ctx, staging_dir, helper_path, limits, &default_limits, cancellable);

@@ -70,7 +70,9 @@ typedef gssize (*PdLayerReadFunc) (void *buffer, gsize count, gpointer user_data
  * wrong diff_id with PD_ERROR_DIGEST_MISMATCH, @limits (counted per layer) with
  * PD_ERROR_LIMITS_EXCEEDED; the read function's errors are returned as they are. On failure
  * the rootfs holds partial content the caller discards. @uncompressed_size: the layer's size
- * after decompression.
+ * after decompression. With @staging_dir NULL the layer is only checked: read, decompressed,
+ * hashed and normalised in this process as above, but neither extracted nor given to a helper
+ * (for tests and fuzzing).
  */
 gboolean pd_archive_apply_layer (PdLayerReadFunc read_func,
                                  gpointer read_data,

@@ -156,8 +156,8 @@ platform_matches (JsonObject *platform, const char *wanted)
   return parts[2] == NULL || g_strcmp0 (variant, parts[2]) == 0;
 }
 
-static char *
-pick_from_index (GBytes *index, const char *platform, GError **error)
+char *
+pd_pull_pick_from_index (GBytes *index, const char *platform, GError **error)
 {
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(GString) available = g_string_new (NULL);
@@ -206,8 +206,8 @@ pick_from_index (GBytes *index, const char *platform, GError **error)
   return NULL;
 }
 
-static gboolean
-parse_manifest (PdRemotePlugin *remote, PdDescriptor **config_out, GError **error)
+gboolean
+pd_pull_parse_manifest (PdRemotePlugin *remote, PdDescriptor **config_out, GError **error)
 {
   g_autoptr(JsonNode) root = NULL;
   JsonObject *object = parse_object (remote->manifest, &root, "manifest", error);
@@ -314,7 +314,7 @@ pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *p
 
   if (is_index_type (media_type))
     {
-      g_autofree char *picked = pick_from_index (body, platform, error);
+      g_autofree char *picked = pd_pull_pick_from_index (body, platform, error);
 
       if (picked == NULL)
         return NULL;
@@ -335,7 +335,7 @@ pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *p
   remote->manifest = g_steal_pointer (&body);
   remote->manifest_media_type = g_steal_pointer (&media_type);
   remote->manifest_digest = g_steal_pointer (&digest);
-  if (!parse_manifest (remote, &config_descriptor, error))
+  if (!pd_pull_parse_manifest (remote, &config_descriptor, error))
     return NULL;
 
   remote->config_data = pd_registry_client_get_blob (client, config_descriptor->digest,

@@ -49,6 +49,16 @@ PdRemotePlugin *pd_pull_resolve (PdRegistryClient *client,
                                  GCancellable *cancellable,
                                  GError **error);
 
+/* The steps of pd_pull_resolve() that read what the registry sent, on their own for tests
+ * and fuzzing. The digest of the entry of image index @index for @platform ("os/arch[/variant]",
+ * the first entry of that architecture when no variant is given), or
+ * PD_ERROR_UNSUPPORTED_MEDIA_TYPE naming the platforms it has. */
+char *pd_pull_pick_from_index (GBytes *index, const char *platform, GError **error);
+/* Checks @remote's manifest (schema 2, a plugin config of at most 4 MiB, 1 to 127 layers of
+ * tar media types) and fills in remote->layers; @config_out: the config's descriptor. */
+gboolean pd_pull_parse_manifest (PdRemotePlugin *remote, PdDescriptor **config_out,
+                                 GError **error);
+
 /* Download-once bookkeeping shared by every job of the daemon: a blob is downloaded by one job
  * at a time; the others wait and then find it in the store. Thread-safe. */
 typedef struct _PdFetchTable PdFetchTable;

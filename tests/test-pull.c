@@ -1103,6 +1103,56 @@ test_layer_bad (Fixture *f, gconstpointer data)
   assert_contained (f);
 }
 
+#define ZERO_HEX "0000000000000000000000000000000000000000000000000000000000000000"
+
+/* without a staging dir a layer is only checked, in this process: the same verdicts, the same
+ * size and digest check, and nothing written anywhere (the fuzz target relies on it) */
+static void
+test_layer_check_only (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) plain = build_tar (good_layer, FALSE);
+  g_autoptr(GBytes) layer = compress_bytes (plain, FILTER_GZIP);
+  g_autofree char *diff_id = digest_of (plain);
+  static const TestEntry escaping[] = {
+    { T_SYMLINK, "link", "/etc" },
+    { T_FILE, "link/passwd", NULL, 0, "x" },
+    { T_END },
+  };
+  g_autoptr(GBytes) bad = build_tar (escaping, FALSE);
+  struct {
+    GBytes *layer;
+    const char *diff_id;
+    gint code;
+  } cases[] = {
+    { layer, diff_id, -1 },
+    { layer, NULL, -1 },
+    { layer, "sha256:" ZERO_HEX, PD_ERROR_DIGEST_MISMATCH },
+    { bad, NULL, PD_ERROR_INVALID_ARCHIVE },
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      MemReader reader = { .data = cases[i].layer, .chunk = 1000 };
+      guint64 size = 0;
+      gboolean ok = pd_archive_apply_layer (mem_read, &reader, cases[i].diff_id, NULL, NULL,
+                                            NULL, &size, NULL, &error);
+
+      if (cases[i].code < 0)
+        {
+          g_assert_no_error (error);
+          g_assert_true (ok);
+          g_assert_cmpuint (size, ==, g_bytes_get_size (plain));
+        }
+      else
+        {
+          g_assert_false (ok);
+          g_assert_error (error, PD_ERROR, cases[i].code);
+        }
+    }
+  g_assert_false (g_file_test (f->rootfs, G_FILE_TEST_EXISTS));
+}
+
 /* section: errors of the read function, cancellation */
 
 static GBytes *
@@ -2002,6 +2052,8 @@ main (int argc, char **argv)
       g_test_add (padding, Fixture, GINT_TO_POINTER (filters[i].filter), fixture_setup,
                   test_layer_padding, fixture_teardown);
     }
+  g_test_add ("/pull/layer/check-only", Fixture, NULL, fixture_setup, test_layer_check_only,
+              fixture_teardown);
   g_test_add ("/pull/layer/read-sizes", Fixture, NULL, fixture_setup, test_layer_read_sizes,
               fixture_teardown);
   g_test_add ("/pull/layer/diff-id", Fixture, NULL, fixture_setup, test_layer_diff_id,

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The plugin config parser (config.json from a create context or a registry): every config it
+ * accepts serialises, parses back to the same bytes, and has privileges and settings. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz-common.h"
+#include "pd-plugin-config.h"
+
+int
+LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
+{
+  g_autoptr(PdPluginConfig) config = NULL;
+  g_autoptr(PdPluginConfig) again = NULL;
+  g_autoptr(PdPluginSettings) settings = NULL;
+  g_autoptr(GPtrArray) privileges = NULL;
+  g_autoptr(GPtrArray) described = NULL;
+  g_autofree char *serialised = NULL;
+  g_autofree char *reserialised = NULL;
+  g_autofree char *shown = NULL;
+  gsize len = 0, len2 = 0;
+
+  config = pd_plugin_config_new_from_data ((const char *) data, size, NULL);
+  if (config == NULL)
+    return 0;
+  serialised = pd_plugin_config_to_data (config, &len);
+  again = pd_plugin_config_new_from_data (serialised, len, NULL);
+  if (again == NULL)
+    abort ();  /* what we write, we must read */
+  reserialised = pd_plugin_config_to_data (again, &len2);
+  if (len != len2 || memcmp (serialised, reserialised, len) != 0)
+    abort ();
+  settings = pd_plugin_settings_new_from_config (config);
+  privileges = pd_privileges_compute (config, settings);
+  shown = pd_privileges_to_string (privileges);
+  described = pd_plugin_settings_describe (settings, config);
+  return 0;
+}
