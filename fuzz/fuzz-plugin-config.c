@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The plugin config parser (config.json from a create context or a registry): every config it
- * accepts serialises, parses back to the same bytes, and has privileges and settings. */
+ * accepts serialises, parses back to the same bytes, and its default settings ask for exactly
+ * the privileges the config does. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -34,6 +35,13 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     abort ();
   settings = pd_plugin_settings_new_from_config (config);
   privileges = pd_privileges_compute (config, settings);
+  {
+    g_autoptr(GPtrArray) defaults = pd_privileges_compute (config, NULL);
+
+    /* the default settings ask for exactly what the config does */
+    if (!pd_privileges_equal (privileges, defaults))
+      abort ();
+  }
   shown = pd_privileges_to_string (privileges);
   described = pd_plugin_settings_describe (settings, config);
   return 0;

@@ -81,6 +81,19 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (d->path != NULL && !pd_plugin_device_path_is_valid (d->path))
         abort ();
     }
+  for (guint i = 0; settings->env != NULL && settings->env[i] != NULL; i++)
+    if (strchr (settings->env[i], '=') == NULL)
+      abort ();
+  /* applying the same changes again changes nothing more */
+  {
+    g_autoptr(PdPluginSettings) twice = pd_plugin_settings_apply (settings, config, changes,
+                                                                  NULL);
+    g_autoptr(JsonNode) a = pd_plugin_settings_to_json (settings);
+    g_autoptr(JsonNode) b = twice != NULL ? pd_plugin_settings_to_json (twice) : NULL;
+
+    if (b == NULL || !json_node_equal (a, b))
+      abort ();
+  }
   /* as the record keeps them */
   node = pd_plugin_settings_to_json (settings);
   again = pd_plugin_settings_new_from_json (node, NULL);
