@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * plugind-extract: the confined extraction helper (architecture.md decision 2, reliability.md
- * rule 1). It chroots into the staging dir it is given, installs a seccomp allow-list, reads an
+ * rule 1). It chroots into the staging dir it is given, keeps only the capabilities extraction
+ * needs (in every set, the bounding set included), installs a seccomp allow-list, reads an
  * uncompressed tar from stdin and writes it with libarchive's secure-extract flags. The daemon
  * has already filtered the stream; everything is checked again here because this process is
  * the one that touches the disk.
@@ -33,7 +34,10 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <linux/capability.h>
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -187,6 +191,68 @@ enter_root (const char *dir)
   if (chdir ("/") != 0)
     {
       report ("failed", "cannot chdir to the new root: %s", g_strerror (errno));
+      return -1;
+    }
+  return 0;
+}
+
+/* What extraction needs, and nothing else (root keeps every capability otherwise):
+ * CAP_CHOWN for the entries' owners; CAP_DAC_OVERRIDE to write into directories of other
+ * owners or without write permission (a lower layer's, or one made by this layer before its
+ * final mode is set); CAP_FOWNER to set modes and times on files it chowned away, and to
+ * hard-link them (fs.protected_hardlinks). No CAP_FSETID: the daemon strips setuid, setgid and
+ * sticky bits; no CAP_MKNOD: it drops device nodes and FIFOs. CAP_SYS_CHROOT was only needed
+ * for the chroot, before this. */
+static const int kept_capabilities[] = { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER };
+
+static gboolean
+capability_is_kept (int cap)
+{
+  for (gsize i = 0; i < G_N_ELEMENTS (kept_capabilities); i++)
+    if (kept_capabilities[i] == cap)
+      return TRUE;
+  return FALSE;
+}
+
+/* every other capability out of every set, the bounding set included, before the archive is
+ * read; the seccomp filter then forbids capset () and exec, so nothing comes back */
+static int
+drop_capabilities (void)
+{
+  struct __user_cap_header_struct header = { _LINUX_CAPABILITY_VERSION_3, 0 };
+  struct __user_cap_data_struct caps[_LINUX_CAPABILITY_U32S_3] = { { 0 } };
+
+  /* the bounding set first: dropping from it takes CAP_SETPCAP, which capset () removes */
+  for (int cap = 0;; cap++)
+    {
+      int r = prctl (PR_CAPBSET_READ, cap, 0, 0, 0);
+
+      if (r < 0 && errno == EINVAL)
+        break; /* past the last capability this kernel knows */
+      if (r <= 0 || capability_is_kept (cap))
+        continue;
+      if (prctl (PR_CAPBSET_DROP, cap, 0, 0, 0) != 0)
+        {
+          report ("failed", "cannot drop capability %d: %s", cap, g_strerror (errno));
+          return -1;
+        }
+    }
+  /* EINVAL: a kernel without ambient capabilities has none to clear */
+  if (prctl (PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) != 0 && errno != EINVAL)
+    {
+      report ("failed", "cannot clear the ambient capabilities: %s", g_strerror (errno));
+      return -1;
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (kept_capabilities); i++)
+    {
+      int cap = kept_capabilities[i];
+
+      caps[cap / 32].effective |= 1u << (cap % 32);
+      caps[cap / 32].permitted |= 1u << (cap % 32);
+    }
+  if (syscall (SYS_capset, &header, caps) != 0)
+    {
+      report ("failed", "cannot drop capabilities: %s", g_strerror (errno));
       return -1;
     }
   return 0;
@@ -880,7 +946,7 @@ main (int argc, char **argv)
     return fail_with (EXIT_FAILED, "failed", USAGE);
 
   umask (022);
-  if (enter_root (dir) != 0)
+  if (enter_root (dir) != 0 || drop_capabilities () != 0)
     return EXIT_FAILED;
 
   /* set up libarchive before the filter, so that its start-up calls (umask, allocations) are

@@ -990,6 +990,92 @@ test_no_whiteouts (Fixture *f, gconstpointer data)
   assert_tree (f, expected);
 }
 
+/* section: privileges */
+
+/* the capabilities extraction needs: chown, writing into directories of other owners, and
+ * setting modes and times on their files (see the helper) */
+#define EXPECTED_CAPS ((1u << 0) | (1u << 1) | (1u << 3))
+
+/* the hex value of the "@field:" line of /proc/@pid/status */
+static guint64
+read_status_caps (const char *pid, const char *field)
+{
+  g_autofree char *path = g_strdup_printf ("/proc/%s/status", pid);
+  g_autofree char *contents = NULL;
+  g_autofree char *prefix = g_strdup_printf ("\n%s:", field);
+  const char *line;
+
+  g_assert_true (g_file_get_contents (path, &contents, NULL, NULL));
+  line = strstr (contents, prefix);
+  g_assert_nonnull (line);
+  return g_ascii_strtoull (line + strlen (prefix), NULL, 16);
+}
+
+/* the helper holds only what extraction needs, in every set, from before it reads the archive:
+ * its status is read while it waits for the rest of a layer it has started to extract */
+static void
+test_capabilities (Fixture *f, gconstpointer data)
+{
+  const TestEntry entries[] = { { T_DIR, "probe" }, { T_FILE, "probe/f", NULL, 0, "x" },
+                                { T_END } };
+  g_autoptr(GBytes) tar = build_tar (entries);
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (
+    G_SUBPROCESS_FLAGS_STDIN_PIPE);
+  g_autoptr(GSubprocess) helper = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *probe = g_build_filename (f->rootfs, "probe", NULL);
+  GOutputStream *stdin_pipe;
+  const char *pid;
+  gint64 deadline;
+
+  helper = g_subprocess_launcher_spawn (launcher, &error, pd_archive_get_helper_path (),
+                                        "--whiteouts", f->rootfs, NULL);
+  g_assert_no_error (error);
+  pid = g_subprocess_get_identifier (helper);
+  stdin_pipe = g_subprocess_get_stdin_pipe (helper);
+  /* the directory's header only: the helper extracts it, then waits for more */
+  g_assert_true (g_output_stream_write_all (stdin_pipe, g_bytes_get_data (tar, NULL), 512, NULL,
+                                            NULL, &error));
+  g_assert_no_error (error);
+  deadline = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
+  while (!g_file_test (probe, G_FILE_TEST_IS_DIR))
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+      g_usleep (10 * 1000);
+    }
+
+  g_assert_cmphex (read_status_caps (pid, "CapEff"), ==, EXPECTED_CAPS);
+  g_assert_cmphex (read_status_caps (pid, "CapPrm"), ==, EXPECTED_CAPS);
+  g_assert_cmphex (read_status_caps (pid, "CapBnd"), ==, EXPECTED_CAPS);
+  g_assert_cmphex (read_status_caps (pid, "CapInh"), ==, 0);
+  g_assert_cmphex (read_status_caps (pid, "CapAmb"), ==, 0);
+
+  /* and it still extracts the rest */
+  g_assert_true (g_output_stream_write_all (stdin_pipe,
+                                            (const guchar *) g_bytes_get_data (tar, NULL) + 512,
+                                            g_bytes_get_size (tar) - 512, NULL, NULL, &error));
+  g_assert_no_error (error);
+  g_output_stream_close (stdin_pipe, NULL, NULL);
+  g_subprocess_wait_check (helper, NULL, &error);
+  g_assert_no_error (error);
+  assert_tree (f, "probe d755\nprobe/f f644 x\n");
+
+  /* what those capabilities are for: other owners, closed modes, hard links to their files,
+   * and a later layer writing into a closed directory of an earlier one */
+  apply_layer (f, (const TestEntry[]) {
+    { T_DIR, "closed", NULL, 0500, NULL, 1000 },
+    { T_FILE, "closed/f", NULL, 0400, "y", 1000 },
+    { T_HARDLINK, "closed/h", "closed/f", 0400, NULL, 1000 },
+    { T_DIR, "none", NULL, 0, NULL, 0 },
+    { T_END } });
+  g_assert_cmpint (chmod (probe, 0), ==, 0);
+  apply_layer (f, (const TestEntry[]) { { T_FILE, "probe/g", NULL, 0600, "z", 1000 },
+                                        { T_FILE, "none/.wh.x" }, { T_END } });
+  g_assert_cmpint (chmod (probe, 0755), ==, 0);
+  assert_tree (f, "closed d500\nclosed/f f400 y\nclosed/h f400 y\nnone d755\n"
+                  "probe d755\nprobe/f f644 x\nprobe/g f600 z\n");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1014,6 +1100,7 @@ main (int argc, char **argv)
   ADD ("limits/deep-tree", test_deep_tree);
   ADD ("limits/counts", test_limits);
   ADD ("no-whiteouts", test_no_whiteouts);
+  ADD ("capabilities", test_capabilities);
 #undef ADD
   for (gsize i = 0; i < G_N_ELEMENTS (invalid_names); i++)
     {
