@@ -896,6 +896,15 @@ ingest_entry (IngestContext *ctx, struct archive *reader, struct archive_entry *
                    ctx->limits->max_entries);
       return FALSE;
     }
+  /* what the tar reader consumed so far (headers, pax records, skipped data): bytes no
+   * entry header declares count too */
+  if ((guint64) archive_filter_bytes (reader, 0) > ctx->limits->max_bytes)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the context is larger than %" G_GUINT64_FORMAT " bytes uncompressed",
+                   ctx->limits->max_bytes);
+      return FALSE;
+    }
   if (!check_name (ctx, archive_entry_pathname (entry), &name, error))
     return FALSE;
 
@@ -1094,7 +1103,9 @@ ingest_layer_entry (IngestContext *ctx, struct archive *reader, struct archive_e
 }
 
 /* the tar reader of a layer reads the decompressed stream block by block, without a copy,
- * hashing it for the diff_id on the way */
+ * hashing it for the diff_id on the way; every byte counts against max_bytes, the tar's
+ * headers and whatever follows its end-of-archive blocks too (a few KiB of gzip can inflate
+ * to gigabytes of "padding" that no entry header declares) */
 static la_ssize_t
 layer_tar_read_cb (struct archive *a, void *user_data, const void **buffer)
 {
@@ -1116,8 +1127,15 @@ layer_tar_read_cb (struct archive *a, void *user_data, const void **buffer)
         }
       return -1;
     }
-  pd_sha256_update (ctx->input_hasher, *buffer, size);
   ctx->uncompressed_bytes += size;
+  if (ctx->uncompressed_bytes > ctx->limits->max_bytes)
+    {
+      set_callback_error (ctx, g_error_new (PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                                            "the layer is larger than %" G_GUINT64_FORMAT
+                                            " bytes uncompressed", ctx->limits->max_bytes));
+      return -1;
+    }
+  pd_sha256_update (ctx->input_hasher, *buffer, size);
   return (la_ssize_t) size;
 }
 

@@ -8,7 +8,8 @@
 G_BEGIN_DECLS
 
 typedef struct {
-  guint64 max_bytes;       /* uncompressed bytes of all entries */
+  guint64 max_bytes;       /* uncompressed bytes: of all entries, and of the whole decompressed
+                            * stream (headers and what follows the tar's end too) */
   guint64 max_entries;
   guint max_path_length;   /* bytes */
   guint max_depth;         /* path components */
@@ -67,8 +68,8 @@ typedef gssize (*PdLayerReadFunc) (void *buffer, gsize count, gpointer user_data
  * device nodes dropped, setuid/setgid stripped, links checked) and extracted by the confined
  * helper in --whiteouts mode, which applies OCI whiteouts (.wh.NAME, .wh..wh..opq) to the
  * layers below. Invalid whiteouts and unsafe entries fail with PD_ERROR_INVALID_ARCHIVE, a
- * wrong diff_id with PD_ERROR_DIGEST_MISMATCH, @limits (counted per layer) with
- * PD_ERROR_LIMITS_EXCEEDED; the read function's errors are returned as they are. On failure
+ * wrong diff_id with PD_ERROR_DIGEST_MISMATCH, @limits (counted per layer, over every
+ * decompressed byte) with PD_ERROR_LIMITS_EXCEEDED; the read function's errors are returned as they are. On failure
  * the rootfs holds partial content the caller discards. @uncompressed_size: the layer's size
  * after decompression. With @staging_dir NULL the layer is only checked: read, decompressed,
  * hashed and normalised in this process as above, but neither extracted nor given to a helper

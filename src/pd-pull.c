@@ -835,6 +835,30 @@ pd_pull_fetch_layers (PdRegistryClient *client, PdRemotePlugin *remote, PdStore 
                       const PdArchiveLimits *limits, PdPullProgress *progress,
                       GPtrArray *pinned_blobs, GCancellable *cancellable, GError **error)
 {
+  PdArchiveLimits default_limits;
+
+  if (limits == NULL)
+    {
+      pd_archive_limits_init (&default_limits);
+      limits = &default_limits;
+    }
+  /* a blob is stored as it streams by: it is bounded too, before any download (the blob
+   * stream then reads no more than the size the manifest says). Compression never makes a
+   * blob much larger than its tar, so a larger blob could not unpack within the limit. */
+  for (guint i = 0; i < remote->layers->len; i++)
+    {
+      PdDescriptor *layer = g_ptr_array_index (remote->layers, i);
+
+      if (layer->size > limits->max_bytes)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                       "layer %u (%s) is %" G_GUINT64_FORMAT " bytes, larger than %"
+                       G_GUINT64_FORMAT " bytes", i + 1, layer->digest, layer->size,
+                       limits->max_bytes);
+          return FALSE;
+        }
+    }
+
   if (progress != NULL)
     pd_pull_progress_start (progress, remote->layers);
 

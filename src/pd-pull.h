@@ -98,7 +98,9 @@ void pd_pull_progress_set_layer (PdPullProgress *progress, guint index, const ch
  * rootfs.diff_ids. A layer already in the store is read from it; others are downloaded once
  * (see PdFetchTable) and stored as they stream by. Every blob used is pinned in @store and its
  * digest appended to @pinned_blobs (the caller unpins them once the record is committed or
- * the job failed); the manifest and config are stored (and pinned) too. */
+ * the job failed); the manifest and config are stored (and pinned) too. A layer whose
+ * descriptor's size passes @limits' max_bytes fails with PD_ERROR_LIMITS_EXCEEDED before any
+ * download. */
 gboolean pd_pull_fetch_layers (PdRegistryClient *client,
                                PdRemotePlugin *remote,
                                PdStore *store,

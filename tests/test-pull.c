@@ -35,6 +35,7 @@
 #include "pd-fs-util.h"
 #include "pd-plugin-config.h"
 #include "pd-plugin-record.h"
+#include "pd-pull.h"
 #include "pd-store.h"
 
 typedef struct archive TestArchive;
@@ -963,6 +964,34 @@ build_deep (void)
   return build_tar (entries, FALSE);
 }
 
+/* a small tar followed by @n_zeros zero bytes after its end-of-archive blocks */
+static GBytes *
+build_trailing_zeros (gsize n_zeros, TestFilter filter)
+{
+  static const TestEntry entries[] = {
+    { T_FILE, "small", NULL, 0, "small" },
+    { T_END },
+  };
+  g_autoptr(GBytes) tar = build_tar (entries, FALSE);
+  g_autoptr(GBytes) padded = concat_zeros (tar, n_zeros);
+
+  return compress_bytes (padded, filter);
+}
+
+/* what follows the tar's end is decompressed (for the diff_id) and counted too: 4 MiB of
+ * zeros gzip to 4 KiB */
+static GBytes *
+build_trailing_bomb (void)
+{
+  return build_trailing_zeros (4 * 1024 * 1024, FILTER_GZIP);
+}
+
+static GBytes *
+build_trailing_plain (void)
+{
+  return build_trailing_zeros (2 * 1024 * 1024, FILTER_NONE);
+}
+
 static GBytes *
 build_garbage (void)
 {
@@ -1072,6 +1101,10 @@ static const BadCase bad_cases[] = {
     { .max_bytes = 1024 * 1024 } },
   { "limit-depth", NULL, FILTER_NONE, build_deep, PD_ERROR_LIMITS_EXCEEDED, "deeper",
     { .max_depth = 5 } },
+  { "limit-trailing-bomb", NULL, FILTER_NONE, build_trailing_bomb, PD_ERROR_LIMITS_EXCEEDED,
+    "larger than", { .max_bytes = 1024 * 1024 } },
+  { "limit-trailing-plain", NULL, FILTER_NONE, build_trailing_plain, PD_ERROR_LIMITS_EXCEEDED,
+    "larger than", { .max_bytes = 1024 * 1024 } },
 };
 
 static void
@@ -2024,6 +2057,53 @@ test_record_upgraded (void)
   g_assert_true (g_ptr_array_find_with_equal_func (notified, "updated", g_str_equal, NULL));
 }
 
+/* a layer the manifest says is larger than MaxArchiveBytes is refused before any download (the
+ * registry here is a closed port: asking it would be a RegistryError) and stores nothing */
+static void
+test_store_layer_too_large (StoreFixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdDaemonConfig) config = pd_daemon_config_new_default ();
+  g_autoptr(PdReference) ref = pd_reference_parse ("127.0.0.1:1/test/plugin:latest", &error);
+  g_autoptr(PdRegistryClient) client = NULL;
+  g_autoptr(PdRemotePlugin) remote = g_new0 (PdRemotePlugin, 1);
+  g_autoptr(GPtrArray) pinned = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *staging = pd_store_create_staging_dir (f->store, &error);
+  g_autofree char *blobs = g_build_filename (f->state_dir, "blobs", "sha256", NULL);
+  g_autoptr(GDir) dir = NULL;
+  PdFetchTable *fetches = pd_fetch_table_new ();
+  PdArchiveLimits limits;
+
+  g_assert_no_error (error);
+  client = pd_registry_client_new (config, ref, NULL, FALSE, &error);
+  g_assert_no_error (error);
+  remote->config = store_config ("big", "low");
+  pd_plugin_config_set_diff_ids (remote->config, (const char *const[]) { DIGEST_4, DIGEST_5,
+                                                                          NULL });
+  remote->layers = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
+  g_ptr_array_add (remote->layers, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP, DIGEST_1,
+                                                      1024));
+  g_ptr_array_add (remote->layers, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP, DIGEST_2,
+                                                      1024 * 1024 + 1));
+  remote->config_digest = g_strdup (DIGEST_3);
+  remote->config_data = g_bytes_new_static ("{}", 2);
+  remote->manifest_digest = g_strdup (DIGEST_6);
+  remote->manifest = g_bytes_new_static ("{}", 2);
+  pd_archive_limits_init (&limits);
+  limits.max_bytes = 1024 * 1024;
+
+  g_assert_false (pd_pull_fetch_layers (client, remote, f->store, fetches, staging,
+                                        pd_archive_get_helper_path (), &limits, NULL, pinned,
+                                        NULL, &error));
+  g_assert_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED);
+  g_assert_nonnull (strstr (message_of (error), DIGEST_2));
+  g_assert_cmpuint (pinned->len, ==, 0);
+  dir = g_dir_open (blobs, 0, NULL);
+  g_assert_nonnull (dir);
+  g_assert_null (g_dir_read_name (dir));
+  pd_fetch_table_free (fetches);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -2116,6 +2196,8 @@ main (int argc, char **argv)
               test_store_commit_upgrade_missing, store_teardown);
   g_test_add ("/pull/store/pin-existing", StoreFixture, NULL, store_setup,
               test_store_pin_existing, store_teardown);
+  g_test_add ("/pull/store/layer-too-large", StoreFixture, NULL, store_setup,
+              test_store_layer_too_large, store_teardown);
   g_test_add_func ("/pull/record/upgraded", test_record_upgraded);
 
   return g_test_run ();

@@ -47,6 +47,8 @@ def layer_entries(files):
 class RegistryTestCase(PlugindTestCase):
     registry_kind = 'plain'
     autostart_daemon = False
+    # the plugind.conf the daemon starts with
+    plugind_conf = ''
 
     def setUp(self):
         super().setUp()
@@ -81,7 +83,7 @@ class RegistryTestCase(PlugindTestCase):
         if kind == 'proxy':
             self.proxy = pd_registry.FaultProxy(self.registry.url)
             self.addCleanup(self.proxy.stop)
-        self.write_config('')
+        self.write_config(self.plugind_conf)
         self.daemon_env = {'CONFIGURATION_DIRECTORY': self.config_dir}
         self.start_daemon()
 
