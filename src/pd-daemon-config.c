@@ -35,6 +35,8 @@ pd_daemon_config_new_default (void)
   config->insecure = g_new0 (char *, 1);
   config->mirrors = g_new0 (char *, 1);
   config->certs_dir = g_build_filename (config_dir (), "certs.d", NULL);
+  config->stall_timeout_s = PD_DEFAULT_STALL_TIMEOUT_S;
+  config->stall_min_bytes = PD_DEFAULT_STALL_MIN_BYTES;
   config->max_jobs = 16;
   config->max_archive_bytes = G_GUINT64_CONSTANT (8) * 1024 * 1024 * 1024;
   config->max_archive_entries = 1000000;
@@ -176,6 +178,7 @@ pd_daemon_config_load (const char *path, GError **error)
   g_autofree char *default_path = NULL;
   g_autoptr(GError) local_error = NULL;
   guint64 max_jobs = config->max_jobs;
+  guint64 stall_timeout = config->stall_timeout_s;
 
   if (path == NULL)
     path = default_path = pd_daemon_config_get_default_path ();
@@ -189,6 +192,9 @@ pd_daemon_config_load (const char *path, GError **error)
 
   if (!read_registries (config, file, error) ||
       !read_sandbox (config, file, error) ||
+      !read_u64 (file, "Registries", "StallTimeout", 1, 3600, &stall_timeout, error) ||
+      !read_u64 (file, "Registries", "StallMinBytes", 1, G_MAXUINT32, &config->stall_min_bytes,
+                 error) ||
       !read_u64 (file, "Limits", "MaxJobs", 1, 1024, &max_jobs, error) ||
       !read_u64 (file, "Limits", "MaxArchiveBytes", 1, G_MAXUINT64, &config->max_archive_bytes,
                  error) ||
@@ -199,6 +205,7 @@ pd_daemon_config_load (const char *path, GError **error)
       return NULL;
     }
   config->max_jobs = (guint) max_jobs;
+  config->stall_timeout_s = (guint) stall_timeout;
   return g_steal_pointer (&config);
 }
 

@@ -11,11 +11,17 @@ G_BEGIN_DECLS
  * next to it ($CONFIGURATION_DIRECTORY/certs.d, else /etc/plugind/certs.d), as Docker reads
  * /etc/docker/certs.d/<host[:port]>/.
  */
+/* a registry request that moves fewer than 16 KiB in 60 s of waiting on the network fails */
+#define PD_DEFAULT_STALL_TIMEOUT_S 60
+#define PD_DEFAULT_STALL_MIN_BYTES 16384
+
 typedef struct {
   /* [Registries] */
   GStrv insecure;            /* Insecure=: host[:port] entries, lower-case; never NULL */
   GStrv mirrors;             /* Mirrors=: base URLs without a trailing '/'; never NULL */
   char *certs_dir;
+  guint stall_timeout_s;     /* StallTimeout= (60): a request fails when fewer than */
+  guint64 stall_min_bytes;   /* StallMinBytes= (16384) bytes move in that much waiting */
 
   /* [Limits] */
   guint max_jobs;            /* MaxJobs= (16) */

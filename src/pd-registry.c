@@ -35,6 +35,23 @@ typedef struct {
   gboolean verify_tls; /* FALSE for an Insecure= registry */
 } Endpoint;
 
+/* see "the stall watchdog" below */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  GThread *thread;
+  gboolean quit;
+  gint64 timeout_us;
+  guint64 min_bytes;
+  /* the request in progress */
+  gint64 window_used;           /* µs spent waiting on the network in this window, before
+                                 * busy_since */
+  guint64 window_bytes;         /* bytes sent or received in this window */
+  gint64 busy_since;            /* a network call has been waiting since then, or 0 */
+  GCancellable *call_cancellable; /* that call's, cancelled on a stall */
+  gboolean stalled;
+} Watchdog;
+
 struct _PdRegistryClient {
   SoupSession *session;
   char *host;                 /* the registry's host[:port], lower case */
@@ -58,6 +75,8 @@ struct _PdRegistryClient {
 
   PdRegistryLogFunc log_func;
   gpointer log_data;
+
+  Watchdog watchdog;
 };
 
 typedef struct {
@@ -345,6 +364,240 @@ accept_certificate_cb (SoupMessage *msg, GTlsCertificate *certificate,
   return FALSE;
 }
 
+/* section: the stall watchdog */
+
+/* A registry that trickles (a byte every 20 s) keeps every socket read within libsoup's idle
+ * timeout and would hold a job, and its MaxJobs slot, for ever. Every request must move at
+ * least min_bytes (sent or received) per timeout of time spent waiting on the network: time
+ * the caller spends elsewhere (a download waiting for the extraction to catch up) does not
+ * count. The client's own thread watches the call in progress, so that a call blocked on
+ * headers trickling in is cut too: it cancels the call, which then fails with RegistryError
+ * and is not retried. */
+
+static GQuark
+watched_client_quark (void)
+{
+  return g_quark_from_static_string ("pd-registry-watched-client");
+}
+
+static gpointer
+watchdog_thread (gpointer user_data)
+{
+  Watchdog *watchdog = user_data;
+
+  g_mutex_lock (&watchdog->lock);
+  while (!watchdog->quit)
+    {
+      gint64 now = g_get_monotonic_time ();
+      gint64 deadline;
+      g_autoptr(GCancellable) cancellable = NULL;
+
+      if (watchdog->busy_since == 0 || watchdog->stalled)
+        {
+          g_cond_wait (&watchdog->cond, &watchdog->lock);
+          continue;
+        }
+      deadline = watchdog->busy_since + watchdog->timeout_us - watchdog->window_used;
+      if (now < deadline)
+        {
+          g_cond_wait_until (&watchdog->cond, &watchdog->lock, deadline);
+          continue;
+        }
+      if (watchdog->window_bytes >= watchdog->min_bytes)
+        {
+          /* the window went well: the next one starts now */
+          watchdog->window_used = 0;
+          watchdog->window_bytes = 0;
+          watchdog->busy_since = now;
+          continue;
+        }
+      watchdog->stalled = TRUE;
+      cancellable = g_object_ref (watchdog->call_cancellable);
+      /* cancelling runs the call's handlers: not under our lock */
+      g_mutex_unlock (&watchdog->lock);
+      g_cancellable_cancel (cancellable);
+      g_mutex_lock (&watchdog->lock);
+    }
+  g_mutex_unlock (&watchdog->lock);
+  return NULL;
+}
+
+static void
+watchdog_init (Watchdog *watchdog, const PdDaemonConfig *config)
+{
+  g_mutex_init (&watchdog->lock);
+  g_cond_init (&watchdog->cond);
+  watchdog->timeout_us = (gint64) config->stall_timeout_s * G_USEC_PER_SEC;
+  watchdog->min_bytes = config->stall_min_bytes;
+}
+
+static void
+watchdog_clear (Watchdog *watchdog)
+{
+  if (watchdog->thread != NULL)
+    {
+      g_mutex_lock (&watchdog->lock);
+      watchdog->quit = TRUE;
+      g_cond_signal (&watchdog->cond);
+      g_mutex_unlock (&watchdog->lock);
+      g_thread_join (watchdog->thread);
+    }
+  g_cond_clear (&watchdog->cond);
+  g_mutex_clear (&watchdog->lock);
+}
+
+static gboolean
+watchdog_stalled (Watchdog *watchdog)
+{
+  gboolean stalled;
+
+  g_mutex_lock (&watchdog->lock);
+  stalled = watchdog->stalled;
+  g_mutex_unlock (&watchdog->lock);
+  return stalled;
+}
+
+/* a new request: a new window */
+static void
+watchdog_reset (Watchdog *watchdog)
+{
+  g_mutex_lock (&watchdog->lock);
+  watchdog->window_used = 0;
+  watchdog->window_bytes = 0;
+  watchdog->stalled = FALSE;
+  g_mutex_unlock (&watchdog->lock);
+}
+
+static void
+watchdog_add_bytes (Watchdog *watchdog, guint64 n)
+{
+  g_mutex_lock (&watchdog->lock);
+  watchdog->window_bytes += n;
+  g_mutex_unlock (&watchdog->lock);
+}
+
+typedef struct {
+  GCancellable *cancellable;  /* the call's */
+  GCancellable *caller;
+  gulong caller_handler;
+} WatchedCall;
+
+static void
+forward_cancel_cb (GCancellable *caller, gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+}
+
+/* a network call starts; returns the cancellable to give it (the caller's, linked) */
+static GCancellable *
+watched_call_begin (PdRegistryClient *client, WatchedCall *call, GCancellable *caller)
+{
+  Watchdog *watchdog = &client->watchdog;
+
+  call->cancellable = g_cancellable_new ();
+  call->caller = caller;
+  if (caller != NULL)
+    call->caller_handler = g_cancellable_connect (caller, G_CALLBACK (forward_cancel_cb),
+                                                  call->cancellable, NULL);
+  g_mutex_lock (&watchdog->lock);
+  if (watchdog->thread == NULL)
+    watchdog->thread = g_thread_new ("pd-registry-watch", watchdog_thread, watchdog);
+  watchdog->busy_since = g_get_monotonic_time ();
+  watchdog->call_cancellable = call->cancellable;
+  g_cond_signal (&watchdog->cond);
+  g_mutex_unlock (&watchdog->lock);
+  return call->cancellable;
+}
+
+/* the call returned, with @n bytes; FALSE (and @error replaced) when the request stalled */
+static gboolean
+watched_call_end (PdRegistryClient *client, WatchedCall *call, guint64 n, GError **error)
+{
+  Watchdog *watchdog = &client->watchdog;
+  gboolean stalled;
+
+  g_mutex_lock (&watchdog->lock);
+  watchdog->window_used += g_get_monotonic_time () - watchdog->busy_since;
+  watchdog->window_bytes += n;
+  watchdog->busy_since = 0;
+  watchdog->call_cancellable = NULL;
+  if (!watchdog->stalled && watchdog->window_used >= watchdog->timeout_us)
+    {
+      if (watchdog->window_bytes < watchdog->min_bytes)
+        watchdog->stalled = TRUE;
+      watchdog->window_used = 0;
+      watchdog->window_bytes = 0;
+    }
+  stalled = watchdog->stalled;
+  g_mutex_unlock (&watchdog->lock);
+
+  if (call->caller != NULL)
+    g_cancellable_disconnect (call->caller, call->caller_handler);
+  g_clear_object (&call->cancellable);
+  /* the caller's own cancellation wins */
+  if (!stalled || g_cancellable_is_cancelled (call->caller))
+    return TRUE;
+  if (error != NULL)
+    {
+      g_clear_error (error);
+      g_set_error (error, PD_ERROR, PD_ERROR_REGISTRY_ERROR,
+                   "%s: the registry sent fewer than %" G_GUINT64_FORMAT " bytes in %"
+                   G_GINT64_FORMAT " s", client->host, watchdog->min_bytes,
+                   watchdog->timeout_us / G_USEC_PER_SEC);
+    }
+  return FALSE;
+}
+
+/* soup_session_send () under the watchdog, starting a request's window; the stream remembers
+ * the client for watched_read () */
+static GInputStream *
+watched_send (PdRegistryClient *client, SoupMessage *msg, GCancellable *cancellable,
+              GError **error)
+{
+  WatchedCall call = { 0 };
+  GInputStream *stream;
+
+  watchdog_reset (&client->watchdog);
+  stream = soup_session_send (client->session, msg,
+                              watched_call_begin (client, &call, cancellable), error);
+  if (!watched_call_end (client, &call, 0, error))
+    {
+      if (stream != NULL)
+        g_input_stream_close (stream, NULL, NULL);
+      g_clear_object (&stream);
+    }
+  if (stream != NULL)
+    g_object_set_qdata (G_OBJECT (stream), watched_client_quark (), client);
+  return stream;
+}
+
+/* g_input_stream_read () of a body from watched_send () under the watchdog */
+static gssize
+watched_read (GInputStream *stream, void *buffer, gsize count, GCancellable *cancellable,
+              GError **error)
+{
+  PdRegistryClient *client = g_object_get_qdata (G_OBJECT (stream), watched_client_quark ());
+  WatchedCall call = { 0 };
+  gssize n;
+
+  if (client == NULL)
+    return g_input_stream_read (stream, buffer, count, cancellable, error);
+  n = g_input_stream_read (stream, buffer, count, watched_call_begin (client, &call, cancellable),
+                           error);
+  if (!watched_call_end (client, &call, n > 0 ? (guint64) n : 0, error))
+    return -1;
+  return n;
+}
+
+/* a request body being sent counts as moving */
+static void
+wrote_body_data_cb (SoupMessage *msg, guint chunk_size, gpointer user_data)
+{
+  PdRegistryClient *client = user_data;
+
+  watchdog_add_bytes (&client->watchdog, chunk_size);
+}
+
 /* section: sending */
 
 static gboolean
@@ -413,7 +666,7 @@ read_body (GInputStream *stream, gsize max_size, gboolean *too_large, GCancellab
   *too_large = FALSE;
   for (;;)
     {
-      gssize n = g_input_stream_read (stream, buffer, sizeof buffer, cancellable, error);
+      gssize n = watched_read (stream, buffer, sizeof buffer, cancellable, error);
 
       if (n < 0)
         return NULL;
@@ -552,7 +805,8 @@ send_following_redirects (PdRegistryClient *client, const Request *request, Soup
       else if (!g_str_equal (method, "GET") && !g_str_equal (method, "HEAD"))
         soup_message_headers_set_content_length (headers, 0);
 
-      stream = soup_session_send (client->session, msg, cancellable, error);
+      g_signal_connect (msg, "wrote-body-data", G_CALLBACK (wrote_body_data_cb), client);
+      stream = watched_send (client, msg, cancellable, error);
       if (stream == NULL)
         {
           g_autofree char *display = uri_to_display (uri);
@@ -1133,6 +1387,7 @@ pd_registry_client_new (const PdDaemonConfig *config, const PdReference *ref,
   g_return_val_if_fail (config != NULL, NULL);
   g_return_val_if_fail (ref != NULL, NULL);
 
+  watchdog_init (&client->watchdog, config);
   client->host = g_ascii_strdown (endpoint_host, -1);
   client->path = g_strdup (ref->path);
   client->push = push;
@@ -1193,6 +1448,7 @@ pd_registry_client_free (PdRegistryClient *client)
   if (client == NULL)
     return;
   g_clear_object (&client->session);
+  watchdog_clear (&client->watchdog);
   g_free (client->host);
   g_free (client->path);
   g_clear_pointer (&client->endpoints, g_ptr_array_unref);
@@ -1472,8 +1728,8 @@ blob_stream_skip (PdBlobStream *stream, GCancellable *cancellable, GError **erro
   buffer = g_malloc (SKIP_BUFFER_SIZE);
   while (stream->skip > 0)
     {
-      gssize n = g_input_stream_read (stream->body, buffer, MIN (stream->skip, SKIP_BUFFER_SIZE),
-                                      cancellable, error);
+      gssize n = watched_read (stream->body, buffer, MIN (stream->skip, SKIP_BUFFER_SIZE),
+                               cancellable, error);
       if (n <= 0)
         {
           if (n == 0)
@@ -1493,7 +1749,7 @@ blob_stream_finish (PdBlobStream *stream, GCancellable *cancellable, GError **er
   gssize n;
 
   /* more bytes than the manifest says? one byte of look-ahead tells */
-  n = stream->body != NULL ? g_input_stream_read (stream->body, &extra, 1, cancellable, NULL) : 0;
+  n = stream->body != NULL ? watched_read (stream->body, &extra, 1, cancellable, NULL) : 0;
   if (n > 0)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
@@ -1532,9 +1788,9 @@ pd_blob_stream_read (PdBlobStream *stream, void *buffer, gsize count, GCancellab
       if (!blob_stream_skip (stream, cancellable, &local_error))
         n = -1;
       else
-        n = g_input_stream_read (stream->body, buffer,
-                                 (gsize) MIN ((guint64) count, stream->size - stream->offset),
-                                 cancellable, &local_error);
+        n = watched_read (stream->body, buffer,
+                          (gsize) MIN ((guint64) count, stream->size - stream->offset),
+                          cancellable, &local_error);
       if (n > 0)
         {
           pd_sha256_update (stream->sha, buffer, (gsize) n);
@@ -1545,8 +1801,11 @@ pd_blob_stream_read (PdBlobStream *stream, void *buffer, gsize count, GCancellab
         g_set_error (&local_error, G_IO_ERROR, G_IO_ERROR_PARTIAL_INPUT,
                      "connection closed after %" G_GUINT64_FORMAT " of %" G_GUINT64_FORMAT
                      " bytes", stream->offset, stream->size);
-      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      /* a stall is not resumed: a registry that slow would hold the job for minutes more */
+      if (g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
+          watchdog_stalled (&stream->client->watchdog))
         {
+          blob_stream_close_body (stream);
           g_propagate_error (error, g_steal_pointer (&local_error));
           return -1;
         }

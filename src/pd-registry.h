@@ -30,7 +30,9 @@ G_BEGIN_DECLS
  * Requests are retried (at most 5 attempts, backoff from 0.5 s with jitter, honouring
  * Retry-After up to 30 s) on resets, timeouts and connections closed early, 408, 429 and 5xx,
  * never on a refused or unreachable host; at most 10 redirects are
- * followed. Manifests and configs are capped at 4 MiB, token and error bodies at 1 MiB. Every
+ * followed. A request that moves (sends or receives) fewer than the configuration's
+ * stall_min_bytes within stall_timeout_s of waiting on the network (its headers included)
+ * fails with PD_ERROR_REGISTRY_ERROR, and is neither retried nor resumed. Manifests and configs are capped at 4 MiB, token and error bodies at 1 MiB. Every
  * body is verified against its digest, computed here: Docker-Content-Digest is never trusted.
  *
  * Errors: PD_ERROR_REGISTRY_UNAUTHORIZED (401/403), PD_ERROR_REGISTRY_NOT_FOUND (404),

@@ -1590,6 +1590,8 @@ assert_defaults (const PdDaemonConfig *config)
   g_assert_cmpuint (config->max_archive_bytes, ==, G_GUINT64_CONSTANT (8) * 1024 * 1024 * 1024);
   g_assert_cmpuint (config->max_archive_entries, ==, 1000000);
   g_assert_false (config->only_requested_capabilities);
+  g_assert_cmpuint (config->stall_timeout_s, ==, 60);
+  g_assert_cmpuint (config->stall_min_bytes, ==, 16384);
 }
 
 static void
@@ -1623,6 +1625,8 @@ test_conf_lists (ConfFixture *f, gconstpointer data)
                       "Insecure= Registry.Example:5000 ;; 10.0.0.1:5000;[::1]:5001 ; \n"
                       "Mirrors=https://mirror.example/ ; ;http://m2.example:5000/base//;"
                       "https://m3.example\n"
+                      "StallTimeout=5\n"
+                      "StallMinBytes=1\n"
                       "[Limits]\n"
                       "MaxJobs = 4\n"
                       "MaxArchiveBytes=1048576\n"
@@ -1641,6 +1645,8 @@ test_conf_lists (ConfFixture *f, gconstpointer data)
   g_assert_cmpuint (config->max_archive_bytes, ==, 1048576);
   g_assert_cmpuint (config->max_archive_entries, ==, 100);
   g_assert_true (config->only_requested_capabilities);
+  g_assert_cmpuint (config->stall_timeout_s, ==, 5);
+  g_assert_cmpuint (config->stall_min_bytes, ==, 1);
 
   /* host[:port] compared case-insensitively, and exactly otherwise */
   g_assert_true (pd_daemon_config_is_insecure (config, "registry.example:5000"));
@@ -1685,6 +1691,10 @@ static const ConfBadCase conf_bad_cases[] = {
   { "insecure-userinfo", "[Registries]\nInsecure=user@host.example\n", "Insecure",
     "user@host.example" },
   { "insecure-space", "[Registries]\nInsecure=host example\n", "Insecure", "host example" },
+  { "stall-timeout-zero", "[Registries]\nStallTimeout=0\n", "StallTimeout", NULL },
+  { "stall-timeout-big", "[Registries]\nStallTimeout=3601\n", "StallTimeout", NULL },
+  { "stall-min-bytes-zero", "[Registries]\nStallMinBytes=0\n", "StallMinBytes", NULL },
+  { "stall-min-bytes-text", "[Registries]\nStallMinBytes=16k\n", "StallMinBytes", NULL },
   { "max-jobs-zero", "[Limits]\nMaxJobs=0\n", "MaxJobs", NULL },
   { "max-jobs-big", "[Limits]\nMaxJobs=1025\n", "MaxJobs", NULL },
   { "max-jobs-negative", "[Limits]\nMaxJobs=-1\n", "MaxJobs", NULL },

@@ -1492,11 +1492,11 @@ count_lines (GPtrArray *lines, const char *needle)
   return n;
 }
 
-/* GET of the manifest "latest" from 127.0.0.1:@port/test/plugin, timed */
+/* GET of the manifest "latest" from 127.0.0.1:@port/test/plugin, timed, with @config */
 static GBytes *
-get_manifest_from_port (guint16 port, GPtrArray *log, gint64 *elapsed_us, GError **error)
+get_manifest_with_config (const PdDaemonConfig *config, guint16 port, GPtrArray *log,
+                          gint64 *elapsed_us, GError **error)
 {
-  g_autoptr(PdDaemonConfig) config = pd_daemon_config_new_default ();
   g_autofree char *text = g_strdup_printf ("127.0.0.1:%u/test/plugin:latest", port);
   g_autoptr(PdReference) ref = pd_reference_parse (text, NULL);
   g_autoptr(PdRegistryClient) client = NULL;
@@ -1513,6 +1513,15 @@ get_manifest_from_port (guint16 port, GPtrArray *log, gint64 *elapsed_us, GError
   body = pd_registry_client_get_manifest (client, "latest", &media_type, &digest, NULL, error);
   *elapsed_us = g_get_monotonic_time () - start;
   return body;
+}
+
+/* the same with the default configuration */
+static GBytes *
+get_manifest_from_port (guint16 port, GPtrArray *log, gint64 *elapsed_us, GError **error)
+{
+  g_autoptr(PdDaemonConfig) config = pd_daemon_config_new_default ();
+
+  return get_manifest_with_config (config, port, log, elapsed_us, error);
 }
 
 /* a loopback registry where nothing listens (a port bound, never listening): HTTPS, then the
@@ -1595,6 +1604,108 @@ test_endpoint_dropped (void)
   /* the back-off adds up to 7.5 s ±25 %, plus the attempts themselves */
   g_assert_cmpint (elapsed, >=, 5600 * 1000);
   g_assert_cmpint (elapsed, <, 11 * G_USEC_PER_SEC);
+  g_object_unref (server.listener);
+  g_object_unref (server.cancellable);
+}
+
+/* A loopback "registry" that answers GET /v2/ at once and every other request with a status
+ * line and headers that trickle in, a byte every 100 ms, for 10 s: each read is far within
+ * libsoup's idle timeout, and only the stall timeout (1 s, at least 1024 bytes, here) ends
+ * the request. TLS is refused at once. */
+typedef struct {
+  GSocket *listener;
+  GCancellable *cancellable;
+} TrickleServer;
+
+/* one request's head, or NULL at the end of the connection (or for TLS) */
+static char *
+trickle_read_request (GSocket *connection, GCancellable *cancellable)
+{
+  g_autoptr(GString) head = g_string_new (NULL);
+
+  while (strstr (head->str, "\r\n\r\n") == NULL)
+    {
+      char c;
+
+      if (g_socket_receive (connection, &c, 1, cancellable, NULL) != 1 ||
+          (head->len == 0 && !g_ascii_isalpha (c)))
+        return NULL;
+      g_string_append_c (head, c);
+    }
+  return g_string_free (g_steal_pointer (&head), FALSE);
+}
+
+static gpointer
+trickle_server_thread (gpointer user_data)
+{
+  static const char ping[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+  static const char answer[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                               "X-Padding: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n";
+  TrickleServer *server = user_data;
+
+  for (;;)
+    {
+      g_autoptr(GSocket) connection = g_socket_accept (server->listener, server->cancellable,
+                                                       NULL);
+      char *request;
+
+      if (connection == NULL)
+        return NULL;
+      while ((request = trickle_read_request (connection, server->cancellable)) != NULL)
+        {
+          gboolean is_ping = g_str_has_prefix (request, "GET /v2/ ");
+          gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+          g_free (request);
+          if (is_ping)
+            {
+              g_socket_send (connection, ping, sizeof ping - 1, server->cancellable, NULL);
+              continue;
+            }
+          for (gsize i = 0; g_get_monotonic_time () < end; i = (i + 1) % (sizeof answer - 1))
+            {
+              if (g_socket_send (connection, answer + i, 1, server->cancellable, NULL) != 1)
+                break;
+              g_usleep (100 * 1000);
+            }
+          break;
+        }
+      g_socket_close (connection, NULL);
+    }
+}
+
+static void
+test_endpoint_trickled (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) log = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(PdDaemonConfig) config = pd_daemon_config_new_default ();
+  g_autoptr(GBytes) body = NULL;
+  TrickleServer server = { 0 };
+  GThread *thread;
+  guint16 port = 0;
+  gint64 elapsed = 0;
+
+  config->stall_timeout_s = 1;
+  config->stall_min_bytes = 1024;
+  server.listener = bound_loopback_socket (&port);
+  g_assert_true (g_socket_listen (server.listener, &error));
+  g_assert_no_error (error);
+  server.cancellable = g_cancellable_new ();
+  thread = g_thread_new ("trickle-server", trickle_server_thread, &server);
+
+  body = get_manifest_with_config (config, port, log, &elapsed, &error);
+
+  g_cancellable_cancel (server.cancellable);
+  g_thread_join (thread);
+  g_assert_null (body);
+  g_test_message ("after %" G_GINT64_FORMAT " ms: %s", elapsed / 1000, message_of (error));
+  g_assert_error (error, PD_ERROR, PD_ERROR_REGISTRY_ERROR);
+  g_assert_nonnull (strstr (message_of (error), "fewer than 1024 bytes in 1 s"));
+  /* not retried */
+  g_assert_cmpuint (count_lines (log, "retrying"), ==, 0);
+  g_assert_cmpint (elapsed, <, 8 * G_USEC_PER_SEC);
   g_object_unref (server.listener);
   g_object_unref (server.cancellable);
 }
@@ -1859,6 +1970,7 @@ main (int argc, char **argv)
   g_test_add_func ("/registry/endpoint/refused", test_endpoint_refused);
   g_test_add_func ("/registry/endpoint/dropped", test_endpoint_dropped);
   g_test_add_func ("/registry/endpoint/deep-error-body", test_endpoint_deep_error_body);
+  g_test_add_func ("/registry/endpoint/trickled", test_endpoint_trickled);
 
   return g_test_run ();
 }

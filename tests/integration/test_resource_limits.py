@@ -12,9 +12,10 @@ and real sandboxes.
 import gzip
 import hashlib
 import os
+import random
 
 import pd_registry
-from pd_testcase import DBUS_ERR, DEFAULT_CONFIG, DEFAULT_FILES, main
+from pd_testcase import DBUS_ERR, DEFAULT_CONFIG, DEFAULT_FILES, ERR, DBusError, main
 from registry_testcase import RegistryTestCase, layer_entries
 
 MIB = 1024 * 1024
@@ -76,6 +77,36 @@ class ArchiveLimitTests(RegistryTestCase):
         digest = self.push_layer('test/small', layer)
         self.pull_ok(self.remote('test/small'))
         self.assertIn(digest, self.blob_digests())
+
+
+class StallTests(RegistryTestCase):
+    """A registry that trickles a blob is cut off once fewer than StallMinBytes arrive within
+    StallTimeout seconds of waiting: the job ends and frees its slot."""
+
+    registry_kind = 'proxy'
+    plugind_conf = '[Registries]\nStallTimeout=2\nStallMinBytes=1024\n'
+
+    def test_trickling_blob(self):
+        # 64 KiB that do not compress, sent 16 bytes every 0.5 s: 34 minutes
+        data = random.Random(8).randbytes(64 * 1024)
+        files = dict(DEFAULT_FILES, **{'data/noise': (data, 0o644)})
+        _, _, blobs = self.push_plugin('test/slow', files=files)
+        layer = 'sha256:' + hashlib.sha256(blobs[0]).hexdigest()
+        fault = self.proxy.add_fault('GET', '/blobs/' + layer, 'trickle', count=None, chunk=16,
+                                     delay=0.5)
+        job = self.pull(self.remote('test/slow'), options=self.auth_options())
+        try:
+            # far less than the trickle would take; the D-Bus timeout fails the test otherwise
+            self.call(job, 'org.plugind.Plugind1.Job', 'Wait', None, '(a{sv})',
+                      timeout_ms=30000)
+            self.fail('the pull of a trickled blob succeeded')
+        except DBusError as e:
+            self.assertEqual(e.name, ERR + 'RegistryError', str(e))
+            self.assertIn('fewer than 1024 bytes', e.message)
+        self.assertEqual(fault.hits, 1)
+        self.assertEqual(self.list_plugins(), [])
+        # the job is over: its slot is free
+        self.assertEqual(self.job_prop(job, 'State'), 'finished')
 
 
 if __name__ == '__main__':
