@@ -210,121 +210,252 @@ pd_file_write_atomic_at (int dirfd, const char *name, const void *data, gsize le
   return pd_file_write_atomic_full_at (dirfd, name, data, len, mode, NULL, error);
 }
 
-static gboolean
-rm_rf_children (int fd, dev_t dev, const char *path, GError **error);
+/* section: walking a tree with a few fds */
 
-/* removes the entry @name of @dirfd, whose lstat is @st; the parent is on @parent_dev */
-static gboolean
-rm_rf_entry (int dirfd, const char *name, const struct stat *st, dev_t parent_dev,
-             const char *path, GError **error)
+/* A directory on the way down: its entries, read at once when it was opened, so that its fd
+ * can be closed while a subdirectory is walked; the parent is reopened through the child's
+ * "..", checked to be the same directory (a rename meanwhile is an error, never a jump to
+ * another tree). At most four fds are open, whatever the depth: the root's, the current
+ * directory's, and one while a directory is read or its parent reopened. */
+typedef struct {
+  char *name;           /* in its parent; NULL for the root */
+  struct stat st;
+  GPtrArray *entries;   /* names */
+  guint next;
+} WalkLevel;
+
+static void
+walk_level_free (WalkLevel *level)
 {
-  struct stat fst;
-  int fd;
-  gboolean ok;
-
-  if (!S_ISDIR (st->st_mode))
-    {
-      if (unlinkat (dirfd, name, 0) < 0 && errno != ENOENT)
-        {
-          pd_set_error_from_errno (error, errno, "cannot remove %s", path);
-          return FALSE;
-        }
-      return TRUE;
-    }
-
-  /* a different device means a mount point: never delete what is mounted there */
-  if (st->st_dev != parent_dev)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
-                   "cannot remove %s: it is a mount point", path);
-      return FALSE;
-    }
-
-  fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0)
-    {
-      if (errno == ENOENT)
-        return TRUE;
-      pd_set_error_from_errno (error, errno, "cannot open %s", path);
-      return FALSE;
-    }
-  /* the entry may have been swapped for another dir since the lstat: check it is the same */
-  if (fstat (fd, &fst) < 0)
-    {
-      pd_set_error_from_errno (error, errno, "cannot stat %s", path);
-      close (fd);
-      return FALSE;
-    }
-  if (fst.st_dev != st->st_dev || fst.st_ino != st->st_ino)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
-                   "cannot remove %s: it changed while being removed", path);
-      close (fd);
-      return FALSE;
-    }
-
-  ok = rm_rf_children (fd, fst.st_dev, path, error);
-  if (!ok)
-    return FALSE;
-
-  if (unlinkat (dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-    {
-      pd_set_error_from_errno (error, errno, "cannot remove %s", path);
-      return FALSE;
-    }
-  return TRUE;
+  g_free (level->name);
+  g_clear_pointer (&level->entries, g_ptr_array_unref);
+  g_free (level);
 }
 
-/* empties the dir open at @fd and closes @fd; every entry is attempted even after an error so
- * that as much as possible is gone, and the first error is returned */
-static gboolean
-rm_rf_children (int fd, dev_t dev, const char *path, GError **error)
+/* the names in the dir open at @fd (which stays open), "." and ".." left out */
+static GPtrArray *
+read_dir_names (int fd, GError **error)
 {
-  g_autoptr(GError) first_error = NULL;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  int copy = fcntl (fd, F_DUPFD_CLOEXEC, 3);
   DIR *dir;
-  struct dirent *entry;
 
-  dir = fdopendir (fd);
+  if (copy < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot read a directory");
+      return NULL;
+    }
+  dir = fdopendir (copy);
   if (dir == NULL)
     {
-      pd_set_error_from_errno (error, errno, "cannot read %s", path);
-      close (fd);
-      return FALSE;
+      pd_set_error_from_errno (error, errno, "cannot read a directory");
+      close (copy);
+      return NULL;
     }
-
   for (;;)
     {
-      g_autofree char *child_path = NULL;
-      g_autoptr(GError) local_error = NULL;
-      struct stat st;
+      struct dirent *entry;
 
       errno = 0;
       entry = readdir (dir);
       if (entry == NULL)
         {
-          if (errno != 0 && first_error == NULL)
-            pd_set_error_from_errno (&first_error, errno, "cannot read %s", path);
-          break;
-        }
-      if (g_str_equal (entry->d_name, ".") || g_str_equal (entry->d_name, ".."))
-        continue;
+          int errsv = errno;
 
-      child_path = g_build_filename (path, entry->d_name, NULL);
-      if (fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+          closedir (dir);
+          if (errsv != 0)
+            {
+              pd_set_error_from_errno (error, errsv, "cannot read a directory");
+              return NULL;
+            }
+          return g_steal_pointer (&names);
+        }
+      if (!g_str_equal (entry->d_name, ".") && !g_str_equal (entry->d_name, ".."))
+        g_ptr_array_add (names, g_strdup (entry->d_name));
+    }
+}
+
+/* "@root_name/a/b/@name" of the levels on @stack, for messages */
+static char *
+walk_path (const char *root_name, GPtrArray *stack, const char *name)
+{
+  g_autoptr(GString) path = g_string_new (root_name);
+
+  for (guint i = 1; i < stack->len; i++)
+    g_string_append_printf (path, "/%s", ((WalkLevel *) g_ptr_array_index (stack, i))->name);
+  if (name != NULL)
+    g_string_append_printf (path, "/%s", name);
+  return g_string_free (g_steal_pointer (&path), FALSE);
+}
+
+static void
+keep_first_error (GError **first, GError *error)
+{
+  if (*first == NULL)
+    *first = error;
+  else
+    g_error_free (error);
+}
+
+gboolean
+pd_walk_tree_at (int root_fd, const char *root_name, PdWalkFunc func, gpointer user_data,
+                 GError **error)
+{
+  g_autoptr(GPtrArray) stack = g_ptr_array_new_with_free_func ((GDestroyNotify) walk_level_free);
+  g_autoptr(GError) first_error = NULL;
+  WalkLevel *root = g_new0 (WalkLevel, 1);
+  int fd = root_fd;
+
+  g_ptr_array_add (stack, root);
+  if (fstat (root_fd, &root->st) < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot stat %s", root_name);
+      return FALSE;
+    }
+  root->entries = read_dir_names (root_fd, error);
+  if (root->entries == NULL)
+    {
+      g_prefix_error (error, "%s: ", root_name);
+      return FALSE;
+    }
+
+  for (;;)
+    {
+      WalkLevel *top = g_ptr_array_index (stack, stack->len - 1);
+      GError *local_error = NULL;
+
+      if (top->next < top->entries->len)
         {
-          if (errno != ENOENT && first_error == NULL)
-            pd_set_error_from_errno (&first_error, errno, "cannot stat %s", child_path);
+          const char *name = g_ptr_array_index (top->entries, top->next++);
+          WalkLevel *child;
+          struct stat st;
+          int child_fd;
+
+          if (fstatat (fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            {
+              if (errno != ENOENT)
+                {
+                  g_autofree char *path = walk_path (root_name, stack, name);
+                  pd_set_error_from_errno (&local_error, errno, "cannot stat %s", path);
+                  keep_first_error (&first_error, local_error);
+                }
+              continue;
+            }
+          /* a directory of another file system (a mount point) is the callback's to judge */
+          if (!S_ISDIR (st.st_mode) || st.st_dev != root->st.st_dev)
+            {
+              if (!func (fd, name, &st, FALSE, user_data, &local_error))
+                keep_first_error (&first_error, local_error);
+              continue;
+            }
+
+          child_fd = openat (fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+          if (child_fd < 0)
+            {
+              if (errno != ENOENT)
+                {
+                  g_autofree char *path = walk_path (root_name, stack, name);
+                  pd_set_error_from_errno (&local_error, errno, "cannot open %s", path);
+                  keep_first_error (&first_error, local_error);
+                }
+              continue;
+            }
+          child = g_new0 (WalkLevel, 1);
+          child->name = g_strdup (name);
+          /* the entry may have been swapped for another since the lstat */
+          if (fstat (child_fd, &child->st) < 0 || child->st.st_dev != st.st_dev ||
+              child->st.st_ino != st.st_ino)
+            {
+              g_autofree char *path = walk_path (root_name, stack, name);
+              g_set_error (&local_error, PD_ERROR, PD_ERROR_FAILED,
+                           "%s changed while being walked", path);
+              keep_first_error (&first_error, local_error);
+              walk_level_free (child);
+              close (child_fd);
+              continue;
+            }
+          child->entries = read_dir_names (child_fd, &local_error);
+          if (child->entries == NULL)
+            {
+              g_autofree char *path = walk_path (root_name, stack, name);
+              g_prefix_error (&local_error, "%s: ", path);
+              keep_first_error (&first_error, local_error);
+              walk_level_free (child);
+              close (child_fd);
+              continue;
+            }
+          g_ptr_array_add (stack, child);
+          if (fd != root_fd)
+            close (fd);
+          fd = child_fd;
           continue;
         }
-      if (!rm_rf_entry (dirfd (dir), entry->d_name, &st, dev, child_path, &local_error)
-          && first_error == NULL)
-        first_error = g_steal_pointer (&local_error);
+
+      /* @top is done: back to its parent, then the parent's callback for it */
+      if (top == root)
+        break;
+      {
+        WalkLevel *parent = g_ptr_array_index (stack, stack->len - 2);
+        int parent_fd = root_fd;
+        struct stat st;
+
+        if (parent != root)
+          {
+            parent_fd = openat (fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOCTTY);
+            if (parent_fd < 0 || fstat (parent_fd, &st) < 0 || st.st_dev != parent->st.st_dev ||
+                st.st_ino != parent->st.st_ino)
+              {
+                g_autofree char *path = walk_path (root_name, stack, NULL);
+
+                if (parent_fd >= 0)
+                  close (parent_fd);
+                close (fd);
+                /* nothing above can be reached safely any more */
+                g_set_error (&local_error, PD_ERROR, PD_ERROR_FAILED,
+                             "%s moved while being walked", path);
+                keep_first_error (&first_error, local_error);
+                g_propagate_error (error, g_steal_pointer (&first_error));
+                return FALSE;
+              }
+          }
+        close (fd);
+        fd = parent_fd;
+        if (!func (fd, top->name, &top->st, TRUE, user_data, &local_error))
+          keep_first_error (&first_error, local_error);
+        g_ptr_array_set_size (stack, stack->len - 1);
+      }
     }
-  closedir (dir);
 
   if (first_error != NULL)
     {
       g_propagate_error (error, g_steal_pointer (&first_error));
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* section: recursive delete */
+
+typedef struct {
+  const char *root_name;
+} RmData;
+
+static gboolean
+rm_entry_cb (int parent_fd, const char *name, const struct stat *st, gboolean is_dir,
+             gpointer user_data, GError **error)
+{
+  RmData *data = user_data;
+
+  /* a directory of another device is a mount point: never delete what is mounted there */
+  if (!is_dir && S_ISDIR (st->st_mode))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "cannot remove %s in %s: it is a mount point", name, data->root_name);
+      return FALSE;
+    }
+  if (unlinkat (parent_fd, name, is_dir ? AT_REMOVEDIR : 0) < 0 && errno != ENOENT)
+    {
+      pd_set_error_from_errno (error, errno, "cannot remove %s in %s", name, data->root_name);
       return FALSE;
     }
   return TRUE;
@@ -335,7 +466,10 @@ pd_rm_rf_at (int dirfd, const char *name, GError **error)
 {
   struct stat st;
   struct stat parent;
+  struct stat fst;
+  RmData data = { name };
   int r;
+  int fd;
 
   g_return_val_if_fail (name != NULL && *name != '\0', FALSE);
 
@@ -345,6 +479,15 @@ pd_rm_rf_at (int dirfd, const char *name, GError **error)
         return TRUE;
       pd_set_error_from_errno (error, errno, "cannot stat %s", name);
       return FALSE;
+    }
+  if (!S_ISDIR (st.st_mode))
+    {
+      if (unlinkat (dirfd, name, 0) < 0 && errno != ENOENT)
+        {
+          pd_set_error_from_errno (error, errno, "cannot remove %s", name);
+          return FALSE;
+        }
+      return TRUE;
     }
 
   /* the device of the dir holding @name: a @name on another device is a mount point */
@@ -360,8 +503,40 @@ pd_rm_rf_at (int dirfd, const char *name, GError **error)
       pd_set_error_from_errno (error, errno, "cannot stat the parent of %s", name);
       return FALSE;
     }
+  if (st.st_dev != parent.st_dev)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "cannot remove %s: it is a mount point", name);
+      return FALSE;
+    }
 
-  return rm_rf_entry (dirfd, name, &st, parent.st_dev, name, error);
+  fd = openat (dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      if (errno == ENOENT)
+        return TRUE;
+      pd_set_error_from_errno (error, errno, "cannot open %s", name);
+      return FALSE;
+    }
+  /* the entry may have been swapped for another dir since the lstat: check it is the same */
+  if (fstat (fd, &fst) < 0 || fst.st_dev != st.st_dev || fst.st_ino != st.st_ino)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "cannot remove %s: it changed while being removed", name);
+      close (fd);
+      return FALSE;
+    }
+  /* every entry is attempted even after an error, so that as much as possible is gone */
+  r = pd_walk_tree_at (fd, name, rm_entry_cb, &data, error);
+  close (fd);
+  if (!r)
+    return FALSE;
+  if (unlinkat (dirfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+    {
+      pd_set_error_from_errno (error, errno, "cannot remove %s", name);
+      return FALSE;
+    }
+  return TRUE;
 }
 
 gboolean

@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
+#include <sys/stat.h>
+
 #include <gio/gio.h>
 
 G_BEGIN_DECLS
@@ -19,8 +21,24 @@ gboolean pd_file_write_atomic_full_at (int dirfd, const char *name, const void *
                                        GError **error);
 /* fsyncs the dir @name of @dirfd, or @dirfd itself when @name is NULL */
 gboolean pd_fsync_dir_at (int dirfd, const char *name, GError **error);
-/* recursive delete that never follows symlinks and does not cross mount points; a missing
- * @name is not an error. Every entry is attempted; the first error is returned. */
+/* called by pd_walk_tree_at () for each entry below the root: @parent_fd is the directory
+ * holding @name, @st its lstat; @is_dir_done: a directory after all its entries (anything
+ * else, a directory of another file system included, comes once, never entered). FALSE with
+ * @error records an error and the walk goes on. */
+typedef gboolean (*PdWalkFunc) (int parent_fd, const char *name, const struct stat *st,
+                                gboolean is_dir_done, gpointer user_data, GError **error);
+
+/* Walks the tree of the directory open at @root_fd (named @root_name in messages), depth
+ * first, never following a symlink nor entering another file system, with at most four fds
+ * open whatever its depth (entries are read when a directory is entered; a parent is reopened
+ * through "..", checked to be the same directory). An entry that vanishes is skipped; other
+ * errors are recorded and the walk goes on, except a directory moved out from under the
+ * walk, which ends it. Returns FALSE with the first error. Any thread. */
+gboolean pd_walk_tree_at (int root_fd, const char *root_name, PdWalkFunc func,
+                          gpointer user_data, GError **error);
+/* recursive delete that never follows symlinks and does not cross mount points, with a few
+ * fds whatever the depth (pd_walk_tree_at ()); a missing @name is not an error. Every entry is
+ * attempted; the first error is returned. */
 gboolean pd_rm_rf_at (int dirfd, const char *name, GError **error);
 /* mkdir -p with @mode for every component created; the existing final dir is chmod'ed to
  * @mode (existing parents are left alone) */

@@ -223,6 +223,7 @@ typedef struct {
   PdPluginRecord *record;
   guint64 disk_usage;
   GPtrArray *written_blobs;    /* digests pinned in the store until the job ends */
+  GError *error;               /* of a failed job, while its staging dir is deleted */
 } CreateData;
 
 /* once the plugin's record references them, or the job failed and GC may collect them */
@@ -254,6 +255,7 @@ create_data_free (CreateData *data)
   unpin_written_blobs (data);
   g_clear_pointer (&data->written_blobs, g_ptr_array_unref);
   g_clear_object (&data->store);
+  g_clear_error (&data->error);
   g_free (data);
 }
 
@@ -432,12 +434,48 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
 }
 
 static void
+create_discard_thread (GTask *task, gpointer source, gpointer task_data,
+                       GCancellable *cancellable)
+{
+  CreateData *data = task_data;
+  g_autoptr(GError) error = NULL;
+
+  if (data->staging_dir != NULL &&
+      !pd_store_discard_staging_dir (data->store, data->staging_dir, &error))
+    g_warning ("cannot remove staging dir %s: %s", data->staging_dir, error->message);
+  g_task_return_boolean (task, TRUE);
+}
+
+static void
+create_discarded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(CreateData) data = user_data;
+
+  pd_job_complete (data->job, NULL, data->error);
+  /* blobs written for the failed create */
+  unpin_written_blobs (data);
+  pd_daemon_collect_blobs (data->manager->daemon);
+}
+
+/* a failed create ends once what it staged is gone: deleting a large rootfs takes a while, so
+ * not on the main thread. Takes @data and @error. */
+static void
+create_fail (CreateData *data, GError *error)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, NULL, create_discarded_cb, data);
+
+  g_message ("creating plugin %s failed: %s", data->name, error->message);
+  data->error = error;
+  g_task_set_task_data (task, data, NULL);
+  g_task_run_in_thread (task, create_discard_thread);
+}
+
+static void
 create_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CreateData) data = user_data;
   PdManager *self = data->manager;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GError) discard_error = NULL;
   PdPlugin *plugin = NULL;
   g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
@@ -463,17 +501,9 @@ create_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
         g_clear_pointer (&data->staging_dir, g_free);
     }
 
-  if (data->staging_dir != NULL &&
-      !pd_store_discard_staging_dir (data->store, data->staging_dir, &discard_error))
-    g_warning ("cannot remove staging dir %s: %s", data->staging_dir, discard_error->message);
-
   if (error != NULL)
     {
-      g_message ("creating plugin %s failed: %s", data->name, error->message);
-      pd_job_complete (data->job, NULL, error);
-      /* blobs written for the failed create */
-      unpin_written_blobs (data);
-      pd_daemon_collect_blobs (self->daemon);
+      create_fail (g_steal_pointer (&data), g_steal_pointer (&error));
       return;
     }
 

@@ -1279,6 +1279,10 @@ runner_activation_failed (PdRunner *self, GError *error)
 
 /* ---- start, stop, crash ---- */
 
+/* Synchronous, on the main thread: the next start must find the dir empty, and no state of
+ * the runner waits for a thread. The plugin may have made a tree of any depth here:
+ * pd_rm_rf_at () walks it with a few fds, and its cost is one unlink per entry the plugin
+ * made in its socket dir. */
 static void
 runner_clear_runtime_dir (PdRunner *self)
 {

@@ -962,54 +962,41 @@ file_key_equal (gconstpointer a, gconstpointer b)
   return ka->dev == kb->dev && ka->ino == kb->ino;
 }
 
-/* du -s semantics: allocated blocks, hard links counted once, symlinks not followed, mounts
- * not crossed */
-static guint64
-disk_usage_dir (int fd, dev_t dev, GHashTable *seen)
+typedef struct {
+  dev_t dev;
+  GHashTable *seen;   /* FileKey of files with more than one link */
+  guint64 total;
+} DiskUsage;
+
+static gboolean
+disk_usage_cb (int parent_fd, const char *name, const struct stat *st, gboolean is_dir_done,
+               gpointer user_data, GError **error)
 {
-  guint64 total = 0;
-  struct dirent *entry;
-  DIR *dir = fdopendir (fd);
+  DiskUsage *usage = user_data;
 
-  if (dir == NULL)
+  if (st->st_dev != usage->dev)
+    return TRUE;
+  if (!S_ISDIR (st->st_mode) && st->st_nlink > 1)
     {
-      close (fd);
-      return 0;
-    }
-  while ((entry = readdir (dir)) != NULL)
-    {
-      struct stat st;
+      FileKey key = { st->st_dev, st->st_ino };
 
-      if (g_str_equal (entry->d_name, ".") || g_str_equal (entry->d_name, ".."))
-        continue;
-      if (fstatat (dirfd (dir), entry->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-        continue;
-      if (st.st_dev != dev)
-        continue;
-      if (!S_ISDIR (st.st_mode) && st.st_nlink > 1)
-        {
-          FileKey key = { st.st_dev, st.st_ino };
-          if (g_hash_table_contains (seen, &key))
-            continue;
-          g_hash_table_add (seen, g_memdup2 (&key, sizeof key));
-        }
-      total += (guint64) st.st_blocks * 512;
-      if (S_ISDIR (st.st_mode))
-        {
-          int child = openat (dirfd (dir), entry->d_name,
-                              O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-          if (child >= 0)
-            total += disk_usage_dir (child, dev, seen);
-        }
+      if (g_hash_table_contains (usage->seen, &key))
+        return TRUE;
+      g_hash_table_add (usage->seen, g_memdup2 (&key, sizeof key));
     }
-  closedir (dir);
-  return total;
+  usage->total += (guint64) st->st_blocks * 512;
+  return TRUE;
 }
 
+/* du -s semantics: allocated blocks, hard links counted once, symlinks not followed, mounts
+ * not crossed; what cannot be read is left out. A few fds whatever the depth: a plugin may
+ * have made its rootfs as deep as it likes. */
 static guint64
 disk_usage_at (int dirfd, const char *path)
 {
   g_autoptr(GHashTable) seen = NULL;
+  g_autoptr(GError) error = NULL;
+  DiskUsage usage = { 0 };
   struct stat st;
   int fd;
 
@@ -1022,7 +1009,13 @@ disk_usage_at (int dirfd, const char *path)
       return 0;
     }
   seen = g_hash_table_new_full (file_key_hash, file_key_equal, g_free, NULL);
-  return (guint64) st.st_blocks * 512 + disk_usage_dir (fd, st.st_dev, seen);
+  usage.dev = st.st_dev;
+  usage.seen = seen;
+  usage.total = (guint64) st.st_blocks * 512;
+  if (!pd_walk_tree_at (fd, path, disk_usage_cb, &usage, &error))
+    g_debug ("disk usage of %s: %s", path, error->message);
+  close (fd);
+  return usage.total;
 }
 
 guint64

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -457,6 +458,71 @@ test_rm_rf_symlinks (Fixture *fixture, gconstpointer user_data)
   g_assert_no_error (error);
   g_assert_false (path_exists (outside_file));
   g_assert_true (path_exists (outside_sub_file));
+}
+
+/* far deeper than the fd limit below (a plugin may make its writable rootfs as deep as it
+ * likes: 30,000 levels take the same few fds, and half a minute to delete on ext4) */
+#define DEEP_LEVELS 1000
+/* what the walks may use, well above what this process has open otherwise */
+#define DEEP_FD_LIMIT 64
+
+/* @levels nested "d" dirs under @dir, with a 1 MiB file at the bottom, made with one fd at a
+ * time (no path would fit in PATH_MAX) */
+static void
+make_deep_tree (const char *dir, guint levels)
+{
+  g_autofree char *data = g_malloc0 (1024 * 1024);
+  int fd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  int file;
+
+  g_assert_cmpint (fd, >=, 0);
+  for (guint i = 0; i < levels; i++)
+    {
+      int next;
+
+      g_assert_cmpint (mkdirat (fd, "d", 0755), ==, 0);
+      next = openat (fd, "d", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      g_assert_cmpint (next, >=, 0);
+      close (fd);
+      fd = next;
+    }
+  file = openat (fd, "bottom", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  g_assert_cmpint (file, >=, 0);
+  g_assert_cmpint (write (file, data, 1024 * 1024), ==, 1024 * 1024);
+  close (file);
+  close (fd);
+}
+
+/* a deep tree: measured and removed with a few fds (the walks never hold one per
+ * level), so under a limit of 64 open files */
+static void
+test_deep_tree (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdStore) store = open_store (fixture);
+  g_autofree char *staging = pd_store_create_staging_dir (store, &error);
+  g_autofree char *rootfs = NULL;
+  struct rlimit saved, low;
+  guint64 usage;
+
+  g_assert_no_error (error);
+  rootfs = g_build_filename (staging, "rootfs", NULL);
+  make_dir (rootfs);
+  make_deep_tree (rootfs, DEEP_LEVELS);
+
+  g_assert_cmpint (getrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+  low = saved;
+  low.rlim_cur = DEEP_FD_LIMIT;
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &low), ==, 0);
+  usage = pd_store_get_staging_disk_usage (store, staging);
+  pd_store_discard_staging_dir (store, staging, &error);
+  g_assert_cmpint (setrlimit (RLIMIT_NOFILE, &saved), ==, 0);
+
+  /* the file at the bottom was reached */
+  g_test_message ("disk usage: %" G_GUINT64_FORMAT, usage);
+  g_assert_cmpuint (usage, >=, 1024 * 1024);
+  g_assert_no_error (error);
+  g_assert_false (path_exists (staging));
 }
 
 static void
@@ -2064,6 +2130,8 @@ main (int argc, char **argv)
   g_test_add ("/store/no-space", Fixture, NULL, fixture_set_up, test_no_space,
               fixture_tear_down);
   g_test_add ("/store/staging", Fixture, NULL, fixture_set_up, test_staging, fixture_tear_down);
+  g_test_add ("/store/deep-tree", Fixture, NULL, fixture_set_up, test_deep_tree,
+              fixture_tear_down);
   g_test_add ("/store/commit-remove", Fixture, NULL, fixture_set_up, test_commit_remove,
               fixture_tear_down);
   g_test_add ("/store/reconcile", Fixture, NULL, fixture_set_up, test_reconcile,

@@ -13,9 +13,12 @@ import gzip
 import hashlib
 import os
 import random
+import resource
+import subprocess
 
 import pd_registry
-from pd_testcase import DBUS_ERR, DEFAULT_CONFIG, DEFAULT_FILES, ERR, DBusError, main
+from pd_testcase import (DBUS_ERR, DEFAULT_CONFIG, DEFAULT_FILES, ERR, DBusError,
+                         PlugindTestCase, main)
 from registry_testcase import RegistryTestCase, layer_entries
 
 MIB = 1024 * 1024
@@ -107,6 +110,69 @@ class StallTests(RegistryTestCase):
         self.assertEqual(self.list_plugins(), [])
         # the job is over: its slot is free
         self.assertEqual(self.job_prop(job, 'State'), 'finished')
+
+
+def make_deep_tree(parent, levels, bottom=b''):
+    """parent/d/d/.../d (levels deep) with a file 'bottom' holding bottom at the end, made one
+    fd at a time (no path to it fits in PATH_MAX)."""
+    fd = os.open(parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for _ in range(levels):
+            os.mkdir('d', dir_fd=fd)
+            child = os.open('d', os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = child
+        out = os.open('bottom', os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
+        with os.fdopen(out, 'wb') as f:
+            f.write(bottom)
+    finally:
+        os.close(fd)
+
+
+class DeepTreeTests(PlugindTestCase):
+    """A plugin's rootfs and socket dir as deep as it likes: the daemon measures and removes
+    them with a few fds (it runs with RLIMIT_NOFILE 128 here), off the main thread for the
+    rootfs."""
+
+    LEVELS = 1000
+    FD_LIMIT = 128
+
+    def start_daemon_with_few_fds(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (self.FD_LIMIT, hard))
+        try:
+            self.start_daemon()
+        finally:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        with open('/proc/%d/limits' % self.daemon.pid) as f:
+            self.assertRegex(f.read(), r'Max open files +%d ' % self.FD_LIMIT)
+
+    def test_deep_rootfs_and_socket_dir(self):
+        path, res = self.create_ok('test/deep')
+        plugin_id = res['plugin-id']
+        rootfs = os.path.join(self.plugin_dir(plugin_id), 'rootfs')
+        sockets = os.path.join(self.runtime_dir, 'plugins', plugin_id)
+        self.stop_daemon()
+        # what a plugin could leave in its writable rootfs and in its socket dir; GNU rm
+        # removes whatever the daemon did not
+        for top in (rootfs, sockets):
+            os.makedirs(top, exist_ok=True)
+            self.addCleanup(subprocess.run, ['rm', '-rf', '--one-file-system',
+                                             os.path.join(top, 'd')])
+        make_deep_tree(rootfs, self.LEVELS, bytes(MIB))
+        make_deep_tree(sockets, self.LEVELS)
+
+        self.start_daemon_with_few_fds()
+        # measured at start-up, the file at the bottom included
+        self.wait_until(lambda: self.plugin_prop(path, 'DiskUsage') >= MIB, timeout=60,
+                        msg='DiskUsage to count the bottom of the tree')
+        self.remove(path)
+        self.assertEqual(self.list_plugins(), [])
+        self.assertFalse(os.path.exists(sockets))
+        self.wait_until(lambda: os.listdir(os.path.join(self.state_dir, 'plugins')) == [],
+                        timeout=60, msg='the rootfs to be deleted')
+        # the daemon never needed more than a few fds for all that
+        self.assertLess(len(os.listdir('/proc/%d/fd' % self.daemon.pid)), self.FD_LIMIT // 2)
 
 
 if __name__ == '__main__':
