@@ -574,8 +574,8 @@ pd_daemon_list_jobs (PdDaemon *self)
   return out;
 }
 
-gboolean
-pd_daemon_has_running_job_for (PdDaemon *self, const char *plugin_name)
+PdJob *
+pd_daemon_get_running_job_for (PdDaemon *self, const char *plugin_name)
 {
   GHashTableIter iter;
   gpointer value;
@@ -584,8 +584,14 @@ pd_daemon_has_running_job_for (PdDaemon *self, const char *plugin_name)
   while (g_hash_table_iter_next (&iter, NULL, &value))
     if (!pd_job_is_finished (value) &&
         g_strcmp0 (pd_dbus_job_get_plugin_name (PD_DBUS_JOB (value)), plugin_name) == 0)
-      return TRUE;
-  return FALSE;
+      return value;
+  return NULL;
+}
+
+gboolean
+pd_daemon_has_running_job_for (PdDaemon *self, const char *plugin_name)
+{
+  return pd_daemon_get_running_job_for (self, plugin_name) != NULL;
 }
 
 /* objects that are gone */

@@ -64,6 +64,8 @@ PdJob *pd_daemon_new_job (PdDaemon *self, const char *operation, const char *rem
 GPtrArray *pd_daemon_list_jobs (PdDaemon *self);
 /* TRUE when a running job works on the plugin named @plugin_name */
 gboolean pd_daemon_has_running_job_for (PdDaemon *self, const char *plugin_name);
+/* a running job that works on the plugin named @plugin_name, or NULL (not a new reference) */
+PdJob *pd_daemon_get_running_job_for (PdDaemon *self, const char *plugin_name);
 /* deletes unreferenced blobs; those running jobs wrote are pinned in the store until their
  * records exist */
 void pd_daemon_collect_blobs (PdDaemon *self);

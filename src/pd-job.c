@@ -443,16 +443,28 @@ pd_job_cancel_precheck (PdJob *self, GDBusMethodInvocation *invocation)
 }
 
 static void
+pd_job_cancel_by (PdJob *self, const char *who)
+{
+  if (self->finished || self->cancel_requested)
+    return;
+  self->cancel_requested = TRUE;
+  g_debug ("job %u: cancel requested by %s", self->id, who);
+  g_cancellable_cancel (self->cancellable);
+  g_signal_emit (self, signals[SIGNAL_CANCEL_REQUESTED], 0);
+}
+
+void
+pd_job_cancel (PdJob *self)
+{
+  g_return_if_fail (PD_IS_JOB (self));
+
+  pd_job_cancel_by (self, "a forced operation on its plugin");
+}
+
+static void
 pd_job_do_cancel (PdJob *self, GDBusMethodInvocation *invocation)
 {
-  if (!self->cancel_requested)
-    {
-      self->cancel_requested = TRUE;
-      g_debug ("job %u: cancel requested by %s", self->id,
-               g_dbus_method_invocation_get_sender (invocation));
-      g_cancellable_cancel (self->cancellable);
-      g_signal_emit (self, signals[SIGNAL_CANCEL_REQUESTED], 0);
-    }
+  pd_job_cancel_by (self, g_dbus_method_invocation_get_sender (invocation));
   pd_dbus_job_complete_cancel (PD_DBUS_JOB (self), g_object_ref (invocation));
 }
 

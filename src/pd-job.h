@@ -53,6 +53,11 @@ void pd_job_log (PdJob *self, guint priority, const char *format, ...) G_GNUC_PR
  * pending Wait(), then starts the linger timer. */
 void pd_job_complete (PdJob *self, GVariant *results, const GError *error);
 
+/* Cancels the job as an authorized Cancel() would, whatever its Cancellable property says: for
+ * Disable and Remove with "force", which end the job working on their plugin. The job's
+ * cancellable fires; it ends as soon as its current step allows. */
+void pd_job_cancel (PdJob *self);
+
 /* tests shorten the linger period (default 60 s) */
 void pd_job_set_linger_ms (PdJob *self, guint linger_ms);
 

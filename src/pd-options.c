@@ -47,3 +47,18 @@ pd_options_get_boolean (GVariant *options, const char *key, gboolean default_val
     return value;
   return default_value;
 }
+
+gboolean
+pd_options_check_timeout (GVariant *options, const char *key, GError **error)
+{
+  guint value;
+
+  if (options != NULL && g_variant_lookup (options, key, "u", &value) &&
+      value > PD_OPTIONS_MAX_TIMEOUT_MS)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "Option '%s' must be at most %u (ms)",
+                   key, PD_OPTIONS_MAX_TIMEOUT_MS);
+      return FALSE;
+    }
+  return TRUE;
+}

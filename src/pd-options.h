@@ -11,4 +11,10 @@ G_BEGIN_DECLS
 gboolean pd_options_check (GVariant *options, const char *const *allowed, GError **error);
 gboolean pd_options_get_boolean (GVariant *options, const char *key, gboolean default_value);
 
+/* the longest "activation-timeout" or "stop-timeout" any call may ask for: no call may keep a
+ * plugin starting or stopping (and Busy for everyone else) for days */
+#define PD_OPTIONS_MAX_TIMEOUT_MS 300000
+/* PD_ERROR_INVALID_ARGS when the u option @key of @options (may be NULL) is larger */
+gboolean pd_options_check_timeout (GVariant *options, const char *key, GError **error);
+
 G_END_DECLS

@@ -27,7 +27,11 @@ struct _PdPlugin {
   char *object_path;
   PdRunner *runner;
   GCancellable *start_cancellable;  /* of the enable in progress, for the daemon's shutdown */
+  GCancellable *start_link;  /* the job's cancellable, which that enable follows */
+  gulong start_link_id;
   GList *stop_tasks;         /* shutdown stops waiting for that enable to end */
+  GList *start_waiters;      /* forced Disables and Removes waiting for it to end (GTask) */
+  guint forcing;             /* forced Disables and Removes ending what holds the plugin */
   GPtrArray *holds;          /* Hold */
   gboolean removed;
   gboolean busy;             /* an authorized state change is in progress (never set while
@@ -68,6 +72,7 @@ pd_plugin_finalize (GObject *object)
 
   g_clear_pointer (&self->holds, g_ptr_array_unref);
   g_clear_object (&self->start_cancellable);
+  g_clear_object (&self->start_link);
   if (self->runner != NULL)
     g_signal_handlers_disconnect_by_data (self->runner, self);
   g_clear_object (&self->runner);
@@ -283,7 +288,7 @@ check_can_change (PdPlugin *self, GError **error)
                    pd_plugin_record_get_name (record));
       return FALSE;
     }
-  if (self->busy ||
+  if (self->busy || self->forcing > 0 ||
       pd_daemon_has_running_job_for (self->daemon, pd_plugin_record_get_name (record)))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_BUSY,
@@ -510,24 +515,6 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
   return TRUE;
 }
 
-/* a call must not be able to keep a plugin starting or stopping for days (and Busy for all) */
-#define PD_PLUGIN_MAX_TIMEOUT_MS 300000
-
-static gboolean
-check_timeout_option (GVariant *options, const char *key, GError **error)
-{
-  guint value;
-
-  if (options != NULL && g_variant_lookup (options, key, "u", &value) &&
-      value > PD_PLUGIN_MAX_TIMEOUT_MS)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "Option '%s' must be at most %u (ms)",
-                   key, PD_PLUGIN_MAX_TIMEOUT_MS);
-      return FALSE;
-    }
-  return TRUE;
-}
-
 /* the data of a call between its handler and its authorization callback */
 
 typedef struct {
@@ -572,6 +559,122 @@ authorize_call (PdPlugin *self, GDBusMethodInvocation *invocation, const char *a
                        callback, state_change_data_new (self, invocation, options));
 }
 
+/* force: Disable and Remove with "force" wait for nothing */
+
+/* a job, a start, a stop or another state change holds the plugin */
+static gboolean
+is_held (PdPlugin *self)
+{
+  return self->busy || self->forcing > 0 || self->start_cancellable != NULL ||
+         pd_daemon_has_running_job_for (self->daemon, pd_plugin_record_get_name (self->record));
+}
+
+static void force_step (GTask *task);
+
+static gboolean
+force_step_cb (gpointer user_data)
+{
+  force_step (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* takes @task; a state change ending in this main loop iteration is over by then */
+static void
+force_step_later (GTask *task)
+{
+  g_timeout_add_full (G_PRIORITY_DEFAULT, 10, force_step_cb, task, g_object_unref);
+}
+
+static void
+force_job_finished_cb (PdJob *job, gpointer user_data)
+{
+  g_signal_handlers_disconnect_by_func (job, force_job_finished_cb, user_data);
+  force_step_later (user_data);
+}
+
+static void
+force_stopped_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  pd_runner_disable_finish (PD_RUNNER (source), result, NULL);
+  force_step_later (user_data);
+}
+
+/* ends what holds the plugin, one thing at a time, and looks again once it is over */
+static void
+force_step (GTask *task)
+{
+  PdPlugin *self = g_task_get_source_object (task);
+  const char *name = pd_plugin_record_get_name (self->record);
+  PdJob *job;
+
+  if (self->removed)
+    {
+      g_task_return_new_error (task, PD_ERROR, PD_ERROR_NO_SUCH_PLUGIN,
+                               "plugin \"%s\" not found", name);
+      return;
+    }
+  /* a job working on it (an install that enables it, an upgrade, a push): cancelled, in
+   * whatever phase, and waited for */
+  job = pd_daemon_get_running_job_for (self->daemon, name);
+  if (job != NULL)
+    {
+      g_signal_connect (job, "finished", G_CALLBACK (force_job_finished_cb), g_object_ref (task));
+      pd_job_cancel (job);
+      return;
+    }
+  /* a start (Enable, or at the daemon's start): cancelled, which kills the plugin */
+  if (self->start_cancellable != NULL)
+    {
+      self->start_waiters = g_list_prepend (self->start_waiters, g_object_ref (task));
+      g_cancellable_cancel (self->start_cancellable);
+      return;
+    }
+  /* a stop: joined */
+  if (pd_runner_get_state (self->runner) == PD_PLUGIN_STATE_STOPPING)
+    {
+      pd_runner_disable_async (self->runner, 0, NULL, force_stopped_cb, g_object_ref (task));
+      return;
+    }
+  if (self->busy)
+    {
+      force_step_later (g_object_ref (task));
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+/* the rest of a forced Disable or Remove; takes @data */
+typedef void (*StateChangeStep) (StateChangeData *data);
+
+static void
+force_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(StateChangeData) data = user_data;
+  StateChangeStep then = g_task_get_task_data (G_TASK (result));
+  g_autoptr(GError) error = NULL;
+
+  PD_PLUGIN (source)->forcing--;
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      return;
+    }
+  then (g_steal_pointer (&data));
+}
+
+/* Ends whatever holds the plugin, then goes on with @then: the plugin is then running, failed
+ * or disabled, and nothing else works on it. New state changes are Busy meanwhile. Takes
+ * @data. */
+static void
+force_then (StateChangeData *data, StateChangeStep then)
+{
+  g_autoptr(GTask) task = g_task_new (data->plugin, NULL, force_done_cb, data);
+
+  g_task_set_task_data (task, then, NULL);
+  data->plugin->forcing++;
+  force_step (task);
+}
+
 /* Remove */
 
 static void
@@ -606,6 +709,9 @@ check_can_remove (PdPlugin *self, gboolean force, GError **error)
 {
   const char *name = pd_plugin_record_get_name (self->record);
 
+  /* force ends what holds the plugin first (force_then) */
+  if (force && !self->removed && is_held (self))
+    return TRUE;
   if (!check_can_change (self, error))
     return FALSE;
   if (force)
@@ -623,19 +729,36 @@ check_can_remove (PdPlugin *self, gboolean force, GError **error)
   return TRUE;
 }
 
+static void remove_now (StateChangeData *data);
+
 static void
 remove_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(StateChangeData) data = user_data;
   PdPlugin *self = data->plugin;
   g_autoptr(GError) error = NULL;
+  gboolean force = pd_options_get_boolean (data->options, "force", FALSE);
 
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
-      !check_can_remove (self, pd_options_get_boolean (data->options, "force", FALSE), &error))
+      !check_can_remove (self, force, &error))
     {
       pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
       return;
     }
+  if (force && is_held (self))
+    {
+      force_then (g_steal_pointer (&data), remove_now);
+      return;
+    }
+  remove_now (g_steal_pointer (&data));
+}
+
+/* takes @data */
+static void
+remove_now (StateChangeData *data)
+{
+  PdPlugin *self = data->plugin;
+
   self->busy = TRUE;
   if (pd_runner_get_state (self->runner) != PD_PLUGIN_STATE_DISABLED)
     {
@@ -643,11 +766,11 @@ remove_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
       g_variant_lookup (data->options, "stop-timeout", "u", &stop_timeout_ms);
 
-      pd_runner_disable_async (self->runner, stop_timeout_ms, NULL, remove_disabled_cb,
-                               g_steal_pointer (&data));
+      pd_runner_disable_async (self->runner, stop_timeout_ms, NULL, remove_disabled_cb, data);
       return;
     }
   remove_finish (data);
+  state_change_data_free (data);
 }
 
 static gboolean
@@ -661,7 +784,7 @@ handle_remove (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
   g_autoptr(GHashTable) details = NULL;
 
   if (!pd_options_check (arg_options, allowed, &error) ||
-      !check_timeout_option (arg_options, "stop-timeout", &error) ||
+      !pd_options_check_timeout (arg_options, "stop-timeout", &error) ||
       !check_can_remove (self, pd_options_get_boolean (arg_options, "force", FALSE), &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
@@ -704,7 +827,8 @@ check_can_enable (PdPlugin *self, gboolean for_job, GError **error)
 {
   PdPluginState state = pd_runner_get_state (self->runner);
 
-  if (for_job ? self->removed || self->busy : !check_can_change (self, error))
+  if (for_job ? self->removed || self->busy || self->forcing > 0
+              : !check_can_change (self, error))
     {
       if (for_job)
         g_set_error (error, PD_ERROR, self->removed ? PD_ERROR_NO_SUCH_PLUGIN : PD_ERROR_BUSY,
@@ -726,6 +850,38 @@ check_can_enable (PdPlugin *self, gboolean for_job, GError **error)
   return TRUE;
 }
 
+static void force_step_later (GTask *task);
+
+/* the enable in progress is over, whatever came of it */
+static void
+start_ended (PdPlugin *self)
+{
+  GList *waiters = g_steal_pointer (&self->start_waiters);
+
+  self->busy = FALSE;
+  g_clear_object (&self->start_cancellable);
+  if (self->start_link != NULL)
+    {
+      g_cancellable_disconnect (self->start_link, self->start_link_id);
+      self->start_link_id = 0;
+      g_clear_object (&self->start_link);
+    }
+  for (GList *l = waiters; l != NULL; l = l->next)
+    force_step_later (l->data);
+  g_list_free (waiters);
+}
+
+/* the job an enable is for was cancelled (its Cancel, a forced Disable, the shutdown: always
+ * on the main thread) */
+static void
+start_link_cancelled_cb (GCancellable *job_cancellable, gpointer user_data)
+{
+  PdPlugin *self = user_data;
+
+  if (self->start_cancellable != NULL)
+    g_cancellable_cancel (self->start_cancellable);
+}
+
 static void
 enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -733,14 +889,20 @@ enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   PdPlugin *self = g_task_get_source_object (task);
   GError *error = NULL;
 
-  self->busy = FALSE;
-  g_clear_object (&self->start_cancellable);
+  start_ended (self);
   if (!pd_runner_enable_finish (PD_RUNNER (source), result, &error))
     {
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+      /* a job's own cancellation stays what it is: the job reports it */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) &&
+          (self->stop_tasks != NULL || self->forcing > 0))
         {
           g_clear_error (&error);
-          g_set_error (&error, PD_ERROR, PD_ERROR_BUSY, "plugind is stopping");
+          if (self->stop_tasks != NULL)
+            g_set_error (&error, PD_ERROR, PD_ERROR_BUSY, "plugind is stopping");
+          else
+            g_set_error (&error, PD_ERROR, PD_ERROR_BUSY,
+                         "plugin %s was disabled or removed (force) while it was starting",
+                         pd_plugin_record_get_name (self->record));
         }
       g_task_return_error (task, error);
       complete_pending_stops (self);
@@ -766,9 +928,10 @@ enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_task_return_boolean (task, TRUE);
 }
 
+/* @job_cancellable: the job's, for an enable a job asked for (it ends the start) */
 static void
 start_enable (PdPlugin *self, gboolean for_job, guint activation_timeout, guint request_timeout,
-              GAsyncReadyCallback callback, gpointer user_data)
+              GCancellable *job_cancellable, GAsyncReadyCallback callback, gpointer user_data)
 {
   g_autoptr(GTask) task = g_task_new (self, NULL, callback, user_data);
   GError *error = NULL;
@@ -780,15 +943,25 @@ start_enable (PdPlugin *self, gboolean for_job, guint activation_timeout, guint 
     }
   self->busy = TRUE;
   g_set_object (&self->start_cancellable, g_cancellable_new ());
+  if (job_cancellable != NULL)
+    {
+      /* before the start: a job already cancelled cancels it at once */
+      self->start_link = g_object_ref (job_cancellable);
+      self->start_link_id = g_cancellable_connect (job_cancellable,
+                                                   G_CALLBACK (start_link_cancelled_cb), self,
+                                                   NULL);
+    }
   pd_runner_enable_async (self->runner, activation_timeout, request_timeout,
                           self->start_cancellable, enable_done_cb, g_steal_pointer (&task));
 }
 
 void
 pd_plugin_job_enable_async (PdPlugin *self, guint activation_timeout, guint request_timeout,
-                            GAsyncReadyCallback callback, gpointer user_data)
+                            GCancellable *job_cancellable, GAsyncReadyCallback callback,
+                            gpointer user_data)
 {
-  start_enable (self, TRUE, activation_timeout, request_timeout, callback, user_data);
+  start_enable (self, TRUE, activation_timeout, request_timeout, job_cancellable, callback,
+                user_data);
 }
 
 gboolean
@@ -826,7 +999,7 @@ enable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_variant_lookup (data->options, "activation-timeout", "u", &activation_timeout);
   g_variant_lookup (data->options, "timeout", "u", &request_timeout);
   plugin = data->plugin;
-  start_enable (plugin, FALSE, activation_timeout, request_timeout, enable_replied_cb,
+  start_enable (plugin, FALSE, activation_timeout, request_timeout, NULL, enable_replied_cb,
                 g_steal_pointer (&data));
 }
 
@@ -841,7 +1014,7 @@ handle_enable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
   g_autoptr(GHashTable) details = NULL;
 
   if (!pd_options_check (arg_options, allowed, &error) ||
-      !check_timeout_option (arg_options, "activation-timeout", &error) ||
+      !pd_options_check_timeout (arg_options, "activation-timeout", &error) ||
       !check_can_enable (self, FALSE, &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
@@ -861,6 +1034,9 @@ check_can_disable (PdPlugin *self, gboolean force, GError **error)
   const char *name = pd_plugin_record_get_name (self->record);
   PdPluginState state = pd_runner_get_state (self->runner);
 
+  /* force ends what holds the plugin (a start, a job) first (force_then) */
+  if (force && !self->removed && is_held (self))
+    return TRUE;
   if (!check_can_change (self, error))
     return FALSE;
   if (state == PD_PLUGIN_STATE_DISABLED && !pd_plugin_record_get_enabled (self->record))
@@ -915,30 +1091,46 @@ disable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   disable_complete (data);
 }
 
+/* takes @data */
+static void
+disable_now (StateChangeData *data)
+{
+  PdPlugin *self = data->plugin;
+  guint stop_timeout = 0;
+
+  /* Enabled but not running (its start at daemon start-up failed, or a forced Disable ended
+   * it): only the flag changes */
+  if (pd_runner_get_state (self->runner) == PD_PLUGIN_STATE_DISABLED)
+    {
+      disable_complete (data);
+      state_change_data_free (data);
+      return;
+    }
+  g_variant_lookup (data->options, "stop-timeout", "u", &stop_timeout);
+  self->busy = TRUE;
+  pd_runner_disable_async (self->runner, stop_timeout, NULL, disable_done_cb, data);
+}
+
 static void
 disable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(StateChangeData) data = user_data;
   PdPlugin *self = data->plugin;
   g_autoptr(GError) error = NULL;
-  guint stop_timeout = 0;
+  gboolean force = pd_options_get_boolean (data->options, "force", FALSE);
 
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error) ||
-      !check_can_disable (self, pd_options_get_boolean (data->options, "force", FALSE), &error))
+      !check_can_disable (self, force, &error))
     {
       pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
       return;
     }
-  /* Enabled but not running (its start at daemon start-up failed): only the flag changes */
-  if (pd_runner_get_state (self->runner) == PD_PLUGIN_STATE_DISABLED)
+  if (force && is_held (self))
     {
-      disable_complete (data);
+      force_then (g_steal_pointer (&data), disable_now);
       return;
     }
-  g_variant_lookup (data->options, "stop-timeout", "u", &stop_timeout);
-  self->busy = TRUE;
-  pd_runner_disable_async (self->runner, stop_timeout, NULL, disable_done_cb,
-                           g_steal_pointer (&data));
+  disable_now (g_steal_pointer (&data));
 }
 
 static gboolean
@@ -952,7 +1144,7 @@ handle_disable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant
   g_autoptr(GHashTable) details = NULL;
 
   if (!pd_options_check (arg_options, allowed, &error) ||
-      !check_timeout_option (arg_options, "stop-timeout", &error) ||
+      !pd_options_check_timeout (arg_options, "stop-timeout", &error) ||
       !check_can_disable (self, pd_options_get_boolean (arg_options, "force", FALSE), &error))
     {
       pd_return_gerror (invocation, g_steal_pointer (&error));
@@ -1177,8 +1369,7 @@ restore_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(PdPlugin) self = user_data;
   g_autoptr(GError) error = NULL;
 
-  self->busy = FALSE;
-  g_clear_object (&self->start_cancellable);
+  start_ended (self);
   if (!pd_runner_enable_finish (PD_RUNNER (source), result, &error))
     {
       if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))

@@ -32,9 +32,11 @@ gboolean pd_plugin_is_active (PdPlugin *self);
 /* the record took another image (Upgrade): every property is synced and emitted */
 void pd_plugin_image_changed (PdPlugin *self);
 /* Enable for a job that works on this plugin (Pull with "enable", Upgrade with "restart"):
- * no authorization (the job's covers it), and that job does not count as Busy */
+ * no authorization (the job's covers it), and that job does not count as Busy. When
+ * @job_cancellable fires the start ends (the plugin is stopped) with G_IO_ERROR_CANCELLED. */
 void pd_plugin_job_enable_async (PdPlugin *self, guint activation_timeout, guint request_timeout,
-                                 GAsyncReadyCallback callback, gpointer user_data);
+                                 GCancellable *job_cancellable, GAsyncReadyCallback callback,
+                                 gpointer user_data);
 gboolean pd_plugin_job_enable_finish (PdPlugin *self, GAsyncResult *result, GError **error);
 
 /* starts the plugin again if its record says Enabled (daemon start; does not block) */

@@ -84,6 +84,9 @@ pd_pull_job_request_parse_options (PdPullJobRequest *request, GVariant *options,
   request->grant_all = pd_options_get_boolean (options, "grant-all-privileges", FALSE);
   request->enable = pd_options_get_boolean (options, "enable", FALSE) ||
                     pd_options_get_boolean (options, "restart", FALSE);
+  /* as Enable checks it: a job must not keep a plugin starting (and itself running) for days */
+  if (!pd_options_check_timeout (options, "activation-timeout", error))
+    return FALSE;
   g_variant_lookup (options, "timeout", "u", &request->request_timeout);
   g_variant_lookup (options, "activation-timeout", "u", &request->activation_timeout);
   settings = g_variant_lookup_value (options, "settings", G_VARIANT_TYPE ("a{ss}"));
@@ -338,8 +341,15 @@ enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(PullData) data = user_data;
   g_autoptr(GError) error = NULL;
 
-  /* the plugin stays installed when it does not start, as with Docker's install */
-  pd_plugin_job_enable_finish (PD_PLUGIN (source), result, &error);
+  /* the plugin stays installed when it does not start, as with Docker's install; a cancelled
+   * job says so, whatever ended the start */
+  if (!pd_plugin_job_enable_finish (PD_PLUGIN (source), result, &error) &&
+      g_cancellable_is_cancelled (pd_job_get_cancellable (data->job)))
+    {
+      g_clear_error (&error);
+      g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                   "cancelled while enabling: the plugin is installed and disabled");
+    }
   complete_job (data, error);
 }
 
@@ -355,10 +365,20 @@ finish_with_plugin (PullData *data_in)
       PdPlugin *plugin = data->plugin;
       guint activation_timeout = data->request->activation_timeout;
       guint request_timeout = data->request->request_timeout;
+      GCancellable *cancellable = pd_job_get_cancellable (data->job);
 
+      /* cancelled once committed: installed (or upgraded), not started */
+      if (g_cancellable_is_cancelled (cancellable))
+        {
+          g_autoptr(GError) error = g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                 "cancelled before enabling: the plugin is "
+                                                 "installed and disabled");
+          complete_job (data, error);
+          return;
+        }
       pd_job_set_phase (data->job, "enabling");
-      pd_plugin_job_enable_async (plugin, activation_timeout, request_timeout, enable_done_cb,
-                                  g_steal_pointer (&data));
+      pd_plugin_job_enable_async (plugin, activation_timeout, request_timeout, cancellable,
+                                  enable_done_cb, g_steal_pointer (&data));
       return;
     }
   complete_job (data, NULL);
@@ -427,7 +447,8 @@ fail_job_discarded (PullData *data_in)
   /* an upgrade that stopped the plugin and then failed: the old version runs again */
   if (data->restart && !pd_plugin_is_removed (data->request->plugin))
     pd_plugin_job_enable_async (data->request->plugin, data->request->activation_timeout,
-                                data->request->request_timeout, restarted_old_version_cb, NULL);
+                                data->request->request_timeout, NULL, restarted_old_version_cb,
+                                NULL);
   complete_job (data, data->error);
 }
 
@@ -525,8 +546,8 @@ commit (PullData *data_in)
   g_autoptr(GError) error = NULL;
   gboolean ok;
 
-  /* one rename from here on: no cancelling */
-  pd_job_set_cancellable (data->job, FALSE);
+  /* one rename, in this main loop iteration: a Cancel from now on leaves the plugin installed
+   * (or upgraded) and only keeps it from starting */
   pd_job_set_phase (data->job, "committing");
   ok = data->request->plugin != NULL ? commit_upgrade (data, &error)
                                      : commit_new_plugin (data, &error);
@@ -549,6 +570,13 @@ stopped_for_upgrade_cb (GObject *source, GAsyncResult *result, gpointer user_dat
   g_autoptr(PullData) data = user_data;
 
   g_task_propagate_boolean (G_TASK (result), NULL);
+  /* cancelled while the old version stopped: it starts again (fail_job) */
+  if (g_cancellable_is_cancelled (pd_job_get_cancellable (data->job)))
+    {
+      fail_job (g_steal_pointer (&data), g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                      "cancelled"));
+      return;
+    }
   commit (g_steal_pointer (&data));
 }
 
@@ -574,7 +602,6 @@ pull_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (plugin != NULL && data->request->enable && pd_plugin_is_active (plugin))
     {
       data->restart = TRUE;
-      pd_job_set_cancellable (data->job, FALSE);
       pd_job_set_phase (data->job, "stopping");
       pd_plugin_stop_async (plugin, stopped_for_upgrade_cb, g_steal_pointer (&data));
       return;

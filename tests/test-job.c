@@ -490,6 +490,26 @@ test_cancel_not_cancellable (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpuint (fixture->cancel_requested, ==, 0);
 }
 
+/* a forced Disable or Remove ends the job whatever its Cancellable says, once */
+static void
+test_cancel_forced (Fixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                     "cancelled");
+
+  pd_job_set_cancellable (fixture->job, FALSE);
+  pd_job_cancel (fixture->job);
+  g_assert_true (g_cancellable_is_cancelled (pd_job_get_cancellable (fixture->job)));
+  g_assert_cmpuint (fixture->cancel_requested, ==, 1);
+  pd_job_cancel (fixture->job);
+  g_assert_cmpuint (fixture->cancel_requested, ==, 1);
+  pd_job_complete (fixture->job, NULL, cancelled);
+  assert_string_property (fixture, "Result", "cancelled");
+  /* nothing once finished */
+  pd_job_cancel (fixture->job);
+  g_assert_cmpuint (fixture->cancel_requested, ==, 1);
+}
+
 static void
 test_cancel_after_finish (Fixture *fixture, gconstpointer user_data)
 {
@@ -695,6 +715,7 @@ main (int argc, char **argv)
   g_test_add_func ("/job/complete/error-names", test_failed_names);
   ADD ("/job/cancel/owner", test_cancel_by_owner);
   ADD ("/job/cancel/not-cancellable", test_cancel_not_cancellable);
+  ADD ("/job/cancel/forced", test_cancel_forced);
   ADD ("/job/cancel/after-finish", test_cancel_after_finish);
   ADD ("/job/cancel/bad-options", test_cancel_bad_options);
   ADD ("/job/progress/throttled", test_progress_throttled);

@@ -15,10 +15,14 @@ import os
 import random
 import resource
 import subprocess
+import uuid
 
 import pd_registry
-from pd_testcase import (DBUS_ERR, DEFAULT_CONFIG, DEFAULT_FILES, ERR, DBusError,
-                         PlugindTestCase, main)
+from gi.repository import GLib
+
+from pd_testcase import (BUILDDIR, BUS_NAME, DBUS_ERR, DEFAULT_CONFIG, DEFAULT_FILES, ERR,
+                         JOB_IFACE, PLUGIN_IFACE, DBusError, PlugindTestCase, main, opts,
+                         plugin_config)
 from registry_testcase import RegistryTestCase, layer_entries
 
 MIB = 1024 * 1024
@@ -111,6 +115,155 @@ class StallTests(RegistryTestCase):
         # the job is over: its slot is free
         self.assertEqual(self.job_prop(job, 'State'), 'finished')
 
+
+class StartTests(RegistryTestCase):
+    """A plugin that never makes its socket stays "starting" until its activation timeout: every
+    enabling call caps that timeout, a job that enables it can be cancelled, and Disable or
+    Remove with "force" stop it (ending the enable or the job first) instead of answering
+    Busy."""
+
+    def push_starting_plugin(self, repo):
+        """tests/runner-plugin in its "nosocket" mode, under a file name of this test's own."""
+        with open(os.path.join(BUILDDIR, 'tests', 'runner-plugin'), 'rb') as f:
+            binary = f.read()
+        self.plugin_binary = 'runner-plugin-' + uuid.uuid4().hex[:12]
+        config = plugin_config(Entrypoint=['/' + self.plugin_binary, 'nosocket', 'runner.sock'],
+                               Interface={'Types': ['docker.volumedriver/1.0'],
+                                          'Socket': 'runner.sock'})
+        self.push_plugin(repo, config=config, files={self.plugin_binary: (binary, 0o755)})
+
+    def plugin_processes(self):
+        out = []
+        for pid in os.listdir('/proc'):
+            try:
+                if pid.isdigit() and os.path.basename(
+                        os.readlink('/proc/%s/exe' % pid)) == self.plugin_binary:
+                    out.append(pid)
+            except OSError:
+                pass
+        return out
+
+    def assertStopped(self, path):
+        self.assertEqual(self.plugin_prop(path, 'State'), 'disabled')
+        self.assertFalse(self.plugin_prop(path, 'Enabled'))
+        self.wait_until(lambda: self.plugin_processes() == [], timeout=10,
+                        msg='the plugin process to be gone')
+
+    def wait_until_started(self, path):
+        """Starting, its process running: a start ended before bwrap reported the plugin's pid
+        can leave bwrap's own pid-1 process behind (runner code, not what is tested here)."""
+        self.wait_until(lambda: self.plugin_prop(path, 'State') == 'starting' and
+                        self.plugin_prop(path, 'MainPID') != 0 and self.plugin_processes(),
+                        msg='the plugin to be starting')
+
+    def stop_daemon_on_failure(self):
+        """Before the fix a start could outlast tearDown's waits: the daemon's shutdown ends
+        it."""
+        if self.daemon is not None and self.daemon.poll() is None:
+            self.stop_daemon()
+
+    def pull_enabling(self, repo):
+        """Pulls with enable: returns (job, plugin path) once the job is enabling the plugin."""
+        self.push_starting_plugin(repo)
+        job = self.pull(self.remote(repo),
+                        options=self.auth_options(enable=True, activation_timeout=300000))
+        self.wait_until(lambda: self.job_prop(job, 'Phase') == 'enabling', msg='enabling')
+        path = self.job_prop(job, 'Plugin')
+        self.wait_until_started(path)
+        return job, path
+
+    def assertJobCancelled(self, job):
+        err = self.assertDBusError(ERR + 'JobCancelled', self.wait_job, job)
+        self.assertEqual(self.job_prop(job, 'Result'), 'cancelled', str(err))
+
+    def enable_in_background(self, path):
+        env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address)
+        caller = subprocess.Popen(
+            ['gdbus', 'call', '--system', '--dest', BUS_NAME, '--object-path', path,
+             '--method', PLUGIN_IFACE + '.Enable', "{'activation-timeout': <uint32 300000>}"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.addCleanup(lambda: caller.poll() is None and (caller.kill(), caller.wait()))
+        self.wait_until_started(path)
+        return caller
+
+    def test_activation_timeout_capped(self):
+        self.push_starting_plugin('test/capped')
+        # 49 days, as Enable refuses it
+        try:
+            err = self.assertDBusError(
+                DBUS_ERR + 'InvalidArgs', self.pull, self.remote('test/capped'),
+                options=self.auth_options(enable=True, activation_timeout=0xffffffff))
+        except AssertionError:
+            self.stop_daemon_on_failure()
+            raise
+        self.assertIn('activation-timeout', err.message)
+        self.assertEqual(self.list_jobs(), [])
+        # the longest allowed (Upgrade and Create take no activation-timeout)
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.pull, self.remote('test/capped'),
+                             options=self.auth_options(enable=True, activation_timeout=300001))
+        job = self.pull(self.remote('test/capped'),
+                        options=self.auth_options(activation_timeout=300000))
+        self.wait_job(job)
+
+    def test_cancel_enabling_job(self):
+        job, path = self.pull_enabling('test/cancel')
+        try:
+            self.call(job, JOB_IFACE, 'Cancel', GLib.Variant('(a{sv})', ({},)))
+        except DBusError:
+            self.stop_daemon_on_failure()
+            raise
+        self.assertJobCancelled(job)
+        # installed, not running, as when an enable fails
+        self.assertEqual([p[5] for p in self.list_plugins()], [path])
+        self.assertStopped(path)
+
+    def force(self, path, method):
+        """Disable or Remove with force (before the fix: Busy, and only the daemon's shutdown
+        ended the start)."""
+        try:
+            self.call(path, PLUGIN_IFACE, method, GLib.Variant('(a{sv})', (opts(force=True),)))
+        except DBusError:
+            self.stop_daemon_on_failure()
+            raise
+
+    def assertRemoved(self):
+        self.assertEqual(self.list_plugins(), [])
+        self.wait_until(lambda: self.plugin_processes() == [], timeout=10,
+                        msg='the plugin process to be gone')
+
+    def test_force_disable_ends_the_job(self):
+        job, path = self.pull_enabling('test/force-disable')
+        self.force(path, 'Disable')
+        self.assertStopped(path)
+        self.assertJobCancelled(job)
+
+    def test_force_remove_ends_the_job(self):
+        job, path = self.pull_enabling('test/force-remove')
+        self.force(path, 'Remove')
+        self.assertRemoved()
+        self.assertJobCancelled(job)
+
+    def test_force_disable_ends_an_enable(self):
+        self.push_starting_plugin('test/enable')
+        path, _ = self.pull_ok(self.remote('test/enable'))
+        caller = self.enable_in_background(path)
+        # without force: still Busy
+        self.assertDBusError(ERR + 'Busy', self.call, path, PLUGIN_IFACE, 'Disable',
+                             GLib.Variant('(a{sv})', ({},)))
+        self.force(path, 'Disable')
+        self.assertStopped(path)
+        _, err = caller.communicate(timeout=30)
+        self.assertNotEqual(caller.returncode, 0)
+        self.assertIn(b'disabled', err)
+
+    def test_force_remove_ends_an_enable(self):
+        self.push_starting_plugin('test/enable-remove')
+        path, _ = self.pull_ok(self.remote('test/enable-remove'))
+        caller = self.enable_in_background(path)
+        self.force(path, 'Remove')
+        self.assertRemoved()
+        caller.communicate(timeout=30)
+        self.assertNotEqual(caller.returncode, 0)
 
 def make_deep_tree(parent, levels, bottom=b''):
     """parent/d/d/.../d (levels deep) with a file 'bottom' holding bottom at the end, made one
