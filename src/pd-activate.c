@@ -88,6 +88,14 @@ check_implements (const char *data, gsize len, const PdPluginConfig *config, GEr
             return NULL;
           }
       }
+  /* it becomes the Implements property: as bounded as a config's Interface.Types */
+  if (array != NULL && json_array_get_length (array) > PD_CONFIG_MAX_ENTRIES)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_ACTIVATION_FAILED,
+                   "Plugin.Activate: \"Implements\" has more than %u entries",
+                   PD_CONFIG_MAX_ENTRIES);
+      return NULL;
+    }
   for (guint i = 0; array != NULL && i < json_array_get_length (array); i++)
     {
       JsonNode *node = json_array_get_element (array, i);
@@ -96,6 +104,13 @@ check_implements (const char *data, gsize len, const PdPluginConfig *config, GEr
         {
           g_set_error (error, PD_ERROR, PD_ERROR_ACTIVATION_FAILED,
                        "Plugin.Activate: \"Implements\" holds a non-string");
+          return NULL;
+        }
+      if (strlen (json_node_get_string (node)) > PD_CONFIG_NAME_MAX)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_ACTIVATION_FAILED,
+                       "Plugin.Activate: an \"Implements\" entry is longer than %u bytes",
+                       PD_CONFIG_NAME_MAX);
           return NULL;
         }
       g_strv_builder_add (builder, json_node_get_string (node));

@@ -16,8 +16,9 @@ G_BEGIN_DECLS
  * (NULL-terminated, never NULL on success):
  *
  *  - 200: {"Implements": [...]} (keys matched case-insensitively, as Go's decoder does; null
- *    or absent means none), which must cover the capability of every Interface.Types entry of
- *    @config;
+ *    or absent means none; at most PD_CONFIG_MAX_ENTRIES entries of at most PD_CONFIG_NAME_MAX
+ *    bytes, as a config's Interface.Types), which must cover the capability of every
+ *    Interface.Types entry of @config;
  *  - 404: a plugin that does not know the call (Docker never makes it to managed plugins): the
  *    Implements @config's Interface.Types name;
  *  - anything else: the plugin's {"Err": ...}, or its body.

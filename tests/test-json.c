@@ -48,7 +48,10 @@ assert_refused (const char *data, gsize len, PdError code)
   g_autoptr(GError) error = NULL;
   g_autoptr(JsonNode) root = NULL;
 
-  g_test_message ("refused? %.60s", data);
+  g_autofree char *shown = pd_escape_untrusted (data, MIN (len, 60));
+
+  /* escaped: invalid UTF-8 in a TAP line is not TAP */
+  g_test_message ("refused? %s", shown);
   g_assert_false (pd_json_check (data, len, G_MAXSIZE, &error));
   g_assert_error (error, PD_ERROR, (gint) code);
   g_test_message ("  %s", error->message);
@@ -207,6 +210,18 @@ test_activate_good (void)
   }
 }
 
+/* {"Implements": ["VolumeDriver", "x1", … "x<n - 1>"]} */
+static char *
+many_implements (guint n)
+{
+  GString *json = g_string_new ("{\"Implements\": [\"VolumeDriver\"");
+
+  for (guint i = 1; i < n; i++)
+    g_string_append_printf (json, ", \"x%u\"", i);
+  g_string_append (json, "]}");
+  return g_string_free (json, FALSE);
+}
+
 static void
 test_activate_bad (void)
 {
@@ -215,6 +230,8 @@ test_activate_bad (void)
   g_autofree char *deep_inside = g_strconcat ("{\"Implements\": ", deep, NULL);
   g_autofree char *deep_err = g_strconcat ("{\"Err\": \"boom\", \"x\": ", deep, NULL);
   g_autofree char *too_large = g_malloc (PD_ACTIVATE_ANSWER_MAX + 2);
+  g_autofree char *many = many_implements (300);
+  g_autofree char *long_entry = g_strdup_printf ("{\"Implements\": [\"VolumeDriver\", \"%0257d\"]}", 0);
   struct {
     guint status;
     const char *body;
@@ -232,6 +249,9 @@ test_activate_bad (void)
     { 200, deep, 0, "nested deeper than 128 levels" },
     { 200, deep_inside, 0, "nested deeper than 128 levels" },
     { 200, too_large, PD_ACTIVATE_ANSWER_MAX + 1, "larger than" },
+    /* it becomes the Implements property */
+    { 200, many, 0, "has more than 256 entries" },
+    { 200, long_entry, 0, "an \"Implements\" entry is longer than 256 bytes" },
     { 500, "{\"Err\": \"activation exploded\"}", 0, "HTTP 500: activation exploded" },
     { 500, "{\"err\": \"lower\\ncase\"}", 0, "HTTP 500: lower\\x0acase" },
     { 400, "not json at all", 0, "HTTP 400: not json at all" },
