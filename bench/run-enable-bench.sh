@@ -100,7 +100,9 @@ TRACE_ARGS=()
 if [ "${BENCH_STRACE:-0}" = 1 ]; then
   TRACE_ARGS=(--strace-pid "$DAEMON_PID" --strace-out "$WORK/strace.txt")
 fi
-"$BUILDDIR/bench/bench-enable" --context "$CONTEXT" --state-dir "$WORK/state" \
+# bench-enable starts sandboxes itself too: its init is the daemon's, from the build tree
+PLUGIND_SANDBOX_INIT="$BUILDDIR/src/plugind-sandbox-init" \
+  "$BUILDDIR/bench/bench-enable" --context "$CONTEXT" --state-dir "$WORK/state" \
   --runtime-dir "$WORK/run" --work-dir "$WORK/scratch" --n "$N" "${TRACE_ARGS[@]}" >"$RESULTS"
 if [ -s "$WORK/strace.txt" ]; then
   cp "$WORK/strace.txt" "$BUILDDIR/bench-enable-strace.txt"
@@ -147,7 +149,7 @@ OUT="$BUILDDIR/bench-enable-results.txt"
       row("(d) plugind sandbox, no D-Bus: set-up + spawn → answer", "sandbox", "")
       row("    (d) pd_sandbox_prepare_rootfs", "sandbox.prepare_rootfs", "")
       row("    (d) pd_sandbox_spawn: argv, filter, init memfd, fork + exec", "sandbox.spawn", "")
-      row("    (d) the init's handshake and the daemon's /proc mounts", "sandbox.init_setup", "")
+      row("    (d) init handshake and the daemon /proc mounts", "sandbox.init_setup", "")
       row("    (d) spawn → answer", "sandbox.spawn_to_answer", "")
       row("    (d) spawn → execve of bwrap", "sandbox.to_bwrap_exec", "fork, child set-up")
       row("    (d) execve of bwrap → execve of the plugin", "sandbox.bwrap_exec_to_exec", "bwrap set-up")
