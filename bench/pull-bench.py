@@ -322,10 +322,12 @@ class Daemon:
         for d in (self.state, self.runtime):
             os.makedirs(d, mode=0o700)
         env = dict(os.environ, STATE_DIRECTORY=self.state, RUNTIME_DIRECTORY=self.runtime,
-                   CONFIGURATION_DIRECTORY=args.config_dir, PLUGIND_EXTRACT_HELPER=helper)
+                   CONFIGURATION_DIRECTORY=args.config_dir, PLUGIND_EXTRACT_HELPER=helper,
+                   PLUGIND_SANDBOX_INIT=os.path.join(args.builddir, 'src', 'helpers',
+                                                     'plugind-sandbox-init'))
         self.log_path = os.path.join(args.work, f'plugind-{label}.log')
         with open(self.log_path, 'ab') as logf:
-            self.proc = subprocess.Popen([os.path.join(args.builddir, 'src', 'plugind')],
+            self.proc = subprocess.Popen([os.path.join(args.builddir, 'src', 'daemon', 'plugind')],
                                          env=env, stdin=subprocess.DEVNULL, stdout=logf,
                                          stderr=subprocess.STDOUT, start_new_session=True)
         pids.add(f'plugind-{label}', self.proc.pid)
@@ -558,7 +560,7 @@ class SizeBench:
         with open(wrapper, 'w') as f:
             f.write('#!/bin/sh\n'
                     f'exec /usr/bin/time -f "%M %U %S" -o "{logs}/helper.$$" '
-                    f'"{os.path.join(args.builddir, "src", "plugind-extract")}" "$@"\n')
+                    f'"{os.path.join(args.builddir, "src", "helpers", "plugind-extract")}" "$@"\n')
         os.chmod(wrapper, 0o755)
         daemon = Daemon(args, self.bus, self.pids, f'{self.name}-rss', wrapper)
         try:
@@ -582,8 +584,8 @@ class SizeBench:
     def run(self):
         args = self.args
         self.helper_rss()
-        daemon = Daemon(args, self.bus, self.pids, self.name, os.path.join(args.builddir, 'src',
-                                                                           'plugind-extract'))
+        daemon = Daemon(args, self.bus, self.pids, self.name,
+                        os.path.join(args.builddir, 'src', 'helpers', 'plugind-extract'))
         try:
             result(f'{self.name}.plugind.idle_vmrss_kb', proc_status(daemon.pid)['VmRSS'])
             tools = [('plugind', lambda rec: self.run_plugind(daemon, rec)),

@@ -84,8 +84,9 @@ dbus-send --system --print-reply --dest=org.freedesktop.DBus / \
 
 BENCH="$BUILDDIR/bench/bench-dbus"
 BARE="$BUILDDIR/bench/bench-bare-service"
-PLUGIND="$BUILDDIR/src/plugind"
-export PLUGIND_EXTRACT_HELPER="$BUILDDIR/src/plugind-extract"
+PLUGIND="$BUILDDIR/src/daemon/plugind"
+export PLUGIND_EXTRACT_HELPER="$BUILDDIR/src/helpers/plugind-extract"
+export PLUGIND_SANDBOX_INIT="$BUILDDIR/src/helpers/plugind-sandbox-init"
 STATE_N="$WORK/state-$PLUGINS"
 STATE_0="$WORK/state-0"
 RESULTS="$WORK/results.txt"

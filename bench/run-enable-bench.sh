@@ -84,13 +84,14 @@ echo "building in $BUILDDIR" >&2
 pd_build "$BUILDDIR" -Dbench=true || exit 1
 pd_start_system_bus "$BUILDDIR" || exit 1
 
-PLUGIND="$BUILDDIR/src/plugind"
+PLUGIND="$BUILDDIR/src/daemon/plugind"
 CONTEXT="$BUILDDIR/example/plugind-example-context.tar.gz"
 RESULTS="$WORK/results.txt"
 
 # plugind as in production: no --verbose (as run-dbus-bench.sh's call benchmarks)
 STATE_DIRECTORY="$WORK/state" RUNTIME_DIRECTORY="$WORK/run" \
-  PLUGIND_EXTRACT_HELPER="$BUILDDIR/src/plugind-extract" \
+  PLUGIND_EXTRACT_HELPER="$BUILDDIR/src/helpers/plugind-extract" \
+  PLUGIND_SANDBOX_INIT="$BUILDDIR/src/helpers/plugind-sandbox-init" \
   setsid "$PLUGIND" </dev/null >>"$WORK/plugind.log" 2>&1 &
 DAEMON_PID=$!
 "$BUILDDIR/bench/bench-dbus" wait-name org.plugind.Plugind1 "$DAEMON_PID"
@@ -101,7 +102,7 @@ if [ "${BENCH_STRACE:-0}" = 1 ]; then
   TRACE_ARGS=(--strace-pid "$DAEMON_PID" --strace-out "$WORK/strace.txt")
 fi
 # bench-enable starts sandboxes itself too: its init is the daemon's, from the build tree
-PLUGIND_SANDBOX_INIT="$BUILDDIR/src/plugind-sandbox-init" \
+PLUGIND_SANDBOX_INIT="$BUILDDIR/src/helpers/plugind-sandbox-init" \
   "$BUILDDIR/bench/bench-enable" --context "$CONTEXT" --state-dir "$WORK/state" \
   --runtime-dir "$WORK/run" --work-dir "$WORK/scratch" --n "$N" "${TRACE_ARGS[@]}" >"$RESULTS"
 if [ -s "$WORK/strace.txt" ]; then

@@ -16,7 +16,7 @@ pd_build "$builddir"
 pd_start_system_bus "$builddir"
 pd_start_daemon "$builddir"
 
-pluginctl="$builddir/src/pluginctl"
+pluginctl="$builddir/src/cli/pluginctl"
 context="$builddir/example/plugind-example-context.tar.gz"
 
 step() {

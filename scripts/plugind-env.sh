@@ -7,7 +7,7 @@
 #   pd_build BUILDDIR [MESON_OPT…]   meson setup (or reconfigure) + ninja
 #   pd_start_system_bus [BUILDDIR]   use the running system bus, or start a private one plus
 #                                    polkitd; installs the bus policy and the polkit actions
-#   pd_start_daemon BUILDDIR         run BUILDDIR/src/plugind --replace and wait for its name
+#   pd_start_daemon BUILDDIR         run BUILDDIR/src/daemon/plugind --replace and wait for its name
 #   pd_stop_daemon                   stop the daemon pd_start_daemon started
 #   pd_stop_system_bus               stop the private bus and polkitd (if this library started them)
 #   pd_start_registry                a docker-registry on 127.0.0.1 (PD_REGISTRY=host:port)
@@ -278,7 +278,7 @@ pd_stop_system_bus() {
 pd_start_daemon() {
   local builddir="${1:-${PD_BUILDDIR:-$PD_SRCDIR/build}}"
   case "$builddir" in /*) ;; *) builddir="$PD_SRCDIR/$builddir" ;; esac
-  local daemon="$builddir/src/plugind"
+  local daemon="$builddir/src/daemon/plugind"
   [ -x "$daemon" ] || _pd_die "$daemon is missing (build first: pd_build $builddir)" || return 1
   _pd_adopt_private_bus
   _pd_bus_answers || _pd_die "no system bus (call pd_start_system_bus first)" || return 1
@@ -290,7 +290,8 @@ pd_start_daemon() {
 
   # --replace takes the name over from a running instance
   STATE_DIRECTORY="$state" RUNTIME_DIRECTORY="$runtime" \
-    PLUGIND_EXTRACT_HELPER="$builddir/src/plugind-extract" \
+    PLUGIND_EXTRACT_HELPER="$builddir/src/helpers/plugind-extract" \
+    PLUGIND_SANDBOX_INIT="$builddir/src/helpers/plugind-sandbox-init" \
     setsid "$daemon" --replace --verbose </dev/null >>"$log" 2>&1 &
   local pid=$!
   echo "$pid" >"$PD_RUN_DIR/plugind.pid"

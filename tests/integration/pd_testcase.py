@@ -361,9 +361,10 @@ class PlugindTestCase(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.daemon_path = os.path.join(BUILDDIR, 'src', 'plugind')
-        cls.extract_helper = os.path.join(BUILDDIR, 'src', 'plugind-extract')
-        for p in (cls.daemon_path, cls.extract_helper):
+        cls.daemon_path = os.path.join(BUILDDIR, 'src', 'daemon', 'plugind')
+        cls.extract_helper = os.path.join(BUILDDIR, 'src', 'helpers', 'plugind-extract')
+        cls.sandbox_init = os.path.join(BUILDDIR, 'src', 'helpers', 'plugind-sandbox-init')
+        for p in (cls.daemon_path, cls.extract_helper, cls.sandbox_init):
             if not os.access(p, os.X_OK):
                 raise RuntimeError('%s is not built' % p)
         if os.geteuid() != 0:
@@ -736,6 +737,7 @@ class PlugindTestCase(unittest.TestCase):
             'STATE_DIRECTORY': self.state_dir,
             'RUNTIME_DIRECTORY': self.runtime_dir,
             'PLUGIND_EXTRACT_HELPER': self.extract_helper,
+            'PLUGIND_SANDBOX_INIT': self.sandbox_init,
             'G_DEBUG': 'fatal-criticals',
             'LC_ALL': 'C.UTF-8',
         })

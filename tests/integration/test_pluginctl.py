@@ -22,7 +22,7 @@ from pd_testcase import (BUILDDIR, DBUS_ERR, ERR, PLUGIN_IFACE, TIMEOUT_MULT, Pl
                          PluginHTTPConnection, main, make_context, opts, plugin_call,
                          plugin_config)
 
-PLUGINCTL = os.path.join(BUILDDIR, 'src', 'pluginctl')
+PLUGINCTL = os.path.join(BUILDDIR, 'src', 'cli', 'pluginctl')
 EXAMPLE = os.path.join(BUILDDIR, 'example', 'plugind-example')
 EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
 

@@ -22,7 +22,7 @@ from pd_testcase import (BUILDDIR, DEFAULT_CONFIG, DEFAULT_FILES, ERR, TIMEOUT_M
                          plugin_call, plugin_config)
 from registry_testcase import PASSWORD, USER, RegistryTestCase, layer_entries
 
-PLUGINCTL = os.path.join(BUILDDIR, 'src', 'pluginctl')
+PLUGINCTL = os.path.join(BUILDDIR, 'src', 'cli', 'pluginctl')
 EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
 
 EXIT_FAILURE = 1

@@ -54,7 +54,7 @@ G_BEGIN_DECLS
  * - known limit: bwrap makes every mount a slave, so mounts a plugin makes under its
  *   PropagatedMount are not seen on the host.
  *
- * Start-up. bwrap runs plugind-sandbox-init (src/pd-sandbox-init.c) first, from a sealed
+ * Start-up. bwrap runs plugind-sandbox-init (src/helpers/pd-sandbox-init.c) first, from a sealed
  * memfd copy so that nothing in the sandbox can reach the host's binary. Once bwrap's set-up
  * is done it tells the daemon through a socket and waits; the daemon makes its own mounts in
  * the sandbox's mount namespace (pd_sandbox_finish_setup()) and answers; then the init
@@ -224,8 +224,8 @@ int pd_sandbox_compile_seccomp (const char *const *capabilities, PdSeccompFlags 
  * g_autoptr */
 G_DEFINE_AUTO_CLEANUP_FREE_FUNC (scmp_filter_ctx, seccomp_release, NULL)
 
-/* A sealed, close-on-exec memfd holding plugind-sandbox-init ($PLUGIND_SANDBOX_INIT, else the
- * one next to the running program, else LIBEXECDIR's), read once per process; each call
+/* A sealed, close-on-exec memfd holding plugind-sandbox-init ($PLUGIND_SANDBOX_INIT, else
+ * LIBEXECDIR's), read once per process; each call
  * returns a new fd of it. -1 with PD_ERROR_SANDBOX_FAILED when it cannot be read. */
 int pd_sandbox_open_init (GError **error);
 

@@ -1343,20 +1343,9 @@ static char *
 find_init (void)
 {
   const char *env = g_getenv (PD_ENV_SANDBOX_INIT);
-  g_autofree char *self = NULL;
 
   if (env != NULL && env[0] != '\0')
     return g_strdup (env);
-  /* the build tree (and an installed daemon) keeps it next to the daemon */
-  self = g_file_read_link ("/proc/self/exe", NULL);
-  if (self != NULL)
-    {
-      g_autofree char *dir = g_path_get_dirname (self);
-      g_autofree char *next_to_self = g_build_filename (dir, "plugind-sandbox-init", NULL);
-
-      if (g_file_test (next_to_self, G_FILE_TEST_IS_REGULAR))
-        return g_steal_pointer (&next_to_self);
-    }
   return g_strdup (LIBEXECDIR "/plugind-sandbox-init");
 }
 
