@@ -846,7 +846,7 @@ def print_tables(res, sizes, runs, images):
                         f'({pd / lim:.2f}x); 2x faster than skopeo+tar: '
                         f'{"yes" if 2 * pd <= st else "NO"} ({pd / st:.2f}x)'
                         + (f'; under 0.1 s: {"yes" if pd < 0.1 else "NO"}' if s == 'small' else ''))
-    print('Targets (architecture.md): ' + '\n                            '.join(verdicts))
+    print('Targets (design.md): ' + '\n                     '.join(verdicts))
     print()
     for s in sizes:
         f = images[s]

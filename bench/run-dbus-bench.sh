@@ -1,9 +1,9 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-dbus-bench.sh: the D-Bus performance targets of docs architecture.md ("Performance
-# targets"), measured side by side with a trivial GDBus service on the same private bus, in the
-# same run. See bench/README.md. As root, from anywhere:
+# run-dbus-bench.sh: the D-Bus performance targets (docs/design.md, section Performance),
+# measured side by side with a trivial GDBus service on the same private bus, in the same run.
+# See bench/README.md. As root, from anywhere:
 #
 #   bench/run-dbus-bench.sh
 #
@@ -11,10 +11,10 @@
 # BENCH_N (round trips per small call, 2000), BENCH_RUNS (start runs, 7).
 #
 # It builds with -Dbench=true, mounts a tmpfs under /tmp for the state dirs and the private bus
-# (the root fs of CI machines is an unjournaled ext4, see architecture.md), starts a private
-# system bus plus polkitd through scripts/plugind-env.sh, creates the plugins through
-# Manager.Create, and prints a table. It exits 0 whether or not the targets are met: targets are
-# for reading, not for CI gates.
+# (the root fs of CI machines is an unjournaled ext4, where creating files is slow after many
+# deletions), starts a private system bus plus polkitd through scripts/plugind-env.sh, creates
+# the plugins through Manager.Create, and prints a table. It exits 0 whether or not the targets
+# are met: targets are for reading, not for CI gates.
 
 # no pipefail: plugind-env.sh is not written for it; its functions are called with "|| exit 1",
 # which also keeps errexit out of them

@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-enable-bench.sh: the Enable latency target of architecture.md ("Performance targets":
+# run-enable-bench.sh: the Enable latency target (docs/design.md, section Performance:
 # enable to running within 50 ms of the plugin's own start), measured side by side with the
 # plugin run directly, under plain bubblewrap and under plugind's sandbox without D-Bus, in the
 # same run. See bench/README.md. As root, from anywhere:

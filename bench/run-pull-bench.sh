@@ -1,7 +1,7 @@
 #!/bin/bash
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-# run-pull-bench.sh: the pull+extract target of architecture.md ("Performance targets"): plugind
+# run-pull-bench.sh: the pull+extract target (docs/design.md, section Performance): plugind
 # pulling a small (~5 MiB, 2,000 files) and a large (~300 MiB) plugin image from a loopback
 # registry, side by side in the same run with `skopeo copy` + `umoci unpack` of an OCI image
 # with the same layer blob, and with the single-pass limit of the machine (the slowest of the

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Checks the merged polkit policy against dbus-api.md D7: every action is there with its
-defaults, its org.freedesktop.policykit.imply set and the details its message uses, and the
-source file has a SECURITY and a TRANSLATORS comment for each action.
+"""Checks the merged polkit policy against the actions of docs/dbus-api.md ("Authorization
+(polkit)"): every action is there with its defaults, its org.freedesktop.policykit.imply set and
+the details its message uses, and the source file has a SECURITY and a TRANSLATORS comment for
+each action.
 
 usage: check-policy.py MERGED.policy SOURCE.policy.in
 """
@@ -13,7 +14,7 @@ import xml.etree.ElementTree as ET
 P = "org.plugind.plugind1."
 
 # action: (allow_active, implied actions, details the message must use)
-D7 = {
+ACTIONS = {
     "install": ("auth_admin_keep", {"enable", "set"}, {"plugin"}),
     "install-privileged": ("auth_admin",
                            {"install", "upgrade", "upgrade-with-settings", "enable", "set"},
@@ -35,7 +36,7 @@ D7 = {
                {"install", "upgrade", "upgrade-with-settings", "enable", "disable", "set",
                 "remove", "push"}, set()),
 }
-# a lock button never grants host access (D7)
+# a lock button (manage) never grants host access: that always takes its own authentication
 NEVER_IMPLIED = {"install-privileged", "set-privileged"}
 # env values and args are never read by the side effect of another grant, and never from a
 # remote or inactive session
@@ -70,10 +71,10 @@ def check_merged(path):
         if aid in actions:
             fail(f"{aid}: defined twice")
         actions[aid] = action
-    expected = {P + a for a in D7}
+    expected = {P + a for a in ACTIONS}
     for extra in sorted(set(actions) - expected):
-        fail(f"{extra}: not an action of dbus-api.md D7")
-    for name, (active, implies, details) in D7.items():
+        fail(f"{extra}: not an action of docs/dbus-api.md")
+    for name, (active, implies, details) in ACTIONS.items():
         aid = P + name
         action = actions.get(aid)
         if action is None:
@@ -92,7 +93,7 @@ def check_merged(path):
         for annotate in action.findall("annotate"):
             if annotate.get("key") == "org.freedesktop.policykit.imply":
                 for implied in (annotate.text or "").split():
-                    if not implied.startswith(P) or implied[len(P):] not in D7:
+                    if not implied.startswith(P) or implied[len(P):] not in ACTIONS:
                         fail(f"{aid}: implies unknown action {implied}")
                     got_implies.add(implied[len(P):])
         if got_implies != implies:
@@ -141,7 +142,7 @@ def main():
     for e in errors:
         print("FAIL:", e)
     if not errors:
-        print(f"ok: {len(D7)} actions match dbus-api.md D7")
+        print(f"ok: {len(ACTIONS)} actions match docs/dbus-api.md")
     return 1 if errors else 0
 
 

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /*
- * plugind-example: a tiny Docker volume plugin that speaks the plugin protocol
- * (docker-protocol.md C1) on a unix socket. Plain libc so that it links statically and runs
- * alone in a bare rootfs.
+ * plugind-example: a tiny Docker volume plugin that speaks Docker's plugin protocol (HTTP/1.1
+ * POSTs with JSON bodies, /Plugin.Activate first) on a unix socket. Plain libc so that it links
+ * statically and runs alone in a bare rootfs.
  *
  *   plugind-example [SOCKET-NAME]
  *

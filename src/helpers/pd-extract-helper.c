@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * plugind-extract: the confined extraction helper (architecture.md decision 2, reliability.md
- * rule 1). It chroots into the staging dir it is given, keeps only the capabilities extraction
- * needs (in every set, the bounding set included), installs a seccomp allow-list, reads an
- * uncompressed tar from stdin and writes it with libarchive's secure-extract flags. The daemon
- * has already filtered the stream; everything is checked again here because this process is
- * the one that touches the disk.
+ * plugind-extract: the confined extraction helper: archives are untrusted, so the process that
+ * writes them to disk can reach nothing else (docs/design.md, section The sandbox). It chroots
+ * into the staging dir it is given, keeps only the capabilities extraction needs (in every set,
+ * the bounding set included), installs a seccomp allow-list, reads an uncompressed tar from
+ * stdin and writes it with libarchive's secure-extract flags. The daemon has already filtered
+ * the stream; everything is checked again here because this process is the one that touches
+ * the disk.
  *
  *   plugind-extract [--max-bytes N] [--max-entries N] [--whiteouts] DIR
  *

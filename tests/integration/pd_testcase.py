@@ -7,8 +7,8 @@ the project's merged polkit policy (installed into /usr/share/polkit-1/actions, 
 polkitd reads actions from).
 
 Per test: the built daemon with temp STATE_DIRECTORY/RUNTIME_DIRECTORY, stopped with SIGTERM in
-tearDown (it must exit 0), after the reliability invariants were checked. The daemon log is
-printed only when the test fails.
+tearDown (it must exit 0), after the invariants were checked (docs/design.md, section Tests).
+The daemon log is printed only when the test fails.
 
 Environment:
   PLUGIND_BUILDDIR / PLUGIND_SRCDIR   set by meson; default: ../../build-it and ../..
@@ -694,7 +694,7 @@ class PlugindTestCase(unittest.TestCase):
         job's error. Returns (DBusError, job path or None)."""
         if isinstance(names, str):
             names = (names,)
-        # reliability.md: bad input changes nothing (files compared; empty dirs may appear)
+        # bad input changes nothing (files compared; empty dirs may appear)
         before = self.snapshot_files()
         try:
             job = self.create(name, data, **kw)
@@ -971,7 +971,8 @@ class PlugindTestCase(unittest.TestCase):
         return [n for n in os.listdir(d) if n.endswith('-removing')] if os.path.isdir(d) else []
 
     def check_invariants(self, settle=True):
-        """reliability.md invariants 1-5 on the state dir, with the daemon running and idle.
+        """Invariants 2-5 of docs/design.md (section Tests) on the state dir, with the daemon
+        running and idle.
 
         settle: Remove renames plugins/<id> to <id>-removing before it replies and deletes that
         dir in a worker thread afterwards; give such a purge 10 s to finish. Right after a

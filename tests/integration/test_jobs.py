@@ -56,7 +56,8 @@ class JobLifecycleTests(PlugindTestCase):
         order = self.wire_summary()
         self.assertLess(i_completed, i_finished, 'Completed before JobFinished: ' + order)
         self.assertLess(i_finished, i_event, 'JobFinished before PluginEvent: ' + order)
-        # dbus-api.md D4.4: one PropertiesChanged with State=finished first, the Wait replies last
+        # docs/dbus-api.md, "Job lifecycle": one PropertiesChanged with State=finished first, the
+        # Wait replies last
         i_props = self.wire_index(lambda m: m[0] == SIGNAL and m[1] == 'PropertiesChanged' and
                                   m[2] == job and m[4][0] == JOB_IFACE and
                                   m[4][1].get('State') == 'finished')

@@ -66,7 +66,7 @@ class CreateTests(PlugindTestCase):
         self.assertCreated(path, results, 'test/piped:v1')
 
     def test_create_from_socket(self):
-        # D8: a socket is accepted so that the compat socket can stream an HTTP body
+        # a socket is accepted so that a Docker-compatible socket can stream an HTTP body
         data = make_context()
         a, b = socket.socketpair()
 
@@ -127,7 +127,7 @@ class CreateTests(PlugindTestCase):
         self.assertEqual(self.list_jobs(), [])
         self.assertEqual(self.list_plugins(), [])
 
-    # -- config validation (reliability.md rule 4) ---------------------------------------
+    # -- config validation -------------------------------------------------------------
 
     def test_invalid_config(self):
         bad_mount = {'Name': 'm', 'Description': '', 'Settable': [], 'Source': '/srv',
@@ -187,7 +187,7 @@ class CreateTests(PlugindTestCase):
         self.assertEqual(self.plugin_prop(path, 'Description'), 'lower')
         self.assertEqual(self.plugin_env(path), ['X=1'])
 
-    # -- archive validation (reliability.md rule 1) --------------------------------------
+    # -- archive validation ------------------------------------------------------------
 
     def test_invalid_archive_missing_rootfs(self):
         e, _ = self.create_expect_error(ERR + 'InvalidArchive', 'test/norootfs',
@@ -196,8 +196,8 @@ class CreateTests(PlugindTestCase):
         self.assertEqual(self.list_plugins(), [])
 
     def test_invalid_archive_missing_config(self):
-        # dbus-api.md D6 lists "config.json missing" under InvalidConfig, the brief under
-        # InvalidArchive: either is accepted, the message must name config.json
+        # a missing config.json is as much a broken archive as an invalid config: either
+        # error is accepted, the message must name config.json
         e, _ = self.create_expect_error((ERR + 'InvalidArchive', ERR + 'InvalidConfig'),
                                         'test/noconfig', make_context(omit_config=True))
         self.assertIn('config', e.message.lower())
@@ -242,7 +242,7 @@ class CreateTests(PlugindTestCase):
         self.assertFalse(os.path.exists('/tmp/' + marker), 'the archive wrote through a symlink')
 
     def test_setuid_and_devices_not_installed(self):
-        # reliability.md rule 1: setuid/setgid stripped unless granted, device nodes dropped
+        # setuid/setgid stripped unless granted, device nodes dropped
         suid = tarfile.TarInfo('rootfs/bin/suid')
         suid.mode = 0o6755
         suid.size = 2
@@ -285,7 +285,7 @@ class CreateTests(PlugindTestCase):
                                             'the rootfs links to the host /etc/passwd')
         self.assertEqual(os.stat('/etc/passwd').st_nlink, host.st_nlink)
 
-    # -- privileges (docker-plugins.md 2.5) ----------------------------------------------
+    # -- privileges --------------------------------------------------------------------
 
     def test_privileges_mismatch(self):
         data = make_context(PRIVILEGED_CONFIG)
@@ -336,7 +336,7 @@ class CreateTests(PlugindTestCase):
         self.create_expect_error(ERR + 'PrivilegesMismatch', 'test/plain2',
                                  privileges=[('network', '', ['host'])])
 
-    # -- fd rules (dbus-api.md D8) -------------------------------------------------------
+    # -- fd rules: one fd, readable, not O_PATH, a file, pipe or socket ----------------
 
     def test_fd_rules(self):
         ctx = self.context_file(make_context())

@@ -3,8 +3,9 @@
 """GetPrivileges and Pull against the real distribution registry (docker-registry), plain, over
 TLS, with htpasswd or token authentication, and behind a fault-injecting proxy.
 
-dbus-api.md D2 (GetPrivileges, Pull), D4 (Job properties), D5 (options), D6 (errors);
-reliability.md rules 1 (extraction), 2 (content), 3 (privileges) and 8 (network).
+What they cover: GetPrivileges and Pull as docs/dbus-api.md describes them (job properties,
+options, errors), confined extraction, content verified against digests, privileges compared
+before any layer is downloaded, and the network rules of docs/design.md, section Registries.
 """
 
 import base64
@@ -275,11 +276,12 @@ class GetPrivilegesTests(PullTestCase):
         self.push_plugin('test/down', 'v1')
         self.registry.stop()
         t0 = time.monotonic()
-        # Docker answers "no privileges" here; plugind must fail (reliability.md rule 3)
+        # Docker answers "no privileges" here; plugind must fail, or a network error would
+        # pass for consent
         e = self.assertDBusError(ERR + 'RegistryError', self.get_privileges,
                                  self.remote('test/down', 'v1'))
         self.assertLess(time.monotonic() - t0, 20 * TIMEOUT_MULT, 'the 15 s deadline was passed')
-        # dbus-api.md D6: RegistryError passes the network failure through
+        # RegistryError passes the network failure through, so that the user can act on it
         self.assertIn('refused', e.message.lower(), 'the error does not say why: ' + e.message)
 
     def test_unknown_repository_and_tag(self):
@@ -496,7 +498,7 @@ class PullTests(PullTestCase):
 
     def test_symlink_from_a_lower_layer_is_confined(self):
         # a write through a symlink that an earlier layer made: refused or confined to the
-        # rootfs (reliability.md rule 1), never outside
+        # rootfs, never outside
         outside = os.path.join(self.tmpdir, 'outside')
         os.mkdir(outside)
         lower = [('symlink', 'escape', outside), ('file', 'ok', b'ok\n')]
@@ -957,7 +959,7 @@ class TokenTests(PullTestCase):
         e = self.pull_expect_error(ERR + 'RegistryError', self.remote('test/tok', 'v1'))
         self.assertIn('500', e.message)
         self.assertEqual([r['status'] for r in ts.requests], [500] * 5,
-                         'five attempts (reliability.md rule 8)')
+                         'five attempts (retries are bounded)')
         self.assertEqual(self.blob_digests(), set())
 
 
@@ -1162,7 +1164,7 @@ class ProxyTests(PullTestCase):
                              headers={'Retry-After': '0'})
         e = self.pull_expect_error(ERR + 'RegistryError', self.remote('test/f500', 'v1'))
         self.assertIn('500', e.message)
-        self.assertEqual(len(self.blob_gets(layer)), 5, 'five attempts (reliability.md rule 8)')
+        self.assertEqual(len(self.blob_gets(layer)), 5, 'five attempts (retries are bounded)')
         self.assertEqual(self.blob_digests(), set())
 
     def test_deeply_nested_error_body(self):

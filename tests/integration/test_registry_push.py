@@ -3,12 +3,12 @@
 """Upgrade and Push against the real distribution registry (docker-registry), with skopeo as an
 independent client for what plugind publishes.
 
-Upgrade (dbus-api.md D3, docker-plugins.md 1.2 and 7 bugs 4, 5, 24): same Id and object path,
-settings merged (kept user values, new defaults, removed variables dropped), privileges of the
-new config checked before any layer is downloaded, the rootfs swapped atomically, the old version
-intact after any failure, "restart" for a running plugin, the record persisted.
+Upgrade (docs/design.md, section Upgrade): same Id and object path, settings merged (kept user
+values, new defaults, removed variables dropped), privileges of the new config checked before
+any layer is downloaded, the rootfs swapped atomically, the old version intact after any
+failure, "restart" for a running plugin, the record persisted.
 
-Push (D3, docker-plugins.md 5.4-5.5): blobs HEAD-checked, cross-repository mounts on the same
+Push (docs/design.md, section Push): blobs HEAD-checked, cross-repository mounts on the same
 registry, monolithic or 16 MiB chunked uploads, the schema 2 manifest with the plugin config
 media type, Results, the PluginEvent, credentials and token scopes.
 """
@@ -253,7 +253,7 @@ class UpgradeTests(UpgradePushTestCase):
         self.assertEqual(doc['Settings']['Env'], ['A=5', 'C=c'])
         self.assertEqual([e['Name'] for e in doc['Config']['Env']], ['A', 'C'])
         self.assertEqual(doc['PluginReference'], self.remote('test/up', 'v2'))
-        # the record on disk says the same (Docker bug 4: it was stale)
+        # the record on disk says the same (Docker's was stale after an upgrade)
         rec = self.record(plugin)
         self.assertEqual(rec['manifest-digest'], digest2)
         self.assertEqual(rec['config-digest'], after['ConfigDigest'])
@@ -481,7 +481,7 @@ class UpgradeTests(UpgradePushTestCase):
 
     def test_push_after_upgrade_and_shared_blob_removal(self):
         # two plugins from the same image; removing one must not take blobs from the other
-        # (Docker bug 3), and the upgraded one pushes its new manifest
+        # (Docker's GC forgets manifests), and the upgraded one pushes its new manifest
         self.push_plugin('test/up', 'v1', config=env_config(('A', '1'), ('B', 'x')),
                          files=V1_FILES)
         one, _ = self.pull_ok(self.remote('test/up', 'v1'), 'test/one')

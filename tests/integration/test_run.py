@@ -353,7 +353,7 @@ class SandboxTests(RunnerPluginTestCase):
 
 class FaultTests(RunnerPluginTestCase):
     """Plugin faults over the bus: each ends as specified, no process is left, and the daemon
-    keeps answering (reliability.md rule 9)."""
+    keeps answering."""
 
     def assertAnswering(self):
         started = time.monotonic()
