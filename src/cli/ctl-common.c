@@ -1,0 +1,268 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pluginctl"
+
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <glib/gi18n.h>
+
+#include "ctl-common.h"
+#include "ctl-format.h"
+#include "pd-names.h"
+
+/* What every command shares: the connection to the daemon, option parsing, errors and exit
+ * statuses, and the yes/no questions. */
+
+/* global options, also accepted after the command name */
+static gboolean opt_no_ask_password;
+
+const GOptionEntry ctl_global_entries[] = {
+  { "no-ask-password", 0, 0, G_OPTION_ARG_NONE, &opt_no_ask_password,
+    N_("Never ask for authentication (fail with exit status 3 instead)"), NULL },
+  { NULL }
+};
+
+const char ctl_exit_status_help[] =
+  N_("Exit status:\n"
+     "  0  success\n"
+     "  1  failure\n"
+     "  2  usage error\n"
+     "  3  not authorized (denied, dismissed, or authentication needed with --no-ask-password)\n"
+     "  4  no such plugin");
+
+void
+ctl_clear (Ctl *ctl)
+{
+  g_clear_object (&ctl->manager);
+  g_clear_object (&ctl->bus);
+}
+
+/* errors */
+
+/* maps the D-Bus error name of @error to an exit status */
+static int
+exit_status_for_error (const GError *error)
+{
+  g_autofree char *name = g_dbus_error_get_remote_error (error);
+
+  if (name == NULL)
+    return CTL_EXIT_FAILURE;
+  if (g_str_equal (name, "org.freedesktop.DBus.Error.AccessDenied") ||
+      g_str_equal (name, "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired") ||
+      g_str_equal (name, PD_DBUS_ERROR_PREFIX "NotAuthorizedDismissed"))
+    return CTL_EXIT_NOT_AUTHORIZED;
+  if (g_str_equal (name, PD_DBUS_ERROR_PREFIX "NoSuchPlugin") ||
+      g_str_equal (name, "org.freedesktop.DBus.Error.UnknownObject"))
+    return CTL_EXIT_NO_SUCH_PLUGIN;
+  return CTL_EXIT_FAILURE;
+}
+
+int
+ctl_report_error (GError *error)
+{
+  int status = exit_status_for_error (error);
+  g_autofree char *message = NULL;
+
+  g_dbus_error_strip_remote_error (error);
+  message = ctl_escape_message (error->message);
+  g_printerr (_("Error: %s\n"), message);
+  return status;
+}
+
+int
+ctl_usage_error (const char *command, const char *message)
+{
+  g_printerr (_("Error: %s\n"), message);
+  if (command != NULL)
+    g_printerr (_("Run “%s %s --help” for more information.\n"), g_get_prgname (), command);
+  else
+    g_printerr (_("Run “%s --help” for more information.\n"), g_get_prgname ());
+  return CTL_EXIT_USAGE;
+}
+
+/* bus */
+
+gboolean
+ctl_connect (Ctl *ctl, GError **error)
+{
+  /* honours DBUS_SYSTEM_BUS_ADDRESS, which the tests and the README's private bus use */
+  ctl->bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  if (ctl->bus == NULL)
+    return FALSE;
+  ctl->manager = pd_dbus_manager_proxy_new_sync (ctl->bus,
+                                                 G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
+                                                 G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                                 PD_DBUS_NAME, PD_DBUS_MANAGER_PATH,
+                                                 NULL, error);
+  return ctl->manager != NULL;
+}
+
+GDBusCallFlags
+ctl_call_flags (void)
+{
+  return opt_no_ask_password ? G_DBUS_CALL_FLAGS_NONE
+                             : G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION;
+}
+
+/* always says whether a dialog may be shown, so that the daemon need not guess from the
+ * header flag */
+void
+ctl_options_init (GVariantBuilder *builder)
+{
+  g_variant_builder_init (builder, G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (builder, "{sv}", "interactive",
+                         g_variant_new_boolean (!opt_no_ask_password));
+}
+
+static PdDbusPlugin *
+get_plugin (Ctl *ctl, const char *name, GDBusProxyFlags flags, GError **error)
+{
+  g_autofree char *path = NULL;
+
+  if (!pd_dbus_manager_call_get_plugin_sync (ctl->manager, name, &path, NULL, error))
+    return NULL;
+  return pd_dbus_plugin_proxy_new_sync (ctl->bus, flags | G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
+                                        PD_DBUS_NAME, path, NULL, error);
+}
+
+PdDbusPlugin *
+ctl_get_plugin (Ctl *ctl, const char *name, GError **error)
+{
+  return get_plugin (ctl, name, G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES, error);
+}
+
+PdDbusPlugin *
+ctl_get_plugin_with_properties (Ctl *ctl, const char *name, GError **error)
+{
+  return get_plugin (ctl, name, G_DBUS_PROXY_FLAGS_NONE, error);
+}
+
+/* option parsing */
+
+int
+ctl_parse (const CtlUsage *usage, int *argc, char ***argv)
+{
+  g_autoptr(GOptionContext) context = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *params = NULL;
+  const char *command = (*argv)[0];
+  int n_args;
+
+  /* _("") would be the catalog's header */
+  params = g_strdup_printf ("%s %s", command,
+                            usage->parameters[0] != '\0' ? _(usage->parameters) : "");
+  context = g_option_context_new (params);
+  g_option_context_set_translation_domain (context, GETTEXT_PACKAGE);
+  g_option_context_set_summary (context, _(usage->summary));
+  g_option_context_set_description (context, _(ctl_exit_status_help));
+  if (usage->entries != NULL)
+    g_option_context_add_main_entries (context, usage->entries, GETTEXT_PACKAGE);
+  g_option_context_add_main_entries (context, ctl_global_entries, GETTEXT_PACKAGE);
+  if (!g_option_context_parse (context, argc, argv, &error))
+    return ctl_usage_error (command, error->message);
+  n_args = *argc - 1;
+  if (n_args < usage->min_args || (usage->max_args >= 0 && n_args > usage->max_args))
+    return ctl_usage_error (usage->name, _(usage->args_error));
+  return -1;
+}
+
+gboolean
+ctl_parse_unsigned_option (const char *option,
+                           const char *value,
+                           guint64 min,
+                           guint64 max,
+                           guint64 *out,
+                           GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  if (!g_ascii_string_to_unsigned (value, 10, min, max, out, &local_error))
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   _("invalid value “%s” for %s: %s"), value, option, local_error->message);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+GVariant *
+ctl_parse_settings (int argc, char **argv, int first)
+{
+  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GHashTable) values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
+  GVariantBuilder settings;
+
+  for (int i = first; i < argc; i++)
+    {
+      const char *arg = argv[i];
+      const char *eq = strchr (arg, '=');
+      g_autofree char *key = NULL;
+      char *stored = NULL;
+
+      if (eq == arg)
+        return NULL;
+      key = eq != NULL ? g_strndup (arg, eq - arg) : g_strdup (arg);
+      for (guint k = 0; k < keys->len && stored == NULL; k++)
+        if (g_str_equal (g_ptr_array_index (keys, k), key))
+          stored = g_ptr_array_index (keys, k);
+      if (stored == NULL)
+        {
+          stored = g_steal_pointer (&key);
+          g_ptr_array_add (keys, stored);
+        }
+      g_hash_table_insert (values, stored, g_strdup (eq != NULL ? eq + 1 : ""));
+    }
+
+  g_variant_builder_init (&settings, G_VARIANT_TYPE ("a{ss}"));
+  for (guint k = 0; k < keys->len; k++)
+    {
+      const char *key = g_ptr_array_index (keys, k);
+
+      g_variant_builder_add (&settings, "{ss}", key, g_hash_table_lookup (values, key));
+    }
+  return g_variant_builder_end (&settings);
+}
+
+/* questions */
+
+/* Docker's prompt.Confirm: reads the answer from standard input. With @require_terminal,
+ * standard input must be a terminal: the consent comes from a person at it, and a script says
+ * --grant-all-permissions (or --skip-remote-check) instead of piping "y". Anything else is a
+ * refusal. */
+gboolean
+ctl_confirm (GString *out, gboolean require_terminal)
+{
+  char answer[256];
+
+  fputs (out->str, stdout);
+  fflush (stdout);
+
+  if (require_terminal && !isatty (STDIN_FILENO))
+    {
+      fputc ('\n', stdout);
+      fflush (stdout);
+      g_printerr (_("Not asking: standard input is not a terminal.\n"));
+      return FALSE;
+    }
+  if (fgets (answer, sizeof answer, stdin) == NULL)
+    {
+      /* end of input: finish the prompt line */
+      fputc ('\n', stdout);
+      return FALSE;
+    }
+  g_strstrip (answer);
+  return g_str_equal (answer, "y") || g_str_equal (answer, "Y");
+}
+
+gboolean
+ctl_ask_privileges (const char *name, GPtrArray *privileges, gboolean require_terminal)
+{
+  g_autoptr(GString) out = g_string_new (NULL);
+
+  ctl_append_privileges (out, name, privileges);
+  g_string_append (out, _("Do you grant the above permissions? [y/N] "));
+  return ctl_confirm (out, require_terminal);
+}
