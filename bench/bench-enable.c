@@ -53,6 +53,7 @@
 #include "pd-plugin-config.h"
 #include "pd-plugin-record.h"
 #include "pd-sandbox.h"
+#include "pd-sandbox-start.h"
 
 #define PD_NAME "org.plugind.Plugind1"
 #define PD_MANAGER_PATH "/org/plugind/Plugind1/Manager"

@@ -23,6 +23,8 @@
 #include "pd-fs-util.h"
 #include "pd-plugin-config.h"
 #include "pd-sandbox.h"
+#include "pd-sandbox-start.h"
+#include "pd-seccomp.h"
 
 #define BWRAP "/usr/bin/bwrap"
 #define ROOTFS "/var/lib/plugind/plugins/x/rootfs"

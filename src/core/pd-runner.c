@@ -30,7 +30,7 @@
 #include "pd-error.h"
 #include "pd-fs-util.h"
 #include "pd-runner.h"
-#include "pd-sandbox.h"
+#include "pd-sandbox-start.h"
 
 /* the socket is looked for after 1 ms, then at intervals doubling up to 25 ms: most plugins
  * make it within a few ms of their start (bench/README.md) */

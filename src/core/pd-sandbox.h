@@ -2,18 +2,18 @@
 #pragma once
 
 #include <gio/gio.h>
-#include <seccomp.h>
-#include <sys/types.h>
 
 #include "pd-plugin-config.h"
 
 G_BEGIN_DECLS
 
 /*
- * Running a plugin the way Docker does (docker-plugins.md 4.2), but inside a real sandbox
- * (architecture.md decision 1, reliability.md rule 6): a bubblewrap argument vector built only
- * from plugind's own arguments, plus a libseccomp BPF filter handed to bwrap with --seccomp.
- * No D-Bus types, no process management: the supervisor spawns what this module builds.
+ * Running a plugin the way Docker does, but inside a real sandbox (docs/design.md, section
+ * The sandbox; docs/plugind.8.rst, SANDBOX): a bubblewrap argument vector built only from
+ * plugind's own arguments, so that nothing a plugin or a caller sends is read as an option,
+ * plus a libseccomp BPF filter handed to bwrap with --seccomp (pd-seccomp.h). No D-Bus types,
+ * no process management: pd-sandbox-start.h spawns what this module builds, and the runner
+ * watches it.
  *
  * What the sandbox gives a plugin, and where it differs from Docker:
  *
@@ -31,7 +31,7 @@ G_BEGIN_DECLS
  *   as ambient capabilities (Docker's default set does not survive its switch to another uid
  *   either).
  * - Config.User: the uid and gid, with no supplementary groups, switched to by the sandbox's
- *   init program (below); the plugin's socket dir is then owned by that uid and gid.
+ *   init program (pd-sandbox-start.h); the plugin's socket dir is then owned by that uid and gid.
  * - filesystem: the rootfs read-write at / (as Docker); a fresh procfs at /proc with Docker's
  *   read-only paths (/proc/bus, /proc/fs, /proc/irq, /proc/sys, /proc/sysrq-trigger, made
  *   read-only by the daemon from outside: bwrap's own check misses /proc/sys, and a uid-0
@@ -54,12 +54,7 @@ G_BEGIN_DECLS
  * - known limit: bwrap makes every mount a slave, so mounts a plugin makes under its
  *   PropagatedMount are not seen on the host.
  *
- * Start-up. bwrap runs plugind-sandbox-init (src/helpers/pd-sandbox-init.c) first, from a sealed
- * memfd copy so that nothing in the sandbox can reach the host's binary. Once bwrap's set-up
- * is done it tells the daemon through a socket and waits; the daemon makes its own mounts in
- * the sandbox's mount namespace (pd_sandbox_finish_setup()) and answers; then the init
- * switches to Config.User, narrows its capabilities to the plugin's and execs the entrypoint,
- * which keeps its pid (pid 1 of the PID namespace with --as-pid-1).
+ * Start-up (the sandbox's init, the daemon's part of the set-up): pd-sandbox-start.h.
  */
 
 /* where a plugin finds its socket dir, as in Docker */
@@ -167,102 +162,6 @@ GPtrArray *pd_sandbox_build_argv (const PdSandboxSpec *spec, GError **error);
  * planted rootfs/etc -> /etc) is an error (PD_ERROR_SANDBOX_FAILED), never followed; so is an
  * existing entry of the wrong type. Call it while the plugin is not running. */
 gboolean pd_sandbox_prepare_rootfs (const PdSandboxSpec *spec, GError **error);
-
-/**
- * PdSeccompFlags:
- * @PD_SECCOMP_FLAGS_NONE: no flags
- * @PD_SECCOMP_FLAGS_ALLOW_DEVICE_NODES: Linux.AllowAllDevices: mknod(at) may create character
- *   and block devices
- */
-typedef enum {
-  PD_SECCOMP_FLAGS_NONE = 0,
-  PD_SECCOMP_FLAGS_ALLOW_DEVICE_NODES = 1 << 0,
-} PdSeccompFlags;
-
-/* Compiles the plugin's seccomp filter and returns it as a sealed, close-on-exec memfd holding
- * the BPF program (struct sock_filter[]), positioned at 0, for bwrap's --seccomp; -1 with
- * PD_ERROR_SANDBOX_FAILED on error (an unknown capability name included).
- *
- * The table it follows is Docker's default container profile (moby profiles/seccomp/
- * default.json): an allow-list, everything else failing with EPERM (Docker's
- * defaultErrnoRet), the capability-gated entries allowed only for the granted @capabilities
- * (CAP_SYS_ADMIN: mount, umount2, setns, unshare, clone with namespace flags, clone3, bpf,
- * fanotify_init, the new mount API, ...; CAP_SYS_PTRACE: ptrace, process_vm_*, kcmp,
- * pidfd_getfd, process_madvise; CAP_SYS_BOOT: reboot; CAP_SYS_MODULE: init/finit/delete_module;
- * CAP_SYS_TIME: settimeofday, clock_settime; CAP_SYS_NICE: mbind, *_mempolicy; CAP_SYS_RAWIO:
- * iopl, ioperm; CAP_DAC_READ_SEARCH: open_by_handle_at; CAP_SYS_PACCT: acct; CAP_SYS_CHROOT:
- * chroot; CAP_SYSLOG: syslog; CAP_BPF: bpf; CAP_PERFMON: perf_event_open; CAP_SYS_TTY_CONFIG:
- * vhangup), personality only for Docker's five values, socket without AF_VSOCK, clone without
- * namespace flags (CLONE_NEWUSER included) and clone3 failing with ENOSYS so libc falls back
- * to clone, both unless CAP_SYS_ADMIN. Never allowed (absent from Docker's list): the keyring
- * (add_key, keyctl, request_key), kexec_*, pivot_root, swapon/off, uselib, userfaultfd,
- * lookup_dcookie without CAP_SYS_ADMIN, _sysctl, ustat, sysfs, nfsservctl, vm86, ...
- *
- * Stricter than Docker, from Flatpak's common/flatpak-run.c setup_seccomp():
- * - ioctl TIOCSTI and TIOCLINUX fail with EPERM (CVE-2017-5226, CVE-2023-28100), on the low 32
- *   bits of the request as the kernel reads it;
- * - socket families other than AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (and AF_PACKET with
- *   CAP_NET_RAW, which the kernel asks for anyway) fail with EAFNOSUPPORT;
- * - ptrace, process_vm_readv/writev need CAP_SYS_PTRACE (Docker allows them on kernels >= 4.8,
- *   Flatpak only in devel mode);
- * - modify_ldt is refused (Flatpak outside multiarch: 16-bit code has no place in a plugin);
- * - the new mount API (open_tree, move_mount, fsopen, fsconfig, fsmount, fspick,
- *   mount_setattr) fails with ENOSYS rather than EPERM without CAP_SYS_ADMIN, so that mount
- *   tools fall back to mount(2) and get its EPERM;
- * - io_uring_setup/enter/register are refused, as in Docker since 25.0 (the profile that
- *   lists them predates that);
- * - mknod(at) of character and block devices unless @flags has
- *   PD_SECCOMP_FLAGS_ALLOW_DEVICE_NODES (see the top of this file).
- * And from runc: syscalls newer than libseccomp knows (numbers above the highest it can name
- * for the native architecture) fail with ENOSYS, not EPERM, so that a newer libc probing a
- * syscall the filter cannot know falls back instead of failing. Other architectures than the
- * native one (i386 int 0x80, x32) kill the process (libseccomp's bad-arch action). */
-int pd_sandbox_compile_seccomp (const char *const *capabilities, PdSeccompFlags flags,
-                                GError **error);
-
-/* g_auto(scmp_filter_ctx): scmp_filter_ctx is itself a pointer type, so g_auto, not
- * g_autoptr */
-G_DEFINE_AUTO_CLEANUP_FREE_FUNC (scmp_filter_ctx, seccomp_release, NULL)
-
-/* A sealed, close-on-exec memfd holding plugind-sandbox-init ($PLUGIND_SANDBOX_INIT, else
- * LIBEXECDIR's), read once per process; each call
- * returns a new fd of it. -1 with PD_ERROR_SANDBOX_FAILED when it cannot be read. */
-int pd_sandbox_open_init (GError **error);
-
-/* A spawned sandbox: bwrap, and the daemon's ends of its pipes. */
-typedef struct {
-  GSubprocess *subprocess;
-  int info_fd;   /* read end of bwrap's --info-fd ({"child-pid": N}), close-on-exec */
-  int sync_fd;   /* the daemon's end of the init's sync socket, close-on-exec */
-} PdSandboxProcess;
-
-void pd_sandbox_process_free (PdSandboxProcess *process);
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdSandboxProcess, pd_sandbox_process_free)
-
-/* Builds the argv and the seccomp filter for @spec (its fd fields are ignored: this sets
- * them), and spawns bwrap with a clean environment, its capability bounding set narrowed to
- * what the sandbox needs before it runs (bwrap run by root leaves it full), the init program
- * first and @flags for its stdio. The init then waits for pd_sandbox_finish_setup(). Call
- * pd_sandbox_prepare_rootfs() first. PD_ERROR_SANDBOX_FAILED on error. */
-PdSandboxProcess *pd_sandbox_spawn (const PdSandboxSpec *spec, GSubprocessFlags flags,
-                                    GError **error);
-
-/* The daemon's part of the set-up, once the init said it is ready (a byte "R" on @sync_fd):
- * makes Docker's read-only /proc paths read-only in the mount namespace of the init (@pidfd,
- * or @pid when -1: pidfd_open() is missing), from a forked process, then tells the init to go
- * on. Blocks for the few syscalls this takes. On error (PD_ERROR_SANDBOX_FAILED) the init is
- * not told: the caller kills the sandbox. */
-gboolean pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pid, int sync_fd,
-                                  GError **error);
-
-/* For tests and benchmarks: waits (blocking, at most @timeout_ms) for bwrap's child pid and
- * the init's "R", then pd_sandbox_finish_setup(). */
-gboolean pd_sandbox_process_setup_sync (PdSandboxProcess *process, const PdSandboxSpec *spec,
-                                        guint timeout_ms, GError **error);
-
-/* "{"child-pid": N}" as bwrap writes it to --info-fd: N, or 0 when @data holds no such
- * pid (yet) */
-pid_t pd_sandbox_parse_info (const char *data, gsize len);
 
 /* the mount points under /sys of a mountinfo text that the sandbox covers (debugfs, tracefs,
  * securityfs, bpffs…; not the cgroup tree); exported for tests */
