@@ -17,7 +17,7 @@
  *   (c) the same binary under plain bubblewrap: --bind ROOTFS / --proc /proc --dev /dev
  *       --bind WORK/rt-bwrap /run/docker/plugins --unshare-{pid,ipc,net,uts} --die-with-parent,
  *       no filter, no capability narrowing: spawn → answer;
- *   (d) plugind's sandbox without D-Bus, as pd-runner.c runs it: pd_sandbox_prepare_rootfs,
+ *   (d) plugind's sandbox without D-Bus, as the runner runs it: pd_sandbox_prepare_rootfs,
  *       pd_sandbox_spawn (argv, filter, the sandbox init, bwrap spawned), the init's set-up
  *       (pd_sandbox_process_setup_sync): (setup +) spawn → answer.
  *
@@ -65,7 +65,7 @@
 #define PLUGIN_NAME "plugind/bench-example"
 #define SOCKET_NAME "example.sock"
 #define WARMUP 2
-/* bwrap's fds in the (d) variant, as pd-runner.c maps them */
+/* bwrap's fds in the (d) variant, as pd_sandbox_spawn() maps them */
 
 static const char activate_request[] =
   "POST /Plugin.Activate HTTP/1.1\r\n"
@@ -456,7 +456,7 @@ record_splits (gboolean keep, const char *prefix, gint64 t0, gint64 t_end)
     {
       record (keep, intern2 (prefix, ".to_bwrap_exec"), bwrap_at - t0);
       record (keep, intern2 (prefix, ".bwrap_exec_to_exec"), exec_at - bwrap_at);
-      /* pd-runner.c polls first 25 ms after it spawned bwrap (~ bwrap's execve): what comes
+      /* the runner polls first 25 ms after it spawned bwrap (~ bwrap's execve): what comes
        * after that tick is the Activate call, saving the record and the reply; how long the
        * socket waited for the tick. Estimates: the thread's timestamps lag under load */
       if (g_str_equal (prefix, "plugind.enable"))

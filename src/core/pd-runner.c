@@ -3,55 +3,21 @@
 
 #define G_LOG_DOMAIN "pd-runner"
 
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
-
-#include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <sys/types.h>
-#include <time.h>
 #include <unistd.h>
 
-#include <gio/gunixinputstream.h>
-#include <glib-unix.h>
-#include <glib/gstdio.h>
-#include <libsoup/soup.h>
-
-#include "pd-activate.h"
+#include "pd-activation.h"
 #include "pd-error.h"
 #include "pd-fs-util.h"
+#include "pd-plugin-log.h"
+#include "pd-plugin-process.h"
 #include "pd-runner.h"
-#include "pd-sandbox-start.h"
 
-/* the socket is looked for after 1 ms, then at intervals doubling up to 25 ms: most plugins
- * make it within a few ms of their start (bench/README.md) */
-#define SOCKET_POLL_FIRST_MS 1
-#define SOCKET_POLL_INTERVAL_MS 25
-#define OUTPUT_CHUNK (16 * 1024)
-#define TAIL_LINE_MAX 512
-#define ACTIVATE_BODY_MAX PD_ACTIVATE_ANSWER_MAX
-/* after bwrap exited, how long the output pipe may stay open (PidHost: a process that escaped
- * may hold it forever) */
-#define OUTPUT_GRACE_MS 1000
 #define CRASH_WINDOW_US (120 * G_USEC_PER_SEC)
 #define CRASH_LIMIT 5
 #define BACKOFF_MAX_MS 30000
-#define LOG_READER_MAX_PENDING (1024 * 1024)
-#define LOG_TAIL_MAX_BYTES (1024 * 1024)
-/* how long a kill waits for bwrap to report the sandbox's pid (proc_wait_for_pid) */
-#define PID_REPORT_WAIT_MS 1000
-
-#define ACTIVATE_URI "http://plugin.moby.localhost/Plugin.Activate"
-#define ACTIVATE_ACCEPT "application/vnd.docker.plugins.v1.2+json"
 
 const char *
 pd_plugin_state_to_string (PdPluginState state)
@@ -75,58 +41,12 @@ pd_plugin_state_to_string (PdPluginState state)
     }
 }
 
-/* one bwrap process and what reads from it; refcounted because the GSubprocess wait callback
- * may outlive the runner's interest in it */
-typedef struct {
-  PdRunner *runner;          /* NULL once detached */
-  GSubprocess *subprocess;
-  GCancellable *cancellable; /* cancels the wait */
-  pid_t bwrap_pid;
-  gboolean pid_host;
-  int info_fd;
-  gboolean child_started;   /* the sandbox is set up: what exits now is the plugin */
-  guint info_source;
-  int sync_fd;               /* the daemon's end of the sandbox init's sync socket */
-  guint sync_source;
-  gboolean init_ready;       /* the init said "R": bwrap's set-up is done */
-  gboolean setup_done;
-  gboolean killed;           /* SIGKILLed: no set-up to finish */
-  char info_buf[512];
-  gsize info_len;
-  pid_t pid;                 /* host pid of the entrypoint, 0 until known */
-  int pidfd;
-  /* PidHost: the plugin's mount namespace (bwrap always makes one), which every process of
-   * the plugin shares, a setsid()-escaped one included */
-  dev_t mnt_ns_dev;
-  ino_t mnt_ns_ino;
-  int pending_signal;        /* a SIGTERM asked for before bwrap reported the pid */
-  int out_fd;
-  guint out_source;
-  guint grace_source;
-  gboolean exited;
-  int exit_code;             /* bwrap's exit code, or -signal when bwrap itself was killed */
-  gboolean out_eof;
-  gboolean finished;
-} Proc;
-
-typedef struct {
-  PdRunner *runner;
-  int fd;                    /* write end, non-blocking */
-  GByteArray *pending;
-  gboolean follow;
-  guint out_source;
-  guint err_source;
-} LogReader;
-
 struct _PdRunner {
   GObject parent_instance;
 
   PdPluginRecord *record;
   char *rootfs;
   char *runtime_dir;
-  char *log_dir;
-  char *log_path;
-  char *log_path_old;
   PdSandboxCapabilities capabilities;
 
   PdPluginState state;
@@ -140,23 +60,14 @@ struct _PdRunner {
   guint request_timeout_s;
   guint activation_timeout_ms;
 
-  Proc *proc;
+  PdPluginProcess *proc;
   gboolean restart_attempt;  /* the current start is a restart, not an enable */
   gint64 running_since;      /* monotonic */
 
   /* activation of the current start */
   gboolean activating;
-  gboolean socket_seen;
-  int runtime_dirfd;
-  int sock_fd;
-  guint poll_source;
-  guint poll_interval_ms;
+  PdActivation *activation;  /* the handshake, for a config with a socket */
   guint activation_timeout_source;
-  SoupSession *session;
-  SoupMessage *message;
-  GInputStream *body_stream;
-  GByteArray *body;
-  GCancellable *activate_cancellable;
   GError *pending_error;     /* why the current process is being killed */
 
   GTask *enable_task;
@@ -174,18 +85,10 @@ struct _PdRunner {
   guint backoff_initial_ms;
   guint backoff_ms;
 
-  /* logs */
-  int log_fd;
-  goffset log_size;
-  GQueue tail;               /* char *, at most PD_RUNNER_TAIL_LINES */
-  GString *partial;
-  gboolean partial_truncated;
-  GPtrArray *readers;        /* LogReader */
+  PdPluginLog *log;
 };
 
 G_DEFINE_FINAL_TYPE (PdRunner, pd_runner, G_TYPE_OBJECT)
-
-static void runner_schedule_poll (PdRunner *self, guint interval_ms);
 
 enum {
   PROP_0,
@@ -210,24 +113,10 @@ enum {
 static guint signals[N_SIGNALS];
 
 static void runner_start (PdRunner *self);
-static void runner_proc_finished (PdRunner *self, Proc *proc);
+static void runner_proc_finished (PdRunner *self, PdPluginProcess *proc);
 static void runner_activation_failed (PdRunner *self, GError *error);
-static void log_reader_free (LogReader *reader);
-static void runner_close_readers (PdRunner *self);
 
 /* ---- small helpers ---- */
-
-static int
-sys_pidfd_open (pid_t pid)
-{
-  return (int) syscall (SYS_pidfd_open, pid, 0);
-}
-
-static int
-sys_pidfd_send_signal (int pidfd, int sig)
-{
-  return (int) syscall (SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
-}
 
 static void
 runner_set_state (PdRunner *self, PdPluginState state)
@@ -242,23 +131,36 @@ runner_set_state (PdRunner *self, PdPluginState state)
   g_object_notify_by_pspec (G_OBJECT (self), props[PROP_STATE]);
 }
 
+/* sets the property @prop, held in @field, to @value; notifies when it changed */
+static void
+runner_set_uint (PdRunner *self, guint *field, guint value, guint prop)
+{
+  if (*field == value)
+    return;
+  *field = value;
+  g_object_notify_by_pspec (G_OBJECT (self), props[prop]);
+}
+
+static void
+runner_set_string (PdRunner *self, char **field, const char *value, guint prop)
+{
+  if (g_strcmp0 (*field, value) == 0)
+    return;
+  g_free (*field);
+  *field = g_strdup (value);
+  g_object_notify_by_pspec (G_OBJECT (self), props[prop]);
+}
+
 static void
 runner_set_main_pid (PdRunner *self, guint pid)
 {
-  if (self->main_pid == pid)
-    return;
-  self->main_pid = pid;
-  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_MAIN_PID]);
+  runner_set_uint (self, &self->main_pid, pid, PROP_MAIN_PID);
 }
 
 static void
 runner_set_socket (PdRunner *self, const char *socket)
 {
-  if (g_strcmp0 (self->socket, socket) == 0)
-    return;
-  g_free (self->socket);
-  self->socket = g_strdup (socket);
-  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_SOCKET]);
+  runner_set_string (self, &self->socket, socket, PROP_SOCKET);
 }
 
 static void
@@ -279,10 +181,7 @@ runner_set_implements (PdRunner *self, GStrv implements /* taken */)
 static void
 runner_set_restart_count (PdRunner *self, guint count)
 {
-  if (self->restart_count == count)
-    return;
-  self->restart_count = count;
-  g_object_notify_by_pspec (G_OBJECT (self), props[PROP_RESTART_COUNT]);
+  runner_set_uint (self, &self->restart_count, count, PROP_RESTART_COUNT);
 }
 
 static void
@@ -298,30 +197,18 @@ runner_set_last_error (PdRunner *self, const GError *error)
       name = pd_error_to_dbus_name ((PdError) copy->code);
       message = error->message;
     }
-  if (g_strcmp0 (self->last_error_name, name) != 0)
-    {
-      g_free (self->last_error_name);
-      self->last_error_name = g_strdup (name);
-      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_LAST_ERROR_NAME]);
-    }
-  if (g_strcmp0 (self->last_error_message, message) != 0)
-    {
-      g_free (self->last_error_message);
-      self->last_error_message = g_strdup (message);
-      g_object_notify_by_pspec (G_OBJECT (self), props[PROP_LAST_ERROR_MESSAGE]);
-    }
+  runner_set_string (self, &self->last_error_name, name, PROP_LAST_ERROR_NAME);
+  runner_set_string (self, &self->last_error_message, message, PROP_LAST_ERROR_MESSAGE);
 }
 
 /* where the plugin's last output is, when it wrote any: "; see the plugin's log", or "".
  * Never the output itself: these errors become LastErrorMessage, job results and method
  * errors, which every local user may read, and a plugin's output may hold its secrets; the
  * log is for those read-logs allows */
-static char *
-runner_dup_tail_text (PdRunner *self)
+static const char *
+runner_log_hint (PdRunner *self)
 {
-  if (self->tail.length == 0 && (self->partial == NULL || self->partial->len == 0))
-    return g_strdup ("");
-  return g_strdup ("; see the plugin's log");
+  return pd_plugin_log_had_output (self->log) ? "; see the plugin's log" : "";
 }
 
 static char *
@@ -335,684 +222,26 @@ describe_exit (int exit_code)
   return g_strdup_printf ("exited with status %d", exit_code);
 }
 
-/* ---- logs ---- */
-
-static void
-runner_log_close (PdRunner *self)
-{
-  if (self->log_fd >= 0)
-    close (self->log_fd);
-  self->log_fd = -1;
-}
-
-static gboolean
-runner_log_open (PdRunner *self, gboolean truncate, GError **error)
-{
-  struct stat st;
-  int fd;
-
-  runner_log_close (self);
-  fd = open (self->log_path,
-             O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (truncate ? O_TRUNC : 0),
-             0600);
-  if (fd < 0)
-    {
-      pd_set_error_from_errno (error, errno, "Cannot open log file %s", self->log_path);
-      return FALSE;
-    }
-  /* 0600 whatever the umask, and whatever an older file had */
-  if (fstat (fd, &st) < 0 || (fchmod (fd, 0600) < 0 && errno != EPERM))
-    {
-      pd_set_error_from_errno (error, errno, "Cannot set up log file %s", self->log_path);
-      close (fd);
-      return FALSE;
-    }
-  self->log_fd = fd;
-  self->log_size = st.st_size;
-  return TRUE;
-}
-
-static void
-runner_log_write (PdRunner *self, const guint8 *data, gsize len)
-{
-  if (self->log_fd < 0)
-    return;
-
-  /* rotate before the file would pass the cap: chunks are at most OUTPUT_CHUNK */
-  if (self->log_size > 0 && self->log_size + (goffset) len > PD_RUNNER_LOG_MAX_SIZE)
-    {
-      g_autoptr(GError) error = NULL;
-
-      if (rename (self->log_path, self->log_path_old) < 0)
-        g_debug ("cannot rotate %s: %s", self->log_path, g_strerror (errno));
-      if (!runner_log_open (self, TRUE, &error))
-        {
-          g_debug ("%s", error->message);
-          return;
-        }
-    }
-
-  if (!pd_write_all (self->log_fd, data, len, NULL))
-    {
-      /* a full disk loses log output, never the plugin */
-      g_debug ("cannot write %s: %s", self->log_path, g_strerror (errno));
-      return;
-    }
-  self->log_size += len;
-}
-
-static void
-runner_tail_push_line (PdRunner *self)
-{
-  g_queue_push_tail (&self->tail, g_strndup (self->partial->str, self->partial->len));
-  while (self->tail.length > PD_RUNNER_TAIL_LINES)
-    g_free (g_queue_pop_head (&self->tail));
-  g_string_truncate (self->partial, 0);
-  self->partial_truncated = FALSE;
-}
-
-static void
-runner_tail_feed (PdRunner *self, const guint8 *data, gsize len)
-{
-  for (gsize i = 0; i < len; i++)
-    {
-      if (data[i] == '\n')
-        runner_tail_push_line (self);
-      else if (self->partial->len < TAIL_LINE_MAX)
-        g_string_append_c (self->partial, (char) data[i]);
-      else if (!self->partial_truncated)
-        {
-          g_string_append (self->partial, "…");
-          self->partial_truncated = TRUE;
-        }
-    }
-}
-
-static void
-runner_tail_clear (PdRunner *self)
-{
-  g_queue_clear_full (&self->tail, g_free);
-  g_string_truncate (self->partial, 0);
-  self->partial_truncated = FALSE;
-}
-
-/* write(2) to a pipe whose reader may be gone: EPIPE, never a SIGPIPE for the daemon */
-static gssize
-write_no_sigpipe (int fd, const void *data, gsize len)
-{
-  sigset_t pipe_set;
-  sigset_t old_set;
-  sigset_t pending;
-  gboolean was_pending;
-  gssize n;
-  int errsv;
-
-  sigemptyset (&pipe_set);
-  sigaddset (&pipe_set, SIGPIPE);
-  sigpending (&pending);
-  was_pending = sigismember (&pending, SIGPIPE);
-  pthread_sigmask (SIG_BLOCK, &pipe_set, &old_set);
-  do
-    n = write (fd, data, len);
-  while (n < 0 && errno == EINTR);
-  errsv = errno;
-  if (n < 0 && errsv == EPIPE && !was_pending)
-    {
-      struct timespec zero = { 0, 0 };
-      sigtimedwait (&pipe_set, NULL, &zero);
-    }
-  pthread_sigmask (SIG_SETMASK, &old_set, NULL);
-  errno = errsv;
-  return n;
-}
-
-static void
-log_reader_drop (LogReader *reader)
-{
-  PdRunner *self = reader->runner;
-
-  g_ptr_array_remove (self->readers, reader);
-}
-
-static gboolean
-log_reader_flush (LogReader *reader)
-{
-  while (reader->pending->len > 0)
-    {
-      gssize n = write_no_sigpipe (reader->fd, reader->pending->data, reader->pending->len);
-      if (n < 0 && errno == EAGAIN)
-        break;
-      if (n <= 0)
-        return FALSE;
-      g_byte_array_remove_range (reader->pending, 0, (guint) n);
-    }
-  return TRUE;
-}
-
-static gboolean
-log_reader_on_writable (int fd, GIOCondition condition, gpointer user_data)
-{
-  LogReader *reader = user_data;
-
-  if (!log_reader_flush (reader) || (reader->pending->len == 0 && !reader->follow))
-    {
-      reader->out_source = 0;
-      log_reader_drop (reader);
-      return G_SOURCE_REMOVE;
-    }
-  if (reader->pending->len == 0)
-    {
-      reader->out_source = 0;
-      return G_SOURCE_REMOVE;
-    }
-  return G_SOURCE_CONTINUE;
-}
-
-static gboolean
-log_reader_on_error (int fd, GIOCondition condition, gpointer user_data)
-{
-  LogReader *reader = user_data;
-
-  /* the reader closed its end (POLLERR on a pipe's write end) */
-  reader->err_source = 0;
-  log_reader_drop (reader);
-  return G_SOURCE_REMOVE;
-}
-
-/* queues @data for @reader and writes what the pipe takes; FALSE when the reader is dropped */
-static void
-log_reader_send (LogReader *reader, const guint8 *data, gsize len)
-{
-  if (reader->pending->len + len > LOG_READER_MAX_PENDING)
-    {
-      /* too far behind: drop it rather than buffer without end */
-      log_reader_drop (reader);
-      return;
-    }
-  g_byte_array_append (reader->pending, data, (guint) len);
-  if (reader->out_source != 0)
-    return;
-  if (!log_reader_flush (reader))
-    {
-      log_reader_drop (reader);
-      return;
-    }
-  if (reader->pending->len > 0)
-    reader->out_source = g_unix_fd_add (reader->fd, G_IO_OUT, log_reader_on_writable, reader);
-  else if (!reader->follow)
-    log_reader_drop (reader);
-}
-
-static void
-log_reader_free (LogReader *reader)
-{
-  g_clear_handle_id (&reader->out_source, g_source_remove);
-  g_clear_handle_id (&reader->err_source, g_source_remove);
-  if (reader->fd >= 0)
-    close (reader->fd);
-  g_byte_array_unref (reader->pending);
-  g_free (reader);
-}
-
-/* followers see EOF once their pending data is written */
-static void
-runner_close_readers (PdRunner *self)
-{
-  for (guint i = self->readers->len; i > 0; i--)
-    {
-      LogReader *reader = g_ptr_array_index (self->readers, i - 1);
-      reader->follow = FALSE;
-      if (reader->pending->len == 0)
-        log_reader_drop (reader);
-    }
-}
-
-static void
-runner_handle_output (PdRunner *self, const guint8 *data, gsize len)
-{
-  runner_log_write (self, data, len);
-  runner_tail_feed (self, data, len);
-  for (guint i = self->readers->len; i > 0; i--)
-    {
-      LogReader *reader = g_ptr_array_index (self->readers, i - 1);
-      if (reader->follow)
-        log_reader_send (reader, data, len);
-    }
-}
-
-/* the tail of the file at @path, at most @max bytes, appended to @buf */
-static void
-read_file_tail (const char *path, gsize max, GByteArray *buf)
-{
-  struct stat st;
-  int fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  off_t start;
-  gsize want;
-  guint old_len = buf->len;
-
-  if (fd < 0)
-    return;
-  if (fstat (fd, &st) < 0 || !S_ISREG (st.st_mode) || st.st_size <= 0)
-    {
-      close (fd);
-      return;
-    }
-  want = MIN ((gsize) st.st_size, max);
-  start = st.st_size - (off_t) want;
-  g_byte_array_set_size (buf, old_len + (guint) want);
-  {
-    gsize got = 0;
-    while (got < want)
-      {
-        ssize_t n = pread (fd, buf->data + old_len + got, want - got, start + (off_t) got);
-        if (n < 0 && errno == EINTR)
-          continue;
-        if (n <= 0)
-          break;
-        got += (gsize) n;
-      }
-    g_byte_array_set_size (buf, old_len + (guint) got);
-  }
-  close (fd);
-}
-
-/* ---- processes ---- */
-
-static void
-proc_free (Proc *proc)
-{
-  g_clear_handle_id (&proc->info_source, g_source_remove);
-  g_clear_handle_id (&proc->sync_source, g_source_remove);
-  g_clear_handle_id (&proc->out_source, g_source_remove);
-  g_clear_handle_id (&proc->grace_source, g_source_remove);
-  if (proc->info_fd >= 0)
-    close (proc->info_fd);
-  if (proc->sync_fd >= 0)
-    close (proc->sync_fd);
-  if (proc->out_fd >= 0)
-    close (proc->out_fd);
-  if (proc->pidfd >= 0)
-    close (proc->pidfd);
-  g_clear_object (&proc->subprocess);
-  g_clear_object (&proc->cancellable);
-}
-
-static Proc *
-proc_ref (Proc *proc)
-{
-  return g_rc_box_acquire (proc);
-}
-
-static void
-proc_unref (Proc *proc)
-{
-  g_rc_box_release_full (proc, (GDestroyNotify) proc_free);
-}
-
-/* PidHost: SIGKILLs every process in the plugin's mount namespace, whatever its session or
- * parent. Each is pinned with a pidfd before its namespace is checked, so a reused pid is
- * never hit. Repeated while it finds any, as they may fork meanwhile. */
-static void
-proc_kill_namespace (Proc *proc)
-{
-  if (proc->mnt_ns_ino == 0)
-    return;
-  for (guint round = 0; round < 50; round++)
-    {
-      g_autoptr(GDir) dir = g_dir_open ("/proc", 0, NULL);
-      const char *name;
-      guint found = 0;
-
-      if (dir == NULL)
-        return;
-      while ((name = g_dir_read_name (dir)) != NULL)
-        {
-          g_autofree char *ns_path = NULL;
-          struct stat st;
-          gint64 pid = g_ascii_strtoll (name, NULL, 10);
-          int pidfd;
-
-          if (pid <= 1 || pid == getpid ())
-            continue;
-          pidfd = sys_pidfd_open ((pid_t) pid);
-          if (pidfd < 0 && errno != ENOSYS)
-            continue;
-          ns_path = g_strdup_printf ("/proc/%s/ns/mnt", name);
-          if (stat (ns_path, &st) == 0 && st.st_dev == proc->mnt_ns_dev &&
-              st.st_ino == proc->mnt_ns_ino)
-            {
-              /* without pidfds (kernel < 5.3, valgrind) the pid is only as good as the check */
-              if (pidfd >= 0)
-                sys_pidfd_send_signal (pidfd, SIGKILL);
-              else
-                kill ((pid_t) pid, SIGKILL);
-              found++;
-            }
-          if (pidfd >= 0)
-            close (pidfd);
-        }
-      if (found == 0)
-        return;
-      g_usleep (2000);
-    }
-}
-
-static void proc_read_info (Proc *proc);
-
-/* bwrap reports the sandbox's pid right after it made that process; until it let the process
- * go on, the process waits for it without having tied its life to bwrap's yet, so killing bwrap
- * alone then would leave it waiting for good. Waits (blocking, at most @timeout_ms) for the
- * report, to kill the process itself. */
-static void
-proc_wait_for_pid (Proc *proc, guint timeout_ms)
-{
-  gint64 deadline = g_get_monotonic_time () + (gint64) timeout_ms * 1000;
-
-  while (proc->pid == 0 && proc->info_fd >= 0)
-    {
-      struct pollfd pfd = { proc->info_fd, POLLIN, 0 };
-      gint64 left = deadline - g_get_monotonic_time ();
-
-      if (left <= 0 || (poll (&pfd, 1, (int) (left / 1000) + 1) < 0 && errno != EINTR))
-        return;
-      proc_read_info (proc);
-    }
-}
-
-static void
-proc_signal (Proc *proc, int sig)
-{
-  if (proc->exited)
-    return;
-  if (sig == SIGKILL)
-    {
-      proc->killed = TRUE;
-      if (proc->pid == 0)
-        proc_wait_for_pid (proc, PID_REPORT_WAIT_MS);
-    }
-  if (proc->pidfd >= 0)
-    {
-      if (sys_pidfd_send_signal (proc->pidfd, sig) < 0 && errno != ESRCH)
-        g_debug ("pidfd_send_signal %d: %s", sig, g_strerror (errno));
-    }
-  else if (proc->pid > 0)
-    {
-      /* no pidfd (ENOSYS: kernel < 5.3, or valgrind): bwrap, the parent, has not been seen
-       * to exit, so it has not reaped the pid yet, or did so only just now */
-      kill (proc->pid, sig);
-    }
-  else if (sig == SIGKILL)
-    {
-      /* bwrap has not made the sandbox in time, or cannot be seen to */
-      g_subprocess_force_exit (proc->subprocess);
-    }
-  else
-    {
-      /* sent as soon as bwrap reports the entrypoint's pid (proc_parse_info) */
-      proc->pending_signal = sig;
-    }
-  /* PidHost: bwrap --new-session made the entrypoint a group leader; bwrap has not reaped it
-   * yet (it has not exited), so the group id cannot have been reused */
-  if (proc->pid_host && proc->pid > 0)
-    kill (-proc->pid, sig);
-  if (sig == SIGKILL)
-    proc_kill_namespace (proc);
-}
-
-static void
-proc_maybe_finish (Proc *proc)
-{
-  PdRunner *self = proc->runner;
-
-  if (proc->finished || !proc->exited || !proc->out_eof)
-    return;
-  proc->finished = TRUE;
-  g_clear_handle_id (&proc->grace_source, g_source_remove);
-  if (self != NULL)
-    runner_proc_finished (self, proc);
-}
-
-static gboolean
-proc_on_output (int fd, GIOCondition condition, gpointer user_data)
-{
-  Proc *proc = user_data;
-  guint8 buf[OUTPUT_CHUNK];
-  gssize n;
-
-  /* one bounded read per dispatch: a flooding plugin is throttled by its pipe and cannot
-   * starve the main loop */
-  do
-    n = read (fd, buf, sizeof buf);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && errno == EAGAIN)
-    return G_SOURCE_CONTINUE;
-  if (n > 0)
-    {
-      if (proc->runner != NULL)
-        runner_handle_output (proc->runner, buf, (gsize) n);
-      return G_SOURCE_CONTINUE;
-    }
-  proc->out_source = 0;
-  close (proc->out_fd);
-  proc->out_fd = -1;
-  proc->out_eof = TRUE;
-  proc_maybe_finish (proc);
-  return G_SOURCE_REMOVE;
-}
-
-static gboolean
-proc_on_grace (gpointer user_data)
-{
-  Proc *proc = user_data;
-
-  /* something outside the plugin's PID namespace still holds the pipe: stop reading */
-  proc->grace_source = 0;
-  g_clear_handle_id (&proc->out_source, g_source_remove);
-  if (proc->out_fd >= 0)
-    close (proc->out_fd);
-  proc->out_fd = -1;
-  proc->out_eof = TRUE;
-  proc_maybe_finish (proc);
-  return G_SOURCE_REMOVE;
-}
-
-static void proc_maybe_finish_setup (Proc *proc);
-
-/* parses {"child-pid": N} from bwrap's --info-fd and pins N with a pidfd */
-static void
-proc_parse_info (Proc *proc)
-{
-  pid_t pid;
-  int pidfd;
-  g_autofree char *stat_path = NULL;
-  g_autofree char *stat_data = NULL;
-  const char *p;
-  long ppid;
-
-  if (proc->pid != 0 || proc->info_len == 0)
-    return;
-  pid = pd_sandbox_parse_info (proc->info_buf, proc->info_len);
-  if (pid == 0)
-    return;
-
-  pidfd = sys_pidfd_open (pid);
-  if (pidfd < 0 && errno != ENOSYS)
-    {
-      g_debug ("pidfd_open %d: %s", (int) pid, g_strerror (errno));
-      return;
-    }
-  /* the pidfd is pinned now; it is ours only if its parent is our bwrap (the pid may have been
-   * reaped and reused if the sandbox died at once) */
-  stat_path = g_strdup_printf ("/proc/%d/stat", (int) pid);
-  if (!g_file_get_contents (stat_path, &stat_data, NULL, NULL) ||
-      (p = strrchr (stat_data, ')')) == NULL ||
-      sscanf (p + 1, " %*c %ld", &ppid) != 1 || ppid != proc->bwrap_pid)
-    {
-      if (pidfd >= 0)
-        close (pidfd);
-      return;
-    }
-  proc->pid = pid;
-  proc->pidfd = pidfd;
-  if (proc->pid_host)
-    {
-      g_autofree char *ns_path = g_strdup_printf ("/proc/%d/ns/mnt", (int) pid);
-      struct stat st;
-
-      if (stat (ns_path, &st) == 0)
-        {
-          proc->mnt_ns_dev = st.st_dev;
-          proc->mnt_ns_ino = st.st_ino;
-        }
-    }
-  if (proc->runner != NULL && proc->runner->proc == proc)
-    runner_set_main_pid (proc->runner, (guint) pid);
-  if (proc->pending_signal != 0)
-    {
-      int sig = proc->pending_signal;
-
-      proc->pending_signal = 0;
-      proc_signal (proc, sig);
-    }
-  proc_maybe_finish_setup (proc);
-}
-
-static void
-proc_read_info (Proc *proc)
-{
-  for (;;)
-    {
-      gssize n;
-
-      if (proc->info_fd < 0)
-        return;
-      n = read (proc->info_fd, proc->info_buf + proc->info_len,
-                sizeof proc->info_buf - 1 - proc->info_len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n < 0 && errno == EAGAIN)
-        {
-          /* bwrap may keep the fd open: parse what came, it is idempotent */
-          proc_parse_info (proc);
-          return;
-        }
-      if (n > 0)
-        {
-          proc->info_len += (gsize) n;
-          proc->info_buf[proc->info_len] = '\0';
-          if (proc->info_len < sizeof proc->info_buf - 1)
-            continue;
-        }
-      /* EOF, error or a full buffer: bwrap wrote all it will */
-      g_clear_handle_id (&proc->info_source, g_source_remove);
-      close (proc->info_fd);
-      proc->info_fd = -1;
-      proc_parse_info (proc);
-      return;
-    }
-}
-
-static gboolean
-proc_on_info (int fd, GIOCondition condition, gpointer user_data)
-{
-  Proc *proc = user_data;
-
-  proc_read_info (proc);
-  return proc->info_fd >= 0 ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
-}
-
-static gboolean
-proc_on_sync (int fd, GIOCondition condition, gpointer user_data)
-{
-  Proc *proc = user_data;
-  char byte = 0;
-  gssize n;
-
-  do
-    n = read (fd, &byte, 1);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && errno == EAGAIN)
-    return G_SOURCE_CONTINUE;
-  proc->sync_source = 0;
-  /* anything but "R" (the sandbox died first): its exit says what happened */
-  if (n == 1 && byte == 'R')
-    {
-      proc->init_ready = TRUE;
-      proc_maybe_finish_setup (proc);
-    }
-  return G_SOURCE_REMOVE;
-}
-
-static void
-proc_on_exited (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  Proc *proc = user_data;
-  g_autoptr(GError) error = NULL;
-
-  if (!g_subprocess_wait_finish (G_SUBPROCESS (source), result, &error))
-    {
-      /* only cancelled at dispose, where the process was SIGKILLed */
-      proc_unref (proc);
-      return;
-    }
-  /* the info is in the pipe before bwrap can exit: read it now, so that MainPID and the
-   * sandbox-or-plugin decision do not depend on the order of dispatch */
-  if (proc->info_fd >= 0)
-    proc_read_info (proc);
-  if (proc->info_fd >= 0)
-    {
-      g_clear_handle_id (&proc->info_source, g_source_remove);
-      close (proc->info_fd);
-      proc->info_fd = -1;
-      proc_parse_info (proc);
-    }
-
-  proc->exited = TRUE;
-  if (g_subprocess_get_if_exited (proc->subprocess))
-    proc->exit_code = g_subprocess_get_exit_status (proc->subprocess);
-  else
-    proc->exit_code = -g_subprocess_get_term_sig (proc->subprocess);
-  if (proc->pidfd >= 0)
-    {
-      close (proc->pidfd);
-      proc->pidfd = -1;
-    }
-  if (proc->pid_host && proc->pid > 0)
-    {
-      /* what stayed in the group, and anything else of the plugin's (a child that called
-       * setsid()): with the host's PID namespace its exit takes nothing along */
-      kill (-proc->pid, SIGKILL);
-      proc_kill_namespace (proc);
-    }
-  if (!proc->out_eof)
-    proc->grace_source = g_timeout_add (OUTPUT_GRACE_MS, proc_on_grace, proc);
-  proc_maybe_finish (proc);
-  proc_unref (proc);
-}
-
 /* ---- activation ---- */
 
 static void
 runner_activation_clear (PdRunner *self)
 {
   self->activating = FALSE;
-  g_clear_handle_id (&self->poll_source, g_source_remove);
   g_clear_handle_id (&self->activation_timeout_source, g_source_remove);
-  if (self->activate_cancellable != NULL)
-    g_cancellable_cancel (self->activate_cancellable);
-  g_clear_object (&self->activate_cancellable);
-  g_clear_object (&self->body_stream);
-  g_clear_object (&self->message);
-  if (self->session != NULL)
-    soup_session_abort (self->session);
-  g_clear_object (&self->session);
-  g_clear_pointer (&self->body, g_byte_array_unref);
-  if (self->sock_fd >= 0)
-    close (self->sock_fd);
-  self->sock_fd = -1;
-  if (self->runtime_dirfd >= 0)
-    close (self->runtime_dirfd);
-  self->runtime_dirfd = -1;
+  if (self->activation != NULL)
+    pd_activation_cancel (self->activation);
+  g_clear_pointer (&self->activation, pd_activation_unref);
+}
+
+/* the enable call in flight, no longer cancellable */
+static GTask *
+runner_steal_enable_task (PdRunner *self)
+{
+  g_cancellable_disconnect (self->enable_cancellable, self->enable_cancel_id);
+  self->enable_cancel_id = 0;
+  g_clear_object (&self->enable_cancellable);
+  return g_steal_pointer (&self->enable_task);
 }
 
 static void
@@ -1031,10 +260,7 @@ runner_activation_succeeded (PdRunner *self, GStrv implements /* taken */)
 
   if (self->enable_task != NULL)
     {
-      g_autoptr(GTask) task = g_steal_pointer (&self->enable_task);
-      g_cancellable_disconnect (self->enable_cancellable, self->enable_cancel_id);
-      self->enable_cancel_id = 0;
-      g_clear_object (&self->enable_cancellable);
+      g_autoptr(GTask) task = runner_steal_enable_task (self);
       g_task_return_boolean (task, TRUE);
     }
   else if (self->restart_attempt)
@@ -1045,222 +271,26 @@ runner_activation_succeeded (PdRunner *self, GStrv implements /* taken */)
     }
 }
 
-static void
-runner_activation_fail_printf (PdRunner *self, PdError code, const char *format, ...) G_GNUC_PRINTF (3, 4);
-
-static void
-runner_activation_fail_printf (PdRunner *self, PdError code, const char *format, ...)
-{
-  va_list args;
-  g_autofree char *message = NULL;
-
-  va_start (args, format);
-  message = g_strdup_vprintf (format, args);
-  va_end (args);
-  runner_activation_failed (self, g_error_new_literal (PD_ERROR, code, message));
-}
-
-static void
-runner_activate_evaluate (PdRunner *self)
-{
-  guint status = soup_message_get_status (self->message);
-  g_autoptr(GByteArray) body = g_steal_pointer (&self->body);
-  GError *error = NULL;
-  GStrv implements;
-
-  if (status == SOUP_STATUS_NOT_FOUND)
-    g_warning ("plugin %s answered 404 to /Plugin.Activate; taking Implements from its config",
-               pd_plugin_record_get_id (self->record));
-  implements = pd_activate_check_answer (status, (const char *) body->data, body->len,
-                                         pd_plugin_record_get_config (self->record), &error);
-  if (implements == NULL)
-    runner_activation_failed (self, error);
-  else
-    runner_activation_succeeded (self, implements);
-}
-
-static void runner_activate_read (PdRunner *self);
-static gboolean runner_on_socket_poll (gpointer user_data);
-
-static void
-runner_on_activate_read (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(PdRunner) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result,
-                                                              &error);
-
-  if (bytes == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  if (!self->activating || G_INPUT_STREAM (source) != self->body_stream)
-    return;
-  if (bytes == NULL)
-    {
-      runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                     "Plugin.Activate: %s", error->message);
-      return;
-    }
-  if (g_bytes_get_size (bytes) == 0)
-    {
-      runner_activate_evaluate (self);
-      return;
-    }
-  if (self->body->len + g_bytes_get_size (bytes) > ACTIVATE_BODY_MAX)
-    {
-      runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                     "Plugin.Activate: the response is larger than %u bytes",
-                                     ACTIVATE_BODY_MAX);
-      return;
-    }
-  g_byte_array_append (self->body, g_bytes_get_data (bytes, NULL), (guint) g_bytes_get_size (bytes));
-  runner_activate_read (self);
-}
-
-static void
-runner_activate_read (PdRunner *self)
-{
-  g_input_stream_read_bytes_async (self->body_stream, 64 * 1024, G_PRIORITY_DEFAULT,
-                                   self->activate_cancellable, runner_on_activate_read,
-                                   g_object_ref (self));
-}
-
-static void
-runner_on_activate_sent (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(PdRunner) self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInputStream) stream = soup_session_send_finish (SOUP_SESSION (source), result,
-                                                             &error);
-
-  if (stream == NULL && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  if (!self->activating || SOUP_SESSION (source) != self->session)
-    return;
-  if (stream == NULL &&
-      (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) ||
-       g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)))
-    {
-      /* bound but not listening yet, or replaced: connection errors are retried (as Docker
-       * does) until the activation timeout, from a fresh check of the socket */
-      g_clear_object (&self->message);
-      g_clear_object (&self->session);
-      g_clear_object (&self->activate_cancellable);
-      close (self->sock_fd);
-      self->sock_fd = -1;
-      runner_schedule_poll (self, SOCKET_POLL_INTERVAL_MS);
-      return;
-    }
-  if (stream == NULL)
-    {
-      g_autofree char *escaped = pd_escape_untrusted (error->message, -1);
-      runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                     "Plugin.Activate: %s", escaped);
-      return;
-    }
-  self->body_stream = g_steal_pointer (&stream);
-  self->body = g_byte_array_new ();
-  runner_activate_read (self);
-}
-
-static void
-runner_activate (PdRunner *self)
-{
-  g_autofree char *proc_path = g_strdup_printf ("/proc/self/fd/%d", self->sock_fd);
-  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (proc_path);
-  g_autoptr(GBytes) empty = g_bytes_new_static ("", 0);
-  SoupMessageHeaders *headers;
-
-  /* reached through our O_PATH fd: a symlink swapped in after the check is never followed */
-  self->session = soup_session_new_with_options ("remote-connectable", address,
-                                                 "proxy-resolver", NULL,
-                                                 "timeout", self->request_timeout_s,
-                                                 "max-conns-per-host", 1,
-                                                 NULL);
-  /* no Accept-Encoding: Docker's headers exactly */
-  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
-  self->message = soup_message_new (SOUP_METHOD_POST, ACTIVATE_URI);
-  headers = soup_message_get_request_headers (self->message);
-  soup_message_headers_replace (headers, "Accept", ACTIVATE_ACCEPT);
-  /* an empty body with Content-Length: 0 and no Content-Type, as Go sends it */
-  soup_message_set_request_body_from_bytes (self->message, NULL, empty);
-  self->activate_cancellable = g_cancellable_new ();
-  soup_session_send_async (self->session, self->message, G_PRIORITY_DEFAULT,
-                           self->activate_cancellable, runner_on_activate_sent,
-                           g_object_ref (self));
-}
-
-static gboolean runner_on_socket_poll (gpointer user_data);
-
-static void
-runner_schedule_poll (PdRunner *self, guint interval_ms)
-{
-  self->poll_interval_ms = MIN (interval_ms, SOCKET_POLL_INTERVAL_MS);
-  self->poll_source = g_timeout_add (self->poll_interval_ms, runner_on_socket_poll, self);
-}
-
-static gboolean
-runner_on_socket_poll (gpointer user_data)
-{
-  PdRunner *self = user_data;
-  const char *name = pd_plugin_record_get_config (self->record)->interface_socket;
-  struct stat st;
-  int fd;
-
-  if (fstatat (self->runtime_dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-    {
-      if (errno == ENOENT)
-        {
-          if (self->poll_interval_ms >= SOCKET_POLL_INTERVAL_MS)
-            return G_SOURCE_CONTINUE;
-          runner_schedule_poll (self, self->poll_interval_ms * 2);
-          return G_SOURCE_REMOVE;
-        }
-      self->poll_source = 0;
-      runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED, "Cannot stat socket %s: %s",
-                                     name, g_strerror (errno));
-      return G_SOURCE_REMOVE;
-    }
-  self->poll_source = 0;
-  if (!S_ISSOCK (st.st_mode))
-    {
-      runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                     "%s/%s is not a socket", PD_SANDBOX_PLUGIN_SOCKET_DIR, name);
-      return G_SOURCE_REMOVE;
-    }
-  fd = openat (self->runtime_dirfd, name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 || fstat (fd, &st) < 0 || !S_ISSOCK (st.st_mode))
-    {
-      if (fd >= 0)
-        close (fd);
-      runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_FAILED,
-                                     "%s/%s is not a socket", PD_SANDBOX_PLUGIN_SOCKET_DIR, name);
-      return G_SOURCE_REMOVE;
-    }
-  self->sock_fd = fd;
-  self->socket_seen = TRUE;
-  runner_activate (self);
-  return G_SOURCE_REMOVE;
-}
-
 static gboolean
 runner_on_activation_timeout (gpointer user_data)
 {
   PdRunner *self = user_data;
   const char *name = pd_plugin_record_get_config (self->record)->interface_socket;
+  guint ms = self->activation_timeout_ms;
+  GError *error;
 
   self->activation_timeout_source = 0;
-  if (self->proc == NULL || !self->proc->child_started)
-    runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_TIMEOUT,
-                                   "The sandbox was not set up within %u ms",
-                                   self->activation_timeout_ms);
-  else if (!self->socket_seen)
-    runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_TIMEOUT,
-                                   "The plugin did not create its socket %s/%s within %u ms",
-                                   PD_SANDBOX_PLUGIN_SOCKET_DIR, name, self->activation_timeout_ms);
+  if (self->proc == NULL || !pd_plugin_process_get_plugin_started (self->proc))
+    error = g_error_new (PD_ERROR, PD_ERROR_ACTIVATION_TIMEOUT,
+                         "The sandbox was not set up within %u ms", ms);
+  else if (self->activation == NULL || !pd_activation_get_socket_seen (self->activation))
+    error = g_error_new (PD_ERROR, PD_ERROR_ACTIVATION_TIMEOUT,
+                         "The plugin did not create its socket %s/%s within %u ms",
+                         PD_SANDBOX_PLUGIN_SOCKET_DIR, name, ms);
   else
-    runner_activation_fail_printf (self, PD_ERROR_ACTIVATION_TIMEOUT,
-                                   "The plugin did not answer /Plugin.Activate within %u ms",
-                                   self->activation_timeout_ms);
+    error = g_error_new (PD_ERROR, PD_ERROR_ACTIVATION_TIMEOUT,
+                         "The plugin did not answer /Plugin.Activate within %u ms", ms);
+  runner_activation_failed (self, error);
   return G_SOURCE_REMOVE;
 }
 
@@ -1274,7 +304,19 @@ runner_activation_failed (PdRunner *self, GError *error)
   else
     g_error_free (error);
   if (self->proc != NULL)
-    proc_signal (self->proc, SIGKILL);
+    pd_plugin_process_signal (self->proc, SIGKILL);
+}
+
+/* the handshake's end (PdActivationCallback) */
+static void
+runner_on_activation_done (GStrv implements, GError *error, gpointer user_data)
+{
+  PdRunner *self = user_data;
+
+  if (implements != NULL)
+    runner_activation_succeeded (self, implements);
+  else
+    runner_activation_failed (self, error);
 }
 
 /* ---- start, stop, crash ---- */
@@ -1336,43 +378,60 @@ runner_fill_spec (PdRunner *self, PdSandboxSpec *spec, char **propagated)
   spec->capabilities = self->capabilities;
 }
 
+/* ---- the process (PdPluginProcessCallbacks) ---- */
+
+static void
+runner_on_output (const guint8 *data, gsize len, gpointer user_data)
+{
+  PdRunner *self = user_data;
+
+  pd_plugin_log_append (self->log, data, len);
+}
+
+static void
+runner_on_pid_known (pid_t pid, gpointer user_data)
+{
+  runner_set_main_pid (user_data, (guint) pid);
+}
+
 /* the init said it is ready and its pid is pinned: the daemon's part of the set-up */
 static void
-proc_maybe_finish_setup (Proc *proc)
+runner_on_setup_due (PdPluginProcess *proc, gpointer user_data)
 {
-  PdRunner *self = proc->runner;
+  PdRunner *self = user_data;
   g_autoptr(GError) error = NULL;
   g_autofree char *propagated = NULL;
   PdSandboxSpec spec;
 
-  if (!proc->init_ready || proc->pid == 0 || proc->setup_done || proc->exited || proc->killed
-      || self == NULL || self->proc != proc)
-    return;
-  proc->setup_done = TRUE;
   runner_fill_spec (self, &spec, &propagated);
-  if (!pd_sandbox_finish_setup (&spec, proc->pidfd, proc->pid, proc->sync_fd, &error))
+  if (!pd_plugin_process_finish_setup (proc, &spec, &error))
     {
       runner_activation_failed (self, g_steal_pointer (&error));
       return;
     }
-  proc->child_started = TRUE;
-  g_clear_handle_id (&proc->sync_source, g_source_remove);
-  close (proc->sync_fd);
-  proc->sync_fd = -1;
   /* a plugin without a socket is running once its entrypoint is */
   if (self->activating && !runner_has_socket (self))
     runner_activation_succeeded (self, g_new0 (char *, 1));
 }
 
+static void
+runner_on_finished (PdPluginProcess *proc, gpointer user_data)
+{
+  runner_proc_finished (user_data, proc);
+}
+
+static const PdPluginProcessCallbacks process_callbacks = {
+  .output = runner_on_output,
+  .pid_known = runner_on_pid_known,
+  .setup_due = runner_on_setup_due,
+  .finished = runner_on_finished,
+};
+
 static gboolean
 runner_spawn (PdRunner *self, GError **error)
 {
-  const PdPluginConfig *config = pd_plugin_record_get_config (self->record);
-  g_autoptr(PdSandboxProcess) sandbox = NULL;
   g_autofree char *propagated = NULL;
   PdSandboxSpec spec;
-  int out_fd;
-  Proc *proc;
 
   if (!pd_mkdir_with_mode (self->runtime_dir, 0700, error))
     return FALSE;
@@ -1383,45 +442,8 @@ runner_spawn (PdRunner *self, GError **error)
     return FALSE;
   if (!pd_sandbox_prepare_rootfs (&spec, error))
     return FALSE;
-  sandbox = pd_sandbox_spawn (&spec, G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                       G_SUBPROCESS_FLAGS_STDERR_MERGE,
-                              error);
-  if (sandbox == NULL)
-    return FALSE;
-
-  proc = g_rc_box_new0 (Proc);
-  proc->runner = self;
-  proc->subprocess = g_steal_pointer (&sandbox->subprocess);
-  proc->cancellable = g_cancellable_new ();
-  proc->bwrap_pid = (pid_t) g_ascii_strtoll (g_subprocess_get_identifier (proc->subprocess),
-                                             NULL, 10);
-  proc->pid_host = config->pid_host;
-  proc->pidfd = -1;
-  proc->info_fd = sandbox->info_fd;
-  sandbox->info_fd = -1;
-  g_unix_set_fd_nonblocking (proc->info_fd, TRUE, NULL);
-  proc->info_source = g_unix_fd_add (proc->info_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
-                                     proc_on_info, proc);
-  proc->sync_fd = sandbox->sync_fd;
-  sandbox->sync_fd = -1;
-  g_unix_set_fd_nonblocking (proc->sync_fd, TRUE, NULL);
-  proc->sync_source = g_unix_fd_add (proc->sync_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
-                                     proc_on_sync, proc);
-  out_fd = g_unix_input_stream_get_fd (G_UNIX_INPUT_STREAM (g_subprocess_get_stdout_pipe (proc->subprocess)));
-  /* our own fd: the stream is closed with the GSubprocess, and reads go through the main loop */
-  proc->out_fd = fcntl (out_fd, F_DUPFD_CLOEXEC, 3);
-  g_input_stream_close (g_subprocess_get_stdout_pipe (proc->subprocess), NULL, NULL);
-  if (proc->out_fd < 0)
-    proc->out_eof = TRUE;
-  else
-    {
-      g_unix_set_fd_nonblocking (proc->out_fd, TRUE, NULL);
-      proc->out_source = g_unix_fd_add (proc->out_fd, G_IO_IN | G_IO_HUP | G_IO_ERR,
-                                        proc_on_output, proc);
-    }
-  g_subprocess_wait_async (proc->subprocess, proc->cancellable, proc_on_exited, proc_ref (proc));
-  self->proc = proc;
-  return TRUE;
+  self->proc = pd_plugin_process_spawn (&spec, &process_callbacks, self, error);
+  return self->proc != NULL;
 }
 
 /* spawns and starts the activation; errors go through runner_activation_failed */
@@ -1432,21 +454,15 @@ runner_start (PdRunner *self)
 
   g_assert (self->proc == NULL);
   g_clear_error (&self->pending_error);
-  runner_tail_clear (self);
-  if (!runner_log_open (self, FALSE, &error))
-    {
-      g_debug ("%s", error->message);
-      g_clear_error (&error);
-    }
+  pd_plugin_log_start (self->log);
 
   self->activating = TRUE;
-  self->socket_seen = FALSE;
   if (!runner_spawn (self, &error))
     {
       pd_error_convert (&error);
       if (error->code == PD_ERROR_FAILED)
         error->code = PD_ERROR_SANDBOX_FAILED;
-      runner_log_close (self);
+      pd_plugin_log_stop (self->log);
       runner_activation_clear (self);
       self->pending_error = g_steal_pointer (&error);
       runner_proc_finished (self, NULL);
@@ -1455,17 +471,14 @@ runner_start (PdRunner *self)
 
   self->activation_timeout_source = g_timeout_add (self->activation_timeout_ms,
                                                    runner_on_activation_timeout, self);
-  /* without a socket, nothing to wait for but the sandbox's set-up (proc_maybe_finish_setup) */
+  /* without a socket, nothing to wait for but the sandbox's set-up (runner_on_setup_due) */
   if (!runner_has_socket (self))
     return;
-  self->runtime_dirfd = open (self->runtime_dir, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-  if (self->runtime_dirfd < 0)
-    {
-      runner_activation_fail_printf (self, PD_ERROR_SANDBOX_FAILED, "Cannot open %s: %s",
-                                     self->runtime_dir, g_strerror (errno));
-      return;
-    }
-  runner_schedule_poll (self, SOCKET_POLL_FIRST_MS);
+  self->activation = pd_activation_start (self->record, self->runtime_dir,
+                                          self->request_timeout_s, runner_on_activation_done,
+                                          self, &error);
+  if (self->activation == NULL)
+    runner_activation_failed (self, g_steal_pointer (&error));
 }
 
 static gboolean
@@ -1512,7 +525,7 @@ runner_complete_disable (PdRunner *self)
   g_array_set_size (self->exit_times, 0);
   self->backoff_ms = self->backoff_initial_ms;
   runner_set_state (self, PD_PLUGIN_STATE_DISABLED);
-  runner_close_readers (self);
+  pd_plugin_log_end_follow (self->log);
   for (GList *l = tasks; l != NULL; l = l->next)
     {
       g_task_return_boolean (l->data, TRUE);
@@ -1523,28 +536,23 @@ runner_complete_disable (PdRunner *self)
 
 /* the process (or the attempt to start one, @proc NULL) is over */
 static void
-runner_proc_finished (PdRunner *self, Proc *proc)
+runner_proc_finished (PdRunner *self, PdPluginProcess *proc)
 {
   g_autoptr(GError) error = g_steal_pointer (&self->pending_error);
   gboolean was_activating = self->activating;
   /* what exits after the set-up is the plugin; before, the sandbox */
-  gboolean had_pid = proc != NULL && proc->child_started;
-  int exit_code = proc != NULL ? proc->exit_code : 0;
-  g_autofree char *tail = NULL;
+  gboolean had_pid = proc != NULL && pd_plugin_process_get_plugin_started (proc);
+  int exit_code = proc != NULL ? pd_plugin_process_get_exit_code (proc) : 0;
+  const char *log_hint;
 
   if (proc != NULL)
     {
       g_assert (self->proc == proc);
-      g_cancellable_cancel (proc->cancellable);
-      proc->runner = NULL;
-      g_clear_handle_id (&proc->info_source, g_source_remove);
-      g_clear_handle_id (&proc->out_source, g_source_remove);
-      g_clear_handle_id (&proc->grace_source, g_source_remove);
-      self->proc = NULL;
-      proc_unref (proc);
+      pd_plugin_process_detach (proc);
+      g_clear_pointer (&self->proc, pd_plugin_process_unref);
     }
   runner_activation_clear (self);
-  runner_log_close (self);
+  pd_plugin_log_stop (self->log);
   runner_set_main_pid (self, 0);
   runner_set_socket (self, "");
   runner_set_implements (self, NULL);
@@ -1554,10 +562,7 @@ runner_proc_finished (PdRunner *self, Proc *proc)
     {
       if (self->enable_task != NULL)
         {
-          g_autoptr(GTask) task = g_steal_pointer (&self->enable_task);
-          g_cancellable_disconnect (self->enable_cancellable, self->enable_cancel_id);
-          self->enable_cancel_id = 0;
-          g_clear_object (&self->enable_cancellable);
+          g_autoptr(GTask) task = runner_steal_enable_task (self);
           g_task_return_new_error (task, PD_ERROR, PD_ERROR_BUSY, "The plugin was disabled");
         }
       self->restart_attempt = FALSE;
@@ -1565,7 +570,7 @@ runner_proc_finished (PdRunner *self, Proc *proc)
       return;
     }
 
-  tail = runner_dup_tail_text (self);
+  log_hint = runner_log_hint (self);
 
   if (was_activating || error != NULL)
     {
@@ -1574,24 +579,21 @@ runner_proc_finished (PdRunner *self, Proc *proc)
           g_autofree char *how = describe_exit (exit_code);
           if (had_pid)
             error = g_error_new (PD_ERROR, PD_ERROR_ACTIVATION_FAILED,
-                                 "The plugin %s before it was ready%s", how, tail);
+                                 "The plugin %s before it was ready%s", how, log_hint);
           else
             error = g_error_new (PD_ERROR, PD_ERROR_SANDBOX_FAILED,
-                                 "bwrap %s before the plugin started%s", how, tail);
+                                 "bwrap %s before the plugin started%s", how, log_hint);
         }
       else if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
-          g_autofree char *message = g_strconcat (error->message, tail, NULL);
+          g_autofree char *message = g_strconcat (error->message, log_hint, NULL);
           g_free (error->message);
           error->message = g_steal_pointer (&message);
         }
 
       if (self->enable_task != NULL)
         {
-          g_autoptr(GTask) task = g_steal_pointer (&self->enable_task);
-          g_cancellable_disconnect (self->enable_cancellable, self->enable_cancel_id);
-          self->enable_cancel_id = 0;
-          g_clear_object (&self->enable_cancellable);
+          g_autoptr(GTask) task = runner_steal_enable_task (self);
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
             runner_set_state (self, PD_PLUGIN_STATE_DISABLED);
           else
@@ -1599,7 +601,7 @@ runner_proc_finished (PdRunner *self, Proc *proc)
               runner_set_last_error (self, error);
               runner_set_state (self, PD_PLUGIN_STATE_FAILED);
             }
-          runner_close_readers (self);
+          pd_plugin_log_end_follow (self->log);
           g_task_return_error (task, g_steal_pointer (&error));
           return;
         }
@@ -1610,7 +612,7 @@ runner_proc_finished (PdRunner *self, Proc *proc)
         {
           self->restart_attempt = FALSE;
           runner_set_state (self, PD_PLUGIN_STATE_FAILED);
-          runner_close_readers (self);
+          pd_plugin_log_end_follow (self->log);
           g_signal_emit (self, signals[SIGNAL_EVENT], 0, "fail");
           return;
         }
@@ -1621,7 +623,8 @@ runner_proc_finished (PdRunner *self, Proc *proc)
   /* an unexpected exit while running */
   {
     g_autofree char *how = describe_exit (exit_code);
-    g_autoptr(GError) crash = g_error_new (PD_ERROR, PD_ERROR_FAILED, "The plugin %s%s", how, tail);
+    g_autoptr(GError) crash = g_error_new (PD_ERROR, PD_ERROR_FAILED, "The plugin %s%s", how,
+                                           log_hint);
     gboolean give_up;
 
     if (g_get_monotonic_time () - self->running_since > CRASH_WINDOW_US)
@@ -1635,7 +638,7 @@ runner_proc_finished (PdRunner *self, Proc *proc)
     g_signal_emit (self, signals[SIGNAL_EVENT], 0, "crash");
     if (give_up)
       {
-        runner_close_readers (self);
+        pd_plugin_log_end_follow (self->log);
         g_signal_emit (self, signals[SIGNAL_EVENT], 0, "fail");
       }
   }
@@ -1736,7 +739,7 @@ runner_on_stop_timeout (gpointer user_data)
     {
       g_debug ("plugin %s did not stop after SIGTERM, killing it",
                pd_plugin_record_get_id (self->record));
-      proc_signal (self->proc, SIGKILL);
+      pd_plugin_process_signal (self->proc, SIGKILL);
     }
   return G_SOURCE_REMOVE;
 }
@@ -1794,7 +797,7 @@ pd_runner_disable_async (PdRunner *self,
   /* a restart attempt still activating is abandoned */
   if (self->activating)
     runner_activation_clear (self);
-  proc_signal (self->proc, SIGTERM);
+  pd_plugin_process_signal (self->proc, SIGTERM);
   self->stop_timeout_source = g_timeout_add (stop_timeout_ms != 0 ? stop_timeout_ms
                                                                   : PD_RUNNER_DEFAULT_STOP_TIMEOUT_MS,
                                              runner_on_stop_timeout, self);
@@ -1810,71 +813,10 @@ pd_runner_disable_finish (PdRunner *self, GAsyncResult *result, GError **error)
 int
 pd_runner_open_log (PdRunner *self, guint lines, gboolean follow, GError **error)
 {
-  g_autoptr(GByteArray) data = g_byte_array_new ();
-  g_autoptr(GByteArray) current = g_byte_array_new ();
-  LogReader *reader;
-  int fds[2];
-  gsize start;
-  guint found = 0;
-
   g_return_val_if_fail (PD_IS_RUNNER (self), -1);
 
-  if (self->readers->len >= PD_RUNNER_MAX_LOG_READERS)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
-                   "Too many log readers for this plugin (at most %u)", PD_RUNNER_MAX_LOG_READERS);
-      return -1;
-    }
-
-  if (lines > 0)
-    {
-      read_file_tail (self->log_path, LOG_TAIL_MAX_BYTES, current);
-      if (current->len < LOG_TAIL_MAX_BYTES)
-        read_file_tail (self->log_path_old, LOG_TAIL_MAX_BYTES - current->len, data);
-      g_byte_array_append (data, current->data, current->len);
-    }
-  /* the last @lines lines; a final line without '\n' counts as one */
-  start = data->len;
-  if (start > 0 && data->data[start - 1] == '\n')
-    start--;
-  while (start > 0 && found < lines)
-    {
-      if (data->data[start - 1] == '\n')
-        {
-          found++;
-          if (found == lines)
-            break;
-        }
-      start--;
-    }
-  if (start > 0 && lines == 0)
-    start = data->len;
-
-  if (!g_unix_open_pipe (fds, FD_CLOEXEC, error))
-    {
-      pd_error_convert (error);
-      return -1;
-    }
-  if (!g_unix_set_fd_nonblocking (fds[1], TRUE, error))
-    {
-      close (fds[0]);
-      close (fds[1]);
-      pd_error_convert (error);
-      return -1;
-    }
-
-  reader = g_new0 (LogReader, 1);
-  reader->runner = self;
-  reader->fd = fds[1];
-  reader->pending = g_byte_array_new ();
-  reader->follow = follow && self->proc != NULL;
-  reader->err_source = g_unix_fd_add (reader->fd, G_IO_ERR, log_reader_on_error, reader);
-  g_ptr_array_add (self->readers, reader);
-  if (data->len > start)
-    log_reader_send (reader, data->data + start, data->len - start);
-  else if (!reader->follow)
-    log_reader_drop (reader);
-  return fds[0];
+  /* when no process runs, nothing follows the tail */
+  return pd_plugin_log_open_reader (self->log, lines, follow && self->proc != NULL, error);
 }
 
 void
@@ -1892,8 +834,6 @@ pd_runner_new (PdPluginRecord *record,
                const char *log_dir)
 {
   PdRunner *self;
-  g_autofree char *log_name = NULL;
-  g_autofree char *log_name_old = NULL;
 
   g_return_val_if_fail (PD_IS_PLUGIN_RECORD (record), NULL);
   g_return_val_if_fail (rootfs != NULL && plugin_runtime_dir != NULL && log_dir != NULL, NULL);
@@ -1902,11 +842,7 @@ pd_runner_new (PdPluginRecord *record,
   self->record = g_object_ref (record);
   self->rootfs = g_strdup (rootfs);
   self->runtime_dir = g_strdup (plugin_runtime_dir);
-  self->log_dir = g_strdup (log_dir);
-  log_name = g_strconcat (pd_plugin_record_get_id (record), ".log", NULL);
-  log_name_old = g_strconcat (pd_plugin_record_get_id (record), ".log.1", NULL);
-  self->log_path = g_build_filename (log_dir, log_name, NULL);
-  self->log_path_old = g_build_filename (log_dir, log_name_old, NULL);
+  self->log = pd_plugin_log_new (log_dir, pd_plugin_record_get_id (record));
   return self;
 }
 
@@ -2031,13 +967,11 @@ pd_runner_dispose (GObject *object)
   /* nothing outlives the runner: kill whatever runs (the GSubprocess reaps it) */
   if (self->proc != NULL)
     {
-      Proc *proc = g_steal_pointer (&self->proc);
-      proc->runner = NULL;
-      proc_signal (proc, SIGKILL);
-      g_clear_handle_id (&proc->info_source, g_source_remove);
-      g_clear_handle_id (&proc->out_source, g_source_remove);
-      g_clear_handle_id (&proc->grace_source, g_source_remove);
-      proc_unref (proc);
+      g_autoptr(PdPluginProcess) proc = g_steal_pointer (&self->proc);
+
+      /* detached first: what the kill reports is no news for a runner going away */
+      pd_plugin_process_detach (proc);
+      pd_plugin_process_signal (proc, SIGKILL);
     }
   runner_activation_clear (self);
   g_clear_handle_id (&self->restart_source, g_source_remove);
@@ -2048,8 +982,8 @@ pd_runner_dispose (GObject *object)
   self->enable_cancel_id = 0;
   g_clear_object (&self->enable_cancellable);
   g_assert (self->enable_task == NULL && self->disable_tasks == NULL);
-  g_ptr_array_set_size (self->readers, 0);
-  runner_log_close (self);
+  if (self->log != NULL)
+    pd_plugin_log_close (self->log);
   g_clear_object (&self->record);
 
   G_OBJECT_CLASS (pd_runner_parent_class)->dispose (object);
@@ -2061,15 +995,10 @@ pd_runner_finalize (GObject *object)
   PdRunner *self = PD_RUNNER (object);
 
   g_clear_error (&self->pending_error);
-  g_ptr_array_unref (self->readers);
   g_array_unref (self->exit_times);
-  runner_tail_clear (self);
-  g_string_free (self->partial, TRUE);
+  pd_plugin_log_free (self->log);
   g_free (self->rootfs);
   g_free (self->runtime_dir);
-  g_free (self->log_dir);
-  g_free (self->log_path);
-  g_free (self->log_path_old);
   g_free (self->socket);
   g_strfreev (self->implements);
   g_free (self->last_error_name);
@@ -2128,13 +1057,7 @@ pd_runner_init (PdRunner *self)
   self->last_error_name = g_strdup ("");
   self->last_error_message = g_strdup ("");
   self->activation_timeout_ms = PD_RUNNER_DEFAULT_ACTIVATION_TIMEOUT_MS;
-  self->runtime_dirfd = -1;
-  self->sock_fd = -1;
-  self->log_fd = -1;
   self->exit_times = g_array_new (FALSE, FALSE, sizeof (gint64));
   self->backoff_initial_ms = 1000;
   self->backoff_ms = 1000;
-  g_queue_init (&self->tail);
-  self->partial = g_string_new (NULL);
-  self->readers = g_ptr_array_new_with_free_func ((GDestroyNotify) log_reader_free);
 }

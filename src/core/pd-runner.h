@@ -3,58 +3,39 @@
 
 #include <gio/gio.h>
 
+#include "pd-plugin-log.h"
 #include "pd-plugin-record.h"
 #include "pd-sandbox.h"
 
 G_BEGIN_DECLS
 
 /*
- * PdRunner runs ONE plugin's process and owns its state machine (dbus-api.md D3,
- * docker-plugins.md 4.1, 4.5, 4.6, reliability.md rules 6 and 9). No D-Bus types: the D-Bus
- * layer mirrors the properties and the "event" signal. Everything happens on the thread that
- * owns the default main context; no call blocks beyond short syscalls.
+ * PdRunner runs ONE plugin's process and owns its state machine (docs/dbus-api.md, Running
+ * plugins). Whatever the plugin does (exit, never create its socket, never answer, ignore
+ * SIGTERM, fork away, flood its output), it must not hang a caller, leak a process, a mount or
+ * an fd, or grow the daemon's memory. No D-Bus types: the D-Bus layer mirrors the properties
+ * and the "event" signal. Everything happens on the thread that owns the default main context;
+ * no call blocks beyond short syscalls.
  *
- * Process model. The plugin runs under bubblewrap (pd_sandbox_spawn()) with --as-pid-1 in a
- * private PID namespace, so its entrypoint is pid 1 there, as with Docker. bwrap first runs the
- * sandbox's init, which waits until the runner has made its own mounts in the sandbox
- * (pd_sandbox_finish_setup(), once the init said it is ready and its pid is pinned) and then
- * execs the entrypoint under the same pid. When it exits the
- * kernel kills every other process of the namespace (a daemonized child included) before bwrap
- * sees the exit, so "bwrap exited" means "every process of the plugin is gone". The host pid of
- * the entrypoint comes from bwrap's --info-fd ("child-pid"); it is pinned with a pidfd (checked
- * to be a child of our bwrap) and every signal goes through pidfd_send_signal(), never kill() on
- * a pid that might have been reused. bwrap's own exit status mirrors the entrypoint's (128+N for
- * signal N). Without pidfd_open() (ENOSYS: kernels before 5.3, valgrind) the pid is signalled
- * with kill(), and only until bwrap is seen to exit.
- *
- * Being pid 1, the entrypoint only receives the SIGTERM of Disable if it installed a handler
- * (pid_namespaces(7)); one that did not is SIGKILLed after the stop timeout, exactly as under
- * Docker.
- *
- * PidHost: with the host's PID namespace there is no such guarantee from the kernel. On a
- * SIGKILL and after the entrypoint's exit, the runner kills its process group and then every
- * process in the plugin's own mount namespace (bwrap always makes one, and every process of
- * the plugin shares it), found by a scan of /proc and pinned with a pidfd before the check, so
- * a child that called setsid() or setpgid() goes too. A process that unshared a mount
- * namespace of its own (CAP_SYS_ADMIN) would still escape; a cgroup per plugin would close
- * that.
+ * Its parts: the process (bwrap, pid 1 of its PID namespace, pidfds, PidHost) in
+ * pd-plugin-process.h, the handshake with the plugin in pd-activation.h (the answer judged by
+ * pd-activate.h), the log in pd-plugin-log.h.
  *
  * States: disabled → starting → running → stopping → disabled, plus restarting and failed.
  *
  * - enable (from disabled or failed): starting; the runtime dir is emptied, the rootfs
- *   prepared, bwrap spawned. Readiness: Interface.Socket inside @plugin_runtime_dir is polled
- *   every 25 ms with fstatat(AT_SYMLINK_NOFOLLOW); it must be a socket (anything else, a symlink
- *   included, is ActivationFailed "... is not a socket"). It is opened O_PATH|O_NOFOLLOW and
- *   reached through /proc/self/fd/N, so a symlink swapped in later is never followed. Then
- *   POST /Plugin.Activate with Docker's headers (docker-protocol.md C1); the 200 body (at most
- *   1 MiB) must be {"Implements": [...]} covering every Interface.Types entry docker.<x>/<v>
- *   (case-insensitively); a 404 is accepted as Docker would (Implements from the config, a
- *   warning logged); anything else fails with the body's Err. A config without Interface.Socket
- *   is running as soon as the process is. The whole wait is bounded by the activation timeout.
+ *   prepared, bwrap spawned. Readiness: Interface.Socket inside @plugin_runtime_dir must
+ *   appear as a socket (never followed through a symlink), then POST /Plugin.Activate with
+ *   Docker's headers; the 200 body (at most 1 MiB) must be {"Implements": [...]} covering
+ *   every Interface.Types entry docker.<x>/<v> (case-insensitively); a 404 is accepted as
+ *   Docker would (Implements from the config, a warning logged); anything else fails with the
+ *   body's Err. A config without Interface.Socket is running as soon as the process is. The
+ *   whole wait is bounded by the activation timeout.
  *   Success: running, Socket and Implements set, MainPID set (it is set as soon as known).
  *   Failure: the process is SIGKILLed, the reply waits until every process is gone, the state is
  *   failed with LastErrorName/LastErrorMessage; the message carries the plugin's Err text or exit
- *   status and the last lines of its output.
+ *   status, and points to the plugin's log when it wrote anything (never its output: the
+ *   message is readable by every local user, the output may hold secrets).
  * - disable (from running, restarting or failed): stopping; SIGTERM, after @stop_timeout_ms
  *   SIGKILL; disabled once bwrap has exited. From restarting the pending restart (or the restart
  *   attempt in progress) is cancelled. From failed it is just a state change.
@@ -65,11 +46,8 @@ G_BEGIN_DECLS
  *   "crash" first) and no more restarts. Enable from failed starts afresh (RestartCount 0).
  *   The backoff resets after 120 s of running.
  *
- * Logs: stdout and stderr (merged) are read in 16 KiB chunks as they come, appended to
- * @log_dir/<id>.log (0600), which is renamed to <id>.log.1 when it would pass 1 MiB (so at
- * most 2 MiB on disk), and the last 20 lines (each cut at 512 bytes) are kept for error
- * messages. A plugin flooding its output costs a bounded buffer; it is throttled by the pipe,
- * never buffered in memory.
+ * Logs: stdout and stderr (merged) go to @log_dir/<id>.log, rotated to <id>.log.1 at 1 MiB
+ * (pd-plugin-log.h).
  */
 
 typedef enum {
@@ -86,11 +64,10 @@ const char *pd_plugin_state_to_string (PdPluginState state);
 
 #define PD_RUNNER_DEFAULT_ACTIVATION_TIMEOUT_MS 20000
 #define PD_RUNNER_DEFAULT_STOP_TIMEOUT_MS 10000
-/* log file cap before rotation, and the number of lines kept for error messages */
-#define PD_RUNNER_LOG_MAX_SIZE (1024 * 1024)
-#define PD_RUNNER_TAIL_LINES 20
+/* log file cap before rotation */
+#define PD_RUNNER_LOG_MAX_SIZE PD_PLUGIN_LOG_MAX_SIZE
 /* concurrent OpenLog readers per plugin (more is PD_ERROR_LIMITS_EXCEEDED) */
-#define PD_RUNNER_MAX_LOG_READERS 16
+#define PD_RUNNER_MAX_LOG_READERS PD_PLUGIN_LOG_MAX_READERS
 
 #define PD_TYPE_RUNNER (pd_runner_get_type ())
 G_DECLARE_FINAL_TYPE (PdRunner, pd_runner, PD, RUNNER, GObject)
