@@ -43,7 +43,7 @@
 /* bwrap's --info-fd JSON is a few lines */
 #define INFO_MAX_SIZE 4096
 
-/* Docker's read-only paths (daemon/pkg/oci/defaults.go), made read-only by
+/* Docker's read-only paths (moby's default OCI spec), made read-only by
  * pd_sandbox_finish_setup(): bwrap only does it for the entries access(W_OK) calls writable,
  * which the kernel never says of the /proc/sys dir itself */
 static const char *const readonly_paths[] = {

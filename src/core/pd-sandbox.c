@@ -26,7 +26,7 @@
 /* Docker's /dev/shm */
 #define SHM_SIZE (64 * 1024 * 1024)
 
-/* Docker's masked paths (daemon/pkg/oci/defaults.go): files get /dev/null bound over them,
+/* Docker's masked paths (moby's default OCI spec): files get /dev/null bound over them,
  * dirs an empty read-only tmpfs. Only those the host kernel has are masked, since bwrap
  * cannot create a mount point inside procfs or the read-only /sys. */
 static const char *const masked_files[] = {

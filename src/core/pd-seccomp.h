@@ -26,9 +26,9 @@ typedef enum {
  * the BPF program (struct sock_filter[]), positioned at 0, for bwrap's --seccomp; -1 with
  * PD_ERROR_SANDBOX_FAILED on error (an unknown capability name included).
  *
- * The table it follows is Docker's default container profile (moby profiles/seccomp/
- * default.json): an allow-list, everything else failing with EPERM (Docker's
- * defaultErrnoRet), the capability-gated entries allowed only for the granted @capabilities
+ * The table it follows is Docker's default seccomp profile for containers (moby's): an
+ * allow-list, everything else failing with EPERM (Docker's defaultErrnoRet), the
+ * capability-gated entries allowed only for the granted @capabilities
  * (CAP_SYS_ADMIN: mount, umount2, setns, unshare, clone with namespace flags, clone3, bpf,
  * fanotify_init, the new mount API, ...; CAP_SYS_PTRACE: ptrace, process_vm_*, kcmp,
  * pidfd_getfd, process_madvise; CAP_SYS_BOOT: reboot; CAP_SYS_MODULE: init/finit/delete_module;
@@ -41,7 +41,7 @@ typedef enum {
  * (add_key, keyctl, request_key), kexec_*, pivot_root, swapon/off, uselib, userfaultfd,
  * lookup_dcookie without CAP_SYS_ADMIN, _sysctl, ustat, sysfs, nfsservctl, vm86, ...
  *
- * Stricter than Docker, from Flatpak's common/flatpak-run.c setup_seccomp():
+ * Stricter than Docker, from Flatpak's setup_seccomp():
  * - ioctl TIOCSTI and TIOCLINUX fail with EPERM (CVE-2017-5226, CVE-2023-28100), on the low 32
  *   bits of the request as the kernel reads it;
  * - socket families other than AF_UNIX, AF_INET, AF_INET6, AF_NETLINK (and AF_PACKET with

@@ -3,7 +3,7 @@
 
 /*
  * plugind-sandbox-init: the first program of every plugin sandbox, between bubblewrap and the
- * plugin's entrypoint (docs/plugind.8.rst, section SANDBOX, and src/core/pd-sandbox.h).
+ * plugin's entrypoint (docs/plugind.8.rst, section SANDBOX, and src/core/pd-sandbox-start.h).
  *
  *   plugind-sandbox-init --sync-fd N --uid U --gid G --caps HEX --bounding HEX -- ENTRYPOINT…
  *
