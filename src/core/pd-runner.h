@@ -10,12 +10,13 @@
 G_BEGIN_DECLS
 
 /*
- * PdRunner runs ONE plugin's process and owns its state machine (docs/dbus-api.md, Running
- * plugins). Whatever the plugin does (exit, never create its socket, never answer, ignore
- * SIGTERM, fork away, flood its output), it must not hang a caller, leak a process, a mount or
- * an fd, or grow the daemon's memory. No D-Bus types: the D-Bus layer mirrors the properties
- * and the "event" signal. Everything happens on the thread that owns the default main context;
- * no call blocks beyond short syscalls.
+ * PdRunner runs ONE plugin's process and owns its state machine (docs/design.md, section
+ * Data flows, Enable and disable; docs/dbus-api.md, Running plugins). Whatever the plugin does
+ * (exit, never create its socket, never answer, ignore SIGTERM, fork away, flood its output),
+ * it must not hang a caller, leak a process, a mount or an fd, or grow the daemon's memory. No
+ * D-Bus types: the D-Bus layer mirrors the properties and the "event" signal. Everything
+ * happens on the thread that owns the default main context; no call blocks beyond short
+ * syscalls.
  *
  * Its parts: the process (bwrap, pid 1 of its PID namespace, pidfds, PidHost) in
  * pd-plugin-process.h, the handshake with the plugin in pd-activation.h (the answer judged by
