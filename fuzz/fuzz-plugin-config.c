@@ -9,6 +9,8 @@
 
 #include "fuzz-common.h"
 #include "pd-plugin-config.h"
+#include "pd-plugin-settings.h"
+#include "pd-privileges.h"
 
 int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)

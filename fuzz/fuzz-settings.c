@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include "fuzz-common.h"
+#include "pd-error.h"
 #include "pd-plugin-config.h"
+#include "pd-plugin-settings.h"
+#include "pd-privileges.h"
 
 static const char config_json[] =
   "{\"Description\": \"fuzz\", \"Documentation\": \"\","

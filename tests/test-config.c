@@ -6,8 +6,12 @@
 #include <string.h>
 
 #include "pd-error.h"
+#include "pd-json.h"
 #include "pd-options.h"
+#include "pd-path.h"
 #include "pd-plugin-config.h"
+#include "pd-plugin-settings.h"
+#include "pd-privileges.h"
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 #define DIGEST "sha256:" HEX64

@@ -24,6 +24,7 @@
 #include "pd-digest.h"
 #include "pd-error.h"
 #include "pd-fs-util.h"
+#include "pd-json.h"
 #include "pd-oci.h"
 #include "pd-store.h"
 

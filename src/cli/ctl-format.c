@@ -9,7 +9,9 @@
 
 #include "ctl-format.h"
 #include "pd-error.h"
+#include "pd-json.h"
 #include "pd-plugin-config.h"
+#include "pd-privileges.h"
 
 /* How pluginctl shows things: text made safe for a terminal, and the table and JSON formats
  * of Docker's `plugin ls`, `plugin inspect` and install prompt, which scripts parse. */

@@ -22,6 +22,7 @@
 #include "pd-json.h"
 #include "pd-names.h"
 #include "pd-plugin-config.h"
+#include "pd-privileges.h"
 
 /* The commands on the daemon's plugins: create, ls, inspect, set, enable, disable, logs, rm. */
 

@@ -17,6 +17,7 @@
 #include "ctl-format.h"
 #include "pd-error.h"
 #include "pd-plugin-config.h"
+#include "pd-privileges.h"
 #include "pd-reference.h"
 
 /* The commands that reach a registry through the daemon: privileges, install, upgrade, push.

@@ -196,6 +196,23 @@ pd_text_truncate (const char *text, gsize max)
   return g_strdup_printf ("%.*s%s", (int) (end - text), text, PD_CUT_MARK);
 }
 
+/* C0 and C1 controls and DEL (U+009B is CSI to many terminals) and invalid UTF-8: what a
+ * terminal could act on when the string is shown to the user who is asked to consent to it */
+gboolean
+pd_string_has_control_chars (const char *text)
+{
+  for (const char *p = text; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char_validated (p, -1);
+
+      if (c == (gunichar) -1 || c == (gunichar) -2)
+        return TRUE;
+      if (c < 0x20 || (c >= 0x7f && c < 0xa0))
+        return TRUE;
+    }
+  return FALSE;
+}
+
 void
 pd_error_bound_message (GError *error)
 {

@@ -71,6 +71,8 @@ char *pd_escape_untrusted (const char *text, gssize len);
 char *pd_escape_untrusted_full (const char *text, gssize len);
 /* @text (valid UTF-8) cut at @max bytes on a character boundary, with PD_CUT_MARK when cut */
 char *pd_text_truncate (const char *text, gsize max);
+/* C0 or C1 controls, DEL, or invalid UTF-8: what a terminal could act on */
+gboolean pd_string_has_control_chars (const char *text);
 /* cuts @error's message at PD_MESSAGE_MAX bytes (it must be valid UTF-8) */
 void pd_error_bound_message (GError *error);
 

@@ -365,3 +365,147 @@ pd_json_parse (const char *data, gsize len, gsize max_size, GError **error)
     }
   return json_parser_steal_root (parser);
 }
+
+/* section: writing as Go does */
+
+/* Go's string escaping (encoding/json with HTML escaping on, as json.Marshal does) */
+static void
+go_json_append_string (GString *out, const char *s)
+{
+  static const char hex[] = "0123456789abcdef";
+
+  g_string_append_c (out, '"');
+  for (const char *p = s; *p != '\0'; p = g_utf8_next_char (p))
+    {
+      gunichar c = g_utf8_get_char (p);
+
+      switch (c)
+        {
+        case '"': g_string_append (out, "\\\""); break;
+        case '\\': g_string_append (out, "\\\\"); break;
+        case '\b': g_string_append (out, "\\b"); break;
+        case '\f': g_string_append (out, "\\f"); break;
+        case '\n': g_string_append (out, "\\n"); break;
+        case '\r': g_string_append (out, "\\r"); break;
+        case '\t': g_string_append (out, "\\t"); break;
+        case '<':
+        case '>':
+        case '&':
+          g_string_append_printf (out, "\\u00%c%c", hex[c >> 4], hex[c & 0xf]);
+          break;
+        case 0x2028:
+          g_string_append (out, "\\u2028");
+          break;
+        case 0x2029:
+          g_string_append (out, "\\u2029");
+          break;
+        default:
+          if (c < 0x20)
+            g_string_append_printf (out, "\\u00%c%c", hex[c >> 4], hex[c & 0xf]);
+          else
+            g_string_append_len (out, p, g_utf8_next_char (p) - p);
+        }
+    }
+  g_string_append_c (out, '"');
+}
+
+static void
+go_json_append_node (GString *out, JsonNode *node)
+{
+  switch (json_node_get_node_type (node))
+    {
+    case JSON_NODE_OBJECT:
+      {
+        JsonObjectIter iter;
+        const char *name;
+        JsonNode *member;
+        gboolean first = TRUE;
+
+        g_string_append_c (out, '{');
+        /* json-glib iterates in insertion order, which is the order we built */
+        json_object_iter_init_ordered (&iter, json_node_get_object (node));
+        while (json_object_iter_next_ordered (&iter, &name, &member))
+          {
+            if (!first)
+              g_string_append_c (out, ',');
+            first = FALSE;
+            go_json_append_string (out, name);
+            g_string_append_c (out, ':');
+            go_json_append_node (out, member);
+          }
+        g_string_append_c (out, '}');
+        break;
+      }
+    case JSON_NODE_ARRAY:
+      {
+        JsonArray *array = json_node_get_array (node);
+
+        g_string_append_c (out, '[');
+        for (guint i = 0; i < json_array_get_length (array); i++)
+          {
+            if (i > 0)
+              g_string_append_c (out, ',');
+            go_json_append_node (out, json_array_get_element (array, i));
+          }
+        g_string_append_c (out, ']');
+        break;
+      }
+    case JSON_NODE_VALUE:
+      switch (json_node_get_value_type (node))
+        {
+        case G_TYPE_STRING:
+          go_json_append_string (out, json_node_get_string (node));
+          break;
+        case G_TYPE_BOOLEAN:
+          g_string_append (out, json_node_get_boolean (node) ? "true" : "false");
+          break;
+        case G_TYPE_INT64:
+          g_string_append_printf (out, "%" G_GINT64_FORMAT, json_node_get_int (node));
+          break;
+        default:
+          {
+            char buf[G_ASCII_DTOSTR_BUF_SIZE];
+            g_string_append (out, g_ascii_dtostr (buf, sizeof buf, json_node_get_double (node)));
+          }
+        }
+      break;
+    case JSON_NODE_NULL:
+    default:
+      g_string_append (out, "null");
+      break;
+    }
+}
+
+char *
+pd_json_to_go_data (JsonNode *node, gsize *len)
+{
+  GString *out;
+
+  g_return_val_if_fail (node != NULL, NULL);
+
+  out = g_string_new (NULL);
+  go_json_append_node (out, node);
+  if (len != NULL)
+    *len = out->len;
+  return g_string_free (out, FALSE);
+}
+
+/* section: helpers of the readers and writers */
+
+char *
+pd_json_path_join (const char *parent, const char *name)
+{
+  if (parent == NULL || *parent == '\0')
+    return g_strdup (name);
+  return g_strdup_printf ("%s.%s", parent, name);
+}
+
+void
+pd_json_builder_add_strv (JsonBuilder *builder, const char *key, const char *const *strv)
+{
+  json_builder_set_member_name (builder, key);
+  json_builder_begin_array (builder);
+  for (guint i = 0; strv != NULL && strv[i] != NULL; i++)
+    json_builder_add_string_value (builder, strv[i]);
+  json_builder_end_array (builder);
+}

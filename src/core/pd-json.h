@@ -41,4 +41,12 @@ const char *pd_json_scan_number (const char *data, gsize len, gsize *pos);
 /* TRUE and *pos moved past @word when the data at *pos starts with it */
 gboolean pd_json_scan_literal (const char *data, gsize len, gsize *pos, const char *word);
 
+/* Writes @node as Go's json.Marshal would (compact, HTML-escaped, member order kept). */
+char *pd_json_to_go_data (JsonNode *node, gsize *len);
+
+/* "@parent.@name" (just @name when @parent is NULL or empty): a key path for messages */
+char *pd_json_path_join (const char *parent, const char *name);
+/* adds member @key, an array of the strings of @strv (NULL gives []) */
+void pd_json_builder_add_strv (JsonBuilder *builder, const char *key, const char *const *strv);
+
 G_END_DECLS

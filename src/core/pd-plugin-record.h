@@ -5,6 +5,8 @@
 #include <json-glib/json-glib.h>
 
 #include "pd-plugin-config.h"
+#include "pd-plugin-settings.h"
+#include "pd-privileges.h"
 
 G_BEGIN_DECLS
 

@@ -21,6 +21,7 @@
 
 #include "pd-error.h"
 #include "pd-fs-util.h"
+#include "pd-path.h"
 #include "pd-sandbox-private.h"
 
 /* Docker's /dev/shm */

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "pd-plugin-config.h"
+#include "pd-plugin-settings.h"
 
 G_BEGIN_DECLS
 
