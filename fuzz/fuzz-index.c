@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "fuzz-common.h"
-#include "pd-pull.h"
+#include "pd-oci.h"
 #include "pd-reference.h"
 
 int
@@ -16,7 +16,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 
   for (gsize i = 0; i < G_N_ELEMENTS (platforms); i++)
     {
-      g_autofree char *digest = pd_pull_pick_from_index (index, platforms[i], NULL);
+      g_autofree char *digest = pd_oci_pick_from_index (index, platforms[i], NULL);
 
       if (digest != NULL && !pd_digest_is_valid (digest))
         abort ();

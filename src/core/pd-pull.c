@@ -8,28 +8,10 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <json-glib/json-glib.h>
-
 #include "pd-error.h"
-#include "pd-json.h"
 #include "pd-pull.h"
 
-#define MAX_CONFIG_SIZE (4 * 1024 * 1024)
-#define MAX_LAYERS 127
 #define FETCH_WAIT_SLICE_US (100 * 1000)
-
-#define MEDIA_TYPE_DOCKER_INDEX "application/vnd.docker.distribution.manifest.list.v2+json"
-#define MEDIA_TYPE_OCI_INDEX "application/vnd.oci.image.index.v1+json"
-
-static const char * const layer_media_types[] = {
-  "application/vnd.docker.image.rootfs.diff.tar.gzip",
-  "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
-  "application/vnd.docker.image.rootfs.diff.tar",
-  "application/vnd.oci.image.layer.v1.tar",
-  "application/vnd.oci.image.layer.v1.tar+gzip",
-  "application/vnd.oci.image.layer.v1.tar+zstd",
-  NULL,
-};
 
 void
 pd_remote_plugin_free (PdRemotePlugin *remote)
@@ -71,219 +53,6 @@ pd_pull_get_host_platform (void)
 #endif
 }
 
-/* section: JSON */
-
-/* the root object of a manifest or an index (@root keeps it alive), or NULL */
-static JsonObject *
-parse_object (GBytes *bytes, JsonNode **root, const char *what, GError **error)
-{
-  gsize len = 0;
-  const char *data = g_bytes_get_data (bytes, &len);
-  g_autoptr(GError) local_error = NULL;
-
-  *root = pd_json_parse (data, len, PD_MAX_MANIFEST_SIZE, &local_error);
-  if (*root == NULL || !JSON_NODE_HOLDS_OBJECT (*root))
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE, "invalid %s: %s", what,
-                   local_error != NULL ? local_error->message : "not an object");
-      return NULL;
-    }
-  return json_node_get_object (*root);
-}
-
-static const char *
-get_string (JsonObject *object, const char *name)
-{
-  JsonNode *node = json_object_get_member (object, name);
-
-  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
-      json_node_get_value_type (node) != G_TYPE_STRING)
-    return NULL;
-  return json_node_get_string (node);
-}
-
-/* a descriptor {mediaType, digest, size} with a valid digest and a sane size */
-static PdDescriptor *
-parse_descriptor (JsonNode *node, const char *what, GError **error)
-{
-  JsonObject *object;
-  JsonNode *size_node;
-  const char *media_type, *digest;
-  gint64 size;
-
-  if (node == NULL || !JSON_NODE_HOLDS_OBJECT (node))
-    goto invalid;
-  object = json_node_get_object (node);
-  media_type = get_string (object, "mediaType");
-  digest = get_string (object, "digest");
-  size_node = json_object_get_member (object, "size");
-  if (media_type == NULL || digest == NULL || !pd_digest_is_valid (digest) || size_node == NULL ||
-      !JSON_NODE_HOLDS_VALUE (size_node) || json_node_get_value_type (size_node) != G_TYPE_INT64)
-    goto invalid;
-  size = json_node_get_int (size_node);
-  if (size < 0)
-    goto invalid;
-  return pd_descriptor_new (media_type, digest, (guint64) size);
-
-invalid:
-  g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
-               "invalid manifest: bad %s descriptor", what);
-  return NULL;
-}
-
-/* section: resolving */
-
-static gboolean
-is_index_type (const char *media_type)
-{
-  return g_strcmp0 (media_type, MEDIA_TYPE_DOCKER_INDEX) == 0 ||
-         g_strcmp0 (media_type, MEDIA_TYPE_OCI_INDEX) == 0;
-}
-
-/* "os/arch[/variant]" */
-static gboolean
-platform_matches (JsonObject *platform, const char *wanted)
-{
-  g_auto(GStrv) parts = g_strsplit (wanted, "/", 3);
-  const char *os = get_string (platform, "os");
-  const char *arch = get_string (platform, "architecture");
-  const char *variant = get_string (platform, "variant");
-
-  if (g_strv_length (parts) < 2 || g_strcmp0 (os, parts[0]) != 0 ||
-      g_strcmp0 (arch, parts[1]) != 0)
-    return FALSE;
-  /* a wanted variant must match; none wanted takes the first entry of the architecture */
-  return parts[2] == NULL || g_strcmp0 (variant, parts[2]) == 0;
-}
-
-char *
-pd_pull_pick_from_index (GBytes *index, const char *platform, GError **error)
-{
-  g_autoptr(JsonNode) root = NULL;
-  g_autoptr(GString) available = g_string_new (NULL);
-  JsonObject *object = parse_object (index, &root, "image index", error);
-  JsonNode *manifests;
-  JsonArray *array;
-
-  if (object == NULL)
-    return NULL;
-  manifests = json_object_get_member (object, "manifests");
-  if (manifests == NULL || !JSON_NODE_HOLDS_ARRAY (manifests))
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
-                   "invalid image index: no manifests");
-      return NULL;
-    }
-  array = json_node_get_array (manifests);
-  for (guint i = 0; i < json_array_get_length (array); i++)
-    {
-      JsonNode *entry = json_array_get_element (array, i);
-      JsonNode *platform_node;
-      g_autoptr(PdDescriptor) descriptor = parse_descriptor (entry, "index entry", error);
-
-      if (descriptor == NULL)
-        return NULL;
-      platform_node = json_object_get_member (json_node_get_object (entry), "platform");
-      if (platform_node == NULL || !JSON_NODE_HOLDS_OBJECT (platform_node))
-        continue;
-      if (platform_matches (json_node_get_object (platform_node), platform))
-        return g_strdup (descriptor->digest);
-      {
-        JsonObject *p = json_node_get_object (platform_node);
-        g_autofree char *text = g_strdup_printf ("%s/%s%s%s", get_string (p, "os"),
-                                                 get_string (p, "architecture"),
-                                                 get_string (p, "variant") != NULL ? "/" : "",
-                                                 get_string (p, "variant") != NULL
-                                                   ? get_string (p, "variant") : "");
-        g_autofree char *escaped = pd_escape_untrusted (text, -1);
-
-        g_string_append_printf (available, "%s%s", available->len > 0 ? ", " : "", escaped);
-      }
-    }
-  g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
-               "the image index has no plugin for %s (it has: %s)", platform,
-               available->len > 0 ? available->str : "none");
-  return NULL;
-}
-
-gboolean
-pd_pull_parse_manifest (PdRemotePlugin *remote, PdDescriptor **config_out, GError **error)
-{
-  g_autoptr(JsonNode) root = NULL;
-  JsonObject *object = parse_object (remote->manifest, &root, "manifest", error);
-  JsonNode *layers, *schema;
-  JsonArray *array;
-
-  if (object == NULL)
-    return FALSE;
-  schema = json_object_get_member (object, "schemaVersion");
-  if (schema == NULL || !JSON_NODE_HOLDS_VALUE (schema) ||
-      json_node_get_value_type (schema) != G_TYPE_INT64 || json_node_get_int (schema) != 2)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
-                   "unsupported manifest: schemaVersion must be 2");
-      return FALSE;
-    }
-  if (g_strcmp0 (remote->manifest_media_type, PD_MEDIA_TYPE_DOCKER_MANIFEST) != 0 &&
-      g_strcmp0 (remote->manifest_media_type, PD_MEDIA_TYPE_OCI_MANIFEST) != 0)
-    {
-      g_autofree char *escaped = pd_escape_untrusted (remote->manifest_media_type, -1);
-      g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
-                   "unsupported manifest media type \"%s\"", escaped);
-      return FALSE;
-    }
-  *config_out = parse_descriptor (json_object_get_member (object, "config"), "config", error);
-  if (*config_out == NULL)
-    return FALSE;
-  if (!g_str_equal ((*config_out)->media_type, PD_MEDIA_TYPE_PLUGIN_CONFIG))
-    {
-      g_autofree char *escaped = pd_escape_untrusted ((*config_out)->media_type, -1);
-      g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
-                   "not a plugin: the config has media type \"%s\", not %s", escaped,
-                   PD_MEDIA_TYPE_PLUGIN_CONFIG);
-      return FALSE;
-    }
-  if ((*config_out)->size > MAX_CONFIG_SIZE)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
-                   "the plugin config is larger than %d bytes", MAX_CONFIG_SIZE);
-      return FALSE;
-    }
-
-  layers = json_object_get_member (object, "layers");
-  if (layers == NULL || !JSON_NODE_HOLDS_ARRAY (layers))
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
-                   "invalid manifest: no layers");
-      return FALSE;
-    }
-  array = json_node_get_array (layers);
-  if (json_array_get_length (array) == 0 || json_array_get_length (array) > MAX_LAYERS)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
-                   "invalid manifest: %u layers (1 to %d allowed)",
-                   json_array_get_length (array), MAX_LAYERS);
-      return FALSE;
-    }
-  remote->layers = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
-  for (guint i = 0; i < json_array_get_length (array); i++)
-    {
-      PdDescriptor *layer = parse_descriptor (json_array_get_element (array, i), "layer", error);
-
-      if (layer == NULL)
-        return FALSE;
-      g_ptr_array_add (remote->layers, layer);
-      if (!g_strv_contains (layer_media_types, layer->media_type))
-        {
-          g_autofree char *escaped = pd_escape_untrusted (layer->media_type, -1);
-          g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
-                       "unsupported layer media type \"%s\"", escaped);
-          return FALSE;
-        }
-    }
-  return TRUE;
-}
-
 PdRemotePlugin *
 pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *platform,
                  const char *expected_digest, GCancellable *cancellable, GError **error)
@@ -312,9 +81,9 @@ pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *p
     }
   remote->digest = g_strdup (digest);
 
-  if (is_index_type (media_type))
+  if (pd_oci_media_type_is_index (media_type))
     {
-      g_autofree char *picked = pd_pull_pick_from_index (body, platform, error);
+      g_autofree char *picked = pd_oci_pick_from_index (body, platform, error);
 
       if (picked == NULL)
         return NULL;
@@ -325,7 +94,7 @@ pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *p
                                               error);
       if (body == NULL)
         return NULL;
-      if (is_index_type (media_type))
+      if (pd_oci_media_type_is_index (media_type))
         {
           g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
                        "the image index names another index");
@@ -335,11 +104,12 @@ pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *p
   remote->manifest = g_steal_pointer (&body);
   remote->manifest_media_type = g_steal_pointer (&media_type);
   remote->manifest_digest = g_steal_pointer (&digest);
-  if (!pd_pull_parse_manifest (remote, &config_descriptor, error))
+  if (!pd_oci_parse_manifest (remote->manifest, remote->manifest_media_type,
+                              &config_descriptor, &remote->layers, error))
     return NULL;
 
   remote->config_data = pd_registry_client_get_blob (client, config_descriptor->digest,
-                                                     MAX_CONFIG_SIZE, cancellable, error);
+                                                     PD_MAX_CONFIG_BLOB_SIZE, cancellable, error);
   if (remote->config_data == NULL)
     return NULL;
   remote->config_digest = g_strdup (config_descriptor->digest);

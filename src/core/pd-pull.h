@@ -12,10 +12,10 @@
 G_BEGIN_DECLS
 
 /*
- * Pulling a plugin image (docker-plugins.md 5.2, fixed as section 7 says): resolve the
- * reference to a plugin manifest (from an image index: the requested platform), fetch and
- * validate the config, then stream every layer in manifest order — download, verify, store as
- * a blob, decompress and extract confined — in one pass. Blocking: call from a GTask thread.
+ * Pulling a plugin image (docs/design.md, section Data flows): resolve the reference to a
+ * plugin manifest (from an image index: the requested platform; pd-oci.h reads both), fetch
+ * and validate the config, then stream every layer in manifest order — download, verify, store
+ * as a blob, decompress and extract confined — in one pass. Blocking: call from a GTask thread.
  */
 
 /* What a reference resolved to: everything but the layers. */
@@ -47,16 +47,6 @@ PdRemotePlugin *pd_pull_resolve (PdRegistryClient *client,
                                  const char *platform,
                                  const char *expected_digest,
                                  GCancellable *cancellable,
-                                 GError **error);
-
-/* The steps of pd_pull_resolve() that read what the registry sent, on their own for tests
- * and fuzzing. The digest of the entry of image index @index for @platform ("os/arch[/variant]",
- * the first entry of that architecture when no variant is given), or
- * PD_ERROR_UNSUPPORTED_MEDIA_TYPE naming the platforms it has. */
-char *pd_pull_pick_from_index (GBytes *index, const char *platform, GError **error);
-/* Checks @remote's manifest (schema 2, a plugin config of at most 4 MiB, 1 to 127 layers of
- * tar media types) and fills in remote->layers; @config_out: the config's descriptor. */
-gboolean pd_pull_parse_manifest (PdRemotePlugin *remote, PdDescriptor **config_out,
                                  GError **error);
 
 /* Download-once bookkeeping shared by every job of the daemon: a blob is downloaded by one job
