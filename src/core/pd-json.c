@@ -509,3 +509,22 @@ pd_json_builder_add_strv (JsonBuilder *builder, const char *key, const char *con
     json_builder_add_string_value (builder, strv[i]);
   json_builder_end_array (builder);
 }
+
+const char *
+pd_json_object_get_string_nocase (JsonObject *object, const char *name)
+{
+  /* Go decodes keys case-insensitively: "Username" and "username" are the same */
+  g_autoptr(GList) members = json_object_get_members (object);
+
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      JsonNode *node;
+
+      if (g_ascii_strcasecmp (l->data, name) != 0)
+        continue;
+      node = json_object_get_member (object, l->data);
+      if (JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING)
+        return json_node_get_string (node);
+    }
+  return NULL;
+}

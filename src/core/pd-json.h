@@ -48,5 +48,8 @@ char *pd_json_to_go_data (JsonNode *node, gsize *len);
 char *pd_json_path_join (const char *parent, const char *name);
 /* adds member @key, an array of the strings of @strv (NULL gives []) */
 void pd_json_builder_add_strv (JsonBuilder *builder, const char *key, const char *const *strv);
+/* The first member of @object named @name in any ASCII case that holds a string, as Go decodes
+ * keys, or NULL */
+const char *pd_json_object_get_string_nocase (JsonObject *object, const char *name);
 
 G_END_DECLS

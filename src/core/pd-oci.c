@@ -137,26 +137,14 @@ pd_oci_manifest_list_digests (const char *data, gsize len, GError **error)
 char *
 pd_oci_manifest_get_media_type (GBytes *manifest)
 {
-  g_autoptr(GList) members = NULL;
   gsize len = 0;
   const char *data = g_bytes_get_data (manifest, &len);
   g_autoptr(JsonNode) root = pd_json_parse (data, len, PD_MAX_MANIFEST_SIZE, NULL);
-  JsonObject *object;
 
   if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
     return NULL;
-  object = json_node_get_object (root);
   /* Go, and so the registries and Docker, decode keys case-insensitively */
-  members = json_object_get_members (object);
-  for (GList *l = members; l != NULL; l = l->next)
-    {
-      JsonNode *node = json_object_get_member (object, l->data);
-
-      if (g_ascii_strcasecmp (l->data, "mediaType") == 0 && JSON_NODE_HOLDS_VALUE (node) &&
-          json_node_get_value_type (node) == G_TYPE_STRING)
-        return g_strdup (json_node_get_string (node));
-    }
-  return NULL;
+  return g_strdup (pd_json_object_get_string_nocase (json_node_get_object (root), "mediaType"));
 }
 
 static const char * const layer_media_types[] = {

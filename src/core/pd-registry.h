@@ -14,7 +14,7 @@ G_BEGIN_DECLS
  * libsoup 3. Blocking: a client belongs to the thread that created it (a job's worker thread)
  * and owns its own SoupSession.
  *
- * Endpoints (docker-plugins.md 5.2, reliability.md rule 8): docker.io is reached at
+ * Endpoints (docs/design.md, section Registries): docker.io is reached at
  * registry-1.docker.io, after the configured mirrors for pulls. Other registries use HTTPS,
  * verified against the system CAs and the CA certificates (*.crt) in certs.d/<host[:port]>/;
  * plain HTTP is used only after HTTPS failed to connect, and only for loopback registries
@@ -29,11 +29,14 @@ G_BEGIN_DECLS
  *
  * Requests are retried (at most 5 attempts, backoff from 0.5 s with jitter, honouring
  * Retry-After up to 30 s) on resets, timeouts and connections closed early, 408, 429 and 5xx,
- * never on a refused or unreachable host; at most 10 redirects are
- * followed. A request that moves (sends or receives) fewer than the configuration's
- * stall_min_bytes within stall_timeout_s of waiting on the network (its headers included)
- * fails with PD_ERROR_REGISTRY_ERROR, and is neither retried nor resumed. Manifests and configs are capped at 4 MiB, token and error bodies at 1 MiB. Every
- * body is verified against its digest, computed here: Docker-Content-Digest is never trusted.
+ * never on a refused or unreachable host; at most 10 redirects are followed. A request that
+ * moves (sends or receives) fewer than the configuration's stall_min_bytes within
+ * stall_timeout_s of waiting on the network (its headers included) fails with
+ * PD_ERROR_REGISTRY_ERROR, and is neither retried nor resumed. Manifests and configs are capped
+ * at 4 MiB, token and error bodies at 1 MiB. Every body is verified against its digest,
+ * computed here: Docker-Content-Digest is never trusted.
+ *
+ * pd-registry-private.h says which file of the client holds which part.
  *
  * Errors: PD_ERROR_REGISTRY_UNAUTHORIZED (401/403), PD_ERROR_REGISTRY_NOT_FOUND (404),
  * PD_ERROR_DIGEST_MISMATCH, PD_ERROR_LIMITS_EXCEEDED, PD_ERROR_REGISTRY_ERROR for anything else
