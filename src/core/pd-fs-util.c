@@ -232,9 +232,10 @@ walk_level_free (WalkLevel *level)
   g_free (level);
 }
 
-/* the names in the dir open at @fd (which stays open), "." and ".." left out */
+/* the names in the dir open at @fd (which stays open; @what names it in errors), "." and ".."
+ * left out */
 static GPtrArray *
-read_dir_names (int fd, GError **error)
+read_dir_names (int fd, const char *what, GError **error)
 {
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
   int copy = fcntl (fd, F_DUPFD_CLOEXEC, 3);
@@ -242,13 +243,13 @@ read_dir_names (int fd, GError **error)
 
   if (copy < 0)
     {
-      pd_set_error_from_errno (error, errno, "cannot read a directory");
+      pd_set_error_from_errno (error, errno, "cannot read %s", what);
       return NULL;
     }
   dir = fdopendir (copy);
   if (dir == NULL)
     {
-      pd_set_error_from_errno (error, errno, "cannot read a directory");
+      pd_set_error_from_errno (error, errno, "cannot read %s", what);
       close (copy);
       return NULL;
     }
@@ -265,7 +266,7 @@ read_dir_names (int fd, GError **error)
           closedir (dir);
           if (errsv != 0)
             {
-              pd_set_error_from_errno (error, errsv, "cannot read a directory");
+              pd_set_error_from_errno (error, errsv, "cannot read %s", what);
               return NULL;
             }
           return g_steal_pointer (&names);
@@ -273,6 +274,96 @@ read_dir_names (int fd, GError **error)
       if (!g_str_equal (entry->d_name, ".") && !g_str_equal (entry->d_name, ".."))
         g_ptr_array_add (names, g_strdup (entry->d_name));
     }
+}
+
+static gint
+compare_strings (gconstpointer a, gconstpointer b)
+{
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
+}
+
+GPtrArray *
+pd_list_dir_at (int dirfd, const char *name, GError **error)
+{
+  const char *what = name != NULL ? name : ".";
+  GPtrArray *names;
+  int fd;
+
+  fd = openat (dirfd, what, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot open %s", what);
+      return NULL;
+    }
+  names = read_dir_names (fd, what, error);
+  close (fd);
+  if (names != NULL)
+    g_ptr_array_sort (names, compare_strings);
+  return names;
+}
+
+GBytes *
+pd_read_file_at (int dirfd, const char *name, gsize max_size, GError **error)
+{
+  g_autoptr(GByteArray) buf = NULL;
+  struct stat st;
+  guint8 chunk[65536];
+  int fd;
+
+  /* a GByteArray holds at most G_MAXUINT bytes */
+  max_size = MIN (max_size, (gsize) G_MAXUINT);
+  fd = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot open %s", name);
+      return NULL;
+    }
+  if (fstat (fd, &st) < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot stat %s", name);
+      close (fd);
+      return NULL;
+    }
+  if (!S_ISREG (st.st_mode))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "%s is not a regular file", name);
+      close (fd);
+      return NULL;
+    }
+  if ((guint64) st.st_size > max_size)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "%s is larger than %" G_GSIZE_FORMAT " bytes", name, max_size);
+      close (fd);
+      return NULL;
+    }
+  buf = g_byte_array_sized_new ((guint) st.st_size);
+  for (;;)
+    {
+      ssize_t n = read (fd, chunk, sizeof chunk);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
+        {
+          pd_set_error_from_errno (error, errno, "cannot read %s", name);
+          close (fd);
+          return NULL;
+        }
+      if (n == 0)
+        break;
+      /* the file may grow after the fstat: the cap holds for what is read */
+      if (buf->len + (gsize) n > max_size)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                       "%s is larger than %" G_GSIZE_FORMAT " bytes", name, max_size);
+          close (fd);
+          return NULL;
+        }
+      g_byte_array_append (buf, chunk, (guint) n);
+    }
+  close (fd);
+  return g_byte_array_free_to_bytes (g_steal_pointer (&buf));
 }
 
 /* "@root_name/a/b/@name" of the levels on @stack, for messages */
@@ -312,7 +403,7 @@ pd_walk_tree_at (int root_fd, const char *root_name, PdWalkFunc func, gpointer u
       pd_set_error_from_errno (error, errno, "cannot stat %s", root_name);
       return FALSE;
     }
-  root->entries = read_dir_names (root_fd, error);
+  root->entries = read_dir_names (root_fd, "a directory", error);
   if (root->entries == NULL)
     {
       g_prefix_error (error, "%s: ", root_name);
@@ -374,7 +465,7 @@ pd_walk_tree_at (int root_fd, const char *root_name, PdWalkFunc func, gpointer u
               close (child_fd);
               continue;
             }
-          child->entries = read_dir_names (child_fd, &local_error);
+          child->entries = read_dir_names (child_fd, "a directory", &local_error);
           if (child->entries == NULL)
             {
               g_autofree char *path = walk_path (root_name, stack, name);

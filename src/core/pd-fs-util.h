@@ -40,6 +40,12 @@ gboolean pd_walk_tree_at (int root_fd, const char *root_name, PdWalkFunc func,
  * fds whatever the depth (pd_walk_tree_at ()); a missing @name is not an error. Every entry is
  * attempted; the first error is returned. */
 gboolean pd_rm_rf_at (int dirfd, const char *name, GError **error);
+/* the entry names of the dir @name of @dirfd (@dirfd itself when @name is NULL; never through
+ * a symlink at @name), "." and ".." left out, sorted */
+GPtrArray *pd_list_dir_at (int dirfd, const char *name, GError **error);
+/* the contents of the regular file @name of @dirfd (never through a symlink), at most
+ * @max_size bytes: PD_ERROR_LIMITS_EXCEEDED beyond, also when it grows while read */
+GBytes *pd_read_file_at (int dirfd, const char *name, gsize max_size, GError **error);
 /* mkdir -p with @mode for every component created; the existing final dir is chmod'ed to
  * @mode (existing parents are left alone) */
 gboolean pd_mkdir_with_mode (const char *path, mode_t mode, GError **error);
