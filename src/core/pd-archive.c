@@ -881,21 +881,46 @@ copy_rootfs_entry (IngestContext *ctx, struct archive *reader, struct archive_en
   return TRUE;
 }
 
+/* one more entry of the archive (@what: "context", "layer") within the limits */
+static gboolean
+count_entry (IngestContext *ctx, const char *what, GError **error)
+{
+  if (++ctx->n_entries <= ctx->limits->max_entries)
+    return TRUE;
+  g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+               "the %s has more than %" G_GUINT64_FORMAT " entries", what,
+               ctx->limits->max_entries);
+  return FALSE;
+}
+
+/* the size @entry declares added to what the archive makes (@what: "context", "plugin") within
+ * the limits: a bomb is refused at its header, before any of its bytes are decompressed */
+static gboolean
+count_entry_bytes (IngestContext *ctx, struct archive_entry *entry, const char *what,
+                   GError **error)
+{
+  la_int64_t size = archive_entry_size (entry);
+
+  if (size < 0 || (guint64) size > ctx->limits->max_bytes - ctx->total_bytes)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the %s is larger than %" G_GUINT64_FORMAT " bytes", what,
+                   ctx->limits->max_bytes);
+      return FALSE;
+    }
+  ctx->total_bytes += (guint64) size;
+  return TRUE;
+}
+
 static gboolean
 ingest_entry (IngestContext *ctx, struct archive *reader, struct archive_entry *entry,
               GError **error)
 {
   g_autofree char *name = NULL;
   const char *rerooted;
-  la_int64_t size;
 
-  if (++ctx->n_entries > ctx->limits->max_entries)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
-                   "the context has more than %" G_GUINT64_FORMAT " entries",
-                   ctx->limits->max_entries);
-      return FALSE;
-    }
+  if (!count_entry (ctx, "context", error))
+    return FALSE;
   /* what the tar reader consumed so far (headers, pax records, skipped data): bytes no
    * entry header declares count too */
   if ((guint64) archive_filter_bytes (reader, 0) > ctx->limits->max_bytes)
@@ -905,19 +930,9 @@ ingest_entry (IngestContext *ctx, struct archive *reader, struct archive_entry *
                    ctx->limits->max_bytes);
       return FALSE;
     }
-  if (!check_name (ctx, archive_entry_pathname (entry), &name, error))
+  if (!check_name (ctx, archive_entry_pathname (entry), &name, error) ||
+      !count_entry_bytes (ctx, entry, "context", error))
     return FALSE;
-
-  /* refuse a bomb at its header, before any of its bytes are decompressed */
-  size = archive_entry_size (entry);
-  if (size < 0 || (guint64) size > ctx->limits->max_bytes - ctx->total_bytes)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
-                   "the context is larger than %" G_GUINT64_FORMAT " bytes",
-                   ctx->limits->max_bytes);
-      return FALSE;
-    }
-  ctx->total_bytes += (guint64) size;
 
   if (g_str_equal (name, "config.json"))
     return read_config (ctx, reader, entry, error);
@@ -1072,26 +1087,11 @@ ingest_layer_entry (IngestContext *ctx, struct archive *reader, struct archive_e
 {
   g_autofree char *name = NULL;
   const char *base;
-  la_int64_t size;
 
-  if (++ctx->n_entries > ctx->limits->max_entries)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
-                   "the layer has more than %" G_GUINT64_FORMAT " entries",
-                   ctx->limits->max_entries);
-      return FALSE;
-    }
-  if (!check_name (ctx, archive_entry_pathname (entry), &name, error))
+  if (!count_entry (ctx, "layer", error) ||
+      !check_name (ctx, archive_entry_pathname (entry), &name, error) ||
+      !count_entry_bytes (ctx, entry, "plugin", error))
     return FALSE;
-  size = archive_entry_size (entry);
-  if (size < 0 || (guint64) size > ctx->limits->max_bytes - ctx->total_bytes)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
-                   "the plugin is larger than %" G_GUINT64_FORMAT " bytes",
-                   ctx->limits->max_bytes);
-      return FALSE;
-    }
-  ctx->total_bytes += (guint64) size;
 
   if (ctx->writer == NULL && !start_layer (ctx, error))
     return FALSE;

@@ -46,14 +46,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdContextResult, pd_context_result_free)
  * G_IO_ERROR_CANCELLED. On failure nothing is left in the store but what GC can collect, and
  * @staging_dir may hold partial content the caller discards.
  */
-PdContextResult *pd_archive_ingest_context (int fd,
-                                            PdStore *store,
-                                            const char *staging_dir,
+PdContextResult *pd_archive_ingest_context (int fd, PdStore *store, const char *staging_dir,
                                             const char *helper_path,
                                             const PdArchiveLimits *limits,
                                             PdArchiveProgressFunc progress,
-                                            gpointer progress_data,
-                                            GCancellable *cancellable,
+                                            gpointer progress_data, GCancellable *cancellable,
                                             GError **error);
 
 /* reads up to @count bytes of a compressed layer: 0 at its end, -1 with @error set */
@@ -75,14 +72,10 @@ typedef gssize (*PdLayerReadFunc) (void *buffer, gsize count, gpointer user_data
  * hashed and normalised in this process as above, but neither extracted nor given to a helper
  * (for tests and fuzzing).
  */
-gboolean pd_archive_apply_layer (PdLayerReadFunc read_func,
-                                 gpointer read_data,
-                                 const char *diff_id,
-                                 const char *staging_dir,
-                                 const char *helper_path,
-                                 const PdArchiveLimits *limits,
-                                 guint64 *uncompressed_size,
-                                 GCancellable *cancellable,
+gboolean pd_archive_apply_layer (PdLayerReadFunc read_func, gpointer read_data,
+                                 const char *diff_id, const char *staging_dir,
+                                 const char *helper_path, const PdArchiveLimits *limits,
+                                 guint64 *uncompressed_size, GCancellable *cancellable,
                                  GError **error);
 
 /* the compressions of create contexts (and layers) decompressed in-process: "gzip", "xz", … */
