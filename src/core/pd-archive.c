@@ -186,7 +186,8 @@ wait_fd (IngestContext *ctx, int fd, short events, GError **error)
 
 /* section: reading the context */
 
-/* read () only: the fd is consumed exactly once, never seeked nor reopened (dbus-api.md D8) */
+/* read () only: the fd is consumed exactly once, never seeked nor reopened, so that what was
+ * checked is what was read (docs/design.md, section Data flows) */
 static la_ssize_t
 context_read_cb (struct archive *a, void *user_data, const void **buffer)
 {
@@ -222,7 +223,8 @@ context_read_cb (struct archive *a, void *user_data, const void **buffer)
 
 /* only filters that decompress in this process: libarchive falls back to running lrzip, grzip
  * or lzop (and lz4/zstd when built without them) as programs, which a multi-threaded daemon must
- * never fork (architecture.md decision 2). A throwaway reader tells which ones are built in. */
+ * never fork (a fork copies one thread of many). A throwaway reader tells which ones are built
+ * in. */
 static const struct {
   const char *name;
   int (*add) (struct archive *);

@@ -6,7 +6,7 @@
 G_BEGIN_DECLS
 
 /*
- * The daemon configuration file (architecture.md): $CONFIGURATION_DIRECTORY/plugind.conf, else
+ * The daemon configuration file (docs/plugind.8.rst): $CONFIGURATION_DIRECTORY/plugind.conf, else
  * /etc/plugind/plugind.conf, a GKeyFile. Registry certificates are read from the certs.d dir
  * next to it ($CONFIGURATION_DIRECTORY/certs.d, else /etc/plugind/certs.d), as Docker reads
  * /etc/docker/certs.d/<host[:port]>/.

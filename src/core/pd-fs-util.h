@@ -10,8 +10,9 @@ G_BEGIN_DECLS
 /* temp files of pd_file_write_atomic_at() are named PD_ATOMIC_TEMP_PREFIX "<name>.<random>" */
 #define PD_ATOMIC_TEMP_PREFIX ".#"
 
-/* write to a temp file in the same dir, fsync, rename over @name, fsync the dir (rule 7). Once
- * the rename succeeded the call succeeds: a failing fsync of the dir is only logged */
+/* write to a temp file in the same dir, fsync, rename over @name, fsync the dir: every state
+ * file is either old or new after a crash (docs/design.md, section Persistence). Once the rename
+ * succeeded the call succeeds: a failing fsync of the dir is only logged */
 gboolean pd_file_write_atomic_at (int dirfd, const char *name, const void *data, gsize len,
                                   mode_t mode, GError **error);
 /* the same, calling pd_crash_point (@crash_point_before_rename) (may be NULL) between the
@@ -61,8 +62,9 @@ char *pd_random_name (const char *prefix);
 /* GError from errno with PD_ERROR_NO_SPACE for ENOSPC/EDQUOT, PD_ERROR_FAILED otherwise */
 void pd_set_error_from_errno (GError **error, int errsv, const char *format, ...) G_GNUC_PRINTF (3, 4);
 
-/* Test-only crash points (reliability.md): when $PLUGIND_CRASH_POINT equals @name the process
- * is killed with SIGKILL right here. A no-op otherwise. */
+/* Test-only crash points (pd-store-private.h lists the store's), for the tests that kill the
+ * daemon mid-change: when $PLUGIND_CRASH_POINT equals @name the process is killed with SIGKILL
+ * right here. A no-op otherwise. */
 void pd_crash_point (const char *name);
 
 G_END_DECLS

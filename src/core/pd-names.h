@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #pragma once
 
-/* bus and object names (architecture.md "Names") */
+/* bus and object names (docs/dbus-api.md, "Object tree") */
 #define PD_DBUS_NAME              "org.plugind.Plugind1"
 #define PD_DBUS_ROOT_PATH         "/org/plugind/Plugind1"
 #define PD_DBUS_MANAGER_PATH      PD_DBUS_ROOT_PATH "/Manager"
@@ -12,7 +12,7 @@
 #define PD_DBUS_INTERFACE_JOB     "org.plugind.Plugind1.Job"
 #define PD_DBUS_ERROR_PREFIX      "org.plugind.Plugind1.Error."
 
-/* polkit actions (dbus-api.md D7) */
+/* polkit actions (docs/dbus-api.md, "Authorization (polkit)") */
 #define PD_ACTION_PREFIX              "org.plugind.plugind1."
 #define PD_ACTION_INSTALL             PD_ACTION_PREFIX "install"
 #define PD_ACTION_INSTALL_PRIVILEGED  PD_ACTION_PREFIX "install-privileged"

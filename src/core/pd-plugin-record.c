@@ -189,7 +189,7 @@ pd_plugin_record_new (const char *id,
   self->config_digest = g_strdup (config_digest);
   self->manifest_digest = g_strdup (manifest_digest);
   self->layer_digests = copy_strv_or_empty (layer_digests);
-  /* Docker's InitEmptySettings, but as deep copies (bug 5) */
+  /* Docker's InitEmptySettings, but as deep copies: a Set must not change the config */
   self->settings = pd_plugin_settings_new_from_config (config);
   self->created = (guint64) g_get_real_time ();
   self->updated = self->created;

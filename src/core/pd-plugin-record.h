@@ -62,7 +62,7 @@ GPtrArray *pd_plugin_record_dup_privileges (PdPluginRecord *self);
 char *pd_plugin_record_to_data (PdPluginRecord *self, gsize *len);
 PdPluginRecord *pd_plugin_record_new_from_data (const char *data, gsize len, GError **error);
 
-/* Docker's `Plugin` object (docker-protocol.md C2) as JSON text; without @show_values, the
+/* Docker's `Plugin` object, as Docker's API shows it, as JSON text; without @show_values, the
  * env values and args in Settings are PD_HIDDEN_VALUE (pd_plugin_settings_copy_hidden()) */
 char *pd_plugin_record_to_docker_json (PdPluginRecord *self, gboolean show_values);
 

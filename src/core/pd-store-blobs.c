@@ -494,7 +494,8 @@ pd_store_gc_blobs (PdStore *self, GPtrArray *records, GError **error)
       return 0;
     }
 
-  /* every blob a record can reach is kept, the manifest and what it lists included (bug 3) */
+  /* every blob a record can reach is kept, the manifest and what it lists included (Docker's
+   * GC did not count manifests, and a push needs them) */
   for (guint i = 0; records != NULL && i < records->len; i++)
     {
       PdPluginRecord *record = g_ptr_array_index (records, i);

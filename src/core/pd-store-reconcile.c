@@ -77,7 +77,8 @@ pd_store_reconcile (PdStore *self, GError **error)
   g_autoptr(GPtrArray) plugin_names = NULL;
   g_autoptr(GPtrArray) blob_names = NULL;
 
-  /* tmp/: staging dirs and ingests of operations that did not finish (bug 23) */
+  /* tmp/: staging dirs and ingests of operations that did not finish, which nothing else
+   * would ever delete */
   tmp_names = pd_list_dir_at (self->tmp_fd, NULL, error);
   if (tmp_names == NULL)
     return FALSE;
@@ -89,9 +90,10 @@ pd_store_reconcile (PdStore *self, GError **error)
     }
   pd_crash_point ("store-reconcile-after-tmp");
 
-  /* plugins/: every path is relative to our dir fd, never to the cwd (bug 7). Only what this
-   * store makes is deleted; records are checked (and bad ones reported) by
-   * pd_store_load_records(), so that a start parses each record once */
+  /* plugins/: every path is relative to our dir fd, never to the working dir (Docker's reload
+   * removed -removing dirs through a relative path). Only what this store makes is deleted;
+   * records are checked (and bad ones reported) by pd_store_load_records(), so that a start
+   * parses each record once */
   plugin_names = pd_list_dir_at (self->plugins_fd, NULL, error);
   if (plugin_names == NULL)
     return FALSE;

@@ -332,7 +332,7 @@ pd_store_load_records (PdStore *self, GError **error)
       record = load_plugin_dir (self, name, &local_error);
       if (record == NULL)
         {
-          /* left in place: it may be the data of another daemon version (see the top) */
+          /* left in place: it may be the data of another daemon version (pd-store-private.h) */
           pd_store_note_unlisted (self, name, local_error->message);
           continue;
         }
