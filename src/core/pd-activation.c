@@ -77,10 +77,11 @@ activation_clear (PdActivation *self)
 static void
 activation_finish (PdActivation *self, GStrv implements, GError *error)
 {
-  g_autoptr(PdActivation) hold = pd_activation_ref (self);
-
+  /* the callback may drop the caller's reference */
+  pd_activation_ref (self);
   activation_clear (self);
   self->callback (implements, error, self->user_data);
+  pd_activation_unref (self);
 }
 
 static void
