@@ -3,6 +3,7 @@
 
 #define G_LOG_DOMAIN "test-config"
 
+#include <linux/capability.h>
 #include <string.h>
 
 #include "pd-error.h"
@@ -350,6 +351,45 @@ test_config_null_vs_absent (void)
   g_assert_nonnull (strstr (json, "{\"Description\":\"\",\"Name\":\"d\",\"Path\":null,\"Settable\":[]}"));
 }
 
+/* the capabilities of <linux/capability.h>, with their values: a config may name each */
+#define KERNEL_CAPABILITY(name) { #name, name }
+static const struct {
+  const char *name;
+  int value;
+} kernel_capabilities[] = {
+  KERNEL_CAPABILITY (CAP_CHOWN), KERNEL_CAPABILITY (CAP_DAC_OVERRIDE),
+  KERNEL_CAPABILITY (CAP_DAC_READ_SEARCH), KERNEL_CAPABILITY (CAP_FOWNER),
+  KERNEL_CAPABILITY (CAP_FSETID), KERNEL_CAPABILITY (CAP_KILL), KERNEL_CAPABILITY (CAP_SETGID),
+  KERNEL_CAPABILITY (CAP_SETUID), KERNEL_CAPABILITY (CAP_SETPCAP),
+  KERNEL_CAPABILITY (CAP_LINUX_IMMUTABLE), KERNEL_CAPABILITY (CAP_NET_BIND_SERVICE),
+  KERNEL_CAPABILITY (CAP_NET_BROADCAST), KERNEL_CAPABILITY (CAP_NET_ADMIN),
+  KERNEL_CAPABILITY (CAP_NET_RAW), KERNEL_CAPABILITY (CAP_IPC_LOCK),
+  KERNEL_CAPABILITY (CAP_IPC_OWNER), KERNEL_CAPABILITY (CAP_SYS_MODULE),
+  KERNEL_CAPABILITY (CAP_SYS_RAWIO), KERNEL_CAPABILITY (CAP_SYS_CHROOT),
+  KERNEL_CAPABILITY (CAP_SYS_PTRACE), KERNEL_CAPABILITY (CAP_SYS_PACCT),
+  KERNEL_CAPABILITY (CAP_SYS_ADMIN), KERNEL_CAPABILITY (CAP_SYS_BOOT),
+  KERNEL_CAPABILITY (CAP_SYS_NICE), KERNEL_CAPABILITY (CAP_SYS_RESOURCE),
+  KERNEL_CAPABILITY (CAP_SYS_TIME), KERNEL_CAPABILITY (CAP_SYS_TTY_CONFIG),
+  KERNEL_CAPABILITY (CAP_MKNOD), KERNEL_CAPABILITY (CAP_LEASE),
+  KERNEL_CAPABILITY (CAP_AUDIT_WRITE), KERNEL_CAPABILITY (CAP_AUDIT_CONTROL),
+  KERNEL_CAPABILITY (CAP_SETFCAP), KERNEL_CAPABILITY (CAP_MAC_OVERRIDE),
+  KERNEL_CAPABILITY (CAP_MAC_ADMIN), KERNEL_CAPABILITY (CAP_SYSLOG),
+  KERNEL_CAPABILITY (CAP_WAKE_ALARM), KERNEL_CAPABILITY (CAP_BLOCK_SUSPEND),
+  KERNEL_CAPABILITY (CAP_AUDIT_READ), KERNEL_CAPABILITY (CAP_PERFMON),
+  KERNEL_CAPABILITY (CAP_BPF), KERNEL_CAPABILITY (CAP_CHECKPOINT_RESTORE),
+};
+
+/* their names, joined by "\",\"" for a JSON array */
+static char *
+capability_names (void)
+{
+  g_autoptr(GString) list = g_string_new (NULL);
+
+  for (gsize i = 0; i < G_N_ELEMENTS (kernel_capabilities); i++)
+    g_string_append_printf (list, "%s%s", i > 0 ? "\",\"" : "", kernel_capabilities[i].name);
+  return g_string_free (g_steal_pointer (&list), FALSE);
+}
+
 static void
 test_config_accepts_edges (void)
 {
@@ -386,26 +426,23 @@ test_config_accepts_edges (void)
     g_assert_false (c->has_user);
     g_assert_null (c->rootfs_diff_ids);
   }
-  /* every Linux capability is known */
+  /* every Linux capability is known, by its kernel value */
   {
-    static const char *const caps[] = {
-      "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID",
-      "CAP_KILL", "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE",
-      "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK",
-      "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE",
-      "CAP_SYS_PACCT", "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE",
-      "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE",
-      "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-      "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF",
-      "CAP_CHECKPOINT_RESTORE", NULL,
-    };
-    g_autofree char *list = g_strjoinv ("\",\"", (GStrv) caps);
+    g_autofree char *list = capability_names ();
     g_autofree char *j = g_strdup_printf ("{\"Entrypoint\":[\"/p\"],\"Linux\":{\"Capabilities\":[\"%s\"]}}", list);
     g_autoptr(PdPluginConfig) c = parse_ok (j);
+    guint64 seen = 0;
 
     g_assert_cmpuint (g_strv_length (c->linux_capabilities), ==, 41);
-    for (guint i = 0; caps[i] != NULL; i++)
-      g_assert_cmpint (pd_linux_capability_from_name (caps[i]), ==, (int) i);
+    g_assert_cmpuint (G_N_ELEMENTS (kernel_capabilities), ==, CAP_LAST_CAP + 1);
+    for (gsize i = 0; i < G_N_ELEMENTS (kernel_capabilities); i++)
+      {
+        g_assert_cmpint (pd_linux_capability_from_name (kernel_capabilities[i].name), ==,
+                         kernel_capabilities[i].value);
+        seen |= G_GUINT64_CONSTANT (1) << kernel_capabilities[i].value;
+      }
+    /* each of 0 … CAP_LAST_CAP once */
+    g_assert_cmphex (seen, ==, (G_GUINT64_CONSTANT (1) << (CAP_LAST_CAP + 1)) - 1);
     g_assert_cmpint (pd_linux_capability_from_name ("CAP_SYS_ADMIN"), ==, 21);
     g_assert_cmpint (pd_linux_capability_from_name ("CAP_CHECKPOINT_RESTORE"), ==, 40);
     g_assert_cmpint (pd_linux_capability_from_name ("cap_sys_admin"), ==, -1);
