@@ -485,8 +485,8 @@ test_whiteout_odd_marker (Fixture *f, gconstpointer data)
                "d d755\n");
 }
 
-/* OCI layer.md: "files that are present in the same layer as a whiteout file can only be
- * hidden by whiteout files in subsequent layers" */
+/* as the OCI image specification puts it, "files that are present in the same layer as a
+ * whiteout file can only be hidden by whiteout files in subsequent layers" */
 static void
 test_whiteout_same_layer (Fixture *f, gconstpointer data)
 {

@@ -216,7 +216,8 @@ install_plugin (PdStore *store, PdPluginRecord *record)
   g_assert_no_error (error);
 }
 
-/* reliability.md invariants 3, 4 and 5 on a state dir, plus every plugin dir being whole */
+/* invariants 3, 4 and 5 of docs/design.md (section Tests) on a state dir, and every plugin dir
+ * being whole */
 static void
 assert_invariants (const char *state_dir)
 {
@@ -1049,8 +1050,8 @@ test_reconcile (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpint (symlink (outside, path), ==, 0);
   g_clear_pointer (&path, g_free);
 
-  /* plugins/: a half-removed plugin, reached by a dirfd and not the cwd (bug 7): a decoy of the
-   * same name in the cwd must survive */
+  /* plugins/: a half-removed plugin, reached by a dirfd and never through the cwd: a decoy of
+   * the same name in the cwd must survive */
   path = g_build_filename (plugins, ID_B "-removing", "rootfs", "bin", NULL);
   make_dir (path);
   g_clear_pointer (&path, g_free);
@@ -1318,7 +1319,7 @@ test_gc (Fixture *fixture, gconstpointer user_data)
   PdPluginRecord *a;
   guint removed;
 
-  /* the manifest's blobs, one of them only the manifest names: it must survive (bug 3) */
+  /* the manifest's blobs, one of them named by the manifest alone: it must survive all the same */
   put_manifest_blobs (store, &blobs);
   unreferenced = pd_store_put_blob (store, "nobody wants me", 15, &error);
   g_assert_no_error (error);
