@@ -33,154 +33,23 @@
 #include "pd-digest.h"
 #include "pd-error.h"
 #include "pd-store.h"
+#include "pd-test-utils.h"
 
 typedef struct archive TestArchive;
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestArchive, archive_free)
-typedef struct archive_entry TestArchiveEntry;
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestArchiveEntry, archive_entry_free)
 
-#define TEST_MTIME 1700000000
 #define CONFIG_JSON "{\"Description\":\"test plugin\",\"Entrypoint\":[\"/bin/tool\"]}"
 #define CONFIG_ENTRY { T_FILE, "config.json", NULL, 0644, CONFIG_JSON }
 
 /* section: building contexts */
 
-typedef enum {
-  T_END = 0,
-  T_FILE,
-  T_DIR,
-  T_SYMLINK,
-  T_HARDLINK,
-  T_CHR,
-  T_BLK,
-  T_FIFO,
-} TestType;
-
-typedef enum {
-  FILTER_NONE,
-  FILTER_GZIP,
-  FILTER_XZ,
-  FILTER_ZSTD,
-  FILTER_BZIP2,
-} TestFilter;
-
-typedef struct {
-  TestType type;
-  const char *name;
-  const char *target;   /* symlink or hard-link target */
-  guint mode;
-  const char *data;     /* file content; NULL with @size: that many zero bytes */
-  gsize size;
-} TestEntry;
-
-static la_ssize_t
-append_cb (struct archive *a, void *user_data, const void *buffer, size_t length)
-{
-  g_byte_array_append (user_data, buffer, (guint) length);
-  return (la_ssize_t) length;
-}
-
-static void
-add_filter (struct archive *a, TestFilter filter)
-{
-  int r = ARCHIVE_OK;
-
-  switch (filter)
-    {
-    case FILTER_NONE:
-      break;
-    case FILTER_GZIP:
-      r = archive_write_add_filter_gzip (a);
-      break;
-    case FILTER_XZ:
-      r = archive_write_add_filter_xz (a);
-      break;
-    case FILTER_ZSTD:
-      r = archive_write_add_filter_zstd (a);
-      break;
-    case FILTER_BZIP2:
-      r = archive_write_add_filter_bzip2 (a);
-      break;
-    default:
-      g_assert_not_reached ();
-    }
-  g_assert_cmpint (r, ==, ARCHIVE_OK);
-}
-
+/* a tar compressed with @filter, without padding, files given by size full of zeros */
 static GBytes *
-build_tar (const TestEntry *entries, TestFilter filter)
+build_tar (const PdTestEntry *entries, PdTestFilter filter)
 {
-  g_autoptr(TestArchive) a = archive_write_new ();
-  GByteArray *out = g_byte_array_new ();
-  g_autofree char *zeros = g_malloc0 (65536);
+  const PdTestTarOptions options = { .filter = filter, .binary_names = TRUE };
 
-  g_assert_nonnull (a);
-  g_assert_cmpint (archive_write_set_format_pax_restricted (a), ==, ARCHIVE_OK);
-  g_assert_cmpint (archive_write_set_format_option (a, "pax", "hdrcharset", "BINARY"), ==,
-                   ARCHIVE_OK);
-  add_filter (a, filter);
-  /* no zero padding after the compressed stream: zstd readers take it for another frame */
-  g_assert_cmpint (archive_write_set_bytes_in_last_block (a, 1), ==, ARCHIVE_OK);
-  g_assert_cmpint (archive_write_open (a, out, NULL, append_cb, NULL), ==, ARCHIVE_OK);
-
-  for (const TestEntry *e = entries; e->type != T_END; e++)
-    {
-      g_autoptr(TestArchiveEntry) entry = archive_entry_new ();
-      gsize size = e->data != NULL ? strlen (e->data) : e->size;
-
-      archive_entry_set_pathname (entry, e->name);
-      archive_entry_set_mtime (entry, TEST_MTIME, 0);
-      archive_entry_set_uid (entry, 0);
-      archive_entry_set_gid (entry, 0);
-      switch (e->type)
-        {
-        case T_FILE:
-          archive_entry_set_filetype (entry, AE_IFREG);
-          archive_entry_set_size (entry, (la_int64_t) size);
-          break;
-        case T_DIR:
-          archive_entry_set_filetype (entry, AE_IFDIR);
-          break;
-        case T_SYMLINK:
-          archive_entry_set_filetype (entry, AE_IFLNK);
-          archive_entry_set_symlink (entry, e->target);
-          break;
-        case T_HARDLINK:
-          archive_entry_set_filetype (entry, AE_IFREG);
-          archive_entry_set_hardlink (entry, e->target);
-          break;
-        case T_CHR:
-          archive_entry_set_filetype (entry, AE_IFCHR);
-          archive_entry_set_rdevmajor (entry, 1);
-          archive_entry_set_rdevminor (entry, 3);
-          break;
-        case T_BLK:
-          archive_entry_set_filetype (entry, AE_IFBLK);
-          archive_entry_set_rdevmajor (entry, 7);
-          archive_entry_set_rdevminor (entry, 0);
-          break;
-        case T_FIFO:
-          archive_entry_set_filetype (entry, AE_IFIFO);
-          break;
-        case T_END:
-        default:
-          g_assert_not_reached ();
-        }
-      archive_entry_set_perm (entry, e->mode != 0 ? e->mode
-                                                  : (e->type == T_DIR ? 0755 : 0644));
-      g_assert_cmpint (archive_write_header (a, entry), ==, ARCHIVE_OK);
-      if (e->type == T_FILE && e->data != NULL)
-        g_assert_cmpint (archive_write_data (a, e->data, size), ==, (la_ssize_t) size);
-      else if (e->type == T_FILE)
-        for (gsize done = 0; done < size;)
-          {
-            gsize chunk = MIN (size - done, 65536);
-            g_assert_cmpint (archive_write_data (a, zeros, chunk), ==, (la_ssize_t) chunk);
-            done += chunk;
-          }
-    }
-  g_assert_cmpint (archive_write_close (a), ==, ARCHIVE_OK);
-  return g_byte_array_free_to_bytes (out);
+  return pd_test_build_tar (entries, &options);
 }
 
 /* a raw ustar header, for names libarchive's writer would not split the way we want */
@@ -197,7 +66,7 @@ append_raw_header (GByteArray *out, const char *prefix, const char *name, char t
   g_snprintf ((char *) header + 108, 8, "%07o", 0);
   g_snprintf ((char *) header + 116, 8, "%07o", 0);
   g_snprintf ((char *) header + 124, 12, "%011o", (guint) size);
-  g_snprintf ((char *) header + 136, 12, "%011o", (guint) TEST_MTIME);
+  g_snprintf ((char *) header + 136, 12, "%011o", (guint) PD_TEST_MTIME);
   memset (header + 148, ' ', 8);
   header[156] = (guchar) typeflag;
   if (linkname != NULL)
@@ -229,18 +98,6 @@ finish_raw_tar (GByteArray *out)
 }
 
 /* section: helpers */
-
-static int
-rm_rf_cb (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  return remove (path);
-}
-
-static void
-rm_rf (const char *path)
-{
-  nftw (path, rm_rf_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
 
 static int
 du_cb (const char *path, const struct stat *st, int flag, struct FTW *ftw);
@@ -291,35 +148,6 @@ list_dir (const char *path, const char *prefix)
   g_ptr_array_sort (names, compare_names);
   g_ptr_array_add (names, NULL);
   return g_strjoinv (",", (char **) names->pdata);
-}
-
-/* children of this process, from /proc: a helper must never outlive an ingest */
-static guint
-count_children (void)
-{
-  g_autoptr(GDir) proc = g_dir_open ("/proc", 0, NULL);
-  const char *name;
-  guint n = 0;
-  pid_t self = getpid ();
-
-  g_assert_nonnull (proc);
-  while ((name = g_dir_read_name (proc)) != NULL)
-    {
-      g_autofree char *path = NULL;
-      g_autofree char *contents = NULL;
-      const char *close_paren;
-      int ppid = 0;
-
-      if (!g_ascii_isdigit (*name))
-        continue;
-      path = g_strdup_printf ("/proc/%s/stat", name);
-      if (!g_file_get_contents (path, &contents, NULL, NULL))
-        continue;
-      close_paren = strrchr (contents, ')');
-      if (close_paren != NULL && sscanf (close_paren + 2, "%*c %d", &ppid) == 1 && ppid == self)
-        n++;
-    }
-  return n;
 }
 
 static GBytes *
@@ -475,7 +303,7 @@ static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
   g_clear_object (&f->store);
-  rm_rf (f->state_dir);
+  pd_test_rm_rf (f->state_dir);
   g_free (f->state_dir);
   g_free (f->staging_dir);
   g_free (f->staging_parent);
@@ -568,7 +396,7 @@ assert_contained (Fixture *f)
   g_assert_true (g_str_equal (staging_listing, "") || g_str_equal (staging_listing, "rootfs"));
   g_assert_cmpint (stat ("/etc/passwd", &st), ==, 0);
   g_assert_cmpuint (st.st_nlink, ==, f->passwd_links);
-  g_assert_cmpuint (count_children (), ==, 0);
+  g_assert_cmpuint (pd_test_count_children (), ==, 0);
 }
 
 static char *
@@ -602,7 +430,7 @@ rootfs_exists (Fixture *f, const char *name)
 
 /* section: happy paths */
 
-static const TestEntry good_context[] = {
+static const PdTestEntry good_context[] = {
   { T_FILE, "config.json", NULL, 0644, CONFIG_JSON },
   { T_DIR, "rootfs", NULL, 0755 },
   { T_DIR, "rootfs/bin", NULL, 0750 },
@@ -709,7 +537,7 @@ assert_good_result (Fixture *f, PdContextResult *result)
   g_assert_cmpint (stat (tool_path, &st_tool), ==, 0);
   g_assert_cmpint (stat (hard_path, &st_hard), ==, 0);
   g_assert_cmpuint (st_tool.st_ino, ==, st_hard.st_ino);
-  g_assert_cmpint (st_tool.st_mtime, ==, TEST_MTIME);
+  g_assert_cmpint (st_tool.st_mtime, ==, PD_TEST_MTIME);
   g_assert_true (rootfs_exists (f, "bin/HARD2"));
   /* special files dropped, entries outside rootfs/ ignored */
   g_assert_false (rootfs_exists (f, "dev/null"));
@@ -720,7 +548,7 @@ assert_good_result (Fixture *f, PdContextResult *result)
   g_assert_false (rootfs_exists (f, "config.json"));
 
   g_assert_cmpuint (f->n_progress, >, 0);
-  g_assert_cmpuint (count_children (), ==, 0);
+  g_assert_cmpuint (pd_test_count_children (), ==, 0);
 }
 
 static char *first_diff_id;
@@ -728,7 +556,7 @@ static char *first_diff_id;
 static void
 test_happy (Fixture *f, gconstpointer data)
 {
-  TestFilter filter = GPOINTER_TO_INT (data);
+  PdTestFilter filter = GPOINTER_TO_INT (data);
   g_autoptr(GBytes) tar = build_tar (good_context, filter);
   g_autoptr(GError) error = NULL;
   g_autoptr(PdContextResult) result = NULL;
@@ -781,7 +609,7 @@ test_happy_locale (Fixture *f, gconstpointer data)
 static void
 test_happy_large (Fixture *f, gconstpointer data)
 {
-  static const TestEntry entries[] = {
+  static const PdTestEntry entries[] = {
     CONFIG_ENTRY,
     { T_DIR, "rootfs", NULL, 0755 },
     { T_FILE, "rootfs/a", NULL, 0644, NULL, 3 * 1024 * 1024 + 17 },
@@ -806,7 +634,7 @@ test_happy_large (Fixture *f, gconstpointer data)
 static void
 test_happy_dot_prefix (Fixture *f, gconstpointer data)
 {
-  static const TestEntry entries[] = {
+  static const PdTestEntry entries[] = {
     { T_DIR, "./", NULL, 0755 },
     { T_FILE, "./config.json", NULL, 0644, CONFIG_JSON },
     { T_DIR, "./rootfs/", NULL, 0711 },
@@ -835,8 +663,8 @@ test_happy_dot_prefix (Fixture *f, gconstpointer data)
 
 typedef struct {
   const char *name;
-  const TestEntry *entries;
-  TestFilter filter;
+  const PdTestEntry *entries;
+  PdTestFilter filter;
   GBytes *(*build) (void);     /* instead of @entries */
   gint code;
   const char *message;         /* a substring of the message, or NULL */
@@ -847,61 +675,61 @@ typedef struct {
 #define CONFIG { T_FILE, "config.json", NULL, 0644, CONFIG_JSON }
 #define ROOT { T_DIR, "rootfs", NULL, 0755 }
 
-static const TestEntry bad_dotdot[] = {
+static const PdTestEntry bad_dotdot[] = {
   CONFIG, ROOT,
   { T_FILE, "rootfs/../../escape", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry bad_dotdot_inner[] = {
+static const PdTestEntry bad_dotdot_inner[] = {
   CONFIG, ROOT,
   { T_DIR, "rootfs/a", NULL, 0755 },
   { T_FILE, "rootfs/a/../../../../../../../../tmp/pd-escape-dotdot", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry bad_absolute[] = {
+static const PdTestEntry bad_absolute[] = {
   CONFIG, ROOT,
   { T_FILE, "/tmp/pd-escape-absolute", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry bad_absolute_rootfs[] = {
+static const PdTestEntry bad_absolute_rootfs[] = {
   CONFIG, ROOT,
   { T_FILE, "/rootfs/escape", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry bad_symlink_root[] = {
+static const PdTestEntry bad_symlink_root[] = {
   CONFIG, ROOT,
   { T_SYMLINK, "rootfs/escape", "/" },
   { T_FILE, "rootfs/escape/tmp/pd-escape-symlink", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry bad_symlink_dotdot[] = {
+static const PdTestEntry bad_symlink_dotdot[] = {
   CONFIG, ROOT,
   { T_SYMLINK, "rootfs/up", "../../" },
   { T_FILE, "rootfs/up/escape", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry bad_symlink_tmp[] = {
+static const PdTestEntry bad_symlink_tmp[] = {
   CONFIG, ROOT,
   { T_SYMLINK, "rootfs/t", "../../../../../../../../../tmp" },
   { T_DIR, "rootfs/t/pd-escape-dir", NULL, 0755 },
   { T_END },
 };
-static const TestEntry bad_hardlink_passwd[] = {
+static const PdTestEntry bad_hardlink_passwd[] = {
   CONFIG, ROOT,
   { T_HARDLINK, "rootfs/passwd", "/etc/passwd" },
   { T_END },
 };
-static const TestEntry bad_hardlink_dotdot[] = {
+static const PdTestEntry bad_hardlink_dotdot[] = {
   CONFIG, ROOT,
   { T_HARDLINK, "rootfs/passwd", "rootfs/../../../../../../etc/passwd" },
   { T_END },
 };
-static const TestEntry bad_hardlink_outside[] = {
+static const PdTestEntry bad_hardlink_outside[] = {
   CONFIG, ROOT,
   { T_HARDLINK, "rootfs/config", "config.json" },
   { T_END },
 };
-static const TestEntry bad_hardlink_symlink[] = {
+static const PdTestEntry bad_hardlink_symlink[] = {
   CONFIG, ROOT,
   { T_SYMLINK, "rootfs/shadow", "/etc/shadow" },
   { T_HARDLINK, "rootfs/h", "rootfs/shadow" },
@@ -909,68 +737,68 @@ static const TestEntry bad_hardlink_symlink[] = {
   { T_FILE, "rootfs/h", NULL, 0777, "" },
   { T_END },
 };
-static const TestEntry bad_hardlink_through_symlink[] = {
+static const PdTestEntry bad_hardlink_through_symlink[] = {
   CONFIG, ROOT,
   { T_SYMLINK, "rootfs/etc", "/etc" },
   { T_HARDLINK, "rootfs/passwd", "rootfs/etc/passwd" },
   { T_END },
 };
-static const TestEntry bad_rootfs_symlink[] = {
+static const PdTestEntry bad_rootfs_symlink[] = {
   CONFIG,
   { T_SYMLINK, "rootfs", "/tmp" },
   { T_FILE, "rootfs/pd-escape-rootfs", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry bad_whiteout[] = {
+static const PdTestEntry bad_whiteout[] = {
   CONFIG, ROOT,
   { T_FILE, "rootfs/.wh.etc", NULL, 0644, "" },
   { T_END },
 };
-static const TestEntry bad_no_config[] = {
+static const PdTestEntry bad_no_config[] = {
   ROOT,
   { T_FILE, "rootfs/file", NULL, 0644, "data" },
   { T_END },
 };
-static const TestEntry bad_no_rootfs[] = {
+static const PdTestEntry bad_no_rootfs[] = {
   CONFIG,
   { T_FILE, "other/file", NULL, 0644, "data" },
   { T_END },
 };
-static const TestEntry bad_config_dir[] = {
+static const PdTestEntry bad_config_dir[] = {
   { T_DIR, "config.json", NULL, 0755 },
   ROOT,
   { T_END },
 };
-static const TestEntry bad_config_twice[] = {
+static const PdTestEntry bad_config_twice[] = {
   CONFIG, ROOT, CONFIG,
   { T_END },
 };
-static const TestEntry bad_bomb[] = {
+static const PdTestEntry bad_bomb[] = {
   CONFIG, ROOT,
   { T_FILE, "rootfs/zeros", NULL, 0644, NULL, 16 * 1024 * 1024 },
   { T_END },
 };
-static const TestEntry bad_bomb_ignored[] = {
+static const PdTestEntry bad_bomb_ignored[] = {
   CONFIG, ROOT,
   /* bytes outside rootfs/ are decompressed too, so they count */
   { T_FILE, "junk", NULL, 0644, NULL, 16 * 1024 * 1024 },
   { T_END },
 };
-static const TestEntry bad_big_config[] = {
+static const PdTestEntry bad_big_config[] = {
   { T_FILE, "config.json", NULL, 0644, NULL, 8192 },
   ROOT,
   { T_END },
 };
 
-static const TestEntry *
+static const PdTestEntry *
 make_many (guint n, gsize size)
 {
-  TestEntry *entries = g_new0 (TestEntry, n + 3);
+  PdTestEntry *entries = g_new0 (PdTestEntry, n + 3);
 
-  entries[0] = (TestEntry) CONFIG;
-  entries[1] = (TestEntry) ROOT;
+  entries[0] = (PdTestEntry) CONFIG;
+  entries[1] = (PdTestEntry) ROOT;
   for (guint i = 0; i < n; i++)
-    entries[i + 2] = (TestEntry) { T_FILE, g_strdup_printf ("rootfs/f%u", i), NULL, 0644, NULL, size };
+    entries[i + 2] = (PdTestEntry) { T_FILE, g_strdup_printf ("rootfs/f%u", i), NULL, 0644, NULL, size };
   return entries;
 }
 
@@ -978,49 +806,51 @@ static GBytes *
 build_many_bomb (void)
 {
   /* each entry under the cap, together far over it */
-  const TestEntry *entries = make_many (64, 256 * 1024);
+  const PdTestEntry *entries = make_many (64, 256 * 1024);
   GBytes *tar = build_tar (entries, FILTER_GZIP);
 
   for (guint i = 0; i < 64; i++)
     g_free ((char *) entries[i + 2].name);
-  g_free ((TestEntry *) entries);
+  g_free ((PdTestEntry *) entries);
   return tar;
 }
 
 static GBytes *
 build_many_entries (void)
 {
-  const TestEntry *entries = make_many (50, 0);
+  const PdTestEntry *entries = make_many (50, 0);
   GBytes *tar = build_tar (entries, FILTER_NONE);
 
   for (guint i = 0; i < 50; i++)
     g_free ((char *) entries[i + 2].name);
-  g_free ((TestEntry *) entries);
+  g_free ((PdTestEntry *) entries);
   return tar;
+}
+
+/* a context whose one file is "rootfs" then @n times @part, holding @data */
+static GBytes *
+build_one_file (const char *part, guint n, const char *data)
+{
+  g_autofree char *tail = pd_test_nested (n, part, "", "");
+  g_autofree char *name = g_strconcat ("rootfs", tail, NULL);
+  const PdTestEntry entries[] = { CONFIG, ROOT, { T_FILE, name, NULL, 0644, data }, { T_END } };
+
+  return build_tar (entries, FILTER_NONE);
 }
 
 static GBytes *
 build_deep (void)
 {
-  g_autoptr(GString) name = g_string_new ("rootfs");
-  TestEntry entries[] = { CONFIG, ROOT, { T_FILE, NULL, NULL, 0644, "deep" }, { T_END } };
-
-  for (guint i = 0; i < 40; i++)
-    g_string_append (name, "/d");
-  entries[2].name = name->str;
-  return build_tar (entries, FILTER_NONE);
+  return build_one_file ("/d", 40, "deep");
 }
 
 static GBytes *
 build_long (void)
 {
-  g_autoptr(GString) name = g_string_new ("rootfs/");
-  TestEntry entries[] = { CONFIG, ROOT, { T_FILE, NULL, NULL, 0644, "long" }, { T_END } };
+  g_autofree char *xs = g_strnfill (300, 'x');
+  g_autofree char *part = g_strconcat ("/", xs, NULL);
 
-  for (guint i = 0; i < 300; i++)
-    g_string_append_c (name, 'x');
-  entries[2].name = name->str;
-  return build_tar (entries, FILTER_NONE);
+  return build_one_file (part, 1, "long");
 }
 
 static GBytes *
@@ -1054,7 +884,7 @@ truncate_bytes (GBytes *bytes, gsize len)
 static GBytes *
 build_truncated (void)
 {
-  static const TestEntry entries[] = {
+  static const PdTestEntry entries[] = {
     CONFIG, ROOT,
     { T_FILE, "rootfs/big", NULL, 0644, NULL, 100000 },
     { T_END },
@@ -1202,7 +1032,7 @@ test_bad (Fixture *f, gconstpointer data)
     g_assert_cmpuint (disk_usage (f->rootfs), <=, bad->max_rootfs_bytes);
 
   /* the same from a pipe */
-  rm_rf (f->rootfs);
+  pd_test_rm_rf (f->rootfs);
   result = ingest_bytes_from_pipe (f, tar, &limits, &pipe_error);
   g_assert_null (result);
   g_assert_error (pipe_error, PD_ERROR, bad->code);
@@ -1220,7 +1050,7 @@ cancel_from_progress (guint64 bytes_read, gpointer user_data)
 static void
 test_cancel_progress (Fixture *f, gconstpointer data)
 {
-  static const TestEntry entries[] = {
+  static const PdTestEntry entries[] = {
     CONFIG, ROOT,
     { T_FILE, "rootfs/a", NULL, 0644, NULL, 1024 * 1024 },
     { T_FILE, "rootfs/b", NULL, 0644, NULL, 1024 * 1024 },
@@ -1254,7 +1084,7 @@ cancel_later_thread (gpointer user_data)
 static void
 test_cancel_stalled_pipe (Fixture *f, gconstpointer data)
 {
-  static const TestEntry entries[] = {
+  static const PdTestEntry entries[] = {
     { T_DIR, "rootfs", NULL, 0755 },
     { T_FILE, "rootfs/a", NULL, 0644, "some data" },
     { T_FILE, "rootfs/b", NULL, 0644, NULL, 1024 * 1024 },
@@ -1347,42 +1177,42 @@ test_helper_path (void)
 
 typedef struct {
   const char *name;
-  const TestEntry *entries;
+  const PdTestEntry *entries;
   const char *args;
   const char *kind;
 } HelperCase;
 
-static const TestEntry helper_dotdot[] = {
+static const PdTestEntry helper_dotdot[] = {
   { T_FILE, "../pd-escape-helper", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry helper_absolute[] = {
+static const PdTestEntry helper_absolute[] = {
   { T_FILE, "/tmp/pd-escape-helper-abs", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry helper_symlink[] = {
+static const PdTestEntry helper_symlink[] = {
   { T_SYMLINK, "up", "../../../../../../../tmp" },
   { T_FILE, "up/pd-escape-helper-symlink", NULL, 0644, "pwned" },
   { T_END },
 };
-static const TestEntry helper_hardlink[] = {
+static const PdTestEntry helper_hardlink[] = {
   { T_HARDLINK, "passwd", "../../../../../../etc/passwd" },
   { T_END },
 };
-static const TestEntry helper_device[] = {
+static const PdTestEntry helper_device[] = {
   { T_CHR, "null", NULL, 0666 },
   { T_END },
 };
-static const TestEntry helper_fifo[] = {
+static const PdTestEntry helper_fifo[] = {
   { T_FIFO, "fifo", NULL, 0666 },
   { T_END },
 };
-static const TestEntry helper_big[] = {
+static const PdTestEntry helper_big[] = {
   { T_FILE, "a", NULL, 0644, NULL, 4096 },
   { T_FILE, "b", NULL, 0644, NULL, 4096 },
   { T_END },
 };
-static const TestEntry helper_good[] = {
+static const PdTestEntry helper_good[] = {
   { T_DIR, ".", NULL, 0755 },
   { T_DIR, "bin", NULL, 0755 },
   { T_FILE, "bin/su", NULL, 06755, "suid" },
@@ -1408,47 +1238,12 @@ test_helper (Fixture *f, gconstpointer data)
 {
   const HelperCase *hc = data;
   g_autoptr(GBytes) tar = build_tar (hc->entries, FILTER_NONE);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) helper = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *err_path = NULL;
+  g_auto(GStrv) args = hc->args != NULL ? g_strsplit (hc->args, "=", 2) : NULL;
   g_autofree char *err_text = NULL;
-  GOutputStream *stdin_pipe;
+  int status;
 
   g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
-  g_ptr_array_add (argv, g_strdup (pd_archive_get_helper_path ()));
-  if (hc->args != NULL)
-    {
-      g_auto(GStrv) parts = g_strsplit (hc->args, "=", 2);
-      g_ptr_array_add (argv, g_strdup (parts[0]));
-      g_ptr_array_add (argv, g_strdup (parts[1]));
-    }
-  g_ptr_array_add (argv, g_strdup (f->rootfs));
-  g_ptr_array_add (argv, NULL);
-  /* stderr goes to a file: the helper may stop reading its input early, and what it said
-   * must not depend on how far our write got before the pipe broke */
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
-  {
-    int fd = g_file_open_tmp ("pd-helper-stderr-XXXXXX", &err_path, &error);
-
-    g_assert_no_error (error);
-    close (fd);
-  }
-  g_subprocess_launcher_set_stderr_file_path (launcher, err_path);
-  helper = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-  stdin_pipe = g_subprocess_get_stdin_pipe (helper);
-  if (!g_output_stream_write_all (stdin_pipe, g_bytes_get_data (tar, NULL), g_bytes_get_size (tar),
-                                  NULL, NULL, &error) &&
-      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))
-    g_assert_no_error (error);
-  g_clear_error (&error);
-  g_output_stream_close (stdin_pipe, NULL, NULL);
-  g_subprocess_wait (helper, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_file_get_contents (err_path, &err_text, NULL, NULL));
-  g_unlink (err_path);
+  status = pd_test_run_extract_helper (tar, (const char *const *) args, f->rootfs, &err_text);
   g_test_message ("helper %s: %.*s", hc->name, (int) strcspn (err_text, "\n"), err_text);
 
   if (hc->kind == NULL)
@@ -1457,8 +1252,7 @@ test_helper (Fixture *f, gconstpointer data)
       g_autofree char *again = g_build_filename (f->rootfs, "bin/again", NULL);
       struct stat st;
 
-      g_assert_true (g_subprocess_get_if_exited (helper));
-      g_assert_cmpint (g_subprocess_get_exit_status (helper), ==, 0);
+      g_assert_cmpint (status, ==, 0);
       g_assert_cmpstr (err_text, ==, "");
       g_assert_cmpint (lstat (su, &st), ==, 0);
       g_assert_cmpuint (st.st_mode, ==, S_IFREG | 0755);
@@ -1469,8 +1263,7 @@ test_helper (Fixture *f, gconstpointer data)
     {
       g_autofree char *prefix = g_strdup_printf ("ERROR %s ", hc->kind);
 
-      g_assert_true (g_subprocess_get_if_exited (helper));
-      g_assert_cmpint (g_subprocess_get_exit_status (helper), !=, 0);
+      g_assert_cmpint (status, !=, 0);
       g_assert_true (g_str_has_prefix (err_text, prefix));
       g_assert_true (g_str_has_suffix (err_text, "\n"));
       /* exactly one line */
@@ -1578,7 +1371,7 @@ test_helper_bad_dir (Fixture *f, gconstpointer data)
   result = ingest_bytes (f, tar, NULL, &error);
   g_assert_null (result);
   g_assert_error (error, PD_ERROR, PD_ERROR_FAILED);
-  g_assert_cmpuint (count_children (), ==, 0);
+  g_assert_cmpuint (pd_test_count_children (), ==, 0);
   blobs_listing = list_dir (f->blobs_dir, NULL);
   g_assert_cmpstr (blobs_listing, ==, f->blobs_listing);
   target_listing = list_dir (target, NULL);
@@ -1588,16 +1381,6 @@ test_helper_bad_dir (Fixture *f, gconstpointer data)
 int
 main (int argc, char **argv)
 {
-  static const struct {
-    const char *name;
-    TestFilter filter;
-  } filters[] = {
-    { "plain", FILTER_NONE },
-    { "gzip", FILTER_GZIP },
-    { "xz", FILTER_XZ },
-    { "zstd", FILTER_ZSTD },
-    { "bzip2", FILTER_BZIP2 },
-  };
   int ret;
 
   g_test_init (&argc, &argv, NULL);
@@ -1606,44 +1389,27 @@ main (int argc, char **argv)
 
   g_test_add_func ("/archive/limits-init", test_limits_init);
   g_test_add_func ("/archive/helper-path", test_helper_path);
-  for (gsize i = 0; i < G_N_ELEMENTS (filters); i++)
+  /* every compression a context may have; plain first, whose layer the others must match */
+  for (PdTestFilter filter = FILTER_NONE; filter <= FILTER_BZIP2; filter++)
     {
-      g_autofree char *path = g_strdup_printf ("/archive/good/%s", filters[i].name);
-      g_test_add (path, Fixture, GINT_TO_POINTER (filters[i].filter), fixture_setup, test_happy,
+      g_autofree char *path = g_strdup_printf ("/archive/good/%s", pd_test_filter_name (filter));
+
+      g_test_add (path, Fixture, GINT_TO_POINTER (filter), fixture_setup, test_happy,
                   fixture_teardown);
     }
-  g_test_add ("/archive/good/pipe", Fixture, NULL, fixture_setup, test_happy_pipe,
-              fixture_teardown);
-  g_test_add ("/archive/good/locale", Fixture, NULL, fixture_setup, test_happy_locale,
-              fixture_teardown);
-  g_test_add ("/archive/good/nonblocking-pipe", Fixture, NULL, fixture_setup,
-              test_happy_nonblocking, fixture_teardown);
-  g_test_add ("/archive/helper/confined", Fixture, NULL, fixture_setup, test_helper_confined,
-              fixture_teardown);
-  g_test_add ("/archive/good/large", Fixture, NULL, fixture_setup, test_happy_large,
-              fixture_teardown);
-  g_test_add ("/archive/good/dot-prefix", Fixture, NULL, fixture_setup, test_happy_dot_prefix,
-              fixture_teardown);
-  for (gsize i = 0; i < G_N_ELEMENTS (bad_cases); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/archive/bad/%s", bad_cases[i].name);
-      g_test_add (path, Fixture, &bad_cases[i], fixture_setup, test_bad, fixture_teardown);
-    }
-  g_test_add ("/archive/cancel/progress", Fixture, NULL, fixture_setup, test_cancel_progress,
-              fixture_teardown);
-  g_test_add ("/archive/cancel/stalled-pipe", Fixture, NULL, fixture_setup,
-              test_cancel_stalled_pipe, fixture_teardown);
-  g_test_add ("/archive/cancel/before", Fixture, NULL, fixture_setup, test_cancel_before,
-              fixture_teardown);
-  g_test_add ("/archive/missing-helper", Fixture, NULL, fixture_setup, test_missing_helper,
-              fixture_teardown);
-  g_test_add ("/archive/helper-bad-dir", Fixture, NULL, fixture_setup, test_helper_bad_dir,
-              fixture_teardown);
-  for (gsize i = 0; i < G_N_ELEMENTS (helper_cases); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/archive/helper/%s", helper_cases[i].name);
-      g_test_add (path, Fixture, &helper_cases[i], fixture_setup, test_helper, fixture_teardown);
-    }
+  PD_TEST_ADD ("/archive/good/pipe", test_happy_pipe);
+  PD_TEST_ADD ("/archive/good/locale", test_happy_locale);
+  PD_TEST_ADD ("/archive/good/nonblocking-pipe", test_happy_nonblocking);
+  PD_TEST_ADD ("/archive/helper/confined", test_helper_confined);
+  PD_TEST_ADD ("/archive/good/large", test_happy_large);
+  PD_TEST_ADD ("/archive/good/dot-prefix", test_happy_dot_prefix);
+  PD_TEST_ADD ("/archive/cancel/progress", test_cancel_progress);
+  PD_TEST_ADD ("/archive/cancel/stalled-pipe", test_cancel_stalled_pipe);
+  PD_TEST_ADD ("/archive/cancel/before", test_cancel_before);
+  PD_TEST_ADD ("/archive/missing-helper", test_missing_helper);
+  PD_TEST_ADD ("/archive/helper-bad-dir", test_helper_bad_dir);
+  PD_TEST_ADD_CASES ("/archive/bad", bad_cases, name, test_bad);
+  PD_TEST_ADD_CASES ("/archive/helper", helper_cases, name, test_helper);
 
   ret = g_test_run ();
   g_free (first_diff_id);

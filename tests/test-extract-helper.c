@@ -9,107 +9,19 @@
 
 #define G_LOG_DOMAIN "test-extract-helper"
 
-/* nftw () flags */
-#define _GNU_SOURCE
-
-#include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
 #include "pd-archive.h"
+#include "pd-test-utils.h"
 
-typedef struct archive TestArchive;
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestArchive, archive_free)
-typedef struct archive_entry TestArchiveEntry;
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (TestArchiveEntry, archive_entry_free)
-
-#define TEST_MTIME 1700000000
 /* deeper than the helper's removal limit (the daemon's 128 components) */
 #define TOO_DEEP 140
-
-/* section: building layers */
-
-typedef enum {
-  T_END = 0,
-  T_FILE,
-  T_DIR,
-  T_SYMLINK,
-  T_HARDLINK,
-} TestType;
-
-typedef struct {
-  TestType type;
-  const char *name;
-  const char *target;   /* symlink or hard-link target */
-  guint mode;           /* 0: 0755 for directories, 0644 otherwise */
-  const char *data;     /* file content */
-  guint uid;
-} TestEntry;
-
-static la_ssize_t
-append_cb (struct archive *a, void *user_data, const void *buffer, size_t length)
-{
-  g_byte_array_append (user_data, buffer, (guint) length);
-  return (la_ssize_t) length;
-}
-
-static GBytes *
-build_tar (const TestEntry *entries)
-{
-  g_autoptr(TestArchive) a = archive_write_new ();
-  GByteArray *out = g_byte_array_new ();
-
-  g_assert_nonnull (a);
-  g_assert_cmpint (archive_write_set_format_pax_restricted (a), ==, ARCHIVE_OK);
-  g_assert_cmpint (archive_write_open (a, out, NULL, append_cb, NULL), ==, ARCHIVE_OK);
-  for (const TestEntry *e = entries; e->type != T_END; e++)
-    {
-      g_autoptr(TestArchiveEntry) entry = archive_entry_new ();
-      gsize size = e->data != NULL ? strlen (e->data) : 0;
-
-      archive_entry_set_pathname (entry, e->name);
-      archive_entry_set_mtime (entry, TEST_MTIME, 0);
-      archive_entry_set_uid (entry, e->uid);
-      archive_entry_set_gid (entry, 0);
-      switch (e->type)
-        {
-        case T_FILE:
-          archive_entry_set_filetype (entry, AE_IFREG);
-          archive_entry_set_size (entry, (la_int64_t) size);
-          break;
-        case T_DIR:
-          archive_entry_set_filetype (entry, AE_IFDIR);
-          break;
-        case T_SYMLINK:
-          archive_entry_set_filetype (entry, AE_IFLNK);
-          archive_entry_set_symlink (entry, e->target);
-          break;
-        case T_HARDLINK:
-          archive_entry_set_filetype (entry, AE_IFREG);
-          archive_entry_set_hardlink (entry, e->target);
-          break;
-        case T_END:
-        default:
-          g_assert_not_reached ();
-        }
-      archive_entry_set_perm (entry, e->mode != 0 ? e->mode : (e->type == T_DIR ? 0755 : 0644));
-      g_assert_cmpint (archive_write_header (a, entry), ==, ARCHIVE_OK);
-      if (e->type == T_FILE && size > 0)
-        g_assert_cmpint (archive_write_data (a, e->data, size), ==, (la_ssize_t) size);
-    }
-  g_assert_cmpint (archive_write_close (a), ==, ARCHIVE_OK);
-  return g_byte_array_free_to_bytes (out);
-}
 
 /* section: fixture and helpers */
 
@@ -120,191 +32,73 @@ typedef struct {
   char *outside;    /* a separate temporary directory */
 } Fixture;
 
-static int
-rm_rf_cb (const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-  return remove (path);
-}
-
-static void
-rm_rf (const char *path)
-{
-  nftw (path, rm_rf_cb, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static void
-write_file (const char *dir, const char *name, const char *contents)
-{
-  g_autofree char *path = g_build_filename (dir, name, NULL);
-  g_autoptr(GError) error = NULL;
-
-  g_file_set_contents (path, contents, -1, &error);
-  g_assert_no_error (error);
-}
-
 static void
 fixture_setup (Fixture *f, gconstpointer data)
 {
-  g_autoptr(GError) error = NULL;
+  g_autofree char *sibling_keep = NULL;
+  g_autofree char *outside_keep = NULL;
   g_autofree char *inner = NULL;
+  g_autofree char *inner_file = NULL;
 
-  f->base = g_dir_make_tmp ("pd-test-extract-XXXXXX", &error);
-  g_assert_no_error (error);
+  f->base = pd_test_make_tmp_dir ("pd-test-extract-XXXXXX");
   f->rootfs = g_build_filename (f->base, "rootfs", NULL);
   f->sibling = g_build_filename (f->base, "outside", NULL);
   g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
   g_assert_cmpint (g_mkdir (f->sibling, 0755), ==, 0);
-  write_file (f->sibling, "keep", "sibling");
-  f->outside = g_dir_make_tmp ("pd-test-extract-outside-XXXXXX", &error);
-  g_assert_no_error (error);
-  write_file (f->outside, "keep", "outside");
+  sibling_keep = g_build_filename (f->sibling, "keep", NULL);
+  pd_test_write_file (sibling_keep, "sibling");
+  f->outside = pd_test_make_tmp_dir ("pd-test-extract-outside-XXXXXX");
+  outside_keep = g_build_filename (f->outside, "keep", NULL);
+  pd_test_write_file (outside_keep, "outside");
   inner = g_build_filename (f->outside, "dir", NULL);
   g_assert_cmpint (g_mkdir (inner, 0755), ==, 0);
-  write_file (inner, "inner", "inner");
+  inner_file = g_build_filename (inner, "inner", NULL);
+  pd_test_write_file (inner_file, "inner");
 }
-
-static char *listing (const char *root);
 
 /* whatever a layer did, nothing outside the rootfs changed */
 static void
 fixture_teardown (Fixture *f, gconstpointer data)
 {
-  g_autofree char *outside = listing (f->outside);
-  g_autofree char *sibling = listing (f->sibling);
+  g_autofree char *outside = pd_test_list_tree (f->outside);
+  g_autofree char *sibling = pd_test_list_tree (f->sibling);
 
   g_assert_cmpstr (outside, ==,
                    "dir d755\n"
                    "dir/inner f644 inner\n"
                    "keep f644 outside\n");
   g_assert_cmpstr (sibling, ==, "keep f644 sibling\n");
-  rm_rf (f->outside);
-  rm_rf (f->base);
+  pd_test_rm_rf (f->outside);
+  pd_test_rm_rf (f->base);
   g_free (f->base);
   g_free (f->rootfs);
   g_free (f->sibling);
   g_free (f->outside);
 }
 
+/* a tar of @entries as tar(1) writes it */
+static GBytes *
+build_tar (const PdTestEntry *entries)
+{
+  static const PdTestTarOptions options = { .padded = TRUE };
+
+  return pd_test_build_tar (entries, &options);
+}
+
+/* runs the helper on @entries; its exit status and what it printed */
 static int
-compare_names (gconstpointer a, gconstpointer b)
-{
-  return strcmp (*(char * const *) a, *(char * const *) b);
-}
-
-static void
-list_into (GString *out, const char *root, const char *relative)
-{
-  g_autofree char *path = relative != NULL ? g_build_filename (root, relative, NULL)
-                                           : g_strdup (root);
-  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  DIR *dir = opendir (path);
-  struct dirent *d;
-
-  g_assert_nonnull (dir);
-  while ((d = readdir (dir)) != NULL)
-    if (!g_str_equal (d->d_name, ".") && !g_str_equal (d->d_name, ".."))
-      g_ptr_array_add (names, g_strdup (d->d_name));
-  closedir (dir);
-  g_ptr_array_sort (names, compare_names);
-
-  for (guint i = 0; i < names->len; i++)
-    {
-      const char *name = g_ptr_array_index (names, i);
-      g_autofree char *child = relative != NULL ? g_build_filename (relative, name, NULL)
-                                                : g_strdup (name);
-      g_autofree char *child_path = g_build_filename (root, child, NULL);
-      struct stat st;
-
-      g_assert_cmpint (lstat (child_path, &st), ==, 0);
-      if (S_ISDIR (st.st_mode))
-        {
-          g_string_append_printf (out, "%s d%o\n", child, (guint) (st.st_mode & 07777));
-          list_into (out, root, child);
-        }
-      else if (S_ISLNK (st.st_mode))
-        {
-          g_autoptr(GError) error = NULL;
-          g_autofree char *target = g_file_read_link (child_path, &error);
-
-          g_assert_no_error (error);
-          g_string_append_printf (out, "%s l %s\n", child, target);
-        }
-      else
-        {
-          g_autofree char *contents = NULL;
-
-          g_assert_true (S_ISREG (st.st_mode));
-          g_assert_true (g_file_get_contents (child_path, &contents, NULL, NULL));
-          g_string_append_printf (out, "%s f%o %s\n", child, (guint) (st.st_mode & 07777),
-                                  contents);
-        }
-    }
-}
-
-/* "name d<mode>", "name f<mode> <content>", "name l <target>" lines, sorted, never following
- * a symlink */
-static char *
-listing (const char *root)
-{
-  GString *out = g_string_new (NULL);
-
-  list_into (out, root, NULL);
-  return g_string_free (out, FALSE);
-}
-
-/* runs the helper on @entries; returns its exit status and what it printed */
-static int
-run_helper_args (Fixture *f, const TestEntry *entries, const char * const *args, char **err_out)
+run_helper_args (Fixture *f, const PdTestEntry *entries, const char *const *args, char **err_out)
 {
   g_autoptr(GBytes) tar = build_tar (entries);
-  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) helper = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *err_path = NULL;
-  g_autofree char *err_text = NULL;
-  GOutputStream *stdin_pipe;
-  int fd;
 
-  g_ptr_array_add (argv, (char *) pd_archive_get_helper_path ());
-  for (guint i = 0; args != NULL && args[i] != NULL; i++)
-    g_ptr_array_add (argv, (char *) args[i]);
-  g_ptr_array_add (argv, f->rootfs);
-  g_ptr_array_add (argv, NULL);
-
-  /* stderr to a file: the helper may stop reading early and the broken pipe must not matter */
-  fd = g_file_open_tmp ("pd-extract-stderr-XXXXXX", &err_path, &error);
-  g_assert_no_error (error);
-  close (fd);
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE);
-  g_subprocess_launcher_set_stderr_file_path (launcher, err_path);
-  helper = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
-  g_assert_no_error (error);
-  stdin_pipe = g_subprocess_get_stdin_pipe (helper);
-  if (!g_output_stream_write_all (stdin_pipe, g_bytes_get_data (tar, NULL),
-                                  g_bytes_get_size (tar), NULL, NULL, &error) &&
-      !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE))
-    g_assert_no_error (error);
-  g_clear_error (&error);
-  g_output_stream_close (stdin_pipe, NULL, NULL);
-  g_subprocess_wait (helper, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_true (g_file_get_contents (err_path, &err_text, NULL, NULL));
-  g_unlink (err_path);
-  if (*err_text != '\0')
-    g_test_message ("helper: %.*s", (int) strcspn (err_text, "\n"), err_text);
-  /* it exits: a seccomp kill (a syscall missing from the allow-list) shows up here */
-  g_assert_true (g_subprocess_get_if_exited (helper));
-  if (err_out != NULL)
-    *err_out = g_steal_pointer (&err_text);
-  return g_subprocess_get_exit_status (helper);
+  return pd_test_run_extract_helper (tar, args, f->rootfs, err_out);
 }
 
 static const char * const layer_args[] = { "--whiteouts", NULL };
 
 /* one layer that must apply cleanly */
 static void
-apply_layer (Fixture *f, const TestEntry *entries)
+apply_layer (Fixture *f, const PdTestEntry *entries)
 {
   g_autofree char *err = NULL;
 
@@ -314,7 +108,7 @@ apply_layer (Fixture *f, const TestEntry *entries)
 
 /* one layer the helper must refuse with one "ERROR @kind ..." line */
 static void
-apply_layer_fails (Fixture *f, const TestEntry *entries, const char * const *args,
+apply_layer_fails (Fixture *f, const PdTestEntry *entries, const char * const *args,
                    const char *kind)
 {
   g_autofree char *err = NULL;
@@ -329,7 +123,7 @@ apply_layer_fails (Fixture *f, const TestEntry *entries, const char * const *arg
 static void
 assert_tree (Fixture *f, const char *expected)
 {
-  g_autofree char *actual = listing (f->rootfs);
+  g_autofree char *actual = pd_test_list_tree (f->rootfs);
 
   g_assert_cmpstr (actual, ==, expected);
 }
@@ -339,7 +133,7 @@ assert_tree (Fixture *f, const char *expected)
 static void
 test_whiteout_file (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_DIR, "etc" },
     { T_FILE, "etc/a", NULL, 0, "A" },
     { T_FILE, "etc/b", NULL, 0, "B" },
@@ -347,7 +141,7 @@ test_whiteout_file (Fixture *f, gconstpointer data)
     { T_HARDLINK, "etc/a-link", "etc/a" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, "etc/.wh.a" },
     { T_FILE, ".wh.top" },
     { T_END },
@@ -365,7 +159,7 @@ test_whiteout_file (Fixture *f, gconstpointer data)
 static void
 test_whiteout_dir (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_DIR, "usr" },
     { T_DIR, "usr/share" },
     { T_FILE, "usr/share/keep", NULL, 0, "K" },
@@ -379,7 +173,7 @@ test_whiteout_dir (Fixture *f, gconstpointer data)
     { T_SYMLINK, "usr/share/doc/pkg/link", "../README" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, "usr/share/.wh.doc" },
     { T_END },
   };
@@ -400,7 +194,7 @@ test_whiteout_symlink (Fixture *f, gconstpointer data)
   g_autofree char *abs_dir = g_strdup (f->outside);
   g_autofree char *abs_file = g_build_filename (f->outside, "keep", NULL);
   g_autofree char *host_abs = g_build_filename (f->rootfs, "host-abs", NULL);
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_DIR, "real" },
     { T_FILE, "real/victim", NULL, 0, "V" },
     { T_SYMLINK, "to-real", "real" },
@@ -411,7 +205,7 @@ test_whiteout_symlink (Fixture *f, gconstpointer data)
     { T_SYMLINK, "to-sibling-file", "../outside/keep" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, ".wh.to-real" },
     { T_FILE, ".wh.to-victim" },
     { T_FILE, ".wh.to-abs-dir" },
@@ -424,7 +218,7 @@ test_whiteout_symlink (Fixture *f, gconstpointer data)
   /* the same names from the host's side, in case the helper ever followed them unconfined */
   g_assert_cmpint (symlink (abs_dir, host_abs), ==, 0);
   apply_layer (f, lower);
-  apply_layer (f, (const TestEntry[]) { { T_FILE, ".wh.host-abs" }, { T_END } });
+  apply_layer (f, (const PdTestEntry[]) { { T_FILE, ".wh.host-abs" }, { T_END } });
   apply_layer (f, upper);
   assert_tree (f,
                "real d755\n"
@@ -435,12 +229,12 @@ test_whiteout_symlink (Fixture *f, gconstpointer data)
 static void
 test_whiteout_missing (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_DIR, "d" },
     { T_FILE, "d/file", NULL, 0, "F" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, ".wh.nothing" },
     { T_FILE, "d/.wh.nothing" },
     { T_FILE, "no/such/dir/.wh.file" },
@@ -450,7 +244,7 @@ test_whiteout_missing (Fixture *f, gconstpointer data)
   g_autofree char *before = NULL;
 
   apply_layer (f, lower);
-  before = listing (f->rootfs);
+  before = pd_test_list_tree (f->rootfs);
   apply_layer (f, upper);
   assert_tree (f, before);
   /* and the markers themselves were never written */
@@ -461,7 +255,7 @@ test_whiteout_missing (Fixture *f, gconstpointer data)
 static void
 test_whiteout_odd_marker (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_FILE, "a", NULL, 0, "A" },
     { T_FILE, "b", NULL, 0, "B" },
     { T_FILE, "c", NULL, 0, "C" },
@@ -469,7 +263,7 @@ test_whiteout_odd_marker (Fixture *f, gconstpointer data)
     { T_FILE, "d/old", NULL, 0, "O" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, ".wh.a", NULL, 0, "some data that is skipped" },
     { T_SYMLINK, ".wh.b", "/etc/passwd" },
     { T_DIR, ".wh.c" },
@@ -490,14 +284,14 @@ test_whiteout_odd_marker (Fixture *f, gconstpointer data)
 static void
 test_whiteout_same_layer (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_FILE, "f", NULL, 0, "lower" },
     { T_DIR, "d" },
     { T_FILE, "d/lower", NULL, 0, "L" },
     { T_FILE, "gone", NULL, 0, "G" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, "f", NULL, 0, "upper" },
     { T_FILE, ".wh.f" },
     { T_FILE, "d/upper", NULL, 0, "U" },
@@ -519,7 +313,7 @@ test_whiteout_same_layer (Fixture *f, gconstpointer data)
 static void
 test_whiteout_through_symlink (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_DIR, "real" },
     { T_FILE, "real/victim", NULL, 0, "V" },
     { T_DIR, "real/sub" },
@@ -533,23 +327,23 @@ test_whiteout_through_symlink (Fixture *f, gconstpointer data)
     { T_SYMLINK, "dir/p", "../real" },
     { T_END },
   };
-  const TestEntry *bad[] = {
-    (const TestEntry[]) { { T_FILE, "p/.wh.victim" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "p/sub/.wh.x" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "abs/.wh.victim" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "dir/p/.wh.victim" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "q/.wh.keep" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "r/.wh.keep" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "plain/.wh.x" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "p/.wh..wh..opq" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "p/sub/.wh..wh..opq" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "r/.wh..wh..opq" }, { T_END } },
-    (const TestEntry[]) { { T_FILE, "plain/.wh..wh..opq" }, { T_END } },
+  const PdTestEntry *bad[] = {
+    (const PdTestEntry[]) { { T_FILE, "p/.wh.victim" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "p/sub/.wh.x" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "abs/.wh.victim" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "dir/p/.wh.victim" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "q/.wh.keep" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "r/.wh.keep" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "plain/.wh.x" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "p/.wh..wh..opq" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "p/sub/.wh..wh..opq" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "r/.wh..wh..opq" }, { T_END } },
+    (const PdTestEntry[]) { { T_FILE, "plain/.wh..wh..opq" }, { T_END } },
   };
   g_autofree char *before = NULL;
 
   apply_layer (f, lower);
-  before = listing (f->rootfs);
+  before = pd_test_list_tree (f->rootfs);
   g_assert_nonnull (strstr (before, "real/victim f644 V\n"));
   for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
     {
@@ -559,10 +353,12 @@ test_whiteout_through_symlink (Fixture *f, gconstpointer data)
     }
 }
 
-static const struct {
+typedef struct {
   const char *test;
   const char *name;
-} invalid_names[] = {
+} InvalidName;
+
+static const InvalidName invalid_names[] = {
   { "aufs-plnk", ".wh..wh.plnk" },
   { "aufs-aufs", ".wh..wh.aufs" },
   { "aufs-orph", ".wh..wh.orph" },
@@ -579,14 +375,14 @@ static const struct {
 static void
 test_whiteout_invalid (Fixture *f, gconstpointer data)
 {
-  const char *name = data;
-  const TestEntry lower[] = {
+  const char *name = ((const InvalidName *) data)->name;
+  const PdTestEntry lower[] = {
     { T_DIR, "d" },
     { T_FILE, "d/file", NULL, 0, "F" },
     { T_FILE, "x", NULL, 0, "X" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, "new", NULL, 0, "N" },
     { T_FILE, name },
     { T_FILE, "d/.wh.file" },
@@ -608,7 +404,7 @@ test_whiteout_invalid (Fixture *f, gconstpointer data)
 static void
 test_opaque_dir (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_DIR, "d" },
     { T_FILE, "d/old", NULL, 0, "old" },
     { T_FILE, "d/both", NULL, 0, "lower" },
@@ -626,7 +422,7 @@ test_opaque_dir (Fixture *f, gconstpointer data)
   };
   /* children written before the marker stay (even when they merged with a lower directory,
    * whose lower content is hidden all the same), those after it are written normally */
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_DIR, "d", NULL, 0750 },
     { T_FILE, "d/both", NULL, 0, "upper" },
     { T_DIR, "d/sub" },
@@ -654,21 +450,21 @@ test_opaque_dir (Fixture *f, gconstpointer data)
 static void
 test_opaque_root (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_FILE, "a", NULL, 0, "A" },
     { T_DIR, "b" },
     { T_FILE, "b/c", NULL, 0, "C" },
     { T_SYMLINK, "out", "../outside" },
     { T_END },
   };
-  const TestEntry middle[] = {
+  const PdTestEntry middle[] = {
     { T_DIR, "." },
     { T_FILE, "x", NULL, 0, "X" },
     { T_FILE, ".wh..wh..opq" },
     { T_FILE, "y", NULL, 0, "Y" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, "./z", NULL, 0, "Z" },
     { T_FILE, "./.wh..wh..opq" },
     { T_END },
@@ -688,7 +484,7 @@ test_opaque_root (Fixture *f, gconstpointer data)
 static void
 test_replace_dir_by_file (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_DIR, "a" },
     { T_FILE, "a/child", NULL, 0, "C" },
     { T_DIR, "a/sub" },
@@ -699,7 +495,7 @@ test_replace_dir_by_file (Fixture *f, gconstpointer data)
     { T_FILE, "h/child", NULL, 0, "H" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, "a", NULL, 0600, "now a file" },
     { T_HARDLINK, "h", "a" },
     { T_END },
@@ -719,14 +515,14 @@ test_replace_dir_by_file (Fixture *f, gconstpointer data)
 static void
 test_replace_file_by_dir (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_FILE, "x", NULL, 0, "X" },
     { T_SYMLINK, "s", "real" },
     { T_DIR, "real" },
     { T_FILE, "real/victim", NULL, 0, "V" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_DIR, "x", NULL, 0700 },
     { T_FILE, "x/child", NULL, 0, "child" },
     /* a symlink to a directory is replaced too, not written through */
@@ -749,7 +545,7 @@ test_replace_file_by_dir (Fixture *f, gconstpointer data)
 static void
 test_replace_dir_by_symlink (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_DIR, "s" },
     { T_FILE, "s/child", NULL, 0, "C" },
     { T_DIR, "s/sub" },
@@ -757,7 +553,7 @@ test_replace_dir_by_symlink (Fixture *f, gconstpointer data)
     { T_DIR, "t" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_SYMLINK, "s", "t" },
     { T_END },
   };
@@ -765,7 +561,7 @@ test_replace_dir_by_symlink (Fixture *f, gconstpointer data)
   apply_layer (f, lower);
   apply_layer (f, upper);
   assert_tree (f,
-               "s l t\n"
+               "s l ->t\n"
                "t d755\n");
 }
 
@@ -773,14 +569,14 @@ test_replace_dir_by_symlink (Fixture *f, gconstpointer data)
 static void
 test_replace_dir_merge (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
-    { T_DIR, "m", NULL, 0755, NULL, 0 },
+  const PdTestEntry lower[] = {
+    { T_DIR, "m", NULL, 0755 },
     { T_FILE, "m/old", NULL, 0, "old" },
     { T_FILE, "m/both", NULL, 0, "lower" },
     { T_END },
   };
-  const TestEntry upper[] = {
-    { T_DIR, "m", NULL, 0710, NULL, 1234 },
+  const PdTestEntry upper[] = {
+    { T_DIR, "m", NULL, 0710, .uid = 1234 },
     { T_FILE, "m/new", NULL, 0, "new" },
     { T_SYMLINK, "m/both", "old" },
     { T_END },
@@ -792,12 +588,12 @@ test_replace_dir_merge (Fixture *f, gconstpointer data)
   apply_layer (f, upper);
   assert_tree (f,
                "m d710\n"
-               "m/both l old\n"
+               "m/both l ->old\n"
                "m/new f644 new\n"
                "m/old f644 old\n");
   g_assert_cmpint (lstat (m, &st), ==, 0);
   g_assert_cmpuint (st.st_uid, ==, 1234);
-  g_assert_cmpint (st.st_mtime, ==, TEST_MTIME);
+  g_assert_cmpint (st.st_mtime, ==, PD_TEST_MTIME);
 }
 
 /* section: whole images */
@@ -805,7 +601,7 @@ test_replace_dir_merge (Fixture *f, gconstpointer data)
 static void
 test_three_layers (Fixture *f, gconstpointer data)
 {
-  const TestEntry base[] = {
+  const PdTestEntry base[] = {
     { T_DIR, "bin" },
     { T_FILE, "bin/sh", NULL, 0755, "shell v1" },
     { T_FILE, "bin/tool", NULL, 0755, "tool" },
@@ -824,7 +620,7 @@ test_three_layers (Fixture *f, gconstpointer data)
     { T_SYMLINK, "lib/libx.so", "libx.so.1" },
     { T_END },
   };
-  const TestEntry update[] = {
+  const PdTestEntry update[] = {
     { T_DIR, "bin" },
     { T_FILE, "bin/sh", NULL, 0755, "shell v2" },
     { T_FILE, "bin/.wh.tool" },
@@ -840,7 +636,7 @@ test_three_layers (Fixture *f, gconstpointer data)
     { T_FILE, "lib/.wh.libx.so.1" },
     { T_END },
   };
-  const TestEntry app[] = {
+  const PdTestEntry app[] = {
     { T_DIR, "app", NULL, 0750 },
     { T_FILE, "app/main", NULL, 0755, "main" },
     { T_HARDLINK, "app/sh", "bin/sh" },
@@ -864,7 +660,7 @@ test_three_layers (Fixture *f, gconstpointer data)
                "etc/conf.d/c.d d755\n"
                "etc/config f600 config v2\n"
                "lib d755\n"
-               "lib/libx.so l libx.so.2\n"
+               "lib/libx.so l ->libx.so.2\n"
                "lib/libx.so.2 f644 libx2\n"
                "var f644 var is a file now\n");
 }
@@ -876,10 +672,10 @@ test_three_layers (Fixture *f, gconstpointer data)
 static void
 test_deep_tree (Fixture *f, gconstpointer data)
 {
-  g_autoptr(GArray) entries = g_array_new (TRUE, TRUE, sizeof (TestEntry));
+  g_autoptr(GArray) entries = g_array_new (TRUE, TRUE, sizeof (PdTestEntry));
   g_autoptr(GString) name = g_string_new ("deep");
   g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
-  TestEntry entry = { T_DIR };
+  PdTestEntry entry = { T_DIR };
   g_autofree char *deep_listing = NULL;
   int fd;
 
@@ -897,11 +693,11 @@ test_deep_tree (Fixture *f, gconstpointer data)
       entry.name = g_ptr_array_index (names, i);
       g_array_append_val (entries, entry);
     }
-  apply_layer (f, (const TestEntry *) (gpointer) entries->data);
-  deep_listing = listing (f->rootfs);
+  apply_layer (f, (const PdTestEntry *) (gpointer) entries->data);
+  deep_listing = pd_test_list_tree (f->rootfs);
   g_assert_true (g_str_has_prefix (deep_listing, "deep d755\ndeep/d d755\n"));
   g_assert_true (g_str_has_suffix (deep_listing, "/d/f f644 \n"));
-  apply_layer (f, (const TestEntry[]) { { T_FILE, ".wh.deep" }, { T_END } });
+  apply_layer (f, (const PdTestEntry[]) { { T_FILE, ".wh.deep" }, { T_END } });
   assert_tree (f, "");
 
   /* made behind the helper's back */
@@ -918,7 +714,7 @@ test_deep_tree (Fixture *f, gconstpointer data)
       fd = next;
     }
   close (fd);
-  apply_layer_fails (f, (const TestEntry[]) { { T_FILE, ".wh.d" }, { T_END } }, NULL, "limits");
+  apply_layer_fails (f, (const PdTestEntry[]) { { T_FILE, ".wh.d" }, { T_END } }, NULL, "limits");
 }
 
 /* whiteouts count as entries; file data is still capped */
@@ -927,19 +723,19 @@ test_limits (Fixture *f, gconstpointer data)
 {
   const char * const max_entries[] = { "--whiteouts", "--max-entries", "2", NULL };
   const char * const max_bytes[] = { "--whiteouts", "--max-bytes", "4", NULL };
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_FILE, "a", NULL, 0, "A" },
     { T_FILE, "b", NULL, 0, "B" },
     { T_FILE, "c", NULL, 0, "C" },
     { T_END },
   };
-  const TestEntry three_whiteouts[] = {
+  const PdTestEntry three_whiteouts[] = {
     { T_FILE, ".wh.a" },
     { T_FILE, ".wh.b" },
     { T_FILE, ".wh.c" },
     { T_END },
   };
-  const TestEntry big[] = {
+  const PdTestEntry big[] = {
     { T_FILE, "big", NULL, 0, "more than four bytes" },
     { T_END },
   };
@@ -956,19 +752,19 @@ test_limits (Fixture *f, gconstpointer data)
 static void
 test_no_whiteouts (Fixture *f, gconstpointer data)
 {
-  const TestEntry lower[] = {
+  const PdTestEntry lower[] = {
     { T_DIR, "d" },
     { T_FILE, "d/old", NULL, 0, "old" },
     { T_FILE, "a", NULL, 0, "A" },
     { T_END },
   };
-  const TestEntry upper[] = {
+  const PdTestEntry upper[] = {
     { T_FILE, ".wh.a" },
     { T_FILE, "d/.wh..wh..opq" },
     { T_FILE, "d/.wh.old" },
     { T_END },
   };
-  const TestEntry replace[] = {
+  const PdTestEntry replace[] = {
     { T_FILE, "d", NULL, 0, "file over a directory" },
     { T_END },
   };
@@ -1016,7 +812,7 @@ read_status_caps (const char *pid, const char *field)
 static void
 test_capabilities (Fixture *f, gconstpointer data)
 {
-  const TestEntry entries[] = { { T_DIR, "probe" }, { T_FILE, "probe/f", NULL, 0, "x" },
+  const PdTestEntry entries[] = { { T_DIR, "probe" }, { T_FILE, "probe/f", NULL, 0, "x" },
                                 { T_END } };
   g_autoptr(GBytes) tar = build_tar (entries);
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (
@@ -1062,15 +858,15 @@ test_capabilities (Fixture *f, gconstpointer data)
 
   /* what those capabilities are for: other owners, closed modes, hard links to their files,
    * and a later layer writing into a closed directory of an earlier one */
-  apply_layer (f, (const TestEntry[]) {
-    { T_DIR, "closed", NULL, 0500, NULL, 1000 },
-    { T_FILE, "closed/f", NULL, 0400, "y", 1000 },
-    { T_HARDLINK, "closed/h", "closed/f", 0400, NULL, 1000 },
-    { T_DIR, "none", NULL, 0, NULL, 0 },
+  apply_layer (f, (const PdTestEntry[]) {
+    { T_DIR, "closed", NULL, 0500, .uid = 1000 },
+    { T_FILE, "closed/f", NULL, 0400, "y", .uid = 1000 },
+    { T_HARDLINK, "closed/h", "closed/f", 0400, .uid = 1000 },
+    { T_DIR, "none" },
     { T_END } });
   g_assert_cmpint (chmod (probe, 0), ==, 0);
-  apply_layer (f, (const TestEntry[]) { { T_FILE, "probe/g", NULL, 0600, "z", 1000 },
-                                        { T_FILE, "none/.wh.x" }, { T_END } });
+  apply_layer (f, (const PdTestEntry[]) { { T_FILE, "probe/g", NULL, 0600, "z", .uid = 1000 },
+                                          { T_FILE, "none/.wh.x" }, { T_END } });
   g_assert_cmpint (chmod (probe, 0755), ==, 0);
   assert_tree (f, "closed d500\nclosed/f f400 y\nclosed/h f400 y\nnone d755\n"
                   "probe d755\nprobe/f f644 x\nprobe/g f600 z\n");
@@ -1081,35 +877,26 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) \
-  g_test_add ("/extract-helper/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
-  ADD ("whiteout/file", test_whiteout_file);
-  ADD ("whiteout/dir", test_whiteout_dir);
-  ADD ("whiteout/symlink", test_whiteout_symlink);
-  ADD ("whiteout/missing", test_whiteout_missing);
-  ADD ("whiteout/odd-marker", test_whiteout_odd_marker);
-  ADD ("whiteout/same-layer", test_whiteout_same_layer);
-  ADD ("whiteout/through-symlink", test_whiteout_through_symlink);
-  ADD ("opaque/dir", test_opaque_dir);
-  ADD ("opaque/root", test_opaque_root);
-  ADD ("replace/dir-by-file", test_replace_dir_by_file);
-  ADD ("replace/file-by-dir", test_replace_file_by_dir);
-  ADD ("replace/dir-by-symlink", test_replace_dir_by_symlink);
-  ADD ("replace/dir-merge", test_replace_dir_merge);
-  ADD ("layers/three", test_three_layers);
-  ADD ("limits/deep-tree", test_deep_tree);
-  ADD ("limits/counts", test_limits);
-  ADD ("no-whiteouts", test_no_whiteouts);
-  ADD ("capabilities", test_capabilities);
-#undef ADD
-  for (gsize i = 0; i < G_N_ELEMENTS (invalid_names); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/extract-helper/whiteout/invalid/%s",
-                                               invalid_names[i].test);
-
-      g_test_add (path, Fixture, invalid_names[i].name, fixture_setup, test_whiteout_invalid,
-                  fixture_teardown);
-    }
+  PD_TEST_ADD ("/extract-helper/whiteout/file", test_whiteout_file);
+  PD_TEST_ADD ("/extract-helper/whiteout/dir", test_whiteout_dir);
+  PD_TEST_ADD ("/extract-helper/whiteout/symlink", test_whiteout_symlink);
+  PD_TEST_ADD ("/extract-helper/whiteout/missing", test_whiteout_missing);
+  PD_TEST_ADD ("/extract-helper/whiteout/odd-marker", test_whiteout_odd_marker);
+  PD_TEST_ADD ("/extract-helper/whiteout/same-layer", test_whiteout_same_layer);
+  PD_TEST_ADD ("/extract-helper/whiteout/through-symlink", test_whiteout_through_symlink);
+  PD_TEST_ADD ("/extract-helper/opaque/dir", test_opaque_dir);
+  PD_TEST_ADD ("/extract-helper/opaque/root", test_opaque_root);
+  PD_TEST_ADD ("/extract-helper/replace/dir-by-file", test_replace_dir_by_file);
+  PD_TEST_ADD ("/extract-helper/replace/file-by-dir", test_replace_file_by_dir);
+  PD_TEST_ADD ("/extract-helper/replace/dir-by-symlink", test_replace_dir_by_symlink);
+  PD_TEST_ADD ("/extract-helper/replace/dir-merge", test_replace_dir_merge);
+  PD_TEST_ADD ("/extract-helper/layers/three", test_three_layers);
+  PD_TEST_ADD ("/extract-helper/limits/deep-tree", test_deep_tree);
+  PD_TEST_ADD ("/extract-helper/limits/counts", test_limits);
+  PD_TEST_ADD ("/extract-helper/no-whiteouts", test_no_whiteouts);
+  PD_TEST_ADD ("/extract-helper/capabilities", test_capabilities);
+  PD_TEST_ADD_CASES ("/extract-helper/whiteout/invalid", invalid_names, test,
+                     test_whiteout_invalid);
 
   return g_test_run ();
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * The bound every untrusted JSON document passes before json-glib (pd-json.c), and the check
- * of a plugin's answer to /Plugin.Activate (pd-activate.c).
+ * The bound every untrusted JSON document passes before json-glib (pd-json.c): strict JSON,
+ * a bounded nesting and size, and messages that quote nothing of the text.
  */
 #include "config.h"
 
@@ -9,23 +9,9 @@
 
 #include <string.h>
 
-#include "pd-activate.h"
 #include "pd-error.h"
 #include "pd-json.h"
-
-/* @n times @open, @middle, @n times @close */
-static char *
-nested (guint n, const char *open, const char *middle, const char *close)
-{
-  GString *out = g_string_new (NULL);
-
-  for (guint i = 0; i < n; i++)
-    g_string_append (out, open);
-  g_string_append (out, middle);
-  for (guint i = 0; i < n; i++)
-    g_string_append (out, close);
-  return g_string_free (out, FALSE);
-}
+#include "pd-test-utils.h"
 
 static void
 assert_accepted (const char *data, gsize len)
@@ -71,9 +57,9 @@ test_check_accepts (void)
     "\"caf\xc3\xa9 \xf0\x9f\x98\x80\"",
     "\r\n\t{\"Implements\" : [\"VolumeDriver\"]}\n",
   };
-  g_autofree char *deepest_arrays = nested (PD_JSON_MAX_DEPTH, "[", "", "]");
-  g_autofree char *deepest_objects = nested (PD_JSON_MAX_DEPTH - 1, "{\"a\":", "{}", "}");
-  g_autofree char *deepest_mixed = nested (PD_JSON_MAX_DEPTH / 2, "[{\"k\": ", "1", "}]");
+  g_autofree char *deepest_arrays = pd_test_nested (PD_JSON_MAX_DEPTH, "[", "", "]");
+  g_autofree char *deepest_objects = pd_test_nested (PD_JSON_MAX_DEPTH - 1, "{\"a\":", "{}", "}");
+  g_autofree char *deepest_mixed = pd_test_nested (PD_JSON_MAX_DEPTH / 2, "[{\"k\": ", "1", "}]");
 
   for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
     assert_accepted (good[i], strlen (good[i]));
@@ -85,13 +71,13 @@ test_check_accepts (void)
 static void
 test_check_depth (void)
 {
-  g_autofree char *arrays = nested (PD_JSON_MAX_DEPTH + 1, "[", "", "]");
-  g_autofree char *objects = nested (PD_JSON_MAX_DEPTH, "{\"a\":", "{}", "}");
-  g_autofree char *open_only = nested (100000, "[", "", "");
-  g_autofree char *huge = nested (400 * 1024, "[", "", "]");
+  g_autofree char *arrays = pd_test_nested (PD_JSON_MAX_DEPTH + 1, "[", "", "]");
+  g_autofree char *objects = pd_test_nested (PD_JSON_MAX_DEPTH, "{\"a\":", "{}", "}");
+  g_autofree char *open_only = pd_test_nested (100000, "[", "", "");
+  g_autofree char *huge = pd_test_nested (400 * 1024, "[", "", "]");
   /* what a scan that ignores json-glib's extensions would count wrong: the quote in a
    * comment or a single-quoted string would hide the brackets after it */
-  g_autofree char *in_comment = nested (100000, "[", "", "");
+  g_autofree char *in_comment = pd_test_nested (100000, "[", "", "");
   g_autofree char *in_sq = NULL;
   g_autofree char *in_comment_text = NULL;
 
@@ -160,124 +146,6 @@ test_check_messages (void)
     }
 }
 
-/* section: the Activate answer */
-
-static PdPluginConfig *
-volume_config (void)
-{
-  const char *json = "{\"Description\": \"\", \"Documentation\": \"\","
-                     " \"Interface\": {\"Types\": [\"docker.volumedriver/1.0\"],"
-                     "   \"Socket\": \"p.sock\"},"
-                     " \"Entrypoint\": [\"/p\"], \"WorkDir\": \"/\", \"Network\": {\"Type\": \"\"}}";
-  g_autoptr(GError) error = NULL;
-  PdPluginConfig *config = pd_plugin_config_new_from_data (json, strlen (json), &error);
-
-  g_assert_no_error (error);
-  return config;
-}
-
-static void
-test_activate_good (void)
-{
-  g_autoptr(PdPluginConfig) config = volume_config ();
-  const char *good[] = {
-    "{\"Implements\": [\"VolumeDriver\"]}",
-    "{\"implements\": [\"volumedriver\", \"authz\"]}",
-    "{\"Implements\": [\"NetworkDriver\"], \"IMPLEMENTS\": [\"VolumeDriver\"]}",
-  };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_auto(GStrv) implements = pd_activate_check_answer (200, good[i], strlen (good[i]),
-                                                           config, &error);
-
-      g_assert_no_error (error);
-      g_assert_nonnull (implements);
-      g_assert_true (g_strv_contains ((const char *const *) implements, "VolumeDriver") ||
-                     g_strv_contains ((const char *const *) implements, "volumedriver"));
-    }
-
-  /* a plugin that does not know the call: the config's types, in Docker's spelling */
-  {
-    g_autoptr(GError) error = NULL;
-    g_auto(GStrv) implements = pd_activate_check_answer (404, "404 page not found\n", 19,
-                                                         config, &error);
-    const char *expected[] = { "VolumeDriver", NULL };
-
-    g_assert_no_error (error);
-    g_assert_cmpstrv (implements, expected);
-  }
-}
-
-/* {"Implements": ["VolumeDriver", "x1", … "x<n - 1>"]} */
-static char *
-many_implements (guint n)
-{
-  GString *json = g_string_new ("{\"Implements\": [\"VolumeDriver\"");
-
-  for (guint i = 1; i < n; i++)
-    g_string_append_printf (json, ", \"x%u\"", i);
-  g_string_append (json, "]}");
-  return g_string_free (json, FALSE);
-}
-
-static void
-test_activate_bad (void)
-{
-  g_autoptr(PdPluginConfig) config = volume_config ();
-  g_autofree char *deep = nested (100000, "[", "", "");
-  g_autofree char *deep_inside = g_strconcat ("{\"Implements\": ", deep, NULL);
-  g_autofree char *deep_err = g_strconcat ("{\"Err\": \"boom\", \"x\": ", deep, NULL);
-  g_autofree char *too_large = g_malloc (PD_ACTIVATE_ANSWER_MAX + 2);
-  g_autofree char *many = many_implements (300);
-  g_autofree char *long_entry = g_strdup_printf ("{\"Implements\": [\"VolumeDriver\", \"%0257d\"]}", 0);
-  struct {
-    guint status;
-    const char *body;
-    gsize len;
-    const char *message;
-  } cases[] = {
-    { 200, "", 0, "invalid response" },
-    { 200, "[\"VolumeDriver\"]", 16, "invalid response" },
-    { 200, "{\"Implements\": \"VolumeDriver\"}", 0, "is not a list" },
-    { 200, "{\"Implements\": [1]}", 0, "holds a non-string" },
-    { 200, "{\"Implements\": null}", 0, "does not cover interface type docker.volumedriver/1.0" },
-    { 200, "{}", 0, "does not cover" },
-    { 200, "{\"Implements\": [\"NetworkDriver\"]}", 0, "implements [NetworkDriver]" },
-    { 200, "{\"Implements\": [\"Volume\\u0000Driver\"]}", 0, "invalid response" },
-    { 200, deep, 0, "nested deeper than 128 levels" },
-    { 200, deep_inside, 0, "nested deeper than 128 levels" },
-    { 200, too_large, PD_ACTIVATE_ANSWER_MAX + 1, "larger than" },
-    /* it becomes the Implements property */
-    { 200, many, 0, "has more than 256 entries" },
-    { 200, long_entry, 0, "an \"Implements\" entry is longer than 256 bytes" },
-    { 500, "{\"Err\": \"activation exploded\"}", 0, "HTTP 500: activation exploded" },
-    { 500, "{\"err\": \"lower\\ncase\"}", 0, "HTTP 500: lower\\x0acase" },
-    { 400, "not json at all", 0, "HTTP 400: not json at all" },
-    /* too deep for its Err to be read: the start of the raw body instead */
-    { 500, deep_err, 0, "HTTP 500: {\"Err\": \"boom\", \"x\": [[[" },
-  };
-
-  memset (too_large, ' ', PD_ACTIVATE_ANSWER_MAX + 1);
-  memcpy (too_large, "{}", 2);
-  too_large[PD_ACTIVATE_ANSWER_MAX + 1] = '\0';
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr(GError) error = NULL;
-      gsize len = cases[i].len != 0 ? cases[i].len : strlen (cases[i].body);
-      g_auto(GStrv) implements = pd_activate_check_answer (cases[i].status, cases[i].body, len,
-                                                           config, &error);
-
-      g_assert_null (implements);
-      g_assert_error (error, PD_ERROR, PD_ERROR_ACTIVATION_FAILED);
-      g_test_message ("%u %.40s: %.200s", cases[i].status, cases[i].body, error->message);
-      g_assert_nonnull (strstr (error->message, cases[i].message));
-      /* a plugin's words never reach a message unescaped, nor without bound */
-      g_assert_cmpuint (strlen (error->message), <, 4096);
-    }
-}
-
 int
 main (int argc, char **argv)
 {
@@ -288,7 +156,6 @@ main (int argc, char **argv)
   g_test_add_func ("/json/check/syntax", test_check_syntax);
   g_test_add_func ("/json/check/size", test_check_size);
   g_test_add_func ("/json/check/messages", test_check_messages);
-  g_test_add_func ("/json/activate/good", test_activate_good);
-  g_test_add_func ("/json/activate/bad", test_activate_bad);
+
   return g_test_run ();
 }

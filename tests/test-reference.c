@@ -1,4 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * References (pd-reference.c): Docker's grammar with its normalisations, what is refused and
+ * said escaped, registry endpoints, local plugin names, digests and plugin ids.
+ */
 #include "config.h"
 
 #define G_LOG_DOMAIN "test-reference"
@@ -7,9 +11,10 @@
 
 #include "pd-error.h"
 #include "pd-reference.h"
+#include "pd-test-utils.h"
 
-#define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
-#define DIGEST "sha256:" HEX64
+#define HEX64 PD_TEST_HEX64
+#define DIGEST PD_TEST_DIGEST
 
 typedef struct {
   const char *input;
@@ -22,52 +27,56 @@ typedef struct {
 } ValidCase;
 
 static const ValidCase valid_cases[] = {
-  { "vieux/sshfs", "docker.io", "vieux/sshfs", NULL, NULL,
-    "docker.io/vieux/sshfs", "vieux/sshfs" },
-  { "vieux/sshfs:latest", "docker.io", "vieux/sshfs", "latest", NULL,
-    "docker.io/vieux/sshfs:latest", "vieux/sshfs:latest" },
-  { "ubuntu", "docker.io", "library/ubuntu", NULL, NULL,
-    "docker.io/library/ubuntu", "ubuntu" },
-  { "ubuntu:14.04", "docker.io", "library/ubuntu", "14.04", NULL,
-    "docker.io/library/ubuntu:14.04", "ubuntu:14.04" },
-  { "docker.io/ubuntu", "docker.io", "library/ubuntu", NULL, NULL,
-    "docker.io/library/ubuntu", "ubuntu" },
-  { "library/ubuntu", "docker.io", "library/ubuntu", NULL, NULL,
-    "docker.io/library/ubuntu", "ubuntu" },
-  { "docker.io/library/ubuntu:x", "docker.io", "library/ubuntu", "x", NULL,
-    "docker.io/library/ubuntu:x", "ubuntu:x" },
+  { "vieux/sshfs", .domain = "docker.io", .path = "vieux/sshfs", .full = "docker.io/vieux/sshfs",
+    .familiar = "vieux/sshfs" },
+  { "vieux/sshfs:latest", .domain = "docker.io", .path = "vieux/sshfs", .tag = "latest",
+    .full = "docker.io/vieux/sshfs:latest", .familiar = "vieux/sshfs:latest" },
+  { "ubuntu", .domain = "docker.io", .path = "library/ubuntu", .full = "docker.io/library/ubuntu",
+    .familiar = "ubuntu" },
+  { "ubuntu:14.04", .domain = "docker.io", .path = "library/ubuntu", .tag = "14.04",
+    .full = "docker.io/library/ubuntu:14.04", .familiar = "ubuntu:14.04" },
+  { "docker.io/ubuntu", .domain = "docker.io", .path = "library/ubuntu",
+    .full = "docker.io/library/ubuntu", .familiar = "ubuntu" },
+  { "library/ubuntu", .domain = "docker.io", .path = "library/ubuntu",
+    .full = "docker.io/library/ubuntu", .familiar = "ubuntu" },
+  { "docker.io/library/ubuntu:x", .domain = "docker.io", .path = "library/ubuntu", .tag = "x",
+    .full = "docker.io/library/ubuntu:x", .familiar = "ubuntu:x" },
   /* the legacy index name is folded into docker.io */
-  { "index.docker.io/vieux/sshfs:1", "docker.io", "vieux/sshfs", "1", NULL,
-    "docker.io/vieux/sshfs:1", "vieux/sshfs:1" },
+  { "index.docker.io/vieux/sshfs:1", .domain = "docker.io", .path = "vieux/sshfs", .tag = "1",
+    .full = "docker.io/vieux/sshfs:1", .familiar = "vieux/sshfs:1" },
   /* nested library paths keep their prefix in the familiar form */
-  { "docker.io/library/a/b", "docker.io", "library/a/b", NULL, NULL,
-    "docker.io/library/a/b", "library/a/b" },
-  { "localhost:5000/a/b:1", "localhost:5000", "a/b", "1", NULL,
-    "localhost:5000/a/b:1", "localhost:5000/a/b:1" },
-  { "localhost/a", "localhost", "a", NULL, NULL, "localhost/a", "localhost/a" },
-  { "[::1]:5000/x", "[::1]:5000", "x", NULL, NULL, "[::1]:5000/x", "[::1]:5000/x" },
-  { "[2001:db8::1]/x:y", "[2001:db8::1]", "x", "y", NULL,
-    "[2001:db8::1]/x:y", "[2001:db8::1]/x:y" },
-  { "registry.example.com:443/team/plugin:v1.2", "registry.example.com:443", "team/plugin",
-    "v1.2", NULL, "registry.example.com:443/team/plugin:v1.2",
-    "registry.example.com:443/team/plugin:v1.2" },
+  { "docker.io/library/a/b", .domain = "docker.io", .path = "library/a/b",
+    .full = "docker.io/library/a/b", .familiar = "library/a/b" },
+  { "localhost:5000/a/b:1", .domain = "localhost:5000", .path = "a/b", .tag = "1",
+    .full = "localhost:5000/a/b:1", .familiar = "localhost:5000/a/b:1" },
+  { "localhost/a", .domain = "localhost", .path = "a", .full = "localhost/a",
+    .familiar = "localhost/a" },
+  { "[::1]:5000/x", .domain = "[::1]:5000", .path = "x", .full = "[::1]:5000/x",
+    .familiar = "[::1]:5000/x" },
+  { "[2001:db8::1]/x:y", .domain = "[2001:db8::1]", .path = "x", .tag = "y",
+    .full = "[2001:db8::1]/x:y", .familiar = "[2001:db8::1]/x:y" },
+  { "registry.example.com:443/team/plugin:v1.2", .domain = "registry.example.com:443",
+    .path = "team/plugin", .tag = "v1.2", .full = "registry.example.com:443/team/plugin:v1.2",
+    .familiar = "registry.example.com:443/team/plugin:v1.2" },
   /* an upper-case domain is allowed, only the path must be lower case */
-  { "Example.COM/a", "Example.COM", "a", NULL, NULL, "Example.COM/a", "Example.COM/a" },
-  { "example.com/foo/bar@" DIGEST, "example.com", "foo/bar", NULL, DIGEST,
-    "example.com/foo/bar@" DIGEST, "example.com/foo/bar@" DIGEST },
-  { "vieux/sshfs:next@" DIGEST, "docker.io", "vieux/sshfs", "next", DIGEST,
-    "docker.io/vieux/sshfs:next@" DIGEST, "vieux/sshfs:next@" DIGEST },
-  { "ubuntu@" DIGEST, "docker.io", "library/ubuntu", NULL, DIGEST,
-    "docker.io/library/ubuntu@" DIGEST, "ubuntu@" DIGEST },
-  { "a__b/c-d--e.f_g", "docker.io", "a__b/c-d--e.f_g", NULL, NULL,
-    "docker.io/a__b/c-d--e.f_g", "a__b/c-d--e.f_g" },
-  { "a/b/c/d/e:_T.-", "docker.io", "a/b/c/d/e", "_T.-", NULL,
-    "docker.io/a/b/c/d/e:_T.-", "a/b/c/d/e:_T.-" },
+  { "Example.COM/a", .domain = "Example.COM", .path = "a", .full = "Example.COM/a",
+    .familiar = "Example.COM/a" },
+  { "example.com/foo/bar@" DIGEST, .domain = "example.com", .path = "foo/bar", .digest = DIGEST,
+    .full = "example.com/foo/bar@" DIGEST, .familiar = "example.com/foo/bar@" DIGEST },
+  { "vieux/sshfs:next@" DIGEST, .domain = "docker.io", .path = "vieux/sshfs", .tag = "next",
+    .digest = DIGEST, .full = "docker.io/vieux/sshfs:next@" DIGEST,
+    .familiar = "vieux/sshfs:next@" DIGEST },
+  { "ubuntu@" DIGEST, .domain = "docker.io", .path = "library/ubuntu", .digest = DIGEST,
+    .full = "docker.io/library/ubuntu@" DIGEST, .familiar = "ubuntu@" DIGEST },
+  { "a__b/c-d--e.f_g", .domain = "docker.io", .path = "a__b/c-d--e.f_g",
+    .full = "docker.io/a__b/c-d--e.f_g", .familiar = "a__b/c-d--e.f_g" },
+  { "a/b/c/d/e:_T.-", .domain = "docker.io", .path = "a/b/c/d/e", .tag = "_T.-",
+    .full = "docker.io/a/b/c/d/e:_T.-", .familiar = "a/b/c/d/e:_T.-" },
   /* as in distribution/reference: a single component is never a domain */
-  { "localhost:5000", "docker.io", "library/localhost", "5000", NULL,
-    "docker.io/library/localhost:5000", "localhost:5000" },
-  { "127.0.0.1:5000/p", "127.0.0.1:5000", "p", NULL, NULL,
-    "127.0.0.1:5000/p", "127.0.0.1:5000/p" },
+  { "localhost:5000", .domain = "docker.io", .path = "library/localhost", .tag = "5000",
+    .full = "docker.io/library/localhost:5000", .familiar = "localhost:5000" },
+  { "127.0.0.1:5000/p", .domain = "127.0.0.1:5000", .path = "p", .full = "127.0.0.1:5000/p",
+    .familiar = "127.0.0.1:5000/p" },
 };
 
 static void
@@ -238,10 +247,38 @@ test_reference_control_chars (void)
   g_assert_nonnull (strstr (error->message, "a\\x0ab"));
 }
 
+/* an input and what a function makes of it */
+typedef struct {
+  const char *input;
+  const char *expected;
+} Mapping;
+
+/* each input of @cases, which @func takes without an error, gives what is expected */
+static void
+assert_mappings (const Mapping *cases, gsize n, char *(*func) (const char *, GError **))
+{
+  for (gsize i = 0; i < n; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autofree char *result = func (cases[i].input, &error);
+
+      g_assert_no_error (error);
+      g_assert_cmpstr (result, ==, cases[i].expected);
+    }
+}
+
+static char *
+endpoint_host (const char *input, GError **error)
+{
+  g_autoptr(PdReference) ref = pd_reference_parse (input, error);
+
+  return ref != NULL ? g_strdup (pd_reference_endpoint_host (ref)) : NULL;
+}
+
 static void
 test_reference_endpoint (void)
 {
-  struct { const char *input; const char *host; } cases[] = {
+  static const Mapping cases[] = {
     { "vieux/sshfs", "registry-1.docker.io" },
     { "docker.io/library/ubuntu", "registry-1.docker.io" },
     { "index.docker.io/a/b", "registry-1.docker.io" },
@@ -250,20 +287,13 @@ test_reference_endpoint (void)
     { "ghcr.io/o/p", "ghcr.io" },
   };
 
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(PdReference) ref = pd_reference_parse (cases[i].input, &error);
-
-      g_assert_no_error (error);
-      g_assert_cmpstr (pd_reference_endpoint_host (ref), ==, cases[i].host);
-    }
+  assert_mappings (cases, G_N_ELEMENTS (cases), endpoint_host);
 }
 
 static void
 test_reference_local_name (void)
 {
-  struct { const char *input; const char *expected; } cases[] = {
+  static const Mapping cases[] = {
     { "vieux/sshfs", "vieux/sshfs:latest" },
     { "vieux/sshfs:1.0", "vieux/sshfs:1.0" },
     { "docker.io/vieux/sshfs", "vieux/sshfs:latest" },
@@ -274,14 +304,7 @@ test_reference_local_name (void)
     { "[::1]:5000/x", "[::1]:5000/x:latest" },
   };
 
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autofree char *name = pd_reference_local_name (cases[i].input, &error);
-
-      g_assert_no_error (error);
-      g_assert_cmpstr (name, ==, cases[i].expected);
-    }
+  assert_mappings (cases, G_N_ELEMENTS (cases), pd_reference_local_name);
 
   {
     g_autoptr(GError) error = NULL;

@@ -1,4 +1,13 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * The runner (pd-runner.c, and through it the modules it drives, which have no file of their
+ * own: the plugin's process, pd-plugin-process.c, its log, pd-plugin-log.c, and the
+ * activation client, pd-activation.c) against real bubblewrap, as root, with
+ * tests/runner-plugin.c (a static binary copied into a scratch rootfs) whose behaviour argv[1]
+ * picks. After every case: no process runs the plugin binary any more (checked by the inode of
+ * /proc/<pid>/exe, since pids inside the plugin's PID namespace differ from the host's) and
+ * the test process has exactly the fds it had before.
+ */
 #include "config.h"
 
 #define G_LOG_DOMAIN "test-runner"
@@ -24,16 +33,9 @@
 #include "pd-plugin-config.h"
 #include "pd-plugin-record.h"
 #include "pd-runner.h"
+#include "pd-test-utils.h"
 
 #define PLUGIN_ID "1234567890abcdef1234567890abcdef1234567890abcdef1234567890abcdef"
-
-/*
- * The runner against real bubblewrap, as root, with tests/runner-plugin.c (a static binary
- * copied into a scratch rootfs) whose behaviour argv[1] picks. After every case: no process
- * runs the plugin binary any more (checked by the inode of /proc/<pid>/exe, since pids inside
- * the plugin's PID namespace differ from the host's) and the test process has exactly the fds
- * it had before.
- */
 
 /* the first run creates process-wide singletons (main context and GLib worker wakeup fds, the
  * child watch): they are not leaks */
@@ -167,17 +169,15 @@ compare_strings (gconstpointer a, gconstpointer b)
 static PdRunner *
 make_runner (Fixture *fixture, const char *mode, const char *extra)
 {
-  g_autoptr(GError) error = NULL;
   g_autofree char *json = g_strdup_printf (
     "{\"Description\": \"runner test\", \"Documentation\": \"\","
     " \"Interface\": {\"Types\": [\"docker.volumedriver/1.0\"], \"Socket\": \"runner.sock\"},"
     " \"Entrypoint\": [\"/runner-plugin\", \"%s\", \"runner.sock\"], \"WorkDir\": \"/\","
     " \"Network\": {\"Type\": \"\"}, \"Linux\": {\"Capabilities\": []}%s}",
     mode, extra != NULL ? extra : "");
-  PdPluginConfig *config = pd_plugin_config_new_from_data (json, strlen (json), &error);
+  PdPluginConfig *config = pd_test_parse_config (json);
   g_autoptr(PdPluginRecord) record = NULL;
 
-  g_assert_no_error (error);
   record = pd_plugin_record_new (PLUGIN_ID, "test/runner:latest", "docker.io/test/runner:latest",
                                  config, NULL, NULL, NULL);
   g_clear_object (&fixture->runner);
@@ -188,7 +188,7 @@ make_runner (Fixture *fixture, const char *mode, const char *extra)
 }
 
 static void
-fixture_set_up (Fixture *fixture, gconstpointer user_data)
+fixture_setup (Fixture *fixture, gconstpointer user_data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *plugin_src = g_test_build_filename (G_TEST_BUILT, "runner-plugin", NULL);
@@ -202,8 +202,7 @@ fixture_set_up (Fixture *fixture, gconstpointer user_data)
     return;
 
   fixture->fds_before = count_fds ();
-  fixture->base = g_dir_make_tmp ("test-runner-XXXXXX", &error);
-  g_assert_no_error (error);
+  fixture->base = pd_test_make_tmp_dir ("test-runner-XXXXXX");
   plugin_dir = g_build_filename (fixture->base, "plugins", PLUGIN_ID, NULL);
   fixture->rootfs = g_build_filename (plugin_dir, "rootfs", NULL);
   fixture->runtime_dir = g_build_filename (fixture->base, "run", "plugins", PLUGIN_ID, NULL);
@@ -226,10 +225,8 @@ fixture_set_up (Fixture *fixture, gconstpointer user_data)
 }
 
 static void
-fixture_tear_down (Fixture *fixture, gconstpointer user_data)
+fixture_teardown (Fixture *fixture, gconstpointer user_data)
 {
-  g_autoptr(GError) error = NULL;
-
   if (fixture->base == NULL)
     return;
   if (fixture->runner != NULL)
@@ -259,8 +256,7 @@ fixture_tear_down (Fixture *fixture, gconstpointer user_data)
   if (!warming_up)
     g_assert_cmpuint (count_fds_settled (fixture->fds_before), ==, fixture->fds_before);
 
-  g_assert_true (pd_rm_rf_at (AT_FDCWD, fixture->base, &error));
-  g_assert_no_error (error);
+  pd_test_rm_rf (fixture->base);
   g_free (fixture->base);
   g_free (fixture->rootfs);
   g_free (fixture->runtime_dir);
@@ -333,6 +329,25 @@ assert_stopped (Fixture *fixture, PdPluginState state)
   g_assert_cmpuint (count_plugin_processes (fixture), ==, 0);
 }
 
+/* enables @runner, which must work */
+static void
+enable_ok (PdRunner *runner)
+{
+  g_autoptr(GError) error = enable (runner, 10000);
+
+  g_assert_no_error (error);
+}
+
+/* disables the fixture's runner, which must work and leave it disabled */
+static void
+disable_ok (Fixture *fixture)
+{
+  g_autoptr(GError) error = disable (fixture->runner, 5000);
+
+  g_assert_no_error (error);
+  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+}
+
 static void
 assert_running (Fixture *fixture)
 {
@@ -364,8 +379,7 @@ test_normal (Fixture *fixture, gconstpointer user_data)
   runner = make_runner (fixture, "normal", NULL);
   g_assert_cmpstr (pd_plugin_state_to_string (pd_runner_get_state (runner)), ==, "disabled");
 
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
   assert_running (fixture);
   g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==, "");
   g_assert_cmpuint (pd_runner_get_state_timestamp (runner), >=, before);
@@ -376,9 +390,7 @@ test_normal (Fixture *fixture, gconstpointer user_data)
   g_assert_error (error, PD_ERROR, PD_ERROR_PLUGIN_ENABLED);
   g_clear_error (&error);
 
-  error = disable (runner, 5000);
-  g_assert_no_error (error);
-  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  disable_ok (fixture);
   states = join_strings (fixture->states);
   g_assert_cmpstr (states, ==, "starting running stopping disabled");
 
@@ -469,8 +481,7 @@ test_capabilities (Fixture *fixture, gconstpointer user_data)
       PdPluginConfig *config;
       PdRunner *runner;
 
-      config = pd_plugin_config_new_from_data (json, strlen (json), &error);
-      g_assert_no_error (error);
+      config = pd_test_parse_config (json);
       record = pd_plugin_record_new (PLUGIN_ID, "test/runner:latest",
                                      "docker.io/test/runner:latest", config, NULL, NULL, NULL);
       g_clear_object (&fixture->runner);
@@ -585,9 +596,7 @@ test_not_found (Fixture *fixture, gconstpointer user_data)
   g_assert_no_error (error);
   /* Implements from the config, in Docker's spelling */
   assert_running (fixture);
-  error = disable (runner, 5000);
-  g_assert_no_error (error);
-  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  disable_ok (fixture);
 }
 
 static void
@@ -600,8 +609,7 @@ test_ignore_term (Fixture *fixture, gconstpointer user_data)
   if (skip_unless_root (fixture))
     return;
   runner = make_runner (fixture, "ignoreterm", NULL);
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
   assert_running (fixture);
 
   start = g_get_monotonic_time ();
@@ -622,8 +630,7 @@ test_daemonize (Fixture *fixture, gconstpointer user_data)
   if (skip_unless_root (fixture))
     return;
   runner = make_runner (fixture, "daemonize", NULL);
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
   assert_running (fixture);
   /* the entrypoint and its daemonized grandchild (setsid, double fork, SIGTERM ignored) */
   g_assert_cmpuint (count_plugin_processes (fixture), ==, 2);
@@ -638,35 +645,27 @@ static void
 test_pid_host (Fixture *fixture, gconstpointer user_data)
 {
   PdRunner *runner;
-  g_autoptr(GError) error = NULL;
 
   if (skip_unless_root (fixture))
     return;
   /* the host's PID namespace: no --as-pid-1, the process group is the fallback */
   runner = make_runner (fixture, "normal", ", \"PidHost\": true");
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
   assert_running (fixture);
-  error = disable (runner, 5000);
-  g_assert_no_error (error);
-  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  disable_ok (fixture);
 
   /* a child that left the session (setsid, double fork) and ignores SIGTERM goes too: every
    * process in the plugin's mount namespace is killed */
   runner = make_runner (fixture, "daemonize", ", \"PidHost\": true");
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
   g_assert_cmpuint (count_plugin_processes (fixture), ==, 2);
-  error = disable (runner, 5000);
-  g_assert_no_error (error);
-  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  disable_ok (fixture);
 }
 
 static void
 test_crash_restart (Fixture *fixture, gconstpointer user_data)
 {
   PdRunner *runner;
-  g_autoptr(GError) error = NULL;
   g_autofree char *events = NULL;
   g_autofree char *states = NULL;
   guint first_pid;
@@ -675,8 +674,7 @@ test_crash_restart (Fixture *fixture, gconstpointer user_data)
     return;
   runner = make_runner (fixture, "normal", NULL);
   pd_runner_set_restart_backoff_for_testing (runner, 50);
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
   first_pid = pd_runner_get_main_pid (runner);
 
   g_assert_no_errno (kill ((pid_t) first_pid, SIGKILL));
@@ -693,30 +691,24 @@ test_crash_restart (Fixture *fixture, gconstpointer user_data)
   states = join_strings (fixture->states);
   g_assert_cmpstr (states, ==, "starting running restarting running");
 
-  error = disable (runner, 5000);
-  g_assert_no_error (error);
-  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  disable_ok (fixture);
 }
 
 static void
 test_disable_restarting (Fixture *fixture, gconstpointer user_data)
 {
   PdRunner *runner;
-  g_autoptr(GError) error = NULL;
   g_autofree char *events = NULL;
 
   if (skip_unless_root (fixture))
     return;
   runner = make_runner (fixture, "normal", NULL);
   pd_runner_set_restart_backoff_for_testing (runner, 500);
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
 
   g_assert_no_errno (kill ((pid_t) pd_runner_get_main_pid (runner), SIGKILL));
   WAIT_UNTIL (pd_runner_get_state (runner) == PD_PLUGIN_STATE_RESTARTING, 10000);
-  error = disable (runner, 5000);
-  g_assert_no_error (error);
-  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
+  disable_ok (fixture);
   /* the pending restart is gone */
   sleep_ms (800);
   assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
@@ -763,8 +755,7 @@ test_crash_loop (Fixture *fixture, gconstpointer user_data)
     return;
   runner = make_runner (fixture, "crashloop", NULL);
   pd_runner_set_restart_backoff_for_testing (runner, 20);
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
 
   WAIT_UNTIL (pd_runner_get_state (runner) == PD_PLUGIN_STATE_FAILED, 30000);
   events = join_strings (fixture->events);
@@ -835,8 +826,7 @@ test_flood (Fixture *fixture, gconstpointer user_data)
   if (skip_unless_root (fixture))
     return;
   runner = make_runner (fixture, "flood", NULL);
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
   assert_running (fixture);
   rss_before = rss_kib ();
   /* a follower that never reads */
@@ -859,8 +849,43 @@ test_flood (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpuint (slow->len, <=, 1024 * 1024);
   close (slow_fd);
 
-  error = disable (runner, 5000);
-  g_assert_no_error (error);
+  disable_ok (fixture);
+}
+
+static void
+test_cycles (Fixture *fixture, gconstpointer user_data)
+{
+  PdRunner *runner;
+  guint fds;
+  goffset rss = 0;
+  guint cycles = GPOINTER_TO_UINT (user_data);
+
+  if (skip_unless_root (fixture))
+    return;
+  runner = make_runner (fixture, "normal", NULL);
+  /* one cycle first: lazily created GLib and libsoup singletons are not growth */
+  {
+    g_autoptr(GError) error = enable (runner, 10000);
+    g_assert_no_error (error);
+    error = disable (runner, 5000);
+    g_assert_no_error (error);
+  }
+  fds = count_fds_settled (fixture->fds_before);
+  for (guint i = 0; i < cycles; i++)
+    {
+      /* RSS after a tenth of the cycles (allocator pools are warm by then) against the end */
+      if (i == cycles / 10)
+        rss = rss_kib ();
+      g_autoptr(GError) error = enable (runner, 10000);
+      g_assert_no_error (error);
+      g_assert_cmpuint (count_plugin_processes (fixture), ==, 1);
+      error = disable (runner, 5000);
+      g_assert_no_error (error);
+      g_assert_cmpuint (count_plugin_processes (fixture), ==, 0);
+    }
+  g_assert_cmpuint (count_fds_settled (fds), ==, fds);
+  if (rss_is_meaningful ())
+    g_assert_cmpint (rss_kib () - rss, <, 2 * 1024);
   assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
 }
 
@@ -908,8 +933,7 @@ test_open_log (Fixture *fixture, gconstpointer user_data)
   if (skip_unless_root (fixture))
     return;
   runner = make_runner (fixture, "chatty", NULL);
-  error = enable (runner, 10000);
-  g_assert_no_error (error);
+  enable_ok (runner);
   WAIT_UNTIL (file_size (fixture->log_dir, PLUGIN_ID ".log") > 0, 5000);
 
   /* the tail without follow: the last 3 lines, then EOF */
@@ -965,80 +989,33 @@ test_open_log (Fixture *fixture, gconstpointer user_data)
   g_assert_true (g_str_has_prefix (tail->str, "tick "));
 }
 
-static void
-test_cycles (Fixture *fixture, gconstpointer user_data)
-{
-  PdRunner *runner;
-  guint fds;
-  goffset rss = 0;
-  guint cycles = GPOINTER_TO_UINT (user_data);
-
-  if (skip_unless_root (fixture))
-    return;
-  runner = make_runner (fixture, "normal", NULL);
-  /* one cycle first: lazily created GLib and libsoup singletons are not growth */
-  {
-    g_autoptr(GError) error = enable (runner, 10000);
-    g_assert_no_error (error);
-    error = disable (runner, 5000);
-    g_assert_no_error (error);
-  }
-  fds = count_fds_settled (fixture->fds_before);
-  for (guint i = 0; i < cycles; i++)
-    {
-      /* RSS after a tenth of the cycles (allocator pools are warm by then) against the end */
-      if (i == cycles / 10)
-        rss = rss_kib ();
-      g_autoptr(GError) error = enable (runner, 10000);
-      g_assert_no_error (error);
-      g_assert_cmpuint (count_plugin_processes (fixture), ==, 1);
-      error = disable (runner, 5000);
-      g_assert_no_error (error);
-      g_assert_cmpuint (count_plugin_processes (fixture), ==, 0);
-    }
-  g_assert_cmpuint (count_fds_settled (fds), ==, fds);
-  if (rss_is_meaningful ())
-    g_assert_cmpint (rss_kib () - rss, <, 2 * 1024);
-  assert_stopped (fixture, PD_PLUGIN_STATE_DISABLED);
-}
-
 int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-  g_test_add ("/runner/normal", Fixture, NULL, fixture_set_up, test_normal, fixture_tear_down);
-  g_test_add ("/runner/capabilities", Fixture, NULL, fixture_set_up, test_capabilities,
-              fixture_tear_down);
-  for (guint i = 0; i < G_N_ELEMENTS (fail_cases); i++)
-    {
-      g_autofree char *path = g_strdup_printf ("/runner/fail/%s", fail_cases[i].mode);
-      g_test_add (path, Fixture, &fail_cases[i], fixture_set_up, test_fail, fixture_tear_down);
-    }
-  g_test_add ("/runner/sandbox-failed", Fixture, NULL, fixture_set_up, test_sandbox_failed,
-              fixture_tear_down);
-  g_test_add ("/runner/not-found", Fixture, NULL, fixture_set_up, test_not_found, fixture_tear_down);
-  g_test_add ("/runner/ignore-term", Fixture, NULL, fixture_set_up, test_ignore_term,
-              fixture_tear_down);
-  g_test_add ("/runner/daemonize", Fixture, NULL, fixture_set_up, test_daemonize, fixture_tear_down);
-  g_test_add ("/runner/pid-host", Fixture, NULL, fixture_set_up, test_pid_host, fixture_tear_down);
-  g_test_add ("/runner/crash-restart", Fixture, NULL, fixture_set_up, test_crash_restart,
-              fixture_tear_down);
-  g_test_add ("/runner/disable-restarting", Fixture, NULL, fixture_set_up, test_disable_restarting,
-              fixture_tear_down);
-  g_test_add ("/runner/cancel", Fixture, NULL, fixture_set_up, test_cancel, fixture_tear_down);
-  g_test_add ("/runner/crash-loop", Fixture, NULL, fixture_set_up, test_crash_loop,
-              fixture_tear_down);
-  g_test_add ("/runner/flood", Fixture, NULL, fixture_set_up, test_flood, fixture_tear_down);
-  g_test_add ("/runner/open-log", Fixture, NULL, fixture_set_up, test_open_log, fixture_tear_down);
-  g_test_add ("/runner/cycles", Fixture, GUINT_TO_POINTER (200), fixture_set_up, test_cycles,
-              fixture_tear_down);
+  PD_TEST_ADD ("/runner/normal", test_normal);
+  PD_TEST_ADD ("/runner/capabilities", test_capabilities);
+  PD_TEST_ADD ("/runner/sandbox-failed", test_sandbox_failed);
+  PD_TEST_ADD ("/runner/not-found", test_not_found);
+  PD_TEST_ADD ("/runner/ignore-term", test_ignore_term);
+  PD_TEST_ADD ("/runner/daemonize", test_daemonize);
+  PD_TEST_ADD ("/runner/pid-host", test_pid_host);
+  PD_TEST_ADD ("/runner/crash-restart", test_crash_restart);
+  PD_TEST_ADD ("/runner/disable-restarting", test_disable_restarting);
+  PD_TEST_ADD ("/runner/cancel", test_cancel);
+  PD_TEST_ADD ("/runner/crash-loop", test_crash_loop);
+  PD_TEST_ADD ("/runner/flood", test_flood);
+  PD_TEST_ADD ("/runner/open-log", test_open_log);
+  PD_TEST_ADD_CASES ("/runner/fail", fail_cases, mode, test_fail);
+  g_test_add ("/runner/cycles", Fixture, GUINT_TO_POINTER (200), fixture_setup, test_cycles,
+              fixture_teardown);
 
   /* one plugin run before the fd counts start */
   {
     Fixture fixture = { 0 };
     warming_up = TRUE;
-    fixture_set_up (&fixture, NULL);
+    fixture_setup (&fixture, NULL);
     if (fixture.base != NULL)
       {
         g_autoptr(GError) error = NULL;
@@ -1048,7 +1025,7 @@ main (int argc, char **argv)
         error = disable (runner, 5000);
         g_assert_no_error (error);
       }
-    fixture_tear_down (&fixture, NULL);
+    fixture_teardown (&fixture, NULL);
     warming_up = FALSE;
   }
 
