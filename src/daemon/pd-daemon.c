@@ -23,11 +23,9 @@
 struct _PdDaemon {
   GObject parent_instance;
 
-  PdStore *store;
+  PdEngine *engine;
+  PdStore *store; /* the engine's */
   PdAuth *auth;
-  PdDaemonConfig *config;
-  PdFetchTable *fetches;   /* blobs being downloaded, shared by every job's thread */
-  char *runtime_dir;
   GDBusConnection *connection;
   GDBusObjectManagerServer *object_manager;
   PdManager *manager;
@@ -61,10 +59,7 @@ pd_daemon_finalize (GObject *object)
   g_clear_object (&self->object_manager);
   g_clear_object (&self->connection);
   g_clear_object (&self->auth);
-  g_clear_object (&self->store);
-  g_clear_pointer (&self->config, pd_daemon_config_free);
-  g_clear_pointer (&self->fetches, pd_fetch_table_free);
-  g_free (self->runtime_dir);
+  g_clear_object (&self->engine);
 
   G_OBJECT_CLASS (pd_daemon_parent_class)->finalize (object);
 }
@@ -92,69 +87,25 @@ pd_daemon_new (const char *state_dir, const char *runtime_dir, GError **error)
 {
   g_autoptr(PdDaemon) self = g_object_new (PD_TYPE_DAEMON, NULL);
 
-  g_autofree char *plugins_dir = g_build_filename (runtime_dir, "plugins", NULL);
-  g_autofree char *logs_dir = g_build_filename (runtime_dir, "logs", NULL);
-
-  self->config = pd_daemon_config_load (NULL, error);
-  if (self->config == NULL)
+  self->engine = pd_engine_new (state_dir, runtime_dir, error);
+  if (self->engine == NULL)
     return NULL;
-  self->max_jobs = self->config->max_jobs;
-  self->fetches = pd_fetch_table_new ();
-  if (!pd_mkdir_with_mode (state_dir, 0700, error) ||
-      !pd_mkdir_with_mode (runtime_dir, 0700, error) ||
-      !pd_mkdir_with_mode (plugins_dir, 0700, error) ||
-      !pd_mkdir_with_mode (logs_dir, 0700, error))
-    return NULL;
-  self->store = pd_store_new (state_dir, error);
-  if (self->store == NULL)
-    return NULL;
-  self->runtime_dir = g_strdup (runtime_dir);
+  self->store = pd_engine_get_store (self->engine);
+  self->max_jobs = pd_engine_get_max_jobs (self->engine);
   self->auth = pd_auth_new ();
   return g_steal_pointer (&self);
 }
 
-PdStore *
-pd_daemon_get_store (PdDaemon *self)
+PdEngine *
+pd_daemon_get_engine (PdDaemon *self)
 {
-  return self->store;
-}
-
-const PdDaemonConfig *
-pd_daemon_get_config (PdDaemon *self)
-{
-  return self->config;
-}
-
-PdFetchTable *
-pd_daemon_get_fetch_table (PdDaemon *self)
-{
-  return self->fetches;
-}
-
-void
-pd_daemon_get_archive_limits (PdDaemon *self, PdArchiveLimits *limits)
-{
-  pd_archive_limits_init (limits);
-  limits->max_bytes = self->config->max_archive_bytes;
-  limits->max_entries = self->config->max_archive_entries;
+  return self->engine;
 }
 
 PdAuth *
 pd_daemon_get_auth (PdDaemon *self)
 {
   return self->auth;
-}
-
-const char *
-pd_daemon_get_runtime_dir (PdDaemon *self)
-{
-  return self->runtime_dir;
-}
-
-guint
-pd_daemon_get_max_jobs (PdDaemon *self)
-{
-  return self->max_jobs;
 }
 
 /* plugins */
@@ -267,8 +218,9 @@ purge_done (GObject *source, GAsyncResult *result, gpointer user_data)
 static void
 remove_runtime_files (PdDaemon *self, const char *id)
 {
-  g_autofree char *dir = g_build_filename (self->runtime_dir, "plugins", id, NULL);
-  g_autofree char *log = g_strdup_printf ("%s/logs/%s.log", self->runtime_dir, id);
+  const char *runtime_dir = pd_engine_get_runtime_dir (self->engine);
+  g_autofree char *dir = g_build_filename (runtime_dir, "plugins", id, NULL);
+  g_autofree char *log = g_strdup_printf ("%s/logs/%s.log", runtime_dir, id);
   g_autofree char *old_log = g_strconcat (log, ".1", NULL);
   g_autoptr(GError) error = NULL;
 

@@ -3,13 +3,10 @@
 
 #include <gio/gio.h>
 
-#include "pd-archive.h"
 #include "pd-auth.h"
-#include "pd-daemon-config.h"
 #include "pd-dbus-util.h"
+#include "pd-engine.h"
 #include "pd-job.h"
-#include "pd-pull.h"
-#include "pd-store.h"
 
 G_BEGIN_DECLS
 
@@ -31,15 +28,9 @@ gboolean pd_daemon_start (PdDaemon *self, GDBusConnection *connection, GError **
 /* cancels running jobs and calls @done once none is left (or after a grace period) */
 void pd_daemon_shutdown (PdDaemon *self, GSourceFunc done, gpointer user_data);
 
-PdStore *pd_daemon_get_store (PdDaemon *self);
+/* the store, the configuration, the limits: what jobs and plugins work with */
+PdEngine *pd_daemon_get_engine (PdDaemon *self);
 PdAuth *pd_daemon_get_auth (PdDaemon *self);
-/* the configuration file, read once at start */
-const PdDaemonConfig *pd_daemon_get_config (PdDaemon *self);
-PdFetchTable *pd_daemon_get_fetch_table (PdDaemon *self);
-/* the archive limits of the configuration */
-void pd_daemon_get_archive_limits (PdDaemon *self, PdArchiveLimits *limits);
-const char *pd_daemon_get_runtime_dir (PdDaemon *self);
-guint pd_daemon_get_max_jobs (PdDaemon *self);
 
 /* Docker's resolvePluginID: full ID, name with :latest implied, unique ID prefix */
 PdPlugin *pd_daemon_resolve_plugin (PdDaemon *self, const char *name_or_id, GError **error);

@@ -109,7 +109,8 @@ pd_manager_new (PdDaemon *daemon)
 
   self->daemon = daemon;
   pd_dbus_manager_set_version (PD_DBUS_MANAGER (self), PACKAGE_VERSION);
-  pd_dbus_manager_set_max_jobs (PD_DBUS_MANAGER (self), pd_daemon_get_max_jobs (daemon));
+  pd_dbus_manager_set_max_jobs (PD_DBUS_MANAGER (self),
+                                pd_engine_get_max_jobs (pd_daemon_get_engine (daemon)));
   set_features (self);
   return self;
 }
@@ -363,7 +364,7 @@ create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *c
   GError *error = NULL;
   gsize config_len = 0, manifest_len = 0;
 
-  pd_daemon_get_archive_limits (data->manager->daemon, &limits);
+  pd_engine_get_archive_limits (pd_daemon_get_engine (data->manager->daemon), &limits);
   context = pd_archive_ingest_context (data->fd, data->store, data->staging_dir,
                                        data->helper_path, &limits, create_progress_cb, data,
                                        cancellable, &error);
@@ -545,9 +546,9 @@ create_start_job (CreateData *data, guint32 uid)
       return;
     }
   g_object_ref (data->job);
-  data->store = g_object_ref (pd_daemon_get_store (self->daemon));
+  data->store = g_object_ref (pd_engine_get_store (pd_daemon_get_engine (self->daemon)));
   data->written_blobs = g_ptr_array_new_with_free_func (g_free);
-  data->helper_path = g_strdup (pd_archive_get_helper_path ());
+  data->helper_path = g_strdup (pd_engine_get_helper_path (pd_daemon_get_engine (self->daemon)));
   data->staging_dir = pd_store_create_staging_dir (data->store, &error);
   pd_dbus_manager_complete_create (PD_DBUS_MANAGER (self), data->invocation,
                                    pd_job_get_object_path (data->job));
@@ -713,11 +714,11 @@ get_privileges_thread (GTask *task, gpointer source, gpointer task_data,
 {
   GetPrivilegesData *data = task_data;
   g_autoptr(PdRegistryClient) client = NULL;
+  PdEngine *engine = pd_daemon_get_engine (data->manager->daemon);
   GError *error = NULL;
 
-  client = pd_registry_client_new (pd_daemon_get_config (data->manager->daemon),
-                                   data->request->remote, data->request->registry_auth, FALSE,
-                                   &error);
+  client = pd_registry_client_new (pd_engine_get_config (engine), data->request->remote,
+                                   data->request->registry_auth, FALSE, &error);
   if (client != NULL)
     {
       pd_registry_client_set_log_func (client, get_privileges_log_cb, data);

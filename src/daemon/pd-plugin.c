@@ -215,15 +215,16 @@ pd_plugin_new (PdDaemon *daemon, PdPluginRecord *record)
   self->object_path = g_strconcat (PD_DBUS_PLUGIN_PATH_PREFIX, pd_plugin_record_get_id (record),
                                    NULL);
   {
+    PdEngine *engine = pd_daemon_get_engine (daemon);
     const char *id = pd_plugin_record_get_id (record);
-    g_autofree char *rootfs = pd_store_get_rootfs_path (pd_daemon_get_store (daemon), id);
-    g_autofree char *runtime = g_build_filename (pd_daemon_get_runtime_dir (daemon), "plugins",
+    g_autofree char *rootfs = pd_store_get_rootfs_path (pd_engine_get_store (engine), id);
+    g_autofree char *runtime = g_build_filename (pd_engine_get_runtime_dir (engine), "plugins",
                                                  id, NULL);
-    g_autofree char *logs = g_build_filename (pd_daemon_get_runtime_dir (daemon), "logs", NULL);
+    g_autofree char *logs = g_build_filename (pd_engine_get_runtime_dir (engine), "logs", NULL);
 
     self->runner = pd_runner_new (record, rootfs, runtime, logs);
     pd_runner_set_capabilities (self->runner,
-                                pd_daemon_get_config (daemon)->only_requested_capabilities
+                                pd_engine_get_config (engine)->only_requested_capabilities
                                   ? PD_SANDBOX_CAPABILITIES_REQUESTED
                                   : PD_SANDBOX_CAPABILITIES_DOCKER);
   }
@@ -274,6 +275,12 @@ gboolean
 pd_plugin_is_removed (PdPlugin *self)
 {
   return self->removed;
+}
+
+static PdStore *
+plugin_store (PdPlugin *self)
+{
+  return pd_engine_get_store (pd_daemon_get_engine (self->daemon));
 }
 
 /* the state every mutating call re-validates after authorization (systemd's -ESTALE) */
@@ -434,7 +441,7 @@ set_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   old_updated = pd_plugin_record_get_updated (self->record);
   pd_plugin_record_set_settings (self->record, g_steal_pointer (&settings));
   pd_plugin_record_set_updated (self->record, (guint64) g_get_real_time ());
-  if (!pd_store_save_record (pd_daemon_get_store (self->daemon), self->record, &error))
+  if (!pd_store_save_record (plugin_store (self), self->record, &error))
     {
       /* nothing changed on disk: put the record back as it was */
       pd_plugin_record_set_settings (self->record, g_steal_pointer (&old_settings));
@@ -809,7 +816,7 @@ save_enabled (PdPlugin *self, gboolean enabled, GError **error)
   if (old == enabled)
     return TRUE;
   pd_plugin_record_set_enabled (self->record, enabled);
-  if (!pd_store_save_record (pd_daemon_get_store (self->daemon), self->record, error))
+  if (!pd_store_save_record (plugin_store (self), self->record, error))
     {
       pd_plugin_record_set_enabled (self->record, old);
       return FALSE;

@@ -619,11 +619,11 @@ pd_pull_job_start (PdDaemon *daemon, PdJob *job, PdPullJobRequest *request)
   data->daemon = daemon;
   data->job = g_object_ref (job);
   data->request = request;
-  data->store = g_object_ref (pd_daemon_get_store (daemon));
-  data->config = pd_daemon_get_config (daemon);
-  data->fetches = pd_daemon_get_fetch_table (daemon);
-  data->helper_path = g_strdup (pd_archive_get_helper_path ());
-  pd_daemon_get_archive_limits (daemon, &data->limits);
+  data->store = g_object_ref (pd_engine_get_store (pd_daemon_get_engine (daemon)));
+  data->config = pd_engine_get_config (pd_daemon_get_engine (daemon));
+  data->fetches = pd_engine_get_fetch_table (pd_daemon_get_engine (daemon));
+  data->helper_path = g_strdup (pd_engine_get_helper_path (pd_daemon_get_engine (daemon)));
+  pd_engine_get_archive_limits (pd_daemon_get_engine (daemon), &data->limits);
   data->pinned_blobs = g_ptr_array_new_with_free_func (g_free);
   pd_pull_progress_init (&data->progress);
   if (request->plugin != NULL)

@@ -61,8 +61,8 @@ push_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   g_autoptr(PdRegistryClient) client = NULL;
   GError *error = NULL;
 
-  client = pd_registry_client_new (pd_daemon_get_config (data->daemon), data->target,
-                                   data->registry_auth, TRUE, &error);
+  client = pd_registry_client_new (pd_engine_get_config (pd_daemon_get_engine (data->daemon)),
+                                   data->target, data->registry_auth, TRUE, &error);
   if (client == NULL)
     {
       g_task_return_error (task, error);
@@ -117,7 +117,7 @@ pd_push_job_start (PdDaemon *daemon, PdJob *job, PdPlugin *plugin, PdReference *
   data->plugin = g_object_ref (plugin);
   data->target = target;
   data->registry_auth = registry_auth;
-  data->store = g_object_ref (pd_daemon_get_store (daemon));
+  data->store = g_object_ref (pd_engine_get_store (pd_daemon_get_engine (daemon)));
   data->manifest_digest = g_strdup (pd_plugin_record_get_manifest_digest (record));
   pd_pull_progress_init (&data->progress);
   /* the repository it came from, on the same registry, may lend its blobs */
