@@ -16,6 +16,7 @@ typedef struct {
   GDBusConnection *server;
   GDBusConnection *client;
   PdAuth *auth;
+  PdOperation *op;
   PdJob *job;
   char *server_name;
 
@@ -83,21 +84,21 @@ on_properties_changed (GDBusConnection *connection,
 }
 
 static void
-on_cancel_requested (PdJob *job, gpointer user_data)
+on_cancel_requested (PdOperation *op, gpointer user_data)
 {
   Fixture *fixture = user_data;
 
   /* the cancellable is cancelled first, so the worker can rely on it */
-  g_assert_true (g_cancellable_is_cancelled (pd_job_get_cancellable (job)));
+  g_assert_true (g_cancellable_is_cancelled (pd_operation_get_cancellable_object (op)));
   fixture->cancel_requested++;
 }
 
 static void
-on_finished (PdJob *job, gpointer user_data)
+on_finished (PdOperation *op, gpointer user_data)
 {
   Fixture *fixture = user_data;
 
-  g_assert_true (pd_job_is_finished (job));
+  g_assert_true (pd_operation_is_finished (op));
   fixture->finished++;
 }
 
@@ -124,11 +125,12 @@ fixture_set_up (Fixture *fixture, gconstpointer user_data)
   fixture->bytes_done_times = g_array_new (FALSE, FALSE, sizeof (gint64));
 
   fixture->auth = pd_auth_new ();
-  fixture->job = pd_job_new (fixture->auth, 7, "create", NULL, "test/plugin:latest", getuid ());
+  fixture->op = pd_operation_new (7, "create", NULL, "test/plugin:latest", getuid ());
+  fixture->job = pd_job_new (fixture->auth, fixture->op);
   g_assert_cmpuint (pd_job_get_id (fixture->job), ==, 7);
   g_assert_cmpstr (pd_job_get_object_path (fixture->job), ==, PD_DBUS_JOB_PATH_PREFIX "7");
-  g_signal_connect (fixture->job, "cancel-requested", G_CALLBACK (on_cancel_requested), fixture);
-  g_signal_connect (fixture->job, "finished", G_CALLBACK (on_finished), fixture);
+  g_signal_connect (fixture->op, "cancel-requested", G_CALLBACK (on_cancel_requested), fixture);
+  g_signal_connect (fixture->op, "finished", G_CALLBACK (on_finished), fixture);
   g_signal_connect (fixture->job, "linger-expired", G_CALLBACK (on_linger_expired), fixture);
   g_dbus_interface_skeleton_export (G_DBUS_INTERFACE_SKELETON (fixture->job), fixture->server,
                                     pd_job_get_object_path (fixture->job), &error);
@@ -155,6 +157,7 @@ fixture_tear_down (Fixture *fixture, gconstpointer user_data)
   if (fixture->job != NULL)
     g_dbus_interface_skeleton_unexport (G_DBUS_INTERFACE_SKELETON (fixture->job));
   g_clear_object (&fixture->job);
+  g_clear_object (&fixture->op);
   g_clear_object (&fixture->auth);
   g_clear_pointer (&fixture->completed, g_variant_unref);
   g_array_unref (fixture->bytes_done_times);
@@ -327,9 +330,9 @@ test_wait_done (Fixture *fixture, gconstpointer user_data)
   run_for_ms (100);
   g_assert_null (early);
 
-  pd_job_set_plugin_path (fixture->job, PD_DBUS_PLUGIN_PATH_PREFIX "abc");
-  pd_job_complete (fixture->job, g_variant_new_parsed ("{'plugin-id': <'abc'>}"), NULL);
-  g_assert_true (pd_job_is_finished (fixture->job));
+  pd_operation_set_plugin_id (fixture->op, "abc");
+  pd_operation_complete (fixture->op, g_variant_new_parsed ("{'plugin-id': <'abc'>}"), NULL);
+  g_assert_true (pd_operation_is_finished (fixture->op));
   g_assert_cmpuint (fixture->finished, ==, 1);
 
   reply = finish_call (fixture, &early, &error);
@@ -371,7 +374,7 @@ test_wait_failed (Fixture *fixture, gconstpointer user_data)
 
   /* a foreign error is converted before it reaches the bus */
   job_error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_NO_SPACE, "disk full");
-  pd_job_complete (fixture->job, NULL, job_error);
+  pd_operation_complete (fixture->op, NULL, job_error);
 
   reply = finish_call (fixture, &early, &error);
   g_assert_null (reply);
@@ -410,10 +413,11 @@ test_failed_names (void)
 
   for (guint i = 0; i < G_N_ELEMENTS (cases); i++)
     {
-      g_autoptr(PdJob) job = pd_job_new (NULL, i, "create", "", "x", 0);
+      g_autoptr(PdOperation) op = pd_operation_new (i, "create", "", "x", 0);
+      g_autoptr(PdJob) job = pd_job_new (NULL, op);
       g_autoptr(GError) error = g_error_new_literal (cases[i].domain, cases[i].code, "boom");
 
-      pd_job_complete (job, NULL, error);
+      pd_operation_complete (op, NULL, error);
       g_assert_cmpstr (pd_dbus_job_get_result (PD_DBUS_JOB (job)), ==, "failed");
       g_assert_cmpstr (pd_dbus_job_get_error_name (PD_DBUS_JOB (job)), ==, cases[i].name);
       g_assert_cmpstr (pd_dbus_job_get_error_message (PD_DBUS_JOB (job)), ==, "boom");
@@ -422,10 +426,11 @@ test_failed_names (void)
 
   /* a remote error keeps its name, without the GDBus prefix in the message */
   {
-    g_autoptr(PdJob) job = pd_job_new (NULL, 99, "create", "", "x", 0);
+    g_autoptr(PdOperation) op = pd_operation_new (99, "create", "", "x", 0);
+    g_autoptr(PdJob) job = pd_job_new (NULL, op);
     g_autoptr(GError) error = g_dbus_error_new_for_dbus_error ("org.example.Error.Odd", "odd");
 
-    pd_job_complete (job, NULL, error);
+    pd_operation_complete (op, NULL, error);
     g_assert_cmpstr (pd_dbus_job_get_error_name (PD_DBUS_JOB (job)), ==, "org.example.Error.Odd");
     g_assert_cmpstr (pd_dbus_job_get_error_message (PD_DBUS_JOB (job)), ==, "odd");
   }
@@ -445,17 +450,17 @@ test_cancel_by_owner (Fixture *fixture, gconstpointer user_data)
 
   reply = cancel_sync (fixture, &error);
   g_assert_no_error (error);
-  g_assert_true (g_cancellable_is_cancelled (pd_job_get_cancellable (fixture->job)));
+  g_assert_true (g_cancellable_is_cancelled (pd_operation_get_cancellable_object (fixture->op)));
   g_assert_cmpuint (fixture->cancel_requested, ==, 1);
   /* the owner finishes the job; a second Cancel meanwhile changes nothing */
   g_clear_pointer (&reply, g_variant_unref);
   reply = cancel_sync (fixture, &error);
   g_assert_no_error (error);
   g_assert_cmpuint (fixture->cancel_requested, ==, 1);
-  g_assert_false (pd_job_is_finished (fixture->job));
+  g_assert_false (pd_operation_is_finished (fixture->op));
 
   cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
-  pd_job_complete (fixture->job, NULL, cancelled);
+  pd_operation_complete (fixture->op, NULL, cancelled);
 
   g_clear_pointer (&reply, g_variant_unref);
   reply = finish_call (fixture, &early, &error);
@@ -480,13 +485,13 @@ test_cancel_not_cancellable (Fixture *fixture, gconstpointer user_data)
   g_autoptr(GError) error = NULL;
   g_autoptr(GVariant) cancellable = NULL;
 
-  pd_job_set_cancellable (fixture->job, FALSE);
+  pd_operation_set_cancellable (fixture->op, FALSE);
   cancellable = get_property (fixture, "Cancellable");
   g_assert_false (g_variant_get_boolean (cancellable));
 
   reply = cancel_sync (fixture, &error);
   assert_remote_error (error, pd_error_to_dbus_name (PD_ERROR_NOT_CANCELLABLE));
-  g_assert_false (g_cancellable_is_cancelled (pd_job_get_cancellable (fixture->job)));
+  g_assert_false (g_cancellable_is_cancelled (pd_operation_get_cancellable_object (fixture->op)));
   g_assert_cmpuint (fixture->cancel_requested, ==, 0);
 }
 
@@ -497,16 +502,16 @@ test_cancel_forced (Fixture *fixture, gconstpointer user_data)
   g_autoptr(GError) cancelled = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                      "cancelled");
 
-  pd_job_set_cancellable (fixture->job, FALSE);
-  pd_job_cancel (fixture->job);
-  g_assert_true (g_cancellable_is_cancelled (pd_job_get_cancellable (fixture->job)));
+  pd_operation_set_cancellable (fixture->op, FALSE);
+  pd_operation_cancel (fixture->op, "a forced operation on its plugin");
+  g_assert_true (g_cancellable_is_cancelled (pd_operation_get_cancellable_object (fixture->op)));
   g_assert_cmpuint (fixture->cancel_requested, ==, 1);
-  pd_job_cancel (fixture->job);
+  pd_operation_cancel (fixture->op, "a forced operation on its plugin");
   g_assert_cmpuint (fixture->cancel_requested, ==, 1);
-  pd_job_complete (fixture->job, NULL, cancelled);
+  pd_operation_complete (fixture->op, NULL, cancelled);
   assert_string_property (fixture, "Result", "cancelled");
   /* nothing once finished */
-  pd_job_cancel (fixture->job);
+  pd_operation_cancel (fixture->op, "a forced operation on its plugin");
   g_assert_cmpuint (fixture->cancel_requested, ==, 1);
 }
 
@@ -516,10 +521,10 @@ test_cancel_after_finish (Fixture *fixture, gconstpointer user_data)
   g_autoptr(GVariant) reply = NULL;
   g_autoptr(GError) error = NULL;
 
-  pd_job_complete (fixture->job, NULL, NULL);
+  pd_operation_complete (fixture->op, NULL, NULL);
   reply = cancel_sync (fixture, &error);
   g_assert_no_error (error);
-  g_assert_false (g_cancellable_is_cancelled (pd_job_get_cancellable (fixture->job)));
+  g_assert_false (g_cancellable_is_cancelled (pd_operation_get_cancellable_object (fixture->op)));
   g_assert_cmpuint (fixture->cancel_requested, ==, 0);
   assert_string_property (fixture, "Result", "done");
 }
@@ -560,7 +565,7 @@ test_progress_throttled (Fixture *fixture, gconstpointer user_data)
   while (g_get_monotonic_time () - start < G_USEC_PER_SEC)
     {
       done += 1000;
-      pd_job_set_bytes (fixture->job, done, 10 * 1000 * 1000);
+      pd_operation_set_bytes (fixture->op, done, 10 * 1000 * 1000);
       g_main_context_iteration (NULL, FALSE);
       g_usleep (2000);
     }
@@ -594,9 +599,9 @@ test_progress_throttled (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpuint (g_variant_get_uint64 (value), >, (guint64) g_get_real_time ());
 
   /* Phase is not throttled: it is out before the next progress slot */
-  pd_job_set_bytes (fixture->job, done + 1, 10 * 1000 * 1000);
-  pd_job_set_bytes (fixture->job, done + 2, 10 * 1000 * 1000);
-  pd_job_set_phase (fixture->job, "committing");
+  pd_operation_set_bytes (fixture->op, done + 1, 10 * 1000 * 1000);
+  pd_operation_set_bytes (fixture->op, done + 2, 10 * 1000 * 1000);
+  pd_operation_set_phase (fixture->op, "committing");
   sync_with_server (fixture);
   g_assert_cmpuint (fixture->phase_changes, ==, 1);
   assert_string_property (fixture, "Phase", "committing");
@@ -605,17 +610,18 @@ test_progress_throttled (Fixture *fixture, gconstpointer user_data)
 static void
 test_progress_values (void)
 {
-  g_autoptr(PdJob) job = pd_job_new (NULL, 1, "create", "", "x", 0);
+  g_autoptr(PdOperation) op = pd_operation_new (1, "create", "", "x", 0);
+  g_autoptr(PdJob) job = pd_job_new (NULL, op);
   PdDbusJob *iface = PD_DBUS_JOB (job);
 
   /* the first update goes to the skeleton at once */
-  pd_job_set_bytes (job, 0, 0);
+  pd_operation_set_bytes (op, 0, 0);
   g_assert_false (pd_dbus_job_get_progress_valid (iface));
   g_assert_cmpuint (pd_dbus_job_get_bytes_total (iface), ==, 0);
   g_assert_cmpuint (pd_dbus_job_get_expected_end_time (iface), ==, 0);
 
   run_for_ms (300);
-  pd_job_set_bytes (job, 500, 1000);
+  pd_operation_set_bytes (op, 500, 1000);
   g_assert_true (pd_dbus_job_get_progress_valid (iface));
   g_assert_cmpfloat_with_epsilon (pd_dbus_job_get_progress (iface), 0.5, 1e-9);
   g_assert_cmpuint (pd_dbus_job_get_bytes_done (iface), ==, 500);
@@ -626,12 +632,12 @@ test_progress_values (void)
 
   /* layers follow the same path */
   run_for_ms (300);
-  pd_job_set_layers (job, g_variant_new_parsed ("[('sha256:aa', 'downloading', @t 5, @t 10)]"));
+  pd_operation_set_layers (op, g_variant_new_parsed ("[('sha256:aa', 'downloading', @t 5, @t 10)]"));
   g_assert_cmpuint (g_variant_n_children (pd_dbus_job_get_layers (iface)), ==, 1);
 
   /* completing pushes whatever is pending */
-  pd_job_set_bytes (job, 1000, 1000);
-  pd_job_complete (job, NULL, NULL);
+  pd_operation_set_bytes (op, 1000, 1000);
+  pd_operation_complete (op, NULL, NULL);
   g_assert_cmpuint (pd_dbus_job_get_bytes_done (iface), ==, 1000);
   g_assert_cmpfloat_with_epsilon (pd_dbus_job_get_progress (iface), 1.0, 1e-9);
   g_assert_cmpstr (pd_dbus_job_get_state (iface), ==, "finished");
@@ -641,7 +647,7 @@ static void
 test_log (Fixture *fixture, gconstpointer user_data)
 {
   /* invalid UTF-8 from a registry must not break the signal */
-  pd_job_log (fixture->job, 6, "reading %s", "ok \xff\xfe");
+  pd_operation_log (fixture->op, 6, "reading %s", "ok \xff\xfe");
   sync_with_server (fixture);
 }
 
@@ -651,7 +657,7 @@ test_linger (Fixture *fixture, gconstpointer user_data)
   gint64 deadline;
 
   pd_job_set_linger_ms (fixture->job, 50);
-  pd_job_complete (fixture->job, NULL, NULL);
+  pd_operation_complete (fixture->op, NULL, NULL);
   g_assert_cmpuint (fixture->linger_expired, ==, 0);
   deadline = g_get_monotonic_time () + 5 * G_USEC_PER_SEC;
   while (fixture->linger_expired == 0 && g_get_monotonic_time () < deadline)
@@ -671,20 +677,24 @@ on_linger_unexpected (PdJob *job, gpointer user_data)
 static void
 test_dispose_removes_timers (void)
 {
-  PdJob *job = pd_job_new (NULL, 3, "create", "", "x", 0);
+  PdOperation *op = pd_operation_new (3, "create", "", "x", 0);
+  PdJob *job = pd_job_new (NULL, op);
 
   g_signal_connect (job, "linger-expired", G_CALLBACK (on_linger_unexpected), NULL);
   pd_job_set_linger_ms (job, 20);
-  pd_job_set_bytes (job, 1, 100);
-  pd_job_set_bytes (job, 2, 100);   /* a pending progress timer */
-  pd_job_complete (job, NULL, NULL);
+  pd_operation_set_bytes (op, 1, 100);
+  pd_operation_set_bytes (op, 2, 100);   /* a pending progress timer */
+  pd_operation_complete (op, NULL, NULL);
   g_object_unref (job);
+  g_object_unref (op);
   run_for_ms (100);
 
-  job = pd_job_new (NULL, 4, "create", "", "x", 0);
-  pd_job_set_bytes (job, 1, 100);
-  pd_job_set_bytes (job, 2, 100);
+  op = pd_operation_new (4, "create", "", "x", 0);
+  job = pd_job_new (NULL, op);
+  pd_operation_set_bytes (op, 1, 100);
+  pd_operation_set_bytes (op, 2, 100);
   g_object_unref (job);
+  g_object_unref (op);
   run_for_ms (300);
 }
 

@@ -392,7 +392,7 @@ count_running_jobs (PdDaemon *self)
 
   g_hash_table_iter_init (&iter, self->jobs);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (!pd_job_is_finished (value))
+    if (!pd_operation_is_finished (pd_job_get_operation (value)))
       running++;
   return running;
 }
@@ -428,18 +428,16 @@ maybe_finish_shutdown (PdDaemon *self)
 }
 
 static void
-emit_job_event (PdJob *job, PdPlugin *plugin)
+emit_job_event (PdOperation *op, PdPlugin *plugin)
 {
-  PdDbusJob *dbus_job = PD_DBUS_JOB (job);
-  const char *remote = pd_dbus_job_get_remote (dbus_job);
+  const char *remote = pd_operation_get_remote (op);
   g_auto(GVariantBuilder) extra = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
   if (pd_plugin_is_removed (plugin))
     return;
   if (*remote != '\0')
     g_variant_builder_add (&extra, "{sv}", "remote", g_variant_new_string (remote));
-  pd_daemon_emit_plugin_event (pd_plugin_get_daemon (plugin),
-                               pd_dbus_job_get_operation (dbus_job), plugin,
+  pd_daemon_emit_plugin_event (pd_plugin_get_daemon (plugin), pd_operation_get_kind (op), plugin,
                                g_variant_builder_end (&extra));
 }
 
@@ -450,19 +448,24 @@ unref_closure_data (gpointer data, GClosure *closure)
 }
 
 void
-pd_daemon_emit_event_when_finished (PdDaemon *self, PdJob *job, PdPlugin *plugin)
+pd_daemon_emit_event_when_finished (PdDaemon *self, PdOperation *op, PdPlugin *plugin)
 {
-  g_signal_connect_data (job, "finished", G_CALLBACK (emit_job_event), g_object_ref (plugin),
+  g_signal_connect_data (op, "finished", G_CALLBACK (emit_job_event), g_object_ref (plugin),
                          unref_closure_data, 0);
 }
 
+/* JobFinished, after Completed and before the PluginEvent of the operation */
 static void
-on_job_finished (PdJob *job, PdDaemon *self)
+on_job_finished (PdOperation *op, PdDaemon *self)
 {
-  g_autofree char *path = g_strdup (pd_job_get_object_path (job));
-  const char *result = pd_dbus_job_get_result (PD_DBUS_JOB (job));
+  g_autofree char *path = pd_job_dup_object_path_for (pd_operation_get_id (op));
+  const char *result = "done";
 
-  pd_dbus_manager_emit_job_finished (PD_DBUS_MANAGER (self->manager), pd_job_get_id (job),
+  if (pd_operation_get_result (op) == PD_OPERATION_FAILED)
+    result = "failed";
+  else if (pd_operation_get_result (op) == PD_OPERATION_CANCELLED)
+    result = "cancelled";
+  pd_dbus_manager_emit_job_finished (PD_DBUS_MANAGER (self->manager), pd_operation_get_id (op),
                                      path, result);
   /* a pull's buffers were freed in its worker thread's malloc arena, which glibc keeps: give
    * them back once the daemon is idle again */
@@ -480,10 +483,11 @@ on_job_linger_expired (PdJob *job, PdDaemon *self)
   g_hash_table_remove (self->jobs, GUINT_TO_POINTER (pd_job_get_id (job)));
 }
 
-PdJob *
+PdOperation *
 pd_daemon_new_job (PdDaemon *self, const char *operation, const char *remote,
                    const char *plugin_name, guint32 uid, GError **error)
 {
+  g_autoptr(PdOperation) op = NULL;
   PdJob *job;
 
   if (count_running_jobs (self) >= self->max_jobs)
@@ -492,15 +496,16 @@ pd_daemon_new_job (PdDaemon *self, const char *operation, const char *remote,
                    "too many jobs are running (at most %u)", self->max_jobs);
       return NULL;
     }
-  job = pd_job_new (self->auth, self->next_job_id++, operation, remote, plugin_name, uid);
+  op = pd_operation_new (self->next_job_id++, operation, remote, plugin_name, uid);
+  job = pd_job_new (self->auth, op);
   pd_job_set_linger_ms (job, self->job_linger_ms);
-  g_signal_connect_object (job, "finished", G_CALLBACK (on_job_finished), self, 0);
+  g_signal_connect_object (op, "finished", G_CALLBACK (on_job_finished), self, 0);
   g_signal_connect_object (job, "linger-expired", G_CALLBACK (on_job_linger_expired), self, 0);
   g_hash_table_insert (self->jobs, GUINT_TO_POINTER (pd_job_get_id (job)), job);
   export_interface (self, pd_job_get_object_path (job), G_DBUS_INTERFACE_SKELETON (job));
   pd_dbus_manager_emit_job_new (PD_DBUS_MANAGER (self->manager), pd_job_get_id (job),
                                 pd_job_get_object_path (job), operation);
-  return job;
+  return op;
 }
 
 static gint
@@ -526,7 +531,7 @@ pd_daemon_list_jobs (PdDaemon *self)
   return out;
 }
 
-PdJob *
+PdOperation *
 pd_daemon_get_running_job_for (PdDaemon *self, const char *plugin_name)
 {
   GHashTableIter iter;
@@ -534,9 +539,13 @@ pd_daemon_get_running_job_for (PdDaemon *self, const char *plugin_name)
 
   g_hash_table_iter_init (&iter, self->jobs);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (!pd_job_is_finished (value) &&
-        g_strcmp0 (pd_dbus_job_get_plugin_name (PD_DBUS_JOB (value)), plugin_name) == 0)
-      return value;
+    {
+      PdOperation *op = pd_job_get_operation (value);
+
+      if (!pd_operation_is_finished (op) &&
+          g_strcmp0 (pd_operation_get_plugin_name (op), plugin_name) == 0)
+        return op;
+    }
   return NULL;
 }
 
@@ -761,8 +770,8 @@ pd_daemon_shutdown (PdDaemon *self, GSourceFunc done, gpointer user_data)
   self->shutdown_data = user_data;
   g_hash_table_iter_init (&iter, self->jobs);
   while (g_hash_table_iter_next (&iter, NULL, &value))
-    if (!pd_job_is_finished (value))
-      g_cancellable_cancel (pd_job_get_cancellable (value));
+    if (!pd_operation_is_finished (pd_job_get_operation (value)))
+      g_cancellable_cancel (pd_operation_get_cancellable_object (pd_job_get_operation (value)));
   self->shutdown_timeout_id = g_timeout_add (PD_SHUTDOWN_GRACE_MS, shutdown_timeout_cb, self);
   maybe_finish_shutdown (self);
 }

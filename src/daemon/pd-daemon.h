@@ -46,17 +46,18 @@ void pd_daemon_emit_plugin_event (PdDaemon *self, const char *action, PdPlugin *
 
 /* PluginEvent(<the job's operation>, with "remote" when the job has one) for @plugin once @job
  * has finished: after JobFinished, before the Wait() replies (dbus-api.md D4) */
-void pd_daemon_emit_event_when_finished (PdDaemon *self, PdJob *job, PdPlugin *plugin);
+void pd_daemon_emit_event_when_finished (PdDaemon *self, PdOperation *job, PdPlugin *plugin);
 
-/* jobs: a new exported job (JobNew emitted), or NULL with LimitsExceeded */
-PdJob *pd_daemon_new_job (PdDaemon *self, const char *operation, const char *remote,
-                          const char *plugin_name, guint32 uid, GError **error);
+/* jobs: the operation of a new exported job (JobNew emitted), or NULL with LimitsExceeded;
+ * the job holds it */
+PdOperation *pd_daemon_new_job (PdDaemon *self, const char *operation, const char *remote,
+                                const char *plugin_name, guint32 uid, GError **error);
 /* PdJob objects, running or lingering (container only) */
 GPtrArray *pd_daemon_list_jobs (PdDaemon *self);
 /* TRUE when a running job works on the plugin named @plugin_name */
 gboolean pd_daemon_has_running_job_for (PdDaemon *self, const char *plugin_name);
 /* a running job that works on the plugin named @plugin_name, or NULL (not a new reference) */
-PdJob *pd_daemon_get_running_job_for (PdDaemon *self, const char *plugin_name);
+PdOperation *pd_daemon_get_running_job_for (PdDaemon *self, const char *plugin_name);
 /* deletes unreferenced blobs; those running jobs wrote are pinned in the store until their
  * records exist */
 void pd_daemon_collect_blobs (PdDaemon *self);

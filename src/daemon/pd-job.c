@@ -9,53 +9,30 @@
 #include "pd-names.h"
 #include "pd-options.h"
 
-/* PropertiesChanged for progress at most every 250 ms (dbus-api.md D4: ≤ 4 Hz per job) */
+/* PropertiesChanged for progress at most every 250 ms: at most 4 a second per job, however
+ * often the operation reports */
 #define PD_JOB_PROGRESS_INTERVAL_US (250 * G_TIME_SPAN_MILLISECOND)
 #define PD_JOB_DEFAULT_LINGER_MS    (60 * 1000)
-/* the rate is averaged over this window so that bursty reads do not make it jump */
-#define PD_JOB_RATE_WINDOW_US       (5 * G_TIME_SPAN_SECOND)
-/* with less history than this the rate is too noisy to show */
-#define PD_JOB_RATE_MIN_SPAN_US     (250 * G_TIME_SPAN_MILLISECOND)
-/* samples closer together than this are merged, bounding the window's size */
-#define PD_JOB_RATE_SAMPLE_US       (100 * G_TIME_SPAN_MILLISECOND)
-
-typedef struct {
-  gint64 time_us;   /* monotonic */
-  guint64 bytes;
-} PdJobSample;
 
 struct _PdJob {
   PdDbusJobSkeleton parent_instance;
 
   PdAuth *auth;
-  guint32 id;
+  PdOperation *operation;
   char *object_path;
-  GCancellable *cancellable;
-  gboolean finished;
-  gboolean cancel_requested;
   /* GDBusMethodInvocation of Wait() calls that arrived before the end */
   GPtrArray *waiting;
 
-  /* progress values not yet on the skeleton; pushed by pd_job_push_progress() */
+  /* the operation's progress changed and is not yet on the skeleton */
   gboolean progress_dirty;
-  guint64 bytes_done;
-  guint64 bytes_total;
-  double progress;
-  gboolean progress_valid;
-  guint64 rate;
-  guint64 expected_end_time;
-  GVariant *layers;
   gint64 last_push_us;
   guint progress_id;
-  GArray *samples;
 
   guint linger_ms;
   guint linger_id;
 };
 
 enum {
-  SIGNAL_CANCEL_REQUESTED,
-  SIGNAL_FINISHED,
   SIGNAL_LINGER_EXPIRED,
   N_SIGNALS,
 };
@@ -73,6 +50,8 @@ static void
 pd_job_push_progress (PdJob *self)
 {
   PdDbusJob *job = PD_DBUS_JOB (self);
+  PdOperation *op = self->operation;
+  GVariant *layers = pd_operation_get_layers (op);
 
   g_clear_handle_id (&self->progress_id, g_source_remove);
   if (!self->progress_dirty)
@@ -81,14 +60,14 @@ pd_job_push_progress (PdJob *self)
   self->last_push_us = g_get_monotonic_time ();
 
   /* the skeleton compares each value and sends one PropertiesChanged for all that changed */
-  pd_dbus_job_set_bytes_done (job, self->bytes_done);
-  pd_dbus_job_set_bytes_total (job, self->bytes_total);
-  pd_dbus_job_set_progress (job, self->progress);
-  pd_dbus_job_set_progress_valid (job, self->progress_valid);
-  pd_dbus_job_set_rate (job, self->rate);
-  pd_dbus_job_set_expected_end_time (job, self->expected_end_time);
-  if (self->layers != NULL)
-    pd_dbus_job_set_layers (job, self->layers);
+  pd_dbus_job_set_bytes_done (job, pd_operation_get_bytes_done (op));
+  pd_dbus_job_set_bytes_total (job, pd_operation_get_bytes_total (op));
+  pd_dbus_job_set_progress (job, pd_operation_get_progress (op));
+  pd_dbus_job_set_progress_valid (job, pd_operation_get_progress_valid (op));
+  pd_dbus_job_set_rate (job, pd_operation_get_rate (op));
+  pd_dbus_job_set_expected_end_time (job, pd_operation_get_expected_end_time (op));
+  if (layers != NULL)
+    pd_dbus_job_set_layers (job, layers);
 }
 
 static gboolean
@@ -108,7 +87,7 @@ pd_job_schedule_progress (PdJob *self)
   gint64 due = self->last_push_us + PD_JOB_PROGRESS_INTERVAL_US;
 
   self->progress_dirty = TRUE;
-  if (self->finished || self->progress_id != 0)
+  if (self->progress_id != 0)
     return;
   /* the first change after a quiet period goes out at once, later ones wait for the interval */
   if (self->last_push_us == 0 || now >= due)
@@ -121,137 +100,38 @@ pd_job_schedule_progress (PdJob *self)
   g_source_set_name_by_id (self->progress_id, "[pd-job] progress");
 }
 
-static void
-pd_job_update_rate (PdJob *self, guint64 bytes_done)
-{
-  gint64 now = g_get_monotonic_time ();
-  PdJobSample sample = { now, bytes_done };
-  const PdJobSample *oldest;
-  guint n = self->samples->len;
-
-  /* a restart (bytes going down) makes the history meaningless */
-  if (n > 0 && g_array_index (self->samples, PdJobSample, n - 1).bytes > bytes_done)
-    g_array_set_size (self->samples, 0);
-
-  n = self->samples->len;
-  if (n >= 2 && now - g_array_index (self->samples, PdJobSample, n - 2).time_us <
-                  PD_JOB_RATE_SAMPLE_US)
-    g_array_index (self->samples, PdJobSample, n - 1) = sample;
-  else
-    g_array_append_val (self->samples, sample);
-
-  /* keep one sample older than the window so the span covers all of it */
-  while (self->samples->len > 2 &&
-         now - g_array_index (self->samples, PdJobSample, 1).time_us >= PD_JOB_RATE_WINDOW_US)
-    g_array_remove_index (self->samples, 0);
-
-  oldest = &g_array_index (self->samples, PdJobSample, 0);
-  if (now - oldest->time_us >= PD_JOB_RATE_MIN_SPAN_US)
-    self->rate = (bytes_done - oldest->bytes) * G_USEC_PER_SEC / (guint64) (now - oldest->time_us);
-}
-
-void
-pd_job_set_bytes (PdJob *self, guint64 bytes_done, guint64 bytes_total)
-{
-  g_return_if_fail (PD_IS_JOB (self));
-
-  if (self->finished)
-    return;
-
-  pd_job_update_rate (self, bytes_done);
-  self->bytes_done = bytes_done;
-  self->bytes_total = bytes_total;
-  self->progress_valid = bytes_total > 0;
-  self->progress = bytes_total > 0 ? MIN ((double) bytes_done / (double) bytes_total, 1.0) : 0.0;
-  if (bytes_total > 0 && self->rate > 0)
-    {
-      guint64 remaining = bytes_total > bytes_done ? bytes_total - bytes_done : 0;
-
-      self->expected_end_time = (guint64) g_get_real_time () +
-                                remaining * G_USEC_PER_SEC / self->rate;
-    }
-  else
-    {
-      self->expected_end_time = 0;
-    }
-  pd_job_schedule_progress (self);
-}
-
-void
-pd_job_set_layers (PdJob *self, GVariant *layers)
-{
-  g_autoptr(GVariant) sunk = NULL;
-
-  g_return_if_fail (PD_IS_JOB (self));
-  g_return_if_fail (layers != NULL);
-  g_return_if_fail (g_variant_is_of_type (layers, G_VARIANT_TYPE ("a(sstt)")));
-
-  sunk = g_variant_ref_sink (layers);
-  if (self->finished)
-    return;
-  g_clear_pointer (&self->layers, g_variant_unref);
-  self->layers = g_steal_pointer (&sunk);
-  pd_job_schedule_progress (self);
-}
-
 /* section: state */
 
-void
-pd_job_set_phase (PdJob *self, const char *phase)
+static void
+on_operation_changed (PdOperation *op, guint what, PdJob *self)
 {
-  g_return_if_fail (PD_IS_JOB (self));
-  g_return_if_fail (phase != NULL);
+  PdDbusJob *job = PD_DBUS_JOB (self);
 
-  if (self->finished)
-    return;
-  /* the progress of the phase that ends goes out before the new phase, not after it */
-  pd_job_push_progress (self);
-  pd_dbus_job_set_phase (PD_DBUS_JOB (self), phase);
-  /* clients show the phase; it must not wait for the progress interval */
-  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
+  if ((what & PD_OPERATION_CHANGED_PROGRESS) != 0)
+    pd_job_schedule_progress (self);
+  if ((what & PD_OPERATION_CHANGED_PHASE) != 0)
+    {
+      /* the progress of the phase that ends goes out before the new phase, not after it */
+      pd_job_push_progress (self);
+      pd_dbus_job_set_phase (job, pd_operation_get_phase (op));
+    }
+  if ((what & PD_OPERATION_CHANGED_CANCELLABLE) != 0)
+    pd_dbus_job_set_cancellable (job, pd_operation_get_cancellable (op));
+  /* clients show the phase and whether they may cancel: neither waits for the interval */
+  if ((what & (PD_OPERATION_CHANGED_PHASE | PD_OPERATION_CHANGED_CANCELLABLE)) != 0)
+    g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
+  /* no flush: the plugin is known just before the end, and goes out with it */
+  if ((what & PD_OPERATION_CHANGED_PLUGIN) != 0)
+    {
+      g_autofree char *path = g_strconcat (PD_DBUS_PLUGIN_PATH_PREFIX,
+                                           pd_operation_get_plugin_id (op), NULL);
+      pd_dbus_job_set_plugin (job, path);
+    }
 }
 
-void
-pd_job_set_cancellable (PdJob *self, gboolean cancellable)
+static void
+on_operation_log (PdOperation *op, guint priority, const char *line, PdJob *self)
 {
-  g_return_if_fail (PD_IS_JOB (self));
-
-  if (self->finished)
-    return;
-  pd_dbus_job_set_cancellable (PD_DBUS_JOB (self), cancellable);
-  g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
-}
-
-void
-pd_job_set_plugin_path (PdJob *self, const char *object_path)
-{
-  g_return_if_fail (PD_IS_JOB (self));
-  g_return_if_fail (object_path != NULL && g_variant_is_object_path (object_path));
-
-  /* no flush: set just before complete(), it goes out in the same PropertiesChanged */
-  pd_dbus_job_set_plugin (PD_DBUS_JOB (self), object_path);
-}
-
-void
-pd_job_log (PdJob *self, guint priority, const char *format, ...)
-{
-  va_list args;
-  g_autofree char *line = NULL;
-  g_autofree char *valid = NULL;
-
-  g_return_if_fail (PD_IS_JOB (self));
-  g_return_if_fail (format != NULL);
-
-  va_start (args, format);
-  line = g_strdup_vprintf (format, args);
-  va_end (args);
-
-  /* registry messages are passed through, but a D-Bus string must be UTF-8, and a line that
-   * goes to every listener short */
-  valid = g_utf8_make_valid (line, -1);
-  g_debug ("job %u: %s", self->id, valid);
-  g_free (line);
-  line = pd_text_truncate (valid, PD_JOB_LOG_LINE_MAX);
   pd_dbus_job_emit_log_message (PD_DBUS_JOB (self), priority, line);
 }
 
@@ -276,7 +156,7 @@ pd_job_linger_cb (gpointer user_data)
   PdJob *self = PD_JOB (user_data);
 
   self->linger_id = 0;
-  g_debug ("job %u: linger period over", self->id);
+  g_debug ("job %u: linger period over", pd_job_get_id (self));
   g_signal_emit (self, signals[SIGNAL_LINGER_EXPIRED], 0);
   return G_SOURCE_REMOVE;
 }
@@ -300,81 +180,100 @@ pd_job_error_to_dbus_name (const GError *error)
   return g_dbus_error_encode_gerror (error);
 }
 
-void
-pd_job_complete (PdJob *self, GVariant *results, const GError *error)
+/* the operation's results, with the plugin's object path first when they name a plugin */
+static GVariant *
+dup_results (PdOperation *op)
 {
-  g_autoptr(PdJob) keep = NULL;
-  g_autoptr(GVariant) results_sunk = NULL;
-  g_autoptr(GPtrArray) waiting = NULL;
+  GVariant *results = pd_operation_get_results (op);
+  const char *plugin_id = NULL;
+  g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  GVariantIter iter;
+  const char *key;
+  GVariant *value;
+
+  if (!g_variant_lookup (results, "plugin-id", "&s", &plugin_id))
+    return g_variant_ref (results);
+  {
+    g_autofree char *path = g_strconcat (PD_DBUS_PLUGIN_PATH_PREFIX, plugin_id, NULL);
+    g_variant_builder_add (&builder, "{sv}", "plugin", g_variant_new_object_path (path));
+  }
+  g_variant_iter_init (&iter, results);
+  while (g_variant_iter_next (&iter, "{&sv}", &key, &value))
+    {
+      g_variant_builder_add (&builder, "{sv}", key, value);
+      g_variant_unref (value);
+    }
+  return g_variant_ref_sink (g_variant_builder_end (&builder));
+}
+
+/* the operation's outcome on the properties, then Completed */
+static void
+on_operation_completed (PdOperation *op, PdJob *self)
+{
+  g_autoptr(GVariant) results = NULL;
   g_autofree char *error_name = NULL;
   g_autofree char *error_message = NULL;
   PdDbusJob *job = PD_DBUS_JOB (self);
+  const GError *error = pd_operation_get_error (op);
   const char *result;
 
-  g_return_if_fail (PD_IS_JOB (self));
-  g_return_if_fail (results == NULL ||
-                    g_variant_is_of_type (results, G_VARIANT_TYPE_VARDICT));
-
-  if (results != NULL)
-    results_sunk = g_variant_ref_sink (results);
-  g_return_if_fail (!self->finished);
-
-  /* a handler of "finished" or "linger-expired" may drop the owner's reference */
-  keep = g_object_ref (self);
-
-  if (error == NULL)
+  switch (pd_operation_get_result (op))
     {
-      result = "done";
-      error_name = g_strdup ("");
-      error_message = g_strdup ("");
-    }
-  else if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED) ||
-           g_error_matches (error, PD_ERROR, PD_ERROR_JOB_CANCELLED))
-    {
+    case PD_OPERATION_CANCELLED:
       result = "cancelled";
       error_name = g_strdup (pd_error_to_dbus_name (PD_ERROR_JOB_CANCELLED));
       error_message = pd_text_truncate (error->message != NULL && error->message[0] != '\0'
                                           ? error->message : "The job was cancelled",
                                         PD_MESSAGE_MAX);
-    }
-  else
-    {
-      g_autoptr(GError) converted = g_error_copy (error);
+      break;
+    case PD_OPERATION_FAILED:
+      {
+        g_autoptr(GError) converted = g_error_copy (error);
 
-      /* nothing unmapped reaches a client (house-style 8.5) */
-      pd_error_convert (&converted);
-      error_name = pd_job_error_to_dbus_name (converted);
-      g_dbus_error_strip_remote_error (converted);
-      /* ErrorMessage goes out in a property, a signal and every Wait() reply */
-      error_message = pd_text_truncate (converted->message, PD_MESSAGE_MAX);
-      result = "failed";
+        /* nothing unmapped reaches a client */
+        pd_error_convert (&converted);
+        error_name = pd_job_error_to_dbus_name (converted);
+        g_dbus_error_strip_remote_error (converted);
+        /* ErrorMessage goes out in a property, a signal and every Wait() reply */
+        error_message = pd_text_truncate (converted->message, PD_MESSAGE_MAX);
+        result = "failed";
+      }
+      break;
+    case PD_OPERATION_DONE:
+    case PD_OPERATION_RUNNING:
+    default:
+      result = "done";
+      error_name = g_strdup ("");
+      error_message = g_strdup ("");
+      results = dup_results (op);
+      break;
     }
-  g_debug ("job %u: %s %s", self->id, result, error_name);
+  g_debug ("job %u: %s %s", pd_operation_get_id (op), result, error_name);
 
   /* the last progress goes out with the final state, in one PropertiesChanged */
   pd_job_push_progress (self);
-  self->finished = TRUE;
-  g_array_set_size (self->samples, 0);
-
   pd_dbus_job_set_cancellable (job, FALSE);
   pd_dbus_job_set_state (job, "finished");
   pd_dbus_job_set_result (job, result);
   pd_dbus_job_set_error_name (job, error_name);
   pd_dbus_job_set_error_message (job, error_message);
-  pd_dbus_job_set_results (job, results_sunk != NULL ? results_sunk
-                                                     : g_variant_new ("a{sv}", NULL));
+  pd_dbus_job_set_results (job, results != NULL ? results : g_variant_new ("a{sv}", NULL));
   g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
 
-  /* dbus-api.md D4: Completed, then JobFinished and the PluginEvent (both from "finished"
-   * handlers), then the Wait() replies, so that a waiter has seen every signal */
   pd_dbus_job_emit_completed (job, result, error_name, error_message);
-  g_signal_emit (self, signals[SIGNAL_FINISHED], 0);
+}
 
-  waiting = g_steal_pointer (&self->waiting);
+/* after every other handler of "finished" (JobFinished, the PluginEvent): a waiter has seen
+ * every signal of the end when its Wait() returns */
+static void
+on_operation_finished (PdOperation *op, PdJob *self)
+{
+  g_autoptr(PdJob) keep = g_object_ref (self);
+  g_autoptr(GPtrArray) waiting = g_steal_pointer (&self->waiting);
+
   self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; i < waiting->len; i++)
     pd_job_reply_wait (self, g_ptr_array_steal_index (waiting, i--));
-
   pd_job_start_linger (self);
 }
 
@@ -396,7 +295,7 @@ pd_job_handle_wait (PdDbusJob *object, GDBusMethodInvocation *invocation)
   PdJob *self = PD_JOB (object);
 
   /* the handler owns @invocation: it is answered now or kept until the end */
-  if (self->finished)
+  if (pd_operation_is_finished (self->operation))
     pd_job_reply_wait (self, invocation);
   else
     g_ptr_array_add (self->waiting, invocation);
@@ -425,7 +324,7 @@ static gboolean
 pd_job_cancel_precheck (PdJob *self, GDBusMethodInvocation *invocation)
 {
   /* a finished job: success, nothing happens (PackageKit) */
-  if (self->finished)
+  if (pd_operation_is_finished (self->operation))
     {
       pd_dbus_job_complete_cancel (PD_DBUS_JOB (self), g_object_ref (invocation));
       return FALSE;
@@ -435,7 +334,7 @@ pd_job_cancel_precheck (PdJob *self, GDBusMethodInvocation *invocation)
       g_dbus_method_invocation_return_error (g_object_ref (invocation), PD_ERROR,
                                              PD_ERROR_NOT_CANCELLABLE,
                                              "Job %u cannot be cancelled in its current phase "
-                                             "(%s)", self->id,
+                                             "(%s)", pd_job_get_id (self),
                                              pd_dbus_job_get_phase (PD_DBUS_JOB (self)));
       return FALSE;
     }
@@ -443,28 +342,9 @@ pd_job_cancel_precheck (PdJob *self, GDBusMethodInvocation *invocation)
 }
 
 static void
-pd_job_cancel_by (PdJob *self, const char *who)
-{
-  if (self->finished || self->cancel_requested)
-    return;
-  self->cancel_requested = TRUE;
-  g_debug ("job %u: cancel requested by %s", self->id, who);
-  g_cancellable_cancel (self->cancellable);
-  g_signal_emit (self, signals[SIGNAL_CANCEL_REQUESTED], 0);
-}
-
-void
-pd_job_cancel (PdJob *self)
-{
-  g_return_if_fail (PD_IS_JOB (self));
-
-  pd_job_cancel_by (self, "a forced operation on its plugin");
-}
-
-static void
 pd_job_do_cancel (PdJob *self, GDBusMethodInvocation *invocation)
 {
-  pd_job_cancel_by (self, g_dbus_method_invocation_get_sender (invocation));
+  pd_operation_cancel (self->operation, g_dbus_method_invocation_get_sender (invocation));
   pd_dbus_job_complete_cancel (PD_DBUS_JOB (self), g_object_ref (invocation));
 }
 
@@ -556,11 +436,18 @@ pd_job_iface_init (PdDbusJobIface *iface)
 
 /* section: object */
 
+PdOperation *
+pd_job_get_operation (PdJob *self)
+{
+  g_return_val_if_fail (PD_IS_JOB (self), NULL);
+  return self->operation;
+}
+
 guint32
 pd_job_get_id (PdJob *self)
 {
   g_return_val_if_fail (PD_IS_JOB (self), 0);
-  return self->id;
+  return pd_operation_get_id (self->operation);
 }
 
 const char *
@@ -570,18 +457,10 @@ pd_job_get_object_path (PdJob *self)
   return self->object_path;
 }
 
-GCancellable *
-pd_job_get_cancellable (PdJob *self)
+char *
+pd_job_dup_object_path_for (guint32 id)
 {
-  g_return_val_if_fail (PD_IS_JOB (self), NULL);
-  return self->cancellable;
-}
-
-gboolean
-pd_job_is_finished (PdJob *self)
-{
-  g_return_val_if_fail (PD_IS_JOB (self), FALSE);
-  return self->finished;
+  return g_strdup_printf (PD_DBUS_JOB_PATH_PREFIX "%u", id);
 }
 
 static void
@@ -591,6 +470,8 @@ pd_job_dispose (GObject *object)
 
   g_clear_handle_id (&self->progress_id, g_source_remove);
   g_clear_handle_id (&self->linger_id, g_source_remove);
+  if (self->operation != NULL)
+    g_signal_handlers_disconnect_by_data (self->operation, self);
   /* a job dropped before it ended must still answer its waiters */
   if (self->waiting != NULL)
     {
@@ -600,9 +481,10 @@ pd_job_dispose (GObject *object)
         g_dbus_method_invocation_return_error (g_ptr_array_steal_index (waiting, i--),
                                                G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_OBJECT,
                                                "Job %u was removed before it finished",
-                                               self->id);
+                                               pd_operation_get_id (self->operation));
     }
   g_clear_object (&self->auth);
+  g_clear_object (&self->operation);
 
   G_OBJECT_CLASS (pd_job_parent_class)->dispose (object);
 }
@@ -613,9 +495,6 @@ pd_job_finalize (GObject *object)
   PdJob *self = PD_JOB (object);
 
   g_free (self->object_path);
-  g_clear_object (&self->cancellable);
-  g_clear_pointer (&self->layers, g_variant_unref);
-  g_array_unref (self->samples);
 
   G_OBJECT_CLASS (pd_job_parent_class)->finalize (object);
 }
@@ -628,12 +507,6 @@ pd_job_class_init (PdJobClass *klass)
   object_class->dispose = pd_job_dispose;
   object_class->finalize = pd_job_finalize;
 
-  signals[SIGNAL_CANCEL_REQUESTED] =
-    g_signal_new ("cancel-requested", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL,
-                  NULL, NULL, G_TYPE_NONE, 0);
-  signals[SIGNAL_FINISHED] =
-    g_signal_new ("finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
-                  G_TYPE_NONE, 0);
   signals[SIGNAL_LINGER_EXPIRED] =
     g_signal_new ("linger-expired", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                   NULL, G_TYPE_NONE, 0);
@@ -642,45 +515,38 @@ pd_job_class_init (PdJobClass *klass)
 static void
 pd_job_init (PdJob *self)
 {
-  self->cancellable = g_cancellable_new ();
   self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
-  self->samples = g_array_new (FALSE, FALSE, sizeof (PdJobSample));
   self->linger_ms = PD_JOB_DEFAULT_LINGER_MS;
 }
 
 PdJob *
-pd_job_new (PdAuth *auth,
-            guint32 id,
-            const char *operation,
-            const char *remote,
-            const char *plugin_name,
-            guint32 started_by_uid)
+pd_job_new (PdAuth *auth, PdOperation *operation)
 {
   PdJob *self;
   PdDbusJob *job;
 
   g_return_val_if_fail (auth == NULL || PD_IS_AUTH (auth), NULL);
-  g_return_val_if_fail (operation != NULL, NULL);
+  g_return_val_if_fail (PD_IS_OPERATION (operation), NULL);
 
   self = g_object_new (PD_TYPE_JOB, NULL);
   job = PD_DBUS_JOB (self);
   self->auth = auth != NULL ? g_object_ref (auth) : pd_auth_new ();
-  self->id = id;
-  self->object_path = g_strdup_printf (PD_DBUS_JOB_PATH_PREFIX "%u", id);
+  self->operation = g_object_ref (operation);
+  self->object_path = pd_job_dup_object_path_for (pd_operation_get_id (operation));
 
   /* every property gets a value before export: no NULL strings or variants on the bus */
-  pd_dbus_job_set_id (job, id);
-  pd_dbus_job_set_operation (job, operation);
-  pd_dbus_job_set_remote (job, remote != NULL ? remote : "");
-  pd_dbus_job_set_plugin_name (job, plugin_name != NULL ? plugin_name : "");
-  pd_dbus_job_set_started_by_uid (job, started_by_uid);
-  pd_dbus_job_set_start_time (job, (guint64) g_get_real_time ());
+  pd_dbus_job_set_id (job, pd_operation_get_id (operation));
+  pd_dbus_job_set_operation (job, pd_operation_get_kind (operation));
+  pd_dbus_job_set_remote (job, pd_operation_get_remote (operation));
+  pd_dbus_job_set_plugin_name (job, pd_operation_get_plugin_name (operation));
+  pd_dbus_job_set_started_by_uid (job, pd_operation_get_started_by_uid (operation));
+  pd_dbus_job_set_start_time (job, pd_operation_get_start_time (operation));
   pd_dbus_job_set_plugin (job, "/");
   pd_dbus_job_set_state (job, "running");
-  pd_dbus_job_set_phase (job, "queued");
+  pd_dbus_job_set_phase (job, pd_operation_get_phase (operation));
   pd_dbus_job_set_progress (job, 0.0);
   pd_dbus_job_set_progress_valid (job, FALSE);
-  pd_dbus_job_set_cancellable (job, TRUE);
+  pd_dbus_job_set_cancellable (job, pd_operation_get_cancellable (operation));
   pd_dbus_job_set_layers (job, g_variant_new_array (G_VARIANT_TYPE ("(sstt)"), NULL, 0));
   pd_dbus_job_set_result (job, "");
   pd_dbus_job_set_error_name (job, "");
@@ -689,5 +555,9 @@ pd_job_new (PdAuth *auth,
   /* drop the queued change notifications: these are the initial values, not changes */
   g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
 
+  g_signal_connect (operation, "changed", G_CALLBACK (on_operation_changed), self);
+  g_signal_connect (operation, "log", G_CALLBACK (on_operation_log), self);
+  g_signal_connect (operation, "completed", G_CALLBACK (on_operation_completed), self);
+  g_signal_connect_after (operation, "finished", G_CALLBACK (on_operation_finished), self);
   return self;
 }

@@ -213,12 +213,11 @@ typedef struct {
   GVariant *options;
 
   /* job phase */
-  PdJob *job;
+  PdOperation *job;
   PdStore *store;
   char *staging_dir;
   char *helper_path;
-  guint64 bytes_read;          /* written by the worker thread, read by the main thread */
-  guint progress_source;
+  PdPullProgress progress;     /* its bytes: read so far, and the size of a regular file */
 
   /* produced by the worker thread */
   PdPluginRecord *record;
@@ -243,7 +242,9 @@ create_data_free (CreateData *data)
 {
   if (data->fd >= 0)
     close (data->fd);
-  g_clear_handle_id (&data->progress_source, g_source_remove);
+  if (data->job != NULL)
+    pd_operation_unfollow_progress (data->job);
+  pd_pull_progress_clear (&data->progress);
   g_clear_object (&data->manager);
   g_clear_object (&data->invocation);
   g_free (data->name);
@@ -331,17 +332,9 @@ create_progress_cb (guint64 bytes_read, gpointer user_data)
 {
   CreateData *data = user_data;
 
-  __atomic_store_n (&data->bytes_read, bytes_read, __ATOMIC_RELAXED);
-}
-
-static gboolean
-create_progress_tick (gpointer user_data)
-{
-  CreateData *data = user_data;
-
-  pd_job_set_bytes (data->job, __atomic_load_n (&data->bytes_read, __ATOMIC_RELAXED),
-                    data->fd_size);
-  return G_SOURCE_CONTINUE;
+  g_mutex_lock (&data->progress.lock);
+  data->progress.bytes_done = bytes_read;
+  g_mutex_unlock (&data->progress.lock);
 }
 
 static void
@@ -452,7 +445,7 @@ create_discarded_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CreateData) data = user_data;
 
-  pd_job_complete (data->job, NULL, data->error);
+  pd_operation_complete (data->job, NULL, data->error);
   /* blobs written for the failed create */
   unpin_written_blobs (data);
   pd_daemon_collect_blobs (data->manager->daemon);
@@ -480,19 +473,18 @@ create_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
   PdPlugin *plugin = NULL;
   g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
-  g_clear_handle_id (&data->progress_source, g_source_remove);
+  pd_operation_unfollow_progress (data->job);
   if (g_task_propagate_boolean (G_TASK (result), &error))
     {
-      pd_job_set_bytes (data->job, data->bytes_read, data->fd_size);
-      if (g_cancellable_is_cancelled (pd_job_get_cancellable (data->job)))
+      if (g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->job)))
         g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
     }
 
   if (error == NULL)
     {
       /* the commit is one rename: from here on the job cannot be cancelled */
-      pd_job_set_cancellable (data->job, FALSE);
-      pd_job_set_phase (data->job, "committing");
+      pd_operation_set_cancellable (data->job, FALSE);
+      pd_operation_set_phase (data->job, "committing");
       pd_crash_point ("create-before-commit");
       /* the name may have been taken while the archive was read */
       if (pd_daemon_lookup_plugin_by_name (self->daemon, data->name) != NULL)
@@ -510,19 +502,17 @@ create_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
 
   plugin = pd_daemon_add_plugin (self->daemon, data->record);
   pd_plugin_set_disk_usage (plugin, data->disk_usage);
-  pd_job_set_plugin_path (data->job, pd_plugin_get_object_path (plugin));
+  pd_operation_set_plugin_id (data->job, pd_plugin_record_get_id (data->record));
   pd_daemon_emit_event_when_finished (self->daemon, data->job, plugin);
   g_message ("created plugin %s (%s)", data->name, pd_plugin_record_get_id (data->record));
 
-  g_variant_builder_add (&results, "{sv}", "plugin",
-                         g_variant_new_object_path (pd_plugin_get_object_path (plugin)));
   g_variant_builder_add (&results, "{sv}", "plugin-id",
                          g_variant_new_string (pd_plugin_record_get_id (data->record)));
   g_variant_builder_add (&results, "{sv}", "manifest-digest",
                          g_variant_new_string (pd_plugin_record_get_manifest_digest (data->record)));
   g_variant_builder_add (&results, "{sv}", "reference", g_variant_new_string (data->name));
-  g_variant_builder_add (&results, "{sv}", "size", g_variant_new_uint64 (data->bytes_read));
-  pd_job_complete (data->job, g_variant_builder_end (&results), NULL);
+  g_variant_builder_add (&results, "{sv}", "size", g_variant_new_uint64 (data->progress.bytes_done));
+  pd_operation_complete (data->job, g_variant_builder_end (&results), NULL);
 }
 
 static void
@@ -550,23 +540,26 @@ create_start_job (CreateData *data, guint32 uid)
   data->written_blobs = g_ptr_array_new_with_free_func (g_free);
   data->helper_path = g_strdup (pd_engine_get_helper_path (pd_daemon_get_engine (self->daemon)));
   data->staging_dir = pd_store_create_staging_dir (data->store, &error);
-  pd_dbus_manager_complete_create (PD_DBUS_MANAGER (self), data->invocation,
-                                   pd_job_get_object_path (data->job));
+  {
+    g_autofree char *path = pd_job_dup_object_path_for (pd_operation_get_id (data->job));
+    pd_dbus_manager_complete_create (PD_DBUS_MANAGER (self), data->invocation, path);
+  }
   g_clear_object (&data->invocation);
 
   if (data->staging_dir == NULL)
     {
-      pd_job_complete (data->job, NULL, error);
+      pd_operation_complete (data->job, NULL, error);
       create_data_free (data);
       return;
     }
 
-  pd_job_set_phase (data->job, "reading-archive");
-  pd_job_set_cancellable (data->job, TRUE);
-  pd_job_set_bytes (data->job, 0, data->fd_size);
-  data->progress_source = g_timeout_add (250, create_progress_tick, data);
+  pd_operation_set_phase (data->job, "reading-archive");
+  pd_operation_set_cancellable (data->job, TRUE);
+  pd_operation_set_bytes (data->job, 0, data->fd_size);
+  data->progress.bytes_total = data->fd_size;
+  pd_operation_follow_progress (data->job, &data->progress);
 
-  task = g_task_new (NULL, pd_job_get_cancellable (data->job), create_thread_done, data);
+  task = g_task_new (NULL, pd_operation_get_cancellable_object (data->job), create_thread_done, data);
   g_task_set_task_data (task, data, NULL);
   g_task_run_in_thread (task, create_thread);
 }
@@ -613,6 +606,7 @@ handle_create (PdDbusManager *iface, GDBusMethodInvocation *invocation, const ch
   gboolean privileged;
 
   data->fd = -1;
+  pd_pull_progress_init (&data->progress);
   data->manager = g_object_ref (self);
   data->invocation = g_object_ref (invocation);
   data->options = g_variant_ref (arg_options);
@@ -901,7 +895,8 @@ pull_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   PdManager *self = data->manager;
   g_autoptr(GError) error = NULL;
   g_autofree char *remote = NULL;
-  PdJob *job;
+  g_autofree char *path = NULL;
+  PdOperation *job;
   guint32 uid = 0;
 
   if (!pd_auth_get_caller_uid_finish (PD_AUTH (source), result, &uid, &error) ||
@@ -917,8 +912,8 @@ pull_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       pd_return_gerror (data->invocation, g_steal_pointer (&error));
       return;
     }
-  pd_dbus_manager_complete_pull (PD_DBUS_MANAGER (self), data->invocation,
-                                 pd_job_get_object_path (job));
+  path = pd_job_dup_object_path_for (pd_operation_get_id (job));
+  pd_dbus_manager_complete_pull (PD_DBUS_MANAGER (self), data->invocation, path);
   pd_pull_job_start (self->daemon, job, g_steal_pointer (&data->request));
 }
 

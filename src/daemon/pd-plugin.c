@@ -593,7 +593,7 @@ force_step_later (GTask *task)
 }
 
 static void
-force_job_finished_cb (PdJob *job, gpointer user_data)
+force_job_finished_cb (PdOperation *job, gpointer user_data)
 {
   g_signal_handlers_disconnect_by_func (job, force_job_finished_cb, user_data);
   force_step_later (user_data);
@@ -612,7 +612,7 @@ force_step (GTask *task)
 {
   PdPlugin *self = g_task_get_source_object (task);
   const char *name = pd_plugin_record_get_name (self->record);
-  PdJob *job;
+  PdOperation *job;
 
   if (self->removed)
     {
@@ -626,7 +626,7 @@ force_step (GTask *task)
   if (job != NULL)
     {
       g_signal_connect (job, "finished", G_CALLBACK (force_job_finished_cb), g_object_ref (task));
-      pd_job_cancel (job);
+      pd_operation_cancel (job, "a forced operation on its plugin");
       return;
     }
   /* a start (Enable, or at the daemon's start): cancelled, which kills the plugin */
@@ -1540,8 +1540,9 @@ start_remote_job (RemoteCallData *data, guint32 uid)
   const char *operation = data->request != NULL ? "upgrade" : "push";
   PdReference *remote = data->request != NULL ? data->request->remote : data->target;
   g_autofree char *remote_text = pd_reference_to_string (remote);
+  g_autofree char *path = NULL;
   g_autoptr(GError) error = NULL;
-  PdJob *job;
+  PdOperation *job;
 
   job = pd_daemon_new_job (self->daemon, operation, remote_text,
                            pd_plugin_record_get_name (self->record), uid, &error);
@@ -1550,17 +1551,17 @@ start_remote_job (RemoteCallData *data, guint32 uid)
       pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
       return;
     }
+  path = pd_job_dup_object_path_for (pd_operation_get_id (job));
   if (data->request != NULL)
     {
       pd_dbus_plugin_complete_upgrade (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation),
-                                       pd_job_get_object_path (job));
+                                       path);
       data->request->plugin = g_object_ref (self);
       pd_pull_job_start (self->daemon, job, g_steal_pointer (&data->request));
     }
   else
     {
-      pd_dbus_plugin_complete_push (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation),
-                                    pd_job_get_object_path (job));
+      pd_dbus_plugin_complete_push (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation), path);
       pd_push_job_start (self->daemon, job, self, g_steal_pointer (&data->target),
                          g_steal_pointer (&data->registry_auth));
     }

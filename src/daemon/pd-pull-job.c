@@ -10,8 +10,6 @@
 #include "pd-options.h"
 #include "pd-pull-job.h"
 
-#define PROGRESS_INTERVAL_MS 250
-
 PdPullJobRequest *
 pd_pull_job_request_new (void)
 {
@@ -103,7 +101,7 @@ pd_pull_job_request_parse_options (PdPullJobRequest *request, GVariant *options,
 
 typedef struct {
   PdDaemon *daemon;
-  PdJob *job;
+  PdOperation *job;
   PdPullJobRequest *request;
   PdStore *store;
   const PdDaemonConfig *config; /* the daemon's; it outlives every job */
@@ -112,7 +110,6 @@ typedef struct {
   PdArchiveLimits limits;
   char *staging_dir;
   PdPullProgress progress;
-  guint progress_source;
 
   /* upgrade: what the plugin was when the job started */
   PdPluginConfig *old_config;
@@ -142,7 +139,8 @@ unpin_blobs (PullData *data)
 static void
 pull_data_free (PullData *data)
 {
-  g_clear_handle_id (&data->progress_source, g_source_remove);
+  if (data->job != NULL)
+    pd_operation_unfollow_progress (data->job);
   unpin_blobs (data);
   g_clear_pointer (&data->pinned_blobs, g_ptr_array_unref);
   g_clear_object (&data->job);
@@ -161,83 +159,6 @@ pull_data_free (PullData *data)
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PullData, pull_data_free)
-
-/* section: messages from the thread to the main thread */
-
-typedef struct {
-  PdJob *job;
-  char *phase;   /* or */
-  char *line;
-} JobUpdate;
-
-static gboolean
-apply_job_update (gpointer user_data)
-{
-  JobUpdate *update = user_data;
-
-  if (update->phase != NULL)
-    pd_job_set_phase (update->job, update->phase);
-  if (update->line != NULL)
-    pd_job_log (update->job, 6, "%s", update->line);
-  return G_SOURCE_REMOVE;
-}
-
-static void
-job_update_free (gpointer user_data)
-{
-  JobUpdate *update = user_data;
-
-  g_object_unref (update->job);
-  g_free (update->phase);
-  g_free (update->line);
-  g_free (update);
-}
-
-static void
-post_job_update (PdJob *job, const char *phase, const char *line)
-{
-  JobUpdate *update = g_new0 (JobUpdate, 1);
-
-  update->job = g_object_ref (job);
-  update->phase = g_strdup (phase);
-  update->line = g_strdup (line);
-  g_main_context_invoke_full (NULL, G_PRIORITY_DEFAULT, apply_job_update, update,
-                              job_update_free);
-}
-
-void
-pd_job_log_from_thread (const char *line, gpointer job)
-{
-  post_job_update (job, NULL, line);
-}
-
-void
-pd_job_show_progress (PdJob *job, PdPullProgress *progress)
-{
-  g_autoptr(GPtrArray) layers = NULL;
-  GVariantBuilder builder;
-  guint64 done = 0, total = 0;
-
-  layers = pd_pull_progress_dup_layers (progress, &done, &total);
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(sstt)"));
-  for (guint i = 0; i < layers->len; i++)
-    {
-      PdLayerProgress *layer = g_ptr_array_index (layers, i);
-      g_variant_builder_add (&builder, "(sstt)", layer->digest, layer->status, layer->current,
-                             layer->total);
-    }
-  pd_job_set_layers (job, g_variant_builder_end (&builder));
-  pd_job_set_bytes (job, done, total);
-}
-
-static gboolean
-progress_tick (gpointer user_data)
-{
-  PullData *data = user_data;
-
-  pd_job_show_progress (data->job, &data->progress);
-  return G_SOURCE_CONTINUE;
-}
 
 /* section: the worker thread */
 
@@ -258,9 +179,9 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       g_task_return_error (task, error);
       return;
     }
-  pd_registry_client_set_log_func (client, pd_job_log_from_thread, data->job);
+  pd_registry_client_set_log_func (client, pd_operation_log_from_thread, data->job);
 
-  post_job_update (data->job, "resolving", NULL);
+  pd_operation_set_phase_from_thread (data->job, "resolving");
   data->remote = pd_pull_resolve (client, request->remote, request->platform,
                                   request->expected_digest, cancellable, &error);
   if (data->remote == NULL)
@@ -270,7 +191,7 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
     }
 
   /* consent covers what will run: the new config with the settings it will have */
-  post_job_update (data->job, "checking-privileges", NULL);
+  pd_operation_set_phase_from_thread (data->job, "checking-privileges");
   settings = pd_plugin_settings_for_install (data->remote->config, data->old_settings,
                                              data->old_config, request->settings, &error);
   if (settings == NULL)
@@ -287,7 +208,7 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       return;
     }
 
-  post_job_update (data->job, "downloading", NULL);
+  pd_operation_set_phase_from_thread (data->job, "downloading");
   if (!pd_pull_fetch_layers (client, data->remote, data->store, data->fetches, data->staging_dir,
                              data->helper_path, &data->limits, &data->progress,
                              data->pinned_blobs, cancellable, &error))
@@ -319,8 +240,6 @@ complete_job (PullData *data, GError *error)
 
       for (guint i = 0; i < data->remote->layers->len; i++)
         size += ((PdDescriptor *) g_ptr_array_index (data->remote->layers, i))->size;
-      g_variant_builder_add (&results, "{sv}", "plugin",
-                             g_variant_new_object_path (pd_plugin_get_object_path (data->plugin)));
       g_variant_builder_add (&results, "{sv}", "plugin-id",
                              g_variant_new_string (pd_plugin_record_get_id (record)));
       g_variant_builder_add (&results, "{sv}", "manifest-digest",
@@ -330,9 +249,9 @@ complete_job (PullData *data, GError *error)
       g_variant_builder_add (&results, "{sv}", "size", g_variant_new_uint64 (size));
     }
   if (error != NULL)
-    g_message ("%s of %s failed: %s", pd_dbus_job_get_operation (PD_DBUS_JOB (data->job)),
-               pd_dbus_job_get_remote (PD_DBUS_JOB (data->job)), error->message);
-  pd_job_complete (data->job, error == NULL ? g_variant_builder_end (&results) : NULL, error);
+    g_message ("%s of %s failed: %s", pd_operation_get_kind (data->job),
+               pd_operation_get_remote (data->job), error->message);
+  pd_operation_complete (data->job, error == NULL ? g_variant_builder_end (&results) : NULL, error);
 }
 
 static void
@@ -344,7 +263,7 @@ enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   /* the plugin stays installed when it does not start, as with Docker's install; a cancelled
    * job says so, whatever ended the start */
   if (!pd_plugin_job_enable_finish (PD_PLUGIN (source), result, &error) &&
-      g_cancellable_is_cancelled (pd_job_get_cancellable (data->job)))
+      g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->job)))
     {
       g_clear_error (&error);
       g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
@@ -359,13 +278,14 @@ finish_with_plugin (PullData *data_in)
   g_autoptr(PullData) data = data_in;
 
   pd_daemon_emit_event_when_finished (data->daemon, data->job, data->plugin);
-  pd_job_set_plugin_path (data->job, pd_plugin_get_object_path (data->plugin));
+  pd_operation_set_plugin_id (data->job,
+                              pd_plugin_record_get_id (pd_plugin_get_record (data->plugin)));
   if (data->request->enable && (data->request->plugin == NULL || data->restart))
     {
       PdPlugin *plugin = data->plugin;
       guint activation_timeout = data->request->activation_timeout;
       guint request_timeout = data->request->request_timeout;
-      GCancellable *cancellable = pd_job_get_cancellable (data->job);
+      GCancellable *cancellable = pd_operation_get_cancellable_object (data->job);
 
       /* cancelled once committed: installed (or upgraded), not started */
       if (g_cancellable_is_cancelled (cancellable))
@@ -376,7 +296,7 @@ finish_with_plugin (PullData *data_in)
           complete_job (data, error);
           return;
         }
-      pd_job_set_phase (data->job, "enabling");
+      pd_operation_set_phase (data->job, "enabling");
       pd_plugin_job_enable_async (plugin, activation_timeout, request_timeout, cancellable,
                                   enable_done_cb, g_steal_pointer (&data));
       return;
@@ -548,7 +468,7 @@ commit (PullData *data_in)
 
   /* one rename, in this main loop iteration: a Cancel from now on leaves the plugin installed
    * (or upgraded) and only keeps it from starting */
-  pd_job_set_phase (data->job, "committing");
+  pd_operation_set_phase (data->job, "committing");
   ok = data->request->plugin != NULL ? commit_upgrade (data, &error)
                                      : commit_new_plugin (data, &error);
   if (!ok)
@@ -571,7 +491,7 @@ stopped_for_upgrade_cb (GObject *source, GAsyncResult *result, gpointer user_dat
 
   g_task_propagate_boolean (G_TASK (result), NULL);
   /* cancelled while the old version stopped: it starts again (fail_job) */
-  if (g_cancellable_is_cancelled (pd_job_get_cancellable (data->job)))
+  if (g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->job)))
     {
       fail_job (g_steal_pointer (&data), g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                       "cancelled"));
@@ -587,10 +507,9 @@ pull_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GError) error = NULL;
   PdPlugin *plugin = data->request->plugin;
 
-  g_clear_handle_id (&data->progress_source, g_source_remove);
-  progress_tick (data);
+  pd_operation_unfollow_progress (data->job);
   if (g_task_propagate_boolean (G_TASK (result), &error) &&
-      g_cancellable_is_cancelled (pd_job_get_cancellable (data->job)))
+      g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->job)))
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
   if (error != NULL)
     {
@@ -602,7 +521,7 @@ pull_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
   if (plugin != NULL && data->request->enable && pd_plugin_is_active (plugin))
     {
       data->restart = TRUE;
-      pd_job_set_phase (data->job, "stopping");
+      pd_operation_set_phase (data->job, "stopping");
       pd_plugin_stop_async (plugin, stopped_for_upgrade_cb, g_steal_pointer (&data));
       return;
     }
@@ -610,7 +529,7 @@ pull_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 void
-pd_pull_job_start (PdDaemon *daemon, PdJob *job, PdPullJobRequest *request)
+pd_pull_job_start (PdDaemon *daemon, PdOperation *job, PdPullJobRequest *request)
 {
   g_autoptr(PullData) data = g_new0 (PullData, 1);
   g_autoptr(GTask) task = NULL;
@@ -640,11 +559,11 @@ pd_pull_job_start (PdDaemon *daemon, PdJob *job, PdPullJobRequest *request)
       fail_job (g_steal_pointer (&data), g_steal_pointer (&error));
       return;
     }
-  pd_job_set_phase (job, "resolving");
-  pd_job_set_cancellable (job, TRUE);
-  data->progress_source = g_timeout_add (PROGRESS_INTERVAL_MS, progress_tick, data);
+  pd_operation_set_phase (job, "resolving");
+  pd_operation_set_cancellable (job, TRUE);
+  pd_operation_follow_progress (job, &data->progress);
 
-  task = g_task_new (NULL, pd_job_get_cancellable (job), pull_thread_done, data);
+  task = g_task_new (NULL, pd_operation_get_cancellable_object (job), pull_thread_done, data);
   g_task_set_task_data (task, g_steal_pointer (&data), NULL);
   g_task_run_in_thread (task, pull_thread);
 }

@@ -45,12 +45,7 @@ gboolean pd_pull_job_request_set_remote (PdPullJobRequest *request, const char *
 gboolean pd_pull_job_request_parse_options (PdPullJobRequest *request, GVariant *options,
                                             GError **error);
 
-/* for the worker threads of jobs: a PdRegistryLogFunc that logs on @job (a PdJob) from the
- * main thread; and, on the main thread, Layers/BytesDone/BytesTotal from @progress */
-void pd_job_log_from_thread (const char *line, gpointer job);
-void pd_job_show_progress (PdJob *job, PdPullProgress *progress);
-
 /* runs the job (already exported) to its end; takes @request */
-void pd_pull_job_start (PdDaemon *daemon, PdJob *job, PdPullJobRequest *request);
+void pd_pull_job_start (PdDaemon *daemon, PdOperation *job, PdPullJobRequest *request);
 
 G_END_DECLS

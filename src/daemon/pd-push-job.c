@@ -6,15 +6,12 @@
 #include <string.h>
 
 #include "pd-error.h"
-#include "pd-pull-job.h"
 #include "pd-push-job.h"
 #include "pd-push.h"
 
-#define PROGRESS_INTERVAL_MS 250
-
 typedef struct {
   PdDaemon *daemon;
-  PdJob *job;
+  PdOperation *job;
   PdPlugin *plugin;
   PdReference *target;
   char *registry_auth;
@@ -22,14 +19,14 @@ typedef struct {
   char *mount_from;
   PdStore *store;
   PdPullProgress progress;
-  guint progress_source;
   guint64 manifest_size;
 } PushData;
 
 static void
 push_data_free (PushData *data)
 {
-  g_clear_handle_id (&data->progress_source, g_source_remove);
+  if (data->job != NULL)
+    pd_operation_unfollow_progress (data->job);
   g_clear_object (&data->job);
   g_clear_object (&data->plugin);
   g_clear_pointer (&data->target, pd_reference_free);
@@ -45,15 +42,6 @@ push_data_free (PushData *data)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PushData, push_data_free)
 
-static gboolean
-progress_tick (gpointer user_data)
-{
-  PushData *data = user_data;
-
-  pd_job_show_progress (data->job, &data->progress);
-  return G_SOURCE_CONTINUE;
-}
-
 static void
 push_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
@@ -68,7 +56,7 @@ push_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       g_task_return_error (task, error);
       return;
     }
-  pd_registry_client_set_log_func (client, pd_job_log_from_thread, data->job);
+  pd_registry_client_set_log_func (client, pd_operation_log_from_thread, data->job);
   if (!pd_push_run (client, data->store, data->manifest_digest, data->target->tag,
                     data->mount_from, &data->progress, &data->manifest_size, cancellable, &error))
     g_task_return_error (task, error);
@@ -84,12 +72,11 @@ push_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autofree char *reference = pd_reference_to_string (data->target);
   g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
-  g_clear_handle_id (&data->progress_source, g_source_remove);
-  pd_job_show_progress (data->job, &data->progress);
+  pd_operation_unfollow_progress (data->job);
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
       g_message ("push of %s failed: %s", reference, error->message);
-      pd_job_complete (data->job, NULL, error);
+      pd_operation_complete (data->job, NULL, error);
       return;
     }
   g_message ("pushed %s as %s", pd_plugin_record_get_name (pd_plugin_get_record (data->plugin)),
@@ -99,11 +86,11 @@ push_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_variant_builder_add (&results, "{sv}", "manifest-digest",
                          g_variant_new_string (data->manifest_digest));
   g_variant_builder_add (&results, "{sv}", "size", g_variant_new_uint64 (data->manifest_size));
-  pd_job_complete (data->job, g_variant_builder_end (&results), NULL);
+  pd_operation_complete (data->job, g_variant_builder_end (&results), NULL);
 }
 
 void
-pd_push_job_start (PdDaemon *daemon, PdJob *job, PdPlugin *plugin, PdReference *target,
+pd_push_job_start (PdDaemon *daemon, PdOperation *job, PdPlugin *plugin, PdReference *target,
                    char *registry_auth)
 {
   g_autoptr(PushData) data = g_new0 (PushData, 1);
@@ -131,13 +118,13 @@ pd_push_job_start (PdDaemon *daemon, PdJob *job, PdPlugin *plugin, PdReference *
       g_autoptr(GError) error = g_error_new (PD_ERROR, PD_ERROR_FAILED,
                                              "plugin %s has no manifest to push",
                                              pd_plugin_record_get_name (record));
-      pd_job_complete (job, NULL, error);
+      pd_operation_complete (job, NULL, error);
       return;
     }
-  pd_job_set_phase (job, "uploading");
-  pd_job_set_cancellable (job, TRUE);
-  data->progress_source = g_timeout_add (PROGRESS_INTERVAL_MS, progress_tick, data);
-  task = g_task_new (NULL, pd_job_get_cancellable (job), push_thread_done, data);
+  pd_operation_set_phase (job, "uploading");
+  pd_operation_set_cancellable (job, TRUE);
+  pd_operation_follow_progress (job, &data->progress);
+  task = g_task_new (NULL, pd_operation_get_cancellable_object (job), push_thread_done, data);
   g_task_set_task_data (task, g_steal_pointer (&data), NULL);
   g_task_run_in_thread (task, push_thread);
 }
