@@ -6,6 +6,7 @@
 #include <polkit/polkit.h>
 
 #include "pd-auth.h"
+#include "pd-dbus-util.h"
 #include "pd-error.h"
 #include "pd-names.h"
 #include "pd-options.h"
@@ -459,6 +460,18 @@ pd_auth_check_finish (PdAuth *self, GAsyncResult *result, GError **error)
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+gboolean
+pd_auth_check_finish_or_reply (PdAuth *self, GAsyncResult *result,
+                               GDBusMethodInvocation *invocation)
+{
+  GError *error = NULL;
+
+  if (pd_auth_check_finish (self, result, &error))
+    return TRUE;
+  pd_return_gerror (g_object_ref (invocation), error);
+  return FALSE;
 }
 
 /* section: the authority */

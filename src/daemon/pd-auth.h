@@ -30,6 +30,10 @@ void pd_auth_check_async (PdAuth *self,
  * PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED (sent as the standard name by pd_return_gerror)
  * or PD_ERROR_NOT_AUTHORIZED_DISMISSED. */
 gboolean pd_auth_check_finish (PdAuth *self, GAsyncResult *result, GError **error);
+/* the same; when the caller is not allowed, replies to @invocation with the error (with a
+ * reference of its own) */
+gboolean pd_auth_check_finish_or_reply (PdAuth *self, GAsyncResult *result,
+                                        GDBusMethodInvocation *invocation);
 
 /* The caller's uid, from GetConnectionCredentials, async. */
 void pd_auth_get_caller_uid_async (PdAuth *self,

@@ -1,18 +1,39 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#define G_LOG_DOMAIN "pd-push-job"
+#define G_LOG_DOMAIN "pd-publish"
 
 #include <string.h>
 
 #include "pd-error.h"
-#include "pd-push-job.h"
+#include "pd-publish.h"
 #include "pd-push.h"
 
+PdReference *
+pd_publish_parse_target (PdManagedPlugin *plugin, const char *remote, GError **error)
+{
+  g_autoptr(PdReference) target = NULL;
+
+  if (*remote == '\0')
+    remote = pd_plugin_record_get_reference (pd_managed_plugin_get_record (plugin));
+  target = pd_reference_parse (remote, error);
+  if (target == NULL)
+    return NULL;
+  if (target->digest != NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_REFERENCE,
+                   "cannot push to a digest: give a tag");
+      return NULL;
+    }
+  if (target->tag == NULL)
+    target->tag = g_strdup ("latest");
+  return g_steal_pointer (&target);
+}
+
 typedef struct {
-  PdDaemon *daemon;
-  PdOperation *job;
-  PdPlugin *plugin;
+  PdEngine *engine;
+  PdOperation *operation;
+  PdManagedPlugin *plugin;
   PdReference *target;
   char *registry_auth;
   char *manifest_digest;
@@ -25,9 +46,9 @@ typedef struct {
 static void
 push_data_free (PushData *data)
 {
-  if (data->job != NULL)
-    pd_operation_unfollow_progress (data->job);
-  g_clear_object (&data->job);
+  pd_operation_unfollow_progress (data->operation);
+  g_clear_object (&data->engine);
+  g_clear_object (&data->operation);
   g_clear_object (&data->plugin);
   g_clear_pointer (&data->target, pd_reference_free);
   if (data->registry_auth != NULL)
@@ -49,14 +70,14 @@ push_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   g_autoptr(PdRegistryClient) client = NULL;
   GError *error = NULL;
 
-  client = pd_registry_client_new (pd_engine_get_config (pd_daemon_get_engine (data->daemon)),
-                                   data->target, data->registry_auth, TRUE, &error);
+  client = pd_registry_client_new (pd_engine_get_config (data->engine), data->target,
+                                   data->registry_auth, TRUE, &error);
   if (client == NULL)
     {
       g_task_return_error (task, error);
       return;
     }
-  pd_registry_client_set_log_func (client, pd_operation_log_from_thread, data->job);
+  pd_registry_client_set_log_func (client, pd_operation_log_from_thread, data->operation);
   if (!pd_push_run (client, data->store, data->manifest_digest, data->target->tag,
                     data->mount_from, &data->progress, &data->manifest_size, cancellable, &error))
     g_task_return_error (task, error);
@@ -72,39 +93,38 @@ push_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autofree char *reference = pd_reference_to_string (data->target);
   g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
-  pd_operation_unfollow_progress (data->job);
+  pd_operation_unfollow_progress (data->operation);
   if (!g_task_propagate_boolean (G_TASK (result), &error))
     {
       g_message ("push of %s failed: %s", reference, error->message);
-      pd_operation_complete (data->job, NULL, error);
+      pd_operation_complete (data->operation, NULL, error);
       return;
     }
-  g_message ("pushed %s as %s", pd_plugin_record_get_name (pd_plugin_get_record (data->plugin)),
-             reference);
-  pd_daemon_emit_event_when_finished (data->daemon, data->job, data->plugin);
+  g_message ("pushed %s as %s", pd_managed_plugin_get_name (data->plugin), reference);
+  pd_engine_emit_event_when_finished (data->engine, data->operation, data->plugin);
   g_variant_builder_add (&results, "{sv}", "reference", g_variant_new_string (reference));
   g_variant_builder_add (&results, "{sv}", "manifest-digest",
                          g_variant_new_string (data->manifest_digest));
   g_variant_builder_add (&results, "{sv}", "size", g_variant_new_uint64 (data->manifest_size));
-  pd_operation_complete (data->job, g_variant_builder_end (&results), NULL);
+  pd_operation_complete (data->operation, g_variant_builder_end (&results), NULL);
 }
 
 void
-pd_push_job_start (PdDaemon *daemon, PdOperation *job, PdPlugin *plugin, PdReference *target,
-                   char *registry_auth)
+pd_publish_start (PdEngine *engine, PdOperation *operation, PdManagedPlugin *plugin,
+                  PdReference *target, char *registry_auth)
 {
   g_autoptr(PushData) data = g_new0 (PushData, 1);
   g_autoptr(GTask) task = NULL;
-  PdPluginRecord *record = pd_plugin_get_record (plugin);
+  PdPluginRecord *record = pd_managed_plugin_get_record (plugin);
   const char *remote = pd_plugin_record_get_remote (record);
   g_autoptr(PdReference) source = NULL;
 
-  data->daemon = daemon;
-  data->job = g_object_ref (job);
+  data->engine = g_object_ref (engine);
+  data->operation = g_object_ref (operation);
   data->plugin = g_object_ref (plugin);
   data->target = target;
   data->registry_auth = registry_auth;
-  data->store = g_object_ref (pd_engine_get_store (pd_daemon_get_engine (daemon)));
+  data->store = g_object_ref (pd_engine_get_store (engine));
   data->manifest_digest = g_strdup (pd_plugin_record_get_manifest_digest (record));
   pd_pull_progress_init (&data->progress);
   /* the repository it came from, on the same registry, may lend its blobs */
@@ -118,13 +138,14 @@ pd_push_job_start (PdDaemon *daemon, PdOperation *job, PdPlugin *plugin, PdRefer
       g_autoptr(GError) error = g_error_new (PD_ERROR, PD_ERROR_FAILED,
                                              "plugin %s has no manifest to push",
                                              pd_plugin_record_get_name (record));
-      pd_operation_complete (job, NULL, error);
+      pd_operation_complete (operation, NULL, error);
       return;
     }
-  pd_operation_set_phase (job, "uploading");
-  pd_operation_set_cancellable (job, TRUE);
-  pd_operation_follow_progress (job, &data->progress);
-  task = g_task_new (NULL, pd_operation_get_cancellable_object (job), push_thread_done, data);
+  pd_operation_set_phase (operation, "uploading");
+  pd_operation_set_cancellable (operation, TRUE);
+  pd_operation_follow_progress (operation, &data->progress);
+  task = g_task_new (NULL, pd_operation_get_cancellable_object (operation), push_thread_done,
+                     data);
   g_task_set_task_data (task, g_steal_pointer (&data), NULL);
   g_task_run_in_thread (task, push_thread);
 }

@@ -1,23 +1,23 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 #include "config.h"
 
-#define G_LOG_DOMAIN "pd-pull-job"
+#define G_LOG_DOMAIN "pd-install"
 
 #include <string.h>
 
 #include "pd-error.h"
 #include "pd-fs-util.h"
+#include "pd-install.h"
 #include "pd-options.h"
-#include "pd-pull-job.h"
 
-PdPullJobRequest *
-pd_pull_job_request_new (void)
+PdInstallRequest *
+pd_install_request_new (void)
 {
-  return g_new0 (PdPullJobRequest, 1);
+  return g_new0 (PdInstallRequest, 1);
 }
 
 void
-pd_pull_job_request_free (PdPullJobRequest *request)
+pd_install_request_free (PdInstallRequest *request)
 {
   if (request == NULL)
     return;
@@ -35,7 +35,7 @@ pd_pull_job_request_free (PdPullJobRequest *request)
 }
 
 gboolean
-pd_pull_job_request_set_remote (PdPullJobRequest *request, const char *remote, GError **error)
+pd_install_request_set_remote (PdInstallRequest *request, const char *remote, GError **error)
 {
   g_clear_pointer (&request->remote, pd_reference_free);
   request->remote = pd_reference_parse (remote, error);
@@ -48,7 +48,7 @@ pd_pull_job_request_set_remote (PdPullJobRequest *request, const char *remote, G
 }
 
 gboolean
-pd_pull_job_request_parse_options (PdPullJobRequest *request, GVariant *options, GError **error)
+pd_install_request_parse_options (PdInstallRequest *request, GVariant *options, GError **error)
 {
   g_autoptr(GVariant) settings = NULL;
   const char *text;
@@ -97,14 +97,28 @@ pd_pull_job_request_parse_options (PdPullJobRequest *request, GVariant *options,
   return TRUE;
 }
 
+char *
+pd_install_local_name (const PdReference *remote, const char *name, GError **error)
+{
+  g_autoptr(PdReference) tagged = NULL;
+
+  if (*name != '\0')
+    return pd_reference_local_name (name, error);
+  tagged = pd_reference_copy (remote);
+  g_clear_pointer (&tagged->digest, g_free);
+  if (tagged->tag == NULL)
+    tagged->tag = g_strdup ("latest");
+  return pd_reference_familiar (tagged);
+}
+
 /* section: the job's state */
 
 typedef struct {
-  PdDaemon *daemon;
-  PdOperation *job;
-  PdPullJobRequest *request;
+  PdEngine *engine;
+  PdOperation *operation;
+  PdInstallRequest *request;
   PdStore *store;
-  const PdDaemonConfig *config; /* the daemon's; it outlives every job */
+  const PdDaemonConfig *config; /* the engine's; it outlives every operation */
   PdFetchTable *fetches;
   char *helper_path;
   PdArchiveLimits limits;
@@ -122,7 +136,7 @@ typedef struct {
   GPtrArray *pinned_blobs;
 
   /* the main thread's outcome */
-  PdPlugin *plugin;
+  PdManagedPlugin *plugin;
   GError *error;
   gboolean restart;             /* the upgraded plugin was running and is started again */
 } PullData;
@@ -139,12 +153,13 @@ unpin_blobs (PullData *data)
 static void
 pull_data_free (PullData *data)
 {
-  if (data->job != NULL)
-    pd_operation_unfollow_progress (data->job);
+  if (data->operation != NULL)
+    pd_operation_unfollow_progress (data->operation);
   unpin_blobs (data);
   g_clear_pointer (&data->pinned_blobs, g_ptr_array_unref);
-  g_clear_object (&data->job);
-  g_clear_pointer (&data->request, pd_pull_job_request_free);
+  g_clear_object (&data->operation);
+  g_clear_object (&data->engine);
+  g_clear_pointer (&data->request, pd_install_request_free);
   g_clear_object (&data->store);
   g_free (data->helper_path);
   g_free (data->staging_dir);
@@ -166,7 +181,7 @@ static void
 pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
 {
   PullData *data = task_data;
-  PdPullJobRequest *request = data->request;
+  PdInstallRequest *request = data->request;
   g_autoptr(PdRegistryClient) client = NULL;
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(GPtrArray) privileges = NULL;
@@ -179,9 +194,9 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       g_task_return_error (task, error);
       return;
     }
-  pd_registry_client_set_log_func (client, pd_operation_log_from_thread, data->job);
+  pd_registry_client_set_log_func (client, pd_operation_log_from_thread, data->operation);
 
-  pd_operation_set_phase_from_thread (data->job, "resolving");
+  pd_operation_set_phase_from_thread (data->operation, "resolving");
   data->remote = pd_pull_resolve (client, request->remote, request->platform,
                                   request->expected_digest, cancellable, &error);
   if (data->remote == NULL)
@@ -191,7 +206,7 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
     }
 
   /* consent covers what will run: the new config with the settings it will have */
-  pd_operation_set_phase_from_thread (data->job, "checking-privileges");
+  pd_operation_set_phase_from_thread (data->operation, "checking-privileges");
   settings = pd_plugin_settings_for_install (data->remote->config, data->old_settings,
                                              data->old_config, request->settings, &error);
   if (settings == NULL)
@@ -208,7 +223,7 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
       return;
     }
 
-  pd_operation_set_phase_from_thread (data->job, "downloading");
+  pd_operation_set_phase_from_thread (data->operation, "downloading");
   if (!pd_pull_fetch_layers (client, data->remote, data->store, data->fetches, data->staging_dir,
                              data->helper_path, &data->limits, &data->progress,
                              data->pinned_blobs, cancellable, &error))
@@ -228,18 +243,26 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
 
 /* section: the end, on the main thread */
 
+guint64
+pd_install_layers_size (const PdRemotePlugin *remote)
+{
+  guint64 size = 0;
+
+  for (guint i = 0; i < remote->layers->len; i++)
+    size += ((PdDescriptor *) g_ptr_array_index (remote->layers, i))->size;
+  return size;
+}
+
 static void
 complete_job (PullData *data, GError *error)
 {
   g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  guint64 size = 0;
 
   if (data->plugin != NULL)
     {
-      PdPluginRecord *record = pd_plugin_get_record (data->plugin);
+      PdPluginRecord *record = pd_managed_plugin_get_record (data->plugin);
+      guint64 size = pd_install_layers_size (data->remote);
 
-      for (guint i = 0; i < data->remote->layers->len; i++)
-        size += ((PdDescriptor *) g_ptr_array_index (data->remote->layers, i))->size;
       g_variant_builder_add (&results, "{sv}", "plugin-id",
                              g_variant_new_string (pd_plugin_record_get_id (record)));
       g_variant_builder_add (&results, "{sv}", "manifest-digest",
@@ -249,9 +272,9 @@ complete_job (PullData *data, GError *error)
       g_variant_builder_add (&results, "{sv}", "size", g_variant_new_uint64 (size));
     }
   if (error != NULL)
-    g_message ("%s of %s failed: %s", pd_operation_get_kind (data->job),
-               pd_operation_get_remote (data->job), error->message);
-  pd_operation_complete (data->job, error == NULL ? g_variant_builder_end (&results) : NULL, error);
+    g_message ("%s of %s failed: %s", pd_operation_get_kind (data->operation),
+               pd_operation_get_remote (data->operation), error->message);
+  pd_operation_complete (data->operation, error == NULL ? g_variant_builder_end (&results) : NULL, error);
 }
 
 static void
@@ -262,8 +285,8 @@ enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   /* the plugin stays installed when it does not start, as with Docker's install; a cancelled
    * job says so, whatever ended the start */
-  if (!pd_plugin_job_enable_finish (PD_PLUGIN (source), result, &error) &&
-      g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->job)))
+  if (!pd_managed_plugin_enable_finish (PD_MANAGED_PLUGIN (source), result, &error) &&
+      g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->operation)))
     {
       g_clear_error (&error);
       g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED,
@@ -277,15 +300,14 @@ finish_with_plugin (PullData *data_in)
 {
   g_autoptr(PullData) data = data_in;
 
-  pd_daemon_emit_event_when_finished (data->daemon, data->job, data->plugin);
-  pd_operation_set_plugin_id (data->job,
-                              pd_plugin_record_get_id (pd_plugin_get_record (data->plugin)));
+  pd_engine_emit_event_when_finished (data->engine, data->operation, data->plugin);
+  pd_operation_set_plugin_id (data->operation, pd_managed_plugin_get_id (data->plugin));
   if (data->request->enable && (data->request->plugin == NULL || data->restart))
     {
-      PdPlugin *plugin = data->plugin;
+      PdManagedPlugin *plugin = data->plugin;
       guint activation_timeout = data->request->activation_timeout;
       guint request_timeout = data->request->request_timeout;
-      GCancellable *cancellable = pd_operation_get_cancellable_object (data->job);
+      GCancellable *cancellable = pd_operation_get_cancellable_object (data->operation);
 
       /* cancelled once committed: installed (or upgraded), not started */
       if (g_cancellable_is_cancelled (cancellable))
@@ -296,9 +318,10 @@ finish_with_plugin (PullData *data_in)
           complete_job (data, error);
           return;
         }
-      pd_operation_set_phase (data->job, "enabling");
-      pd_plugin_job_enable_async (plugin, activation_timeout, request_timeout, cancellable,
-                                  enable_done_cb, g_steal_pointer (&data));
+      pd_operation_set_phase (data->operation, "enabling");
+      pd_managed_plugin_enable_for_operation_async (plugin, activation_timeout, request_timeout,
+                                                    cancellable, enable_done_cb,
+                                                    g_steal_pointer (&data));
       return;
     }
   complete_job (data, NULL);
@@ -350,9 +373,9 @@ restarted_old_version_cb (GObject *source, GAsyncResult *result, gpointer user_d
 {
   g_autoptr(GError) error = NULL;
 
-  if (!pd_plugin_job_enable_finish (PD_PLUGIN (source), result, &error))
+  if (!pd_managed_plugin_enable_finish (PD_MANAGED_PLUGIN (source), result, &error))
     g_warning ("starting the old version of %s again failed: %s",
-               pd_plugin_record_get_name (pd_plugin_get_record (PD_PLUGIN (source))),
+               pd_managed_plugin_get_name (PD_MANAGED_PLUGIN (source)),
                error->message);
 }
 
@@ -363,10 +386,10 @@ fail_job_discarded (PullData *data_in)
 
   /* the blobs of the failed job go to GC, unless another plugin uses them */
   unpin_blobs (data);
-  pd_daemon_collect_blobs (data->daemon);
+  pd_engine_collect_blobs (data->engine);
   /* an upgrade that stopped the plugin and then failed: the old version runs again */
-  if (data->restart && !pd_plugin_is_removed (data->request->plugin))
-    pd_plugin_job_enable_async (data->request->plugin, data->request->activation_timeout,
+  if (data->restart && !pd_managed_plugin_is_removed (data->request->plugin))
+    pd_managed_plugin_enable_for_operation_async (data->request->plugin, data->request->activation_timeout,
                                 data->request->request_timeout, NULL, restarted_old_version_cb,
                                 NULL);
   complete_job (data, data->error);
@@ -392,13 +415,13 @@ dup_layer_digests (PdRemotePlugin *remote)
 static gboolean
 commit_new_plugin (PullData *data, GError **error)
 {
-  PdPullJobRequest *request = data->request;
+  PdInstallRequest *request = data->request;
   g_autoptr(PdPluginRecord) record = NULL;
   g_autofree char *id = NULL;
   g_autofree char *reference = pd_reference_to_string (request->remote);
   g_auto(GStrv) layers = dup_layer_digests (data->remote);
 
-  if (pd_daemon_lookup_plugin_by_name (data->daemon, request->name) != NULL)
+  if (pd_engine_lookup_plugin_by_name (data->engine, request->name) != NULL)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_EXISTS, "plugin %s already exists",
                    request->name);
@@ -414,8 +437,8 @@ commit_new_plugin (PullData *data, GError **error)
   if (!pd_store_commit_new_plugin (data->store, record, data->staging_dir, error))
     return FALSE;
   g_clear_pointer (&data->staging_dir, g_free);
-  data->plugin = g_object_ref (pd_daemon_add_plugin (data->daemon, record));
-  pd_plugin_set_disk_usage (data->plugin, data->disk_usage);
+  data->plugin = g_object_ref (pd_engine_add_plugin (data->engine, record));
+  pd_managed_plugin_set_disk_usage (data->plugin, data->disk_usage);
   g_message ("pulled %s as %s (%s)", reference, request->name, id);
   return TRUE;
 }
@@ -423,19 +446,19 @@ commit_new_plugin (PullData *data, GError **error)
 static gboolean
 commit_upgrade (PullData *data, GError **error)
 {
-  PdPlugin *plugin = data->request->plugin;
-  PdPluginRecord *live = pd_plugin_get_record (plugin);
+  PdManagedPlugin *plugin = data->request->plugin;
+  PdPluginRecord *live = pd_managed_plugin_get_record (plugin);
   g_autoptr(PdPluginRecord) upgraded = NULL;
   g_autofree char *reference = pd_reference_to_string (data->request->remote);
   g_auto(GStrv) layers = dup_layer_digests (data->remote);
 
-  if (pd_plugin_is_removed (plugin))
+  if (pd_managed_plugin_is_removed (plugin))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_NO_SUCH_PLUGIN, "plugin %s was removed",
                    pd_plugin_record_get_name (live));
       return FALSE;
     }
-  if (pd_plugin_is_active (plugin))
+  if (pd_managed_plugin_is_active (plugin))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_ENABLED,
                    "plugin %s was enabled during the upgrade", pd_plugin_record_get_name (live));
@@ -451,9 +474,8 @@ commit_upgrade (PullData *data, GError **error)
   if (!pd_store_commit_upgrade (data->store, upgraded, data->staging_dir, error))
     return FALSE;
   /* the staging dir now holds the old version */
-  pd_plugin_record_take_image (live, upgraded);
-  pd_plugin_image_changed (plugin);
-  pd_plugin_set_disk_usage (plugin, data->disk_usage);
+  pd_managed_plugin_take_image (plugin, upgraded);
+  pd_managed_plugin_set_disk_usage (plugin, data->disk_usage);
   data->plugin = g_object_ref (plugin);
   g_message ("upgraded %s to %s", pd_plugin_record_get_name (live), reference);
   return TRUE;
@@ -468,7 +490,7 @@ commit (PullData *data_in)
 
   /* one rename, in this main loop iteration: a Cancel from now on leaves the plugin installed
    * (or upgraded) and only keeps it from starting */
-  pd_operation_set_phase (data->job, "committing");
+  pd_operation_set_phase (data->operation, "committing");
   ok = data->request->plugin != NULL ? commit_upgrade (data, &error)
                                      : commit_new_plugin (data, &error);
   if (!ok)
@@ -479,7 +501,7 @@ commit (PullData *data_in)
   /* the record references every blob now; an upgrade may have left some unused */
   unpin_blobs (data);
   if (data->request->plugin != NULL)
-    pd_daemon_collect_blobs (data->daemon);
+    pd_engine_collect_blobs (data->engine);
   /* after an upgrade the staging dir holds the old version */
   discard_staging_dir_then (g_steal_pointer (&data), finish_with_plugin);
 }
@@ -491,7 +513,7 @@ stopped_for_upgrade_cb (GObject *source, GAsyncResult *result, gpointer user_dat
 
   g_task_propagate_boolean (G_TASK (result), NULL);
   /* cancelled while the old version stopped: it starts again (fail_job) */
-  if (g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->job)))
+  if (g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->operation)))
     {
       fail_job (g_steal_pointer (&data), g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                       "cancelled"));
@@ -505,11 +527,11 @@ pull_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(PullData) data = user_data;
   g_autoptr(GError) error = NULL;
-  PdPlugin *plugin = data->request->plugin;
+  PdManagedPlugin *plugin = data->request->plugin;
 
-  pd_operation_unfollow_progress (data->job);
+  pd_operation_unfollow_progress (data->operation);
   if (g_task_propagate_boolean (G_TASK (result), &error) &&
-      g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->job)))
+      g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->operation)))
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
   if (error != NULL)
     {
@@ -518,36 +540,36 @@ pull_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
     }
 
   /* Upgrade with "restart": the plugin ran through the download and stops only now */
-  if (plugin != NULL && data->request->enable && pd_plugin_is_active (plugin))
+  if (plugin != NULL && data->request->enable && pd_managed_plugin_is_active (plugin))
     {
       data->restart = TRUE;
-      pd_operation_set_phase (data->job, "stopping");
-      pd_plugin_stop_async (plugin, stopped_for_upgrade_cb, g_steal_pointer (&data));
+      pd_operation_set_phase (data->operation, "stopping");
+      pd_managed_plugin_stop_async (plugin, stopped_for_upgrade_cb, g_steal_pointer (&data));
       return;
     }
   commit (g_steal_pointer (&data));
 }
 
 void
-pd_pull_job_start (PdDaemon *daemon, PdOperation *job, PdPullJobRequest *request)
+pd_install_start (PdEngine *engine, PdOperation *operation, PdInstallRequest *request)
 {
   g_autoptr(PullData) data = g_new0 (PullData, 1);
   g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
 
-  data->daemon = daemon;
-  data->job = g_object_ref (job);
+  data->engine = g_object_ref (engine);
+  data->operation = g_object_ref (operation);
   data->request = request;
-  data->store = g_object_ref (pd_engine_get_store (pd_daemon_get_engine (daemon)));
-  data->config = pd_engine_get_config (pd_daemon_get_engine (daemon));
-  data->fetches = pd_engine_get_fetch_table (pd_daemon_get_engine (daemon));
-  data->helper_path = g_strdup (pd_engine_get_helper_path (pd_daemon_get_engine (daemon)));
-  pd_engine_get_archive_limits (pd_daemon_get_engine (daemon), &data->limits);
+  data->store = g_object_ref (pd_engine_get_store (engine));
+  data->config = pd_engine_get_config (engine);
+  data->fetches = pd_engine_get_fetch_table (engine);
+  data->helper_path = g_strdup (pd_engine_get_helper_path (engine));
+  pd_engine_get_archive_limits (engine, &data->limits);
   data->pinned_blobs = g_ptr_array_new_with_free_func (g_free);
   pd_pull_progress_init (&data->progress);
   if (request->plugin != NULL)
     {
-      PdPluginRecord *record = pd_plugin_get_record (request->plugin);
+      PdPluginRecord *record = pd_managed_plugin_get_record (request->plugin);
 
       data->old_config = pd_plugin_config_copy (pd_plugin_record_get_config (record));
       data->old_settings = pd_plugin_settings_copy (pd_plugin_record_get_settings (record));
@@ -559,11 +581,156 @@ pd_pull_job_start (PdDaemon *daemon, PdOperation *job, PdPullJobRequest *request
       fail_job (g_steal_pointer (&data), g_steal_pointer (&error));
       return;
     }
-  pd_operation_set_phase (job, "resolving");
-  pd_operation_set_cancellable (job, TRUE);
-  pd_operation_follow_progress (job, &data->progress);
+  pd_operation_set_phase (operation, "resolving");
+  pd_operation_set_cancellable (operation, TRUE);
+  pd_operation_follow_progress (operation, &data->progress);
 
-  task = g_task_new (NULL, pd_operation_get_cancellable_object (job), pull_thread_done, data);
+  task = g_task_new (NULL, pd_operation_get_cancellable_object (operation), pull_thread_done,
+                     data);
   g_task_set_task_data (task, g_steal_pointer (&data), NULL);
   g_task_run_in_thread (task, pull_thread);
+}
+
+/* section: the query of GetPrivileges */
+
+typedef struct {
+  PdEngine *engine;
+  PdInstallRequest *request;
+  GCancellable *cancellable;
+  guint deadline_source;
+  gboolean deadline_passed;
+  PdRemotePlugin *remote;
+  /* "upgrade": the installed plugin whose settings an Upgrade would carry over */
+  PdPluginConfig *old_config;
+  PdPluginSettings *old_settings;
+  GMutex lock;
+  char *last_problem;   /* the registry client's last log line (a retry), under lock */
+} QueryData;
+
+static void
+query_data_free (QueryData *data)
+{
+  g_clear_handle_id (&data->deadline_source, g_source_remove);
+  g_clear_object (&data->engine);
+  g_clear_object (&data->cancellable);
+  g_clear_pointer (&data->remote, pd_remote_plugin_free);
+  g_clear_pointer (&data->old_config, pd_plugin_config_free);
+  g_clear_pointer (&data->old_settings, pd_plugin_settings_free);
+  g_mutex_clear (&data->lock);
+  g_free (data->last_problem);
+  g_free (data);
+}
+
+/* the worker thread's retries, so that a deadline can say what went wrong */
+static void
+query_log_cb (const char *line, gpointer user_data)
+{
+  QueryData *data = user_data;
+
+  g_mutex_lock (&data->lock);
+  g_free (data->last_problem);
+  data->last_problem = g_strdup (line);
+  g_mutex_unlock (&data->lock);
+}
+
+static void
+query_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+  QueryData *data = task_data;
+  g_autoptr(PdRegistryClient) client = NULL;
+  GError *error = NULL;
+
+  client = pd_registry_client_new (pd_engine_get_config (data->engine), data->request->remote,
+                                   data->request->registry_auth, FALSE, &error);
+  if (client != NULL)
+    {
+      pd_registry_client_set_log_func (client, query_log_cb, data);
+      data->remote = pd_pull_resolve (client, data->request->remote, data->request->platform,
+                                      NULL, cancellable, &error);
+    }
+  if (data->remote == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
+}
+
+static gboolean
+query_deadline_cb (gpointer user_data)
+{
+  QueryData *data = user_data;
+
+  data->deadline_source = 0;
+  data->deadline_passed = TRUE;
+  g_cancellable_cancel (data->cancellable);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+query_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  QueryData *data = g_task_get_task_data (task);
+  GError *error = NULL;
+
+  g_clear_handle_id (&data->deadline_source, g_source_remove);
+  if (!g_task_propagate_boolean (G_TASK (result), &error))
+    {
+      if (data->deadline_passed)
+        {
+          g_clear_error (&error);
+          g_set_error (&error, PD_ERROR, PD_ERROR_REGISTRY_ERROR,
+                       "the registry did not answer within %d s%s%s%s",
+                       PD_INSTALL_QUERY_DEADLINE_S, data->last_problem != NULL ? " (" : "",
+                       data->last_problem != NULL ? data->last_problem : "",
+                       data->last_problem != NULL ? ")" : "");
+        }
+      g_task_return_error (task, error);
+      return;
+    }
+  g_task_return_boolean (task, TRUE);
+}
+
+void
+pd_install_query_async (PdEngine *engine, PdInstallRequest *request,
+                        GAsyncReadyCallback callback, gpointer user_data)
+{
+  GTask *task = g_task_new (engine, NULL, callback, user_data);
+  g_autoptr(GTask) thread_task = NULL;
+  QueryData *data = g_new0 (QueryData, 1);
+
+  data->engine = g_object_ref (engine);
+  data->request = request;
+  data->cancellable = g_cancellable_new ();
+  g_mutex_init (&data->lock);
+  if (request->plugin != NULL)
+    {
+      PdPluginRecord *record = pd_managed_plugin_get_record (request->plugin);
+
+      data->old_config = pd_plugin_config_copy (pd_plugin_record_get_config (record));
+      data->old_settings = pd_plugin_settings_copy (pd_plugin_record_get_settings (record));
+    }
+  g_task_set_task_data (task, data, (GDestroyNotify) query_data_free);
+  data->deadline_source = g_timeout_add_seconds (PD_INSTALL_QUERY_DEADLINE_S, query_deadline_cb,
+                                                 data);
+  thread_task = g_task_new (NULL, data->cancellable, query_done, task);
+  g_task_set_task_data (thread_task, data, NULL);
+  g_task_run_in_thread (thread_task, query_thread);
+}
+
+PdRemotePlugin *
+pd_install_query_finish (PdEngine *engine, GAsyncResult *result, GPtrArray **privileges,
+                         GError **error)
+{
+  QueryData *data = g_task_get_task_data (G_TASK (result));
+  g_autoptr(PdPluginSettings) settings = NULL;
+
+  if (!g_task_propagate_boolean (G_TASK (result), error))
+    return NULL;
+  /* what Pull or Upgrade with the same settings will compare the accepted list with */
+  settings = pd_plugin_settings_for_install (data->remote->config, data->old_settings,
+                                             data->old_config, data->request->settings, error);
+  if (settings == NULL)
+    return NULL;
+  *privileges = pd_privileges_compute (data->remote->config, settings);
+  return g_steal_pointer (&data->remote);
 }
