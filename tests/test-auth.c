@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "pd-auth.h"
+#include "pd-dbus-error.h"
 #include "pd-error.h"
 #include "pd-names.h"
 
@@ -578,6 +579,8 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
+  /* as the daemon does at its start */
+  pd_dbus_error_register ();
 
   g_test_add_func ("/auth/rules/cover-methods", test_rules_cover_methods);
   g_test_add_func ("/auth/rules/decisions", test_rules_decisions);

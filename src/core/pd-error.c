@@ -11,65 +11,50 @@
 #include "pd-error.h"
 #include "pd-names.h"
 
-static const GDBusErrorEntry pd_error_entries[] = {
-  { PD_ERROR_FAILED, PD_DBUS_ERROR_PREFIX "Failed" },
-  { PD_ERROR_NO_SUCH_PLUGIN, PD_DBUS_ERROR_PREFIX "NoSuchPlugin" },
-  { PD_ERROR_AMBIGUOUS_NAME, PD_DBUS_ERROR_PREFIX "AmbiguousName" },
-  { PD_ERROR_PLUGIN_EXISTS, PD_DBUS_ERROR_PREFIX "PluginExists" },
-  { PD_ERROR_PLUGIN_ENABLED, PD_DBUS_ERROR_PREFIX "PluginEnabled" },
-  { PD_ERROR_PLUGIN_DISABLED, PD_DBUS_ERROR_PREFIX "PluginDisabled" },
-  { PD_ERROR_PLUGIN_IN_USE, PD_DBUS_ERROR_PREFIX "PluginInUse" },
-  { PD_ERROR_BUSY, PD_DBUS_ERROR_PREFIX "Busy" },
-  { PD_ERROR_INVALID_REFERENCE, PD_DBUS_ERROR_PREFIX "InvalidReference" },
-  { PD_ERROR_PRIVILEGES_MISMATCH, PD_DBUS_ERROR_PREFIX "PrivilegesMismatch" },
-  { PD_ERROR_INVALID_CONFIG, PD_DBUS_ERROR_PREFIX "InvalidConfig" },
-  { PD_ERROR_INVALID_ARCHIVE, PD_DBUS_ERROR_PREFIX "InvalidArchive" },
-  { PD_ERROR_REGISTRY_UNAUTHORIZED, PD_DBUS_ERROR_PREFIX "RegistryUnauthorized" },
-  { PD_ERROR_REGISTRY_NOT_FOUND, PD_DBUS_ERROR_PREFIX "RegistryNotFound" },
-  { PD_ERROR_REGISTRY_ERROR, PD_DBUS_ERROR_PREFIX "RegistryError" },
-  { PD_ERROR_DIGEST_MISMATCH, PD_DBUS_ERROR_PREFIX "DigestMismatch" },
-  { PD_ERROR_UNSUPPORTED_MEDIA_TYPE, PD_DBUS_ERROR_PREFIX "UnsupportedMediaType" },
-  { PD_ERROR_NO_SPACE, PD_DBUS_ERROR_PREFIX "NoSpace" },
-  { PD_ERROR_SANDBOX_FAILED, PD_DBUS_ERROR_PREFIX "SandboxFailed" },
-  { PD_ERROR_ACTIVATION_FAILED, PD_DBUS_ERROR_PREFIX "ActivationFailed" },
-  { PD_ERROR_ACTIVATION_TIMEOUT, PD_DBUS_ERROR_PREFIX "ActivationTimeout" },
-  { PD_ERROR_JOB_CANCELLED, PD_DBUS_ERROR_PREFIX "JobCancelled" },
-  { PD_ERROR_NOT_CANCELLABLE, PD_DBUS_ERROR_PREFIX "NotCancellable" },
-  { PD_ERROR_NOT_AUTHORIZED_DISMISSED, PD_DBUS_ERROR_PREFIX "NotAuthorizedDismissed" },
-  /* registered under our prefix so the quark round-trips; the D-Bus layer sends the standard
-   * names of these three instead (pd_error_to_dbus_name) */
-  { PD_ERROR_INVALID_ARGS, PD_DBUS_ERROR_PREFIX "InvalidArgs" },
-  { PD_ERROR_LIMITS_EXCEEDED, PD_DBUS_ERROR_PREFIX "LimitsExceeded" },
-  { PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
-    PD_DBUS_ERROR_PREFIX "InteractiveAuthorizationRequired" },
+/* The one table of D-Bus names, in the order of PdError: the daemon sends these (and registers
+ * the org.plugind ones with GDBus, src/daemon/pd-dbus-error.c); pluginctl matches them. */
+static const char *const pd_error_names[] = {
+  [PD_ERROR_FAILED] = PD_DBUS_ERROR_PREFIX "Failed",
+  [PD_ERROR_NO_SUCH_PLUGIN] = PD_DBUS_ERROR_PREFIX "NoSuchPlugin",
+  [PD_ERROR_AMBIGUOUS_NAME] = PD_DBUS_ERROR_PREFIX "AmbiguousName",
+  [PD_ERROR_PLUGIN_EXISTS] = PD_DBUS_ERROR_PREFIX "PluginExists",
+  [PD_ERROR_PLUGIN_ENABLED] = PD_DBUS_ERROR_PREFIX "PluginEnabled",
+  [PD_ERROR_PLUGIN_DISABLED] = PD_DBUS_ERROR_PREFIX "PluginDisabled",
+  [PD_ERROR_PLUGIN_IN_USE] = PD_DBUS_ERROR_PREFIX "PluginInUse",
+  [PD_ERROR_BUSY] = PD_DBUS_ERROR_PREFIX "Busy",
+  [PD_ERROR_INVALID_REFERENCE] = PD_DBUS_ERROR_PREFIX "InvalidReference",
+  [PD_ERROR_PRIVILEGES_MISMATCH] = PD_DBUS_ERROR_PREFIX "PrivilegesMismatch",
+  [PD_ERROR_INVALID_CONFIG] = PD_DBUS_ERROR_PREFIX "InvalidConfig",
+  [PD_ERROR_INVALID_ARCHIVE] = PD_DBUS_ERROR_PREFIX "InvalidArchive",
+  [PD_ERROR_REGISTRY_UNAUTHORIZED] = PD_DBUS_ERROR_PREFIX "RegistryUnauthorized",
+  [PD_ERROR_REGISTRY_NOT_FOUND] = PD_DBUS_ERROR_PREFIX "RegistryNotFound",
+  [PD_ERROR_REGISTRY_ERROR] = PD_DBUS_ERROR_PREFIX "RegistryError",
+  [PD_ERROR_DIGEST_MISMATCH] = PD_DBUS_ERROR_PREFIX "DigestMismatch",
+  [PD_ERROR_UNSUPPORTED_MEDIA_TYPE] = PD_DBUS_ERROR_PREFIX "UnsupportedMediaType",
+  [PD_ERROR_NO_SPACE] = PD_DBUS_ERROR_PREFIX "NoSpace",
+  [PD_ERROR_SANDBOX_FAILED] = PD_DBUS_ERROR_PREFIX "SandboxFailed",
+  [PD_ERROR_ACTIVATION_FAILED] = PD_DBUS_ERROR_PREFIX "ActivationFailed",
+  [PD_ERROR_ACTIVATION_TIMEOUT] = PD_DBUS_ERROR_PREFIX "ActivationTimeout",
+  [PD_ERROR_JOB_CANCELLED] = PD_DBUS_ERROR_PREFIX "JobCancelled",
+  [PD_ERROR_NOT_CANCELLABLE] = PD_DBUS_ERROR_PREFIX "NotCancellable",
+  [PD_ERROR_NOT_AUTHORIZED_DISMISSED] = PD_DBUS_ERROR_PREFIX "NotAuthorizedDismissed",
+  /* the standard names of errors every D-Bus client knows */
+  [PD_ERROR_INVALID_ARGS] = "org.freedesktop.DBus.Error.InvalidArgs",
+  [PD_ERROR_LIMITS_EXCEEDED] = "org.freedesktop.DBus.Error.LimitsExceeded",
+  [PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED] =
+    "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired",
 };
 
-G_STATIC_ASSERT (G_N_ELEMENTS (pd_error_entries) == PD_ERROR_N_ERRORS);
+G_STATIC_ASSERT (G_N_ELEMENTS (pd_error_names) == PD_ERROR_N_ERRORS);
 
-GQuark
-pd_error_quark (void)
-{
-  static gsize quark = 0;
-
-  g_dbus_error_register_error_domain ("pd-error-quark", &quark, pd_error_entries,
-                                      G_N_ELEMENTS (pd_error_entries));
-  return (GQuark) quark;
-}
+G_DEFINE_QUARK (pd-error-quark, pd_error)
 
 const char *
 pd_error_to_dbus_name (PdError code)
 {
-  if (code == PD_ERROR_INVALID_ARGS)
-    return "org.freedesktop.DBus.Error.InvalidArgs";
-  if (code == PD_ERROR_LIMITS_EXCEEDED)
-    return "org.freedesktop.DBus.Error.LimitsExceeded";
-  /* GLib has no GDBusError code for this standard name */
-  if (code == PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED)
-    return "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired";
-  for (gsize i = 0; i < G_N_ELEMENTS (pd_error_entries); i++)
-    if (pd_error_entries[i].error_code == (gint) code)
-      return pd_error_entries[i].dbus_error_name;
-  return PD_DBUS_ERROR_PREFIX "Failed";
+  if ((guint) code >= G_N_ELEMENTS (pd_error_names))
+    return pd_error_names[PD_ERROR_FAILED];
+  return pd_error_names[code];
 }
 
 static PdError

@@ -10,9 +10,9 @@ G_BEGIN_DECLS
 /**
  * PdError:
  *
- * Errors of the plugind core. Each maps to a D-Bus error name
- * `org.plugind.Plugind1.Error.<Name>`, except the last few, which the D-Bus
- * layer turns into standard `org.freedesktop.DBus.Error.*` names.
+ * Errors of the plugind core. Each has a D-Bus error name (pd_error_to_dbus_name()):
+ * `org.plugind.Plugind1.Error.<Name>`, except the last few, which are standard
+ * `org.freedesktop.DBus.Error.*` names.
  */
 typedef enum {
   PD_ERROR_FAILED,                   /* Failed */
@@ -39,7 +39,7 @@ typedef enum {
   PD_ERROR_JOB_CANCELLED,            /* JobCancelled */
   PD_ERROR_NOT_CANCELLABLE,          /* NotCancellable */
   PD_ERROR_NOT_AUTHORIZED_DISMISSED, /* NotAuthorizedDismissed */
-  /* mapped to standard D-Bus names by the D-Bus layer */
+  /* standard D-Bus names */
   PD_ERROR_INVALID_ARGS,             /* org.freedesktop.DBus.Error.InvalidArgs */
   PD_ERROR_LIMITS_EXCEEDED,          /* org.freedesktop.DBus.Error.LimitsExceeded */
   PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED, /* org.freedesktop.DBus.Error.InteractiveAuthorizationRequired */
@@ -48,7 +48,7 @@ typedef enum {
 
 GQuark pd_error_quark (void);
 
-/* the D-Bus error name of @code ("org.plugind.Plugind1.Error.Busy"), for logs and tests */
+/* the D-Bus error name of @code ("org.plugind.Plugind1.Error.Busy"): the one table of them */
 const char *pd_error_to_dbus_name (PdError code);
 
 /* Turns any foreign GError (GIO, GFile, JSON, errno-style) into PD_ERROR in place, keeping the

@@ -6,7 +6,7 @@
 #include <polkit/polkit.h>
 
 #include "pd-auth.h"
-#include "pd-dbus-util.h"
+#include "pd-dbus-error.h"
 #include "pd-error.h"
 #include "pd-names.h"
 #include "pd-options.h"

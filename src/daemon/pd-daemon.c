@@ -4,6 +4,7 @@
 #define G_LOG_DOMAIN "pd-daemon"
 
 #include "pd-daemon.h"
+#include "pd-dbus-error.h"
 #include "pd-job.h"
 #include "pd-manager.h"
 #include "pd-names.h"
@@ -279,6 +280,7 @@ pd_daemon_new (const char *state_dir, const char *runtime_dir, GError **error)
 {
   g_autoptr(PdDaemon) self = g_object_new (PD_TYPE_DAEMON, NULL);
 
+  pd_dbus_error_register ();
   self->engine = pd_engine_new (state_dir, runtime_dir, error);
   if (self->engine == NULL)
     return NULL;

@@ -3,7 +3,7 @@
 
 #define G_LOG_DOMAIN "pd-job"
 
-#include "pd-dbus-util.h"
+#include "pd-dbus-error.h"
 #include "pd-error.h"
 #include "pd-job.h"
 #include "pd-names.h"
@@ -169,17 +169,6 @@ pd_job_start_linger (PdJob *self)
   g_source_set_name_by_id (self->linger_id, "[pd-job] linger");
 }
 
-static char *
-pd_job_error_to_dbus_name (const GError *error)
-{
-  if (error->domain == PD_ERROR)
-    return g_strdup (pd_error_to_dbus_name (error->code));
-  /* g_dbus_error_encode_gerror() knows nothing of remote errors (a registry helper's reply) */
-  if (g_dbus_error_is_remote_error (error))
-    return g_dbus_error_get_remote_error (error);
-  return g_dbus_error_encode_gerror (error);
-}
-
 /* the operation's results, with the plugin's object path first when they name a plugin */
 static GVariant *
 dup_results (PdOperation *op)
@@ -232,7 +221,7 @@ on_operation_completed (PdOperation *op, PdJob *self)
 
         /* nothing unmapped reaches a client */
         pd_error_convert (&converted);
-        error_name = pd_job_error_to_dbus_name (converted);
+        error_name = pd_dbus_error_name (converted);
         g_dbus_error_strip_remote_error (converted);
         /* ErrorMessage goes out in a property, a signal and every Wait() reply */
         error_message = pd_text_truncate (converted->message, PD_MESSAGE_MAX);
@@ -331,11 +320,11 @@ pd_job_cancel_precheck (PdJob *self, GDBusMethodInvocation *invocation)
     }
   if (!pd_dbus_job_get_cancellable (PD_DBUS_JOB (self)))
     {
-      g_dbus_method_invocation_return_error (g_object_ref (invocation), PD_ERROR,
-                                             PD_ERROR_NOT_CANCELLABLE,
-                                             "Job %u cannot be cancelled in its current phase "
-                                             "(%s)", pd_job_get_id (self),
-                                             pd_dbus_job_get_phase (PD_DBUS_JOB (self)));
+      pd_return_gerror (g_object_ref (invocation),
+                        g_error_new (PD_ERROR, PD_ERROR_NOT_CANCELLABLE,
+                                     "Job %u cannot be cancelled in its current phase (%s)",
+                                     pd_job_get_id (self),
+                                     pd_dbus_job_get_phase (PD_DBUS_JOB (self))));
       return FALSE;
     }
   return TRUE;

@@ -16,9 +16,15 @@
 #include <glib/gi18n.h>
 
 #include "pd-daemon.h"
-#include "pd-dbus-util.h"
+#include "pd-error.h"
 #include "pd-fs-util.h"
 #include "pd-names.h"
+
+/* Method calls larger than this (arguments and object path) are refused with LimitsExceeded
+ * before they are dispatched. No call of ours needs near as much, and GLib quotes some
+ * arguments (property and interface names, object paths) in its own error replies: this keeps
+ * such a reply far below the bus's message size limit (32 MiB by default). */
+#define PD_DBUS_CALL_MAX_SIZE (4 * 1024 * 1024)
 
 /* how long --replace waits for the instance it replaces to release the state dir */
 #define PD_LOCK_WAIT_MS 30000
@@ -38,6 +44,41 @@ typedef struct {
   gboolean stopping;
   int exit_status;
 } Context;
+
+/* runs in GDBus's worker thread, before any dispatch */
+static GDBusMessage *
+call_size_filter (GDBusConnection *connection, GDBusMessage *message, gboolean incoming,
+                  gpointer user_data)
+{
+  g_autoptr(GDBusMessage) reply = NULL;
+  GVariant *body;
+  const char *path;
+  gsize size = 0;
+
+  if (!incoming || g_dbus_message_get_message_type (message) != G_DBUS_MESSAGE_TYPE_METHOD_CALL)
+    return message;
+  body = g_dbus_message_get_body (message);
+  path = g_dbus_message_get_path (message);
+  if (body != NULL)
+    size += g_variant_get_size (body);
+  if (path != NULL)
+    size += strlen (path);
+  if (size <= PD_DBUS_CALL_MAX_SIZE)
+    return message;
+
+  if ((g_dbus_message_get_flags (message) & G_DBUS_MESSAGE_FLAGS_NO_REPLY_EXPECTED) == 0)
+    {
+      reply = g_dbus_message_new_method_error (message,
+                                               pd_error_to_dbus_name (PD_ERROR_LIMITS_EXCEEDED),
+                                               "The call is %" G_GSIZE_FORMAT " bytes long, more "
+                                               "than the %u that plugind takes",
+                                               size, (guint) PD_DBUS_CALL_MAX_SIZE);
+      g_dbus_connection_send_message (connection, reply, G_DBUS_SEND_MESSAGE_FLAGS_NONE, NULL,
+                                      NULL);
+    }
+  g_object_unref (message);
+  return NULL;
+}
 
 /* systemd may pass several colon-separated directories: the first is ours */
 static char *
@@ -182,7 +223,7 @@ on_bus_acquired (GDBusConnection *connection, const char *name, gpointer user_da
    * a deliberate stop; a closed connection is a failure (see above) */
   g_dbus_connection_set_exit_on_close (connection, FALSE);
   g_signal_connect (connection, "closed", G_CALLBACK (on_connection_closed), context);
-  pd_dbus_add_call_size_filter (connection);
+  g_dbus_connection_add_filter (connection, call_size_filter, NULL, NULL);
   /* objects go on the bus before the name is requested, so that whoever sees the name finds
    * them; under --replace they come once the replaced instance has gone */
   if (context->daemon != NULL && !pd_daemon_start (context->daemon, connection, &error))

@@ -9,7 +9,7 @@
 
 #include "pd-archive.h"
 #include "pd-create.h"
-#include "pd-dbus-util.h"
+#include "pd-dbus-error.h"
 #include "pd-error.h"
 #include "pd-install.h"
 #include "pd-job.h"

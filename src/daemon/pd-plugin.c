@@ -7,7 +7,7 @@
 
 #include <gio/gunixfdlist.h>
 
-#include "pd-dbus-util.h"
+#include "pd-dbus-error.h"
 #include "pd-error.h"
 #include "pd-install.h"
 #include "pd-job.h"
