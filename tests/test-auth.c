@@ -4,6 +4,7 @@
 #define G_LOG_DOMAIN "test-auth"
 
 #include <gio/gio.h>
+#include <json-glib/json-glib.h>
 #include <glib/gstdio.h>
 #include <grp.h>
 #include <string.h>
@@ -22,6 +23,7 @@ static const char test_xml[] =
   "<node>"
   "  <interface name='" TEST_INTERFACE "'>"
   "    <method name='Check'/>"
+  "    <method name='Unlisted'/>"
   "    <method name='CallerUid'>"
   "      <arg name='uid' type='u' direction='out'/>"
   "    </method>"
@@ -113,18 +115,35 @@ test_rules_cover_methods (void)
       if (!found)
         g_error ("rule for %s.%s names no method of data/", rule->interface_name,
                  rule->method_name);
-      /* a privileged action only makes sense next to an ordinary one */
-      if (rule->privileged_action != NULL)
-        g_assert_nonnull (rule->action);
+      /* a stronger action only makes sense next to an ordinary one, and only a read that
+       * anyone may call has none */
+      for (guint i = 0; i < PD_AUTH_MAX_ESCALATIONS; i++)
+        if (rule->escalations[i].action != NULL)
+          {
+            g_assert_nonnull (rule->action);
+            g_assert_cmpint (rule->escalations[i].when, !=, 0);
+          }
+      if (rule->action == NULL)
+        g_assert_cmpint (rule->access, ==, PD_AUTH_ANYONE);
       n_methods--;
     }
   /* one rule per method, no duplicates */
   g_assert_cmpuint (n_methods, ==, 0);
 }
 
+/* the action a call needs: nothing for a call anyone may make */
+static const char *
+action_for (const PdAuthRule *rule, PdAuthCondition conditions)
+{
+  if (rule->access == PD_AUTH_ANYONE || rule->access == PD_AUTH_ANYONE_SHOWS_MORE)
+    return NULL;
+  return pd_auth_rule_get_action (rule, conditions);
+}
+
 static void
 test_rules_decisions (void)
 {
+  const PdAuthCondition every = PD_AUTH_PRIVILEGES | PD_AUTH_SETTINGS;
   const PdAuthRule *rule;
 
   /* reads are unauthenticated (docs/dbus-api.md, "Authorization") */
@@ -140,38 +159,51 @@ test_rules_decisions (void)
     {
       rule = pd_auth_lookup_rule (read_only[i][0], read_only[i][1]);
       g_assert_nonnull (rule);
-      g_assert_null (rule->action);
-      g_assert_null (rule->privileged_action);
+      g_assert_null (action_for (rule, 0));
+      g_assert_null (action_for (rule, every));
     }
 
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_MANAGER, "Create");
   g_assert_nonnull (rule);
-  g_assert_cmpstr (rule->action, ==, PD_ACTION_INSTALL);
-  g_assert_cmpstr (rule->privileged_action, ==, PD_ACTION_INSTALL_PRIVILEGED);
+  g_assert_cmpstr (action_for (rule, 0), ==, PD_ACTION_INSTALL);
+  g_assert_cmpstr (action_for (rule, PD_AUTH_PRIVILEGES), ==, PD_ACTION_INSTALL_PRIVILEGED);
+  rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_MANAGER, "Pull");
+  g_assert_nonnull (rule);
+  g_assert_cmpstr (action_for (rule, 0), ==, PD_ACTION_INSTALL);
+  g_assert_cmpstr (action_for (rule, PD_AUTH_PRIVILEGES), ==, PD_ACTION_INSTALL_PRIVILEGED);
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Set");
   g_assert_nonnull (rule);
-  g_assert_cmpstr (rule->action, ==, PD_ACTION_SET);
-  g_assert_cmpstr (rule->privileged_action, ==, PD_ACTION_SET_PRIVILEGED);
+  g_assert_cmpstr (action_for (rule, 0), ==, PD_ACTION_SET);
+  g_assert_cmpstr (action_for (rule, PD_AUTH_PRIVILEGES), ==, PD_ACTION_SET_PRIVILEGED);
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Remove");
   g_assert_nonnull (rule);
-  g_assert_cmpstr (rule->action, ==, PD_ACTION_REMOVE);
-  /* new settings in an upgrade need their own action, not upgrade alone */
+  g_assert_cmpstr (action_for (rule, 0), ==, PD_ACTION_REMOVE);
+  /* new settings in an upgrade need their own action, not upgrade alone; consent to other
+   * privileges needs install-privileged, settings or not: one action, one prompt at most */
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Upgrade");
   g_assert_nonnull (rule);
-  g_assert_cmpstr (rule->action, ==, PD_ACTION_UPGRADE);
-  g_assert_cmpstr (rule->privileged_action, ==, PD_ACTION_INSTALL_PRIVILEGED);
-  g_assert_cmpstr (rule->other_action, ==, PD_ACTION_UPGRADE_WITH_SETTINGS);
+  g_assert_cmpstr (action_for (rule, 0), ==, PD_ACTION_UPGRADE);
+  g_assert_cmpstr (action_for (rule, PD_AUTH_PRIVILEGES), ==, PD_ACTION_INSTALL_PRIVILEGED);
+  g_assert_cmpstr (action_for (rule, PD_AUTH_SETTINGS), ==, PD_ACTION_UPGRADE_WITH_SETTINGS);
+  g_assert_cmpstr (action_for (rule, every), ==, PD_ACTION_INSTALL_PRIVILEGED);
   /* env values and args: read-settings, asked without interaction by Inspect */
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "GetSettingValues");
   g_assert_nonnull (rule);
-  g_assert_cmpstr (rule->action, ==, PD_ACTION_READ_SETTINGS);
-  g_assert_null (rule->privileged_action);
+  g_assert_cmpstr (action_for (rule, 0), ==, PD_ACTION_READ_SETTINGS);
+  g_assert_cmpstr (action_for (rule, every), ==, PD_ACTION_READ_SETTINGS);
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Inspect");
   g_assert_nonnull (rule);
-  g_assert_cmpstr (rule->other_action, ==, PD_ACTION_READ_SETTINGS);
+  g_assert_cmpint (rule->access, ==, PD_AUTH_ANYONE_SHOWS_MORE);
+  g_assert_cmpstr (pd_auth_rule_get_action (rule, 0), ==, PD_ACTION_READ_SETTINGS);
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_JOB, "Cancel");
   g_assert_nonnull (rule);
-  g_assert_cmpstr (rule->action, ==, PD_ACTION_CANCEL_OTHER_USER);
+  g_assert_cmpstr (action_for (rule, 0), ==, PD_ACTION_CANCEL_OTHER_USER);
+  /* free for root and for the uid that started the job */
+  g_assert_true (pd_auth_rule_exempts (rule, 0, 1000));
+  g_assert_true (pd_auth_rule_exempts (rule, 1000, 1000));
+  g_assert_false (pd_auth_rule_exempts (rule, 1001, 1000));
+  g_assert_false (pd_auth_rule_exempts (pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "Set"),
+                                        0, 0));
 
   /* default deny: unknown methods have no rule */
   g_assert_null (pd_auth_lookup_rule (PD_DBUS_INTERFACE_MANAGER, "NoSuchMethod"));
@@ -205,6 +237,58 @@ test_error_names (void)
   pd_error_convert (&error);
   name = g_dbus_error_encode_gerror (error);
   g_assert_cmpstr (name, ==, "org.freedesktop.DBus.Error.AccessDenied");
+}
+
+/* the dump that plugind --dump-auth-table prints says what the table says */
+static void
+test_rules_dump (void)
+{
+  g_autofree char *dump = pd_auth_dump_rules ();
+  g_autoptr(JsonParser) parser = json_parser_new ();
+  g_autoptr(GError) error = NULL;
+  const char *const access_names[] = {
+    [PD_AUTH_ANYONE] = "anyone",
+    [PD_AUTH_ACTION] = "action",
+    [PD_AUTH_ACTION_UNLESS_OWNER] = "action-unless-owner",
+    [PD_AUTH_ANYONE_SHOWS_MORE] = "anyone-shows-more",
+  };
+  JsonArray *rules;
+  guint n = 0;
+
+  json_parser_load_from_data (parser, dump, -1, &error);
+  g_assert_no_error (error);
+  rules = json_node_get_array (json_parser_get_root (parser));
+  for (const PdAuthRule *rule = pd_auth_get_rules (); rule->interface_name != NULL; rule++, n++)
+    {
+      JsonObject *object = json_array_get_object_element (rules, n);
+      JsonArray *escalations = json_object_get_array_member (object, "escalations");
+      guint k = 0;
+
+      g_assert_cmpstr (json_object_get_string_member (object, "interface"), ==,
+                       rule->interface_name);
+      g_assert_cmpstr (json_object_get_string_member (object, "method"), ==, rule->method_name);
+      g_assert_cmpstr (json_object_get_string_member (object, "access"), ==,
+                       access_names[rule->access]);
+      g_assert_cmpstr (json_object_get_string_member_with_default (object, "action", NULL), ==,
+                       rule->action);
+      for (guint i = 0; i < PD_AUTH_MAX_ESCALATIONS; i++)
+        {
+          JsonObject *escalation;
+          JsonArray *when;
+
+          if (rule->escalations[i].action == NULL)
+            continue;
+          escalation = json_array_get_object_element (escalations, k++);
+          when = json_object_get_array_member (escalation, "when");
+          g_assert_cmpstr (json_object_get_string_member (escalation, "action"), ==,
+                           rule->escalations[i].action);
+          g_assert_cmpuint (json_array_get_length (when), ==,
+                            ((rule->escalations[i].when & PD_AUTH_PRIVILEGES) != 0) +
+                              ((rule->escalations[i].when & PD_AUTH_SETTINGS) != 0));
+        }
+      g_assert_cmpuint (json_array_get_length (escalations), ==, k);
+    }
+  g_assert_cmpuint (json_array_get_length (rules), ==, n);
 }
 
 /* section: the policy file */
@@ -258,13 +342,14 @@ test_rules_in_policy (void)
       if (rule->action != NULL && !g_hash_table_contains (actions, rule->action))
         g_error ("%s (%s.%s) is not in %s", rule->action, rule->interface_name,
                  rule->method_name, path);
-      if (rule->privileged_action != NULL &&
-          !g_hash_table_contains (actions, rule->privileged_action))
-        g_error ("%s (%s.%s) is not in %s", rule->privileged_action, rule->interface_name,
-                 rule->method_name, path);
-      if (rule->other_action != NULL && !g_hash_table_contains (actions, rule->other_action))
-        g_error ("%s (%s.%s) is not in %s", rule->other_action, rule->interface_name,
-                 rule->method_name, path);
+      for (guint i = 0; i < PD_AUTH_MAX_ESCALATIONS; i++)
+        {
+          const char *action = rule->escalations[i].action;
+
+          if (action != NULL && !g_hash_table_contains (actions, action))
+            g_error ("%s (%s.%s) is not in %s", action, rule->interface_name,
+                     rule->method_name, path);
+        }
     }
 }
 
@@ -323,7 +408,12 @@ method_call_cb (GDBusConnection *connection,
   BusFixture *fixture = user_data;
 
   /* the handler owns @invocation; the callbacks answer and so release it */
-  if (g_strcmp0 (method_name, "Check") == 0)
+  if (g_strcmp0 (method_name, "Unlisted") == 0)
+    {
+      /* what every handler of the daemon does first: a method without a rule is refused */
+      g_assert_null (pd_auth_check_method (invocation));
+    }
+  else if (g_strcmp0 (method_name, "Check") == 0)
     {
       g_autoptr(GHashTable) details = g_hash_table_new (g_str_hash, g_str_equal);
 
@@ -439,6 +529,19 @@ test_root_allowed (BusFixture *fixture, gconstpointer user_data)
   reply = call_test_method (fixture, "Check", &error);
   g_assert_no_error (error);
   g_assert_nonnull (reply);
+}
+
+static void
+test_unlisted_denied (BusFixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* root too: default deny is the table's, before any credential */
+  reply = call_test_method (fixture, "Unlisted", &error);
+  g_assert_null (reply);
+  g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED);
+  g_assert_nonnull (strstr (error->message, TEST_INTERFACE ".Unlisted"));
 }
 
 static void
@@ -585,11 +688,14 @@ main (int argc, char **argv)
   g_test_add_func ("/auth/rules/cover-methods", test_rules_cover_methods);
   g_test_add_func ("/auth/rules/decisions", test_rules_decisions);
   g_test_add_func ("/auth/rules/in-policy", test_rules_in_policy);
+  g_test_add_func ("/auth/rules/dump", test_rules_dump);
   g_test_add_func ("/auth/error-names", test_error_names);
   g_test_add ("/auth/check/root-allowed", BusFixture, NULL, bus_fixture_set_up, test_root_allowed,
               bus_fixture_tear_down);
   g_test_add ("/auth/check/caller-uid", BusFixture, NULL, bus_fixture_set_up, test_caller_uid,
               bus_fixture_tear_down);
+  g_test_add ("/auth/check/unlisted-denied", BusFixture, NULL, bus_fixture_set_up,
+              test_unlisted_denied, bus_fixture_tear_down);
   g_test_add_func ("/auth/check/non-root-denied", test_non_root_denied);
 
   return g_test_run ();

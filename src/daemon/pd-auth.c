@@ -3,6 +3,7 @@
 
 #define G_LOG_DOMAIN "pd-auth"
 
+#include <json-glib/json-glib.h>
 #include <polkit/polkit.h>
 
 #include "pd-auth.h"
@@ -11,34 +12,48 @@
 #include "pd-names.h"
 #include "pd-options.h"
 
-/* default deny: a method that is not listed here has no decision and the unit test fails;
- * action NULL means anyone may call it (docs/dbus-api.md, "Authorization") */
+#define ESCALATE(conditions, escalated) { { (conditions), (escalated) } }
+
+/* every method of the interfaces of data/; tests/test-auth.c checks the table against them and the policy,
+ * and tests/integration/test_auth.py reads it (plugind --dump-auth-table) to call each one as
+ * an unprivileged user */
 static const PdAuthRule pd_auth_rules[] = {
-  { PD_DBUS_INTERFACE_MANAGER, "GetPlugin", NULL, NULL, NULL },
-  { PD_DBUS_INTERFACE_MANAGER, "ListPlugins", NULL, NULL, NULL },
-  { PD_DBUS_INTERFACE_MANAGER, "ListJobs", NULL, NULL, NULL },
-  { PD_DBUS_INTERFACE_MANAGER, "GetPrivileges", PD_ACTION_QUERY_REMOTE, NULL, NULL },
-  { PD_DBUS_INTERFACE_MANAGER, "Pull", PD_ACTION_INSTALL, PD_ACTION_INSTALL_PRIVILEGED, NULL },
-  { PD_DBUS_INTERFACE_MANAGER, "Create", PD_ACTION_INSTALL, PD_ACTION_INSTALL_PRIVILEGED, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "Enable", PD_ACTION_ENABLE, NULL, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "Disable", PD_ACTION_DISABLE, NULL, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "OpenLog", PD_ACTION_READ_LOGS, NULL, NULL },
-  /* holding pins the plugin running (dbus-api.md D3) */
-  { PD_DBUS_INTERFACE_PLUGIN, "Hold", PD_ACTION_ENABLE, NULL, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "Set", PD_ACTION_SET, PD_ACTION_SET_PRIVILEGED, NULL },
-  /* new settings change env and args: a grant of upgrade alone must not cover them */
-  { PD_DBUS_INTERFACE_PLUGIN, "Upgrade", PD_ACTION_UPGRADE, PD_ACTION_INSTALL_PRIVILEGED,
-    PD_ACTION_UPGRADE_WITH_SETTINGS },
-  { PD_DBUS_INTERFACE_PLUGIN, "Push", PD_ACTION_PUSH, NULL, NULL },
-  { PD_DBUS_INTERFACE_PLUGIN, "Remove", PD_ACTION_REMOVE, NULL, NULL },
-  /* anyone; the env values and args only for root and callers read-settings allows without
-   * a prompt: a read never asks for a password */
-  { PD_DBUS_INTERFACE_PLUGIN, "Inspect", NULL, NULL, PD_ACTION_READ_SETTINGS },
-  { PD_DBUS_INTERFACE_PLUGIN, "GetSettingValues", PD_ACTION_READ_SETTINGS, NULL, NULL },
-  { PD_DBUS_INTERFACE_JOB, "Wait", NULL, NULL, NULL },
-  /* free for the uid that started the job and for root (PdJob decides); others need this */
-  { PD_DBUS_INTERFACE_JOB, "Cancel", PD_ACTION_CANCEL_OTHER_USER, NULL, NULL },
-  { NULL, NULL, NULL, NULL, NULL },
+  { PD_DBUS_INTERFACE_MANAGER, "GetPlugin", PD_AUTH_ANYONE, NULL, { { 0 } } },
+  { PD_DBUS_INTERFACE_MANAGER, "ListPlugins", PD_AUTH_ANYONE, NULL, { { 0 } } },
+  { PD_DBUS_INTERFACE_MANAGER, "ListJobs", PD_AUTH_ANYONE, NULL, { { 0 } } },
+  { PD_DBUS_INTERFACE_MANAGER, "GetPrivileges", PD_AUTH_ACTION, PD_ACTION_QUERY_REMOTE,
+    { { 0 } } },
+  { PD_DBUS_INTERFACE_MANAGER, "Pull", PD_AUTH_ACTION, PD_ACTION_INSTALL,
+    ESCALATE (PD_AUTH_PRIVILEGES, PD_ACTION_INSTALL_PRIVILEGED) },
+  { PD_DBUS_INTERFACE_MANAGER, "Create", PD_AUTH_ACTION, PD_ACTION_INSTALL,
+    ESCALATE (PD_AUTH_PRIVILEGES, PD_ACTION_INSTALL_PRIVILEGED) },
+  { PD_DBUS_INTERFACE_PLUGIN, "Enable", PD_AUTH_ACTION, PD_ACTION_ENABLE, { { 0 } } },
+  { PD_DBUS_INTERFACE_PLUGIN, "Disable", PD_AUTH_ACTION, PD_ACTION_DISABLE, { { 0 } } },
+  { PD_DBUS_INTERFACE_PLUGIN, "OpenLog", PD_AUTH_ACTION, PD_ACTION_READ_LOGS, { { 0 } } },
+  /* holding pins the plugin running, as enabling starts it */
+  { PD_DBUS_INTERFACE_PLUGIN, "Hold", PD_AUTH_ACTION, PD_ACTION_ENABLE, { { 0 } } },
+  /* a mount source or a device path changes what the plugin reaches on the host */
+  { PD_DBUS_INTERFACE_PLUGIN, "Set", PD_AUTH_ACTION, PD_ACTION_SET,
+    ESCALATE (PD_AUTH_PRIVILEGES, PD_ACTION_SET_PRIVILEGED) },
+  /* install-privileged implies set; new settings alone need upgrade-with-settings, which
+   * implies upgrade and set, so that a grant of upgrade alone lets no env value or arg
+   * through */
+  { PD_DBUS_INTERFACE_PLUGIN, "Upgrade", PD_AUTH_ACTION, PD_ACTION_UPGRADE,
+    { { PD_AUTH_PRIVILEGES, PD_ACTION_INSTALL_PRIVILEGED },
+      { PD_AUTH_SETTINGS, PD_ACTION_UPGRADE_WITH_SETTINGS } } },
+  { PD_DBUS_INTERFACE_PLUGIN, "Push", PD_AUTH_ACTION, PD_ACTION_PUSH, { { 0 } } },
+  { PD_DBUS_INTERFACE_PLUGIN, "Remove", PD_AUTH_ACTION, PD_ACTION_REMOVE, { { 0 } } },
+  /* the env values and args only for root and callers read-settings allows without a prompt:
+   * a read never asks for a password */
+  { PD_DBUS_INTERFACE_PLUGIN, "Inspect", PD_AUTH_ANYONE_SHOWS_MORE, PD_ACTION_READ_SETTINGS,
+    { { 0 } } },
+  { PD_DBUS_INTERFACE_PLUGIN, "GetSettingValues", PD_AUTH_ACTION, PD_ACTION_READ_SETTINGS,
+    { { 0 } } },
+  { PD_DBUS_INTERFACE_JOB, "Wait", PD_AUTH_ANYONE, NULL, { { 0 } } },
+  /* as udisks does: the uid that started the job and root cancel it freely */
+  { PD_DBUS_INTERFACE_JOB, "Cancel", PD_AUTH_ACTION_UNLESS_OWNER, PD_ACTION_CANCEL_OTHER_USER,
+    { { 0 } } },
+  { NULL, NULL, 0, NULL, { { 0 } } },
 };
 
 struct _PdAuth {
@@ -75,6 +90,112 @@ pd_auth_lookup_rule (const char *interface_name, const char *method_name)
         return rule;
     }
   return NULL;
+}
+
+const PdAuthRule *
+pd_auth_check_method (GDBusMethodInvocation *invocation)
+{
+  const char *interface_name = g_dbus_method_invocation_get_interface_name (invocation);
+  const char *method_name = g_dbus_method_invocation_get_method_name (invocation);
+  const PdAuthRule *rule = NULL;
+
+  if (interface_name != NULL && method_name != NULL)
+    rule = pd_auth_lookup_rule (interface_name, method_name);
+  if (rule == NULL)
+    {
+      pd_return_gerror (invocation, g_error_new (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                                                 "No authorization rule for %s.%s",
+                                                 interface_name != NULL ? interface_name : "",
+                                                 method_name != NULL ? method_name : ""));
+      return NULL;
+    }
+  return rule;
+}
+
+const char *
+pd_auth_rule_get_action (const PdAuthRule *rule, PdAuthCondition conditions)
+{
+  for (guint i = 0; i < PD_AUTH_MAX_ESCALATIONS; i++)
+    if (rule->escalations[i].action != NULL && (rule->escalations[i].when & conditions) != 0)
+      return rule->escalations[i].action;
+  return rule->action;
+}
+
+gboolean
+pd_auth_rule_exempts (const PdAuthRule *rule, guint32 caller_uid, guint32 owner_uid)
+{
+  return rule->access == PD_AUTH_ACTION_UNLESS_OWNER &&
+         (caller_uid == 0 || caller_uid == owner_uid);
+}
+
+static const char *
+access_to_string (PdAuthAccess access)
+{
+  switch (access)
+    {
+    case PD_AUTH_ANYONE:
+      return "anyone";
+    case PD_AUTH_ACTION:
+      return "action";
+    case PD_AUTH_ACTION_UNLESS_OWNER:
+      return "action-unless-owner";
+    case PD_AUTH_ANYONE_SHOWS_MORE:
+      return "anyone-shows-more";
+    default:
+      return "unknown";
+    }
+}
+
+char *
+pd_auth_dump_rules (void)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = NULL;
+
+  json_builder_begin_array (builder);
+  for (const PdAuthRule *rule = pd_auth_rules; rule->interface_name != NULL; rule++)
+    {
+      json_builder_begin_object (builder);
+      json_builder_set_member_name (builder, "interface");
+      json_builder_add_string_value (builder, rule->interface_name);
+      json_builder_set_member_name (builder, "method");
+      json_builder_add_string_value (builder, rule->method_name);
+      json_builder_set_member_name (builder, "access");
+      json_builder_add_string_value (builder, access_to_string (rule->access));
+      json_builder_set_member_name (builder, "action");
+      if (rule->action != NULL)
+        json_builder_add_string_value (builder, rule->action);
+      else
+        json_builder_add_null_value (builder);
+      json_builder_set_member_name (builder, "escalations");
+      json_builder_begin_array (builder);
+      for (guint i = 0; i < PD_AUTH_MAX_ESCALATIONS; i++)
+        {
+          const PdAuthEscalation *escalation = &rule->escalations[i];
+
+          if (escalation->action == NULL)
+            continue;
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "when");
+          json_builder_begin_array (builder);
+          if ((escalation->when & PD_AUTH_PRIVILEGES) != 0)
+            json_builder_add_string_value (builder, "privileges");
+          if ((escalation->when & PD_AUTH_SETTINGS) != 0)
+            json_builder_add_string_value (builder, "settings");
+          json_builder_end_array (builder);
+          json_builder_set_member_name (builder, "action");
+          json_builder_add_string_value (builder, escalation->action);
+          json_builder_end_object (builder);
+        }
+      json_builder_end_array (builder);
+      json_builder_end_object (builder);
+    }
+  json_builder_end_array (builder);
+  root = json_builder_get_root (builder);
+  json_generator_set_root (generator, root);
+  json_generator_set_pretty (generator, TRUE);
+  return json_generator_to_data (generator, NULL);
 }
 
 /* section: caller credentials */
@@ -460,6 +581,36 @@ pd_auth_check_finish (PdAuth *self, GAsyncResult *result, GError **error)
   g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+pd_auth_authorize_async (PdAuth *self,
+                         GDBusMethodInvocation *invocation,
+                         const PdAuthRule *rule,
+                         PdAuthCondition conditions,
+                         GHashTable *details,
+                         GVariant *options,
+                         GAsyncReadyCallback callback,
+                         gpointer user_data)
+{
+  g_autoptr(GVariant) quiet = NULL;
+
+  g_return_if_fail (PD_IS_AUTH (self));
+  g_return_if_fail (rule != NULL);
+
+  if (rule->access == PD_AUTH_ANYONE)
+    {
+      g_autoptr(GTask) task = g_task_new (self, NULL, callback, user_data);
+
+      g_task_set_source_tag (task, pd_auth_check_async);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  /* a read that shows more to some callers never prompts, whatever the message's flag */
+  if (rule->access == PD_AUTH_ANYONE_SHOWS_MORE)
+    options = quiet = g_variant_ref_sink (g_variant_new_parsed ("{'interactive': <false>}"));
+  pd_auth_check_async (self, invocation, pd_auth_rule_get_action (rule, conditions), details,
+                       options, callback, user_data);
 }
 
 gboolean

@@ -47,23 +47,69 @@ gboolean pd_auth_get_caller_credentials_finish (PdAuth *self, GAsyncResult *resu
                                                 guint32 *pid, GError **error);
 
 /*
- * The method → action table, default deny. Every method of every interface in the XML files
- * of data/ must appear: with @action NULL anyone may call it; @privileged_action is the
- * stronger action some calls need (install-privileged, set-privileged), else NULL;
- * @other_action is one more action the method checks: instead of @action for some calls
- * (upgrade-with-settings), or, for a method anyone may call, without interaction to decide
- * what it shows (read-settings for Inspect); else NULL.
+ * The authorization table: the enforcement point of every method of every interface in the
+ * XML files of data/. Default deny: a method without a rule is refused (AccessDenied) before
+ * its handler does anything.
  */
+
+/* who may call a method */
+typedef enum {
+  PD_AUTH_ANYONE,               /* a read that shows no secret: anyone, nothing is asked */
+  PD_AUTH_ACTION,               /* the action (or an escalation's) must allow the caller */
+  PD_AUTH_ACTION_UNLESS_OWNER,  /* root and the owner (the uid that started a job) need
+                                 * nothing; anyone else needs the action */
+  PD_AUTH_ANYONE_SHOWS_MORE,    /* anyone; the action, asked without interaction, decides what
+                                 * the answer shows: never a refusal, never a prompt */
+} PdAuthAccess;
+
+/* what a call does that may need more than the method's action */
+typedef enum {
+  PD_AUTH_PRIVILEGES = 1 << 0,  /* consents to privileges: an accepted list or
+                                 * grant-all-privileges, or a change of the plugin's */
+  PD_AUTH_SETTINGS = 1 << 1,    /* brings new settings (env values, args, mounts, devices) */
+} PdAuthCondition;
+
+typedef struct {
+  PdAuthCondition when;         /* a call that meets any of these */
+  const char *action;           /* needs this action instead of the rule's */
+} PdAuthEscalation;
+
+#define PD_AUTH_MAX_ESCALATIONS 2
+
 typedef struct {
   const char *interface_name;
   const char *method_name;
-  const char *action;
-  const char *privileged_action;
-  const char *other_action;
+  PdAuthAccess access;
+  const char *action;           /* NULL only for PD_AUTH_ANYONE */
+  /* in order, the first a call meets wins: one action is checked, so one prompt at most */
+  PdAuthEscalation escalations[PD_AUTH_MAX_ESCALATIONS];
 } PdAuthRule;
 
+/* Called first by every handler: the rule of the method @invocation calls, or NULL after
+ * replying AccessDenied (no rule). */
+const PdAuthRule *pd_auth_check_method (GDBusMethodInvocation *invocation);
 const PdAuthRule *pd_auth_lookup_rule (const char *interface_name, const char *method_name);
 /* NULL-terminated by an all-NULL entry */
 const PdAuthRule *pd_auth_get_rules (void);
+/* the action a call that meets @conditions needs */
+const char *pd_auth_rule_get_action (const PdAuthRule *rule, PdAuthCondition conditions);
+/* PD_AUTH_ACTION_UNLESS_OWNER: the caller needs nothing */
+gboolean pd_auth_rule_exempts (const PdAuthRule *rule, guint32 caller_uid, guint32 owner_uid);
+/* the table as JSON (plugind --dump-auth-table): a list of {interface, method, access, action,
+ * escalations: [{when: [...], action}]} */
+char *pd_auth_dump_rules (void);
+
+/* Authorizes a call by its rule: PD_AUTH_ANYONE succeeds at once; the other kinds check the
+ * action for @conditions with pd_auth_check_async(), without interaction for
+ * PD_AUTH_ANYONE_SHOWS_MORE. Finish with pd_auth_check_finish() or
+ * pd_auth_check_finish_or_reply(). */
+void pd_auth_authorize_async (PdAuth *self,
+                              GDBusMethodInvocation *invocation,
+                              const PdAuthRule *rule,
+                              PdAuthCondition conditions,
+                              GHashTable *details,
+                              GVariant *options,
+                              GAsyncReadyCallback callback,
+                              gpointer user_data);
 
 G_END_DECLS

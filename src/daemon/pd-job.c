@@ -283,6 +283,8 @@ pd_job_handle_wait (PdDbusJob *object, GDBusMethodInvocation *invocation)
 {
   PdJob *self = PD_JOB (object);
 
+  if (pd_auth_check_method (invocation) == NULL)
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
   /* the handler owns @invocation: it is answered now or kept until the end */
   if (pd_operation_is_finished (self->operation))
     pd_job_reply_wait (self, invocation);
@@ -294,6 +296,7 @@ pd_job_handle_wait (PdDbusJob *object, GDBusMethodInvocation *invocation)
 typedef struct {
   PdJob *job;
   GDBusMethodInvocation *invocation;
+  const PdAuthRule *rule;
   GVariant *options;
 } PdJobCancelData;
 
@@ -362,6 +365,7 @@ pd_job_cancel_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_autoptr(GHashTable) details = NULL;
   PdJob *self = data->job;
   GDBusMethodInvocation *invocation;
+  const PdAuthRule *rule;
   GVariant *options;
   guint32 uid = G_MAXUINT32;
 
@@ -372,8 +376,9 @@ pd_job_cancel_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     }
   if (!pd_job_cancel_precheck (self, data->invocation))
     return;
-  /* the user that started the job and root need no authorization (udisks) */
-  if (uid == 0 || uid == pd_dbus_job_get_started_by_uid (PD_DBUS_JOB (self)))
+  /* the user that started the job and root need no authorization (the rule says so) */
+  if (pd_auth_rule_exempts (data->rule, uid,
+                            pd_dbus_job_get_started_by_uid (PD_DBUS_JOB (self))))
     {
       pd_job_do_cancel (self, data->invocation);
       return;
@@ -385,21 +390,26 @@ pd_job_cancel_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   g_hash_table_insert (details, "plugin",
                        (gpointer) pd_dbus_job_get_plugin_name (PD_DBUS_JOB (self)));
   invocation = data->invocation;
+  rule = data->rule;
   options = data->options;
-  pd_auth_check_async (self->auth, invocation, PD_ACTION_CANCEL_OTHER_USER, details, options,
-                       pd_job_cancel_authorized_cb, g_steal_pointer (&data));
+  pd_auth_authorize_async (self->auth, invocation, rule, 0, details, options,
+                           pd_job_cancel_authorized_cb, g_steal_pointer (&data));
 }
 
 static gboolean
 pd_job_handle_cancel (PdDbusJob *object, GDBusMethodInvocation *invocation, GVariant *options)
 {
   PdJob *self = PD_JOB (object);
-  /* the handler owns the invocation; every reply below takes its own reference */
-  g_autoptr(GDBusMethodInvocation) owned = invocation;
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
   static const char *const allowed[] = { "interactive", "b", NULL };
+  g_autoptr(GDBusMethodInvocation) owned = NULL;
   g_autoptr(GError) error = NULL;
   PdJobCancelData *data;
 
+  if (rule == NULL)
+    return G_DBUS_METHOD_INVOCATION_HANDLED;
+  /* the handler owns the invocation; every reply below takes its own reference */
+  owned = invocation;
   if (!pd_options_check (options, allowed, &error))
     {
       pd_return_gerror (g_object_ref (invocation), g_steal_pointer (&error));
@@ -411,6 +421,7 @@ pd_job_handle_cancel (PdDbusJob *object, GDBusMethodInvocation *invocation, GVar
   data = g_new0 (PdJobCancelData, 1);
   data->job = g_object_ref (self);
   data->invocation = g_steal_pointer (&owned);
+  data->rule = rule;
   data->options = g_variant_ref (options);
   pd_auth_get_caller_uid_async (self->auth, invocation, pd_job_cancel_uid_cb, data);
   return G_DBUS_METHOD_INVOCATION_HANDLED;

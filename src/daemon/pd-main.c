@@ -271,12 +271,14 @@ on_name_lost (GDBusConnection *connection, const char *name, gpointer user_data)
 int
 main (int argc, char **argv)
 {
-  gboolean replace = FALSE, verbose = FALSE, version = FALSE;
+  gboolean replace = FALSE, verbose = FALSE, version = FALSE, dump_auth_table = FALSE;
   const GOptionEntry entries[] = {
     { "replace", 'r', 0, G_OPTION_ARG_NONE, &replace,
       N_("Replace a running instance"), NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Print debug messages"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
+    { "dump-auth-table", 0, 0, G_OPTION_ARG_NONE, &dump_auth_table,
+      N_("Print the authorization rule of every method as JSON and exit"), NULL },
     { NULL }
   };
   g_autoptr(GOptionContext) option_context = NULL;
@@ -305,6 +307,12 @@ main (int argc, char **argv)
   if (version)
     {
       g_print ("plugind %s\n", PACKAGE_VERSION);
+      return EXIT_SUCCESS;
+    }
+  if (dump_auth_table)
+    {
+      g_autofree char *table = pd_auth_dump_rules ();
+      g_print ("%s\n", table);
       return EXIT_SUCCESS;
     }
   if (verbose)

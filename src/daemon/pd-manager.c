@@ -128,9 +128,12 @@ handle_get_plugin (PdDbusManager *iface, GDBusMethodInvocation *invocation,
 {
   PdManager *self = PD_MANAGER (iface);
   GError *error = NULL;
-  PdManagedPlugin *plugin = pd_engine_resolve_plugin (self->engine, arg_name_or_id, &error);
+  PdManagedPlugin *plugin;
   g_autofree char *path = NULL;
 
+  if (pd_auth_check_method (invocation) == NULL)
+    return TRUE;
+  plugin = pd_engine_resolve_plugin (self->engine, arg_name_or_id, &error);
   if (plugin == NULL)
     {
       pd_return_gerror (invocation, error);
@@ -153,6 +156,8 @@ handle_list_plugins (PdDbusManager *iface, GDBusMethodInvocation *invocation,
   gboolean filter_enabled = FALSE, enabled_value = FALSE;
   const char *capability = NULL;
 
+  if (pd_auth_check_method (invocation) == NULL)
+    return TRUE;
   if (!pd_options_check (arg_filters, allowed, &error))
     {
       pd_return_gerror (invocation, error);
@@ -191,9 +196,12 @@ static gboolean
 handle_list_jobs (PdDbusManager *iface, GDBusMethodInvocation *invocation)
 {
   PdManager *self = PD_MANAGER (iface);
-  g_autoptr(GPtrArray) operations = pd_engine_list_operations (self->engine);
+  g_autoptr(GPtrArray) operations = NULL;
   GVariantBuilder builder;
 
+  if (pd_auth_check_method (invocation) == NULL)
+    return TRUE;
+  operations = pd_engine_list_operations (self->engine);
   g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(usssdo)"));
   for (guint i = 0; i < operations->len; i++)
     {
@@ -219,6 +227,7 @@ handle_list_jobs (PdDbusManager *iface, GDBusMethodInvocation *invocation)
 typedef struct {
   PdManager *self;
   GDBusMethodInvocation *invocation;
+  const PdAuthRule *rule;
   PdInstallRequest *request;    /* Pull, GetPrivileges */
   char *name;                   /* Create */
   int fd;                       /* Create */
@@ -244,12 +253,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, call_data_free)
 
 /* takes the handler's reference on @invocation; every reply takes its own */
 static CallData *
-call_data_new (PdManager *self, GDBusMethodInvocation *invocation)
+call_data_new (PdManager *self, GDBusMethodInvocation *invocation, const PdAuthRule *rule)
 {
   CallData *data = g_new0 (CallData, 1);
 
   data->self = g_object_ref (self);
   data->invocation = invocation;
+  data->rule = rule;
   data->fd = -1;
   return data;
 }
@@ -279,6 +289,16 @@ add_privileges_detail (GHashTable *details, gboolean grant_all, GPtrArray *accep
 {
   g_hash_table_insert (details, "privileges", grant_all ? g_strdup ("all the plugin requests")
                                                         : pd_privileges_to_string (accepted));
+}
+
+/* authorizes the call by its rule, for what it does (@conditions), with @details and
+ * @options; @callback gets @data (taken) */
+static void
+authorize (CallData *data, PdAuthCondition conditions, GHashTable *details, GVariant *options,
+           GAsyncReadyCallback callback)
+{
+  pd_auth_authorize_async (data->self->auth, data->invocation, data->rule, conditions, details,
+                           options, callback, data);
 }
 
 /* TRUE when the authorization ended well; else the call is answered */
@@ -372,10 +392,15 @@ handle_create (PdDbusManager *iface, GDBusMethodInvocation *invocation, const ch
                GVariant *arg_context, GVariant *arg_privileges, GVariant *arg_options)
 {
   PdManager *self = PD_MANAGER (iface);
-  g_autoptr(CallData) data = call_data_new (self, invocation);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
   gboolean privileged;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule);
 
   if (!pd_options_check (arg_options, create_options, &error))
     goto fail;
@@ -395,9 +420,8 @@ handle_create (PdDbusManager *iface, GDBusMethodInvocation *invocation, const ch
   g_hash_table_insert (details, "operation", g_strdup ("create"));
   if (privileged)
     add_privileges_detail (details, data->grant_all, data->accepted);
-  pd_auth_check_async (self->auth, invocation,
-                       privileged ? PD_ACTION_INSTALL_PRIVILEGED : PD_ACTION_INSTALL, details,
-                       arg_options, get_uid_when_authorized_cb, g_steal_pointer (&data));
+  authorize (g_steal_pointer (&data), privileged ? PD_AUTH_PRIVILEGES : 0, details, arg_options,
+             get_uid_when_authorized_cb);
   return TRUE;
 
 fail:
@@ -461,10 +485,15 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
                        const char *arg_remote, GVariant *arg_options)
 {
   PdManager *self = PD_MANAGER (iface);
-  g_autoptr(CallData) data = call_data_new (self, invocation);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   const char *upgrade = NULL;
   GError *error = NULL;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule);
 
   data->request = pd_install_request_new ();
   if (!pd_options_check (arg_options, get_privileges_options, &error) ||
@@ -480,8 +509,7 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
       data->request->plugin = g_object_ref (plugin);
     }
   details = remote_details (data->request->remote, "query-remote");
-  pd_auth_check_async (self->auth, invocation, PD_ACTION_QUERY_REMOTE, details, arg_options,
-                       get_privileges_authorized_cb, g_steal_pointer (&data));
+  authorize (g_steal_pointer (&data), 0, details, arg_options, get_privileges_authorized_cb);
   return TRUE;
 
 fail:
@@ -513,11 +541,16 @@ handle_pull (PdDbusManager *iface, GDBusMethodInvocation *invocation, const char
              const char *arg_name, GVariant *arg_privileges, GVariant *arg_options)
 {
   PdManager *self = PD_MANAGER (iface);
-  g_autoptr(CallData) data = call_data_new (self, invocation);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   PdInstallRequest *request;
   GError *error = NULL;
   gboolean privileged;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule);
 
   data->request = request = pd_install_request_new ();
   if (!pd_options_check (arg_options, pull_options, &error) ||
@@ -536,9 +569,8 @@ handle_pull (PdDbusManager *iface, GDBusMethodInvocation *invocation, const char
   g_hash_table_insert (details, "plugin", g_strdup (request->name));
   if (privileged)
     add_privileges_detail (details, request->grant_all, request->accepted);
-  pd_auth_check_async (self->auth, invocation,
-                       privileged ? PD_ACTION_INSTALL_PRIVILEGED : PD_ACTION_INSTALL, details,
-                       arg_options, get_uid_when_authorized_cb, g_steal_pointer (&data));
+  authorize (g_steal_pointer (&data), privileged ? PD_AUTH_PRIVILEGES : 0, details, arg_options,
+             get_uid_when_authorized_cb);
   return TRUE;
 }
 

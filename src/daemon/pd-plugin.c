@@ -231,6 +231,7 @@ pd_plugin_get_object_path (PdPlugin *self)
 typedef struct {
   PdPlugin *self;
   GDBusMethodInvocation *invocation;
+  const PdAuthRule *rule;
   GVariant *options;
   gboolean remove;              /* Remove, else Disable */
   GHashTable *changes;          /* Set */
@@ -264,12 +265,14 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, call_data_free)
 
 /* takes the handler's reference on @invocation; every reply takes its own */
 static CallData *
-call_data_new (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *options)
+call_data_new (PdPlugin *self, GDBusMethodInvocation *invocation, const PdAuthRule *rule,
+               GVariant *options)
 {
   CallData *data = g_new0 (CallData, 1);
 
   data->self = g_object_ref (self);
   data->invocation = invocation;
+  data->rule = rule;
   data->options = options != NULL ? g_variant_ref (options) : NULL;
   return data;
 }
@@ -325,14 +328,16 @@ dup_setting_keys (GHashTable *changes)
   return g_strjoinv (",", (char **) keys->pdata);
 }
 
-/* asks for @action with @details; @callback gets @data (taken) */
+/* authorizes the call by its rule, for what it does (@conditions), with @details; @callback
+ * gets @data (taken) */
 static void
-authorize (CallData *data, const char *action, GHashTable *details, GAsyncReadyCallback callback)
+authorize (CallData *data, PdAuthCondition conditions, GHashTable *details,
+           GAsyncReadyCallback callback)
 {
   PdPlugin *self = data->self;
-  GDBusMethodInvocation *invocation = data->invocation;
 
-  pd_auth_check_async (self->auth, invocation, action, details, data->options, callback, data);
+  pd_auth_authorize_async (self->auth, data->invocation, data->rule, conditions, details,
+                           data->options, callback, data);
 }
 
 /* TRUE when the authorization ended well; else the call is answered */
@@ -368,12 +373,17 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
 {
   PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = { "interactive", "b", NULL };
-  g_autoptr(CallData) data = call_data_new (self, invocation, arg_options);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(GHashTable) details = NULL;
   g_autofree char *privileges_text = NULL;
   gboolean privileges_changed = FALSE;
   GError *error = NULL;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule, arg_options);
 
   if (!pd_options_check (arg_options, allowed, &error) ||
       !pd_managed_plugin_check_can_set (self->plugin, &error))
@@ -399,9 +409,8 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
       g_hash_table_insert (details, "privileges", g_strdup (privileges_text));
       data->authorized_privileges = g_steal_pointer (&privileges_text);
     }
-  authorize (g_steal_pointer (&data), privileges_changed ? PD_ACTION_SET_PRIVILEGED
-                                                         : PD_ACTION_SET,
-             details, set_authorized_cb);
+  authorize (g_steal_pointer (&data), privileges_changed ? PD_AUTH_PRIVILEGES : 0, details,
+             set_authorized_cb);
   return TRUE;
 
 fail:
@@ -445,9 +454,14 @@ handle_enable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
   static const char *const allowed[] = {
     "interactive", "b", "activation-timeout", "u", "timeout", "u", NULL
   };
-  g_autoptr(CallData) data = call_data_new (self, invocation, arg_options);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule, arg_options);
 
   if (!pd_options_check (arg_options, allowed, &error) ||
       !pd_options_check_timeout (arg_options, "activation-timeout", &error) ||
@@ -457,7 +471,7 @@ handle_enable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
       return TRUE;
     }
   details = new_details (self, "enable");
-  authorize (g_steal_pointer (&data), PD_ACTION_ENABLE, details, enable_authorized_cb);
+  authorize (g_steal_pointer (&data), 0, details, enable_authorized_cb);
   return TRUE;
 }
 
@@ -507,10 +521,15 @@ handle_stop (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_op
   static const char *const allowed[] = {
     "interactive", "b", "force", "b", "stop-timeout", "u", NULL
   };
-  g_autoptr(CallData) data = call_data_new (self, invocation, arg_options);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   gboolean force = pd_options_get_boolean (arg_options, "force", FALSE);
   GError *error = NULL;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule, arg_options);
 
   if (!pd_options_check (arg_options, allowed, &error) ||
       !pd_options_check_timeout (arg_options, "stop-timeout", &error) ||
@@ -522,8 +541,7 @@ handle_stop (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_op
     }
   data->remove = remove;
   details = new_details (self, remove ? "remove" : "disable");
-  authorize (g_steal_pointer (&data), remove ? PD_ACTION_REMOVE : PD_ACTION_DISABLE, details,
-             stop_authorized_cb);
+  authorize (g_steal_pointer (&data), 0, details, stop_authorized_cb);
   return TRUE;
 }
 
@@ -577,9 +595,14 @@ handle_open_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVarian
   static const char *const allowed[] = {
     "interactive", "b", "lines", "u", "follow", "b", NULL
   };
-  g_autoptr(CallData) data = call_data_new (self, invocation, arg_options);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule, arg_options);
 
   if (!pd_options_check (arg_options, allowed, &error))
     {
@@ -587,7 +610,7 @@ handle_open_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVarian
       return TRUE;
     }
   details = new_details (self, "read-logs");
-  authorize (g_steal_pointer (&data), PD_ACTION_READ_LOGS, details, open_log_authorized_cb);
+  authorize (g_steal_pointer (&data), 0, details, open_log_authorized_cb);
   return TRUE;
 }
 
@@ -628,9 +651,14 @@ handle_hold (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const char 
              const char *arg_why)
 {
   PdPlugin *self = PD_PLUGIN (iface);
-  g_autoptr(CallData) data = call_data_new (self, invocation, NULL);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule, NULL);
 
   if (!pd_managed_plugin_check_can_hold (self->plugin, &error))
     {
@@ -640,7 +668,7 @@ handle_hold (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const char 
   data->who = g_strdup (arg_who);
   data->why = g_strdup (arg_why);
   details = new_details (self, "hold");
-  authorize (g_steal_pointer (&data), PD_ACTION_ENABLE, details, hold_authorized_cb);
+  authorize (g_steal_pointer (&data), 0, details, hold_authorized_cb);
   return TRUE;
 }
 
@@ -739,7 +767,8 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
     "interactive", "b", "registry-auth", "s", "platform", "s", "expected-digest", "s",
     "grant-all-privileges", "b", "settings", "a{ss}", "restart", "b", NULL
   };
-  g_autoptr(CallData) data = call_data_new (self, invocation, arg_options);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   g_autoptr(GPtrArray) current = NULL;
   PdPluginRecord *record = pd_managed_plugin_get_record (self->plugin);
@@ -748,8 +777,10 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
   GError *error = NULL;
   gboolean privileged;
   gboolean with_settings;
-  const char *action;
 
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule, arg_options);
   data->request = request = pd_install_request_new ();
   if (!pd_options_check (arg_options, allowed, &error) ||
       !pd_install_request_parse_options (request, arg_options, &error))
@@ -778,16 +809,10 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
                                                   : pd_privileges_to_string (request->accepted));
   if (with_settings)
     g_hash_table_insert (details, "settings", dup_setting_keys (request->settings));
-  /* one check, so one prompt at most: install-privileged implies set; new settings alone
-   * need upgrade-with-settings, which implies upgrade and set, so that a rule granting
-   * upgrade but not set lets no env value or arg through */
-  if (privileged)
-    action = PD_ACTION_INSTALL_PRIVILEGED;
-  else if (with_settings)
-    action = PD_ACTION_UPGRADE_WITH_SETTINGS;
-  else
-    action = PD_ACTION_UPGRADE;
-  authorize (g_steal_pointer (&data), action, details, remote_call_authorized_cb);
+  /* the table picks one action for both: one check, so one prompt at most */
+  authorize (g_steal_pointer (&data),
+             (privileged ? PD_AUTH_PRIVILEGES : 0) | (with_settings ? PD_AUTH_SETTINGS : 0),
+             details, remote_call_authorized_cb);
   return TRUE;
 
 fail:
@@ -802,11 +827,16 @@ handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *a
   static const char *const allowed[] = {
     "interactive", "b", "registry-auth", "s", "remote", "s", NULL
   };
-  g_autoptr(CallData) data = call_data_new (self, invocation, arg_options);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   const char *remote = "";
   const char *registry_auth = NULL;
   GError *error = NULL;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule, arg_options);
 
   if (!pd_options_check (arg_options, allowed, &error) ||
       !pd_managed_plugin_check_can_change (self->plugin, &error))
@@ -820,7 +850,7 @@ handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *a
     data->registry_auth = g_strdup (registry_auth);
 
   details = new_remote_details (self, data->target, "push");
-  authorize (g_steal_pointer (&data), PD_ACTION_PUSH, details, remote_call_authorized_cb);
+  authorize (g_steal_pointer (&data), 0, details, remote_call_authorized_cb);
   return TRUE;
 
 fail:
@@ -849,14 +879,15 @@ static gboolean
 handle_inspect (PdDbusPlugin *iface, GDBusMethodInvocation *invocation)
 {
   PdPlugin *self = PD_PLUGIN (iface);
-  g_autoptr(GVariant) options = g_variant_ref_sink (
-    g_variant_new_parsed ("{'interactive': <false>}"));
-  g_autoptr(GHashTable) details = new_details (self, "inspect");
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(GHashTable) details = NULL;
 
+  if (rule == NULL)
+    return TRUE;
   /* values for root (no polkit call) and for callers read-settings allows as they are; never
-   * a password prompt, whatever the message's flag: a read must not start asking */
-  authorize (call_data_new (self, invocation, options), PD_ACTION_READ_SETTINGS, details,
-             inspect_authorized_cb);
+   * a password prompt (the rule says so): a read must not start asking */
+  details = new_details (self, "inspect");
+  authorize (call_data_new (self, invocation, rule, NULL), 0, details, inspect_authorized_cb);
   return TRUE;
 }
 
@@ -881,9 +912,14 @@ handle_get_setting_values (PdDbusPlugin *iface, GDBusMethodInvocation *invocatio
 {
   PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = { "interactive", "b", NULL };
-  g_autoptr(CallData) data = call_data_new (self, invocation, arg_options);
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = NULL;
   g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
+
+  if (rule == NULL)
+    return TRUE;
+  data = call_data_new (self, invocation, rule, arg_options);
 
   if (!pd_options_check (arg_options, allowed, &error))
     {
@@ -891,8 +927,7 @@ handle_get_setting_values (PdDbusPlugin *iface, GDBusMethodInvocation *invocatio
       return TRUE;
     }
   details = new_details (self, "read-settings");
-  authorize (g_steal_pointer (&data), PD_ACTION_READ_SETTINGS, details,
-             get_setting_values_authorized_cb);
+  authorize (g_steal_pointer (&data), 0, details, get_setting_values_authorized_cb);
   return TRUE;
 }
 

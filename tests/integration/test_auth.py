@@ -3,7 +3,9 @@
 """Authorization with the real polkitd: root is allowed; nobody (setpriv) is denied on every
 mutating method with no side effect, and can still read everything."""
 
+import json
 import os
+import subprocess
 import tempfile
 import xml.etree.ElementTree as ET
 
@@ -19,30 +21,26 @@ AUTH_CONFIG = plugin_config(
     Mounts=[{'Name': 'data', 'Description': 'data dir', 'Settable': ['source'],
              'Source': '/srv', 'Destination': '/data', 'Type': 'bind', 'Options': ['rbind']}])
 
-# every exported method: either readable by anyone, or authorized with a polkit action
-READ_ONLY = {
-    (MANAGER_IFACE, 'GetPlugin'), (MANAGER_IFACE, 'ListPlugins'), (MANAGER_IFACE, 'ListJobs'),
-    (PLUGIN_IFACE, 'Inspect'), (JOB_IFACE, 'Wait'),
-}
-MUTATING = {
-    (MANAGER_IFACE, 'Create'): ('org.plugind.plugind1.install',
-                                'org.plugind.plugind1.install-privileged'),
-    (MANAGER_IFACE, 'Pull'): ('org.plugind.plugind1.install',
-                              'org.plugind.plugind1.install-privileged'),
-    (MANAGER_IFACE, 'GetPrivileges'): ('org.plugind.plugind1.query-remote',),
-    (PLUGIN_IFACE, 'Upgrade'): ('org.plugind.plugind1.upgrade',
-                                'org.plugind.plugind1.install-privileged',
-                                'org.plugind.plugind1.upgrade-with-settings'),
-    (PLUGIN_IFACE, 'Push'): ('org.plugind.plugind1.push',),
-    (PLUGIN_IFACE, 'Set'): ('org.plugind.plugind1.set', 'org.plugind.plugind1.set-privileged'),
-    (PLUGIN_IFACE, 'Remove'): ('org.plugind.plugind1.remove',),
-    (PLUGIN_IFACE, 'Enable'): ('org.plugind.plugind1.enable',),
-    (PLUGIN_IFACE, 'Disable'): ('org.plugind.plugind1.disable',),
-    (PLUGIN_IFACE, 'OpenLog'): ('org.plugind.plugind1.read-logs',),
-    (PLUGIN_IFACE, 'GetSettingValues'): ('org.plugind.plugind1.read-settings',),
-    (PLUGIN_IFACE, 'Hold'): ('org.plugind.plugind1.enable',),
-    (JOB_IFACE, 'Cancel'): ('org.plugind.plugind1.cancel-job-other-user',),
-}
+
+def auth_table():
+    """The daemon's authorization table (plugind --dump-auth-table): {(interface, method):
+    rule}, each rule with its access, action and escalations."""
+    out = subprocess.run([os.path.join(BUILDDIR, 'src', 'daemon', 'plugind'),
+                          '--dump-auth-table'], check=True, capture_output=True).stdout
+    return {(r['interface'], r['method']): r for r in json.loads(out)}
+
+
+def decisions():
+    """Every method of the table: either one anyone may call (READ_ONLY; it shows some
+    callers more, at most), or one a polkit action authorizes (MUTATING: that action, and the
+    stronger ones some calls need)."""
+    table = auth_table()
+    read_only = {m for m, r in table.items() if r['access'] in ('anyone', 'anyone-shows-more')}
+    mutating = {m: (r['action'],) + tuple(e['action'] for e in r['escalations'])
+                for m, r in table.items() if m not in read_only}
+    return read_only, mutating
+
+
 # actions no remote or inactive session gets, even with a password
 NO_OUTSIDE_ACTIVE = {'org.plugind.plugind1.read-settings'}
 # the test of this file that proves the denial of each mutating method
@@ -308,13 +306,14 @@ class AuthTests(PlugindTestCase):
     def test_every_method_has_a_decision(self):
         """Every exported method is on the read-only list or has a polkit action (and a denial
         test above); the merged policy defines every action, none allowed to anyone."""
+        read_only, mutating = decisions()
         job = self.list_jobs()[0][5]
         exported = set()
         for path in (MANAGER_PATH, self.path, job):
             exported |= self.introspect_methods(path)
         self.assertTrue(exported)
         for method in sorted(exported):
-            self.assertTrue(method in READ_ONLY or method in MUTATING,
+            self.assertTrue(method in read_only or method in mutating,
                             '%s.%s has neither an action nor a place on the read-only list' %
                             method)
         # the interface XML files list the same methods
@@ -326,6 +325,8 @@ class AuthTests(PlugindTestCase):
                 for m in iface.methods:
                     declared.add((iface.name, m.name))
         self.assertEqual(exported, declared)
+        # and the table has no rule for a method that does not exist
+        self.assertEqual(read_only | set(mutating), declared)
 
         policy = ET.parse(merged_policy_path()).getroot()
         actions = {}
@@ -333,7 +334,7 @@ class AuthTests(PlugindTestCase):
             d = a.find('defaults')
             actions[a.get('id')] = {c.tag: (c.text or '').strip() for c in d} if d is not None \
                 else {}
-        for method, ids in MUTATING.items():
+        for method, ids in mutating.items():
             self.assertIn(method, DENIAL_TESTS)
             self.assertTrue(hasattr(self, DENIAL_TESTS[method]))
             for action in ids:
