@@ -14,6 +14,7 @@
 #include "pd-dbus-error.h"
 #include "pd-error.h"
 #include "pd-names.h"
+#include "pd-test-bus.h"
 
 #define TEST_OBJECT_PATH "/org/plugind/Test"
 #define TEST_INTERFACE   "org.plugind.Test"
@@ -430,28 +431,13 @@ method_call_cb (GDBusConnection *connection,
 
 static const GDBusInterfaceVTable test_vtable = { .method_call = method_call_cb };
 
-static GDBusConnection *
-connect_to (const char *address)
-{
-  g_autoptr(GError) error = NULL;
-  GDBusConnection *connection;
-
-  connection = g_dbus_connection_new_for_address_sync (
-    address,
-    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-      G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-    NULL, NULL, &error);
-  g_assert_no_error (error);
-  return connection;
-}
-
 static void
 bus_fixture_set_up_with_address (BusFixture *fixture, const char *address)
 {
   g_autoptr(GError) error = NULL;
 
-  fixture->server = connect_to (address);
-  fixture->client = connect_to (address);
+  fixture->server = pd_test_bus_connect (address);
+  fixture->client = pd_test_bus_connect (address);
   fixture->auth = pd_auth_new ();
   fixture->node = g_dbus_node_info_new_for_xml (test_xml, &error);
   g_assert_no_error (error);
@@ -491,14 +477,6 @@ bus_fixture_tear_down (BusFixture *fixture, gconstpointer user_data)
   g_clear_object (&fixture->bus);
 }
 
-static void
-store_result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
 static GVariant *
 call_test_method (BusFixture *fixture, const char *method, GError **error)
 {
@@ -507,8 +485,8 @@ call_test_method (BusFixture *fixture, const char *method, GError **error)
 
   server_name = g_strdup (g_dbus_connection_get_unique_name (fixture->server));
   g_dbus_connection_call (fixture->client, server_name, TEST_OBJECT_PATH, TEST_INTERFACE, method,
-                          NULL, NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, store_result_cb,
-                          &result);
+                          NULL, NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL,
+                          pd_test_bus_store_result_cb, &result);
   while (result == NULL)
     g_main_context_iteration (NULL, TRUE);
   return g_dbus_connection_call_finish (fixture->client, result, error);
@@ -665,7 +643,7 @@ test_non_root_denied (void)
                                         "--object-path", TEST_OBJECT_PATH, "--method",
                                         TEST_INTERFACE ".Check", NULL);
   g_assert_no_error (error);
-  g_subprocess_communicate_utf8_async (client, NULL, NULL, store_result_cb, &result);
+  g_subprocess_communicate_utf8_async (client, NULL, NULL, pd_test_bus_store_result_cb, &result);
   while (result == NULL)
     g_main_context_iteration (NULL, TRUE);
   g_subprocess_communicate_utf8_finish (client, result, &stdout_buf, &stderr_buf, &error);

@@ -10,6 +10,7 @@
 #include "pd-error.h"
 #include "pd-job.h"
 #include "pd-names.h"
+#include "pd-test-bus.h"
 
 typedef struct {
   GTestDBus *bus;
@@ -30,21 +31,6 @@ typedef struct {
   guint finished;
   guint linger_expired;
 } Fixture;
-
-static GDBusConnection *
-connect_to (const char *address)
-{
-  g_autoptr(GError) error = NULL;
-  GDBusConnection *connection;
-
-  connection = g_dbus_connection_new_for_address_sync (
-    address,
-    G_DBUS_CONNECTION_FLAGS_AUTHENTICATION_CLIENT |
-      G_DBUS_CONNECTION_FLAGS_MESSAGE_BUS_CONNECTION,
-    NULL, NULL, &error);
-  g_assert_no_error (error);
-  return connection;
-}
 
 static void
 on_completed (GDBusConnection *connection,
@@ -119,8 +105,8 @@ fixture_set_up (Fixture *fixture, gconstpointer user_data)
   fixture->bus = g_test_dbus_new (G_TEST_DBUS_NONE);
   g_test_dbus_up (fixture->bus);
   address = g_test_dbus_get_bus_address (fixture->bus);
-  fixture->server = connect_to (address);
-  fixture->client = connect_to (address);
+  fixture->server = pd_test_bus_connect (address);
+  fixture->client = pd_test_bus_connect (address);
   fixture->server_name = g_strdup (g_dbus_connection_get_unique_name (fixture->server));
   fixture->bytes_done_times = g_array_new (FALSE, FALSE, sizeof (gint64));
 
@@ -173,30 +159,19 @@ fixture_tear_down (Fixture *fixture, gconstpointer user_data)
 /* section: helpers */
 
 static void
-store_result_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  GAsyncResult **out = user_data;
-
-  *out = g_object_ref (result);
-}
-
-static void
 call_job (Fixture *fixture, const char *method, GVariant *parameters, GAsyncResult **result)
 {
   g_dbus_connection_call (fixture->client, fixture->server_name,
                           pd_job_get_object_path (fixture->job), PD_DBUS_INTERFACE_JOB, method,
-                          parameters, NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, store_result_cb,
+                          parameters, NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, pd_test_bus_store_result_cb,
                           result);
 }
 
 static GVariant *
 finish_call (Fixture *fixture, GAsyncResult **result, GError **error)
 {
-  g_autoptr(GAsyncResult) res = NULL;
+  g_autoptr(GAsyncResult) res = pd_test_bus_wait_result (result);
 
-  while (*result == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  res = g_steal_pointer (result);
   return g_dbus_connection_call_finish (fixture->client, res, error);
 }
 
@@ -228,7 +203,7 @@ get_property (Fixture *fixture, const char *name)
                           "org.freedesktop.DBus.Properties", "Get",
                           g_variant_new ("(ss)", PD_DBUS_INTERFACE_JOB, name),
                           G_VARIANT_TYPE ("(v)"), G_DBUS_CALL_FLAGS_NONE, 10000, NULL,
-                          store_result_cb, &result);
+                          pd_test_bus_store_result_cb, &result);
   reply = finish_call (fixture, &result, &error);
   g_assert_no_error (error);
   g_variant_get (reply, "(v)", &value);

@@ -612,12 +612,15 @@ emit_operation_event (PdOperation *operation, EventData *event)
   const char *remote = pd_operation_get_remote (operation);
   g_auto(GVariantBuilder) extra = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
-  if (pd_managed_plugin_is_removed (event->plugin))
-    return;
-  if (*remote != '\0')
-    g_variant_builder_add (&extra, "{sv}", "remote", g_variant_new_string (remote));
-  pd_engine_emit_plugin_event (event->engine, pd_operation_get_kind (operation), event->plugin,
-                               g_variant_builder_end (&extra));
+  if (!pd_managed_plugin_is_removed (event->plugin))
+    {
+      if (*remote != '\0')
+        g_variant_builder_add (&extra, "{sv}", "remote", g_variant_new_string (remote));
+      pd_engine_emit_plugin_event (event->engine, pd_operation_get_kind (operation),
+                                   event->plugin, g_variant_builder_end (&extra));
+    }
+  /* once: the engine keeps finished operations, which must not keep the engine */
+  g_signal_handlers_disconnect_by_func (operation, emit_operation_event, event);
 }
 
 void

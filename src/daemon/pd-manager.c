@@ -23,7 +23,7 @@ struct _PdManager {
 
   PdEngine *engine;
   PdAuth *auth;
-  GDBusObjectManagerServer *object_manager;
+  GDBusObjectManagerServer *object_manager;  /* not owned: it exports this manager */
 };
 
 static void pd_manager_iface_init (PdDbusManagerIface *iface);
@@ -64,7 +64,6 @@ pd_manager_dispose (GObject *object)
 {
   PdManager *self = PD_MANAGER (object);
 
-  g_clear_object (&self->object_manager);
   g_clear_object (&self->auth);
   g_clear_object (&self->engine);
 
@@ -113,7 +112,7 @@ pd_manager_new (PdEngine *engine, PdAuth *auth, GDBusObjectManagerServer *object
 
   self->engine = g_object_ref (engine);
   self->auth = g_object_ref (auth);
-  self->object_manager = g_object_ref (object_manager);
+  self->object_manager = object_manager;
   pd_dbus_manager_set_version (PD_DBUS_MANAGER (self), PACKAGE_VERSION);
   pd_dbus_manager_set_max_jobs (PD_DBUS_MANAGER (self), pd_engine_get_max_jobs (engine));
   set_features (self);
