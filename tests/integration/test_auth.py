@@ -3,15 +3,18 @@
 """Authorization with the real polkitd: root is allowed; nobody (setpriv) is denied on every
 mutating method with no side effect, and can still read everything."""
 
+import fcntl
 import json
 import os
+import struct
 import subprocess
+import termios
 import tempfile
 import xml.etree.ElementTree as ET
 
 import pd_registry
 
-from pd_testcase import (BUILDDIR, JOB_IFACE, MANAGER_IFACE, MANAGER_PATH, PLUGIN_IFACE,
+from pd_testcase import (BUILDDIR, DENIED, JOB_IFACE, MANAGER_IFACE, MANAGER_PATH, PLUGIN_IFACE,
                          PROPS_IFACE, ROOT_PATH, SRCDIR, PlugindTestCase, main,
                          make_context, merged_policy_path, opts, plugin_config)
 
@@ -39,6 +42,28 @@ def decisions():
     mutating = {m: (r['action'],) + tuple(e['action'] for e in r['escalations'])
                 for m, r in table.items() if m not in read_only}
     return read_only, mutating
+
+
+def introspect_methods(test, path):
+    """The (interface, method) pairs of plugind's interfaces at @path, as introspection lists
+    them."""
+    xml = test.call(path, 'org.freedesktop.DBus.Introspectable', 'Introspect', None, '(s)')[0]
+    node = Gio.DBusNodeInfo.new_for_xml(xml)
+    return {(iface.name, m.name) for iface in node.interfaces
+            if iface.name.startswith('org.plugind.') for m in iface.methods}
+
+
+def start_example_plugin(test):
+    """The example plugin, a real one, enabled: its path. Disable and Hold need a running
+    plugin, or they fail before authorization."""
+    with open(os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz'), 'rb') as f:
+        path, _ = test.create_ok('plugind/example', f.read(),
+                                 options=opts(grant_all_privileges=True))
+    data_dir = os.path.join(test.tmpdir, 'example-data')
+    os.makedirs(data_dir)
+    test.set_settings(path, {'data': data_dir})
+    test.call(path, PLUGIN_IFACE, 'Enable', GLib.Variant('(a{sv})', ({},)), timeout_ms=60000)
+    return path
 
 
 # actions no remote or inactive session gets, even with a password
@@ -246,16 +271,7 @@ class AuthTests(PlugindTestCase):
         self.assertEqual(self.snapshot_state(), state)
         self.assertEqual([s for s in self.signals_named('PluginEvent')
                           if s[3][0] in ('enable', 'disable')], [])
-        # Disable and Hold need a running plugin, or they fail before authorization: the
-        # example plugin, a real one
-        with open(os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz'), 'rb') as f:
-            path, _ = self.create_ok('plugind/example', f.read(),
-                                     options=opts(grant_all_privileges=True))
-        data_dir = os.path.join(self.tmpdir, 'example-data')
-        os.makedirs(data_dir)
-        self.set_settings(path, {'data': data_dir})
-        self.call(path, PLUGIN_IFACE, 'Enable', GLib.Variant('(a{sv})', ({},)),
-                  timeout_ms=60000)
+        path = start_example_plugin(self)
         main_pid = self.plugin_prop(path, 'MainPID')
         for interactive in (False, True):
             with self.subTest(method='Disable', interactive=interactive):
@@ -292,17 +308,6 @@ class AuthTests(PlugindTestCase):
 
     # -- completeness -------------------------------------------------------------------
 
-    def introspect_methods(self, path):
-        xml = self.call(path, 'org.freedesktop.DBus.Introspectable', 'Introspect', None,
-                        '(s)')[0]
-        node = Gio.DBusNodeInfo.new_for_xml(xml)
-        out = set()
-        for iface in node.interfaces:
-            if iface.name.startswith('org.plugind.'):
-                for m in iface.methods:
-                    out.add((iface.name, m.name))
-        return out
-
     def test_every_method_has_a_decision(self):
         """Every exported method is on the read-only list or has a polkit action (and a denial
         test above); the merged policy defines every action, none allowed to anyone."""
@@ -310,7 +315,7 @@ class AuthTests(PlugindTestCase):
         job = self.list_jobs()[0][5]
         exported = set()
         for path in (MANAGER_PATH, self.path, job):
-            exported |= self.introspect_methods(path)
+            exported |= introspect_methods(self, path)
         self.assertTrue(exported)
         for method in sorted(exported):
             self.assertTrue(method in read_only or method in mutating,
@@ -346,6 +351,130 @@ class AuthTests(PlugindTestCase):
         for action in ('org.plugind.plugind1.install-privileged',
                        'org.plugind.plugind1.set-privileged'):
             self.assertEqual(actions[action].get('allow_active'), 'auth_admin')
+
+
+# A harmless call of every method, as nobody: the object it goes to ('manager'; 'plugin', a
+# disabled plugin; 'running', a running one; 'finished', a finished job; 'job', a running one),
+# the signature and the arguments. The arguments are valid and the object's state lets the call
+# reach its authorization, so the answer is the table's: a denial, or what a read shows.
+REMOTE = '127.0.0.1:9/test/every:latest'
+HARMLESS = {
+    (MANAGER_IFACE, 'GetPlugin'): ('manager', 's', "('test/every',)"),
+    (MANAGER_IFACE, 'ListPlugins'): ('manager', 'a{sv}', '(@a{sv} {},)'),
+    (MANAGER_IFACE, 'ListJobs'): ('manager', '', '()'),
+    (MANAGER_IFACE, 'GetPrivileges'): ('manager', 'sa{sv}', "('%s', @a{sv} {})" % REMOTE),
+    (MANAGER_IFACE, 'Pull'): ('manager', 'ssa(ssas)a{sv}',
+                              "('%s', 'test/nobody', @a(ssas) [], @a{sv} {})" % REMOTE),
+    (MANAGER_IFACE, 'Create'): ('manager', 'sha(ssas)a{sv}',
+                                "('test/nobody', handle 0, @a(ssas) [], @a{sv} {})"),
+    (PLUGIN_IFACE, 'Enable'): ('plugin', 'a{sv}', '(@a{sv} {},)'),
+    (PLUGIN_IFACE, 'Disable'): ('running', 'a{sv}', '(@a{sv} {},)'),
+    (PLUGIN_IFACE, 'OpenLog'): ('plugin', 'a{sv}', '(@a{sv} {},)'),
+    (PLUGIN_IFACE, 'Hold'): ('running', 'ss', "('nobody', 'every method')"),
+    (PLUGIN_IFACE, 'Set'): ('plugin', 'a{ss}a{sv}', "({'DEBUG': '9'}, @a{sv} {})"),
+    (PLUGIN_IFACE, 'Upgrade'): ('plugin', 'sa(ssas)a{sv}', "('%s', @a(ssas) [], @a{sv} {})" %
+                                REMOTE),
+    (PLUGIN_IFACE, 'Push'): ('plugin', 'a{sv}', "({'remote': <'%s'>},)" % REMOTE),
+    (PLUGIN_IFACE, 'Remove'): ('plugin', 'a{sv}', '(@a{sv} {},)'),
+    (PLUGIN_IFACE, 'Inspect'): ('plugin', '', '()'),
+    (PLUGIN_IFACE, 'GetSettingValues'): ('plugin', 'a{sv}', '(@a{sv} {},)'),
+    (JOB_IFACE, 'Wait'): ('finished', '', '()'),
+    (JOB_IFACE, 'Cancel'): ('job', 'a{sv}', '(@a{sv} {},)'),
+}
+
+
+class EveryMethodTests(PlugindTestCase):
+    """As nobody, every method introspection lists on the Manager, a plugin and a job answers
+    with a denial or with the table's read-only answer, and changes nothing."""
+
+    def test_nobody_calls_every_method(self):
+        table = auth_table()
+        objects = {'manager': MANAGER_PATH}
+        objects['plugin'], res = self.create_ok('test/every', make_context(AUTH_CONFIG),
+                                                options=opts(grant_all_privileges=True))
+        objects['finished'] = [j[5] for j in self.list_jobs()][0]
+        objects['running'] = start_example_plugin(self)
+        # a job that runs until its context comes: Cancel only reaches its authorization on
+        # a running job
+        job_r, job_w = os.pipe2(os.O_CLOEXEC)
+        try:
+            objects['job'] = self.create('test/every-job', fd=job_r)
+        finally:
+            os.close(job_r)
+        try:
+            self.wait_until(lambda: self.job_prop(objects['job'], 'Phase') == 'reading-archive',
+                            msg='the job reading its context')
+            self.check_every_method(table, objects)
+        finally:
+            os.write(job_w, make_context())
+            os.close(job_w)
+        self.wait_job(objects['job'])
+
+    def check_every_method(self, table, objects):
+        methods = set()
+        for key in ('manager', 'plugin', 'finished'):
+            methods |= introspect_methods(self, objects[key])
+        self.assertEqual(introspect_methods(self, objects['running']),
+                         introspect_methods(self, objects['plugin']))
+        self.assertEqual(introspect_methods(self, objects['job']),
+                         introspect_methods(self, objects['finished']))
+        self.assertEqual(len(methods), len(table))
+        watched = [(objects[k], PLUGIN_IFACE) for k in ('plugin', 'running')] + \
+                  [(objects[k], JOB_IFACE) for k in ('finished', 'job')]
+        props = {p: self.get_all(p, iface) for p, iface in watched}
+        jobs = self.list_jobs()
+        state = self.snapshot_state()
+        n_signals = len(self.signals_named('PluginEvent')) + len(self.signals_named('JobNew'))
+
+        for method in sorted(methods):
+            self.assertIn(method, table, '%s.%s has no rule' % method)
+            self.assertIn(method, HARMLESS, 'give %s.%s a harmless call here' % method)
+            target, signature, args = HARMLESS[method]
+            path = objects[target]
+            access = table[method]['access']
+            with self.subTest(method='%s.%s' % method, access=access):
+                fd = None
+                if 'h' in signature:
+                    data = make_context()
+                    fd, w = os.pipe()
+                    os.write(w, data)
+                    os.close(w)
+                try:
+                    result, err = self.nobody_call(path, method[0], method[1], signature, args,
+                                                   fd=fd)
+                    # a context is read only once the caller is authorized
+                    if fd is not None:
+                        unread = struct.unpack('i', fcntl.ioctl(fd, termios.FIONREAD, b'\0' * 4))
+                        self.assertEqual(unread[0], len(data))
+                finally:
+                    if fd is not None:
+                        os.close(fd)
+                if access in ('action', 'action-unless-owner'):
+                    self.assertIsNotNone(err, 'nobody may call %s.%s: %r' % (method + (result,)))
+                    self.assertIn(err.name, DENIED, err)
+                    continue
+                self.assertIsNone(err, 'nobody got %s from %s.%s' % ((err,) + method))
+                root = self.call(path, method[0], method[1],
+                                 GLib.Variant.parse(GLib.VariantType('(' + signature + ')'),
+                                                    args, None, None) if signature else None)
+                if access == 'anyone':
+                    self.assertEqual(json.loads(json.dumps(result)),
+                                     json.loads(json.dumps(list(root))))
+                else:
+                    # the same document, with the values root sees hidden
+                    self.assertEqual(access, 'anyone-shows-more')
+                    mine, roots = json.loads(result[0]), json.loads(root[0])
+                    self.assertEqual(mine['Id'], roots['Id'])
+                    self.assertEqual([e.split('=')[0] for e in mine['Settings']['Env']],
+                                     [e.split('=')[0] for e in roots['Settings']['Env']])
+                    self.assertNotEqual(mine['Settings']['Env'], roots['Settings']['Env'])
+
+        # nothing changed: the state dir, the jobs, the objects, no event
+        self.assertEqual(self.snapshot_state(), state)
+        self.assertEqual(self.list_jobs(), jobs)
+        self.assertEqual({p: self.get_all(p, iface) for p, iface in watched}, props)
+        self.assertEqual(len(self.signals_named('PluginEvent')) +
+                         len(self.signals_named('JobNew')), n_signals)
 
 
 class RootAuthTests(PlugindTestCase):
