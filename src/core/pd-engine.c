@@ -716,8 +716,8 @@ startup_gc_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* enabled plugins start again each on its own: a slow plugin must not delay the service
- * (Docker's bug 20) */
+/* enabled plugins start again each on its own: a slow plugin must not delay the service or the
+ * other plugins (docs/design.md, section Daemon start and stop) */
 static gboolean
 restore_plugins_cb (gpointer user_data)
 {

@@ -412,7 +412,7 @@ pd_auth_get_interactive (GDBusMethodInvocation *invocation, GVariant *options)
   gboolean flag = (g_dbus_message_get_flags (message) &
                    G_DBUS_MESSAGE_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION) != 0;
 
-  /* the option overrides the header flag for bindings that cannot set it (dbus-api.md D5);
+  /* the option overrides the header flag for bindings that cannot set it (docs/dbus-api.md);
    * a non-boolean value is the method's InvalidArgs to report, here it is just ignored */
   return pd_options_get_boolean (options, "interactive", flag);
 }

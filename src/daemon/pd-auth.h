@@ -6,7 +6,7 @@
 G_BEGIN_DECLS
 
 /*
- * The one authorization helper of the D-Bus layer (dbus-api.md D7, "Authorization procedure").
+ * The one authorization helper of the D-Bus layer (docs/design.md, section Authorization).
  * Asynchronous, on the main thread; a system-bus-name subject; uid 0 allowed without polkit;
  * polkitd missing or failing means deny for everyone else; interactivity from the message flag
  * unless options["interactive"] overrides it. The check is cancelled if the caller vanishes.
