@@ -42,8 +42,9 @@ typedef enum {
 
 /* a log line is cut at this many bytes (docs/plugind.8.rst, LIMITS) */
 #define PD_OPERATION_LOG_LINE_MAX 4096
-/* how often a worker thread's progress is read while it runs */
-#define PD_OPERATION_PROGRESS_POLL_MS 250
+/* how often a worker thread's progress is read while it runs: more often than a job sends it
+ * (every 250 ms at most), so that a short phase still shows */
+#define PD_OPERATION_PROGRESS_POLL_MS 100
 
 /* @kind: "create", "pull", "upgrade", "push"; @remote and @plugin_name may be NULL ("") */
 PdOperation *pd_operation_new (guint32 id, const char *kind, const char *remote,
