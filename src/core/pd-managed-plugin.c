@@ -424,9 +424,20 @@ pd_managed_plugin_check_can_set (PdManagedPlugin *self, GError **error)
   return TRUE;
 }
 
-gboolean
-pd_managed_plugin_check_can_upgrade (PdManagedPlugin *self, gboolean restart, GError **error)
+char *
+pd_managed_plugin_dup_privileges_text (PdManagedPlugin *self)
 {
+  g_autoptr(GPtrArray) privileges = pd_plugin_record_dup_privileges (self->record);
+
+  return pd_privileges_to_string (privileges);
+}
+
+gboolean
+pd_managed_plugin_check_can_upgrade (PdManagedPlugin *self, gboolean restart,
+                                     const char *authorized_privileges, GError **error)
+{
+  g_autofree char *current = NULL;
+
   if (!pd_managed_plugin_check_can_change (self, error))
     return FALSE;
   if (!restart && pd_managed_plugin_is_active (self))
@@ -434,6 +445,16 @@ pd_managed_plugin_check_can_upgrade (PdManagedPlugin *self, gboolean restart, GE
       /* Docker's words (cli/command/plugin/upgrade.go) */
       g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_ENABLED,
                    "the plugin must be disabled before upgrading");
+      return FALSE;
+    }
+  if (authorized_privileges == NULL)
+    return TRUE;
+  current = pd_managed_plugin_dup_privileges_text (self);
+  if (g_strcmp0 (current, authorized_privileges) != 0)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_BUSY,
+                   "the settings of plugin %s changed during authorization",
+                   pd_managed_plugin_get_name (self));
       return FALSE;
     }
   return TRUE;

@@ -85,9 +85,13 @@ gboolean pd_managed_plugin_check_can_remove (PdManagedPlugin *self, gboolean for
 gboolean pd_managed_plugin_check_can_hold (PdManagedPlugin *self, GError **error);
 /* a change, and not active */
 gboolean pd_managed_plugin_check_can_set (PdManagedPlugin *self, GError **error);
-/* a change, and not active unless @restart */
+/* a change, not active unless @restart, and, when @authorized_privileges is not NULL, still the
+ * privileges the caller was authorized for (pd_managed_plugin_dup_privileges_text()) */
 gboolean pd_managed_plugin_check_can_upgrade (PdManagedPlugin *self, gboolean restart,
+                                              const char *authorized_privileges,
                                               GError **error);
+/* its privileges now, as the text callers are authorized for */
+char *pd_managed_plugin_dup_privileges_text (PdManagedPlugin *self);
 
 /* section: Set */
 

@@ -722,26 +722,14 @@ remote_call_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_dat
       reply_error (data, error);
       return;
     }
-  if (data->request != NULL)
+  /* checked again: still allowed to run, and still the privileges the caller was authorized
+   * for */
+  if (data->request != NULL &&
+      !pd_managed_plugin_check_can_upgrade (plugin, data->request->enable,
+                                            data->authorized_privileges, &error))
     {
-      PdPluginRecord *record = pd_managed_plugin_get_record (plugin);
-      g_autoptr(GPtrArray) privileges = pd_plugin_record_dup_privileges (record);
-      g_autofree char *current = pd_privileges_to_string (privileges);
-
-      /* checked again: still allowed to run, and still the privileges the caller was
-       * authorized for */
-      if (!pd_managed_plugin_check_can_upgrade (plugin, data->request->enable, &error))
-        {
-          reply_error (data, error);
-          return;
-        }
-      if (g_strcmp0 (current, data->authorized_privileges) != 0)
-        {
-          reply_error (data, g_error_new (PD_ERROR, PD_ERROR_BUSY,
-                                          "the settings of plugin %s changed during "
-                                          "authorization", pd_plugin_record_get_name (record)));
-          return;
-        }
+      reply_error (data, error);
+      return;
     }
   start_remote_job (data, uid);
 }
@@ -793,13 +781,13 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
       goto fail;
     }
   if (!pd_install_request_set_remote (request, remote, &error) ||
-      !pd_managed_plugin_check_can_upgrade (self->plugin, request->enable, &error))
+      !pd_managed_plugin_check_can_upgrade (self->plugin, request->enable, NULL, &error))
     goto fail;
   request->accepted = pd_privileges_new_from_variant (arg_privileges);
 
   /* the same privileges as now: an ordinary upgrade; anything else is consent to more */
   current = pd_plugin_record_dup_privileges (record);
-  data->authorized_privileges = pd_privileges_to_string (current);
+  data->authorized_privileges = pd_managed_plugin_dup_privileges_text (self->plugin);
   privileged = request->grant_all || !pd_privileges_equal (current, request->accepted);
   with_settings = request->settings != NULL && g_hash_table_size (request->settings) > 0;
   details = new_remote_details (self, request->remote, "upgrade");
