@@ -112,6 +112,23 @@ pd_auth_check_method (GDBusMethodInvocation *invocation)
   return rule;
 }
 
+const PdAuthRule *
+pd_auth_check_call (GDBusMethodInvocation *invocation, GVariant *options,
+                    const char *const *allowed)
+{
+  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  GError *error = NULL;
+
+  if (rule == NULL)
+    return NULL;
+  if (allowed != NULL && !pd_options_check (options, allowed, &error))
+    {
+      pd_return_gerror (invocation, error);
+      return NULL;
+    }
+  return rule;
+}
+
 const char *
 pd_auth_rule_get_action (const PdAuthRule *rule, PdAuthCondition conditions)
 {

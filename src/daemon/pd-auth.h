@@ -88,6 +88,10 @@ typedef struct {
 /* Called first by every handler: the rule of the method @invocation calls, or NULL after
  * replying AccessDenied (no rule). */
 const PdAuthRule *pd_auth_check_method (GDBusMethodInvocation *invocation);
+/* pd_auth_check_method(), then the call's @options against @allowed (pd_options_check(); NULL:
+ * a method without options): the rule, or NULL once the call is answered */
+const PdAuthRule *pd_auth_check_call (GDBusMethodInvocation *invocation, GVariant *options,
+                                      const char *const *allowed);
 const PdAuthRule *pd_auth_lookup_rule (const char *interface_name, const char *method_name);
 /* NULL-terminated by an all-NULL entry */
 const PdAuthRule *pd_auth_get_rules (void);

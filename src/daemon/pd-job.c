@@ -7,7 +7,6 @@
 #include "pd-error.h"
 #include "pd-job.h"
 #include "pd-names.h"
-#include "pd-options.h"
 
 /* PropertiesChanged for progress at most every 250 ms: at most 4 a second per job, however
  * often the operation reports */
@@ -400,21 +399,15 @@ static gboolean
 pd_job_handle_cancel (PdDbusJob *object, GDBusMethodInvocation *invocation, GVariant *options)
 {
   PdJob *self = PD_JOB (object);
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
   static const char *const allowed[] = { "interactive", "b", NULL };
+  const PdAuthRule *rule = pd_auth_check_call (invocation, options, allowed);
   g_autoptr(GDBusMethodInvocation) owned = NULL;
-  g_autoptr(GError) error = NULL;
   PdJobCancelData *data;
 
   if (rule == NULL)
     return G_DBUS_METHOD_INVOCATION_HANDLED;
   /* the handler owns the invocation; every reply below takes its own reference */
   owned = invocation;
-  if (!pd_options_check (options, allowed, &error))
-    {
-      pd_return_gerror (g_object_ref (invocation), g_steal_pointer (&error));
-      return G_DBUS_METHOD_INVOCATION_HANDLED;
-    }
   if (!pd_job_cancel_precheck (self, invocation))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
 

@@ -150,18 +150,12 @@ handle_list_plugins (PdDbusManager *iface, GDBusMethodInvocation *invocation,
   PdManager *self = PD_MANAGER (iface);
   static const char *const allowed[] = { "enabled", "b", "capability", "s", NULL };
   g_autoptr(GPtrArray) plugins = NULL;
-  GError *error = NULL;
   GVariantBuilder builder;
   gboolean filter_enabled = FALSE, enabled_value = FALSE;
   const char *capability = NULL;
 
-  if (pd_auth_check_method (invocation) == NULL)
+  if (pd_auth_check_call (invocation, arg_filters, allowed) == NULL)
     return TRUE;
-  if (!pd_options_check (arg_filters, allowed, &error))
-    {
-      pd_return_gerror (invocation, error);
-      return TRUE;
-    }
   filter_enabled = g_variant_lookup (arg_filters, "enabled", "b", &enabled_value);
   g_variant_lookup (arg_filters, "capability", "&s", &capability);
 
@@ -267,6 +261,17 @@ static void
 reply_error (CallData *data, GError *error)
 {
   pd_return_gerror (g_object_ref (data->invocation), error);
+}
+
+/* What every handler that authorizes does first: the table's rule (a method without one is
+ * denied), then the options. The call's data, or NULL once the call is answered. */
+static CallData *
+begin_call (PdManager *self, GDBusMethodInvocation *invocation, GVariant *options,
+            const char *const *allowed)
+{
+  const PdAuthRule *rule = pd_auth_check_call (invocation, options, allowed);
+
+  return rule != NULL ? call_data_new (self, invocation, rule) : NULL;
 }
 
 /* the details every remote operation shows polkit */
@@ -391,18 +396,13 @@ handle_create (PdDbusManager *iface, GDBusMethodInvocation *invocation, const ch
                GVariant *arg_context, GVariant *arg_privileges, GVariant *arg_options)
 {
   PdManager *self = PD_MANAGER (iface);
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, create_options);
   g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
   gboolean privileged;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule);
-
-  if (!pd_options_check (arg_options, create_options, &error))
-    goto fail;
   data->name = pd_reference_local_name (arg_name, &error);
   if (data->name == NULL || !pd_engine_check_name_free (self->engine, data->name, &error))
     goto fail;
@@ -484,19 +484,15 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
                        const char *arg_remote, GVariant *arg_options)
 {
   PdManager *self = PD_MANAGER (iface);
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, get_privileges_options);
   g_autoptr(GHashTable) details = NULL;
   const char *upgrade = NULL;
   GError *error = NULL;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule);
-
   data->request = pd_install_request_new ();
-  if (!pd_options_check (arg_options, get_privileges_options, &error) ||
-      !pd_install_request_parse_options (data->request, arg_options, &error) ||
+  if (!pd_install_request_parse_options (data->request, arg_options, &error) ||
       !pd_install_request_set_remote (data->request, arg_remote, &error))
     goto fail;
   if (g_variant_lookup (arg_options, "upgrade", "&s", &upgrade))
@@ -540,20 +536,16 @@ handle_pull (PdDbusManager *iface, GDBusMethodInvocation *invocation, const char
              const char *arg_name, GVariant *arg_privileges, GVariant *arg_options)
 {
   PdManager *self = PD_MANAGER (iface);
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, pull_options);
   g_autoptr(GHashTable) details = NULL;
   PdInstallRequest *request;
   GError *error = NULL;
   gboolean privileged;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule);
-
   data->request = request = pd_install_request_new ();
-  if (!pd_options_check (arg_options, pull_options, &error) ||
-      !pd_install_request_parse_options (request, arg_options, &error) ||
+  if (!pd_install_request_parse_options (request, arg_options, &error) ||
       !pd_install_request_set_remote (request, arg_remote, &error) ||
       (request->name = pd_install_local_name (request->remote, arg_name, &error)) == NULL ||
       !pd_engine_check_name_free (self->engine, request->name, &error))

@@ -283,6 +283,18 @@ reply_error (CallData *data, GError *error)
   pd_return_gerror (g_object_ref (data->invocation), error);
 }
 
+/* What every handler does first: the table's rule (a method without one is denied), then the
+ * options (@allowed: pd_options_check()'s list; NULL for a method without options). The call's
+ * data, or NULL once the call is answered. */
+static CallData *
+begin_call (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *options,
+            const char *const *allowed)
+{
+  const PdAuthRule *rule = pd_auth_check_call (invocation, options, allowed);
+
+  return rule != NULL ? call_data_new (self, invocation, rule, options) : NULL;
+}
+
 /* the polkit details of a call on this plugin */
 static GHashTable *
 new_details (PdPlugin *self, const char *operation)
@@ -373,20 +385,16 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
 {
   PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = { "interactive", "b", NULL };
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(GHashTable) details = NULL;
   g_autofree char *privileges_text = NULL;
   gboolean privileges_changed = FALSE;
   GError *error = NULL;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule, arg_options);
-
-  if (!pd_options_check (arg_options, allowed, &error) ||
-      !pd_managed_plugin_check_can_set (self->plugin, &error))
+  if (!pd_managed_plugin_check_can_set (self->plugin, &error))
     goto fail;
   data->changes = pd_settings_changes_new_from_variant (arg_settings, &error);
   if (data->changes == NULL)
@@ -454,17 +462,13 @@ handle_enable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
   static const char *const allowed[] = {
     "interactive", "b", "activation-timeout", "u", "timeout", "u", NULL
   };
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule, arg_options);
-
-  if (!pd_options_check (arg_options, allowed, &error) ||
-      !pd_options_check_timeout (arg_options, "activation-timeout", &error) ||
+  if (!pd_options_check_timeout (arg_options, "activation-timeout", &error) ||
       !pd_managed_plugin_check_can_enable (self->plugin, &error))
     {
       reply_error (data, error);
@@ -521,18 +525,14 @@ handle_stop (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_op
   static const char *const allowed[] = {
     "interactive", "b", "force", "b", "stop-timeout", "u", NULL
   };
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(GHashTable) details = NULL;
   gboolean force = pd_options_get_boolean (arg_options, "force", FALSE);
   GError *error = NULL;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule, arg_options);
-
-  if (!pd_options_check (arg_options, allowed, &error) ||
-      !pd_options_check_timeout (arg_options, "stop-timeout", &error) ||
+  if (!pd_options_check_timeout (arg_options, "stop-timeout", &error) ||
       (remove ? !pd_managed_plugin_check_can_remove (self->plugin, force, &error)
               : !pd_managed_plugin_check_can_disable (self->plugin, force, &error)))
     {
@@ -595,20 +595,11 @@ handle_open_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVarian
   static const char *const allowed[] = {
     "interactive", "b", "lines", "u", "follow", "b", NULL
   };
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(GHashTable) details = NULL;
-  GError *error = NULL;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule, arg_options);
-
-  if (!pd_options_check (arg_options, allowed, &error))
-    {
-      reply_error (data, error);
-      return TRUE;
-    }
   details = new_details (self, "read-logs");
   authorize (g_steal_pointer (&data), 0, details, open_log_authorized_cb);
   return TRUE;
@@ -651,15 +642,12 @@ handle_hold (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const char 
              const char *arg_why)
 {
   PdPlugin *self = PD_PLUGIN (iface);
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, NULL, NULL);
   g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule, NULL);
-
   if (!pd_managed_plugin_check_can_hold (self->plugin, &error))
     {
       reply_error (data, error);
@@ -755,8 +743,7 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
     "interactive", "b", "registry-auth", "s", "platform", "s", "expected-digest", "s",
     "grant-all-privileges", "b", "settings", "a{ss}", "restart", "b", NULL
   };
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(GHashTable) details = NULL;
   g_autoptr(GPtrArray) current = NULL;
   PdPluginRecord *record = pd_managed_plugin_get_record (self->plugin);
@@ -766,12 +753,10 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
   gboolean privileged;
   gboolean with_settings;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule, arg_options);
   data->request = request = pd_install_request_new ();
-  if (!pd_options_check (arg_options, allowed, &error) ||
-      !pd_install_request_parse_options (request, arg_options, &error))
+  if (!pd_install_request_parse_options (request, arg_options, &error))
     goto fail;
   if (remote == NULL)
     {
@@ -815,19 +800,15 @@ handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *a
   static const char *const allowed[] = {
     "interactive", "b", "registry-auth", "s", "remote", "s", NULL
   };
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(GHashTable) details = NULL;
   const char *remote = "";
   const char *registry_auth = NULL;
   GError *error = NULL;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule, arg_options);
-
-  if (!pd_options_check (arg_options, allowed, &error) ||
-      !pd_managed_plugin_check_can_change (self->plugin, &error))
+  if (!pd_managed_plugin_check_can_change (self->plugin, &error))
     goto fail;
   g_variant_lookup (arg_options, "remote", "&s", &remote);
   data->target = pd_publish_parse_target (self->plugin, remote, &error);
@@ -867,15 +848,15 @@ static gboolean
 handle_inspect (PdDbusPlugin *iface, GDBusMethodInvocation *invocation)
 {
   PdPlugin *self = PD_PLUGIN (iface);
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
+  g_autoptr(CallData) data = begin_call (self, invocation, NULL, NULL);
   g_autoptr(GHashTable) details = NULL;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
   /* values for root (no polkit call) and for callers read-settings allows as they are; never
    * a password prompt (the rule says so): a read must not start asking */
   details = new_details (self, "inspect");
-  authorize (call_data_new (self, invocation, rule, NULL), 0, details, inspect_authorized_cb);
+  authorize (g_steal_pointer (&data), 0, details, inspect_authorized_cb);
   return TRUE;
 }
 
@@ -900,20 +881,11 @@ handle_get_setting_values (PdDbusPlugin *iface, GDBusMethodInvocation *invocatio
 {
   PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = { "interactive", "b", NULL };
-  const PdAuthRule *rule = pd_auth_check_method (invocation);
-  g_autoptr(CallData) data = NULL;
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(GHashTable) details = NULL;
-  GError *error = NULL;
 
-  if (rule == NULL)
+  if (data == NULL)
     return TRUE;
-  data = call_data_new (self, invocation, rule, arg_options);
-
-  if (!pd_options_check (arg_options, allowed, &error))
-    {
-      reply_error (data, error);
-      return TRUE;
-    }
   details = new_details (self, "read-settings");
   authorize (g_steal_pointer (&data), 0, details, get_setting_values_authorized_cb);
   return TRUE;
