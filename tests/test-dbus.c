@@ -174,7 +174,8 @@ add_plugin (Fixture *fixture, const char *name)
   g_autoptr(GError) error = NULL;
   g_autoptr(PdPluginConfig) config = NULL;
   g_autoptr(PdDescriptor) config_descriptor = NULL;
-  g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
+  g_autoptr(GPtrArray) layers =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
   g_autoptr(PdPluginRecord) record = NULL;
   g_autofree char *layer_digest = NULL;
   g_autofree char *config_json = NULL;

@@ -163,8 +163,8 @@ call_job (Fixture *fixture, const char *method, GVariant *parameters, GAsyncResu
 {
   g_dbus_connection_call (fixture->client, fixture->server_name,
                           pd_job_get_object_path (fixture->job), PD_DBUS_INTERFACE_JOB, method,
-                          parameters, NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL, pd_test_bus_store_result_cb,
-                          result);
+                          parameters, NULL, G_DBUS_CALL_FLAGS_NONE, 10000, NULL,
+                          pd_test_bus_store_result_cb, result);
 }
 
 static GVariant *
@@ -607,7 +607,8 @@ test_progress_values (void)
 
   /* layers follow the same path */
   run_for_ms (300);
-  pd_operation_set_layers (op, g_variant_new_parsed ("[('sha256:aa', 'downloading', @t 5, @t 10)]"));
+  pd_operation_set_layers (op,
+                           g_variant_new_parsed ("[('sha256:aa', 'downloading', @t 5, @t 10)]"));
   g_assert_cmpuint (g_variant_n_children (pd_dbus_job_get_layers (iface)), ==, 1);
 
   /* completing pushes whatever is pending */

@@ -274,7 +274,8 @@ complete_job (PullData *data, GError *error)
   if (error != NULL)
     g_message ("%s of %s failed: %s", pd_operation_get_kind (data->operation),
                pd_operation_get_remote (data->operation), error->message);
-  pd_operation_complete (data->operation, error == NULL ? g_variant_builder_end (&results) : NULL, error);
+  pd_operation_complete (data->operation, error == NULL ? g_variant_builder_end (&results) : NULL,
+                         error);
 }
 
 static void
@@ -389,9 +390,10 @@ fail_job_discarded (PullData *data_in)
   pd_engine_collect_blobs (data->engine);
   /* an upgrade that stopped the plugin and then failed: the old version runs again */
   if (data->restart && !pd_managed_plugin_is_removed (data->request->plugin))
-    pd_managed_plugin_enable_for_operation_async (data->request->plugin, data->request->activation_timeout,
-                                data->request->request_timeout, NULL, restarted_old_version_cb,
-                                NULL);
+    pd_managed_plugin_enable_for_operation_async (data->request->plugin,
+                                                  data->request->activation_timeout,
+                                                  data->request->request_timeout, NULL,
+                                                  restarted_old_version_cb, NULL);
   complete_job (data, data->error);
 }
 

@@ -14,9 +14,9 @@
 
 #define ESCALATE(conditions, escalated) { { (conditions), (escalated) } }
 
-/* every method of the interfaces of data/; tests/test-auth.c checks the table against them and the policy,
- * and tests/integration/test_auth.py reads it (plugind --dump-auth-table) to call each one as
- * an unprivileged user */
+/* every method of the interfaces of data/; tests/test-auth.c checks the table against them
+ * and the policy, and tests/integration/test_auth.py reads it (plugind --dump-auth-table) to
+ * call each one as an unprivileged user */
 static const PdAuthRule pd_auth_rules[] = {
   { PD_DBUS_INTERFACE_MANAGER, "GetPlugin", PD_AUTH_ANYONE, NULL, { { 0 } } },
   { PD_DBUS_INTERFACE_MANAGER, "ListPlugins", PD_AUTH_ANYONE, NULL, { { 0 } } },
