@@ -9,21 +9,17 @@
 
 #define G_LOG_DOMAIN "test-dbus"
 
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <gio/gio.h>
-#include <glib/gstdio.h>
 
 #include "pd-daemon.h"
 #include "pd-error.h"
-#include "pd-fs-util.h"
 #include "pd-names.h"
-#include "pd-test-bus.h"
 #include "pd-oci.h"
 #include "pd-reference.h"
+#include "pd-test-bus.h"
+#include "pd-test-utils.h"
 
 #define DEFAULT_CONFIG \
   "{\"Description\": \"A test plugin\", \"Documentation\": \"https://example.com/doc\"," \
@@ -92,11 +88,10 @@ fixture_set_up (Fixture *fixture, gconstpointer user_data)
   g_autofree char *runtime_dir = NULL;
   const char *address;
 
-  fixture->dir = g_dir_make_tmp ("pd-test-dbus-XXXXXX", &error);
-  g_assert_no_error (error);
+  fixture->dir = pd_test_make_tmp_dir ("pd-test-dbus-XXXXXX");
   /* no plugind.conf: the defaults */
   config_dir = g_build_filename (fixture->dir, "etc", NULL);
-  g_assert_cmpint (g_mkdir (config_dir, 0700), ==, 0);
+  pd_test_make_dir (config_dir);
   g_setenv (PD_ENV_CONFIGURATION_DIRECTORY, config_dir, TRUE);
   state_dir = g_build_filename (fixture->dir, "state", NULL);
   runtime_dir = g_build_filename (fixture->dir, "run", NULL);
@@ -130,7 +125,6 @@ set_true (gpointer user_data)
 static void
 fixture_tear_down (Fixture *fixture, gconstpointer user_data)
 {
-  g_autoptr(GError) error = NULL;
   gboolean stopped = FALSE;
   gint64 deadline;
 
@@ -158,8 +152,7 @@ fixture_tear_down (Fixture *fixture, gconstpointer user_data)
   g_free (fixture->server_name);
   g_test_dbus_down (fixture->bus);
   g_clear_object (&fixture->bus);
-  g_assert_true (pd_rm_rf_at (AT_FDCWD, fixture->dir, &error));
-  g_assert_no_error (error);
+  pd_test_rm_rf (fixture->dir);
   g_free (fixture->dir);
   g_unsetenv (PD_ENV_CONFIGURATION_DIRECTORY);
 }
@@ -186,14 +179,11 @@ add_plugin (Fixture *fixture, const char *name)
   g_autofree char *rootfs = NULL;
   g_autofree char *id = pd_generate_plugin_id ();
   const char *layer = "not a real layer: nothing extracts it here";
-  const char *diff_ids[] = {
-    "sha256:0000000000000000000000000000000000000000000000000000000000000000", NULL
-  };
+  const char *diff_ids[] = { PD_TEST_DIGEST, NULL };
   const char *layer_digests[2] = { NULL, NULL };
   gsize len = 0;
 
-  config = pd_plugin_config_new_for_install (DEFAULT_CONFIG, strlen (DEFAULT_CONFIG), &error);
-  g_assert_no_error (error);
+  config = pd_test_parse_config (DEFAULT_CONFIG);
   pd_plugin_config_set_diff_ids (config, diff_ids);
   layer_digest = pd_store_put_blob (store, layer, strlen (layer), &error);
   g_assert_no_error (error);
@@ -210,7 +200,7 @@ add_plugin (Fixture *fixture, const char *name)
   staging = pd_store_create_staging_dir (store, &error);
   g_assert_no_error (error);
   rootfs = g_build_filename (staging, "rootfs", NULL);
-  g_assert_cmpint (g_mkdir (rootfs, 0755), ==, 0);
+  pd_test_make_dir (rootfs);
   layer_digests[0] = layer_digest;
   record = pd_plugin_record_new (id, name, NULL, g_steal_pointer (&config), config_digest,
                                  manifest_digest, layer_digests);
