@@ -80,7 +80,7 @@ on_signal (GDBusConnection *connection, const char *sender, const char *object_p
 }
 
 static void
-fixture_set_up (Fixture *fixture, gconstpointer user_data)
+fixture_setup (Fixture *fixture, gconstpointer user_data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *config_dir = NULL;
@@ -123,7 +123,7 @@ set_true (gpointer user_data)
 }
 
 static void
-fixture_tear_down (Fixture *fixture, gconstpointer user_data)
+fixture_teardown (Fixture *fixture, gconstpointer user_data)
 {
   gboolean stopped = FALSE;
   gint64 deadline;
@@ -609,14 +609,12 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
-  ADD ("/dbus/manager/properties", test_manager_properties);
-  ADD ("/dbus/plugin/mirror", test_plugin_mirror);
-  ADD ("/dbus/plugin/set", test_plugin_set);
-  ADD ("/dbus/plugin/event", test_plugin_event);
-  ADD ("/dbus/plugin/remove", test_plugin_remove);
-  ADD ("/dbus/job/mirror", test_job_mirror);
-#undef ADD
+  PD_TEST_ADD ("/dbus/manager/properties", test_manager_properties);
+  PD_TEST_ADD ("/dbus/plugin/mirror", test_plugin_mirror);
+  PD_TEST_ADD ("/dbus/plugin/set", test_plugin_set);
+  PD_TEST_ADD ("/dbus/plugin/event", test_plugin_event);
+  PD_TEST_ADD ("/dbus/plugin/remove", test_plugin_remove);
+  PD_TEST_ADD ("/dbus/job/mirror", test_job_mirror);
 
   return g_test_run ();
 }

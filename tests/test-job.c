@@ -11,6 +11,7 @@
 #include "pd-job.h"
 #include "pd-names.h"
 #include "pd-test-bus.h"
+#include "pd-test-utils.h"
 
 typedef struct {
   GTestDBus *bus;
@@ -97,7 +98,7 @@ on_linger_expired (PdJob *job, gpointer user_data)
 }
 
 static void
-fixture_set_up (Fixture *fixture, gconstpointer user_data)
+fixture_setup (Fixture *fixture, gconstpointer user_data)
 {
   g_autoptr(GError) error = NULL;
   const char *address;
@@ -136,7 +137,7 @@ fixture_set_up (Fixture *fixture, gconstpointer user_data)
 }
 
 static void
-fixture_tear_down (Fixture *fixture, gconstpointer user_data)
+fixture_teardown (Fixture *fixture, gconstpointer user_data)
 {
   g_dbus_connection_signal_unsubscribe (fixture->client, fixture->completed_id);
   g_dbus_connection_signal_unsubscribe (fixture->client, fixture->properties_id);
@@ -694,23 +695,21 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
 
-#define ADD(path, func) g_test_add (path, Fixture, NULL, fixture_set_up, func, fixture_tear_down)
-  ADD ("/job/properties/initial", test_initial_properties);
-  ADD ("/job/wait/done", test_wait_done);
-  ADD ("/job/wait/failed", test_wait_failed);
+  PD_TEST_ADD ("/job/properties/initial", test_initial_properties);
+  PD_TEST_ADD ("/job/wait/done", test_wait_done);
+  PD_TEST_ADD ("/job/wait/failed", test_wait_failed);
   g_test_add_func ("/job/complete/error-names", test_failed_names);
-  ADD ("/job/cancel/owner", test_cancel_by_owner);
-  ADD ("/job/cancel/not-cancellable", test_cancel_not_cancellable);
-  ADD ("/job/cancel/forced", test_cancel_forced);
-  ADD ("/job/cancel/after-finish", test_cancel_after_finish);
-  ADD ("/job/cancel/bad-options", test_cancel_bad_options);
-  ADD ("/job/progress/throttled", test_progress_throttled);
+  PD_TEST_ADD ("/job/cancel/owner", test_cancel_by_owner);
+  PD_TEST_ADD ("/job/cancel/not-cancellable", test_cancel_not_cancellable);
+  PD_TEST_ADD ("/job/cancel/forced", test_cancel_forced);
+  PD_TEST_ADD ("/job/cancel/after-finish", test_cancel_after_finish);
+  PD_TEST_ADD ("/job/cancel/bad-options", test_cancel_bad_options);
+  PD_TEST_ADD ("/job/progress/throttled", test_progress_throttled);
   g_test_add_func ("/job/progress/values", test_progress_values);
-  ADD ("/job/log", test_log);
-  ADD ("/job/linger", test_linger);
+  PD_TEST_ADD ("/job/log", test_log);
+  PD_TEST_ADD ("/job/linger", test_linger);
   g_test_add_func ("/job/dispose/timers", test_dispose_removes_timers);
-  ADD ("/job/dispose/waiters", test_dispose_answers_waiters);
-#undef ADD
+  PD_TEST_ADD ("/job/dispose/waiters", test_dispose_answers_waiters);
 
   return g_test_run ();
 }
