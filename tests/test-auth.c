@@ -15,6 +15,7 @@
 #include "pd-error.h"
 #include "pd-names.h"
 #include "pd-test-bus.h"
+#include "pd-test-utils.h"
 
 #define TEST_OBJECT_PATH "/org/plugind/Test"
 #define TEST_INTERFACE   "org.plugind.Test"
@@ -593,13 +594,11 @@ private_bus_start (PrivateBus *bus)
 static void
 private_bus_stop (PrivateBus *bus)
 {
-  g_autofree char *config_path = g_build_filename (bus->dir, "bus.conf", NULL);
-
   g_subprocess_force_exit (bus->daemon);
   g_subprocess_wait (bus->daemon, NULL, NULL);
   g_clear_object (&bus->daemon);
-  g_unlink (config_path);
-  g_rmdir (bus->dir);
+  /* the config and the socket the killed bus left */
+  pd_test_rm_rf (bus->dir);
   g_clear_pointer (&bus->dir, g_free);
 }
 
