@@ -235,8 +235,9 @@ test_error_names (void)
   g_clear_error (&error);
   g_clear_pointer (&name, g_free);
 
+  /* an error that has a D-Bus name already keeps it on its way to the bus */
   error = g_error_new_literal (G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED, "no");
-  pd_error_convert (&error);
+  pd_dbus_error_convert (&error);
   name = g_dbus_error_encode_gerror (error);
   g_assert_cmpstr (name, ==, "org.freedesktop.DBus.Error.AccessDenied");
 }

@@ -93,9 +93,6 @@ pd_error_convert (GError **error)
   e = *error;
   if (e->domain == PD_ERROR)
     return;
-  /* errors that already carry a D-Bus name (polkit denials, remote errors) stay as they are */
-  if (e->domain == G_DBUS_ERROR || g_dbus_error_is_remote_error (e))
-    return;
 
   if (e->domain == G_IO_ERROR)
     code = pd_error_code_from_io_error (e->code);

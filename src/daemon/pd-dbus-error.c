@@ -25,12 +25,22 @@ pd_dbus_error_register (void)
   g_once_init_leave (&registered, 1);
 }
 
+void
+pd_dbus_error_convert (GError **error)
+{
+  /* errors that already carry a D-Bus name (polkit denials, remote errors) stay as they are */
+  if (error != NULL && *error != NULL
+      && ((*error)->domain == G_DBUS_ERROR || g_dbus_error_is_remote_error (*error)))
+    return;
+  pd_error_convert (error);
+}
+
 char *
 pd_dbus_error_name (const GError *error)
 {
   g_autoptr(GError) converted = g_error_copy (error);
 
-  pd_error_convert (&converted);
+  pd_dbus_error_convert (&converted);
   if (converted->domain == PD_ERROR)
     return g_strdup (pd_error_to_dbus_name (converted->code));
   /* a remote error keeps its name; g_dbus_error_encode_gerror() would not know it */
@@ -44,7 +54,7 @@ pd_return_gerror (GDBusMethodInvocation *invocation, GError *error)
 {
   g_autofree char *name = NULL;
 
-  pd_error_convert (&error);
+  pd_dbus_error_convert (&error);
   pd_error_bound_message (error);
   name = pd_dbus_error_name (error);
   g_dbus_error_strip_remote_error (error);

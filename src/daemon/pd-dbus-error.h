@@ -14,7 +14,11 @@ G_BEGIN_DECLS
  * names a PD_ERROR it is given and maps such a name back; once, from any thread. */
 void pd_dbus_error_register (void);
 
-/* The D-Bus name @error goes out under, once pd_error_convert() made it one of ours: a PdError's
+/* pd_error_convert() for the bus: an error that already has a D-Bus name (a G_DBUS_ERROR such
+ * as a polkit denial, a remote error) keeps it */
+void pd_dbus_error_convert (GError **error);
+
+/* The D-Bus name @error goes out under, once pd_dbus_error_convert() made it one of ours: a PdError's
  * name (standard names included), a remote error's own name, GDBus' name of a G_DBUS_ERROR. */
 char *pd_dbus_error_name (const GError *error);
 

@@ -219,7 +219,7 @@ on_operation_completed (PdOperation *op, PdJob *self)
         g_autoptr(GError) converted = g_error_copy (error);
 
         /* nothing unmapped reaches a client */
-        pd_error_convert (&converted);
+        pd_dbus_error_convert (&converted);
         error_name = pd_dbus_error_name (converted);
         g_dbus_error_strip_remote_error (converted);
         /* ErrorMessage goes out in a property, a signal and every Wait() reply */
