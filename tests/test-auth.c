@@ -7,6 +7,8 @@
 #include <json-glib/json-glib.h>
 #include <glib/gstdio.h>
 #include <grp.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -375,7 +377,8 @@ check_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
     {
-      pd_error_convert (&error);
+      /* as pd_return_gerror() does: a denial keeps its D-Bus name */
+      pd_dbus_error_convert (&error);
       g_dbus_method_invocation_return_gerror (g_steal_pointer (&invocation), error);
       return;
     }
@@ -552,6 +555,14 @@ drop_to_nobody (gpointer user_data)
     _exit (99);
 }
 
+static void
+die_with_test (gpointer user_data)
+{
+  /* a failed assertion aborts us before private_bus_stop(); the bus must not outlive us holding
+   * the test runner's stderr pipe open */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 static char *
 private_bus_start (PrivateBus *bus)
 {
@@ -559,6 +570,7 @@ private_bus_start (PrivateBus *bus)
   g_autofree char *config = NULL;
   g_autofree char *config_path = NULL;
   g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
   char *address;
 
   /* GTestDBus only lets its own uid connect; this bus lets everyone in */
@@ -581,9 +593,11 @@ private_bus_start (PrivateBus *bus)
   config_path = g_build_filename (bus->dir, "bus.conf", NULL);
   g_file_set_contents (config_path, config, -1, &error);
   g_assert_no_error (error);
-  bus->daemon = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, "dbus-daemon",
-                                  "--nofork", "--print-address=1", "--config-file", config_path,
-                                  NULL);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, die_with_test, NULL, NULL);
+  bus->daemon = g_subprocess_launcher_spawn (launcher, &error, "dbus-daemon", "--nofork",
+                                             "--print-address=1", "--config-file", config_path,
+                                             NULL);
   g_assert_no_error (error);
   out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (bus->daemon));
   address = g_data_input_stream_read_line (out, NULL, NULL, &error);
