@@ -367,8 +367,11 @@ pd_test_push_image (PdTestRegistryFixture *f, const char *path_and_tag,
       GBytes *layer = pd_test_build_layer (layers[i], &layer_options, &diff_id);
 
       g_ptr_array_add (image->layers, layer);
-      g_ptr_array_add (image->diff_ids, diff_id);
       g_ptr_array_add (image->digests, pd_test_registry_upload (client, layer));
+      if (options->compressed_diff_ids)
+        g_free (g_steal_pointer (&diff_id));
+      g_ptr_array_add (image->diff_ids,
+                       diff_id != NULL ? diff_id : g_strdup (image->digests->pdata[i]));
       g_ptr_array_add (descriptors, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP,
                                                        image->digests->pdata[i],
                                                        g_bytes_get_size (layer)));

@@ -87,6 +87,8 @@ typedef struct {
   const char *description;        /* NULL: "a test plugin" */
   const char *config_media_type;  /* NULL: the plugin one */
   gboolean swap_diff_ids;
+  /* as Docker's plugin create and push write them: each layer's compressed (blob) digest */
+  gboolean compressed_diff_ids;
 } PdTestImageOptions;
 
 /* pushes the image to "<registry>/@path_and_tag" (which has a tag) with a client of its own;

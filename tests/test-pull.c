@@ -9,6 +9,7 @@
 
 #define G_LOG_DOMAIN "test-pull"
 
+#include <glib/gstdio.h>
 #include <string.h>
 
 #include "pd-archive.h"
@@ -448,6 +449,73 @@ test_pull_wrong_diff_id (PdTestRegistryFixture *f, gconstpointer data)
   g_assert_false (pd_store_has_blob (f->store, image->digests->pdata[1]));
 }
 
+/* Docker's diff_ids, the compressed digests, are accepted: the blob digest is checked on
+ * download and, since no diff_id covers it, again when a stored blob is used; a stored blob
+ * whose bytes changed but decompress to the same tar is refused */
+static void
+test_pull_compressed_diff_ids (PdTestRegistryFixture *f, gconstpointer data)
+{
+  const PdTestImageOptions options = { .compressed_diff_ids = TRUE };
+  g_autoptr(PdTestImage) image = pd_test_push_image (f, "test/plugin:v1", &options);
+  g_autoptr(PdRegistryClient) client = pd_test_registry_client (f, "test/plugin:v1", FALSE);
+  g_autoptr(PdRemotePlugin) remote = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *blob_path = NULL;
+  g_autofree char *blob = NULL;
+  PdFetchTable *fetches = pd_fetch_table_new ();
+  gsize len = 0;
+
+  remote = resolve (f, client, "test/plugin:v1", NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (remote->config->rootfs_diff_ids[0], ==, image->digests->pdata[0]);
+
+  /* downloaded, then from the store */
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autoptr(GPtrArray) pinned = g_ptr_array_new_with_free_func (g_free);
+      g_autofree char *staging = pd_store_create_staging_dir (f->store, &error);
+      g_autofree char *rootfs = NULL;
+      g_autofree char *tree = NULL;
+
+      g_assert_no_error (error);
+      g_assert_true (pd_pull_fetch_layers (client, remote, f->store, fetches, staging,
+                                           pd_archive_get_helper_path (), NULL, NULL, pinned,
+                                           NULL, &error));
+      g_assert_no_error (error);
+      rootfs = staging_rootfs (staging);
+      tree = pd_test_list_tree (rootfs);
+      g_assert_cmpstr (tree, ==, PD_TEST_IMAGE_TREE);
+      for (guint i = 0; i < pinned->len; i++)
+        pd_store_unpin_blob (f->store, pinned->pdata[i]);
+    }
+  for (guint i = 0; i < 2; i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/v2/test/plugin/blobs/%s",
+                                               (char *) image->digests->pdata[i]);
+      g_assert_cmpuint (pd_test_registry_wait_requests (&f->registry, "GET", path, 1), ==, 1);
+    }
+
+  /* the stored first layer rots in gzip's MTIME field, which readers ignore */
+  blob_path = pd_store_get_blob_path (f->store, image->digests->pdata[0]);
+  g_assert_true (g_file_get_contents (blob_path, &blob, &len, NULL));
+  blob[4] ^= 0x01;
+  g_assert_cmpint (g_chmod (blob_path, 0644), ==, 0);
+  g_assert_true (g_file_set_contents (blob_path, blob, (gssize) len, NULL));
+  {
+    g_autoptr(GPtrArray) pinned = g_ptr_array_new_with_free_func (g_free);
+    g_autofree char *staging = pd_store_create_staging_dir (f->store, &error);
+
+    g_assert_no_error (error);
+    g_assert_false (pd_pull_fetch_layers (client, remote, f->store, fetches, staging,
+                                          pd_archive_get_helper_path (), NULL, NULL, pinned,
+                                          NULL, &error));
+    g_test_message ("%s", pd_test_message_of (error));
+    g_assert_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH);
+    g_assert_nonnull (strstr (pd_test_message_of (error), image->digests->pdata[0]));
+  }
+  pd_fetch_table_free (fetches);
+}
+
 /* A layer blob whose bytes differ from its digest but decompress to the same tar (its gzip
  * header's mtime changed): only the blob digest can tell, and it must; the unverified bytes
  * are not committed to the store either. */
@@ -530,6 +598,7 @@ main (int argc, char **argv)
   pd_test_add_registry_test ("/pull/index", test_pull_index);
   pd_test_add_registry_test ("/pull/wrong-diff-id", test_pull_wrong_diff_id);
   pd_test_add_registry_test ("/pull/tampered-layer", test_pull_tampered_layer);
+  pd_test_add_registry_test ("/pull/compressed-diff-ids", test_pull_compressed_diff_ids);
   pd_test_add_store_test ("/pull/layer-too-large", test_layer_too_large);
 
   return pd_test_run_nonfatal ();

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pd-digest.h"
 #include "pd-error.h"
 #include "pd-pull.h"
 
@@ -306,7 +307,19 @@ typedef struct {
   guint64 done;
   PdPullProgress *progress;
   guint index;
+  const char *digest;   /* the blob's own digest, checked at its end when hasher is set */
+  PdSha256 *hasher;
 } LayerSource;
+
+/* Docker writes the compressed layer's digest, the blob's own, into rootfs.diff_ids (moby's
+ * plugin create and push always have). Such a diff_id says nothing the blob's digest does not
+ * already say, and the blob's digest is checked on every path: by the download, or here for a
+ * stored blob. */
+static const char *
+layer_diff_id_to_check (PdDescriptor *layer, const char *diff_id)
+{
+  return g_str_equal (diff_id, layer->digest) ? NULL : diff_id;
+}
 
 static gssize
 stored_layer_read_cb (void *buffer, gsize count, gpointer user_data, GCancellable *cancellable,
@@ -329,6 +342,19 @@ stored_layer_read_cb (void *buffer, gsize count, gpointer user_data, GCancellabl
     {
       source->done += (guint64) n;
       pd_pull_progress_set_layer (source->progress, source->index, NULL, source->done);
+      if (source->hasher != NULL)
+        pd_sha256_update (source->hasher, buffer, (gsize) n);
+    }
+  else if (source->hasher != NULL)
+    {
+      g_autofree char *computed = pd_sha256_finish (g_steal_pointer (&source->hasher));
+
+      if (!g_str_equal (computed, source->digest))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
+                       "the stored blob has digest %s, not %s", computed, source->digest);
+          return -1;
+        }
     }
   return n;
 }
@@ -340,7 +366,8 @@ apply_stored_layer (PdStore *store, PdDescriptor *layer, const char *diff_id,
                     GCancellable *cancellable, GError **error)
 {
   g_autofree char *path = pd_store_get_blob_path (store, layer->digest);
-  LayerSource source = { .progress = progress, .index = index };
+  LayerSource source = { .progress = progress, .index = index, .digest = layer->digest };
+  const char *checked_diff_id = layer_diff_id_to_check (layer, diff_id);
   gboolean ok;
 
   source.fd = open (path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -351,10 +378,14 @@ apply_stored_layer (PdStore *store, PdDescriptor *layer, const char *diff_id,
                    g_strerror (errsv));
       return FALSE;
     }
-  /* the diff_id check covers the stored blob too: a rotten blob fails here */
-  ok = pd_archive_apply_layer (stored_layer_read_cb, &source, diff_id, staging_dir,
+  /* the diff_id check covers the stored blob too: a rotten blob fails here; without one, the
+   * blob's own digest does */
+  if (checked_diff_id == NULL)
+    source.hasher = pd_sha256_new ();
+  ok = pd_archive_apply_layer (stored_layer_read_cb, &source, checked_diff_id, staging_dir,
                                helper_path, limits, NULL, cancellable, error);
   close (source.fd);
+  g_clear_pointer (&source.hasher, pd_sha256_free);
   return ok;
 }
 
@@ -545,8 +576,8 @@ download_layer (PdRegistryClient *client, PdStore *store, PdDescriptor *layer,
 
   pd_pull_progress_set_layer (progress, index, "downloading", 0);
   thread = g_thread_new ("pd-download", download_thread, &download);
-  ok = pd_archive_apply_layer (download_read_cb, &download, diff_id, staging_dir, helper_path,
-                               limits, NULL, cancellable, &local_error);
+  ok = pd_archive_apply_layer (download_read_cb, &download, layer_diff_id_to_check (layer, diff_id),
+                               staging_dir, helper_path, limits, NULL, cancellable, &local_error);
   /* the layer may end (or fail) before the blob: stop the downloader either way */
   download_cancelled_cb (NULL, &download);
   g_thread_join (thread);
