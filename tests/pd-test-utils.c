@@ -356,6 +356,10 @@ list_tree_rec (GString *out, const char *root, const char *rel)
           g_assert_no_error (error);
           g_string_append_printf (out, "%s l ->%s\n", child_rel, target);
         }
+      else if (S_ISFIFO (st.st_mode))
+        {
+          g_string_append_printf (out, "%s p%o\n", child_rel, (guint) (st.st_mode & 07777));
+        }
       else
         {
           g_string_append_printf (out, "%s ?%o\n", child_rel, (guint) st.st_mode);

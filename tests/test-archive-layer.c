@@ -194,7 +194,7 @@ assert_tree (Fixture *f, const char *expected)
 static const PdTestEntry good_layer[] = {
   { T_DIR, "bin" },
   { T_FILE, "bin/tool", NULL, 0755, "#!tool" },
-  /* setuid and setgid are stripped, and so is the sticky bit */
+  /* setuid and setgid are stripped; the sticky bit stays */
   { T_FILE, "bin/suid", NULL, 04755, "S" },
   { T_FILE, "bin/sgid", NULL, 02711, "G" },
   { T_DIR, "tmp", NULL, 01777 },
@@ -204,7 +204,7 @@ static const PdTestEntry good_layer[] = {
   { T_HARDLINK, "etc/conf-link", "etc/conf" },
   { T_SYMLINK, "tool", "bin/tool" },
   { T_SYMLINK, "abs", "/etc/passwd" },
-  /* device nodes and fifos are dropped; their directory stays */
+  /* device nodes are dropped, their directory stays; FIFOs stay */
   { T_DIR, "dev" },
   { T_CHR, "dev/null" },
   { T_BLK, "dev/loop0" },
@@ -219,11 +219,12 @@ static const PdTestEntry good_layer[] = {
   "bin/suid f755 S\n" \
   "bin/tool f755 #!tool\n" \
   "dev d755\n" \
+  "dev/fifo p644\n" \
   "etc d755\n" \
   "etc/conf f640 conf\n" \
   "etc/conf-link f640 conf\n" \
   "shared d775\n" \
-  "tmp d777\n" \
+  "tmp d1777\n" \
   "tool l ->bin/tool\n"
 
 static void

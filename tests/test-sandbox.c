@@ -676,6 +676,23 @@ test_prepare_rootfs_symlinks (PdTestSandboxFixture *fixture, gconstpointer user_
 
       g_assert_no_errno (unlink (link));
     }
+
+  /* a rootfs may hold FIFOs now: one where a file is bind-mounted is refused, not used */
+  {
+    g_autoptr(GError) error = NULL;
+    g_autoptr(PdPluginConfig) config = pd_test_probe_config ("\"Network\": {\"Type\": \"host\"}");
+    g_autoptr(PdPluginSettings) settings = pd_plugin_settings_new_from_config (config);
+    g_autofree char *hosts = g_build_filename (fixture->rootfs, "etc", "hosts", NULL);
+    PdSandboxSpec spec = pd_test_sandbox_spec (config, settings);
+
+    spec.rootfs = fixture->rootfs;
+    spec.runtime_dir = fixture->runtime;
+    pd_test_rm_rf (hosts);
+    g_assert_no_errno (mkfifo (hosts, 0644));
+    g_assert_false (pd_sandbox_prepare_rootfs (&spec, &error));
+    g_assert_error (error, PD_ERROR, PD_ERROR_SANDBOX_FAILED);
+    g_assert_nonnull (strstr (error->message, "is not a regular file"));
+  }
 }
 
 int

@@ -810,9 +810,12 @@ copy_rootfs_entry (IngestContext *ctx, struct archive *reader, struct archive_en
             archive_entry_set_symlink (out, symlink);
             break;
           }
+        case AE_IFIFO:
+          /* a FIFO needs no privilege to make and reaches nothing outside the rootfs */
+          archive_entry_set_filetype (out, AE_IFIFO);
+          break;
         case AE_IFCHR:
         case AE_IFBLK:
-        case AE_IFIFO:
         case AE_IFSOCK:
           g_info ("dropping special file \"%s\" from the context", escaped);
           return TRUE;
@@ -832,10 +835,11 @@ copy_rootfs_entry (IngestContext *ctx, struct archive *reader, struct archive_en
   if (archive_entry_filetype (out) == AE_IFLNK && hardlink == NULL)
     g_hash_table_add (ctx->symlinks, g_strdup (name));
 
-  /* a fresh entry: no xattrs (security.capability), ACLs, file flags or sparse maps survive */
-  archive_entry_set_perm (out, archive_entry_perm (entry) & 0777);
-  if ((archive_entry_perm (entry) & (S_ISUID | S_ISGID | S_ISVTX)) != 0)
-    g_debug ("stripping setuid/setgid/sticky bits from \"%s\"", escaped);
+  /* a fresh entry: no xattrs (security.capability), ACLs, file flags or sparse maps survive;
+   * the sticky bit stays (a /tmp of the rootfs needs it), setuid and setgid do not */
+  archive_entry_set_perm (out, archive_entry_perm (entry) & 01777);
+  if ((archive_entry_perm (entry) & (S_ISUID | S_ISGID)) != 0)
+    g_debug ("stripping setuid/setgid bits from \"%s\"", escaped);
   archive_entry_set_uid (out, archive_entry_uid (entry));
   archive_entry_set_gid (out, archive_entry_gid (entry));
   if (archive_entry_uname (entry) != NULL)

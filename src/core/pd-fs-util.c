@@ -312,7 +312,8 @@ pd_read_file_at (int dirfd, const char *name, gsize max_size, GError **error)
 
   /* a GByteArray holds at most G_MAXUINT bytes */
   max_size = MIN (max_size, (gsize) G_MAXUINT);
-  fd = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+  /* O_NONBLOCK: a FIFO in its place must not block us before the S_ISREG check */
+  fd = openat (dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0)
     {
       pd_set_error_from_errno (error, errno, "cannot open %s", name);

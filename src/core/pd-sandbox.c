@@ -768,8 +768,8 @@ ensure_path (int rootfd, const char *path, gboolean is_file, GError **error)
                                   g_strerror (errno));
           else if (S_ISLNK (st.st_mode))
             ok = pd_sandbox_fail (error, "%s in the plugin rootfs is a symlink", shown->str);
-          else if (S_ISDIR (st.st_mode))
-            ok = pd_sandbox_fail (error, "%s in the plugin rootfs is a directory, not a file",
+          else if (!S_ISREG (st.st_mode))
+            ok = pd_sandbox_fail (error, "%s in the plugin rootfs is not a regular file",
                                   shown->str);
         }
       else

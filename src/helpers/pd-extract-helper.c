@@ -201,8 +201,9 @@ enter_root (const char *dir)
  * CAP_CHOWN for the entries' owners; CAP_DAC_OVERRIDE to write into directories of other
  * owners or without write permission (a lower layer's, or one made by this layer before its
  * final mode is set); CAP_FOWNER to set modes and times on files it chowned away, and to
- * hard-link them (fs.protected_hardlinks). No CAP_FSETID: the daemon strips setuid, setgid and
- * sticky bits; no CAP_MKNOD: it drops device nodes and FIFOs. CAP_SYS_CHROOT was only needed
+ * hard-link them (fs.protected_hardlinks), and to set the sticky bit on a directory it chowned
+ * away. No CAP_FSETID: the daemon strips setuid and setgid bits; no CAP_MKNOD: it drops device
+ * nodes (a FIFO needs no capability). CAP_SYS_CHROOT was only needed
  * for the chroot, before this. */
 static const int kept_capabilities[] = { CAP_CHOWN, CAP_DAC_OVERRIDE, CAP_FOWNER };
 
@@ -286,7 +287,7 @@ static const char * const killed_syscalls[] = {
   "umount", "umount2", "pivot_root", "chroot", "unshare", "setns", "kexec_load",
   "kexec_file_load", "bpf", "keyctl", "add_key", "request_key", "init_module",
   "finit_module", "delete_module", "open_by_handle_at", "name_to_handle_at",
-  "process_vm_readv", "process_vm_writev", "mknod", "mknodat", "kill", "tkill",
+  "process_vm_readv", "process_vm_writev", "kill", "tkill",
   "perf_event_open", "userfaultfd", "fsopen", "fsmount", "fsconfig", "move_mount",
   "open_tree", "mount_setattr", "io_uring_setup", "io_uring_enter", "io_uring_register",
   "reboot", "swapon", "swapoff", "acct", "iopl", "ioperm", "personality", "quotactl",
@@ -335,6 +336,13 @@ install_seccomp (void)
   if (r == 0)
     r = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (mprotect), 1,
                           SCMP_A2 (SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  /* FIFOs only (libarchive's mkfifo()); a device node is refused even with CAP_MKNOD */
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (mknodat), 1,
+                          SCMP_A2 (SCMP_CMP_MASKED_EQ, S_IFMT, S_IFIFO));
+  if (r == 0)
+    r = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (mknod), 1,
+                          SCMP_A1 (SCMP_CMP_MASKED_EQ, S_IFMT, S_IFIFO));
   /* abort () signals itself; no other process */
   if (r == 0)
     r = seccomp_rule_add (ctx, SCMP_ACT_ALLOW, SCMP_SYS (tgkill), 1,
@@ -845,7 +853,7 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
             return fail_with (EXIT_INVALID, "invalid-archive", "unsafe hard link target");
           archive_entry_set_size (entry, 0);
         }
-      else if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
+      else if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && type != AE_IFIFO)
         {
           return fail_with (EXIT_INVALID, "invalid-archive", "unsupported entry type");
         }
@@ -856,7 +864,7 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
           return EXIT_LIMITS;
         }
       /* the daemon strips these already; never restore them from whatever reached us */
-      archive_entry_set_perm (entry, archive_entry_perm (entry) & 0777);
+      archive_entry_set_perm (entry, archive_entry_perm (entry) & 01777);
       archive_entry_xattr_clear (entry);
       archive_entry_acl_clear (entry);
       archive_entry_set_fflags (entry, 0, 0);
