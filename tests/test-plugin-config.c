@@ -61,8 +61,9 @@ test_config_sshfs (void)
   g_assert_null (config->rootfs_type);
   g_assert_null (config->rootfs_diff_ids);
   g_assert_cmpstr (config->args_name, ==, "");
-  g_assert_cmpstrv (config->args_value, EMPTY_STRV);
-  g_assert_cmpstrv (config->args_settable, EMPTY_STRV);
+  /* absent lists stay absent (Go's nil) */
+  g_assert_null (config->args_value);
+  g_assert_null (config->args_settable);
 
   g_assert_cmpuint (config->mounts->len, ==, 1);
   mount = config->mounts->pdata[0];
@@ -78,7 +79,7 @@ test_config_sshfs (void)
   device = config->linux_devices->pdata[0];
   g_assert_cmpstr (device->name, ==, "");
   g_assert_cmpstr (device->path, ==, "/dev/fuse");
-  g_assert_cmpstrv (device->settable, EMPTY_STRV);
+  g_assert_null (device->settable);
 
   g_assert_cmpuint (config->env->len, ==, 1);
   env = config->env->pdata[0];
@@ -103,12 +104,12 @@ test_config_sample (void)
   g_assert_cmpstr (config->workdir, ==, "");
   g_assert_cmpstr (config->network_type, ==, "");
   g_assert_cmpstr (config->propagated_mount, ==, "/data");
-  /* nulls for slices read as empty, like Go */
-  g_assert_cmpstrv (config->linux_capabilities, EMPTY_STRV);
-  g_assert_cmpstrv (config->args_settable, EMPTY_STRV);
-  g_assert_cmpstrv (config->args_value, EMPTY_STRV);
-  g_assert_cmpuint (config->mounts->len, ==, 0);
-  g_assert_cmpuint (config->linux_devices->len, ==, 0);
+  /* null lists stay nil, like Go, and are written back as null (this is Docker's own output) */
+  g_assert_null (config->linux_capabilities);
+  g_assert_null (config->args_settable);
+  g_assert_null (config->args_value);
+  g_assert_null (config->mounts);
+  g_assert_null (config->linux_devices);
   g_assert_true (config->has_user);
   g_assert_cmpuint (config->user_uid, ==, 0);
   g_assert_cmpuint (config->user_gid, ==, 0);
@@ -171,7 +172,7 @@ test_config_null_vs_absent (void)
     "{\"Entrypoint\":[\"/p\"],"
     "\"Mounts\":[{\"Name\":\"a\",\"Destination\":\"/a\",\"Source\":null},"
     "{\"Name\":\"b\",\"Destination\":\"/b\"},"
-    "{\"Name\":\"c\",\"Destination\":\"/c\",\"Source\":\"\"}],"
+    "{\"Name\":\"c\",\"Destination\":\"/c\",\"Source\":\"\",\"Options\":[],\"Settable\":null}],"
     "\"Env\":[{\"Name\":\"A\",\"Value\":null},{\"Name\":\"B\"},{\"Name\":\"C\",\"Value\":\"\"}],"
     "\"Linux\":{\"Devices\":[{\"Name\":\"d\",\"Path\":null},{\"Name\":\"e\",\"Path\":\"/dev/e\"}]}}");
   g_autoptr(PdPluginSettings) settings = pd_plugin_settings_new_from_config (config);
@@ -194,11 +195,14 @@ test_config_null_vs_absent (void)
 
   node = pd_plugin_config_to_json (config);
   json = pd_json_to_go_data (node, NULL);
-  g_assert_nonnull (strstr (json, "\"Name\":\"a\",\"Options\":[],\"Settable\":[],\"Source\":null,"));
-  g_assert_nonnull (strstr (json, "\"Name\":\"c\",\"Options\":[],\"Settable\":[],\"Source\":\"\","));
-  g_assert_nonnull (strstr (json, "{\"Description\":\"\",\"Name\":\"A\",\"Settable\":[],\"Value\":null}"));
-  g_assert_nonnull (strstr (json, "{\"Description\":\"\",\"Name\":\"C\",\"Settable\":[],\"Value\":\"\"}"));
-  g_assert_nonnull (strstr (json, "{\"Description\":\"\",\"Name\":\"d\",\"Path\":null,\"Settable\":[]}"));
+  /* absent and null lists are written as null, as Go writes a nil slice; [] stays [] */
+  g_assert_nonnull (strstr (json, "\"Name\":\"a\",\"Options\":null,\"Settable\":null,\"Source\":null,"));
+  g_assert_nonnull (strstr (json, "\"Name\":\"c\",\"Options\":[],\"Settable\":null,\"Source\":\"\","));
+  g_assert_nonnull (strstr (json, "{\"Description\":\"\",\"Name\":\"A\",\"Settable\":null,\"Value\":null}"));
+  g_assert_nonnull (strstr (json, "{\"Description\":\"\",\"Name\":\"C\",\"Settable\":null,\"Value\":\"\"}"));
+  g_assert_nonnull (strstr (json, "{\"Description\":\"\",\"Name\":\"d\",\"Path\":null,\"Settable\":null}"));
+  g_assert_nonnull (strstr (json, "\"Args\":{\"Description\":\"\",\"Name\":\"\",\"Settable\":null,\"Value\":null}"));
+  g_assert_nonnull (strstr (json, "\"Capabilities\":null"));
 }
 
 /* the capabilities of <linux/capability.h>, with their values: a config may name each */
@@ -574,7 +578,7 @@ test_config_rejects_raw_bytes (void)
 }
 
 static const char sshfs_go_json[] =
-  "{\"Args\":{\"Description\":\"\",\"Name\":\"\",\"Settable\":[],\"Value\":[]},"
+  "{\"Args\":{\"Description\":\"\",\"Name\":\"\",\"Settable\":null,\"Value\":null},"
   "\"Description\":\"sshFS plugin for Docker\","
   "\"Documentation\":\"https://docs.docker.com/engine/extend/plugins/\","
   "\"Entrypoint\":[\"/docker-volume-sshfs\"],"
@@ -582,7 +586,7 @@ static const char sshfs_go_json[] =
   "\"Interface\":{\"Socket\":\"sshfs.sock\",\"Types\":[\"docker.volumedriver/1.0\"]},"
   "\"IpcHost\":false,"
   "\"Linux\":{\"AllowAllDevices\":false,\"Capabilities\":[\"CAP_SYS_ADMIN\"],"
-  "\"Devices\":[{\"Description\":\"\",\"Name\":\"\",\"Path\":\"/dev/fuse\",\"Settable\":[]}]},"
+  "\"Devices\":[{\"Description\":\"\",\"Name\":\"\",\"Path\":\"/dev/fuse\",\"Settable\":null}]},"
   "\"Mounts\":[{\"Description\":\"\",\"Destination\":\"/mnt/state\",\"Name\":\"state\","
   "\"Options\":[\"rbind\"],\"Settable\":[\"source\"],\"Source\":\"/var/lib/docker/plugins/\","
   "\"Type\":\"bind\"}],"
@@ -680,6 +684,22 @@ assert_configs_equal (const PdPluginConfig *a, const PdPluginConfig *b)
   g_assert_cmpstr (da, ==, db);
 }
 
+/* Docker still writes DockerVersion (omitempty) into the configs it creates; it is kept */
+static void
+test_config_docker_version (void)
+{
+  g_autoptr(PdPluginConfig) with = pd_test_parse_config (
+    "{\"Entrypoint\":[\"/p\"],\"DockerVersion\":\"20.10.24+dfsg1\"}");
+  g_autoptr(PdPluginConfig) without = pd_test_parse_config ("{\"Entrypoint\":[\"/p\"]}");
+  g_autofree char *with_data = pd_plugin_config_to_data (with, NULL);
+  g_autofree char *without_data = pd_plugin_config_to_data (without, NULL);
+
+  g_assert_cmpstr (with->docker_version, ==, "20.10.24+dfsg1");
+  g_assert_nonnull (strstr (with_data, ",\"Description\":\"\",\"DockerVersion\":\"20.10.24+dfsg1\","
+                                       "\"Documentation\":"));
+  g_assert_null (strstr (without_data, "DockerVersion"));
+}
+
 static void
 test_config_round_trip (void)
 {
@@ -701,8 +721,10 @@ test_config_round_trip (void)
 
       copy = pd_plugin_config_copy (config);
       assert_configs_equal (config, copy);
-      g_assert_true (copy->mounts != config->mounts);
-      if (config->mounts->len > 0)
+      /* a deep copy; an absent list stays absent */
+      g_assert_true (config->mounts == NULL ? copy->mounts == NULL
+                                            : copy->mounts != config->mounts);
+      if (config->mounts != NULL && config->mounts->len > 0)
         g_assert_true (copy->mounts->pdata[0] != config->mounts->pdata[0]);
 
       /* json-glib's own generator output of the node reads back the same */
@@ -825,6 +847,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin-config/parse/case-insensitive", test_config_case_insensitive);
   g_test_add_func ("/plugin-config/parse/unknown-keys", test_config_unknown_keys);
   g_test_add_func ("/plugin-config/parse/null-vs-absent", test_config_null_vs_absent);
+  g_test_add_func ("/plugin-config/parse/docker-version", test_config_docker_version);
   g_test_add_func ("/plugin-config/parse/edges", test_config_accepts_edges);
   g_test_add_func ("/plugin-config/reject/table", test_config_rejects);
   g_test_add_func ("/plugin-config/reject/raw-bytes", test_config_rejects_raw_bytes);

@@ -87,7 +87,7 @@ test_settings_json (void)
   /* Go's plugin.Settings order: Args, Devices, Env, Mounts */
   g_assert_cmpstr (data, ==,
                    "{\"Args\":[],"
-                   "\"Devices\":[{\"Description\":\"\",\"Name\":\"\",\"Path\":\"/dev/fuse\",\"Settable\":[]}],"
+                   "\"Devices\":[{\"Description\":\"\",\"Name\":\"\",\"Path\":\"/dev/fuse\",\"Settable\":null}],"
                    "\"Env\":[\"DEBUG=0\"],"
                    "\"Mounts\":[{\"Description\":\"\",\"Destination\":\"/mnt/state\",\"Name\":\"state\","
                    "\"Options\":[\"rbind\"],\"Settable\":[\"source\"],\"Source\":\"/var/lib/docker/plugins/\","

@@ -504,8 +504,13 @@ void
 pd_json_builder_add_strv (JsonBuilder *builder, const char *key, const char *const *strv)
 {
   json_builder_set_member_name (builder, key);
+  if (strv == NULL)
+    {
+      json_builder_add_null_value (builder);
+      return;
+    }
   json_builder_begin_array (builder);
-  for (guint i = 0; strv != NULL && strv[i] != NULL; i++)
+  for (guint i = 0; strv[i] != NULL; i++)
     json_builder_add_string_value (builder, strv[i]);
   json_builder_end_array (builder);
 }

@@ -46,7 +46,7 @@ char *pd_json_to_go_data (JsonNode *node, gsize *len);
 
 /* "@parent.@name" (just @name when @parent is NULL or empty): a key path for messages */
 char *pd_json_path_join (const char *parent, const char *name);
-/* adds member @key, an array of the strings of @strv (NULL gives []) */
+/* adds member @key, an array of the strings of @strv (NULL gives null, as Go's nil slice) */
 void pd_json_builder_add_strv (JsonBuilder *builder, const char *key, const char *const *strv);
 /* The first member of @object named @name in any ASCII case that holds a string, as Go decodes
  * keys, or NULL */

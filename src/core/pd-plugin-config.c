@@ -116,21 +116,22 @@ get_strv (PdJsonValue *object, const char *parent, const char *name, GStrv *out,
   g_autofree char *path = pd_json_path_join (parent, name);
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
 
+  /* absent or null stays NULL, so that it is written back as null, as Go does for a nil
+   * slice; [] stays an empty list */
   *out = NULL;
-  if (v != NULL && v->kind != PD_JSON_NULL)
+  if (v == NULL || v->kind == PD_JSON_NULL)
+    return TRUE;
+  if (v->kind != PD_JSON_ARRAY)
+    return fail_type (path, "an array of strings", v, error);
+  for (guint i = 0; i < v->items->len; i++)
     {
-      if (v->kind != PD_JSON_ARRAY)
-        return fail_type (path, "an array of strings", v, error);
-      for (guint i = 0; i < v->items->len; i++)
+      PdJsonValue *item = v->items->pdata[i];
+      if (item->kind != PD_JSON_STRING)
         {
-          PdJsonValue *item = v->items->pdata[i];
-          if (item->kind != PD_JSON_STRING)
-            {
-              g_autofree char *item_path = g_strdup_printf ("%s[%u]", path, i);
-              return fail_type (item_path, "a string", item, error);
-            }
-          g_strv_builder_add (builder, item->text);
+          g_autofree char *item_path = g_strdup_printf ("%s[%u]", path, i);
+          return fail_type (item_path, "a string", item, error);
         }
+      g_strv_builder_add (builder, item->text);
     }
   *out = g_strv_builder_end (builder);
   return TRUE;
@@ -407,15 +408,11 @@ pd_config_devices_copy (GPtrArray *devices)
   return ptr_array_copy (devices, device_copy_func, (GDestroyNotify) pd_config_device_free);
 }
 
-static PdPluginConfig *
-pd_plugin_config_new_empty (void)
+/* a list of the config: NULL (Go's nil, written as null) stays NULL */
+static GPtrArray *
+config_list_copy (GPtrArray *array, GCopyFunc copy_func, GDestroyNotify free_func)
 {
-  PdPluginConfig *config = g_new0 (PdPluginConfig, 1);
-
-  config->mounts = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_config_mount_free);
-  config->env = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_config_env_free);
-  config->linux_devices = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_config_device_free);
-  return config;
+  return array != NULL ? ptr_array_copy (array, copy_func, free_func) : NULL;
 }
 
 void
@@ -425,6 +422,7 @@ pd_plugin_config_free (PdPluginConfig *config)
     return;
   g_free (config->description);
   g_free (config->documentation);
+  g_free (config->docker_version);
   g_strfreev (config->interface_types);
   g_free (config->interface_socket);
   g_free (config->protocol_scheme);
@@ -455,6 +453,7 @@ pd_plugin_config_copy (const PdPluginConfig *config)
   copy = g_new0 (PdPluginConfig, 1);
   copy->description = g_strdup (config->description);
   copy->documentation = g_strdup (config->documentation);
+  copy->docker_version = g_strdup (config->docker_version);
   copy->interface_types = g_strdupv (config->interface_types);
   copy->interface_socket = g_strdup (config->interface_socket);
   copy->protocol_scheme = g_strdup (config->protocol_scheme);
@@ -464,15 +463,17 @@ pd_plugin_config_copy (const PdPluginConfig *config)
   copy->propagated_mount = g_strdup (config->propagated_mount);
   copy->ipc_host = config->ipc_host;
   copy->pid_host = config->pid_host;
-  copy->mounts = pd_config_mounts_copy (config->mounts);
-  copy->env = ptr_array_copy (config->env, env_copy_func, (GDestroyNotify) pd_config_env_free);
+  copy->mounts = config_list_copy (config->mounts, mount_copy_func,
+                                   (GDestroyNotify) pd_config_mount_free);
+  copy->env = config_list_copy (config->env, env_copy_func, (GDestroyNotify) pd_config_env_free);
   copy->args_name = g_strdup (config->args_name);
   copy->args_description = g_strdup (config->args_description);
   copy->args_settable = g_strdupv (config->args_settable);
   copy->args_value = g_strdupv (config->args_value);
   copy->linux_capabilities = g_strdupv (config->linux_capabilities);
   copy->linux_allow_all_devices = config->linux_allow_all_devices;
-  copy->linux_devices = pd_config_devices_copy (config->linux_devices);
+  copy->linux_devices = config_list_copy (config->linux_devices, device_copy_func,
+                                          (GDestroyNotify) pd_config_device_free);
   copy->has_user = config->has_user;
   copy->user_uid = config->user_uid;
   copy->user_gid = config->user_gid;
@@ -566,22 +567,26 @@ parse_env (PdJsonValue *v, const char *path, PdConfigEnv **out, GError **error)
 typedef gboolean (*ParseItemFunc) (PdJsonValue *v, const char *path, gpointer *out, GError **error);
 
 static gboolean
-parse_list (PdJsonValue *object, const char *parent, const char *name, GPtrArray *into,
-            ParseItemFunc func, GError **error)
+parse_list (PdJsonValue *object, const char *parent, const char *name, GPtrArray **into,
+            ParseItemFunc func, GDestroyNotify free_func, GError **error)
 {
   g_autofree char *path = pd_json_path_join (parent, name);
   PdJsonValue *array = NULL;
 
+  /* absent or null stays NULL, as for get_strv() */
   if (!get_array (object, parent, name, &array, error))
     return FALSE;
-  for (guint i = 0; array != NULL && i < array->items->len; i++)
+  if (array == NULL)
+    return TRUE;
+  *into = g_ptr_array_new_full (array->items->len, free_func);
+  for (guint i = 0; i < array->items->len; i++)
     {
       g_autofree char *item_path = g_strdup_printf ("%s[%u]", path, i);
       gpointer item = NULL;
 
       if (!func (array->items->pdata[i], item_path, &item, error))
         return FALSE;
-      g_ptr_array_add (into, item);
+      g_ptr_array_add (*into, item);
     }
   return TRUE;
 }
@@ -598,7 +603,7 @@ parse_interface (PdPluginConfig *config, PdJsonValue *root, GError **error)
       !get_string (iface, "Interface", "ProtocolScheme", &config->protocol_scheme, error))
     return FALSE;
 
-  for (guint i = 0; config->interface_types[i] != NULL; i++)
+  for (guint i = 0; config->interface_types != NULL && config->interface_types[i] != NULL; i++)
     if (!interface_type_parse (config->interface_types[i], NULL, NULL))
       {
         g_autofree char *path = g_strdup_printf ("Interface.Types[%u]", i);
@@ -620,7 +625,7 @@ parse_interface (PdPluginConfig *config, PdJsonValue *root, GError **error)
     }
   /* the daemon talks to a plugin that implements an interface through this socket: without a
    * name there is nothing to wait for at enable time */
-  if (config->interface_types[0] != NULL && socket[0] == '\0')
+  if (config->interface_types != NULL && config->interface_types[0] != NULL && socket[0] == '\0')
     {
       g_set_error_literal (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
                            "config: Interface.Socket must name the plugin's socket when "
@@ -643,11 +648,12 @@ parse_linux (PdPluginConfig *config, PdJsonValue *root, GError **error)
   if (!get_object (root, NULL, "Linux", &linux_obj, error) ||
       !get_strv (linux_obj, "Linux", "Capabilities", &config->linux_capabilities, error) ||
       !get_bool (linux_obj, "Linux", "AllowAllDevices", &config->linux_allow_all_devices, error) ||
-      !parse_list (linux_obj, "Linux", "Devices", config->linux_devices,
-                   (ParseItemFunc) parse_device, error))
+      !parse_list (linux_obj, "Linux", "Devices", &config->linux_devices,
+                   (ParseItemFunc) parse_device, (GDestroyNotify) pd_config_device_free, error))
     return FALSE;
 
-  for (guint i = 0; config->linux_capabilities[i] != NULL; i++)
+  for (guint i = 0; config->linux_capabilities != NULL && config->linux_capabilities[i] != NULL;
+       i++)
     if (pd_linux_capability_from_name (config->linux_capabilities[i]) < 0)
       {
         g_autofree char *path = g_strdup_printf ("Linux.Capabilities[%u]", i);
@@ -680,7 +686,7 @@ parse_rootfs (PdPluginConfig *config, PdJsonValue *root, GError **error)
     {
       if (!get_strv (rootfs, "rootfs", "diff_ids", &config->rootfs_diff_ids, error))
         return FALSE;
-      for (guint i = 0; config->rootfs_diff_ids[i] != NULL; i++)
+      for (guint i = 0; config->rootfs_diff_ids != NULL && config->rootfs_diff_ids[i] != NULL; i++)
         if (!pd_digest_is_valid (config->rootfs_diff_ids[i]))
           {
             g_autofree char *path = g_strdup_printf ("rootfs.diff_ids[%u]", i);
@@ -710,12 +716,12 @@ check_mounts_apart (const PdPluginConfig *config, GError **error)
       g_ptr_array_add (dests, config->propagated_mount);
       g_ptr_array_add (names, g_strdup ("PropagatedMount"));
     }
-  for (guint i = 0; i < config->mounts->len; i++)
+  for (guint i = 0; config->mounts != NULL && i < config->mounts->len; i++)
     {
       g_ptr_array_add (dests, ((PdConfigMount *) config->mounts->pdata[i])->destination);
       g_ptr_array_add (names, g_strdup_printf ("Mounts[%u].Destination", i));
     }
-  for (guint i = 0; i < config->linux_devices->len; i++)
+  for (guint i = 0; config->linux_devices != NULL && i < config->linux_devices->len; i++)
     {
       g_ptr_array_add (dests, ((PdConfigDevice *) config->linux_devices->pdata[i])->path);
       g_ptr_array_add (names, g_strdup_printf ("Linux.Devices[%u].Path", i));
@@ -745,7 +751,7 @@ check_mounts_apart (const PdPluginConfig *config, GError **error)
 PdPluginConfig *
 pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
 {
-  g_autoptr(PdPluginConfig) config = pd_plugin_config_new_empty ();
+  g_autoptr(PdPluginConfig) config = g_new0 (PdPluginConfig, 1);
   g_autoptr(PdJsonValue) root = NULL;
   PdJsonValue *network = NULL;
   PdJsonValue *args = NULL;
@@ -768,6 +774,7 @@ pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
 
   if (!get_string (root, NULL, "Description", &config->description, error) ||
       !get_string (root, NULL, "Documentation", &config->documentation, error) ||
+      !get_string (root, NULL, "DockerVersion", &config->docker_version, error) ||
       !parse_interface (config, root, error) ||
       !get_strv (root, NULL, "Entrypoint", &config->entrypoint, error) ||
       !get_string (root, NULL, "WorkDir", &config->workdir, error) ||
@@ -776,8 +783,10 @@ pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
       !get_string (root, NULL, "PropagatedMount", &config->propagated_mount, error) ||
       !get_bool (root, NULL, "IpcHost", &config->ipc_host, error) ||
       !get_bool (root, NULL, "PidHost", &config->pid_host, error) ||
-      !parse_list (root, NULL, "Mounts", config->mounts, (ParseItemFunc) parse_mount, error) ||
-      !parse_list (root, NULL, "Env", config->env, (ParseItemFunc) parse_env, error) ||
+      !parse_list (root, NULL, "Mounts", &config->mounts, (ParseItemFunc) parse_mount,
+                   (GDestroyNotify) pd_config_mount_free, error) ||
+      !parse_list (root, NULL, "Env", &config->env, (ParseItemFunc) parse_env,
+                   (GDestroyNotify) pd_config_env_free, error) ||
       !get_object (root, NULL, "Args", &args, error) ||
       !get_string (args, "Args", "Name", &config->args_name, error) ||
       !get_string (args, "Args", "Description", &config->args_description, error) ||
@@ -791,7 +800,7 @@ pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
     return NULL;
   config->has_user = user != NULL;
 
-  if (config->entrypoint[0] == NULL)
+  if (config->entrypoint == NULL || config->entrypoint[0] == NULL)
     {
       g_set_error_literal (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
                            "config: Entrypoint must not be empty");
@@ -906,6 +915,7 @@ pd_plugin_config_check_limits (const PdPluginConfig *config, GError **error)
 
   if (!limit_string ("Description", config->description, PD_CONFIG_TEXT_MAX, error) ||
       !limit_string ("Documentation", config->documentation, PD_CONFIG_TEXT_MAX, error) ||
+      !limit_string ("DockerVersion", config->docker_version, PD_CONFIG_NAME_MAX, error) ||
       !limit_strv ("Interface.Types", (const char *const *) config->interface_types,
                    PD_CONFIG_NAME_MAX, error) ||
       !limit_strv ("Entrypoint", (const char *const *) config->entrypoint,
@@ -1099,14 +1109,19 @@ add_env (JsonBuilder *b, gconstpointer item)
   json_builder_end_object (b);
 }
 
-/* member @key, an array of @items written by @add (NULL gives []) */
+/* member @key, an array of @items written by @add (NULL gives null, as Go's nil slice) */
 static void
 add_array (JsonBuilder *b, const char *key, GPtrArray *items,
            void (*add) (JsonBuilder *b, gconstpointer item))
 {
   json_builder_set_member_name (b, key);
+  if (items == NULL)
+    {
+      json_builder_add_null_value (b);
+      return;
+    }
   json_builder_begin_array (b);
-  for (guint i = 0; items != NULL && i < items->len; i++)
+  for (guint i = 0; i < items->len; i++)
     add (b, items->pdata[i]);
   json_builder_end_array (b);
 }
@@ -1141,7 +1156,9 @@ pd_plugin_config_to_json (const PdPluginConfig *config)
   json_builder_end_object (b);
 
   add_string (b, "Description", config->description);
-  /* DockerVersion (omitempty, deprecated and since removed from the type) is never written */
+  /* omitempty in Go */
+  if (config->docker_version[0] != '\0')
+    add_string (b, "DockerVersion", config->docker_version);
   add_string (b, "Documentation", config->documentation);
   pd_json_builder_add_strv (b, "Entrypoint", (const char *const *) config->entrypoint);
 

@@ -40,6 +40,7 @@ typedef struct {
 typedef struct {
   char *description;
   char *documentation;
+  char *docker_version;     /* deprecated in Docker, kept as written ("" when absent) */
   GStrv interface_types;   /* "docker.volumedriver/1.0" */
   char *interface_socket;
   char *protocol_scheme;   /* "" or "moby.plugins.http/v1" */

@@ -231,22 +231,21 @@ json_get_strv (JsonObject *object, const char *parent, const char *name, GStrv *
   JsonNode *node = json_member (object, name);
   g_autofree char *path = pd_json_path_join (parent, name);
   g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
+  JsonArray *array;
 
+  /* null stays NULL (written back as null), as in the config */
   *out = NULL;
-  if (node != NULL && !JSON_NODE_HOLDS_NULL (node))
+  if (node == NULL || JSON_NODE_HOLDS_NULL (node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_ARRAY (node))
+    return settings_fail (error, path, "an array of strings");
+  array = json_node_get_array (node);
+  for (guint i = 0; i < json_array_get_length (array); i++)
     {
-      JsonArray *array;
-
-      if (!JSON_NODE_HOLDS_ARRAY (node))
+      JsonNode *item = json_array_get_element (array, i);
+      if (!JSON_NODE_HOLDS_VALUE (item) || json_node_get_value_type (item) != G_TYPE_STRING)
         return settings_fail (error, path, "an array of strings");
-      array = json_node_get_array (node);
-      for (guint i = 0; i < json_array_get_length (array); i++)
-        {
-          JsonNode *item = json_array_get_element (array, i);
-          if (!JSON_NODE_HOLDS_VALUE (item) || json_node_get_value_type (item) != G_TYPE_STRING)
-            return settings_fail (error, path, "an array of strings");
-          g_strv_builder_add (builder, json_node_get_string (item));
-        }
+      g_strv_builder_add (builder, json_node_get_string (item));
     }
   *out = g_strv_builder_end (builder);
   return TRUE;
@@ -288,6 +287,11 @@ pd_plugin_settings_new_from_json (JsonNode *node, GError **error)
   if (!json_get_strv (root, NULL, "Args", &settings->args, error) ||
       !json_get_strv (root, NULL, "Env", &settings->env, error))
     return NULL;
+  /* Docker's settings always have these lists, if empty */
+  if (settings->args == NULL)
+    settings->args = g_new0 (char *, 1);
+  if (settings->env == NULL)
+    settings->env = g_new0 (char *, 1);
 
   mounts = json_get_array (root, "Mounts", &ok);
   if (!ok)

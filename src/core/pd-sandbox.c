@@ -170,7 +170,7 @@ add_mount (GPtrArray *argv, const PdConfigMount *mount, GError **error)
   if (!is_tmpfs && !check_host_path ("mount source", mount->source, error))
     return FALSE;
 
-  for (guint i = 0; mount->options[i] != NULL; i++)
+  for (guint i = 0; mount->options != NULL && mount->options[i] != NULL; i++)
     {
       const char *opt = mount->options[i];
 
