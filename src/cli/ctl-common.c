@@ -11,6 +11,7 @@
 
 #include "ctl-common.h"
 #include "ctl-format.h"
+#include "pd-error.h"
 #include "pd-names.h"
 
 /* What every command shares: the connection to the daemon, option parsing, errors and exit
@@ -51,10 +52,10 @@ exit_status_for_error (const GError *error)
   if (name == NULL)
     return CTL_EXIT_FAILURE;
   if (g_str_equal (name, "org.freedesktop.DBus.Error.AccessDenied") ||
-      g_str_equal (name, "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired") ||
-      g_str_equal (name, PD_DBUS_ERROR_PREFIX "NotAuthorizedDismissed"))
+      g_str_equal (name, pd_error_to_dbus_name (PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED)) ||
+      g_str_equal (name, pd_error_to_dbus_name (PD_ERROR_NOT_AUTHORIZED_DISMISSED)))
     return CTL_EXIT_NOT_AUTHORIZED;
-  if (g_str_equal (name, PD_DBUS_ERROR_PREFIX "NoSuchPlugin") ||
+  if (g_str_equal (name, pd_error_to_dbus_name (PD_ERROR_NO_SUCH_PLUGIN)) ||
       g_str_equal (name, "org.freedesktop.DBus.Error.UnknownObject"))
     return CTL_EXIT_NO_SUCH_PLUGIN;
   return CTL_EXIT_FAILURE;

@@ -12,8 +12,8 @@
 #include "ctl-common.h"
 #include "ctl-credentials.h"
 #include "ctl-format.h"
+#include "pd-error.h"
 #include "pd-json.h"
-#include "pd-names.h"
 #include "pd-reference.h"
 
 /* Registry credentials as Docker's CLI finds them (command.ResolveAuthConfig), sent to the
@@ -316,7 +316,7 @@ ctl_report_registry_error (GError *error, const CtlRegistryAuth *auth)
   int status = ctl_report_error (error);
 
   if (auth->registry != NULL && auth->path != NULL &&
-      g_strcmp0 (name, PD_DBUS_ERROR_PREFIX "RegistryUnauthorized") == 0)
+      g_strcmp0 (name, pd_error_to_dbus_name (PD_ERROR_REGISTRY_UNAUTHORIZED)) == 0)
     {
       g_autofree char *shown_path = ctl_escape_line (auth->path);
 
