@@ -3,6 +3,7 @@
 
 #define G_LOG_DOMAIN "pd-job"
 
+#include "pd-call.h"
 #include "pd-dbus-error.h"
 #include "pd-error.h"
 #include "pd-job.h"
@@ -292,24 +293,6 @@ pd_job_handle_wait (PdDbusJob *object, GDBusMethodInvocation *invocation)
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 
-typedef struct {
-  PdJob *job;
-  GDBusMethodInvocation *invocation;
-  const PdAuthRule *rule;
-  GVariant *options;
-} PdJobCancelData;
-
-static void
-pd_job_cancel_data_free (PdJobCancelData *data)
-{
-  g_object_unref (data->job);
-  g_object_unref (data->invocation);
-  g_variant_unref (data->options);
-  g_free (data);
-}
-
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdJobCancelData, pd_job_cancel_data_free)
-
 /* TRUE if the Cancel() call still has to be carried out; otherwise it has been answered */
 static gboolean
 pd_job_cancel_precheck (PdJob *self, GDBusMethodInvocation *invocation)
@@ -342,44 +325,35 @@ pd_job_do_cancel (PdJob *self, GDBusMethodInvocation *invocation)
 static void
 pd_job_cancel_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(PdJobCancelData) data = user_data;
-  g_autoptr(GError) error = NULL;
+  g_autoptr(PdCall) call = user_data;
+  PdJob *self = PD_JOB (call->self);
 
-  if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
-    {
-      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
-      return;
-    }
   /* the job may have moved on while polkit was asking */
-  if (!pd_job_cancel_precheck (data->job, data->invocation))
-    return;
-  pd_job_do_cancel (data->job, data->invocation);
+  if (pd_call_authorized (call, result) && pd_job_cancel_precheck (self, call->invocation))
+    pd_job_do_cancel (self, call->invocation);
 }
 
 static void
 pd_job_cancel_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(PdJobCancelData) data = user_data;
+  g_autoptr(PdCall) call = user_data;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) details = NULL;
-  PdJob *self = data->job;
-  GDBusMethodInvocation *invocation;
-  const PdAuthRule *rule;
-  GVariant *options;
+  PdJob *self = PD_JOB (call->self);
+  GHashTable *details;
   guint32 uid = G_MAXUINT32;
 
   if (!pd_auth_get_caller_uid_finish (PD_AUTH (source), result, &uid, &error))
     {
-      pd_return_gerror (g_object_ref (data->invocation), g_steal_pointer (&error));
+      pd_call_reply_error (call, g_steal_pointer (&error));
       return;
     }
-  if (!pd_job_cancel_precheck (self, data->invocation))
+  if (!pd_job_cancel_precheck (self, call->invocation))
     return;
   /* the user that started the job and root need no authorization (the rule says so) */
-  if (pd_auth_rule_exempts (data->rule, uid,
+  if (pd_auth_rule_exempts (call->rule, uid,
                             pd_dbus_job_get_started_by_uid (PD_DBUS_JOB (self))))
     {
-      pd_job_do_cancel (self, data->invocation);
+      pd_job_do_cancel (self, call->invocation);
       return;
     }
 
@@ -388,11 +362,7 @@ pd_job_cancel_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                        (gpointer) pd_dbus_job_get_operation (PD_DBUS_JOB (self)));
   g_hash_table_insert (details, "plugin",
                        (gpointer) pd_dbus_job_get_plugin_name (PD_DBUS_JOB (self)));
-  invocation = data->invocation;
-  rule = data->rule;
-  options = data->options;
-  pd_auth_authorize_async (self->auth, invocation, rule, 0, details, options,
-                           pd_job_cancel_authorized_cb, g_steal_pointer (&data));
+  pd_call_authorize (g_steal_pointer (&call), 0, details, pd_job_cancel_authorized_cb);
 }
 
 static gboolean
@@ -400,23 +370,12 @@ pd_job_handle_cancel (PdDbusJob *object, GDBusMethodInvocation *invocation, GVar
 {
   PdJob *self = PD_JOB (object);
   static const char *const allowed[] = { "interactive", "b", NULL };
-  const PdAuthRule *rule = pd_auth_check_call (invocation, options, allowed);
-  g_autoptr(GDBusMethodInvocation) owned = NULL;
-  PdJobCancelData *data;
+  g_autoptr(PdCall) call = pd_call_begin (sizeof (PdCall), NULL, self, self->auth, invocation,
+                                          options, allowed);
 
-  if (rule == NULL)
+  if (call == NULL || !pd_job_cancel_precheck (self, invocation))
     return G_DBUS_METHOD_INVOCATION_HANDLED;
-  /* the handler owns the invocation; every reply below takes its own reference */
-  owned = invocation;
-  if (!pd_job_cancel_precheck (self, invocation))
-    return G_DBUS_METHOD_INVOCATION_HANDLED;
-
-  data = g_new0 (PdJobCancelData, 1);
-  data->job = g_object_ref (self);
-  data->invocation = g_steal_pointer (&owned);
-  data->rule = rule;
-  data->options = g_variant_ref (options);
-  pd_auth_get_caller_uid_async (self->auth, invocation, pd_job_cancel_uid_cb, data);
+  pd_call_get_caller (g_steal_pointer (&call), pd_job_cancel_uid_cb);
   return G_DBUS_METHOD_INVOCATION_HANDLED;
 }
 

@@ -8,6 +8,7 @@
 #include <gio/gunixfdlist.h>
 
 #include "pd-archive.h"
+#include "pd-call.h"
 #include "pd-create.h"
 #include "pd-dbus-error.h"
 #include "pd-error.h"
@@ -218,9 +219,7 @@ handle_list_jobs (PdDbusManager *iface, GDBusMethodInvocation *invocation)
 
 /* a call between its handler and the start of its operation */
 typedef struct {
-  PdManager *self;
-  GDBusMethodInvocation *invocation;
-  const PdAuthRule *rule;
+  PdCall call;                  /* call.self: the PdManager */
   PdInstallRequest *request;    /* Pull, GetPrivileges */
   char *name;                   /* Create */
   int fd;                       /* Create */
@@ -229,49 +228,38 @@ typedef struct {
   gboolean grant_all;           /* Create */
 } CallData;
 
+/* the PdCall's clear: the fields of a CallData */
 static void
-call_data_free (CallData *data)
+call_data_clear (gpointer call)
 {
+  CallData *data = call;
+
   if (data->fd >= 0)
     close (data->fd);
-  g_object_unref (data->self);
-  g_object_unref (data->invocation);
   g_clear_pointer (&data->request, pd_install_request_free);
   g_free (data->name);
   g_clear_pointer (&data->accepted, g_ptr_array_unref);
-  g_free (data);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, call_data_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, pd_call_free)
 
-/* takes the handler's reference on @invocation; every reply takes its own */
-static CallData *
-call_data_new (PdManager *self, GDBusMethodInvocation *invocation, const PdAuthRule *rule)
-{
-  CallData *data = g_new0 (CallData, 1);
-
-  data->self = g_object_ref (self);
-  data->invocation = invocation;
-  data->rule = rule;
-  data->fd = -1;
-  return data;
-}
-
-static void
-reply_error (CallData *data, GError *error)
-{
-  pd_return_gerror (g_object_ref (data->invocation), error);
-}
-
-/* What every handler that authorizes does first: the table's rule (a method without one is
- * denied), then the options. The call's data, or NULL once the call is answered. */
+/* pd_call_begin() on the manager: the call's data, or NULL once the call is answered */
 static CallData *
 begin_call (PdManager *self, GDBusMethodInvocation *invocation, GVariant *options,
             const char *const *allowed)
 {
-  const PdAuthRule *rule = pd_auth_check_call (invocation, options, allowed);
+  CallData *data = pd_call_begin (sizeof (CallData), call_data_clear, self, self->auth,
+                                  invocation, options, allowed);
 
-  return rule != NULL ? call_data_new (self, invocation, rule) : NULL;
+  if (data != NULL)
+    data->fd = -1;
+  return data;
+}
+
+static PdEngine *
+call_engine (CallData *data)
+{
+  return PD_MANAGER (data->call.self)->engine;
 }
 
 /* the details every remote operation shows polkit */
@@ -287,29 +275,19 @@ remote_details (const PdReference *ref, const char *operation)
   return details;
 }
 
-/* the "privileges" detail of an install that grants any */
+/* Create and Pull: authorized as an install, escalated when the call grants privileges (the
+ * "privileges" detail says which); then @got_uid gets the caller's uid for the job. Takes
+ * @data and @details. */
 static void
-add_privileges_detail (GHashTable *details, gboolean grant_all, GPtrArray *accepted)
+authorize_install (CallData *data, GHashTable *details, GAsyncReadyCallback got_uid)
 {
-  g_hash_table_insert (details, "privileges", grant_all ? g_strdup ("all the plugin requests")
-                                                        : pd_privileges_to_string (accepted));
-}
+  gboolean grant_all = data->request != NULL ? data->request->grant_all : data->grant_all;
+  GPtrArray *accepted = data->request != NULL ? data->request->accepted : data->accepted;
+  gboolean privileged = grant_all || accepted->len > 0;
 
-/* authorizes the call by its rule, for what it does (@conditions), with @details and
- * @options; @callback gets @data (taken) */
-static void
-authorize (CallData *data, PdAuthCondition conditions, GHashTable *details, GVariant *options,
-           GAsyncReadyCallback callback)
-{
-  pd_auth_authorize_async (data->self->auth, data->invocation, data->rule, conditions, details,
-                           options, callback, data);
-}
-
-/* TRUE when the authorization ended well; else the call is answered */
-static gboolean
-authorized (CallData *data, GObject *source, GAsyncResult *result)
-{
-  return pd_auth_check_finish_or_reply (PD_AUTH (source), result, data->invocation);
+  if (privileged)
+    pd_call_add_privileges_detail (details, grant_all, accepted);
+  pd_call_authorize_caller (data, privileged ? PD_AUTH_PRIVILEGES : 0, details, got_uid);
 }
 
 /* the caller's uid once the call is authorized, and the operation it starts: NULL when the call
@@ -318,7 +296,7 @@ static PdOperation *
 new_operation (CallData *data, GObject *source, GAsyncResult *result, const char *kind,
                const char *remote, const char *name)
 {
-  PdManager *self = data->self;
+  PdManager *self = data->call.self;
   GError *error = NULL;
   PdOperation *operation;
   guint32 uid = 0;
@@ -326,17 +304,14 @@ new_operation (CallData *data, GObject *source, GAsyncResult *result, const char
   if (!pd_auth_get_caller_uid_finish (PD_AUTH (source), result, &uid, &error) ||
       !pd_engine_check_name_free (self->engine, name, &error))
     {
-      reply_error (data, error);
+      pd_call_reply_error (data, error);
       return NULL;
     }
   operation = pd_engine_new_operation (self->engine, kind, remote, name, uid, &error);
   if (operation == NULL)
-    reply_error (data, error);
+    pd_call_reply_error (data, error);
   return operation;
 }
-
-static void
-get_uid_when_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data);
 
 /* section: Create */
 
@@ -384,9 +359,9 @@ create_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (operation == NULL)
     return;
   path = pd_job_dup_object_path_for (pd_operation_get_id (operation));
-  pd_dbus_manager_complete_create (PD_DBUS_MANAGER (data->self), g_object_ref (data->invocation),
-                                   path);
-  pd_create_start (data->self->engine, operation, data->name, data->fd, data->fd_size,
+  pd_dbus_manager_complete_create (PD_DBUS_MANAGER (data->call.self),
+                                   g_object_ref (data->call.invocation), path);
+  pd_create_start (call_engine (data), operation, data->name, data->fd, data->fd_size,
                    data->accepted, data->grant_all);
   data->fd = -1;
 }
@@ -397,34 +372,25 @@ handle_create (PdDbusManager *iface, GDBusMethodInvocation *invocation, const ch
 {
   PdManager *self = PD_MANAGER (iface);
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, create_options);
-  g_autoptr(GHashTable) details = NULL;
+  GHashTable *details;
   GError *error = NULL;
-  gboolean privileged;
 
   if (data == NULL)
     return TRUE;
   data->name = pd_reference_local_name (arg_name, &error);
   if (data->name == NULL || !pd_engine_check_name_free (self->engine, data->name, &error))
-    goto fail;
+    return pd_call_reply_error (data, error);
   data->accepted = pd_privileges_new_from_variant (arg_privileges);
   data->grant_all = pd_options_get_boolean (arg_options, "grant-all-privileges", FALSE);
   /* flags and type only: the fd is not read before authorization */
   data->fd = take_context_fd (invocation, arg_context, &data->fd_size, &error);
   if (data->fd < 0)
-    goto fail;
+    return pd_call_reply_error (data, error);
 
-  privileged = data->grant_all || data->accepted->len > 0;
   details = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   g_hash_table_insert (details, "plugin", g_strdup (data->name));
   g_hash_table_insert (details, "operation", g_strdup ("create"));
-  if (privileged)
-    add_privileges_detail (details, data->grant_all, data->accepted);
-  authorize (g_steal_pointer (&data), privileged ? PD_AUTH_PRIVILEGES : 0, details, arg_options,
-             get_uid_when_authorized_cb);
-  return TRUE;
-
-fail:
-  reply_error (data, error);
+  authorize_install (g_steal_pointer (&data), details, create_got_uid_cb);
   return TRUE;
 }
 
@@ -445,7 +411,7 @@ get_privileges_done (GObject *source, GAsyncResult *result, gpointer user_data)
   remote = pd_install_query_finish (PD_ENGINE (source), result, &privileges, &error);
   if (remote == NULL)
     {
-      reply_error (data, error);
+      pd_call_reply_error (data, error);
       return;
     }
   config = remote->config;
@@ -461,8 +427,8 @@ get_privileges_done (GObject *source, GAsyncResult *result, gpointer user_data)
                                                : empty, -1));
   g_variant_builder_add (&info, "{sv}", "size",
                          g_variant_new_uint64 (pd_install_layers_size (remote)));
-  pd_dbus_manager_complete_get_privileges (PD_DBUS_MANAGER (data->self),
-                                           g_object_ref (data->invocation),
+  pd_dbus_manager_complete_get_privileges (PD_DBUS_MANAGER (data->call.self),
+                                           g_object_ref (data->call.invocation),
                                            pd_privileges_to_variant (privileges),
                                            g_variant_builder_end (&info));
 }
@@ -471,10 +437,10 @@ static void
 get_privileges_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CallData) data = user_data;
-  PdEngine *engine = data->self->engine;
+  PdEngine *engine = call_engine (data);
   PdInstallRequest *request = data->request;
 
-  if (!authorized (data, source, result))
+  if (!pd_call_authorized (data, result))
     return;
   pd_install_query_async (engine, request, get_privileges_done, g_steal_pointer (&data));
 }
@@ -485,7 +451,7 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
 {
   PdManager *self = PD_MANAGER (iface);
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, get_privileges_options);
-  g_autoptr(GHashTable) details = NULL;
+  GHashTable *details;
   const char *upgrade = NULL;
   GError *error = NULL;
 
@@ -494,21 +460,17 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
   data->request = pd_install_request_new ();
   if (!pd_install_request_parse_options (data->request, arg_options, &error) ||
       !pd_install_request_set_remote (data->request, arg_remote, &error))
-    goto fail;
+    return pd_call_reply_error (data, error);
   if (g_variant_lookup (arg_options, "upgrade", "&s", &upgrade))
     {
       PdManagedPlugin *plugin = pd_engine_resolve_plugin (self->engine, upgrade, &error);
 
       if (plugin == NULL)
-        goto fail;
+        return pd_call_reply_error (data, error);
       data->request->plugin = g_object_ref (plugin);
     }
   details = remote_details (data->request->remote, "query-remote");
-  authorize (g_steal_pointer (&data), 0, details, arg_options, get_privileges_authorized_cb);
-  return TRUE;
-
-fail:
-  reply_error (data, error);
+  pd_call_authorize (g_steal_pointer (&data), 0, details, get_privileges_authorized_cb);
   return TRUE;
 }
 
@@ -526,9 +488,9 @@ pull_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (operation == NULL)
     return;
   path = pd_job_dup_object_path_for (pd_operation_get_id (operation));
-  pd_dbus_manager_complete_pull (PD_DBUS_MANAGER (data->self), g_object_ref (data->invocation),
-                                 path);
-  pd_install_start (data->self->engine, operation, g_steal_pointer (&data->request));
+  pd_dbus_manager_complete_pull (PD_DBUS_MANAGER (data->call.self),
+                                 g_object_ref (data->call.invocation), path);
+  pd_install_start (call_engine (data), operation, g_steal_pointer (&data->request));
 }
 
 static gboolean
@@ -537,10 +499,9 @@ handle_pull (PdDbusManager *iface, GDBusMethodInvocation *invocation, const char
 {
   PdManager *self = PD_MANAGER (iface);
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, pull_options);
-  g_autoptr(GHashTable) details = NULL;
+  GHashTable *details;
   PdInstallRequest *request;
   GError *error = NULL;
-  gboolean privileged;
 
   if (data == NULL)
     return TRUE;
@@ -549,33 +510,13 @@ handle_pull (PdDbusManager *iface, GDBusMethodInvocation *invocation, const char
       !pd_install_request_set_remote (request, arg_remote, &error) ||
       (request->name = pd_install_local_name (request->remote, arg_name, &error)) == NULL ||
       !pd_engine_check_name_free (self->engine, request->name, &error))
-    {
-      reply_error (data, error);
-      return TRUE;
-    }
+    return pd_call_reply_error (data, error);
   request->accepted = pd_privileges_new_from_variant (arg_privileges);
 
-  privileged = request->grant_all || request->accepted->len > 0;
   details = remote_details (request->remote, "pull");
   g_hash_table_insert (details, "plugin", g_strdup (request->name));
-  if (privileged)
-    add_privileges_detail (details, request->grant_all, request->accepted);
-  authorize (g_steal_pointer (&data), privileged ? PD_AUTH_PRIVILEGES : 0, details, arg_options,
-             get_uid_when_authorized_cb);
+  authorize_install (g_steal_pointer (&data), details, pull_got_uid_cb);
   return TRUE;
-}
-
-/* Create and Pull: once authorized, the caller's uid for the job */
-static void
-get_uid_when_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(CallData) data = user_data;
-  GDBusMethodInvocation *invocation = data->invocation;
-  GAsyncReadyCallback next = data->request != NULL ? pull_got_uid_cb : create_got_uid_cb;
-
-  if (!authorized (data, source, result))
-    return;
-  pd_auth_get_caller_uid_async (PD_AUTH (source), invocation, next, g_steal_pointer (&data));
 }
 
 static void

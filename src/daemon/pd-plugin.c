@@ -7,6 +7,7 @@
 
 #include <gio/gunixfdlist.h>
 
+#include "pd-call.h"
 #include "pd-dbus-error.h"
 #include "pd-error.h"
 #include "pd-install.h"
@@ -229,10 +230,7 @@ pd_plugin_get_object_path (PdPlugin *self)
 
 /* a call between its handler and the end of its authorization */
 typedef struct {
-  PdPlugin *self;
-  GDBusMethodInvocation *invocation;
-  const PdAuthRule *rule;
-  GVariant *options;
+  PdCall call;                  /* call.self: the PdPlugin */
   gboolean remove;              /* Remove, else Disable */
   GHashTable *changes;          /* Set */
   char *authorized_privileges;  /* Set, Upgrade: the privileges when the caller was asked */
@@ -243,12 +241,12 @@ typedef struct {
   char *why;                    /* Hold */
 } CallData;
 
+/* the PdCall's clear: the fields of a CallData */
 static void
-call_data_free (CallData *data)
+call_data_clear (gpointer call)
 {
-  g_object_unref (data->self);
-  g_object_unref (data->invocation);
-  g_clear_pointer (&data->options, g_variant_unref);
+  CallData *data = call;
+
   g_clear_pointer (&data->changes, g_hash_table_unref);
   g_free (data->authorized_privileges);
   g_clear_pointer (&data->request, pd_install_request_free);
@@ -258,41 +256,25 @@ call_data_free (CallData *data)
   g_free (data->registry_auth);
   g_free (data->who);
   g_free (data->why);
-  g_free (data);
 }
 
-G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, call_data_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, pd_call_free)
 
-/* takes the handler's reference on @invocation; every reply takes its own */
-static CallData *
-call_data_new (PdPlugin *self, GDBusMethodInvocation *invocation, const PdAuthRule *rule,
-               GVariant *options)
-{
-  CallData *data = g_new0 (CallData, 1);
-
-  data->self = g_object_ref (self);
-  data->invocation = invocation;
-  data->rule = rule;
-  data->options = options != NULL ? g_variant_ref (options) : NULL;
-  return data;
-}
-
-static void
-reply_error (CallData *data, GError *error)
-{
-  pd_return_gerror (g_object_ref (data->invocation), error);
-}
-
-/* What every handler does first: the table's rule (a method without one is denied), then the
- * options (@allowed: pd_options_check()'s list; NULL for a method without options). The call's
- * data, or NULL once the call is answered. */
+/* pd_call_begin() on this plugin (@allowed: NULL for a method without options): the call's
+ * data, or NULL once the call is answered */
 static CallData *
 begin_call (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *options,
             const char *const *allowed)
 {
-  const PdAuthRule *rule = pd_auth_check_call (invocation, options, allowed);
+  return pd_call_begin (sizeof (CallData), call_data_clear, self, self->auth, invocation,
+                        options, allowed);
+}
 
-  return rule != NULL ? call_data_new (self, invocation, rule, options) : NULL;
+/* the core's plugin the call is on */
+static PdManagedPlugin *
+call_plugin (CallData *data)
+{
+  return PD_PLUGIN (data->call.self)->plugin;
 }
 
 /* the polkit details of a call on this plugin */
@@ -315,6 +297,27 @@ new_remote_details (PdPlugin *self, const PdReference *remote, const char *opera
   g_hash_table_insert (details, "remote", pd_reference_familiar (remote));
   g_hash_table_insert (details, "registry", g_strdup (remote->domain));
   return details;
+}
+
+/* authorizes a call that needs no escalation, with the details of @operation on this plugin;
+ * @callback gets @data (taken) */
+static void
+authorize_operation (CallData *data, const char *operation, GAsyncReadyCallback callback)
+{
+  pd_call_authorize (data, 0, new_details (data->call.self, operation), callback);
+}
+
+/* the handlers with nothing to check before the authorization */
+static gboolean
+handle_with_authorization (PdDbusPlugin *iface, GDBusMethodInvocation *invocation,
+                           GVariant *options, const char *const *allowed, const char *operation,
+                           GAsyncReadyCallback callback)
+{
+  CallData *data = begin_call (PD_PLUGIN (iface), invocation, options, allowed);
+
+  if (data != NULL)
+    authorize_operation (data, operation, callback);
+  return TRUE;
 }
 
 static gint
@@ -340,43 +343,24 @@ dup_setting_keys (GHashTable *changes)
   return g_strjoinv (",", (char **) keys->pdata);
 }
 
-/* authorizes the call by its rule, for what it does (@conditions), with @details; @callback
- * gets @data (taken) */
-static void
-authorize (CallData *data, PdAuthCondition conditions, GHashTable *details,
-           GAsyncReadyCallback callback)
-{
-  PdPlugin *self = data->self;
-
-  pd_auth_authorize_async (self->auth, data->invocation, data->rule, conditions, details,
-                           data->options, callback, data);
-}
-
-/* TRUE when the authorization ended well; else the call is answered */
-static gboolean
-authorized (CallData *data, GObject *source, GAsyncResult *result)
-{
-  return pd_auth_check_finish_or_reply (PD_AUTH (source), result, data->invocation);
-}
-
 /* section: Set */
 
 static void
 set_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CallData) data = user_data;
-  PdPlugin *self = data->self;
+  PdPlugin *self = data->call.self;
   GError *error = NULL;
 
-  if (!authorized (data, source, result))
+  if (!pd_call_authorized (data, result))
     return;
   if (!pd_managed_plugin_set_settings (self->plugin, data->changes, data->authorized_privileges,
                                        &error))
     {
-      reply_error (data, error);
+      pd_call_reply_error (data, error);
       return;
     }
-  pd_dbus_plugin_complete_set (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation));
+  pd_dbus_plugin_complete_set (PD_DBUS_PLUGIN (self), g_object_ref (data->call.invocation));
 }
 
 static gboolean
@@ -387,28 +371,26 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
   static const char *const allowed[] = { "interactive", "b", NULL };
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(PdPluginSettings) settings = NULL;
-  g_autoptr(GHashTable) details = NULL;
   g_autofree char *privileges_text = NULL;
+  GHashTable *details;
   gboolean privileges_changed = FALSE;
   GError *error = NULL;
 
   if (data == NULL)
     return TRUE;
   if (!pd_managed_plugin_check_can_set (self->plugin, &error))
-    goto fail;
+    return pd_call_reply_error (data, error);
   data->changes = pd_settings_changes_new_from_variant (arg_settings, &error);
   if (data->changes == NULL)
-    goto fail;
+    return pd_call_reply_error (data, error);
   if (g_hash_table_size (data->changes) == 0)
-    {
-      g_set_error (&error, PD_ERROR, PD_ERROR_INVALID_ARGS, "no settings given");
-      goto fail;
-    }
+    return pd_call_reply_error (data, g_error_new_literal (PD_ERROR, PD_ERROR_INVALID_ARGS,
+                                                           "no settings given"));
   /* grammar errors are reported before anyone is asked for a password */
   settings = pd_managed_plugin_compute_settings (self->plugin, data->changes, &privileges_text,
                                                  &privileges_changed, &error);
   if (settings == NULL)
-    goto fail;
+    return pd_call_reply_error (data, error);
 
   details = new_details (self, "set");
   g_hash_table_insert (details, "settings", dup_setting_keys (data->changes));
@@ -417,12 +399,8 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
       g_hash_table_insert (details, "privileges", g_strdup (privileges_text));
       data->authorized_privileges = g_steal_pointer (&privileges_text);
     }
-  authorize (g_steal_pointer (&data), privileges_changed ? PD_AUTH_PRIVILEGES : 0, details,
-             set_authorized_cb);
-  return TRUE;
-
-fail:
-  reply_error (data, error);
+  pd_call_authorize (g_steal_pointer (&data), privileges_changed ? PD_AUTH_PRIVILEGES : 0,
+                     details, set_authorized_cb);
   return TRUE;
 }
 
@@ -435,22 +413,23 @@ enabled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   GError *error = NULL;
 
   if (!pd_managed_plugin_enable_finish (PD_MANAGED_PLUGIN (source), result, &error))
-    reply_error (data, error);
+    pd_call_reply_error (data, error);
   else
-    pd_dbus_plugin_complete_enable (PD_DBUS_PLUGIN (data->self), g_object_ref (data->invocation));
+    pd_dbus_plugin_complete_enable (PD_DBUS_PLUGIN (data->call.self),
+                                    g_object_ref (data->call.invocation));
 }
 
 static void
 enable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CallData) data = user_data;
-  PdManagedPlugin *plugin = data->self->plugin;
+  PdManagedPlugin *plugin = call_plugin (data);
   guint activation_timeout = 0, request_timeout = 0;
 
-  if (!authorized (data, source, result))
+  if (!pd_call_authorized (data, result))
     return;
-  g_variant_lookup (data->options, "activation-timeout", "u", &activation_timeout);
-  g_variant_lookup (data->options, "timeout", "u", &request_timeout);
+  g_variant_lookup (data->call.options, "activation-timeout", "u", &activation_timeout);
+  g_variant_lookup (data->call.options, "timeout", "u", &request_timeout);
   pd_managed_plugin_enable_async (plugin, activation_timeout, request_timeout, enabled_cb,
                                   g_steal_pointer (&data));
 }
@@ -463,19 +442,14 @@ handle_enable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant 
     "interactive", "b", "activation-timeout", "u", "timeout", "u", NULL
   };
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
-  g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
 
   if (data == NULL)
     return TRUE;
   if (!pd_options_check_timeout (arg_options, "activation-timeout", &error) ||
       !pd_managed_plugin_check_can_enable (self->plugin, &error))
-    {
-      reply_error (data, error);
-      return TRUE;
-    }
-  details = new_details (self, "enable");
-  authorize (g_steal_pointer (&data), 0, details, enable_authorized_cb);
+    return pd_call_reply_error (data, error);
+  authorize_operation (g_steal_pointer (&data), "enable", enable_authorized_cb);
   return TRUE;
 }
 
@@ -485,31 +459,31 @@ static void
 stopped_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CallData) data = user_data;
-  PdDbusPlugin *iface = PD_DBUS_PLUGIN (data->self);
+  PdDbusPlugin *iface = PD_DBUS_PLUGIN (data->call.self);
   GError *error = NULL;
 
   if (data->remove ? !pd_engine_remove_plugin_finish (PD_ENGINE (source), result, &error)
                    : !pd_managed_plugin_disable_finish (PD_MANAGED_PLUGIN (source), result,
                                                         &error))
-    reply_error (data, error);
+    pd_call_reply_error (data, error);
   else if (data->remove)
-    pd_dbus_plugin_complete_remove (iface, g_object_ref (data->invocation));
+    pd_dbus_plugin_complete_remove (iface, g_object_ref (data->call.invocation));
   else
-    pd_dbus_plugin_complete_disable (iface, g_object_ref (data->invocation));
+    pd_dbus_plugin_complete_disable (iface, g_object_ref (data->call.invocation));
 }
 
 static void
 stop_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CallData) data = user_data;
-  PdPlugin *self = data->self;
-  gboolean force = pd_options_get_boolean (data->options, "force", FALSE);
+  PdPlugin *self = data->call.self;
+  gboolean force = pd_options_get_boolean (data->call.options, "force", FALSE);
   gboolean remove = data->remove;
   guint stop_timeout = 0;
 
-  if (!authorized (data, source, result))
+  if (!pd_call_authorized (data, result))
     return;
-  g_variant_lookup (data->options, "stop-timeout", "u", &stop_timeout);
+  g_variant_lookup (data->call.options, "stop-timeout", "u", &stop_timeout);
   if (remove)
     pd_engine_remove_plugin_async (self->engine, self->plugin, force, stop_timeout, stopped_cb,
                                    g_steal_pointer (&data));
@@ -526,7 +500,6 @@ handle_stop (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_op
     "interactive", "b", "force", "b", "stop-timeout", "u", NULL
   };
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
-  g_autoptr(GHashTable) details = NULL;
   gboolean force = pd_options_get_boolean (arg_options, "force", FALSE);
   GError *error = NULL;
 
@@ -535,13 +508,10 @@ handle_stop (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_op
   if (!pd_options_check_timeout (arg_options, "stop-timeout", &error) ||
       (remove ? !pd_managed_plugin_check_can_remove (self->plugin, force, &error)
               : !pd_managed_plugin_check_can_disable (self->plugin, force, &error)))
-    {
-      reply_error (data, error);
-      return TRUE;
-    }
+    return pd_call_reply_error (data, error);
   data->remove = remove;
-  details = new_details (self, remove ? "remove" : "disable");
-  authorize (g_steal_pointer (&data), 0, details, stop_authorized_cb);
+  authorize_operation (g_steal_pointer (&data), remove ? "remove" : "disable",
+                       stop_authorized_cb);
   return TRUE;
 }
 
@@ -576,33 +546,27 @@ open_log_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_dat
   guint lines = 100;
   int fd;
 
-  if (!authorized (data, source, result))
+  if (!pd_call_authorized (data, result))
     return;
-  g_variant_lookup (data->options, "lines", "u", &lines);
-  fd = pd_managed_plugin_open_log (data->self->plugin, lines,
-                                   pd_options_get_boolean (data->options, "follow", FALSE),
+  g_variant_lookup (data->call.options, "lines", "u", &lines);
+  fd = pd_managed_plugin_open_log (call_plugin (data), lines,
+                                   pd_options_get_boolean (data->call.options, "follow", FALSE),
                                    &error);
   if (fd < 0)
-    reply_error (data, error);
+    pd_call_reply_error (data, error);
   else
-    return_fd (g_object_ref (data->invocation), fd);
+    return_fd (g_object_ref (data->call.invocation), fd);
 }
 
 static gboolean
 handle_open_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
-  PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = {
     "interactive", "b", "lines", "u", "follow", "b", NULL
   };
-  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
-  g_autoptr(GHashTable) details = NULL;
 
-  if (data == NULL)
-    return TRUE;
-  details = new_details (self, "read-logs");
-  authorize (g_steal_pointer (&data), 0, details, open_log_authorized_cb);
-  return TRUE;
+  return handle_with_authorization (iface, invocation, arg_options, allowed, "read-logs",
+                                    open_log_authorized_cb);
 }
 
 static void
@@ -615,26 +579,14 @@ hold_got_caller_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!pd_auth_get_caller_credentials_finish (PD_AUTH (source), result, &uid, &pid, &error))
     {
-      reply_error (data, error);
+      pd_call_reply_error (data, error);
       return;
     }
-  fd = pd_managed_plugin_add_hold (data->self->plugin, data->who, data->why, uid, pid, &error);
+  fd = pd_managed_plugin_add_hold (call_plugin (data), data->who, data->why, uid, pid, &error);
   if (fd < 0)
-    reply_error (data, error);
+    pd_call_reply_error (data, error);
   else
-    return_fd (g_object_ref (data->invocation), fd);
-}
-
-static void
-hold_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(CallData) data = user_data;
-  GDBusMethodInvocation *invocation = data->invocation;
-
-  if (!authorized (data, source, result))
-    return;
-  pd_auth_get_caller_uid_async (PD_AUTH (source), invocation, hold_got_caller_cb,
-                                g_steal_pointer (&data));
+    return_fd (g_object_ref (data->call.invocation), fd);
 }
 
 static gboolean
@@ -643,20 +595,16 @@ handle_hold (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const char 
 {
   PdPlugin *self = PD_PLUGIN (iface);
   g_autoptr(CallData) data = begin_call (self, invocation, NULL, NULL);
-  g_autoptr(GHashTable) details = NULL;
   GError *error = NULL;
 
   if (data == NULL)
     return TRUE;
   if (!pd_managed_plugin_check_can_hold (self->plugin, &error))
-    {
-      reply_error (data, error);
-      return TRUE;
-    }
+    return pd_call_reply_error (data, error);
   data->who = g_strdup (arg_who);
   data->why = g_strdup (arg_why);
-  details = new_details (self, "hold");
-  authorize (g_steal_pointer (&data), 0, details, hold_authorized_cb);
+  pd_call_authorize_caller (g_steal_pointer (&data), 0, new_details (self, "hold"),
+                            hold_got_caller_cb);
   return TRUE;
 }
 
@@ -665,7 +613,7 @@ handle_hold (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const char 
 static void
 start_remote_job (CallData *data, guint32 uid)
 {
-  PdPlugin *self = data->self;
+  PdPlugin *self = data->call.self;
   const char *kind = data->request != NULL ? "upgrade" : "push";
   PdReference *remote = data->request != NULL ? data->request->remote : data->target;
   g_autofree char *remote_text = pd_reference_to_string (remote);
@@ -677,20 +625,21 @@ start_remote_job (CallData *data, guint32 uid)
                                        pd_managed_plugin_get_name (self->plugin), uid, &error);
   if (operation == NULL)
     {
-      reply_error (data, error);
+      pd_call_reply_error (data, error);
       return;
     }
   path = pd_job_dup_object_path_for (pd_operation_get_id (operation));
   if (data->request != NULL)
     {
-      pd_dbus_plugin_complete_upgrade (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation),
+      pd_dbus_plugin_complete_upgrade (PD_DBUS_PLUGIN (self), g_object_ref (data->call.invocation),
                                        path);
       data->request->plugin = g_object_ref (self->plugin);
       pd_install_start (self->engine, operation, g_steal_pointer (&data->request));
     }
   else
     {
-      pd_dbus_plugin_complete_push (PD_DBUS_PLUGIN (self), g_object_ref (data->invocation), path);
+      pd_dbus_plugin_complete_push (PD_DBUS_PLUGIN (self), g_object_ref (data->call.invocation),
+                                    path);
       pd_publish_start (self->engine, operation, self->plugin, g_steal_pointer (&data->target),
                         g_steal_pointer (&data->registry_auth));
     }
@@ -700,14 +649,14 @@ static void
 remote_call_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CallData) data = user_data;
-  PdManagedPlugin *plugin = data->self->plugin;
+  PdManagedPlugin *plugin = call_plugin (data);
   GError *error = NULL;
   guint32 uid = 0;
 
   if (!pd_auth_get_caller_uid_finish (PD_AUTH (source), result, &uid, &error) ||
       !pd_managed_plugin_check_can_change (plugin, &error))
     {
-      reply_error (data, error);
+      pd_call_reply_error (data, error);
       return;
     }
   /* checked again: still allowed to run, and still the privileges the caller was authorized
@@ -716,22 +665,10 @@ remote_call_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_dat
       !pd_managed_plugin_check_can_upgrade (plugin, data->request->enable,
                                             data->authorized_privileges, &error))
     {
-      reply_error (data, error);
+      pd_call_reply_error (data, error);
       return;
     }
   start_remote_job (data, uid);
-}
-
-static void
-remote_call_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
-{
-  g_autoptr(CallData) data = user_data;
-  GDBusMethodInvocation *invocation = data->invocation;
-
-  if (!authorized (data, source, result))
-    return;
-  pd_auth_get_caller_uid_async (PD_AUTH (source), invocation, remote_call_got_uid_cb,
-                                g_steal_pointer (&data));
 }
 
 static gboolean
@@ -744,8 +681,8 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
     "grant-all-privileges", "b", "settings", "a{ss}", "restart", "b", NULL
   };
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
-  g_autoptr(GHashTable) details = NULL;
   g_autoptr(GPtrArray) current = NULL;
+  GHashTable *details;
   PdPluginRecord *record = pd_managed_plugin_get_record (self->plugin);
   const char *remote = *arg_remote != '\0' ? arg_remote : pd_plugin_record_get_remote (record);
   PdInstallRequest *request;
@@ -757,17 +694,17 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
     return TRUE;
   data->request = request = pd_install_request_new ();
   if (!pd_install_request_parse_options (request, arg_options, &error))
-    goto fail;
+    return pd_call_reply_error (data, error);
   if (remote == NULL)
     {
       g_set_error (&error, PD_ERROR, PD_ERROR_INVALID_REFERENCE,
                    "plugin %s was not pulled from a registry: give the remote to upgrade from",
                    pd_plugin_record_get_name (record));
-      goto fail;
+      return pd_call_reply_error (data, error);
     }
   if (!pd_install_request_set_remote (request, remote, &error) ||
       !pd_managed_plugin_check_can_upgrade (self->plugin, request->enable, NULL, &error))
-    goto fail;
+    return pd_call_reply_error (data, error);
   request->accepted = pd_privileges_new_from_variant (arg_privileges);
 
   /* the same privileges as now: an ordinary upgrade; anything else is consent to more */
@@ -777,19 +714,14 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
   with_settings = request->settings != NULL && g_hash_table_size (request->settings) > 0;
   details = new_remote_details (self, request->remote, "upgrade");
   if (privileged)
-    g_hash_table_insert (details, "privileges", request->grant_all
-                                                  ? g_strdup ("all the plugin requests")
-                                                  : pd_privileges_to_string (request->accepted));
+    pd_call_add_privileges_detail (details, request->grant_all, request->accepted);
   if (with_settings)
     g_hash_table_insert (details, "settings", dup_setting_keys (request->settings));
   /* the table picks one action for both: one check, so one prompt at most */
-  authorize (g_steal_pointer (&data),
-             (privileged ? PD_AUTH_PRIVILEGES : 0) | (with_settings ? PD_AUTH_SETTINGS : 0),
-             details, remote_call_authorized_cb);
-  return TRUE;
-
-fail:
-  reply_error (data, error);
+  pd_call_authorize_caller (g_steal_pointer (&data),
+                            (privileged ? PD_AUTH_PRIVILEGES : 0) |
+                              (with_settings ? PD_AUTH_SETTINGS : 0),
+                            details, remote_call_got_uid_cb);
   return TRUE;
 }
 
@@ -801,29 +733,25 @@ handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *a
     "interactive", "b", "registry-auth", "s", "remote", "s", NULL
   };
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
-  g_autoptr(GHashTable) details = NULL;
   const char *remote = "";
   const char *registry_auth = NULL;
+  GHashTable *details;
   GError *error = NULL;
 
   if (data == NULL)
     return TRUE;
   if (!pd_managed_plugin_check_can_change (self->plugin, &error))
-    goto fail;
+    return pd_call_reply_error (data, error);
   g_variant_lookup (arg_options, "remote", "&s", &remote);
   data->target = pd_publish_parse_target (self->plugin, remote, &error);
   if (data->target == NULL)
-    goto fail;
+    return pd_call_reply_error (data, error);
   if (g_variant_lookup (arg_options, "registry-auth", "&s", &registry_auth) &&
       *registry_auth != '\0')
     data->registry_auth = g_strdup (registry_auth);
 
   details = new_remote_details (self, data->target, "push");
-  authorize (g_steal_pointer (&data), 0, details, remote_call_authorized_cb);
-  return TRUE;
-
-fail:
-  reply_error (data, error);
+  pd_call_authorize_caller (g_steal_pointer (&data), 0, details, remote_call_got_uid_cb);
   return TRUE;
 }
 
@@ -838,26 +766,19 @@ inspect_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data
 
   /* a denial, or polkit unavailable, only hides the values */
   show_values = pd_auth_check_finish (PD_AUTH (source), result, NULL);
-  json = pd_plugin_record_to_docker_json (pd_managed_plugin_get_record (data->self->plugin),
+  json = pd_plugin_record_to_docker_json (pd_managed_plugin_get_record (call_plugin (data)),
                                           show_values);
-  pd_dbus_plugin_complete_inspect (PD_DBUS_PLUGIN (data->self), g_object_ref (data->invocation),
-                                   json);
+  pd_dbus_plugin_complete_inspect (PD_DBUS_PLUGIN (data->call.self),
+                                   g_object_ref (data->call.invocation), json);
 }
 
 static gboolean
 handle_inspect (PdDbusPlugin *iface, GDBusMethodInvocation *invocation)
 {
-  PdPlugin *self = PD_PLUGIN (iface);
-  g_autoptr(CallData) data = begin_call (self, invocation, NULL, NULL);
-  g_autoptr(GHashTable) details = NULL;
-
-  if (data == NULL)
-    return TRUE;
   /* values for root (no polkit call) and for callers read-settings allows as they are; never
    * a password prompt (the rule says so): a read must not start asking */
-  details = new_details (self, "inspect");
-  authorize (g_steal_pointer (&data), 0, details, inspect_authorized_cb);
-  return TRUE;
+  return handle_with_authorization (iface, invocation, NULL, NULL, "inspect",
+                                    inspect_authorized_cb);
 }
 
 static void
@@ -865,12 +786,12 @@ get_setting_values_authorized_cb (GObject *source, GAsyncResult *result, gpointe
 {
   g_autoptr(CallData) data = user_data;
   const PdPluginSettings *settings =
-    pd_plugin_record_get_settings (pd_managed_plugin_get_record (data->self->plugin));
+    pd_plugin_record_get_settings (pd_managed_plugin_get_record (call_plugin (data)));
 
-  if (!authorized (data, source, result))
+  if (!pd_call_authorized (data, result))
     return;
-  pd_dbus_plugin_complete_get_setting_values (PD_DBUS_PLUGIN (data->self),
-                                              g_object_ref (data->invocation),
+  pd_dbus_plugin_complete_get_setting_values (PD_DBUS_PLUGIN (data->call.self),
+                                              g_object_ref (data->call.invocation),
                                               (const char *const *) settings->env,
                                               (const char *const *) settings->args);
 }
@@ -879,16 +800,10 @@ static gboolean
 handle_get_setting_values (PdDbusPlugin *iface, GDBusMethodInvocation *invocation,
                            GVariant *arg_options)
 {
-  PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = { "interactive", "b", NULL };
-  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
-  g_autoptr(GHashTable) details = NULL;
 
-  if (data == NULL)
-    return TRUE;
-  details = new_details (self, "read-settings");
-  authorize (g_steal_pointer (&data), 0, details, get_setting_values_authorized_cb);
-  return TRUE;
+  return handle_with_authorization (iface, invocation, arg_options, allowed, "read-settings",
+                                    get_setting_values_authorized_cb);
 }
 
 static void
