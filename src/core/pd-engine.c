@@ -176,12 +176,6 @@ pd_engine_get_helper_path (PdEngine *self)
   return self->helper_path;
 }
 
-const char *
-pd_engine_get_runtime_dir (PdEngine *self)
-{
-  return self->runtime_dir;
-}
-
 guint
 pd_engine_get_max_jobs (PdEngine *self)
 {

@@ -49,7 +49,6 @@ PdFetchTable *pd_engine_get_fetch_table (PdEngine *self);
 void pd_engine_get_archive_limits (PdEngine *self, PdArchiveLimits *limits);
 /* plugind-extract, which reads every archive confined */
 const char *pd_engine_get_helper_path (PdEngine *self);
-const char *pd_engine_get_runtime_dir (PdEngine *self);
 /* MaxJobs=: how many operations may run at once */
 guint pd_engine_get_max_jobs (PdEngine *self);
 
