@@ -18,8 +18,9 @@ void pd_dbus_error_register (void);
  * as a polkit denial, a remote error) keeps it */
 void pd_dbus_error_convert (GError **error);
 
-/* The D-Bus name @error goes out under, once pd_dbus_error_convert() made it one of ours: a PdError's
- * name (standard names included), a remote error's own name, GDBus' name of a G_DBUS_ERROR. */
+/* The D-Bus name @error goes out under, once pd_dbus_error_convert() made it one of ours: a
+ * PdError's name (standard names included), a remote error's own name, GDBus' name of a
+ * G_DBUS_ERROR. */
 char *pd_dbus_error_name (const GError *error);
 
 /* Replies with @error (taken), converted first so that no unmapped GError reaches the bus, its

@@ -150,7 +150,8 @@ start_daemon (Context *context, GError **error)
   context->daemon = pd_daemon_new (context->state_dir, context->runtime_dir, error);
   if (context->daemon == NULL)
     return FALSE;
-  return context->connection == NULL || pd_daemon_start (context->daemon, context->connection, error);
+  return context->connection == NULL ||
+         pd_daemon_start (context->daemon, context->connection, error);
 }
 
 static void
