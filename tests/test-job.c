@@ -33,35 +33,24 @@ typedef struct {
   guint linger_expired;
 } Fixture;
 
+/* the client's handler of both subscriptions: the job's Completed and its PropertiesChanged */
 static void
-on_completed (GDBusConnection *connection,
-              const char *sender,
-              const char *object_path,
-              const char *interface_name,
-              const char *signal_name,
-              GVariant *parameters,
-              gpointer user_data)
-{
-  Fixture *fixture = user_data;
-
-  g_assert_null (fixture->completed);
-  fixture->completed = g_variant_ref (parameters);
-}
-
-static void
-on_properties_changed (GDBusConnection *connection,
-                       const char *sender,
-                       const char *object_path,
-                       const char *interface_name,
-                       const char *signal_name,
-                       GVariant *parameters,
-                       gpointer user_data)
+on_job_signal (GDBusConnection *connection, const char *sender, const char *object_path,
+               const char *interface_name, const char *signal_name, GVariant *parameters,
+               gpointer user_data)
 {
   Fixture *fixture = user_data;
   g_autoptr(GVariant) changed = NULL;
   const char *iface = NULL;
   gint64 now = g_get_monotonic_time ();
 
+  if (g_str_equal (signal_name, "Completed"))
+    {
+      g_assert_null (fixture->completed);
+      fixture->completed = g_variant_ref (parameters);
+      return;
+    }
+  g_assert_cmpstr (signal_name, ==, "PropertiesChanged");
   g_variant_get (parameters, "(&s@a{sv}@as)", &iface, &changed, NULL);
   g_assert_cmpstr (iface, ==, PD_DBUS_INTERFACE_JOB);
   if (g_variant_lookup (changed, "BytesDone", "t", NULL))
@@ -127,13 +116,13 @@ fixture_setup (Fixture *fixture, gconstpointer user_data)
     g_dbus_connection_signal_subscribe (fixture->client, fixture->server_name,
                                         PD_DBUS_INTERFACE_JOB, "Completed",
                                         pd_job_get_object_path (fixture->job), NULL,
-                                        G_DBUS_SIGNAL_FLAGS_NONE, on_completed, fixture, NULL);
+                                        G_DBUS_SIGNAL_FLAGS_NONE, on_job_signal, fixture, NULL);
   fixture->properties_id =
     g_dbus_connection_signal_subscribe (fixture->client, fixture->server_name,
                                         "org.freedesktop.DBus.Properties", "PropertiesChanged",
                                         pd_job_get_object_path (fixture->job),
                                         PD_DBUS_INTERFACE_JOB, G_DBUS_SIGNAL_FLAGS_NONE,
-                                        on_properties_changed, fixture, NULL);
+                                        on_job_signal, fixture, NULL);
 }
 
 static void
