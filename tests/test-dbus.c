@@ -247,6 +247,17 @@ get_property (Fixture *fixture, const char *path, const char *interface, const c
   return value;
 }
 
+/* property @name of @interface on @path is @expected (floating reference sunk) */
+static void
+assert_property (Fixture *fixture, const char *path, const char *interface, const char *name,
+                 GVariant *expected)
+{
+  g_autoptr(GVariant) sunk = g_variant_ref_sink (expected);
+  g_autoptr(GVariant) value = get_property (fixture, path, interface, name);
+
+  g_assert_cmpvariant (value, sunk);
+}
+
 /* the index of the first signal @member on @path (any when NULL) after @from, or -1 */
 static gint
 find_seen (Fixture *fixture, guint from, const char *member, const char *path)
@@ -348,7 +359,6 @@ test_plugin_mirror (Fixture *fixture, gconstpointer user_data)
   PdManagedPlugin *plugin = add_plugin (fixture, "test/mirror:latest");
   g_autofree char *path = plugin_path (plugin);
   g_autoptr(GVariant) reply = NULL;
-  g_autoptr(GVariant) value = NULL;
   g_autoptr(GVariant) listed = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *got_path = NULL;
@@ -359,33 +369,22 @@ test_plugin_mirror (Fixture *fixture, gconstpointer user_data)
   sync_with_server (fixture);
   g_assert_cmpint (find_seen (fixture, 0, "InterfacesAdded", PD_DBUS_ROOT_PATH), >=, 0);
 
-  value = get_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Id");
-  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, pd_managed_plugin_get_id (plugin));
-  g_clear_pointer (&value, g_variant_unref);
-  value = get_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Name");
-  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "test/mirror:latest");
-  g_clear_pointer (&value, g_variant_unref);
-  value = get_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "State");
-  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "disabled");
-  g_clear_pointer (&value, g_variant_unref);
-  value = get_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Description");
-  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "A test plugin");
-  g_clear_pointer (&value, g_variant_unref);
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Id",
+                   g_variant_new_string (pd_managed_plugin_get_id (plugin)));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Name",
+                   g_variant_new_string ("test/mirror:latest"));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "State",
+                   g_variant_new_string ("disabled"));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Description",
+                   g_variant_new_string ("A test plugin"));
   /* names only: the values are for GetSettingValues */
-  value = get_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Env");
-  {
-    g_autofree const char **names = g_variant_get_strv (value, NULL);
-
-    g_assert_cmpuint (g_strv_length ((char **) names), ==, 1);
-    g_assert_cmpstr (names[0], ==, "DEBUG");
-  }
-  g_clear_pointer (&value, g_variant_unref);
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Env",
+                   g_variant_new_parsed ("['DEBUG']"));
 
   /* a change in the core: on the property (DiskUsage sends no PropertiesChanged) */
   pd_managed_plugin_set_disk_usage (plugin, 12345);
-  value = get_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "DiskUsage");
-  g_assert_cmpuint (g_variant_get_uint64 (value), ==, 12345);
-  g_clear_pointer (&value, g_variant_unref);
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "DiskUsage",
+                   g_variant_new_uint64 (12345));
   /* and in a PropertiesChanged, before the event of the change */
   from = fixture->seen->len;
   changes = g_hash_table_new (g_str_hash, g_str_equal);
@@ -522,23 +521,19 @@ test_job_mirror (Fixture *fixture, gconstpointer user_data)
   job_new = find_seen (fixture, from, "JobNew", PD_DBUS_MANAGER_PATH);
   g_assert_cmpint (job_new, >=, 0);
 
-  value = get_property (fixture, job_path, PD_DBUS_INTERFACE_JOB, "Operation");
-  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "push");
-  g_clear_pointer (&value, g_variant_unref);
-  value = get_property (fixture, job_path, PD_DBUS_INTERFACE_JOB, "PluginName");
-  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "test/job:latest");
-  g_clear_pointer (&value, g_variant_unref);
+  assert_property (fixture, job_path, PD_DBUS_INTERFACE_JOB, "Operation",
+                   g_variant_new_string ("push"));
+  assert_property (fixture, job_path, PD_DBUS_INTERFACE_JOB, "PluginName",
+                   g_variant_new_string ("test/job:latest"));
 
   /* the phase at once, the progress throttled but there */
   pd_operation_set_phase (operation, "uploading");
   pd_operation_set_bytes (operation, 10, 100);
   sync_with_server (fixture);
-  value = get_property (fixture, job_path, PD_DBUS_INTERFACE_JOB, "Phase");
-  g_assert_cmpstr (g_variant_get_string (value, NULL), ==, "uploading");
-  g_clear_pointer (&value, g_variant_unref);
-  value = get_property (fixture, job_path, PD_DBUS_INTERFACE_JOB, "BytesDone");
-  g_assert_cmpuint (g_variant_get_uint64 (value), ==, 10);
-  g_clear_pointer (&value, g_variant_unref);
+  assert_property (fixture, job_path, PD_DBUS_INTERFACE_JOB, "Phase",
+                   g_variant_new_string ("uploading"));
+  assert_property (fixture, job_path, PD_DBUS_INTERFACE_JOB, "BytesDone",
+                   g_variant_new_uint64 (10));
 
   /* a waiter, then the end: properties, Completed, JobFinished, the event, the Wait reply */
   g_dbus_connection_call (fixture->client, fixture->server_name, job_path,
