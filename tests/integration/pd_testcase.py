@@ -98,6 +98,24 @@ def plugin_config(**overrides):
     return cfg
 
 
+# a config asking for privileges that pluginctl prompts for
+PRIV_CONFIG = plugin_config(
+    Network={'Type': 'host'},
+    Linux={'Capabilities': ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'], 'AllowAllDevices': False,
+           'Devices': []},
+)
+
+# the built CLI and the example plugin's context (example/meson.build)
+PLUGINCTL = os.path.join(BUILDDIR, 'src', 'cli', 'pluginctl')
+EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
+
+# pluginctl's exit statuses, as its --help documents them
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_NOT_AUTHORIZED = 3
+EXIT_NO_SUCH_PLUGIN = 4
+
+
 def make_context(config=None, files=None, compression='', config_bytes=None, omit_config=False,
                  omit_rootfs=False, extra=None):
     """A Docker plugin create context: a tar with config.json and rootfs/.

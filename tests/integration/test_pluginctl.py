@@ -18,25 +18,12 @@ import time
 import tty
 import unittest
 
-from pd_testcase import (BUILDDIR, DBUS_ERR, ERR, PLUGIN_IFACE, TIMEOUT_MULT, PlugindTestCase,
-                         PluginHTTPConnection, main, make_context, opts, plugin_call,
-                         plugin_config)
+from pd_testcase import (BUILDDIR, ERR, EXAMPLE_CONTEXT, EXIT_FAILURE, EXIT_NO_SUCH_PLUGIN,
+                         EXIT_NOT_AUTHORIZED, EXIT_USAGE, PLUGINCTL, PRIV_CONFIG, TIMEOUT_MULT,
+                         PlugindTestCase, PluginHTTPConnection, main, make_context, opts,
+                         plugin_call, plugin_config)
 
-PLUGINCTL = os.path.join(BUILDDIR, 'src', 'cli', 'pluginctl')
 EXAMPLE = os.path.join(BUILDDIR, 'example', 'plugind-example')
-EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
-
-# exit statuses documented in pluginctl --help
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_NOT_AUTHORIZED = 3
-EXIT_NO_SUCH_PLUGIN = 4
-
-PRIV_CONFIG = plugin_config(
-    Network={'Type': 'host'},
-    Linux={'Capabilities': ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'], 'AllowAllDevices': False,
-           'Devices': []},
-)
 PRIV_PROMPT = ('Plugin "test/priv" is requesting the following privileges:\n'
                ' - network: [host]\n'
                ' - capabilities: [CAP_SYS_ADMIN CAP_NET_ADMIN]\n'

@@ -18,23 +18,11 @@ import urllib.parse
 import urllib.request
 
 import pd_registry
-from pd_testcase import (BUILDDIR, DEFAULT_CONFIG, DEFAULT_FILES, ERR, TIMEOUT_MULT, main,
-                         plugin_call, plugin_config)
+from pd_testcase import (DEFAULT_CONFIG, DEFAULT_FILES, ERR, EXAMPLE_CONTEXT, EXIT_FAILURE,
+                         EXIT_NO_SUCH_PLUGIN, EXIT_NOT_AUTHORIZED, EXIT_USAGE, PLUGINCTL,
+                         PRIV_CONFIG, TIMEOUT_MULT, main, plugin_call)
 from registry_testcase import PASSWORD, USER, RegistryTestCase, layer_entries
 
-PLUGINCTL = os.path.join(BUILDDIR, 'src', 'cli', 'pluginctl')
-EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
-
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_NOT_AUTHORIZED = 3
-EXIT_NO_SUCH_PLUGIN = 4
-
-PRIV_CONFIG = plugin_config(
-    Network={'Type': 'host'},
-    Linux={'Capabilities': ['CAP_SYS_ADMIN', 'CAP_NET_ADMIN'], 'AllowAllDevices': False,
-           'Devices': []},
-)
 PRIV_LINES = (' - network: [host]\n'
               ' - capabilities: [CAP_SYS_ADMIN CAP_NET_ADMIN]\n')
 GRANT_QUESTION = 'Do you grant the above permissions? [y/N] '

@@ -11,11 +11,9 @@ import tempfile
 import time
 import uuid
 
-from pd_testcase import (BUILDDIR, BUS_NAME, DBUS_ERR, ERR, PLUGIN_IFACE, TIMEOUT_MULT, Gio,
-                         GLib, PlugindTestCase, _convert_error, main, make_context, opts,
-                         plugin_call, plugin_config)
-
-EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
+from pd_testcase import (BUILDDIR, BUS_NAME, DBUS_ERR, ERR, EXAMPLE_CONTEXT, PLUGIN_IFACE,
+                         TIMEOUT_MULT, Gio, GLib, PlugindTestCase, _convert_error, main,
+                         make_context, opts, plugin_call, plugin_config)
 
 
 def read_all(fd, timeout=10.0):
@@ -310,7 +308,7 @@ class SandboxTests(RunnerPluginTestCase):
     def test_docker_default_capabilities(self):
         # the example VolumeDriver makes its volumes in a dir owned by uid 1000, as a plugin
         # made for Docker may: root needs Docker's CAP_DAC_OVERRIDE for that
-        with open(os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz'), 'rb') as f:
+        with open(EXAMPLE_CONTEXT, 'rb') as f:
             path, _ = self.create_ok('plugind/example', f.read(),
                                      options=opts(grant_all_privileges=True))
         data_dir = tempfile.mkdtemp(prefix='example-data-', dir=self.tmpdir)
