@@ -6,15 +6,16 @@ Subclasses set `registry_kind` ('plain', 'tls', 'htpasswd', 'token', 'proxy') be
 """
 
 import base64
+import hashlib
 import json
 import os
+import stat
 
 from gi.repository import GLib
 
 import pd_registry
-from pd_testcase import (DEFAULT_CONFIG, DEFAULT_FILES, ERR, JOB_IFACE, MANAGER_IFACE,
-                         PLUGIN_IFACE, DBusError, PlugindTestCase, opts, plugin_config,
-                         privileges_variant)
+from pd_testcase import (DEFAULT_CONFIG, DEFAULT_FILES, JOB_IFACE, PLUGIN_IFACE, TIMEOUT_MULT,
+                         DBusError, PlugindTestCase, opts, privileges_variant, sha256_file)
 
 USER, PASSWORD = 'alice', 'wonderland'
 
@@ -42,6 +43,41 @@ def layer_entries(files):
         data, mode = files[path]
         entries.append(('file', path, data, mode))
     return entries
+
+
+def sha256_digest(data):
+    return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+def tree(root):
+    """{relative path: (kind, mode, sha256 or link target)} of a directory tree; hashes keep
+    what a failed comparison prints short."""
+    out = {}
+    for d, dirs, files in os.walk(root):
+        for n in dirs + files:
+            p = os.path.join(d, n)
+            st = os.lstat(p)
+            rel = os.path.relpath(p, root)
+            if stat.S_ISDIR(st.st_mode):
+                out[rel] = ('dir', stat.S_IMODE(st.st_mode), None)
+            elif stat.S_ISLNK(st.st_mode):
+                out[rel] = ('link', None, os.readlink(p))
+            elif stat.S_ISREG(st.st_mode):
+                out[rel] = ('file', stat.S_IMODE(st.st_mode), sha256_file(p))
+            else:
+                out[rel] = ('other', st.st_mode, None)
+    return out
+
+
+def expected_tree(files):
+    """tree() of a rootfs holding files ({path: (bytes, mode)}), directories 0755."""
+    out = {}
+    for path, (data, mode) in files.items():
+        parts = path.split('/')
+        for i in range(1, len(parts)):
+            out['/'.join(parts[:i])] = ('dir', 0o755, None)
+        out[path] = ('file', mode, hashlib.sha256(data).hexdigest())
+    return out
 
 
 class RegistryTestCase(PlugindTestCase):
@@ -106,6 +142,16 @@ class RegistryTestCase(PlugindTestCase):
 
     def remote(self, repo, tag='latest'):
         return '%s/%s:%s' % (self.host, repo, tag)
+
+    def requests_for(self, path_suffix, proxy=None, method='GET'):
+        """The requests a FaultProxy (default: the test's) saw for paths ending so; method
+        None: any method."""
+        proxy = proxy or self.proxy
+        return [r for r in list(proxy.requests)
+                if r['path'].endswith(path_suffix) and (method is None or r['method'] == method)]
+
+    def blob_gets(self, digest, proxy=None):
+        return self.requests_for('/blobs/' + digest, proxy)
 
     # -- images -----------------------------------------------------------------------
 
@@ -183,3 +229,21 @@ class RegistryTestCase(PlugindTestCase):
     def rootfs(self, plugin):
         plugin_id = self.plugin_prop(plugin, 'Id')
         return os.path.join(self.state_dir, 'plugins', plugin_id, 'rootfs')
+
+    def enable(self, plugin, **options):
+        return self.call(plugin, PLUGIN_IFACE, 'Enable',
+                         GLib.Variant('(a{sv})', (opts(**options),)),
+                         timeout_ms=60000 * TIMEOUT_MULT)
+
+    def disable(self, plugin, **options):
+        return self.call(plugin, PLUGIN_IFACE, 'Disable',
+                         GLib.Variant('(a{sv})', (opts(**options),)),
+                         timeout_ms=60000 * TIMEOUT_MULT)
+
+    def cancel(self, job):
+        return self.call(job, JOB_IFACE, 'Cancel', GLib.Variant('(a{sv})', ({},)))
+
+    def tmp_entries(self):
+        """What the state's tmp/ holds (staging dirs, partial downloads)."""
+        tmp = os.path.join(self.state_dir, 'tmp')
+        return os.listdir(tmp) if os.path.isdir(tmp) else []

@@ -9,11 +9,9 @@ before any layer is downloaded, and the network rules of docs/design.md, section
 """
 
 import base64
-import hashlib
 import json
 import os
 import platform
-import stat
 import tarfile
 import tempfile
 import time
@@ -26,7 +24,8 @@ from pd_testcase import (BUILDDIR, DBUS_ERR, DEFAULT_CONFIG, DEFAULT_FILES, DENI
                          JOB_IFACE, MANAGER_IFACE, MANAGER_PATH, PLUGIN_IFACE, SRCDIR,
                          TIMEOUT_MULT, DBusError, main, opts, plugin_call, plugin_config,
                          sha256_file)
-from registry_testcase import USER, RegistryTestCase, layer_entries, registry_auth
+from registry_testcase import (USER, RegistryTestCase, expected_tree, layer_entries,
+                               registry_auth, sha256_digest, tree)
 
 EXAMPLE_BINARY = os.path.join(BUILDDIR, 'example', 'plugind-example')
 EXAMPLE_CONFIG = os.path.join(SRCDIR, 'example', 'hello', 'config.json')
@@ -62,44 +61,9 @@ PRIVILEGED_PRIVS = [
 ]
 
 
-def sha256_digest(data):
-    return 'sha256:' + hashlib.sha256(data).hexdigest()
-
-
 def privs_list(privs):
     """a(ssas) as unpacked, as comparable lists."""
     return [(p[0], p[1], list(p[2])) for p in privs]
-
-
-def tree(root):
-    """{relative path: (kind, mode, content or link target)} of a directory tree."""
-    out = {}
-    for d, dirs, files in os.walk(root):
-        for n in dirs + files:
-            p = os.path.join(d, n)
-            st = os.lstat(p)
-            rel = os.path.relpath(p, root)
-            if stat.S_ISDIR(st.st_mode):
-                out[rel] = ('dir', stat.S_IMODE(st.st_mode), None)
-            elif stat.S_ISLNK(st.st_mode):
-                out[rel] = ('link', None, os.readlink(p))
-            elif stat.S_ISREG(st.st_mode):
-                with open(p, 'rb') as f:
-                    out[rel] = ('file', stat.S_IMODE(st.st_mode), f.read())
-            else:
-                out[rel] = ('other', st.st_mode, None)
-    return out
-
-
-def expected_tree(files):
-    """tree() of a rootfs holding files ({path: (bytes, mode)}), directories 0755."""
-    out = {}
-    for path, (data, mode) in files.items():
-        parts = path.split('/')
-        for i in range(1, len(parts)):
-            out['/'.join(parts[:i])] = ('dir', 0o755, None)
-        out[path] = ('file', mode, data)
-    return out
 
 
 def raw_entry(name, kind=tarfile.REGTYPE, data=b'', linkname=''):
@@ -182,36 +146,11 @@ class PullTestCase(RegistryTestCase):
         self.assertEqual(self.list_plugins(), before)
         return e
 
-    def requests_for(self, path_suffix, proxy=None, method='GET'):
-        proxy = proxy or self.proxy
-        return [r for r in list(proxy.requests)
-                if r['path'].endswith(path_suffix) and (method is None or r['method'] == method)]
-
-    def blob_gets(self, digest, proxy=None):
-        return self.requests_for('/blobs/' + digest, proxy)
-
-    def tmp_entries(self):
-        tmp = os.path.join(self.state_dir, 'tmp')
-        return os.listdir(tmp) if os.path.isdir(tmp) else []
-
     def job_changes(self, job):
         """The changed-property dicts of the job's PropertiesChanged signals, in order."""
         self.iterate()
         return [s[3][1] for s in self.signals
                 if s[0] == job and s[2] == 'PropertiesChanged' and s[3][0] == JOB_IFACE]
-
-    def enable(self, plugin, **options):
-        return self.call(plugin, PLUGIN_IFACE, 'Enable',
-                         GLib.Variant('(a{sv})', (opts(**options),)),
-                         timeout_ms=60000 * TIMEOUT_MULT)
-
-    def disable(self, plugin, **options):
-        return self.call(plugin, PLUGIN_IFACE, 'Disable',
-                         GLib.Variant('(a{sv})', (opts(**options),)),
-                         timeout_ms=60000 * TIMEOUT_MULT)
-
-    def cancel(self, job):
-        return self.call(job, JOB_IFACE, 'Cancel', GLib.Variant('(a{sv})', ({},)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -425,18 +364,15 @@ class PullTests(PullTestCase):
         ]
         self.push_plugin('test/layers', 'v1', layers=[layer1, layer2, layer3])
         plugin, _ = self.pull_ok(self.remote('test/layers', 'v1'))
-        self.assertEqual(tree(self.rootfs(plugin)), {
-            'a': ('dir', 0o755, None),
-            'a/keep': ('file', 0o644, b'keep\n'),
-            'b': ('dir', 0o755, None),
-            'b/new': ('file', 0o644, b'new\n'),
-            'c': ('file', 0o644, b'c is a file now\n'),
-            'd': ('dir', 0o755, None),
-            'd/x': ('file', 0o755, b'x\n'),
-            'e': ('dir', 0o755, None),
-            'e/g': ('file', 0o644, b'g\n'),
-            'top': ('file', 0o600, b'top v2\n'),
-        })
+        # directories a, b, d and e, all 0755
+        self.assertEqual(tree(self.rootfs(plugin)), expected_tree({
+            'a/keep': (b'keep\n', 0o644),
+            'b/new': (b'new\n', 0o644),
+            'c': (b'c is a file now\n', 0o644),
+            'd/x': (b'x\n', 0o755),
+            'e/g': (b'g\n', 0o644),
+            'top': (b'top v2\n', 0o600),
+        }))
 
     def _pull_compressed(self, compression):
         files = {'bin/hello': (b'#!/bin/sh\necho %s\n' % str(compression).encode(), 0o755),

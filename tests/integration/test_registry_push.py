@@ -16,7 +16,6 @@ media type, Results, the PluginEvent, credentials and token scopes.
 import hashlib
 import json
 import os
-import stat
 import subprocess
 import tempfile
 import urllib.parse
@@ -24,10 +23,10 @@ import urllib.parse
 from gi.repository import Gio, GLib
 
 import pd_registry
-from pd_testcase import (BUILDDIR, ERR, JOB_IFACE, PLUGIN_IFACE, SRCDIR, TIMEOUT_MULT,
-                         DBusError, main, make_context, opts, plugin_call, plugin_config,
-                         sha256_file)
-from registry_testcase import RegistryTestCase, layer_entries, registry_auth
+from pd_testcase import (BUILDDIR, ERR, JOB_IFACE, PLUGIN_IFACE, SRCDIR, DBusError, main,
+                         make_context, opts, plugin_call, plugin_config, sha256_file)
+from registry_testcase import (RegistryTestCase, expected_tree, layer_entries, registry_auth,
+                               sha256_digest, tree)
 
 SIGNAL = Gio.DBusMessageType.SIGNAL
 EXAMPLE_BINARY = os.path.join(BUILDDIR, 'example', 'plugind-example')
@@ -58,53 +57,8 @@ V2_FILES = {
 }
 
 
-def tree(root):
-    """{relative path: (kind, mode, sha256 or link target)} of a directory tree."""
-    out = {}
-    for d, dirs, files in os.walk(root):
-        for n in dirs + files:
-            p = os.path.join(d, n)
-            st = os.lstat(p)
-            rel = os.path.relpath(p, root)
-            if stat.S_ISDIR(st.st_mode):
-                out[rel] = ('dir', stat.S_IMODE(st.st_mode), None)
-            elif stat.S_ISLNK(st.st_mode):
-                out[rel] = ('link', 0, os.readlink(p))
-            else:
-                out[rel] = ('file', stat.S_IMODE(st.st_mode), sha256_file(p))
-    return out
-
-
-def expected_tree(files):
-    """tree() of a rootfs holding files ({path: (bytes, mode)}), directories 0755."""
-    out = {}
-    for path, (data, mode) in files.items():
-        parts = path.split('/')
-        for i in range(1, len(parts)):
-            out['/'.join(parts[:i])] = ('dir', 0o755, None)
-        out[path] = ('file', mode, hashlib.sha256(data).hexdigest())
-    return out
-
-
-def sha256_digest(data):
-    return 'sha256:' + hashlib.sha256(data).hexdigest()
-
-
 class UpgradePushTestCase(RegistryTestCase):
     """Helpers shared by every class of this file."""
-
-    def enable(self, plugin, **options):
-        return self.call(plugin, PLUGIN_IFACE, 'Enable',
-                         GLib.Variant('(a{sv})', (opts(**options),)),
-                         timeout_ms=60000 * TIMEOUT_MULT)
-
-    def disable(self, plugin, **options):
-        return self.call(plugin, PLUGIN_IFACE, 'Disable',
-                         GLib.Variant('(a{sv})', (opts(**options),)),
-                         timeout_ms=60000 * TIMEOUT_MULT)
-
-    def cancel(self, job):
-        return self.call(job, JOB_IFACE, 'Cancel', GLib.Variant('(a{sv})', ({},)))
 
     def upgrade_ok(self, plugin, remote='', privileges=(), options=None):
         job = self.upgrade(plugin, remote, privileges, options)
@@ -166,10 +120,6 @@ class UpgradePushTestCase(RegistryTestCase):
     def upgrade_jobs(self):
         return [j for j in self.list_jobs() if j[1] in ('upgrade', 'push')]
 
-    def tmp_entries(self):
-        d = os.path.join(self.state_dir, 'tmp')
-        return os.listdir(d) if os.path.isdir(d) else []
-
     def plugin_snapshot(self, plugin):
         """Everything that must stay the same when an upgrade fails: the files of the plugin's
         dir (rootfs and record, contents hashed) and every property."""
@@ -181,10 +131,6 @@ class UpgradePushTestCase(RegistryTestCase):
         with open(os.path.join(self.plugin_dir(self.plugin_prop(plugin, 'Id')),
                                'plugin.json')) as f:
             return json.load(f)
-
-    def proxy_blob_gets(self, digest):
-        return [r for r in self.proxy.requests
-                if r['method'] == 'GET' and r['path'].endswith('/blobs/' + digest)]
 
     def registry_manifest(self, repo, ref):
         return pd_registry.get_manifest(self.registry.url, repo, ref, auth=self.auth,
@@ -586,7 +532,7 @@ class UpgradeProxyTests(UpgradePushTestCase):
         self.assertIn('host', e.message)
         self.assertIn('CAP_SYS_ADMIN', e.message)
         # only the manifest and the config were fetched
-        self.assertEqual(self.proxy_blob_gets(layer_digest), [])
+        self.assertEqual(self.blob_gets(layer_digest), [])
         blob_paths = {r['path'] for r in self.proxy.requests if '/blobs/' in r['path']}
         self.assertLessEqual(blob_paths, {'/v2/test/priv/blobs/' + config_digest}, blob_paths)
         for r in self.proxy.requests:
@@ -604,7 +550,7 @@ class UpgradeProxyTests(UpgradePushTestCase):
         self.upgrade_job_error(ERR + 'PrivilegesMismatch', plugin,
                                self.remote('test/priv', 'v2'),
                                [('network', '', ['host'])])
-        self.assertEqual(self.proxy_blob_gets(layer_digest), [])
+        self.assertEqual(self.blob_gets(layer_digest), [])
         self.assertEqual(self.plugin_snapshot(plugin), before)
 
     def test_corrupt_blob_leaves_plugin_intact(self):
@@ -619,7 +565,7 @@ class UpgradeProxyTests(UpgradePushTestCase):
         blobs = self.blob_digests()
         self.upgrade_job_error((ERR + 'DigestMismatch', ERR + 'InvalidArchive'), plugin,
                                self.remote('test/bad', 'v2'))
-        self.assertGreater(len(self.proxy_blob_gets(layer_digest)), 0)
+        self.assertGreater(len(self.blob_gets(layer_digest)), 0)
         self.assertEqual(self.plugin_snapshot(plugin), before)
         self.assertEqual(tree(self.rootfs(plugin)), expected_tree(V1_FILES))
         self.assertEqual(self.plugin_env(plugin), ['A=5'])
@@ -643,7 +589,7 @@ class UpgradeProxyTests(UpgradePushTestCase):
                              chunk=1024, delay=0.05)
         before = self.plugin_snapshot(plugin)
         job = self.upgrade(plugin, self.remote('test/busy', 'v2'))
-        self.wait_until(lambda: self.proxy_blob_gets(layer_digest), 20, 'the layer download')
+        self.wait_until(lambda: self.blob_gets(layer_digest), 20, 'the layer download')
         # one job or state change per plugin at a time
         self.assertDBusError(ERR + 'Busy', self.upgrade, plugin, self.remote('test/busy', 'v2'))
         self.assertDBusError(ERR + 'Busy', self.enable, plugin)
@@ -672,7 +618,7 @@ class UpgradeProxyTests(UpgradePushTestCase):
         before = self.plugin_snapshot(plugin)
         blobs = self.blob_digests()
         job = self.upgrade(plugin, self.remote('test/slow', 'v2'))
-        self.wait_until(lambda: self.proxy_blob_gets(layer_digest), 20, 'the layer download')
+        self.wait_until(lambda: self.blob_gets(layer_digest), 20, 'the layer download')
         self.wait_until(lambda: any(layer[2] > 0 for layer in self.job_prop(job, 'Layers')), 20,
                         'download progress')
         self.assertEqual(self.job_prop(job, 'Phase'), 'downloading')
