@@ -510,6 +510,25 @@ class UpgradeCrashTests(UpgradePushTestCase):
 class UpgradeProxyTests(UpgradePushTestCase):
     registry_kind = 'proxy'
 
+    def start_trickled_upgrade(self, repo):
+        """Pulls repo:v1 and starts its upgrade to a v2 whose 400 KiB layer the proxy trickles
+        at about 20 KiB/s: the download takes 20 s unless cancelled. Returns (plugin, job,
+        layer digest, plugin_snapshot() and blob_digests() from before the upgrade) once the
+        layer's download has begun."""
+        self.push_plugin(repo, 'v1', config=env_config(('A', '1')), files=V1_FILES)
+        plugin, _ = self.pull_ok(self.remote(repo, 'v1'))
+        files = dict(V2_FILES)
+        files['big'] = (os.urandom(400 * 1024), 0o644)
+        _, _, layers = self.push_plugin(repo, 'v2', config=env_config(('A', '2')), files=files)
+        layer_digest = sha256_digest(layers[0])
+        self.proxy.add_fault('GET', '/blobs/' + layer_digest + '$', 'trickle', count=None,
+                             chunk=1024, delay=0.05)
+        before = self.plugin_snapshot(plugin)
+        blobs = self.blob_digests()
+        job = self.upgrade(plugin, self.remote(repo, 'v2'))
+        self.wait_until(lambda: self.blob_gets(layer_digest), 20, 'the layer download')
+        return plugin, job, layer_digest, before, blobs
+
     def test_privileges_mismatch_downloads_nothing(self):
         self.push_plugin('test/priv', 'v1', config=env_config(('A', '1')), files=V1_FILES)
         plugin, _ = self.pull_ok(self.remote('test/priv', 'v1'))
@@ -578,18 +597,7 @@ class UpgradeProxyTests(UpgradePushTestCase):
         self.assertEqual(tree(self.rootfs(plugin)), expected_tree(V2_FILES))
 
     def test_plugin_busy_during_upgrade(self):
-        self.push_plugin('test/busy', 'v1', config=env_config(('A', '1')), files=V1_FILES)
-        plugin, _ = self.pull_ok(self.remote('test/busy', 'v1'))
-        files = dict(V2_FILES)
-        files['big'] = (os.urandom(400 * 1024), 0o644)
-        _, _, layers = self.push_plugin('test/busy', 'v2', config=env_config(('A', '2')),
-                                        files=files)
-        layer_digest = sha256_digest(layers[0])
-        self.proxy.add_fault('GET', '/blobs/' + layer_digest + '$', 'trickle', count=None,
-                             chunk=1024, delay=0.05)
-        before = self.plugin_snapshot(plugin)
-        job = self.upgrade(plugin, self.remote('test/busy', 'v2'))
-        self.wait_until(lambda: self.blob_gets(layer_digest), 20, 'the layer download')
+        plugin, job, _, before, _ = self.start_trickled_upgrade('test/busy')
         # one job or state change per plugin at a time
         self.assertDBusError(ERR + 'Busy', self.upgrade, plugin, self.remote('test/busy', 'v2'))
         self.assertDBusError(ERR + 'Busy', self.enable, plugin)
@@ -605,20 +613,7 @@ class UpgradeProxyTests(UpgradePushTestCase):
         self.set_settings(plugin, {'A': '9'})
 
     def test_cancel_during_download_rolls_back(self):
-        self.push_plugin('test/slow', 'v1', config=env_config(('A', '1')), files=V1_FILES)
-        plugin, _ = self.pull_ok(self.remote('test/slow', 'v1'))
-        files = dict(V2_FILES)
-        files['big'] = (os.urandom(400 * 1024), 0o644)
-        _, _, layers = self.push_plugin('test/slow', 'v2', config=env_config(('A', '2')),
-                                        files=files)
-        layer_digest = sha256_digest(layers[0])
-        # about 20 KiB/s: the download takes 20 s unless cancelled
-        self.proxy.add_fault('GET', '/blobs/' + layer_digest + '$', 'trickle', count=None,
-                             chunk=1024, delay=0.05)
-        before = self.plugin_snapshot(plugin)
-        blobs = self.blob_digests()
-        job = self.upgrade(plugin, self.remote('test/slow', 'v2'))
-        self.wait_until(lambda: self.blob_gets(layer_digest), 20, 'the layer download')
+        plugin, job, layer_digest, before, blobs = self.start_trickled_upgrade('test/slow')
         self.wait_until(lambda: any(layer[2] > 0 for layer in self.job_prop(job, 'Layers')), 20,
                         'download progress')
         self.assertEqual(self.job_prop(job, 'Phase'), 'downloading')
