@@ -347,7 +347,10 @@ stored_layer_read_cb (void *buffer, gsize count, gpointer user_data, GCancellabl
     }
   else if (source->hasher != NULL)
     {
-      g_autofree char *computed = pd_sha256_finish (g_steal_pointer (&source->hasher));
+      g_autofree char *computed = pd_sha256_finish (source->hasher);
+
+      /* checked once, at the first end of the file */
+      g_clear_pointer (&source->hasher, pd_sha256_free);
 
       if (!g_str_equal (computed, source->digest))
         {
