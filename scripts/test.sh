@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # The README's "test" command (and CI's): installs what is missing, then
-#   1. a -Werror build and the whole suite (unit, integration, data, install),
+#   1. a -Werror build and the whole suite (unit, integration, engines, data, install); the
+#      engines suite (real dockerd) runs only here, never under valgrind or ASan,
 #   2. the unit suite under valgrind,
 #   3. an ASan+UBSan build running the unit and integration suites,
 #   4. the libFuzzer targets (clang): their seed corpora, then 20 s of fuzzing each, two at a
