@@ -1,0 +1,125 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""A plugin image exactly as Docker Engine wrote it (tests/integration/docker-made/: manifests,
+configs and layers as `docker plugin create` and `docker plugin push` made them, see its
+README.md), put byte for byte into the real registry, then installed, enabled and upgraded v1 to
+v2 by plugind. No dockerd needed.
+
+What Docker writes and plugind's own writer does not: the compressed layer digest as the
+config's diff_id, a config with every field Docker knows (nulls for absent lists, "User": {},
+DockerVersion, a trailing newline), a compact manifest with mediaType last, and a layer tar from
+Go's archive/tar (a "." entry first, names without "./" or a trailing slash, file type bits in
+the mode field, a hard link, no padding to 10240 bytes) gzipped by Go.
+"""
+
+import hashlib
+import json
+import os
+import stat
+import tempfile
+
+import pd_registry
+from pd_testcase import BUILDDIR, HERE, main, plugin_call
+from test_registry_push import UpgradePushTestCase
+
+IMAGE_DIR = os.path.join(HERE, 'docker-made')
+REPO = 'plugind-test/docker-made'
+# the example plugin's binary, which the image runs from the host through its 'bin' mount
+EXAMPLE_DIR = os.path.join(BUILDDIR, 'example')
+
+
+def read_blob(digest):
+    algo, hexd = digest.split(':')
+    with open(os.path.join(IMAGE_DIR, 'blobs', algo, hexd), 'rb') as f:
+        return f.read()
+
+
+class DockerMadeTests(UpgradePushTestCase):
+
+    def setUp(self):
+        super().setUp()
+        with open(os.path.join(IMAGE_DIR, 'tags.json')) as f:
+            self.tags = json.load(f)
+        self.manifests = {}
+        for tag, digest in sorted(self.tags.items()):
+            data = read_blob(digest)
+            manifest = json.loads(data)
+            self.manifests[tag] = manifest
+            for desc in [manifest['config']] + manifest['layers']:
+                blob = read_blob(desc['digest'])
+                self.assertEqual((len(blob), 'sha256:' + hashlib.sha256(blob).hexdigest()),
+                                 (desc['size'], desc['digest']))
+                self.assertEqual(pd_registry.push_blob(self.registry.url, REPO, blob),
+                                 desc['digest'])
+            self.assertEqual(pd_registry.push_manifest_raw(self.registry.url, REPO, tag, data,
+                                                           manifest['mediaType']), digest)
+        self.data_dir = tempfile.mkdtemp(prefix='data-', dir=self.tmpdir)
+
+    def config_of(self, tag):
+        return json.loads(read_blob(self.manifests[tag]['config']['digest']))
+
+    def read_rootfs(self, plugin, name):
+        with open(os.path.join(self.rootfs(plugin), name), 'rb') as f:
+            return f.read()
+
+    def test_image_is_docker_made(self):
+        for tag, manifest in self.manifests.items():
+            config = self.config_of(tag)
+            self.assertEqual(config['rootfs']['diff_ids'], [manifest['layers'][0]['digest']])
+            self.assertEqual(list(manifest), ['schemaVersion', 'config', 'layers', 'mediaType'])
+            self.assertIsNone(config['Env'])
+            self.assertEqual(config['User'], {})
+            self.assertTrue(read_blob(manifest['config']['digest']).endswith(b'}\n'))
+
+    def test_install_enable_upgrade(self):
+        v1, v2 = self.remote(REPO, 'v1'), self.remote(REPO, 'v2')
+        privileges, _ = self.get_privileges(v1)
+        # one per mount, as Docker's computePrivileges lists them
+        self.assertEqual(privileges, [('mount', 'host path to mount', [source])
+                                      for source in ('/usr/lib/plugind-example',
+                                                     '/var/lib/plugind-example')])
+        plugin, results = self.pull_ok(v1, privileges=privileges)
+        self.assertEqual(results['manifest-digest'], self.tags['v1'])
+        self.assertEqual(self.plugin_prop(plugin, 'ManifestDigest'), self.tags['v1'])
+        self.assertEqual(self.plugin_prop(plugin, 'ConfigDigest'),
+                         self.manifests['v1']['config']['digest'])
+        self.assertEqual(self.plugin_prop(plugin, 'Description'),
+                         'A plugin made by Docker Engine, version 1')
+        rootfs = self.rootfs(plugin)
+        self.assertEqual(self.read_rootfs(plugin, 'VERSION'), b'1\n')
+        self.assertEqual(self.read_rootfs(plugin, 'etc/motd.link'),
+                         b'made by docker plugin create\n')
+        self.assertEqual(os.lstat(os.path.join(rootfs, 'etc/motd')).st_ino,
+                         os.lstat(os.path.join(rootfs, 'etc/motd.link')).st_ino)
+        self.assertEqual(os.readlink(os.path.join(rootfs, 'plugin')),
+                         'opt/example/plugind-example')
+        for d in ('data', 'opt/example'):
+            self.assertTrue(stat.S_ISDIR(os.lstat(os.path.join(rootfs, d)).st_mode), d)
+
+        self.set_settings(plugin, {'bin': EXAMPLE_DIR, 'data': self.data_dir})
+        self.enable(plugin)
+        self.assertEqual(self.plugin_prop(plugin, 'State'), 'running')
+        status, reply = plugin_call(self.plugin_prop(plugin, 'Socket'), 'VolumeDriver.Create',
+                                    {'Name': 'vol1', 'Opts': {}})
+        self.assertEqual((status, reply.get('Err', '')), (200, ''))
+        self.disable(plugin)
+
+        plugin_id = self.plugin_prop(plugin, 'Id')
+        # privileges of the new config with the settings the plugin has
+        _, results = self.upgrade_ok(plugin, v2, self.plugin_prop(plugin, 'Privileges'))
+        self.assertEqual(results['plugin-id'], plugin_id)
+        self.assertEqual(self.plugin_prop(plugin, 'ManifestDigest'), self.tags['v2'])
+        self.assertEqual(self.plugin_prop(plugin, 'Description'),
+                         'A plugin made by Docker Engine, version 2')
+        self.assertEqual(self.read_rootfs(plugin, 'VERSION'), b'2\n')
+        # the mount sources set for v1 are kept
+        self.enable(plugin)
+        status, reply = plugin_call(self.plugin_prop(plugin, 'Socket'), 'VolumeDriver.List')
+        self.assertEqual(status, 200)
+        self.assertEqual([v['Name'] for v in reply['Volumes']], ['vol1'])
+        self.disable(plugin)
+        self.assertTrue(os.path.isdir(os.path.join(self.data_dir, 'volumes', 'vol1')))
+
+
+if __name__ == '__main__':
+    main()
