@@ -34,6 +34,34 @@ def read_blob(digest):
         return f.read()
 
 
+def enable_use_upgrade(test, plugin, v2, description):
+    """The example volume driver in @plugin (a VERSION file holding 1 in its rootfs, its settings
+    made): enabled, a volume created, disabled, upgraded to @v2 (VERSION 2, @description), then
+    enabled again with the volume still there, and disabled. @test: an UpgradePushTestCase whose
+    data_dir is the plugin's data mount."""
+    test.assertEqual(test.read_rootfs(plugin, 'VERSION'), b'1\n')
+    test.enable(plugin)
+    test.assertEqual(test.plugin_prop(plugin, 'State'), 'running')
+    status, reply = plugin_call(test.plugin_prop(plugin, 'Socket'), 'VolumeDriver.Create',
+                                {'Name': 'vol1', 'Opts': {}})
+    test.assertEqual((status, reply.get('Err', '')), (200, ''))
+    test.disable(plugin)
+
+    plugin_id = test.plugin_prop(plugin, 'Id')
+    # privileges of the new config with the settings the plugin has
+    _, results = test.upgrade_ok(plugin, v2, test.plugin_prop(plugin, 'Privileges'))
+    test.assertEqual(results['plugin-id'], plugin_id)
+    test.assertEqual(test.plugin_prop(plugin, 'Description'), description)
+    test.assertEqual(test.read_rootfs(plugin, 'VERSION'), b'2\n')
+    # the settings of v1 are kept: same data dir
+    test.enable(plugin)
+    status, reply = plugin_call(test.plugin_prop(plugin, 'Socket'), 'VolumeDriver.List')
+    test.assertEqual(status, 200)
+    test.assertEqual([v['Name'] for v in reply['Volumes']], ['vol1'])
+    test.disable(plugin)
+    test.assertTrue(os.path.isdir(os.path.join(test.data_dir, 'volumes', 'vol1')))
+
+
 class DockerMadeTests(UpgradePushTestCase):
 
     def setUp(self):
@@ -86,7 +114,6 @@ class DockerMadeTests(UpgradePushTestCase):
         self.assertEqual(self.plugin_prop(plugin, 'Description'),
                          'A plugin made by Docker Engine, version 1')
         rootfs = self.rootfs(plugin)
-        self.assertEqual(self.read_rootfs(plugin, 'VERSION'), b'1\n')
         self.assertEqual(self.read_rootfs(plugin, 'etc/motd.link'),
                          b'made by docker plugin create\n')
         self.assertEqual(os.lstat(os.path.join(rootfs, 'etc/motd')).st_ino,
@@ -97,28 +124,8 @@ class DockerMadeTests(UpgradePushTestCase):
             self.assertTrue(stat.S_ISDIR(os.lstat(os.path.join(rootfs, d)).st_mode), d)
 
         self.set_settings(plugin, {'bin': EXAMPLE_DIR, 'data': self.data_dir})
-        self.enable(plugin)
-        self.assertEqual(self.plugin_prop(plugin, 'State'), 'running')
-        status, reply = plugin_call(self.plugin_prop(plugin, 'Socket'), 'VolumeDriver.Create',
-                                    {'Name': 'vol1', 'Opts': {}})
-        self.assertEqual((status, reply.get('Err', '')), (200, ''))
-        self.disable(plugin)
-
-        plugin_id = self.plugin_prop(plugin, 'Id')
-        # privileges of the new config with the settings the plugin has
-        _, results = self.upgrade_ok(plugin, v2, self.plugin_prop(plugin, 'Privileges'))
-        self.assertEqual(results['plugin-id'], plugin_id)
+        enable_use_upgrade(self, plugin, v2, 'A plugin made by Docker Engine, version 2')
         self.assertEqual(self.plugin_prop(plugin, 'ManifestDigest'), self.tags['v2'])
-        self.assertEqual(self.plugin_prop(plugin, 'Description'),
-                         'A plugin made by Docker Engine, version 2')
-        self.assertEqual(self.read_rootfs(plugin, 'VERSION'), b'2\n')
-        # the mount sources set for v1 are kept
-        self.enable(plugin)
-        status, reply = plugin_call(self.plugin_prop(plugin, 'Socket'), 'VolumeDriver.List')
-        self.assertEqual(status, 200)
-        self.assertEqual([v['Name'] for v in reply['Volumes']], ['vol1'])
-        self.disable(plugin)
-        self.assertTrue(os.path.isdir(os.path.join(self.data_dir, 'volumes', 'vol1')))
 
 
 if __name__ == '__main__':

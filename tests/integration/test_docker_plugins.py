@@ -14,7 +14,6 @@ command, never under ASan or valgrind.
 dockerd runs on a private socket, data root and exec root (tests/integration/pd_engines.py).
 """
 
-import io
 import json
 import os
 import shutil
@@ -23,7 +22,8 @@ import tarfile
 
 import pd_engines
 import pd_registry
-from pd_testcase import BUILDDIR, main, opts, plugin_call
+from pd_testcase import BUILDDIR, main, opts
+from test_docker_made import enable_use_upgrade
 from test_registry_push import UpgradePushTestCase
 
 EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
@@ -109,27 +109,8 @@ class DockerToPlugindTests(DockerTestCase):
                                        ['/var/lib/plugind-example'])])
         plugin, results = self.pull_ok(v1, privileges=privileges)
         self.assertEqual(self.plugin_prop(plugin, 'Reference'), v1)
-        self.assertEqual(self.read_rootfs(plugin, 'VERSION'), b'1\n')
         self.set_settings(plugin, {'data': self.data_dir})
-        self.enable(plugin)
-        self.assertEqual(self.plugin_prop(plugin, 'State'), 'running')
-        status, reply = plugin_call(self.plugin_prop(plugin, 'Socket'), 'VolumeDriver.Create',
-                                    {'Name': 'vol1', 'Opts': {}})
-        self.assertEqual((status, reply.get('Err', '')), (200, ''))
-        self.disable(plugin)
-
-        plugin_id = self.plugin_prop(plugin, 'Id')
-        _, results = self.upgrade_ok(plugin, v2, self.plugin_prop(plugin, 'Privileges'))
-        self.assertEqual(results['plugin-id'], plugin_id)
-        self.assertEqual(self.plugin_prop(plugin, 'Description'),
-                         'plugind example volume plugin, version 2')
-        self.assertEqual(self.read_rootfs(plugin, 'VERSION'), b'2\n')
-        self.enable(plugin)
-        status, reply = plugin_call(self.plugin_prop(plugin, 'Socket'), 'VolumeDriver.List')
-        self.assertEqual(status, 200)
-        self.assertEqual([v['Name'] for v in reply['Volumes']], ['vol1'])
-        self.disable(plugin)
-        self.assertTrue(os.path.isdir(os.path.join(self.data_dir, 'volumes', 'vol1')))
+        enable_use_upgrade(self, plugin, v2, 'plugind example volume plugin, version 2')
 
 
 class PlugindToDockerTests(DockerTestCase):
