@@ -13,7 +13,8 @@ Everything listens on loopback only (127.0.0.1, or 127.0.0.2 for a second FaultP
                 redirects, slow bodies) on matching requests
 
 and helpers that build plugin layers and configs and push them with the registry HTTP API v2
-(handling Basic and Bearer challenges), as `docker plugin push` lays them out.
+(handling Basic and Bearer challenges): plugind's own layout, or exactly Docker's (`docker
+plugin create` and `push`: make_docker_layer, docker_plugin_config, docker_plugin_manifest).
 
 What was checked against distribution 2.8.2 (tests/integration/check_pd_registry.py does it
 again):
@@ -973,6 +974,172 @@ def make_plugin_config(config_dict, diff_ids):
 
 
 # ---------------------------------------------------------------------------------------------
+# Images as Docker Engine makes them: `docker plugin create` (moby's CreateFromContext) and
+# `docker plugin push`, checked byte for byte against the image Docker 20.10 made in
+# tests/integration/docker-made/ (test_docker_made.py)
+
+DOCKER_VERSION = '20.10.24+dfsg1'
+# the file type bits moby's archive package keeps in a tar header's mode field
+_GO_TYPE_BITS = {'file': 0o100000, 'hardlink': 0o100000, 'dir': 0o040000, 'symlink': 0o120000}
+_GO_TYPEFLAGS = {'file': b'0', 'hardlink': b'1', 'dir': b'5', 'symlink': b'2'}
+
+
+def _go_ustar_header(name, kind, mode, size=0, linkname='', mtime=LAYER_MTIME):
+    """A ustar header as Go's archive/tar writes it for root's files: octal fields zero-padded
+    and NUL-terminated, magic "ustar\\0" "00", owner names, device numbers 0."""
+    header = bytearray(512)
+
+    def put(offset, data):
+        header[offset:offset + len(data)] = data
+
+    def octal(value, width):
+        return b'%0*o\0' % (width - 1, value)
+
+    raw_name = name.encode()
+    if len(raw_name) > 100 or len(linkname.encode()) > 100:
+        raise ValueError(f'{name}: names over 100 bytes are not supported here')
+    put(0, raw_name)
+    put(100, octal(mode | _GO_TYPE_BITS[kind], 8))
+    put(108, octal(0, 8))
+    put(116, octal(0, 8))
+    put(124, octal(size, 12))
+    put(136, octal(mtime, 12))
+    put(148, b' ' * 8)
+    put(156, _GO_TYPEFLAGS[kind])
+    put(157, linkname.encode())
+    put(257, b'ustar\x0000')
+    put(265, b'root')
+    put(297, b'root')
+    put(329, octal(0, 8))
+    put(337, octal(0, 8))
+    put(148, b'%06o\0 ' % sum(header))
+    return bytes(header)
+
+
+def docker_layer_tar(entries, mtime=LAYER_MTIME):
+    """The uncompressed layer `docker plugin create` makes of a context's rootfs/.
+
+    entries: the rootfs below rootfs/, as make_layer's ('file', path, data[, mode]),
+    ('dir', path[, mode]), ('symlink', path, target) and ('hardlink', path, target) (the
+    target's mode is the entry's). Written as the docker client walks the directory (a first
+    entry "." for rootfs/ itself, then depth first in name order) and dockerd renames the
+    entries: no "./" and no trailing "/", the file type bits in the mode field, and the archive
+    ends right after its two zero blocks (Go pads no record)."""
+    modes = {}
+    for kind, path, *args in entries:
+        if kind == 'file':
+            modes[path] = args[1] if len(args) > 1 else 0o644
+    out = [_go_ustar_header('.', 'dir', 0o755, mtime=mtime)]
+    for kind, path, *args in sorted(entries, key=lambda e: e[1].split('/')):
+        if kind == 'file':
+            data = args[0]
+            out.append(_go_ustar_header(path, kind, modes[path], len(data), mtime=mtime))
+            out.append(data + b'\0' * (-len(data) % 512))
+        elif kind == 'dir':
+            out.append(_go_ustar_header(path, kind, args[0] if args else 0o755, mtime=mtime))
+        elif kind == 'symlink':
+            out.append(_go_ustar_header(path, kind, 0o777, linkname=args[0], mtime=mtime))
+        elif kind == 'hardlink':
+            out.append(_go_ustar_header(path, kind, modes[args[0]], linkname=args[0],
+                                        mtime=mtime))
+        else:
+            raise ValueError(f'docker_layer_tar: no entry kind {kind!r} in a Docker context')
+    out.append(b'\0' * 1024)
+    return b''.join(out)
+
+
+def make_docker_layer(entries, mtime=LAYER_MTIME):
+    """A layer as `docker plugin create` makes it: docker_layer_tar() gzipped with the header
+    Go's compress/gzip writes (no name, mtime 0, OS 255; the deflate stream itself differs).
+    Returns (blob, diff_id, media_type) as make_layer does, diff_id being what Docker writes into
+    the config: the blob's own digest."""
+    blob = bytearray(gzip.compress(docker_layer_tar(entries, mtime), compresslevel=6, mtime=0))
+    blob[8:10] = b'\0\xff'  # XFL 0, OS "unknown": no checksum covers the header
+    blob = bytes(blob)
+    return blob, _sha256(blob), MT_LAYER_GZIP
+
+
+def _go_json(obj):
+    """Go's json.Encoder: compact, non-ASCII as UTF-8, <, >, & and U+2028/2029 escaped."""
+    text = json.dumps(obj, separators=(',', ':'), ensure_ascii=False)
+    for char, escaped in (('<', '\\u003c'), ('>', '\\u003e'), ('&', '\\u0026'),
+                          ('\u2028', '\\u2028'), ('\u2029', '\\u2029')):
+        text = text.replace(char, escaped)
+    return text.encode()
+
+
+def docker_plugin_config(context_config, diff_ids, docker_version=DOCKER_VERSION):
+    """The config blob `docker plugin create` makes of a context's config.json (a dict in
+    Docker's spelling): moby's types.PluginConfig as Go's json.Encoder writes it, every field in
+    the struct's order, zero values for what the context lacks (null for lists and for Env
+    values, mount sources and device paths), DockerVersion, rootfs, and a trailing newline."""
+    c = context_config
+
+    def fields(d, names, defaults=None):
+        d = d or {}
+        out = {}
+        for name in names:
+            if name in d:
+                out[name] = d[name]
+            elif defaults is not None and name in defaults:
+                out[name] = defaults[name]
+            else:
+                out[name] = None
+        return out
+
+    args = fields(c.get('Args'), ('Description', 'Name', 'Settable', 'Value'),
+                  {'Description': '', 'Name': ''})
+    interface = c.get('Interface') or {}
+    config = {
+        'Args': args,
+        'Description': c.get('Description', ''),
+        'DockerVersion': docker_version,
+        'Documentation': c.get('Documentation', ''),
+        'Entrypoint': c.get('Entrypoint'),
+        'Env': None if c.get('Env') is None else [
+            fields(e, ('Description', 'Name', 'Settable', 'Value'), {'Description': '',
+                                                                     'Name': ''})
+            for e in c['Env']],
+        'Interface': dict(([('ProtocolScheme', interface['ProtocolScheme'])]
+                           if interface.get('ProtocolScheme') else []) +
+                          [('Socket', interface.get('Socket', '')),
+                           ('Types', interface.get('Types'))]),
+        'IpcHost': c.get('IpcHost', False),
+        'Linux': {
+            'AllowAllDevices': (c.get('Linux') or {}).get('AllowAllDevices', False),
+            'Capabilities': (c.get('Linux') or {}).get('Capabilities'),
+            'Devices': None if (c.get('Linux') or {}).get('Devices') is None else [
+                fields(d, ('Description', 'Name', 'Path', 'Settable'),
+                       {'Description': '', 'Name': ''})
+                for d in c['Linux']['Devices']],
+        },
+        'Mounts': None if c.get('Mounts') is None else [
+            fields(m, ('Description', 'Destination', 'Name', 'Options', 'Settable', 'Source',
+                       'Type'), {'Description': '', 'Destination': '', 'Name': '', 'Type': ''})
+            for m in c['Mounts']],
+        'Network': {'Type': (c.get('Network') or {}).get('Type', '')},
+        'PidHost': c.get('PidHost', False),
+        'PropagatedMount': c.get('PropagatedMount', ''),
+        'User': {k: v for k, v in (c.get('User') or {}).items() if k in ('GID', 'UID') and v},
+        'WorkDir': c.get('WorkDir', ''),
+        'rootfs': {'diff_ids': list(diff_ids), 'type': 'layers'},
+    }
+    return _go_json(config) + b'\n'
+
+
+def docker_plugin_manifest(config_bytes, layers):
+    """The manifest `docker plugin push` sends (moby's buildManifest and writeManifest): compact
+    JSON, schemaVersion, config, layers, then mediaType. layers: [(blob, media_type)]."""
+    def descriptor(data, media_type):
+        return {'mediaType': media_type, 'digest': _sha256(data), 'size': len(data)}
+
+    return _go_json({'schemaVersion': 2,
+                     'config': descriptor(config_bytes, MT_PLUGIN_CONFIG),
+                     'layers': [descriptor(blob, media_type) for blob, media_type in layers],
+                     'mediaType': MT_MANIFEST})
+
+
+# ---------------------------------------------------------------------------------------------
 # Registry HTTP API v2 client
 
 class RegistryError(Exception):
@@ -1088,12 +1255,19 @@ def push_manifest_raw(base_url, repo, tag, data, media_type, auth=None, ca=None)
 
 
 def push_plugin(base_url, repo, tag, config_bytes, layers, auth=None, ca=None,
-                manifest_media_type=MT_MANIFEST, config_media_type=MT_PLUGIN_CONFIG):
-    """Push a plugin as `docker plugin push` does: the blobs, then a schema 2 manifest
-    {schemaVersion, mediaType, config, layers} (3-space indented JSON, like Docker's).
+                manifest_media_type=MT_MANIFEST, config_media_type=MT_PLUGIN_CONFIG,
+                docker_made=False):
+    """Push a plugin: the blobs, then a schema 2 manifest {schemaVersion, mediaType, config,
+    layers} in 3-space indented JSON (as Docker's image push writes it), or with docker_made
+    the manifest `docker plugin push` writes (docker_plugin_manifest()).
 
     layers: [(blob_bytes, media_type)].  Returns the manifest digest."""
     session = _Session(base_url, auth, ca)
+    if docker_made:
+        for blob in [config_bytes] + [blob for blob, _ in layers]:
+            _push_blob(session, repo, blob)
+        return _push_manifest(session, repo, tag, docker_plugin_manifest(config_bytes, layers),
+                              MT_MANIFEST)
 
     def descriptor(data, media_type):
         return {'mediaType': media_type, 'size': len(data),

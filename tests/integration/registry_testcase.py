@@ -156,19 +156,29 @@ class RegistryTestCase(PlugindTestCase):
     # -- images -----------------------------------------------------------------------
 
     def push_plugin(self, repo, tag='latest', config=None, layers=None, files=None,
-                    compression='gzip', **kw):
+                    compression='gzip', docker_made=False, **kw):
         """Pushes a plugin image straight to the registry (not through plugind).
 
         layers: a list of make_layer entry lists (default: one layer of files or
-        DEFAULT_FILES). Returns (manifest digest, [diff_ids], [layer blobs])."""
+        DEFAULT_FILES). docker_made: the image exactly as `docker plugin create` and `push`
+        make it (one layer, the compressed digest as diff_id, Docker's config and manifest;
+        see pd_registry.make_docker_layer). Returns (manifest digest, [diff_ids], [layer
+        blobs])."""
         if layers is None:
             layers = [layer_entries(files if files is not None else DEFAULT_FILES)]
-        built = [pd_registry.make_layer(e, compression=compression) for e in layers]
-        cfg = pd_registry.make_plugin_config(config if config is not None else DEFAULT_CONFIG,
-                                             [b[1] for b in built])
+        config = config if config is not None else DEFAULT_CONFIG
+        if docker_made:
+            if len(layers) != 1 or compression != 'gzip':
+                raise ValueError('Docker makes one gzip layer')
+            built = [pd_registry.make_docker_layer(layers[0])]
+            cfg = pd_registry.docker_plugin_config(config, [built[0][1]])
+        else:
+            built = [pd_registry.make_layer(e, compression=compression) for e in layers]
+            cfg = pd_registry.make_plugin_config(config, [b[1] for b in built])
         digest = pd_registry.push_plugin(self.registry.url, repo, tag, cfg,
                                          [(b[0], b[2]) for b in built], auth=self.auth,
-                                         ca=self.ca.ca_path if self.ca else None, **kw)
+                                         ca=self.ca.ca_path if self.ca else None,
+                                         docker_made=docker_made, **kw)
         return digest, [b[1] for b in built], [b[0] for b in built]
 
     # -- calls ------------------------------------------------------------------------

@@ -12,17 +12,24 @@ Go's archive/tar (a "." entry first, names without "./" or a trailing slash, fil
 the mode field, a hard link, no padding to 10240 bytes) gzipped by Go.
 """
 
+import gzip
 import hashlib
 import json
 import os
 import stat
+import sys
 import tempfile
 
 import pd_registry
-from pd_testcase import BUILDDIR, HERE, main, plugin_call
+from pd_testcase import BUILDDIR, HERE, SRCDIR, main, plugin_call
 from test_registry_push import UpgradePushTestCase
 
 IMAGE_DIR = os.path.join(HERE, 'docker-made')
+sys.path.insert(0, IMAGE_DIR)
+import make_image  # noqa: E402
+
+EXAMPLE_BINARY = os.path.join(BUILDDIR, 'example', 'plugind-example')
+EXAMPLE_CONFIG = os.path.join(SRCDIR, 'example', 'hello', 'config.json')
 REPO = 'plugind-test/docker-made'
 # the example plugin's binary, which the image runs from the host through its 'bin' mount
 EXAMPLE_DIR = os.path.join(BUILDDIR, 'example')
@@ -98,6 +105,44 @@ class DockerMadeTests(UpgradePushTestCase):
             self.assertIsNone(config['Env'])
             self.assertEqual(config['User'], {})
             self.assertTrue(read_blob(manifest['config']['digest']).endswith(b'}\n'))
+
+    def test_writers_match_docker(self):
+        """pd_registry's Docker writers give back what Docker wrote, from the same context:
+        the layer's tar, the gzip header, the config and the manifest, byte for byte."""
+        for tag, version in (('v1', 1), ('v2', 2)):
+            manifest = self.manifests[tag]
+            layer = read_blob(manifest['layers'][0]['digest'])
+            config = read_blob(manifest['config']['digest'])
+            self.assertEqual(pd_registry.docker_layer_tar(make_image.rootfs(version),
+                                                          make_image.MTIME),
+                             gzip.decompress(layer))
+            self.assertEqual(pd_registry.make_docker_layer(make_image.rootfs(version))[0][:10],
+                             layer[:10])
+            self.assertEqual(pd_registry.docker_plugin_config(make_image.config(version),
+                                                              [manifest['layers'][0]['digest']]),
+                             config)
+            self.assertEqual(pd_registry.docker_plugin_manifest(
+                config, [(layer, pd_registry.MT_LAYER_GZIP)]), read_blob(self.tags[tag]))
+
+    def test_docker_way_example_install_enable_upgrade(self):
+        """The example plugin written the Docker way by pd_registry (its binary in the rootfs,
+        so larger than what is committed here): installs, enables and upgrades."""
+        with open(EXAMPLE_BINARY, 'rb') as f:
+            binary = f.read()
+        with open(EXAMPLE_CONFIG) as f:
+            config = json.load(f)
+        for version in (1, 2):
+            config['Description'] = 'the example the Docker way, version %d' % version
+            files = {'plugind-example': (binary, 0o755), 'VERSION': (b'%d\n' % version, 0o644)}
+            _, diff_ids, blobs = self.push_plugin('test/docker-way', 'v%d' % version,
+                                                  config=config, files=files, docker_made=True)
+            self.assertEqual(diff_ids, ['sha256:' + hashlib.sha256(blobs[0]).hexdigest()])
+        v1 = self.remote('test/docker-way', 'v1')
+        privileges, _ = self.get_privileges(v1)
+        plugin, _ = self.pull_ok(v1, privileges=privileges)
+        self.set_settings(plugin, {'data': self.data_dir})
+        enable_use_upgrade(self, plugin, self.remote('test/docker-way', 'v2'),
+                           'the example the Docker way, version 2')
 
     def test_install_enable_upgrade(self):
         v1, v2 = self.remote(REPO, 'v1'), self.remote(REPO, 'v2')

@@ -14,6 +14,7 @@ command, never under ASan or valgrind.
 dockerd runs on a private socket, data root and exec root (tests/integration/pd_engines.py).
 """
 
+import gzip
 import json
 import os
 import shutil
@@ -22,11 +23,12 @@ import tarfile
 
 import pd_engines
 import pd_registry
-from pd_testcase import BUILDDIR, main, opts
+from pd_testcase import BUILDDIR, SRCDIR, main, opts
 from test_docker_made import enable_use_upgrade
 from test_registry_push import UpgradePushTestCase
 
 EXAMPLE_CONTEXT = os.path.join(BUILDDIR, 'example', 'plugind-example-context.tar.gz')
+EXAMPLE_CONFIG = os.path.join(SRCDIR, 'example', 'hello', 'config.json')
 
 
 def write_context(directory, version):
@@ -36,6 +38,9 @@ def write_context(directory, version):
         tar.extractall(directory)
     with open(os.path.join(directory, 'rootfs', 'VERSION'), 'w') as f:
         f.write('%d\n' % version)
+    # the time of every entry of the example's context
+    for path in ('rootfs/VERSION', 'rootfs'):
+        os.utime(os.path.join(directory, path), (0, 0))
     path = os.path.join(directory, 'config.json')
     with open(path) as f:
         config = json.load(f)
@@ -76,14 +81,21 @@ class DockerTestCase(UpgradePushTestCase):
         shutil.rmtree(context)
         return remote
 
+    def registry_blob(self, repo, digest):
+        _, _, data = pd_registry._Session(self.registry.url, None, None).request(
+            'GET', '/v2/%s/blobs/%s' % (repo, digest))
+        return data
+
     def registry_image(self, repo, tag):
         """(manifest, config) as the registry holds them."""
         data, media_type, _ = pd_registry.get_manifest(self.registry.url, repo, tag)
         self.assertEqual(media_type, pd_registry.MT_MANIFEST)
         manifest = json.loads(data)
-        _, _, config = pd_registry._Session(self.registry.url, None, None).request(
-            'GET', '/v2/%s/blobs/%s' % (repo, manifest['config']['digest']))
-        return manifest, json.loads(config)
+        self.assertEqual(pd_registry.docker_plugin_manifest(
+            self.registry_blob(repo, manifest['config']['digest']),
+            [(self.registry_blob(repo, manifest['layers'][0]['digest']),
+              pd_registry.MT_LAYER_GZIP)]), data)
+        return manifest, json.loads(self.registry_blob(repo, manifest['config']['digest']))
 
     def read_rootfs(self, plugin, name):
         with open(os.path.join(self.rootfs(plugin), name), 'rb') as f:
@@ -95,14 +107,28 @@ class DockerToPlugindTests(DockerTestCase):
     def test_docker_made_plugin_installs_enables_upgrades(self):
         v1 = self.docker_create_push('test/docker-made', 'v1', 1)
         v2 = self.docker_create_push('test/docker-made', 'v2', 2)
-        # what makes a Docker-made plugin: one gzip layer whose compressed digest is its diff_id
-        for tag in ('v1', 'v2'):
-            manifest, config = self.registry_image('test/docker-made', tag)
-            self.assertEqual(config['rootfs']['diff_ids'],
-                             [manifest['layers'][0]['digest']])
-            self.assertEqual(manifest['layers'][0]['mediaType'], pd_registry.MT_LAYER_GZIP)
+        # what makes a Docker-made plugin: one gzip layer whose compressed digest is its
+        # diff_id; and pd_registry's Docker writers give the same bytes from the same context
+        with open(os.path.join(BUILDDIR, 'example', 'plugind-example'), 'rb') as f:
+            binary = f.read()
+        for version in (1, 2):
+            manifest, config = self.registry_image('test/docker-made', 'v%d' % version)
+            layer = manifest['layers'][0]
+            self.assertEqual(config['rootfs']['diff_ids'], [layer['digest']])
+            self.assertEqual(layer['mediaType'], pd_registry.MT_LAYER_GZIP)
             self.assertEqual(manifest['config']['mediaType'], pd_registry.MT_PLUGIN_CONFIG)
-            self.assertTrue(config['DockerVersion'])
+            with open(EXAMPLE_CONFIG) as f:
+                context_config = json.load(f)
+            context_config['Description'] = 'plugind example volume plugin, version %d' % version
+            self.assertEqual(
+                self.registry_blob('test/docker-made', manifest['config']['digest']),
+                pd_registry.docker_plugin_config(context_config, [layer['digest']],
+                                                 config['DockerVersion']))
+            entries = [('file', 'VERSION', b'%d\n' % version, 0o644),
+                       ('file', 'plugind-example', binary, 0o755)]
+            self.assertEqual(
+                gzip.decompress(self.registry_blob('test/docker-made', layer['digest'])),
+                pd_registry.docker_layer_tar(entries, mtime=0))
 
         privileges, _ = self.get_privileges(v1)
         self.assertEqual(privileges, [('mount', 'host path to mount',

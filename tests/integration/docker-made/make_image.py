@@ -6,7 +6,7 @@ manifests, configs and layers byte for byte from the registry's storage into blo
 writes tags.json ({"v1": manifest digest, "v2": …}). See README.md.
 
 usage (as root, with docker.io and docker-registry installed):
-    /usr/bin/python3 tests/integration/docker-made/make-image.py
+    /usr/bin/python3 tests/integration/docker-made/make_image.py
 """
 
 import json
@@ -43,22 +43,43 @@ def config(version):
     }
 
 
+def rootfs(version):
+    """The context's rootfs/, as pd_registry.make_layer entries: a file, a hard link, a symlink
+    and the mount points."""
+    return [
+        ('file', 'VERSION', b'%d\n' % version, 0o644),
+        ('dir', 'data', 0o755),
+        ('dir', 'etc', 0o755),
+        ('file', 'etc/motd', b'made by docker plugin create\n', 0o644),
+        ('hardlink', 'etc/motd.link', 'etc/motd'),
+        ('dir', 'opt', 0o755),
+        ('dir', 'opt/example', 0o755),
+        ('symlink', 'plugin', 'opt/example/plugind-example'),
+    ]
+
+
 def write_context(directory, version):
-    """config.json and a rootfs with a file, a hard link, a symlink and the mount points."""
-    rootfs = os.path.join(directory, 'rootfs')
-    for d in ('data', 'etc', 'opt/example'):
-        os.makedirs(os.path.join(rootfs, d))
+    """config.json and rootfs/ on disk, every time MTIME."""
+    root = os.path.join(directory, 'rootfs')
+    os.makedirs(root)
     with open(os.path.join(directory, 'config.json'), 'w') as f:
         json.dump(config(version), f, indent=2)
-    with open(os.path.join(rootfs, 'VERSION'), 'w') as f:
-        f.write('%d\n' % version)
-    with open(os.path.join(rootfs, 'etc', 'motd'), 'w') as f:
-        f.write('made by docker plugin create\n')
-    os.link(os.path.join(rootfs, 'etc', 'motd'), os.path.join(rootfs, 'etc', 'motd.link'))
-    os.symlink('opt/example/plugind-example', os.path.join(rootfs, 'plugin'))
-    for root, dirs, files in os.walk(directory, topdown=False):
+    for kind, path, *args in rootfs(version):
+        full = os.path.join(root, path)
+        if kind == 'dir':
+            os.mkdir(full)
+            os.chmod(full, args[0])
+        elif kind == 'file':
+            with open(full, 'wb') as f:
+                f.write(args[0])
+            os.chmod(full, args[1])
+        elif kind == 'hardlink':
+            os.link(os.path.join(root, args[0]), full)
+        else:
+            os.symlink(args[0], full)
+    for d, dirs, files in os.walk(directory, topdown=False):
         for n in dirs + files:
-            os.utime(os.path.join(root, n), (MTIME, MTIME), follow_symlinks=False)
+            os.utime(os.path.join(d, n), (MTIME, MTIME), follow_symlinks=False)
     os.utime(directory, (MTIME, MTIME))
 
 
