@@ -335,11 +335,111 @@ static const PdTestEntry upper_layer[] = {
   { T_END },
 };
 
+/* the same bytes at every push, so that tests can build images sharing blobs: gzip's MTIME
+ * field zeroed, which no checksum covers */
+static GBytes *
+without_gzip_mtime (GBytes *gzipped)
+{
+  gsize len = 0;
+  guint8 *data = g_bytes_unref_to_data (gzipped, &len);
+
+  g_assert_cmpuint (len, >=, 10);
+  memset (data + 4, 0, 4);
+  return g_bytes_new_take (data, len);
+}
+
+/* the tree of lower_layer and upper_layer in one layer, as Docker tars a context's rootfs/ */
+static const PdTestEntry docker_layer[] = {
+  { T_DIR, "." },
+  { T_DIR, "bin" },
+  { T_FILE, "bin/tool", NULL, 0755, "#!/bin/tool" },
+  { T_DIR, "etc" },
+  { T_FILE, "etc/b", NULL, 0, "B" },
+  { T_FILE, "new", NULL, 0, "N" },
+  { T_DIR, "opt" },
+  { T_FILE, "opt/y", NULL, 0, "Y" },
+  { T_SYMLINK, "tool", "bin/tool" },
+  { T_END },
+};
+
+char *
+pd_test_docker_manifest (GBytes *config, GPtrArray *layers)
+{
+  g_autofree char *config_digest = pd_test_digest (config);
+  GString *out = g_string_new (NULL);
+
+  g_string_append_printf (out,
+                          "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"%s\","
+                          "\"digest\":\"%s\",\"size\":%" G_GSIZE_FORMAT "},\"layers\":[",
+                          PD_MEDIA_TYPE_PLUGIN_CONFIG, config_digest, g_bytes_get_size (config));
+  for (guint i = 0; i < layers->len; i++)
+    {
+      GBytes *layer = g_ptr_array_index (layers, i);
+      g_autofree char *digest = pd_test_digest (layer);
+
+      g_string_append_printf (out,
+                              "%s{\"mediaType\":\"%s\",\"digest\":\"%s\",\"size\":%"
+                              G_GSIZE_FORMAT "}",
+                              i > 0 ? "," : "", PD_MEDIA_TYPE_DOCKER_LAYER_GZIP, digest,
+                              g_bytes_get_size (layer));
+    }
+  g_string_append_printf (out, "],\"mediaType\":\"%s\"}", PD_MEDIA_TYPE_DOCKER_MANIFEST);
+  return g_string_free (out, FALSE);
+}
+
+/* the config moby's CreateFromContext writes for a context config.json that has Description,
+ * Entrypoint and Interface: Go's json.Encoder of types.PluginConfig, every field in its order,
+ * zero values and nulls for the rest, and a newline */
+static char *
+docker_config (const char *description, const char *diff_id)
+{
+  return g_strdup_printf ("{\"Args\":{\"Description\":\"\",\"Name\":\"\",\"Settable\":null,"
+                          "\"Value\":null},\"Description\":\"%s\",\"DockerVersion\":\"%s\","
+                          "\"Documentation\":\"\",\"Entrypoint\":[\"/bin/tool\"],\"Env\":null,"
+                          "\"Interface\":{\"Socket\":\"plugin.sock\","
+                          "\"Types\":[\"docker.volumedriver/1.0\"]},\"IpcHost\":false,"
+                          "\"Linux\":{\"AllowAllDevices\":false,\"Capabilities\":null,"
+                          "\"Devices\":null},\"Mounts\":null,\"Network\":{\"Type\":\"\"},"
+                          "\"PidHost\":false,\"PropagatedMount\":\"\",\"User\":{},\"WorkDir\":\"\","
+                          "\"rootfs\":{\"diff_ids\":[\"%s\"],\"type\":\"layers\"}}\n",
+                          description, PD_TEST_DOCKER_VERSION, diff_id);
+}
+
+static PdTestImage *
+push_docker_made_image (PdTestRegistryFixture *f, const char *path_and_tag,
+                        const PdTestImageOptions *options)
+{
+  static const PdTestTarOptions layer_options = { .filter = FILTER_GZIP, .docker = TRUE };
+  g_autoptr(PdRegistryClient) client = pd_test_registry_client (f, path_and_tag, TRUE);
+  const char *tag = strrchr (path_and_tag, ':') + 1;
+  PdTestImage *image = g_new0 (PdTestImage, 1);
+  g_autofree char *manifest = NULL;
+  g_autofree char *config = NULL;
+  GBytes *layer;
+
+  image->layers = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+  image->digests = g_ptr_array_new_with_free_func (g_free);
+  image->diff_ids = g_ptr_array_new_with_free_func (g_free);
+  layer = pd_test_build_layer (docker_layer, &layer_options, NULL);
+  g_ptr_array_add (image->layers, layer);
+  g_ptr_array_add (image->digests, pd_test_registry_upload (client, layer));
+  g_ptr_array_add (image->diff_ids, g_strdup (image->digests->pdata[0]));
+  config = docker_config (options->description != NULL ? options->description : "a test plugin",
+                          image->diff_ids->pdata[0]);
+  image->config = g_bytes_new (config, strlen (config));
+  image->config_digest = pd_test_registry_upload (client, image->config);
+  manifest = pd_test_docker_manifest (image->config, image->layers);
+  image->manifest = g_bytes_new (manifest, strlen (manifest));
+  image->manifest_digest = pd_test_digest (image->manifest);
+  pd_test_registry_put_manifest (client, tag, PD_MEDIA_TYPE_DOCKER_MANIFEST, image->manifest);
+  return image;
+}
+
 PdTestImage *
 pd_test_push_image (PdTestRegistryFixture *f, const char *path_and_tag,
                     const PdTestImageOptions *options)
 {
-  /* gzipped, padded as tar(1) and Docker write it */
+  /* gzipped, padded to 10240 bytes as tar(1) writes it (Docker's Go tar is not) */
   static const PdTestTarOptions layer_options = { .filter = FILTER_GZIP, .padded = TRUE };
   const PdTestImageOptions defaults = { NULL };
   g_autoptr(PdRegistryClient) client = pd_test_registry_client (f, path_and_tag, TRUE);
@@ -348,7 +448,7 @@ pd_test_push_image (PdTestRegistryFixture *f, const char *path_and_tag,
   g_autoptr(GPtrArray) descriptors = g_ptr_array_new_with_free_func (
     (GDestroyNotify) pd_descriptor_free);
   const PdTestEntry *layers[] = { lower_layer, upper_layer };
-  PdTestImage *image = g_new0 (PdTestImage, 1);
+  PdTestImage *image;
   const char *config_type;
   char *manifest;
   char *config;
@@ -356,6 +456,9 @@ pd_test_push_image (PdTestRegistryFixture *f, const char *path_and_tag,
 
   if (options == NULL)
     options = &defaults;
+  if (options->docker_made)
+    return push_docker_made_image (f, path_and_tag, options);
+  image = g_new0 (PdTestImage, 1);
   config_type = options->config_media_type != NULL ? options->config_media_type
                                                    : PD_MEDIA_TYPE_PLUGIN_CONFIG;
   image->layers = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
@@ -364,7 +467,8 @@ pd_test_push_image (PdTestRegistryFixture *f, const char *path_and_tag,
   for (guint i = 0; i < G_N_ELEMENTS (layers); i++)
     {
       char *diff_id = NULL;
-      GBytes *layer = pd_test_build_layer (layers[i], &layer_options, &diff_id);
+      GBytes *layer =
+        without_gzip_mtime (pd_test_build_layer (layers[i], &layer_options, &diff_id));
 
       g_ptr_array_add (image->layers, layer);
       g_ptr_array_add (image->digests, pd_test_registry_upload (client, layer));
@@ -382,8 +486,12 @@ pd_test_push_image (PdTestRegistryFixture *f, const char *path_and_tag,
                             " \"rootfs\": {\"type\": \"layers\", \"diff_ids\": [\"%s\", \"%s\"]}}",
                             options->description != NULL ? options->description
                                                          : "a test plugin",
-                            (char *) image->diff_ids->pdata[options->swap_diff_ids ? 1 : 0],
-                            (char *) image->diff_ids->pdata[options->swap_diff_ids ? 0 : 1]);
+                            options->diff_ids != NULL
+                              ? options->diff_ids[0]
+                              : (char *) image->diff_ids->pdata[options->swap_diff_ids ? 1 : 0],
+                            options->diff_ids != NULL
+                              ? options->diff_ids[1]
+                              : (char *) image->diff_ids->pdata[options->swap_diff_ids ? 0 : 1]);
   image->config = g_bytes_new_take (config, strlen (config));
   image->config_digest = pd_test_registry_upload (client, image->config);
   config_descriptor = pd_descriptor_new (config_type, image->config_digest,

@@ -68,8 +68,9 @@ void pd_test_registry_put_manifest (PdRegistryClient *client, const char *tag,
 /* @size bytes that do not repeat within 64 KiB */
 GBytes *pd_test_noise (gsize size, guint32 seed);
 
-/* a two-layer plugin image as `docker plugin push` lays it out: a lower layer, and an upper
- * one with a whiteout and an opaque directory */
+/* a two-layer plugin image in plugind's layout: a lower layer, and an upper one with a whiteout
+ * and an opaque directory; or, with the docker_made option, the same tree in one layer exactly
+ * as Docker makes it */
 typedef struct {
   GPtrArray *layers;    /* GBytes, gzipped */
   GPtrArray *digests;   /* char *, of the layers */
@@ -89,7 +90,22 @@ typedef struct {
   gboolean swap_diff_ids;
   /* as Docker's plugin create and push write them: each layer's compressed (blob) digest */
   gboolean compressed_diff_ids;
+  /* the config's two rootfs.diff_ids, whatever the layers are (a hostile config) */
+  const char *const *diff_ids;
+  /* the image exactly as Docker Engine's plugin create and push make it (moby's
+   * CreateFromContext and Push): one gzip layer of the same tree as Go's archive/tar writes it
+   * (PdTestTarOptions.docker), its compressed digest as diff_id, the config with every field
+   * of moby's PluginConfig as Go's json.Encoder writes it, and the compact manifest of
+   * pd_test_docker_manifest () */
+  gboolean docker_made;
 } PdTestImageOptions;
+
+/* the Docker version the docker_made config names */
+#define PD_TEST_DOCKER_VERSION "20.10.24+dfsg1"
+
+/* the manifest `docker plugin push` writes (moby's buildManifest, Go's json.Marshal): compact,
+ * schemaVersion, config, layers (gzip, @layers a GBytes each) and mediaType last */
+char *pd_test_docker_manifest (GBytes *config, GPtrArray *layers);
 
 /* pushes the image to "<registry>/@path_and_tag" (which has a tag) with a client of its own;
  * @options may be NULL */

@@ -121,14 +121,120 @@ make_noise (void)
   return noise;
 }
 
+/* one ustar header as Go's archive/tar writes it: numeric fields in octal, zero-padded and
+ * NUL-terminated, the checksum as six digits, a NUL and a space */
+static void
+append_go_header (GByteArray *out, const PdTestEntry *e, gsize size)
+{
+  static const struct
+  {
+    PdTestType type;
+    guint bits;
+    char flag;
+  } kinds[] = {
+    { T_FILE, S_IFREG, '0' },
+    { T_HARDLINK, S_IFREG, '1' },
+    { T_SYMLINK, S_IFLNK, '2' },
+    { T_DIR, S_IFDIR, '5' },
+  };
+  guint8 header[512] = { 0 };
+  guint mode = e->mode != 0 ? e->mode : (e->type == T_DIR ? 0755 : 0644);
+  guint sum = 0;
+  gsize k = 0;
+
+  while (k < G_N_ELEMENTS (kinds) && kinds[k].type != e->type)
+    k++;
+  g_assert_cmpuint (k, <, G_N_ELEMENTS (kinds));
+  if (e->type == T_SYMLINK)
+    mode = 0777;
+  g_assert_cmpuint (strlen (e->name), <=, 100);
+  memcpy (header, e->name, strlen (e->name));
+  g_snprintf ((char *) header + 100, 8, "%07o", mode | kinds[k].bits);
+  g_snprintf ((char *) header + 108, 8, "%07o", e->uid);
+  g_snprintf ((char *) header + 116, 8, "%07o", 0);
+  g_snprintf ((char *) header + 124, 12, "%011" G_GINT64_MODIFIER "o", (guint64) size);
+  g_snprintf ((char *) header + 136, 12, "%011o", (guint) PD_TEST_MTIME);
+  memset (header + 148, ' ', 8);
+  header[156] = (guint8) kinds[k].flag;
+  if (e->target != NULL)
+    {
+      g_assert_cmpuint (strlen (e->target), <=, 100);
+      memcpy (header + 157, e->target, strlen (e->target));
+    }
+  /* magic "ustar" and version "00" */
+  memcpy (header + 257, "ustar\0" "00", 8);
+  /* Go looks the names up; the tests' entries belong to root */
+  memcpy (header + 265, e->uid == 0 ? "root" : "", e->uid == 0 ? 4 : 0);
+  memcpy (header + 297, "root", 4);
+  g_snprintf ((char *) header + 329, 8, "%07o", 0);
+  g_snprintf ((char *) header + 337, 8, "%07o", 0);
+  for (gsize i = 0; i < sizeof header; i++)
+    sum += header[i];
+  g_snprintf ((char *) header + 148, 7, "%06o", sum);
+  header[155] = ' ';
+  g_byte_array_append (out, header, sizeof header);
+}
+
+static GBytes *
+build_docker_tar (const PdTestEntry *entries, char fill)
+{
+  static const guint8 zeros[1024] = { 0 };
+  GByteArray *out = g_byte_array_new ();
+
+  for (const PdTestEntry *e = entries; e->type != T_END; e++)
+    {
+      gsize size = e->type != T_FILE ? 0 : e->data != NULL ? strlen (e->data) : e->size;
+
+      append_go_header (out, e, size);
+      if (e->data != NULL)
+        g_byte_array_append (out, (const guint8 *) e->data, (guint) size);
+      else
+        for (gsize i = 0; i < size; i++)
+          g_byte_array_append (out, (const guint8 *) &fill, 1);
+      g_byte_array_append (out, zeros, (guint) ((512 - size % 512) % 512));
+    }
+  g_byte_array_append (out, zeros, sizeof zeros);
+  return g_byte_array_free_to_bytes (out);
+}
+
+/* Go's gzip header: no mtime, XFL 0, OS 255; no checksum covers it */
+static GBytes *
+go_gzip_header (GBytes *gzipped)
+{
+  gsize len = 0;
+  guint8 *data = g_bytes_unref_to_data (gzipped, &len);
+
+  g_assert_cmpuint (len, >=, 10);
+  g_assert_cmpuint (data[3], ==, 0);  /* no optional fields */
+  memset (data + 4, 0, 5);
+  data[9] = 0xff;
+  return g_bytes_new_take (data, len);
+}
+
+static GBytes *
+build_docker_layer (const PdTestEntry *entries, const PdTestTarOptions *options, char **diff_id)
+{
+  g_autoptr(GBytes) plain = build_docker_tar (entries, options->fill);
+  GBytes *compressed = pd_test_compress (plain, options->filter);
+
+  if (diff_id != NULL)
+    *diff_id = pd_test_digest (plain);
+  return options->filter == FILTER_GZIP ? go_gzip_header (compressed) : compressed;
+}
+
 GBytes *
 pd_test_build_tar (const PdTestEntry *entries, const PdTestTarOptions *options)
 {
-  g_autoptr(PdTestArchive) a = archive_write_new ();
-  GByteArray *out = g_byte_array_new ();
-  g_autofree char *filler = g_malloc (CHUNK);
+  g_autoptr(PdTestArchive) a = NULL;
+  GByteArray *out = NULL;
+  g_autofree char *filler = NULL;
   g_autofree char *noise = NULL;
 
+  if (options->docker)
+    return build_docker_layer (entries, options, NULL);
+  a = archive_write_new ();
+  out = g_byte_array_new ();
+  filler = g_malloc (CHUNK);
   memset (filler, options->fill, CHUNK);
   g_assert_nonnull (a);
   g_assert_cmpint (archive_write_set_format_pax_restricted (a), ==, ARCHIVE_OK);
@@ -206,6 +312,8 @@ pd_test_build_layer (const PdTestEntry *entries, const PdTestTarOptions *options
   PdTestTarOptions plain_options = *options;
   g_autoptr(GBytes) plain = NULL;
 
+  if (options->docker)
+    return build_docker_layer (entries, options, diff_id);
   plain_options.filter = FILTER_NONE;
   plain = pd_test_build_tar (entries, &plain_options);
   if (diff_id != NULL)

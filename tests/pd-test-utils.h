@@ -94,6 +94,13 @@ typedef struct {
   /* a pax header before every entry, with the names as raw bytes (hdrcharset=BINARY); else
    * only where ustar cannot hold an entry */
   gboolean binary_names;
+  /* as Docker's plugin create writes a layer (Go's archive/tar, after dockerd renamed the
+   * context's rootfs/ entries): ustar headers only, the file type bits in the mode field, owner
+   * names "root", the end right after the two zero blocks (@padded is ignored); with
+   * FILTER_GZIP, Go's gzip header (mtime 0, OS 255). Entries are written as given: Docker's
+   * begin with "." and name directories without a trailing "/"; a hard link's @mode is its
+   * target's. Files, directories, symlinks and hard links only, names up to 100 bytes. */
+  gboolean docker;
 } PdTestTarOptions;
 
 /* "plain", "gzip", "xz", "zstd", "bzip2": for test paths */

@@ -10,6 +10,7 @@
 #define G_LOG_DOMAIN "test-pull"
 
 #include <glib/gstdio.h>
+#include <json-glib/json-glib.h>
 #include <string.h>
 
 #include "pd-archive.h"
@@ -449,14 +450,37 @@ test_pull_wrong_diff_id (PdTestRegistryFixture *f, gconstpointer data)
   g_assert_false (pd_store_has_blob (f->store, image->digests->pdata[1]));
 }
 
-/* Docker's diff_ids, the compressed digests, are accepted: the blob digest is checked on
- * download and, since no diff_id covers it, again when a stored blob is used; a stored blob
- * whose bytes changed but decompress to the same tar is refused */
-static void
-test_pull_compressed_diff_ids (PdTestRegistryFixture *f, gconstpointer data)
+/* fetches the layers of @remote into a new staging dir, unpinning what it pinned: TRUE, or
+ * FALSE and @error */
+static gboolean
+fetch_into_staging (PdTestRegistryFixture *f, PdRegistryClient *client, PdRemotePlugin *remote,
+                    PdFetchTable *fetches, char **tree, GError **error)
 {
-  const PdTestImageOptions options = { .compressed_diff_ids = TRUE };
-  g_autoptr(PdTestImage) image = pd_test_push_image (f, "test/plugin:v1", &options);
+  g_autoptr(GPtrArray) pinned = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *staging = pd_store_create_staging_dir (f->store, error);
+  g_autofree char *rootfs = NULL;
+  gboolean ok;
+
+  g_assert_nonnull (staging);
+  ok = pd_pull_fetch_layers (client, remote, f->store, fetches, staging,
+                             pd_archive_get_helper_path (), NULL, NULL, pinned, NULL, error);
+  rootfs = staging_rootfs (staging);
+  if (ok && tree != NULL)
+    *tree = pd_test_list_tree (rootfs);
+  for (guint i = 0; i < pinned->len; i++)
+    pd_store_unpin_blob (f->store, pinned->pdata[i]);
+  return ok;
+}
+
+/* Docker's diff_ids, the compressed digests, are accepted: the blob digest is checked on
+ * download and, since no diff_id covers it, again when a stored blob is used. A stored blob
+ * whose bytes changed but decompress to the same tar is refused: a bit of gzip's MTIME field,
+ * which readers ignore, and bytes after the compressed stream, which the layer never reads. */
+static void
+check_blob_digest_diff_ids (PdTestRegistryFixture *f, const PdTestImageOptions *options)
+{
+  static const char trailer[] = "\0\0\0\0 bytes after the gzip member";
+  g_autoptr(PdTestImage) image = pd_test_push_image (f, "test/plugin:v1", options);
   g_autoptr(PdRegistryClient) client = pd_test_registry_client (f, "test/plugin:v1", FALSE);
   g_autoptr(PdRemotePlugin) remote = NULL;
   g_autoptr(GError) error = NULL;
@@ -467,53 +491,289 @@ test_pull_compressed_diff_ids (PdTestRegistryFixture *f, gconstpointer data)
 
   remote = resolve (f, client, "test/plugin:v1", NULL, NULL, &error);
   g_assert_no_error (error);
-  g_assert_cmpstr (remote->config->rootfs_diff_ids[0], ==, image->digests->pdata[0]);
+  for (guint i = 0; i < image->digests->len; i++)
+    g_assert_cmpstr (remote->config->rootfs_diff_ids[i], ==, image->digests->pdata[i]);
 
   /* downloaded, then from the store */
   for (guint round = 0; round < 2; round++)
     {
-      g_autoptr(GPtrArray) pinned = g_ptr_array_new_with_free_func (g_free);
-      g_autofree char *staging = pd_store_create_staging_dir (f->store, &error);
-      g_autofree char *rootfs = NULL;
       g_autofree char *tree = NULL;
 
+      g_assert_true (fetch_into_staging (f, client, remote, fetches, &tree, &error));
       g_assert_no_error (error);
-      g_assert_true (pd_pull_fetch_layers (client, remote, f->store, fetches, staging,
-                                           pd_archive_get_helper_path (), NULL, NULL, pinned,
-                                           NULL, &error));
-      g_assert_no_error (error);
-      rootfs = staging_rootfs (staging);
-      tree = pd_test_list_tree (rootfs);
       g_assert_cmpstr (tree, ==, PD_TEST_IMAGE_TREE);
-      for (guint i = 0; i < pinned->len; i++)
-        pd_store_unpin_blob (f->store, pinned->pdata[i]);
     }
-  for (guint i = 0; i < 2; i++)
+  for (guint i = 0; i < image->digests->len; i++)
     {
       g_autofree char *path = g_strdup_printf ("/v2/test/plugin/blobs/%s",
                                                (char *) image->digests->pdata[i]);
       g_assert_cmpuint (pd_test_registry_wait_requests (&f->registry, "GET", path, 1), ==, 1);
     }
 
-  /* the stored first layer rots in gzip's MTIME field, which readers ignore */
   blob_path = pd_store_get_blob_path (f->store, image->digests->pdata[0]);
   g_assert_true (g_file_get_contents (blob_path, &blob, &len, NULL));
-  blob[4] ^= 0x01;
-  g_assert_cmpint (g_chmod (blob_path, 0644), ==, 0);
-  g_assert_true (g_file_set_contents (blob_path, blob, (gssize) len, NULL));
-  {
-    g_autoptr(GPtrArray) pinned = g_ptr_array_new_with_free_func (g_free);
-    g_autofree char *staging = pd_store_create_staging_dir (f->store, &error);
+  g_assert_cmpint (g_chmod (blob_path, 0600), ==, 0);
+  for (guint rot = 0; rot < 2; rot++)
+    {
+      g_autoptr(GByteArray) rotten = g_byte_array_new ();
 
-    g_assert_no_error (error);
-    g_assert_false (pd_pull_fetch_layers (client, remote, f->store, fetches, staging,
-                                          pd_archive_get_helper_path (), NULL, NULL, pinned,
-                                          NULL, &error));
-    g_test_message ("%s", pd_test_message_of (error));
-    g_assert_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH);
-    g_assert_nonnull (strstr (pd_test_message_of (error), image->digests->pdata[0]));
-  }
+      g_byte_array_append (rotten, (const guint8 *) blob, (guint) len);
+      if (rot == 0)
+        rotten->data[4] ^= 0x01;
+      else
+        g_byte_array_append (rotten, (const guint8 *) trailer, sizeof trailer);
+      g_assert_true (g_file_set_contents_full (blob_path, (const char *) rotten->data,
+                                               (gssize) rotten->len, G_FILE_SET_CONTENTS_CONSISTENT,
+                                               0600, NULL));
+      g_assert_false (fetch_into_staging (f, client, remote, fetches, NULL, &error));
+      g_test_message ("%s", pd_test_message_of (error));
+      g_assert_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH);
+      g_assert_nonnull (strstr (pd_test_message_of (error), image->digests->pdata[0]));
+      g_clear_error (&error);
+    }
+  /* the blob as it was: fine again */
+  g_assert_true (g_file_set_contents_full (blob_path, blob, (gssize) len,
+                                           G_FILE_SET_CONTENTS_CONSISTENT, 0600, NULL));
+  g_assert_true (fetch_into_staging (f, client, remote, fetches, NULL, &error));
+  g_assert_no_error (error);
   pd_fetch_table_free (fetches);
+}
+
+static void
+test_pull_compressed_diff_ids (PdTestRegistryFixture *f, gconstpointer data)
+{
+  const PdTestImageOptions options = { .compressed_diff_ids = TRUE };
+
+  check_blob_digest_diff_ids (f, &options);
+}
+
+/* the image as Docker Engine makes it: one layer from Go's archive/tar, Docker's config with
+ * its nulls, the compact manifest */
+static void
+test_pull_docker_made (PdTestRegistryFixture *f, gconstpointer data)
+{
+  const PdTestImageOptions options = { .docker_made = TRUE, .description = "made by docker" };
+  g_autoptr(PdTestImage) image = pd_test_push_image (f, "test/plugin:v1", &options);
+  g_autoptr(PdRegistryClient) client = pd_test_registry_client (f, "test/plugin:v1", FALSE);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdRemotePlugin) remote = resolve (f, client, "test/plugin:v1", NULL, NULL, &error);
+
+  g_assert_no_error (error);
+  g_assert_cmpstr (remote->manifest_digest, ==, image->manifest_digest);
+  g_assert_cmpstr (remote->config->description, ==, "made by docker");
+  g_assert_cmpstrv (remote->config->entrypoint, STRV ("/bin/tool"));
+  g_assert_cmpuint (remote->layers->len, ==, 1);
+  check_blob_digest_diff_ids (f, &options);
+}
+
+/* A hostile config names, as a layer's diff_id, the digest of another blob the pull verifies:
+ * another layer's, or a config's. Only the layer's own blob digest stands for its content, so
+ * the layer is checked against that diff_id and refused, whether it is downloaded or stored. */
+static void
+test_pull_diff_id_of_other_blob (PdTestRegistryFixture *f, gconstpointer data)
+{
+  /* the honest image, whose blobs the hostile ones share */
+  g_autoptr(PdTestImage) honest = pd_test_push_image (f, "test/plugin:v1", NULL);
+  g_autoptr(PdTestImage) other = pd_test_push_image (f, "test/other:v1",
+                                                     &(PdTestImageOptions) { .description = "x" });
+  const char *const lies[][2] = {
+    /* each layer claims the other's blob digest */
+    { honest->digests->pdata[1], honest->digests->pdata[0] },
+    /* the first layer's is right, the second claims the first layer's blob digest */
+    { honest->diff_ids->pdata[0], honest->digests->pdata[0] },
+    /* a config blob's digest, of the honest image and of another one */
+    { honest->config_digest, honest->diff_ids->pdata[1] },
+    { honest->diff_ids->pdata[0], other->config_digest },
+  };
+
+  for (guint stored = 0; stored < 2; stored++)
+    for (guint i = 0; i < G_N_ELEMENTS (lies); i++)
+      {
+        const PdTestImageOptions options = { .diff_ids = lies[i] };
+        g_autofree char *tag = g_strdup_printf ("test/hostile:%u-%u", stored, i);
+        g_autofree char *bad_layer = NULL;
+        g_autoptr(PdTestImage) hostile = pd_test_push_image (f, tag, &options);
+        g_autoptr(PdRegistryClient) client = pd_test_registry_client (f, tag, FALSE);
+        g_autoptr(GError) error = NULL;
+        g_autoptr(PdRemotePlugin) remote = resolve (f, client, tag, NULL, NULL, &error);
+        PdFetchTable *fetches = pd_fetch_table_new ();
+
+        g_assert_no_error (error);
+        g_assert_cmpstr (hostile->digests->pdata[0], ==, honest->digests->pdata[0]);
+        g_assert_cmpstr (remote->config->rootfs_diff_ids[1], ==, lies[i][1]);
+        if (stored == 1)
+          {
+            /* the blobs are in the store, from the honest image */
+            g_autoptr(PdRegistryClient) honest_client =
+              pd_test_registry_client (f, "test/plugin:v1", FALSE);
+            g_autoptr(PdRemotePlugin) honest_remote =
+              resolve (f, honest_client, "test/plugin:v1", NULL, NULL, &error);
+
+            g_assert_no_error (error);
+            g_assert_true (fetch_into_staging (f, honest_client, honest_remote, fetches, NULL,
+                                               &error));
+            g_assert_no_error (error);
+          }
+        g_assert_false (fetch_into_staging (f, client, remote, fetches, NULL, &error));
+        g_test_message ("%s", pd_test_message_of (error));
+        g_assert_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH);
+        bad_layer = g_strdup (g_str_equal (lies[i][0], honest->diff_ids->pdata[0])
+                                ? honest->digests->pdata[1] : honest->digests->pdata[0]);
+        g_assert_nonnull (strstr (pd_test_message_of (error), bad_layer));
+        g_assert_nonnull (strstr (pd_test_message_of (error), "rootfs.diff_ids"));
+        /* before the honest pull, the second layer never passed: it is not stored */
+        if (stored == 0)
+          g_assert_false (pd_store_has_blob (f->store, honest->digests->pdata[1]));
+        pd_fetch_table_free (fetches);
+      }
+}
+
+/* a blob of the image Docker Engine made (tests/integration/docker-made) */
+static GBytes *
+docker_made_blob (const char *digest)
+{
+  g_autofree char *path = g_test_build_filename (G_TEST_DIST, "integration", "docker-made",
+                                                 "blobs", "sha256",
+                                                 digest + strlen ("sha256:"), NULL);
+  g_autoptr(GError) error = NULL;
+  char *contents = NULL;
+  gsize len = 0;
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, &error));
+  g_assert_no_error (error);
+  return g_bytes_new_take (contents, len);
+}
+
+static JsonNode *
+parse_json_bytes (GBytes *bytes)
+{
+  g_autoptr(GError) error = NULL;
+  gsize len = 0;
+  const char *data = g_bytes_get_data (bytes, &len);
+  g_autofree char *text = g_strndup (data, len);
+  JsonNode *node = json_from_string (text, &error);
+
+  g_assert_no_error (error);
+  return node;
+}
+
+static GBytes *
+gunzip (GBytes *gzipped)
+{
+  g_autoptr(GZlibDecompressor) decompressor =
+    g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
+  g_autoptr(GInputStream) memory = g_memory_input_stream_new_from_bytes (gzipped);
+  g_autoptr(GInputStream) stream =
+    g_converter_input_stream_new (memory, G_CONVERTER (decompressor));
+  g_autoptr(GOutputStream) out = g_memory_output_stream_new_resizable ();
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (g_output_stream_splice (out, stream, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET,
+                                           NULL, &error), >, 0);
+  g_assert_no_error (error);
+  return g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (out));
+}
+
+/* the member names of two objects, in order, and those of the members that are objects in
+ * both, below them */
+static void
+assert_same_members (JsonObject *ours, JsonObject *docker, const char *where)
+{
+  g_autoptr(GList) our_names = json_object_get_members (ours);
+  g_autoptr(GList) docker_names = json_object_get_members (docker);
+  GList *a = our_names, *b = docker_names;
+
+  for (; a != NULL && b != NULL; a = a->next, b = b->next)
+    {
+      JsonNode *x = json_object_get_member (ours, a->data);
+      JsonNode *y = json_object_get_member (docker, b->data);
+
+      g_test_message ("%s: %s, %s", where, (char *) a->data, (char *) b->data);
+      g_assert_cmpstr (a->data, ==, b->data);
+      if (JSON_NODE_HOLDS_OBJECT (x) && JSON_NODE_HOLDS_OBJECT (y))
+        assert_same_members (json_node_get_object (x), json_node_get_object (y), a->data);
+    }
+  g_assert_null (a);
+  g_assert_null (b);
+}
+
+/* The test writer's docker_made image against the image Docker Engine 20.10 made: the layer tar
+ * byte for byte (the same rootfs written by pd_test_build_tar ()'s docker option), Go's gzip
+ * header, the manifest byte for byte (pd_test_docker_manifest ()), and the config's fields in
+ * Docker's order. */
+static void
+test_pull_docker_made_fixtures (PdTestRegistryFixture *f, gconstpointer data)
+{
+  static const PdTestEntry rootfs[] = {
+    { T_DIR, "." },
+    { T_FILE, "VERSION", NULL, 0644, "1\n" },
+    { T_DIR, "data" },
+    { T_DIR, "etc" },
+    { T_FILE, "etc/motd", NULL, 0644, "made by docker plugin create\n" },
+    { T_HARDLINK, "etc/motd.link", "etc/motd", 0644 },
+    { T_DIR, "opt" },
+    { T_DIR, "opt/example" },
+    { T_SYMLINK, "plugin", "opt/example/plugind-example" },
+    { T_END },
+  };
+  const PdTestTarOptions tar_options = { .docker = TRUE };
+  const PdTestTarOptions gzip_options = { .docker = TRUE, .filter = FILTER_GZIP };
+  const PdTestImageOptions options = { .docker_made = TRUE };
+  g_autofree char *tags_path = g_test_build_filename (G_TEST_DIST, "integration", "docker-made",
+                                                      "tags.json", NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) tags = NULL;
+  g_autofree char *tags_text = NULL;
+  g_autoptr(GBytes) manifest = NULL;
+  g_autoptr(JsonNode) manifest_node = NULL;
+  g_autoptr(GBytes) config = NULL;
+  g_autoptr(GBytes) layer = NULL;
+  g_autoptr(GBytes) layer_tar = NULL;
+  g_autoptr(GBytes) our_tar = NULL;
+  g_autoptr(GBytes) our_layer = NULL;
+  g_autoptr(GPtrArray) layers = g_ptr_array_new ();
+  g_autofree char *our_manifest = NULL;
+  g_autoptr(JsonNode) docker_config = NULL;
+  g_autoptr(JsonNode) our_config = NULL;
+  g_autoptr(PdTestImage) image = NULL;
+  JsonObject *object;
+  gsize config_len;
+
+  g_assert_true (g_file_get_contents (tags_path, &tags_text, NULL, &error));
+  tags = json_from_string (tags_text, &error);
+  g_assert_no_error (error);
+  manifest = docker_made_blob (json_object_get_string_member (json_node_get_object (tags), "v1"));
+  manifest_node = parse_json_bytes (manifest);
+  object = json_node_get_object (manifest_node);
+  config = docker_made_blob (json_object_get_string_member (
+                               json_object_get_object_member (object, "config"), "digest"));
+  layer = docker_made_blob (json_object_get_string_member (
+                              json_node_get_object (json_array_get_element (
+                                json_object_get_array_member (object, "layers"), 0)),
+                              "digest"));
+
+  layer_tar = gunzip (layer);
+  our_tar = pd_test_build_tar (rootfs, &tar_options);
+  g_assert_cmpmem (g_bytes_get_data (our_tar, NULL), g_bytes_get_size (our_tar),
+                   g_bytes_get_data (layer_tar, NULL), g_bytes_get_size (layer_tar));
+  our_layer = pd_test_build_layer (rootfs, &gzip_options, NULL);
+  g_assert_cmpmem (g_bytes_get_data (our_layer, NULL), 10, g_bytes_get_data (layer, NULL), 10);
+
+  g_ptr_array_add (layers, layer);
+  our_manifest = pd_test_docker_manifest (config, layers);
+  g_assert_cmpmem (our_manifest, strlen (our_manifest), g_bytes_get_data (manifest, NULL),
+                   g_bytes_get_size (manifest));
+
+  image = pd_test_push_image (f, "test/plugin:v1", &options);
+  docker_config = parse_json_bytes (config);
+  our_config = parse_json_bytes (image->config);
+  assert_same_members (json_node_get_object (our_config), json_node_get_object (docker_config),
+                       "config");
+  g_assert_cmpstr (json_object_get_string_member (json_node_get_object (docker_config),
+                                                  "DockerVersion"), ==, PD_TEST_DOCKER_VERSION);
+  config_len = g_bytes_get_size (image->config);
+  g_assert_cmpmem ((const char *) g_bytes_get_data (image->config, NULL) + config_len - 2, 2,
+                   "}\n", 2);
 }
 
 /* A layer blob whose bytes differ from its digest but decompress to the same tar (its gzip
@@ -599,6 +859,9 @@ main (int argc, char **argv)
   pd_test_add_registry_test ("/pull/wrong-diff-id", test_pull_wrong_diff_id);
   pd_test_add_registry_test ("/pull/tampered-layer", test_pull_tampered_layer);
   pd_test_add_registry_test ("/pull/compressed-diff-ids", test_pull_compressed_diff_ids);
+  pd_test_add_registry_test ("/pull/docker-made", test_pull_docker_made);
+  pd_test_add_registry_test ("/pull/docker-made-fixtures", test_pull_docker_made_fixtures);
+  pd_test_add_registry_test ("/pull/diff-id-of-other-blob", test_pull_diff_id_of_other_blob);
   pd_test_add_store_test ("/pull/layer-too-large", test_layer_too_large);
 
   return pd_test_run_nonfatal ();

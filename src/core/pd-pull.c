@@ -387,6 +387,14 @@ apply_stored_layer (PdStore *store, PdDescriptor *layer, const char *diff_id,
     source.hasher = pd_sha256_new ();
   ok = pd_archive_apply_layer (stored_layer_read_cb, &source, checked_diff_id, staging_dir,
                                helper_path, limits, NULL, cancellable, error);
+  /* the hasher is done at the blob's end: a layer that ended before it (bytes after the
+   * compressed stream, which a download refuses too) leaves the blob digest unchecked */
+  if (ok && source.hasher != NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
+                   "the stored blob %s goes on after its layer", layer->digest);
+      ok = FALSE;
+    }
   close (source.fd);
   g_clear_pointer (&source.hasher, pd_sha256_free);
   return ok;
