@@ -21,7 +21,7 @@ import sys
 import tempfile
 
 import pd_registry
-from pd_testcase import BUILDDIR, HERE, SRCDIR, main, plugin_call
+from pd_testcase import BUILDDIR, ERR, HERE, SRCDIR, main, plugin_call
 from test_registry_push import UpgradePushTestCase
 
 IMAGE_DIR = os.path.join(HERE, 'docker-made')
@@ -143,6 +143,28 @@ class DockerMadeTests(UpgradePushTestCase):
         self.set_settings(plugin, {'data': self.data_dir})
         enable_use_upgrade(self, plugin, self.remote('test/docker-way', 'v2'),
                            'the example the Docker way, version 2')
+
+    def test_hostile_diff_ids_refused(self):
+        """Only a layer's own blob digest may stand for its diff_id: a Docker-style config
+        naming another layer's blob, or a config blob, fails the uncompressed check, and nothing
+        is installed."""
+        built = [pd_registry.make_docker_layer(make_image.rootfs(version)) for version in (1, 2)]
+        blobs = [b[1] for b in built]
+        lies = [
+            [blobs[1], blobs[0]],
+            [blobs[0], blobs[0]],
+            [self.manifests['v1']['config']['digest'], blobs[1]],
+        ]
+        privileges = [('mount', 'host path to mount', [source])
+                      for source in ('/usr/lib/plugind-example', '/var/lib/plugind-example')]
+        for i, lie in enumerate(lies):
+            config = pd_registry.docker_plugin_config(make_image.config(1), lie)
+            pd_registry.push_plugin(self.registry.url, 'test/hostile', 'v%d' % i, config,
+                                    [(b[0], b[2]) for b in built], docker_made=True)
+            err = self.pull_expect_error(ERR + 'DigestMismatch',
+                                         self.remote('test/hostile', 'v%d' % i),
+                                         privileges=privileges)
+            self.assertIn('rootfs.diff_ids', err.message)
 
     def test_install_enable_upgrade(self):
         v1, v2 = self.remote(REPO, 'v1'), self.remote(REPO, 'v2')
