@@ -157,8 +157,10 @@ class PlugindToDockerTests(DockerTestCase):
         self.docker('plugin', 'enable', remote)
         # dockerd uses it: a volume made through it is a directory in its data dir
         self.docker('volume', 'create', '--driver', remote, 'vol1')
-        volumes = self.dockerd.docker_json('volume', 'ls', '--format', '{{json .}}')
-        self.assertEqual((volumes['Name'], volumes['Driver']), ('vol1', remote))
+        listing = self.docker('volume', 'ls', '--format', '{{json .}}').stdout
+        # one JSON object a line; a set, since dockerd 20.10 once listed vol1 twice here
+        volumes = {(v['Name'], v['Driver']) for v in map(json.loads, listing.splitlines())}
+        self.assertEqual(volumes, {('vol1', remote)}, listing)
         self.assertTrue(os.path.isdir(os.path.join(self.data_dir, 'volumes', 'vol1')))
         self.docker('volume', 'rm', 'vol1')
         self.assertFalse(os.path.exists(os.path.join(self.data_dir, 'volumes', 'vol1')))
