@@ -22,7 +22,8 @@ runc 1.1.5 (no systemd, cgroup v1 with a cgroup2 hierarchy beside it):
   - Outside the work directory, dockerd 20.10 uses two hard-coded places: a managed plugin's
     sockets and state are in /run/docker/plugins/<plugin id>/ (sun_path is too short for the
     exec root, moby's getPluginExecRoot), and containerd's shims put their sockets in
-    /run/containerd/s/. stop() removes our plugins' directories there, and the directories
+    /run/containerd/s/. stop() removes our plugins' directories there, the sockets of shims it
+    had to kill, and the directories
     themselves when this daemon created them and they are empty. Likewise the cgroup parent
     `docker` runc makes in every hierarchy for containers, which it never removes.
   - The data root is made a shared bind mount of itself; dockerd unmounts it when it stops
@@ -182,6 +183,31 @@ def remove_empty_cgroups(top):
         pass
 
 
+def unix_sockets_of(pids, below):
+    """The paths below @below of the unix sockets the processes @pids hold open."""
+    inodes = set()
+    for pid in pids:
+        try:
+            fds = os.listdir('/proc/%d/fd' % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink('/proc/%d/fd/%s' % (pid, fd))
+            except OSError:
+                continue
+            if target.startswith('socket:['):
+                inodes.add(target[len('socket:['):-1])
+    paths = set()
+    with open('/proc/net/unix') as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            if len(fields) >= 8 and fields[6] in inodes and _below(fields[7], below):
+                paths.add(fields[7])
+    return paths
+
+
 def _kill_and_wait(pids, timeout=10):
     for pid in pids:
         try:
@@ -306,8 +332,16 @@ class Dockerd:
                     self.proc.kill()
                     self.proc.wait()
             self.proc = None
-        # containerd and its shims, and what they run, when dockerd could not stop them
-        _kill_and_wait(processes_using(self.exec_root))
+        # containerd and its shims, and what they run, when dockerd could not stop them; a
+        # killed shim leaves its socket behind
+        left = processes_using(self.exec_root)
+        shim_sockets = unix_sockets_of(left, CONTAINERD_SHIM_DIR)
+        _kill_and_wait(left)
+        for path in shim_sockets:
+            try:
+                os.unlink(path)
+            except FileNotFoundError:
+                pass
         plugin_dirs = [os.path.join(DOCKER_PLUGIN_EXEC_ROOT, i) for i in self.plugin_ids()]
         unmount_below(self.workdir, *plugin_dirs)
         for d in plugin_dirs:
