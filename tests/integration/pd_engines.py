@@ -23,9 +23,9 @@ runc 1.1.5 (no systemd, cgroup v1 with a cgroup2 hierarchy beside it):
     sockets and state are in /run/docker/plugins/<plugin id>/ (sun_path is too short for the
     exec root, moby's getPluginExecRoot), and containerd's shims put their sockets in
     /run/containerd/s/. stop() removes our plugins' directories there, the sockets of shims it
-    had to kill, and the directories
-    themselves when this daemon created them and they are empty. Likewise the cgroup parent
-    `docker` runc makes in every hierarchy for containers, which it never removes.
+    had to kill, and the directories themselves when this daemon created them and they are
+    empty. Likewise the cgroup parent `docker` runc makes in every hierarchy for containers,
+    which it never removes.
   - The data root is made a shared bind mount of itself; dockerd unmounts it when it stops
     cleanly. stop() unmounts whatever is still mounted below the work directory and the plugin
     directories, deepest first, before it removes anything (never rmtree across a mount).
@@ -35,6 +35,8 @@ runc 1.1.5 (no systemd, cgroup v1 with a cgroup2 hierarchy beside it):
     cleanly and unmounts its data root.
   - Registries on 127.0.0.0/8 are insecure registries by default: plain HTTP works.
   - A container image without a registry: `docker import` of a tar (e.g. busybox-static).
+
+tests/integration/check_pd_engines.py checks all of this on its own.
 
 Library module: stdlib only. Always run with /usr/bin/python3, as root.
 """
