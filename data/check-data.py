@@ -124,7 +124,11 @@ def check_unit(path):
         if keys.get(k) != [v]:
             fail(f"{path}: {k}={keys.get(k)}, expected {v}")
     exec_start = keys.get("ExecStart", [""])[0]
-    if not exec_start.startswith("/") or not exec_start.endswith("/plugind"):
+    # the namespacing options below give the service a mount namespace of its own: propagated
+    # mounts reach the host only through PID 1's
+    program, _, options = exec_start.partition(" ")
+    if not program.startswith("/") or not program.endswith("/plugind") or \
+            options != "--host-mount-namespace=/proc/1/ns/mnt":
         fail(f"{path}: ExecStart={exec_start}")
     # plugin sandboxes (bubblewrap) need namespaces, mounts and setuid/capabilities
     for k in ("RestrictNamespaces", "NoNewPrivileges", "PrivateDevices", "SystemCallFilter",

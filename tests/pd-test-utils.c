@@ -521,6 +521,27 @@ pd_test_umount (const char *dir)
   g_assert_true (run_command (argv));
 }
 
+guint
+pd_test_count_mounts (const char *path)
+{
+  g_autofree char *text = NULL;
+  g_autofree char *beneath = g_strconcat (path, "/", NULL);
+  g_auto(GStrv) lines = NULL;
+  guint n = 0;
+
+  g_assert_true (g_file_get_contents ("/proc/self/mountinfo", &text, NULL, NULL));
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      g_auto(GStrv) fields = g_strsplit (lines[i], " ", 6);
+
+      if (g_strv_length (fields) > 4 &&
+          (g_str_equal (fields[4], path) || g_str_has_prefix (fields[4], beneath)))
+        n++;
+    }
+  return n;
+}
+
 /* section: processes */
 
 guint

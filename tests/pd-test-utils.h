@@ -141,6 +141,8 @@ char *pd_test_list_tree (const char *root);
  * not being able to mount fails the test (never a skip): FALSE then */
 gboolean pd_test_mount_tmpfs (const char *dir, const char *size);
 void pd_test_umount (const char *dir);
+/* how many mounts of this process's namespace are at @path or beneath it */
+guint pd_test_count_mounts (const char *path);
 
 /* section: processes */
 

@@ -23,6 +23,12 @@
  *               overflows its stack)
  *   deeplater   normal the first time, leaving /deeplater in its rootfs; deepjson at every
  *               later start (a plugin that is enabled first and attacks at the next start)
+ *   mount       do the actions given after argv[2] in order, printing how each went, then
+ *               normal: tmpfs:P (mount a tmpfs at P, made first), bind:S:D, mkdir:P, rmdir:P,
+ *               symlink:TARGET:LINK, umount:P (detached), suid:P (remount the bind at P
+ *               without nosuid and nodev), crashonce:F (exit 1 at once when the file F
+ *               exists; else make it, and crash as crashloop does); other arguments are
+ *               ignored (for test_propagate.py)
  *
  * The Activate request is checked against Docker's headers; anything else gets a 400 whose
  * Err names the problem, so the test sees it in the activation error. */
@@ -40,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -48,6 +55,8 @@
 #include <unistd.h>
 
 static const char *mode = "normal";
+/* mode "mount", crashonce: exit after the first request, as crashloop */
+static int crash_after_serve;
 
 static void
 on_term (int sig)
@@ -256,6 +265,53 @@ print_sandbox_status (void)
     close (fd);
 }
 
+/* mode "mount": one action, "OP:ARG[:ARG2]" */
+static void
+mount_action (const char *action)
+{
+  char op[16], a[1024], b[1024];
+  const char *colon = strchr (action, ':');
+  const char *second;
+  int r = -1;
+
+  if (colon == NULL || (size_t) (colon - action) >= sizeof op)
+    return;
+  memcpy (op, action, (size_t) (colon - action));
+  op[colon - action] = '\0';
+  second = strchr (colon + 1, ':');
+  snprintf (a, sizeof a, "%.*s", second != NULL ? (int) (second - colon - 1) : 1023, colon + 1);
+  snprintf (b, sizeof b, "%s", second != NULL ? second + 1 : "");
+  errno = EINVAL;
+  if (strcmp (op, "tmpfs") == 0)
+    {
+      mkdir (a, 0755);
+      r = mount ("tmpfs", a, "tmpfs", 0, "size=1m");
+    }
+  else if (strcmp (op, "bind") == 0)
+    r = mount (a, b, NULL, MS_BIND, NULL);
+  else if (strcmp (op, "mkdir") == 0)
+    r = mkdir (a, 0755);
+  else if (strcmp (op, "rmdir") == 0)
+    r = rmdir (a);
+  else if (strcmp (op, "symlink") == 0)
+    r = symlink (a, b);
+  else if (strcmp (op, "umount") == 0)
+    r = umount2 (a, MNT_DETACH);
+  else if (strcmp (op, "suid") == 0)
+    r = mount (NULL, a, NULL, MS_REMOUNT | MS_BIND, NULL);
+  else if (strcmp (op, "crashonce") == 0)
+    {
+      if (access (a, F_OK) == 0)
+        {
+          printf ("runner-plugin: %s exists, exiting\n", a);
+          exit (1);
+        }
+      r = close (open (a, O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+      crash_after_serve = 1;
+    }
+  printf ("runner-plugin: %s: %s\n", action, r == 0 ? "ok" : strerror (errno));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -303,6 +359,12 @@ main (int argc, char **argv)
     }
   if (strcmp (mode, "daemonize") == 0)
     daemonize_child ();
+  if (strcmp (mode, "mount") == 0)
+    {
+      for (int i = 3; i < argc; i++)
+        mount_action (argv[i]);
+      fflush (stdout);
+    }
   if (strcmp (mode, "chatty") == 0)
     {
       for (int i = 1; i <= 50; i++)
@@ -339,7 +401,7 @@ main (int argc, char **argv)
             {
               serve_one (fd);
               close (fd);
-              if (strcmp (mode, "crashloop") == 0)
+              if (strcmp (mode, "crashloop") == 0 || crash_after_serve)
                 {
                   /* long enough for the activation reply to be read under load */
                   struct timespec ts = { 0, 300 * 1000 * 1000 };

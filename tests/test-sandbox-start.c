@@ -22,6 +22,7 @@
 #include <gio/gio.h>
 #include <glib/gstdio.h>
 
+#include "pd-error.h"
 #include "pd-plugin-config.h"
 #include "pd-sandbox.h"
 #include "pd-sandbox-start.h"
@@ -501,6 +502,42 @@ test_run_user (PdTestSandboxFixture *fixture, gconstpointer user_data)
   assert_proc_protected (result, FALSE);
 }
 
+/* A symlink at PropagatedMount, planted after the rootfs was prepared (as a process of the
+ * plugin that outlived its sandbox could): the set-up opens the target without following it
+ * and fails before it mounts anything, on the host or in the sandbox. */
+static void
+test_run_propagated_symlink (PdTestSandboxFixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdPluginConfig) config = pd_test_probe_config ("\"PropagatedMount\": \"/data\"");
+  g_autoptr(PdPluginSettings) settings = pd_plugin_settings_new_from_config (config);
+  g_autoptr(PdSandboxProcess) sandbox = NULL;
+  g_autofree char *dir = g_build_filename (fixture->base, "propagated-mount", NULL);
+  g_autofree char *data = g_build_filename (fixture->rootfs, "data", NULL);
+  PdSandboxSpec spec = pd_test_sandbox_spec (config, settings);
+
+  install_probe (fixture);
+  g_assert_no_errno (g_mkdir (dir, 0755));
+  spec.rootfs = fixture->rootfs;
+  spec.runtime_dir = fixture->runtime;
+  spec.propagated_mount_dir = dir;
+  g_assert_true (pd_sandbox_prepare_rootfs (&spec, &error));
+  g_assert_no_error (error);
+  g_assert_no_errno (g_rmdir (data));
+  g_assert_no_errno (symlink ("/mnt", data));
+
+  sandbox = pd_sandbox_spawn (&spec, G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+                                       G_SUBPROCESS_FLAGS_STDERR_SILENCE, &error);
+  g_assert_no_error (error);
+  g_assert_false (pd_sandbox_process_setup_sync (sandbox, &spec, 10000, &error));
+  g_assert_error (error, PD_ERROR, PD_ERROR_SANDBOX_FAILED);
+  g_assert_nonnull (strstr (error->message, "cannot open PropagatedMount in the sandbox without "
+                                            "following a symlink (/data)"));
+  g_assert_cmpuint (pd_test_count_mounts (dir), ==, 0);
+  g_subprocess_force_exit (sandbox->subprocess);
+  g_subprocess_wait (sandbox->subprocess, NULL, NULL);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -512,6 +549,7 @@ main (int argc, char **argv)
   pd_test_add_sandbox_test ("/sandbox-start/ptrace", test_run_ptrace);
   pd_test_add_sandbox_test ("/sandbox-start/docker-capabilities", test_run_docker_capabilities);
   pd_test_add_sandbox_test ("/sandbox-start/user", test_run_user);
+  pd_test_add_sandbox_test ("/sandbox-start/propagated-symlink", test_run_propagated_symlink);
 
   return g_test_run ();
 }

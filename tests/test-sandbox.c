@@ -332,8 +332,9 @@ test_argv_mounts (void)
     spec.propagated_mount_dir = "/var/lib/plugind/plugins/x/propagated-mount";
     argv = pd_sandbox_build_argv (&spec, &error);
     g_assert_no_error (error);
-    g_assert_cmpint (find_seq (argv, "--bind", "/var/lib/plugind/plugins/x/propagated-mount",
-                               "/mnt/volumes", NULL), >, 0);
+    /* the set-up step mounts it, not bwrap, whose binds are slaves (test_propagate.py) */
+    g_assert_cmpint (find_seq (argv, "/var/lib/plugind/plugins/x/propagated-mount", NULL), <, 0);
+    g_assert_cmpint (find_seq (argv, "/mnt/volumes", NULL), <, 0);
     g_assert_cmpint (find_seq (argv, "--bind", "/srv/rw", "/data", NULL), >, 0);
     g_assert_cmpint (find_seq (argv, "--ro-bind", "/srv/ro", "/config", NULL), >, 0);
     g_assert_cmpint (find_seq (argv, "--perms", "0700", "--size", "16777216", "--tmpfs", "/scratch", NULL), >, 0);

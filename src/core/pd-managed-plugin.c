@@ -10,6 +10,7 @@
 
 #include "pd-error.h"
 #include "pd-managed-plugin.h"
+#include "pd-propagated-mounts.h"
 
 struct _PdManagedPlugin {
   GObject parent_instance;
@@ -26,6 +27,7 @@ struct _PdManagedPlugin {
   GList *start_waiters;      /* forced Disables and Removes waiting for it to end (GTask) */
   guint forcing;             /* forced Disables and Removes ending what holds the plugin */
   GPtrArray *holds;          /* Hold */
+  GPtrArray *mount_holds;    /* MountHold: the mounts beneath its PropagatedMount */
   gboolean removed;
   gboolean busy;             /* an authorized state change is in progress (never set while
                               * the caller is being authorized: a caller that is denied must
@@ -51,6 +53,20 @@ typedef struct {
   guint watch_id;
 } Hold;
 
+/* a mount beneath the PropagatedMount, as Holders shows it */
+typedef struct {
+  char *who;
+  char *why;
+} MountHold;
+
+static void
+mount_hold_free (MountHold *hold)
+{
+  g_free (hold->who);
+  g_free (hold->why);
+  g_free (hold);
+}
+
 static void
 hold_free (Hold *hold)
 {
@@ -70,6 +86,7 @@ pd_managed_plugin_finalize (GObject *object)
   PdManagedPlugin *self = PD_MANAGED_PLUGIN (object);
 
   g_clear_pointer (&self->holds, g_ptr_array_unref);
+  g_clear_pointer (&self->mount_holds, g_ptr_array_unref);
   g_clear_object (&self->start_cancellable);
   g_clear_object (&self->start_link);
   if (self->runner != NULL)
@@ -99,6 +116,7 @@ static void
 pd_managed_plugin_init (PdManagedPlugin *self)
 {
   self->holds = g_ptr_array_new_with_free_func ((GDestroyNotify) hold_free);
+  self->mount_holds = g_ptr_array_new_with_free_func ((GDestroyNotify) mount_hold_free);
 }
 
 static void
@@ -135,6 +153,39 @@ on_runner_event (PdRunner *runner, const char *action, PdManagedPlugin *self)
   emit_event (self, action);
 }
 
+static char *sanitize_label (const char *text);
+
+/* the runner's mounts, as holders */
+static void
+on_runner_mounts_changed (PdRunner *runner, PdManagedPlugin *self)
+{
+  guint n_unlisted = 0;
+  GPtrArray *mounts = pd_runner_get_mounts (runner, &n_unlisted);
+
+  g_ptr_array_set_size (self->mount_holds, 0);
+  for (guint i = 0; mounts != NULL && i < mounts->len; i++)
+    {
+      PdPropagatedMount *mount = g_ptr_array_index (mounts, i);
+      g_autofree char *fstype = pd_escape_untrusted (mount->fstype, -1);
+      MountHold *hold = g_new0 (MountHold, 1);
+
+      hold->who = sanitize_label (mount->host_path);
+      hold->why = g_strdup_printf ("a %s mount beneath its propagated mount", fstype);
+      g_ptr_array_add (self->mount_holds, hold);
+    }
+  if (n_unlisted > 0)
+    {
+      MountHold *hold = g_new0 (MountHold, 1);
+
+      hold->who = g_strdup ("more mounts");
+      hold->why = n_unlisted == G_MAXUINT
+                    ? g_strdup ("more mounts beneath its propagated mount than plugind lists")
+                    : g_strdup_printf ("%u more mounts beneath its propagated mount", n_unlisted);
+      g_ptr_array_add (self->mount_holds, hold);
+    }
+  emit_changed (self, PD_MANAGED_PLUGIN_CHANGED_HOLDERS);
+}
+
 PdManagedPlugin *
 pd_managed_plugin_new (PdPluginRecord *record, PdStore *store, const char *runtime_dir,
                        PdSandboxCapabilities capabilities)
@@ -151,6 +202,7 @@ pd_managed_plugin_new (PdPluginRecord *record, PdStore *store, const char *runti
   pd_runner_set_capabilities (self->runner, capabilities);
   g_signal_connect (self->runner, "notify", G_CALLBACK (on_runner_notify), self);
   g_signal_connect (self->runner, "event", G_CALLBACK (on_runner_event), self);
+  g_signal_connect (self->runner, "mounts-changed", G_CALLBACK (on_runner_mounts_changed), self);
   return self;
 }
 
@@ -210,19 +262,38 @@ pd_managed_plugin_set_disk_usage (PdManagedPlugin *self, guint64 bytes)
 guint
 pd_managed_plugin_get_n_holds (PdManagedPlugin *self)
 {
-  return self->holds->len;
+  return self->holds->len + self->mount_holds->len;
 }
 
 void
 pd_managed_plugin_get_hold (PdManagedPlugin *self, guint index, const char **who,
                             const char **why, guint32 *uid, guint32 *pid)
 {
-  Hold *hold = g_ptr_array_index (self->holds, index);
+  if (index >= self->holds->len)
+    {
+      MountHold *mount = g_ptr_array_index (self->mount_holds, index - self->holds->len);
 
-  *who = hold->who;
-  *why = hold->why;
-  *uid = hold->uid;
-  *pid = hold->pid;
+      *who = mount->who;
+      *why = mount->why;
+      /* the plugin made it, as root; the engine that asked for it is not known */
+      *uid = 0;
+      *pid = 0;
+      return;
+    }
+  {
+    Hold *hold = g_ptr_array_index (self->holds, index);
+
+    *who = hold->who;
+    *why = hold->why;
+    *uid = hold->uid;
+    *pid = hold->pid;
+  }
+}
+
+char *
+pd_managed_plugin_dup_propagated_mount_dir (PdManagedPlugin *self)
+{
+  return pd_runner_dup_propagated_mount_dir (self->runner);
 }
 
 void
@@ -327,6 +398,47 @@ pd_managed_plugin_check_can_enable (PdManagedPlugin *self, GError **error)
   return check_can_enable (self, FALSE, error);
 }
 
+/* PluginInUse while a consumer holds the plugin or something is mounted beneath its
+ * PropagatedMount (on the host too, where an engine may use it: Docker counts only its own
+ * references). The mounts are read again now; the message names a few. */
+static gboolean
+check_not_in_use (PdManagedPlugin *self, GError **error)
+{
+  const char *name = pd_managed_plugin_get_name (self);
+  g_autoptr(GString) mounts = NULL;
+  guint n_unlisted = 0;
+  GPtrArray *list;
+
+  pd_runner_refresh_mounts (self->runner);
+  list = pd_runner_get_mounts (self->runner, &n_unlisted);
+  if (list != NULL && (list->len > 0 || n_unlisted > 0))
+    {
+      mounts = g_string_new (NULL);
+      for (guint i = 0; i < list->len && i < 4; i++)
+        {
+          PdPropagatedMount *mount = g_ptr_array_index (list, i);
+          g_autofree char *escaped = pd_escape_untrusted (mount->host_path, -1);
+
+          g_string_append_printf (mounts, "%s%s", i > 0 ? ", " : "", escaped);
+        }
+      if (n_unlisted > 0 || list->len > 4)
+        g_string_append (mounts, ", and more");
+    }
+  if (mounts != NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_IN_USE,
+                   "plugin %s is in use: mounted beneath its propagated mount: %s", name,
+                   mounts->str);
+      return FALSE;
+    }
+  if (self->holds->len > 0)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_IN_USE, "plugin %s is in use", name);
+      return FALSE;
+    }
+  return TRUE;
+}
+
 gboolean
 pd_managed_plugin_check_can_disable (PdManagedPlugin *self, gboolean force, GError **error)
 {
@@ -350,11 +462,8 @@ pd_managed_plugin_check_can_disable (PdManagedPlugin *self, gboolean force, GErr
                    pd_plugin_state_to_string (state));
       return FALSE;
     }
-  if (self->holds->len > 0 && !force)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_IN_USE, "plugin %s is in use", name);
-      return FALSE;
-    }
+  if (!force && !check_not_in_use (self, error))
+    return FALSE;
   return TRUE;
 }
 
@@ -371,11 +480,8 @@ pd_managed_plugin_check_can_remove (PdManagedPlugin *self, gboolean force, GErro
     return FALSE;
   if (force)
     return TRUE;
-  if (self->holds->len > 0)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_IN_USE, "plugin %s is in use", name);
-      return FALSE;
-    }
+  if (!check_not_in_use (self, error))
+    return FALSE;
   if (pd_managed_plugin_is_active (self) || pd_plugin_record_get_enabled (self->record))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_ENABLED, "plugin %s is enabled", name);
@@ -885,17 +991,36 @@ pd_managed_plugin_disable_finish (PdManagedPlugin *self, GAsyncResult *result, G
 
 /* section: the stop before Remove */
 
+/* the plugin is stopped: nothing may stay mounted in its dir, whose files go next (a daemon
+ * that was killed leaves its plugins' mounts); takes @task */
+static void
+removal_release_mounts (GTask *task)
+{
+  PdManagedPlugin *self = g_task_get_source_object (task);
+  GError *error = NULL;
+
+  if (!pd_runner_release_mounts (self->runner, &error))
+    {
+      self->busy = FALSE;
+      g_prefix_error (&error, "cannot remove plugin %s: ", pd_managed_plugin_get_name (self));
+      g_task_return_error (task, error);
+    }
+  else
+    g_task_return_boolean (task, TRUE);
+  g_object_unref (task);
+}
+
 static void
 removal_stopped_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
-  g_autoptr(GTask) task = user_data;
+  GTask *task = user_data;
   g_autoptr(GError) error = NULL;
 
   /* Docker: errors of the disable are only logged, the removal goes on */
   if (!pd_runner_disable_finish (PD_RUNNER (source), result, &error))
     g_warning ("stopping plugin %s before removing it: %s",
                pd_managed_plugin_get_name (g_task_get_source_object (task)), error->message);
-  g_task_return_boolean (task, TRUE);
+  removal_release_mounts (task);
 }
 
 /* takes @task */
@@ -912,8 +1037,7 @@ stop_for_removal_now (GTask *task)
                                task);
       return;
     }
-  g_task_return_boolean (task, TRUE);
-  g_object_unref (task);
+  removal_release_mounts (task);
 }
 
 void

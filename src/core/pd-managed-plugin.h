@@ -57,10 +57,19 @@ gboolean pd_managed_plugin_is_active (PdManagedPlugin *self);
 guint64 pd_managed_plugin_get_disk_usage (PdManagedPlugin *self);
 void pd_managed_plugin_set_disk_usage (PdManagedPlugin *self, guint64 bytes);
 
-/* the holds on it: who and why (shown to people), and the holder's uid and pid */
+/* The holds on it: who and why (shown to people), and the holder's uid and pid. Holders are
+ * the consumers' holds (pd_managed_plugin_add_hold()), then the mounts beneath its
+ * PropagatedMount (pd_runner_get_mounts(): who is the mount's host path, uid and pid are 0),
+ * at most PD_PROPAGATED_MOUNTS_MAX_LISTED and one entry for the rest. Either makes Disable and
+ * Remove fail with PluginInUse without force. */
 guint pd_managed_plugin_get_n_holds (PdManagedPlugin *self);
 void pd_managed_plugin_get_hold (PdManagedPlugin *self, guint index, const char **who,
                                  const char **why, guint32 *uid, guint32 *pid);
+
+/* The host path of its propagated-mount dir (pd_runner_dup_propagated_mount_dir()), which an
+ * engine must be given for a Mountpoint beneath Config.PropagatedMount; NULL when its config
+ * has no PropagatedMount. */
+char *pd_managed_plugin_dup_propagated_mount_dir (PdManagedPlugin *self);
 
 /* set by the engine when the plugin left the store: late calls then fail with NoSuchPlugin */
 void pd_managed_plugin_mark_removed (PdManagedPlugin *self);
@@ -135,8 +144,10 @@ gboolean pd_managed_plugin_disable_finish (PdManagedPlugin *self, GAsyncResult *
                                            GError **error);
 
 /* Remove's first half: checks, ends what holds the plugin (@force) and stops it (an error of
- * the stop is only logged, as Docker does). On success the plugin stays busy until
- * pd_managed_plugin_end_removal(), called once the engine removed it (or failed to). */
+ * the stop is only logged, as Docker does), then unmounts whatever is mounted at its
+ * propagated-mount dir (an error of that fails the removal: its files go next). On success the
+ * plugin stays busy until pd_managed_plugin_end_removal(), called once the engine removed it (or
+ * failed to). */
 void pd_managed_plugin_stop_for_removal_async (PdManagedPlugin *self, gboolean force,
                                                guint stop_timeout_ms,
                                                GAsyncReadyCallback callback,

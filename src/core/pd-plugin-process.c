@@ -461,9 +461,10 @@ proc_on_exited (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 gboolean
-pd_plugin_process_finish_setup (PdPluginProcess *proc, const PdSandboxSpec *spec, GError **error)
+pd_plugin_process_finish_setup (PdPluginProcess *proc, const PdSandboxSpec *spec,
+                                PdSandboxPropagation *propagation, GError **error)
 {
-  if (!pd_sandbox_finish_setup (spec, proc->pidfd, proc->pid, proc->sync_fd, error))
+  if (!pd_sandbox_finish_setup (spec, proc->pidfd, proc->pid, proc->sync_fd, propagation, error))
     return FALSE;
   proc->child_started = TRUE;
   g_clear_handle_id (&proc->sync_source, g_source_remove);

@@ -4,7 +4,7 @@
 #include <gio/gio.h>
 #include <sys/types.h>
 
-#include "pd-sandbox.h"
+#include "pd-sandbox-start.h"
 
 G_BEGIN_DECLS
 
@@ -59,11 +59,12 @@ PdPluginProcess *pd_plugin_process_spawn (const PdSandboxSpec *spec,
                                           gpointer user_data,
                                           GError **error);
 
-/* The daemon's part of the set-up (pd_sandbox_finish_setup()); on success the init goes on to
- * the entrypoint: what exits from now on is the plugin. On error the caller kills the
- * process. */
+/* The daemon's part of the set-up (pd_sandbox_finish_setup(), which fills @propagation); on
+ * success the init goes on to the entrypoint: what exits from now on is the plugin. On error
+ * the caller kills the process. */
 gboolean pd_plugin_process_finish_setup (PdPluginProcess *process,
                                          const PdSandboxSpec *spec,
+                                         PdSandboxPropagation *propagation,
                                          GError **error);
 
 /* Sends @sig to the entrypoint (see the top of this file). A SIGTERM asked for before bwrap

@@ -13,6 +13,7 @@
 #include "pd-fs-util.h"
 #include "pd-plugin-log.h"
 #include "pd-plugin-process.h"
+#include "pd-propagated-mounts.h"
 #include "pd-runner.h"
 
 #define CRASH_WINDOW_US (120 * G_USEC_PER_SEC)
@@ -86,6 +87,7 @@ struct _PdRunner {
   guint backoff_ms;
 
   PdPluginLog *log;
+  PdPropagatedMounts *mounts;  /* beneath PropagatedMount, while a sandbox runs */
 };
 
 G_DEFINE_FINAL_TYPE (PdRunner, pd_runner, G_TYPE_OBJECT)
@@ -107,6 +109,7 @@ static GParamSpec *props[N_PROPS];
 
 enum {
   SIGNAL_EVENT,
+  SIGNAL_MOUNTS_CHANGED,
   N_SIGNALS
 };
 
@@ -355,27 +358,105 @@ runner_has_socket (PdRunner *self)
   return socket != NULL && socket[0] != '\0';
 }
 
+char *
+pd_runner_dup_propagated_mount_dir (PdRunner *self)
+{
+  const PdPluginConfig *config;
+  g_autofree char *rootfs_parent = NULL;
+
+  g_return_val_if_fail (PD_IS_RUNNER (self), NULL);
+  config = pd_plugin_record_get_config (self->record);
+  if (config->propagated_mount == NULL || config->propagated_mount[0] == '\0')
+    return NULL;
+  /* Docker's layout: plugins/<id>/propagated-mount beside plugins/<id>/rootfs */
+  rootfs_parent = g_path_get_dirname (self->rootfs);
+  return g_build_filename (rootfs_parent, "propagated-mount", NULL);
+}
+
 /* the spec of this plugin's sandbox, pointing into the record; @propagated receives the
  * propagated-mount dir when the config has one */
 static void
 runner_fill_spec (PdRunner *self, PdSandboxSpec *spec, char **propagated)
 {
-  const PdPluginConfig *config = pd_plugin_record_get_config (self->record);
-
-  *propagated = NULL;
-  if (config->propagated_mount != NULL && config->propagated_mount[0] != '\0')
-    {
-      g_autofree char *rootfs_parent = g_path_get_dirname (self->rootfs);
-
-      *propagated = g_build_filename (rootfs_parent, "propagated-mount", NULL);
-    }
+  *propagated = pd_runner_dup_propagated_mount_dir (self);
   memset (spec, 0, sizeof *spec);
   spec->rootfs = self->rootfs;
   spec->runtime_dir = self->runtime_dir;
   spec->propagated_mount_dir = *propagated;
-  spec->config = config;
+  spec->config = pd_plugin_record_get_config (self->record);
   spec->settings = pd_plugin_record_get_settings (self->record);
   spec->capabilities = self->capabilities;
+}
+
+/* ---- the mounts beneath PropagatedMount ---- */
+
+static void
+runner_on_mounts_changed (gpointer user_data)
+{
+  g_signal_emit (user_data, signals[SIGNAL_MOUNTS_CHANGED], 0);
+}
+
+/* the sandbox is gone: no mount of it is anyone's any more. Whatever the plugin left mounted
+ * on the host is unmounted, and so is the propagated-mount dir's own mount, so that nothing of
+ * a plugin that is not running stays mounted on the host. */
+static void
+runner_end_mounts (PdRunner *self)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *dir = pd_runner_dup_propagated_mount_dir (self);
+  gboolean had = self->mounts != NULL &&
+                 (pd_propagated_mounts_get (self->mounts)->len > 0 ||
+                  pd_propagated_mounts_get_n_unlisted (self->mounts) > 0);
+
+  /* closing the table first lets the sandbox's mount namespace go */
+  g_clear_pointer (&self->mounts, pd_propagated_mounts_free);
+  if (had)
+    g_signal_emit (self, signals[SIGNAL_MOUNTS_CHANGED], 0);
+  if (dir != NULL && !pd_runner_release_mounts (self, &error))
+    g_warning ("plugin %s: %s", pd_plugin_record_get_id (self->record), error->message);
+}
+
+gboolean
+pd_runner_release_mounts (PdRunner *self, GError **error)
+{
+  g_autofree char *dir = NULL;
+  guint64 unmounted = 0;
+
+  g_return_val_if_fail (PD_IS_RUNNER (self), FALSE);
+  g_return_val_if_fail (self->proc == NULL, FALSE);
+
+  dir = pd_runner_dup_propagated_mount_dir (self);
+  if (dir == NULL)
+    return TRUE;
+  if (!pd_sandbox_release_propagated_mount (dir, &unmounted, error))
+    return FALSE;
+  if (unmounted > 0)
+    g_debug ("plugin %s: unmounted %" G_GUINT64_FORMAT " mounts at %s",
+             pd_plugin_record_get_id (self->record), unmounted, dir);
+  return TRUE;
+}
+
+GPtrArray *
+pd_runner_get_mounts (PdRunner *self, guint *n_unlisted)
+{
+  g_return_val_if_fail (PD_IS_RUNNER (self), NULL);
+  if (self->mounts == NULL)
+    {
+      if (n_unlisted != NULL)
+        *n_unlisted = 0;
+      return NULL;
+    }
+  if (n_unlisted != NULL)
+    *n_unlisted = pd_propagated_mounts_get_n_unlisted (self->mounts);
+  return pd_propagated_mounts_get (self->mounts);
+}
+
+void
+pd_runner_refresh_mounts (PdRunner *self)
+{
+  g_return_if_fail (PD_IS_RUNNER (self));
+  if (self->mounts != NULL)
+    pd_propagated_mounts_refresh (self->mounts);
 }
 
 /* ---- the process (PdPluginProcessCallbacks) ---- */
@@ -403,11 +484,22 @@ runner_on_setup_due (PdPluginProcess *proc, gpointer user_data)
   g_autofree char *propagated = NULL;
   PdSandboxSpec spec;
 
+  PdSandboxPropagation propagation;
+
   runner_fill_spec (self, &spec, &propagated);
-  if (!pd_plugin_process_finish_setup (proc, &spec, &error))
+  if (!pd_plugin_process_finish_setup (proc, &spec, &propagation, &error))
     {
       runner_activation_failed (self, g_steal_pointer (&error));
       return;
+    }
+  if (propagation.mountinfo_fd >= 0)
+    {
+      self->mounts = pd_propagated_mounts_new (propagation.mountinfo_fd, propagation.mount_id,
+                                               propagated, runner_on_mounts_changed, self);
+      /* the entrypoint runs already: it may have mounted something before the first read */
+      if (pd_propagated_mounts_get (self->mounts)->len > 0 ||
+          pd_propagated_mounts_get_n_unlisted (self->mounts) > 0)
+        runner_on_mounts_changed (self);
     }
   /* a plugin without a socket is running once its entrypoint is */
   if (self->activating && !runner_has_socket (self))
@@ -552,6 +644,8 @@ runner_proc_finished (PdRunner *self, PdPluginProcess *proc)
       g_clear_pointer (&self->proc, pd_plugin_process_unref);
     }
   runner_activation_clear (self);
+  /* before any state change: a disabled or restarting plugin has nothing mounted */
+  runner_end_mounts (self);
   pd_plugin_log_stop (self->log);
   runner_set_main_pid (self, 0);
   runner_set_socket (self, "");
@@ -974,6 +1068,7 @@ pd_runner_dispose (GObject *object)
       pd_plugin_process_signal (proc, SIGKILL);
     }
   runner_activation_clear (self);
+  g_clear_pointer (&self->mounts, pd_propagated_mounts_free);
   g_clear_handle_id (&self->restart_source, g_source_remove);
   g_clear_handle_id (&self->stop_timeout_source, g_source_remove);
   g_clear_handle_id (&self->enable_cancel_idle, g_source_remove);
@@ -1045,6 +1140,9 @@ pd_runner_class_init (PdRunnerClass *klass)
   signals[SIGNAL_EVENT] =
     g_signal_new ("event", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL, NULL,
                   G_TYPE_NONE, 1, G_TYPE_STRING);
+  signals[SIGNAL_MOUNTS_CHANGED] =
+    g_signal_new ("mounts-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 0);
 }
 
 static void

@@ -80,7 +80,8 @@ G_DECLARE_FINAL_TYPE (PdRunner, pd_runner, PD, RUNNER, GObject)
  * "last-error-name" (D-Bus error name, "" = none), "last-error-message" ("" = none).
  *
  * Signal "event" (const char *action): "crash", "restart", "fail", for PluginEvent. Enable and
- * disable are not signalled: the D-Bus layer knows about them.
+ * disable are not signalled: the D-Bus layer knows about them. Signal "mounts-changed": what
+ * pd_runner_get_mounts() returns changed.
  *
  * @record: the plugin (config, settings, id); @rootfs: host path of its rootfs (its parent dir
  * also holds "propagated-mount" for a config with PropagatedMount, as in Docker's layout);
@@ -145,6 +146,30 @@ gboolean pd_runner_disable_finish (PdRunner *self, GAsyncResult *result, GError 
  * a reader that closes its end is noticed and dropped at once. -1 with PD_ERROR_LIMITS_EXCEEDED
  * past PD_RUNNER_MAX_LOG_READERS readers, or PD_ERROR_FAILED. */
 int pd_runner_open_log (PdRunner *self, guint lines, gboolean follow, GError **error);
+
+/* section: PropagatedMount (docs/design.md, "The sandbox") */
+
+/* The host path of the plugin's propagated-mount dir, `plugins/<id>/propagated-mount` in the
+ * state dir (Docker's layout); NULL when its config has no PropagatedMount. While the plugin
+ * runs, that dir is a shared mount whose peer is at Config.PropagatedMount in the sandbox:
+ * what the plugin mounts at Config.PropagatedMount + P is mounted on the host at this dir + P
+ * (pd_sandbox_finish_setup()). That host path is what an engine must be given in place of a
+ * Mountpoint the plugin answers. */
+char *pd_runner_dup_propagated_mount_dir (PdRunner *self);
+
+/* What the running plugin has mounted beneath its PropagatedMount (PdPropagatedMount, with
+ * host paths; pd-propagated-mounts.h), and in @n_unlisted (may be NULL) how many more there
+ * are (G_MAXUINT: more than plugind reads). NULL when no sandbox with a PropagatedMount runs.
+ * The runner emits "mounts-changed" when the list changes; everything mounted there is
+ * unmounted on the host whenever the sandbox ends (disable, crash, the service's stop, a
+ * failed start), before the state changes. */
+GPtrArray *pd_runner_get_mounts (PdRunner *self, guint *n_unlisted);
+/* reads the sandbox's mount table again now (for a decision that needs the current list) */
+void pd_runner_refresh_mounts (PdRunner *self);
+/* Unmounts whatever is mounted at the propagated-mount dir on the host
+ * (pd_sandbox_release_propagated_mount()): only while no process runs, e.g. before the
+ * plugin's files are removed (a daemon that was killed leaves its plugins' mounts). */
+gboolean pd_runner_release_mounts (PdRunner *self, GError **error);
 
 /* Test-only: the first restart backoff (default 1000 ms; doubled up to 30 s). */
 void pd_runner_set_restart_backoff_for_testing (PdRunner *self, guint initial_ms);

@@ -13,18 +13,39 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <json-glib/json-glib.h>
+#include <limits.h>
 #include <linux/capability.h>
+#include <linux/nsfs.h>
 #include <poll.h>
 #include <sched.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#ifndef OPEN_TREE_CLONE
+#define OPEN_TREE_CLONE 1
+#endif
+#ifndef OPEN_TREE_CLOEXEC
+#define OPEN_TREE_CLOEXEC O_CLOEXEC
+#endif
+#ifndef MOVE_MOUNT_F_EMPTY_PATH
+#define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#endif
+#ifndef MOVE_MOUNT_T_EMPTY_PATH
+#define MOVE_MOUNT_T_EMPTY_PATH 0x00000040
+#endif
+#ifndef STATX_MNT_ID
+#define STATX_MNT_ID 0x1000U
+#endif
 
 #include "pd-error.h"
 #include "pd-json.h"
@@ -274,40 +295,260 @@ pd_sandbox_spawn (const PdSandboxSpec *spec_in, GSubprocessFlags flags, GError *
   return process;
 }
 
-/* what the set-up process reports: SETUP_DONE, or the index of the step that failed (-1:
- * setns) and its errno. Its exit status is not what counts: under valgrind it is valgrind's. */
+/* ---- the host mount namespace ---- */
+
+G_LOCK_DEFINE_STATIC (host_mnt_ns);
+/* where propagated mounts must appear; -1: the daemon's own mount namespace */
+static int host_mnt_ns_fd = -1;
+
+gboolean
+pd_sandbox_set_host_mount_namespace (const char *path, GError **error)
+{
+  struct stat st, own;
+  int fd = -1;
+  int old;
+
+  if (path != NULL)
+    {
+      fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (fd < 0)
+        return pd_sandbox_fail (error, "cannot open the host mount namespace %s: %s", path,
+                                g_strerror (errno));
+      if (ioctl (fd, NS_GET_NSTYPE) != CLONE_NEWNS)
+        {
+          close (fd);
+          return pd_sandbox_fail (error, "%s is not a mount namespace", path);
+        }
+      /* the daemon's own: nothing to enter */
+      if (fstat (fd, &st) == 0 && stat ("/proc/self/ns/mnt", &own) == 0 &&
+          st.st_dev == own.st_dev && st.st_ino == own.st_ino)
+        {
+          close (fd);
+          fd = -1;
+        }
+    }
+  G_LOCK (host_mnt_ns);
+  old = host_mnt_ns_fd;
+  host_mnt_ns_fd = fd;
+  G_UNLOCK (host_mnt_ns);
+  if (old >= 0)
+    close (old);
+  return TRUE;
+}
+
+/* a new fd of the host mount namespace, or -1 (with @error unset) for the daemon's own */
+static int
+dup_host_mount_namespace (GError **error)
+{
+  int fd = -1;
+
+  G_LOCK (host_mnt_ns);
+  if (host_mnt_ns_fd >= 0)
+    {
+      fd = fcntl (host_mnt_ns_fd, F_DUPFD_CLOEXEC, 3);
+      if (fd < 0)
+        pd_sandbox_fail (error, "cannot duplicate the host mount namespace's fd: %s",
+                         g_strerror (errno));
+    }
+  G_UNLOCK (host_mnt_ns);
+  return fd;
+}
+
+/* ---- the daemon's part of the set-up, from a forked process ---- */
+
+/* what a forked set-up process reports: SETUP_DONE, or the step that failed (a STEP_*, or an
+ * index of readonly_paths) and its errno; @value is the propagated mount's id, or how many
+ * mounts were released. Its exit status is not what counts: under valgrind it is valgrind's. */
 typedef struct {
   int step;
   int errsv;
+  guint64 value;
 } SetupReport;
 
 #define SETUP_DONE G_MAXINT
 
-static void G_GNUC_NORETURN
-setup_child_report (int report_fd, int step, int errsv)
+enum {
+  STEP_ENTER_SANDBOX = -1,
+  STEP_ENTER_HOST = -2,
+  STEP_CLEAR = -3,
+  STEP_BIND = -4,
+  STEP_SHARE = -5,
+  STEP_FLAGS = -6,
+  STEP_CLONE = -7,
+  STEP_MOUNT_ID = -8,
+  STEP_TARGET = -9,
+  STEP_MOVE = -10,
+};
+
+/* the kernel's default fs.mount-max is 100,000 mounts per namespace */
+#define UNMOUNT_MAX 1000000
+
+static const char *
+step_message (int step)
 {
-  SetupReport report = { step, errsv };
+  switch (step)
+    {
+    case STEP_ENTER_SANDBOX:
+      return "cannot enter the sandbox's mount namespace";
+    case STEP_ENTER_HOST:
+      return "cannot enter the host mount namespace";
+    case STEP_CLEAR:
+      return "cannot unmount what is mounted at the propagated-mount dir";
+    case STEP_BIND:
+      return "cannot bind the propagated-mount dir onto itself";
+    case STEP_SHARE:
+      return "cannot make the propagated-mount dir a shared mount";
+    case STEP_FLAGS:
+      return "cannot make the propagated-mount dir nosuid,nodev";
+    case STEP_CLONE:
+      return "cannot clone the propagated-mount dir (open_tree)";
+    case STEP_MOUNT_ID:
+      return "cannot read the id of the propagated mount";
+    case STEP_TARGET:
+      return "cannot open PropagatedMount in the sandbox without following a symlink";
+    case STEP_MOVE:
+      return "cannot mount the propagated-mount dir at PropagatedMount (move_mount)";
+    default:
+      return "the sandbox set-up failed";
+    }
+}
+
+/* what the forked process does, prepared before the fork: it may not allocate */
+typedef struct {
+  int sandbox_pidfd;              /* -1: enter through @sandbox_ns_path */
+  const char *sandbox_ns_path;    /* /proc/PID/ns/mnt of the sandbox's init */
+  int host_ns_fd;                 /* -1: the daemon's own mount namespace */
+  const char *propagated_dir;     /* host path; NULL: no PropagatedMount */
+  const char *propagated_mount;   /* Config.PropagatedMount, in the sandbox */
+} SetupPlan;
+
+static void G_GNUC_NORETURN
+child_report (int report_fd, int step, int errsv, guint64 value)
+{
+  SetupReport report = { step, errsv, value };
   ssize_t r = write (report_fd, &report, sizeof report);
 
   (void) r;
   _exit (step == SETUP_DONE ? 0 : 1);
 }
 
-/* the forked set-up process: async-signal-safe calls only. It is single-threaded, which
- * setns(CLONE_NEWNS) requires; it joins the sandbox's mount namespace, whose root is the
- * plugin's / (and the init, its only process, is waiting) */
-static void G_GNUC_NORETURN
-setup_child (int pidfd, const char *ns_path, int report_fd)
+/* Unmounts whatever is mounted at @dir, the topmost first, each with everything beneath it
+ * (MNT_DETACH: at once, even while something uses it), until @dir is no mount point. @dir is
+ * plugind's own path; nothing a plugin made in it is followed. Async-signal-safe. -1 with
+ * errno on failure. */
+static int
+unmount_stack (const char *dir, guint64 *count)
 {
-  if (pidfd < 0 || setns (pidfd, CLONE_NEWNS) != 0)
+  for (guint i = 0; i < UNMOUNT_MAX; i++)
     {
-      /* no pidfd, or a kernel before 5.8 that cannot setns() through one */
-      int fd = open (ns_path, O_RDONLY | O_CLOEXEC);
-
-      if (fd < 0 || setns (fd, CLONE_NEWNS) != 0)
-        setup_child_report (report_fd, -1, errno);
+      if (umount2 (dir, MNT_DETACH | UMOUNT_NOFOLLOW) == 0)
+        {
+          (*count)++;
+          continue;
+        }
+      if (errno == EINTR)
+        continue;
+      /* not (or no longer) a mount point, or no such dir */
+      return errno == EINVAL || errno == ENOENT ? 0 : -1;
     }
-  /* bind each onto itself, then make that mount read-only, as runc does */
+  errno = ELOOP;
+  return -1;
+}
+
+/* the dir @path (clean, absolute) from the root, each component opened with O_NOFOLLOW: a
+ * symlink anywhere on the way fails (ENOTDIR or ELOOP). Async-signal-safe. */
+static int
+open_dir_nofollow (const char *path)
+{
+  char name[NAME_MAX + 1];
+  int dirfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+
+  while (dirfd >= 0 && *path != '\0')
+    {
+      const char *end;
+      size_t len;
+      int next, errsv;
+
+      while (*path == '/')
+        path++;
+      end = strchrnul (path, '/');
+      len = (size_t) (end - path);
+      if (len == 0)
+        break;
+      if (len > NAME_MAX)
+        {
+          close (dirfd);
+          errno = ENAMETOOLONG;
+          return -1;
+        }
+      memcpy (name, path, len);
+      name[len] = '\0';
+      next = openat (dirfd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      errsv = errno;
+      close (dirfd);
+      errno = errsv;
+      dirfd = next;
+      path = end;
+    }
+  return dirfd;
+}
+
+/* the host side of the propagated mount, in the namespace the process is in: @plan's dir made
+ * a shared mount of its own, nosuid and nodev; returns a detached clone of it (open_tree), a
+ * peer of it, and its mount id in @mount_id. Reports and exits on failure. */
+static int
+child_prepare_propagated (const SetupPlan *plan, int report_fd, guint64 *mount_id)
+{
+  const char *dir = plan->propagated_dir;
+  unsigned long keep = 0;
+  struct statfs sfs;
+  struct statx stx;
+  guint64 count = 0;
+  int tree;
+
+  /* what an earlier run left there (a daemon that was killed) goes first */
+  if (unmount_stack (dir, &count) != 0)
+    child_report (report_fd, STEP_CLEAR, errno, 0);
+  /* a bind under a shared parent joins that parent's peer group: made private, then shared,
+   * it is a peer group of its own, which only the sandbox's clone joins */
+  if (mount (dir, dir, "none", MS_BIND, NULL) != 0)
+    child_report (report_fd, STEP_BIND, errno, 0);
+  if (mount ("none", dir, "none", MS_PRIVATE, NULL) != 0 ||
+      mount ("none", dir, "none", MS_SHARED, NULL) != 0)
+    child_report (report_fd, STEP_SHARE, errno, 0);
+  /* a remount sets every per-mount flag: keep read-only and noexec from the state dir's mount */
+  if (statfs (dir, &sfs) == 0)
+    keep = ((sfs.f_flags & ST_RDONLY) != 0 ? MS_RDONLY : 0) |
+           ((sfs.f_flags & ST_NOEXEC) != 0 ? MS_NOEXEC : 0);
+  if (mount ("none", dir, "none", MS_REMOUNT | MS_BIND | MS_NOSUID | MS_NODEV | keep, NULL) != 0)
+    child_report (report_fd, STEP_FLAGS, errno, 0);
+  tree = (int) syscall (SYS_open_tree, AT_FDCWD, dir, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+  if (tree < 0)
+    child_report (report_fd, STEP_CLONE, errno, 0);
+  if (statx (tree, "", AT_EMPTY_PATH, STATX_MNT_ID, &stx) != 0)
+    child_report (report_fd, STEP_MOUNT_ID, errno, 0);
+  if ((stx.stx_mask & STATX_MNT_ID) == 0)
+    child_report (report_fd, STEP_MOUNT_ID, ENOSYS, 0);
+  *mount_id = stx.stx_mnt_id;
+  return tree;
+}
+
+/* joins the sandbox's mount namespace: through the pidfd, or @ns_fd (a kernel before 5.8
+ * cannot setns() through a pidfd) */
+static void
+child_enter_sandbox (const SetupPlan *plan, int ns_fd, int report_fd)
+{
+  if (plan->sandbox_pidfd >= 0 && setns (plan->sandbox_pidfd, CLONE_NEWNS) == 0)
+    return;
+  if (ns_fd < 0 || setns (ns_fd, CLONE_NEWNS) != 0)
+    child_report (report_fd, STEP_ENTER_SANDBOX, ns_fd < 0 ? ENOENT : errno, 0);
+}
+
+/* Docker's read-only /proc paths: each bound onto itself, then that mount made read-only,
+ * as runc does */
+static void
+child_make_readonly (int report_fd)
+{
   for (int i = 0; i < (int) G_N_ELEMENTS (readonly_paths); i++)
     {
       const char *path = readonly_paths[i];
@@ -316,30 +557,81 @@ setup_child (int pidfd, const char *ns_path, int report_fd)
         {
           if (errno == ENOENT)
             continue;
-          setup_child_report (report_fd, i, errno);
+          child_report (report_fd, i, errno, 0);
         }
       if (mount (path, path, "none",
                  MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) != 0)
-        setup_child_report (report_fd, i, errno);
+        child_report (report_fd, i, errno, 0);
     }
-  setup_child_report (report_fd, SETUP_DONE, 0);
 }
 
-gboolean
-pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pid, int sync_fd,
-                         GError **error)
+/* The forked set-up process: async-signal-safe calls only. It is single-threaded, which
+ * setns(CLONE_NEWNS) requires. It joins the sandbox's mount namespace, whose root is the
+ * plugin's / (and the init, its only process, is waiting). For a PropagatedMount it opens the
+ * target there, prepares the host side in the host mount namespace (or the daemon's own),
+ * and comes back to put the clone on the target. Then it makes Docker's read-only /proc paths
+ * read-only. */
+static void G_GNUC_NORETURN
+setup_child (const SetupPlan *plan, int report_fd)
 {
-  char ns_path[64];
-  SetupReport report;
+  /* /proc is the sandbox's once in there: every namespace fd is opened first */
+  int ns_fd = open (plan->sandbox_ns_path, O_RDONLY | O_CLOEXEC);
+  guint64 mount_id = 0;
+  int home = -1;
+
+  if (plan->propagated_dir != NULL)
+    {
+      home = plan->host_ns_fd >= 0 ? plan->host_ns_fd
+                                   : open ("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+      if (home < 0)
+        child_report (report_fd, STEP_ENTER_HOST, errno, 0);
+    }
+  child_enter_sandbox (plan, ns_fd, report_fd);
+
+  if (plan->propagated_dir != NULL)
+    {
+      int target, tree;
+
+      /* the rootfs is the plugin's: a symlink it planted on the way is never followed, and
+       * nothing is done on the host for a target that is not a plain dir */
+      target = open_dir_nofollow (plan->propagated_mount);
+      if (target < 0)
+        child_report (report_fd, STEP_TARGET, errno, 0);
+      if (setns (home, CLONE_NEWNS) != 0)
+        child_report (report_fd, STEP_ENTER_HOST, errno, 0);
+      tree = child_prepare_propagated (plan, report_fd, &mount_id);
+      child_enter_sandbox (plan, ns_fd, report_fd);
+      if (syscall (SYS_move_mount, tree, "", target, "",
+                   MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) != 0)
+        child_report (report_fd, STEP_MOVE, errno, 0);
+    }
+  child_make_readonly (report_fd);
+  child_report (report_fd, SETUP_DONE, 0, mount_id);
+}
+
+/* the release's forked process: unmounts everything at @plan's dir in the host namespace */
+static void G_GNUC_NORETURN
+release_child (const SetupPlan *plan, int report_fd)
+{
+  guint64 count = 0;
+
+  if (setns (plan->host_ns_fd, CLONE_NEWNS) != 0)
+    child_report (report_fd, STEP_ENTER_HOST, errno, 0);
+  if (unmount_stack (plan->propagated_dir, &count) != 0)
+    child_report (report_fd, STEP_CLEAR, errno, count);
+  child_report (report_fd, SETUP_DONE, 0, count);
+}
+
+/* forks, runs @child_func (which reports and exits) and waits for its report */
+static gboolean
+run_forked (void (*child_func) (const SetupPlan *, int), const SetupPlan *plan,
+            SetupReport *report, GError **error)
+{
   int report_pipe[2];
   pid_t child;
   ssize_t n;
   int status = 0;
-  const char go = 'G';
 
-  g_return_val_if_fail (pidfd >= 0 || pid > 0, FALSE);
-
-  g_snprintf (ns_path, sizeof ns_path, "/proc/%d/ns/mnt", (int) pid);
   if (pipe2 (report_pipe, O_CLOEXEC) != 0)
     return pd_sandbox_fail (error, "pipe: %s", g_strerror (errno));
   child = fork ();
@@ -352,30 +644,149 @@ pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pid, int sy
       return pd_sandbox_fail (error, "cannot fork the sandbox set-up: %s", g_strerror (errsv));
     }
   if (child == 0)
-    setup_child (pidfd, ns_path, report_pipe[1]);
+    {
+      child_func (plan, report_pipe[1]);
+      _exit (1);
+    }
 
   close (report_pipe[1]);
   do
-    n = read (report_pipe[0], &report, sizeof report);
+    n = read (report_pipe[0], report, sizeof *report);
   while (n < 0 && errno == EINTR);
   close (report_pipe[0]);
   while (waitpid (child, &status, 0) < 0 && errno == EINTR)
     ;
-  if (n != (ssize_t) sizeof report)
+  if (n != (ssize_t) sizeof *report)
     return pd_sandbox_fail (error, "the sandbox set-up process failed (wait status %d)", status);
+  return TRUE;
+}
+
+static gboolean
+has_propagated_mount (const PdSandboxSpec *spec)
+{
+  return spec->config->propagated_mount != NULL && spec->config->propagated_mount[0] != '\0';
+}
+
+gboolean
+pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pid, int sync_fd,
+                         PdSandboxPropagation *propagation, GError **error)
+{
+  char ns_path[64];
+  SetupPlan plan = { pidfd, ns_path, -1, NULL, NULL };
+  SetupReport report;
+  int mountinfo_fd = -1;
+  gboolean ok;
+  ssize_t n;
+  const char go = 'G';
+
+  g_return_val_if_fail (pidfd >= 0 || pid > 0, FALSE);
+
+  if (propagation != NULL)
+    {
+      propagation->mount_id = 0;
+      propagation->mountinfo_fd = -1;
+    }
+  g_snprintf (ns_path, sizeof ns_path, "/proc/%d/ns/mnt", (int) pid);
+  if (has_propagated_mount (spec))
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (spec->propagated_mount_dir == NULL)
+        return pd_sandbox_fail (error, "the plugin has a PropagatedMount but no "
+                                "propagated-mount dir was given");
+      plan.propagated_dir = spec->propagated_mount_dir;
+      plan.propagated_mount = spec->config->propagated_mount;
+      plan.host_ns_fd = dup_host_mount_namespace (&local_error);
+      if (local_error != NULL)
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return FALSE;
+        }
+    }
+  ok = run_forked (setup_child, &plan, &report, error);
+  if (plan.host_ns_fd >= 0)
+    close (plan.host_ns_fd);
+  if (!ok)
+    return FALSE;
+  if (report.step == STEP_TARGET || report.step == STEP_MOVE)
+    {
+      g_autofree char *escaped = pd_escape_untrusted (plan.propagated_mount, -1);
+
+      return pd_sandbox_fail (error, "%s (%s): %s", step_message (report.step), escaped,
+                              g_strerror (report.errsv));
+    }
   if (report.step < 0)
-    return pd_sandbox_fail (error, "cannot enter the sandbox's mount namespace: %s",
+    return pd_sandbox_fail (error, "%s: %s", step_message (report.step),
                             g_strerror (report.errsv));
   if (report.step != SETUP_DONE)
     return pd_sandbox_fail (error, "cannot make %s read-only in the sandbox: %s",
                             readonly_paths[report.step], g_strerror (report.errsv));
 
+  /* the sandbox's own mount table, to see what the plugin mounts beneath PropagatedMount:
+   * opened while the init waits, so that the pid is still the init's */
+  if (propagation != NULL && plan.propagated_dir != NULL)
+    {
+      g_autofree char *path = g_strdup_printf ("/proc/%d/mountinfo", (int) pid);
+
+      mountinfo_fd = open (path, O_RDONLY | O_CLOEXEC);
+      if (mountinfo_fd < 0)
+        return pd_sandbox_fail (error, "cannot open the sandbox's mount table: %s",
+                                g_strerror (errno));
+    }
+
   do
     n = write (sync_fd, &go, 1);
   while (n < 0 && errno == EINTR);
   if (n != 1)
-    return pd_sandbox_fail (error, "cannot start the sandbox's init: %s",
-                            n < 0 ? g_strerror (errno) : "short write");
+    {
+      int errsv = errno;
+
+      if (mountinfo_fd >= 0)
+        close (mountinfo_fd);
+      return pd_sandbox_fail (error, "cannot start the sandbox's init: %s",
+                              n < 0 ? g_strerror (errsv) : "short write");
+    }
+  if (propagation != NULL && plan.propagated_dir != NULL)
+    {
+      propagation->mount_id = report.value;
+      propagation->mountinfo_fd = mountinfo_fd;
+    }
+  return TRUE;
+}
+
+gboolean
+pd_sandbox_release_propagated_mount (const char *dir, guint64 *unmounted, GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  SetupPlan plan = { -1, NULL, -1, dir, NULL };
+  SetupReport report = { SETUP_DONE, 0, 0 };
+  gboolean ok = TRUE;
+
+  g_return_val_if_fail (dir != NULL && g_path_is_absolute (dir), FALSE);
+
+  plan.host_ns_fd = dup_host_mount_namespace (&local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  /* entering another namespace takes a single-threaded process; the daemon's own does not */
+  if (plan.host_ns_fd >= 0)
+    ok = run_forked (release_child, &plan, &report, error);
+  else if (unmount_stack (dir, &report.value) != 0)
+    {
+      report.step = STEP_CLEAR;
+      report.errsv = errno;
+    }
+  if (plan.host_ns_fd >= 0)
+    close (plan.host_ns_fd);
+  if (unmounted != NULL)
+    *unmounted = report.value;
+  if (!ok)
+    return FALSE;
+  if (report.step != SETUP_DONE)
+    return pd_sandbox_fail (error, "%s %s: %s", step_message (report.step), dir,
+                            g_strerror (report.errsv));
   return TRUE;
 }
 
@@ -445,7 +856,7 @@ pd_sandbox_process_setup_sync (PdSandboxProcess *process, const PdSandboxSpec *s
         }
     }
   pidfd = (int) syscall (SYS_pidfd_open, pid, 0);
-  ok = pd_sandbox_finish_setup (spec, pidfd, pid, process->sync_fd, error);
+  ok = pd_sandbox_finish_setup (spec, pidfd, pid, process->sync_fd, NULL, error);
   if (pidfd >= 0)
     close (pidfd);
   return ok;

@@ -43,13 +43,52 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdSandboxProcess, pd_sandbox_process_free)
 PdSandboxProcess *pd_sandbox_spawn (const PdSandboxSpec *spec, GSubprocessFlags flags,
                                     GError **error);
 
-/* The daemon's part of the set-up, once the init said it is ready (a byte "R" on @sync_fd):
- * makes Docker's read-only /proc paths read-only in the mount namespace of the init (@pidfd,
- * or @pid when -1: pidfd_open() is missing), from a forked process, then tells the init to go
- * on. Blocks for the few syscalls this takes. On error (PD_ERROR_SANDBOX_FAILED) the init is
- * not told: the caller kills the sandbox. */
+/* What the set-up made for a config with a PropagatedMount (zero and -1 otherwise). */
+typedef struct {
+  guint64 mount_id;   /* the id, as in mountinfo, of the mount put at Config.PropagatedMount */
+  int mountinfo_fd;   /* the sandbox's /proc/PID/mountinfo (close-on-exec; the caller closes
+                       * it), opened while the init waited: the mounts the plugin makes */
+} PdSandboxPropagation;
+
+/* The daemon's part of the set-up, once the init said it is ready (a byte "R" on @sync_fd),
+ * from a forked process, then tells the init to go on. Blocks for the few syscalls this takes.
+ *
+ * For a config with a PropagatedMount (docs/design.md, "The sandbox"): in the host mount
+ * namespace (pd_sandbox_set_host_mount_namespace()), whatever is mounted at
+ * @spec->propagated_mount_dir (left by a daemon that was killed) is unmounted, the dir is
+ * bound onto itself as a shared mount in a peer group of its own, nosuid and nodev, and a
+ * clone of that mount (open_tree(OPEN_TREE_CLONE), a peer of it) is moved onto
+ * Config.PropagatedMount in the mount namespace of the init (@pidfd, or @pid when -1:
+ * pidfd_open() is missing). The target is opened component by component from the sandbox's
+ * root without following a symlink (the rootfs is the plugin's). What the plugin mounts
+ * beneath it then appears on the host, beneath the dir, and nothing it mounts elsewhere does.
+ * @propagation (may be NULL) receives that mount's id and the sandbox's mount table.
+ *
+ * Then, for every plugin, Docker's read-only /proc paths are made read-only in the sandbox.
+ *
+ * On error (PD_ERROR_SANDBOX_FAILED) the init is not told: the caller kills the sandbox, and
+ * releases the propagated mount (pd_sandbox_release_propagated_mount()). */
 gboolean pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pid, int sync_fd,
-                                  GError **error);
+                                  PdSandboxPropagation *propagation, GError **error);
+
+/* Unmounts, in the host mount namespace, everything mounted at @dir (a propagated-mount dir:
+ * the mount pd_sandbox_finish_setup() made, whatever a plugin stacked on it, and with each of
+ * them everything beneath it), lazily (MNT_DETACH: at once, even while an engine's container
+ * still uses a volume; its own copy of the mount stays until it ends). @unmounted (may be
+ * NULL) receives how many mounts were at @dir. Nothing beneath @dir is followed. TRUE when
+ * @dir is no longer a mount point (or does not exist); PD_ERROR_SANDBOX_FAILED otherwise.
+ * Call it once no process of the plugin runs: one still running could mount again. */
+gboolean pd_sandbox_release_propagated_mount (const char *dir, guint64 *unmounted,
+                                              GError **error);
+
+/* The mount namespace in which plugins' propagated mounts must appear, where the container
+ * engines run (plugind --host-mount-namespace, e.g. /proc/1/ns/mnt under systemd, whose
+ * sandboxing options give the service a mount namespace of its own, a slave of the host's
+ * that propagates nothing back). @path is opened once and kept; NULL, or a path to the
+ * daemon's own namespace, means the daemon's own. PD_ERROR_SANDBOX_FAILED when @path cannot
+ * be opened or is no mount namespace. The daemon's state dir must have the same path in both
+ * namespaces. */
+gboolean pd_sandbox_set_host_mount_namespace (const char *path, GError **error);
 
 /* For tests and benchmarks: waits (blocking, at most @timeout_ms) for bwrap's child pid and
  * the init's "R", then pd_sandbox_finish_setup(). */

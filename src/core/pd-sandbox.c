@@ -533,7 +533,14 @@ pd_sandbox_build_argv_full (const PdSandboxSpec *spec, GString *env_args, GError
                                 "propagated-mount dir was given"), NULL;
       if (!check_host_path ("propagated-mount dir", spec->propagated_mount_dir, error))
         return NULL;
-      add3 (argv, "--bind", spec->propagated_mount_dir, config->propagated_mount);
+      /* not bound here: a bwrap bind is a slave, from which nothing reaches the host. The set-up
+       * step puts a shared clone of the dir there (pd_sandbox_finish_setup()), on the dir
+       * pd_sandbox_prepare_rootfs() made in the rootfs: bwrap's /dev and the host's /sys have
+       * no such dir */
+      if (pd_path_is_at_or_under (config->propagated_mount, "/dev")
+          || pd_path_is_at_or_under (config->propagated_mount, "/sys"))
+        return pd_sandbox_fail (error, "PropagatedMount must not be at or under /dev or /sys"),
+               NULL;
     }
 
   for (guint i = 0; settings->mounts != NULL && i < settings->mounts->len; i++)

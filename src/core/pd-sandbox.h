@@ -40,8 +40,10 @@ G_BEGIN_DECLS
  *   minimal /dev (null, zero, full, random, urandom, tty, pts, ptmx), a 64 MiB 1777 tmpfs at
  *   /dev/shm and, with a private IPC namespace, an mqueue at /dev/mqueue (Docker's /dev/shm and
  *   /dev/mqueue); the host's /sys read-only (Docker mounts sysfs read-only) with Docker's
- *   masked /sys paths; the propagated-mount dir at Config.PropagatedMount; the config mounts in
- *   order; each Settings device bound at its own path; the runtime dir at /run/docker/plugins;
+ *   masked /sys paths; at Config.PropagatedMount a peer of a shared, nosuid, nodev mount of the
+ *   plugin's propagated-mount dir on the host, put there by the set-up step rather than bwrap
+ *   (pd_sandbox_finish_setup()), so that what the plugin mounts beneath it reaches the host
+ *   and nothing it mounts elsewhere does; the config mounts in order; each Settings device bound at its own path; the runtime dir at /run/docker/plugins;
  *   for a non-empty Network.Type the host's /etc/hosts and /etc/resolv.conf read-only.
  *   Every bind mount is nosuid, and nodev except the device binds (bwrap's rule).
  * - no mount destination is at or under another one, PropagatedMount, the socket dir and the
@@ -52,8 +54,8 @@ G_BEGIN_DECLS
  *   plugind has no device cgroup; what stands in for it is the seccomp filter, which refuses
  *   mknod(at) of character and block devices unless AllowAllDevices is set, so a plugin
  *   granted CAP_MKNOD cannot make itself a node for a host disk in its writable /dev.
- * - known limit: bwrap makes every mount a slave, so mounts a plugin makes under its
- *   PropagatedMount are not seen on the host.
+ * - every bwrap mount is a slave of the host's: a mount the plugin makes anywhere but beneath
+ *   its PropagatedMount stays in its sandbox.
  *
  * Start-up (the sandbox's init, the daemon's part of the set-up): pd-sandbox-start.h.
  */
@@ -86,8 +88,8 @@ typedef enum {
  * @bwrap_path: the bubblewrap executable (absolute)
  * @rootfs: host path of the plugin's rootfs, bound read-write at /
  * @runtime_dir: host path of the per-plugin runtime dir, bound at /run/docker/plugins
- * @propagated_mount_dir: host path bound at Config.PropagatedMount; required when the config
- *   sets one, ignored otherwise
+ * @propagated_mount_dir: host path mounted at Config.PropagatedMount (by the set-up step, not
+ *   bwrap); required when the config sets one, ignored otherwise
  * @config: the plugin config (mounts' types and options, entrypoint, workdir, namespaces,
  *   capabilities, network, user)
  * @settings: the effective settings (mount sources, devices, env, args)
@@ -138,7 +140,8 @@ GStrv pd_sandbox_effective_capabilities (const PdSandboxSpec *spec, GError **err
  * Everything is checked again here, whatever the config validator did: host paths
  * absolute; mount destinations, WorkDir and PropagatedMount absolute without ".", ".." or
  * empty components and without control characters; no destination at "/", at or under /proc
- * or at or under /run/docker/plugins; no mount destination (PropagatedMount, config mounts,
+ * or at or under /run/docker/plugins; PropagatedMount not at or under /dev or /sys (it must be a
+ * dir of the rootfs); no mount destination (PropagatedMount, config mounts,
  * devices, the socket dir, /etc/hosts and /etc/resolv.conf) at or under another; device paths under /dev/ and existing; capabilities
  * known; env entries "NAME=value"; a non-empty entrypoint. Mount types: "bind" and "rbind"
  * (always recursive, as bwrap binds), "tmpfs" (options size=, mode=); anything else fails

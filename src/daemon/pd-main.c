@@ -19,6 +19,7 @@
 #include "pd-error.h"
 #include "pd-fs-util.h"
 #include "pd-names.h"
+#include "pd-sandbox-start.h"
 
 /* Method calls larger than this (arguments and object path) are refused with LimitsExceeded
  * before they are dispatched. No call of ours needs near as much, and GLib quotes some
@@ -273,11 +274,15 @@ int
 main (int argc, char **argv)
 {
   gboolean replace = FALSE, verbose = FALSE, version = FALSE, dump_auth_table = FALSE;
+  g_autofree char *host_mount_namespace = NULL;
   const GOptionEntry entries[] = {
     { "replace", 'r', 0, G_OPTION_ARG_NONE, &replace,
       N_("Replace a running instance"), NULL },
     { "verbose", 'v', 0, G_OPTION_ARG_NONE, &verbose, N_("Print debug messages"), NULL },
     { "version", 0, 0, G_OPTION_ARG_NONE, &version, N_("Print the version and exit"), NULL },
+    { "host-mount-namespace", 0, 0, G_OPTION_ARG_FILENAME, &host_mount_namespace,
+      N_("The mount namespace in which plugins' propagated mounts must appear (default: "
+         "plugind's own)"), N_("PATH") },
     { "dump-auth-table", 0, 0, G_OPTION_ARG_NONE, &dump_auth_table,
       N_("Print the authorization rule of every method as JSON and exit"), NULL },
     { NULL }
@@ -318,6 +323,14 @@ main (int argc, char **argv)
     }
   if (verbose)
     g_setenv ("G_MESSAGES_DEBUG", "all", TRUE);
+  /* opened once, before any thread or plugin: a namespace that cannot be reached is a
+   * configuration error, not something to find at a plugin's start */
+  if (host_mount_namespace != NULL &&
+      !pd_sandbox_set_host_mount_namespace (host_mount_namespace, &error))
+    {
+      g_printerr ("plugind: %s\n", error->message);
+      return EXIT_FAILURE;
+    }
 
   state_dir = dir_from_env (PD_ENV_STATE_DIRECTORY, PD_DEFAULT_STATE_DIR);
   runtime_dir = dir_from_env (PD_ENV_RUNTIME_DIRECTORY, PD_DEFAULT_RUNTIME_DIR);

@@ -422,6 +422,9 @@ class PlugindTestCase(unittest.TestCase):
         self.log_path = os.path.join(self.tmpdir, 'plugind.log')
         self.daemon = None
         self.daemon_env = {}
+        # a command the daemon runs under (e.g. unshare) and options after --verbose
+        self.daemon_wrapper = []
+        self.daemon_args = []
         self.daemon_starts = 0
         self.conn = self.bus.connect()
         self.signals = []      # (path, interface, member, unpacked params), dispatch order
@@ -763,7 +766,8 @@ class PlugindTestCase(unittest.TestCase):
             e['PLUGIND_JOB_LINGER_MS'] = str(self.job_linger_ms)
         e.update(self.daemon_env)
         e.update(env or {})
-        argv = [self.daemon_path, '--replace', '--verbose']
+        argv = list(self.daemon_wrapper) + [self.daemon_path, '--replace', '--verbose'] + \
+            list(self.daemon_args)
         if VALGRIND:
             supp = os.path.join(SRCDIR, 'tests', 'valgrind.supp')
             argv = ['valgrind', '--error-exitcode=66', '--leak-check=full',
@@ -1049,13 +1053,18 @@ class PlugindTestCase(unittest.TestCase):
             for layer in manifest['layers']:
                 self.assertTrue(os.path.exists(self.blob_path(layer['digest'])),
                                 'layer %s of %s is missing' % (layer['digest'], name))
-        # no world-writable or setuid store file
+        # no world-writable or setuid store file; a plugin's rootfs and what it keeps beneath
+        # its PropagatedMount are its own
         for root, dirs, files in os.walk(state):
-            if os.path.basename(root) == 'rootfs' or '/rootfs/' in root + '/':
+            if any(os.path.basename(root) == own or '/%s/' % own in root + '/'
+                   for own in ('rootfs', 'propagated-mount')):
                 continue
             for n in dirs + files:
                 m = os.lstat(os.path.join(root, n)).st_mode
                 if stat.S_ISLNK(m):
+                    continue
+                # what a plugin mounted on its propagated-mount dir itself
+                if n == 'propagated-mount' and os.path.ismount(os.path.join(root, n)):
                     continue
                 self.assertFalse(m & (stat.S_IWOTH | stat.S_ISUID),
                                  '%s is world-writable or setuid' % os.path.join(root, n))
