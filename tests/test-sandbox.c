@@ -488,6 +488,22 @@ break_same_as_propagated (PdPluginConfig *c, PdPluginSettings *s)
   c->propagated_mount = g_strdup ("/data/");
 }
 
+/* the set-up step mounts PropagatedMount on a dir of the rootfs: bwrap's /dev and the host's
+ * /sys have none */
+static void
+break_propagated_in_dev (PdPluginConfig *c, PdPluginSettings *s)
+{
+  g_free (c->propagated_mount);
+  c->propagated_mount = g_strdup ("/dev/volumes");
+}
+
+static void
+break_propagated_in_sys (PdPluginConfig *c, PdPluginSettings *s)
+{
+  g_free (c->propagated_mount);
+  c->propagated_mount = g_strdup ("/sys");
+}
+
 static void
 break_nested_mounts (PdPluginConfig *c, PdPluginSettings *s)
 {
@@ -542,6 +558,8 @@ test_argv_rejects (void)
     { break_workdir, "reserved by the sandbox" },
     { break_nested_propagated, "mount destination /data/sub is at or under mount destination /data:" },
     { break_same_as_propagated, "mount destination /data is at or under mount destination /data/:" },
+    { break_propagated_in_dev, "PropagatedMount must not be at or under /dev or /sys" },
+    { break_propagated_in_sys, "PropagatedMount must not be at or under /dev or /sys" },
     { break_nested_mounts, "mount destination /data/cache is at or under mount destination /data:" },
     { break_nested_socket_dir, "mount destination /run/docker/plugins is at or under mount destination /run:" },
     { break_nested_hosts, "mount destination /etc/hosts is at or under mount destination /etc:" },
