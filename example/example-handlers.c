@@ -331,7 +331,7 @@ respond_mountpoint (struct response *resp, const char *name)
   struct strbuf sb = { 0 };
   char path[PATH_MAX];
 
-  volume_path (name, path, sizeof path);
+  volume_mountpoint (name, path, sizeof path);
   strbuf_append (&sb, "{\"Mountpoint\":");
   strbuf_append_json_string (&sb, path);
   strbuf_append (&sb, ",\"Err\":\"\"}");
@@ -344,6 +344,7 @@ handle_volume_mount (const struct request *req, struct response *resp)
   struct volume_request vr;
   char quoted[QUOTE_SIZE];
   char quoted_id[QUOTE_SIZE];
+  bool first;
 
   if (!volume_request_begin (req, resp, &vr))
     return;
@@ -358,10 +359,21 @@ handle_volume_mount (const struct request *req, struct response *resp)
       respond_no_such_volume (resp, req, vr.name);
       return;
     }
+  first = volume_mount_count (vr.name) == 0;
   if (!mount_ref_add (vr.name, vr.id))
     {
       respond_failure (resp, req->path, "mounting volume %s: too many mounts",
                        quote (vr.name, quoted));
+      return;
+    }
+  /* the first caller mounts it; the others share that mount */
+  if (first && volume_mount (vr.name) < 0)
+    {
+      int saved = errno;
+
+      mount_ref_release (mount_ref_find (vr.name, vr.id));
+      respond_failure (resp, req->path, "mounting volume %s at %s: %s", quote (vr.name, quoted),
+                       mount_dir, strerror (saved));
       return;
     }
   log_debug ("%s: %s mounted by %s (%lu mounts)", req->path, quote (vr.name, quoted),
@@ -384,6 +396,15 @@ handle_volume_unmount (const struct request *req, struct response *resp)
     {
       respond_failure (resp, req->path, "volume %s is not mounted by %s",
                        quote (vr.name, quoted), quote (vr.id, quoted_id));
+      return;
+    }
+  /* the last caller's unmount takes the mount away */
+  if (volume_mount_count (vr.name) == 1 && volume_unmount (vr.name) < 0)
+    {
+      int saved = errno;
+
+      respond_failure (resp, req->path, "unmounting volume %s: %s", quote (vr.name, quoted),
+                       strerror (saved));
       return;
     }
   mount_ref_release (ref);
@@ -420,7 +441,7 @@ handle_volume_get (const struct request *req, struct response *resp)
       respond_no_such_volume (resp, req, vr.name);
       return;
     }
-  volume_path (vr.name, path, sizeof path);
+  volume_mountpoint (vr.name, path, sizeof path);
   snprintf (count, sizeof count, "%lu", volume_mount_count (vr.name));
   strbuf_append (&sb, "{\"Volume\":{\"Name\":");
   strbuf_append_json_string (&sb, vr.name);
@@ -498,7 +519,7 @@ handle_volume_list (const struct request *req, struct response *resp)
     {
       char path[PATH_MAX];
 
-      volume_path (names[i], path, sizeof path);
+      volume_mountpoint (names[i], path, sizeof path);
       strbuf_append (&sb, i == 0 ? "{\"Name\":" : ",{\"Name\":");
       strbuf_append_json_string (&sb, names[i]);
       strbuf_append (&sb, ",\"Mountpoint\":");

@@ -1,7 +1,10 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 
 /* plugind-example's volume store: a volume is the directory <data>/volumes/<name>, and the
- * directories are the only state; which callers mount what is counted in memory */
+ * directories are the only state; which callers mount what is counted in memory. While any
+ * caller has it mounted, the directory is bind-mounted at <mount>/<name>, its Mountpoint: a
+ * real mount of its own, which plugind makes appear on the host (the config's PropagatedMount
+ * is <mount>) */
 
 #define _GNU_SOURCE
 
@@ -11,16 +14,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "example.h"
 
 #define DEFAULT_DATA_DIR "/data"
+#define DEFAULT_MOUNT_DIR "/mnt/volumes"
 #define MAX_MOUNT_REFS   4096
 #define MAX_TREE_DEPTH   128
 
 char data_dir[PATH_MAX - VOLUME_NAME_MAX - 16] = DEFAULT_DATA_DIR;
+char mount_dir[PATH_MAX - VOLUME_NAME_MAX - 16] = DEFAULT_MOUNT_DIR;
 
 /* one caller's mounts of a volume: Mount adds one, Unmount takes one away */
 struct mount_ref {
@@ -50,15 +56,75 @@ volume_name_valid (const char *name)
   return true;
 }
 
-/* the volume's directory as the plugin sees it, which is its Mountpoint */
 void
-volume_path (const char *name, char *out, size_t out_size)
+volume_mountpoint (const char *name, char *out, size_t out_size)
 {
-  int len = snprintf (out, out_size, "%s/volumes/%s", data_dir, name);
+  int len = snprintf (out, out_size, "%s/%s", mount_dir, name);
 
-  /* cannot happen: data_dir leaves room for the longest valid name */
+  /* cannot happen: mount_dir leaves room for the longest valid name */
   if (len < 0 || (size_t) len >= out_size)
     abort ();
+}
+
+/* mount(2) on what @src_fd and @dst_fd are (O_PATH), through their /proc/self/fd links: what
+ * a container did to the paths meanwhile is not followed */
+static int
+bind_fds (int src_fd, int dst_fd)
+{
+  char src[64], dst[64];
+
+  snprintf (src, sizeof src, "/proc/self/fd/%d", src_fd);
+  snprintf (dst, sizeof dst, "/proc/self/fd/%d", dst_fd);
+  return mount (src, dst, "none", MS_BIND, NULL);
+}
+
+int
+volume_mount (const char *name)
+{
+  int volumes_fd = open_volumes_dir (false);
+  int mounts_fd = -1, src = -1, dst = -1;
+  int r = -1, saved;
+
+  if (volumes_fd < 0)
+    return -1;
+  /* a volume is a real directory, its Mountpoint too: neither is followed through a symlink */
+  src = openat (volumes_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  mounts_fd = open (mount_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (src >= 0 && mounts_fd >= 0 && (mkdirat (mounts_fd, name, 0755) == 0 || errno == EEXIST))
+    dst = openat (mounts_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dst >= 0)
+    r = bind_fds (src, dst);
+  saved = errno;
+  if (r < 0 && mounts_fd >= 0)
+    unlinkat (mounts_fd, name, AT_REMOVEDIR);
+  close (volumes_fd);
+  if (mounts_fd >= 0)
+    close (mounts_fd);
+  if (src >= 0)
+    close (src);
+  if (dst >= 0)
+    close (dst);
+  errno = saved;
+  return r;
+}
+
+int
+volume_unmount (const char *name)
+{
+  char path[PATH_MAX];
+  int mounts_fd;
+
+  volume_mountpoint (name, path, sizeof path);
+  /* detached: a process still inside is no reason to keep the volume mounted here */
+  if (umount2 (path, MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL && errno != ENOENT)
+    return -1;
+  mounts_fd = open (mount_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (mounts_fd >= 0)
+    {
+      unlinkat (mounts_fd, name, AT_REMOVEDIR);
+      close (mounts_fd);
+    }
+  return 0;
 }
 
 /* <data>/volumes, created when @create; -1 with errno set on failure */
@@ -160,6 +226,14 @@ mount_ref_add (const char *name, const char *id)
     }
   n_mount_refs++;
   return true;
+}
+
+void
+volume_unmount_all (void)
+{
+  for (size_t i = 0; i < n_mount_refs; i++)
+    if (volume_unmount (mount_refs[i].name) < 0)
+      log_error ("unmounting volume %s: %s", mount_refs[i].name, strerror (errno));
 }
 
 void

@@ -8,7 +8,7 @@
  *                        the strict JSON parser for request bodies
  *   example-http.c       the HTTP/1.1 server: connections, request heads, responses on the wire
  *   example-handlers.c   the plugin protocol: request bodies, one handler per endpoint, dispatch
- *   example-volumes.c    the volume store: names, directories, mount counts
+ *   example-volumes.c    the volume store: names, directories, mount counts, the mounts
  */
 
 #pragma once
@@ -97,11 +97,21 @@ void serve (int listen_fd, const sigset_t *unblocked);
 
 /* room for "/volumes/<name>" after it within PATH_MAX */
 extern char data_dir[PATH_MAX - VOLUME_NAME_MAX - 16];
+/* where a volume is mounted while it is in use, <mount_dir>/<name>: the config's
+ * PropagatedMount, whose mounts plugind makes appear on the host */
+extern char mount_dir[PATH_MAX - VOLUME_NAME_MAX - 16];
 
 struct mount_ref;
 
 bool volume_name_valid (const char *name);
-void volume_path (const char *name, char *out, size_t out_size);
+/* the volume's Mountpoint, <mount_dir>/<name> */
+void volume_mountpoint (const char *name, char *out, size_t out_size);
+/* bind-mounts the volume's directory at its Mountpoint (made first); 0, or -1 with errno */
+int volume_mount (const char *name);
+/* unmounts it (detached) and removes the Mountpoint; 0, or -1 with errno */
+int volume_unmount (const char *name);
+/* at the end: every volume still mounted */
+void volume_unmount_all (void);
 int open_volumes_dir (bool create);
 bool volume_exists_at (int volumes_fd, const char *name);
 bool volume_exists (const char *name);

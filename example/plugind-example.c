@@ -15,10 +15,12 @@
  * example-handlers.c; add a row per endpoint. It answers /Plugin.Activate with VolumeDriver and
  * implements Docker's volume plugin API (Create, Remove, Mount, Path, Unmount, Get, List,
  * Capabilities). A volume is a directory <data>/volumes/<name> (example-volumes.c), where data
- * is $PLUGIND_EXAMPLE_DATA_DIR or /data (the mount its config.json declares), and that path is
- * the Mountpoint it returns. The directories are the only state; which callers mount what is
- * counted in memory. Operation errors are answered with a 200 and an "Err" (Docker's
- * convention), bodies that are no valid request with a 400.
+ * is $PLUGIND_EXAMPLE_DATA_DIR or /data (the mount its config.json declares). While mounted it
+ * is bind-mounted at <mount>/<name>, its Mountpoint, where mount is $PLUGIND_EXAMPLE_MOUNT_DIR
+ * or /mnt/volumes (the config's PropagatedMount, so that plugind makes the mount appear on the
+ * host). The directories are the only state; which callers mount what is counted in memory,
+ * and every mount is taken away at the end. Operation errors are answered with a 200 and an
+ * "Err" (Docker's convention), bodies that are no valid request with a 400.
  */
 
 #define _GNU_SOURCE
@@ -76,6 +78,29 @@ on_signal (int signum)
   quit_requested = 1;
 }
 
+/* @dir (sizeof data_dir bytes) from @value when it is set: absolute, without trailing slashes
+ * (Mountpoints are clean paths) */
+static bool
+set_dir (char *dir, const char *value, const char *what)
+{
+  size_t len;
+
+  if (value == NULL || value[0] == '\0')
+    return true;
+  len = strlen (value);
+  while (len > 1 && value[len - 1] == '/')
+    len--;
+  if (value[0] != '/' || len >= sizeof data_dir)
+    {
+      log_error ("invalid %s directory \"%s\": it must be an absolute path, and short", what,
+                 value);
+      return false;
+    }
+  memcpy (dir, value, len);
+  dir[len] = '\0';
+  return true;
+}
+
 int
 main (int argc, char **argv)
 {
@@ -83,6 +108,7 @@ main (int argc, char **argv)
   const char *name = getenv ("PLUGIND_EXAMPLE_SOCKET");
   const char *debug_env = getenv ("DEBUG");
   const char *data_env = getenv ("PLUGIND_EXAMPLE_DATA_DIR");
+  const char *mount_env = getenv ("PLUGIND_EXAMPLE_MOUNT_DIR");
   struct sockaddr_un addr = { .sun_family = AF_UNIX };
   struct sockaddr_un tmp_addr = { .sun_family = AF_UNIX };
   struct sigaction sa = { 0 };
@@ -109,22 +135,8 @@ main (int argc, char **argv)
       log_error ("invalid socket name \"%s\"", name);
       return 2;
     }
-  if (data_env != NULL && data_env[0] != '\0')
-    {
-      size_t data_len = strlen (data_env);
-
-      /* without trailing slashes: Mountpoints are clean paths */
-      while (data_len > 1 && data_env[data_len - 1] == '/')
-        data_len--;
-      if (data_env[0] != '/' || data_len >= sizeof data_dir)
-        {
-          log_error ("invalid data directory \"%s\": it must be an absolute path, and short",
-                     data_env);
-          return 2;
-        }
-      memcpy (data_dir, data_env, data_len);
-      data_dir[data_len] = '\0';
-    }
+  if (!set_dir (data_dir, data_env, "data") || !set_dir (mount_dir, mount_env, "mount"))
+    return 2;
   len = snprintf (addr.sun_path, sizeof addr.sun_path, "%s/%s", dir, name);
   if (len < 0 || (size_t) len >= sizeof addr.sun_path)
     {
@@ -177,10 +189,12 @@ main (int argc, char **argv)
       unlink (tmp_addr.sun_path);
       return 1;
     }
-  log_debug ("listening on %s, volumes in %s/volumes", addr.sun_path, data_dir);
+  log_debug ("listening on %s, volumes in %s/volumes, mounted in %s", addr.sun_path, data_dir,
+             mount_dir);
 
   serve (listen_fd, &unblocked);
 
+  volume_unmount_all ();
   unlink (addr.sun_path);
   close (listen_fd);
   log_debug ("terminated");

@@ -4,7 +4,8 @@
 # The README's "run" command: installs what is missing, builds, starts plugind on the system
 # bus (a private bus plus polkitd when none runs), and shows it publishing the bundled example
 # VolumeDriver plugin to a local registry, installing it from there (configured and enabled in
-# a bubblewrap sandbox), calling it and disabling it. plugind keeps running afterwards.
+# a bubblewrap sandbox), calling it (a volume mounted on the host through its PropagatedMount)
+# and disabling it. plugind keeps running afterwards.
 set -euo pipefail
 
 . "$(dirname "$0")/plugind-env.sh"
@@ -53,6 +54,13 @@ socket="$(gdbus call --system --dest org.plugind.Plugind1 --object-path "$plugin
   sed -e "s/^(<'//" -e "s/'>,)$//")"
 step "$PD_SRCDIR/scripts/plugin-call.py" "$socket" VolumeDriver.Create '{"Name": "demo", "Opts": {}}'
 step "$PD_SRCDIR/scripts/plugin-call.py" "$socket" VolumeDriver.List
+# mounted for a container, the volume is a mount of its own on the host, beneath the plugin's
+# propagated-mount dir, where a container engine finds it
+step "$PD_SRCDIR/scripts/plugin-call.py" "$socket" VolumeDriver.Mount \
+  '{"Name": "demo", "ID": "c1"}'
+step sh -c 'findmnt --list --output TARGET,FSROOT,OPTIONS | grep -e TARGET -e propagated-mount/demo'
+step "$PD_SRCDIR/scripts/plugin-call.py" "$socket" VolumeDriver.Unmount \
+  '{"Name": "demo", "ID": "c1"}'
 step "$pluginctl" logs -n 5 plugind/example
 step "$pluginctl" disable plugind/example
 step gdbus call --system --dest org.plugind.Plugind1 --object-path /org/plugind/Plugind1/Manager \

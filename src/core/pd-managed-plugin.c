@@ -170,7 +170,7 @@ on_runner_mounts_changed (PdRunner *runner, PdManagedPlugin *self)
       MountHold *hold = g_new0 (MountHold, 1);
 
       hold->who = sanitize_label (mount->host_path);
-      hold->why = g_strdup_printf ("a %s mount beneath its propagated mount", fstype);
+      hold->why = g_strdup_printf ("mounted beneath its propagated mount (%s)", fstype);
       g_ptr_array_add (self->mount_holds, hold);
     }
   if (n_unlisted > 0)

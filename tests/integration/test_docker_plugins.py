@@ -132,7 +132,9 @@ class DockerToPlugindTests(DockerTestCase):
 
         privileges, _ = self.get_privileges(v1)
         self.assertEqual(privileges, [('mount', 'host path to mount',
-                                       ['/var/lib/plugind-example'])])
+                                       ['/var/lib/plugind-example']),
+                                      ('capabilities', 'list of additional capabilities required',
+                                       ['CAP_SYS_ADMIN'])])
         plugin, results = self.pull_ok(v1, privileges=privileges)
         self.assertEqual(self.plugin_prop(plugin, 'Reference'), v1)
         self.set_settings(plugin, {'data': self.data_dir})

@@ -223,13 +223,15 @@ class CreateTests(PluginctlTestCase):
 
     def test_create_example_context(self):
         require(EXAMPLE_CONTEXT)
-        # its data directory is a bind mount: a privilege the user is asked for, as by Docker
+        # its data directory is a bind mount, and it mounts its volumes (CAP_SYS_ADMIN):
+        # privileges the user is asked for, as by Docker
         _, err = self.ctl_fail(EXIT_FAILURE, 'create', 'example/hello', EXAMPLE_CONTEXT)
         self.assertEqual(err, 'Error: permission denied while creating plugin example/hello\n')
         self.assertNoPlugin('example/hello')
         out = self.ctl_ok('create', 'example/hello', EXAMPLE_CONTEXT, stdin=b'y\n')
         self.assertEqual(out, 'Plugin "example/hello" is requesting the following privileges:\n'
                               ' - mount: [/var/lib/plugind-example]\n'
+                              ' - capabilities: [CAP_SYS_ADMIN]\n'
                               'Do you grant the above permissions? [y/N] example/hello\n')
         path = self.get_plugin('example/hello')
         doc = self.inspect(path)
@@ -242,7 +244,9 @@ class CreateTests(PluginctlTestCase):
                          [('data', '/var/lib/plugind-example', '/data', 'bind')])
         privs = self.plugin_prop(path, 'Privileges')
         self.assertEqual([(p[0], list(p[2])) for p in privs],
-                         [('mount', ['/var/lib/plugind-example'])])
+                         [('mount', ['/var/lib/plugind-example']),
+                          ('capabilities', ['CAP_SYS_ADMIN'])])
+        self.assertEqual(doc['Config']['PropagatedMount'], '/mnt/volumes')
         rootfs = os.path.join(self.plugin_dir(doc['Id']), 'rootfs')
         self.assertMode(os.path.join(rootfs, 'plugind-example'), 0o755)
         # what the demo does: granted up front, and the data directory moved elsewhere
@@ -867,7 +871,8 @@ class UnixHTTPConnection(http.client.HTTPConnection):
 
 class ExamplePluginTests(unittest.TestCase):
     """The example plugin on its socket: the Docker plugin handshake and the VolumeDriver API,
-    with a temporary data directory; no bus needed."""
+    with a temporary data directory and mount directory; no bus needed. It runs in a mount
+    namespace of its own (a private one: the mounts it makes go with it)."""
 
     def setUp(self):
         require(EXAMPLE)
@@ -876,15 +881,19 @@ class ExamplePluginTests(unittest.TestCase):
         self.data = os.path.join(self.dir, 'data')
         os.mkdir(self.data)
         self.volumes = os.path.join(self.data, 'volumes')
+        self.mnt = os.path.join(self.dir, 'mnt')
+        os.mkdir(self.mnt)
 
     def start(self, *args, socket_name='example.sock', env=None, umask=-1):
         environ = dict(os.environ, PLUGIND_EXAMPLE_SOCKET_DIR=self.dir,
-                       PLUGIND_EXAMPLE_DATA_DIR=self.data, DEBUG='1')
+                       PLUGIND_EXAMPLE_DATA_DIR=self.data, PLUGIND_EXAMPLE_MOUNT_DIR=self.mnt,
+                       DEBUG='1')
         environ.update(env or {})
         # the log goes to a file: a pipe nobody reads would fill up and block the plugin
         log = tempfile.TemporaryFile()
         self.addCleanup(log.close)
-        p = subprocess.Popen([EXAMPLE] + list(args), env=environ, stdin=subprocess.DEVNULL,
+        p = subprocess.Popen(['unshare', '--mount', '--propagation', 'private', EXAMPLE] +
+                             list(args), env=environ, stdin=subprocess.DEVNULL,
                              stdout=log, stderr=subprocess.STDOUT, umask=umask)
         p.log = log
         self.addCleanup(self.stop, p)
@@ -942,7 +951,22 @@ class ExamplePluginTests(unittest.TestCase):
         return doc
 
     def mountpoint(self, name):
+        """Where the volume is mounted while in use: what the plugin answers."""
+        return os.path.join(self.mnt, name)
+
+    def volume_dir(self, name):
+        """What the volume holds."""
         return os.path.join(self.volumes, name)
+
+    def plugin_mounts(self, p):
+        """(mount point, root) of the mounts beneath the mount dir, in the plugin's namespace."""
+        out = []
+        with open('/proc/%d/mountinfo' % p.pid) as f:
+            for line in f:
+                fields = line.split()
+                if fields[4].startswith(self.mnt + '/'):
+                    out.append((fields[4], fields[3]))
+        return sorted(out)
 
     def volume_names(self):
         return sorted(os.listdir(self.volumes)) if os.path.isdir(self.volumes) else []
@@ -981,18 +1005,19 @@ class ExamplePluginTests(unittest.TestCase):
                          {'Err': ''})
         longest = 'L' * 255
         self.ok(conn, 'Create', {'Name': longest})
-        for d in (self.volumes, self.mountpoint('vol1'), self.mountpoint('b.2_x-y')):
+        for d in (self.volumes, self.volume_dir('vol1'), self.volume_dir('b.2_x-y')):
             st = os.lstat(d)
             self.assertTrue(stat.S_ISDIR(st.st_mode), d)
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o755, d)
         # creating it again is fine, and keeps what it holds
-        with open(os.path.join(self.mountpoint('vol1'), 'file'), 'w') as f:
+        with open(os.path.join(self.volume_dir('vol1'), 'file'), 'w') as f:
             f.write('kept')
         self.ok(conn, 'Create', {'Name': 'vol1'})
-        with open(os.path.join(self.mountpoint('vol1'), 'file')) as f:
+        with open(os.path.join(self.volume_dir('vol1'), 'file')) as f:
             self.assertEqual(f.read(), 'kept')
+        self.assertEqual(self.plugin_mounts(p), [])
 
-        # List reads the directory, sorted by name; Mountpoint is the path the plugin sees
+        # List reads the directory, sorted by name; Mountpoint is where the plugin mounts it
         self.assertEqual(self.call(conn, 'List', {}), {'Volumes': [
             {'Name': n, 'Mountpoint': self.mountpoint(n)}
             for n in ('L' * 255, 'b.2_x-y', 'vol1')], 'Err': ''})
@@ -1002,14 +1027,19 @@ class ExamplePluginTests(unittest.TestCase):
         self.assertEqual(self.call(conn, 'Path', {'Name': 'vol1'}),
                          {'Mountpoint': self.mountpoint('vol1'), 'Err': ''})
 
-        # mounts are counted per caller ID
+        # mounts are counted per caller ID; the first mounts the volume's directory at its
+        # Mountpoint, a real mount of its own, which the others share
         for caller in ('c1', 'c1', 'c2'):
             self.assertEqual(self.call(conn, 'Mount', {'Name': 'vol1', 'ID': caller}),
                              {'Mountpoint': self.mountpoint('vol1'), 'Err': ''})
         self.assertEqual(self.call(conn, 'Get', {'Name': 'vol1'})['Volume']['Status'],
                          {'Mounts': 3})
+        self.assertEqual(self.plugin_mounts(p), [(self.mountpoint('vol1'),
+                                                  self.volume_dir('vol1'))])
+        with open('/proc/%d/root%s/file' % (p.pid, self.mountpoint('vol1'))) as f:
+            self.assertEqual(f.read(), 'kept')
         self.err(conn, 'Remove', {'Name': 'vol1'}, 'is in use')
-        self.assertTrue(os.path.isdir(self.mountpoint('vol1')))
+        self.assertTrue(os.path.isdir(self.volume_dir('vol1')))
         self.err(conn, 'Unmount', {'Name': 'vol1', 'ID': 'c3'}, 'not mounted by "c3"')
         self.err(conn, 'Unmount', {'Name': 'b.2_x-y', 'ID': 'c1'}, 'not mounted')
         self.assertEqual(self.call(conn, 'Unmount', {'Name': 'vol1', 'ID': 'c1'}), {'Err': ''})
@@ -1017,8 +1047,12 @@ class ExamplePluginTests(unittest.TestCase):
         self.err(conn, 'Remove', {'Name': 'vol1'}, 'is in use')
         self.assertEqual(self.call(conn, 'Get', {'Name': 'vol1'})['Volume']['Status'],
                          {'Mounts': 1})
+        self.assertEqual(len(self.plugin_mounts(p)), 1)
         self.ok(conn, 'Unmount', {'Name': 'vol1', 'ID': 'c1'})
         self.err(conn, 'Unmount', {'Name': 'vol1', 'ID': 'c1'}, 'not mounted')
+        # the last unmount takes the mount and its Mountpoint away
+        self.assertEqual(self.plugin_mounts(p), [])
+        self.assertFalse(os.path.lexists(self.mountpoint('vol1')))
         # a mount without an ID (Docker before 1.12) is a caller of its own
         self.ok(conn, 'Mount', {'Name': 'b.2_x-y'})
         self.err(conn, 'Remove', {'Name': 'b.2_x-y'}, 'is in use')
@@ -1029,13 +1063,13 @@ class ExamplePluginTests(unittest.TestCase):
         os.mkdir(outside)
         with open(os.path.join(outside, 'precious'), 'w') as f:
             f.write('x')
-        deep = os.path.join(self.mountpoint('vol1'), 'a', 'b', 'c')
+        deep = os.path.join(self.volume_dir('vol1'), 'a', 'b', 'c')
         os.makedirs(deep)
         os.symlink(outside, os.path.join(deep, 'link'))
-        os.symlink(outside, os.path.join(self.mountpoint('vol1'), 'dirlink'))
+        os.symlink(outside, os.path.join(self.volume_dir('vol1'), 'dirlink'))
         os.mkfifo(os.path.join(deep, 'fifo'))
         self.assertEqual(self.call(conn, 'Remove', {'Name': 'vol1'}), {'Err': ''})
-        self.assertFalse(os.path.lexists(self.mountpoint('vol1')))
+        self.assertFalse(os.path.lexists(self.volume_dir('vol1')))
         self.assertEqual(os.listdir(outside), ['precious'])
         self.err(conn, 'Get', {'Name': 'vol1'}, 'no such volume "vol1"')
         self.err(conn, 'Remove', {'Name': 'vol1'}, 'no such volume')
@@ -1073,7 +1107,7 @@ class ExamplePluginTests(unittest.TestCase):
         self.err(conn, 'Create', {}, 'invalid volume name ""')
         self.err(conn, 'Create', {'Name': None}, 'invalid volume name ""')
         self.assertEqual(self.volume_names(), [])
-        self.assertEqual(sorted(os.listdir(self.dir)), ['data', 'example.sock'])
+        self.assertEqual(sorted(os.listdir(self.dir)), ['data', 'example.sock', 'mnt'])
 
         # unknown volumes
         for method in ('Remove', 'Mount', 'Path', 'Get'):
@@ -1227,19 +1261,32 @@ class ExamplePluginTests(unittest.TestCase):
     def test_data_dir(self):
         # a trailing slash is dropped from Mountpoints; a relative directory is refused
         self.data += '//'
+        self.mnt += '/'
         p, sock = self.start(env={'DEBUG': '0'})
         conn = UnixHTTPConnection(sock)
         self.ok(conn, 'Create', {'Name': 'vol1'})
         self.assertEqual(self.call(conn, 'Path', {'Name': 'vol1'})['Mountpoint'],
-                         os.path.join(self.dir, 'data', 'volumes', 'vol1'))
+                         os.path.join(self.dir, 'mnt', 'vol1'))
+        self.assertTrue(os.path.isdir(os.path.join(self.dir, 'data', 'volumes', 'vol1')))
         # DEBUG=0: nothing logged
         self.assertEqual(self.terminate(p, sock), '')
-        env = dict(os.environ, PLUGIND_EXAMPLE_SOCKET_DIR=self.dir,
-                   PLUGIND_EXAMPLE_DATA_DIR='relative')
-        r = subprocess.run([EXAMPLE], env=env, stdin=subprocess.DEVNULL, capture_output=True,
-                           timeout=10 * TIMEOUT_MULT)
-        self.assertEqual(r.returncode, 2, r.stderr)
-        self.assertIn(b'invalid data directory', r.stderr)
+        for variable, what in (('PLUGIND_EXAMPLE_DATA_DIR', b'invalid data directory'),
+                               ('PLUGIND_EXAMPLE_MOUNT_DIR', b'invalid mount directory')):
+            env = dict(os.environ, PLUGIND_EXAMPLE_SOCKET_DIR=self.dir)
+            env[variable] = 'relative'
+            r = subprocess.run([EXAMPLE], env=env, stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=10 * TIMEOUT_MULT)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn(what, r.stderr)
+        # a mount directory that is not there: Mount says so, and counts nothing
+        self.mnt = os.path.join(self.dir, 'missing')
+        p, sock = self.start()
+        conn = UnixHTTPConnection(sock)
+        self.err(conn, 'Mount', {'Name': 'vol1', 'ID': 'c1'},
+                 'mounting volume "vol1" at %s: No such file or directory' % self.mnt)
+        self.assertEqual(self.call(conn, 'Get', {'Name': 'vol1'})['Volume']['Status'],
+                         {'Mounts': 0})
+        self.terminate(p, sock)
         # a data directory that cannot hold volumes: an Err, not a crash
         blocked = os.path.join(self.dir, 'blocked')
         with open(blocked, 'w') as f:

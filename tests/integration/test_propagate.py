@@ -10,12 +10,13 @@ mount namespace of its own, a slave of the test's, as the shipped systemd unit r
 The plugin is tests/runner-plugin.c in its "mount" mode, with CAP_SYS_ADMIN: it makes the
 mounts (and tries the attacks) its arguments say before it answers /Plugin.Activate."""
 
+import json
 import os
 import signal
 import subprocess
 
-from pd_testcase import ERR, GLib, TIMEOUT_MULT, main
-from test_run import RunnerPluginTestCase, faulty_plugin
+from pd_testcase import ERR, GLib, TIMEOUT_MULT, main, plugin_call
+from test_run import RunnerPluginTestCase, RunTestCase, faulty_plugin
 
 
 def unescape(field):
@@ -54,21 +55,29 @@ def mount_points(pid='self'):
     return {m['point'] for m in mountinfo(pid)}
 
 
+def unmount_beneath(top):
+    """Whatever a test that failed half-way left mounted beneath top, before top is deleted."""
+    for _ in range(1000):
+        left = sorted((m['point'] for m in mounts_at_or_beneath(top)), key=len, reverse=True)
+        if not left:
+            return
+        subprocess.run(['umount', '-l', left[0]], stderr=subprocess.DEVNULL)
+
+
+def holders(test, path):
+    return [tuple(h) for h in test.plugin_prop(path, 'Holders')]
+
+
+def wait_holders(test, path, expected):
+    test.wait_until(lambda: sorted(holders(test, path)) == sorted(expected), 10,
+                    'Holders %r (are %r)' % (expected, holders(test, path)))
+
+
 class PropagationTestCase(RunnerPluginTestCase):
 
     def setUp(self):
         super().setUp()
-        # a test that fails half-way must not leave a mount on the host (before the tmpdir,
-        # with everything in it, is deleted)
-        self.addCleanup(self.unmount_beneath, os.path.realpath(self.tmpdir))
-
-    def unmount_beneath(self, top):
-        for _ in range(1000):
-            left = sorted((m['point'] for m in mounts_at_or_beneath(top)), key=len,
-                          reverse=True)
-            if not left:
-                return
-            subprocess.run(['umount', '-l', left[0]], stderr=subprocess.DEVNULL)
+        self.addCleanup(unmount_beneath, os.path.realpath(self.tmpdir))
 
     def volume_plugin(self, name, actions):
         """Installs the runner's test plugin in its "mount" mode doing @actions, with
@@ -83,11 +92,10 @@ class PropagationTestCase(RunnerPluginTestCase):
         return path, os.path.realpath(pdir)
 
     def holders(self, path):
-        return [tuple(h) for h in self.plugin_prop(path, 'Holders')]
+        return holders(self, path)
 
     def wait_holders(self, path, expected):
-        self.wait_until(lambda: sorted(self.holders(path)) == sorted(expected), 10,
-                        'Holders %r (are %r)' % (expected, self.holders(path)))
+        wait_holders(self, path, expected)
 
     def assertVolume(self, pdir, name, pid='self'):
         """A tmpfs at pdir/name in the namespace of pid, and pdir's own mount shared, nosuid,
@@ -124,7 +132,7 @@ class PropagationTests(PropagationTestCase):
 
         # the mount holds the plugin: Holders, Disable and Remove say where
         volume = os.path.join(pdir, 'vol1')
-        self.wait_holders(path, [(volume, 'a tmpfs mount beneath its propagated mount', 0, 0)])
+        self.wait_holders(path, [(volume, 'mounted beneath its propagated mount (tmpfs)', 0, 0)])
         err = self.assertDBusError(ERR + 'PluginInUse', self.disable, path)
         self.assertIn(volume, err.message)
         err = self.assertDBusError(ERR + 'PluginInUse', self.remove, path)
@@ -169,7 +177,7 @@ class PropagationTests(PropagationTestCase):
         self.assertVolume(pdir, 'ok')
         self.assertTrue(os.path.islink(os.path.join(pdir, 'evil')))
         self.wait_holders(path, [(os.path.join(pdir, 'ok'),
-                                  'a tmpfs mount beneath its propagated mount', 0, 0)])
+                                  'mounted beneath its propagated mount (tmpfs)', 0, 0)])
         self.disable(path, force=True)
         self.assertNothingMounted(pdir)
         self.assertEqual(mount_points(), before)
@@ -179,7 +187,7 @@ class PropagationTests(PropagationTestCase):
         path, pdir = self.volume_plugin('test/stacked', ['tmpfs:/data'])
         self.enable(path)
         self.assertEqual(len([m for m in mounts_at_or_beneath(pdir) if m['point'] == pdir]), 2)
-        self.wait_holders(path, [(pdir, 'a tmpfs mount beneath its propagated mount', 0, 0)])
+        self.wait_holders(path, [(pdir, 'mounted beneath its propagated mount (tmpfs)', 0, 0)])
         self.disable(path, force=True)
         self.assertNothingMounted(pdir)
 
@@ -254,6 +262,62 @@ class PropagationTests(PropagationTestCase):
         self.assertTrue(os.path.exists(os.path.join(outside, 'keep')))
 
 
+class ExampleVolumeTests(RunTestCase):
+    """The bundled example, a real volume driver: a mounted volume is a mount of its own beneath
+    its PropagatedMount, which an engine finds on the host; what is written there is in the
+    plugin's storage."""
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(unmount_beneath, os.path.realpath(self.tmpdir))
+
+    def findmnt(self, path):
+        """findmnt's answer for the mount point path on the host, or None."""
+        p = subprocess.run(['findmnt', '--json', '--mountpoint', path], capture_output=True,
+                           text=True)
+        return json.loads(p.stdout)['filesystems'] if p.returncode == 0 else None
+
+    def test_volume_mount_reaches_the_host(self):
+        self.enable()
+        sock = self.plugin_prop(self.path, 'Socket')
+        pdir = os.path.realpath(os.path.join(self.plugin_dir(self.pid), 'propagated-mount'))
+        host = os.path.join(pdir, 'vol1')
+        storage = os.path.join(self.data_dir, 'volumes', 'vol1')
+        self.assertEqual(plugin_call(sock, 'VolumeDriver.Create', {'Name': 'vol1'}),
+                         (200, {'Err': ''}))
+        self.assertIsNone(self.findmnt(host))
+        self.assertEqual(plugin_call(sock, 'VolumeDriver.Mount', {'Name': 'vol1', 'ID': 'c1'}),
+                         (200, {'Mountpoint': '/mnt/volumes/vol1', 'Err': ''}))
+
+        # on the host, a mount of its own (a directory alone would be no proof of propagation),
+        # of the volume's directory: what an engine's container writes is in the storage
+        found = self.findmnt(host)
+        self.assertIsNotNone(found, 'vol1 is not mounted on the host')
+        self.assertEqual(len(found), 1)
+        self.assertEqual((os.stat(host).st_dev, os.stat(host).st_ino),
+                         (os.stat(storage).st_dev, os.stat(storage).st_ino))
+        with open(os.path.join(host, 'written-by-a-container'), 'w') as f:
+            f.write('hello')
+        with open(os.path.join(storage, 'written-by-a-container')) as f:
+            self.assertEqual(f.read(), 'hello')
+
+        # mounted, it holds the plugin
+        fstype = found[0]['fstype']
+        wait_holders(self, self.path,
+                     [(host, 'mounted beneath its propagated mount (%s)' % fstype, 0, 0)])
+        err = self.assertDBusError(ERR + 'PluginInUse', self.disable)
+        self.assertIn(host, err.message)
+
+        # unmounted, it is gone from the host, and the plugin can be disabled
+        self.assertEqual(plugin_call(sock, 'VolumeDriver.Unmount', {'Name': 'vol1', 'ID': 'c1'}),
+                         (200, {'Err': ''}))
+        self.assertIsNone(self.findmnt(host))
+        wait_holders(self, self.path, [])
+        self.disable()
+        self.assertEqual(mounts_at_or_beneath(pdir), [])
+        self.assertTrue(os.path.exists(os.path.join(storage, 'written-by-a-container')))
+
+
 class SlaveNamespaceTests(PropagationTestCase):
     """The shipped unit runs plugind in a mount namespace of its own, a slave of the host's,
     from which no mount propagates back; --host-mount-namespace names the host's (there PID
@@ -284,7 +348,7 @@ class SlaveNamespaceTests(PropagationTestCase):
         self.enable(path)
         self.assertVolume(pdir, 'vol1')
         self.wait_holders(path, [(os.path.join(pdir, 'vol1'),
-                                  'a tmpfs mount beneath its propagated mount', 0, 0)])
+                                  'mounted beneath its propagated mount (tmpfs)', 0, 0)])
         self.assertDBusError(ERR + 'PluginInUse', self.disable, path)
         self.disable(path, force=True)
         self.assertNothingMounted(pdir)

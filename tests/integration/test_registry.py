@@ -79,6 +79,12 @@ def raw_entry(name, kind=tarfile.REGTYPE, data=b'', linkname=''):
     return ('raw', info, None)
 
 
+# the example mounts its volumes beneath its PropagatedMount
+EXAMPLE_CAPABILITIES = [('capabilities', '', ['CAP_SYS_ADMIN'])]
+EXAMPLE_CAPABILITIES_LISTED = ('capabilities', 'list of additional capabilities required',
+                               ['CAP_SYS_ADMIN'])
+
+
 def example_config():
     with open(EXAMPLE_CONFIG) as f:
         return json.load(f)
@@ -617,14 +623,16 @@ class PullTests(PullTestCase):
         settings = GLib.Variant('a{ss}', {'data': data_dir})
         # the config's own source is not what will be mounted
         e = self.pull_expect_error(ERR + 'PrivilegesMismatch', self.remote('test/ex', 'v1'),
-                                   privileges=[('mount', '', ['/var/lib/plugind-example'])],
+                                   privileges=[('mount', '', ['/var/lib/plugind-example'])] +
+                                   EXAMPLE_CAPABILITIES,
                                    options=dict(self.auth_options(), settings=settings))
         self.assertIn(data_dir, e.message)
         plugin, _ = self.pull_ok(self.remote('test/ex', 'v1'),
-                                 privileges=[('mount', '', [data_dir])],
+                                 privileges=[('mount', '', [data_dir])] + EXAMPLE_CAPABILITIES,
                                  options=dict(self.auth_options(), settings=settings))
         self.assertEqual(privs_list(self.plugin_prop(plugin, 'Privileges')),
-                         [('mount', 'host path to mount', [data_dir])])
+                         [('mount', 'host path to mount', [data_dir]),
+                          EXAMPLE_CAPABILITIES_LISTED])
         self.assertIn(('data', 'mount', data_dir),
                       [(s[0], s[1], s[3]) for s in self.plugin_prop(plugin, 'Settings')])
 
@@ -645,8 +653,8 @@ class PullTests(PullTestCase):
         data_dir = tempfile.mkdtemp(prefix='data-', dir=self.tmpdir)
         options = dict(self.auth_options(), enable=GLib.Variant('b', True),
                        settings=GLib.Variant('a{ss}', {'data': data_dir, 'DEBUG': '1'}))
-        job = self.pull(self.remote('test/ex', 'v1'), 'test/ex', [('mount', '', [data_dir])],
-                        options)
+        job = self.pull(self.remote('test/ex', 'v1'), 'test/ex',
+                        [('mount', '', [data_dir])] + EXAMPLE_CAPABILITIES, options)
         results = self.wait_job(job)
         plugin = results['plugin']
         props = self.get_all(plugin, PLUGIN_IFACE)
@@ -655,7 +663,8 @@ class PullTests(PullTestCase):
         self.assertGreater(props['MainPID'], 0)
         self.assertIn('DEBUG=1', self.plugin_env(plugin))
         self.assertEqual(privs_list(props['Privileges']),
-                         [('mount', 'host path to mount', [data_dir])])
+                         [('mount', 'host path to mount', [data_dir]),
+                          EXAMPLE_CAPABILITIES_LISTED])
         self.assertIn('enabling', [c['Phase'] for c in self.job_changes(job) if 'Phase' in c])
         # the mount source the settings named is what the running plugin sees
         status, reply = plugin_call(props['Socket'], 'VolumeDriver.Create',
