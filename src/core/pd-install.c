@@ -472,6 +472,10 @@ commit_upgrade (PullData *data, GError **error)
                                             data->remote->manifest_digest,
                                             (const char *const *) layers,
                                             g_steal_pointer (&data->settings));
+  /* the old plugin dir, with its propagated-mount dir, goes to tmp/ and is deleted: nothing
+   * may be mounted in it (a daemon that was killed leaves mounts) */
+  if (!pd_runner_release_mounts (pd_managed_plugin_get_runner (plugin), error))
+    return FALSE;
   pd_crash_point ("upgrade-before-commit");
   if (!pd_store_commit_upgrade (data->store, upgraded, data->staging_dir, error))
     return FALSE;

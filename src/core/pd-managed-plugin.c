@@ -1157,6 +1157,13 @@ restore_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 void
 pd_managed_plugin_restore (PdManagedPlugin *self)
 {
+  g_autoptr(GError) error = NULL;
+
+  /* a daemon that was killed left what its plugins mounted: a plugin that starts releases it
+   * at its set-up, one that does not here */
+  if (!pd_plugin_record_get_enabled (self->record) && !self->busy &&
+      !pd_runner_release_mounts (self->runner, &error))
+    g_warning ("plugin %s: %s", pd_managed_plugin_get_name (self), error->message);
   if (!pd_plugin_record_get_enabled (self->record) || self->busy)
     return;
   self->busy = TRUE;

@@ -169,7 +169,8 @@ int pd_managed_plugin_open_log (PdManagedPlugin *self, guint lines, gboolean fol
 
 /* section: with the service */
 
-/* starts the plugin again if its record says Enabled (the service's start; does not block) */
+/* starts the plugin again if its record says Enabled (the service's start; does not block);
+ * else unmounts what a killed daemon left at its propagated-mount dir */
 void pd_managed_plugin_restore (PdManagedPlugin *self);
 /* stops a running plugin for the service's stop, keeping Enabled; never fails */
 void pd_managed_plugin_stop_async (PdManagedPlugin *self, GAsyncReadyCallback callback,

@@ -248,15 +248,22 @@ class PropagationTests(PropagationTestCase):
         self.disable(path, force=True)
         self.assertNothingMounted(pdir)
 
-        # leftovers of a disabled plugin (as a killed daemon leaves them): its removal
-        # unmounts them before its files go, and deletes nothing through them
+        # leftovers of a disabled plugin (as a killed daemon leaves them): the next start of
+        # the daemon unmounts them, and so does its removal, before its files go, deleting
+        # nothing through them
         outside = os.path.join(self.tmpdir, 'outside')
         os.makedirs(outside)
         with open(os.path.join(outside, 'keep'), 'w') as f:
             f.write('not the plugin\'s')
-        self.assertEqual(os.system('mount --bind "%s" "%s"' % (pdir, pdir)), 0)
-        os.makedirs(os.path.join(pdir, 'x'), exist_ok=True)
-        self.assertEqual(os.system('mount --bind "%s" "%s/x"' % (outside, pdir)), 0)
+
+        def leave_mounts():
+            self.assertEqual(os.system('mount --bind "%s" "%s"' % (pdir, pdir)), 0)
+            os.makedirs(os.path.join(pdir, 'x'), exist_ok=True)
+            self.assertEqual(os.system('mount --bind "%s" "%s/x"' % (outside, pdir)), 0)
+        leave_mounts()
+        self.restart_daemon()
+        self.wait_until(lambda: mounts_at_or_beneath(pdir) == [], 10, 'the release at start')
+        leave_mounts()
         self.remove(path)
         self.assertNothingMounted(pdir)
         self.assertTrue(os.path.exists(os.path.join(outside, 'keep')))
