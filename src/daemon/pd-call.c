@@ -56,11 +56,13 @@ void
 pd_call_authorize (gpointer call, PdAuthCondition conditions, GHashTable *details,
                    GAsyncReadyCallback callback)
 {
-  g_autoptr(GHashTable) owned = details;
   PdCall *base = call;
 
   pd_auth_authorize_async (base->auth, base->invocation, base->rule, conditions, details,
                            base->options, callback, call);
+  /* ours was taken; the check keeps its own reference */
+  if (details != NULL)
+    g_hash_table_unref (details);
 }
 
 gboolean
