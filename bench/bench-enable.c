@@ -718,10 +718,10 @@ set_data_source (const char *plugin_path, const char *data_dir)
   g_autoptr(GError) error = NULL;
   GVariantBuilder settings;
 
-  g_variant_builder_init (&settings, G_VARIANT_TYPE ("a{ss}"));
-  g_variant_builder_add (&settings, "{ss}", "data", data_dir);
+  g_variant_builder_init (&settings, G_VARIANT_TYPE ("a(ss)"));
+  g_variant_builder_add (&settings, "(ss)", "data", data_dir);
   reply = g_dbus_connection_call_sync (bus, PD_NAME, plugin_path, PD_PLUGIN_IFACE, "Set",
-                                       g_variant_new ("(a{ss}@a{sv})", &settings,
+                                       g_variant_new ("(a(ss)@a{sv})", &settings,
                                                       g_variant_new_array (G_VARIANT_TYPE ("{sv}"),
                                                                            NULL, 0)),
                                        NULL, G_DBUS_CALL_FLAGS_NONE, 60000, NULL, &error);

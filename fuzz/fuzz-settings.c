@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Docker's Set grammar (Plugin.Set, and the settings option of Pull, Create, Upgrade and
  * GetPrivileges), applied to a config with every kind of setting. The input is lines of
- * "NAME[.FIELD]=VALUE". What is accepted keeps every rule and survives the record's round
- * trip. */
+ * "NAME[.FIELD]=VALUE", applied in order (a name may repeat). What is accepted keeps every
+ * rule and survives the record's round trip, and names in user_set only settings the config
+ * declares. */
 #include "config.h"
 
 #include <string.h>
@@ -49,7 +50,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   g_autofree char *text = fuzz_strndup (data, size);
   g_auto(GStrv) lines = g_strsplit (text, "\n", 64);
-  g_autoptr(GHashTable) changes = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) changes = pd_settings_changes_new ();
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(PdPluginSettings) again = NULL;
   g_autoptr(JsonNode) node = NULL;
@@ -63,7 +64,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
       if (eq == NULL)
         continue;
       *eq = '\0';
-      g_hash_table_insert (changes, lines[i], eq + 1);
+      pd_settings_changes_add (changes, lines[i], eq + 1);
     }
   settings = pd_plugin_settings_apply (defaults, config, changes, NULL);
   if (settings == NULL)
@@ -101,6 +102,10 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   node = pd_plugin_settings_to_json (settings);
   again = pd_plugin_settings_new_from_json (node, NULL);
   if (again == NULL)
+    abort ();
+  pd_plugin_settings_restore_user_set (again, config, (const char *const *) settings->user_set);
+  if (!g_strv_equal ((const char *const *) again->user_set,
+                     (const char *const *) settings->user_set))
     abort ();
   return 0;
 }

@@ -362,7 +362,7 @@ test_plugin_mirror (Fixture *fixture, gconstpointer user_data)
   g_autoptr(GVariant) listed = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *got_path = NULL;
-  g_autoptr(GHashTable) changes = NULL;
+  g_autoptr(GPtrArray) changes = NULL;
   gint changed, event;
   guint from;
 
@@ -387,8 +387,8 @@ test_plugin_mirror (Fixture *fixture, gconstpointer user_data)
                    g_variant_new_uint64 (12345));
   /* and in a PropertiesChanged, before the event of the change */
   from = fixture->seen->len;
-  changes = g_hash_table_new (g_str_hash, g_str_equal);
-  g_hash_table_insert (changes, "args", "--bar");
+  changes = pd_settings_changes_new ();
+  pd_settings_changes_add (changes, "args", "--bar");
   g_assert_true (pd_managed_plugin_set_settings (plugin, changes, NULL, &error));
   g_assert_no_error (error);
   changed = wait_for_change (fixture, from, path, "UpdateTimestamp",
@@ -412,8 +412,8 @@ test_plugin_mirror (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpuint (g_variant_n_children (listed), ==, 1);
 }
 
-/* Set as root (no polkit): the core applies it; the properties, then the event, then the
- * reply */
+/* Set as root (no polkit): the core applies the pairs in their order; the properties, then
+ * the event, then the reply */
 static void
 test_plugin_set (Fixture *fixture, gconstpointer user_data)
 {
@@ -430,12 +430,15 @@ test_plugin_set (Fixture *fixture, gconstpointer user_data)
   sync_with_server (fixture);
   from = fixture->seen->len;
   reply = call (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Set",
-                g_variant_new_parsed ("({'DEBUG': '2'}, @a{sv} {})"), &error);
+                g_variant_new_parsed ("([('DEBUG.value', '1'), ('DEBUG', '2')], @a{sv} {})"),
+                &error);
   g_assert_no_error (error);
   replied = (gint) fixture->seen->len - 1;
 
+  /* Docker's order: the last pair wins (sorted keys would have left 1) */
   core = pd_plugin_record_get_settings (pd_managed_plugin_get_record (plugin));
   g_assert_true (g_strv_contains ((const char *const *) core->env, "DEBUG=2"));
+  g_assert_false (g_strv_contains ((const char *const *) core->env, "DEBUG=1"));
   updated = find_change (fixture, from, path, "UpdateTimestamp", &changed);
   g_assert_nonnull (updated);
   event = find_seen (fixture, from, "PluginEvent", PD_DBUS_MANAGER_PATH);
@@ -458,9 +461,21 @@ test_plugin_set (Fixture *fixture, gconstpointer user_data)
   /* a refused Set changes nothing and names its error */
   g_clear_pointer (&reply, g_variant_unref);
   reply = call (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Set",
-                g_variant_new_parsed ("(@a{ss} {}, @a{sv} {})"), &error);
+                g_variant_new_parsed ("(@a(ss) [], @a{sv} {})"), &error);
   g_assert_null (reply);
   g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS);
+  g_clear_error (&error);
+
+  /* the map of earlier versions is refused by its signature, which the error names */
+  reply = call (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Set",
+                g_variant_new_parsed ("({'DEBUG': '3'}, @a{sv} {})"), &error);
+  g_assert_null (reply);
+  g_assert_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS);
+  g_assert_nonnull (strstr (error->message, "(a(ss)a{sv})"));
+  g_clear_error (&error);
+  core = pd_plugin_record_get_settings (pd_managed_plugin_get_record (plugin));
+  g_assert_true (g_strv_contains ((const char *const *) core->env, "DEBUG=2"));
+  g_assert_cmpstrv (core->user_set, STRV ("env:DEBUG"));
 }
 
 /* an event of the core is the Manager's PluginEvent */

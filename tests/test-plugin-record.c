@@ -113,6 +113,12 @@ test_record_invalid (void)
     { "\"settings\" : {", "\"settings\" : 1, \"x\" : {" },
     { "\"config\" : {", "\"config\" : [], \"x\" : {" },
     { "\"created\" : ", "\"created\" : -1, \"x\" : " },
+    { "\"user-set\" : [", "\"user-set\" : {}, \"x\" : [" },
+    { "\"user-set\" : [", "\"user-set\" : [1" },
+    { "\"user-set\" : [", "\"user-set\" : [null" },
+    /* the config declares three settings (DEBUG, data, args): four names are not ours */
+    { "\"user-set\" : [", "\"user-set\" : [\"env:DEBUG\", \"env:DEBUG\", \"args:args\", "
+                          "\"args:args\"" },
   };
 
   g_assert_nonnull (good);
@@ -252,12 +258,87 @@ test_record_docker_json (void)
   }
 }
 
+/* the "user-set" member of the record @data, as compact JSON */
+static char *
+record_user_set (const char *data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = json_from_string (data, &error);
+  JsonNode *node;
+
+  g_assert_no_error (error);
+  node = json_object_get_member (json_node_get_object (root), "user-set");
+  return node != NULL ? json_to_string (node, FALSE) : NULL;
+}
+
+/* which settings the user set: kept in the record, through a reload, even a value equal to the
+ * default; inferred from the values for a record written before the list was kept */
+static void
+test_record_user_set (void)
+{
+  g_autoptr(PdPluginRecord) record = pd_test_make_record (ID_A, "test/plugin:latest", NULL, NULL, NULL);
+  g_autoptr(GPtrArray) changes = pd_settings_changes_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdPluginSettings) settings = NULL;
+  g_autoptr(PdPluginRecord) copy = NULL;
+  g_autoptr(GString) old = NULL;
+  g_autofree char *data = NULL;
+
+  /* a record nobody set anything on */
+  data = pd_plugin_record_to_data (record, NULL);
+  {
+    g_autofree char *user_set = record_user_set (data);
+    g_assert_cmpstr (user_set, ==, "[]");
+  }
+  g_clear_pointer (&data, g_free);
+
+  /* DEBUG set to its default: nothing differs, and it is the user's all the same */
+  pd_settings_changes_add (changes, "DEBUG", "0");
+  pd_settings_changes_add (changes, "data", "/srv");
+  settings = pd_plugin_settings_apply (pd_plugin_record_get_settings (record),
+                                       pd_plugin_record_get_config (record), changes, &error);
+  g_assert_no_error (error);
+  pd_plugin_record_set_settings (record, g_steal_pointer (&settings));
+  data = pd_plugin_record_to_data (record, NULL);
+  copy = pd_plugin_record_new_from_data (data, strlen (data), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstrv (pd_plugin_record_get_settings (copy)->user_set,
+                    STRV ("env:DEBUG", "mount:data"));
+  g_clear_object (&copy);
+
+  /* a name the config does not declare (a damaged or edited record) is dropped */
+  old = g_string_new (data);
+  g_assert_cmpuint (g_string_replace (old, "\"env:DEBUG\"", "\"env:NOPE\", \"args:args\"", 1),
+                    ==, 1);
+  copy = pd_plugin_record_new_from_data (old->str, old->len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstrv (pd_plugin_record_get_settings (copy)->user_set,
+                    STRV ("args:args", "mount:data"));
+  g_clear_object (&copy);
+  g_string_free (g_steal_pointer (&old), TRUE);
+
+  /* written before the list was kept: what differs from the defaults was set (DEBUG=0 is the
+   * default, so the comparison cannot tell; only the mount counts) */
+  old = g_string_new (data);
+  g_assert_cmpuint (g_string_replace (old, "\"user-set\" :", "\"x-user-set\" :", 1), ==, 1);
+  copy = pd_plugin_record_new_from_data (old->str, old->len, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstrv (pd_plugin_record_get_settings (copy)->user_set, STRV ("mount:data"));
+  /* and from its next save on, the record has the list */
+  g_clear_pointer (&data, g_free);
+  data = pd_plugin_record_to_data (copy, NULL);
+  {
+    g_autofree char *user_set = record_user_set (data);
+    g_assert_cmpstr (user_set, ==, "[\"mount:data\"]");
+  }
+}
+
 /* without show_values: Docker's shape, every env value and arg hidden, mounts as they are */
 static void
 test_record_docker_json_hidden (void)
 {
   g_autoptr(PdPluginRecord) record = pd_test_make_record (ID_A, "test/plugin:latest", NULL, NULL, NULL);
-  g_autoptr(GHashTable) changes = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) changes = pd_settings_changes_new ();
   g_autoptr(GError) error = NULL;
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(JsonParser) parser = json_parser_new ();
@@ -266,8 +347,8 @@ test_record_docker_json_hidden (void)
   JsonObject *doc;
   JsonArray *env, *args;
 
-  g_hash_table_insert (changes, "DEBUG", "pass=word");
-  g_hash_table_insert (changes, "args", "--key s3cret");
+  pd_settings_changes_add (changes, "DEBUG", "pass=word");
+  pd_settings_changes_add (changes, "args", "--key s3cret");
   settings = pd_plugin_settings_apply (pd_plugin_record_get_settings (record),
                                        pd_plugin_record_get_config (record), changes, &error);
   g_assert_no_error (error);
@@ -430,6 +511,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin-record/docker-json", test_record_docker_json);
   g_test_add_func ("/plugin-record/docker-json-hidden", test_record_docker_json_hidden);
   g_test_add_func ("/plugin-record/no-reference", test_record_no_reference);
+  g_test_add_func ("/plugin-record/user-set", test_record_user_set);
   g_test_add_func ("/plugin-record/upgraded", test_record_upgraded);
 
   return g_test_run ();

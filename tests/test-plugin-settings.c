@@ -156,13 +156,13 @@ test_settings_json (void)
 static PdPluginSettings *
 apply (const PdPluginSettings *settings, const PdPluginConfig *config, GError **error, ...)
 {
-  g_autoptr(GHashTable) changes = g_hash_table_new (g_str_hash, g_str_equal);
+  g_autoptr(GPtrArray) changes = pd_settings_changes_new ();
   va_list ap;
   const char *key;
 
   va_start (ap, error);
   while ((key = va_arg (ap, const char *)) != NULL)
-    g_hash_table_insert (changes, (gpointer) key, va_arg (ap, char *));
+    pd_settings_changes_add (changes, key, va_arg (ap, char *));
   va_end (ap);
   return pd_plugin_settings_apply (settings, config, changes, error);
 }
@@ -387,9 +387,9 @@ test_settings_apply_atomic (void)
   g_autoptr(PdPluginSettings) failed = NULL;
   g_autoptr(PdPluginSettings) ok = NULL;
 
-  /* sorted order makes the failing key come last, after three that would succeed */
+  /* the failing key comes last, after four that would succeed */
   failed = apply (settings, config, &error,
-                  "zzz", "x", "DEBUG", "5", "state", "/new", "args", "a b", "fuse", "/dev/kvm", NULL);
+                  "DEBUG", "5", "state", "/new", "args", "a b", "fuse", "/dev/kvm", "zzz", "x", NULL);
   g_assert_null (failed);
   g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS);
   g_assert_cmpstr (error->message, ==, "setting \"zzz\" not found in the plugin configuration");
@@ -411,11 +411,30 @@ test_settings_apply_atomic (void)
     g_assert_cmpstr (after_data, ==, before_data);
   }
 
-  /* keys apply in sorted order, so the result does not depend on hash order */
+  /* changes apply in the order given, as Docker's do: the last of one setting wins, however
+   * it is spelt */
   {
-    g_autoptr(PdPluginSettings) s = apply (settings, config, &error, "DEBUG.value", "2", "DEBUG", "1", NULL);
+    g_autoptr(PdPluginSettings) s = apply (settings, config, &error, "DEBUG.value", "1", "DEBUG", "2", NULL);
+    g_autoptr(PdPluginSettings) r = apply (settings, config, &error, "DEBUG", "2", "DEBUG.value", "1", NULL);
+    g_autoptr(PdPluginSettings) d = apply (settings, config, &error, "state", "/a", "args", "x",
+                                           "state", "/b", "args", "y z", "state", "/c", NULL);
     g_assert_no_error (error);
     g_assert_cmpstrv (s->env, STRV ("DEBUG=2", "NOSET=x", "WRONG=w"));
+    g_assert_cmpstrv (r->env, STRV ("DEBUG=1", "NOSET=x", "WRONG=w"));
+    g_assert_cmpstr (mount_source (d, 0), ==, "/c");
+    g_assert_cmpstrv (d->args, STRV ("y", "z"));
+    /* a setting given three times is one setting the user set */
+    g_assert_cmpstrv (d->user_set, STRV ("mount:state", "args:args"));
+  }
+
+  /* a failure after a repeated key still changes nothing */
+  {
+    g_autoptr(PdPluginSettings) s = apply (settings, config, &error, "DEBUG", "7", "DEBUG", "8",
+                                           "nope", "x", NULL);
+    g_assert_null (s);
+    g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS);
+    g_clear_error (&error);
+    g_assert_cmpstrv (settings->user_set, EMPTY_STRV);
   }
 }
 
@@ -538,12 +557,12 @@ changes_variant (guint n, gsize key_len, gsize value_len)
 {
   GVariantBuilder builder;
 
-  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{ss}"));
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a(ss)"));
   for (guint i = 0; i < n; i++)
     {
       g_autofree char *key = g_strdup_printf ("%0*u", (int) key_len, i);
       g_autofree char *value = g_strnfill (value_len, 'v');
-      g_variant_builder_add (&builder, "{ss}", key, value);
+      g_variant_builder_add (&builder, "(ss)", key, value);
     }
   return g_variant_ref_sink (g_variant_builder_end (&builder));
 }
@@ -552,7 +571,7 @@ static void
 assert_changes_refused (GVariant *variant, const char *expected)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GHashTable) changes = pd_settings_changes_new_from_variant (variant, &error);
+  g_autoptr(GPtrArray) changes = pd_settings_changes_new_from_variant (variant, &error);
 
   g_assert_null (changes);
   g_assert_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED);
@@ -571,9 +590,9 @@ test_settings_limits (void)
   /* the bounds themselves: at the bound fine, past it refused before anything is applied */
   {
     g_autoptr(GVariant) v = changes_variant (PD_SETTINGS_MAX_CHANGES, 4, 1);
-    g_autoptr(GHashTable) changes = pd_settings_changes_new_from_variant (v, &error);
+    g_autoptr(GPtrArray) changes = pd_settings_changes_new_from_variant (v, &error);
     g_assert_no_error (error);
-    g_assert_cmpuint (g_hash_table_size (changes), ==, PD_SETTINGS_MAX_CHANGES);
+    g_assert_cmpuint (changes->len, ==, PD_SETTINGS_MAX_CHANGES);
   }
   {
     g_autoptr(GVariant) v = changes_variant (PD_SETTINGS_MAX_CHANGES + 1, 4, 1);
@@ -745,7 +764,8 @@ set_env (PdPluginSettings *settings, const char *name, const char *value)
   settings->env = g_strv_builder_end (builder);
 }
 
-/* the settings a user made on the old config */
+/* the settings a user made on the old config, as a record from before user_set was kept has
+ * them: what differs from the defaults counts as set by the user */
 static PdPluginSettings *
 user_settings (const PdPluginConfig *old_config)
 {
@@ -768,6 +788,10 @@ user_settings (const PdPluginConfig *old_config)
   gpu->path = g_strdup ("/dev/dri/card1");
   g_strfreev (settings->args);
   settings->args = g_strdupv ((char *[]) { "-x", "-y", NULL });
+  pd_plugin_settings_restore_user_set (settings, old_config, NULL);
+  g_assert_cmpstrv (settings->user_set, STRV ("env:CHANGED", "env:NULLSET", "env:REMOVED",
+                                              "env:TONULL", "mount:data", "mount:gone",
+                                              "device:gpu", "args:args"));
   return settings;
 }
 
@@ -785,7 +809,7 @@ test_merge (void)
   PdConfigMount *mount;
   PdConfigDevice *device;
 
-  merged = pd_plugin_settings_merge (old_settings, old_config, new_config);
+  merged = pd_plugin_settings_merge (old_settings, new_config);
   g_assert_nonnull (merged);
 
   /* env, in the new config's order: the user's values kept (also over a new null default),
@@ -824,6 +848,10 @@ test_merge (void)
   /* args the user changed, and the new config still calls them "args" */
   g_assert_cmpstrv (merged->args, STRV ("-x", "-y"));
 
+  /* what was kept is still the user's; what the new config dropped is not */
+  g_assert_cmpstrv (merged->user_set, STRV ("env:CHANGED", "env:NULLSET", "env:TONULL",
+                                            "mount:data", "device:gpu", "args:args"));
+
   /* the inputs are left alone */
   before_json = pd_plugin_settings_to_json (before);
   after_json = pd_plugin_settings_to_json (old_settings);
@@ -841,15 +869,15 @@ test_merge_args (void)
   g_autoptr(PdPluginConfig) same = pd_test_parse_config (same_json);
   g_autoptr(PdPluginSettings) changed = user_settings (old_config);
   g_autoptr(PdPluginSettings) defaults = pd_plugin_settings_new_from_config (old_config);
-  g_autoptr(PdPluginSettings) merged_renamed = pd_plugin_settings_merge (changed, old_config,
-                                                                         renamed);
-  g_autoptr(PdPluginSettings) merged_defaults = pd_plugin_settings_merge (defaults, old_config,
-                                                                          same);
+  g_autoptr(PdPluginSettings) merged_renamed = pd_plugin_settings_merge (changed, renamed);
+  g_autoptr(PdPluginSettings) merged_defaults = pd_plugin_settings_merge (defaults, same);
   g_autoptr(PdPluginSettings) new_defaults = pd_plugin_settings_new_from_config (same);
   g_autoptr(JsonNode) merged_json = NULL;
   g_autoptr(JsonNode) defaults_json = NULL;
 
   g_assert_cmpstrv (merged_renamed->args, STRV ("-q"));
+  g_assert_false (g_strv_contains ((const char *const *) merged_renamed->user_set, "args:args"));
+  g_assert_false (g_strv_contains ((const char *const *) merged_renamed->user_set, "args:flags"));
   /* the rest of the merge does not depend on the args' name */
   g_assert_cmpstr (must_mount (merged_renamed, "data")->source, ==, "/home/me/data");
 
@@ -858,6 +886,84 @@ test_merge_args (void)
   merged_json = pd_plugin_settings_to_json (merged_defaults);
   defaults_json = pd_plugin_settings_to_json (new_defaults);
   g_assert_true (json_node_equal (merged_json, defaults_json));
+}
+
+/* a value the user set equal to the old default is still the user's: the merge goes by what
+ * was set, not by what differs (the comparison would hand it the new default) */
+static void
+test_merge_user_set (void)
+{
+  g_autoptr(PdPluginConfig) old_config = pd_test_parse_config (OLD_CONFIG);
+  g_autofree char *new_json = g_strdup_printf (NEW_CONFIG_FMT, "args");
+  g_autoptr(PdPluginConfig) new_config = pd_test_parse_config (new_json);
+  g_autoptr(PdPluginSettings) defaults = pd_plugin_settings_new_from_config (old_config);
+  g_autoptr(PdPluginSettings) set = NULL;
+  g_autoptr(PdPluginSettings) merged = NULL;
+  g_autoptr(PdPluginSettings) again = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpstrv (defaults->user_set, EMPTY_STRV);
+  set = apply (defaults, old_config, &error, "CHANGED", "1", "data", "/old/data",
+               "gpu.path", "/dev/dri/card0", "args", "-v", "REMOVED", "4", NULL);
+  g_assert_no_error (error);
+  g_assert_cmpstrv (set->user_set, STRV ("env:CHANGED", "mount:data", "device:gpu",
+                                         "args:args", "env:REMOVED"));
+  /* nothing differs from the defaults... */
+  {
+    g_autofree char *a = settings_data (set);
+    g_autofree char *b = settings_data (defaults);
+    g_assert_cmpstr (a, ==, b);
+  }
+
+  /* ...and yet the user's values stay, while what the user left takes the new defaults */
+  merged = pd_plugin_settings_merge (set, new_config);
+  g_assert_cmpstrv (merged->env, STRV ("NEWVAR=6", "UNCHANGED=20", "CHANGED=1", "NULLUNSET=5"));
+  g_assert_cmpstr (must_mount (merged, "data")->source, ==, "/old/data");
+  g_assert_cmpstr (must_mount (merged, "cache")->source, ==, "/new/cache");
+  g_assert_cmpstr (must_device (merged, "gpu")->path, ==, "/dev/dri/card0");
+  g_assert_cmpstr (must_device (merged, "fuse")->path, ==, "/dev/fuse-new");
+  g_assert_cmpstrv (merged->args, STRV ("-v"));
+  g_assert_cmpstrv (merged->user_set, STRV ("env:CHANGED", "mount:data", "device:gpu",
+                                            "args:args"));
+
+  /* and they stay the user's through the next upgrade */
+  again = pd_plugin_settings_merge (merged, old_config);
+  g_assert_cmpstrv (again->env, STRV ("CHANGED=1", "UNCHANGED=2", "REMOVED=4", "TONULL=7"));
+  g_assert_cmpstr (must_mount (again, "data")->source, ==, "/old/data");
+  g_assert_cmpstrv (again->user_set, STRV ("env:CHANGED", "mount:data", "device:gpu",
+                                           "args:args"));
+
+  /* without a Set, an upgrade gives exactly the new defaults */
+  {
+    g_autoptr(PdPluginSettings) plain = pd_plugin_settings_merge (defaults, new_config);
+    g_autoptr(PdPluginSettings) new_defaults = pd_plugin_settings_new_from_config (new_config);
+    g_autofree char *a = settings_data (plain);
+    g_autofree char *b = settings_data (new_defaults);
+    g_assert_cmpstr (a, ==, b);
+    g_assert_cmpstrv (plain->user_set, EMPTY_STRV);
+  }
+}
+
+/* what a record kept: only the settings the config declares, each once */
+static void
+test_restore_user_set (void)
+{
+  g_autoptr(PdPluginConfig) config = pd_test_parse_config (OLD_CONFIG);
+  g_autoptr(PdPluginSettings) settings = pd_plugin_settings_new_from_config (config);
+  const char *const kept[] = {
+    "env:CHANGED", "env:NOPE", "mount:data", "bogus", "", "mount:", "device:fuse",
+    "args:args", "env:CHANGED", "args:", "device:gpu:x", "ENV:UNCHANGED", NULL
+  };
+
+  pd_plugin_settings_restore_user_set (settings, config, kept);
+  g_assert_cmpstrv (settings->user_set, STRV ("env:CHANGED", "mount:data", "device:fuse",
+                                              "args:args"));
+  /* an empty list is a list: nothing was set */
+  pd_plugin_settings_restore_user_set (settings, config, EMPTY_STRV);
+  g_assert_cmpstrv (settings->user_set, EMPTY_STRV);
+  /* no list, and the defaults: nothing differs, so nothing was set */
+  pd_plugin_settings_restore_user_set (settings, config, NULL);
+  g_assert_cmpstrv (settings->user_set, EMPTY_STRV);
 }
 
 int
@@ -875,6 +981,8 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin-settings/limits", test_settings_limits);
   g_test_add_func ("/plugin-settings/merge/all", test_merge);
   g_test_add_func ("/plugin-settings/merge/args", test_merge_args);
+  g_test_add_func ("/plugin-settings/merge/user-set", test_merge_user_set);
+  g_test_add_func ("/plugin-settings/restore-user-set", test_restore_user_set);
 
   return g_test_run ();
 }

@@ -192,37 +192,23 @@ ctl_parse_unsigned_option (const char *option,
 GVariant *
 ctl_parse_settings (int argc, char **argv, int first)
 {
-  g_autoptr(GPtrArray) keys = g_ptr_array_new_with_free_func (g_free);
-  g_autoptr(GHashTable) values = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
   GVariantBuilder settings;
 
+  g_variant_builder_init (&settings, G_VARIANT_TYPE ("a(ss)"));
   for (int i = first; i < argc; i++)
     {
       const char *arg = argv[i];
       const char *eq = strchr (arg, '=');
       g_autofree char *key = NULL;
-      char *stored = NULL;
 
       if (eq == arg)
-        return NULL;
-      key = eq != NULL ? g_strndup (arg, eq - arg) : g_strdup (arg);
-      for (guint k = 0; k < keys->len && stored == NULL; k++)
-        if (g_str_equal (g_ptr_array_index (keys, k), key))
-          stored = g_ptr_array_index (keys, k);
-      if (stored == NULL)
         {
-          stored = g_steal_pointer (&key);
-          g_ptr_array_add (keys, stored);
+          g_variant_builder_clear (&settings);
+          return NULL;
         }
-      g_hash_table_insert (values, stored, g_strdup (eq != NULL ? eq + 1 : ""));
-    }
-
-  g_variant_builder_init (&settings, G_VARIANT_TYPE ("a{ss}"));
-  for (guint k = 0; k < keys->len; k++)
-    {
-      const char *key = g_ptr_array_index (keys, k);
-
-      g_variant_builder_add (&settings, "{ss}", key, g_hash_table_lookup (values, key));
+      key = eq != NULL ? g_strndup (arg, eq - arg) : g_strdup (arg);
+      /* every pair in the order given, as docker sends them: the daemon applies them in order */
+      g_variant_builder_add (&settings, "(ss)", key, eq != NULL ? eq + 1 : "");
     }
   return g_variant_builder_end (&settings);
 }

@@ -79,9 +79,9 @@ gboolean ctl_parse_unsigned_option (const char *option,
 /* Docker's message for a KEY=VALUE argument ctl_parse_settings() refuses */
 #define CTL_SETTING_FORMAT_ERROR "invalid format, must be <name>[.<field>][=<value>]"
 
-/* KEY=VALUE arguments @first… of @argv as Set's a{ss} (a new floating variant), with Docker's
- * grammar: split at the first "="; a bare KEY sets ""; the last value wins. NULL for an
- * argument starting with "=". */
+/* KEY=VALUE arguments @first… of @argv as Set's a(ss) (a new floating variant), with Docker's
+ * grammar: split at the first "="; a bare KEY sets ""; every pair in the order given, which is
+ * the order the daemon applies them in. NULL for an argument starting with "=". */
 GVariant *ctl_parse_settings (int argc, char **argv, int first);
 
 /* questions */

@@ -675,7 +675,7 @@ ctl_cmd_set (int argc, char **argv)
   if (!ctl_connect (&ctl, &error))
     return ctl_report_error (error);
   ctl_options_init (&options);
-  ret = call_plugin (&ctl, argv[1], "Set", g_variant_new ("(@a{ss}a{sv})", settings, &options),
+  ret = call_plugin (&ctl, argv[1], "Set", g_variant_new ("(@a(ss)a{sv})", settings, &options),
                      &error);
   if (ret == NULL)
     return ctl_report_error (error);

@@ -30,7 +30,7 @@ pd_install_request_free (PdInstallRequest *request)
   g_free (request->registry_auth);
   g_free (request->platform);
   g_free (request->expected_digest);
-  g_clear_pointer (&request->settings, g_hash_table_unref);
+  g_clear_pointer (&request->settings, g_ptr_array_unref);
   g_free (request);
 }
 
@@ -87,7 +87,7 @@ pd_install_request_parse_options (PdInstallRequest *request, GVariant *options, 
     return FALSE;
   g_variant_lookup (options, "timeout", "u", &request->request_timeout);
   g_variant_lookup (options, "activation-timeout", "u", &request->activation_timeout);
-  settings = g_variant_lookup_value (options, "settings", G_VARIANT_TYPE ("a{ss}"));
+  settings = g_variant_lookup_value (options, "settings", G_VARIANT_TYPE ("a(ss)"));
   if (settings != NULL)
     {
       request->settings = pd_settings_changes_new_from_variant (settings, error);
@@ -125,8 +125,7 @@ typedef struct {
   char *staging_dir;
   PdPullProgress progress;
 
-  /* upgrade: what the plugin was when the job started */
-  PdPluginConfig *old_config;
+  /* upgrade: the plugin's settings when the job started */
   PdPluginSettings *old_settings;
 
   /* from the thread */
@@ -164,7 +163,6 @@ pull_data_free (PullData *data)
   g_free (data->helper_path);
   g_free (data->staging_dir);
   pd_pull_progress_clear (&data->progress);
-  g_clear_pointer (&data->old_config, pd_plugin_config_free);
   g_clear_pointer (&data->old_settings, pd_plugin_settings_free);
   g_clear_pointer (&data->remote, pd_remote_plugin_free);
   g_clear_pointer (&data->settings, pd_plugin_settings_free);
@@ -208,7 +206,7 @@ pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *can
   /* consent covers what will run: the new config with the settings it will have */
   pd_operation_set_phase_from_thread (data->operation, "checking-privileges");
   settings = pd_plugin_settings_for_install (data->remote->config, data->old_settings,
-                                             data->old_config, request->settings, &error);
+                                             request->settings, &error);
   if (settings == NULL)
     {
       g_task_return_error (task, error);
@@ -577,7 +575,6 @@ pd_install_start (PdEngine *engine, PdOperation *operation, PdInstallRequest *re
     {
       PdPluginRecord *record = pd_managed_plugin_get_record (request->plugin);
 
-      data->old_config = pd_plugin_config_copy (pd_plugin_record_get_config (record));
       data->old_settings = pd_plugin_settings_copy (pd_plugin_record_get_settings (record));
     }
 
@@ -606,8 +603,7 @@ typedef struct {
   guint deadline_source;
   gboolean deadline_passed;
   PdRemotePlugin *remote;
-  /* "upgrade": the installed plugin whose settings an Upgrade would carry over */
-  PdPluginConfig *old_config;
+  /* "upgrade": the settings of the installed plugin, which an Upgrade would carry over */
   PdPluginSettings *old_settings;
   GMutex lock;
   char *last_problem;   /* the registry client's last log line (a retry), under lock */
@@ -620,7 +616,6 @@ query_data_free (QueryData *data)
   g_clear_object (&data->engine);
   g_clear_object (&data->cancellable);
   g_clear_pointer (&data->remote, pd_remote_plugin_free);
-  g_clear_pointer (&data->old_config, pd_plugin_config_free);
   g_clear_pointer (&data->old_settings, pd_plugin_settings_free);
   g_mutex_clear (&data->lock);
   g_free (data->last_problem);
@@ -712,7 +707,6 @@ pd_install_query_async (PdEngine *engine, PdInstallRequest *request,
     {
       PdPluginRecord *record = pd_managed_plugin_get_record (request->plugin);
 
-      data->old_config = pd_plugin_config_copy (pd_plugin_record_get_config (record));
       data->old_settings = pd_plugin_settings_copy (pd_plugin_record_get_settings (record));
     }
   g_task_set_task_data (task, data, (GDestroyNotify) query_data_free);
@@ -734,7 +728,7 @@ pd_install_query_finish (PdEngine *engine, GAsyncResult *result, GPtrArray **pri
     return NULL;
   /* what Pull or Upgrade with the same settings will compare the accepted list with */
   settings = pd_plugin_settings_for_install (data->remote->config, data->old_settings,
-                                             data->old_config, data->request->settings, error);
+                                             data->request->settings, error);
   if (settings == NULL)
     return NULL;
   *privileges = pd_privileges_compute (data->remote->config, settings);

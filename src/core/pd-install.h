@@ -29,7 +29,7 @@ typedef struct {
   char *registry_auth;          /* never logged */
   char *platform;
   char *expected_digest;
-  GHashTable *settings;         /* "NAME[.field]" → value, or NULL */
+  GPtrArray *settings;          /* PdSettingChange, in the order given, or NULL */
   gboolean enable;              /* Pull: enable; Upgrade: enable again (restart) */
   guint activation_timeout;
   guint request_timeout;

@@ -569,7 +569,7 @@ pd_managed_plugin_check_can_upgrade (PdManagedPlugin *self, gboolean restart,
 /* section: Set */
 
 PdPluginSettings *
-pd_managed_plugin_compute_settings (PdManagedPlugin *self, GHashTable *changes,
+pd_managed_plugin_compute_settings (PdManagedPlugin *self, GPtrArray *changes,
                                     char **privileges_text, gboolean *privileges_changed,
                                     GError **error)
 {
@@ -590,7 +590,7 @@ pd_managed_plugin_compute_settings (PdManagedPlugin *self, GHashTable *changes,
 }
 
 gboolean
-pd_managed_plugin_set_settings (PdManagedPlugin *self, GHashTable *changes,
+pd_managed_plugin_set_settings (PdManagedPlugin *self, GPtrArray *changes,
                                 const char *authorized_privileges, GError **error)
 {
   g_autoptr(PdPluginSettings) settings = NULL;

@@ -106,14 +106,14 @@ char *pd_managed_plugin_dup_privileges_text (PdManagedPlugin *self);
 
 /* the settings @changes would give, and the privileges they compute to: as text, and whether
  * they differ from the plugin's now */
-PdPluginSettings *pd_managed_plugin_compute_settings (PdManagedPlugin *self, GHashTable *changes,
+PdPluginSettings *pd_managed_plugin_compute_settings (PdManagedPlugin *self, GPtrArray *changes,
                                                       char **privileges_text,
                                                       gboolean *privileges_changed,
                                                       GError **error);
-/* Applies @changes and saves them, after checking again; when they change the privileges,
- * these must be @authorized_privileges (what the caller was authorized for; Busy otherwise).
- * "changed", then the "set" event. */
-gboolean pd_managed_plugin_set_settings (PdManagedPlugin *self, GHashTable *changes,
+/* Applies @changes (PdSettingChange, in order) and saves them, after checking again; when they
+ * change the privileges, these must be @authorized_privileges (what the caller was authorized
+ * for; Busy otherwise). "changed", then the "set" event. */
+gboolean pd_managed_plugin_set_settings (PdManagedPlugin *self, GPtrArray *changes,
                                          const char *authorized_privileges, GError **error);
 
 /* section: Enable, Disable, the stop before Remove */

@@ -23,10 +23,15 @@
  *     "manifest-digest": "sha256:<hex>",                 (absent when there is none)
  *     "layers": ["sha256:<hex>", ...],
  *     "settings": { "Mounts": [...], "Env": [...], "Args": [...], "Devices": [...] },
+ *     "user-set": ["env:DEBUG", "mount:data", "device:fuse", "args:args", ...],
  *     "enabled": false,
  *     "created": <realtime µs>,
  *     "updated": <realtime µs>
  *   }
+ *
+ * "user-set" names the settings the user set (PdPluginSettings.user_set), which an upgrade
+ * keeps; a record written before it existed has none, and then the settings that differ from
+ * the config's defaults count as set (pd_plugin_settings_restore_user_set()).
  *
  * Unknown keys are ignored so that a newer minor addition does not make an older daemon drop
  * the plugin; a different "version" is refused.
@@ -406,6 +411,11 @@ pd_plugin_record_to_data (PdPluginRecord *self, gsize *len)
   json_builder_end_array (builder);
   json_builder_set_member_name (builder, "settings");
   json_builder_add_value (builder, pd_plugin_settings_to_json (self->settings));
+  json_builder_set_member_name (builder, "user-set");
+  json_builder_begin_array (builder);
+  for (gsize i = 0; self->settings->user_set[i] != NULL; i++)
+    json_builder_add_string_value (builder, self->settings->user_set[i]);
+  json_builder_end_array (builder);
   json_builder_set_member_name (builder, "enabled");
   json_builder_add_boolean_value (builder, self->enabled);
   json_builder_set_member_name (builder, "created");
@@ -469,6 +479,15 @@ get_int (JsonObject *object, const char *key, gint64 *out, GError **error)
   return TRUE;
 }
 
+/* how many settings @config declares: env vars, mounts, devices and the args */
+static guint
+count_settings (const PdPluginConfig *config)
+{
+  return (config->env != NULL ? config->env->len : 0)
+         + (config->mounts != NULL ? config->mounts->len : 0)
+         + (config->linux_devices != NULL ? config->linux_devices->len : 0) + 1;
+}
+
 PdPluginRecord *
 pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
 {
@@ -477,6 +496,7 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
   g_autoptr(PdPluginConfig) config = NULL;
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GPtrArray) user_set = NULL;
   g_autoptr(PdPluginRecord) self = NULL;
   g_autofree char *config_data = NULL;
   const char *id, *name, *reference, *config_digest, *manifest_digest;
@@ -598,8 +618,47 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
       return NULL;
     }
 
+  /* absent from records written before it was kept: pd_plugin_settings_restore_user_set()
+   * then infers it */
+  node = json_object_get_member (root, "user-set");
+  if (node != NULL)
+    {
+      JsonArray *array = JSON_NODE_HOLDS_ARRAY (node) ? json_node_get_array (node) : NULL;
+
+      if (array == NULL)
+        {
+          invalid (error, "user-set", "is not an array");
+          return NULL;
+        }
+      /* each setting the config declares once at most: a longer list is not one we wrote, and
+       * is not looked through */
+      if (json_array_get_length (array) > count_settings (config))
+        {
+          invalid (error, "user-set", "names more settings than the config declares");
+          return NULL;
+        }
+      user_set = g_ptr_array_new ();
+      for (guint i = 0; i < json_array_get_length (array); i++)
+        {
+          JsonNode *element = json_array_get_element (array, i);
+
+          if (!JSON_NODE_HOLDS_VALUE (element)
+              || json_node_get_value_type (element) != G_TYPE_STRING)
+            {
+              invalid (error, "user-set", "holds something that is not a string");
+              return NULL;
+            }
+          g_ptr_array_add (user_set, (gpointer) json_node_get_string (element));
+        }
+      g_ptr_array_add (user_set, NULL);
+    }
+
   self = pd_plugin_record_new (id, name, reference, g_steal_pointer (&config), config_digest,
                                manifest_digest, (const char *const *) layers->pdata);
+  /* only what the config declares, so a damaged list cannot keep anything else */
+  pd_plugin_settings_restore_user_set (settings, self->config,
+                                       user_set != NULL ? (const char *const *) user_set->pdata
+                                                        : NULL);
   g_clear_pointer (&self->settings, pd_plugin_settings_free);
   self->settings = g_steal_pointer (&settings);
   self->enabled = json_object_get_boolean_member (root, "enabled");

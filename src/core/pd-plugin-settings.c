@@ -3,7 +3,6 @@
 
 #define G_LOG_DOMAIN "pd-settings"
 
-#include <stdlib.h>
 #include <string.h>
 
 #include "pd-error.h"
@@ -17,6 +16,7 @@ pd_plugin_settings_new_empty (void)
 
   settings->mounts = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_config_mount_free);
   settings->devices = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_config_device_free);
+  settings->user_set = g_new0 (char *, 1);
   return settings;
 }
 
@@ -44,6 +44,7 @@ pd_plugin_settings_new_from_config (const PdPluginConfig *config)
     }
   settings->env = g_strv_builder_end (env);
   settings->args = config->args_value != NULL ? g_strdupv (config->args_value) : g_new0 (char *, 1);
+  settings->user_set = g_new0 (char *, 1);
   return settings;
 }
 
@@ -59,6 +60,7 @@ pd_plugin_settings_copy (const PdPluginSettings *settings)
   copy->devices = pd_config_devices_copy (settings->devices);
   copy->env = settings->env != NULL ? g_strdupv (settings->env) : g_new0 (char *, 1);
   copy->args = settings->args != NULL ? g_strdupv (settings->args) : g_new0 (char *, 1);
+  copy->user_set = settings->user_set != NULL ? g_strdupv (settings->user_set) : g_new0 (char *, 1);
   return copy;
 }
 
@@ -113,6 +115,7 @@ pd_plugin_settings_free (PdPluginSettings *settings)
   g_clear_pointer (&settings->devices, g_ptr_array_unref);
   g_strfreev (settings->env);
   g_strfreev (settings->args);
+  g_strfreev (settings->user_set);
   g_free (settings);
 }
 
@@ -353,6 +356,48 @@ pd_plugin_settings_new_from_json (JsonNode *node, GError **error)
   return g_steal_pointer (&settings);
 }
 
+/* section: what the user set */
+
+/* the name of a setting in user_set: its kind and its name in the config */
+static char *
+setting_id (const char *kind, const char *name)
+{
+  return g_strconcat (kind, ":", name != NULL ? name : "", NULL);
+}
+
+static gboolean
+user_set_contains (const PdPluginSettings *settings, const char *kind, const char *name)
+{
+  g_autofree char *id = setting_id (kind, name);
+
+  return settings->user_set != NULL
+         && g_strv_contains ((const char *const *) settings->user_set, id);
+}
+
+/* appends @id (taken) to user_set, unless it is there already */
+static void
+user_set_take (PdPluginSettings *settings, char *id)
+{
+  guint n = settings->user_set != NULL ? g_strv_length (settings->user_set) : 0;
+
+  if (n > 0 && g_strv_contains ((const char *const *) settings->user_set, id))
+    {
+      g_free (id);
+      return;
+    }
+  settings->user_set = g_renew (char *, settings->user_set, n + 2);
+  settings->user_set[n] = id;
+  settings->user_set[n + 1] = NULL;
+}
+
+static void
+user_set_add (PdPluginSettings *settings, const char *kind, const char *name)
+{
+  /* Set reaches a setting by its name: one without a name is never the user's */
+  if (name != NULL && *name != '\0')
+    user_set_take (settings, setting_id (kind, name));
+}
+
 /* section: Docker's Set grammar */
 
 #define SET_ERR_INVALID_FORMAT "invalid format, must be <name>[.<field>][=<value>]"
@@ -527,6 +572,7 @@ settings_apply_one (PdPluginSettings *settings, const PdPluginConfig *config, co
       if (!settable_check (&set, allowed_env, (const char *const *) e->settable, error))
         return FALSE;
       settings_env_update (settings, set.name, value);
+      user_set_add (settings, "env", e->name);
       return TRUE;
     }
 
@@ -564,6 +610,7 @@ settings_apply_one (PdPluginSettings *settings, const PdPluginConfig *config, co
       target = settings->mounts->pdata[j];
       g_free (target->source);
       target->source = g_strdup (value);
+      user_set_add (settings, "mount", m->name);
       return TRUE;
     }
 
@@ -602,6 +649,7 @@ settings_apply_one (PdPluginSettings *settings, const PdPluginConfig *config, co
       target = settings->devices->pdata[j];
       g_free (target->path);
       target->path = g_strdup (value);
+      user_set_add (settings, "device", d->name);
       return TRUE;
     }
 
@@ -618,6 +666,7 @@ settings_apply_one (PdPluginSettings *settings, const PdPluginConfig *config, co
         }
       else
         settings->args = g_strsplit (value, " ", -1);
+      user_set_add (settings, "args", config->args_name);
       return TRUE;
     }
 
@@ -629,12 +678,32 @@ settings_apply_one (PdPluginSettings *settings, const PdPluginConfig *config, co
   return FALSE;
 }
 
-/* section: bounds of the settings */
+/* section: lists of changes and their bounds */
 
-static int
-compare_strings (gconstpointer a, gconstpointer b)
+void
+pd_setting_change_free (PdSettingChange *change)
 {
-  return strcmp (*(const char *const *) a, *(const char *const *) b);
+  if (change == NULL)
+    return;
+  g_free (change->key);
+  g_free (change->value);
+  g_free (change);
+}
+
+GPtrArray *
+pd_settings_changes_new (void)
+{
+  return g_ptr_array_new_with_free_func ((GDestroyNotify) pd_setting_change_free);
+}
+
+void
+pd_settings_changes_add (GPtrArray *changes, const char *key, const char *value)
+{
+  PdSettingChange *change = g_new0 (PdSettingChange, 1);
+
+  change->key = g_strdup (key);
+  change->value = g_strdup (value);
+  g_ptr_array_add (changes, change);
 }
 
 static gboolean
@@ -673,25 +742,26 @@ check_n_changes (gsize n, GError **error)
   return FALSE;
 }
 
-GHashTable *
+GPtrArray *
 pd_settings_changes_new_from_variant (GVariant *variant, GError **error)
 {
-  g_autoptr(GHashTable) changes = NULL;
+  g_autoptr(GPtrArray) changes = NULL;
   GVariantIter iter;
   const char *key, *value;
 
-  g_return_val_if_fail (g_variant_is_of_type (variant, G_VARIANT_TYPE ("a{ss}")), NULL);
+  g_return_val_if_fail (g_variant_is_of_type (variant, G_VARIANT_TYPE ("a(ss)")), NULL);
 
-  /* the count first: a huge array is refused without a look at its entries */
+  /* the count first: a huge array is refused without a look at its entries; repeated keys
+   * count as often as they come, so the bound holds however they repeat */
   if (!check_n_changes (g_variant_n_children (variant), error))
     return NULL;
-  changes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  changes = pd_settings_changes_new ();
   g_variant_iter_init (&iter, variant);
-  while (g_variant_iter_next (&iter, "{&s&s}", &key, &value))
+  while (g_variant_iter_next (&iter, "(&s&s)", &key, &value))
     {
       if (!check_change (key, value, error))
         return NULL;
-      g_hash_table_replace (changes, g_strdup (key), g_strdup (value));
+      pd_settings_changes_add (changes, key, value);
     }
   return g_steal_pointer (&changes);
 }
@@ -727,11 +797,9 @@ pd_plugin_settings_get_size (const PdPluginSettings *settings)
 
 PdPluginSettings *
 pd_plugin_settings_apply (const PdPluginSettings *settings, const PdPluginConfig *config,
-                          GHashTable *changes, GError **error)
+                          GPtrArray *changes, GError **error)
 {
   g_autoptr(PdPluginSettings) result = NULL;
-  g_autofree gpointer *keys = NULL;
-  guint n_keys = 0;
   gsize size;
 
   g_return_val_if_fail (settings != NULL, NULL);
@@ -744,19 +812,22 @@ pd_plugin_settings_apply (const PdPluginSettings *settings, const PdPluginConfig
     return g_steal_pointer (&result);
 
   /* the bounds hold whatever way the changes came in */
-  if (!check_n_changes (g_hash_table_size (changes), error))
+  if (!check_n_changes (changes->len, error))
     return NULL;
-  keys = g_hash_table_get_keys_as_array (changes, &n_keys);
-  qsort (keys, n_keys, sizeof (gpointer), compare_strings);
-  for (guint i = 0; i < n_keys; i++)
-    if (!check_change (keys[i], g_hash_table_lookup (changes, keys[i]), error))
-      return NULL;
-  for (guint i = 0; i < n_keys; i++)
+  for (guint i = 0; i < changes->len; i++)
     {
-      const char *key = keys[i];
-      const char *value = g_hash_table_lookup (changes, key);
+      const PdSettingChange *change = changes->pdata[i];
 
-      if (!settings_apply_one (result, config, key, value != NULL ? value : "", error))
+      if (!check_change (change->key, change->value, error))
+        return NULL;
+    }
+  /* in the order given, as Docker does: "DEBUG.value=1 DEBUG=2" leaves 2 */
+  for (guint i = 0; i < changes->len; i++)
+    {
+      const PdSettingChange *change = changes->pdata[i];
+
+      if (!settings_apply_one (result, config, change->key,
+                               change->value != NULL ? change->value : "", error))
         return NULL;
     }
   /* settings saved before the bound existed may be larger: they may shrink, never grow */
@@ -823,33 +894,55 @@ strv_equal_or_null (const char *const *a, const char *const *b)
   return g_strv_equal (a, b);
 }
 
+/* for each of @items (mounts or devices of @merged: their name and value at these offsets)
+ * the user set in @old_settings, the value of the first of @old_items of that name */
+static void
+keep_user_values (PdPluginSettings *merged, GPtrArray *items,
+                  const PdPluginSettings *old_settings, GPtrArray *old_items, const char *kind,
+                  gsize name_offset, gsize value_offset)
+{
+  for (guint i = 0; i < items->len; i++)
+    {
+      const char *name = G_STRUCT_MEMBER (char *, items->pdata[i], name_offset);
+      char **value = &G_STRUCT_MEMBER (char *, items->pdata[i], value_offset);
+      gint j;
+
+      if (!user_set_contains (old_settings, kind, name))
+        continue;
+      j = settings_index_for (old_items, name_offset, name, G_MAXUINT);
+      if (j < 0)
+        continue;
+      g_free (*value);
+      *value = g_strdup (G_STRUCT_MEMBER (char *, old_items->pdata[j], value_offset));
+      user_set_add (merged, kind, name);
+    }
+}
+
 PdPluginSettings *
 pd_plugin_settings_merge (const PdPluginSettings *old_settings,
-                          const PdPluginConfig *old_config,
                           const PdPluginConfig *new_config)
 {
-  g_autoptr(PdPluginSettings) old_defaults = NULL;
   g_autoptr(PdPluginSettings) merged = NULL;
   g_autoptr(GStrvBuilder) env = g_strv_builder_new ();
 
   g_return_val_if_fail (old_settings != NULL, NULL);
-  g_return_val_if_fail (old_config != NULL, NULL);
   g_return_val_if_fail (new_config != NULL, NULL);
 
-  old_defaults = pd_plugin_settings_new_from_config (old_config);
   merged = pd_plugin_settings_new_from_config (new_config);
 
-  /* env: in the new config's order; a value the user changed is kept, anything else takes the
-   * new default, and variables the new config lacks are gone */
+  /* what the user set is kept, even a value equal to the old default; everything else takes
+   * the new default. By name, so what the new config no longer declares is gone. */
   for (guint i = 0; new_config->env != NULL && i < new_config->env->len; i++)
     {
       const PdConfigEnv *e = new_config->env->pdata[i];
       const char *old_value = env_lookup ((const char *const *) old_settings->env, e->name);
-      const char *old_default = env_lookup ((const char *const *) old_defaults->env, e->name);
       const char *value = e->value;
 
-      if (old_value != NULL && g_strcmp0 (old_value, old_default) != 0)
-        value = old_value;
+      if (old_value != NULL && user_set_contains (old_settings, "env", e->name))
+        {
+          value = old_value;
+          user_set_add (merged, "env", e->name);
+        }
       if (value != NULL)
         {
           g_autofree char *entry = g_strdup_printf ("%s=%s", e->name, value);
@@ -859,36 +952,16 @@ pd_plugin_settings_merge (const PdPluginSettings *old_settings,
   g_strfreev (merged->env);
   merged->env = g_strv_builder_end (env);
 
-  for (guint i = 0; i < merged->mounts->len; i++)
-    {
-      PdConfigMount *mount = merged->mounts->pdata[i];
-      PdConfigMount *old = find_mount (old_settings->mounts, mount);
-      PdConfigMount *old_default = find_mount (old_defaults->mounts, mount);
-
-      if (old != NULL && old_default != NULL && g_strcmp0 (old->source, old_default->source) != 0)
-        {
-          g_free (mount->source);
-          mount->source = g_strdup (old->source);
-        }
-    }
-  for (guint i = 0; i < merged->devices->len; i++)
-    {
-      PdConfigDevice *device = merged->devices->pdata[i];
-      PdConfigDevice *old = find_device (old_settings->devices, device);
-      PdConfigDevice *old_default = find_device (old_defaults->devices, device);
-
-      if (old != NULL && old_default != NULL && g_strcmp0 (old->path, old_default->path) != 0)
-        {
-          g_free (device->path);
-          device->path = g_strdup (old->path);
-        }
-    }
-  if (!strv_equal_or_null ((const char *const *) old_settings->args,
-                           (const char *const *) old_defaults->args) &&
-      g_strcmp0 (old_config->args_name, new_config->args_name) == 0)
+  keep_user_values (merged, merged->mounts, old_settings, old_settings->mounts, "mount",
+                    G_STRUCT_OFFSET (PdConfigMount, name), G_STRUCT_OFFSET (PdConfigMount, source));
+  keep_user_values (merged, merged->devices, old_settings, old_settings->devices, "device",
+                    G_STRUCT_OFFSET (PdConfigDevice, name), G_STRUCT_OFFSET (PdConfigDevice, path));
+  /* args by name too: args the new config names differently are new args */
+  if (user_set_contains (old_settings, "args", new_config->args_name))
     {
       g_strfreev (merged->args);
       merged->args = g_strdupv (old_settings->args);
+      user_set_add (merged, "args", new_config->args_name);
     }
   return g_steal_pointer (&merged);
 }
@@ -896,20 +969,102 @@ pd_plugin_settings_merge (const PdPluginSettings *old_settings,
 PdPluginSettings *
 pd_plugin_settings_for_install (const PdPluginConfig *config,
                                 const PdPluginSettings *old_settings,
-                                const PdPluginConfig *old_config,
-                                GHashTable *changes,
+                                GPtrArray *changes,
                                 GError **error)
 {
   g_autoptr(PdPluginSettings) settings = NULL;
 
   g_return_val_if_fail (config != NULL, NULL);
-  g_return_val_if_fail ((old_settings == NULL) == (old_config == NULL), NULL);
 
-  settings = old_config != NULL ? pd_plugin_settings_merge (old_settings, old_config, config)
-                                : pd_plugin_settings_new_from_config (config);
+  settings = old_settings != NULL ? pd_plugin_settings_merge (old_settings, config)
+                                  : pd_plugin_settings_new_from_config (config);
   if (changes == NULL)
     return g_steal_pointer (&settings);
   return pd_plugin_settings_apply (settings, config, changes, error);
+}
+
+/* whether @config declares the setting @id of user_set names */
+static gboolean
+config_declares (const PdPluginConfig *config, const char *id)
+{
+  const char *name = strchr (id, ':');
+  gsize kind_len;
+
+  if (name == NULL)
+    return FALSE;
+  kind_len = name - id;
+  name++;
+  if (kind_len == 3 && strncmp (id, "env", kind_len) == 0)
+    {
+      for (guint i = 0; config->env != NULL && i < config->env->len; i++)
+        if (g_str_equal (((PdConfigEnv *) config->env->pdata[i])->name, name))
+          return TRUE;
+    }
+  else if (kind_len == 5 && strncmp (id, "mount", kind_len) == 0)
+    {
+      for (guint i = 0; config->mounts != NULL && i < config->mounts->len; i++)
+        if (g_strcmp0 (((PdConfigMount *) config->mounts->pdata[i])->name, name) == 0)
+          return *name != '\0';
+    }
+  else if (kind_len == 6 && strncmp (id, "device", kind_len) == 0)
+    {
+      for (guint i = 0; config->linux_devices != NULL && i < config->linux_devices->len; i++)
+        if (g_strcmp0 (((PdConfigDevice *) config->linux_devices->pdata[i])->name, name) == 0)
+          return *name != '\0';
+    }
+  else if (kind_len == 4 && strncmp (id, "args", kind_len) == 0)
+    return config->args_name != NULL && *name != '\0' && g_str_equal (config->args_name, name);
+  return FALSE;
+}
+
+void
+pd_plugin_settings_restore_user_set (PdPluginSettings *settings, const PdPluginConfig *config,
+                                     const char *const *user_set)
+{
+  g_autoptr(PdPluginSettings) defaults = NULL;
+
+  g_return_if_fail (settings != NULL);
+  g_return_if_fail (config != NULL);
+
+  g_strfreev (settings->user_set);
+  settings->user_set = g_new0 (char *, 1);
+  if (user_set != NULL)
+    {
+      for (guint i = 0; user_set[i] != NULL; i++)
+        if (config_declares (config, user_set[i]))
+          user_set_take (settings, g_strdup (user_set[i]));
+      return;
+    }
+
+  /* a record from before the list was kept: what differs from the defaults was set */
+  defaults = pd_plugin_settings_new_from_config (config);
+  for (guint i = 0; config->env != NULL && i < config->env->len; i++)
+    {
+      const PdConfigEnv *e = config->env->pdata[i];
+      const char *value = env_lookup ((const char *const *) settings->env, e->name);
+
+      if (value != NULL && g_strcmp0 (value, e->value) != 0)
+        user_set_add (settings, "env", e->name);
+    }
+  for (guint i = 0; i < defaults->mounts->len; i++)
+    {
+      const PdConfigMount *mount = defaults->mounts->pdata[i];
+      const PdConfigMount *current = find_mount (settings->mounts, mount);
+
+      if (current != NULL && g_strcmp0 (current->source, mount->source) != 0)
+        user_set_add (settings, "mount", mount->name);
+    }
+  for (guint i = 0; i < defaults->devices->len; i++)
+    {
+      const PdConfigDevice *device = defaults->devices->pdata[i];
+      const PdConfigDevice *current = find_device (settings->devices, device);
+
+      if (current != NULL && g_strcmp0 (current->path, device->path) != 0)
+        user_set_add (settings, "device", device->name);
+    }
+  if (!strv_equal_or_null ((const char *const *) settings->args,
+                           (const char *const *) defaults->args))
+    user_set_add (settings, "args", config->args_name);
 }
 
 /* section: describing settings */

@@ -20,6 +20,10 @@ typedef struct {
   GPtrArray *devices;  /* PdConfigDevice: effective devices */
   GStrv env;           /* "NAME=value" */
   GStrv args;
+  /* the settings the user set (by Set, or the settings option of Pull and Upgrade), which an
+   * upgrade keeps: "env:NAME", "mount:NAME", "device:NAME", "args:NAME", each once, in the
+   * order first set; never NULL. Not part of Docker's JSON: the record keeps it apart. */
+  GStrv user_set;
 } PdPluginSettings;
 
 /* Docker's InitEmptySettings, as deep copies. */
@@ -57,39 +61,58 @@ PdPluginSettings *pd_plugin_settings_copy_hidden (const PdPluginSettings *settin
 #define PD_SETTING_VALUE_MAX    65536          /* bytes of one value */
 #define PD_SETTINGS_MAX_SIZE    (256 * 1024)   /* env, args, mount sources, device paths */
 
-/* the changes of an a{ss} @variant, for pd_plugin_settings_apply(); NULL beyond the bounds */
-GHashTable *pd_settings_changes_new_from_variant (GVariant *variant, GError **error);
+/* One change in Docker's Set grammar. A list of changes is a GPtrArray of them, applied in
+ * order; a key may come more than once (the last one wins), as in Docker's `plugin set`. */
+typedef struct {
+  char *key;    /* "NAME" or "NAME.field" */
+  char *value;
+} PdSettingChange;
+
+void pd_setting_change_free (PdSettingChange *change);
+/* an empty list of changes */
+GPtrArray *pd_settings_changes_new (void);
+void pd_settings_changes_add (GPtrArray *changes, const char *key, const char *value);
+/* the changes of an a(ss) @variant, in its order, for pd_plugin_settings_apply(); NULL beyond
+ * the bounds */
+GPtrArray *pd_settings_changes_new_from_variant (GVariant *variant, GError **error);
 /* bytes of the env entries, args, mount sources and device paths of @settings */
 gsize pd_plugin_settings_get_size (const PdPluginSettings *settings);
 
-/* Applies Docker's `Set` to a copy of @settings: @changes maps "NAME" or "NAME.field" to
- * the value. New mount sources and device paths must pass the config rules (no control
- * characters; bind sources absolute without ".."; devices under /dev/ without ".."). All or
- * nothing: on error returns NULL with Docker's error text, or ours for the rules Docker lacks
- * (PD_ERROR_INVALID_ARGS), and @settings unchanged. The bounds above are checked first
- * (PD_ERROR_LIMITS_EXCEEDED), and the result may not pass PD_SETTINGS_MAX_SIZE unless it is no
- * larger than @settings. */
+/* Applies Docker's `Set` to a copy of @settings: @changes (PdSettingChange, may be NULL) in
+ * their order, each marking its setting as set by the user. New mount sources and device paths
+ * must pass the config rules (no control characters; bind sources absolute without "..";
+ * devices under /dev/ without ".."). All or nothing: on error returns NULL with Docker's error
+ * text, or ours for the rules Docker lacks (PD_ERROR_INVALID_ARGS), and @settings unchanged.
+ * The bounds above are checked first (PD_ERROR_LIMITS_EXCEEDED), and the result may not pass
+ * PD_SETTINGS_MAX_SIZE unless it is no larger than @settings. */
 PdPluginSettings *pd_plugin_settings_apply (const PdPluginSettings *settings,
                                             const PdPluginConfig *config,
-                                            GHashTable *changes,
+                                            GPtrArray *changes,
                                             GError **error);
 
-/* The settings after an upgrade from @old_config to @new_config (fixes moby#42128): the new
- * config's defaults, except that a value the user changed (one that differs from the old
- * config's default) is kept for every env var, mount (by name), device (by name) and the args
- * the new config still declares; what the new config no longer declares is dropped. */
+/* The settings after an upgrade to @new_config (fixes moby#42128): the new config's defaults,
+ * except that a value the user set (in @old_settings->user_set, even when it equals the old
+ * default) is kept for every env var, mount (by name), device (by name) and the args (by name)
+ * the new config still declares; what the new config no longer declares is dropped, from the
+ * values and from user_set. */
 PdPluginSettings *pd_plugin_settings_merge (const PdPluginSettings *old_settings,
-                                            const PdPluginConfig *old_config,
                                             const PdPluginConfig *new_config);
 
 /* The settings a plugin installed from @config will have, whose privileges are what the user
- * consents to: the defaults (or, for an upgrade, @old_settings merged from @old_config), with
- * @changes (Set's grammar, may be NULL) applied. */
+ * consents to: the defaults (or, for an upgrade, @old_settings merged), with @changes (Set's
+ * grammar, may be NULL) applied. */
 PdPluginSettings *pd_plugin_settings_for_install (const PdPluginConfig *config,
                                                   const PdPluginSettings *old_settings,
-                                                  const PdPluginConfig *old_config,
-                                                  GHashTable *changes,
+                                                  GPtrArray *changes,
                                                   GError **error);
+
+/* Sets @settings->user_set from what a record kept (@user_set), without what @config does not
+ * declare. A record written before plugind kept the list has none (@user_set NULL): then the
+ * values that differ from @config's defaults count as set by the user, as upgrades used to
+ * decide. */
+void pd_plugin_settings_restore_user_set (PdPluginSettings *settings,
+                                          const PdPluginConfig *config,
+                                          const char *const *user_set);
 
 /* One entry of the Plugin.Settings property: (name, kind, description, value, settable) for
  * every env var, mount, device and the args the config declares, with the effective mount

@@ -42,7 +42,7 @@ static const char *const get_privileges_options[] = {
   "interactive", "b",
   "registry-auth", "s",
   "platform", "s",
-  "settings", "a{ss}",
+  "settings", "a(ss)",
   "upgrade", "s",
   NULL
 };
@@ -54,7 +54,7 @@ static const char *const pull_options[] = {
   "expected-digest", "s",
   "grant-all-privileges", "b",
   "enable", "b",
-  "settings", "a{ss}",
+  "settings", "a(ss)",
   "timeout", "u",
   "activation-timeout", "u",
   NULL

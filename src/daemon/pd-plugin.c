@@ -232,7 +232,7 @@ pd_plugin_get_object_path (PdPlugin *self)
 typedef struct {
   PdCall call;                  /* call.self: the PdPlugin */
   gboolean remove;              /* Remove, else Disable */
-  GHashTable *changes;          /* Set */
+  GPtrArray *changes;           /* Set: PdSettingChange, in order */
   char *authorized_privileges;  /* Set, Upgrade: the privileges when the caller was asked */
   PdInstallRequest *request;    /* Upgrade */
   PdReference *target;          /* Push */
@@ -247,7 +247,7 @@ call_data_clear (gpointer call)
 {
   CallData *data = call;
 
-  g_clear_pointer (&data->changes, g_hash_table_unref);
+  g_clear_pointer (&data->changes, g_ptr_array_unref);
   g_free (data->authorized_privileges);
   g_clear_pointer (&data->request, pd_install_request_free);
   g_clear_pointer (&data->target, pd_reference_free);
@@ -326,19 +326,22 @@ compare_string_pointers (gconstpointer a, gconstpointer b)
   return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
 }
 
-/* the "settings" polkit detail: the keys a call changes, sorted, comma-separated; never the
- * values, which may be secrets */
+/* the "settings" polkit detail: the keys a call changes, sorted, each once, comma-separated;
+ * never the values, which may be secrets */
 static char *
-dup_setting_keys (GHashTable *changes)
+dup_setting_keys (GPtrArray *changes)
 {
   g_autoptr(GPtrArray) keys = g_ptr_array_new ();
-  GHashTableIter iter;
-  gpointer key;
+  guint n = 0;
 
-  g_hash_table_iter_init (&iter, changes);
-  while (g_hash_table_iter_next (&iter, &key, NULL))
-    g_ptr_array_add (keys, key);
+  for (guint i = 0; i < changes->len; i++)
+    g_ptr_array_add (keys, ((PdSettingChange *) changes->pdata[i])->key);
   g_ptr_array_sort (keys, compare_string_pointers);
+  /* a key given more than once is named once */
+  for (guint i = 0; i < keys->len; i++)
+    if (n == 0 || strcmp (keys->pdata[i], keys->pdata[n - 1]) != 0)
+      keys->pdata[n++] = keys->pdata[i];
+  g_ptr_array_set_size (keys, n);
   g_ptr_array_add (keys, NULL);
   return g_strjoinv (",", (char **) keys->pdata);
 }
@@ -383,7 +386,7 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
   data->changes = pd_settings_changes_new_from_variant (arg_settings, &error);
   if (data->changes == NULL)
     return pd_call_reply_error (data, error);
-  if (g_hash_table_size (data->changes) == 0)
+  if (data->changes->len == 0)
     return pd_call_reply_error (data, g_error_new_literal (PD_ERROR, PD_ERROR_INVALID_ARGS,
                                                            "no settings given"));
   /* grammar errors are reported before anyone is asked for a password */
@@ -678,7 +681,7 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
   PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = {
     "interactive", "b", "registry-auth", "s", "platform", "s", "expected-digest", "s",
-    "grant-all-privileges", "b", "settings", "a{ss}", "restart", "b", NULL
+    "grant-all-privileges", "b", "settings", "a(ss)", "restart", "b", NULL
   };
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(GPtrArray) current = NULL;
@@ -711,7 +714,7 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
   current = pd_plugin_record_dup_privileges (record);
   data->authorized_privileges = pd_managed_plugin_dup_privileges_text (self->plugin);
   privileged = request->grant_all || !pd_privileges_equal (current, request->accepted);
-  with_settings = request->settings != NULL && g_hash_table_size (request->settings) > 0;
+  with_settings = request->settings != NULL && request->settings->len > 0;
   details = new_remote_details (self, request->remote, "upgrade");
   if (privileged)
     pd_call_add_privileges_detail (details, request->grant_all, request->accepted);

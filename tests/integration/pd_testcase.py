@@ -174,8 +174,13 @@ def privileges_variant(privs):
     return [(p[0], p[1], list(p[2])) for p in privs]
 
 
+def settings_pairs(settings):
+    """Set's a(ss) from a dict (its order) or a list of (key, value) pairs (duplicates kept)."""
+    return list(settings.items()) if isinstance(settings, dict) else list(settings)
+
+
 def opts(**kw):
-    """a{sv} from Python values: bool → b, str → s, int → u, dict → a{ss}."""
+    """a{sv} from Python values: bool → b, str → s, int → u, dict or list of pairs → a(ss)."""
     out = {}
     for k, v in kw.items():
         k = k.replace('_', '-')
@@ -187,8 +192,8 @@ def opts(**kw):
             out[k] = GLib.Variant('u', v)
         elif isinstance(v, str):
             out[k] = GLib.Variant('s', v)
-        elif isinstance(v, dict):
-            out[k] = GLib.Variant('a{ss}', v)
+        elif isinstance(v, (dict, list)):
+            out[k] = GLib.Variant('a(ss)', settings_pairs(v))
         else:
             raise TypeError(k)
     return out
@@ -601,8 +606,10 @@ class PlugindTestCase(unittest.TestCase):
         return json.loads(self.call(path, PLUGIN_IFACE, 'Inspect', None, '(s)')[0])
 
     def set_settings(self, path, settings, options=None, **kw):
+        """Set: @settings a dict or a list of (key, value) pairs, sent in that order."""
         return self.call(path, PLUGIN_IFACE, 'Set',
-                         GLib.Variant('(a{ss}a{sv})', (settings, options or {})), **kw)
+                         GLib.Variant('(a(ss)a{sv})', (settings_pairs(settings), options or {})),
+                         **kw)
 
     def remove(self, path, options=None, **kw):
         return self.call(path, PLUGIN_IFACE, 'Remove', GLib.Variant('(a{sv})', (options or {},)),

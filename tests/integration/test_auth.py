@@ -179,13 +179,13 @@ class AuthTests(PlugindTestCase):
         record = self.record_bytes()
         props = self.get_all(self.path, PLUGIN_IFACE)
         for label, args, interactive in (
-                ('set', "({'DEBUG': '9'}, @a{sv} {})", False),
-                ('set, interactive', "({'DEBUG': '9'}, {'interactive': <true>})", False),
-                ('set, interactive flag', "({'args': '-x'}, @a{sv} {})", True),
-                ('set-privileged', "({'data': '/etc'}, @a{sv} {})", False),
-                ('set-privileged, interactive', "({'data.source': '/'}, @a{sv} {})", True)):
+                ('set', "([('DEBUG', '9')], @a{sv} {})", False),
+                ('set, interactive', "([('DEBUG', '9')], {'interactive': <true>})", False),
+                ('set, interactive flag', "([('args', '-x')], @a{sv} {})", True),
+                ('set-privileged', "([('data', '/etc')], @a{sv} {})", False),
+                ('set-privileged, interactive', "([('data.source', '/')], @a{sv} {})", True)):
             with self.subTest(case=label):
-                self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'Set', 'a{ss}a{sv}', args,
+                self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'Set', 'a(ss)a{sv}', args,
                                         interactive=interactive)
                 self.assertEqual(self.get_all(self.path, PLUGIN_IFACE), props)
                 self.assertEqual(self.record_bytes(), record)
@@ -244,7 +244,7 @@ class AuthTests(PlugindTestCase):
                 (self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}',
                  "('%s', @a(ssas) [], {'grant-all-privileges': <true>})" % remote),
                 (self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}',
-                 "('%s', [('mount', '', ['/srv'])], {'settings': <{'DEBUG': '1'}>})" % remote),
+                 "('%s', [('mount', '', ['/srv'])], {'settings': <[('DEBUG', '1')]>})" % remote),
                 (self.path, PLUGIN_IFACE, 'Push', 'a{sv}', "({'remote': <'%s'>},)" % remote),
             ]
             for path, iface, method, signature, args in cases:
@@ -371,7 +371,7 @@ HARMLESS = {
     (PLUGIN_IFACE, 'Disable'): ('running', 'a{sv}', '(@a{sv} {},)'),
     (PLUGIN_IFACE, 'OpenLog'): ('plugin', 'a{sv}', '(@a{sv} {},)'),
     (PLUGIN_IFACE, 'Hold'): ('running', 'ss', "('nobody', 'every method')"),
-    (PLUGIN_IFACE, 'Set'): ('plugin', 'a{ss}a{sv}', "({'DEBUG': '9'}, @a{sv} {})"),
+    (PLUGIN_IFACE, 'Set'): ('plugin', 'a(ss)a{sv}', "([('DEBUG', '9')], @a{sv} {})"),
     (PLUGIN_IFACE, 'Upgrade'): ('plugin', 'sa(ssas)a{sv}', "('%s', @a(ssas) [], @a{sv} {})" %
                                 REMOTE),
     (PLUGIN_IFACE, 'Push'): ('plugin', 'a{sv}', "({'remote': <'%s'>},)" % REMOTE),

@@ -5,15 +5,18 @@ no input makes a reply or a signal too large for the bus, and the daemon exits n
 whenever it stops for another reason than SIGTERM, SIGINT or a --replace handover.
 """
 
+import json
+import os
 import signal
 import subprocess
 
-from pd_testcase import (BUS_NAME, DBUS_ERR, ERR, MANAGER_IFACE, MANAGER_PATH, PLUGIN_IFACE,
-                         TIMEOUT_MULT, GLib, PlugindTestCase, _Bus, main, make_context,
-                         plugin_config)
+from pd_testcase import (BUS_NAME, DBUS_ERR, DENIED, ERR, MANAGER_IFACE, MANAGER_PATH,
+                         PLUGIN_IFACE, TIMEOUT_MULT, GLib, PlugindTestCase, _Bus, main,
+                         make_context, plugin_config)
 from test_run import RunTestCase
 
 MIB = 1024 * 1024
+SET_ACTION = 'org.plugind.plugind1.set'
 # what a caller gets back may quote its input, but only a short piece of it
 SHORT = 1024
 
@@ -105,6 +108,54 @@ class SetLimitTests(PlugindTestCase):
         # a value just under the bound is fine
         self.set_settings(self.path, {'DEBUG': 'y' * (64 * 1024)})
         self.assertEqual(self.inspect(self.path)['Settings']['Env'], ['DEBUG=' + 'y' * (64 * 1024)])
+
+
+class SetRepeatTests(PlugindTestCase):
+    """Attack: Set's pairs are ordered and a key may repeat (issue 10). An unprivileged caller
+    repeating one key gains nothing: repeats count towards the 256 pairs, are refused before
+    polkit is asked, the polkit "settings" detail names the key once, and what is saved is the
+    one last value."""
+
+    polkit_mock = True
+
+    def setUp(self):
+        super().setUp()
+        self.path, _ = self.create_ok('test/repeat', make_context())
+        self.polkit_clear()
+
+    def set_as_nobody(self, pairs):
+        args = GLib.Variant('(a(ss)a{sv})', (pairs, {})).print_(True)
+        return self.nobody_call(self.path, PLUGIN_IFACE, 'Set', 'a(ss)a{sv}', args)
+
+    def settings_details(self):
+        calls = self.polkit_mock_call('GetMethodCalls',
+                                      GLib.Variant('(s)', ('CheckAuthorization',)), '(a(tav))')[0]
+        return [args[2].get('settings') for _, args in calls]
+
+    def test_repeated_key_as_nobody(self):
+        before = self.snapshot_files()
+        # past the bound by repeats alone: refused unread, polkit never asked
+        _, err = self.set_as_nobody([('DEBUG', 'x')] * 257)
+        self.assertEqual(err.name, DBUS_ERR + 'LimitsExceeded')
+        self.assertIn('257 settings in one call, more than 256', err.message)
+        self.assertEqual(self.polkit_checks(), [])
+        # at the bound, denied: nothing changes, and the detail names the key once
+        _, err = self.set_as_nobody([('DEBUG', 'x'), ('DEBUG.value', 'y')] * 128)
+        self.assertIn(err.name, DENIED)
+        self.assertEqual(self.settings_details(), ['DEBUG,DEBUG.value'])
+        self.assertEqual(self.snapshot_files(), before)
+        # allowed (a site grants set): 256 values of 12 KiB make one value of 12 KiB, the last
+        self.polkit_allow(SET_ACTION)
+        self.polkit_clear()
+        pairs = [('DEBUG', '%03d' % i + 'v' * (12 * 1024)) for i in range(256)]
+        _, err = self.set_as_nobody(pairs)
+        self.assertIsNone(err)
+        self.assertEqual(self.settings_details(), ['DEBUG'])
+        self.assertEqual(self.plugin_env(self.path), ['DEBUG=' + pairs[-1][1]])
+        record = os.path.join(self.plugin_dir(self.plugin_prop(self.path, 'Id')), 'plugin.json')
+        self.assertLess(os.path.getsize(record), 2 * 12 * 1024 + 16 * 1024)
+        with open(record) as f:
+            self.assertEqual(json.load(f)['user-set'], ['env:DEBUG'])
 
 
 class ConfigLimitTests(PlugindTestCase):

@@ -12,7 +12,8 @@ import subprocess
 import tarfile
 import time
 
-from pd_testcase import (BUS_NAME, DBUS_ERR, DBusError, ERR, PLUGIN_IFACE, ROOT_PATH, TIMEOUT_MULT, GLib,
+from pd_testcase import (BUS_NAME, DBUS_ERR, DBusError, ERR, MANAGER_IFACE, MANAGER_PATH,
+                         PLUGIN_IFACE, ROOT_PATH, TIMEOUT_MULT, GLib,
                          PlugindTestCase, main, make_context, opts, plugin_config)
 
 SET_CONFIG = plugin_config(
@@ -282,6 +283,52 @@ class SetTests(PlugindTestCase):
                 self.assertEqual(self.get_all(self.path, PLUGIN_IFACE), props)
                 self.assertEqual(self.record_bytes(), record)
         self.assertEqual([s for s in self.signals_named('PluginEvent') if s[3][0] == 'set'], [])
+
+    def test_set_in_order(self):
+        # the pairs apply in the order given, as docker's do: sorted keys used to leave 1
+        self.set_settings(self.path, [('DEBUG.value', '1'), ('DEBUG', '2')])
+        self.assertIn('DEBUG=2', self.plugin_env(self.path))
+        self.set_settings(self.path, [('DEBUG', '3'), ('DEBUG.value', '4')])
+        self.assertIn('DEBUG=4', self.plugin_env(self.path))
+        # a key may repeat; the last one wins, for the privileges too
+        self.set_settings(self.path, [('data', '/var'), ('args', '-a'), ('data', '/opt'),
+                                      ('args', '-b -c')])
+        self.assertEqual(priv_values(self.plugin_prop(self.path, 'Privileges'), 'mount'),
+                         [['/opt']])
+        self.assertEqual(self.plugin_args(self.path), ['-b', '-c'])
+        # still all or nothing: a bad pair after repeated good ones changes nothing
+        record = self.record_bytes()
+        props = self.get_all(self.path, PLUGIN_IFACE)
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.set_settings, self.path,
+                             [('DEBUG', '8'), ('DEBUG', '9'), ('data', '/srv'), ('NOPE', 'x')])
+        self.assertEqual(self.record_bytes(), record)
+        self.assertEqual(self.get_all(self.path, PLUGIN_IFACE), props)
+        # the record says which settings the user set, each once
+        with open(self.record) as f:
+            self.assertEqual(json.load(f)['user-set'], ['env:DEBUG', 'mount:data', 'args:args'])
+
+    def test_set_map_signature_refused(self):
+        # the a{ss} of earlier versions is refused with InvalidArgs naming what is expected,
+        # for Set and for the settings option of GetPrivileges, Pull and Upgrade
+        record = self.record_bytes()
+        jobs = self.list_jobs()
+        e = self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.call, self.path, PLUGIN_IFACE,
+                                 'Set', GLib.Variant('(a{ss}a{sv})', ({'DEBUG': '1'}, {})))
+        self.assertIn('expected type “(a(ss)a{sv})”', e.message)
+        old = {'settings': GLib.Variant('a{ss}', {'DEBUG': '1'})}
+        for path, iface, method, args in (
+                (MANAGER_PATH, MANAGER_IFACE, 'GetPrivileges',
+                 GLib.Variant('(sa{sv})', ('localhost:1/x', old))),
+                (MANAGER_PATH, MANAGER_IFACE, 'Pull',
+                 GLib.Variant('(ssa(ssas)a{sv})', ('localhost:1/x', '', [], old))),
+                (self.path, PLUGIN_IFACE, 'Upgrade',
+                 GLib.Variant('(sa(ssas)a{sv})', ('localhost:1/x', [], old)))):
+            with self.subTest(method=method):
+                e = self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.call, path, iface,
+                                         method, args)
+                self.assertEqual(e.message, "Option 'settings' must be of type 'a(ss)'")
+        self.assertEqual(self.record_bytes(), record)
+        self.assertEqual(self.list_jobs(), jobs)
 
     def test_set_privileged_as_root(self):
         # a mount source or device path change widens host access (set-privileged); root may

@@ -523,6 +523,11 @@ class InspectSetRemoveTests(PluginctlTestCase):
         self.ctl_fail(EXIT_USAGE, 'set', 'test/set')
         self.ctl_fail(EXIT_NO_SUCH_PLUGIN, 'set', 'test/nope', 'DEBUG=1')
         self.assertEqual(self.inspect(path), before)
+        # in the order given, as docker plugin set: the last one wins, however it is spelt
+        self.ctl_ok('set', 'test/set', 'DEBUG.value=1', 'DEBUG=2')
+        self.assertIn('DEBUG=2', self.plugin_env(path))
+        self.ctl_ok('set', 'test/set', 'DEBUG=3', 'DEBUG.value=4', 'args=-x', 'DEBUG=5')
+        self.assertIn('DEBUG=5', self.plugin_env(path))
 
     def test_set_hostile_paths(self):
         self.ctl_ok('create', '--grant-all-permissions', 'test/paths',

@@ -848,14 +848,17 @@ class EnabledPluginTests(CtlRegistryTestCase):
 
     def test_privileges_depend_on_settings(self):
         # a setting that changes a mount source changes the privileges: the prompt shows them
-        # as they will be, and the consent given to it is what the daemon checks
+        # as they will be, and the consent given to it is what the daemon checks; a setting
+        # given twice is the last one, in the prompt as in what is installed
         self.push_example()
         remote = self.remote('test/example')
-        status, out, err = self.ctl_pty('install', '--disable', remote, 'data=' + self.data_dir,
+        status, out, err = self.ctl_pty('install', '--disable', remote, 'data=/srv/first',
+                                        'data.source=' + self.data_dir,
                                         answers=[(GRANT_QUESTION, b'y\n')])
         self.assertEqual(status, 0, (out, err))
         self.assertIn(('- mount: [%s]' % self.data_dir).encode(), out)
         self.assertNotIn(b'/var/lib/plugind-example', out)
+        self.assertNotIn(b'/srv/first', out)
         path = self.get_plugin(remote)
         self.assertFalse(self.plugin_prop(path, 'Enabled'))
         self.assertIn(('mount', [self.data_dir]),

@@ -620,7 +620,7 @@ class PullTests(PullTestCase):
         self.push_built('test/ex', 'v1', [pd_registry.make_layer(example_entries())],
                         config=example_config())
         data_dir = tempfile.mkdtemp(prefix='data-', dir=self.tmpdir)
-        settings = GLib.Variant('a{ss}', {'data': data_dir})
+        settings = GLib.Variant('a(ss)', [('data', data_dir)])
         # the config's own source is not what will be mounted
         e = self.pull_expect_error(ERR + 'PrivilegesMismatch', self.remote('test/ex', 'v1'),
                                    privileges=[('mount', '', ['/var/lib/plugind-example'])] +
@@ -636,9 +636,36 @@ class PullTests(PullTestCase):
         self.assertIn(('data', 'mount', data_dir),
                       [(s[0], s[1], s[3]) for s in self.plugin_prop(plugin, 'Settings')])
 
+    def test_privileges_of_repeated_settings(self):
+        # issue 10: GetPrivileges computes on the same ordered list Pull applies, so the consent
+        # covers exactly what is mounted: a source set twice is the last one in both
+        config = plugin_config(Mounts=[
+            {'Name': 'data', 'Description': 'host path to mount', 'Settable': ['source'],
+             'Source': '/srv', 'Destination': '/data', 'Type': 'bind', 'Options': ['rbind']}])
+        self.push_plugin('test/twice', 'v1', config=config)
+        first = tempfile.mkdtemp(prefix='first-', dir=self.tmpdir)
+        last = tempfile.mkdtemp(prefix='last-', dir=self.tmpdir)
+        settings = [('data', first), ('data.source', last)]
+        remote = self.remote('test/twice', 'v1')
+        privs, _ = self.get_privileges(remote, self.auth_options(settings=settings))
+        self.assertEqual(privs_list(privs), [('mount', 'host path to mount', [last])])
+        # consent to the first one is not consent to what Pull applies
+        e = self.pull_expect_error(ERR + 'PrivilegesMismatch', remote,
+                                   privileges=[('mount', '', [first])],
+                                   options=self.auth_options(settings=settings))
+        self.assertIn(last, e.message)
+        plugin, _ = self.pull_ok(remote, privileges=privs_list(privs),
+                                 options=self.auth_options(settings=settings))
+        self.assertEqual(privs_list(self.plugin_prop(plugin, 'Privileges')), privs_list(privs))
+        self.assertIn(('data', 'mount', last),
+                      [(s[0], s[1], s[3]) for s in self.plugin_prop(plugin, 'Settings')])
+        # and in the other order, the other one
+        privs, _ = self.get_privileges(remote, self.auth_options(settings=settings[::-1]))
+        self.assertEqual(privs_list(privs), [('mount', 'host path to mount', [first])])
+
     def test_settings_with_unknown_key(self):
         self.push_plugin('test/set', 'v1')
-        settings = GLib.Variant('a{ss}', {'NOPE': 'x'})
+        settings = GLib.Variant('a(ss)', [('NOPE', 'x')])
         self.pull_refused((ERR + 'InvalidArgs', 'org.freedesktop.DBus.Error.InvalidArgs'),
                           self.remote('test/set', 'v1'),
                           options=dict(self.auth_options(), settings=settings))
@@ -652,7 +679,7 @@ class PullTests(PullTestCase):
                         config=example_config())
         data_dir = tempfile.mkdtemp(prefix='data-', dir=self.tmpdir)
         options = dict(self.auth_options(), enable=GLib.Variant('b', True),
-                       settings=GLib.Variant('a{ss}', {'data': data_dir, 'DEBUG': '1'}))
+                       settings=GLib.Variant('a(ss)', [('data', data_dir), ('DEBUG', '1')]))
         job = self.pull(self.remote('test/ex', 'v1'), 'test/ex',
                         [('mount', '', [data_dir])] + EXAMPLE_CAPABILITIES, options)
         results = self.wait_job(job)

@@ -236,6 +236,53 @@ class UpgradeTests(UpgradePushTestCase):
         # A was never set: it follows the new default; K keeps the user's value
         self.assertEqual(self.plugin_env(plugin), ['A=2', 'K=mine'])
 
+    def test_value_set_to_the_old_default_stays_the_users(self):
+        # issue 10: a value set equal to the old default used to take the new default, since
+        # "set" was decided by comparing with the old default. Set, Pull's and Upgrade's
+        # settings option all count, and the record keeps it through daemon restarts.
+        def version(n):
+            return env_config(('A', 'a%d' % n), ('K', 'k%d' % n), ('M', 'm%d' % n),
+                              ('P', 'p%d' % n))
+        self.push_plugin('test/mine', 'v1', config=version(1))
+        plugin, _ = self.pull_ok(self.remote('test/mine', 'v1'),
+                                 options=self.auth_options(settings=[('P', 'p1')]))
+        self.set_settings(plugin, [('K', 'k1')])
+        self.assertEqual(self.plugin_env(plugin), ['A=a1', 'K=k1', 'M=m1', 'P=p1'])
+        self.assertEqual(self.record(plugin)['user-set'], ['env:P', 'env:K'])
+        self.restart_daemon()
+        self.push_plugin('test/mine', 'v2', config=version(2))
+        self.upgrade_ok(plugin, self.remote('test/mine', 'v2'),
+                        options=opts(settings=[('M', 'm2')]))
+        # A was never set: the new default; K and P keep the user's values; M was set (to the
+        # new default) by the upgrade itself
+        self.assertEqual(self.plugin_env(plugin), ['A=a2', 'K=k1', 'M=m2', 'P=p1'])
+        self.assertEqual(sorted(self.record(plugin)['user-set']), ['env:K', 'env:M', 'env:P'])
+        self.restart_daemon()
+        self.push_plugin('test/mine', 'v3', config=version(3))
+        self.upgrade_ok(plugin, self.remote('test/mine', 'v3'))
+        self.assertEqual(self.plugin_env(plugin), ['A=a3', 'K=k1', 'M=m2', 'P=p1'])
+
+    def test_record_without_user_set_falls_back_to_comparing(self):
+        # a record written before plugind kept "user-set": what differs from the defaults
+        # counts as set, as before; from its next save on, the record has the list
+        self.push_plugin('test/old', 'v1', config=env_config(('A', 'a1'), ('K', 'k1')))
+        plugin, _ = self.pull_ok(self.remote('test/old', 'v1'))
+        self.set_settings(plugin, [('K', 'mine'), ('A', 'a1')])
+        path = os.path.join(self.plugin_dir(self.plugin_prop(plugin, 'Id')), 'plugin.json')
+        self.wait_all_jobs()
+        self.stop_daemon()
+        with open(path) as f:
+            rec = json.load(f)
+        self.assertEqual(rec.pop('user-set'), ['env:K', 'env:A'])
+        with open(path, 'w') as f:
+            json.dump(rec, f, indent=2)
+        self.start_daemon()
+        self.push_plugin('test/old', 'v2', config=env_config(('A', 'a2'), ('K', 'k2')))
+        self.upgrade_ok(plugin, self.remote('test/old', 'v2'))
+        # A equal to the old default cannot be told from a default any more
+        self.assertEqual(self.plugin_env(plugin), ['A=a2', 'K=mine'])
+        self.assertEqual(self.record(plugin)['user-set'], ['env:K'])
+
     def test_upgrade_empty_remote_uses_reference(self):
         plugin, res1 = self.pull_v1('test/same', 'latest')
         reference = self.plugin_prop(plugin, 'Reference')

@@ -13,7 +13,7 @@ from gi.repository import Gio, GLib
 
 from pd_testcase import (BUILDDIR, BUS_NAME, DENIED, ERR, JOB_IFACE, PLUGIN_IFACE, PROPS_IFACE,
                          ROOT_PATH, TIMEOUT_MULT, DBusError, PlugindTestCase, main, make_context,
-                         opts, plugin_config)
+                         opts, plugin_config, settings_pairs)
 from registry_testcase import RegistryTestCase
 
 READ_SETTINGS = 'org.plugind.plugind1.read-settings'
@@ -161,7 +161,7 @@ class PluginOutputTests(SecretsMixin, RegistryTestCase):
             Interface={'Types': ['docker.volumedriver/1.0'], 'Socket': 'runner.sock'},
             Args={'Name': 'args', 'Description': '', 'Settable': ['value'], 'Value': []})
         self.push_plugin('test/leaky', 'v1', config=config, files=files)
-        settings = GLib.Variant('a{ss}', {'DEBUG': SECRET_ENV, 'args': SECRET_ARG})
+        settings = GLib.Variant('a(ss)', [('DEBUG', SECRET_ENV), ('args', SECRET_ARG)])
         with self.nobody_listening(('Completed', 'failed')) as seen:
             job = self.pull(self.remote('test/leaky', 'v1'), 'test/leaky', (),
                             dict(self.auth_options(), enable=GLib.Variant('b', True),
@@ -215,8 +215,8 @@ class GrantTests(SecretsMixin, RegistryTestCase):
         self.push_plugin('test/granted', 'v1', config=SECRETS_CONFIG)
         self.push_plugin('test/granted', 'v2',
                          config=dict(SECRETS_CONFIG, Description='version 2'))
-        settings = GLib.Variant('a{ss}', {'DEBUG': SECRET_ENV,
-                                          'args': '--password ' + SECRET_ARG})
+        settings = GLib.Variant('a(ss)', [('DEBUG', SECRET_ENV),
+                                          ('args', '--password ' + SECRET_ARG)])
         self.path, _ = self.pull_ok(self.remote('test/granted', 'v1'), 'test/granted',
                                     [('mount', '', [MOUNT_SOURCE])],
                                     dict(self.auth_options(), settings=settings))
@@ -245,7 +245,7 @@ class GrantTests(SecretsMixin, RegistryTestCase):
     def upgrade_as_nobody(self, settings):
         args = "('%s', [('mount', '', ['%s'])], {'settings': <%s>})" % (
             self.remote('test/granted', 'v2'), MOUNT_SOURCE,
-            GLib.Variant('a{ss}', settings).print_(True))
+            GLib.Variant('a(ss)', settings_pairs(settings)).print_(True))
         return self.nobody_call(self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}', args,
                                 reply='(o)')
 
