@@ -217,7 +217,6 @@ test_rules_decisions (void)
 static void
 test_error_names (void)
 {
-  g_autoptr(PdAuth) auth = pd_auth_new ();
   g_autoptr(GError) error = NULL;
   g_autofree char *name = NULL;
 

@@ -329,8 +329,8 @@ wait_for_change (Fixture *fixture, guint from, const char *path, const char *pro
 static void
 sync_with_server (Fixture *fixture)
 {
-  g_autoptr(GVariant) value = get_property (fixture, PD_DBUS_MANAGER_PATH,
-                                            PD_DBUS_INTERFACE_MANAGER, "Version");
+  g_variant_unref (get_property (fixture, PD_DBUS_MANAGER_PATH, PD_DBUS_INTERFACE_MANAGER,
+                                 "Version"));
 }
 
 /* section: tests */

@@ -231,7 +231,7 @@ run_for_ms (guint ms)
 static void
 sync_with_server (Fixture *fixture)
 {
-  g_autoptr(GVariant) value = get_property (fixture, "State");
+  g_variant_unref (get_property (fixture, "State"));
 }
 
 static void

@@ -257,13 +257,15 @@ on_operation_completed (PdOperation *op, PdJob *self)
 static void
 on_operation_finished (PdOperation *op, PdJob *self)
 {
-  g_autoptr(PdJob) keep = g_object_ref (self);
   g_autoptr(GPtrArray) waiting = g_steal_pointer (&self->waiting);
 
+  /* a reply may drop the last other reference */
+  g_object_ref (self);
   self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; i < waiting->len; i++)
     pd_job_reply_wait (self, g_ptr_array_steal_index (waiting, i--));
   pd_job_start_linger (self);
+  g_object_unref (self);
 }
 
 void
