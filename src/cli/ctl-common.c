@@ -32,7 +32,8 @@ const char ctl_exit_status_help[] =
      "  1  failure\n"
      "  2  usage error\n"
      "  3  not authorized (denied, dismissed, or authentication needed with --no-ask-password)\n"
-     "  4  no such plugin");
+     "  4  no such plugin\n"
+     "  64 the template of inspect --format does not parse");
 
 void
 ctl_clear (Ctl *ctl)

@@ -14,6 +14,7 @@ enum {
   CTL_EXIT_USAGE = 2,
   CTL_EXIT_NOT_AUTHORIZED = 3,
   CTL_EXIT_NO_SUCH_PLUGIN = 4,
+  CTL_EXIT_TEMPLATE = 64,  /* docker's status for an inspect template that does not parse */
 };
 
 /* the connection to the daemon */

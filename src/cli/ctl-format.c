@@ -3,11 +3,14 @@
 
 #define G_LOG_DOMAIN "pluginctl"
 
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <glib/gi18n.h>
 
 #include "ctl-format.h"
+#include "ctl-template.h"
 #include "pd-error.h"
 #include "pd-json.h"
 #include "pd-plugin-config.h"
@@ -94,6 +97,22 @@ ctl_append_terminal_safe (GString *out, const char *data, gsize len, gboolean at
       p = g_utf8_next_char (p);
     }
   return (gsize) (p - data);
+}
+
+/* text with values from plugins (a template's output): on a terminal, what would drive it is
+ * escaped; a file or a pipe gets it as it is, as docker writes it */
+void
+ctl_print_untrusted (const char *text, gsize len)
+{
+  if (isatty (STDOUT_FILENO))
+    {
+      g_autoptr(GString) out = g_string_sized_new (len);
+
+      ctl_append_terminal_safe (out, text, len, TRUE);
+      fwrite (out->str, 1, out->len, stdout);
+    }
+  else
+    fwrite (text, 1, len, stdout);
 }
 
 static void
@@ -242,37 +261,226 @@ ctl_natural_compare (const char *a, const char *b)
   return len_a < len_b ? -1 : 1;
 }
 
-/* minimum cell width 10, padding 3, width in runes */
+/* Go's text/tabwriter with docker's settings (minimum width 10, padding 3, spaces, no
+ * flags). A cell ends with a tab (or \v); a column block is a run of adjacent lines that
+ * have a cell in that column, and every cell of a block is padded to the widest of them plus
+ * the padding; the last cell of a line is not a column. A form feed (written as a line feed)
+ * ends every block. Widths count characters. Go computes the blocks recursively, column by
+ * column; here each column is one pass over the lines, so that no text nests deeply. */
+#define CTL_TAB_MIN_WIDTH 10
+#define CTL_TAB_PADDING 3
+
+typedef struct {
+  gsize start;  /* offset of the cell's text */
+  gsize size;
+  gsize width;  /* characters */
+  gsize padded; /* the column width it is padded to, 0 for none */
+} TabCell;
+
+typedef struct {
+  GArray *cells;      /* TabCell, the last one not a column */
+  gboolean section;   /* a form feed follows: no block goes on to the next line */
+  gboolean last;      /* the text ended without a line feed */
+} TabLine;
+
+static void
+tab_line_clear (TabLine *line)
+{
+  g_clear_pointer (&line->cells, g_array_unref);
+}
+
+void
+ctl_tabwriter_format (GString *out, const char *text, gsize len)
+{
+  g_autoptr(GArray) lines = g_array_new (FALSE, TRUE, sizeof (TabLine));
+  TabLine *line;
+  gsize cell_start = 0;
+  gsize max_columns = 0;
+
+  g_array_set_clear_func (lines, (GDestroyNotify) tab_line_clear);
+  g_array_set_size (lines, 1);
+  line = &g_array_index (lines, TabLine, 0);
+  line->cells = g_array_new (FALSE, TRUE, sizeof (TabCell));
+  for (gsize i = 0; i <= len; i++)
+    {
+      char c = i < len ? text[i] : '\0';
+      TabCell cell;
+
+      if (i < len && c != '\t' && c != '\v' && c != '\n' && c != '\f')
+        continue;
+      cell.start = cell_start;
+      cell.size = i - cell_start;
+      cell.width = g_utf8_strlen (text + cell_start, cell.size);
+      cell.padded = 0;
+      /* at the end, an empty last cell is no cell */
+      if (i < len || cell.size > 0)
+        g_array_append_val (line->cells, cell);
+      cell_start = i + 1;
+      if (i == len)
+        line->last = TRUE;
+      if (i < len && (c == '\n' || c == '\f'))
+        {
+          line->section = c == '\f';
+          g_array_set_size (lines, lines->len + 1);
+          line = &g_array_index (lines, TabLine, lines->len - 1);
+          line->cells = g_array_new (FALSE, TRUE, sizeof (TabCell));
+        }
+    }
+  for (guint i = 0; i < lines->len; i++)
+    max_columns = MAX (max_columns, g_array_index (lines, TabLine, i).cells->len);
+
+  /* column by column: the blocks are the runs of lines with a cell there */
+  for (gsize column = 0; column + 1 < max_columns; column++)
+    {
+      guint first = 0;
+
+      while (first < lines->len)
+        {
+          guint end = first;
+          gsize width = CTL_TAB_MIN_WIDTH;
+
+          if (g_array_index (lines, TabLine, first).cells->len <= column + 1)
+            {
+              first++;
+              continue;
+            }
+          for (; end < lines->len; end++)
+            {
+              TabLine *l = &g_array_index (lines, TabLine, end);
+
+              if (l->cells->len <= column + 1)
+                break;
+              width = MAX (width, g_array_index (l->cells, TabCell, column).width +
+                                    CTL_TAB_PADDING);
+              if (l->section)
+                {
+                  end++;
+                  break;
+                }
+            }
+          for (guint k = first; k < end; k++)
+            g_array_index (g_array_index (lines, TabLine, k).cells, TabCell, column).padded =
+              width;
+          first = end;
+        }
+    }
+
+  for (guint i = 0; i < lines->len; i++)
+    {
+      TabLine *l = &g_array_index (lines, TabLine, i);
+
+      for (guint j = 0; j < l->cells->len; j++)
+        {
+          TabCell *cell = &g_array_index (l->cells, TabCell, j);
+
+          g_string_append_len (out, text + cell->start, cell->size);
+          for (gsize k = cell->width; k < cell->padded; k++)
+            g_string_append_c (out, ' ');
+        }
+      if (!l->last)
+        g_string_append_c (out, '\n');
+    }
+}
+
+/* rows of cells through the tabwriter, as docker prints its tables */
 void
 ctl_print_table (GPtrArray *rows, guint n_columns)
 {
-  g_autofree gsize *widths = g_new0 (gsize, n_columns);
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(GString) out = g_string_new (NULL);
 
   for (guint r = 0; r < rows->len; r++)
     {
       const char *const *cells = g_ptr_array_index (rows, r);
-
-      for (guint c = 0; c + 1 < n_columns; c++)
-        widths[c] = MAX (widths[c], (gsize) g_utf8_strlen (cells[c], -1));
-    }
-  for (guint r = 0; r < rows->len; r++)
-    {
-      const char *const *cells = g_ptr_array_index (rows, r);
-      g_autoptr(GString) line = g_string_new (NULL);
 
       for (guint c = 0; c < n_columns; c++)
         {
-          g_string_append (line, cells[c]);
-          if (c + 1 < n_columns)
-            {
-              gsize width = MAX (widths[c] + 3, 10);
-
-              for (gsize k = (gsize) g_utf8_strlen (cells[c], -1); k < width; k++)
-                g_string_append_c (line, ' ');
-            }
+          g_string_append (text, cells[c]);
+          g_string_append_c (text, c + 1 < n_columns ? '\t' : '\n');
         }
-      g_print ("%s\n", line->str);
     }
+  ctl_tabwriter_format (out, text->str, text->len);
+  g_print ("%s", out->str);
+}
+
+/* docker's raw format (cli/command/plugin/formatter.go) */
+#define CTL_RAW_FORMAT \
+  "plugin_id: {{.ID}}\\nname: {{.Name}}\\ndescription: {{.Description}}\\nenabled: {{.Enabled}}\\n"
+#define CTL_RAW_QUIET_FORMAT "plugin_id: {{.ID}}"
+
+/* docker's formatter for `plugin ls`: "table" before a template asks for a header and
+ * aligned columns; the two characters \t and \n stand for a tab and a line feed */
+CtlTemplate *
+ctl_parse_list_format (const char *format, gboolean quiet, gboolean *table, GError **error)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  const char *start, *end;
+
+  if (g_str_equal (format, "raw"))
+    format = quiet ? CTL_RAW_QUIET_FORMAT : CTL_RAW_FORMAT;
+  start = format;
+
+  *table = g_str_has_prefix (format, "table");
+  if (*table)
+    start += strlen ("table");
+  end = start + strlen (start);
+  while (*start == ' ')
+    start++;
+  while (end > start && end[-1] == ' ')
+    end--;
+  for (const char *p = start; p < end; p++)
+    {
+      if (p[0] == '\\' && p + 1 < end && (p[1] == 't' || p[1] == 'n'))
+        {
+          g_string_append_c (text, p[1] == 't' ? '\t' : '\n');
+          p++;
+        }
+      else
+        g_string_append_c (text, *p);
+    }
+  return ctl_template_parse (text->str, error);
+}
+
+gboolean
+ctl_format_list (CtlTemplate *tmpl, gboolean table, GPtrArray *rows, GString *out,
+                 GError **error)
+{
+  g_autoptr(GString) text = g_string_new (NULL);
+  g_autoptr(GString) body = g_string_new (NULL);
+  g_autoptr(JsonBuilder) builder = NULL;
+  g_autoptr(JsonNode) header = NULL;
+  static const char *const columns[][2] = {
+    { "Description", "DESCRIPTION" }, { "Enabled", "ENABLED" }, { "ID", "ID" },
+    { "Name", "NAME" }, { "PluginReference", "IMAGE" }, { "State", "STATE" },
+  };
+
+  for (guint i = 0; i < rows->len; i++)
+    {
+      if (!ctl_template_execute (tmpl, g_ptr_array_index (rows, i),
+                                 CTL_TEMPLATE_DATA_LIST_ROW, body, error))
+        return FALSE;
+      g_string_append_c (body, '\n');
+    }
+  if (!table)
+    {
+      g_string_append_len (out, body->str, body->len);
+      return TRUE;
+    }
+  builder = json_builder_new ();
+  json_builder_begin_object (builder);
+  for (gsize i = 0; i < G_N_ELEMENTS (columns); i++)
+    {
+      json_builder_set_member_name (builder, columns[i][0]);
+      json_builder_add_string_value (builder, columns[i][1]);
+    }
+  json_builder_end_object (builder);
+  header = json_builder_get_root (builder);
+  /* like docker, a header the template fails on is printed as far as it got */
+  ctl_template_execute (tmpl, header, CTL_TEMPLATE_DATA_LIST_HEADER, text, NULL);
+  g_string_append_c (text, '\n');
+  g_string_append_len (text, body->str, body->len);
+  ctl_tabwriter_format (out, text->str, text->len);
+  return TRUE;
 }
 
 /* JSON */

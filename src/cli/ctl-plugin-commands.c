@@ -17,6 +17,7 @@
 #include "ctl-context.h"
 #include "ctl-follow.h"
 #include "ctl-format.h"
+#include "ctl-template.h"
 #include "pd-error.h"
 #include "pd-fs-util.h"
 #include "pd-json.h"
@@ -165,7 +166,8 @@ static const GOptionEntry list_entries[] = {
   { "filter", 'f', 0, G_OPTION_ARG_STRING_ARRAY, &opt_filters,
     N_("Filter output: enabled=true|false, capability=NAME (repeatable)"), N_("KEY=VALUE") },
   { "format", 0, 0, G_OPTION_ARG_STRING, &opt_format,
-    N_("Output format: “table” (the default) or “json” (one object per line)"), N_("FORMAT") },
+    N_("Output format: “table” (the default), “json” (one object per line), “raw”, or a Go "
+       "template (“table ” before it adds a header)"), N_("FORMAT") },
   { NULL }
 };
 
@@ -355,37 +357,62 @@ fill_descriptions (Ctl *ctl, GPtrArray *rows, GHashTable *descriptions)
     }
 }
 
+/* a row as docker's template sees it, plus State */
+static JsonNode *
+row_to_json (ListRow *row, gboolean trunc)
+{
+  g_autofree char *id = trunc ? ctl_truncate_id (row->id) : g_strdup (row->id);
+  g_autofree char *description = ctl_format_description (row->description, trunc);
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+
+  /* the keys in Go's sorted map order, as docker's {{json .}} writes them */
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "Description");
+  json_builder_add_string_value (builder, description);
+  json_builder_set_member_name (builder, "Enabled");
+  json_builder_add_boolean_value (builder, row->enabled);
+  json_builder_set_member_name (builder, "ID");
+  json_builder_add_string_value (builder, id);
+  json_builder_set_member_name (builder, "Name");
+  json_builder_add_string_value (builder, row->name);
+  json_builder_set_member_name (builder, "PluginReference");
+  json_builder_add_string_value (builder, row->reference);
+  /* not in Docker's output: whether the plugin runs now, not only whether it should */
+  json_builder_set_member_name (builder, "State");
+  json_builder_add_string_value (builder, row->state);
+  json_builder_end_object (builder);
+  return json_builder_get_root (builder);
+}
+
 /* one object per line */
 static void
 print_rows_json (GPtrArray *rows, gboolean trunc)
 {
   for (guint i = 0; i < rows->len; i++)
     {
-      ListRow *row = g_ptr_array_index (rows, i);
-      g_autofree char *id = trunc ? ctl_truncate_id (row->id) : g_strdup (row->id);
-      g_autofree char *description = ctl_format_description (row->description, trunc);
-      g_autoptr(JsonBuilder) builder = json_builder_new ();
-      g_autoptr(JsonNode) node = NULL;
+      g_autoptr(JsonNode) node = row_to_json (g_ptr_array_index (rows, i), trunc);
 
-      /* the keys in Go's sorted map order, as docker's {{json .}} writes them */
-      json_builder_begin_object (builder);
-      json_builder_set_member_name (builder, "Description");
-      json_builder_add_string_value (builder, description);
-      json_builder_set_member_name (builder, "Enabled");
-      json_builder_add_boolean_value (builder, row->enabled);
-      json_builder_set_member_name (builder, "ID");
-      json_builder_add_string_value (builder, id);
-      json_builder_set_member_name (builder, "Name");
-      json_builder_add_string_value (builder, row->name);
-      json_builder_set_member_name (builder, "PluginReference");
-      json_builder_add_string_value (builder, row->reference);
-      /* not in Docker's output: whether the plugin runs now, not only whether it should */
-      json_builder_set_member_name (builder, "State");
-      json_builder_add_string_value (builder, row->state);
-      json_builder_end_object (builder);
-      node = json_builder_get_root (builder);
       ctl_print_json_line (node);
     }
+}
+
+/* each row through @tmpl, docker's way */
+static int
+print_rows_template (CtlTemplate *tmpl, gboolean table, GPtrArray *rows, gboolean trunc)
+{
+  g_autoptr(GPtrArray) nodes = g_ptr_array_new_with_free_func ((GDestroyNotify) json_node_unref);
+  g_autoptr(GString) out = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+
+  for (guint i = 0; i < rows->len; i++)
+    g_ptr_array_add (nodes, row_to_json (g_ptr_array_index (rows, i), trunc));
+  if (!ctl_format_list (tmpl, table, nodes, out, &error))
+    {
+      g_prefix_error (&error, _("template parsing error: "));
+      return ctl_report_error (error);
+    }
+  ctl_print_untrusted (out->str, out->len);
+  return CTL_EXIT_OK;
 }
 
 static void
@@ -431,18 +458,33 @@ ctl_cmd_list (int argc, char **argv)
   g_autoptr(GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
   g_autoptr(GHashTable) descriptions = NULL;
   g_autoptr(GVariant) base_filters = NULL;
+  g_autoptr(CtlTemplate) tmpl = NULL;
   GVariantBuilder filters;
+  const char *format;
   gboolean json = FALSE;
+  gboolean quiet = FALSE;
+  gboolean table = FALSE;
   gboolean trunc;
   int status;
 
   status = ctl_parse (&list_usage, &argc, &argv);
   if (status >= 0)
     return status;
-  if (opt_format != NULL && g_str_equal (opt_format, "json"))
+  /* docker's choices: -q changes the table and raw formats, a template is used as given */
+  format = opt_format != NULL && opt_format[0] != '\0' ? opt_format : "table";
+  if (g_str_equal (format, "json"))
     json = TRUE;
-  else if (opt_format != NULL && !g_str_equal (opt_format, "table") && opt_format[0] != '\0')
-    return ctl_usage_error ("ls", _("unsupported format: use “table” or “json”"));
+  else if (g_str_equal (format, "table"))
+    quiet = opt_quiet;
+  else
+    {
+      tmpl = ctl_parse_list_format (format, opt_quiet, &table, &error);
+      if (tmpl == NULL)
+        {
+          g_prefix_error (&error, _("template parsing error: "));
+          return ctl_report_error (error);
+        }
+    }
   if (!parse_filters (&filters, capabilities, &error))
     {
       g_variant_builder_clear (&filters);
@@ -471,7 +513,7 @@ ctl_cmd_list (int argc, char **argv)
     }
   g_ptr_array_sort (rows, list_row_compare);
 
-  if (opt_quiet)
+  if (quiet)
     {
       for (guint i = 0; i < rows->len; i++)
         {
@@ -490,6 +532,8 @@ ctl_cmd_list (int argc, char **argv)
         return ctl_report_error (error);
     }
   fill_descriptions (&ctl, rows, descriptions);
+  if (tmpl != NULL)
+    return print_rows_template (tmpl, table, rows, trunc);
   if (json)
     print_rows_json (rows, trunc);
   else
@@ -500,11 +544,14 @@ ctl_cmd_list (int argc, char **argv)
 /* inspect */
 
 static gboolean opt_show_values;
+static char *opt_inspect_format;
 
 static const GOptionEntry inspect_entries[] = {
   { "show-values", 0, 0, G_OPTION_ARG_NONE, &opt_show_values,
     N_("Show the values of environment variables and arguments, which may contain passwords "
        "(may ask for authentication)"), NULL },
+  { "format", 'f', 0, G_OPTION_ARG_STRING, &opt_inspect_format,
+    N_("Format the output using the given Go template"), N_("TEMPLATE") },
   { NULL }
 };
 
@@ -572,12 +619,25 @@ ctl_cmd_inspect (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autoptr(GString) out = g_string_new ("[");
   g_autoptr(GPtrArray) errors = g_ptr_array_new_with_free_func ((GDestroyNotify) g_error_free);
+  g_autoptr(CtlTemplate) tmpl = NULL;
   guint n_found = 0;
   int status;
 
   status = ctl_parse (&inspect_usage, &argc, &argv);
   if (status >= 0)
     return status;
+  /* docker parses the template first, and exits with 64 when it cannot */
+  if (opt_inspect_format != NULL && opt_inspect_format[0] != '\0')
+    {
+      tmpl = ctl_template_parse (opt_inspect_format, &error);
+      if (tmpl == NULL)
+        {
+          g_prefix_error (&error, _("template parsing error: "));
+          ctl_report_error (error);
+          return CTL_EXIT_TEMPLATE;
+        }
+      g_string_truncate (out, 0);
+    }
 
   if (!ctl_connect (&ctl, &error))
     return ctl_report_error (error);
@@ -596,12 +656,12 @@ ctl_cmd_inspect (int argc, char **argv)
           g_ptr_array_add (errors, local_error);
           continue;
         }
-      /* only valid JSON gets re-indented; the values go into the parsed tree */
-      if (opt_show_values)
+      /* only valid JSON gets re-indented; the values and templates go into the parsed tree */
+      if (opt_show_values || tmpl != NULL)
         root = pd_json_parse (json, strlen (json), CTL_MAX_DBUS_MESSAGE_SIZE, &local_error);
-      if (opt_show_values ? root == NULL
-                          : !pd_json_check (json, strlen (json), CTL_MAX_DBUS_MESSAGE_SIZE,
-                                            &local_error))
+      if (opt_show_values || tmpl != NULL
+            ? root == NULL
+            : !pd_json_check (json, strlen (json), CTL_MAX_DBUS_MESSAGE_SIZE, &local_error))
         {
           g_prefix_error (&local_error, "%s: ", argv[i]);
           g_ptr_array_add (errors, local_error);
@@ -619,15 +679,37 @@ ctl_cmd_inspect (int argc, char **argv)
           g_free (json);
           json = g_steal_pointer (&shown);
         }
+      if (tmpl != NULL)
+        {
+          /* a line per plugin; one the template fails on prints nothing */
+          if (!ctl_template_execute (tmpl, root, CTL_TEMPLATE_DATA_PLUGIN, out, &local_error))
+            {
+              g_prefix_error (&local_error, _("template parsing error: "));
+              g_ptr_array_add (errors, local_error);
+              continue;
+            }
+          g_string_append_c (out, '\n');
+          continue;
+        }
       if (n_found++ > 0)
         g_string_append_c (out, ',');
       ctl_append_indent (out, 1);
       ctl_append_json_indented (out, json, 1);
     }
-  if (n_found > 0)
-    g_string_append_c (out, '\n');
-  g_string_append (out, "]\n");
-  g_print ("%s", out->str);
+  if (tmpl != NULL)
+    {
+      /* docker writes one empty line when nothing else */
+      if (out->len == 0)
+        g_string_append_c (out, '\n');
+      ctl_print_untrusted (out->str, out->len);
+    }
+  else
+    {
+      if (n_found > 0)
+        g_string_append_c (out, '\n');
+      g_string_append (out, "]\n");
+      g_print ("%s", out->str);
+    }
 
   status = CTL_EXIT_OK;
   for (guint i = 0; i < errors->len; i++)

@@ -368,9 +368,9 @@ pd_json_parse (const char *data, gsize len, gsize max_size, GError **error)
 
 /* section: writing as Go does */
 
-/* Go's string escaping (encoding/json with HTML escaping on, as json.Marshal does) */
-static void
-go_json_append_string (GString *out, const char *s)
+/* Go's string escaping (encoding/json; json.Marshal escapes HTML, an Encoder may not) */
+void
+pd_json_append_go_string (GString *out, const char *s, gboolean escape_html)
 {
   static const char hex[] = "0123456789abcdef";
 
@@ -391,7 +391,10 @@ go_json_append_string (GString *out, const char *s)
         case '<':
         case '>':
         case '&':
-          g_string_append_printf (out, "\\u00%c%c", hex[c >> 4], hex[c & 0xf]);
+          if (escape_html)
+            g_string_append_printf (out, "\\u00%c%c", hex[c >> 4], hex[c & 0xf]);
+          else
+            g_string_append_c (out, (char) c);
           break;
         case 0x2028:
           g_string_append (out, "\\u2028");
@@ -429,7 +432,7 @@ go_json_append_node (GString *out, JsonNode *node)
             if (!first)
               g_string_append_c (out, ',');
             first = FALSE;
-            go_json_append_string (out, name);
+            pd_json_append_go_string (out, name, TRUE);
             g_string_append_c (out, ':');
             go_json_append_node (out, member);
           }
@@ -454,7 +457,7 @@ go_json_append_node (GString *out, JsonNode *node)
       switch (json_node_get_value_type (node))
         {
         case G_TYPE_STRING:
-          go_json_append_string (out, json_node_get_string (node));
+          pd_json_append_go_string (out, json_node_get_string (node), TRUE);
           break;
         case G_TYPE_BOOLEAN:
           g_string_append (out, json_node_get_boolean (node) ? "true" : "false");

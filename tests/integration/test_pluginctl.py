@@ -24,6 +24,8 @@ from pd_testcase import (BUILDDIR, ERR, EXAMPLE_CONTEXT, EXIT_FAILURE, EXIT_NO_S
                          plugin_call, plugin_config)
 
 EXAMPLE = os.path.join(BUILDDIR, 'example', 'plugind-example')
+# docker's status for an inspect template that does not parse
+EXIT_TEMPLATE = 64
 PRIV_PROMPT = ('Plugin "test/priv" is requesting the following privileges:\n'
                ' - network: [host]\n'
                ' - capabilities: [CAP_SYS_ADMIN CAP_NET_ADMIN]\n'
@@ -86,6 +88,32 @@ class PluginctlTestCase(PlugindTestCase):
         self.assertEqual(p.returncode, 0, 'pluginctl %s failed (%d): %s' %
                          (' '.join(args), p.returncode, p.stderr.decode()))
         return p.stdout.decode()
+
+    def ctl_terminal(self, *args):
+        """Runs pluginctl with its standard output on a terminal; returns the process and the
+        bytes the terminal got."""
+        master, slave = os.openpty()
+        try:
+            tty.setraw(slave)
+            env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address, LC_ALL='C.UTF-8')
+            p = subprocess.run([PLUGINCTL] + list(args), env=env, stdout=slave,
+                               stderr=subprocess.PIPE, timeout=60 * TIMEOUT_MULT)
+            os.close(slave)
+            slave = -1
+            shown = b''
+            while True:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: the terminal's other end is closed
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+        finally:
+            os.close(master)
+            if slave >= 0:
+                os.close(slave)
+        return p, shown
 
     def ctl_fail(self, status, *args, **kw):
         p = self.ctl(*args, **kw)
@@ -428,7 +456,43 @@ class ListTests(PluginctlTestCase):
                 self.ctl_ok('ls', '--format', 'json', '--no-trunc').splitlines()]
         self.assertEqual(full[1]['ID'], ids['test/p9'])
         self.assertEqual(full[1]['Description'], LONG_DESCRIPTION.replace('\r\n', ''))
-        self.ctl_fail(EXIT_USAGE, 'ls', '--format', '{{.ID}}')
+
+    def test_format_template(self):
+        ids = self.create_three()
+        names = ['test/net:latest', 'test/p9:latest', 'test/p10:latest']
+        self.assertEqual(self.ctl_ok('ls', '--format', '{{.Name}}').splitlines(), names)
+        # "table" adds docker's header and aligns the columns; \t in the text is a tab
+        out = self.ctl_ok('ls', '--no-trunc', '--format', 'table {{.ID}}\\t{{.Name}}\t{{.State}}')
+        rows = [['ID', 'NAME', 'STATE']] + [[ids[n.split(':')[0]], n, 'disabled'] for n in names]
+        widths = [max(10, max(len(r[c]) for r in rows) + 3) for c in range(2)]
+        self.assertEqual(out.splitlines(),
+                         [''.join(r[c].ljust(widths[c]) for c in range(2)) + r[2] for r in rows])
+        # {{json .}} is --format json, and a template wins over -q, as in docker
+        self.assertEqual(self.ctl_ok('ls', '--format', '{{json .}}'),
+                         self.ctl_ok('ls', '--format', 'json'))
+        self.assertEqual(self.ctl_ok('ls', '-q', '--format', '{{.Enabled}}'), 'false\n' * 3)
+        self.assertEqual(self.ctl_ok('ls', '-q', '--format', 'raw').splitlines(),
+                         ['plugin_id: ' + ids[n.split(':')[0]][:12] for n in names])
+        self.assertEqual(self.ctl_ok('ls', '--format', 'raw', '-f', 'capability=networkdriver'),
+                         'plugin_id: %s\nname: test/net:latest\ndescription: network\n'
+                         'enabled: false\n\n' % ids['test/net'][:12])
+        # errors: status 1 (docker's for ls), nothing on standard output
+        for fmt, message in (
+                ('{{.Nope}}', 'Error: template parsing error: template: :1:2: executing "" at '
+                              '<.Nope>: can\'t evaluate field Nope in type *plugin.pluginContext\n'),
+                ('{{nope}}', 'Error: template parsing error: template: :1: function "nope" not '
+                             'defined\n'),
+                ('{{block "b" .}}{{end}}', 'Error: template parsing error: template: :1:2: '
+                                          '{{block}} is not supported by pluginctl\n')):
+            out, err = self.ctl_fail(EXIT_FAILURE, 'ls', '--format', fmt)
+            self.assertEqual((out, err), ('', message))
+
+    def test_format_template_empty(self):
+        # no plugin: a table has its header, docker's raw format prints nothing
+        self.assertEqual(self.ctl_ok('ls', '--format', 'table {{.Name}}\t{{.PluginReference}}'),
+                         'NAME      IMAGE\n')
+        self.assertEqual(self.ctl_ok('ls', '--format', 'raw'), '')
+        self.assertEqual(self.ctl_ok('ls', '--format', 'yaml'), '')
 
     def test_hostile_description(self):
         # descriptions are free text: every output escapes what a terminal would act on
@@ -451,6 +515,18 @@ class ListTests(PluginctlTestCase):
         self.assertEqual(p.returncode, 0, p.stderr)
         no_controls(self, p.stdout, 'inspect')
         self.assertEqual(json.loads(p.stdout)[0]['Config']['Description'], description)
+        # a template prints values as they are, as docker does, to a file or a pipe; a terminal
+        # gets what would drive it escaped, as logs does
+        for args in (('inspect', '-f', '{{.Config.Description}}', 'test/evil'),
+                     ('ls', '--no-trunc', '--format', '{{.Description}}')):
+            expected = (description if args[0] == 'inspect' else description.replace('\r', ''))
+            p = self.ctl(*args)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(p.stdout, expected.encode() + b'\n')
+            p, shown = self.ctl_terminal(*args)
+            self.assertEqual(p.returncode, 0, p.stderr)
+            self.assertEqual(shown, terminal_safe(expected.encode() + b'\n'))
+            no_controls(self, shown, ' '.join(args) + ' on a terminal')
 
 
 class InspectSetRemoveTests(PluginctlTestCase):
@@ -474,6 +550,59 @@ class InspectSetRemoveTests(PluginctlTestCase):
         self.assertNotIn('GDBus.Error', err)
         out, _ = self.ctl_fail(EXIT_NO_SUCH_PLUGIN, 'inspect', 'test/nope')
         self.assertEqual(out, '[]\n')
+
+    def test_inspect_format(self):
+        config = bind_config('/srv')
+        config['Description'] = 'second <&> "quoted" \u00fcn\u00efcode'
+        self.ctl_ok('create', 'test/one', self.context_file(make_context(), 'a.tar'))
+        self.ctl_ok('create', '--grant-all-permissions', 'test/two',
+                    self.context_file(make_context(config), 'b.tar'))
+        one = self.inspect(self.get_plugin('test/one'))
+        two = self.inspect(self.get_plugin('test/two'))
+        self.assertEqual(self.ctl_ok('inspect', '-f', '{{.Name}}', 'test/one'), 'test/one:latest\n')
+        # a line per plugin; Go's names (.ID) and the JSON's (.Id) both work, as in docker, but
+        # not in one template (docker tries the typed values, then the maps)
+        self.assertEqual(self.ctl_ok('inspect', '--format', '{{.ID}} {{.Enabled}}',
+                                     'test/one', 'test/two'),
+                         '%s false\n%s false\n' % (one['Id'], two['Id']))
+        self.assertEqual(self.ctl_ok('inspect', '--format', '{{.Id}}', 'test/two'),
+                         two['Id'] + '\n')
+        # the daemon's JSON fits Docker's types: structs print as {…} (maps would print map[…])
+        self.assertEqual(self.ctl_ok(
+            'inspect', '-f', '{{.Config.User}}|{{.Config.Rootfs.Type}}|{{.Config.Interface.Types}}|'
+            '{{range .Config.Interface.Types}}{{.Capability}}{{end}}|{{.Settings.Mounts}}|'
+            '{{.Config.Args}}', 'test/two'),
+            '{0 0}|layers|[docker.volumedriver/1.0]|volumedriver|'
+            '[{ /data data [rbind] [source] /srv bind}]|{extra arguments args [value] [--foo]}\n')
+        # values as they are; docker's json function does not escape HTML
+        self.assertEqual(self.ctl_ok('inspect', '-f', '{{.Config.Description}}|'
+                                     '{{json .Config.Description}}', 'test/two'),
+                         'second <&> "quoted" \u00fcn\u00efcode|'
+                         '"second <&> \\"quoted\\" \u00fcn\u00efcode"\n')
+        self.assertEqual(json.loads(self.ctl_ok('inspect', '-f', '{{json .}}', 'test/two')), two)
+        self.assertEqual(json.loads(self.ctl_ok('inspect', '-f', '{{json .Settings}}', 'test/one')),
+                         one['Settings'])
+        # a template that does not parse: docker's status 64, nothing printed
+        for fmt, message in (('{{.Name', 'template: :1: unclosed action'),
+                             ('{{define "x"}}{{end}}',
+                              'template: :1:2: {{define}} is not supported by pluginctl')):
+            out, err = self.ctl_fail(EXIT_TEMPLATE, 'inspect', '-f', fmt, 'test/one')
+            self.assertEqual((out, err), ('', 'Error: template parsing error: %s\n' % message))
+        # one that fails on a plugin: status 1, an error for each; docker prints an empty line
+        out, err = self.ctl_fail(EXIT_FAILURE, 'inspect', '-f', '{{.Nope}}', 'test/one', 'test/two')
+        self.assertEqual(out, '\n')
+        self.assertEqual(err, 'Error: template parsing error: template: :1:2: executing "" at '
+                              '<.Nope>: map has no entry for key "Nope"\n' * 2)
+        out, err = self.ctl_fail(EXIT_NO_SUCH_PLUGIN, 'inspect', '-f', '{{.Name}}', 'test/nope',
+                                 'test/two')
+        self.assertEqual(out, 'test/two:latest\n')
+        # the values: root sees them, anyone else the daemon's <hidden>
+        self.ctl_ok('set', 'test/one', 'DEBUG=pa55')
+        self.assertEqual(self.ctl_ok('inspect', '--show-values', '-f', '{{.Settings.Env}}',
+                                     'test/one'), '[DEBUG=pa55]\n')
+        p = self.ctl('inspect', '-f', '{{.Settings.Env}} {{.Settings.Args}}', 'test/one',
+                     nobody=True)
+        self.assertEqual((p.returncode, p.stdout), (0, b'[DEBUG=<hidden>] [<hidden>]\n'))
 
     def test_inspect_show_values(self):
         self.ctl_ok('create', 'test/values', self.context_file(make_context()))
@@ -580,7 +709,7 @@ class InspectSetRemoveTests(PluginctlTestCase):
     def test_usage_errors(self):
         for args in ((), ('frobnicate',), ('--bogus',), ('ls', '--bogus'), ('ls', 'extra'),
                      ('create',), ('create', 'only-name'), ('create', 'a', 'b', 'c'),
-                     ('inspect',), ('set', 'x'), ('rm',), ('ls', '--format', 'yaml'),
+                     ('inspect',), ('set', 'x'), ('rm',), ('inspect', '-f'),
                      ('enable',), ('enable', 'a', 'b'), ('enable', '--timeout', 'x', 'a'),
                      ('enable', '--timeout', '-1', 'a'), ('enable', '--activation-timeout', '0', 'a'),
                      ('enable', '--bogus', 'a'), ('disable',), ('disable', 'a', 'b'),
@@ -810,29 +939,8 @@ class RunTests(PluginctlTestCase):
         raw = self.ctl('logs', '--tail', 'all', self.NAME).stdout
         self.assertIn(b'/evil' + HOSTILE_TARGET, raw)
         # the log as a terminal gets it: controls other than \n and \t escaped
-        master, slave = os.openpty()
-        try:
-            tty.setraw(slave)
-            env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.bus.address, LC_ALL='C.UTF-8')
-            p = subprocess.run([PLUGINCTL, 'logs', '--tail', 'all', self.NAME], env=env,
-                               stdout=slave, stderr=subprocess.PIPE,
-                               timeout=60 * TIMEOUT_MULT)
-            os.close(slave)
-            slave = -1
-            self.assertEqual(p.returncode, 0, p.stderr)
-            shown = b''
-            while True:
-                try:
-                    chunk = os.read(master, 65536)
-                except OSError:  # EIO: the terminal's other end is closed
-                    break
-                if not chunk:
-                    break
-                shown += chunk
-        finally:
-            os.close(master)
-            if slave >= 0:
-                os.close(slave)
+        p, shown = self.ctl_terminal('logs', '--tail', 'all', self.NAME)
+        self.assertEqual(p.returncode, 0, p.stderr)
         self.assertEqual(shown, terminal_safe(raw))
         self.assertIn(b'VolumeDriver.List', shown)
         self.assertIn(b'/evil\\x1b[31m\\x07\\x9b\\x7f\\xff\xc3\xa9\\x0d\tend', shown)
