@@ -626,6 +626,8 @@ static const Case more_cases[] = {
   { "{{\"a\".Name}}", NULL, "template: :1: unexpected . after term \"\\\"a\\\"\"", PARSE },
   { "{{.Name:}}", NULL, "template: :1: expected :=", PARSE },
   { "{{.Na#me}}", NULL, "template: :1: bad character U+0023 '#'", PARSE },
+  /* found by fuzz-template: a field ended by a bad character */
+  { "{{.Config.User\".\" | len}}", NULL, "template: :1: bad character U+0022 '\"'", PARSE },
   { "{{1x}}", NULL, "template: :1: bad number syntax: \"1x\"", PARSE },
   { "{{'ab'}}", NULL, "template: :1: malformed character constant: 'ab'", PARSE },
   { "{{\"\\q\"}}", NULL, "template: :1: invalid syntax", PARSE },

@@ -290,9 +290,9 @@ bad_character (Parser *p, gsize pos)
                (int) (g_utf8_next_char (c) - c), c);
 }
 
-/* the next token of an action; sets p->error on a bad one (returned as TOK_EOF) */
+/* the next token of an action, or sets p->error */
 static Token
-next_token (Parser *p)
+scan_token (Parser *p)
 {
   Token tok = { TOK_EOF, p->pos, p->pos, FALSE, FALSE };
   gsize pos = p->pos;
@@ -428,6 +428,20 @@ next_token (Parser *p)
 }
 
 /* Go's %q of ASCII text, enough for the messages here */
+/* the next token of an action; a bad one sets p->error and is returned as TOK_EOF */
+static Token
+next_token (Parser *p)
+{
+  Token tok = scan_token (p);
+
+  if (p->error != NULL)
+    {
+      tok.type = TOK_EOF;
+      tok.end = tok.pos;
+    }
+  return tok;
+}
+
 static char *
 go_quote (const char *text, gsize len)
 {
