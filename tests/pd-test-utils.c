@@ -11,6 +11,7 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <gio/gunixsocketaddress.h>
 #include <glib/gstdio.h>
 
 #include "pd-archive.h"
@@ -696,13 +697,13 @@ server_thread (gpointer user_data)
     }
 }
 
-PdTestServer *
-pd_test_server_new (PdTestServerFunc func, gpointer user_data)
+static PdTestServer *
+server_start (GSocket *listener, PdTestServerFunc func, gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
   PdTestServer *server = g_new0 (PdTestServer, 1);
 
-  server->listener = pd_test_bound_loopback_socket (&server->port);
+  server->listener = listener;
   g_assert_true (g_socket_listen (server->listener, &error));
   g_assert_no_error (error);
   server->cancellable = g_cancellable_new ();
@@ -710,6 +711,31 @@ pd_test_server_new (PdTestServerFunc func, gpointer user_data)
   server->user_data = user_data;
   server->thread = g_thread_new ("test-server", server_thread, server);
   return server;
+}
+
+PdTestServer *
+pd_test_server_new (PdTestServerFunc func, gpointer user_data)
+{
+  guint16 port = 0;
+  GSocket *listener = pd_test_bound_loopback_socket (&port);
+  PdTestServer *server = server_start (listener, func, user_data);
+
+  server->port = port;
+  return server;
+}
+
+PdTestServer *
+pd_test_server_new_unix (const char *path, PdTestServerFunc func, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketAddress) address = g_unix_socket_address_new (path);
+  GSocket *listener = g_socket_new (G_SOCKET_FAMILY_UNIX, G_SOCKET_TYPE_STREAM,
+                                    G_SOCKET_PROTOCOL_DEFAULT, &error);
+
+  g_assert_no_error (error);
+  g_assert_true (g_socket_bind (listener, address, FALSE, &error));
+  g_assert_no_error (error);
+  return server_start (listener, func, user_data);
 }
 
 guint16

@@ -189,6 +189,9 @@ typedef void (*PdTestServerFunc) (GSocket *connection, GCancellable *cancellable
 typedef struct _PdTestServer PdTestServer;
 
 PdTestServer *pd_test_server_new (PdTestServerFunc func, gpointer user_data);
+/* the same on a unix socket it binds at @path (the port is 0) */
+PdTestServer *pd_test_server_new_unix (const char *path, PdTestServerFunc func,
+                                       gpointer user_data);
 guint16 pd_test_server_get_port (PdTestServer *server);
 /* the connections it accepted so far */
 guint pd_test_server_get_accepted (PdTestServer *server);

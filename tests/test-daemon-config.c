@@ -64,6 +64,9 @@ assert_defaults (const PdDaemonConfig *config)
   g_assert_false (config->only_requested_capabilities);
   g_assert_cmpuint (config->stall_timeout_s, ==, 60);
   g_assert_cmpuint (config->stall_min_bytes, ==, 16384);
+  g_assert_cmpstr (config->dockerd_plugin_dir, ==, "/run/docker/plugins");
+  g_assert_cmpstr (config->podman_drop_in, ==, "/etc/containers/containers.conf.d/plugind.conf");
+  g_assert_cmpuint (config->answer_timeout_s, ==, 60);
 }
 
 static void
@@ -173,9 +176,43 @@ static const ConfBadCase conf_bad_cases[] = {
   { "max-bytes-zero", "[Limits]\nMaxArchiveBytes=0\n", "MaxArchiveBytes", NULL },
   { "max-entries-text", "[Limits]\nMaxArchiveEntries=1e6\n", "MaxArchiveEntries", NULL },
   { "sandbox-capabilities", "[Sandbox]\nCapabilities=all\n", "Capabilities", "all" },
+  { "dockerd-relative", "[ContainerEngines]\nDockerdPluginDir=run/docker/plugins\n",
+    "DockerdPluginDir", "run/docker/plugins" },
+  { "dockerd-dotdot", "[ContainerEngines]\nDockerdPluginDir=/run/../etc\n", "DockerdPluginDir",
+    NULL },
+  { "dockerd-root", "[ContainerEngines]\nDockerdPluginDir=/\n", "DockerdPluginDir", NULL },
+  { "dockerd-yes", "[ContainerEngines]\nDockerd=yes\n", "Dockerd", "yes" },
+  { "podman-not-conf", "[ContainerEngines]\nPodmanDropIn=/etc/containers/plugind.toml\n",
+    "PodmanDropIn", ".conf" },
+  { "podman-bool", "[ContainerEngines]\nPodman=1\n", "Podman", NULL },
+  { "answer-timeout-zero", "[ContainerEngines]\nAnswerTimeout=0\n", "AnswerTimeout", NULL },
+  { "answer-timeout-big", "[ContainerEngines]\nAnswerTimeout=3601\n", "AnswerTimeout", NULL },
   { "malformed", "[Registries\nInsecure=x\n", NULL, NULL },
   { "not-a-keyfile", "this is not a key file\n", NULL, NULL },
 };
+
+static void
+test_conf_container_engines (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdDaemonConfig) moved = NULL;
+  g_autoptr(PdDaemonConfig) off = NULL;
+
+  moved = load_conf (f, "[ContainerEngines]\nDockerdPluginDir = /srv/docker/plugins\n"
+                     "PodmanDropIn=/srv/containers.conf.d/90-plugind.conf\nAnswerTimeout=5\n"
+                     "Dockerd=true\n", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (moved->dockerd_plugin_dir, ==, "/srv/docker/plugins");
+  g_assert_cmpstr (moved->podman_drop_in, ==, "/srv/containers.conf.d/90-plugind.conf");
+  g_assert_cmpuint (moved->answer_timeout_s, ==, 5);
+
+  /* off, whatever path is given */
+  off = load_conf (f, "[ContainerEngines]\nDockerd=false\nPodman=false\n"
+                   "PodmanDropIn=/srv/x.conf\n", &error);
+  g_assert_no_error (error);
+  g_assert_null (off->dockerd_plugin_dir);
+  g_assert_null (off->podman_drop_in);
+}
 
 static void
 test_conf_bad (Fixture *f, gconstpointer data)
@@ -237,6 +274,7 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/daemon-config/empty-lists", test_conf_empty_lists);
   PD_TEST_ADD ("/daemon-config/max-jobs-range", test_conf_max_jobs_range);
   PD_TEST_ADD ("/daemon-config/unreadable", test_conf_unreadable);
+  PD_TEST_ADD ("/daemon-config/container-engines", test_conf_container_engines);
   PD_TEST_ADD_CASES ("/daemon-config/bad", conf_bad_cases, name, test_conf_bad);
 
   return pd_test_run_nonfatal ();

@@ -84,14 +84,17 @@ fixture_setup (Fixture *fixture, gconstpointer user_data)
 {
   g_autoptr(GError) error = NULL;
   g_autofree char *config_dir = NULL;
+  g_autofree char *conf = NULL;
   g_autofree char *state_dir = NULL;
   g_autofree char *runtime_dir = NULL;
   const char *address;
 
   fixture->dir = pd_test_make_tmp_dir ("pd-test-dbus-XXXXXX");
-  /* no plugind.conf: the defaults */
+  /* the defaults, but for the machine's container engines, which a test leaves alone */
   config_dir = g_build_filename (fixture->dir, "etc", NULL);
   pd_test_make_dir (config_dir);
+  conf = g_build_filename (config_dir, "plugind.conf", NULL);
+  pd_test_write_file (conf, "[ContainerEngines]\nDockerd=false\nPodman=false\n");
   g_setenv (PD_ENV_CONFIGURATION_DIRECTORY, config_dir, TRUE);
   state_dir = g_build_filename (fixture->dir, "state", NULL);
   runtime_dir = g_build_filename (fixture->dir, "run", NULL);

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 
+#include "pd-consumer.h"
 #include "pd-daemon-config.h"
 #include "pd-error.h"
 
@@ -40,6 +41,9 @@ pd_daemon_config_new_default (void)
   config->max_jobs = 16;
   config->max_archive_bytes = G_GUINT64_CONSTANT (8) * 1024 * 1024 * 1024;
   config->max_archive_entries = 1000000;
+  config->dockerd_plugin_dir = g_strdup (PD_DEFAULT_DOCKERD_PLUGIN_DIR);
+  config->podman_drop_in = g_strdup (PD_DEFAULT_PODMAN_DROP_IN);
+  config->answer_timeout_s = PD_CONSUMER_DEFAULT_ANSWER_TIMEOUT_S;
   return config;
 }
 
@@ -51,6 +55,8 @@ pd_daemon_config_free (PdDaemonConfig *config)
   g_strfreev (config->insecure);
   g_strfreev (config->mirrors);
   g_free (config->certs_dir);
+  g_free (config->dockerd_plugin_dir);
+  g_free (config->podman_drop_in);
   g_free (config);
 }
 
@@ -170,6 +176,45 @@ read_sandbox (PdDaemonConfig *config, GKeyFile *file, GError **error)
   return TRUE;
 }
 
+/* Engine= (a boolean) and its path key: @path is set to NULL when the engine is off */
+static gboolean
+read_engine (GKeyFile *file, const char *engine, const char *path_key, const char *suffix,
+             char **path, GError **error)
+{
+  const char *group = "ContainerEngines";
+  g_autofree char *on = g_key_file_get_value (file, group, engine, NULL);
+  g_autofree char *value = g_key_file_get_value (file, group, path_key, NULL);
+
+  if (value != NULL)
+    {
+      g_strstrip (value);
+      if (!g_path_is_absolute (value) || strstr (value, "/../") != NULL ||
+          g_str_has_suffix (value, "/..") || !g_str_has_suffix (value, suffix) ||
+          g_str_equal (value, "/"))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                       "[%s] %s: \"%s\" is not an absolute path%s%s", group, path_key, value,
+                       *suffix != '\0' ? " ending in " : "", suffix);
+          return FALSE;
+        }
+      g_free (*path);
+      *path = g_steal_pointer (&value);
+    }
+  if (on != NULL)
+    {
+      g_strstrip (on);
+      if (g_str_equal (on, "false"))
+        g_clear_pointer (path, g_free);
+      else if (!g_str_equal (on, "true"))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                       "[%s] %s: \"%s\" is neither \"true\" nor \"false\"", group, engine, on);
+          return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 PdDaemonConfig *
 pd_daemon_config_load (const char *path, GError **error)
 {
@@ -179,6 +224,7 @@ pd_daemon_config_load (const char *path, GError **error)
   g_autoptr(GError) local_error = NULL;
   guint64 max_jobs = config->max_jobs;
   guint64 stall_timeout = config->stall_timeout_s;
+  guint64 answer_timeout = config->answer_timeout_s;
 
   if (path == NULL)
     path = default_path = pd_daemon_config_get_default_path ();
@@ -199,13 +245,18 @@ pd_daemon_config_load (const char *path, GError **error)
       !read_u64 (file, "Limits", "MaxArchiveBytes", 1, G_MAXUINT64, &config->max_archive_bytes,
                  error) ||
       !read_u64 (file, "Limits", "MaxArchiveEntries", 1, G_MAXUINT64,
-                 &config->max_archive_entries, error))
+                 &config->max_archive_entries, error) ||
+      !read_engine (file, "Dockerd", "DockerdPluginDir", "", &config->dockerd_plugin_dir,
+                    error) ||
+      !read_engine (file, "Podman", "PodmanDropIn", ".conf", &config->podman_drop_in, error) ||
+      !read_u64 (file, "ContainerEngines", "AnswerTimeout", 1, 3600, &answer_timeout, error))
     {
       g_prefix_error (error, "%s: ", path);
       return NULL;
     }
   config->max_jobs = (guint) max_jobs;
   config->stall_timeout_s = (guint) stall_timeout;
+  config->answer_timeout_s = (guint) answer_timeout;
   return g_steal_pointer (&config);
 }
 

@@ -14,6 +14,10 @@ G_BEGIN_DECLS
 /* a registry request that moves fewer than 16 KiB in 60 s of waiting on the network fails */
 #define PD_DEFAULT_STALL_TIMEOUT_S 60
 #define PD_DEFAULT_STALL_MIN_BYTES 16384
+/* dockerd 20.10 looks for unmanaged plugins there, and nowhere else */
+#define PD_DEFAULT_DOCKERD_PLUGIN_DIR "/run/docker/plugins"
+/* a containers.conf drop-in of podman's, which plugind owns */
+#define PD_DEFAULT_PODMAN_DROP_IN "/etc/containers/containers.conf.d/plugind.conf"
 
 typedef struct {
   /* [Registries] */
@@ -30,6 +34,12 @@ typedef struct {
 
   /* [Sandbox] */
   gboolean only_requested_capabilities; /* Capabilities=requested (default: docker) */
+
+  /* [ContainerEngines]: where the consumer sockets of enabled plugins are published */
+  char *dockerd_plugin_dir;  /* DockerdPluginDir= (/run/docker/plugins); NULL: Dockerd=false */
+  char *podman_drop_in;      /* PodmanDropIn= (PD_DEFAULT_PODMAN_DROP_IN); NULL: Podman=false */
+  guint answer_timeout_s;    /* AnswerTimeout= (60): how long a consumer socket waits for the
+                              * plugin's answer, unless Enable's timeout option set one */
 } PdDaemonConfig;
 
 /* the defaults, as if the file were empty */

@@ -7,6 +7,7 @@
 #include <malloc.h>
 #include <unistd.h>
 
+#include "pd-consumers.h"
 #include "pd-engine.h"
 #include "pd-error.h"
 #include "pd-fs-util.h"
@@ -26,6 +27,7 @@ struct _PdEngine {
   char *runtime_dir;
   GHashTable *plugins;     /* id → PdManagedPlugin */
   GHashTable *operations;  /* GUINT_TO_POINTER (id) → PdOperation, until released */
+  PdConsumers *consumers;  /* the enabled plugins' consumer sockets */
   guint32 next_operation_id;
 
   GSourceFunc shutdown_done;
@@ -78,6 +80,7 @@ pd_engine_finalize (GObject *object)
 {
   PdEngine *self = PD_ENGINE (object);
 
+  g_clear_pointer (&self->consumers, pd_consumers_free);
   g_clear_object (&self->store);
   g_clear_pointer (&self->config, pd_daemon_config_free);
   g_clear_pointer (&self->fetches, pd_fetch_table_free);
@@ -126,6 +129,7 @@ pd_engine_new (const char *state_dir, const char *runtime_dir, GError **error)
   g_autoptr(PdEngine) self = g_object_new (PD_TYPE_ENGINE, NULL);
   g_autofree char *plugins_dir = g_build_filename (runtime_dir, "plugins", NULL);
   g_autofree char *logs_dir = g_build_filename (runtime_dir, "logs", NULL);
+  g_autofree char *consumers_dir = g_build_filename (runtime_dir, "consumers", NULL);
 
   self->config = pd_daemon_config_load (NULL, error);
   if (self->config == NULL)
@@ -134,11 +138,13 @@ pd_engine_new (const char *state_dir, const char *runtime_dir, GError **error)
   if (!pd_mkdir_with_mode (state_dir, 0700, error) ||
       !pd_mkdir_with_mode (runtime_dir, 0700, error) ||
       !pd_mkdir_with_mode (plugins_dir, 0700, error) ||
-      !pd_mkdir_with_mode (logs_dir, 0700, error))
+      !pd_mkdir_with_mode (logs_dir, 0700, error) ||
+      !pd_mkdir_with_mode (consumers_dir, 0700, error))
     return NULL;
   self->store = pd_store_new (state_dir, error);
   if (self->store == NULL)
     return NULL;
+  self->consumers = pd_consumers_new (self->config, runtime_dir, self->store);
   self->runtime_dir = g_strdup (runtime_dir);
   self->helper_path = g_strdup (pd_archive_get_helper_path ());
   return g_steal_pointer (&self);
@@ -188,6 +194,14 @@ static void
 on_plugin_event (PdManagedPlugin *plugin, const char *action, PdEngine *self)
 {
   pd_engine_emit_plugin_event (self, action, plugin, NULL);
+}
+
+/* its consumer socket follows its Enabled and its state */
+static void
+on_plugin_changed (PdManagedPlugin *plugin, guint what, PdEngine *self)
+{
+  if (self->consumers != NULL)
+    pd_consumers_update (self->consumers, plugin);
 }
 
 static gint
@@ -294,6 +308,7 @@ pd_engine_add_plugin (PdEngine *self, PdPluginRecord *record)
                                     : PD_SANDBOX_CAPABILITIES_DOCKER);
   g_hash_table_replace (self->plugins, g_strdup (pd_plugin_record_get_id (record)), plugin);
   g_signal_connect (plugin, "event", G_CALLBACK (on_plugin_event), self);
+  g_signal_connect (plugin, "changed", G_CALLBACK (on_plugin_changed), self);
   /* an install that goes on with it (to enable it) works on it from now on */
   operation = pd_engine_get_running_operation_for (self, pd_plugin_record_get_name (record));
   if (operation != NULL)
@@ -411,6 +426,7 @@ remove_plugin (PdEngine *self, PdManagedPlugin *plugin_in, GError **error)
   if (!pd_store_remove_plugin (self->store, id, error))
     return FALSE;
 
+  pd_consumers_remove (self->consumers, plugin);
   remove_runtime_files (self, id);
 
   /* the plugin is gone; deleting its rootfs may take long, so not on the main thread */
@@ -488,6 +504,8 @@ maybe_finish_shutdown (PdEngine *self)
 
   if (done == NULL || count_running_operations (self) > 0 || self->plugins_stopping > 0)
     return;
+  /* nothing of the service stays where container engines look */
+  pd_consumers_close_all (self->consumers);
   self->shutdown_done = NULL;
   g_clear_handle_id (&self->shutdown_timeout_id, g_source_remove);
   done (self->shutdown_data);
@@ -727,6 +745,11 @@ pd_engine_start (PdEngine *self)
 {
   g_autoptr(GPtrArray) plugins = pd_engine_list_plugins (self);
 
+  /* the enabled plugins' consumer sockets answer from now on, "starting" at first */
+  for (guint i = 0; i < plugins->len; i++)
+    pd_consumers_update (self->consumers, g_ptr_array_index (plugins, i));
+  pd_consumers_sync (self->consumers);
+
   if (plugins->len > 0)
     measure_disk_usage_async (self, plugins);
   /* blobs of a create or removal a crash interrupted; reading every manifest can wait until
@@ -742,6 +765,7 @@ shutdown_timeout_cb (gpointer user_data)
   GSourceFunc done = self->shutdown_done;
 
   g_warning ("jobs did not stop within %d ms; exiting anyway", PD_SHUTDOWN_GRACE_MS);
+  pd_consumers_close_all (self->consumers);
   self->shutdown_timeout_id = 0;
   self->shutdown_done = NULL;
   if (done != NULL)

@@ -773,6 +773,7 @@ class PlugindTestCase(unittest.TestCase):
             e['PLUGIND_JOB_LINGER_MS'] = str(self.job_linger_ms)
         e.update(self.daemon_env)
         e.update(env or {})
+        self._engines_config(e)
         argv = list(self.daemon_wrapper) + [self.daemon_path, '--replace', '--verbose'] + \
             list(self.daemon_args)
         if VALGRIND:
@@ -815,6 +816,41 @@ class PlugindTestCase(unittest.TestCase):
             if conn is not self.conn:
                 conn.close_sync(None)
         return daemon
+
+    # where the daemon publishes consumer sockets ([ContainerEngines] of plugind.conf): in the
+    # test's own dir, never where the machine's dockerd and podman look, unless a test class
+    # drives real engines (machine_engines)
+    machine_engines = False
+
+    @property
+    def dockerd_plugin_dir(self):
+        return os.path.join(self.tmpdir, 'dockerd-plugins')
+
+    @property
+    def podman_drop_in(self):
+        return os.path.join(self.tmpdir, 'containers.conf.d', 'plugind.conf')
+
+    def _engines_config(self, env):
+        """Adds the [ContainerEngines] section to the plugind.conf the daemon reads (one in the
+        test's dir when the test gives none), unless the test wrote one."""
+        if self.machine_engines:
+            return
+        conf_dir = env.get('CONFIGURATION_DIRECTORY')
+        if not conf_dir:
+            conf_dir = os.path.join(self.tmpdir, 'etc')
+            os.makedirs(conf_dir, exist_ok=True)
+            env['CONFIGURATION_DIRECTORY'] = conf_dir
+        path = os.path.join(conf_dir, 'plugind.conf')
+        try:
+            with open(path) as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = ''
+        if '[ContainerEngines]' in text:
+            return
+        with open(path, 'a') as f:
+            f.write('\n[ContainerEngines]\nDockerdPluginDir=%s\nPodmanDropIn=%s\n' %
+                    (self.dockerd_plugin_dir, self.podman_drop_in))
 
     def stop_daemon(self):
         """SIGTERM; the daemon must exit 0."""

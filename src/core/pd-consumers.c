@@ -1,0 +1,430 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pd-consumer"
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "pd-activate.h"
+#include "pd-consumer.h"
+#include "pd-consumers.h"
+#include "pd-error.h"
+#include "pd-fs-util.h"
+
+typedef struct {
+  char *id;
+  char *name;            /* the plugin's, for messages */
+  char *engine_name;     /* NULL: not published */
+  PdConsumer *consumer;
+  char *socket_path;     /* <runtime>/consumers/<id>.sock */
+  char *dockerd_path;    /* published for dockerd there, or NULL */
+  gboolean podman;       /* in the podman drop-in */
+} Entry;
+
+struct _PdConsumers {
+  char *dir;             /* <runtime>/consumers */
+  char *dockerd_dir;     /* NULL: not published for dockerd */
+  char *podman_drop_in;  /* NULL: not published for podman */
+  guint answer_timeout_s;
+  PdStore *store;
+  GHashTable *entries;   /* id → Entry */
+};
+
+/* section: names */
+
+char *
+pd_consumers_engine_name (const char *plugin_name)
+{
+  g_autofree char *name = NULL;
+
+  if (g_str_has_suffix (plugin_name, ":latest"))
+    name = g_strndup (plugin_name, strlen (plugin_name) - strlen (":latest"));
+  else
+    name = g_strdup (plugin_name);
+  if (*name == '\0' || strlen (name) > PD_CONSUMERS_ENGINE_NAME_MAX ||
+      !g_ascii_isalnum (name[0]))
+    return NULL;
+  for (const char *p = name; *p != '\0'; p++)
+    if (!g_ascii_isalnum (*p) && strchr ("_.-:", *p) == NULL)
+      return NULL;
+  return g_steal_pointer (&name);
+}
+
+/* section: dockerd */
+
+/* whether someone listens on the socket @name of @dirfd */
+static gboolean
+socket_is_live (int dirfd, const char *name)
+{
+  struct sockaddr_un addr = { .sun_family = AF_UNIX };
+  int fd = socket (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  gboolean live;
+
+  g_snprintf (addr.sun_path, sizeof addr.sun_path, "/proc/self/fd/%d/%s", dirfd, name);
+  live = fd >= 0 && (connect (fd, (struct sockaddr *) &addr, sizeof addr) == 0 ||
+                     errno == EAGAIN);
+  pd_close_keep_errno (fd);
+  return live;
+}
+
+/* <DockerdPluginDir>/NAME/NAME.sock: a real socket in that form is what dockerd lists before
+ * its first use of a plugin */
+static void
+publish_dockerd (PdConsumers *self, Entry *entry)
+{
+  g_autofree char *sub = g_build_filename (self->dockerd_dir, entry->engine_name, NULL);
+  g_autofree char *sock_name = g_strconcat (entry->engine_name, ".sock", NULL);
+  g_autofree char *path = g_build_filename (sub, sock_name, NULL);
+  g_autoptr(GError) error = NULL;
+  struct stat st;
+  int dirfd;
+
+  if (g_mkdir_with_parents (self->dockerd_dir, 0700) < 0 ||
+      (mkdir (sub, 0700) < 0 && errno != EEXIST))
+    {
+      g_warning ("plugin %s is not published for dockerd: cannot make %s: %s", entry->name,
+                 sub, g_strerror (errno));
+      return;
+    }
+  dirfd = open (sub, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (dirfd < 0 || fstat (dirfd, &st) < 0 || st.st_uid != 0 || (st.st_mode & 0077) != 0)
+    {
+      g_warning ("plugin %s is not published for dockerd: %s is not a dir of root's alone",
+                 entry->name, sub);
+      pd_close_keep_errno (dirfd);
+      return;
+    }
+  if (fstatat (dirfd, sock_name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+    {
+      if (!S_ISSOCK (st.st_mode) || socket_is_live (dirfd, sock_name))
+        {
+          g_warning ("plugin %s is not published for dockerd: another program has %s",
+                     entry->name, path);
+          close (dirfd);
+          return;
+        }
+      /* left by a plugind that was killed, or a plugin that is gone */
+      unlinkat (dirfd, sock_name, 0);
+    }
+  close (dirfd);
+  if (!pd_consumer_listen (entry->consumer, path, &error))
+    {
+      g_warning ("plugin %s is not published for dockerd: %s", entry->name, error->message);
+      rmdir (sub);
+      return;
+    }
+  entry->dockerd_path = g_steal_pointer (&path);
+}
+
+static void
+unpublish_dockerd (Entry *entry)
+{
+  g_autofree char *sub = NULL;
+
+  if (entry->dockerd_path == NULL)
+    return;
+  pd_consumer_unlisten (entry->consumer, entry->dockerd_path);
+  sub = g_path_get_dirname (entry->dockerd_path);
+  /* a dir that holds more than the socket is not only ours */
+  if (rmdir (sub) < 0 && errno != ENOENT)
+    g_debug ("%s stays: %s", sub, g_strerror (errno));
+  g_clear_pointer (&entry->dockerd_path, g_free);
+}
+
+/* section: podman */
+
+/* a TOML basic string */
+static void
+append_toml_string (GString *out, const char *text)
+{
+  g_string_append_c (out, '"');
+  for (const char *p = text; *p != '\0'; p++)
+    {
+      if (*p == '"' || *p == '\\')
+        g_string_append_printf (out, "\\%c", *p);
+      else if ((guchar) *p < 0x20 || *p == 0x7f)
+        g_string_append_printf (out, "\\u%04x", (guchar) *p);
+      else
+        g_string_append_c (out, *p);
+    }
+  g_string_append_c (out, '"');
+}
+
+static gint
+compare_entries_by_engine_name (gconstpointer a, gconstpointer b)
+{
+  return g_strcmp0 ((*(Entry **) a)->engine_name, (*(Entry **) b)->engine_name);
+}
+
+static void
+write_podman_drop_in (PdConsumers *self)
+{
+  g_autoptr(GPtrArray) published = g_ptr_array_new ();
+  g_autoptr(GString) text = NULL;
+  g_autofree char *dir = NULL;
+  g_autofree char *base = NULL;
+  g_autoptr(GError) error = NULL;
+  GHashTableIter iter;
+  gpointer value;
+  int dirfd;
+
+  if (self->podman_drop_in == NULL)
+    return;
+  g_hash_table_iter_init (&iter, self->entries);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (((Entry *) value)->podman)
+      g_ptr_array_add (published, value);
+  if (published->len == 0)
+    {
+      if (unlink (self->podman_drop_in) < 0 && errno != ENOENT)
+        g_warning ("cannot remove %s: %s", self->podman_drop_in, g_strerror (errno));
+      return;
+    }
+  g_ptr_array_sort (published, compare_entries_by_engine_name);
+  text = g_string_new ("# Written by plugind: the volume plugins it serves to podman, each "
+                       "with its\n# consumer socket (plugind(8), [ContainerEngines] of "
+                       "plugind.conf). plugind rewrites\n# this file whenever one is enabled "
+                       "or disabled: do not edit it.\n[engine.volume_plugins]\n");
+  for (guint i = 0; i < published->len; i++)
+    {
+      Entry *entry = g_ptr_array_index (published, i);
+
+      append_toml_string (text, entry->engine_name);
+      g_string_append (text, " = ");
+      append_toml_string (text, entry->socket_path);
+      g_string_append_c (text, '\n');
+    }
+  dir = g_path_get_dirname (self->podman_drop_in);
+  base = g_path_get_basename (self->podman_drop_in);
+  if (g_mkdir_with_parents (dir, 0755) < 0)
+    {
+      g_warning ("cannot make %s: %s", dir, g_strerror (errno));
+      return;
+    }
+  dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0)
+    {
+      g_warning ("cannot open %s: %s", dir, g_strerror (errno));
+      return;
+    }
+  if (!pd_file_write_atomic_at (dirfd, base, text->str, text->len, 0644, &error))
+    g_warning ("cannot write %s: %s", self->podman_drop_in, error->message);
+  close (dirfd);
+}
+
+/* section: entries */
+
+static void
+entry_free (Entry *entry)
+{
+  unpublish_dockerd (entry);
+  g_clear_pointer (&entry->consumer, pd_consumer_free);
+  g_free (entry->id);
+  g_free (entry->name);
+  g_free (entry->engine_name);
+  g_free (entry->socket_path);
+  g_free (entry);
+}
+
+PdConsumers *
+pd_consumers_new (const PdDaemonConfig *config, const char *runtime_dir, PdStore *store)
+{
+  PdConsumers *self = g_new0 (PdConsumers, 1);
+
+  self->dir = g_build_filename (runtime_dir, "consumers", NULL);
+  self->dockerd_dir = g_strdup (config->dockerd_plugin_dir);
+  self->podman_drop_in = g_strdup (config->podman_drop_in);
+  self->answer_timeout_s = config->answer_timeout_s;
+  self->store = g_object_ref (store);
+  self->entries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                         (GDestroyNotify) entry_free);
+  return self;
+}
+
+void
+pd_consumers_free (PdConsumers *self)
+{
+  if (self == NULL)
+    return;
+  pd_consumers_close_all (self);
+  g_hash_table_unref (self->entries);
+  g_object_unref (self->store);
+  g_free (self->dir);
+  g_free (self->dockerd_dir);
+  g_free (self->podman_drop_in);
+  g_free (self);
+}
+
+static gboolean
+engine_name_taken (PdConsumers *self, const char *engine_name)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->entries);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (g_strcmp0 (((Entry *) value)->engine_name, engine_name) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static Entry *
+entry_new (PdConsumers *self, PdManagedPlugin *plugin)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *sock_name = g_strconcat (pd_managed_plugin_get_id (plugin), ".sock", NULL);
+  g_autofree char *engine_name = pd_consumers_engine_name (pd_managed_plugin_get_name (plugin));
+  Entry *entry;
+
+  entry = g_new0 (Entry, 1);
+  entry->id = g_strdup (pd_managed_plugin_get_id (plugin));
+  entry->name = g_strdup (pd_managed_plugin_get_name (plugin));
+  entry->socket_path = g_build_filename (self->dir, sock_name, NULL);
+  entry->consumer = pd_consumer_new (entry->name, &error);
+  /* the dir is ours: whatever is at the path was left by a plugind that was killed */
+  if (entry->consumer != NULL && unlink (entry->socket_path) < 0 && errno != ENOENT)
+    pd_set_error_from_errno (&error, errno, "cannot remove %s", entry->socket_path);
+  if (error != NULL || !pd_consumer_listen (entry->consumer, entry->socket_path, &error))
+    {
+      g_warning ("plugin %s gets no consumer socket: %s", entry->name, error->message);
+      entry_free (entry);
+      return NULL;
+    }
+  if (engine_name == NULL)
+    g_warning ("plugin %s is not published for container engines: engines take a name of at "
+               "most %u ASCII letters, digits, '_', '.', '-' and ':' (install it under such a "
+               "local name)", entry->name, PD_CONSUMERS_ENGINE_NAME_MAX);
+  else if (engine_name_taken (self, engine_name))
+    g_warning ("plugin %s is not published for container engines: another plugin is "
+               "published as %s", entry->name, engine_name);
+  else
+    entry->engine_name = g_steal_pointer (&engine_name);
+  g_hash_table_insert (self->entries, entry->id, entry);
+  return entry;
+}
+
+static gboolean
+is_volume_driver (const PdPluginConfig *config)
+{
+  for (guint i = 0; config->interface_types != NULL && config->interface_types[i] != NULL; i++)
+    if (g_ascii_strncasecmp (config->interface_types[i], "docker.volumedriver/",
+                             strlen ("docker.volumedriver/")) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+set_target (PdConsumers *self, Entry *entry, PdManagedPlugin *plugin)
+{
+  PdRunner *runner = pd_managed_plugin_get_runner (plugin);
+  PdPluginRecord *record = pd_managed_plugin_get_record (plugin);
+  const PdPluginConfig *config = pd_plugin_record_get_config (record);
+  PdPluginState state = pd_runner_get_state (runner);
+  gboolean running = state == PD_PLUGIN_STATE_RUNNING && *pd_runner_get_socket (runner) != '\0';
+  g_auto(GStrv) from_config = pd_activate_implements_from_config (config);
+  g_autofree char *rootfs = pd_store_get_rootfs_path (self->store, entry->id);
+  g_autofree char *plugin_dir = g_path_get_dirname (rootfs);
+  g_autofree char *propagated_dir = g_build_filename (plugin_dir, "propagated-mount", NULL);
+  PdConsumerTarget target = {
+    .state = pd_plugin_state_to_string (state),
+    .socket_path = running ? pd_runner_get_socket (runner) : NULL,
+    .implements = running ? pd_runner_get_implements (runner)
+                          : (const char *const *) from_config,
+    .propagated_mount = config->propagated_mount,
+    .host_propagated_dir = propagated_dir,
+    .answer_timeout_s = pd_runner_get_request_timeout (runner) != 0
+                          ? pd_runner_get_request_timeout (runner)
+                          : self->answer_timeout_s,
+  };
+
+  pd_consumer_set_target (entry->consumer, &target);
+}
+
+void
+pd_consumers_update (PdConsumers *self, PdManagedPlugin *plugin)
+{
+  PdPluginRecord *record = pd_managed_plugin_get_record (plugin);
+  const PdPluginConfig *config = pd_plugin_record_get_config (record);
+  Entry *entry = g_hash_table_lookup (self->entries, pd_managed_plugin_get_id (plugin));
+  gboolean wanted = !pd_managed_plugin_is_removed (plugin) &&
+                    pd_plugin_record_get_enabled (record) &&
+                    config->interface_socket != NULL && *config->interface_socket != '\0';
+  gboolean podman;
+
+  if (!wanted)
+    {
+      if (entry != NULL)
+        pd_consumers_remove (self, plugin);
+      return;
+    }
+  if (entry == NULL)
+    {
+      entry = entry_new (self, plugin);
+      if (entry == NULL)
+        return;
+    }
+  set_target (self, entry, plugin);
+  if (entry->engine_name == NULL)
+    return;
+  if (self->dockerd_dir != NULL && entry->dockerd_path == NULL)
+    publish_dockerd (self, entry);
+  podman = self->podman_drop_in != NULL && is_volume_driver (config);
+  if (podman != entry->podman)
+    {
+      entry->podman = podman;
+      write_podman_drop_in (self);
+    }
+}
+
+void
+pd_consumers_remove (PdConsumers *self, PdManagedPlugin *plugin)
+{
+  Entry *entry = g_hash_table_lookup (self->entries, pd_managed_plugin_get_id (plugin));
+  gboolean podman;
+
+  if (entry == NULL)
+    return;
+  podman = entry->podman;
+  g_hash_table_remove (self->entries, pd_managed_plugin_get_id (plugin));
+  if (podman)
+    write_podman_drop_in (self);
+}
+
+void
+pd_consumers_sync (PdConsumers *self)
+{
+  write_podman_drop_in (self);
+}
+
+void
+pd_consumers_close_all (PdConsumers *self)
+{
+  gboolean podman = FALSE;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->entries);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    podman |= ((Entry *) value)->podman;
+  g_hash_table_remove_all (self->entries);
+  if (podman)
+    write_podman_drop_in (self);
+}
+
+const char *
+pd_consumers_get_socket (PdConsumers *self, const char *id)
+{
+  Entry *entry = g_hash_table_lookup (self->entries, id);
+
+  return entry != NULL ? entry->socket_path : NULL;
+}
