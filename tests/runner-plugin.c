@@ -29,6 +29,10 @@
  *               without nosuid and nodev), crashonce:F (exit 1 at once when the file F
  *               exists; else make it, and crash as crashloop does); other arguments are
  *               ignored (for test_propagate.py)
+ *   scripted    normal for /Plugin.Activate; any other POST /NAME is read whole, printed,
+ *               and answered with the bytes of /answers/NAME in its rootfs as they are (a
+ *               whole HTTP answer, which the test writes), never at all when that file
+ *               starts with "SILENT", and with 200 {"Err": ""} when there is none
  *
  * The Activate request is checked against Docker's headers; anything else gets a 400 whose
  * Err names the problem, so the test sees it in the activation error. */
@@ -123,6 +127,64 @@ header (const char *req, const char *name, char *out, size_t out_len)
   return 0;
 }
 
+/* scripted: the rest of the request's body, then the answer the test wrote */
+static void
+serve_scripted (int fd, char *req, size_t len, size_t size)
+{
+  char *end = strstr (req, "\r\n\r\n");
+  char value[64];
+  char name[256];
+  char path[300];
+  size_t body_len = 0;
+  size_t have;
+  int file;
+
+  if (end == NULL || sscanf (req, "POST /%255s HTTP/1.1", name) != 1 || strchr (name, '/') != NULL)
+    {
+      reply (fd, 400, "Bad Request", "{\"Err\": \"not a plugin call\"}");
+      return;
+    }
+  if (header (req, "Content-Length", value, sizeof value))
+    body_len = strtoul (value, NULL, 10);
+  have = len - (size_t) (end + 4 - req);
+  while (have < body_len && len < size - 1)
+    {
+      ssize_t n = read (fd, req + len, size - 1 - len);
+      if (n <= 0)
+        break;
+      len += (size_t) n;
+      have += (size_t) n;
+    }
+  req[len] = '\0';
+  printf ("runner-plugin: call %s %s\n", name, strstr (req, "\r\n\r\n") + 4);
+  fflush (stdout);
+
+  snprintf (path, sizeof path, "/answers/%s", name);
+  file = open (path, O_RDONLY | O_CLOEXEC);
+  if (file < 0)
+    {
+      reply (fd, 200, "OK", "{\"Err\": \"\"}");
+      return;
+    }
+  for (;;)
+    {
+      char buf[65536];
+      ssize_t n = read (file, buf, sizeof buf);
+
+      if (n <= 0)
+        break;
+      if (n >= 6 && strncmp (buf, "SILENT", 6) == 0)
+        {
+          /* until the caller gives up */
+          while (read (fd, buf, sizeof buf) > 0)
+            ;
+          break;
+        }
+      write_all (fd, buf, (size_t) n);
+    }
+  close (file);
+}
+
 static void
 serve_one (int fd)
 {
@@ -160,6 +222,12 @@ serve_one (int fd)
   if (strcmp (mode, "garbage") == 0)
     {
       write_all (fd, "\x01\x02 this is not http\r\n\r\n", 24);
+      return;
+    }
+  if (strcmp (mode, "scripted") == 0 &&
+      strncmp (req, "POST /Plugin.Activate HTTP/1.1\r\n", 32) != 0)
+    {
+      serve_scripted (fd, req, len, sizeof req);
       return;
     }
   if (strncmp (req, "POST /Plugin.Activate HTTP/1.1\r\n", 32) != 0)
