@@ -26,7 +26,7 @@ typedef struct {
   char *name;            /* the plugin's, for messages */
   char *engine_name;     /* NULL: not published */
   PdConsumer *consumer;
-  char *socket_path;     /* <runtime>/consumers/<id>.sock */
+  char *socket_path;     /* <runtime>/consumers/<short id>.sock */
   char *dockerd_path;    /* published for dockerd there, or NULL */
   gboolean podman;       /* in the podman drop-in */
 } Entry;
@@ -211,7 +211,8 @@ write_podman_drop_in (PdConsumers *self)
       g_warning ("cannot make %s: %s", dir, g_strerror (errno));
       return;
     }
-  dirfd = open (dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  /* not O_PATH: the dir is synced after the rename */
+  dirfd = open (dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0)
     {
       g_warning ("cannot open %s: %s", dir, g_strerror (errno));
@@ -278,16 +279,36 @@ engine_name_taken (PdConsumers *self, const char *engine_name)
   return FALSE;
 }
 
+static gboolean
+socket_path_taken (PdConsumers *self, const char *path)
+{
+  GHashTableIter iter;
+  gpointer value;
+
+  g_hash_table_iter_init (&iter, self->entries);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    if (g_str_equal (((Entry *) value)->socket_path, path))
+      return TRUE;
+  return FALSE;
+}
+
 static Entry *
 entry_new (PdConsumers *self, PdManagedPlugin *plugin)
 {
   g_autoptr(GError) error = NULL;
-  g_autofree char *sock_name = g_strconcat (pd_managed_plugin_get_id (plugin), ".sock", NULL);
+  const char *id = pd_managed_plugin_get_id (plugin);
+  /* the short ID, as Docker shows it, keeps the path well within sun_path (108 bytes); the
+   * whole ID in the unlikely case that another enabled plugin's starts the same */
+  g_autofree char *short_name = g_strdup_printf ("%.*s.sock", PD_CONSUMERS_SHORT_ID, id);
+  g_autofree char *short_path = g_build_filename (self->dir, short_name, NULL);
+  g_autofree char *sock_name = socket_path_taken (self, short_path)
+                                 ? g_strconcat (id, ".sock", NULL)
+                                 : g_steal_pointer (&short_name);
   g_autofree char *engine_name = pd_consumers_engine_name (pd_managed_plugin_get_name (plugin));
   Entry *entry;
 
   entry = g_new0 (Entry, 1);
-  entry->id = g_strdup (pd_managed_plugin_get_id (plugin));
+  entry->id = g_strdup (id);
   entry->name = g_strdup (pd_managed_plugin_get_name (plugin));
   entry->socket_path = g_build_filename (self->dir, sock_name, NULL);
   entry->consumer = pd_consumer_new (entry->name, &error);

@@ -14,7 +14,8 @@ G_BEGIN_DECLS
  * find them ([ContainerEngines] of plugind.conf, docs/plugind.8.rst):
  *
  * - every plugin whose record says Enabled and whose config has an Interface.Socket has a
- *   consumer socket at <runtime>/consumers/<id>.sock, from the moment it is enabled (or the
+ *   consumer socket at <runtime>/consumers/<short id>.sock (the first PD_CONSUMERS_SHORT_ID
+ *   characters of its ID; the whole ID if another's begins the same), from the moment it is enabled (or the
  *   service starts) until it is disabled or removed or the service stops; while it is not
  *   running the socket answers at once that it is not;
  * - it is published under the plugin's engine name (pd_consumers_engine_name()): for dockerd
@@ -29,6 +30,8 @@ G_BEGIN_DECLS
  */
 
 typedef struct _PdConsumers PdConsumers;
+
+#define PD_CONSUMERS_SHORT_ID 12
 
 /* the longest engine name: <DockerdPluginDir>/NAME/NAME.sock must fit in sun_path */
 #define PD_CONSUMERS_ENGINE_NAME_MAX 40

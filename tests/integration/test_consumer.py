@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Consumer sockets over the bus: each enabled plugin served to container engines at
-<runtime>/consumers/<id>.sock, published for dockerd and podman ([ContainerEngines] of
+<runtime>/consumers/<short id>.sock, published for dockerd and podman ([ContainerEngines] of
 plugind.conf, pointed into the test's dir by the harness) and unpublished on Disable, Remove
 and the daemon's stop; the Mountpoints a hostile volume plugin answers, mapped to the host or
 refused; a plugin that is down or never answers; and nobody at the sockets. The plugin is the
@@ -50,7 +50,7 @@ class ConsumerTestCase(PlugindTestCase):
                          timeout_ms=60000 * TIMEOUT_MULT)
 
     def consumer_socket(self, pid):
-        return os.path.join(self.runtime_dir, 'consumers', pid + '.sock')
+        return os.path.join(self.runtime_dir, 'consumers', pid[:12] + '.sock')
 
     def dockerd_socket(self, name):
         return os.path.join(self.dockerd_plugin_dir, name, name + '.sock')
