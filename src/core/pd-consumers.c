@@ -28,6 +28,7 @@ typedef struct {
   PdConsumer *consumer;
   char *socket_path;     /* <runtime>/consumers/<short id>.sock */
   char *dockerd_path;    /* published for dockerd there, or NULL */
+  gboolean podman_allowed;  /* no other podman configuration file has its name */
   gboolean podman;       /* in the podman drop-in */
 } Entry;
 
@@ -51,13 +52,133 @@ pd_consumers_engine_name (const char *plugin_name)
     name = g_strndup (plugin_name, strlen (plugin_name) - strlen (":latest"));
   else
     name = g_strdup (plugin_name);
+  /* the engines' own drivers: dockerd's "local", podman's "local" and "image" */
   if (*name == '\0' || strlen (name) > PD_CONSUMERS_ENGINE_NAME_MAX ||
-      !g_ascii_isalnum (name[0]))
+      !g_ascii_isalnum (name[0]) || g_str_equal (name, "local") || g_str_equal (name, "image"))
     return NULL;
   for (const char *p = name; *p != '\0'; p++)
     if (!g_ascii_isalnum (*p) && strchr ("_.-:", *p) == NULL)
       return NULL;
   return g_steal_pointer (&name);
+}
+
+/* section: names other programs have already
+ *
+ * A plugin published under a name an engine already knows from elsewhere would take over the
+ * volumes of that other plugin, and what containers write to them: someone allowed to install
+ * a plugin without privileges must not be able to do that. So a name that dockerd or podman
+ * finds elsewhere is not published for that engine. */
+
+/* dockerd looks for spec files there (moby's pkg/plugins) */
+static const char *const dockerd_spec_dirs[] = {
+  "/etc/docker/plugins", "/usr/lib/docker/plugins", NULL,
+};
+
+/* podman reads these, and the drop-ins in the dirs (containers/common's pkg/config) */
+static const char *const podman_configs[] = {
+  "/usr/share/containers/containers.conf", "/etc/containers/containers.conf",
+  "/usr/share/containers/containers.conf.d", "/etc/containers/containers.conf.d", NULL,
+};
+
+/* the largest configuration file of podman's that is read */
+#define PODMAN_CONFIG_MAX (1024 * 1024)
+
+char *
+pd_consumers_dockerd_conflict (const char *dockerd_dir, const char *const *spec_dirs,
+                               const char *name)
+{
+  g_autofree char *first = g_strconcat (name, ".sock", NULL);
+  g_autofree char *path = g_build_filename (dockerd_dir, first, NULL);
+  struct stat st;
+
+  /* dockerd takes <dir>/NAME.sock before <dir>/NAME/NAME.sock */
+  if (lstat (path, &st) == 0)
+    return g_steal_pointer (&path);
+  for (guint i = 0; spec_dirs != NULL && spec_dirs[i] != NULL; i++)
+    for (guint k = 0; k < 2; k++)
+      {
+        g_autofree char *spec_name = g_strconcat (name, k == 0 ? ".spec" : ".json", NULL);
+        g_autofree char *spec = g_build_filename (spec_dirs[i], spec_name, NULL);
+
+        if (lstat (spec, &st) == 0)
+          return g_steal_pointer (&spec);
+      }
+  return NULL;
+}
+
+/* the keys under [engine.volume_plugins] of the TOML @text: a line scan, which takes the
+ * forms containers.conf files use (bare and quoted keys, comments) */
+static void
+scan_volume_plugins (const char *text, GHashTable *names)
+{
+  g_auto(GStrv) lines = g_strsplit (text, "\n", -1);
+  gboolean in_table = FALSE;
+
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *line = g_strstrip (lines[i]);
+      const char *end;
+
+      if (*line == '\0' || *line == '#')
+        continue;
+      if (*line == '[')
+        {
+          g_autoptr(GString) header = g_string_new (NULL);
+
+          for (const char *p = line; *p != '\0' && *p != '#'; p++)
+            if (*p != ' ' && *p != '\t' && *p != '"' && *p != '\'')
+              g_string_append_c (header, *p);
+          in_table = g_str_equal (header->str, "[engine.volume_plugins]");
+          continue;
+        }
+      if (!in_table)
+        continue;
+      if (*line == '"' || *line == '\'')
+        {
+          end = strchr (line + 1, *line);
+          if (end != NULL)
+            g_hash_table_add (names, g_strndup (line + 1, (gsize) (end - line - 1)));
+          continue;
+        }
+      end = line + strcspn (line, " \t=");
+      if (end > line)
+        g_hash_table_add (names, g_strndup (line, (gsize) (end - line)));
+    }
+}
+
+GHashTable *
+pd_consumers_podman_other_names (const char *const *configs, const char *own)
+{
+  GHashTable *names = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+
+  for (guint i = 0; configs != NULL && configs[i] != NULL; i++)
+    {
+      g_autoptr(GPtrArray) entries = pd_list_dir_at (AT_FDCWD, configs[i], NULL);
+      g_autoptr(GPtrArray) files = g_ptr_array_new_with_free_func (g_free);
+
+      if (entries == NULL)
+        g_ptr_array_add (files, g_strdup (configs[i]));
+      else
+        for (guint k = 0; k < entries->len; k++)
+          if (g_str_has_suffix (g_ptr_array_index (entries, k), ".conf"))
+            g_ptr_array_add (files, g_build_filename (configs[i],
+                                                      g_ptr_array_index (entries, k), NULL));
+      for (guint k = 0; k < files->len; k++)
+        {
+          const char *file = g_ptr_array_index (files, k);
+          g_autoptr(GBytes) bytes = NULL;
+          g_autofree char *text = NULL;
+
+          if (own != NULL && g_str_equal (file, own))
+            continue;
+          bytes = pd_read_file_at (AT_FDCWD, file, PODMAN_CONFIG_MAX, NULL);
+          if (bytes == NULL)
+            continue;
+          text = g_strndup (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+          scan_volume_plugins (text, names);
+        }
+    }
+  return names;
 }
 
 /* section: dockerd */
@@ -86,9 +207,17 @@ publish_dockerd (PdConsumers *self, Entry *entry)
   g_autofree char *sock_name = g_strconcat (entry->engine_name, ".sock", NULL);
   g_autofree char *path = g_build_filename (sub, sock_name, NULL);
   g_autoptr(GError) error = NULL;
+  g_autofree char *conflict = pd_consumers_dockerd_conflict (
+    self->dockerd_dir, dockerd_spec_dirs, entry->engine_name);
   struct stat st;
   int dirfd;
 
+  if (conflict != NULL)
+    {
+      g_warning ("plugin %s is not published for dockerd: dockerd knows a plugin %s from %s",
+                 entry->name, entry->engine_name, conflict);
+      return;
+    }
   if (g_mkdir_with_parents (self->dockerd_dir, 0700) < 0 ||
       (mkdir (sub, 0700) < 0 && errno != EEXIST))
     {
@@ -266,6 +395,7 @@ pd_consumers_free (PdConsumers *self)
   g_free (self);
 }
 
+
 static gboolean
 engine_name_taken (PdConsumers *self, const char *engine_name)
 {
@@ -331,6 +461,23 @@ entry_new (PdConsumers *self, PdManagedPlugin *plugin)
   else
     entry->engine_name = g_steal_pointer (&engine_name);
   g_hash_table_insert (self->entries, entry->id, entry);
+  if (entry->engine_name == NULL)
+    return entry;
+
+  /* published once, when it gets its socket: a failure is not tried again at every change of
+   * its state, nor warned about */
+  if (self->dockerd_dir != NULL)
+    publish_dockerd (self, entry);
+  if (self->podman_drop_in != NULL)
+    {
+      g_autoptr(GHashTable) others = pd_consumers_podman_other_names (podman_configs,
+                                                                      self->podman_drop_in);
+
+      entry->podman_allowed = !g_hash_table_contains (others, entry->engine_name);
+      if (!entry->podman_allowed)
+        g_warning ("plugin %s is not published for podman: another configuration file of "
+                   "podman's has a volume plugin %s", entry->name, entry->engine_name);
+    }
   return entry;
 }
 
@@ -395,11 +542,8 @@ pd_consumers_update (PdConsumers *self, PdManagedPlugin *plugin)
         return;
     }
   set_target (self, entry, plugin);
-  if (entry->engine_name == NULL)
-    return;
-  if (self->dockerd_dir != NULL && entry->dockerd_path == NULL)
-    publish_dockerd (self, entry);
-  podman = self->podman_drop_in != NULL && is_volume_driver (config);
+  /* a volume driver, still after an upgrade */
+  podman = entry->podman_allowed && is_volume_driver (config);
   if (podman != entry->podman)
     {
       entry->podman = podman;

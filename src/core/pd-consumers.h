@@ -23,7 +23,9 @@ G_BEGIN_DECLS
  *   driver, for podman as `"NAME" = "<socket>"` under [engine.volume_plugins] of the drop-in
  *   file PodmanDropIn, which plugind owns: it is written anew on every change, and removed
  *   when no plugin is in it. A path another program holds (a live socket, anything but a dir
- *   at NAME) is left alone, with a warning; a socket nobody listens on is taken over.
+ *   at NAME) is left alone, with a warning; a socket nobody listens on is taken over. A name
+ *   the engine knows from elsewhere (a socket NAME.sock, a spec file, another podman
+ *   configuration file) is not published for it, with a warning.
  *
  * Publishing is best effort: a failure is a warning in the log, and the plugin runs anyway.
  * Main thread only.
@@ -59,7 +61,17 @@ const char *pd_consumers_get_socket (PdConsumers *self, const char *id);
  * ":latest" tag ("example:latest" → "example", "example:2" stays). NULL when that is not a
  * name engines can take in a file name: longer than PD_CONSUMERS_ENGINE_NAME_MAX bytes, or
  * other characters than ASCII letters, digits, '_', '.', '-' and ':' (a '/' of a remote
- * name: such a plugin is installed under a local name to be published). */
+ * name: such a plugin is installed under a local name to be published), and for the names of
+ * the engines' own drivers, "local" and "image". */
 char *pd_consumers_engine_name (const char *plugin_name);
+
+/* What makes an engine know @name from elsewhere, so that it is not published for that engine
+ * (it would take over another plugin's volumes): for dockerd, the path of <@dockerd_dir>/NAME.sock
+ * or of a spec file NAME.spec or NAME.json in @spec_dirs, or NULL; for podman, the names under
+ * [engine.volume_plugins] of the files in @configs (files, or dirs whose *.conf are read), but
+ * for @own. */
+char *pd_consumers_dockerd_conflict (const char *dockerd_dir, const char *const *spec_dirs,
+                                     const char *name);
+GHashTable *pd_consumers_podman_other_names (const char *const *configs, const char *own);
 
 G_END_DECLS

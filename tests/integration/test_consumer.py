@@ -194,6 +194,21 @@ class PublishingTests(ConsumerTestCase):
         self.disable(path)
         self.assertEqual(os.lstat(self.dockerd_socket('scripted')).st_ino, ino)
 
+    def test_name_dockerd_knows_from_elsewhere(self):
+        # a plugin of another program's that dockerd takes before NAME/NAME.sock: publishing
+        # would not take it over, and is not tried
+        path, pid = self.install()
+        os.makedirs(self.dockerd_plugin_dir)
+        other = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.addCleanup(other.close)
+        other.bind(os.path.join(self.dockerd_plugin_dir, 'scripted.sock'))
+        other.listen(1)
+        self.enable(path)
+        self.assertFalse(os.path.exists(os.path.join(self.dockerd_plugin_dir, 'scripted')))
+        self.assertIn('dockerd knows a plugin scripted from %s/scripted.sock' %
+                      self.dockerd_plugin_dir, self.daemon_log())
+        self.assertIn('"scripted" = ', self.drop_in())
+
     def test_nobody_cannot_connect(self):
         path, pid = self.install()
         self.enable(path)
