@@ -140,7 +140,10 @@ reader_line (Reader *r, gsize line_max, GError **error)
   for (;;)
     {
       const guint8 *start = r->buf->data + r->pos;
-      const guint8 *nl = memchr (start + scanned, '\n', reader_available (r) - scanned);
+      /* an empty array's data may be NULL, which memchr() must not get */
+      const guint8 *nl = reader_available (r) > scanned
+                           ? memchr (start + scanned, '\n', reader_available (r) - scanned)
+                           : NULL;
       gsize limit = line_max != 0 ? line_max : PD_HTTP_HEAD_MAX - r->head_used;
 
       if (nl != NULL)
