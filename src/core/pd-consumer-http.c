@@ -140,7 +140,6 @@ reader_line (Reader *r, gsize line_max, GError **error)
   for (;;)
     {
       const guint8 *start = r->buf->data + r->pos;
-      /* an empty array's data may be NULL, which memchr() must not get */
       const guint8 *nl = reader_available (r) > scanned
                            ? memchr (start + scanned, '\n', reader_available (r) - scanned)
                            : NULL;
@@ -395,7 +394,9 @@ pd_http_read_message (int fd, int cancel_fd, gboolean is_request, gsize max_body
                       gint64 deadline, GError **error)
 {
   g_autoptr(PdHttpMessage) message = g_new0 (PdHttpMessage, 1);
-  g_autoptr(GByteArray) buf = g_byte_array_new ();
+  /* allocated from the start: an empty GByteArray's data is NULL, and no arithmetic may be
+   * done on NULL */
+  g_autoptr(GByteArray) buf = g_byte_array_sized_new (16384);
   Reader r = { fd, cancel_fd, deadline, buf, 0, FALSE, 0 };
   Framing framing = { FALSE, 0, FALSE };
   g_autofree char *start_line = NULL;
