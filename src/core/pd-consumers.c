@@ -37,7 +37,6 @@ struct _PdConsumers {
   char *dockerd_dir;     /* NULL: not published for dockerd */
   char *podman_drop_in;  /* NULL: not published for podman */
   guint answer_timeout_s;
-  PdStore *store;
   GHashTable *entries;   /* id → Entry */
 };
 
@@ -367,7 +366,7 @@ entry_free (Entry *entry)
 }
 
 PdConsumers *
-pd_consumers_new (const PdDaemonConfig *config, const char *runtime_dir, PdStore *store)
+pd_consumers_new (const PdDaemonConfig *config, const char *runtime_dir)
 {
   PdConsumers *self = g_new0 (PdConsumers, 1);
 
@@ -375,7 +374,6 @@ pd_consumers_new (const PdDaemonConfig *config, const char *runtime_dir, PdStore
   self->dockerd_dir = g_strdup (config->dockerd_plugin_dir);
   self->podman_drop_in = g_strdup (config->podman_drop_in);
   self->answer_timeout_s = config->answer_timeout_s;
-  self->store = g_object_ref (store);
   self->entries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify) entry_free);
   return self;
@@ -388,7 +386,6 @@ pd_consumers_free (PdConsumers *self)
     return;
   pd_consumers_close_all (self);
   g_hash_table_unref (self->entries);
-  g_object_unref (self->store);
   g_free (self->dir);
   g_free (self->dockerd_dir);
   g_free (self->podman_drop_in);
@@ -500,9 +497,7 @@ set_target (PdConsumers *self, Entry *entry, PdManagedPlugin *plugin)
   PdPluginState state = pd_runner_get_state (runner);
   gboolean running = state == PD_PLUGIN_STATE_RUNNING && *pd_runner_get_socket (runner) != '\0';
   g_auto(GStrv) from_config = pd_activate_implements_from_config (config);
-  g_autofree char *rootfs = pd_store_get_rootfs_path (self->store, entry->id);
-  g_autofree char *plugin_dir = g_path_get_dirname (rootfs);
-  g_autofree char *propagated_dir = g_build_filename (plugin_dir, "propagated-mount", NULL);
+  g_autofree char *propagated_dir = pd_managed_plugin_dup_propagated_mount_dir (plugin);
   PdConsumerTarget target = {
     .state = pd_plugin_state_to_string (state),
     .socket_path = running ? pd_runner_get_socket (runner) : NULL,

@@ -5,7 +5,6 @@
 
 #include "pd-daemon-config.h"
 #include "pd-managed-plugin.h"
-#include "pd-store.h"
 
 G_BEGIN_DECLS
 
@@ -38,9 +37,8 @@ typedef struct _PdConsumers PdConsumers;
 /* the longest engine name: <DockerdPluginDir>/NAME/NAME.sock must fit in sun_path */
 #define PD_CONSUMERS_ENGINE_NAME_MAX 40
 
-/* @runtime_dir/consumers must exist (0700); @store gives the plugins' dirs */
-PdConsumers *pd_consumers_new (const PdDaemonConfig *config, const char *runtime_dir,
-                               PdStore *store);
+/* @runtime_dir/consumers must exist (0700) */
+PdConsumers *pd_consumers_new (const PdDaemonConfig *config, const char *runtime_dir);
 void pd_consumers_free (PdConsumers *self);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdConsumers, pd_consumers_free)
 

@@ -144,7 +144,7 @@ pd_engine_new (const char *state_dir, const char *runtime_dir, GError **error)
   self->store = pd_store_new (state_dir, error);
   if (self->store == NULL)
     return NULL;
-  self->consumers = pd_consumers_new (self->config, runtime_dir, self->store);
+  self->consumers = pd_consumers_new (self->config, runtime_dir);
   self->runtime_dir = g_strdup (runtime_dir);
   self->helper_path = g_strdup (pd_archive_get_helper_path ());
   return g_steal_pointer (&self);
