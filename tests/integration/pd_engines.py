@@ -8,6 +8,13 @@
             Talk to it with Dockerd.docker() (Debian's /usr/bin/docker client: another `docker`
             may come first on PATH) or Dockerd.api() (the Engine API on its socket).
 
+  Podman    Debian's podman 4.3 (/usr/bin/podman, conmon, runc), with its storage, run root,
+            tmp dir, volume path, network config dir and runc state in a work directory, and
+            containers that make no network changes; stop() removes every container and what
+            they left outside that directory, also when the test failed. Podman.podman() runs
+            it; every setting is a flag, so that it reads the machine's containers.conf and
+            drop-ins, plugind's among them.
+
 What these machines need, found out on Debian 12 with Docker 20.10.24, containerd 1.6.20 and
 runc 1.1.5 (no systemd, cgroup v1 with a cgroup2 hierarchy beside it):
   - `--bridge=none --iptables=false --ip-forward=false --ip-masq=false`: no docker0, no
@@ -36,7 +43,28 @@ runc 1.1.5 (no systemd, cgroup v1 with a cgroup2 hierarchy beside it):
   - Registries on 127.0.0.0/8 are insecure registries by default: plain HTTP works.
   - A container image without a registry: `docker import` of a tar (e.g. busybox-static).
 
-tests/integration/check_pd_engines.py checks all of this on its own.
+And for podman 4.3.1 (conmon 2.1.6, the same runc):
+  - crun fails on the hybrid cgroups: `--runtime runc`, `--cgroup-manager cgroupfs`, and
+    `--events-backend file` (no journald).
+  - runc is asked for a nofile limit root cannot raise here (CAP_SYS_RESOURCE is not in the
+    bounding set): every container gets `--ulimit nofile=20000:20000 --ulimit
+    nproc=32768:32768`, what `default_ulimits` of containers.conf would give.
+  - Every setting is a flag, none comes from a containers.conf of the test's own: podman
+    ignores the drop-ins in /etc/containers/containers.conf.d when CONTAINERS_CONF is set, and
+    plugind's drop-in is what the tests exercise. Debian's
+    /usr/share/containers/containers.conf names no volume plugin.
+  - `--network-config-dir` in the work directory: otherwise podman takes a lock file in
+    /etc/cni/net.d. Containers run with `--network none`.
+  - `--storage-driver vfs`: a container's rootfs is a directory, not a mount.
+  - A `--cgroup-parent` of the test's own: runc makes it in every hierarchy and never removes
+    it; stop() does. runc keeps its state in /run/runc whatever podman passes; stop() removes
+    that directory when it was not there before and is empty.
+  - podman writes the temporary files of `import` to $TMPDIR (else /var/tmp): TMPDIR is in the
+    work directory.
+  - An image without a registry: `podman import` of a tar holding a static busybox
+    (Podman.import_busybox()).
+
+tests/integration/check_pd_engines.py checks the Dockerd part of this on its own.
 
 Library module: stdlib only. Always run with /usr/bin/python3, as root.
 """
@@ -50,7 +78,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tarfile
 import time
+import uuid
 
 DOCKERD = '/usr/sbin/dockerd'
 DOCKER = '/usr/bin/docker'
@@ -66,6 +96,13 @@ CGROUP_ROOT = '/sys/fs/cgroup'
 CGROUP_PARENT = 'docker'
 
 MNT_DETACH = 2
+
+PODMAN = '/usr/bin/podman'
+BUSYBOX = '/bin/busybox'
+RUNC_STATE = '/run/runc'
+# the ulimits root can set on these machines, given to every podman container
+PODMAN_ULIMITS = ['--ulimit', 'nofile=20000:20000', '--ulimit', 'nproc=32768:32768']
+BUSYBOX_IMAGE = 'localhost/pd-busybox:test'
 
 
 class EngineError(Exception):
@@ -427,3 +464,94 @@ class Dockerd:
             return resp.status, raw.decode(errors='replace') if raw else None
         finally:
             conn.close()
+
+
+def busybox_tar(path):
+    """A tar of a root file system with a static busybox and a few applets, for `import`."""
+    with tarfile.open(path, 'w') as tar:
+        info = tarfile.TarInfo('bin')
+        info.type = tarfile.DIRTYPE
+        info.mode = 0o755
+        tar.addfile(info)
+        tar.add(BUSYBOX, 'bin/busybox')
+        for applet in ('sh', 'cat', 'echo', 'sleep', 'ls'):
+            link = tarfile.TarInfo('bin/' + applet)
+            link.type = tarfile.SYMTYPE
+            link.linkname = 'busybox'
+            tar.addfile(link)
+    return path
+
+
+class Podman:
+    """podman with everything of its own in workdir (which must exist or be creatable, and be
+    private to it). podman is no daemon: nothing runs until a command does.
+
+    Attributes: root, runroot, tmpdir, volume_path, network_dir, cgroup_parent.
+    """
+
+    def __init__(self, workdir):
+        self.workdir = os.path.abspath(workdir)
+        self.root = os.path.join(self.workdir, 'root')
+        self.runroot = os.path.join(self.workdir, 'runroot')
+        self.tmpdir = os.path.join(self.workdir, 'tmp')
+        self.volume_path = os.path.join(self.workdir, 'volumes')
+        self.network_dir = os.path.join(self.workdir, 'networks')
+        self.cgroup_parent = 'pd-test-podman-' + uuid.uuid4().hex[:12]
+        self._made_runc_state = not os.path.exists(RUNC_STATE)
+        for d in (self.workdir, self.tmpdir, self.network_dir):
+            os.makedirs(d, mode=0o700, exist_ok=True)
+
+    def global_flags(self):
+        return ['--root', self.root, '--runroot', self.runroot, '--tmpdir', self.tmpdir,
+                '--volumepath', self.volume_path, '--network-config-dir', self.network_dir,
+                '--runtime', 'runc', '--cgroup-manager', 'cgroupfs', '--events-backend', 'file',
+                '--storage-driver', 'vfs']
+
+    def env(self):
+        """Nothing of the caller's CONTAINERS_* variables: podman reads the machine's
+        containers.conf and its drop-ins."""
+        return {'PATH': ENGINE_PATH, 'HOME': self.workdir, 'TMPDIR': self.tmpdir,
+                'LC_ALL': 'C.UTF-8'}
+
+    def podman(self, *args, check=True, timeout=180):
+        """Runs `podman <our flags> args…`; the CompletedProcess (text output). check: a
+        non-zero exit raises EngineError with the output."""
+        p = subprocess.run([PODMAN] + self.global_flags() + [str(a) for a in args],
+                           env=self.env(), cwd=self.workdir, capture_output=True, text=True,
+                           timeout=timeout, stdin=subprocess.DEVNULL)
+        if check and p.returncode != 0:
+            raise EngineError('podman %s failed (%d):\n%s%s' % (
+                ' '.join(map(str, args)), p.returncode, p.stdout, p.stderr))
+        return p
+
+    def podman_json(self, *args, **kw):
+        """podman … with JSON output, decoded."""
+        return json.loads(self.podman(*args, **kw).stdout)
+
+    def run(self, *args, **kw):
+        """`podman run` with no network, the ulimits root can set, and our cgroup parent."""
+        return self.podman('run', '--network', 'none', '--cgroup-parent', self.cgroup_parent,
+                           *PODMAN_ULIMITS, *args, **kw)
+
+    def import_busybox(self, ref=BUSYBOX_IMAGE):
+        """An image of a static busybox, made without a registry; its reference."""
+        self.podman('import', busybox_tar(os.path.join(self.workdir, 'busybox.tar')), ref)
+        return ref
+
+    def stop(self):
+        """Removes every container (with podman, then by force what outlived it: conmon and
+        what it supervises), unmounts what is still mounted below workdir, and removes what
+        podman and runc left outside it. Safe to call more than once."""
+        if os.path.isdir(self.root):
+            self.podman('rm', '--all', '--force', '--time', '0', check=False, timeout=60)
+        _kill_and_wait(processes_using(self.workdir))
+        unmount_below(self.workdir)
+        for hierarchy in os.listdir(CGROUP_ROOT):
+            top = os.path.join(CGROUP_ROOT, hierarchy, self.cgroup_parent)
+            if os.path.isdir(top):
+                remove_empty_cgroups(top)
+        if self._made_runc_state:
+            try:
+                os.rmdir(RUNC_STATE)
+            except OSError:
+                pass  # not empty: another runtime's containers run
