@@ -30,7 +30,7 @@ PD_DEB_PACKAGES=(
   dbus-daemon dbus-system-bus-common python3-gi python3-dbusmock libssl-dev zlib1g-dev gettext
   libxml2-utils python3-docutils util-linux valgrind
   docker-registry skopeo umoci zstd python3-cryptography python3-bcrypt
-  docker.io
+  docker.io podman runc busybox-static
   clang libclang-rt-14-dev llvm
 )
 
