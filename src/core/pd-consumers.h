@@ -14,9 +14,9 @@ G_BEGIN_DECLS
  *
  * - every plugin whose record says Enabled and whose config has an Interface.Socket has a
  *   consumer socket at <runtime>/consumers/<short id>.sock (the first PD_CONSUMERS_SHORT_ID
- *   characters of its ID; the whole ID if another's begins the same), from the moment it is enabled (or the
- *   service starts) until it is disabled or removed or the service stops; while it is not
- *   running the socket answers at once that it is not;
+ *   characters of its ID; the whole ID if another's begins the same), from the moment it is
+ *   enabled (or the service starts) until it is disabled or removed or the service stops;
+ *   while it is not running the socket answers at once that it is not;
  * - it is published under the plugin's engine name (pd_consumers_engine_name()): for dockerd
  *   as a second listening socket at <DockerdPluginDir>/NAME/NAME.sock, and, for a volume
  *   driver, for podman as `"NAME" = "<socket>"` under [engine.volume_plugins] of the drop-in

@@ -12,42 +12,21 @@ import os
 import signal
 import socket
 import stat
-import uuid
 
-from pd_testcase import (BUILDDIR, PLUGIN_IFACE, TIMEOUT_MULT, GLib, PlugindTestCase, main,
-                         make_context, opts, plugin_call, plugin_config)
+from pd_testcase import GLib, main, plugin_call
+from test_run import RunnerPluginTestCase, faulty_plugin
 
 PROPAGATED_MOUNT = '/pm'
 
 
-class ConsumerTestCase(PlugindTestCase):
-
-    def setUp(self):
-        super().setUp()
-        self.binary = 'runner-plugin-' + uuid.uuid4().hex[:12]
+class ConsumerTestCase(RunnerPluginTestCase):
 
     def install(self, name='scripted', **config):
         """The scripted test plugin, a volume driver with a PropagatedMount; returns its path
         and id."""
-        with open(os.path.join(BUILDDIR, 'tests', 'runner-plugin'), 'rb') as f:
-            binary = f.read()
         config.setdefault('PropagatedMount', PROPAGATED_MOUNT)
-        cfg = plugin_config(Entrypoint=['/' + self.binary, 'scripted', 'runner.sock'],
-                            Interface={'Types': ['docker.volumedriver/1.0'],
-                                       'Socket': 'runner.sock'},
-                            **config)
-        path, res = self.create_ok(name, make_context(cfg, files={self.binary: (binary, 0o755)}),
-                                   options=opts(grant_all_privileges=True))
-        return path, res['plugin-id']
-
-    def enable(self, path, **options):
-        return self.call(path, PLUGIN_IFACE, 'Enable', GLib.Variant('(a{sv})', (opts(**options),)),
-                         timeout_ms=60000 * TIMEOUT_MULT)
-
-    def disable(self, path, **options):
-        return self.call(path, PLUGIN_IFACE, 'Disable',
-                         GLib.Variant('(a{sv})', (opts(**options),)),
-                         timeout_ms=60000 * TIMEOUT_MULT)
+        path = faulty_plugin(self, 'scripted', name, **config)
+        return path, self.plugin_prop(path, 'Id')
 
     def consumer_socket(self, pid):
         return os.path.join(self.runtime_dir, 'consumers', pid[:12] + '.sock')
@@ -262,12 +241,8 @@ class AnswerTests(ConsumerTestCase):
                                             {'Name': 'v2', 'Mountpoint': ''}], 'Err': ''}))
         # the plugin itself got the engine's call
         self.wait_until(lambda: 'runner-plugin: call VolumeDriver.Mount {"Name": "v1", '
-                        '"ID": "x"}' in self.plugin_log(), msg='the call in the log')
-
-    def plugin_log(self):
-        with open(os.path.join(self.runtime_dir, 'logs', self.pid + '.log'),
-                  errors='replace') as f:
-            return f.read()
+                        '"ID": "x"}' in self.plugin_log(self.path),
+                        msg='the call in the log')
 
     def test_mountpoints_refused(self):
         os.makedirs(self.host_dir(self.pid, 'v1'))
@@ -307,8 +282,8 @@ class AnswerTests(ConsumerTestCase):
 
     def test_plugin_down_answers_at_once(self):
         # the plugin crashes and cannot start again: the socket stays, and says why
-        os.rename(os.path.join(self.plugin_dir(self.pid), 'rootfs', self.binary),
-                  os.path.join(self.plugin_dir(self.pid), 'rootfs', self.binary + '.gone'))
+        os.rename(os.path.join(self.plugin_dir(self.pid), 'rootfs', self.plugin_binary),
+                  os.path.join(self.plugin_dir(self.pid), 'rootfs', self.plugin_binary + '.gone'))
         os.kill(self.plugin_prop(self.path, 'MainPID'), signal.SIGKILL)
         self.wait_until(lambda: self.plugin_prop(self.path, 'State') != 'running',
                         msg='the crash')
@@ -344,7 +319,8 @@ class SlowPluginTests(ConsumerTestCase):
         status, reply = plugin_call(self.consumer_socket(pid), 'VolumeDriver.Mount',
                                     {'Name': 'v1'})
         self.assertEqual((status, reply), (504, {
-            'Err': 'plugind: plugin scripted:latest did not answer /VolumeDriver.Mount within 2 s'}))
+            'Err': 'plugind: plugin scripted:latest did not answer /VolumeDriver.Mount '
+                   'within 2 s'}))
         # a stopped plugin, the same
         main_pid = self.plugin_prop(path, 'MainPID')
         os.kill(main_pid, signal.SIGSTOP)
