@@ -347,7 +347,6 @@ test_map_bounds (MapFixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(GString) longer = g_string_new ("/pm");
   g_autofree char *none = NULL;
-  g_autofree char *escaped = NULL;
   char *mapped;
 
   /* a plugin without a PropagatedMount has no Mountpoint a host can use */
