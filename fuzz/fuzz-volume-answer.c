@@ -76,7 +76,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
     return 0;
   target = targets[data[0] % G_N_ELEMENTS (targets)];
   out = pd_volume_rewrite_answer (target, (const char *) data + 1, size - 1, "/pm", host_dir,
-                                  host_dirfd, &error);
+                                  host_dirfd, NULL, NULL, &error);
   if ((out == NULL) == (error == NULL))
     abort ();
   if (out == NULL)

@@ -16,9 +16,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -28,6 +30,7 @@
 #include "pd-consumer-http.h"
 #include "pd-consumer.h"
 #include "pd-error.h"
+#include "pd-fs-util.h"
 #include "pd-json.h"
 #include "pd-test-utils.h"
 #include "pd-volume-answer.h"
@@ -375,7 +378,7 @@ static JsonObject *
 rewrite (MapFixture *f, const char *target, const char *json, GError **error)
 {
   g_autoptr(GBytes) out = pd_volume_rewrite_answer (target, json, strlen (json), "/pm", f->host,
-                                                    f->host_fd, error);
+                                                    f->host_fd, NULL, NULL, error);
   g_autoptr(JsonNode) root = NULL;
 
   if (out == NULL)
@@ -524,6 +527,7 @@ typedef struct {
   char *consumer_dir;
   char *consumer_socket;
   char *host;             /* the propagated-mount dir on the host */
+  char *pin_dir;          /* NULL: no pins */
   PdTestServer *plugin;
   PdConsumer *consumer;
 
@@ -678,6 +682,14 @@ fixture_setup (Fixture *f, gconstpointer data)
   f->plugin = pd_test_server_new_unix (f->plugin_socket, plugin_serve, f);
   f->consumer = pd_consumer_new ("test:latest", &error);
   g_assert_no_error (error);
+  /* the tests with pins say so by their data */
+  if (data != NULL)
+    {
+      f->pin_dir = g_build_filename (f->dir, "pins", NULL);
+      g_assert_true (pd_mkdir_with_mode (f->pin_dir, 0700, &error));
+      g_assert_no_error (error);
+      pd_consumer_set_pin_dir (f->consumer, f->pin_dir);
+    }
   g_assert_true (pd_consumer_listen (f->consumer, f->consumer_socket, &error));
   g_assert_no_error (error);
   set_running (f, 5);
@@ -695,6 +707,7 @@ fixture_teardown (Fixture *f, gconstpointer data)
   g_mutex_clear (&f->lock);
   g_free (f->answer);
   g_free (f->host);
+  g_free (f->pin_dir);
   g_free (f->consumer_socket);
   g_free (f->consumer_dir);
   g_free (f->plugin_socket);
@@ -912,6 +925,150 @@ test_consumer_forwards (Fixture *f, gconstpointer data)
   call_endpoint (f, "VolumeDriver.Mount", "{\"Name\":\"v3\"}", &failed);
   g_assert_cmpuint (failed.status, ==, 500);
   g_assert_cmpstr (failed.body, ==, "not json");
+}
+
+/* the Mountpoint of an answer */
+static char *
+mountpoint_of (const Response *response)
+{
+  g_autoptr(JsonNode) root = json_from_string (response->body, NULL);
+  JsonObject *object;
+
+  g_assert_cmpuint (response->status, ==, 200);
+  g_assert_nonnull (root);
+  object = json_node_get_object (root);
+  if (json_object_has_member (object, "Volume"))
+    object = json_object_get_object_member (object, "Volume");
+  return g_strdup (json_object_get_string_member (object, "Mountpoint"));
+}
+
+static void
+call_ok (Fixture *f, const char *endpoint, const char *request)
+{
+  g_auto(Response) response = { 0 };
+  g_autofree char *ok = json_answer ("{\"Err\": \"\"}");
+
+  set_plugin (f, PLUGIN_ANSWER, ok);
+  call_endpoint (f, endpoint, request, &response);
+  g_assert_cmpuint (response.status, ==, 200);
+}
+
+/* the attack: after its Mount answer passed the checks, the plugin swaps the volume's dir for
+ * a symlink to a host dir; the engine only ever sees the pin, which shows the original dir */
+static void
+test_consumer_pin_swap (Fixture *f, gconstpointer data)
+{
+  g_autofree char *v1 = g_build_filename (f->host, "v1", NULL);
+  g_autofree char *v1_old = g_build_filename (f->host, "v1-old", NULL);
+  g_autofree char *original = g_build_filename (v1, "original", NULL);
+  g_autofree char *secret_dir = g_build_filename (f->dir, "host-secret", NULL);
+  g_autofree char *secret = g_build_filename (secret_dir, "secret", NULL);
+  g_autofree char *checksum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, "v1", -1);
+  g_autofree char *pin = g_build_filename (f->pin_dir, checksum, NULL);
+  g_autofree char *pinned_original = g_build_filename (pin, "original", NULL);
+  g_autofree char *pinned_secret = g_build_filename (pin, "secret", NULL);
+  g_autofree char *mount_answer = json_answer ("{\"Mountpoint\": \"/pm/v1\", \"Err\": \"\"}");
+  g_autofree char *path_answer = json_answer ("{\"Mountpoint\": \"/pm/v1\"}");
+  g_autofree char *get_answer = json_answer ("{\"Volume\": {\"Name\": \"v1\", "
+                                             "\"Mountpoint\": \"/pm/v1\"}}");
+  g_auto(Response) first = { 0 };
+  g_auto(Response) path = { 0 };
+  g_auto(Response) get = { 0 };
+  g_auto(Response) second = { 0 };
+  g_auto(Response) again = { 0 };
+  g_autofree char *first_mountpoint = NULL;
+  g_autofree char *path_mountpoint = NULL;
+  g_autofree char *get_mountpoint = NULL;
+  struct statvfs svfs;
+
+  g_assert_true (g_file_set_contents (original, "", 0, NULL));
+  pd_test_make_dir (secret_dir);
+  g_assert_true (g_file_set_contents (secret, "", 0, NULL));
+
+  set_plugin (f, PLUGIN_ANSWER, mount_answer);
+  call_endpoint (f, "VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"a\"}", &first);
+  first_mountpoint = mountpoint_of (&first);
+  g_assert_cmpstr (first_mountpoint, ==, pin);
+  g_assert_true (pd_test_path_exists (pinned_original));
+  g_assert_cmpint (statvfs (pin, &svfs), ==, 0);
+  g_assert_cmpuint (svfs.f_flag & (ST_NOSUID | ST_NODEV), ==, ST_NOSUID | ST_NODEV);
+
+  /* the swap, after the answer */
+  g_assert_cmpint (rename (v1, v1_old), ==, 0);
+  g_assert_cmpint (symlink (secret_dir, v1), ==, 0);
+  g_assert_true (pd_test_path_exists (pinned_original));
+  g_assert_false (pd_test_path_exists (pinned_secret));
+
+  /* Path and Get give the pin; a checked Mountpoint would now be refused */
+  set_plugin (f, PLUGIN_ANSWER, path_answer);
+  call_endpoint (f, "VolumeDriver.Path", "{\"Name\":\"v1\"}", &path);
+  path_mountpoint = mountpoint_of (&path);
+  g_assert_cmpstr (path_mountpoint, ==, pin);
+  set_plugin (f, PLUGIN_ANSWER, get_answer);
+  call_endpoint (f, "VolumeDriver.Get", "{\"Name\":\"v1\"}", &get);
+  get_mountpoint = mountpoint_of (&get);
+  g_assert_cmpstr (get_mountpoint, ==, pin);
+
+  /* another Mount is checked anew: through the symlink now, refused */
+  set_plugin (f, PLUGIN_ANSWER, mount_answer);
+  g_test_expect_message ("pd-consumer", G_LOG_LEVEL_WARNING, "*refused its answer*");
+  call_endpoint (f, "VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"b\"}", &second);
+  g_test_assert_expected_messages ();
+  assert_err (&second, 502, "symlink");
+
+  /* the last Unmount of an ID unpins */
+  call_ok (f, "VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"b\"}");
+  g_assert_true (pd_test_path_exists (pinned_original));
+  call_ok (f, "VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"a\"}");
+  g_assert_false (pd_test_path_exists (pin));
+  g_assert_true (pd_test_path_exists (secret));
+
+  /* pinned again from the original dir; a plugin that stops releases it */
+  g_assert_cmpint (unlink (v1), ==, 0);
+  g_assert_cmpint (rename (v1_old, v1), ==, 0);
+  set_plugin (f, PLUGIN_ANSWER, mount_answer);
+  call_endpoint (f, "VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"c\"}", &again);
+  g_assert_cmpuint (again.status, ==, 200);
+  g_assert_true (pd_test_path_exists (pinned_original));
+  {
+    PdConsumerTarget failed = { "failed", NULL, STRV ("VolumeDriver"), "/pm", f->host, 0 };
+
+    pd_consumer_set_target (f->consumer, &failed);
+  }
+  g_assert_false (pd_test_path_exists (pin));
+}
+
+/* two Mounts with one ID need two Unmounts; the consumer's close releases what is pinned */
+static void
+test_consumer_pin_count (Fixture *f, gconstpointer data)
+{
+  g_autofree char *checksum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, "v1", -1);
+  g_autofree char *pin = g_build_filename (f->pin_dir, checksum, NULL);
+  g_autofree char *answer = json_answer ("{\"Mountpoint\": \"/pm/v1\"}");
+
+  for (guint i = 0; i < 2; i++)
+    {
+      g_auto(Response) response = { 0 };
+      g_autofree char *mountpoint = NULL;
+
+      set_plugin (f, PLUGIN_ANSWER, answer);
+      call_endpoint (f, "VolumeDriver.Mount", "{\"Name\":\"v1\",\"ID\":\"x\"}", &response);
+      mountpoint = mountpoint_of (&response);
+      g_assert_cmpstr (mountpoint, ==, pin);
+    }
+  /* an Unmount the plugin fails changes nothing */
+  {
+    g_auto(Response) response = { 0 };
+    g_autofree char *busy = json_answer ("{\"Err\": \"busy\"}");
+
+    set_plugin (f, PLUGIN_ANSWER, busy);
+    call_endpoint (f, "VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"x\"}", &response);
+  }
+  call_ok (f, "VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"x\"}");
+  g_assert_true (pd_test_path_exists (pin));
+  set_plugin (f, PLUGIN_ANSWER, answer);
+  g_clear_pointer (&f->consumer, pd_consumer_free);
+  g_assert_false (pd_test_path_exists (pin));
 }
 
 static void
@@ -1205,6 +1362,10 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/consumer/socket/unprivileged", test_consumer_unprivileged);
   PD_TEST_ADD ("/consumer/socket/too-many", test_consumer_too_many);
   PD_TEST_ADD ("/consumer/socket/unlisten", test_consumer_unlisten);
+  g_test_add ("/consumer/pin/swap", Fixture, "pin", fixture_setup, test_consumer_pin_swap,
+              fixture_teardown);
+  g_test_add ("/consumer/pin/count", Fixture, "pin", fixture_setup, test_consumer_pin_count,
+              fixture_teardown);
 
   status = g_test_run ();
   g_free (test_program);

@@ -26,6 +26,7 @@
 #include "pd-error.h"
 #include "pd-fs-util.h"
 #include "pd-json.h"
+#include "pd-sandbox-start.h"
 #include "pd-volume-answer.h"
 
 /* the Host and Accept Docker's plugin client sends */
@@ -43,6 +44,12 @@ typedef struct {
   guint answer_timeout_s;
 } Target;
 
+/* a volume's dir pinned for the engines */
+typedef struct {
+  char *path;          /* the mount's path, under the pin dir */
+  GHashTable *ids;     /* Mount ID -> how many Mounts with it are not unmounted */
+} Pin;
+
 /* what the workers share with the main thread */
 typedef struct {
   char *name;
@@ -50,6 +57,10 @@ typedef struct {
   GMutex lock;
   Target *target;      /* under @lock */
   gint in_progress;    /* atomic: connections waiting or being served */
+  char *pin_dir;       /* set before listening; NULL: no pins */
+  GMutex pin_lock;     /* one worker pins or unpins at a time */
+  GHashTable *pins;    /* volume name -> Pin, under @lock */
+  guint pin_epoch;     /* under @lock: one more at every release of all pins */
 } Shared;
 
 typedef struct {
@@ -108,9 +119,51 @@ target_unref (Target *target)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (Target, target_unref)
 
 static void
+pin_free (Pin *pin)
+{
+  g_free (pin->path);
+  g_hash_table_unref (pin->ids);
+  g_free (pin);
+}
+
+/* unmounts the pin at @path (detached: a container still using it keeps its copy) and
+ * removes its dir */
+static void
+unpin (const char *name, const char *path)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_sandbox_release_propagated_mount (path, NULL, &error))
+    g_warning ("plugin %s: cannot unmount the pin %s: %s", name, path, error->message);
+  else if (rmdir (path) < 0 && errno != ENOENT)
+    g_warning ("plugin %s: cannot remove %s: %s", name, path, g_strerror (errno));
+}
+
+static void
+release_pins (Shared *shared)
+{
+  g_autoptr(GHashTable) pins = NULL;
+  GHashTableIter iter;
+  gpointer value;
+
+  g_mutex_lock (&shared->lock);
+  pins = g_steal_pointer (&shared->pins);
+  shared->pins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify) pin_free);
+  shared->pin_epoch++;
+  g_mutex_unlock (&shared->lock);
+  g_hash_table_iter_init (&iter, pins);
+  while (g_hash_table_iter_next (&iter, NULL, &value))
+    unpin (shared->name, ((Pin *) value)->path);
+}
+
+static void
 shared_free (Shared *shared)
 {
   g_free (shared->name);
+  g_free (shared->pin_dir);
+  g_clear_pointer (&shared->pins, g_hash_table_unref);
+  g_mutex_clear (&shared->pin_lock);
   if (shared->cancel_fd >= 0)
     close (shared->cancel_fd);
   g_clear_pointer (&shared->target, target_unref);
@@ -292,6 +345,210 @@ exchange (Shared *shared, const Target *target, const PdHttpMessage *request, GE
   return reply;
 }
 
+/* section: pins */
+
+/* the string member @key of the engine's request, NULL when absent or not a string */
+static char *
+request_member (const PdHttpMessage *request, const char *key)
+{
+  g_autoptr(JsonNode) root = pd_json_parse ((const char *) request->body->data,
+                                            request->body->len, PD_CONSUMER_REQUEST_MAX, NULL);
+  JsonNode *member;
+
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    return NULL;
+  member = json_object_get_member (json_node_get_object (root), key);
+  if (member == NULL || !JSON_NODE_HOLDS_VALUE (member) ||
+      json_node_get_value_type (member) != G_TYPE_STRING)
+    return NULL;
+  return g_strdup (json_node_get_string (member));
+}
+
+/* an answer without Err, or an empty one */
+static gboolean
+no_err (JsonObject *object)
+{
+  JsonNode *err = json_object_get_member (object, "Err");
+
+  return err == NULL || JSON_NODE_HOLDS_NULL (err) ||
+         (JSON_NODE_HOLDS_VALUE (err) && json_node_get_value_type (err) == G_TYPE_STRING &&
+          *json_node_get_string (err) == '\0');
+}
+
+/* volume name -> pin path of the pinned volumes, a copy */
+static GHashTable *
+dup_pinned (Shared *shared)
+{
+  GHashTable *pinned = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  GHashTableIter iter;
+  gpointer key, value;
+
+  g_mutex_lock (&shared->lock);
+  g_hash_table_iter_init (&iter, shared->pins);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    g_hash_table_insert (pinned, g_strdup (key), g_strdup (((Pin *) value)->path));
+  g_mutex_unlock (&shared->lock);
+  return pinned;
+}
+
+static GBytes *
+mount_answer (const char *mountpoint)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) root = NULL;
+  gsize len = 0;
+  char *data;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "Mountpoint");
+  json_builder_add_string_value (builder, mountpoint);
+  json_builder_set_member_name (builder, "Err");
+  json_builder_add_string_value (builder, "");
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  data = pd_json_to_go_data (root, &len);
+  return g_bytes_new_take (data, len);
+}
+
+/* counts the Mount @id of the pinned volume @name: TRUE when it is pinned */
+static gboolean
+count_mount (Shared *shared, const char *name, const char *id, char **path)
+{
+  Pin *pin;
+
+  g_mutex_lock (&shared->lock);
+  pin = g_hash_table_lookup (shared->pins, name);
+  if (pin != NULL)
+    {
+      guint n = GPOINTER_TO_UINT (g_hash_table_lookup (pin->ids, id));
+
+      g_hash_table_insert (pin->ids, g_strdup (id), GUINT_TO_POINTER (n + 1));
+      *path = g_strdup (pin->path);
+    }
+  g_mutex_unlock (&shared->lock);
+  return pin != NULL;
+}
+
+/* The answer to a successful Mount (@mapped, rewritten by pd_volume_rewrite_answer()) with the
+ * volume's dir pinned: the engine gets a path the plugin cannot change. The first Mount of a
+ * volume pins it, the others count their ID. */
+static GBytes *
+pin_mount (Shared *shared, const Target *target, const PdHttpMessage *request, GBytes *mapped,
+           GError **error)
+{
+  g_autoptr(JsonNode) root = pd_json_parse (g_bytes_get_data (mapped, NULL),
+                                            g_bytes_get_size (mapped), PD_VOLUME_ANSWER_MAX,
+                                            error);
+  g_autofree char *name = request_member (request, "Name");
+  g_autofree char *id = request_member (request, "ID");
+  g_autofree char *path = NULL;
+  g_autofree char *checksum = NULL;
+  JsonObject *object;
+  const char *mountpoint, *source;
+  gsize dir_len;
+  guint epoch;
+  Pin *pin;
+
+  if (root == NULL)
+    return NULL;
+  object = json_node_get_object (root);
+  if (!no_err (object))
+    return g_bytes_ref (mapped);
+  if (name == NULL || *name == '\0')
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the request has no volume Name");
+      return NULL;
+    }
+  mountpoint = json_object_get_string_member (object, "Mountpoint");
+  dir_len = strlen (target->host_propagated_dir);
+  /* pd_volume_rewrite_answer() made it the dir or a path beneath it */
+  g_return_val_if_fail (g_str_has_prefix (mountpoint, target->host_propagated_dir), NULL);
+  source = mountpoint[dir_len] == '/' ? mountpoint + dir_len + 1 : ".";
+  if (id == NULL)
+    id = g_strdup ("");
+
+  g_mutex_lock (&shared->pin_lock);
+  if (count_mount (shared, name, id, &path))
+    {
+      g_mutex_unlock (&shared->pin_lock);
+      return mount_answer (path);
+    }
+  g_mutex_lock (&shared->lock);
+  epoch = shared->pin_epoch;
+  g_mutex_unlock (&shared->lock);
+  /* one dir per volume, named by a hash: a volume name may be anything */
+  checksum = g_compute_checksum_for_string (G_CHECKSUM_SHA256, name, -1);
+  path = g_build_filename (shared->pin_dir, checksum, NULL);
+  /* the pin dir is 0700 and plugind's own: what is there was left by a plugind that was
+   * killed, its mount already released at the start */
+  if ((mkdir (path, 0700) < 0 && errno != EEXIST) ||
+      !pd_sandbox_pin_dir (target->host_propagated_dir, source, path, error))
+    {
+      if (error != NULL && *error == NULL)
+        pd_set_error_from_errno (error, errno, "cannot make the pin dir");
+      rmdir (path);
+      g_mutex_unlock (&shared->pin_lock);
+      return NULL;
+    }
+  g_mutex_lock (&shared->lock);
+  if (shared->pin_epoch != epoch)
+    {
+      /* every pin was released meanwhile (the plugin stopped): this one too */
+      g_mutex_unlock (&shared->lock);
+      unpin (shared->name, path);
+      g_mutex_unlock (&shared->pin_lock);
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the plugin stopped meanwhile");
+      return NULL;
+    }
+  pin = g_new0 (Pin, 1);
+  pin->path = g_strdup (path);
+  pin->ids = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  g_hash_table_insert (pin->ids, g_strdup (id), GUINT_TO_POINTER (1));
+  g_hash_table_insert (shared->pins, g_strdup (name), pin);
+  g_mutex_unlock (&shared->lock);
+  g_mutex_unlock (&shared->pin_lock);
+  return mount_answer (path);
+}
+
+/* a successful Unmount of the engine: the last one of a pinned volume unpins it */
+static void
+note_unmount (Shared *shared, const PdHttpMessage *request, const PdHttpMessage *reply)
+{
+  g_autoptr(JsonNode) root = pd_json_parse ((const char *) reply->body->data, reply->body->len,
+                                            PD_VOLUME_ANSWER_MAX, NULL);
+  g_autofree char *name = request_member (request, "Name");
+  g_autofree char *id = request_member (request, "ID");
+  g_autofree char *path = NULL;
+  Pin *pin;
+
+  if (name == NULL || root == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
+      !no_err (json_node_get_object (root)))
+    return;
+  if (id == NULL)
+    id = g_strdup ("");
+  g_mutex_lock (&shared->pin_lock);
+  g_mutex_lock (&shared->lock);
+  pin = g_hash_table_lookup (shared->pins, name);
+  if (pin != NULL && g_hash_table_contains (pin->ids, id))
+    {
+      guint n = GPOINTER_TO_UINT (g_hash_table_lookup (pin->ids, id));
+
+      if (n > 1)
+        g_hash_table_insert (pin->ids, g_strdup (id), GUINT_TO_POINTER (n - 1));
+      else
+        g_hash_table_remove (pin->ids, id);
+      if (g_hash_table_size (pin->ids) == 0)
+        {
+          path = g_strdup (pin->path);
+          g_hash_table_remove (shared->pins, name);
+        }
+    }
+  g_mutex_unlock (&shared->lock);
+  if (path != NULL)
+    unpin (shared->name, path);
+  g_mutex_unlock (&shared->pin_lock);
+}
+
 static void
 forward (Shared *shared, int fd, const Target *target, const PdHttpMessage *request)
 {
@@ -313,6 +570,8 @@ forward (Shared *shared, int fd, const Target *target, const PdHttpMessage *requ
                       shared->name, request->target, error->message);
       return;
     }
+  if (reply->status == 200 && g_str_equal (request->target, "/VolumeDriver.Unmount"))
+    note_unmount (shared, request, reply);
   if (reply->status != 200 || !pd_volume_answer_has_mountpoints (request->target))
     {
       body = g_bytes_new (reply->body->data, reply->body->len);
@@ -326,9 +585,23 @@ forward (Shared *shared, int fd, const Target *target, const PdHttpMessage *requ
   if (host_dirfd < 0 && target->host_propagated_dir != NULL)
     g_set_error (&error, PD_ERROR, PD_ERROR_FAILED, "its propagated-mount dir is gone");
   else
-    body = pd_volume_rewrite_answer (request->target, (const char *) reply->body->data,
-                                     reply->body->len, target->propagated_mount,
-                                     target->host_propagated_dir, host_dirfd, &error);
+    {
+      gboolean mount = g_str_equal (request->target, "/VolumeDriver.Mount");
+      /* a Mount answer is checked whether the volume is pinned or not */
+      g_autoptr(GHashTable) pinned = mount ? NULL : dup_pinned (shared);
+      g_autofree char *name = request_member (request, "Name");
+
+      body = pd_volume_rewrite_answer (request->target, (const char *) reply->body->data,
+                                       reply->body->len, target->propagated_mount,
+                                       target->host_propagated_dir, host_dirfd, name, pinned,
+                                       &error);
+      if (body != NULL && shared->pin_dir != NULL && mount)
+        {
+          g_autoptr(GBytes) mapped = g_steal_pointer (&body);
+
+          body = pin_mount (shared, target, request, mapped, &error);
+        }
+    }
   if (host_dirfd >= 0)
     close (host_dirfd);
   if (body == NULL)
@@ -505,6 +778,9 @@ pd_consumer_new (const char *plugin_name, GError **error)
   self->shared->name = g_strdup (plugin_name);
   self->shared->cancel_fd = cancel_fd;
   g_mutex_init (&self->shared->lock);
+  g_mutex_init (&self->shared->pin_lock);
+  self->shared->pins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
+                                              (GDestroyNotify) pin_free);
   self->shared->target = target_new (&disabled);
   self->pool = g_thread_pool_new (worker, NULL, PD_CONSUMER_MAX_WORKERS, FALSE, NULL);
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
@@ -589,6 +865,15 @@ pd_consumer_is_listening (PdConsumer *self, const char *path)
 }
 
 void
+pd_consumer_set_pin_dir (PdConsumer *self, const char *dir)
+{
+  g_return_if_fail (self->listeners->len == 0);
+
+  g_free (self->shared->pin_dir);
+  self->shared->pin_dir = g_strdup (dir);
+}
+
+void
 pd_consumer_set_target (PdConsumer *self, const PdConsumerTarget *spec)
 {
   Target *target = target_new (spec);
@@ -599,6 +884,9 @@ pd_consumer_set_target (PdConsumer *self, const PdConsumerTarget *spec)
   self->shared->target = target;
   g_mutex_unlock (&self->shared->lock);
   target_unref (old);
+  /* a plugin that is not running has no volume mounted any more */
+  if (spec->socket_path == NULL)
+    release_pins (self->shared);
 }
 
 void
@@ -614,6 +902,7 @@ pd_consumer_close (PdConsumer *self)
                g_strerror (errno));
   /* the requests still waiting run too, and end at once */
   g_thread_pool_free (g_steal_pointer (&self->pool), FALSE, TRUE);
+  release_pins (self->shared);
 }
 
 void

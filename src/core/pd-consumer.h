@@ -20,6 +20,13 @@ G_BEGIN_DECLS
  * - answers at once, with a 503 and an Err that says why, while the plugin is not running
  *   (starting, restarting after a crash, failed, stopping): an engine that finds no socket,
  *   or one nobody listens on, retries each call for up to 30 s;
+ * - pins the dir of a volume it answers a VolumeDriver.Mount with: the dir (checked as above,
+ *   and opened again without following a symlink) is cloned onto a dir of plugind's own
+ *   (pd_sandbox_pin_dir(), in the host mount namespace), which is the Mountpoint the engine
+ *   gets from Mount, Path, Get and List; a plugin that swaps its dir for a symlink afterwards
+ *   changes nothing the engine uses. Mounts are counted by volume and Mount ID as Docker does;
+ *   the last successful Unmount unmounts the pin (detached), and so does the plugin's stop
+ *   (disabled, crashed, removed) and the consumer's close;
  * - takes one request per connection (every answer says Connection: close);
  * - is root's only: the socket is 0600 in a 0700 dir, and a peer whose SO_PEERCRED uid is not
  *   0 gets a 403 without being read.
@@ -63,7 +70,12 @@ gboolean pd_consumer_listen (PdConsumer *self, const char *path, GError **error)
 void pd_consumer_unlisten (PdConsumer *self, const char *path);
 gboolean pd_consumer_is_listening (PdConsumer *self, const char *path);
 
-/* what requests from now on are forwarded to */
+/* Pins the volumes it mounts in @dir (plugind's own, 0700; NULL: none pinned, the engine gets
+ * the checked path beneath the propagated-mount dir). Before it listens. */
+void pd_consumer_set_pin_dir (PdConsumer *self, const char *dir);
+
+/* what requests from now on are forwarded to; a target that is not running (no socket path)
+ * releases every pin */
 void pd_consumer_set_target (PdConsumer *self, const PdConsumerTarget *target);
 
 /* Stops listening everywhere (the sockets are unlinked), ends the requests in progress (what

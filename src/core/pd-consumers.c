@@ -18,6 +18,7 @@
 #include "pd-activate.h"
 #include "pd-consumer.h"
 #include "pd-consumers.h"
+#include "pd-sandbox-start.h"
 #include "pd-error.h"
 #include "pd-fs-util.h"
 
@@ -27,6 +28,7 @@ typedef struct {
   char *engine_name;     /* NULL: not published */
   PdConsumer *consumer;
   char *socket_path;     /* <runtime>/consumers/<short id>.sock */
+  char *pin_dir;         /* <runtime>/consumers/pins/<id>: its volumes' pins */
   char *dockerd_path;    /* published for dockerd there, or NULL */
   gboolean podman_allowed;  /* no other podman configuration file has its name */
   gboolean podman;       /* in the podman drop-in */
@@ -358,11 +360,46 @@ entry_free (Entry *entry)
 {
   unpublish_dockerd (entry);
   g_clear_pointer (&entry->consumer, pd_consumer_free);
+  if (entry->pin_dir != NULL && rmdir (entry->pin_dir) < 0 && errno != ENOENT)
+    g_warning ("cannot remove %s: %s", entry->pin_dir, g_strerror (errno));
+  g_free (entry->pin_dir);
   g_free (entry->id);
   g_free (entry->name);
   g_free (entry->engine_name);
   g_free (entry->socket_path);
   g_free (entry);
+}
+
+/* the pins a plugind that was killed left in <dir>/pins/<id>/<volume>: unmounted and
+ * removed (plugind's own dirs, written by nobody else) */
+static void
+release_leftover_pins (const char *dir)
+{
+  g_autofree char *pins = g_build_filename (dir, "pins", NULL);
+  g_autoptr(GDir) plugins = g_dir_open (pins, 0, NULL);
+  const char *id;
+
+  if (plugins == NULL)
+    return;
+  while ((id = g_dir_read_name (plugins)) != NULL)
+    {
+      g_autofree char *plugin_dir = g_build_filename (pins, id, NULL);
+      g_autoptr(GDir) volumes = g_dir_open (plugin_dir, 0, NULL);
+      const char *volume;
+
+      while (volumes != NULL && (volume = g_dir_read_name (volumes)) != NULL)
+        {
+          g_autofree char *path = g_build_filename (plugin_dir, volume, NULL);
+          g_autoptr(GError) error = NULL;
+
+          if (!pd_sandbox_release_propagated_mount (path, NULL, &error))
+            g_warning ("cannot unmount the pin %s: %s", path, error->message);
+          else if (rmdir (path) < 0)
+            g_warning ("cannot remove %s: %s", path, g_strerror (errno));
+        }
+      if (rmdir (plugin_dir) < 0 && errno != ENOENT)
+        g_warning ("cannot remove %s: %s", plugin_dir, g_strerror (errno));
+    }
 }
 
 PdConsumers *
@@ -376,6 +413,7 @@ pd_consumers_new (const PdDaemonConfig *config, const char *runtime_dir)
   self->answer_timeout_s = config->answer_timeout_s;
   self->entries = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
                                          (GDestroyNotify) entry_free);
+  release_leftover_pins (self->dir);
   return self;
 }
 
@@ -438,10 +476,13 @@ entry_new (PdConsumers *self, PdManagedPlugin *plugin)
   entry->id = g_strdup (id);
   entry->name = g_strdup (pd_managed_plugin_get_name (plugin));
   entry->socket_path = g_build_filename (self->dir, sock_name, NULL);
+  entry->pin_dir = g_build_filename (self->dir, "pins", id, NULL);
   entry->consumer = pd_consumer_new (entry->name, &error);
   /* the dir is ours: whatever is at the path was left by a plugind that was killed */
   if (entry->consumer != NULL && unlink (entry->socket_path) < 0 && errno != ENOENT)
     pd_set_error_from_errno (&error, errno, "cannot remove %s", entry->socket_path);
+  if (error == NULL && pd_mkdir_with_mode (entry->pin_dir, 0700, &error))
+    pd_consumer_set_pin_dir (entry->consumer, entry->pin_dir);
   if (error != NULL || !pd_consumer_listen (entry->consumer, entry->socket_path, &error))
     {
       g_warning ("plugin %s gets no consumer socket: %s", entry->name, error->message);

@@ -378,6 +378,9 @@ enum {
   STEP_MOUNT_ID = -8,
   STEP_TARGET = -9,
   STEP_MOVE = -10,
+  STEP_PIN_SOURCE = -11,
+  STEP_PIN_ATTR = -12,
+  STEP_PIN_TARGET = -13,
 };
 
 /* the kernel's default fs.mount-max is 100,000 mounts per namespace */
@@ -408,6 +411,13 @@ step_message (int step)
       return "cannot open PropagatedMount in the sandbox without following a symlink";
     case STEP_MOVE:
       return "cannot mount the propagated-mount dir at PropagatedMount (move_mount)";
+    case STEP_PIN_SOURCE:
+      return "cannot open the volume's dir beneath the propagated-mount dir without following "
+             "a symlink";
+    case STEP_PIN_ATTR:
+      return "cannot make the clone of the volume's dir private, nosuid and nodev";
+    case STEP_PIN_TARGET:
+      return "cannot open the pin dir";
     default:
       return "the sandbox set-up failed";
     }
@@ -420,6 +430,8 @@ typedef struct {
   int host_ns_fd;                 /* -1: the daemon's own mount namespace */
   const char *propagated_dir;     /* host path; NULL: no PropagatedMount */
   const char *propagated_mount;   /* Config.PropagatedMount, in the sandbox */
+  const char *pin_source;         /* a pin's dir beneath @propagated_dir (relative) */
+  const char *pin_path;           /* where the pin goes */
 } SetupPlan;
 
 static void G_GNUC_NORETURN
@@ -455,13 +467,12 @@ unmount_stack (const char *dir, guint64 *count)
   return -1;
 }
 
-/* the dir @path (clean, absolute) from the root, each component opened with O_NOFOLLOW: a
+/* the dir @path beneath @dirfd (taken: closed), each component opened with O_NOFOLLOW: a
  * symlink anywhere on the way fails (ENOTDIR or ELOOP). Async-signal-safe. */
 static int
-open_dir_nofollow (const char *path)
+open_dir_nofollow_at (int dirfd, const char *path)
 {
   char name[NAME_MAX + 1];
-  int dirfd = open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 
   while (dirfd >= 0 && *path != '\0')
     {
@@ -491,6 +502,13 @@ open_dir_nofollow (const char *path)
       path = end;
     }
   return dirfd;
+}
+
+/* the dir @path (clean, absolute) from the root, never through a symlink */
+static int
+open_dir_nofollow (const char *path)
+{
+  return open_dir_nofollow_at (open ("/", O_PATH | O_DIRECTORY | O_CLOEXEC), path);
 }
 
 /* the host side of the propagated mount, in the namespace the process is in: @plan's dir made
@@ -622,6 +640,71 @@ release_child (const SetupPlan *plan, int report_fd)
   child_report (report_fd, SETUP_DONE, 0, count);
 }
 
+/* The pin of @plan: @pin_source opened beneath @propagated_dir without following a symlink,
+ * cloned with whatever is mounted beneath it (open_tree), the clone made private (nothing the
+ * plugin mounts later reaches it), nosuid and nodev, and moved onto @pin_path. In the mount
+ * namespace the process is in; async-signal-safe. SETUP_DONE, or the step that failed with
+ * @errsv. */
+static int
+pin_steps (const SetupPlan *plan, int *errsv)
+{
+  struct mount_attr attr = {
+    .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+    .propagation = MS_PRIVATE,
+  };
+  int source, tree, target, r;
+  int step = SETUP_DONE;
+
+  source = open_dir_nofollow_at (open (plan->propagated_dir, O_PATH | O_DIRECTORY | O_CLOEXEC),
+                                 plan->pin_source);
+  if (source < 0)
+    {
+      *errsv = errno;
+      return STEP_PIN_SOURCE;
+    }
+  tree = (int) syscall (SYS_open_tree, source, "",
+                        OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_EMPTY_PATH | AT_RECURSIVE);
+  *errsv = errno;
+  close (source);
+  if (tree < 0)
+    return STEP_CLONE;
+  if (syscall (SYS_mount_setattr, tree, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr,
+               sizeof attr) != 0)
+    {
+      *errsv = errno;
+      close (tree);
+      return STEP_PIN_ATTR;
+    }
+  target = open (plan->pin_path, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (target < 0)
+    step = STEP_PIN_TARGET;
+  else
+    {
+      r = (int) syscall (SYS_move_mount, tree, "", target, "",
+                         MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH);
+      if (r != 0)
+        step = STEP_MOVE;
+    }
+  *errsv = errno;
+  if (target >= 0)
+    close (target);
+  close (tree);
+  return step;
+}
+
+/* the pin's forked process: pin_steps() in the host namespace */
+static void G_GNUC_NORETURN
+pin_child (const SetupPlan *plan, int report_fd)
+{
+  int errsv = 0;
+  int step;
+
+  if (setns (plan->host_ns_fd, CLONE_NEWNS) != 0)
+    child_report (report_fd, STEP_ENTER_HOST, errno, 0);
+  step = pin_steps (plan, &errsv);
+  child_report (report_fd, step, errsv, 0);
+}
+
 /* forks, runs @child_func (which reports and exits) and waits for its report */
 static gboolean
 run_forked (void (*child_func) (const SetupPlan *, int), const SetupPlan *plan,
@@ -672,7 +755,7 @@ pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pid, int sy
                          PdSandboxPropagation *propagation, GError **error)
 {
   char ns_path[64];
-  SetupPlan plan = { pidfd, ns_path, -1, NULL, NULL };
+  SetupPlan plan = { pidfd, ns_path, -1, NULL, NULL, NULL, NULL };
   SetupReport report;
   int mountinfo_fd = -1;
   gboolean ok;
@@ -758,7 +841,7 @@ gboolean
 pd_sandbox_release_propagated_mount (const char *dir, guint64 *unmounted, GError **error)
 {
   g_autoptr(GError) local_error = NULL;
-  SetupPlan plan = { -1, NULL, -1, dir, NULL };
+  SetupPlan plan = { -1, NULL, -1, dir, NULL, NULL, NULL };
   SetupReport report = { SETUP_DONE, 0, 0 };
   gboolean ok = TRUE;
 
@@ -786,6 +869,39 @@ pd_sandbox_release_propagated_mount (const char *dir, guint64 *unmounted, GError
     return FALSE;
   if (report.step != SETUP_DONE)
     return pd_sandbox_fail (error, "%s %s: %s", step_message (report.step), dir,
+                            g_strerror (report.errsv));
+  return TRUE;
+}
+
+gboolean
+pd_sandbox_pin_dir (const char *propagated_dir, const char *source, const char *pin_path,
+                    GError **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  SetupPlan plan = { -1, NULL, -1, propagated_dir, NULL, source, pin_path };
+  SetupReport report = { SETUP_DONE, 0, 0 };
+  gboolean ok = TRUE;
+
+  g_return_val_if_fail (g_path_is_absolute (propagated_dir) && g_path_is_absolute (pin_path),
+                        FALSE);
+
+  plan.host_ns_fd = dup_host_mount_namespace (&local_error);
+  if (local_error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&local_error));
+      return FALSE;
+    }
+  /* as the release: a fork only to enter another namespace */
+  if (plan.host_ns_fd >= 0)
+    ok = run_forked (pin_child, &plan, &report, error);
+  else
+    report.step = pin_steps (&plan, &report.errsv);
+  if (plan.host_ns_fd >= 0)
+    close (plan.host_ns_fd);
+  if (!ok)
+    return FALSE;
+  if (report.step != SETUP_DONE)
+    return pd_sandbox_fail (error, "%s: %s", step_message (report.step),
                             g_strerror (report.errsv));
   return TRUE;
 }

@@ -81,6 +81,16 @@ gboolean pd_sandbox_finish_setup (const PdSandboxSpec *spec, int pidfd, pid_t pi
 gboolean pd_sandbox_release_propagated_mount (const char *dir, guint64 *unmounted,
                                               GError **error);
 
+/* Pins a volume's dir for a container engine (pd-consumer.h): in the host mount namespace,
+ * @source (relative, clean: no "." or "..") is opened beneath @propagated_dir without
+ * following a symlink, cloned with what is mounted beneath it (open_tree), the clone made
+ * private, nosuid and nodev and mounted on the existing dir @pin_path (plugind's own, not
+ * followed if a symlink). The plugin cannot change what the pin shows: it can neither swap it
+ * nor mount on it. Unmount it with pd_sandbox_release_propagated_mount(@pin_path).
+ * PD_ERROR_SANDBOX_FAILED on error. Any thread; blocks for the few syscalls this takes. */
+gboolean pd_sandbox_pin_dir (const char *propagated_dir, const char *source,
+                             const char *pin_path, GError **error);
+
 /* The mount namespace in which plugins' propagated mounts must appear, where the container
  * engines run (plugind --host-mount-namespace, e.g. /proc/1/ns/mnt under systemd, whose
  * sandboxing options give the service a mount namespace of its own, a slave of the host's

@@ -155,6 +155,7 @@ typedef struct {
   const char *propagated_mount;
   const char *host_dir;
   int host_dirfd;
+  GHashTable *pinned;
 } Scope;
 
 /* the members of @object whose keys match @names case-insensitively, in @values (NULL when
@@ -198,15 +199,22 @@ get_string (JsonNode *node, const char *name, const char **out, GError **error)
 }
 
 static gboolean
-add_mountpoint (JsonBuilder *builder, JsonNode *node, const Scope *scope, gboolean must_exist,
-                GError **error)
+add_mountpoint (JsonBuilder *builder, JsonNode *node, const char *name, const Scope *scope,
+                gboolean must_exist, GError **error)
 {
   g_autofree char *host = NULL;
-  const char *mountpoint;
+  const char *mountpoint, *pin;
 
   if (!get_string (node, "Mountpoint", &mountpoint, error))
     return FALSE;
   json_builder_set_member_name (builder, "Mountpoint");
+  /* a pinned volume is where it was pinned, whatever the plugin says now */
+  pin = scope->pinned != NULL && name != NULL ? g_hash_table_lookup (scope->pinned, name) : NULL;
+  if (pin != NULL)
+    {
+      json_builder_add_string_value (builder, pin);
+      return TRUE;
+    }
   /* no Mountpoint: a volume that is not mounted, except in a Mount answer */
   if (mountpoint == NULL || *mountpoint == '\0')
     {
@@ -228,7 +236,8 @@ add_mountpoint (JsonBuilder *builder, JsonNode *node, const Scope *scope, gboole
 
 /* a volume of Get or List: {"Name", "Mountpoint", "CreatedAt", "Status"} */
 static gboolean
-add_volume (JsonBuilder *builder, JsonNode *node, const Scope *scope, GError **error)
+add_volume (JsonBuilder *builder, JsonNode *node, const char *request_name, const Scope *scope,
+            GError **error)
 {
   static const char *const names[] = { "Name", "Mountpoint", "CreatedAt", "Status", NULL };
   JsonNode *values[G_N_ELEMENTS (names)];
@@ -254,10 +263,13 @@ add_volume (JsonBuilder *builder, JsonNode *node, const Scope *scope, GError **e
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "\"Status\" is not an object");
       return FALSE;
     }
+  /* Get's answer may leave its Name out: it is the requested one */
+  if (name == NULL)
+    name = request_name;
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "Name");
   json_builder_add_string_value (builder, name != NULL ? name : "");
-  if (!add_mountpoint (builder, values[1], scope, FALSE, error))
+  if (!add_mountpoint (builder, values[1], name, scope, FALSE, error))
     return FALSE;
   if (created_at != NULL)
     {
@@ -286,13 +298,13 @@ builder_to_bytes (JsonBuilder *builder)
 GBytes *
 pd_volume_rewrite_answer (const char *target, const char *data, gsize len,
                           const char *propagated_mount, const char *host_dir, int host_dirfd,
-                          GError **error)
+                          const char *request_name, GHashTable *pinned, GError **error)
 {
   static const char *const names[] = { "Err", "Mountpoint", "Volume", "Volumes", NULL };
   JsonNode *values[G_N_ELEMENTS (names)];
   g_autoptr(JsonNode) root = pd_json_parse (data, len, PD_VOLUME_ANSWER_MAX, error);
   g_autoptr(JsonBuilder) builder = json_builder_new ();
-  Scope scope = { propagated_mount, host_dir, host_dirfd };
+  Scope scope = { propagated_mount, host_dir, host_dirfd, pinned };
   const char *err;
 
   if (root == NULL)
@@ -318,14 +330,14 @@ pd_volume_rewrite_answer (const char *target, const char *data, gsize len,
 
   if (g_str_equal (target, "/VolumeDriver.Mount") || g_str_equal (target, "/VolumeDriver.Path"))
     {
-      if (!add_mountpoint (builder, values[1], &scope, g_str_equal (target, "/VolumeDriver.Mount"),
-                           error))
+      if (!add_mountpoint (builder, values[1], request_name, &scope,
+                           g_str_equal (target, "/VolumeDriver.Mount"), error))
         return NULL;
     }
   else if (g_str_equal (target, "/VolumeDriver.Get"))
     {
       json_builder_set_member_name (builder, "Volume");
-      if (!add_volume (builder, values[2], &scope, error))
+      if (!add_volume (builder, values[2], request_name, &scope, error))
         return NULL;
     }
   else if (g_str_equal (target, "/VolumeDriver.List"))
@@ -346,7 +358,7 @@ pd_volume_rewrite_answer (const char *target, const char *data, gsize len,
 
           json_builder_begin_array (builder);
           for (guint i = 0; i < json_array_get_length (array); i++)
-            if (!add_volume (builder, json_array_get_element (array, i), &scope, error))
+            if (!add_volume (builder, json_array_get_element (array, i), NULL, &scope, error))
               return NULL;
           json_builder_end_array (builder);
         }

@@ -47,7 +47,10 @@ char *pd_volume_map_mountpoint (const char *mountpoint,
                                 gboolean must_exist,
                                 GError **error);
 
-/* The 200 answer @data (@len bytes) of a plugin to @target, rewritten as described above:
+/* The 200 answer @data (@len bytes) of a plugin to @target, rewritten as described above,
+ * except that a volume named in @pinned (volume name -> path, may be NULL) gets that path as
+ * its Mountpoint, unchecked (the volume of Mount and Path, and of Get when the answer has no
+ * Name, is @request_name, the engine's request's Name; may be NULL):
  * the new body, or NULL with @error (PD_ERROR_FAILED, or PD_ERROR_LIMITS_EXCEEDED /
  * PD_ERROR_INVALID_ARGS from pd_json_parse()). Any thread. */
 GBytes *pd_volume_rewrite_answer (const char *target,
@@ -56,6 +59,8 @@ GBytes *pd_volume_rewrite_answer (const char *target,
                                   const char *propagated_mount,
                                   const char *host_dir,
                                   int host_dirfd,
+                                  const char *request_name,
+                                  GHashTable *pinned,
                                   GError **error);
 
 G_END_DECLS
