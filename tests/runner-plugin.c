@@ -32,7 +32,10 @@
  *   scripted    normal for /Plugin.Activate; any other POST /NAME is read whole, printed,
  *               and answered with the bytes of /answers/NAME in its rootfs as they are (a
  *               whole HTTP answer, which the test writes), never at all when that file
- *               starts with "SILENT", and with 200 {"Err": ""} when there is none
+ *               starts with "SILENT", and with 200 {"Err": ""} when there is none; when
+ *               /answers/NAME.swap holds "PATH\nTARGET", it first renames PATH to
+ *               PATH.old and puts a symlink to TARGET at PATH (a hostile volume plugin
+ *               swapping a volume's dir after its Mount answer)
  *
  * The Activate request is checked against Docker's headers; anything else gets a 400 whose
  * Err names the problem, so the test sees it in the activation error. */
@@ -127,6 +130,37 @@ header (const char *req, const char *name, char *out, size_t out_len)
   return 0;
 }
 
+/* scripted: the swap of /answers/NAME.swap, if there is one */
+static void
+swap_dir (const char *name)
+{
+  char path[300];
+  char text[1024];
+  char old[1100];
+  char *target;
+  ssize_t n;
+  int file;
+
+  snprintf (path, sizeof path, "/answers/%s.swap", name);
+  file = open (path, O_RDONLY | O_CLOEXEC);
+  if (file < 0)
+    return;
+  n = read (file, text, sizeof text - 1);
+  close (file);
+  text[n > 0 ? n : 0] = '\0';
+  target = strchr (text, '\n');
+  if (target == NULL)
+    return;
+  *target++ = '\0';
+  target[strcspn (target, "\n")] = '\0';
+  snprintf (old, sizeof old, "%s.old", text);
+  if (rename (text, old) != 0 || symlink (target, text) != 0)
+    printf ("runner-plugin: swap of %s failed: %s\n", text, strerror (errno));
+  else
+    printf ("runner-plugin: swapped %s for a symlink to %s\n", text, target);
+  fflush (stdout);
+}
+
 /* scripted: the rest of the request's body, then the answer the test wrote */
 static void
 serve_scripted (int fd, char *req, size_t len, size_t size)
@@ -159,6 +193,7 @@ serve_scripted (int fd, char *req, size_t len, size_t size)
   printf ("runner-plugin: call %s %s\n", name, strstr (req, "\r\n\r\n") + 4);
   fflush (stdout);
 
+  swap_dir (name);
   snprintf (path, sizeof path, "/answers/%s", name);
   file = open (path, O_RDONLY | O_CLOEXEC);
   if (file < 0)

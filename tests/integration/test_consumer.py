@@ -8,10 +8,12 @@ refused; a plugin that is down or never answers; and nobody at the sockets. The 
 runner's test plugin (tests/runner-plugin.c) in its scripted mode, whose answers the test
 writes into its rootfs."""
 
+import hashlib
 import os
 import signal
 import socket
 import stat
+import subprocess
 
 from pd_testcase import GLib, main, plugin_call
 from test_run import RunnerPluginTestCase, faulty_plugin
@@ -53,6 +55,27 @@ class ConsumerTestCase(RunnerPluginTestCase):
         os.makedirs(d, exist_ok=True)
         with open(os.path.join(d, endpoint), 'wb') as f:
             f.write(answer)
+
+    def pin(self, pid, volume):
+        """Where the consumer pins the volume's dir."""
+        return os.path.join(self.runtime_dir, 'consumers', 'pins', pid,
+                            hashlib.sha256(volume.encode()).hexdigest())
+
+    def host_mountinfo(self):
+        with open('/proc/self/mountinfo') as f:
+            return f.read()
+
+    def setUp(self):
+        super().setUp()
+        self.addCleanup(self.unmount_pins)
+
+    def unmount_pins(self):
+        """Whatever a failed test left pinned (the daemon unpins at its stop)."""
+        pins = os.path.join(self.runtime_dir, 'consumers', 'pins')
+        for line in self.host_mountinfo().splitlines():
+            point = line.split(' ')[4]
+            if point.startswith(pins + '/'):
+                subprocess.run(['umount', '-l', point], check=False)
 
     def assertSocket(self, path, mode=0o600):
         st = os.lstat(path)
@@ -233,16 +256,70 @@ class AnswerTests(ConsumerTestCase):
         self.script(self.pid, 'VolumeDriver.List',
                     '{"Volumes": [{"Name": "v1", "Mountpoint": "/pm/volumes/v1"}, '
                     '{"Name": "v2"}]}')
-        host = self.host_dir(self.pid, 'volumes', 'v1')
+        self.script(self.pid, 'VolumeDriver.Path', '{"Mountpoint": "/pm/volumes/v2"}')
+        # a volume that is not mounted: the host path; a mounted one: its pin
+        self.assertEqual(plugin_call(self.sock, 'VolumeDriver.Path', {'Name': 'v2'}),
+                         (200, {'Mountpoint': self.host_dir(self.pid, 'volumes', 'v2'),
+                                'Err': ''}))
+        pin = self.pin(self.pid, 'v1')
         self.assertEqual(plugin_call(self.sock, 'VolumeDriver.Mount', {'Name': 'v1', 'ID': 'x'}),
-                         (200, {'Mountpoint': host, 'Err': ''}))
+                         (200, {'Mountpoint': pin, 'Err': ''}))
         self.assertEqual(plugin_call(self.sock, 'VolumeDriver.List', {}),
-                         (200, {'Volumes': [{'Name': 'v1', 'Mountpoint': host},
+                         (200, {'Volumes': [{'Name': 'v1', 'Mountpoint': pin},
                                             {'Name': 'v2', 'Mountpoint': ''}], 'Err': ''}))
         # the plugin itself got the engine's call
         self.wait_until(lambda: 'runner-plugin: call VolumeDriver.Mount {"Name": "v1", '
                         '"ID": "x"}' in self.plugin_log(self.path),
                         msg='the call in the log')
+
+    def test_swap_after_mount(self):
+        """The attack: after its Mount answer passed the checks, the plugin swaps the
+        volume's dir for a symlink to a host dir. The engine was given the pin, which still
+        shows the volume's own dir, until the last Unmount."""
+        os.makedirs(self.host_dir(self.pid, 'v1'))
+        open(self.host_dir(self.pid, 'v1', 'original'), 'w').close()
+        secret = os.path.join(self.tmpdir, 'host-secret')
+        os.makedirs(secret)
+        open(os.path.join(secret, 'secret'), 'w').close()
+        pin = self.pin(self.pid, 'v1')
+        self.script(self.pid, 'VolumeDriver.Mount', '{"Mountpoint": "/pm/v1", "Err": ""}')
+        self.script(self.pid, 'VolumeDriver.Path', '{"Mountpoint": "/pm/v1"}')
+        self.script(self.pid, 'VolumeDriver.Capabilities.swap',
+                    ('/pm/v1\n%s\n' % secret).encode())
+        self.assertEqual(plugin_call(self.sock, 'VolumeDriver.Mount', {'Name': 'v1', 'ID': 'a'}),
+                         (200, {'Mountpoint': pin, 'Err': ''}))
+        self.assertEqual(os.listdir(pin), ['original'])
+        self.assertIn(' %s ' % pin, self.host_mountinfo())
+
+        # the plugin swaps its dir (it does when asked for its capabilities)
+        self.assertEqual(plugin_call(self.sock, 'VolumeDriver.Capabilities', {})[0], 200)
+        self.wait_until(lambda: 'runner-plugin: swapped /pm/v1 for a symlink to %s' % secret
+                        in self.plugin_log(self.path), msg='the swap in the log')
+        self.assertEqual(os.readlink(self.host_dir(self.pid, 'v1')), secret)
+        self.assertEqual(os.listdir(pin), ['original'])
+        self.assertEqual(plugin_call(self.sock, 'VolumeDriver.Path', {'Name': 'v1'}),
+                         (200, {'Mountpoint': pin, 'Err': ''}))
+        # a second Mount is checked anew, and refused
+        status, reply = plugin_call(self.sock, 'VolumeDriver.Mount', {'Name': 'v1', 'ID': 'b'})
+        self.assertEqual(status, 502)
+        self.assertIn('symlink', reply['Err'])
+
+        self.assertEqual(plugin_call(self.sock, 'VolumeDriver.Unmount',
+                                     {'Name': 'v1', 'ID': 'a'})[0], 200)
+        self.assertFalse(os.path.exists(pin))
+        self.assertNotIn(' %s ' % pin, self.host_mountinfo())
+        self.assertEqual(os.listdir(secret), ['secret'])
+
+    def test_pins_released_on_disable(self):
+        os.makedirs(self.host_dir(self.pid, 'v1'))
+        self.script(self.pid, 'VolumeDriver.Mount', '{"Mountpoint": "/pm/v1"}')
+        pin = self.pin(self.pid, 'v1')
+        self.assertEqual(plugin_call(self.sock, 'VolumeDriver.Mount', {'Name': 'v1', 'ID': 'a'}),
+                         (200, {'Mountpoint': pin, 'Err': ''}))
+        self.assertIn(' %s ' % pin, self.host_mountinfo())
+        self.disable(self.path)
+        self.assertNotIn(' %s ' % pin, self.host_mountinfo())
+        self.assertFalse(os.path.exists(os.path.dirname(pin)))
 
     def test_mountpoints_refused(self):
         os.makedirs(self.host_dir(self.pid, 'v1'))
@@ -297,6 +374,36 @@ class AnswerTests(ConsumerTestCase):
         self.assertSocket(self.dockerd_socket('scripted'))
         self.disable(self.path)
         self.assertUnpublished(self.pid)
+
+
+class HostNamespaceTests(ConsumerTestCase):
+    """plugind in a mount namespace of its own, a slave of the host's (as the shipped unit
+    runs it), with --host-mount-namespace naming the host's (here the test's)."""
+
+    autostart_daemon = False
+
+    def test_pin_in_host_namespace(self):
+        self.daemon_wrapper = ['unshare', '--mount', '--propagation', 'slave', '--']
+        self.daemon_args = ['--host-mount-namespace=/proc/%d/ns/mnt' % os.getpid()]
+        self.start_daemon()
+        path, pid = self.install()
+        self.enable(path)
+        os.makedirs(self.host_dir(pid, 'v1'))
+        open(self.host_dir(pid, 'v1', 'original'), 'w').close()
+        self.script(pid, 'VolumeDriver.Mount', '{"Mountpoint": "/pm/v1"}')
+        pin = self.pin(pid, 'v1')
+        sock = self.consumer_socket(pid)
+        self.assertEqual(plugin_call(sock, 'VolumeDriver.Mount', {'Name': 'v1', 'ID': 'a'}),
+                         (200, {'Mountpoint': pin, 'Err': ''}))
+        # made in the host's namespace, where the engines are
+        self.assertIn(' %s ' % pin, self.host_mountinfo())
+        self.assertEqual(os.listdir(pin), ['original'])
+        self.assertEqual(plugin_call(sock, 'VolumeDriver.Unmount', {'Name': 'v1', 'ID': 'a'})[0],
+                         200)
+        self.assertNotIn(' %s ' % pin, self.host_mountinfo())
+        with open('/proc/%d/mountinfo' % self.daemon.pid) as f:
+            self.assertNotIn(' %s ' % pin, f.read())
+        self.disable(path)
 
 
 class SlowPluginTests(ConsumerTestCase):
