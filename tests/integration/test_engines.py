@@ -14,6 +14,7 @@ refuses to Disable the plugin while the volume is mounted, and once the containe
 everything is removed, with no mount left on the host.
 """
 
+import hashlib
 import os
 import shutil
 import stat
@@ -99,6 +100,7 @@ class EnginesTestCase(PlugindTestCase):
         self.set_settings(self.path, {'data': self.data_dir})
         self.propagated = os.path.join(self.state_dir, 'plugins', self.pid, 'propagated-mount')
         self.consumer = os.path.join(self.runtime_dir, 'consumers', self.pid[:12] + '.sock')
+        self.pin_dir = os.path.join(self.runtime_dir, 'consumers', 'pins', self.pid)
 
     def tearDown(self):
         # the engine's containers go first: they hold the plugin's mounts
@@ -117,6 +119,10 @@ class EnginesTestCase(PlugindTestCase):
     def host_mounts(self):
         """What is mounted beneath the plugin's propagated-mount dir, on the host."""
         return [m for m in pd_engines.mounts() if m.startswith(self.propagated + '/')]
+
+    def pins(self):
+        """The consumer's pins of the plugin's volumes, on the host."""
+        return [m for m in pd_engines.mounts() if m.startswith(self.pin_dir + '/')]
 
     def wait_for_file(self, path, content):
         deadline = time.monotonic() + 60 * TIMEOUT_MULT
@@ -140,6 +146,9 @@ class EnginesTestCase(PlugindTestCase):
         # the file is in the plugin's storage, through its mount on the host
         self.wait_for_file(os.path.join(storage, 'hello'), 'hello from a container\n')
         self.assertEqual(self.host_mounts(), [os.path.join(self.propagated, volume)])
+        # the engine was given the pin of the volume's dir, not the plugin's dir
+        self.assertEqual(self.pins(), [os.path.join(self.pin_dir, hashlib.sha256(
+            volume.encode()).hexdigest())])
 
         e = self.assertDBusError(ERR + 'PluginInUse', self.disable)
         self.assertIn(os.path.join(self.propagated, volume), e.message)
@@ -147,13 +156,15 @@ class EnginesTestCase(PlugindTestCase):
 
         stop_container()
         self.assertEqual(self.host_mounts(), [])
+        self.assertEqual(self.pins(), [])
         remove_volume()
         self.assertFalse(os.path.exists(storage))
 
     def assertAllGone(self):
         self.disable()
         self.remove(self.path)
-        self.assertEqual([m for m in pd_engines.mounts() if m.startswith(self.state_dir)], [])
+        self.assertEqual([m for m in pd_engines.mounts() if m.startswith(self.state_dir) or
+                          m.startswith(self.runtime_dir)], [])
         self.assertFalse(os.path.exists(self.consumer))
         self.assertFalse(os.path.exists(os.path.join(DOCKERD_PLUGIN_DIR, self.name)))
         self.assertFalse(os.path.exists(PODMAN_DROP_IN) and
