@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -953,6 +954,18 @@ call_ok (Fixture *f, const char *endpoint, const char *request)
   g_assert_cmpuint (response.status, ==, 200);
 }
 
+/* TRUE in a test that must run in a subprocess of its own: valgrind (3.19) implements no
+ * open_tree (it says ENOSYS), so under it the pin tests run in this program without it */
+static gboolean
+pin_test_elsewhere (void)
+{
+  if (g_test_subprocess () || syscall (SYS_open_tree, -1, "", 0) >= 0 || errno != ENOSYS)
+    return FALSE;
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+  return TRUE;
+}
+
 /* the attack: after its Mount answer passed the checks, the plugin swaps the volume's dir for
  * a symlink to a host dir; the engine only ever sees the pin, which shows the original dir */
 static void
@@ -981,6 +994,8 @@ test_consumer_pin_swap (Fixture *f, gconstpointer data)
   g_autofree char *get_mountpoint = NULL;
   struct statvfs svfs;
 
+  if (pin_test_elsewhere ())
+    return;
   g_assert_true (g_file_set_contents (original, "", 0, NULL));
   pd_test_make_dir (secret_dir);
   g_assert_true (g_file_set_contents (secret, "", 0, NULL));
@@ -1046,6 +1061,8 @@ test_consumer_pin_count (Fixture *f, gconstpointer data)
   g_autofree char *pin = g_build_filename (f->pin_dir, checksum, NULL);
   g_autofree char *answer = json_answer ("{\"Mountpoint\": \"/pm/v1\"}");
 
+  if (pin_test_elsewhere ())
+    return;
   for (guint i = 0; i < 2; i++)
     {
       g_auto(Response) response = { 0 };

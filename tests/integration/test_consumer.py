@@ -321,6 +321,19 @@ class AnswerTests(ConsumerTestCase):
         self.assertNotIn(' %s ' % pin, self.host_mountinfo())
         self.assertFalse(os.path.exists(os.path.dirname(pin)))
 
+    def test_killed_daemon_leaves_pins_the_next_one_releases(self):
+        os.makedirs(self.host_dir(self.pid, 'v1'))
+        self.script(self.pid, 'VolumeDriver.Mount', '{"Mountpoint": "/pm/v1"}')
+        pin = self.pin(self.pid, 'v1')
+        self.assertEqual(plugin_call(self.sock, 'VolumeDriver.Mount', {'Name': 'v1', 'ID': 'a'}),
+                         (200, {'Mountpoint': pin, 'Err': ''}))
+        self.daemon.send_signal(signal.SIGKILL)
+        self.wait_daemon_death()
+        self.assertIn(' %s ' % pin, self.host_mountinfo())
+        self.start_daemon()
+        self.assertNotIn(' %s ' % pin, self.host_mountinfo())
+        self.assertFalse(os.path.exists(pin))
+
     def test_mountpoints_refused(self):
         os.makedirs(self.host_dir(self.pid, 'v1'))
         os.symlink('/etc', self.host_dir(self.pid, 'evil'))
