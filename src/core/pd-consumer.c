@@ -459,10 +459,16 @@ pin_mount (Shared *shared, const Target *target, const PdHttpMessage *request, G
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the request has no volume Name");
       return NULL;
     }
-  mountpoint = json_object_get_string_member (object, "Mountpoint");
-  dir_len = strlen (target->host_propagated_dir);
+  mountpoint = json_object_get_string_member_with_default (object, "Mountpoint", "");
+  dir_len = target->host_propagated_dir != NULL ? strlen (target->host_propagated_dir) : 0;
   /* pd_volume_rewrite_answer() made it the dir or a path beneath it */
-  g_return_val_if_fail (g_str_has_prefix (mountpoint, target->host_propagated_dir), NULL);
+  if (dir_len == 0 || strncmp (mountpoint, target->host_propagated_dir, dir_len) != 0 ||
+      (mountpoint[dir_len] != '/' && mountpoint[dir_len] != '\0'))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the Mountpoint is not beneath the "
+                   "propagated-mount dir");
+      return NULL;
+    }
   source = mountpoint[dir_len] == '/' ? mountpoint + dir_len + 1 : ".";
   if (id == NULL)
     id = g_strdup ("");
