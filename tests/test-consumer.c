@@ -33,6 +33,7 @@
 #include "pd-error.h"
 #include "pd-fs-util.h"
 #include "pd-json.h"
+#include "pd-sandbox-start.h"
 #include "pd-test-utils.h"
 #include "pd-volume-answer.h"
 
@@ -1013,6 +1014,23 @@ test_consumer_pin_swap (Fixture *f, gconstpointer data)
   g_assert_cmpint (symlink (secret_dir, v1), ==, 0);
   g_assert_true (pd_test_path_exists (pinned_original));
   g_assert_false (pd_test_path_exists (pinned_secret));
+
+  /* a swap between the check and the pin: the pin's own walk refuses the symlink, last or
+   * on the way, and mounts nothing */
+  {
+    g_autofree char *other = g_build_filename (f->pin_dir, "other", NULL);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GError) error_middle = NULL;
+
+    pd_test_make_dir (other);
+    g_assert_false (pd_sandbox_pin_dir (f->host, "v1", other, &error));
+    g_assert_error (error, PD_ERROR, PD_ERROR_SANDBOX_FAILED);
+    g_assert_nonnull (strstr (error->message, "without following a symlink"));
+    g_assert_false (pd_sandbox_pin_dir (f->host, "v1/secret", other, &error_middle));
+    g_assert_error (error_middle, PD_ERROR, PD_ERROR_SANDBOX_FAILED);
+    g_assert_false (pd_test_path_exists (pinned_secret));
+    g_assert_cmpint (rmdir (other), ==, 0);
+  }
 
   /* Path and Get give the pin; a checked Mountpoint would now be refused */
   set_plugin (f, PLUGIN_ANSWER, path_answer);
