@@ -1091,7 +1091,7 @@ test_consumer_pin_count (Fixture *f, gconstpointer data)
       mountpoint = mountpoint_of (&response);
       g_assert_cmpstr (mountpoint, ==, pin);
     }
-  /* an Unmount the plugin fails changes nothing */
+  /* an Unmount counts even when the plugin fails it: the engine no longer uses the volume */
   {
     g_auto(Response) response = { 0 };
     g_autofree char *busy = json_answer ("{\"Err\": \"busy\"}");
@@ -1099,7 +1099,10 @@ test_consumer_pin_count (Fixture *f, gconstpointer data)
     set_plugin (f, PLUGIN_ANSWER, busy);
     call_endpoint (f, "VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"x\"}", &response);
   }
-  call_ok (f, "VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"x\"}");
+  g_assert_true (pd_test_path_exists (pin));
+  /* other IDs and names change nothing */
+  call_ok (f, "VolumeDriver.Unmount", "{\"Name\":\"v1\",\"ID\":\"y\"}");
+  call_ok (f, "VolumeDriver.Unmount", "{\"Name\":\"v2\",\"ID\":\"x\"}");
   g_assert_true (pd_test_path_exists (pin));
   set_plugin (f, PLUGIN_ANSWER, answer);
   g_clear_pointer (&f->consumer, pd_consumer_free);

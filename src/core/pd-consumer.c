@@ -516,19 +516,17 @@ pin_mount (Shared *shared, const Target *target, const PdHttpMessage *request, G
   return mount_answer (path);
 }
 
-/* a successful Unmount of the engine: the last one of a pinned volume unpins it */
+/* an Unmount of the engine (it no longer uses the volume, whatever the plugin answers): the
+ * last one of a pinned volume unpins it */
 static void
-note_unmount (Shared *shared, const PdHttpMessage *request, const PdHttpMessage *reply)
+note_unmount (Shared *shared, const PdHttpMessage *request)
 {
-  g_autoptr(JsonNode) root = pd_json_parse ((const char *) reply->body->data, reply->body->len,
-                                            PD_VOLUME_ANSWER_MAX, NULL);
   g_autofree char *name = request_member (request, "Name");
   g_autofree char *id = request_member (request, "ID");
   g_autofree char *path = NULL;
   Pin *pin;
 
-  if (name == NULL || root == NULL || !JSON_NODE_HOLDS_OBJECT (root) ||
-      !no_err (json_node_get_object (root)))
+  if (name == NULL)
     return;
   if (id == NULL)
     id = g_strdup ("");
@@ -559,9 +557,14 @@ static void
 forward (Shared *shared, int fd, const Target *target, const PdHttpMessage *request)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(PdHttpMessage) reply = exchange (shared, target, request, &error);
+  g_autoptr(PdHttpMessage) reply = NULL;
   g_autoptr(GBytes) body = NULL;
   int host_dirfd;
+
+  /* before the plugin's own unmount, which may need its device free (a pin holds it) */
+  if (g_str_equal (request->target, "/VolumeDriver.Unmount"))
+    note_unmount (shared, request);
+  reply = exchange (shared, target, request, &error);
 
   if (reply == NULL)
     {
@@ -576,8 +579,6 @@ forward (Shared *shared, int fd, const Target *target, const PdHttpMessage *requ
                       shared->name, request->target, error->message);
       return;
     }
-  if (reply->status == 200 && g_str_equal (request->target, "/VolumeDriver.Unmount"))
-    note_unmount (shared, request, reply);
   if (reply->status != 200 || !pd_volume_answer_has_mountpoints (request->target))
     {
       body = g_bytes_new (reply->body->data, reply->body->len);

@@ -25,8 +25,8 @@ G_BEGIN_DECLS
  *   (pd_sandbox_pin_dir(), in the host mount namespace), which is the Mountpoint the engine
  *   gets from Mount, Path, Get and List; a plugin that swaps its dir for a symlink afterwards
  *   changes nothing the engine uses. Mounts are counted by volume and Mount ID as Docker does;
- *   the last successful Unmount unmounts the pin (detached), and so does the plugin's stop
- *   (disabled, crashed, removed) and the consumer's close;
+ *   the last Unmount unmounts the pin (detached) before it is forwarded, and so do the
+ *   plugin's stop (disabled, crashed, removed) and the consumer's close;
  * - takes one request per connection (every answer says Connection: close);
  * - is root's only: the socket is 0600 in a 0700 dir, and a peer whose SO_PEERCRED uid is not
  *   0 gets a 403 without being read.
