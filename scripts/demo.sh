@@ -20,8 +20,11 @@ pd_start_daemon "$builddir"
 pluginctl="$builddir/src/cli/pluginctl"
 context="$builddir/example/plugind-example-context.tar.gz"
 
+# bold commands on a terminal only, never escape codes in a log
+if [ -t 1 ]; then bold=$'\033[1m' plain=$'\033[0m'; else bold='' plain=''; fi
+
 step() {
-  printf '\n\033[1m$ %s\033[0m\n' "$*"
+  printf '\n%s$ %s%s\n' "$bold" "$*" "$plain"
   "$@"
 }
 

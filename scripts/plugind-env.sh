@@ -63,6 +63,7 @@ pd_install_deps() {
   fi
   _pd_need_root "installing ${missing[*]}" || return 1
   _pd_log "installing: ${missing[*]}"
+  _pd_log "(with their dependencies; on a fresh machine this is a few hundred packages and takes a few minutes)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq || return 1
   apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
@@ -360,7 +361,8 @@ pd_start_registry() {
  "storage": {"filesystem": {"rootdirectory": "$dir/storage"}, "delete": {"enabled": true}},
  "http": {"addr": "127.0.0.1:$port"}}
 CONF
-  docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
+  # a session of its own, as plugind and polkitd: it must outlive a terminal that hangs up
+  setsid docker-registry serve "$dir/config.yml" </dev/null >"$dir/registry.log" 2>&1 &
   pid=$!
   echo "$pid" >"$dir/pid"
   for _ in $(seq 100); do
