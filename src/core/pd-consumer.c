@@ -199,17 +199,12 @@ static GBytes *
 err_body (const char *message)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-  gsize len = 0;
-  char *data;
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "Err");
   json_builder_add_string_value (builder, message);
   json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  data = pd_json_to_go_data (root, &len);
-  return g_bytes_new_take (data, len);
+  return pd_json_builder_to_go_bytes (builder);
 }
 
 static GByteArray *
@@ -395,9 +390,6 @@ static GBytes *
 mount_answer (const char *mountpoint)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
-  g_autoptr(JsonNode) root = NULL;
-  gsize len = 0;
-  char *data;
 
   json_builder_begin_object (builder);
   json_builder_set_member_name (builder, "Mountpoint");
@@ -405,9 +397,7 @@ mount_answer (const char *mountpoint)
   json_builder_set_member_name (builder, "Err");
   json_builder_add_string_value (builder, "");
   json_builder_end_object (builder);
-  root = json_builder_get_root (builder);
-  data = pd_json_to_go_data (root, &len);
-  return g_bytes_new_take (data, len);
+  return pd_json_builder_to_go_bytes (builder);
 }
 
 /* counts the Mount @id of the pinned volume @name: TRUE when it is pinned */
@@ -664,17 +654,12 @@ serve (Shared *shared, int fd)
   if (g_str_equal (request->target, "/Plugin.Activate"))
     {
       g_autoptr(JsonBuilder) builder = json_builder_new ();
-      g_autoptr(JsonNode) root = NULL;
-      gsize len = 0;
-      char *data;
       g_autoptr(GBytes) body = NULL;
 
       json_builder_begin_object (builder);
       pd_json_builder_add_strv (builder, "Implements", (const char *const *) target->implements);
       json_builder_end_object (builder);
-      root = json_builder_get_root (builder);
-      data = pd_json_to_go_data (root, &len);
-      body = g_bytes_new_take (data, len);
+      body = pd_json_builder_to_go_bytes (builder);
       answer (shared, fd, 200, PLUGIN_CONTENT_TYPE, body);
       return;
     }

@@ -493,6 +493,16 @@ pd_json_to_go_data (JsonNode *node, gsize *len)
   return g_string_free (out, FALSE);
 }
 
+GBytes *
+pd_json_builder_to_go_bytes (JsonBuilder *builder)
+{
+  g_autoptr(JsonNode) root = json_builder_get_root (builder);
+  gsize len = 0;
+  char *data = pd_json_to_go_data (root, &len);
+
+  return g_bytes_new_take (data, len);
+}
+
 /* section: helpers of the readers and writers */
 
 char *

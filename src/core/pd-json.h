@@ -43,6 +43,8 @@ gboolean pd_json_scan_literal (const char *data, gsize len, gsize *pos, const ch
 
 /* Writes @node as Go's json.Marshal would (compact, HTML-escaped, member order kept). */
 char *pd_json_to_go_data (JsonNode *node, gsize *len);
+/* the same, of what @builder built, as bytes (an answer's body) */
+GBytes *pd_json_builder_to_go_bytes (JsonBuilder *builder);
 /* the valid UTF-8 @s as a JSON string, escaped as Go's encoder does; HTML's <, > and & as
  * \u003c… when @escape_html (json.Marshal), raw otherwise (an Encoder with SetEscapeHTML off) */
 void pd_json_append_go_string (GString *out, const char *s, gboolean escape_html);

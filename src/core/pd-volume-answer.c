@@ -285,16 +285,6 @@ add_volume (JsonBuilder *builder, JsonNode *node, const char *request_name, cons
   return TRUE;
 }
 
-static GBytes *
-builder_to_bytes (JsonBuilder *builder)
-{
-  g_autoptr(JsonNode) root = json_builder_get_root (builder);
-  gsize len = 0;
-  char *data = pd_json_to_go_data (root, &len);
-
-  return g_bytes_new_take (data, len);
-}
-
 GBytes *
 pd_volume_rewrite_answer (const char *target, const char *data, gsize len,
                           const char *propagated_mount, const char *host_dir, int host_dirfd,
@@ -325,7 +315,7 @@ pd_volume_rewrite_answer (const char *target, const char *data, gsize len,
       json_builder_set_member_name (builder, "Err");
       json_builder_add_string_value (builder, err);
       json_builder_end_object (builder);
-      return builder_to_bytes (builder);
+      return pd_json_builder_to_go_bytes (builder);
     }
 
   if (g_str_equal (target, "/VolumeDriver.Mount") || g_str_equal (target, "/VolumeDriver.Path"))
@@ -369,5 +359,5 @@ pd_volume_rewrite_answer (const char *target, const char *data, gsize len,
   json_builder_set_member_name (builder, "Err");
   json_builder_add_string_value (builder, "");
   json_builder_end_object (builder);
-  return builder_to_bytes (builder);
+  return pd_json_builder_to_go_bytes (builder);
 }
