@@ -72,13 +72,13 @@ def read_ini(path):
     return cp
 
 
-def check_activation(path):
+def check_activation(path, daemon):
     cp = read_ini(path)
     s = cp["D-BUS Service"]
     if s.get("Name") != BUS_NAME:
         fail(f"{path}: Name={s.get('Name')}")
-    if not s.get("Exec", "").startswith("/") or not s.get("Exec", "").endswith("/plugind"):
-        fail(f"{path}: Exec={s.get('Exec')} is not an absolute path to plugind")
+    if s.get("Exec") != daemon:
+        fail(f"{path}: Exec={s.get('Exec')}, expected the installed daemon {daemon}")
     if s.get("User") != "root":
         fail(f"{path}: User={s.get('User')}")
     if s.get("SystemdService") != "plugind.service":
@@ -87,7 +87,7 @@ def check_activation(path):
         fail(f"{path}: unsubstituted @variable@")
 
 
-def check_unit(path):
+def check_unit(path, daemon, config_dir):
     text = open(path).read()
     if "@" in text:
         fail(f"{path}: unsubstituted @variable@")
@@ -103,7 +103,6 @@ def check_unit(path):
         "BusName": BUS_NAME,
         "StateDirectory": "plugind",
         "RuntimeDirectory": "plugind",
-        "ConfigurationDirectory": "plugind",
         "StateDirectoryMode": "0700",
         "RuntimeDirectoryMode": "0700",
         "ProtectHome": "yes",
@@ -120,6 +119,11 @@ def check_unit(path):
         "RestrictAddressFamilies": "AF_UNIX AF_INET AF_INET6 AF_NETLINK",
         "Documentation": "man:plugind(8)",
     }
+    # systemd's ConfigurationDirectory= is /etc/plugind, which would override any other dir
+    if config_dir == "/etc/plugind":
+        want["ConfigurationDirectory"] = "plugind"
+    elif "ConfigurationDirectory" in keys:
+        fail(f"{path}: ConfigurationDirectory= while the daemon's dir is {config_dir}")
     for k, v in want.items():
         if keys.get(k) != [v]:
             fail(f"{path}: {k}={keys.get(k)}, expected {v}")
@@ -127,8 +131,7 @@ def check_unit(path):
     # the namespacing options below give the service a mount namespace of its own: propagated
     # mounts reach the host only through PID 1's
     program, _, options = exec_start.partition(" ")
-    if not program.startswith("/") or not program.endswith("/plugind") or \
-            options != "--host-mount-namespace=/proc/1/ns/mnt":
+    if program != daemon or options != "--host-mount-namespace=/proc/1/ns/mnt":
         fail(f"{path}: ExecStart={exec_start}")
     # plugin sandboxes (bubblewrap) need namespaces, mounts and setuid/capabilities
     for k in ("RestrictNamespaces", "NoNewPrivileges", "PrivateDevices", "SystemCallFilter",
@@ -180,6 +183,8 @@ def main():
     ap.add_argument("--activation", required=True)
     ap.add_argument("--rules", required=True)
     ap.add_argument("--interfaces", nargs="+", required=True)
+    ap.add_argument("--daemon", required=True, help="the installed daemon's path")
+    ap.add_argument("--config-dir", required=True, help="the daemon's compiled-in config dir")
     a = ap.parse_args()
     for p in [a.busconf, a.unit, a.activation, a.rules] + a.interfaces:
         if not os.path.isfile(p):
@@ -188,8 +193,8 @@ def main():
         print("\n".join("FAIL: " + e for e in errors))
         return 1
     check_busconf(a.busconf, interfaces_of(a.interfaces))
-    check_activation(a.activation)
-    check_unit(a.unit)
+    check_activation(a.activation, a.daemon)
+    check_unit(a.unit, a.daemon, a.config_dir)
     check_rules(a.rules)
     for e in errors:
         print("FAIL:", e)

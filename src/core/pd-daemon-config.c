@@ -9,8 +9,6 @@
 #include "pd-daemon-config.h"
 #include "pd-error.h"
 
-#define DEFAULT_CONFIG_DIR "/etc/plugind"
-
 static const char *
 config_dir (void)
 {
@@ -19,7 +17,7 @@ config_dir (void)
   /* systemd may pass several dirs separated by ':'; ours is one */
   if (dir != NULL && *dir != '\0' && strchr (dir, ':') == NULL)
     return dir;
-  return DEFAULT_CONFIG_DIR;
+  return PLUGIND_CONFIG_DIR;
 }
 
 char *

@@ -7,9 +7,10 @@ G_BEGIN_DECLS
 
 /*
  * The daemon configuration file (docs/plugind.8.rst): $CONFIGURATION_DIRECTORY/plugind.conf, else
- * /etc/plugind/plugind.conf, a GKeyFile. Registry certificates are read from the certs.d dir
- * next to it ($CONFIGURATION_DIRECTORY/certs.d, else /etc/plugind/certs.d), as Docker reads
- * /etc/docker/certs.d/<host[:port]>/.
+ * PLUGIND_CONFIG_DIR/plugind.conf (config.h: <sysconfdir>/plugind, /etc/plugind by default,
+ * where meson installs plugind.conf), a GKeyFile. Registry certificates are read from the
+ * certs.d dir next to it ($CONFIGURATION_DIRECTORY/certs.d, else PLUGIND_CONFIG_DIR/certs.d), as
+ * Docker reads /etc/docker/certs.d/<host[:port]>/.
  */
 /* a registry request that moves fewer than 16 KiB in 60 s of waiting on the network fails */
 #define PD_DEFAULT_STALL_TIMEOUT_S 60
