@@ -6,9 +6,27 @@
 # VolumeDriver plugin to a local registry, installing it from there (configured and enabled in
 # a bubblewrap sandbox), calling it (a volume mounted on the host through its PropagatedMount)
 # and disabling it. plugind keeps running afterwards.
+#
+# ./scripts/demo.sh --stop stops what a run left running: the daemon, the registry, and the
+# private bus and polkitd when the demo started them (README, "After the demo").
 set -euo pipefail
 
 . "$(dirname "$0")/plugind-env.sh"
+
+case "${1:-}" in
+"") ;;
+--stop)
+  pd_stop_daemon
+  pd_stop_registry
+  pd_stop_system_bus
+  echo "stopped what the demo started (its state stays in ${STATE_DIRECTORY:-/var/lib/plugind})"
+  exit 0
+  ;;
+*)
+  echo "usage: $0 [--stop]" >&2
+  exit 2
+  ;;
+esac
 
 builddir="${PD_BUILDDIR:-$PD_SRCDIR/build}"
 
