@@ -7,11 +7,12 @@ With --live (needs root) it then checks that the installed tree works as a syste
 it. In a mount namespace of this process's own, each top-level dir of the DESTDIR is laid
 over the machine's (a read-only overlayfs: /usr shows the machine's /usr plus what meson
 installed), so the view is the machine after `meson install`, while the machine itself is not
-changed and the mounts vanish with the process, failed or not. In that view it starts:
-  - a stock dbus-daemon with a private socket, reading the bus policies from
-    /usr/share/dbus-1/system.d and the activation files from the standard system service
-    dirs, as Debian's system bus does (but starting services itself, without systemd or the
-    setuid launch helper, with STATE_DIRECTORY and RUNTIME_DIRECTORY in a temp dir);
+changed and the mounts vanish with the process, failed or not. The view also has a /run of
+its own and an empty /var/lib/plugind. In that view it starts:
+  - the stock dbus-daemon as Debian's system bus (`dbus-daemon --system`: its system.conf, the
+    policies in /usr/share/dbus-1/system.d, the standard system service dirs, the setuid launch
+    helper that starts a service with a clean environment as its User=) on the view's
+    /run/dbus/system_bus_socket, which nothing outside the namespace reaches;
   - the real polkitd, which reads actions only from /usr/share/polkit-1/actions;
 and checks that polkitd compiles the installed rule, that `pkaction` finds every action of the
 installed policy, that the installed `pluginctl ls` bus-activates the installed daemon through
@@ -19,7 +20,7 @@ the installed activation file, and that this daemon reads the installed plugind.
 value appended to it stops the next activation, naming the key). Copies of our files that the
 machine already has in those dirs are hidden in the view (READ_DIRS).
 
-usage: check-install.py --meson MESON --build-root DIR [--live --srcdir DIR --daemon PATH
+usage: check-install.py --meson MESON --build-root DIR [--live --daemon PATH
                         --pluginctl PATH --config-dir DIR --policy PATH --rules PATH]
                         ABSOLUTE-PATH...
 """
@@ -40,6 +41,7 @@ import xml.etree.ElementTree as ET
 
 BUS_NAME = "org.plugind.Plugind1"
 CLONE_NEWNS = 0x00020000
+STATE_DIR = "/var/lib/plugind"
 # where Debian's dbus-daemon, polkitd and the daemon read files of ours: a copy of one already
 # on the machine (the integration tests leave the policy in /usr/share/polkit-1/actions) is
 # hidden in the view, so that only what meson installed can make the checks pass
@@ -90,9 +92,11 @@ class Live:
         os.chmod(self.tmp, 0o755)  # polkitd (user polkitd) connects to the socket
         self.procs = []
         self.daemon_pid = None
+        # clients use the default system bus address, as on the machine
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("CONFIGURATION_DIRECTORY", "PLUGIND_EXTRACT_HELPER",
-                                 "PLUGIND_SANDBOX_INIT", "DBUS_SESSION_BUS_ADDRESS")}
+                                 "PLUGIND_SANDBOX_INIT", "DBUS_SESSION_BUS_ADDRESS",
+                                 "DBUS_SYSTEM_BUS_ADDRESS")}
 
     def log(self, name):
         return os.path.join(self.tmp, name + ".log")
@@ -132,6 +136,17 @@ class Live:
             subprocess.run(["mount", "-t", "overlay", "overlay", "-o", "lowerdir=" + lowerdir,
                             host], check=True)
             print(f"ok: {host} shows {', '.join(layers[host])} over the machine's")
+        # what the services write, in the view only: a /run of its own (the bus socket,
+        # /run/plugind) and an empty /var/lib/plugind (on a writable layer of /var/lib)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0755", "tmpfs", "/run"], check=True)
+        for d in ("varlib", "varlib-work"):
+            os.mkdir(os.path.join(self.tmp, d))
+        subprocess.run(["mount", "-t", "overlay", "overlay", "-o",
+                        f"lowerdir=/var/lib,upperdir={self.tmp}/varlib,"
+                        f"workdir={self.tmp}/varlib-work", "/var/lib"], check=True)
+        os.makedirs(STATE_DIR, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0700", "tmpfs", STATE_DIR],
+                       check=True)
 
     def spawn(self, name, argv, env):
         with open(self.log(name), "ab") as log:
@@ -141,23 +156,14 @@ class Live:
         return p
 
     def start_bus(self):
-        conf = os.path.join(self.tmp, "bus.conf")
-        sock = os.path.join(self.tmp, "system_bus_socket")
-        # the private system bus of the README commands, with Debian's policy dir and the
-        # standard system service dirs
-        subprocess.run(["bash", "-c", '. "$1" && _pd_write_bus_config "$2" "$3" "$4" "$5"',
-                        "bash", os.path.join(self.a.srcdir, "scripts", "plugind-env.sh"), conf,
-                        sock, "/usr/share/dbus-1/system.d", "<standard_system_servicedirs/>"],
-                       env=dict(self.env, PD_RUN_DIR=self.tmp, PD_QUIET="1"), check=True)
-        state = os.path.join(self.tmp, "state")
-        runtime = os.path.join(self.tmp, "runtime")
-        # what systemd would set; dbus-daemon passes its environment to what it starts
-        bus_env = dict(self.env, STATE_DIRECTORY=state, RUNTIME_DIRECTORY=runtime)
-        self.spawn("dbus-daemon", ["dbus-daemon", "--config-file=" + conf, "--nofork",
-                                   "--nopidfile", "--nosyslog"], bus_env)
-        self.env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=" + sock
+        """the machine's own system bus, as Debian starts it (its system.conf: the policies in
+        /usr/share/dbus-1/system.d, the standard service dirs, the setuid launch helper that
+        starts a service with a clean environment as its User=), on /run/dbus/system_bus_socket
+        of the view's own /run"""
+        os.makedirs("/run/dbus", exist_ok=True)
+        self.spawn("dbus-daemon", ["dbus-daemon", "--system", "--nofork", "--nopidfile",
+                                   "--nosyslog"], self.env)
         self.wait(lambda: self.dbus("GetId") is not None, "the bus to answer")
-        return state
 
     def dbus(self, method, *args, dest="org.freedesktop.DBus", path="/org/freedesktop/DBus",
              iface="org.freedesktop.DBus"):
@@ -231,7 +237,7 @@ class Live:
                   open(f"/proc/{pid}/stat").read().split(") ")[-1].startswith("Z"),
                   "the activated daemon to exit")
 
-    def check_activation(self, state):
+    def check_activation(self):
         errors = []
         activatable = self.dbus("ListActivatableNames") or ""
         if f'"{BUS_NAME}"' not in activatable:
@@ -252,8 +258,8 @@ class Live:
                 errors.append(f"{BUS_NAME} is owned by {os.readlink(exe)}, not {self.a.daemon}")
         if os.readlink(exe) != self.a.daemon:
             errors.append(f"the activated daemon runs {os.readlink(exe)}, not {self.a.daemon}")
-        if not os.path.isdir(os.path.join(state, "plugins")):
-            errors.append(f"the activated daemon did not use STATE_DIRECTORY={state}")
+        if not os.path.isdir(os.path.join(STATE_DIR, "plugins")):
+            errors.append(f"the activated daemon did not make its store in {STATE_DIR}")
         if not errors:
             print(f"ok: pluginctl ls activated {self.a.daemon} (pid {self.daemon_pid})")
         return errors
@@ -306,14 +312,14 @@ def live(a, destdir):
     errors = []
     try:
         t.enter_namespace()
-        state = t.start_bus()
+        t.start_bus()
         # started as root, polkitd switches to its own user, whom polkit's bus policy lets own
         # its name
         t.spawn("polkitd", ["/usr/lib/polkit-1/polkitd"], t.env)
         t.wait(lambda: t.has_owner("org.freedesktop.PolicyKit1"), "polkitd")
         errors += t.check_rules()
         errors += t.check_pkaction()
-        errors += t.check_activation(state)
+        errors += t.check_activation()
         if not errors:
             errors += t.check_config_dir()
     except (OSError, RuntimeError, subprocess.SubprocessError) as e:
@@ -333,7 +339,6 @@ def main():
     ap.add_argument("--meson", default="meson")
     ap.add_argument("--build-root", required=True)
     ap.add_argument("--live", action="store_true")
-    ap.add_argument("--srcdir")
     ap.add_argument("--daemon")
     ap.add_argument("--pluginctl")
     ap.add_argument("--config-dir")

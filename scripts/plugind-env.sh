@@ -112,10 +112,9 @@ _pd_name_has_owner() {
     org.freedesktop.DBus.NameHasOwner "string:$1" 2>/dev/null | grep -q 'boolean true'
 }
 
-# writes a system-bus style configuration for a private bus into $1, listening on $2 and
-# reading the bus policies in $3; $4 (optional) is more configuration, e.g. service dirs
+# writes a system-bus style configuration for a private bus into $1
 _pd_write_bus_config() {
-  local conf="$1" sock="$2" sysd="$3" more="${4:-}"
+  local conf="$1" sock="$2" sysd="$3"
   cat >"$conf" <<EOF
 <!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -147,7 +146,6 @@ _pd_write_bus_config() {
     <allow send_destination="org.freedesktop.DBus" send_interface="org.freedesktop.DBus.Monitoring"/>
   </policy>
   <includedir>$sysd</includedir>
-  $more
 </busconfig>
 EOF
 }
