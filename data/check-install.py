@@ -346,6 +346,8 @@ def main():
     ap.add_argument("--rules")
     ap.add_argument("expected", nargs="+")
     a = ap.parse_args()
+    # meson's timeout sends SIGTERM: stop what the test started and remove its dirs then too
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(1))
 
     destdir = tempfile.mkdtemp(prefix="plugind-install-")
     try:
