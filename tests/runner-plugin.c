@@ -17,6 +17,8 @@
  *   crashloop   normal, but exit 1 shortly after answering Activate
  *   flood       normal, and write to stdout as fast as possible
  *   chatty      print 50 numbered lines, then normal, printing "tick N" every 50 ms
+ *   binary      print a line of 2 MiB, bytes that are not UTF-8 (NUL, 0xff, an escape
+ *               sequence) and a line without a newline, then normal
  *   status      print its user, capabilities and confinement, then normal
  *   printenv    print its environment and the arguments after argv[2], then exit 3
  *   deepjson    answer Activate with 100,000 nested '[' (a parser without a depth limit
@@ -467,6 +469,16 @@ main (int argc, char **argv)
       for (int i = 3; i < argc; i++)
         mount_action (argv[i]);
       fflush (stdout);
+    }
+  if (strcmp (mode, "binary") == 0)
+    {
+      static char line[2 * 1024 * 1024 + 1];
+
+      memset (line, 'z', sizeof line - 1);
+      line[sizeof line - 1] = '\n';
+      write_all (STDOUT_FILENO, line, sizeof line);
+      write_all (STDOUT_FILENO, "bin\0\xff\x1b[31mred\n", 14);
+      write_all (STDOUT_FILENO, "no newline", 10);
     }
   if (strcmp (mode, "chatty") == 0)
     {

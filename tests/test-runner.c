@@ -366,6 +366,17 @@ assert_running (Fixture *fixture)
   g_assert_cmpstrv (pd_runner_get_implements (runner), ((const char *const[]) { "VolumeDriver", NULL }));
 }
 
+/* the whole log as a reader gets it */
+static char *
+read_log (Fixture *fixture)
+{
+  g_autoptr(PdPluginLog) log = pd_plugin_log_new (fixture->log_dir, PLUGIN_ID);
+  const PdPluginLogQuery all = { G_MAXUINT, 0, FALSE };
+  g_autoptr(GByteArray) data = pd_plugin_log_read (log, &all);
+
+  return data->len > 0 ? g_strndup ((const char *) data->data, data->len) : g_strdup ("");
+}
+
 static void
 test_normal (Fixture *fixture, gconstpointer user_data)
 {
@@ -396,13 +407,12 @@ test_normal (Fixture *fixture, gconstpointer user_data)
 
   /* /Plugin.Activate carried Docker's headers and nothing else (the plugin logs them) */
   {
-    g_autofree char *path = g_build_filename (fixture->log_dir, PLUGIN_ID ".log", NULL);
     g_autofree char *log = NULL;
     g_autoptr(GPtrArray) headers = g_ptr_array_new_with_free_func (g_free);
     g_auto(GStrv) lines = NULL;
     g_autofree char *joined = NULL;
 
-    g_assert_true (g_file_get_contents (path, &log, NULL, NULL));
+    log = read_log (fixture);
     lines = g_strsplit (log, "\n", -1);
     for (guint i = 0; lines[i] != NULL; i++)
       if (g_str_has_prefix (lines[i], "runner-plugin: request header "))
@@ -830,15 +840,21 @@ test_flood (Fixture *fixture, gconstpointer user_data)
   assert_running (fixture);
   rss_before = rss_kib ();
   /* a follower that never reads */
-  slow_fd = pd_runner_open_log (runner, 0, TRUE, &error);
+  slow_fd = pd_runner_open_log (runner, &(PdPluginLogQuery){ 0, 0, FALSE }, TRUE, &error);
   g_assert_no_error (error);
 
-  /* several MiB go through: the log rotates and stays capped */
+  /* several MiB go through: the log rotates through every generation and stays capped (a
+   * rotation comes before a write of up to 80 KiB of records that would pass the cap) */
   start = g_get_monotonic_time ();
-  WAIT_UNTIL (file_size (fixture->log_dir, PLUGIN_ID ".log.1") >= PD_RUNNER_LOG_MAX_SIZE - 16 * 1024 &&
+  WAIT_UNTIL (file_size (fixture->log_dir, PLUGIN_ID ".log.4") >= PD_RUNNER_LOG_MAX_SIZE - 96 * 1024 &&
               g_get_monotonic_time () - start > G_USEC_PER_SEC, 20000);
-  g_assert_cmpint (file_size (fixture->log_dir, PLUGIN_ID ".log"), <=, PD_RUNNER_LOG_MAX_SIZE);
-  g_assert_cmpint (file_size (fixture->log_dir, PLUGIN_ID ".log.1"), <=, PD_RUNNER_LOG_MAX_SIZE);
+  for (guint i = 0; i < PD_PLUGIN_LOG_FILES; i++)
+    {
+      g_autofree char *name = i == 0 ? g_strdup (PLUGIN_ID ".log")
+                                     : g_strdup_printf (PLUGIN_ID ".log.%u", i);
+      g_assert_cmpint (file_size (fixture->log_dir, name), <=, PD_RUNNER_LOG_MAX_SIZE);
+    }
+  g_assert_cmpint (file_size (fixture->log_dir, PLUGIN_ID ".log.5"), ==, -1);
   /* the daemon side holds bounded buffers only */
   if (rss_is_meaningful ())
     g_assert_cmpint (rss_kib () - rss_before, <, 8 * 1024);
@@ -938,7 +954,7 @@ test_open_log (Fixture *fixture, gconstpointer user_data)
 
   /* the tail without follow: the last 3 lines, then EOF */
   WAIT_UNTIL (log_contains (fixture, "tick 2\n"), 5000);
-  fd = pd_runner_open_log (runner, 3, FALSE, &error);
+  fd = pd_runner_open_log (runner, &(PdPluginLogQuery){ 3, 0, FALSE }, FALSE, &error);
   g_assert_no_error (error);
   g_assert_cmpint (fd, >=, 0);
   g_assert_true (g_unix_set_fd_nonblocking (fd, TRUE, NULL));
@@ -953,7 +969,7 @@ test_open_log (Fixture *fixture, gconstpointer user_data)
 
   /* a whole-log tail holds the first lines */
   g_string_truncate (tail, 0);
-  fd = pd_runner_open_log (runner, G_MAXUINT, FALSE, &error);
+  fd = pd_runner_open_log (runner, &(PdPluginLogQuery){ G_MAXUINT, 0, FALSE }, FALSE, &error);
   g_assert_no_error (error);
   g_assert_true (g_unix_set_fd_nonblocking (fd, TRUE, NULL));
   WAIT_UNTIL (!drain (fd, tail), 5000);
@@ -961,9 +977,9 @@ test_open_log (Fixture *fixture, gconstpointer user_data)
   g_assert_true (g_str_has_prefix (tail->str, "runner-plugin: mode chatty\nline 1\nline 2\n"));
 
   /* follow: new ticks come through; a reader that closes its end is dropped */
-  follow_fd = pd_runner_open_log (runner, 1, TRUE, &error);
+  follow_fd = pd_runner_open_log (runner, &(PdPluginLogQuery){ 1, 0, FALSE }, TRUE, &error);
   g_assert_no_error (error);
-  closed_fd = pd_runner_open_log (runner, 1, TRUE, &error);
+  closed_fd = pd_runner_open_log (runner, &(PdPluginLogQuery){ 1, 0, FALSE }, TRUE, &error);
   g_assert_no_error (error);
   close (closed_fd);
   g_assert_true (g_unix_set_fd_nonblocking (follow_fd, TRUE, NULL));
@@ -981,7 +997,7 @@ test_open_log (Fixture *fixture, gconstpointer user_data)
 
   /* stopped: the tail is still there, then EOF even with follow */
   g_string_truncate (tail, 0);
-  fd = pd_runner_open_log (runner, 2, TRUE, &error);
+  fd = pd_runner_open_log (runner, &(PdPluginLogQuery){ 2, 0, FALSE }, TRUE, &error);
   g_assert_no_error (error);
   g_assert_true (g_unix_set_fd_nonblocking (fd, TRUE, NULL));
   WAIT_UNTIL (!drain (fd, tail), 5000);

@@ -879,14 +879,115 @@ ctl_cmd_disable (int argc, char **argv)
 
 static gboolean opt_follow;
 static char *opt_tail;
+static char *opt_since;
+static gboolean opt_timestamps;
 
 static const GOptionEntry logs_entries[] = {
   { "follow", 'f', 0, G_OPTION_ARG_NONE, &opt_follow,
     N_("Follow the output until the plugin stops"), NULL },
   { "tail", 'n', 0, G_OPTION_ARG_STRING, &opt_tail,
     N_("Number of lines to show from the end of the log, or “all” (default: 100)"), N_("N") },
+  { "since", 0, 0, G_OPTION_ARG_STRING, &opt_since,
+    N_("Show the output since a time stamp (e.g. “2013-01-02T13:23:37Z”) or for a relative "
+       "time (e.g. “42m” for 42 minutes)"),
+    N_("TIME") },
+  { "timestamps", 't', 0, G_OPTION_ARG_NONE, &opt_timestamps, N_("Show time stamps"), NULL },
   { NULL }
 };
+
+/* a Go duration ("1h30m", "1.5h", "90s", "300ms"), in µs; FALSE when @value is none */
+static gboolean
+parse_go_duration (const char *value, gint64 *out)
+{
+  static const struct {
+    const char *unit;
+    gdouble us;
+  } units[] = {
+    /* the longer first: "ms" before "m" */
+    { "ns", 1e-3 }, { "us", 1 }, { "µs", 1 }, { "μs", 1 }, { "ms", 1e3 },
+    { "s", 1e6 }, { "m", 60e6 }, { "h", 3600e6 },
+  };
+  const char *p = value;
+  gdouble total = 0;
+  gboolean negative = FALSE;
+
+  if (*p == '-' || *p == '+')
+    negative = *p++ == '-';
+  if (g_str_equal (p, "0"))
+    {
+      *out = 0;
+      return TRUE;
+    }
+  if (*p == '\0')
+    return FALSE;
+  while (*p != '\0')
+    {
+      const char *start = p;
+      gdouble number;
+      gsize i;
+
+      while (g_ascii_isdigit (*p) || *p == '.')
+        p++;
+      if (p == start || (p == start + 1 && *start == '.'))
+        return FALSE;
+      {
+        g_autofree char *digits = g_strndup (start, (gsize) (p - start));
+        char *end = NULL;
+
+        number = g_ascii_strtod (digits, &end);
+        if (end == NULL || *end != '\0')
+          return FALSE;
+      }
+      for (i = 0; i < G_N_ELEMENTS (units); i++)
+        if (g_str_has_prefix (p, units[i].unit))
+          break;
+      if (i == G_N_ELEMENTS (units))
+        return FALSE;
+      total += number * units[i].us;
+      p += strlen (units[i].unit);
+    }
+  /* about 290 years, Go's own bound */
+  if (total > (gdouble) G_MAXINT64 / 1e3)
+    return FALSE;
+  *out = (gint64) (negative ? -total : total);
+  return TRUE;
+}
+
+/* Docker's --since: a Go duration back from now, an RFC 3339 time stamp (or one without its
+ * zone, in local time, or a date), or seconds since the epoch ("1700000000.5"); in µs since
+ * the epoch, at least 1 (0 asks for no bound) */
+static gboolean
+parse_since (const char *value, gint64 *out, GError **error)
+{
+  g_autoptr(GTimeZone) local = g_time_zone_new_local ();
+  g_autoptr(GDateTime) when = NULL;
+  g_autofree char *midnight = g_strconcat (value, "T00:00:00", NULL);
+  gint64 duration;
+  gint64 result;
+
+  if (parse_go_duration (value, &duration))
+    result = g_get_real_time () - duration;
+  else if ((when = g_date_time_new_from_iso8601 (value, local)) != NULL ||
+           (strlen (value) == 10 &&
+            (when = g_date_time_new_from_iso8601 (midnight, local)) != NULL))
+    result = g_date_time_to_unix (when) * G_USEC_PER_SEC + g_date_time_get_microsecond (when);
+  else
+    {
+      char *end = NULL;
+      gdouble seconds = g_ascii_strtod (value, &end);
+
+      if (!g_ascii_isdigit (value[0]) || end == NULL || *end != '\0' || seconds > 1e13)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       _("invalid value “%s” for %s: not a time stamp nor a duration"), value,
+                       "--since");
+          return FALSE;
+        }
+      result = (gint64) (seconds * G_USEC_PER_SEC);
+    }
+  *out = MAX (result, 1);
+  return TRUE;
+}
 
 /* copies @fd to standard output until end of file */
 static int
@@ -968,6 +1069,7 @@ ctl_cmd_logs (int argc, char **argv)
   g_autoptr(GVariant) ret = NULL;
   GVariantBuilder options;
   guint64 lines = CTL_DEFAULT_LOG_LINES;
+  gint64 since = 0;
   gint32 fd_index;
   int fd;
   int status;
@@ -980,6 +1082,8 @@ ctl_cmd_logs (int argc, char **argv)
   else if (opt_tail != NULL &&
            !ctl_parse_unsigned_option ("--tail", opt_tail, 0, G_MAXUINT32, &lines, &error))
     return ctl_usage_error ("logs", error->message);
+  if (opt_since != NULL && !parse_since (opt_since, &since, &error))
+    return ctl_usage_error ("logs", error->message);
 
   if (!ctl_connect (&ctl, &error))
     return ctl_report_error (error);
@@ -990,6 +1094,10 @@ ctl_cmd_logs (int argc, char **argv)
   ctl_options_init (&options);
   g_variant_builder_add (&options, "{sv}", "lines", g_variant_new_uint32 ((guint32) lines));
   g_variant_builder_add (&options, "{sv}", "follow", g_variant_new_boolean (opt_follow));
+  if (since > 0)
+    g_variant_builder_add (&options, "{sv}", "since", g_variant_new_uint64 ((guint64) since));
+  if (opt_timestamps)
+    g_variant_builder_add (&options, "{sv}", "timestamps", g_variant_new_boolean (TRUE));
   ret = g_dbus_proxy_call_with_unix_fd_list_sync (G_DBUS_PROXY (plugin), "OpenLog",
                                                   g_variant_new ("(a{sv})", &options),
                                                   ctl_call_flags (), G_MAXINT, NULL,

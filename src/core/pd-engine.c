@@ -25,6 +25,7 @@ struct _PdEngine {
   PdFetchTable *fetches;   /* blobs being downloaded, shared by every operation's thread */
   char *helper_path;
   char *runtime_dir;
+  char *log_dir;           /* <state>/logs: the plugins' logs outlast a reboot */
   GHashTable *plugins;     /* id → PdManagedPlugin */
   GHashTable *operations;  /* GUINT_TO_POINTER (id) → PdOperation, until released */
   PdConsumers *consumers;  /* the enabled plugins' consumer sockets */
@@ -86,6 +87,7 @@ pd_engine_finalize (GObject *object)
   g_clear_pointer (&self->fetches, pd_fetch_table_free);
   g_free (self->helper_path);
   g_free (self->runtime_dir);
+  g_free (self->log_dir);
 
   G_OBJECT_CLASS (pd_engine_parent_class)->finalize (object);
 }
@@ -128,7 +130,7 @@ pd_engine_new (const char *state_dir, const char *runtime_dir, GError **error)
 {
   g_autoptr(PdEngine) self = g_object_new (PD_TYPE_ENGINE, NULL);
   g_autofree char *plugins_dir = g_build_filename (runtime_dir, "plugins", NULL);
-  g_autofree char *logs_dir = g_build_filename (runtime_dir, "logs", NULL);
+  g_autofree char *logs_dir = g_build_filename (state_dir, "logs", NULL);
   g_autofree char *consumers_dir = g_build_filename (runtime_dir, "consumers", NULL);
 
   self->config = pd_daemon_config_load (NULL, error);
@@ -146,6 +148,7 @@ pd_engine_new (const char *state_dir, const char *runtime_dir, GError **error)
     return NULL;
   self->consumers = pd_consumers_new (self->config, runtime_dir);
   self->runtime_dir = g_strdup (runtime_dir);
+  self->log_dir = g_steal_pointer (&logs_dir);
   self->helper_path = g_strdup (pd_archive_get_helper_path ());
   return g_steal_pointer (&self);
 }
@@ -302,7 +305,7 @@ pd_engine_add_plugin (PdEngine *self, PdPluginRecord *record)
   PdManagedPlugin *plugin;
   PdOperation *operation;
 
-  plugin = pd_managed_plugin_new (record, self->store, self->runtime_dir,
+  plugin = pd_managed_plugin_new (record, self->store, self->runtime_dir, self->log_dir,
                                   self->config->only_requested_capabilities
                                     ? PD_SANDBOX_CAPABILITIES_REQUESTED
                                     : PD_SANDBOX_CAPABILITIES_DOCKER);
@@ -401,19 +404,16 @@ purge_done (GObject *source, GAsyncResult *result, gpointer user_data)
                (const char *) g_task_get_task_data (G_TASK (result)), error->message);
 }
 
-/* its socket dir and logs (the plugin is stopped): nothing of it stays in /run */
+/* its socket dir (the plugin is stopped): nothing of it stays in /run; and its logs */
 static void
 remove_runtime_files (PdEngine *self, const char *id)
 {
   g_autofree char *dir = g_build_filename (self->runtime_dir, "plugins", id, NULL);
-  g_autofree char *log = g_strdup_printf ("%s/logs/%s.log", self->runtime_dir, id);
-  g_autofree char *old_log = g_strconcat (log, ".1", NULL);
   g_autoptr(GError) error = NULL;
 
   if (!pd_rm_rf_at (AT_FDCWD, dir, &error))
     g_warning ("cannot delete %s: %s", dir, error->message);
-  unlink (log);
-  unlink (old_log);
+  pd_plugin_log_remove_files (self->log_dir, id);
 }
 
 static gboolean
@@ -649,6 +649,29 @@ pd_engine_emit_event_when_finished (PdEngine *self, PdOperation *operation,
 
 /* section: start and stop */
 
+/* logs of plugins whose removal was interrupted before it deleted them; a plugin dir the
+ * store could not load keeps its logs, like the rest of its data */
+static void
+remove_orphan_logs (PdEngine *self)
+{
+  g_autoptr(GPtrArray) names = pd_list_dir_at (AT_FDCWD, self->log_dir, NULL);
+
+  for (guint i = 0; names != NULL && i < names->len; i++)
+    {
+      const char *name = g_ptr_array_index (names, i);
+      g_autofree char *id = pd_plugin_log_file_id (name);
+      g_autofree char *plugin_dir = NULL;
+
+      if (id == NULL || g_hash_table_contains (self->plugins, id))
+        continue;
+      plugin_dir = g_build_filename (pd_store_get_state_dir (self->store), "plugins", id, NULL);
+      if (g_file_test (plugin_dir, G_FILE_TEST_EXISTS))
+        continue;
+      g_debug ("deleting the log of removed plugin %s", id);
+      pd_plugin_log_remove_files (self->log_dir, id);
+    }
+}
+
 gboolean
 pd_engine_load (PdEngine *self, GError **error)
 {
@@ -659,6 +682,7 @@ pd_engine_load (PdEngine *self, GError **error)
   for (guint i = 0; i < records->len; i++)
     pd_engine_add_plugin (self, g_ptr_array_index (records, i));
   g_debug ("restored %u plugins", records->len);
+  remove_orphan_logs (self);
   return TRUE;
 }
 

@@ -36,7 +36,7 @@ G_BEGIN_DECLS
 #define PD_TYPE_ENGINE (pd_engine_get_type ())
 G_DECLARE_FINAL_TYPE (PdEngine, pd_engine, PD, ENGINE, GObject)
 
-/* reads the configuration, makes @state_dir and @runtime_dir (with plugins/ and logs/ in it)
+/* reads the configuration, makes @state_dir (with logs/ in it) and @runtime_dir (with plugins/)
  * and opens (and reconciles) the store */
 PdEngine *pd_engine_new (const char *state_dir, const char *runtime_dir, GError **error);
 

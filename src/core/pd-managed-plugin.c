@@ -188,17 +188,16 @@ on_runner_mounts_changed (PdRunner *runner, PdManagedPlugin *self)
 
 PdManagedPlugin *
 pd_managed_plugin_new (PdPluginRecord *record, PdStore *store, const char *runtime_dir,
-                       PdSandboxCapabilities capabilities)
+                       const char *log_dir, PdSandboxCapabilities capabilities)
 {
   PdManagedPlugin *self = g_object_new (PD_TYPE_MANAGED_PLUGIN, NULL);
   const char *id = pd_plugin_record_get_id (record);
   g_autofree char *rootfs = pd_store_get_rootfs_path (store, id);
   g_autofree char *plugin_runtime_dir = g_build_filename (runtime_dir, "plugins", id, NULL);
-  g_autofree char *logs = g_build_filename (runtime_dir, "logs", NULL);
 
   self->record = g_object_ref (record);
   self->store = g_object_ref (store);
-  self->runner = pd_runner_new (record, rootfs, plugin_runtime_dir, logs);
+  self->runner = pd_runner_new (record, rootfs, plugin_runtime_dir, log_dir);
   pd_runner_set_capabilities (self->runner, capabilities);
   g_signal_connect (self->runner, "notify", G_CALLBACK (on_runner_notify), self);
   g_signal_connect (self->runner, "event", G_CALLBACK (on_runner_event), self);
@@ -1129,9 +1128,16 @@ pd_managed_plugin_add_hold (PdManagedPlugin *self, const char *who, const char *
 }
 
 int
-pd_managed_plugin_open_log (PdManagedPlugin *self, guint lines, gboolean follow, GError **error)
+pd_managed_plugin_open_log (PdManagedPlugin *self, const PdPluginLogQuery *query,
+                            gboolean follow, GError **error)
 {
-  return pd_runner_open_log (self->runner, lines, follow, error);
+  return pd_runner_open_log (self->runner, query, follow, error);
+}
+
+char *
+pd_managed_plugin_read_log (PdManagedPlugin *self, const PdPluginLogQuery *query)
+{
+  return pd_runner_read_log (self->runner, query);
 }
 
 /* section: with the service */

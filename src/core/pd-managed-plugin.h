@@ -40,10 +40,11 @@ typedef enum {
 /* Hold takes at most this many holders per plugin (LimitsExceeded beyond) */
 #define PD_MANAGED_PLUGIN_MAX_HOLDS 256
 
-/* @store: where its record is saved; @runtime_dir: the service's (its socket dir and log go
- * under it); @capabilities: what its sandbox gets at its next start */
+/* @store: where its record is saved; @runtime_dir: the service's (its socket dir goes under
+ * it); @log_dir: where its log files are; @capabilities: what its sandbox gets at its next
+ * start */
 PdManagedPlugin *pd_managed_plugin_new (PdPluginRecord *record, PdStore *store,
-                                        const char *runtime_dir,
+                                        const char *runtime_dir, const char *log_dir,
                                         PdSandboxCapabilities capabilities);
 
 PdPluginRecord *pd_managed_plugin_get_record (PdManagedPlugin *self);
@@ -163,9 +164,10 @@ void pd_managed_plugin_end_removal (PdManagedPlugin *self);
  * escaped and cut for people to read. -1 with the error of pd_managed_plugin_check_can_hold(). */
 int pd_managed_plugin_add_hold (PdManagedPlugin *self, const char *who, const char *why,
                                 guint32 uid, guint32 pid, GError **error);
-/* pd_runner_open_log() */
-int pd_managed_plugin_open_log (PdManagedPlugin *self, guint lines, gboolean follow,
-                                GError **error);
+/* pd_runner_open_log(), pd_runner_read_log() */
+int pd_managed_plugin_open_log (PdManagedPlugin *self, const PdPluginLogQuery *query,
+                                gboolean follow, GError **error);
+char *pd_managed_plugin_read_log (PdManagedPlugin *self, const PdPluginLogQuery *query);
 
 /* section: with the service */
 

@@ -905,12 +905,20 @@ pd_runner_disable_finish (PdRunner *self, GAsyncResult *result, GError **error)
 }
 
 int
-pd_runner_open_log (PdRunner *self, guint lines, gboolean follow, GError **error)
+pd_runner_open_log (PdRunner *self, const PdPluginLogQuery *query, gboolean follow,
+                    GError **error)
 {
   g_return_val_if_fail (PD_IS_RUNNER (self), -1);
 
   /* when no process runs, nothing follows the tail */
-  return pd_plugin_log_open_reader (self->log, lines, follow && self->proc != NULL, error);
+  return pd_plugin_log_open_reader (self->log, query, follow && self->proc != NULL, error);
+}
+
+char *
+pd_runner_read_log (PdRunner *self, const PdPluginLogQuery *query)
+{
+  g_return_val_if_fail (PD_IS_RUNNER (self), NULL);
+  return pd_plugin_log_read_text (self->log, query);
 }
 
 void

@@ -137,15 +137,18 @@ void pd_runner_disable_async (PdRunner *self,
                               gpointer user_data);
 gboolean pd_runner_disable_finish (PdRunner *self, GAsyncResult *result, GError **error);
 
-/* Returns the read end (O_CLOEXEC) of a pipe carrying the last @lines lines of the log files
- * (at most the last 1 MiB of them; 0 = none, G_MAXUINT = all of that) and, with @follow, the output that comes afterwards until the
+/* Returns the read end (O_CLOEXEC) of a pipe carrying what @query selects of the log files
+ * (pd_plugin_log_read()) and, with @follow, the output that comes afterwards until the
  * plugin is disabled or fails (a crash-restart keeps the readers). Without @follow, or when no
  * process runs, the write end is closed once the tail is written. The write end is
  * non-blocking and written from the main loop: a reader that falls more than 1 MiB behind is
  * dropped (its pipe is closed, so it sees EOF) rather than block the daemon or grow its memory;
  * a reader that closes its end is noticed and dropped at once. -1 with PD_ERROR_LIMITS_EXCEEDED
  * past PD_RUNNER_MAX_LOG_READERS readers, or PD_ERROR_FAILED. */
-int pd_runner_open_log (PdRunner *self, guint lines, gboolean follow, GError **error);
+int pd_runner_open_log (PdRunner *self, const PdPluginLogQuery *query, gboolean follow,
+                        GError **error);
+/* pd_plugin_log_read_text() of its log */
+char *pd_runner_read_log (PdRunner *self, const PdPluginLogQuery *query);
 
 /* section: PropagatedMount (docs/design.md, "The sandbox") */
 

@@ -30,6 +30,7 @@ static const PdAuthRule pd_auth_rules[] = {
   { PD_DBUS_INTERFACE_PLUGIN, "Enable", PD_AUTH_ACTION, PD_ACTION_ENABLE, { { 0 } } },
   { PD_DBUS_INTERFACE_PLUGIN, "Disable", PD_AUTH_ACTION, PD_ACTION_DISABLE, { { 0 } } },
   { PD_DBUS_INTERFACE_PLUGIN, "OpenLog", PD_AUTH_ACTION, PD_ACTION_READ_LOGS, { { 0 } } },
+  { PD_DBUS_INTERFACE_PLUGIN, "ReadLog", PD_AUTH_ACTION, PD_ACTION_READ_LOGS, { { 0 } } },
   /* holding pins the plugin running, as enabling starts it */
   { PD_DBUS_INTERFACE_PLUGIN, "Hold", PD_AUTH_ACTION, PD_ACTION_ENABLE, { { 0 } } },
   /* a mount source or a device path changes what the plugin reaches on the host */

@@ -541,18 +541,32 @@ return_fd (GDBusMethodInvocation *invocation, int fd)
                                                            g_variant_new ("(h)", 0), fd_list);
 }
 
+/* the options OpenLog and ReadLog share */
+static PdPluginLogQuery
+log_query_from_options (GVariant *options)
+{
+  PdPluginLogQuery query = { PD_PLUGIN_LOG_READ_DEFAULT_LINES, 0, FALSE };
+  guint64 since = 0;
+
+  g_variant_lookup (options, "lines", "u", &query.lines);
+  g_variant_lookup (options, "since", "t", &since);
+  query.since = (gint64) MIN (since, (guint64) G_MAXINT64);
+  query.timestamps = pd_options_get_boolean (options, "timestamps", FALSE);
+  return query;
+}
+
 static void
 open_log_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CallData) data = user_data;
   GError *error = NULL;
-  guint lines = 100;
+  PdPluginLogQuery query;
   int fd;
 
   if (!pd_call_authorized (data, result))
     return;
-  g_variant_lookup (data->call.options, "lines", "u", &lines);
-  fd = pd_managed_plugin_open_log (call_plugin (data), lines,
+  query = log_query_from_options (data->call.options);
+  fd = pd_managed_plugin_open_log (call_plugin (data), &query,
                                    pd_options_get_boolean (data->call.options, "follow", FALSE),
                                    &error);
   if (fd < 0)
@@ -565,11 +579,47 @@ static gboolean
 handle_open_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
   static const char *const allowed[] = {
-    "interactive", "b", "lines", "u", "follow", "b", NULL
+    "interactive", "b", "lines", "u", "follow", "b", "since", "t", "timestamps", "b", NULL
   };
 
   return handle_with_authorization (iface, invocation, arg_options, allowed, "read-logs",
                                     open_log_authorized_cb);
+}
+
+static void
+read_log_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(CallData) data = user_data;
+  PdPluginLogQuery query;
+  g_autofree char *text = NULL;
+
+  if (!pd_call_authorized (data, result))
+    return;
+  query = log_query_from_options (data->call.options);
+  text = pd_managed_plugin_read_log (call_plugin (data), &query);
+  pd_dbus_plugin_complete_read_log (PD_DBUS_PLUGIN (data->call.self),
+                                    g_object_ref (data->call.invocation), text);
+}
+
+/* ReadLog: the same lines as a string, for clients that cannot receive an fd */
+static gboolean
+handle_read_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+{
+  static const char *const allowed[] = {
+    "interactive", "b", "lines", "u", "since", "t", "timestamps", "b", NULL
+  };
+  g_autoptr(CallData) data = begin_call (PD_PLUGIN (iface), invocation, arg_options, allowed);
+  guint lines = 0;
+
+  if (data == NULL)
+    return TRUE;
+  if (g_variant_lookup (arg_options, "lines", "u", &lines) &&
+      lines > PD_PLUGIN_LOG_READ_MAX_LINES)
+    return pd_call_reply_error (data, g_error_new (PD_ERROR, PD_ERROR_INVALID_ARGS,
+                                                   "Option 'lines' must be at most %u",
+                                                   PD_PLUGIN_LOG_READ_MAX_LINES));
+  authorize_operation (g_steal_pointer (&data), "read-logs", read_log_authorized_cb);
+  return TRUE;
 }
 
 static void
@@ -815,6 +865,7 @@ pd_plugin_iface_init (PdDbusPluginIface *iface)
   iface->handle_enable = handle_enable;
   iface->handle_disable = handle_disable;
   iface->handle_open_log = handle_open_log;
+  iface->handle_read_log = handle_read_log;
   iface->handle_hold = handle_hold;
   iface->handle_set = handle_set;
   iface->handle_remove = handle_remove;

@@ -1063,6 +1063,17 @@ class PlugindTestCase(unittest.TestCase):
         listed = self.list_plugins()
         listed_ids = {p[0] for p in listed}
         self.assertEqual(on_disk, listed_ids, 'plugin dirs on disk differ from ListPlugins')
+        # the plugins' logs: of listed plugins only, 0600 in a 0700 dir
+        logs = os.path.join(state, 'logs')
+        if os.path.exists(logs):
+            self.assertMode(logs, 0o700)
+            for n in os.listdir(logs):
+                self.assertRegex(n, r'^[0-9a-f]{64}\.log(\.[1-4])?$', 'stray log %s' % n)
+                self.assertIn(n[:64], listed_ids, 'log %s of no plugin' % n)
+                try:
+                    self.assertMode(os.path.join(logs, n), 0o600)
+                except FileNotFoundError:
+                    pass  # rotated away since the listing
         # 4: every blob hashes to its name; 5: modes
         blobs = os.path.join(state, 'blobs', 'sha256')
         if os.path.exists(blobs):

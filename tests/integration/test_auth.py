@@ -80,6 +80,7 @@ DENIAL_TESTS = {
     (PLUGIN_IFACE, 'Enable'): 'test_nobody_run_methods_denied',
     (PLUGIN_IFACE, 'Disable'): 'test_nobody_run_methods_denied',
     (PLUGIN_IFACE, 'OpenLog'): 'test_nobody_run_methods_denied',
+    (PLUGIN_IFACE, 'ReadLog'): 'test_nobody_run_methods_denied',
     (PLUGIN_IFACE, 'GetSettingValues'): 'test_nobody_get_setting_values_denied',
     (PLUGIN_IFACE, 'Hold'): 'test_nobody_run_methods_denied',
     (JOB_IFACE, 'Cancel'): 'test_nobody_cancel_denied',
@@ -257,7 +258,8 @@ class AuthTests(PlugindTestCase):
             self.assertEqual(self.list_jobs(), jobs)
 
     def test_nobody_run_methods_denied(self):
-        """Enable, Disable, OpenLog and Hold: denied with no state change, and no process."""
+        """Enable, Disable, OpenLog, ReadLog and Hold: denied with no state change, and no
+        process."""
         state = self.snapshot_state()
         for interactive in (False, True):
             with self.subTest(method='Enable', interactive=interactive):
@@ -268,6 +270,9 @@ class AuthTests(PlugindTestCase):
             with self.subTest(method='OpenLog', interactive=interactive):
                 self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'OpenLog', 'a{sv}',
                                         "({'follow': <true>},)", interactive=interactive)
+            with self.subTest(method='ReadLog', interactive=interactive):
+                self.assertNobodyDenied(self.path, PLUGIN_IFACE, 'ReadLog', 'a{sv}',
+                                        "({'lines': <@u 5>},)", interactive=interactive)
         self.assertEqual(self.snapshot_state(), state)
         self.assertEqual([s for s in self.signals_named('PluginEvent')
                           if s[3][0] in ('enable', 'disable')], [])
@@ -370,6 +375,7 @@ HARMLESS = {
     (PLUGIN_IFACE, 'Enable'): ('plugin', 'a{sv}', '(@a{sv} {},)'),
     (PLUGIN_IFACE, 'Disable'): ('running', 'a{sv}', '(@a{sv} {},)'),
     (PLUGIN_IFACE, 'OpenLog'): ('plugin', 'a{sv}', '(@a{sv} {},)'),
+    (PLUGIN_IFACE, 'ReadLog'): ('plugin', 'a{sv}', '(@a{sv} {},)'),
     (PLUGIN_IFACE, 'Hold'): ('running', 'ss', "('nobody', 'every method')"),
     (PLUGIN_IFACE, 'Set'): ('plugin', 'a(ss)a{sv}', "([('DEBUG', '9')], @a{sv} {})"),
     (PLUGIN_IFACE, 'Upgrade'): ('plugin', 'sa(ssas)a{sv}', "('%s', @a(ssas) [], @a{sv} {})" %

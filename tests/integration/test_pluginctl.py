@@ -2,10 +2,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """pluginctl against the real daemon, and the example plugin's protocol handshake."""
 
+import datetime
 import http.client
 import json
 import os
 import random
+import re
 import select
 import shutil
 import signal
@@ -714,7 +716,10 @@ class InspectSetRemoveTests(PluginctlTestCase):
                      ('enable', '--timeout', '-1', 'a'), ('enable', '--activation-timeout', '0', 'a'),
                      ('enable', '--bogus', 'a'), ('disable',), ('disable', 'a', 'b'),
                      ('disable', '--timeout', '1', 'a'), ('logs',), ('logs', 'a', 'b'),
-                     ('logs', '-n', 'x', 'a'), ('logs', '--tail', '-1', 'a'), ('logs', '-n')):
+                     ('logs', '-n', 'x', 'a'), ('logs', '--tail', '-1', 'a'), ('logs', '-n'),
+                     ('logs', '--since', 'yesterday', 'a'), ('logs', '--since', '1.2.3', 'a'),
+                     ('logs', '--since', '5x', 'a'), ('logs', '--since', '', 'a'),
+                     ('logs', '--since', '2026-13-01T00:00:00Z', 'a'), ('logs', '--since')):
             _, err = self.ctl_fail(EXIT_USAGE, *args)
             self.assertTrue(err, args)
         out = self.ctl_ok('--help')
@@ -725,6 +730,7 @@ class InspectSetRemoveTests(PluginctlTestCase):
         self.assertIn('--timeout', self.ctl_ok('enable', '--help'))
         self.assertIn('--force', self.ctl_ok('disable', '--help'))
         self.assertIn('--tail', self.ctl_ok('logs', '--help'))
+        self.assertIn('--since', self.ctl_ok('logs', '--help'))
         self.assertRegex(self.ctl_ok('--version'), r'^pluginctl \d+\.\d+')
 
 
@@ -920,6 +926,44 @@ class RunTests(PluginctlTestCase):
 
         # the log outlives the run
         self.assertIn('VolumeDriver.Remove', self.ctl_ok('logs', '--tail', 'all', self.NAME))
+
+    def test_logs_since_and_timestamps(self):
+        self.ctl_ok('enable', self.NAME)
+        sock = self.plugin_prop(self.path, 'Socket')
+        plugin_call(sock, 'VolumeDriver.Create', {'Name': 'early', 'Opts': {}})
+        time.sleep(1.1)
+        middle = datetime.datetime.now(datetime.timezone.utc)
+        time.sleep(0.1)
+        plugin_call(sock, 'VolumeDriver.Get', {'Name': 'early'})
+        self.ctl_ok('disable', self.NAME)
+        plain = self.ctl_ok('logs', '-n', 'all', self.NAME)
+        # -t: every line begins with the time its first byte arrived, RFC 3339 in UTC
+        stamped = self.ctl_ok('logs', '-t', '-n', 'all', self.NAME)
+        stamp = re.compile(r'^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})Z ')
+        lines = stamped.splitlines()
+        self.assertEqual(len(lines), len(plain.splitlines()))
+        for line, bare in zip(lines, plain.splitlines()):
+            m = stamp.match(line)
+            self.assertIsNotNone(m, line)
+            self.assertEqual(line[m.end():], bare)
+        self.assertEqual(self.ctl_ok('logs', '--timestamps', '--tail', '2', self.NAME),
+                         '\n'.join(lines[-2:]) + '\n')
+        # --since: an RFC 3339 time (Z or an offset), or a duration back from now
+        for since in (middle.strftime('%Y-%m-%dT%H:%M:%S.%fZ'),
+                      middle.astimezone(datetime.timezone(datetime.timedelta(hours=2)))
+                      .isoformat()):
+            later = self.ctl_ok('logs', '--since', since, '-n', 'all', self.NAME)
+            self.assertIn('VolumeDriver.Get', later, since)
+            self.assertNotIn('VolumeDriver.Create', later, since)
+            self.assertTrue(plain.endswith(later), since)
+        for since in ('1h', '1h30m', '90m', '10m', '%ds' % (time.time() - 1000000000)):
+            self.assertEqual(self.ctl_ok('logs', '--since', since, '-n', 'all', self.NAME),
+                             plain, since)
+        self.assertEqual(self.ctl_ok('logs', '--since', '-1h', self.NAME), '')
+        # seconds since the epoch, and -n counting from the end of what --since leaves
+        last = self.ctl_ok('logs', '--since', '%.6f' % middle.timestamp(), '-n', '1', self.NAME)
+        self.assertEqual(last.count('\n'), 1)
+        self.assertTrue(plain.endswith(last))
 
     def test_logs_on_a_terminal(self):
         self.ctl_ok('enable', self.NAME)

@@ -3,8 +3,10 @@
 """Running plugins over the bus: Enable, Disable, OpenLog, Hold, restore at daemon start, with
 the real example VolumeDriver plugin in real bubblewrap sandboxes."""
 
+import datetime
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -33,6 +35,22 @@ def read_all(fd, timeout=10.0):
     raise AssertionError('no end of file on the log fd')
 
 
+def call_returning_fd(test, path, method, args):
+    """Calls a Plugin method whose reply is (h); returns the fd (the caller closes it)."""
+    try:
+        res, fdl = test.conn.call_with_unix_fd_list_sync(
+            BUS_NAME, path, PLUGIN_IFACE, method, args, GLib.VariantType('(h)'),
+            Gio.DBusCallFlags.NONE, 30000 * TIMEOUT_MULT, None, None)
+    except GLib.Error as e:
+        raise _convert_error(e) from None
+    fds = fdl.steal_fds()
+    index = res.unpack()[0]
+    for i, fd in enumerate(fds):
+        if i != index:
+            os.close(fd)
+    return fds[index]
+
+
 class RunTestCase(PlugindTestCase):
 
     def setUp(self):
@@ -57,19 +75,7 @@ class RunTestCase(PlugindTestCase):
                          timeout_ms=60000 * TIMEOUT_MULT, **kw)
 
     def call_returning_fd(self, method, args):
-        """Calls a Plugin method whose reply is (h); returns the fd (the caller closes it)."""
-        try:
-            res, fdl = self.conn.call_with_unix_fd_list_sync(
-                BUS_NAME, self.path, PLUGIN_IFACE, method, args, GLib.VariantType('(h)'),
-                Gio.DBusCallFlags.NONE, 30000 * TIMEOUT_MULT, None, None)
-        except GLib.Error as e:
-            raise _convert_error(e) from None
-        fds = fdl.steal_fds()
-        index = res.unpack()[0]
-        for i, fd in enumerate(fds):
-            if i != index:
-                os.close(fd)
-        return fds[index]
+        return call_returning_fd(self, self.path, method, args)
 
     def assertNoPluginProcess(self):
         """No process runs the example binary (a crash-restart or a leak would show here)."""
@@ -149,11 +155,14 @@ class EnableTests(RunTestCase):
         self.enable()
         self.disable()
         runtime = os.path.join(self.runtime_dir, 'plugins', self.pid)
-        log = os.path.join(self.runtime_dir, 'logs', self.pid + '.log')
+        log = os.path.join(self.state_dir, 'logs', self.pid + '.log')
         self.assertTrue(os.path.exists(log))
+        # every generation goes with it
+        with open(log + '.4', 'w'):
+            pass
         self.remove(self.path)
         self.assertFalse(os.path.exists(runtime))
-        self.assertFalse(os.path.exists(log))
+        self.assertEqual(os.listdir(os.path.join(self.state_dir, 'logs')), [])
 
     def test_activation_fails_without_mount_source(self):
         # a bind mount whose host dir does not exist cannot be set up: the plugin never runs
@@ -167,10 +176,105 @@ class EnableTests(RunTestCase):
         self.assertNoPluginProcess()
 
 
+# the time stamp a log line begins with (docs/plugind.8.rst, FILES)
+TIMESTAMP = re.compile(r'(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6})Z ')
+
+
+def timestamp_seconds(line):
+    m = TIMESTAMP.match(line)
+    assert m is not None, line
+    return datetime.datetime.strptime(m.group(1), '%Y-%m-%dT%H:%M:%S.%f').replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+
+
+def read_log(test, path, **options):
+    return test.call(path, PLUGIN_IFACE, 'ReadLog', GLib.Variant('(a{sv})', (opts(**options),)),
+                     reply='(s)')[0]
+
+
 class LogTests(RunTestCase):
 
     def open_log(self, **options):
         return self.call_returning_fd('OpenLog', GLib.Variant('(a{sv})', (opts(**options),)))
+
+    def read_log(self, **options):
+        return read_log(self, self.path, **options)
+
+    def test_logs_outlast_restart_and_reboot(self):
+        start = time.time()
+        self.enable()
+        sock = self.plugin_prop(self.path, 'Socket')
+        plugin_call(sock, 'VolumeDriver.Create', {'Name': 'kept', 'Opts': {}})
+        self.disable()
+        self.stop_daemon()
+        # a reboot empties /run
+        shutil.rmtree(self.runtime_dir)
+        # the log of a plugin whose removal was cut short goes at the start
+        logs = os.path.join(self.state_dir, 'logs')
+        orphan = os.path.join(logs, 'a' * 64 + '.log')
+        for name in (orphan, orphan + '.2'):
+            with open(name, 'w') as f:
+                f.write('2026-12-07T09:50:17.000000Z F gone\n')
+        self.start_daemon()
+        self.assertEqual(os.listdir(logs), [self.pid + '.log'])
+        self.assertMode(logs, 0o700)
+        self.assertMode(os.path.join(logs, self.pid + '.log'), 0o600)
+        text = self.read_log(lines=10000, timestamps=True)
+        created = [line for line in text.splitlines() if 'POST /VolumeDriver.Create' in line]
+        self.assertEqual(len(created), 1, text)
+        self.assertGreaterEqual(timestamp_seconds(created[0]), start - 1)
+        self.assertLessEqual(timestamp_seconds(created[0]), time.time() + 1)
+        # OpenLog: the plugin's bytes as it wrote them, no time stamps unless asked for
+        fd = self.open_log(lines=0xffffffff)
+        try:
+            raw = read_all(fd).decode(errors='replace')
+        finally:
+            os.close(fd)
+        self.assertIn('VolumeDriver.Create', raw)
+        self.assertIsNone(TIMESTAMP.search(raw))
+        self.assertEqual(raw, self.read_log(lines=10000))
+        fd = self.open_log(lines=3, timestamps=True)
+        try:
+            tail = read_all(fd).decode(errors='replace')
+        finally:
+            os.close(fd)
+        self.assertEqual(tail, '\n'.join(text.splitlines()[-3:]) + '\n')
+        # the next run appends; since selects it
+        restarted = int(time.time() * 1e6)
+        self.enable()
+        self.disable()
+        later = self.read_log(lines=10000, since=GLib.Variant('t', restarted))
+        self.assertNotEqual(later, '')
+        self.assertNotIn('VolumeDriver.Create', later)
+        self.assertTrue(self.read_log(lines=10000).endswith(later))
+
+    def test_read_log(self):
+        self.enable()
+        sock = self.plugin_prop(self.path, 'Socket')
+        for i in range(3):
+            plugin_call(sock, 'VolumeDriver.Get', {'Name': 'v%d' % i})
+        self.disable()
+        everything = self.read_log(lines=10000)
+        self.assertIn('VolumeDriver.Get', everything)
+        self.assertEqual(self.read_log(), ''.join(everything.splitlines(True)[-100:]))
+        one = self.read_log(lines=1)
+        self.assertEqual(one.count('\n'), 1)
+        self.assertTrue(everything.endswith(one))
+        self.assertEqual(self.read_log(lines=0), '')
+        future = int((time.time() + 3600) * 1e6)
+        self.assertEqual(self.read_log(since=GLib.Variant('t', future)), '')
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.read_log, lines=10001)
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.read_log, since=5)
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.read_log, follow=True)
+        # busctl, which cannot receive a file descriptor
+        p = subprocess.run(['busctl', '--address=' + self.bus.address, 'call', BUS_NAME,
+                            self.path, PLUGIN_IFACE, 'ReadLog', 'a{sv}', '2', 'lines', 'u', '2',
+                            'timestamps', 'b', 'true'],
+                           capture_output=True, text=True, timeout=30 * TIMEOUT_MULT)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertTrue(p.stdout.startswith('s "'), p.stdout)
+        self.assertIsNotNone(TIMESTAMP.match(p.stdout[3:]), p.stdout)
+        self.assertIn(everything.splitlines()[-1], p.stdout)
 
     def test_open_log(self):
         self.enable()
@@ -273,7 +377,7 @@ class RunnerPluginTestCase(PlugindTestCase):
     def plugin_log(self, path):
         """What the plugin wrote, from the daemon's log file of it."""
         name = os.path.basename(path) + '.log'
-        with open(os.path.join(self.runtime_dir, 'logs', name), encoding='utf-8',
+        with open(os.path.join(self.state_dir, 'logs', name), encoding='utf-8',
                   errors='replace') as f:
             return f.read()
 
@@ -428,8 +532,13 @@ class FaultTests(RunnerPluginTestCase):
         self.enable(path)
         time.sleep(1)
         self.assertAnswering()
-        logs = os.path.join(self.runtime_dir, 'logs')
-        for name in os.listdir(logs):
+        # the rotation bound: at most 5 files of at most 1 MiB (docs/plugind.8.rst, FILES)
+        logs = os.path.join(self.state_dir, 'logs')
+        self.wait_until(lambda: os.path.exists(os.path.join(logs, path.rsplit('/', 1)[1] +
+                                                            '.log.4')), 20, 'four rotations')
+        names = os.listdir(logs)
+        self.assertLessEqual(len(names), 5, names)
+        for name in names:
             try:
                 size = os.path.getsize(os.path.join(logs, name))
             except FileNotFoundError:
@@ -437,6 +546,28 @@ class FaultTests(RunnerPluginTestCase):
             self.assertLessEqual(size, 1024 * 1024)
         self.disable(path)
         self.assertEqual(runner_plugin_processes(self), [])
+
+    def test_hostile_output(self):
+        # bytes that are not UTF-8, a line of 2 MiB (longer than a log file), one left open
+        path = faulty_plugin(self, 'binary', 'test/binary')
+        self.enable(path)
+        self.assertAnswering()
+        self.disable(path)
+        self.assertEqual(runner_plugin_processes(self), [])
+        fd = call_returning_fd(self, path, 'OpenLog',
+                               GLib.Variant('(a{sv})', (opts(lines=0xffffffff),)))
+        try:
+            raw = read_all(fd)
+        finally:
+            os.close(fd)
+        self.assertIn(b'z' * (2 * 1024 * 1024) + b'\nbin\x00\xff\x1b[31mred\nno newline', raw)
+        # ReadLog: valid UTF-8 with U+FFFD for what is not, at most 1 MiB
+        text = read_log(self, path, lines=10000)
+        self.assertLessEqual(len(text.encode()), 1024 * 1024)
+        self.assertTrue(text.startswith('bin\ufffd\ufffd\x1b[31mred\nno newline'), text[:100])
+        last = read_log(self, path, lines=2)
+        self.assertEqual(last.count('\n'), 2)
+        self.assertTrue(text.endswith(last))
 
     def test_crash_is_restarted(self):
         path = faulty_plugin(self, 'crashloop', 'test/crashes')
