@@ -366,7 +366,8 @@ def install_policy():
     except FileNotFoundError:
         pass
     os.makedirs(POLKIT_ACTION_DIR, exist_ok=True)
-    tmp = dst + '.tmp'
+    # per process: test processes of one run (and of other checkouts) may install it at once
+    tmp = '%s.%d.tmp' % (dst, os.getpid())
     with open(tmp, 'wb') as f:
         f.write(data)
     os.chmod(tmp, 0o644)
