@@ -78,7 +78,7 @@ gboolean ctl_parse_unsigned_option (const char *option,
     N_("Grant all permissions necessary to run the plugin"), NULL }
 
 /* Docker's message for a KEY=VALUE argument ctl_parse_settings() refuses */
-#define CTL_SETTING_FORMAT_ERROR "invalid format, must be <name>[.<field>][=<value>]"
+#define CTL_SETTING_FORMAT_ERROR N_("invalid format, must be <name>[.<field>][=<value>]")
 
 /* KEY=VALUE arguments @first… of @argv as Set's a(ss) (a new floating variant), with Docker's
  * grammar: split at the first "="; a bare KEY sets ""; every pair in the order given, which is

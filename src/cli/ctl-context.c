@@ -236,7 +236,7 @@ tar_write_tree (TarWorker *worker,
       pathname = archive_entry_pathname (entry);
       if (pathname == NULL || strncmp (pathname, root, root_len) != 0)
         {
-          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: unexpected path %s",
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_FAILED, _("%s: unexpected path %s"),
                        root, pathname != NULL ? pathname : "(null)");
           return FALSE;
         }

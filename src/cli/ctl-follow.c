@@ -538,7 +538,8 @@ print_job_header (CtlJobFollow *follow)
     {
       g_autofree char *shown_digest = ctl_escape_line (follow->digest);
 
-      g_print (_("Digest: %s\n"), shown_digest);
+      /* docker's line, which scripts read the digest from: untranslated */
+      g_print ("Digest: %s\n", shown_digest);
     }
 }
 

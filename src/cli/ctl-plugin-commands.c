@@ -751,7 +751,7 @@ ctl_cmd_set (int argc, char **argv)
 
   settings = ctl_parse_settings (argc, argv, 2);
   if (settings == NULL)
-    return ctl_usage_error ("set", CTL_SETTING_FORMAT_ERROR);
+    return ctl_usage_error ("set", _(CTL_SETTING_FORMAT_ERROR));
   g_variant_ref_sink (settings);
 
   if (!ctl_connect (&ctl, &error))

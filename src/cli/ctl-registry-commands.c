@@ -370,7 +370,7 @@ ctl_cmd_install (int argc, char **argv)
     }
   settings = ctl_parse_settings (argc, argv, 2);
   if (settings == NULL)
-    return ctl_usage_error ("install", CTL_SETTING_FORMAT_ERROR);
+    return ctl_usage_error ("install", _(CTL_SETTING_FORMAT_ERROR));
   g_variant_ref_sink (settings);
   has_settings = g_variant_n_children (settings) > 0;
 
@@ -553,7 +553,8 @@ static const GOptionEntry push_entries[] = {
   { NULL }
 };
 
-/* Docker's last line of a push: "<tag>: digest: <digest> size: <size>" */
+/* Docker's last line of a push: "<tag>: digest: <digest> size: <size>". Scripts read the digest
+ * from it (`awk '{print $3}'`, `grep digest:`), so it stays untranslated, as docker's is */
 static void
 print_push_result (GVariant *results)
 {
@@ -563,7 +564,7 @@ print_push_result (GVariant *results)
   guint64 size = 0;
 
   g_variant_lookup (results, "size", "t", &size);
-  line = g_strdup_printf (_("%s: digest: %s size: %" G_GUINT64_FORMAT),
+  line = g_strdup_printf ("%s: digest: %s size: %" G_GUINT64_FORMAT,
                           pushed != NULL && pushed->tag != NULL ? pushed->tag : "latest",
                           lookup_string (results, "manifest-digest"), size);
   shown = ctl_escape_line (line);

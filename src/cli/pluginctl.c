@@ -10,6 +10,7 @@
 
 #include "ctl-commands.h"
 #include "ctl-common.h"
+#include "pd-names.h"
 
 /*
  * pluginctl: the command line client of plugind, modelled on `docker plugin` (its commands,
@@ -78,7 +79,8 @@ main (int argc, char **argv)
   const char *command;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bindtextdomain (GETTEXT_PACKAGE, g_getenv (PD_ENV_LOCALEDIR) != NULL ? g_getenv (PD_ENV_LOCALEDIR)
+                                                                    : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   g_set_prgname ("pluginctl");

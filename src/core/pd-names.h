@@ -38,6 +38,8 @@
 #define PD_ENV_EXTRACT_HELPER    "PLUGIND_EXTRACT_HELPER"
 /* the same for plugind-sandbox-init */
 #define PD_ENV_SANDBOX_INIT      "PLUGIND_SANDBOX_INIT"
+/* overrides where pluginctl and plugind find their translations (tests use the build tree's) */
+#define PD_ENV_LOCALEDIR         "PLUGIND_LOCALEDIR"
 
 #define PD_DEFAULT_STATE_DIR   "/var/lib/plugind"
 #define PD_DEFAULT_RUNTIME_DIR "/run/plugind"

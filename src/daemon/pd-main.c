@@ -296,7 +296,8 @@ main (int argc, char **argv)
   guint owner_id;
 
   setlocale (LC_ALL, "");
-  bindtextdomain (GETTEXT_PACKAGE, LOCALEDIR);
+  bindtextdomain (GETTEXT_PACKAGE, g_getenv (PD_ENV_LOCALEDIR) != NULL ? g_getenv (PD_ENV_LOCALEDIR)
+                                                                    : LOCALEDIR);
   bind_textdomain_codeset (GETTEXT_PACKAGE, "UTF-8");
   textdomain (GETTEXT_PACKAGE);
   /* state must never be group- or world-readable, whatever we inherited */
