@@ -5,11 +5,14 @@ the keys `set` accepts come from the daemon, quietly, without a prompt, and with
 when no daemon answers."""
 
 import os
+import pty
+import select
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
+import time
 
 from pd_testcase import (PLUGINCTL, SRCDIR, PlugindTestCase, main, make_context,
                          plugin_config)
@@ -84,6 +87,79 @@ class CompletionTestCase(PlugindTestCase):
         p = self.run_pluginctl('set', 'test/settings', *[k + '/dev/null' if k.endswith(
             ('.path=', '.source=')) else k + '1' for k in keys])
         self.assertEqual(p.returncode, 0, p.stderr.decode())
+
+    def test_tab_in_interactive_bash(self):
+        """Tab in a real interactive bash on a terminal, with bash-completion loaded as a
+        distribution loads it and pluginctl found on PATH."""
+        self.create_ok('test/settings', make_context(SETTINGS_CONFIG),
+                       privileges=SETTINGS_PRIVILEGES)
+        env = self.env(PATH=os.path.dirname(PLUGINCTL) + ':/usr/bin:/bin', PS1='READY$ ',
+                       HOME=self.tmpdir, INPUTRC='/dev/null', TERM='dumb')
+        pid, fd = pty.fork()
+        if pid == 0:
+            os.execve('/bin/bash', ['bash', '--norc', '--noprofile', '-i'], env)
+        self.addCleanup(os.close, fd)
+
+        def reap():
+            try:
+                os.kill(pid, 9)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        self.addCleanup(reap)
+        seen = b''
+
+        def until(text, timeout=30, first=False):
+            """waits for text on the terminal; first: nothing else came before it"""
+            nonlocal seen
+            end = time.monotonic() + timeout
+            while text.encode() not in seen:
+                left = end - time.monotonic()
+                self.assertGreater(left, 0, 'no %r on the terminal: %r' % (text, seen))
+                if select.select([fd], [], [], left)[0]:
+                    try:
+                        seen += os.read(fd, 65536)
+                    except OSError:
+                        break
+            if first:
+                self.assertTrue(seen.startswith(text.encode()), 'expected %r, got %r' %
+                                (text, seen))
+            seen = seen[seen.index(text.encode()) + len(text):]
+
+        def send(text):
+            os.write(fd, text.encode())
+
+        send("bind 'set bell-style none'; bind 'set show-all-if-ambiguous on'; "
+             "source /usr/share/bash-completion/bash_completion; source '%s'; echo LOAD''ED\n" %
+             COMPLETION)
+        # (the echo of the line itself reads LOAD''ED)
+        until('LOADED\r\nREADY$ ')
+        # one candidate: readline inserts the rest
+        send('pluginctl se')
+        until('pluginctl se')
+        send('\t')
+        until('t ', first=True)
+        send('test/se')
+        until('test/se')
+        send('\t')
+        until('ttings:latest ', first=True)
+        # several: listed, then the prompt again
+        send('\t')
+        for key in ('DEBUG=', 'LEVEL=', 'args=', 'data.source=', 'disk.path=', 'READY$ '):
+            until(key)
+        send('L')
+        until('L')
+        send('\t')
+        until('EVEL=', first=True)
+        # Ctrl+U empties the line (not Ctrl+C: readline may lose it right after a completion)
+        send('\x15')
+        # NAME:TAG: only what follows the ':' is replaced
+        send('pluginctl inspect test/settings:l')
+        until('pluginctl inspect test/settings:l')
+        send('\t')
+        until('atest ', first=True)
+        send('\x15exit 0\n')
+        self.assertEqual(os.waitpid(pid, 0)[1], 0)
 
     def run_pluginctl(self, *args):
         return subprocess.run([PLUGINCTL] + list(args), env=self.env(), capture_output=True,
