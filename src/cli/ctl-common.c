@@ -9,6 +9,7 @@
 
 #include <glib/gi18n.h>
 
+#include "ctl-agent.h"
 #include "ctl-common.h"
 #include "ctl-format.h"
 #include "pd-error.h"
@@ -38,6 +39,7 @@ const char ctl_exit_status_help[] =
 void
 ctl_clear (Ctl *ctl)
 {
+  g_clear_pointer (&ctl->agent, ctl_agent_stop);
   g_clear_object (&ctl->manager);
   g_clear_object (&ctl->bus);
 }
@@ -99,7 +101,12 @@ ctl_connect (Ctl *ctl, GError **error)
                                                  G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
                                                  PD_DBUS_NAME, PD_DBUS_MANAGER_PATH,
                                                  NULL, error);
-  return ctl->manager != NULL;
+  if (ctl->manager == NULL)
+    return FALSE;
+  /* for the duration of the command: polkitd asks through it when the daemon's check needs a
+   * password and no agent of the session can ask */
+  ctl->agent = ctl_agent_start (!opt_no_ask_password);
+  return TRUE;
 }
 
 GDBusCallFlags

@@ -910,8 +910,11 @@ class PlugindTestCase(unittest.TestCase):
             'PYTHONDONTWRITEBYTECODE': '1',
         }
         full = ['setpriv', '--reuid=nobody', '--regid=nogroup', '--clear-groups'] + list(argv)
+        # never the terminal meson runs on: pluginctl would start polkit's text agent there and
+        # wait for a password (test_agent.py runs it on a terminal of its own)
+        stdin = subprocess.DEVNULL if input is None else None
         p = subprocess.run(full, env=env, cwd='/', pass_fds=pass_fds, capture_output=True,
-                           timeout=60 * TIMEOUT_MULT, input=input)
+                           timeout=60 * TIMEOUT_MULT, input=input, stdin=stdin)
         if check and p.returncode != 0:
             self.fail('%s failed (%d): %s' % (argv, p.returncode, p.stderr.decode()))
         return p

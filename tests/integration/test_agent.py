@@ -1,0 +1,206 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: LGPL-2.1-or-later
+"""pluginctl's polkit text agent, as an administrator over SSH meets it: a user with a password
+in the group Debian's polkit rule makes administrators (sudo), pluginctl on a terminal (a pty),
+the real polkitd and the real setuid polkit-agent-helper-1 checking the password with PAM.
+
+polkit-agent-helper-1 clears its environment and reaches polkitd on the default system bus
+socket (/run/dbus/system_bus_socket), never on the private bus of DBUS_SYSTEM_BUS_ADDRESS. So
+pluginctl runs in a mount namespace of its own where the test's bus directory is mounted on
+/run/dbus: the helper, pluginctl's child, answers the test's polkitd, and nothing changes where
+the machine's own bus lives. What is machine-wide (the user, its membership of sudo) is removed
+when the test ends, failed or not, and checked to be gone.
+"""
+
+import grp
+import os
+import pwd
+import secrets
+import select
+import signal
+import subprocess
+import termios
+import time
+
+from pd_testcase import (EXIT_NOT_AUTHORIZED, PLUGINCTL, TIMEOUT_MULT, PlugindTestCase, main,
+                         make_context)
+
+HELPER = '/usr/lib/polkit-1/polkit-agent-helper-1'
+# polkit's rule on Debian (/usr/share/polkit-1/rules.d/50-default.rules): its members are the
+# administrators whose password auth_admin asks for
+ADMIN_GROUP = 'sudo'
+PROMPT = b'Password: '
+# what pluginctl sees of the run as it is: the private mounts, then the user
+IN_NAMESPACE = r'''
+set -e
+dir=$1 user=$2 gid=$3 stdin=$4
+shift 4
+# without /run/dbus on the host, a private /run to make it in
+[ -d /run/dbus ] || { mount -t tmpfs -o mode=0755 tmpfs /run; mkdir /run/dbus; }
+mount --bind "$dir" /run/dbus
+# the terminal stays the controlling one, standard input leaves it
+[ "$stdin" = tty ] || exec </dev/null
+exec setpriv --reuid="$user" --regid="$gid" --init-groups -- "$@"
+'''
+
+
+class Terminated(Exception):
+    """SIGTERM (meson's timeout) as an error of the test, so that its clean-ups still run."""
+
+
+def on_sigterm(signo, frame):
+    raise Terminated('terminated by signal %d' % signo)
+
+
+class AgentTestCase(PlugindTestCase):
+
+    def setUp(self):
+        for p in (PLUGINCTL, HELPER):
+            if not os.access(p, os.X_OK):
+                raise RuntimeError('%s is missing' % p)
+        if os.stat(HELPER).st_mode & 0o4000 == 0 or os.stat(HELPER).st_uid != 0:
+            raise RuntimeError('%s is not setuid root' % HELPER)
+        signal.signal(signal.SIGTERM, on_sigterm)
+        super().setUp()
+        self.add_admin()
+        self.create_ok('test/agent', make_context())
+        self.plugin = self.get_plugin('test/agent')
+
+    # -- the administrator --------------------------------------------------------------
+
+    def add_admin(self):
+        # the pid keeps concurrent runs apart; 'pd' + 'agent' + pid stays under 32 characters
+        self.user = 'pdagent%d' % os.getpid()
+        self.password = secrets.token_urlsafe(12)
+        self.addCleanup(self.remove_admin)
+        subprocess.run(['useradd', '--no-create-home', '--home-dir', '/nonexistent',
+                        '--no-user-group', '--gid', 'nogroup', '--groups', ADMIN_GROUP,
+                        '--shell', '/bin/sh', '--comment', 'plugind agent test', self.user],
+                       check=True, capture_output=True)
+        subprocess.run(['chpasswd'], input=('%s:%s\n' % (self.user, self.password)).encode(),
+                       check=True, capture_output=True)
+        entry = pwd.getpwnam(self.user)
+        self.uid, self.gid = entry.pw_uid, entry.pw_gid
+        self.assertIn(self.user, grp.getgrnam(ADMIN_GROUP).gr_mem)
+
+    def remove_admin(self):
+        # no process of the user may be left (userdel refuses then); pluginctl is waited for
+        r = subprocess.run(['userdel', self.user], capture_output=True)
+        leftovers = []
+        for path in ('/etc/passwd', '/etc/shadow', '/etc/group', '/etc/gshadow'):
+            if not os.path.exists(path):
+                continue
+            with open(path) as f:
+                for line in f:
+                    fields = line.rstrip('\n').split(':')
+                    if fields[0] == self.user or self.user in ','.join(fields[3:]).split(','):
+                        leftovers.append('%s: %s' % (path, fields[0]))
+        for path in ('/var/mail/' + self.user, '/home/' + self.user):
+            if os.path.lexists(path):
+                leftovers.append(path)
+        self.assertEqual(leftovers, [], 'userdel %s (%d: %s) left the user behind' %
+                         (self.user, r.returncode, r.stderr.decode()))
+
+    # -- pluginctl as the administrator ---------------------------------------------------
+
+    def pluginctl(self, *args, answer=None, terminal=True):
+        """Runs pluginctl as the administrator, with standard input, output and error on a pty
+        (terminal) or with standard input from /dev/null and the rest on the pty. Answers the
+        first password prompt with answer. Returns (exit status, what the terminal showed)."""
+        master, slave = os.openpty()
+        env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL': 'C.UTF-8', 'HOME': '/',
+               'TERM': 'dumb'}
+        # the sanitizers' settings of an ASan build (scripts/test.sh)
+        env.update({k: v for k, v in os.environ.items() if k.endswith('SAN_OPTIONS')})
+        # setsid --ctty: a session of its own with the pty as its controlling terminal, where
+        # polkit's text listener writes the prompt and reads the password
+        argv = ['unshare', '--mount', '--propagation', 'private', '--',
+                'setsid', '--ctty', 'sh', '-c', IN_NAMESPACE, 'sh', self.bus.dir, str(self.uid),
+                str(self.gid), 'tty' if terminal else 'null', PLUGINCTL] + list(args)
+        try:
+            p = subprocess.Popen(argv, env=env, cwd='/', stdin=slave, stdout=slave,
+                                 stderr=slave)
+        finally:
+            os.close(slave)
+        shown = b''
+        answered = False
+        deadline = time.monotonic() + 60 * TIMEOUT_MULT
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                self.assertGreater(left, 0, 'pluginctl %s did not end; the terminal showed %r' %
+                                   (' '.join(args), shown))
+                ready, _, _ = select.select([master], [], [], left)
+                if not ready:
+                    continue
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every process on the terminal is gone
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+                if answer is not None and not answered and shown.endswith(PROMPT):
+                    self.wait_echo_off(master)
+                    os.write(master, answer.encode() + b'\n')
+                    answered = True
+            status = p.wait(30 * TIMEOUT_MULT)
+        finally:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+            os.close(master)
+        return status, shown.decode(errors='replace')
+
+    def wait_echo_off(self, master):
+        """Waits until the agent turned the terminal's echo off: it discards what was typed
+        before (TCSAFLUSH), and the password must not show."""
+        self.wait_until(lambda: termios.tcgetattr(master)[3] & termios.ECHO == 0,
+                        msg='the echo off for the password')
+
+    def assertPrompted(self, shown):
+        self.assertIn('Authentication is required to change the settings of the plugin '
+                      'test/agent:latest', shown)
+        self.assertIn('Authenticating as: plugind agent test (%s)' % self.user, shown)
+        self.assertIn(PROMPT.decode(), shown)
+
+    # -- tests ----------------------------------------------------------------------------
+
+    def test_password_on_terminal(self):
+        status, shown = self.pluginctl('set', 'test/agent', 'DEBUG=7', answer=self.password)
+        self.assertEqual(status, 0, shown)
+        self.assertPrompted(shown)
+        # the password never echoes
+        self.assertNotIn(self.password, shown)
+        self.assertIn('DEBUG=7', self.plugin_env(self.plugin))
+
+    def test_wrong_password(self):
+        status, shown = self.pluginctl('set', 'test/agent', 'DEBUG=7',
+                                       answer=self.password + 'x')
+        self.assertEqual(status, EXIT_NOT_AUTHORIZED, shown)
+        self.assertPrompted(shown)
+        self.assertIn('Error: ', shown)
+        self.assertEqual(self.plugin_env(self.plugin), ['DEBUG=0'])
+
+    def test_no_terminal(self):
+        # output on the terminal, input not: no prompt, the call fails as it always did
+        status, shown = self.pluginctl('set', 'test/agent', 'DEBUG=7', terminal=False)
+        self.assertEqual(status, EXIT_NOT_AUTHORIZED, shown)
+        self.assertNotIn(PROMPT.decode(), shown)
+        self.assertIn('Error: ', shown)
+        self.assertEqual(self.plugin_env(self.plugin), ['DEBUG=0'])
+
+    def test_no_ask_password(self):
+        status, shown = self.pluginctl('--no-ask-password', 'set', 'test/agent', 'DEBUG=7')
+        self.assertEqual(status, EXIT_NOT_AUTHORIZED, shown)
+        self.assertNotIn(PROMPT.decode(), shown)
+        self.assertIn('Error: ', shown)
+        # after the command, too
+        status, shown = self.pluginctl('set', '--no-ask-password', 'test/agent', 'DEBUG=7')
+        self.assertEqual(status, EXIT_NOT_AUTHORIZED, shown)
+        self.assertNotIn(PROMPT.decode(), shown)
+        self.assertEqual(self.plugin_env(self.plugin), ['DEBUG=0'])
+
+
+if __name__ == '__main__':
+    main()
