@@ -15,6 +15,7 @@ when the test ends, failed or not, and checked to be gone.
 import grp
 import os
 import pwd
+import re
 import secrets
 import select
 import signal
@@ -60,7 +61,6 @@ class AgentTestCase(PlugindTestCase):
                 raise RuntimeError('%s is missing' % p)
         if os.stat(HELPER).st_mode & 0o4000 == 0 or os.stat(HELPER).st_uid != 0:
             raise RuntimeError('%s is not setuid root' % HELPER)
-        signal.signal(signal.SIGTERM, on_sigterm)
         super().setUp()
         self.add_admin()
         self.create_ok('test/agent', make_context())
@@ -68,24 +68,29 @@ class AgentTestCase(PlugindTestCase):
 
     # -- the administrator --------------------------------------------------------------
 
-    def add_admin(self):
-        # the pid keeps concurrent runs apart; 'pd' + 'agent' + pid stays under 32 characters
-        self.user = 'pdagent%d' % os.getpid()
-        self.password = secrets.token_urlsafe(12)
-        self.addCleanup(self.remove_admin)
+    def add_admin(self, suffix='', comment='plugind agent test'):
+        """Adds a user with a password in ADMIN_GROUP, removed (and checked gone) when the test
+        ends; returns its name and password. The first one is self.user."""
+        # the pid keeps concurrent runs apart and the name under 32 characters
+        user = 'pdagent%d%s' % (os.getpid(), suffix)
+        password = secrets.token_urlsafe(12)
+        self.addCleanup(self.remove_user, user)
         subprocess.run(['useradd', '--no-create-home', '--home-dir', '/nonexistent',
                         '--no-user-group', '--gid', 'nogroup', '--groups', ADMIN_GROUP,
-                        '--shell', '/bin/sh', '--comment', 'plugind agent test', self.user],
+                        '--shell', '/bin/sh', '--comment', comment, user],
                        check=True, capture_output=True)
-        subprocess.run(['chpasswd'], input=('%s:%s\n' % (self.user, self.password)).encode(),
+        subprocess.run(['chpasswd'], input=('%s:%s\n' % (user, password)).encode(),
                        check=True, capture_output=True)
-        entry = pwd.getpwnam(self.user)
-        self.uid, self.gid = entry.pw_uid, entry.pw_gid
-        self.assertIn(self.user, grp.getgrnam(ADMIN_GROUP).gr_mem)
+        self.assertIn(user, grp.getgrnam(ADMIN_GROUP).gr_mem)
+        if not suffix:
+            self.user, self.password = user, password
+            entry = pwd.getpwnam(user)
+            self.uid, self.gid = entry.pw_uid, entry.pw_gid
+        return user, password
 
-    def remove_admin(self):
-        # no process of the user may be left (userdel refuses then); pluginctl is waited for
-        r = subprocess.run(['userdel', self.user], capture_output=True)
+    def remove_user(self, user):
+        # pluginctl is waited for: no process of the user is left for userdel to refuse
+        r = subprocess.run(['userdel', user], capture_output=True)
         leftovers = []
         for path in ('/etc/passwd', '/etc/shadow', '/etc/group', '/etc/gshadow'):
             if not os.path.exists(path):
@@ -93,13 +98,13 @@ class AgentTestCase(PlugindTestCase):
             with open(path) as f:
                 for line in f:
                     fields = line.rstrip('\n').split(':')
-                    if fields[0] == self.user or self.user in ','.join(fields[3:]).split(','):
+                    if fields[0] == user or user in ','.join(fields[3:]).split(','):
                         leftovers.append('%s: %s' % (path, fields[0]))
-        for path in ('/var/mail/' + self.user, '/home/' + self.user):
+        for path in ('/var/mail/' + user, '/home/' + user):
             if os.path.lexists(path):
                 leftovers.append(path)
         self.assertEqual(leftovers, [], 'userdel %s (%d: %s) left the user behind' %
-                         (self.user, r.returncode, r.stderr.decode()))
+                         (user, r.returncode, r.stderr.decode()))
 
     # -- pluginctl as the administrator ---------------------------------------------------
 
@@ -123,7 +128,7 @@ class AgentTestCase(PlugindTestCase):
         finally:
             os.close(slave)
         shown = b''
-        answered = False
+        answered = chosen = False
         deadline = time.monotonic() + 60 * TIMEOUT_MULT
         try:
             while True:
@@ -140,6 +145,13 @@ class AgentTestCase(PlugindTestCase):
                 if not chunk:
                     break
                 shown += chunk
+                # a machine with other administrators: polkit lets the user choose
+                choice = re.search(rb' (\d+)\.  plugind agent test \(%s\)\r\n.*'
+                                   rb'Choose identity to authenticate as \(1-\d+\): $' %
+                                   self.user.encode(), shown, re.S)
+                if answer is not None and choice is not None and not chosen:
+                    os.write(master, choice.group(1) + b'\n')
+                    chosen = True
                 if answer is not None and not answered and shown.endswith(PROMPT):
                     self.wait_echo_off(master)
                     os.write(master, answer.encode() + b'\n')
@@ -161,7 +173,8 @@ class AgentTestCase(PlugindTestCase):
     def assertPrompted(self, shown):
         self.assertIn('Authentication is required to change the settings of the plugin '
                       'test/agent:latest', shown)
-        self.assertIn('Authenticating as: plugind agent test (%s)' % self.user, shown)
+        # "Authenticating as: …", or the user's line in a choice of administrators
+        self.assertIn('plugind agent test (%s)' % self.user, shown)
         self.assertIn(PROMPT.decode(), shown)
 
     # -- tests ----------------------------------------------------------------------------
@@ -173,6 +186,18 @@ class AgentTestCase(PlugindTestCase):
         # the password never echoes
         self.assertNotIn(self.password, shown)
         self.assertIn('DEBUG=7', self.plugin_env(self.plugin))
+
+    def test_other_admins(self):
+        # polkit lists every administrator; the user picks itself and gives its own password
+        other, other_password = self.add_admin('b', 'another admin')
+        status, shown = self.pluginctl('set', 'test/agent', 'DEBUG=8', answer=self.password)
+        self.assertEqual(status, 0, shown)
+        self.assertIn('Multiple identities can be used for authentication', shown)
+        self.assertIn('another admin (%s)' % other, shown)
+        self.assertIn('Choose identity to authenticate as (1-2): ', shown)
+        self.assertIn(PROMPT.decode(), shown)
+        self.assertNotIn(other_password, shown)
+        self.assertIn('DEBUG=8', self.plugin_env(self.plugin))
 
     def test_wrong_password(self):
         status, shown = self.pluginctl('set', 'test/agent', 'DEBUG=7',
@@ -203,4 +228,5 @@ class AgentTestCase(PlugindTestCase):
 
 
 if __name__ == '__main__':
+    signal.signal(signal.SIGTERM, on_sigterm)
     main()
