@@ -111,7 +111,8 @@ class AgentTestCase(PlugindTestCase):
     def pluginctl(self, *args, answer=None, terminal=True):
         """Runs pluginctl as the administrator, with standard input, output and error on a pty
         (terminal) or with standard input from /dev/null and the rest on the pty. Answers the
-        first password prompt with answer. Returns (exit status, what the terminal showed)."""
+        first password prompt with answer (str: a line; bytes: as they are, e.g. Ctrl+C).
+        Returns (exit status, what the terminal showed)."""
         master, slave = os.openpty()
         env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL': 'C.UTF-8', 'HOME': '/',
                'TERM': 'dumb'}
@@ -154,8 +155,13 @@ class AgentTestCase(PlugindTestCase):
                     chosen = True
                 if answer is not None and not answered and shown.endswith(PROMPT):
                     self.wait_echo_off(master)
-                    os.write(master, answer.encode() + b'\n')
+                    os.write(master, answer if isinstance(answer, bytes)
+                             else answer.encode() + b'\n')
                     answered = True
+                    if isinstance(answer, bytes):
+                        # what the terminal's modes are once pluginctl is gone
+                        p.wait(30 * TIMEOUT_MULT)
+                        self.lflag_after = termios.tcgetattr(master)[3]
             status = p.wait(30 * TIMEOUT_MULT)
         finally:
             if p.poll() is None:
@@ -198,6 +204,14 @@ class AgentTestCase(PlugindTestCase):
         self.assertIn(PROMPT.decode(), shown)
         self.assertNotIn(other_password, shown)
         self.assertIn('DEBUG=8', self.plugin_env(self.plugin))
+
+    def test_interrupt_restores_echo(self):
+        # Ctrl+C at the prompt, where the echo is off: pluginctl ends, the echo is back on
+        status, shown = self.pluginctl('set', 'test/agent', 'DEBUG=7', answer=b'\x03')
+        self.assertEqual(status, -signal.SIGINT, shown)
+        self.assertPrompted(shown)
+        self.assertNotEqual(self.lflag_after & termios.ECHO, 0, 'the echo stayed off')
+        self.assertEqual(self.plugin_env(self.plugin), ['DEBUG=0'])
 
     def test_wrong_password(self):
         status, shown = self.pluginctl('set', 'test/agent', 'DEBUG=7',
