@@ -70,17 +70,17 @@ in_logind_session (void)
   return reply != NULL;
 }
 
-gpointer
-ctl_agent_start (gboolean interactive)
+/* the registration, while the agent runs */
+static gpointer agent_handle;
+
+static gpointer
+register_agent (void)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(PolkitAgentListener) listener = NULL;
   g_autoptr(PolkitSubject) subject = NULL;
   GVariantBuilder options;
   gpointer handle;
-
-  if (!interactive || !isatty (STDIN_FILENO) || getuid () == 0)
-    return NULL;
 
   /* fails when there is no controlling terminal to ask on */
   listener = polkit_agent_text_listener_new (NULL, &error);
@@ -89,14 +89,11 @@ ctl_agent_start (gboolean interactive)
       g_debug ("no polkit text agent: %s", error->message);
       return NULL;
     }
-  if (tty_fd < 0)
+  tty_fd = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (tty_fd >= 0 && tcgetattr (tty_fd, &tty_saved) != 0)
     {
-      tty_fd = open ("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-      if (tty_fd >= 0 && tcgetattr (tty_fd, &tty_saved) != 0)
-        {
-          close (tty_fd);
-          tty_fd = -1;
-        }
+      close (tty_fd);
+      tty_fd = -1;
     }
   g_signal_connect (listener, "tty-attrs-changed", G_CALLBACK (on_tty_attrs_changed), NULL);
 
@@ -120,8 +117,20 @@ ctl_agent_start (gboolean interactive)
 }
 
 void
-ctl_agent_stop (gpointer agent)
+ctl_agent_start (void)
 {
-  if (agent != NULL)
-    polkit_agent_listener_unregister (agent);
+  static gboolean tried;
+
+  if (tried)
+    return;
+  tried = TRUE;
+  if (!isatty (STDIN_FILENO) || getuid () == 0)
+    return;
+  agent_handle = register_agent ();
+}
+
+void
+ctl_agent_stop (void)
+{
+  g_clear_pointer (&agent_handle, polkit_agent_listener_unregister);
 }

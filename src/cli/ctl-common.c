@@ -39,7 +39,7 @@ const char ctl_exit_status_help[] =
 void
 ctl_clear (Ctl *ctl)
 {
-  g_clear_pointer (&ctl->agent, ctl_agent_stop);
+  ctl_agent_stop ();
   g_clear_object (&ctl->manager);
   g_clear_object (&ctl->bus);
 }
@@ -101,19 +101,18 @@ ctl_connect (Ctl *ctl, GError **error)
                                                  G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
                                                  PD_DBUS_NAME, PD_DBUS_MANAGER_PATH,
                                                  NULL, error);
-  if (ctl->manager == NULL)
-    return FALSE;
-  /* for the duration of the command: polkitd asks through it when the daemon's check needs a
-   * password and no agent of the session can ask */
-  ctl->agent = ctl_agent_start (!opt_no_ask_password);
-  return TRUE;
+  return ctl->manager != NULL;
 }
 
 GDBusCallFlags
 ctl_call_flags (void)
 {
-  return opt_no_ask_password ? G_DBUS_CALL_FLAGS_NONE
-                             : G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION;
+  if (opt_no_ask_password)
+    return G_DBUS_CALL_FLAGS_NONE;
+  /* the first call that may ask starts the agent, for the rest of the command: polkitd asks
+   * through it when no agent of the session can */
+  ctl_agent_start ();
+  return G_DBUS_CALL_FLAGS_ALLOW_INTERACTIVE_AUTHORIZATION;
 }
 
 /* always says whether a dialog may be shown, so that the daemon need not guess from the

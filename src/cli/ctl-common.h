@@ -21,7 +21,6 @@ enum {
 typedef struct {
   GDBusConnection *bus;
   PdDbusManager *manager;
-  gpointer agent; /* polkit's text agent, or NULL (ctl-agent.h) */
 } Ctl;
 
 void ctl_clear (Ctl *ctl);
