@@ -32,7 +32,7 @@ PD_DEB_PACKAGES=(
   docker-registry skopeo umoci zstd python3-cryptography python3-bcrypt
   docker.io podman runc busybox-static
   clang libclang-rt-14-dev llvm
-  libpolkit-agent-1-dev
+  libpolkit-agent-1-dev passwd
 )
 
 _pd_log() {

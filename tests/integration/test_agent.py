@@ -12,6 +12,7 @@ the machine's own bus lives. What is machine-wide (the user, its membership of s
 when the test ends, failed or not, and checked to be gone.
 """
 
+import contextlib
 import grp
 import os
 import pwd
@@ -19,6 +20,7 @@ import re
 import secrets
 import select
 import signal
+import stat
 import subprocess
 import termios
 import time
@@ -31,6 +33,9 @@ HELPER = '/usr/lib/polkit-1/polkit-agent-helper-1'
 # administrators whose password auth_admin asks for
 ADMIN_GROUP = 'sudo'
 PROMPT = b'Password: '
+# what useradd and userdel change; each also keeps a backup, FILE-
+USER_FILES = ('/etc/passwd', '/etc/shadow', '/etc/group', '/etc/gshadow', '/etc/subuid',
+              '/etc/subgid')
 # what pluginctl sees of the run as it is: the private mounts, then the user
 IN_NAMESPACE = r'''
 set -e
@@ -62,6 +67,9 @@ class AgentTestCase(PlugindTestCase):
         if os.stat(HELPER).st_mode & 0o4000 == 0 or os.stat(HELPER).st_uid != 0:
             raise RuntimeError('%s is not setuid root' % HELPER)
         super().setUp()
+        # the users' files as they are, restored last (clean-ups run in reverse)
+        self.users = []
+        self.addCleanup(self.restore_user_files, self.save_user_files())
         self.add_admin()
         self.create_ok('test/agent', make_context())
         self.plugin = self.get_plugin('test/agent')
@@ -74,6 +82,7 @@ class AgentTestCase(PlugindTestCase):
         # the pid keeps concurrent runs apart and the name under 32 characters
         user = 'pdagent%d%s' % (os.getpid(), suffix)
         password = secrets.token_urlsafe(12)
+        self.users.append(user)
         self.addCleanup(self.remove_user, user)
         subprocess.run(['useradd', '--no-create-home', '--home-dir', '/nonexistent',
                         '--no-user-group', '--gid', 'nogroup', '--groups', ADMIN_GROUP,
@@ -91,20 +100,58 @@ class AgentTestCase(PlugindTestCase):
     def remove_user(self, user):
         # pluginctl is waited for: no process of the user is left for userdel to refuse
         r = subprocess.run(['userdel', user], capture_output=True)
+        self.assertEqual(r.returncode, 0, 'userdel %s: %s' % (user, r.stderr.decode()))
+
+    @staticmethod
+    def save_user_files():
+        """useradd and userdel also write FILE- (the state before them, the password hash
+        included) and may create /etc/subuid and /etc/subgid: what each of them holds now."""
+        saved = {}
+        for path in USER_FILES + tuple(f + '-' for f in USER_FILES):
+            try:
+                st = os.stat(path)
+                with open(path, 'rb') as f:
+                    saved[path] = (f.read(), stat.S_IMODE(st.st_mode), st.st_uid, st.st_gid)
+            except FileNotFoundError:
+                saved[path] = None
+        return saved
+
+    def restore_user_files(self, saved):
+        for path, was in saved.items():
+            if path in USER_FILES:
+                # the users' own files were changed back by userdel; one it created goes
+                if was is None and os.path.exists(path) and os.path.getsize(path) == 0:
+                    os.unlink(path)
+                continue
+            if was is None:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(path)
+                continue
+            data, mode, uid, gid = was
+            tmp = path + '.plugind-test'
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, 'wb') as f:
+                f.write(data)
+            os.chown(tmp, uid, gid)
+            os.chmod(tmp, mode)
+            os.rename(tmp, path)
+        # nothing of the users is left: no line names them, no home, no mail
         leftovers = []
-        for path in ('/etc/passwd', '/etc/shadow', '/etc/group', '/etc/gshadow'):
+        for path in saved:
             if not os.path.exists(path):
                 continue
-            with open(path) as f:
+            with open(path, errors='replace') as f:
                 for line in f:
                     fields = line.rstrip('\n').split(':')
-                    if fields[0] == user or user in ','.join(fields[3:]).split(','):
-                        leftovers.append('%s: %s' % (path, fields[0]))
-        for path in ('/var/mail/' + user, '/home/' + user):
-            if os.path.lexists(path):
-                leftovers.append(path)
-        self.assertEqual(leftovers, [], 'userdel %s (%d: %s) left the user behind' %
-                         (user, r.returncode, r.stderr.decode()))
+                    members = ','.join(fields[3:]).split(',')
+                    for user in self.users:
+                        if fields[0] == user or user in members:
+                            leftovers.append('%s: %s' % (path, fields[0]))
+        for user in self.users:
+            for path in ('/var/mail/' + user, '/home/' + user):
+                if os.path.lexists(path):
+                    leftovers.append(path)
+        self.assertEqual(leftovers, [], 'the test users were left behind')
 
     # -- pluginctl as the administrator ---------------------------------------------------
 
