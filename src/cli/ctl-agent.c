@@ -34,10 +34,13 @@ restore_tty_and_reraise (int signo)
 static void
 on_tty_attrs_changed (PolkitAgentListener *listener, gboolean changed, gpointer user_data)
 {
+  static gboolean hidden;
   struct sigaction action = { .sa_handler = restore_tty_and_reraise };
 
-  if (tty_fd < 0)
+  /* only on a change, so that the actions saved are never our own */
+  if (tty_fd < 0 || (changed != FALSE) == hidden)
     return;
+  hidden = changed != FALSE;
   for (guint i = 0; i < G_N_ELEMENTS (restore_signals); i++)
     {
       if (changed)
@@ -47,9 +50,8 @@ on_tty_attrs_changed (PolkitAgentListener *listener, gboolean changed, gpointer 
     }
 }
 
-/* whether logind counts this process in a session: polkitd looks for the session's agent only
- * then, and otherwise ignores a fallback agent (get_authentication_agent_for_subject() of
- * polkit 122) */
+/* whether logind counts this process in a session: only then does polkitd (122) look for the
+ * session's agent, and outside a session it ignores an agent registered as a fallback */
 static gboolean
 in_logind_session (void)
 {

@@ -8,8 +8,9 @@ polkit-agent-helper-1 clears its environment and reaches polkitd on the default 
 socket (/run/dbus/system_bus_socket), never on the private bus of DBUS_SYSTEM_BUS_ADDRESS. So
 pluginctl runs in a mount namespace of its own where the test's bus directory is mounted on
 /run/dbus: the helper, pluginctl's child, answers the test's polkitd, and nothing changes where
-the machine's own bus lives. What is machine-wide (the user, its membership of sudo) is removed
-when the test ends, failed or not, and checked to be gone.
+the machine's own bus lives. What is machine-wide (the users, their membership of sudo, and
+the backups useradd and userdel write, /etc/passwd- and the like) is removed or restored when
+the test ends, failed or not, and checked to be gone.
 """
 
 import contextlib
