@@ -693,8 +693,9 @@ test_crash_restart (Fixture *fixture, gconstpointer user_data)
   assert_running (fixture);
   g_assert_cmpuint (pd_runner_get_main_pid (runner), !=, first_pid);
   g_assert_cmpuint (pd_runner_get_restart_count (runner), ==, 1);
-  /* why it restarted stays visible */
-  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==, pd_error_to_dbus_name (PD_ERROR_FAILED));
+  /* why it restarted stays visible: killed by a signal is a crash */
+  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==,
+                   pd_error_to_dbus_name (PD_ERROR_PLUGIN_CRASHED));
   g_assert_nonnull (strstr (pd_runner_get_last_error_message (runner), "signal 9"));
   events = join_strings (fixture->events);
   g_assert_cmpstr (events, ==, "crash restart");
@@ -767,11 +768,17 @@ test_crash_loop (Fixture *fixture, gconstpointer user_data)
   pd_runner_set_restart_backoff_for_testing (runner, 20);
   enable_ok (runner);
 
+  /* each exit with a status, until the last, is PluginExited */
+  WAIT_UNTIL (pd_runner_get_state (runner) == PD_PLUGIN_STATE_RESTARTING, 30000);
+  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==,
+                   pd_error_to_dbus_name (PD_ERROR_PLUGIN_EXITED));
   WAIT_UNTIL (pd_runner_get_state (runner) == PD_PLUGIN_STATE_FAILED, 30000);
   events = join_strings (fixture->events);
   g_assert_cmpstr (events, ==, "crash restart crash restart crash restart crash restart crash fail");
   g_assert_cmpuint (pd_runner_get_restart_count (runner), ==, 4);
-  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==, pd_error_to_dbus_name (PD_ERROR_FAILED));
+  /* the restart limit has a name of its own; the message keeps the last exit's */
+  g_assert_cmpstr (pd_runner_get_last_error_name (runner), ==,
+                   pd_error_to_dbus_name (PD_ERROR_CRASH_LOOP));
   g_assert_nonnull (strstr (pd_runner_get_last_error_message (runner), "exited with status 1"));
   g_assert_nonnull (strstr (pd_runner_get_last_error_message (runner), SEE_LOG));
   g_assert_null (strstr (pd_runner_get_last_error_message (runner), "runner-plugin:"));

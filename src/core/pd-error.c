@@ -38,6 +38,9 @@ static const char *const pd_error_names[] = {
   [PD_ERROR_JOB_CANCELLED] = PD_DBUS_ERROR_PREFIX "JobCancelled",
   [PD_ERROR_NOT_CANCELLABLE] = PD_DBUS_ERROR_PREFIX "NotCancellable",
   [PD_ERROR_NOT_AUTHORIZED_DISMISSED] = PD_DBUS_ERROR_PREFIX "NotAuthorizedDismissed",
+  [PD_ERROR_PLUGIN_EXITED] = PD_DBUS_ERROR_PREFIX "PluginExited",
+  [PD_ERROR_PLUGIN_CRASHED] = PD_DBUS_ERROR_PREFIX "PluginCrashed",
+  [PD_ERROR_CRASH_LOOP] = PD_DBUS_ERROR_PREFIX "CrashLoop",
   /* the standard names of errors every D-Bus client knows */
   [PD_ERROR_INVALID_ARGS] = "org.freedesktop.DBus.Error.InvalidArgs",
   [PD_ERROR_LIMITS_EXCEEDED] = "org.freedesktop.DBus.Error.LimitsExceeded",

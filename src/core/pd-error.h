@@ -39,6 +39,9 @@ typedef enum {
   PD_ERROR_JOB_CANCELLED,            /* JobCancelled */
   PD_ERROR_NOT_CANCELLABLE,          /* NotCancellable */
   PD_ERROR_NOT_AUTHORIZED_DISMISSED, /* NotAuthorizedDismissed */
+  PD_ERROR_PLUGIN_EXITED,            /* PluginExited */
+  PD_ERROR_PLUGIN_CRASHED,           /* PluginCrashed */
+  PD_ERROR_CRASH_LOOP,               /* CrashLoop */
   /* standard D-Bus names */
   PD_ERROR_INVALID_ARGS,             /* org.freedesktop.DBus.Error.InvalidArgs */
   PD_ERROR_LIMITS_EXCEEDED,          /* org.freedesktop.DBus.Error.LimitsExceeded */

@@ -310,7 +310,8 @@ pd_managed_plugin_is_removed (PdManagedPlugin *self)
 void
 pd_managed_plugin_set_operation (PdManagedPlugin *self, PdOperation *operation)
 {
-  g_set_object (&self->operation, operation);
+  if (g_set_object (&self->operation, operation))
+    emit_changed (self, PD_MANAGED_PLUGIN_CHANGED_OPERATION);
 }
 
 PdOperation *
@@ -397,6 +398,9 @@ pd_managed_plugin_check_can_enable (PdManagedPlugin *self, GError **error)
   return check_can_enable (self, FALSE, error);
 }
 
+/* holders an "in use" message names, at most */
+#define IN_USE_HOLDERS_NAMED 4
+
 /* PluginInUse while a consumer holds the plugin or something is mounted beneath its
  * PropagatedMount (on the host too, where an engine may use it: Docker counts only its own
  * references). The mounts are read again now; the message names a few. */
@@ -432,7 +436,22 @@ check_not_in_use (PdManagedPlugin *self, GError **error)
     }
   if (self->holds->len > 0)
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_IN_USE, "plugin %s is in use", name);
+      g_autoptr(GString) holders = g_string_new (NULL);
+
+      /* the labels were escaped and cut when the hold was taken (sanitize_label, with
+       * pd_escape_untrusted()); a few of them keep the message short */
+      for (guint i = 0; i < self->holds->len && i < IN_USE_HOLDERS_NAMED; i++)
+        {
+          Hold *hold = g_ptr_array_index (self->holds, i);
+
+          g_string_append_printf (holders, "%s%s (%s, uid %u)", i > 0 ? ", " : "", hold->who,
+                                  hold->why, hold->uid);
+        }
+      if (self->holds->len > IN_USE_HOLDERS_NAMED)
+        g_string_append_printf (holders, ", and %u more",
+                                self->holds->len - IN_USE_HOLDERS_NAMED);
+      g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_IN_USE, "plugin %s is in use: held by %s",
+                   name, holders->str);
       return FALSE;
     }
   return TRUE;

@@ -35,6 +35,7 @@ typedef enum {
   PD_MANAGED_PLUGIN_CHANGED_RUNTIME = 1 << 3,    /* the runner's state */
   PD_MANAGED_PLUGIN_CHANGED_HOLDERS = 1 << 4,
   PD_MANAGED_PLUGIN_CHANGED_DISK_USAGE = 1 << 5,
+  PD_MANAGED_PLUGIN_CHANGED_OPERATION = 1 << 6,  /* the operation working on it */
 } PdManagedPluginChange;
 
 /* Hold takes at most this many holders per plugin (LimitsExceeded beyond) */

@@ -204,6 +204,20 @@ runner_set_last_error (PdRunner *self, const GError *error)
   runner_set_string (self, &self->last_error_message, message, PROP_LAST_ERROR_MESSAGE);
 }
 
+/* the restart limit is reached: CrashLoop, whose message keeps the last exit's */
+static void
+runner_set_crash_loop (PdRunner *self, const GError *last)
+{
+  g_autoptr(GError) error = g_error_new (PD_ERROR, PD_ERROR_CRASH_LOOP,
+                                         "The plugin stopped %u times within %u s and is not "
+                                         "restarted any more; the last time: %s",
+                                         (guint) CRASH_LIMIT,
+                                         (guint) (CRASH_WINDOW_US / G_USEC_PER_SEC),
+                                         last->message);
+
+  runner_set_last_error (self, error);
+}
+
 /* where the plugin's last output is, when it wrote any: "; see the plugin's log", or "".
  * Never the output itself: these errors become LastErrorMessage, job results and method
  * errors, which every local user may read, and a plugin's output may hold its secrets; the
@@ -212,6 +226,14 @@ static const char *
 runner_log_hint (PdRunner *self)
 {
   return pd_plugin_log_had_output (self->log) ? "; see the plugin's log" : "";
+}
+
+/* killed by a signal: bwrap itself (-signal), or the plugin, which bwrap reports as 128 + the
+ * signal as a shell does */
+static gboolean
+exit_is_signal (int exit_code)
+{
+  return exit_code < 0 || (exit_code > 128 && exit_code < 128 + 65);
 }
 
 static char *
@@ -705,6 +727,7 @@ runner_proc_finished (PdRunner *self, PdPluginProcess *proc)
       if (runner_count_exit (self))
         {
           self->restart_attempt = FALSE;
+          runner_set_crash_loop (self, error);
           runner_set_state (self, PD_PLUGIN_STATE_FAILED);
           pd_plugin_log_end_follow (self->log);
           g_signal_emit (self, signals[SIGNAL_EVENT], 0, "fail");
@@ -717,8 +740,10 @@ runner_proc_finished (PdRunner *self, PdPluginProcess *proc)
   /* an unexpected exit while running */
   {
     g_autofree char *how = describe_exit (exit_code);
-    g_autoptr(GError) crash = g_error_new (PD_ERROR, PD_ERROR_FAILED, "The plugin %s%s", how,
-                                           log_hint);
+    g_autoptr(GError) crash = g_error_new (PD_ERROR,
+                                           exit_is_signal (exit_code) ? PD_ERROR_PLUGIN_CRASHED
+                                                                      : PD_ERROR_PLUGIN_EXITED,
+                                           "The plugin %s%s", how, log_hint);
     gboolean give_up;
 
     if (g_get_monotonic_time () - self->running_since > CRASH_WINDOW_US)
@@ -726,7 +751,10 @@ runner_proc_finished (PdRunner *self, PdPluginProcess *proc)
     runner_set_last_error (self, crash);
     give_up = runner_count_exit (self);
     if (give_up)
-      runner_set_state (self, PD_PLUGIN_STATE_FAILED);
+      {
+        runner_set_crash_loop (self, crash);
+        runner_set_state (self, PD_PLUGIN_STATE_FAILED);
+      }
     else
       runner_schedule_restart (self);
     g_signal_emit (self, signals[SIGNAL_EVENT], 0, "crash");

@@ -137,6 +137,18 @@ sync_runtime (PdPlugin *self)
   pd_dbus_plugin_set_last_error_message (iface, pd_runner_get_last_error_message (runner));
 }
 
+/* the job of the operation working on the plugin, or "/" */
+static void
+sync_job (PdPlugin *self)
+{
+  PdOperation *operation = pd_managed_plugin_get_operation (self->plugin);
+  g_autofree char *path = NULL;
+
+  if (operation != NULL && !pd_operation_is_finished (operation))
+    path = pd_job_dup_object_path_for (pd_operation_get_id (operation));
+  pd_dbus_plugin_set_job (PD_DBUS_PLUGIN (self), path != NULL ? path : "/");
+}
+
 static void
 sync_all (PdPlugin *self)
 {
@@ -166,6 +178,7 @@ sync_all (PdPlugin *self)
   sync_runtime (self);
   sync_holders (self);
   sync_settings (self);
+  sync_job (self);
 }
 
 static void
@@ -182,6 +195,8 @@ on_plugin_changed (PdManagedPlugin *plugin, guint what, PdPlugin *self)
     sync_runtime (self);
   if ((what & PD_MANAGED_PLUGIN_CHANGED_HOLDERS) != 0)
     sync_holders (self);
+  if ((what & PD_MANAGED_PLUGIN_CHANGED_OPERATION) != 0)
+    sync_job (self);
   if ((what & PD_MANAGED_PLUGIN_CHANGED_DISK_USAGE) != 0)
     pd_dbus_plugin_set_disk_usage (PD_DBUS_PLUGIN (self),
                                    pd_managed_plugin_get_disk_usage (self->plugin));

@@ -310,8 +310,19 @@ class HoldTests(RunTestCase):
         holders = self.plugin_prop(self.path, 'Holders')
         self.assertEqual([(h[0], h[1]) for h in holders], [('volume vol1', 'mounted by a test')])
         self.assertEqual(holders[0][2], 0)
-        self.assertDBusError(ERR + 'PluginInUse', self.disable)
-        self.assertDBusError(ERR + 'PluginInUse', self.remove, self.path)
+        # the error names who holds it: escaped as Holders shows it, at most 4, then a count
+        hostile = '\x1b[2Jvol\\2'
+        more = [self.hold(hostile, 'w%d' % i) for i in range(4)]
+        try:
+            for call in (self.disable, lambda: self.remove(self.path)):
+                e = self.assertDBusError(ERR + 'PluginInUse', call)
+                self.assertIn('held by volume vol1 (mounted by a test, uid 0), '
+                              '\\x1b[2Jvol\\\\2 (w0, uid 0)', e.message)
+                self.assertTrue(e.message.endswith(', and 1 more'), e.message)
+                self.assertNotIn('\x1b', e.message)
+        finally:
+            for other in more:
+                os.close(other)
         os.close(fd)
         self.wait_until(lambda: self.plugin_prop(self.path, 'Holders') == [], msg='released')
         self.disable()
