@@ -18,6 +18,9 @@ int ctl_cmd_disable (int argc, char **argv);
 int ctl_cmd_logs (int argc, char **argv);
 int ctl_cmd_remove (int argc, char **argv);
 
+/* one plugin's runtime state for a person (ctl-status.c) */
+int ctl_cmd_status (int argc, char **argv);
+
 /* through a registry (ctl-registry-commands.c) */
 int ctl_cmd_privileges (int argc, char **argv);
 int ctl_cmd_install (int argc, char **argv);

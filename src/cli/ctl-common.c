@@ -64,12 +64,53 @@ exit_status_for_error (const GError *error)
   return CTL_EXIT_FAILURE;
 }
 
+/* ctl_connect()'s errors: the bus could not be reached at all */
+static GQuark ctl_unreachable_error_quark (void);
+G_DEFINE_QUARK (ctl-unreachable-error-quark, ctl_unreachable_error)
+
+/* the sentence a person reads instead of the daemon's or the bus's own text, for errors that
+ * are about reaching the daemon rather than about the request; NULL for the others */
+static const char *
+sentence_for_error (const GError *error)
+{
+  g_autofree char *name = g_dbus_error_get_remote_error (error);
+
+  if (error->domain == ctl_unreachable_error_quark ())
+    return _("The system bus cannot be reached: check that dbus-daemon runs and that "
+             "DBUS_SYSTEM_BUS_ADDRESS, if set, names the system bus.");
+  if (name == NULL)
+    return NULL;
+  if (g_str_equal (name, "org.freedesktop.DBus.Error.ServiceUnknown") ||
+      g_str_equal (name, "org.freedesktop.DBus.Error.NameHasNoOwner") ||
+      g_str_has_prefix (name, "org.freedesktop.DBus.Error.Spawn."))
+    return _("The plugind daemon is not running and could not be started: start it with "
+             "“systemctl start plugind” (or check that it is installed and its bus activation "
+             "file is in place).");
+  if (g_str_equal (name, pd_error_to_dbus_name (PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED)))
+    return _("Not authorized without authentication: run the command without "
+             "--no-ask-password in a terminal to be asked for a password, or as root.");
+  if (g_str_equal (name, pd_error_to_dbus_name (PD_ERROR_NOT_AUTHORIZED_DISMISSED)))
+    return _("Not authorized: the authentication was dismissed; run the command again and "
+             "authenticate, or run it as root.");
+  if (g_str_equal (name, "org.freedesktop.DBus.Error.AccessDenied"))
+    return _("Not authorized: run the command as root, or ask an administrator to allow "
+             "you this action (a polkit rule for plugind's actions).");
+  return NULL;
+}
+
 int
 ctl_report_error (GError *error)
 {
   int status = exit_status_for_error (error);
+  const char *sentence = sentence_for_error (error);
   g_autofree char *message = NULL;
 
+  if (sentence != NULL)
+    {
+      g_debug ("%s", error->message);
+      g_printerr (_("Error: %s\n"), sentence);
+      return status;
+    }
   g_dbus_error_strip_remote_error (error);
   message = ctl_escape_message (error->message);
   g_printerr (_("Error: %s\n"), message);
@@ -93,9 +134,16 @@ gboolean
 ctl_connect (Ctl *ctl, GError **error)
 {
   /* honours DBUS_SYSTEM_BUS_ADDRESS, which the tests and the README's private bus use */
-  ctl->bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, error);
+  g_autoptr(GError) local_error = NULL;
+
+  ctl->bus = g_bus_get_sync (G_BUS_TYPE_SYSTEM, NULL, &local_error);
   if (ctl->bus == NULL)
-    return FALSE;
+    {
+      /* a bad address, nothing listening, a socket that is no bus: ctl_report_error() says so
+       * in one sentence */
+      g_set_error_literal (error, ctl_unreachable_error_quark (), 0, local_error->message);
+      return FALSE;
+    }
   ctl->manager = pd_dbus_manager_proxy_new_sync (ctl->bus,
                                                  G_DBUS_PROXY_FLAGS_DO_NOT_LOAD_PROPERTIES |
                                                  G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,

@@ -157,12 +157,15 @@ ctl_cmd_create (int argc, char **argv)
 
 static gboolean opt_quiet;
 static gboolean opt_no_trunc;
+static gboolean opt_state;
 static char **opt_filters;
 static char *opt_format;
 
 static const GOptionEntry list_entries[] = {
   { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet, N_("Only display plugin IDs"), NULL },
   { "no-trunc", 0, 0, G_OPTION_ARG_NONE, &opt_no_trunc, N_("Don't truncate output"), NULL },
+  { "state", 's', 0, G_OPTION_ARG_NONE, &opt_state,
+    N_("Add a STATE column to the table (the default on a terminal)"), NULL },
   { "filter", 'f', 0, G_OPTION_ARG_STRING_ARRAY, &opt_filters,
     N_("Filter output: enabled=true|false, capability=NAME (repeatable)"), N_("KEY=VALUE") },
   { "format", 0, 0, G_OPTION_ARG_STRING, &opt_format,
@@ -179,6 +182,9 @@ typedef struct {
   gboolean enabled;
   char *path;
   char *description;
+  char *last_error_name;
+  char *last_error;
+  guint32 restart_count;
 } ListRow;
 
 static void
@@ -190,6 +196,8 @@ list_row_free (ListRow *row)
   g_free (row->state);
   g_free (row->path);
   g_free (row->description);
+  g_free (row->last_error_name);
+  g_free (row->last_error);
   g_free (row);
 }
 
@@ -202,14 +210,16 @@ list_row_compare (gconstpointer a, gconstpointer b)
   return ctl_natural_compare (row_a->name, row_b->name);
 }
 
-/* the Description of every plugin, with one GetManagedObjects call rather than one per plugin */
+/* the properties of every plugin (path → a{sv}), with one GetManagedObjects call rather than
+ * one per plugin */
 static GHashTable *
 get_descriptions (Ctl *ctl, GError **error)
 {
   g_autoptr(GVariant) ret = NULL;
   g_autoptr(GVariant) objects = NULL;
   g_autoptr(GHashTable) descriptions = g_hash_table_new_full (g_str_hash, g_str_equal,
-                                                              g_free, g_free);
+                                                              g_free,
+                                                              (GDestroyNotify) g_variant_unref);
   GVariantIter iter;
   const char *path;
   GVariant *interfaces;
@@ -224,12 +234,11 @@ get_descriptions (Ctl *ctl, GError **error)
   g_variant_iter_init (&iter, objects);
   while (g_variant_iter_next (&iter, "{&o@a{sa{sv}}}", &path, &interfaces))
     {
-      g_autoptr(GVariant) props = g_variant_lookup_value (interfaces, PD_DBUS_INTERFACE_PLUGIN,
-                                                          G_VARIANT_TYPE_VARDICT);
-      const char *description = NULL;
+      GVariant *props = g_variant_lookup_value (interfaces, PD_DBUS_INTERFACE_PLUGIN,
+                                                G_VARIANT_TYPE_VARDICT);
 
-      if (props != NULL && g_variant_lookup (props, "Description", "&s", &description))
-        g_hash_table_insert (descriptions, g_strdup (path), g_strdup (description));
+      if (props != NULL)
+        g_hash_table_insert (descriptions, g_strdup (path), props);
       g_variant_unref (interfaces);
     }
   return g_steal_pointer (&descriptions);
@@ -329,31 +338,46 @@ list_plugins (Ctl *ctl, GVariant *filters, GPtrArray *rows, GHashTable *seen, GE
   return TRUE;
 }
 
-/* the Description of each row: from @descriptions (path → description), else from the
- * plugin itself */
+/* the Description and the last error of each row: from @descriptions (path → a{sv}), else
+ * from the plugin itself */
 static void
 fill_descriptions (Ctl *ctl, GPtrArray *rows, GHashTable *descriptions)
 {
   for (guint i = 0; i < rows->len; i++)
     {
       ListRow *row = g_ptr_array_index (rows, i);
-      const char *description = g_hash_table_lookup (descriptions, row->path);
+      GVariant *props = descriptions != NULL ? g_hash_table_lookup (descriptions, row->path)
+                                             : NULL;
 
-      /* a plugin created after GetManagedObjects: ask it directly */
-      if (description == NULL)
+      if (props != NULL)
         {
+          g_variant_lookup (props, "Description", "s", &row->description);
+          g_variant_lookup (props, "LastErrorName", "s", &row->last_error_name);
+          g_variant_lookup (props, "LastErrorMessage", "s", &row->last_error);
+          g_variant_lookup (props, "RestartCount", "u", &row->restart_count);
+        }
+      else
+        {
+          /* a plugin created after GetManagedObjects: ask it directly */
           g_autoptr(PdDbusPlugin) plugin = NULL;
 
           plugin = pd_dbus_plugin_proxy_new_sync (ctl->bus,
                                                   G_DBUS_PROXY_FLAGS_DO_NOT_CONNECT_SIGNALS,
                                                   PD_DBUS_NAME, row->path, NULL, NULL);
           if (plugin != NULL)
-            row->description = pd_dbus_plugin_dup_description (plugin);
+            {
+              row->description = pd_dbus_plugin_dup_description (plugin);
+              row->last_error_name = pd_dbus_plugin_dup_last_error_name (plugin);
+              row->last_error = pd_dbus_plugin_dup_last_error_message (plugin);
+              row->restart_count = pd_dbus_plugin_get_restart_count (plugin);
+            }
         }
-      else
-        row->description = g_strdup (description);
       if (row->description == NULL)
         row->description = g_strdup ("");
+      if (row->last_error_name == NULL)
+        row->last_error_name = g_strdup ("");
+      if (row->last_error == NULL)
+        row->last_error = g_strdup ("");
     }
 }
 
@@ -373,11 +397,18 @@ row_to_json (ListRow *row, gboolean trunc)
   json_builder_add_boolean_value (builder, row->enabled);
   json_builder_set_member_name (builder, "ID");
   json_builder_add_string_value (builder, id);
+  /* LastError, LastErrorName, RestartCount and State are not in Docker's output: whether the
+   * plugin runs now, not only whether it should, and why not */
+  json_builder_set_member_name (builder, "LastError");
+  json_builder_add_string_value (builder, row->last_error);
+  json_builder_set_member_name (builder, "LastErrorName");
+  json_builder_add_string_value (builder, row->last_error_name);
   json_builder_set_member_name (builder, "Name");
   json_builder_add_string_value (builder, row->name);
   json_builder_set_member_name (builder, "PluginReference");
   json_builder_add_string_value (builder, row->reference);
-  /* not in Docker's output: whether the plugin runs now, not only whether it should */
+  json_builder_set_member_name (builder, "RestartCount");
+  json_builder_add_int_value (builder, row->restart_count);
   json_builder_set_member_name (builder, "State");
   json_builder_add_string_value (builder, row->state);
   json_builder_end_object (builder);
@@ -415,27 +446,32 @@ print_rows_template (CtlTemplate *tmpl, gboolean table, GPtrArray *rows, gboolea
   return CTL_EXIT_OK;
 }
 
+/* Docker's columns; @state adds STATE, which scripts parsing Docker's table never see unless
+ * they ask */
 static void
-print_rows_table (GPtrArray *rows, gboolean trunc)
+print_rows_table (GPtrArray *rows, gboolean trunc, gboolean state)
 {
   g_autoptr(GPtrArray) table = g_ptr_array_new_with_free_func ((GDestroyNotify) g_strfreev);
-  const char *header[] = { "ID", "NAME", "DESCRIPTION", "ENABLED", NULL };
+  const char *header[] = { "ID", "NAME", "DESCRIPTION", "ENABLED", "STATE", NULL };
+  guint n_columns = state ? 5 : 4;
 
   g_ptr_array_add (table, g_strdupv ((char **) header));
   for (guint i = 0; i < rows->len; i++)
     {
       ListRow *row = g_ptr_array_index (rows, i);
       g_autofree char *description = ctl_format_description (row->description, trunc);
-      char **cells = g_new0 (char *, 5);
+      char **cells = g_new0 (char *, 6);
 
       cells[0] = trunc ? ctl_truncate_id (row->id) : g_strdup (row->id);
       /* names and descriptions are untrusted: no terminal escape sequences in a table */
       cells[1] = pd_escape_untrusted_full (row->name, -1);
       cells[2] = pd_escape_untrusted_full (description, -1);
       cells[3] = g_strdup (row->enabled ? "true" : "false");
+      if (state)
+        cells[4] = g_strdup (row->state);
       g_ptr_array_add (table, cells);
     }
-  ctl_print_table (table, 4);
+  ctl_print_table (table, n_columns);
 }
 
 static const CtlUsage list_usage = {
@@ -537,7 +573,7 @@ ctl_cmd_list (int argc, char **argv)
   if (json)
     print_rows_json (rows, trunc);
   else
-    print_rows_table (rows, trunc);
+    print_rows_table (rows, trunc, opt_state || isatty (STDOUT_FILENO));
   return CTL_EXIT_OK;
 }
 

@@ -163,11 +163,13 @@ static const GoField plugin_fields[] = {
 };
 static const GoType plugin_type = { GO_STRUCT, "*types.Plugin", NULL, plugin_fields };
 
-/* docker's row has methods of these names; State is plugind's */
+/* docker's row has methods of these names; LastError, LastErrorName, RestartCount and State
+ * are plugind's */
 static const GoField row_fields[] = {
   FIELD ("Description", &go_string), FIELD ("Enabled", &go_bool), FIELD ("ID", &go_string),
-  FIELD ("Name", &go_string), FIELD ("PluginReference", &go_string), FIELD ("State", &go_string),
-  { NULL },
+  FIELD ("LastError", &go_string), FIELD ("LastErrorName", &go_string),
+  FIELD ("Name", &go_string), FIELD ("PluginReference", &go_string),
+  FIELD ("RestartCount", &go_int), FIELD ("State", &go_string), { NULL },
 };
 static const GoType row_type = { GO_ROW, "*plugin.pluginContext", NULL, row_fields };
 

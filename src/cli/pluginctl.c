@@ -20,7 +20,8 @@
  *
  * This file holds main() and the list of commands. ctl-plugin-commands.c and
  * ctl-registry-commands.c implement the commands; ctl-common.c holds what they share (the
- * connection, option parsing, errors, questions), ctl-follow.c shows a job until it ends,
+ * connection, option parsing, errors, questions), ctl-status.c shows a plugin's runtime state,
+ * ctl-follow.c shows a job until it ends,
  * ctl-context.c reads and sends a create context, ctl-credentials.c finds registry credentials
  * and ctl-format.c formats output as Docker does.
  */
@@ -46,6 +47,7 @@ static const Command commands[] = {
   { "push", NULL, ctl_cmd_push, N_("Push a plugin to a registry") },
   { "rm", "remove", ctl_cmd_remove, N_("Remove plugins") },
   { "set", NULL, ctl_cmd_set, N_("Change settings for a plugin") },
+  { "status", NULL, ctl_cmd_status, N_("Show the runtime state of plugins, with their last log lines") },
   { "upgrade", NULL, ctl_cmd_upgrade, N_("Upgrade an existing plugin") },
 };
 

@@ -320,6 +320,29 @@ pd_managed_plugin_get_operation (PdManagedPlugin *self)
   return self->operation;
 }
 
+char *
+pd_managed_plugin_to_inspect_json (PdManagedPlugin *self, gboolean show_values)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) state = NULL;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "Status");
+  json_builder_add_string_value (builder,
+                                 pd_plugin_state_to_string (pd_runner_get_state (self->runner)));
+  json_builder_set_member_name (builder, "Pid");
+  json_builder_add_int_value (builder, pd_runner_get_main_pid (self->runner));
+  json_builder_set_member_name (builder, "RestartCount");
+  json_builder_add_int_value (builder, pd_runner_get_restart_count (self->runner));
+  json_builder_set_member_name (builder, "ErrorName");
+  json_builder_add_string_value (builder, pd_runner_get_last_error_name (self->runner));
+  json_builder_set_member_name (builder, "Error");
+  json_builder_add_string_value (builder, pd_runner_get_last_error_message (self->runner));
+  json_builder_end_object (builder);
+  state = json_builder_get_root (builder);
+  return pd_plugin_record_to_docker_json_with_state (self->record, show_values, state);
+}
+
 void
 pd_managed_plugin_take_image (PdManagedPlugin *self, PdPluginRecord *upgraded)
 {

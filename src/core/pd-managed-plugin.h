@@ -78,6 +78,11 @@ void pd_managed_plugin_mark_removed (PdManagedPlugin *self);
 gboolean pd_managed_plugin_is_removed (PdManagedPlugin *self);
 /* set by the engine: the running operation that works on this plugin, or NULL */
 void pd_managed_plugin_set_operation (PdManagedPlugin *self, PdOperation *operation);
+
+/* Docker's inspect JSON of the plugin (pd_plugin_record_to_docker_json()) with plugind's
+ * "State" object last: Status, Pid, RestartCount, ErrorName, Error (the Plugin object's State,
+ * MainPID, RestartCount, LastErrorName and LastErrorMessage) */
+char *pd_managed_plugin_to_inspect_json (PdManagedPlugin *self, gboolean show_values);
 PdOperation *pd_managed_plugin_get_operation (PdManagedPlugin *self);
 /* the record takes @upgraded's image (an upgrade's commit) */
 void pd_managed_plugin_take_image (PdManagedPlugin *self, PdPluginRecord *upgraded);

@@ -684,6 +684,14 @@ add_member_copy (JsonBuilder *builder, JsonObject *object, const char *name)
 char *
 pd_plugin_record_to_docker_json (PdPluginRecord *self, gboolean show_values)
 {
+  return pd_plugin_record_to_docker_json_with_state (self, show_values, NULL);
+}
+
+char *
+pd_plugin_record_to_docker_json_with_state (PdPluginRecord *self,
+                                            gboolean show_values,
+                                            JsonNode *state)
+{
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonNode) root = NULL;
   g_autoptr(JsonNode) settings = NULL;
@@ -715,6 +723,12 @@ pd_plugin_record_to_docker_json (PdPluginRecord *self, gboolean show_values)
   add_member_copy (builder, settings_object, "Env");
   add_member_copy (builder, settings_object, "Mounts");
   json_builder_end_object (builder);
+  /* plugind's own, after Docker's members, which stay as they are */
+  if (state != NULL)
+    {
+      json_builder_set_member_name (builder, "State");
+      json_builder_add_value (builder, json_node_copy (state));
+    }
   json_builder_end_object (builder);
 
   /* json.Marshal's output: compact, HTML-escaped, members in the order built above */

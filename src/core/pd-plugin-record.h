@@ -65,5 +65,9 @@ PdPluginRecord *pd_plugin_record_new_from_data (const char *data, gsize len, GEr
 /* Docker's `Plugin` object, as Docker's API shows it, as JSON text; without @show_values, the
  * env values and args in Settings are PD_HIDDEN_VALUE (pd_plugin_settings_copy_hidden()) */
 char *pd_plugin_record_to_docker_json (PdPluginRecord *self, gboolean show_values);
+/* the same with @state (an object, not Docker's) as a last member "State", when not NULL */
+char *pd_plugin_record_to_docker_json_with_state (PdPluginRecord *self,
+                                                  gboolean show_values,
+                                                  JsonNode *state);
 
 G_END_DECLS

@@ -21,6 +21,7 @@ struct _PdDaemon {
   GHashTable *plugins;     /* id → PdPlugin */
   GHashTable *jobs;        /* GUINT_TO_POINTER (id) → PdJob, running or lingering */
   guint job_linger_ms;
+  guint restart_backoff_ms;  /* 0: the runner's own */
   guint subtree_ids[2];
 };
 
@@ -60,11 +61,14 @@ static void
 pd_daemon_init (PdDaemon *self)
 {
   const char *linger = g_getenv ("PLUGIND_JOB_LINGER_MS");
+  const char *backoff = g_getenv ("PLUGIND_RESTART_BACKOFF_MS");
 
   self->plugins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
   self->jobs = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
   /* test-only knob: the integration tests check the end of the linger period */
   self->job_linger_ms = linger != NULL ? (guint) g_ascii_strtoull (linger, NULL, 10) : 60000;
+  /* test-only knob: a crash loop in seconds rather than 1 + 2 + 4 + 8 of them */
+  self->restart_backoff_ms = backoff != NULL ? (guint) g_ascii_strtoull (backoff, NULL, 10) : 0;
 }
 
 static void
@@ -82,6 +86,10 @@ static void
 on_plugin_added (PdEngine *engine, PdManagedPlugin *managed, PdDaemon *self)
 {
   PdPlugin *plugin = pd_plugin_new (engine, self->auth, managed);
+
+  if (self->restart_backoff_ms > 0)
+    pd_runner_set_restart_backoff_for_testing (pd_managed_plugin_get_runner (managed),
+                                               self->restart_backoff_ms);
 
   g_hash_table_replace (self->plugins, g_strdup (pd_managed_plugin_get_id (managed)), plugin);
   if (self->object_manager != NULL)

@@ -834,8 +834,7 @@ inspect_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data
 
   /* a denial, or polkit unavailable, only hides the values */
   show_values = pd_auth_check_finish (PD_AUTH (source), result, NULL);
-  json = pd_plugin_record_to_docker_json (pd_managed_plugin_get_record (call_plugin (data)),
-                                          show_values);
+  json = pd_managed_plugin_to_inspect_json (call_plugin (data), show_values);
   pd_dbus_plugin_complete_inspect (PD_DBUS_PLUGIN (data->call.self),
                                    g_object_ref (data->call.invocation), json);
 }

@@ -759,7 +759,8 @@ class PlugindTestCase(unittest.TestCase):
         os.makedirs(self.state_dir, exist_ok=True)
         os.makedirs(self.runtime_dir, exist_ok=True)
         e = dict(os.environ)
-        for k in ('PLUGIND_CRASH_POINT', 'PLUGIND_JOB_LINGER_MS', 'DBUS_SESSION_BUS_ADDRESS'):
+        for k in ('PLUGIND_CRASH_POINT', 'PLUGIND_JOB_LINGER_MS', 'PLUGIND_RESTART_BACKOFF_MS',
+                  'DBUS_SESSION_BUS_ADDRESS'):
             e.pop(k, None)
         e.update({
             'DBUS_SYSTEM_BUS_ADDRESS': bus.address,

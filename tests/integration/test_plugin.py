@@ -112,8 +112,11 @@ class InspectTests(PlugindTestCase):
     def test_inspect_schema(self):
         path, res = self.create_ok('test/inspect')
         doc = self.inspect(path)
-        self.assertEqual(set(doc), {'Id', 'Name', 'Enabled', 'PluginReference', 'Settings',
-                                    'Config'})
+        # Docker's members, then plugind's State
+        self.assertEqual(list(doc), ['Config', 'Enabled', 'Id', 'Name', 'PluginReference',
+                                     'Settings', 'State'])
+        self.assertEqual(doc['State'], {'Status': 'disabled', 'Pid': 0, 'RestartCount': 0,
+                                        'ErrorName': '', 'Error': ''})
         self.assertEqual(doc['Id'], res['plugin-id'])
         self.assertEqual(doc['Name'], 'test/inspect:latest')
         self.assertIs(doc['Enabled'], False)

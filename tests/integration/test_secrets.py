@@ -62,9 +62,9 @@ class SecretsMixin:
         self.assertEqual(doc['Settings']['Args'], [HIDDEN] * n_args)
         # mount sources are privileges, not secrets
         self.assertEqual([m['Source'] for m in doc['Settings']['Mounts']], [MOUNT_SOURCE])
-        # the rest of Docker's object is there
+        # the rest of Docker's object is there, and plugind's State
         self.assertEqual(set(doc), {'Id', 'Name', 'Enabled', 'PluginReference', 'Settings',
-                                    'Config'})
+                                    'Config', 'State'})
 
     def assertShownInspect(self, doc):
         self.assertEqual(doc['Settings']['Env'], ['DEBUG=' + SECRET_ENV])
