@@ -106,6 +106,24 @@ class StatusTests(PluginctlTestCase):
                          'failed\n')
         self.ctl_ok('disable', 'test/loop')
 
+    def test_hostile_plugin(self):
+        # what a plugin controls (its name's description) never reaches a terminal raw; a
+        # plugin that exits at once shows as failed with ActivationFailed and its log
+        path = faulty_plugin(self, 'exit', 'test/evil', Description='\x1b[2Jevil\x07\r\nline')
+        self.ctl_fail(EXIT_FAILURE, 'enable', 'test/evil')
+        self.assertEqual(self.plugin_prop(path, 'LastErrorName'), ERR + 'ActivationFailed')
+        for p, shown in (self.ctl_terminal('status', 'test/evil'),
+                         (self.ctl('status', 'test/evil'), None)):
+            self.assertEqual(p.returncode, 0)
+            text = shown if shown is not None else p.stdout
+            colours = text.replace(b'\x1b[1;31m', b'').replace(b'\x1b[0m', b'')
+            self.assertNotIn(b'\x1b', colours)
+            self.assertNotIn(b'\x07', text)
+            self.assertIn(b' - \\x1b[2Jevil\\x07line', text)
+            self.assertIn(b'failed since', colours)
+            self.assertIn(b'(org.plugind.Plugind1.Error.ActivationFailed)', text)
+            self.assertIn(b'runner-plugin: exiting at once', text)
+
     def test_clear_sentences(self):
         self.create_ok('test/mine')
         # not authorized: nobody, with and without a prompt allowed (no agent either way)
