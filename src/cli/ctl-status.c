@@ -174,7 +174,8 @@ append_status (GString *out, PdDbusPlugin *plugin, gboolean terminal, gboolean l
   if (error_name != NULL && error_name[0] != '\0')
     {
       /* the daemon's message: untrusted parts escaped there, made safe for a terminal here */
-      g_autofree char *message = ctl_escape_message (pd_dbus_plugin_get_last_error_message (plugin));
+      const char *last = pd_dbus_plugin_get_last_error_message (plugin);
+      g_autofree char *message = ctl_escape_message (last);
       g_autofree char *text = g_strdup_printf ("%s%s (%s)%s", terminal ? COLOR_RED : "",
                                                message, error_name, terminal ? COLOR_OFF : "");
 
