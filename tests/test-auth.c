@@ -190,6 +190,13 @@ test_rules_decisions (void)
   g_assert_cmpstr (action_for (rule, PD_AUTH_PRIVILEGES), ==, PD_ACTION_INSTALL_PRIVILEGED);
   g_assert_cmpstr (action_for (rule, PD_AUTH_SETTINGS), ==, PD_ACTION_UPGRADE_WITH_SETTINGS);
   g_assert_cmpstr (action_for (rule, every), ==, PD_ACTION_INSTALL_PRIVILEGED);
+  /* a lookup is query-remote, or the install or upgrade it precedes, never a privileged one */
+  rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_MANAGER, "GetPrivileges");
+  g_assert_nonnull (rule);
+  g_assert_cmpstr (action_for (rule, 0), ==, PD_ACTION_QUERY_REMOTE);
+  g_assert_cmpstr (action_for (rule, every), ==, PD_ACTION_QUERY_REMOTE);
+  g_assert_cmpstr (action_for (rule, PD_AUTH_FOR_INSTALL), ==, PD_ACTION_INSTALL);
+  g_assert_cmpstr (action_for (rule, PD_AUTH_FOR_UPGRADE), ==, PD_ACTION_UPGRADE);
   /* env values and args: read-settings, asked without interaction by Inspect */
   rule = pd_auth_lookup_rule (PD_DBUS_INTERFACE_PLUGIN, "GetSettingValues");
   g_assert_nonnull (rule);
@@ -288,7 +295,9 @@ test_rules_dump (void)
                            rule->escalations[i].action);
           g_assert_cmpuint (json_array_get_length (when), ==,
                             ((rule->escalations[i].when & PD_AUTH_PRIVILEGES) != 0) +
-                              ((rule->escalations[i].when & PD_AUTH_SETTINGS) != 0));
+                              ((rule->escalations[i].when & PD_AUTH_SETTINGS) != 0) +
+                              ((rule->escalations[i].when & PD_AUTH_FOR_INSTALL) != 0) +
+                              ((rule->escalations[i].when & PD_AUTH_FOR_UPGRADE) != 0));
         }
       g_assert_cmpuint (json_array_get_length (escalations), ==, k);
     }

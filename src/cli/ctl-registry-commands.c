@@ -76,13 +76,15 @@ registry_options_init (GVariantBuilder *options, const CtlRegistryAuth *auth,
 }
 
 /* Manager.GetPrivileges: the privileges as a new PdPrivilege array, the raw a(ssas) in
- * @privileges_variant and the info */
+ * @privileges_variant and the info; @authorize ("install", "upgrade" or NULL) names the call
+ * that follows, so that a password the lookup needs covers that call too */
 static GPtrArray *
 get_privileges (Ctl *ctl,
                 const char *remote,
                 const CtlRegistryAuth *auth,
                 GVariant *settings,
                 const char *upgrade,
+                const char *authorize,
                 GVariant **privileges_variant,
                 GVariant **info,
                 GError **error)
@@ -97,6 +99,8 @@ get_privileges (Ctl *ctl,
     g_variant_builder_add (&options, "{sv}", "settings", settings);
   if (upgrade != NULL)
     g_variant_builder_add (&options, "{sv}", "upgrade", g_variant_new_string (upgrade));
+  if (authorize != NULL)
+    g_variant_builder_add (&options, "{sv}", "authorize", g_variant_new_string (authorize));
   /* no D-Bus timeout: the daemon bounds the lookup itself, and a dialog may take a while */
   ret = g_dbus_proxy_call_sync (G_DBUS_PROXY (ctl->manager), "GetPrivileges",
                                 g_variant_new ("(sa{sv})", remote, &options),
@@ -142,7 +146,8 @@ consent_to_privileges (Ctl *ctl,
   g_autoptr(GPtrArray) privileges = NULL;
   g_autoptr(GVariant) info = NULL;
 
-  privileges = get_privileges (ctl, remote, auth, settings, upgrade, privileges_variant, &info,
+  privileges = get_privileges (ctl, remote, auth, settings, upgrade,
+                               upgrade != NULL ? "upgrade" : "install", privileges_variant, &info,
                                &error);
   if (privileges == NULL)
     return ctl_report_registry_error (error, auth);
@@ -287,8 +292,8 @@ ctl_cmd_privileges (int argc, char **argv)
   if (!ctl_connect (&ctl, &error))
     return ctl_report_error (error);
   ctl_registry_auth_load (&auth, remote);
-  privileges = get_privileges (&ctl, remote, &auth, NULL, NULL, &privileges_variant, &info,
-                               &error);
+  privileges = get_privileges (&ctl, remote, &auth, NULL, NULL, NULL, &privileges_variant,
+                               &info, &error);
   if (privileges == NULL)
     return ctl_report_registry_error (error, &auth);
 

@@ -21,8 +21,10 @@ static const PdAuthRule pd_auth_rules[] = {
   { PD_DBUS_INTERFACE_MANAGER, "GetPlugin", PD_AUTH_ANYONE, NULL, { { 0 } } },
   { PD_DBUS_INTERFACE_MANAGER, "ListPlugins", PD_AUTH_ANYONE, NULL, { { 0 } } },
   { PD_DBUS_INTERFACE_MANAGER, "ListJobs", PD_AUTH_ANYONE, NULL, { { 0 } } },
+  /* options["authorize"] names the install or upgrade the lookup precedes: when the lookup
+   * alone would need a password, that action is asked (and kept, for the call that follows) */
   { PD_DBUS_INTERFACE_MANAGER, "GetPrivileges", PD_AUTH_ACTION, PD_ACTION_QUERY_REMOTE,
-    { { 0 } } },
+    { { PD_AUTH_FOR_INSTALL, PD_ACTION_INSTALL }, { PD_AUTH_FOR_UPGRADE, PD_ACTION_UPGRADE } } },
   { PD_DBUS_INTERFACE_MANAGER, "Pull", PD_AUTH_ACTION, PD_ACTION_INSTALL,
     ESCALATE (PD_AUTH_PRIVILEGES, PD_ACTION_INSTALL_PRIVILEGED) },
   { PD_DBUS_INTERFACE_MANAGER, "Create", PD_AUTH_ACTION, PD_ACTION_INSTALL,
@@ -201,6 +203,10 @@ pd_auth_dump_rules (void)
             json_builder_add_string_value (builder, "privileges");
           if ((escalation->when & PD_AUTH_SETTINGS) != 0)
             json_builder_add_string_value (builder, "settings");
+          if ((escalation->when & PD_AUTH_FOR_INSTALL) != 0)
+            json_builder_add_string_value (builder, "for-install");
+          if ((escalation->when & PD_AUTH_FOR_UPGRADE) != 0)
+            json_builder_add_string_value (builder, "for-upgrade");
           json_builder_end_array (builder);
           json_builder_set_member_name (builder, "action");
           json_builder_add_string_value (builder, escalation->action);

@@ -67,6 +67,8 @@ typedef enum {
   PD_AUTH_PRIVILEGES = 1 << 0,  /* consents to privileges: an accepted list or
                                  * grant-all-privileges, or a change of the plugin's */
   PD_AUTH_SETTINGS = 1 << 1,    /* brings new settings (env values, args, mounts, devices) */
+  PD_AUTH_FOR_INSTALL = 1 << 2, /* a lookup authorized as the install it precedes */
+  PD_AUTH_FOR_UPGRADE = 1 << 3, /* a lookup authorized as the upgrade it precedes */
 } PdAuthCondition;
 
 typedef struct {

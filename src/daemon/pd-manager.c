@@ -40,6 +40,7 @@ static const char *const create_options[] = {
 
 static const char *const get_privileges_options[] = {
   "interactive", "b",
+  "authorize", "s",
   "registry-auth", "s",
   "platform", "s",
   "settings", "a(ss)",
@@ -226,6 +227,8 @@ typedef struct {
   guint64 fd_size;              /* Create: 0 = unknown (pipe, socket) */
   GPtrArray *accepted;          /* Create: PdPrivilege */
   gboolean grant_all;           /* Create */
+  PdAuthCondition authorize;    /* GetPrivileges: PD_AUTH_FOR_INSTALL or _UPGRADE, or 0 */
+  GHashTable *details;          /* GetPrivileges with authorize: for its second check */
 } CallData;
 
 /* the PdCall's clear: the fields of a CallData */
@@ -239,6 +242,7 @@ call_data_clear (gpointer call)
   g_clear_pointer (&data->request, pd_install_request_free);
   g_free (data->name);
   g_clear_pointer (&data->accepted, g_ptr_array_unref);
+  g_clear_pointer (&data->details, g_hash_table_unref);
 }
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CallData, pd_call_free)
@@ -445,6 +449,45 @@ get_privileges_authorized_cb (GObject *source, GAsyncResult *result, gpointer us
   pd_install_query_async (engine, request, get_privileges_done, g_steal_pointer (&data));
 }
 
+/* options["authorize"]: the lookup as it is when it needs no password (query-remote allows the
+ * active local session); else the install or upgrade it precedes is asked, so that one
+ * password covers both calls (the action keeps its authorization for this process) */
+static void
+get_privileges_quiet_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  CallData *call = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (pd_auth_check_finish (PD_AUTH (source), result, &error))
+    {
+      pd_install_query_async (call_engine (call), call->request, get_privileges_done, call);
+      return;
+    }
+  g_debug ("lookup not authorized without a prompt (%s): asking as the operation",
+           error->message);
+  pd_call_authorize (call, call->authorize, g_steal_pointer (&call->details),
+                     get_privileges_authorized_cb);
+}
+
+/* options["authorize"]: "install" for a lookup before Pull, "upgrade" (with the "upgrade"
+ * option) before Upgrade; 0 without it, or -1 and @error for any other value */
+static int
+get_privileges_authorize (GVariant *options, PdManagedPlugin *plugin, GError **error)
+{
+  const char *authorize = NULL;
+
+  if (!g_variant_lookup (options, "authorize", "&s", &authorize))
+    return 0;
+  if (plugin == NULL && g_str_equal (authorize, "install"))
+    return PD_AUTH_FOR_INSTALL;
+  if (plugin != NULL && g_str_equal (authorize, "upgrade"))
+    return PD_AUTH_FOR_UPGRADE;
+  g_set_error_literal (error, PD_ERROR, PD_ERROR_INVALID_ARGS,
+                       "options[\"authorize\"] must be \"install\", or \"upgrade\" with "
+                       "options[\"upgrade\"]");
+  return -1;
+}
+
 static gboolean
 handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
                        const char *arg_remote, GVariant *arg_options)
@@ -452,7 +495,9 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
   PdManager *self = PD_MANAGER (iface);
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, get_privileges_options);
   GHashTable *details;
+  g_autoptr(GVariant) quiet = NULL;
   const char *upgrade = NULL;
+  int authorize;
   GError *error = NULL;
 
   if (data == NULL)
@@ -469,8 +514,31 @@ handle_get_privileges (PdDbusManager *iface, GDBusMethodInvocation *invocation,
         return pd_call_reply_error (data, error);
       data->request->plugin = g_object_ref (plugin);
     }
+  authorize = get_privileges_authorize (arg_options, data->request->plugin, &error);
+  if (authorize < 0)
+    return pd_call_reply_error (data, error);
   details = remote_details (data->request->remote, "query-remote");
-  pd_call_authorize (g_steal_pointer (&data), 0, details, get_privileges_authorized_cb);
+  if (authorize == 0)
+    {
+      pd_call_authorize (g_steal_pointer (&data), 0, details, get_privileges_authorized_cb);
+      return TRUE;
+    }
+  /* the plugin the dialog of the install or upgrade names */
+  if (data->request->plugin != NULL)
+    {
+      PdManagedPlugin *plugin = data->request->plugin;
+
+      g_hash_table_insert (details, "plugin", g_strdup (pd_managed_plugin_get_name (plugin)));
+      g_hash_table_insert (details, "plugin_id", g_strdup (pd_managed_plugin_get_id (plugin)));
+    }
+  else
+    g_hash_table_insert (details, "plugin",
+                         pd_install_local_name (data->request->remote, "", NULL));
+  data->authorize = authorize;
+  data->details = details;
+  quiet = g_variant_ref_sink (g_variant_new_parsed ("{'interactive': <false>}"));
+  pd_auth_check_async (self->auth, invocation, PD_ACTION_QUERY_REMOTE, details, quiet,
+                       get_privileges_quiet_cb, g_steal_pointer (&data));
   return TRUE;
 }
 

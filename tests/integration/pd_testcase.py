@@ -287,12 +287,22 @@ class _Bus:
 
     def start_polkitd(self):
         install_policy()
+        # polkitd sees this build's actions whatever another checkout's run installs meanwhile
+        # in the shared POLKIT_ACTION_DIR: the machine's actions with ours replaced, mounted
+        # over that dir in a mount namespace of polkitd's own (gone with it)
+        actions = os.path.join(self.dir, 'actions')
+        shutil.copytree(POLKIT_ACTION_DIR, actions)
+        shutil.copy(merged_policy_path(), os.path.join(actions, POLICY_NAME))
+        os.chmod(actions, 0o755)
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address)
         # started as root, polkitd switches to its own user "polkitd", which polkit's bus
         # policy lets own org.freedesktop.PolicyKit1
         with open(self.polkit_log, 'ab') as log:
-            self.polkitd = subprocess.Popen(['/usr/lib/polkit-1/polkitd', '--no-debug'], env=env,
-                                            stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+            self.polkitd = subprocess.Popen(
+                ['unshare', '--mount', '--propagation', 'private', '--', 'sh', '-c',
+                 'mount --bind "$1" "$2" && shift 2 && exec "$@"', 'sh', actions,
+                 POLKIT_ACTION_DIR, '/usr/lib/polkit-1/polkitd', '--no-debug'], env=env,
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         self._wait_polkit()
 
     def start_polkit_mock(self):

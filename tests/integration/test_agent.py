@@ -26,8 +26,9 @@ import subprocess
 import termios
 import time
 
-from pd_testcase import (EXIT_NOT_AUTHORIZED, PLUGINCTL, TIMEOUT_MULT, PlugindTestCase, main,
-                         make_context)
+from pd_testcase import (EXIT_NOT_AUTHORIZED, PLUGINCTL, PRIV_CONFIG, TIMEOUT_MULT,
+                         PlugindTestCase, main, make_context)
+from registry_testcase import RegistryTestCase
 
 HELPER = '/usr/lib/polkit-1/polkit-agent-helper-1'
 # polkit's rule on Debian (/usr/share/polkit-1/rules.d/50-default.rules): its members are the
@@ -59,7 +60,9 @@ def on_sigterm(signo, frame):
     raise Terminated('terminated by signal %d' % signo)
 
 
-class AgentTestCase(PlugindTestCase):
+class AdminMixin:
+    """An administrator with a password and pluginctl run as it on a pty, for a
+    PlugindTestCase."""
 
     def setUp(self):
         for p in (PLUGINCTL, HELPER):
@@ -72,8 +75,6 @@ class AgentTestCase(PlugindTestCase):
         self.users = []
         self.addCleanup(self.restore_user_files, self.save_user_files())
         self.add_admin()
-        self.create_ok('test/agent', make_context())
-        self.plugin = self.get_plugin('test/agent')
 
     # -- the administrator --------------------------------------------------------------
 
@@ -156,11 +157,12 @@ class AgentTestCase(PlugindTestCase):
 
     # -- pluginctl as the administrator ---------------------------------------------------
 
-    def pluginctl(self, *args, answer=None, terminal=True):
+    def pluginctl(self, *args, answer=None, terminal=True, on_question=None):
         """Runs pluginctl as the administrator, with standard input, output and error on a pty
-        (terminal) or with standard input from /dev/null and the rest on the pty. Answers the
-        first password prompt with answer (str: a line; bytes: as they are, e.g. Ctrl+C).
-        Returns (exit status, what the terminal showed)."""
+        (terminal) or with standard input from /dev/null and the rest on the pty. Answers every
+        password prompt with answer (str: a line; bytes: as they are, e.g. Ctrl+C, once), and a
+        [y/N] question with what on_question returns. Returns (exit status, what the terminal
+        showed)."""
         master, slave = os.openpty()
         env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL': 'C.UTF-8', 'HOME': '/',
                'TERM': 'dumb'}
@@ -177,7 +179,8 @@ class AgentTestCase(PlugindTestCase):
         finally:
             os.close(slave)
         shown = b''
-        answered = chosen = False
+        answered = 0
+        chosen = False
         deadline = time.monotonic() + 60 * TIMEOUT_MULT
         try:
             while True:
@@ -201,11 +204,15 @@ class AgentTestCase(PlugindTestCase):
                 if answer is not None and choice is not None and not chosen:
                     os.write(master, choice.group(1) + b'\n')
                     chosen = True
-                if answer is not None and not answered and shown.endswith(PROMPT):
+                if on_question is not None and shown.endswith(b'[y/N] '):
+                    os.write(master, on_question().encode() + b'\n')
+                    on_question = None
+                if (answer is not None and shown.count(PROMPT) > answered and
+                        shown.endswith(PROMPT) and not (answered and isinstance(answer, bytes))):
                     self.wait_echo_off(master)
                     os.write(master, answer if isinstance(answer, bytes)
                              else answer.encode() + b'\n')
-                    answered = True
+                    answered += 1
                     if isinstance(answer, bytes):
                         # what the terminal's modes are once pluginctl is gone
                         p.wait(30 * TIMEOUT_MULT)
@@ -230,6 +237,15 @@ class AgentTestCase(PlugindTestCase):
         # "Authenticating as: …", or the user's line in a choice of administrators
         self.assertIn('plugind agent test (%s)' % self.user, shown)
         self.assertIn(PROMPT.decode(), shown)
+
+
+
+class AgentTestCase(AdminMixin, PlugindTestCase):
+
+    def setUp(self):
+        super().setUp()
+        self.create_ok('test/agent', make_context())
+        self.plugin = self.get_plugin('test/agent')
 
     # -- tests ----------------------------------------------------------------------------
 
@@ -287,6 +303,92 @@ class AgentTestCase(PlugindTestCase):
         self.assertEqual(status, EXIT_NOT_AUTHORIZED, shown)
         self.assertNotIn(PROMPT.decode(), shown)
         self.assertEqual(self.plugin_env(self.plugin), ['DEBUG=0'])
+
+    def test_show_values_with_password(self):
+        # read-settings: an administrator's password over SSH, as sudo would ask
+        self.set_settings(self.plugin, {'DEBUG': 'secret-7'})
+        status, shown = self.pluginctl('inspect', '--show-values', 'test/agent',
+                                       answer=self.password)
+        self.assertEqual(status, 0, shown)
+        self.assertIn('Authentication is required to read the settings of the plugin '
+                      'test/agent:latest', shown)
+        self.assertEqual(shown.count(PROMPT.decode()), 1, shown)
+        self.assertIn('"DEBUG=secret-7"', shown)
+        # never kept: without a password the next command shows no value
+        status, shown = self.pluginctl('--no-ask-password', 'inspect', '--show-values',
+                                       'test/agent')
+        self.assertEqual(status, EXIT_NOT_AUTHORIZED, shown)
+        self.assertNotIn('secret-7', shown)
+
+
+class AgentRegistryTestCase(AdminMixin, RegistryTestCase):
+    """pluginctl install and upgrade from the test registry: one password for the lookup and
+    the call that follows."""
+
+    def assertOnePrompt(self, shown, message):
+        self.assertEqual(shown.count(PROMPT.decode()), 1, shown)
+        self.assertIn(message, shown)
+
+    def test_install_asks_once(self):
+        self.push_plugin('test/plain')
+        status, shown = self.pluginctl('install', '--disable', self.remote('test/plain'),
+                                       answer=self.password)
+        self.assertEqual(status, 0, shown)
+        self.assertOnePrompt(shown, 'Authentication is required to install the plugin %s\r\n' %
+                             self.remote('test/plain'))
+        self.assertIn('Installed plugin', shown)
+        self.get_plugin(self.remote('test/plain'))
+
+    def test_upgrade_asks_once(self):
+        self.push_plugin('test/plain', 'v1')
+        self.push_plugin('test/plain', 'v2', files={'v2': (b'2', 0o644)})
+        self.pull_ok(self.remote('test/plain', 'v1'), 'test/up')
+        status, shown = self.pluginctl('upgrade', '--skip-remote-check', 'test/up',
+                                       self.remote('test/plain', 'v2'), answer=self.password)
+        self.assertEqual(status, 0, shown)
+        self.assertOnePrompt(shown, 'Authentication is required to upgrade the plugin '
+                             'test/up:latest')
+        self.assertIn('Upgraded plugin', shown)
+
+    def test_kept_only_for_the_process(self):
+        # the install's authorization kept for one pluginctl is no one else's: while that
+        # pluginctl waits at the privileges question, another process of the same user and
+        # nobody are refused without a password
+        self.push_plugin('test/priv', config=PRIV_CONFIG)
+        self.push_plugin('test/plain')
+        others = []
+
+        def meanwhile():
+            others.append(self.pluginctl('--no-ask-password', 'install', '--disable',
+                                         self.remote('test/plain')))
+            others.append(self.run_as_nobody([PLUGINCTL, 'install', '--disable',
+                                              self.remote('test/plain')]))
+            return 'n'
+
+        status, shown = self.pluginctl('install', '--disable', self.remote('test/priv'),
+                                       answer=self.password, on_question=meanwhile)
+        self.assertOnePrompt(shown, 'Authentication is required to install the plugin %s\r\n' %
+                             self.remote('test/priv'))
+        self.assertIn('Do you grant the above permissions? [y/N]', shown)
+        self.assertEqual(status, 1, shown)
+        self.assertEqual(len(others), 2)
+        self.assertEqual(others[0][0], EXIT_NOT_AUTHORIZED, others[0][1])
+        self.assertNotIn(PROMPT.decode(), others[0][1])
+        self.assertEqual(others[1].returncode, EXIT_NOT_AUTHORIZED, others[1])
+        self.assertEqual(self.list_plugins(), [])
+
+    def test_privileged_install(self):
+        # host privileges are asked on their own, with the list, never kept: two passwords
+        self.push_plugin('test/priv', config=PRIV_CONFIG)
+        status, shown = self.pluginctl('install', '--disable', '--grant-all-permissions',
+                                       self.remote('test/priv'), answer=self.password)
+        self.assertEqual(status, 0, shown)
+        self.assertEqual(shown.count(PROMPT.decode()), 2, shown)
+        remote = self.remote('test/priv')
+        self.assertIn('Authentication is required to install the plugin %s\r\n' % remote, shown)
+        self.assertIn('Authentication is required to install the plugin %s, which asks for: '
+                      'network: host; capabilities: CAP_SYS_ADMIN, CAP_NET_ADMIN\r\n' % remote,
+                      shown)
 
 
 if __name__ == '__main__':

@@ -66,8 +66,9 @@ def start_example_plugin(test):
     return path
 
 
-# actions no remote or inactive session gets, even with a password
-NO_OUTSIDE_ACTIVE = {'org.plugind.plugind1.read-settings'}
+# actions a remote or inactive session keeps once authenticated (auth_admin_keep), so that the
+# lookup before an install or upgrade and the call itself take one password
+KEPT_OUTSIDE_ACTIVE = {'org.plugind.plugind1.install', 'org.plugind.plugind1.upgrade'}
 # the test of this file that proves the denial of each mutating method
 DENIAL_TESTS = {
     (MANAGER_IFACE, 'Create'): 'test_nobody_create_denied',
@@ -351,7 +352,8 @@ class AuthTests(PlugindTestCase):
                 self.assertIn(action, actions, 'no polkit action %s' % action)
                 for k in ('allow_any', 'allow_inactive'):
                     self.assertEqual(actions[action].get(k),
-                                     'no' if action in NO_OUTSIDE_ACTIVE else 'auth_admin',
+                                     'auth_admin_keep' if action in KEPT_OUTSIDE_ACTIVE
+                                     else 'auth_admin',
                                      '%s %s' % (action, k))
         for action in ('org.plugind.plugind1.install-privileged',
                        'org.plugind.plugind1.set-privileged'):
