@@ -237,6 +237,11 @@ class AuthTests(PlugindTestCase):
             cases = [
                 (MANAGER_PATH, MANAGER_IFACE, 'GetPrivileges', 'sa{sv}',
                  "('%s', @a{sv} {})" % remote),
+                # asked as the install or upgrade that follows: nothing more for nobody
+                (MANAGER_PATH, MANAGER_IFACE, 'GetPrivileges', 'sa{sv}',
+                 "('%s', {'authorize': <'install'>})" % remote),
+                (MANAGER_PATH, MANAGER_IFACE, 'GetPrivileges', 'sa{sv}',
+                 "('%s', {'authorize': <'upgrade'>, 'upgrade': <'test/auth'>})" % remote),
                 (MANAGER_PATH, MANAGER_IFACE, 'Pull', 'ssa(ssas)a{sv}',
                  "('%s', '', @a(ssas) [], @a{sv} {})" % remote),
                 (MANAGER_PATH, MANAGER_IFACE, 'Pull', 'ssa(ssas)a{sv}',

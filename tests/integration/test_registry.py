@@ -293,6 +293,22 @@ class GetPrivilegesTests(PullTestCase):
         self.assertDBusError(ERR + 'InvalidReference', self.get_privileges,
                              '%s/Test/Upper:v1' % self.host)
 
+    def test_authorize(self):
+        # root: the lookup as ever; only the install or the upgrade of a named plugin can be
+        # asked for, never an action the caller chooses
+        self.push_plugin('test/plain', 'v1')
+        remote = self.remote('test/plain', 'v1')
+        privs, _ = self.get_privileges(remote, {'authorize': GLib.Variant('s', 'install')})
+        self.assertEqual(privs, [])
+        for options in ({'authorize': GLib.Variant('s', 'upgrade')},
+                        {'authorize': GLib.Variant('s', 'install-privileged')},
+                        {'authorize': GLib.Variant('s', 'org.plugind.plugind1.install')},
+                        {'authorize': GLib.Variant('b', True)}):
+            with self.subTest(options=options):
+                self.assertDBusError((ERR + 'InvalidArgs', DBUS_ERR + 'InvalidArgs'),
+                                     self.get_privileges, remote, options)
+        self.assertEqual(self.list_plugins(), [])
+
 
 # ---------------------------------------------------------------------------------------------
 # Pull over plain HTTP: content, names, privileges, GC
