@@ -3,8 +3,9 @@
 
 Per test class: a private dbus-daemon configured like the system bus with the project's own
 policy file (data/org.plugind.Plugind1.conf) and polkit's, and the real polkitd on it, reading
-the project's merged polkit policy (installed into /usr/share/polkit-1/actions, the only place
-polkitd reads actions from).
+the project's merged polkit policy: polkitd reads actions only from /usr/share/polkit-1/actions,
+so it runs in a mount namespace of its own where a copy of that dir with this build's policy is
+mounted over it; nothing machine-wide changes.
 
 Per test: the built daemon with temp STATE_DIRECTORY/RUNTIME_DIRECTORY, stopped with SIGTERM in
 tearDown (it must exit 0), after the invariants were checked (docs/design.md, section Tests).
@@ -286,13 +287,21 @@ class _Bus:
         self.polkit_log = os.path.join(self.dir, 'polkitd.log')
 
     def start_polkitd(self):
-        install_policy()
-        # polkitd sees this build's actions whatever another checkout's run installs meanwhile
-        # in the shared POLKIT_ACTION_DIR: the machine's actions with ours replaced, mounted
-        # over that dir in a mount namespace of polkitd's own (gone with it)
+        # polkitd reads actions only from POLKIT_ACTION_DIR: it sees the machine's actions
+        # (other checkouts' copies of ours and files half-written by others skipped) plus this
+        # build's, mounted over that dir in a mount namespace of polkitd's own (gone with it)
+        policy = merged_policy_path()
+        if not os.path.isfile(policy):
+            raise RuntimeError('the merged polkit policy %s is not built' % policy)
         actions = os.path.join(self.dir, 'actions')
-        shutil.copytree(POLKIT_ACTION_DIR, actions)
-        shutil.copy(merged_policy_path(), os.path.join(actions, POLICY_NAME))
+        os.mkdir(actions)
+        for name in os.listdir(POLKIT_ACTION_DIR):
+            if name.endswith('.policy') and name != POLICY_NAME:
+                try:
+                    shutil.copy(os.path.join(POLKIT_ACTION_DIR, name), actions)
+                except FileNotFoundError:
+                    pass
+        shutil.copy(policy, os.path.join(actions, POLICY_NAME))
         os.chmod(actions, 0o755)
         env = dict(os.environ, DBUS_SYSTEM_BUS_ADDRESS=self.address)
         # started as root, polkitd switches to its own user "polkitd", which polkit's bus
@@ -359,29 +368,6 @@ class _Bus:
 
 def merged_policy_path():
     return os.path.join(BUILDDIR, 'data', POLICY_NAME)
-
-
-def install_policy():
-    """polkitd reads actions only from /usr/share/polkit-1/actions."""
-    src = merged_policy_path()
-    if not os.path.isfile(src):
-        raise RuntimeError('the merged polkit policy %s is not built' % src)
-    dst = os.path.join(POLKIT_ACTION_DIR, POLICY_NAME)
-    with open(src, 'rb') as f:
-        data = f.read()
-    try:
-        with open(dst, 'rb') as f:
-            if f.read() == data:
-                return
-    except FileNotFoundError:
-        pass
-    os.makedirs(POLKIT_ACTION_DIR, exist_ok=True)
-    # per process: test processes of one run (and of other checkouts) may install it at once
-    tmp = '%s.%d.tmp' % (dst, os.getpid())
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.chmod(tmp, 0o644)
-    os.rename(tmp, dst)
 
 
 class PlugindTestCase(unittest.TestCase):
