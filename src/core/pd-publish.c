@@ -127,6 +127,8 @@ pd_publish_start (PdEngine *engine, PdOperation *operation, PdManagedPlugin *plu
   data->store = g_object_ref (pd_engine_get_store (engine));
   data->manifest_digest = g_strdup (pd_plugin_record_get_manifest_digest (record));
   pd_pull_progress_init (&data->progress);
+  /* the job's Plugin: known from the start, unlike a pull's */
+  pd_operation_set_plugin_id (operation, pd_managed_plugin_get_id (plugin));
   /* the repository it came from, on the same registry, may lend its blobs */
   source = remote != NULL ? pd_reference_parse (remote, NULL) : NULL;
   if (source != NULL && g_str_equal (source->domain, target->domain) &&

@@ -587,6 +587,42 @@ handle_pull (PdDbusManager *iface, GDBusMethodInvocation *invocation, const char
   return TRUE;
 }
 
+/* section: Push */
+
+static gboolean
+handle_push (PdDbusManager *iface, GDBusMethodInvocation *invocation, const char *arg_plugin,
+             const char *arg_remote, GVariant *arg_options)
+{
+  PdManager *self = PD_MANAGER (iface);
+  static const char *const allowed[] = { "interactive", "b", "registry-auth", "s", NULL };
+  g_autoptr(GDBusInterface) plugin = NULL;
+  g_autofree char *path = NULL;
+  PdManagedPlugin *managed;
+  GError *error = NULL;
+
+  if (pd_auth_check_method (invocation) == NULL)
+    return TRUE;
+  /* as GetPlugin resolves, which tells anyone as much */
+  managed = pd_engine_resolve_plugin (self->engine, arg_plugin, &error);
+  if (managed != NULL)
+    {
+      path = pd_plugin_dup_object_path_for (pd_managed_plugin_get_id (managed));
+      plugin = g_dbus_object_manager_get_interface (G_DBUS_OBJECT_MANAGER (self->object_manager),
+                                                    path, PD_DBUS_INTERFACE_PLUGIN);
+    }
+  if (plugin == NULL)
+    {
+      /* resolved but not on the bus (yet, or no longer): as unknown */
+      if (error == NULL)
+        error = g_error_new (PD_ERROR, PD_ERROR_NO_SUCH_PLUGIN, "plugin %s is not on the bus",
+                             pd_managed_plugin_get_id (managed));
+      pd_return_gerror (invocation, error);
+      return TRUE;
+    }
+  /* the plugin's own Push from here: the same checks, authorization, job and answer */
+  return pd_plugin_handle_push (PD_PLUGIN (plugin), invocation, arg_remote, arg_options, allowed);
+}
+
 static void
 pd_manager_iface_init (PdDbusManagerIface *iface)
 {
@@ -596,4 +632,5 @@ pd_manager_iface_init (PdDbusManagerIface *iface)
   iface->handle_create = handle_create;
   iface->handle_get_privileges = handle_get_privileges;
   iface->handle_pull = handle_pull;
+  iface->handle_push = handle_push;
 }

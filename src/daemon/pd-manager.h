@@ -7,10 +7,11 @@
 
 G_BEGIN_DECLS
 
-/* The Manager object: GetPlugin, ListPlugins, ListJobs, GetPrivileges, Pull, Create, and the
- * service's signals (emitted by the daemon). Its handlers decode the arguments, check the
- * options, authorize the caller and call the engine. @object_manager: where the jobs are
- * exported (ListJobs shows the Progress they show); it must outlive the manager. */
+/* The Manager object: GetPlugin, ListPlugins, ListJobs, GetPrivileges, Pull, Create, Push, and
+ * the service's signals (emitted by the daemon). Its handlers decode the arguments, check the
+ * options, authorize the caller and call the engine. @object_manager: where the jobs and the
+ * plugins are exported (ListJobs shows the Progress they show; Push hands the call to the
+ * plugin's object); it must outlive the manager. */
 #define PD_TYPE_MANAGER (pd_manager_get_type ())
 G_DECLARE_FINAL_TYPE (PdManager, pd_manager, PD, MANAGER, PdDbusManagerSkeleton)
 

@@ -706,8 +706,9 @@ start_remote_job (CallData *data, guint32 uid)
     }
   else
     {
-      pd_dbus_plugin_complete_push (PD_DBUS_PLUGIN (self), g_object_ref (data->call.invocation),
-                                    path);
+      /* Plugin.Push or Manager.Push: both answer (o) */
+      g_dbus_method_invocation_return_value (g_object_ref (data->call.invocation),
+                                             g_variant_new ("(o)", path));
       pd_publish_start (self->engine, operation, self->plugin, g_steal_pointer (&data->target),
                         g_steal_pointer (&data->registry_auth));
     }
@@ -793,15 +794,11 @@ handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const ch
   return TRUE;
 }
 
-static gboolean
-handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+gboolean
+pd_plugin_handle_push (PdPlugin *self, GDBusMethodInvocation *invocation, const char *remote,
+                       GVariant *options, const char *const *allowed)
 {
-  PdPlugin *self = PD_PLUGIN (iface);
-  static const char *const allowed[] = {
-    "interactive", "b", "registry-auth", "s", "remote", "s", NULL
-  };
-  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
-  const char *remote = "";
+  g_autoptr(CallData) data = begin_call (self, invocation, options, allowed);
   const char *registry_auth = NULL;
   GHashTable *details;
   GError *error = NULL;
@@ -810,17 +807,29 @@ handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *a
     return TRUE;
   if (!pd_managed_plugin_check_can_change (self->plugin, &error))
     return pd_call_reply_error (data, error);
-  g_variant_lookup (arg_options, "remote", "&s", &remote);
   data->target = pd_publish_parse_target (self->plugin, remote, &error);
   if (data->target == NULL)
     return pd_call_reply_error (data, error);
-  if (g_variant_lookup (arg_options, "registry-auth", "&s", &registry_auth) &&
-      *registry_auth != '\0')
+  if (g_variant_lookup (options, "registry-auth", "&s", &registry_auth) && *registry_auth != '\0')
     data->registry_auth = g_strdup (registry_auth);
 
   details = new_remote_details (self, data->target, "push");
   pd_call_authorize_caller (g_steal_pointer (&data), 0, details, remote_call_got_uid_cb);
   return TRUE;
+}
+
+static gboolean
+handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+{
+  static const char *const allowed[] = {
+    "interactive", "b", "registry-auth", "s", "remote", "s", NULL
+  };
+  const char *remote = "";
+
+  /* a "remote" of another type is refused by the options check */
+  if (!g_variant_lookup (arg_options, "remote", "&s", &remote))
+    remote = "";
+  return pd_plugin_handle_push (PD_PLUGIN (iface), invocation, remote, arg_options, allowed);
 }
 
 /* section: Inspect, GetSettingValues: env values and args, where passwords go */

@@ -24,4 +24,15 @@ const char *pd_plugin_get_object_path (PdPlugin *self);
 /* the path of the plugin @id: PD_DBUS_PLUGIN_PATH_PREFIX "<id>" */
 char *pd_plugin_dup_object_path_for (const char *id);
 
+/* Push of this plugin, the one implementation of Plugin.Push and Manager.Push: @invocation
+ * (the handler's reference, taken) is checked against its method's rule and @options against
+ * @allowed, the target is @remote ("": the plugin's Reference, else its Name), the caller is
+ * authorized as for Plugin.Push, and the answer is the Job's path, (o). TRUE (handled), for a
+ * handler to return. */
+gboolean pd_plugin_handle_push (PdPlugin *self,
+                                GDBusMethodInvocation *invocation,
+                                const char *remote,
+                                GVariant *options,
+                                const char *const *allowed);
+
 G_END_DECLS

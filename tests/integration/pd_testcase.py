@@ -972,6 +972,20 @@ class PlugindTestCase(unittest.TestCase):
         self.assertFalse(res['timed_out'], 'nobody never saw %s %s' % tuple(until))
         seen.extend(res['signals'])
 
+    def add_polkit_rule(self, token, text):
+        """Installs the polkit rule text as /etc/polkit-1/rules.d/49-plugind-test-<token>.rules
+        (atomically: polkitd never reads half of it) until the test ends. The rules dir is the
+        machine's: scope the rule to token, so that tests running at the same time see no
+        change. polkitd picks it up within a moment."""
+        rules_dir = '/etc/polkit-1/rules.d'
+        path = os.path.join(rules_dir, '49-plugind-test-%s.rules' % token)
+        tmp = os.path.join(rules_dir, '.plugind-test-%s.tmp' % token)
+        with open(tmp, 'w') as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.rename(tmp, path)
+        self.addCleanup(os.unlink, path)
+
     def assertNobodyDenied(self, *args, **kwargs):
         result, err = self.nobody_call(*args, **kwargs)
         self.assertIsNotNone(err, 'nobody was allowed to call %s: %r' % (args[2], result))

@@ -74,6 +74,7 @@ DENIAL_TESTS = {
     (MANAGER_IFACE, 'Create'): 'test_nobody_create_denied',
     (MANAGER_IFACE, 'Pull'): 'test_nobody_registry_methods_denied',
     (MANAGER_IFACE, 'GetPrivileges'): 'test_nobody_registry_methods_denied',
+    (MANAGER_IFACE, 'Push'): 'test_nobody_registry_methods_denied',
     (PLUGIN_IFACE, 'Upgrade'): 'test_nobody_registry_methods_denied',
     (PLUGIN_IFACE, 'Push'): 'test_nobody_registry_methods_denied',
     (PLUGIN_IFACE, 'Set'): 'test_nobody_set_denied',
@@ -226,8 +227,9 @@ class AuthTests(PlugindTestCase):
         self.assertEqual(self.list_plugins(), [])
 
     def test_nobody_registry_methods_denied(self):
-        """GetPrivileges, Pull, Upgrade and Push: denied before any request reaches the
-        registry (a recording proxy in front of a real one sees nothing), no state change."""
+        """GetPrivileges, Pull, Upgrade and Push (the Manager's and the plugin's): denied before
+        any request reaches the registry (a recording proxy in front of a real one sees
+        nothing), no state change."""
         with tempfile.TemporaryDirectory() as work, \
                 pd_registry.Registry(work) as registry, \
                 pd_registry.FaultProxy(registry.url) as proxy:
@@ -253,6 +255,10 @@ class AuthTests(PlugindTestCase):
                 (self.path, PLUGIN_IFACE, 'Upgrade', 'sa(ssas)a{sv}',
                  "('%s', [('mount', '', ['/srv'])], {'settings': <[('DEBUG', '1')]>})" % remote),
                 (self.path, PLUGIN_IFACE, 'Push', 'a{sv}', "({'remote': <'%s'>},)" % remote),
+                (MANAGER_PATH, MANAGER_IFACE, 'Push', 'ssa{sv}',
+                 "('test/auth', '%s', @a{sv} {})" % remote),
+                (MANAGER_PATH, MANAGER_IFACE, 'Push', 'ssa{sv}',
+                 "('%s', '%s', @a{sv} {})" % (self.pid[:12], remote)),
             ]
             for path, iface, method, signature, args in cases:
                 for interactive in (False, True):
@@ -388,6 +394,7 @@ HARMLESS = {
     (PLUGIN_IFACE, 'Upgrade'): ('plugin', 'sa(ssas)a{sv}', "('%s', @a(ssas) [], @a{sv} {})" %
                                 REMOTE),
     (PLUGIN_IFACE, 'Push'): ('plugin', 'a{sv}', "({'remote': <'%s'>},)" % REMOTE),
+    (MANAGER_IFACE, 'Push'): ('manager', 'ssa{sv}', "('test/every', '%s', @a{sv} {})" % REMOTE),
     (PLUGIN_IFACE, 'Remove'): ('plugin', 'a{sv}', '(@a{sv} {},)'),
     (PLUGIN_IFACE, 'Inspect'): ('plugin', '', '()'),
     (PLUGIN_IFACE, 'GetSettingValues'): ('plugin', 'a{sv}', '(@a{sv} {},)'),

@@ -247,21 +247,13 @@ class GetPrivilegesTests(PullTestCase):
         """A polkit rule that lets nobody look up remotes holding token without a password, as
         the shipped policy lets every active local user (nobody has no session here). Scoped
         to token, so that tests running at the same time see no change; removed afterwards."""
-        rules_dir = '/etc/polkit-1/rules.d'
-        path = os.path.join(rules_dir, '49-plugind-test-%s.rules' % token)
-        rule = ('polkit.addRule(function(action, subject) {\n'
-                '    if (action.id == "org.plugind.plugind1.query-remote" &&\n'
-                '        subject.user == "nobody" &&\n'
-                '        action.lookup("remote").indexOf("%s") >= 0)\n'
-                '        return polkit.Result.YES;\n'
-                '    return polkit.Result.NOT_HANDLED;\n'
-                '});\n' % token)
-        tmp = os.path.join(rules_dir, '.plugind-test-%s.tmp' % token)
-        with open(tmp, 'w') as f:
-            f.write(rule)
-        os.chmod(tmp, 0o644)
-        os.rename(tmp, path)
-        self.addCleanup(os.unlink, path)
+        self.add_polkit_rule(token, 'polkit.addRule(function(action, subject) {\n'
+                             '    if (action.id == "org.plugind.plugind1.query-remote" &&\n'
+                             '        subject.user == "nobody" &&\n'
+                             '        action.lookup("remote").indexOf("%s") >= 0)\n'
+                             '        return polkit.Result.YES;\n'
+                             '    return polkit.Result.NOT_HANDLED;\n'
+                             '});\n' % token)
 
     def test_nobody_deeply_nested_registry_auth(self):
         # registry-auth is base64url JSON from any active local user: 100,000 nested '[' would

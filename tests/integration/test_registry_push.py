@@ -16,14 +16,17 @@ media type, Results, the PluginEvent, credentials and token scopes.
 import hashlib
 import json
 import os
+import pwd
 import subprocess
 import tempfile
 import urllib.parse
+import uuid
 
 from gi.repository import Gio, GLib
 
 import pd_registry
-from pd_testcase import (BUILDDIR, ERR, JOB_IFACE, PLUGIN_IFACE, SRCDIR, DBusError, main,
+from pd_testcase import (BUILDDIR, DBUS_ERR, ERR, JOB_IFACE, MANAGER_IFACE, MANAGER_PATH,
+                         PLUGIN_IFACE, SRCDIR, DBusError, main,
                          make_context, opts, plugin_call, plugin_config, sha256_file)
 from registry_testcase import (RegistryTestCase, expected_tree, layer_entries, registry_auth,
                                sha256_digest, tree)
@@ -89,6 +92,18 @@ class UpgradePushTestCase(RegistryTestCase):
             return job, self.wait_job(job)
         except DBusError as e:
             self.fail('pushing %s to %r failed: %s' % (plugin, remote, e))
+
+    def manager_push(self, plugin, remote, options=None, **kw):
+        args = GLib.Variant('(ssa{sv})', (plugin, remote, options if options is not None
+                                          else self.auth_options()))
+        return self.manager('Push', args, '(o)', **kw)[0]
+
+    def manager_push_ok(self, plugin, remote, options=None):
+        job = self.manager_push(plugin, remote, options)
+        try:
+            return job, self.wait_job(job)
+        except DBusError as e:
+            self.fail('Manager.Push of %s to %r failed: %s' % (plugin, remote, e))
 
     def push_job_error(self, names, plugin, remote, options=None):
         if isinstance(names, str):
@@ -1121,6 +1136,156 @@ class PushProxyTests(UpgradePushTestCase):
         self.assertEqual(tree(self.rootfs(pulled)), tree(self.rootfs(plugin)))
 
 
+class ManagerPushTests(UpgradePushTestCase):
+    """Manager.Push: the plugin's Push reached by a name, full ID or unique ID prefix; a
+    recording proxy in front of the registry sees every request."""
+    registry_kind = 'proxy'
+
+    def create_plugin(self, name='test/local'):
+        plugin, _ = self.create_ok(name, make_context(env_config(('A', '1')), files=PUSH_FILES))
+        return plugin
+
+    def test_manager_push_by_name_id_and_prefix(self):
+        plugin = self.create_plugin()
+        plugin_id = self.plugin_prop(plugin, 'Id')
+        digest = self.plugin_prop(plugin, 'ManifestDigest')
+        for i, key in enumerate(('test/local', 'test/local:latest', plugin_id, plugin_id[:12])):
+            with self.subTest(key=key):
+                target = self.remote('test/bymanager', 'v%d' % i)
+                job, results = self.manager_push_ok(key, target)
+                # what Plugin.Push gives: the job, its Results, the event, the registry's copy
+                self.assertEqual(results, {'reference': target, 'manifest-digest': digest,
+                                           'size': results['size']})
+                self.assertEqual(self.job_prop(job, 'Operation'), 'push')
+                self.assertEqual(self.job_prop(job, 'Remote'), target)
+                self.assertEqual(self.job_prop(job, 'Plugin'), plugin)
+                self.assertEqual(self.job_prop(job, 'PluginName'), 'test/local:latest')
+                self.assertEqual(self.job_prop(job, 'Result'), 'done')
+                self.assertEqual([l[1] for l in self.job_prop(job, 'Layers')],
+                                 ['complete' if i == 0 else 'exists'] * 2)
+                data, _, got = self.registry_manifest('test/bymanager', 'v%d' % i)
+                self.assertEqual(got, digest)
+                self.assertEqual(len(data), results['size'])
+        events = [s for s in self.signals_named('PluginEvent')
+                  if s[3][0] == 'push' and s[3][1] == plugin_id]
+        self.assertEqual(len(events), 4, events)
+        # and Plugin.Push of the same plugin gives the same answer
+        _, results = self.push_ok(plugin, self.remote('test/bymanager', 'v0'))
+        self.assertEqual(results['manifest-digest'], digest)
+
+    def test_manager_push_default_target(self):
+        # "" is the plugin's Reference, else its name, as Plugin.Push without "remote"
+        name = '%s/test/named:v2' % self.host
+        plugin = self.create_plugin(name)
+        _, results = self.manager_push_ok(self.plugin_prop(plugin, 'Id')[:8], '')
+        self.assertEqual(results['reference'], name)
+        _, _, digest = self.registry_manifest('test/named', 'v2')
+        self.assertEqual(digest, results['manifest-digest'])
+
+    def test_manager_push_errors_reach_no_registry(self):
+        plugin = self.create_plugin()
+        plugin_id = self.plugin_prop(plugin, 'Id')
+        target = self.remote('test/never', 'v1')
+        del self.proxy.requests[:]
+        jobs = self.list_jobs()
+        absent = 'f' * 64 if not plugin_id.startswith('f') else '0' * 64
+        for key in ('test/unknown', 'test/local:other', absent, absent[:12], ''):
+            with self.subTest(key=key):
+                e = self.assertDBusError(ERR + 'NoSuchPlugin', self.manager_push, key, target)
+                self.assertNotIn(plugin_id, e.message)
+        # the plugin's own checks: options, target
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.manager_push, 'test/local', target,
+                             {'bogus': GLib.Variant('b', True)})
+        # the remote is an argument here, not an option
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.manager_push, 'test/local', target,
+                             {'remote': GLib.Variant('s', target)})
+        self.assertDBusError(DBUS_ERR + 'InvalidArgs', self.manager_push, 'test/local', target,
+                             {'registry-auth': GLib.Variant('b', True)})
+        for bad in ('%s/test/never@sha256:%s' % (self.host, 'a' * 64), 'Not A Reference'):
+            self.assertDBusError(ERR + 'InvalidReference', self.manager_push, 'test/local', bad)
+        self.assertEqual(self.list_jobs(), jobs)
+        self.assertEqual(list(self.proxy.requests), [], 'a refused call reached the registry')
+
+    def test_manager_push_busy_while_a_job_works_on_the_plugin(self):
+        plugin = self.create_plugin()
+        # the push's first request answered 503 with Retry-After: its job waits meanwhile
+        fault = self.proxy.add_fault(None, '/v2/', 'status', count=1, status=503,
+                                     headers={'Retry-After': '3'})
+        job = self.manager_push('test/local', self.remote('test/slow', 'v1'))
+        self.wait_until(lambda: fault.hits == 1, msg='the push to reach the registry')
+        self.assertDBusError(ERR + 'Busy', self.manager_push, 'test/local',
+                             self.remote('test/other', 'v1'))
+        self.assertDBusError(ERR + 'Busy', self.push, plugin,
+                             {'remote': GLib.Variant('s', self.remote('test/other', 'v1'))})
+        self.cancel(job)
+        self.assertRaises(DBusError, self.wait_job, job)
+        self.assertEqual(self.job_prop(job, 'Result'), 'cancelled')
+
+    def test_nobody_denied_before_any_registry_request(self):
+        plugin = self.create_plugin()
+        plugin_id = self.plugin_prop(plugin, 'Id')
+        del self.proxy.requests[:]
+        state = self.snapshot_state()
+        jobs = self.list_jobs()
+        target = self.remote('test/nobody', 'v1')
+        for key in ('test/local', plugin_id, plugin_id[:12]):
+            for interactive in (False, True):
+                with self.subTest(key=key, interactive=interactive):
+                    self.assertNobodyDenied(MANAGER_PATH, MANAGER_IFACE, 'Push', 'ssa{sv}',
+                                            "('%s', '%s', @a{sv} {})" % (key, target),
+                                            interactive=interactive)
+        self.assertEqual(list(self.proxy.requests), [], 'a denied call reached the registry')
+        self.assertEqual(self.snapshot_state(), state)
+        self.assertEqual(self.list_jobs(), jobs)
+        with self.assertRaises(pd_registry.RegistryError):
+            self.registry_manifest('test/nobody', 'v1')
+
+    def test_same_polkit_details_as_plugin_push(self):
+        """A rule that lets nobody push only with every detail Plugin.Push passes, each
+        checked: Manager.Push by ID prefix passes it too, and a push elsewhere does not."""
+        plugin = self.create_plugin()
+        plugin_id = self.plugin_prop(plugin, 'Id')
+        token = uuid.uuid4().hex[:12]
+        repo = 'test/rule-' + token
+        target = self.remote(repo, 'v1')
+        self.grant_nobody_push({'plugin': 'test/local:latest', 'plugin_id': plugin_id,
+                                'operation': 'push', 'remote': target,
+                                'registry': self.host}, token)
+        manager_args = "('%s', '%s', @a{sv} {})" % (plugin_id[:10], target)
+
+        def manager_push():
+            return self.nobody_call(MANAGER_PATH, MANAGER_IFACE, 'Push', 'ssa{sv}',
+                                    manager_args, reply='(o)')
+
+        # polkitd picks the rule up within a moment: until then nobody is denied
+        self.wait_until(lambda: manager_push()[1] is None, timeout=20,
+                        msg='polkitd to load the test rule')
+        jobs = [j for j in self.list_jobs() if j[1] == 'push']
+        self.assertEqual(len(jobs), 1, jobs)
+        results = self.wait_job(jobs[0][5])
+        self.assertEqual(results['reference'], target)
+        self.assertEqual(self.job_prop(jobs[0][5], 'StartedByUID'), pwd.getpwnam('nobody').pw_uid)
+        # the plugin's own Push passes the same rule
+        self.assertNobodyAllowed(plugin, PLUGIN_IFACE, 'Push', 'a{sv}',
+                                 "({'remote': <'%s'>},)" % target, reply='(o)')
+        # another target: a detail differs, denied
+        self.assertNobodyDenied(MANAGER_PATH, MANAGER_IFACE, 'Push', 'ssa{sv}',
+                                "('%s', '%s', @a{sv} {})" % (plugin_id, self.remote(repo, 'v2')))
+        self.wait_all_jobs()
+
+    def grant_nobody_push(self, details, token):
+        """A polkit rule that lets nobody push when every detail is as given."""
+        conds = ''.join('        action.lookup(%s) == %s &&\n' % (json.dumps(k), json.dumps(v))
+                        for k, v in sorted(details.items()))
+        rule = ('polkit.addRule(function(action, subject) {\n'
+                '    if (action.id == "org.plugind.plugind1.push" &&\n%s'
+                '        subject.user == "nobody")\n'
+                '        return polkit.Result.YES;\n'
+                '    return polkit.Result.NOT_HANDLED;\n'
+                '});\n' % conds)
+        self.add_polkit_rule(token, rule)
+
+
 class PushHtpasswdTests(UpgradePushTestCase):
     registry_kind = 'htpasswd'
 
@@ -1140,6 +1305,12 @@ class PushHtpasswdTests(UpgradePushTestCase):
         _, results = self.push_ok(plugin, target)
         _, _, digest = self.registry_manifest('test/secret', 'v1')
         self.assertEqual(digest, results['manifest-digest'])
+        # Manager.Push: the same credentials option, the same errors
+        job = self.manager_push('test/local', self.remote('test/secret', 'v2'), {})
+        self.assertRaises(DBusError, self.wait_job, job)
+        self.assertEqual(self.job_prop(job, 'ErrorName'), ERR + 'RegistryUnauthorized')
+        _, results = self.manager_push_ok('test/local', self.remote('test/secret', 'v2'))
+        self.assertEqual(results['manifest-digest'], digest)
 
 
 class PushTokenTests(UpgradePushTestCase):
