@@ -15,10 +15,9 @@ set -euo pipefail
 
 pd_install_deps
 
-# fails when meson's log shows a skipped test: a skip is a failure here
+# fails when meson's log ($1) shows a skipped test: a skip is a failure here
 check_no_skips() {
-  local log="$1/meson-logs/testlog.json"
-  if /usr/bin/python3 - "$log" <<'PY'
+  if /usr/bin/python3 - "$1" <<'PY'
 import json, sys
 skipped = [json.loads(l)["name"] for l in open(sys.argv[1]) if json.loads(l)["result"] == "SKIP"]
 if skipped:
@@ -28,10 +27,18 @@ PY
   then return 0; else return 1; fi
 }
 
+# runs meson test, then fails on a skipped test and on any sanitizer or valgrind report in the
+# tests' output, also of a passing test (a forked child's report changes no exit status)
 run_suite() {
   local builddir="$1"; shift
+  local log="$builddir/meson-logs/testlog.json" prev=""
+  for arg in "$@"; do
+    [ "$prev" != "--setup" ] || log="$builddir/meson-logs/testlog-$arg.json"
+    prev="$arg"
+  done
   meson test -C "$builddir" --print-errorlogs "$@"
-  check_no_skips "$builddir"
+  check_no_skips "$log"
+  /usr/bin/python3 "$PD_SRCDIR/tests/integration/memory_reports.py" "$log"
 }
 
 main_build="$PD_SRCDIR/build-ci"

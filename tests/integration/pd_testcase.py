@@ -45,6 +45,8 @@ gi.require_version('Gio', '2.0')
 gi.require_version('GLib', '2.0')
 from gi.repository import Gio, GLib  # noqa: E402
 
+import memory_reports  # noqa: E402
+
 BUS_NAME = 'org.plugind.Plugind1'
 ROOT_PATH = '/org/plugind/Plugind1'
 MANAGER_PATH = ROOT_PATH + '/Manager'
@@ -422,6 +424,8 @@ class PlugindTestCase(unittest.TestCase):
         self.state_dir = os.path.join(self.tmpdir, 'state')
         self.runtime_dir = os.path.join(self.tmpdir, 'runtime')
         self.log_path = os.path.join(self.tmpdir, 'plugind.log')
+        # the first cleanup runs last: after every daemon, registry and engine has stopped
+        self.addCleanup(self.check_no_memory_reports)
         self.daemon = None
         self.daemon_env = {}
         # a command the daemon runs under (e.g. unshare) and options after --verbose
@@ -459,6 +463,18 @@ class PlugindTestCase(unittest.TestCase):
             rc = self.daemon.returncode
             self.daemon = None
             self.fail('plugind died during the test (exit status %d)' % rc)
+
+    def check_no_memory_reports(self):
+        """Fails the test when the daemon's log (every plugind the test started, the set-up
+        processes they forked, the helpers they ran) holds a sanitizer or valgrind report. A
+        daemon's exit status tells of its own; a forked child's report would go unread."""
+        if not os.path.exists(self.log_path):
+            return
+        with open(self.log_path, errors='replace') as f:
+            reports = memory_reports.find(f.read())
+        if reports:
+            self.fail('memory reports in the daemon log (see the plugind log below): %r' %
+                      reports[:5])
 
     def dump_logs(self):
         for title, path in (('plugind log', getattr(self, 'log_path', None)),
