@@ -28,7 +28,7 @@ else
 fi
 
 # the seeds, and every crash kept among them, must pass before anything new is looked for
-meson test -C "$fuzz_build" --suite fuzz --print-errorlogs
+meson test -C "$fuzz_build" --no-rebuild --quiet --suite fuzz --print-errorlogs
 
 run_target() {
   local t="$1" seconds="$2" build="$3" src="$4"

@@ -66,8 +66,14 @@ pd_install_deps() {
   _pd_log "installing: ${missing[*]}"
   _pd_log "(with their dependencies; on a fresh machine this is a few hundred packages and takes a few minutes)"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq || return 1
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null || return 1
+  local out
+  # apt's and debconf's chatter (on stderr too) only when something fails
+  if ! out="$(apt-get update -qq 2>&1 &&
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" 2>&1)"; then
+    echo "$out" >&2
+    return 1
+  fi
+  _pd_log "installed ${#missing[@]} packages"
 }
 
 # ---------------------------------------------------------------------------------------------

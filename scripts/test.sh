@@ -36,7 +36,9 @@ run_suite() {
     [ "$prev" != "--setup" ] || log="$builddir/meson-logs/testlog-$arg.json"
     prev="$arg"
   done
-  meson test -C "$builddir" --print-errorlogs "$@"
+  # pd_build has just built it; --quiet: the failures (with their logs) and the summary, not a
+  # line for each of the ~900 passing tests (meson-logs/testlog*.txt has every one)
+  meson test -C "$builddir" --no-rebuild --quiet --print-errorlogs "$@"
   check_no_skips "$log"
   /usr/bin/python3 "$PD_SRCDIR/tests/integration/memory_reports.py" "$log"
 }

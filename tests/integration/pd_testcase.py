@@ -260,6 +260,17 @@ class _Bus:
 
     def __init__(self):
         self.dir = tempfile.mkdtemp(prefix='plugind-bus-')
+        self.dbus = None
+        self.polkitd = None
+        self.polkit_log = os.path.join(self.dir, 'polkitd.log')
+        try:
+            self._start_bus()
+        except BaseException:
+            # nothing of a bus that did not start stays behind (setUpClass never got it)
+            self.stop()
+            raise
+
+    def _start_bus(self):
         os.chmod(self.dir, 0o755)  # nobody must reach the socket
         sysd = os.path.join(self.dir, 'system.d')
         os.mkdir(sysd)
@@ -285,8 +296,6 @@ class _Bus:
         self.address = self.dbus.stdout.readline().decode().strip()
         if not self.address:
             raise RuntimeError('dbus-daemon did not start')
-        self.polkitd = None
-        self.polkit_log = os.path.join(self.dir, 'polkitd.log')
 
     def start_polkitd(self):
         # polkitd reads actions only from POLKIT_ACTION_DIR: it sees the machine's actions
@@ -363,7 +372,7 @@ class _Bus:
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
-        if self.dbus.stdout:
+        if self.dbus is not None and self.dbus.stdout:
             self.dbus.stdout.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
@@ -792,7 +801,7 @@ class PlugindTestCase(unittest.TestCase):
             list(self.daemon_args)
         if VALGRIND:
             supp = os.path.join(SRCDIR, 'tests', 'valgrind.supp')
-            argv = ['valgrind', '--error-exitcode=66', '--leak-check=full',
+            argv = ['valgrind', '--error-exitcode=66', '--leak-check=full', '--vgdb=no',
                     '--errors-for-leak-kinds=definite', '--track-fds=no', '--num-callers=40',
                     '--suppressions=' + supp] + argv
         self.daemon_starts += 1
