@@ -12,20 +12,30 @@
 
 logs=$(mktemp -d "${G_TEST_BUILDDIR:-.}/valgrind-logs.XXXXXX") || exit 99
 trap 'rm -rf "$logs"' EXIT
-trap 'exit 143' TERM
-trap 'exit 130' INT
+
+# prints the logs; fails (status 1) when one of them counts errors
+print_logs() {
+  found=0
+  for log in "$logs"/*.log; do
+    [ -e "$log" ] || continue
+    cat "$log" >&2
+    # "ERROR SUMMARY: 0 errors" is the only good end; a process killed before its summary (by
+    # SIGKILL from outside) wrote none, and has nothing to report
+    if grep -q '^==[0-9]*== ERROR SUMMARY: [1-9]' "$log"; then
+      echo "valgrind-test: process ${log##*/} reported errors (above)" >&2
+      found=1
+    fi
+  done
+  return "$found"
+}
+
+# meson's timeout signals the whole process group: the logs still show what ran
+trap 'print_logs; exit 143' TERM
+trap 'print_logs; exit 130' INT
 
 valgrind --log-file="$logs/%p.log" "$@"
 status=$?
-
-for log in "$logs"/*.log; do
-  [ -e "$log" ] || continue
-  cat "$log" >&2
-  # "ERROR SUMMARY: 0 errors" is the only good end; a process killed before its summary (by
-  # SIGKILL from outside) wrote none, and has nothing to report
-  if grep -q '^==[0-9]*== ERROR SUMMARY: [1-9]' "$log"; then
-    echo "valgrind-test: process ${log##*/} reported errors (above)" >&2
-    [ "$status" -ne 0 ] || status=1
-  fi
-done
+if ! print_logs && [ "$status" -eq 0 ]; then
+  status=1
+fi
 exit "$status"
