@@ -18,11 +18,21 @@
 
 #include "fuzz-common.h"
 #include "pd-error.h"
+#include "pd-fs-util.h"
 #include "pd-json.h"
 #include "pd-volume-answer.h"
 
 static char *host_dir;
 static int host_dirfd = -1;
+
+/* the dir goes when the fuzzer exits (a run, the seed replay), not left in the tmp dir */
+static void
+remove_host_dir (void)
+{
+  if (host_dirfd >= 0)
+    close (host_dirfd);
+  pd_rm_rf_at (AT_FDCWD, host_dir, NULL);
+}
 
 void
 fuzz_setup (void)
@@ -41,6 +51,7 @@ fuzz_setup (void)
   g_assert (symlink ("/", up) == 0);
   host_dirfd = open (host_dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   g_assert (host_dirfd >= 0);
+  atexit (remove_host_dir);
 }
 
 static void
