@@ -37,6 +37,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -531,6 +532,10 @@ class SizeBench:
         sha_cu = timed(['sha256sum', gz], self.rss_file, stdout=subprocess.DEVNULL)
         sha_tar = timed(['openssl', 'dgst', '-sha256', '-r', tar], self.rss_file,
                         stdout=subprocess.DEVNULL)
+        # ISA-L's igzip (Debian's isal), the fastest inflater on the machine when installed
+        igz = None
+        if shutil.which('igzip'):
+            igz = timed(['igzip', '-d', '-c', gz], self.rss_file, stdout=subprocess.DEVNULL)
         rm_rf(out)
         if record:
             self.add('download', dl[0])
@@ -545,6 +550,13 @@ class SizeBench:
             self.add('untar', tx[0])
             self.add('sha256sum', sha_cu[0])
             self.add('sha256_tar', sha_tar[0])
+            # the issue's stage limit: each stage of the one-pass pipeline alone, with the best
+            # implementation available (inflate: zlib or igzip; extract: tar -x of the plain tar)
+            best_inflate = infl[0] if igz is None else min(infl[0], igz[0])
+            self.add('inflate_best', best_inflate)
+            if igz is not None:
+                self.add('inflate_igzip', igz[0])
+            self.add('stage_limit', max(dl[0], sha[0], best_inflate, tx[0]))
         return max(dl[0], sha[0], unt[0])
 
     # -- the runs -------------------------------------------------------------------------
@@ -568,6 +580,9 @@ class SizeBench:
             seconds, plugin = daemon.pull(self.remote, f'bench/{self.name}:latest')
             status = proc_status(daemon.pid)
             daemon.remove_and_settle(plugin, self.facts['digest'])
+            # idle again (the job gone, its plugin removed): what the pull left mapped
+            time.sleep(1)
+            after = proc_status(daemon.pid)
         finally:
             daemon.stop()
         files = os.listdir(logs)
@@ -580,6 +595,9 @@ class SizeBench:
         result(f'{self.name}.helper.cpu_s', float(user) + float(sys_))
         result(f'{self.name}.plugind.idle_vmhwm_kb', idle['VmHWM'])
         result(f'{self.name}.plugind.vmhwm_1pull_kb', status['VmHWM'])
+        result(f'{self.name}.plugind.idle_vmrss_first_kb', idle['VmRSS'])
+        result(f'{self.name}.plugind.idle_vmrss_1pull_kb', after['VmRSS'])
+        result(f'{self.name}.plugind.idle_rssanon_1pull_kb', after['RssAnon'])
 
     def run(self):
         args = self.args
@@ -604,6 +622,8 @@ class SizeBench:
                     + ', '.join(line))
             if args.perf:
                 self.perf(daemon)
+            if args.trace:
+                self.trace(daemon)
         finally:
             daemon.stop()
         for key, values in sorted(self.samples.items()):
@@ -615,6 +635,29 @@ class SizeBench:
                 result(f'{self.name}.{key}.median', statistics.median(values))
                 result(f'{self.name}.{key}.min', min(values))
                 result(f'{self.name}.{key}.max', max(values))
+
+    def trace(self, daemon):
+        """One more pull under `perf trace -a` of the system calls that mark the steps of a
+        pull (D-Bus messages, the helper's spawn and exit, syncs, renames), for reading the fixed
+        costs; the pull's own time is inflated a little by the tracing."""
+        out = os.path.join(self.args.builddir, f'bench-pull-trace-{self.name}.txt')
+        events = ('execve,clone,clone3,wait4,waitid,syncfs,fsync,fdatasync,renameat,renameat2,'
+                  'sendmsg,recvmsg,connect,exit_group,mkdirat,unlinkat,linkat,socketpair,memfd_create')
+        tr = subprocess.Popen(['perf', 'trace', '-a', '-T', '-o', out, '-e', events],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        self.pids.add('perf-trace', tr.pid)
+        try:
+            time.sleep(1.0)
+            t0 = time.monotonic()
+            seconds, plugin = daemon.pull(self.remote, f'bench/{self.name}:latest')
+            time.sleep(0.2)
+        finally:
+            tr.send_signal(signal.SIGINT)
+            tr.wait(60)
+            self.pids.remove('perf-trace')
+        daemon.remove_and_settle(plugin, self.facts['digest'])
+        log(f'{self.name}: pull under perf trace: {seconds:.3f} s (t0 {t0:.6f}), {out}')
 
     def perf(self, daemon):
         """One more pull under perf record -a -g (not timed)."""
@@ -868,6 +911,9 @@ def main():
     p.add_argument('--perf', choices=('fp', 'dwarf'), default=None,
                    help='one more pull per size under perf record -a (frame-pointer or DWARF '
                         'call graphs)')
+    p.add_argument('--trace', action='store_true',
+                   help='one more pull per size under perf trace -a (system calls that mark '
+                        'the steps), written to BUILDDIR/bench-pull-trace-SIZE.txt')
     args = p.parse_args()
 
     sys.path.insert(0, os.path.join(args.srcdir, 'tests', 'integration'))

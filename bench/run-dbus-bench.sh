@@ -8,7 +8,8 @@
 #   bench/run-dbus-bench.sh
 #
 # Knobs (environment): BENCH_BUILDDIR (default build-bench), BENCH_PLUGINS (1000),
-# BENCH_N (round trips per small call, 2000), BENCH_RUNS (start runs, 7).
+# BENCH_N (round trips per small call, 2000), BENCH_RUNS (start runs, 7), BENCH_TRACE=1 (one
+# more start under `perf trace`, see below, written to BUILDDIR/bench-start-trace*.txt).
 #
 # It builds with -Dbench=true, mounts a tmpfs under /tmp for the state dirs and the private bus
 # (the root fs of CI machines is an unjournaled ext4, where creating files is slow after many
@@ -116,6 +117,37 @@ for objects in "$PLUGINS" 0; do
   "$BENCH" start --name org.plugind.Bench1 --runs "$RUNS" --label "bare$objects" \
     --log "$WORK/bare$objects.log" -- "$BARE" --objects "$objects" >>"$RESULTS"
 done
+
+# 2b. BENCH_TRACE=1: one more start with N plugins under `perf trace` of the system calls that
+#     mark the phases before the name is owned (records and blobs opened, directories listed,
+#     D-Bus messages), for reading, not timing
+trace_start() { # EVENTS OUT
+  local tracer traced="" _
+  STATE_DIRECTORY="$STATE_N" setsid perf trace -T -o "$2" -e "$1" -- "$PLUGIND" \
+    </dev/null >>"$WORK/trace-plugind.log" 2>&1 &
+  tracer=$!
+  for _ in $(seq 100); do
+    traced="$(pgrep -P "$tracer" -x plugind || true)"
+    [ -z "$traced" ] || break
+    sleep 0.05
+  done
+  if [ -n "$traced" ]; then
+    DAEMON_PID="$traced"
+    "$BENCH" wait-name org.plugind.Plugind1 "$traced" || true
+    sleep 2 # the work after the name (GC, disk usage) shows in the trace as well
+    bench_stop_pid "$traced"
+    DAEMON_PID=""
+  fi
+  wait "$tracer" || true
+}
+if [ "${BENCH_TRACE:-0}" = 1 ]; then
+  echo "tracing plugind starts ($PLUGINS plugins)" >&2
+  # light: only the phase boundaries (threads started, bus connection, messages), cheap enough
+  # not to move them; full: every directory and record opened as well
+  trace_start clone3,connect,sendmsg,recvmsg,execve,exit_group "$BUILDDIR/bench-start-trace-light.txt"
+  trace_start openat,getdents64,sendmsg,recvmsg,connect,clone3,execve,exit_group \
+    "$BUILDDIR/bench-start-trace.txt"
+fi
 
 # 3. calls, against plugind with N plugins and the bare service with N objects
 echo "timing calls" >&2

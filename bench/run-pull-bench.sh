@@ -14,7 +14,9 @@
 # 5), BENCH_SIZES (small,large), BENCH_PERF=1 (after the rounds of each size, one more pull
 # under `perf record -a -g`, reported in BUILDDIR/bench-pull-perf-SIZE.txt with the data kept
 # as BUILDDIR/bench-pull-perf-SIZE.data, for reading, not timing; BENCH_PERF=dwarf: the same
-# with DWARF call graphs, which see through the libraries built without frame pointers).
+# with DWARF call graphs, which see through the libraries built without frame pointers),
+# BENCH_TRACE=1 (one more pull per size under `perf trace -a` of the system calls that mark the
+# steps of a pull, written to BUILDDIR/bench-pull-trace-SIZE.txt).
 #
 # It builds with -Dbench=true, mounts a tmpfs under /tmp for everything (images, the registry's
 # storage, plugind's state, skopeo's layout, umoci's bundle, the extraction dirs), starts a
@@ -38,6 +40,9 @@ case "${BENCH_PERF:-0}" in
   1) PERF_ARGS=(--perf fp) ;;
   dwarf) PERF_ARGS=(--perf dwarf) ;;
 esac
+if [ "${BENCH_TRACE:-0}" = 1 ]; then
+  PERF_ARGS+=(--trace)
+fi
 
 if [ "$(id -u)" != 0 ]; then
   echo "run-pull-bench.sh: needs root (private system bus, polkitd, tmpfs mount)" >&2
