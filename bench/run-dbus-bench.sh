@@ -142,9 +142,11 @@ trace_start() { # EVENTS OUT
 }
 if [ "${BENCH_TRACE:-0}" = 1 ]; then
   echo "tracing plugind starts ($PLUGINS plugins)" >&2
-  # light: only the phase boundaries (threads started, bus connection, messages), cheap enough
+  # light: only the phase boundaries (process start: arch_prctl of ld.so; the state lock: flock;
+  # threads started, bus connection, messages), cheap enough
   # not to move them; full: every directory and record opened as well
-  trace_start clone3,connect,sendmsg,recvmsg,execve,exit_group "$BUILDDIR/bench-start-trace-light.txt"
+  trace_start arch_prctl,flock,clone3,connect,sendmsg,recvmsg,exit_group \
+    "$BUILDDIR/bench-start-trace-light.txt"
   trace_start openat,getdents64,sendmsg,recvmsg,connect,clone3,execve,exit_group \
     "$BUILDDIR/bench-start-trace.txt"
 fi

@@ -29,7 +29,7 @@ PD_DEB_PACKAGES=(
   libsoup-3.0-dev libarchive-dev libpolkit-gobject-1-dev polkitd libseccomp-dev bubblewrap
   dbus-daemon dbus-system-bus-common libdbus-1-dev python3-gi python3-dbusmock libssl-dev zlib1g-dev gettext
   libxml2-utils python3-docutils util-linux valgrind systemd bash-completion locales
-  docker-registry skopeo umoci zstd python3-cryptography python3-bcrypt
+  docker-registry skopeo umoci isal zstd python3-cryptography python3-bcrypt
   docker.io podman runc busybox-static
   clang libclang-rt-14-dev llvm
   libpolkit-agent-1-dev passwd
