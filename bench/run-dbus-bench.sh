@@ -121,10 +121,9 @@ done
 # 2b. BENCH_TRACE=1: one more start with N plugins under `perf trace` of the system calls that
 #     mark the phases before the name is owned (records and blobs opened, directories listed,
 #     D-Bus messages), for reading, not timing
-trace_start() { # EVENTS OUT
+trace_start() { # TRACER-COMMAND…: one start of plugind with N plugins under it
   local tracer traced="" _
-  STATE_DIRECTORY="$STATE_N" setsid perf trace -T -o "$2" -e "$1" -- "$PLUGIND" \
-    </dev/null >>"$WORK/trace-plugind.log" 2>&1 &
+  STATE_DIRECTORY="$STATE_N" setsid "$@" -- "$PLUGIND" </dev/null >>"$WORK/trace-plugind.log" 2>&1 &
   tracer=$!
   for _ in $(seq 100); do
     traced="$(pgrep -P "$tracer" -x plugind || true)"
@@ -142,13 +141,18 @@ trace_start() { # EVENTS OUT
 }
 if [ "${BENCH_TRACE:-0}" = 1 ]; then
   echo "tracing plugind starts ($PLUGINS plugins)" >&2
-  # light: only the phase boundaries (process start: arch_prctl of ld.so; the state lock: flock;
-  # threads started, bus connection, messages), cheap enough
-  # not to move them; full: every directory and record opened as well
-  trace_start arch_prctl,flock,clone3,connect,sendmsg,recvmsg,exit_group \
-    "$BUILDDIR/bench-start-trace-light.txt"
-  trace_start openat,getdents64,sendmsg,recvmsg,connect,clone3,execve,exit_group \
-    "$BUILDDIR/bench-start-trace.txt"
+  # light: only the phase boundaries (arch_prctl: ld.so's first call; flock: the state lock,
+  # just before the store is opened; threads; bus connection; messages), cheap enough not to
+  # move them; full: every directory and record opened as well
+  trace_start perf trace -T -o "$BUILDDIR/bench-start-trace-light.txt" \
+    -e arch_prctl,flock,clone3,connect,sendmsg,recvmsg,exit_group
+  trace_start perf trace -T -o "$BUILDDIR/bench-start-trace.txt" \
+    -e openat,getdents64,sendmsg,recvmsg,connect,clone3,execve,exit_group
+  # CPU profile of the main thread (DWARF call graphs: GLib and json-glib have no frame
+  # pointers), inclusive time per function
+  trace_start perf record -q -F 4000 --call-graph dwarf,16384 -o "$WORK/start.perf.data"
+  perf report -i "$WORK/start.perf.data" --stdio --children --comms plugind -g none \
+    --percent-limit 1 --sort sym >"$BUILDDIR/bench-start-perf.txt" 2>/dev/null || true
 fi
 
 # 3. calls, against plugind with N plugins and the bare service with N objects
