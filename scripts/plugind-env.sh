@@ -27,7 +27,7 @@ PD_POLKITD="${PD_POLKITD:-/usr/lib/polkit-1/polkitd}"
 PD_DEB_PACKAGES=(
   meson ninja-build pkg-config gcc libc6-dev libglib2.0-dev libglib2.0-bin libjson-glib-dev
   libsoup-3.0-dev libarchive-dev libpolkit-gobject-1-dev polkitd libseccomp-dev bubblewrap
-  dbus-daemon dbus-system-bus-common libdbus-1-dev python3-gi python3-dbusmock libssl-dev zlib1g-dev gettext
+  dbus-daemon dbus-system-bus-common libdbus-1-dev python3-gi python3-dbusmock libssl-dev zlib1g-dev libisal-dev gettext
   libxml2-utils python3-docutils util-linux valgrind systemd bash-completion locales
   docker-registry skopeo umoci isal zstd python3-cryptography python3-bcrypt
   docker.io podman runc busybox-static

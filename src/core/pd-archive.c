@@ -18,6 +18,7 @@
 #include "pd-archive.h"
 #include "pd-digest.h"
 #include "pd-error.h"
+#include "pd-inflate.h"
 
 /* flatpak's trick: typedefs give libarchive's types autoptr cleanups */
 typedef struct archive PdAutoArchive;
@@ -28,6 +29,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdAutoArchiveEntry, archive_entry_free)
 #define READ_BUFFER_SIZE (64 * 1024)
 #define DATA_BUFFER_SIZE (64 * 1024)
 #define GZIP_BUFFER_SIZE (64 * 1024)
+#define INFLATE_BUFFER_SIZE (128 * 1024)
 /* the helper prints one short line; anything beyond this is not read */
 #define HELPER_STDERR_MAX 4096
 
@@ -73,6 +75,10 @@ typedef struct {
   PdLayerReadFunc layer_read;
   gpointer layer_read_data;
   struct archive *raw;      /* layers: decompresses, feeds the tar reader */
+  PdGunzip *gunzip;         /* layers in gzip: inflates instead of raw */
+  guchar *inflate_buffer;
+  gboolean input_ended;     /* layer_read said end of stream */
+  gsize peeked;             /* bytes of read_buffer read to tell gzip, for raw's first read */
   PdSha256 *input_hasher;   /* layers: the uncompressed stream, for rootfs.diff_ids */
   guint64 uncompressed_bytes;
   gboolean onto_empty_rootfs; /* layers: the first one, whose whiteouts have nothing to hide */
@@ -142,6 +148,8 @@ ingest_context_clear (IngestContext *ctx)
   g_clear_pointer (&ctx->config_data, g_bytes_unref);
   g_clear_pointer (&ctx->read_buffer, g_free);
   g_clear_pointer (&ctx->raw, archive_free);
+  g_clear_pointer (&ctx->gunzip, pd_gunzip_free);
+  g_clear_pointer (&ctx->inflate_buffer, g_free);
   g_clear_pointer (&ctx->input_hasher, pd_sha256_free);
   if (ctx->have_cancel_pollfd)
     g_cancellable_release_fd (ctx->cancellable);
@@ -1112,13 +1120,65 @@ ingest_layer_entry (IngestContext *ctx, struct archive *reader, struct archive_e
  * hashing it for the diff_id on the way; every byte counts against max_bytes, the tar's
  * headers and whatever follows its end-of-archive blocks too (a few KiB of gzip can inflate
  * to gigabytes of "padding" that no entry header declares) */
+/* the next block of a gzip layer, inflated: 0 at its end, -1 with ctx->callback_error set */
+static gssize
+gunzip_block (IngestContext *ctx, const void **buffer)
+{
+  for (;;)
+    {
+      GError *error = NULL;
+      gssize n;
+
+      if (pd_gunzip_needs_input (ctx->gunzip) && !ctx->input_ended)
+        {
+          gssize got = ctx->layer_read (ctx->read_buffer, READ_BUFFER_SIZE, ctx->layer_read_data,
+                                        ctx->cancellable, &error);
+
+          if (got < 0)
+            {
+              set_callback_error (ctx, error);
+              return -1;
+            }
+          if (got == 0)
+            ctx->input_ended = TRUE;
+          else
+            pd_gunzip_feed (ctx->gunzip, ctx->read_buffer, (gsize) got);
+        }
+      n = pd_gunzip_read (ctx->gunzip, ctx->inflate_buffer, INFLATE_BUFFER_SIZE,
+                          ctx->input_ended, &error);
+      if (n < 0)
+        {
+          g_prefix_error (&error, "decompressing the layer: ");
+          set_callback_error (ctx, error);
+          return -1;
+        }
+      if (n > 0 || ctx->input_ended)
+        {
+          *buffer = ctx->inflate_buffer;
+          return n;
+        }
+    }
+}
+
 static la_ssize_t
 layer_tar_read_cb (struct archive *a, void *user_data, const void **buffer)
 {
   IngestContext *ctx = user_data;
   size_t size = 0;
   la_int64_t offset = 0;
-  int r = archive_read_data_block (ctx->raw, buffer, &size, &offset);
+  int r;
+
+  if (ctx->gunzip != NULL)
+    {
+      gssize n = gunzip_block (ctx, buffer);
+
+      if (n <= 0)
+        return n;
+      size = (size_t) n;
+      r = ARCHIVE_OK;
+    }
+  else
+    r = archive_read_data_block (ctx->raw, buffer, &size, &offset);
 
   if (r == ARCHIVE_EOF)
     return 0;
@@ -1150,9 +1210,20 @@ layer_raw_read_cb (struct archive *a, void *user_data, const void **buffer)
 {
   IngestContext *ctx = user_data;
   GError *error = NULL;
-  gssize n = ctx->layer_read (ctx->read_buffer, READ_BUFFER_SIZE, ctx->layer_read_data,
-                              ctx->cancellable, &error);
+  gssize n;
 
+  /* first what was read to tell gzip from the rest */
+  if (ctx->peeked > 0)
+    {
+      n = (gssize) ctx->peeked;
+      ctx->peeked = 0;
+      *buffer = ctx->read_buffer;
+      return n;
+    }
+  if (ctx->input_ended)
+    return 0;
+  n = ctx->layer_read (ctx->read_buffer, READ_BUFFER_SIZE, ctx->layer_read_data,
+                       ctx->cancellable, &error);
   if (n < 0)
     {
       set_callback_error (ctx, error);
@@ -1179,6 +1250,32 @@ drain_layer (IngestContext *ctx, GError **error)
           return FALSE;
         }
     }
+}
+
+/* reads the layer's first bytes: gzip, the usual layer, goes to pd_gunzip (ISA-L where built
+ * in), every other compression to libarchive's sniffing reader */
+static gboolean
+peek_layer (IngestContext *ctx, GError **error)
+{
+  while (ctx->peeked < 2 && !ctx->input_ended)
+    {
+      gssize n = ctx->layer_read (ctx->read_buffer + ctx->peeked, READ_BUFFER_SIZE - ctx->peeked,
+                                  ctx->layer_read_data, ctx->cancellable, error);
+
+      if (n < 0)
+        return FALSE;
+      if (n == 0)
+        ctx->input_ended = TRUE;
+      ctx->peeked += (gsize) n;
+    }
+  if (ctx->peeked >= 2 && ctx->read_buffer[0] == 0x1f && ctx->read_buffer[1] == 0x8b)
+    {
+      ctx->gunzip = pd_gunzip_new (pd_inflate_default_backend ());
+      ctx->inflate_buffer = g_malloc (INFLATE_BUFFER_SIZE);
+      pd_gunzip_feed (ctx->gunzip, ctx->read_buffer, ctx->peeked);
+      ctx->peeked = 0;
+    }
+  return TRUE;
 }
 
 /* the set-up both kinds of input share */
@@ -1231,22 +1328,32 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
   ctx.layer_read_data = read_data;
   ctx.input_hasher = pd_sha256_new ();
 
-  /* two readers: "raw" undoes the compression (sniffed, in-process filters only), the tar
-   * reader parses what it yields */
-  ctx.raw = archive_read_new ();
+  if (!peek_layer (&ctx, error))
+    return FALSE;
+  /* two readers: pd_gunzip, or "raw" for the other compressions (sniffed, in-process filters
+   * only), undoes the compression; the tar reader parses what it yields */
   reader = archive_read_new ();
-  if (ctx.raw == NULL || reader == NULL)
+  if (reader == NULL)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create an archive reader");
       return FALSE;
     }
-  add_in_process_filters (ctx.raw);
-  archive_read_support_format_raw (ctx.raw);
-  if (archive_read_open (ctx.raw, &ctx, NULL, layer_raw_read_cb, NULL) != ARCHIVE_OK ||
-      archive_read_next_header (ctx.raw, &raw_entry) != ARCHIVE_OK)
+  if (ctx.gunzip == NULL)
     {
-      take_read_error (&ctx, ctx.raw, "reading the layer", error);
-      return FALSE;
+      ctx.raw = archive_read_new ();
+      if (ctx.raw == NULL)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create an archive reader");
+          return FALSE;
+        }
+      add_in_process_filters (ctx.raw);
+      archive_read_support_format_raw (ctx.raw);
+      if (archive_read_open (ctx.raw, &ctx, NULL, layer_raw_read_cb, NULL) != ARCHIVE_OK ||
+          archive_read_next_header (ctx.raw, &raw_entry) != ARCHIVE_OK)
+        {
+          take_read_error (&ctx, ctx.raw, "reading the layer", error);
+          return FALSE;
+        }
     }
   archive_read_support_format_tar (reader);
   if (archive_read_open (reader, &ctx, NULL, layer_tar_read_cb, NULL) != ARCHIVE_OK)
