@@ -2,13 +2,16 @@
 /* Layer ingest: an image layer from a registry (compressed or plain tar), read, decompressed,
  * hashed and normalised in process as pulls do, entry by entry. The confined extraction helper
  * is not run (pd_archive_apply_layer without a staging dir). The input is read in pieces of
- * varying size, as a network stream arrives. */
+ * varying size, as a network stream arrives. In a build with ISA-L every input goes through
+ * both inflaters (pd-inflate.h), which must agree: the same verdict, the same size. */
 #include "config.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "fuzz-common.h"
 #include "pd-archive.h"
+#include "pd-inflate.h"
 
 typedef struct {
   const uint8_t *data;
@@ -46,9 +49,23 @@ int
 LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 {
   Input input = { data, size, 0 };
-  guint64 uncompressed = 0;
+  Input again = { data, size, 0 };
+  guint64 uncompressed = 0, uncompressed_zlib = 0;
+  gboolean ok, ok_zlib;
 
-  pd_archive_apply_layer (read_piece, &input, NULL, NULL, NULL, &limits, &uncompressed, NULL,
-                          NULL);
+  ok = pd_archive_apply_layer (read_piece, &input, NULL, NULL, NULL, &limits, &uncompressed,
+                               NULL, NULL);
+  if (!pd_inflate_have_isal ())
+    return 0;
+  g_setenv ("PLUGIND_INFLATE", "zlib", TRUE);
+  ok_zlib = pd_archive_apply_layer (read_piece, &again, NULL, NULL, NULL, &limits,
+                                    &uncompressed_zlib, NULL, NULL);
+  g_unsetenv ("PLUGIND_INFLATE");
+  if (ok != ok_zlib || (ok && uncompressed != uncompressed_zlib))
+    {
+      fprintf (stderr, "ISA-L and zlib disagree: %d/%d, %" G_GUINT64_FORMAT "/%" G_GUINT64_FORMAT
+               " bytes\n", ok, ok_zlib, uncompressed, uncompressed_zlib);
+      abort ();
+    }
   return 0;
 }
