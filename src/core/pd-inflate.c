@@ -26,7 +26,10 @@ struct _PdGunzip {
   gboolean in_member;     /* a member was started and has not ended */
   guint64 member_in;      /* bytes of the current member consumed so far */
   guint64 members;        /* members ended */
-  gboolean trailing;      /* bytes that are not a member followed the last one */
+  /* a verdict that the rest of the stream is skipped for, and given at its end: bytes that are
+   * not a member after the last one, a checksum or length that does not match */
+  GError *deferred;
+  Verdict last_verdict;
   z_stream zstream;
   gboolean zstream_ready;
 #if HAVE_ISAL
@@ -101,6 +104,7 @@ pd_gunzip_free (PdGunzip *gz)
 #if HAVE_ISAL
   g_free (gz->isal);
 #endif
+  g_clear_error (&gz->deferred);
   g_free (gz);
 }
 
@@ -122,6 +126,7 @@ static void
 set_verdict (GError **error, Verdict verdict, PdGunzip *gz, const char *detail)
 {
   g_debug ("%s: %s", pd_inflate_backend_name (gz->backend), detail);
+  gz->last_verdict = verdict;
   g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "%s",
                verdict == VERDICT_CHECKSUM ? "the gzip stream's checksum or length does not match"
                                            : "invalid gzip data");
@@ -335,19 +340,20 @@ pd_gunzip_read (PdGunzip *gz, void *out, gsize out_len, gboolean input_ended, GE
 
   while (total < out_len)
     {
+      g_autoptr(GError) local_error = NULL;
       gsize consumed = 0, produced = 0;
       gboolean member_ended = FALSE;
       gboolean ok;
 
       /* the rest is skipped and refused at its end, so that a reader's own check at the end
-       * of the stream (a blob's digest) has its say first */
-      if (gz->trailing)
+       * of the stream (a blob's digest, the more precise verdict on wrong bytes) has its say
+       * first */
+      if (gz->deferred != NULL)
         {
           gz->avail_in = 0;
-          if (!input_ended)
+          if (!input_ended || total > 0)
             break;
-          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
-                       "unexpected data after the gzip stream");
+          g_propagate_error (error, g_steal_pointer (&gz->deferred));
           return -1;
         }
       if (gz->avail_in == 0)
@@ -379,23 +385,32 @@ pd_gunzip_read (PdGunzip *gz, void *out, gsize out_len, gboolean input_ended, GE
                   g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE, "invalid gzip data");
                   return -1;
                 }
-              gz->trailing = TRUE;
+              g_set_error (&gz->deferred, PD_ERROR, PD_ERROR_INVALID_ARCHIVE,
+                           "unexpected data after the gzip stream");
               break;
             }
         }
-      if (gz->trailing)
+      if (gz->deferred != NULL)
         continue;
 
 #if HAVE_ISAL
       if (gz->backend == PD_INFLATE_ISAL)
         ok = step_isal (gz, (guint8 *) out + total, out_len - total, &consumed, &produced,
-                        &member_ended, error);
+                        &member_ended, &local_error);
       else
 #endif
         ok = step_zlib (gz, (guint8 *) out + total, out_len - total, &consumed, &produced,
-                        &member_ended, error);
+                        &member_ended, &local_error);
+      if (!ok && gz->last_verdict == VERDICT_CHECKSUM)
+        {
+          gz->deferred = g_steal_pointer (&local_error);
+          continue;
+        }
       if (!ok)
-        return -1;
+        {
+          g_propagate_error (error, g_steal_pointer (&local_error));
+          return -1;
+        }
       if (!gz->in_member)
         {
           gz->in_member = TRUE;
