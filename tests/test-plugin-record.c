@@ -14,6 +14,7 @@
 
 #include "pd-error.h"
 #include "pd-json.h"
+#include "pd-plugin-config.h"
 #include "pd-plugin-record.h"
 #include "pd-test-store.h"
 #include "pd-test-utils.h"
@@ -152,6 +153,64 @@ test_record_invalid (void)
     g_assert_null (parsed);
     g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG);
   }
+}
+
+/* the config of a record is validated from the tree json-glib built of the record: it is
+ * accepted or refused exactly as when it was written out and scanned again on its own (keys
+ * equal but for case refused at any depth, numbers of every form, equal keys of which
+ * json-glib keeps one) */
+static void
+test_record_config_parsed_once (void)
+{
+  g_autoptr(PdPluginRecord) record = pd_test_make_record (ID_A, "test/plugin:latest", NULL, NULL, NULL);
+  g_autofree char *good = pd_plugin_record_to_data (record, NULL);
+  const char *extras[] = {
+    "\"description\" : \"x\"",
+    "\"x-a\" : 1, \"X-A\" : 2",
+    "\"x-a\" : {\"b\" : [{\"c\" : 1, \"C\" : 2}]}",
+    "\"x-a\" : [1.5, 1e3, -0, 1E-7, 12345678901234567890, 1e400, true, null, \"\\u00e9\\n\"]",
+    "\"x-a\" : 1, \"x-a\" : 2",
+    "\"x-a\" : {}, \"x-b\" : []",
+  };
+  gboolean refused_before[G_N_ELEMENTS (extras)];
+  guint n_refused = 0;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (extras); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GString) text = g_string_new (good);
+      g_autofree char *replacement = g_strdup_printf ("\"config\" : {%s, ", extras[i]);
+      g_autoptr(JsonNode) root = NULL;
+      g_autofree char *config_text = NULL;
+      g_autoptr(PdPluginConfig) config = NULL;
+      g_autoptr(PdPluginRecord) parsed = NULL;
+
+      g_assert_cmpuint (g_string_replace (text, "\"config\" : {", replacement, 1), ==, 1);
+      /* the way records were read before: the config written out and scanned again */
+      root = pd_json_parse (text->str, text->len, PD_PLUGIN_RECORD_MAX_SIZE, &error);
+      g_assert_no_error (error);
+      config_text = json_to_string (json_object_get_member (json_node_get_object (root), "config"),
+                                    FALSE);
+      config = pd_plugin_config_new_from_data (config_text, strlen (config_text), NULL);
+      refused_before[i] = config == NULL;
+
+      parsed = pd_plugin_record_new_from_data (text->str, text->len, &error);
+      g_test_message ("%s: %s", extras[i], error != NULL ? error->message : "accepted");
+      if (refused_before[i])
+        {
+          g_assert_null (parsed);
+          g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG);
+          n_refused++;
+        }
+      else
+        {
+          g_assert_no_error (error);
+          g_assert_nonnull (parsed);
+        }
+    }
+  /* both kinds were met */
+  g_assert_cmpuint (n_refused, >=, 3);
+  g_assert_cmpuint (n_refused, <, G_N_ELEMENTS (extras));
 }
 
 /* a record is read at every daemon start: deep nesting (an unknown key holding 100,000 '[')
@@ -508,6 +567,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin-record/round-trip", test_record_round_trip);
   g_test_add_func ("/plugin-record/invalid", test_record_invalid);
   g_test_add_func ("/plugin-record/deep-nesting", test_record_deep_nesting);
+  g_test_add_func ("/plugin-record/config-parsed-once", test_record_config_parsed_once);
   g_test_add_func ("/plugin-record/docker-json", test_record_docker_json);
   g_test_add_func ("/plugin-record/docker-json-hidden", test_record_docker_json_hidden);
   g_test_add_func ("/plugin-record/no-reference", test_record_no_reference);

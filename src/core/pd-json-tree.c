@@ -333,6 +333,183 @@ pd_json_tree_parse (const char *data, gsize len, GError **error)
   return g_steal_pointer (&root);
 }
 
+/* section: the tree of a json-glib node */
+
+typedef struct {
+  guint depth;
+  GString *path;   /* as PjScanner's */
+} PjConverter;
+
+static const char *
+pj_converter_where (PjConverter *c)
+{
+  return c->path->len > 0 ? c->path->str : "the top level";
+}
+
+static PdJsonValue *pj_convert_value (PjConverter *c, JsonNode *node, GError **error);
+
+static PdJsonValue *
+pj_convert_object (PjConverter *c, JsonObject *object, GError **error)
+{
+  g_autoptr(PdJsonValue) value = g_new0 (PdJsonValue, 1);
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gsize path_len = c->path->len;
+  JsonObjectIter iter;
+  const char *key;
+  JsonNode *member_node;
+
+  value->kind = PD_JSON_OBJECT;
+  value->items = g_ptr_array_new_with_free_func ((GDestroyNotify) pj_member_free);
+  json_object_iter_init_ordered (&iter, object);
+  while (json_object_iter_next_ordered (&iter, &key, &member_node))
+    {
+      g_autofree char *folded = g_ascii_strdown (key, -1);
+      const char *previous = g_hash_table_lookup (seen, folded);
+      PdJsonMember *member;
+      PdJsonValue *child;
+
+      /* json-glib keeps one of keys that are equal; keys equal but for case are refused as
+       * pd_json_tree_parse() refuses them */
+      if (previous != NULL)
+        {
+          g_autofree char *k1 = pd_escape_untrusted (previous, -1);
+          g_autofree char *k2 = pd_escape_untrusted (key, -1);
+
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                       "config: duplicate key \"%s\" in %s (same as \"%s\": keys are matched "
+                       "case-insensitively)", k2, pj_converter_where (c), k1);
+          return NULL;
+        }
+      g_hash_table_insert (seen, g_steal_pointer (&folded), (gpointer) key);
+
+      if (c->path->len > 0)
+        g_string_append_c (c->path, '.');
+      g_string_append (c->path, key);
+      child = pj_convert_value (c, member_node, error);
+      g_string_truncate (c->path, path_len);
+      if (child == NULL)
+        return NULL;
+
+      member = g_new0 (PdJsonMember, 1);
+      member->key = g_strdup (key);
+      member->value = child;
+      g_ptr_array_add (value->items, member);
+    }
+  return g_steal_pointer (&value);
+}
+
+static PdJsonValue *
+pj_convert_array (PjConverter *c, JsonArray *array, GError **error)
+{
+  g_autoptr(PdJsonValue) value = g_new0 (PdJsonValue, 1);
+  gsize path_len = c->path->len;
+  guint n = json_array_get_length (array);
+
+  value->kind = PD_JSON_ARRAY;
+  value->items = g_ptr_array_new_full (n, (GDestroyNotify) pd_json_value_free);
+  for (guint i = 0; i < n; i++)
+    {
+      PdJsonValue *child;
+
+      g_string_append_printf (c->path, "[%u]", i);
+      child = pj_convert_value (c, json_array_get_element (array, i), error);
+      g_string_truncate (c->path, path_len);
+      if (child == NULL)
+        return NULL;
+      g_ptr_array_add (value->items, child);
+    }
+  return g_steal_pointer (&value);
+}
+
+static PdJsonValue *
+pj_convert_value (PjConverter *c, JsonNode *node, GError **error)
+{
+  g_autoptr(PdJsonValue) value = NULL;
+
+  switch (json_node_get_node_type (node))
+    {
+    case JSON_NODE_OBJECT:
+    case JSON_NODE_ARRAY:
+      {
+        PdJsonValue *nested;
+
+        if (c->depth >= PD_JSON_MAX_DEPTH)
+          {
+            g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                         "config: %s is nested deeper than " G_STRINGIFY (PD_JSON_MAX_DEPTH)
+                         " levels", pj_converter_where (c));
+            return NULL;
+          }
+        c->depth++;
+        if (JSON_NODE_HOLDS_OBJECT (node))
+          nested = pj_convert_object (c, json_node_get_object (node), error);
+        else
+          nested = pj_convert_array (c, json_node_get_array (node), error);
+        c->depth--;
+        return nested;
+      }
+    case JSON_NODE_NULL:
+      value = g_new0 (PdJsonValue, 1);
+      value->kind = PD_JSON_NULL;
+      return g_steal_pointer (&value);
+    case JSON_NODE_VALUE:
+    default:
+      break;
+    }
+
+  value = g_new0 (PdJsonValue, 1);
+  switch (json_node_get_value_type (node))
+    {
+    case G_TYPE_STRING:
+      value->kind = PD_JSON_STRING;
+      value->text = g_strdup (json_node_get_string (node));
+      if (value->text == NULL || !g_utf8_validate (value->text, -1, NULL))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                       "config: %s is not a valid string", pj_converter_where (c));
+          return NULL;
+        }
+      break;
+    case G_TYPE_BOOLEAN:
+      value->kind = PD_JSON_BOOL;
+      value->boolean = json_node_get_boolean (node);
+      break;
+    case G_TYPE_INT64:
+    case G_TYPE_DOUBLE:
+      {
+        gsize pos = 0, len;
+
+        /* the literal json-glib writes for it, held to JSON's number syntax as the scanner
+         * holds a literal in the text */
+        value->kind = PD_JSON_NUMBER;
+        value->text = json_to_string (node, FALSE);
+        len = strlen (value->text);
+        if (pd_json_scan_number (value->text, len, &pos) != NULL || pos != len)
+          {
+            g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                         "config: %s is not a JSON number", pj_converter_where (c));
+            return NULL;
+          }
+        break;
+      }
+    default:
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                   "config: %s holds an unknown kind of value", pj_converter_where (c));
+      return NULL;
+    }
+  return g_steal_pointer (&value);
+}
+
+PdJsonValue *
+pd_json_tree_from_node (JsonNode *node, GError **error)
+{
+  g_autoptr(GString) path = g_string_new (NULL);
+  PjConverter c = { 0, path };
+
+  g_return_val_if_fail (node != NULL, NULL);
+  return pj_convert_value (&c, node, error);
+}
+
 /* section: walking the tree */
 
 const char *

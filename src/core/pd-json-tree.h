@@ -2,6 +2,7 @@
 #pragma once
 
 #include <glib.h>
+#include <json-glib/json-glib.h>
 
 G_BEGIN_DECLS
 
@@ -41,6 +42,11 @@ typedef struct {
 
 /* the tree of the one JSON value @data holds (@len bytes), or NULL with @error set */
 PdJsonValue *pd_json_tree_parse (const char *data, gsize len, GError **error);
+/* The same tree of @node, a value json-glib parsed through pd_json_parse() (so already strict
+ * JSON, without NUL, at most PD_JSON_MAX_DEPTH deep): what pd_json_tree_parse() of
+ * json_to_string (@node) gives, without writing and scanning the text again. Keys that differ
+ * only in case are refused as there; of keys that are equal json-glib kept one. */
+PdJsonValue *pd_json_tree_from_node (JsonNode *node, GError **error);
 void pd_json_value_free (PdJsonValue *value);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdJsonValue, pd_json_value_free)
 

@@ -748,22 +748,16 @@ check_mounts_apart (const PdPluginConfig *config, GError **error)
   return TRUE;
 }
 
-PdPluginConfig *
-pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
+/* the config @root holds, validated */
+static PdPluginConfig *
+config_new_from_tree (PdJsonValue *root, GError **error)
 {
   g_autoptr(PdPluginConfig) config = g_new0 (PdPluginConfig, 1);
-  g_autoptr(PdJsonValue) root = NULL;
   PdJsonValue *network = NULL;
   PdJsonValue *args = NULL;
   PdJsonValue *user = NULL;
   const char *net;
 
-  g_return_val_if_fail (data != NULL || len == 0, NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  root = pd_json_tree_parse (data != NULL ? data : "", len, error);
-  if (root == NULL)
-    return NULL;
   if (root->kind != PD_JSON_OBJECT)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
@@ -838,6 +832,34 @@ pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
     return NULL;
 
   return g_steal_pointer (&config);
+}
+
+PdPluginConfig *
+pd_plugin_config_new_from_data (const char *data, gsize len, GError **error)
+{
+  g_autoptr(PdJsonValue) root = NULL;
+
+  g_return_val_if_fail (data != NULL || len == 0, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  root = pd_json_tree_parse (data != NULL ? data : "", len, error);
+  if (root == NULL)
+    return NULL;
+  return config_new_from_tree (root, error);
+}
+
+PdPluginConfig *
+pd_plugin_config_new_from_json (JsonNode *node, GError **error)
+{
+  g_autoptr(PdJsonValue) root = NULL;
+
+  g_return_val_if_fail (node != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  root = pd_json_tree_from_node (node, error);
+  if (root == NULL)
+    return NULL;
+  return config_new_from_tree (root, error);
 }
 
 /* section: size bounds of a new plugin's config */

@@ -75,6 +75,10 @@ typedef struct {
  * PD_ERROR_INVALID_CONFIG and a message naming the key. A trailing second JSON value is an
  * error, as in Docker. */
 PdPluginConfig *pd_plugin_config_new_from_data (const char *data, gsize len, GError **error);
+/* The same validation of a config json-glib already parsed through pd_json_parse() (the
+ * config member of a plugin record), without writing it out and scanning it again; keys that
+ * differ only in case are refused, of equal keys json-glib kept one (pd_json_tree_from_node()). */
+PdPluginConfig *pd_plugin_config_new_from_json (JsonNode *node, GError **error);
 
 /* Size bounds of the config of a plugin being installed (Create, Pull, Upgrade, GetPrivileges):
  * what a config can make large is shown in properties, signals, Inspect and the record, so an

@@ -498,12 +498,10 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
   g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func (g_free);
   g_autoptr(GPtrArray) user_set = NULL;
   g_autoptr(PdPluginRecord) self = NULL;
-  g_autofree char *config_data = NULL;
   const char *id, *name, *reference, *config_digest, *manifest_digest;
   JsonObject *root;
   JsonNode *node;
   gint64 version, created, updated;
-  gsize config_len = 0;
 
   root_node = pd_json_parse (data, len, PD_PLUGIN_RECORD_MAX_SIZE, &local_error);
   if (root_node == NULL)
@@ -594,9 +592,7 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
       invalid (error, "config", "is not an object");
       return NULL;
     }
-  config_data = json_to_string (node, FALSE);
-  config_len = strlen (config_data);
-  config = pd_plugin_config_new_from_data (config_data, config_len, error);
+  config = pd_plugin_config_new_from_json (node, error);
   if (config == NULL)
     {
       pd_error_convert (error);
