@@ -223,9 +223,14 @@ pd_plugin_new (PdEngine *engine, PdAuth *auth, PdManagedPlugin *plugin)
   self->plugin = g_object_ref (plugin);
   self->object_path = pd_plugin_dup_object_path_for (pd_managed_plugin_get_id (plugin));
   g_signal_connect (plugin, "changed", G_CALLBACK (on_plugin_changed), self);
+  /* the first values (about 20, set for every plugin at start): not exported yet, so no
+   * PropertiesChanged is queued, and with notifications frozen they go out once, together,
+   * to no one; changes after this notify one by one as before */
+  g_object_freeze_notify (G_OBJECT (self));
   sync_all (self);
   pd_dbus_plugin_set_disk_usage (PD_DBUS_PLUGIN (self),
                                  pd_managed_plugin_get_disk_usage (plugin));
+  g_object_thaw_notify (G_OBJECT (self));
   return self;
 }
 
