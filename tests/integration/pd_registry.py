@@ -714,6 +714,8 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
             headers.append(('Transfer-Encoding', 'chunked'))
         kind = fault.kind if fault else None
         params = fault.params if fault else {}
+        if kind == 'trickle':
+            time.sleep(params.get('pause', 0))
         total = int(length) if length is not None else 0
         cut_at = params.get('after', total // 2) if kind in ('reset', 'truncate') else None
         flip_at = params.get('offset', total // 2) if kind == 'corrupt' else None
@@ -843,8 +845,9 @@ class FaultProxy:
           redirect-loop  answer 307 with Location: this same URL
           redirect       answer 307 to location= (a URL without a path gets the request's path
                          and query appended, e.g. another FaultProxy's url)
-          trickle        forward, the body in chunk= byte pieces (default 1024) with delay=
-                         seconds (default 0.05) between them
+          trickle        forward, after pause= seconds (default 0) before the answer, the body
+                         in chunk= byte pieces (default 1024) with delay= seconds (default
+                         0.05) between them
         """
         fault = Fault(method, path_regex, kind, count, params)
         with self._lock:

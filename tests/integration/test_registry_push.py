@@ -1096,6 +1096,9 @@ class PushProxyTests(UpgradePushTestCase):
         layer = manifest['layers'][0]
         self.assertGreater(layer['size'], 2 * CHUNK)
         del self.proxy.requests[:]
+        # the first chunk's answer waits longer than the job's progress interval (250 ms), so
+        # a progress signal shows the layer uploading however fast the rest goes
+        self.proxy.add_fault('PATCH', '/blobs/uploads/', 'trickle', count=1, pause=1.0)
         job, results = self.push_ok(plugin, self.remote('test/big', 'v1'))
         reqs = list(self.proxy.requests)
         summary = ['%s %s %s' % (r['method'], r['path'], r['headers'].get('content-range'))
