@@ -3,12 +3,9 @@
 
 #define G_LOG_DOMAIN "pluginctl"
 
-#include <errno.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <gio/gio.h>
-#include <gio/gunixfdlist.h>
 #include <glib/gi18n.h>
 
 #include "ctl-commands.h"
@@ -19,7 +16,7 @@
 /* pluginctl status: one plugin's runtime state for a person, in the spirit of systemctl
  * status, from its properties and the end of its log. */
 
-/* log lines shown, and the most bytes read for them (a plugin may write huge lines) */
+/* log lines shown, and the most bytes of them (a plugin may write huge lines) */
 #define STATUS_LOG_LINES 10
 #define STATUS_LOG_MAX (64 * 1024)
 
@@ -64,50 +61,31 @@ format_since (guint64 usec)
 }
 
 /* the last lines of the plugin's log, terminal-safe, into @out; FALSE with @error when the
- * caller may not read it (no prompt: status is a read) */
+ * caller may not read it (no prompt: status is a read). ReadLog bounds the text and makes it
+ * valid UTF-8. */
 static gboolean
 append_log_tail (PdDbusPlugin *plugin, GString *out, GError **error)
 {
-  g_autoptr(GUnixFDList) fd_list = NULL;
-  g_autoptr(GVariant) ret = NULL;
-  g_autoptr(GString) raw = g_string_new (NULL);
+  g_autofree char *text = NULL;
+  const char *tail;
   GVariantBuilder options;
-  gint32 fd_index;
-  int fd;
 
   g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
   g_variant_builder_add (&options, "{sv}", "lines", g_variant_new_uint32 (STATUS_LOG_LINES));
-  g_variant_builder_add (&options, "{sv}", "follow", g_variant_new_boolean (FALSE));
   g_variant_builder_add (&options, "{sv}", "interactive", g_variant_new_boolean (FALSE));
-  ret = g_dbus_proxy_call_with_unix_fd_list_sync (G_DBUS_PROXY (plugin), "OpenLog",
-                                                  g_variant_new ("(a{sv})", &options),
-                                                  G_DBUS_CALL_FLAGS_NONE, -1, NULL,
-                                                  &fd_list, NULL, error);
-  if (ret == NULL)
+  if (!pd_dbus_plugin_call_read_log_sync (plugin, g_variant_builder_end (&options), &text, NULL,
+                                          error))
     return FALSE;
-  g_variant_get (ret, "(h)", &fd_index);
-  if (fd_list == NULL)
+  tail = text;
+  if (strlen (text) > STATUS_LOG_MAX)
     {
-      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_FAILED,
-                           _("the daemon sent no file descriptor"));
-      return FALSE;
-    }
-  fd = g_unix_fd_list_get (fd_list, fd_index, error);
-  if (fd < 0)
-    return FALSE;
-  while (raw->len < STATUS_LOG_MAX)
-    {
-      char buf[8192];
-      ssize_t n = read (fd, buf, MIN (sizeof buf, STATUS_LOG_MAX - raw->len));
+      /* the end of the text, from a line start when there is one */
+      const char *cut = g_utf8_find_next_char (text + strlen (text) - STATUS_LOG_MAX - 1, NULL);
+      const char *newline = strchr (cut, '\n');
 
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      g_string_append_len (raw, buf, n);
+      tail = newline != NULL && newline[1] != '\0' ? newline + 1 : cut;
     }
-  close (fd);
-  ctl_append_terminal_safe (out, raw->str, raw->len, TRUE);
+  ctl_append_terminal_safe (out, tail, strlen (tail), TRUE);
   if (out->len > 0 && out->str[out->len - 1] != '\n')
     g_string_append_c (out, '\n');
   return TRUE;

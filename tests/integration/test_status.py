@@ -123,6 +123,25 @@ class StatusTests(PluginctlTestCase):
             self.assertIn(b'failed since', colours)
             self.assertIn(b'(org.plugind.Plugind1.Error.ActivationFailed)', text)
             self.assertIn(b'runner-plugin: exiting at once', text)
+        # a 2 MiB line, bytes that are not UTF-8 and escapes in the log: status shows the
+        # last lines, bounded and escaped
+        path = faulty_plugin(self, 'binary', 'test/binary')
+        self.ctl_ok('enable', 'test/binary')
+        out = self.ctl_ok('status', 'test/binary')
+        self.assertLess(len(out.encode()), 64 * 1024 + 4096)
+        self.assertNotIn('\x1b', out)
+        self.assertIn('\n\nbin\ufffd\ufffd\\x1b[31mred\nno newline', out)
+        self.ctl_ok('disable', 'test/binary')
+        # ten lines of 15,000 bytes: status shows their last 64 KiB, from a line start
+        env = [{'Name': 'LONG%d' % i, 'Description': '', 'Settable': [], 'Value': str(i) * 15000}
+               for i in range(10)]
+        faulty_plugin(self, 'printenv', 'test/long', Env=env)
+        self.ctl_fail(EXIT_FAILURE, 'enable', 'test/long')
+        out = self.ctl_ok('status', 'test/long')
+        log = out.split('\n\n', 1)[1]
+        self.assertLessEqual(len(log.encode()), 64 * 1024)
+        self.assertGreater(len(log.encode()), 64 * 1024 - 15020)
+        self.assertRegex(log, r'^env LONG\d=')
 
     def test_clear_sentences(self):
         self.create_ok('test/mine')
