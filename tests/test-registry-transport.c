@@ -257,6 +257,55 @@ test_endpoint_deep_error_body (void)
   g_assert_nonnull (strstr (pd_test_message_of (error), "404"));
 }
 
+/* The system CAs a client parsed for its TLS attempt go with the last client that spoke TLS:
+ * an idle daemon must not keep them (several MiB) after its first pull. Twice, because the
+ * next client parses them again. The loopback "registry" refuses TLS (it answers the
+ * handshake with plain HTTP) and answers the manifest with 404. */
+static void
+test_system_trust_released (void)
+{
+  static const char not_found[] = "HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\n"
+                                  "Content-Length: 2\r\nConnection: close\r\n\r\n{}";
+  g_autoptr(GBytes) canned = g_bytes_new_static (not_found, sizeof not_found - 1);
+  g_autoptr(PdDaemonConfig) config = pd_daemon_config_new_default ();
+
+  /* a registry of its own each time: one seen speaking plain HTTP is not tried with TLS again
+   * for a while */
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autoptr(PdTestServer) server = pd_test_server_new (canned_answer, canned);
+      g_autofree char *text = g_strdup_printf ("127.0.0.1:%u/test/plugin:latest",
+                                               pd_test_server_get_port (server));
+      g_autoptr(PdReference) ref = pd_reference_parse (text, NULL);
+      g_autoptr(GError) error = NULL;
+      g_autofree char *media_type = NULL;
+      g_autofree char *digest = NULL;
+      PdRegistryClient *client = pd_registry_client_new (config, ref, NULL, FALSE, &error);
+      g_autoptr(GBytes) body = NULL;
+      GTlsDatabase *database;
+      gpointer weak;
+
+      g_assert_nonnull (ref);
+      g_assert_no_error (error);
+      body = pd_registry_client_get_manifest (client, "latest", &media_type, &digest, NULL,
+                                              &error);
+      g_assert_null (body);
+      g_assert_error (error, PD_ERROR, PD_ERROR_REGISTRY_NOT_FOUND);
+      /* the HTTPS attempt, then plain HTTP: the ping and the manifest */
+      g_assert_cmpuint (pd_test_server_get_accepted (server), ==, 3);
+      /* the system CAs of the TLS attempt are the ones the client holds ... */
+      database = g_tls_backend_get_default_database (g_tls_backend_get_default ());
+      g_assert_nonnull (database);
+      weak = database;
+      g_object_add_weak_pointer (G_OBJECT (database), &weak);
+      g_object_unref (database);
+      g_assert_nonnull (weak);
+      /* ... and are freed with it */
+      pd_registry_client_free (client);
+      g_assert_null (weak);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -266,6 +315,7 @@ main (int argc, char **argv)
   g_test_add_func ("/registry-transport/dropped", test_endpoint_dropped);
   g_test_add_func ("/registry-transport/deep-error-body", test_endpoint_deep_error_body);
   g_test_add_func ("/registry-transport/trickled", test_endpoint_trickled);
+  g_test_add_func ("/registry-transport/system-trust-released", test_system_trust_released);
 
   return pd_test_run_nonfatal ();
 }

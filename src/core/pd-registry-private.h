@@ -57,6 +57,7 @@ struct _PdRegistryClient {
   guint endpoint_index;
   gboolean endpoint_settled;
   GPtrArray *ca_certificates; /* GTlsCertificate from certs.d/<host> */
+  gboolean holds_system_trust; /* it spoke TLS: pd_registry_hold_system_trust () */
 
   /* credentials (never logged) */
   char *username;
@@ -120,6 +121,9 @@ gssize pd_registry_watched_read (GInputStream *stream, void *buffer, gsize count
                                  GCancellable *cancellable, GError **error);
 /* the CA certificates (*.crt) of certs.d/<host> */
 void pd_registry_load_ca_certificates (PdRegistryClient *client, const char *certs_dir);
+/* the system CAs shared by the clients that speak TLS, released with the last of them */
+void pd_registry_hold_system_trust (PdRegistryClient *client);
+void pd_registry_release_system_trust (PdRegistryClient *client);
 gboolean pd_registry_sleep_cancellable (guint ms, GCancellable *cancellable, GError **error);
 /* the delay before attempt @attempt + 1: exponential with jitter, or @msg's Retry-After */
 guint pd_registry_backoff_ms (guint attempt, SoupMessage *msg);

@@ -329,6 +329,7 @@ pd_registry_client_free (PdRegistryClient *client)
   if (client == NULL)
     return;
   g_clear_object (&client->session);
+  pd_registry_release_system_trust (client);
   pd_registry_watchdog_clear (&client->watchdog);
   g_free (client->host);
   g_free (client->path);
