@@ -385,9 +385,8 @@ check_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 
   if (!pd_auth_check_finish (PD_AUTH (source), result, &error))
     {
-      /* as pd_return_gerror() does: a denial keeps its D-Bus name */
-      pd_dbus_error_convert (&error);
-      g_dbus_method_invocation_return_gerror (g_steal_pointer (&invocation), error);
+      /* as the daemon's handlers answer: a denial keeps its D-Bus name */
+      pd_return_gerror (g_steal_pointer (&invocation), g_steal_pointer (&error));
       return;
     }
   g_dbus_method_invocation_return_value (g_steal_pointer (&invocation), NULL);
@@ -625,6 +624,63 @@ private_bus_stop (PrivateBus *bus)
   g_clear_pointer (&bus->dir, g_free);
 }
 
+/* gdbus calls the test method as nobody: a caller polkit must be asked about; returns the
+ * running client */
+static GSubprocess *
+spawn_nobody_check (BusFixture *fixture, const char *address, gboolean interactive)
+{
+  g_autofree char *gdbus = g_find_program_in_path ("gdbus");
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GError) error = NULL;
+  GSubprocess *client;
+
+  g_assert_nonnull (gdbus);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_child_setup (launcher, drop_to_nobody, NULL, NULL);
+  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
+  client = g_subprocess_launcher_spawn (launcher, &error, gdbus, "call", "--address", address,
+                                        "--dest",
+                                        g_dbus_connection_get_unique_name (fixture->server),
+                                        "--object-path", TEST_OBJECT_PATH, "--method",
+                                        TEST_INTERFACE ".Check",
+                                        interactive ? "--interactive" : NULL, NULL);
+  g_assert_no_error (error);
+  return client;
+}
+
+/* the client's stderr once it has ended, "" on success */
+static char *
+nobody_check_result (GSubprocess *client)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autofree char *stdout_buf = NULL;
+  char *stderr_buf = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_subprocess_communicate_utf8_async (client, NULL, NULL, pd_test_bus_store_result_cb, &result);
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_subprocess_communicate_utf8_finish (client, result, &stdout_buf, &stderr_buf, &error);
+  g_assert_no_error (error);
+  g_test_message ("gdbus as nobody: %s%s", stdout_buf, stderr_buf);
+  if (g_subprocess_get_successful (client))
+    {
+      g_free (stderr_buf);
+      return g_strdup ("");
+    }
+  g_assert_cmpstr (stderr_buf, !=, "");
+  return stderr_buf;
+}
+
+static char *
+nobody_check (BusFixture *fixture, const char *address, gboolean interactive)
+{
+  g_autoptr(GSubprocess) client = spawn_nobody_check (fixture, address, interactive);
+
+  return nobody_check_result (client);
+}
+
 static void
 test_non_root_denied (void)
 {
@@ -632,12 +688,7 @@ test_non_root_denied (void)
   BusFixture fixture = { NULL, };
   g_autofree char *address = NULL;
   g_autofree char *gdbus = g_find_program_in_path ("gdbus");
-  g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) client = NULL;
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autofree char *stdout_buf = NULL;
-  g_autofree char *stderr_buf = NULL;
-  g_autoptr(GError) error = NULL;
+  g_autofree char *shown = NULL;
 
   if (getuid () != 0)
     {
@@ -655,27 +706,218 @@ test_non_root_denied (void)
 
   /* a real other-uid caller: polkit is either missing or cannot see our private bus, so the
    * answer must be a denial either way (fail closed) */
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
-                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
-  g_subprocess_launcher_set_child_setup (launcher, drop_to_nobody, NULL, NULL);
-  g_subprocess_launcher_unsetenv (launcher, "G_DEBUG");
-  client = g_subprocess_launcher_spawn (launcher, &error, gdbus, "call", "--address", address,
-                                        "--dest",
-                                        g_dbus_connection_get_unique_name (fixture.server),
-                                        "--object-path", TEST_OBJECT_PATH, "--method",
-                                        TEST_INTERFACE ".Check", NULL);
-  g_assert_no_error (error);
-  g_subprocess_communicate_utf8_async (client, NULL, NULL, pd_test_bus_store_result_cb, &result);
-  while (result == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  g_subprocess_communicate_utf8_finish (client, result, &stdout_buf, &stderr_buf, &error);
-  g_assert_no_error (error);
-  g_test_message ("gdbus as nobody: %s%s", stdout_buf, stderr_buf);
-  g_assert_false (g_subprocess_get_successful (client));
-  g_assert_nonnull (strstr (stderr_buf, "org.freedesktop.DBus.Error.AccessDenied"));
+  shown = nobody_check (&fixture, address, FALSE);
+  g_assert_nonnull (strstr (shown, "org.freedesktop.DBus.Error.AccessDenied"));
 
   bus_fixture_tear_down (&fixture, NULL);
   private_bus_stop (&bus);
+}
+
+/* section: what the daemon asks polkitd, and how it reads the answers */
+
+/* polkitd's Authority on the private bus, as the test tells it to answer */
+typedef struct {
+  GVariant *answer;                  /* the reply of CheckAuthorization, or NULL */
+  char *error_name;                  /* else this error, or, with neither, no answer yet */
+  GVariant *asked;                   /* the last CheckAuthorization's parameters */
+  char *asked_by;                    /* and its sender */
+  GDBusMethodInvocation *pending;    /* a check left without an answer */
+  char *cancelled;                   /* CancelCheckAuthorization's id */
+  char *cancelled_by;                /* and its sender */
+} FakePolkit;
+
+static const char fake_polkit_xml[] =
+  "<node>"
+  "  <interface name='org.freedesktop.PolicyKit1.Authority'>"
+  "    <method name='CheckAuthorization'>"
+  "      <arg name='subject' type='(sa{sv})' direction='in'/>"
+  "      <arg name='action_id' type='s' direction='in'/>"
+  "      <arg name='details' type='a{ss}' direction='in'/>"
+  "      <arg name='flags' type='u' direction='in'/>"
+  "      <arg name='cancellation_id' type='s' direction='in'/>"
+  "      <arg name='result' type='(bba{ss})' direction='out'/>"
+  "    </method>"
+  "    <method name='CancelCheckAuthorization'>"
+  "      <arg name='cancellation_id' type='s' direction='in'/>"
+  "    </method>"
+  "  </interface>"
+  "</node>";
+
+static void
+fake_polkit_method_cb (GDBusConnection *connection, const char *sender, const char *object_path,
+                       const char *interface_name, const char *method_name,
+                       GVariant *parameters, GDBusMethodInvocation *invocation,
+                       gpointer user_data)
+{
+  FakePolkit *fake = user_data;
+
+  if (g_strcmp0 (method_name, "CancelCheckAuthorization") == 0)
+    {
+      g_free (fake->cancelled);
+      g_variant_get (parameters, "(s)", &fake->cancelled);
+      g_free (fake->cancelled_by);
+      fake->cancelled_by = g_strdup (sender);
+      g_dbus_method_invocation_return_value (invocation, NULL);
+      return;
+    }
+  g_clear_pointer (&fake->asked, g_variant_unref);
+  fake->asked = g_variant_ref (parameters);
+  g_free (fake->asked_by);
+  fake->asked_by = g_strdup (sender);
+  if (fake->answer != NULL)
+    g_dbus_method_invocation_return_value (invocation, g_variant_new ("(@(bba{ss}))",
+                                                                      fake->answer));
+  else if (fake->error_name != NULL)
+    g_dbus_method_invocation_return_dbus_error (invocation, fake->error_name, "no backend here");
+  else
+    fake->pending = invocation;
+}
+
+static const GDBusInterfaceVTable fake_polkit_vtable = { .method_call = fake_polkit_method_cb };
+
+/* In a subprocess of its own, whose system bus is a private bus where the test plays polkitd:
+ * what the daemon sends CheckAuthorization (the caller's bus name as the subject, the action,
+ * the details, no user interaction unless asked), how each answer reads (authorized, a
+ * challenge, dismissed, denied, polkitd failing), and a caller that disconnects while polkitd
+ * has not answered: its check is cancelled by the same connection that asked. */
+static void
+test_polkit_answers_subprocess (void)
+{
+  PrivateBus bus = { NULL, NULL };
+  BusFixture fixture = { NULL, };
+  FakePolkit fake = { NULL, };
+  g_autofree char *address = NULL;
+  g_autoptr(GDBusConnection) polkitd = NULL;
+  g_autoptr(GDBusNodeInfo) node = NULL;
+  g_autoptr(GVariant) owned = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) subject_details = NULL;
+  g_autoptr(GVariant) details = NULL;
+  g_autoptr(GSubprocess) vanishing = NULL;
+  const char *kind = NULL;
+  const char *action_id = NULL;
+  const char *name = NULL;
+  const char *cancellation_id = NULL;
+  const char *detail = NULL;
+  guint32 flags = G_MAXUINT32;
+  char *shown;
+  guint registration;
+
+  address = private_bus_start (&bus);
+  g_setenv ("DBUS_SYSTEM_BUS_ADDRESS", address, TRUE);
+  polkitd = pd_test_bus_connect (address);
+  node = g_dbus_node_info_new_for_xml (fake_polkit_xml, &error);
+  g_assert_no_error (error);
+  registration = g_dbus_connection_register_object (polkitd, "/org/freedesktop/PolicyKit1/Authority",
+                                                    node->interfaces[0], &fake_polkit_vtable,
+                                                    &fake, NULL, &error);
+  g_assert_no_error (error);
+  owned = g_dbus_connection_call_sync (polkitd, "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                                       "org.freedesktop.DBus", "RequestName",
+                                       g_variant_new ("(su)", "org.freedesktop.PolicyKit1", 0),
+                                       G_VARIANT_TYPE ("(u)"), G_DBUS_CALL_FLAGS_NONE, -1, NULL,
+                                       &error);
+  g_assert_no_error (error);
+  bus_fixture_set_up_with_address (&fixture, address);
+
+  /* authorized: what was asked */
+  fake.answer = g_variant_ref_sink (g_variant_new_parsed ("(true, false, @a{ss} {})"));
+  shown = nobody_check (&fixture, address, FALSE);
+  g_assert_cmpstr (shown, ==, "");
+  g_free (shown);
+  g_assert_nonnull (fake.asked);
+  g_variant_get (fake.asked, "((&s@a{sv})&s@a{ss}u&s)", &kind, &subject_details, &action_id,
+                 &details, &flags, &cancellation_id);
+  g_assert_cmpstr (kind, ==, "system-bus-name");
+  g_assert_true (g_variant_lookup (subject_details, "name", "&s", &name));
+  /* the bus name, never a pid */
+  g_assert_cmpuint (g_variant_n_children (subject_details), ==, 1);
+  g_assert_true (name[0] == ':');
+  g_assert_cmpstr (name, !=, g_dbus_connection_get_unique_name (fixture.server));
+  g_assert_cmpstr (action_id, ==, PD_ACTION_INSTALL);
+  g_assert_true (g_variant_lookup (details, "plugin", "&s", &detail));
+  g_assert_cmpstr (detail, ==, "test/plugin:latest");
+  g_assert_cmpuint (flags, ==, 0);
+  g_assert_cmpstr (cancellation_id, !=, "");
+  g_clear_pointer (&fake.answer, g_variant_unref);
+
+  /* a password would be needed, and the caller did not allow interaction */
+  fake.answer = g_variant_ref_sink (g_variant_new_parsed ("(false, true, @a{ss} {})"));
+  shown = nobody_check (&fixture, address, FALSE);
+  g_assert_nonnull (strstr (shown, "org.freedesktop.DBus.Error.InteractiveAuthorizationRequired"));
+  g_free (shown);
+
+  /* the caller allowed interaction: polkitd is told so, and its challenge not met is a denial */
+  shown = nobody_check (&fixture, address, TRUE);
+  g_variant_get (fake.asked, "((&s@a{sv})&s@a{ss}u&s)", NULL, NULL, NULL, NULL, &flags, NULL);
+  g_assert_cmpuint (flags, ==, 1);
+  g_assert_nonnull (strstr (shown, "org.freedesktop.DBus.Error.AccessDenied"));
+  g_free (shown);
+  g_clear_pointer (&fake.answer, g_variant_unref);
+
+  /* the dialog dismissed */
+  fake.answer = g_variant_ref_sink (
+    g_variant_new_parsed ("(false, false, {'polkit.dismissed': 'true'})"));
+  shown = nobody_check (&fixture, address, FALSE);
+  g_assert_nonnull (strstr (shown, "NotAuthorizedDismissed"));
+  g_free (shown);
+  g_clear_pointer (&fake.answer, g_variant_unref);
+
+  /* denied */
+  fake.answer = g_variant_ref_sink (g_variant_new_parsed ("(false, false, @a{ss} {})"));
+  shown = nobody_check (&fixture, address, FALSE);
+  g_assert_nonnull (strstr (shown, "org.freedesktop.DBus.Error.AccessDenied"));
+  g_assert_null (strstr (shown, "polkit unavailable"));
+  g_free (shown);
+  g_clear_pointer (&fake.answer, g_variant_unref);
+
+  /* polkitd failing: denied, and said so */
+  fake.error_name = g_strdup ("org.freedesktop.PolicyKit1.Error.Failed");
+  shown = nobody_check (&fixture, address, FALSE);
+  g_assert_nonnull (strstr (shown, "org.freedesktop.DBus.Error.AccessDenied"));
+  g_assert_nonnull (strstr (shown, "polkit unavailable: no backend here"));
+  g_free (shown);
+  g_clear_pointer (&fake.error_name, g_free);
+
+  /* the caller goes away while polkitd has not answered (a dialog open): the check is
+   * cancelled, by the connection that asked, with the id it gave */
+  vanishing = spawn_nobody_check (&fixture, address, FALSE);
+  while (fake.pending == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_subprocess_force_exit (vanishing);
+  while (fake.cancelled == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_variant_get (fake.asked, "((&s@a{sv})&s@a{ss}u&s)", NULL, NULL, NULL, NULL, NULL,
+                 &cancellation_id);
+  g_assert_cmpstr (fake.cancelled, ==, cancellation_id);
+  g_assert_cmpstr (fake.cancelled_by, ==, fake.asked_by);
+  g_dbus_method_invocation_return_dbus_error (g_steal_pointer (&fake.pending),
+                                              "org.freedesktop.PolicyKit1.Error.Cancelled",
+                                              "cancelled");
+  g_subprocess_wait (vanishing, NULL, NULL);
+
+  g_dbus_connection_unregister_object (polkitd, registration);
+  g_dbus_connection_close_sync (polkitd, NULL, NULL);
+  bus_fixture_tear_down (&fixture, NULL);
+  private_bus_stop (&bus);
+  g_clear_pointer (&fake.asked, g_variant_unref);
+  g_free (fake.asked_by);
+  g_free (fake.cancelled);
+  g_free (fake.cancelled_by);
+}
+
+static void
+test_polkit_answers (void)
+{
+  if (getuid () != 0)
+    {
+      g_test_fail_printf ("this test must run as root to run a caller as nobody");
+      return;
+    }
+  /* the process's system bus connection is made once: a process of its own */
+  g_test_trap_subprocess ("/auth/check/polkit-answers/subprocess", 60 * G_USEC_PER_SEC,
+                          G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
 }
 
 int
@@ -697,6 +939,8 @@ main (int argc, char **argv)
   g_test_add ("/auth/check/unlisted-denied", BusFixture, NULL, bus_fixture_set_up,
               test_unlisted_denied, bus_fixture_tear_down);
   g_test_add_func ("/auth/check/non-root-denied", test_non_root_denied);
+  g_test_add_func ("/auth/check/polkit-answers", test_polkit_answers);
+  g_test_add_func ("/auth/check/polkit-answers/subprocess", test_polkit_answers_subprocess);
 
   return g_test_run ();
 }

@@ -4,7 +4,6 @@
 #define G_LOG_DOMAIN "pd-auth"
 
 #include <json-glib/json-glib.h>
-#include <polkit/polkit.h>
 
 #include "pd-auth.h"
 #include "pd-dbus-error.h"
@@ -13,6 +12,14 @@
 #include "pd-options.h"
 
 #define ESCALATE(conditions, escalated) { { (conditions), (escalated) } }
+
+/* polkitd's D-Bus interface, called directly: libpolkit-gobject would map libsystemd, libgcrypt
+ * and libgpg-error into the daemon for good (about 0.7 MiB resident) for these two calls */
+#define POLKIT_BUS_NAME "org.freedesktop.PolicyKit1"
+#define POLKIT_AUTHORITY_PATH "/org/freedesktop/PolicyKit1/Authority"
+#define POLKIT_AUTHORITY_INTERFACE "org.freedesktop.PolicyKit1.Authority"
+/* CheckAuthorization's flags */
+#define POLKIT_ALLOW_USER_INTERACTION 1u
 
 /* every method of the interfaces of data/; tests/test-auth.c checks the table against them
  * and the policy, and tests/integration/test_auth.py reads it (plugind --dump-auth-table) to
@@ -64,12 +71,15 @@ static const PdAuthRule pd_auth_rules[] = {
 struct _PdAuth {
   GObject parent_instance;
 
-  PolkitAuthority *authority;
-  /* why polkit cannot be used; set when loading the authority failed */
+  /* the system bus, where polkitd answers, or NULL */
+  GDBusConnection *authority;
+  /* why polkit cannot be used; set when connecting to the system bus failed */
   char *authority_error;
   gboolean authority_loaded;
-  /* GTasks of checks that need polkit and arrived before the authority was loaded */
+  /* GTasks of checks that need polkit and arrived before the system bus was connected */
   GPtrArray *waiting;
+  /* for the cancellation ids of CheckAuthorization */
+  guint next_check;
 };
 
 G_DEFINE_TYPE (PdAuth, pd_auth, G_TYPE_OBJECT)
@@ -412,10 +422,12 @@ typedef struct {
   GDBusConnection *connection;
   char *sender;
   char *action_id;
-  PolkitDetails *details;
+  GVariant *details; /* a{ss} */
   gboolean interactive;
   GCancellable *cancellable;
   guint watch_id;
+  GDBusConnection *authority; /* while polkitd is asked */
+  char *cancellation_id;
 } PdAuthCheckData;
 
 static void
@@ -424,8 +436,10 @@ pd_auth_check_data_free (PdAuthCheckData *data)
   if (data->watch_id != 0)
     g_bus_unwatch_name (data->watch_id);
   g_clear_object (&data->connection);
-  g_clear_object (&data->details);
+  g_clear_pointer (&data->details, g_variant_unref);
   g_clear_object (&data->cancellable);
+  g_clear_object (&data->authority);
+  g_free (data->cancellation_id);
   g_free (data->sender);
   g_free (data->action_id);
   g_free (data);
@@ -448,36 +462,50 @@ pd_auth_check_authorization_cb (GObject *source, GAsyncResult *result, gpointer 
 {
   g_autoptr(GTask) task = G_TASK (user_data);
   PdAuthCheckData *data = g_task_get_task_data (task);
-  g_autoptr(PolkitAuthorizationResult) auth_result = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GVariant) result_details = NULL;
   g_autoptr(GError) error_local = NULL;
+  gboolean is_authorized = FALSE;
+  gboolean is_challenge = FALSE;
 
-  auth_result = polkit_authority_check_authorization_finish (POLKIT_AUTHORITY (source), result,
-                                                             &error_local);
-  if (auth_result == NULL)
+  reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error_local);
+  if (reply == NULL)
     {
       if (g_cancellable_is_cancelled (data->cancellable))
-        g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
-                                 "The caller %s disconnected", data->sender);
+        {
+          /* polkitd may still be showing a dialog: only the connection that asked may end it */
+          g_dbus_connection_call (data->authority, POLKIT_BUS_NAME, POLKIT_AUTHORITY_PATH,
+                                  POLKIT_AUTHORITY_INTERFACE, "CancelCheckAuthorization",
+                                  g_variant_new ("(s)", data->cancellation_id), NULL,
+                                  G_DBUS_CALL_FLAGS_NO_AUTO_START, -1, NULL, NULL, NULL);
+          g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                                   "The caller %s disconnected", data->sender);
+        }
       else
-        g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
-                                 "polkit unavailable: %s", error_local->message);
+        {
+          g_dbus_error_strip_remote_error (error_local);
+          g_task_return_new_error (task, G_DBUS_ERROR, G_DBUS_ERROR_ACCESS_DENIED,
+                                   "polkit unavailable: %s", error_local->message);
+        }
       return;
     }
+  g_variant_get (reply, "((bb@a{ss}))", &is_authorized, &is_challenge, &result_details);
 
-  if (polkit_authorization_result_get_is_authorized (auth_result))
+  if (is_authorized)
     {
       g_debug ("%s authorized for %s", data->sender, data->action_id);
       g_task_return_boolean (task, TRUE);
       return;
     }
-  if (polkit_authorization_result_get_dismissed (auth_result))
+  /* what libpolkit-gobject's polkit_authorization_result_get_dismissed () reads */
+  if (g_variant_lookup (result_details, "polkit.dismissed", "&s", NULL))
     {
       g_task_return_new_error (task, PD_ERROR, PD_ERROR_NOT_AUTHORIZED_DISMISSED,
                                "The authentication dialog for %s was dismissed",
                                data->action_id);
       return;
     }
-  if (polkit_authorization_result_get_is_challenge (auth_result) && !data->interactive)
+  if (is_challenge && !data->interactive)
     {
       g_task_return_new_error (task, PD_ERROR, PD_ERROR_INTERACTIVE_AUTHORIZATION_REQUIRED,
                                "Interactive authentication is required for %s",
@@ -492,8 +520,8 @@ static void
 pd_auth_check_with_polkit (PdAuth *self, GTask *task)
 {
   PdAuthCheckData *data = g_task_get_task_data (task);
-  g_autoptr(PolkitSubject) subject = NULL;
-  PolkitCheckAuthorizationFlags flags = POLKIT_CHECK_AUTHORIZATION_FLAGS_NONE;
+  g_autoptr(GVariantBuilder) subject_details = NULL;
+  guint32 flags = 0;
 
   if (self->authority == NULL)
     {
@@ -511,12 +539,21 @@ pd_auth_check_with_polkit (PdAuth *self, GTask *task)
     }
 
   /* the bus name, never a pid: a pid can be recycled under us (CVE-2013-4288) */
-  subject = polkit_system_bus_name_new (data->sender);
+  subject_details = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
+  g_variant_builder_add (subject_details, "{sv}", "name", g_variant_new_string (data->sender));
   if (data->interactive)
-    flags |= POLKIT_CHECK_AUTHORIZATION_FLAGS_ALLOW_USER_INTERACTION;
-  polkit_authority_check_authorization (self->authority, subject, data->action_id, data->details,
-                                        flags, data->cancellable,
-                                        pd_auth_check_authorization_cb, g_object_ref (task));
+    flags |= POLKIT_ALLOW_USER_INTERACTION;
+  data->authority = g_object_ref (self->authority);
+  data->cancellation_id = g_strdup_printf ("plugind-%u", self->next_check++);
+  /* no timeout: a password dialog waits for its user */
+  g_dbus_connection_call (self->authority, POLKIT_BUS_NAME, POLKIT_AUTHORITY_PATH,
+                          POLKIT_AUTHORITY_INTERFACE, "CheckAuthorization",
+                          g_variant_new ("((sa{sv})s@a{ss}us)", "system-bus-name", subject_details,
+                                         data->action_id, data->details, flags,
+                                         data->cancellation_id),
+                          G_VARIANT_TYPE ("((bba{ss}))"), G_DBUS_CALL_FLAGS_NONE, G_MAXINT,
+                          data->cancellable, pd_auth_check_authorization_cb,
+                          g_object_ref (task));
 }
 
 static void
@@ -579,19 +616,23 @@ pd_auth_check_async (PdAuth *self,
   data->sender = g_strdup (g_dbus_method_invocation_get_sender (invocation));
   data->action_id = g_strdup (action_id);
   data->interactive = pd_auth_get_interactive (invocation, options);
-  data->details = polkit_details_new ();
-  if (details != NULL)
-    {
-      GHashTableIter iter;
-      gpointer key, value;
+  {
+    g_auto(GVariantBuilder) builder = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a{ss}"));
 
-      g_hash_table_iter_init (&iter, details);
-      while (g_hash_table_iter_next (&iter, &key, &value))
-        {
-          if (key != NULL && value != NULL)
-            polkit_details_insert (data->details, key, value);
-        }
-    }
+    if (details != NULL)
+      {
+        GHashTableIter iter;
+        gpointer key, value;
+
+        g_hash_table_iter_init (&iter, details);
+        while (g_hash_table_iter_next (&iter, &key, &value))
+          {
+            if (key != NULL && value != NULL)
+              g_variant_builder_add (&builder, "{ss}", key, value);
+          }
+      }
+    data->details = g_variant_ref_sink (g_variant_builder_end (&builder));
+  }
   data->cancellable = g_cancellable_new ();
   g_task_set_task_data (task, data, (GDestroyNotify) pd_auth_check_data_free);
   data->watch_id = pd_auth_watch_caller (data->connection, data->sender, data->cancellable);
@@ -658,15 +699,15 @@ pd_auth_authority_loaded_cb (GObject *source, GAsyncResult *result, gpointer use
 {
   GWeakRef *weak = user_data;
   g_autoptr(PdAuth) self = g_weak_ref_get (weak);
-  g_autoptr(PolkitAuthority) authority = NULL;
+  g_autoptr(GDBusConnection) authority = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GPtrArray) waiting = NULL;
 
   g_weak_ref_clear (weak);
   g_free (weak);
 
-  authority = polkit_authority_get_finish (result, &error);
-  /* the auth object went away while polkit was loading */
+  authority = g_bus_get_finish (result, &error);
+  /* the auth object went away while the bus was connecting */
   if (self == NULL)
     return;
 
@@ -713,9 +754,10 @@ pd_auth_init (PdAuth *self)
 
   self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
 
-  /* a weak reference: the load may outlive us, and polkit gives no reliable cancellation */
+  /* a weak reference: the connection may outlive us; polkitd is on the system bus whatever bus
+   * the daemon serves on */
   g_weak_ref_init (weak, self);
-  polkit_authority_get_async (NULL, pd_auth_authority_loaded_cb, weak);
+  g_bus_get (G_BUS_TYPE_SYSTEM, NULL, pd_auth_authority_loaded_cb, weak);
 }
 
 PdAuth *
