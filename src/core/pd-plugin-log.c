@@ -43,13 +43,21 @@ typedef struct {
 } LogReader;
 
 struct _PdPluginLog {
-  char *paths[PD_PLUGIN_LOG_FILES];  /* <id>.log, then the older generations */
+  char *path;                /* <id>.log; the older generations add .1, .2, … (log_path()) */
   int fd;
   goffset size;
   gboolean had_output;
   gboolean line_open;        /* the last record written was a 'P' one */
   GPtrArray *readers;        /* LogReader */
 };
+
+/* the path of generation @i: <id>.log, then <id>.log.1, … (built when needed: a daemon with
+ * many plugins keeps one path per plugin, not PD_PLUGIN_LOG_FILES) */
+static char *
+log_path (PdPluginLog *log, guint i)
+{
+  return i == 0 ? g_strdup (log->path) : g_strdup_printf ("%s.%u", log->path, i);
+}
 
 /* one record of a file, pointing into the bytes read */
 typedef struct {
@@ -173,18 +181,18 @@ log_open_file (PdPluginLog *log, gboolean truncate, GError **error)
   int fd;
 
   log_close_file (log);
-  fd = open (log->paths[0],
+  fd = open (log->path,
              O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | (truncate ? O_TRUNC : 0),
              0600);
   if (fd < 0)
     {
-      pd_set_error_from_errno (error, errno, "Cannot open log file %s", log->paths[0]);
+      pd_set_error_from_errno (error, errno, "Cannot open log file %s", log->path);
       return FALSE;
     }
   /* 0600 whatever the umask, and whatever an older file had */
   if (fstat (fd, &st) < 0 || (fchmod (fd, 0600) < 0 && errno != EPERM))
     {
-      pd_set_error_from_errno (error, errno, "Cannot set up log file %s", log->paths[0]);
+      pd_set_error_from_errno (error, errno, "Cannot set up log file %s", log->path);
       close (fd);
       return FALSE;
     }
@@ -201,8 +209,13 @@ log_rotate (PdPluginLog *log)
   g_autoptr(GError) error = NULL;
 
   for (guint i = PD_PLUGIN_LOG_FILES - 1; i > 0; i--)
-    if (rename (log->paths[i - 1], log->paths[i]) < 0 && errno != ENOENT)
-      g_debug ("cannot rotate %s: %s", log->paths[i - 1], g_strerror (errno));
+    {
+      g_autofree char *from = log_path (log, i - 1);
+      g_autofree char *to = log_path (log, i);
+
+      if (rename (from, to) < 0 && errno != ENOENT)
+        g_debug ("cannot rotate %s: %s", from, g_strerror (errno));
+    }
   if (!log_open_file (log, TRUE, &error))
     g_debug ("%s", error->message);
 }
@@ -221,7 +234,7 @@ log_write_file (PdPluginLog *log, GByteArray *out)
             log->size += out->len;
           else
             /* a full disk loses log output, never the plugin */
-            g_debug ("cannot write %s: %s", log->paths[0], g_strerror (errno));
+            g_debug ("cannot write %s: %s", log->path, g_strerror (errno));
         }
     }
   g_byte_array_set_size (out, 0);
@@ -517,9 +530,10 @@ pd_plugin_log_read (PdPluginLog *log, const PdPluginLogQuery *query)
   /* newest first, each file a generation older, until the query is answered */
   for (guint i = 0; i < PD_PLUGIN_LOG_FILES; i++)
     {
+      g_autofree char *path = log_path (log, i);
       guint before = raw->len;
 
-      read_file_tail (log->paths[i], 2 * PD_PLUGIN_LOG_MAX_SIZE, raw);
+      read_file_tail (path, 2 * PD_PLUGIN_LOG_MAX_SIZE, raw);
       if (reaches_back (raw->data, raw->len - before, query, since))
         break;
     }
@@ -690,13 +704,9 @@ PdPluginLog *
 pd_plugin_log_new (const char *log_dir, const char *id)
 {
   PdPluginLog *log = g_new0 (PdPluginLog, 1);
+  g_autofree char *name = g_strconcat (id, ".log", NULL);
 
-  for (guint i = 0; i < PD_PLUGIN_LOG_FILES; i++)
-    {
-      g_autofree char *name = i == 0 ? g_strconcat (id, ".log", NULL)
-                                     : g_strdup_printf ("%s.log.%u", id, i);
-      log->paths[i] = g_build_filename (log_dir, name, NULL);
-    }
+  log->path = g_build_filename (log_dir, name, NULL);
   log->fd = -1;
   log->readers = g_ptr_array_new_with_free_func ((GDestroyNotify) log_reader_free);
   return log;
@@ -709,8 +719,7 @@ pd_plugin_log_free (PdPluginLog *log)
     return;
   pd_plugin_log_close (log);
   g_ptr_array_unref (log->readers);
-  for (guint i = 0; i < PD_PLUGIN_LOG_FILES; i++)
-    g_free (log->paths[i]);
+  g_free (log->path);
   g_free (log);
 }
 
@@ -720,8 +729,12 @@ pd_plugin_log_remove_files (const char *log_dir, const char *id)
   g_autoptr(PdPluginLog) log = pd_plugin_log_new (log_dir, id);
 
   for (guint i = 0; i < PD_PLUGIN_LOG_FILES; i++)
-    if (unlink (log->paths[i]) < 0 && errno != ENOENT)
-      g_warning ("cannot delete %s: %s", log->paths[i], g_strerror (errno));
+    {
+      g_autofree char *path = log_path (log, i);
+
+      if (unlink (path) < 0 && errno != ENOENT)
+        g_warning ("cannot delete %s: %s", path, g_strerror (errno));
+    }
 }
 
 char *

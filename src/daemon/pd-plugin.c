@@ -24,12 +24,98 @@ struct _PdPlugin {
   PdAuth *auth;
   PdManagedPlugin *plugin;
   char *object_path;
+  /* the values of the container-typed properties, from the shared table below */
+  GVariant *settings;
+  GVariant *privileges;
+  GVariant *holders;
 };
 
 static void pd_plugin_iface_init (PdDbusPluginIface *iface);
 
 G_DEFINE_TYPE_WITH_CODE (PdPlugin, pd_plugin, PD_DBUS_TYPE_PLUGIN_SKELETON,
                          G_IMPLEMENT_INTERFACE (PD_DBUS_TYPE_PLUGIN, pd_plugin_iface_init))
+
+/* section: property values shared between plugins
+ *
+ * A GVariant from a builder is a tree: one instance (and one buffer) per element, ~1.5 KiB for
+ * the Settings, Privileges and Holders of a plugin. They are kept serialised (one buffer each)
+ * and plugins with equal values share one instance: with many plugins most have no holders and
+ * the same few privileges and settings. The table holds each value while a plugin uses it, so
+ * it holds at most three values per plugin. Plugin objects live on the main thread only. */
+
+typedef struct {
+  GVariant *value;   /* serialised, not floating */
+  guint users;       /* plugins using it */
+} SharedValue;
+
+static GHashTable *shared_values;  /* GVariant (its SharedValue's value) → SharedValue */
+
+static guint
+shared_value_hash (gconstpointer key)
+{
+  GVariant *value = (GVariant *) key;
+  g_autoptr(GBytes) bytes = g_variant_get_data_as_bytes (value);
+
+  return g_bytes_hash (bytes) ^ g_str_hash (g_variant_get_type_string (value));
+}
+
+static void
+shared_value_free (SharedValue *shared)
+{
+  g_variant_unref (shared->value);
+  g_free (shared);
+}
+
+/* takes @value (floating or not), gives the shared instance equal to it (not a reference of
+ * the caller: release it with release_shared_value()) */
+static GVariant *
+acquire_shared_value (GVariant *value)
+{
+  g_autoptr(GVariant) owned = g_variant_ref_sink (value);
+  SharedValue *shared;
+
+  if (shared_values == NULL)
+    shared_values = g_hash_table_new_full (shared_value_hash, g_variant_equal, NULL,
+                                           (GDestroyNotify) shared_value_free);
+  /* serialises a tree in place, dropping its elements */
+  (void) g_variant_get_data (owned);
+  shared = g_hash_table_lookup (shared_values, owned);
+  if (shared == NULL)
+    {
+      shared = g_new0 (SharedValue, 1);
+      shared->value = g_steal_pointer (&owned);
+      g_hash_table_insert (shared_values, shared->value, shared);
+    }
+  shared->users++;
+  return shared->value;
+}
+
+static void
+release_shared_value (GVariant **value)
+{
+  SharedValue *shared;
+
+  if (*value == NULL)
+    return;
+  shared = g_hash_table_lookup (shared_values, *value);
+  g_assert (shared != NULL && shared->value == *value);
+  *value = NULL;
+  if (--shared->users == 0)
+    g_hash_table_remove (shared_values, shared->value);
+}
+
+/* sets a container-typed property of @self to the shared instance equal to @value (taken);
+ * @slot is @self's field for that property */
+static void
+set_shared_property (PdPlugin *self, const char *property, GVariant **slot, GVariant *value)
+{
+  GVariant *old = *slot;
+
+  *slot = acquire_shared_value (value);
+  /* the skeleton takes its own reference; unchanged values do not notify */
+  g_object_set (self, property, *slot, NULL);
+  release_shared_value (&old);
+}
 
 static void
 pd_plugin_dispose (GObject *object)
@@ -41,6 +127,9 @@ pd_plugin_dispose (GObject *object)
   g_clear_object (&self->plugin);
   g_clear_object (&self->auth);
   g_clear_object (&self->engine);
+  release_shared_value (&self->settings);
+  release_shared_value (&self->privileges);
+  release_shared_value (&self->holders);
 
   G_OBJECT_CLASS (pd_plugin_parent_class)->dispose (object);
 }
@@ -95,8 +184,9 @@ sync_settings (PdPlugin *self)
       g_variant_builder_add (&builder, "(ssssb)", info->name, info->kind, info->description,
                              info->value, info->settable);
     }
-  pd_dbus_plugin_set_settings (iface, g_variant_builder_end (&builder));
-  pd_dbus_plugin_set_privileges (iface, pd_privileges_to_variant (privileges));
+  set_shared_property (self, "settings", &self->settings, g_variant_builder_end (&builder));
+  set_shared_property (self, "privileges", &self->privileges,
+                       pd_privileges_to_variant (privileges));
   /* every local user reads the properties and their PropertiesChanged: names, never values
    * (GetSettingValues gives those to whom read-settings allows) */
   pd_dbus_plugin_set_env (iface, (const char *const *) env_names);
@@ -117,7 +207,7 @@ sync_holders (PdPlugin *self)
       pd_managed_plugin_get_hold (self->plugin, i, &who, &why, &uid, &pid);
       g_variant_builder_add (&builder, "(ssuu)", who, why, uid, pid);
     }
-  pd_dbus_plugin_set_holders (PD_DBUS_PLUGIN (self), g_variant_builder_end (&builder));
+  set_shared_property (self, "holders", &self->holders, g_variant_builder_end (&builder));
 }
 
 /* the runner's state */
