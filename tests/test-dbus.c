@@ -34,6 +34,14 @@
   "                             \"Devices\": []}," \
   " \"PropagatedMount\": \"\", \"IpcHost\": false, \"PidHost\": false}"
 
+/* DEFAULT_CONFIG with a settable bind mount: its source shows in Settings and Privileges */
+#define MOUNT_CONFIG \
+  "{\"Description\": \"A test plugin\", \"Entrypoint\": [\"/bin/hello\"]," \
+  " \"Interface\": {\"Types\": [\"docker.volumedriver/1.0\"], \"Socket\": \"test.sock\"}," \
+  " \"Mounts\": [{\"Name\": \"data\", \"Description\": \"data dir\"," \
+  "              \"Settable\": [\"source\"], \"Source\": \"/srv/a\"," \
+  "              \"Destination\": \"/data\", \"Type\": \"bind\", \"Options\": [\"rbind\"]}]}"
+
 /* a signal the client saw, or the reply of a call it made (member NULL) */
 typedef struct {
   char *path;
@@ -162,9 +170,10 @@ fixture_teardown (Fixture *fixture, gconstpointer user_data)
 
 /* section: helpers */
 
-/* a plugin committed to the store and added to the engine, as an install ends */
+/* a plugin of @config_text committed to the store and added to the engine, as an install
+ * ends */
 static PdManagedPlugin *
-add_plugin (Fixture *fixture, const char *name)
+add_plugin_with_config (Fixture *fixture, const char *name, const char *config_text)
 {
   PdStore *store = pd_engine_get_store (fixture->engine);
   g_autoptr(GError) error = NULL;
@@ -186,7 +195,7 @@ add_plugin (Fixture *fixture, const char *name)
   const char *layer_digests[2] = { NULL, NULL };
   gsize len = 0;
 
-  config = pd_test_parse_config (DEFAULT_CONFIG);
+  config = pd_test_parse_config (config_text);
   pd_plugin_config_set_diff_ids (config, diff_ids);
   layer_digest = pd_store_put_blob (store, layer, strlen (layer), &error);
   g_assert_no_error (error);
@@ -210,6 +219,12 @@ add_plugin (Fixture *fixture, const char *name)
   g_assert_true (pd_store_commit_new_plugin (store, record, staging, &error));
   g_assert_no_error (error);
   return pd_engine_add_plugin (fixture->engine, record);
+}
+
+static PdManagedPlugin *
+add_plugin (Fixture *fixture, const char *name)
+{
+  return add_plugin_with_config (fixture, name, DEFAULT_CONFIG);
 }
 
 static char *
@@ -481,6 +496,102 @@ test_plugin_set (Fixture *fixture, gconstpointer user_data)
   g_assert_cmpstrv (core->user_set, STRV ("env:DEBUG"));
 }
 
+/* applies @changes, with the privileges they compute to authorized */
+static void
+set_settings_as_authorized (PdManagedPlugin *plugin, GPtrArray *changes)
+{
+  g_autoptr(PdPluginSettings) settings = NULL;
+  g_autofree char *privileges = NULL;
+  g_autoptr(GError) error = NULL;
+  gboolean changed = FALSE;
+
+  settings = pd_managed_plugin_compute_settings (plugin, changes, &privileges, &changed, &error);
+  g_assert_no_error (error);
+  g_assert_true (changed);
+  g_assert_true (pd_managed_plugin_set_settings (plugin, changes, privileges, &error));
+  g_assert_no_error (error);
+}
+
+/* plugins with equal Settings, Privileges and Holders share one value (pd-plugin.c): a change
+ * of one plugin shows on that plugin only, and the others keep theirs when it goes */
+static void
+test_plugin_shared_values (Fixture *fixture, gconstpointer user_data)
+{
+  PdManagedPlugin *a = add_plugin_with_config (fixture, "test/shared-a:latest", MOUNT_CONFIG);
+  PdManagedPlugin *b = add_plugin_with_config (fixture, "test/shared-b:latest", MOUNT_CONFIG);
+  g_autofree char *path_a = plugin_path (a);
+  g_autofree char *path_b = plugin_path (b);
+  const char *const names[] = { "Settings", "Privileges", "Holders" };
+  GVariant *before[G_N_ELEMENTS (names)];
+  g_autoptr(GVariant) settings = NULL;
+  g_autoptr(GVariant) privileges = NULL;
+  g_autofree char *text = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GPtrArray) changes = NULL;
+  g_autoptr(GError) error = NULL;
+  guint from;
+
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      before[i] = get_property (fixture, path_b, PD_DBUS_INTERFACE_PLUGIN, names[i]);
+      assert_property (fixture, path_a, PD_DBUS_INTERFACE_PLUGIN, names[i],
+                       before[i]);
+    }
+
+  /* new settings on a: b's values stay (Holders: a plugin that is not running has none) */
+  sync_with_server (fixture);
+  from = fixture->seen->len;
+  changes = pd_settings_changes_new ();
+  pd_settings_changes_add (changes, "data", "/srv/b");
+  set_settings_as_authorized (a, changes);
+  wait_for_change (fixture, from, path_a, "UpdateTimestamp",
+                   g_variant_new_uint64 (pd_plugin_record_get_updated (
+                     pd_managed_plugin_get_record (a))));
+  settings = get_property (fixture, path_a, PD_DBUS_INTERFACE_PLUGIN, "Settings");
+  g_assert_false (g_variant_equal (settings, before[0]));
+  text = g_variant_print (settings, FALSE);
+  g_assert_nonnull (strstr (text, "'/srv/b'"));
+  privileges = get_property (fixture, path_a, PD_DBUS_INTERFACE_PLUGIN, "Privileges");
+  g_assert_false (g_variant_equal (privileges, before[1]));
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    assert_property (fixture, path_b, PD_DBUS_INTERFACE_PLUGIN, names[i],
+                     before[i]);
+
+  /* back to b's values: equal again */
+  g_clear_pointer (&changes, g_ptr_array_unref);
+  changes = pd_settings_changes_new ();
+  pd_settings_changes_add (changes, "data", "/srv/a");
+  set_settings_as_authorized (a, changes);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    assert_property (fixture, path_a, PD_DBUS_INTERFACE_PLUGIN, names[i],
+                     before[i]);
+
+  /* a goes: b keeps its values, on Get and in GetManagedObjects */
+  reply = call (fixture, path_a, PD_DBUS_INTERFACE_PLUGIN, "Remove",
+                g_variant_new_parsed ("(@a{sv} {},)"), &error);
+  g_assert_no_error (error);
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = call (fixture, PD_DBUS_ROOT_PATH, "org.freedesktop.DBus.ObjectManager",
+                "GetManagedObjects", NULL, &error);
+  g_assert_no_error (error);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autoptr(GVariant) objects = g_variant_get_child_value (reply, 0);
+      g_autoptr(GVariant) interfaces = g_variant_lookup_value (objects, path_b, NULL);
+      g_autoptr(GVariant) properties = NULL;
+      g_autoptr(GVariant) value = NULL;
+
+      g_assert_nonnull (interfaces);
+      g_assert_null (g_variant_lookup_value (objects, path_a, NULL));
+      properties = g_variant_lookup_value (interfaces, PD_DBUS_INTERFACE_PLUGIN, NULL);
+      value = g_variant_lookup_value (properties, names[i], NULL);
+      g_assert_cmpvariant (value, before[i]);
+      assert_property (fixture, path_b, PD_DBUS_INTERFACE_PLUGIN, names[i],
+                       before[i]);
+      g_variant_unref (before[i]);
+    }
+}
+
 /* an event of the core is the Manager's PluginEvent */
 static void
 test_plugin_event (Fixture *fixture, gconstpointer user_data)
@@ -625,6 +736,7 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/dbus/manager/properties", test_manager_properties);
   PD_TEST_ADD ("/dbus/plugin/mirror", test_plugin_mirror);
   PD_TEST_ADD ("/dbus/plugin/set", test_plugin_set);
+  PD_TEST_ADD ("/dbus/plugin/shared-values", test_plugin_shared_values);
   PD_TEST_ADD ("/dbus/plugin/event", test_plugin_event);
   PD_TEST_ADD ("/dbus/plugin/remove", test_plugin_remove);
   PD_TEST_ADD ("/dbus/job/mirror", test_job_mirror);
