@@ -40,6 +40,7 @@ struct _PdEngine {
 enum {
   SIGNAL_PLUGIN_ADDED,
   SIGNAL_PLUGIN_REMOVED,
+  SIGNAL_PLUGIN_CHANGED,
   SIGNAL_PLUGIN_EVENT,
   SIGNAL_OPERATION_ADDED,
   SIGNAL_OPERATION_FINISHED,
@@ -62,7 +63,7 @@ pd_engine_dispose (GObject *object)
     {
       g_hash_table_iter_init (&iter, self->plugins);
       while (g_hash_table_iter_next (&iter, NULL, &value))
-        g_signal_handlers_disconnect_by_data (value, self);
+        pd_managed_plugin_set_owner (value, NULL, NULL);
     }
   if (self->operations != NULL)
     {
@@ -106,6 +107,9 @@ pd_engine_class_init (PdEngineClass *klass)
   signals[SIGNAL_PLUGIN_REMOVED] =
     g_signal_new ("plugin-removed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                   NULL, G_TYPE_NONE, 1, PD_TYPE_MANAGED_PLUGIN);
+  signals[SIGNAL_PLUGIN_CHANGED] =
+    g_signal_new ("plugin-changed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
+                  NULL, G_TYPE_NONE, 2, PD_TYPE_MANAGED_PLUGIN, G_TYPE_UINT);
   signals[SIGNAL_PLUGIN_EVENT] =
     g_signal_new ("plugin-event", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST, 0, NULL, NULL,
                   NULL, G_TYPE_NONE, 3, G_TYPE_STRING, PD_TYPE_MANAGED_PLUGIN, G_TYPE_VARIANT);
@@ -120,7 +124,8 @@ pd_engine_class_init (PdEngineClass *klass)
 static void
 pd_engine_init (PdEngine *self)
 {
-  self->plugins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  /* keyed by the id of the plugin's record, which the plugin keeps unchanged for its life */
+  self->plugins = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
   self->operations = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
   self->next_operation_id = 1;
 }
@@ -194,18 +199,23 @@ pd_engine_get_max_jobs (PdEngine *self)
 /* section: plugins */
 
 static void
-on_plugin_event (PdManagedPlugin *plugin, const char *action, PdEngine *self)
+on_plugin_event (PdManagedPlugin *plugin, const char *action, gpointer user_data)
 {
-  pd_engine_emit_plugin_event (self, action, plugin, NULL);
+  pd_engine_emit_plugin_event (user_data, action, plugin, NULL);
 }
 
 /* its consumer socket follows its Enabled and its state */
 static void
-on_plugin_changed (PdManagedPlugin *plugin, guint what, PdEngine *self)
+on_plugin_changed (PdManagedPlugin *plugin, guint what, gpointer user_data)
 {
+  PdEngine *self = user_data;
+
   if (self->consumers != NULL)
     pd_consumers_update (self->consumers, plugin);
+  g_signal_emit (self, signals[SIGNAL_PLUGIN_CHANGED], 0, plugin, what);
 }
+
+static const PdManagedPluginOwner plugin_owner = { on_plugin_changed, on_plugin_event };
 
 static gint
 compare_plugins_by_name (gconstpointer a, gconstpointer b)
@@ -309,9 +319,8 @@ pd_engine_add_plugin (PdEngine *self, PdPluginRecord *record)
                                   self->config->only_requested_capabilities
                                     ? PD_SANDBOX_CAPABILITIES_REQUESTED
                                     : PD_SANDBOX_CAPABILITIES_DOCKER);
-  g_hash_table_replace (self->plugins, g_strdup (pd_plugin_record_get_id (record)), plugin);
-  g_signal_connect (plugin, "event", G_CALLBACK (on_plugin_event), self);
-  g_signal_connect (plugin, "changed", G_CALLBACK (on_plugin_changed), self);
+  g_hash_table_replace (self->plugins, (char *) pd_managed_plugin_get_id (plugin), plugin);
+  pd_managed_plugin_set_owner (plugin, &plugin_owner, self);
   /* an install that goes on with it (to enable it) works on it from now on */
   operation = pd_engine_get_running_operation_for (self, pd_plugin_record_get_name (record));
   if (operation != NULL)
@@ -437,7 +446,7 @@ remove_plugin (PdEngine *self, PdManagedPlugin *plugin_in, GError **error)
   /* listeners forget it before the event, so that whoever sees "remove" finds it gone */
   pd_managed_plugin_mark_removed (plugin);
   g_signal_emit (self, signals[SIGNAL_PLUGIN_REMOVED], 0, plugin);
-  g_signal_handlers_disconnect_by_data (plugin, self);
+  pd_managed_plugin_set_owner (plugin, NULL, NULL);
   g_hash_table_remove (self->plugins, id);
   pd_engine_emit_plugin_event (self, "remove", plugin, NULL);
 

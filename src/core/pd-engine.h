@@ -24,6 +24,8 @@ G_BEGIN_DECLS
  * Signals:
  *   "plugin-added" (PdManagedPlugin *)   — loaded at start, or just committed
  *   "plugin-removed" (PdManagedPlugin *) — it left the store (before its "remove" event)
+ *   "plugin-changed" (PdManagedPlugin *, guint what) — its "changed" (PdManagedPluginChange),
+ *                                          for every plugin in one connection
  *   "plugin-event" (const char *action, PdManagedPlugin *, GVariant *attributes)
  *                     — what happened to a plugin, for listeners: "create", "pull", "upgrade",
  *                       "push", "enable", "disable", "set", "remove", and the runner's "crash",

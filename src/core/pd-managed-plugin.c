@@ -32,6 +32,8 @@ struct _PdManagedPlugin {
   gboolean busy;             /* an authorized state change is in progress (never set while
                               * the caller is being authorized: a caller that is denied must
                               * not block anyone) */
+  const PdManagedPluginOwner *owner;
+  gpointer owner_data;
 };
 
 enum {
@@ -90,7 +92,7 @@ pd_managed_plugin_finalize (GObject *object)
   g_clear_object (&self->start_cancellable);
   g_clear_object (&self->start_link);
   if (self->runner != NULL)
-    g_signal_handlers_disconnect_by_data (self->runner, self);
+    pd_runner_set_owner (self->runner, NULL, NULL);
   g_clear_object (&self->runner);
   g_clear_object (&self->operation);
   g_clear_object (&self->record);
@@ -119,21 +121,36 @@ pd_managed_plugin_init (PdManagedPlugin *self)
   self->mount_holds = g_ptr_array_new_with_free_func ((GDestroyNotify) mount_hold_free);
 }
 
+/* the owner first, then the handlers */
 static void
 emit_changed (PdManagedPlugin *self, PdManagedPluginChange what)
 {
+  if (self->owner != NULL)
+    self->owner->changed (self, (guint) what, self->owner_data);
   g_signal_emit (self, signals[SIGNAL_CHANGED], 0, (guint) what);
 }
 
 static void
 emit_event (PdManagedPlugin *self, const char *action)
 {
+  if (self->owner != NULL)
+    self->owner->event (self, action, self->owner_data);
   g_signal_emit (self, signals[SIGNAL_EVENT], 0, action);
 }
 
-static void
-on_runner_notify (PdRunner *runner, GParamSpec *pspec, PdManagedPlugin *self)
+void
+pd_managed_plugin_set_owner (PdManagedPlugin *self, const PdManagedPluginOwner *owner,
+                             gpointer data)
 {
+  g_return_if_fail (PD_IS_MANAGED_PLUGIN (self));
+  self->owner = owner;
+  self->owner_data = owner != NULL ? data : NULL;
+}
+
+static void
+on_runner_notify (PdRunner *runner, GParamSpec *pspec, gpointer user_data)
+{
+  PdManagedPlugin *self = user_data;
   PdPluginState state = pd_runner_get_state (runner);
   PdManagedPluginChange what = PD_MANAGED_PLUGIN_CHANGED_RUNTIME;
 
@@ -148,17 +165,18 @@ on_runner_notify (PdRunner *runner, GParamSpec *pspec, PdManagedPlugin *self)
 }
 
 static void
-on_runner_event (PdRunner *runner, const char *action, PdManagedPlugin *self)
+on_runner_event (PdRunner *runner, const char *action, gpointer user_data)
 {
-  emit_event (self, action);
+  emit_event (user_data, action);
 }
 
 static char *sanitize_label (const char *text);
 
 /* the runner's mounts, as holders */
 static void
-on_runner_mounts_changed (PdRunner *runner, PdManagedPlugin *self)
+on_runner_mounts_changed (PdRunner *runner, gpointer user_data)
 {
+  PdManagedPlugin *self = user_data;
   guint n_unlisted = 0;
   GPtrArray *mounts = pd_runner_get_mounts (runner, &n_unlisted);
 
@@ -186,6 +204,10 @@ on_runner_mounts_changed (PdRunner *runner, PdManagedPlugin *self)
   emit_changed (self, PD_MANAGED_PLUGIN_CHANGED_HOLDERS);
 }
 
+static const PdRunnerOwner runner_owner = {
+  on_runner_notify, on_runner_event, on_runner_mounts_changed,
+};
+
 PdManagedPlugin *
 pd_managed_plugin_new (PdPluginRecord *record, PdStore *store, const char *runtime_dir,
                        const char *log_dir, PdSandboxCapabilities capabilities)
@@ -199,9 +221,7 @@ pd_managed_plugin_new (PdPluginRecord *record, PdStore *store, const char *runti
   self->store = g_object_ref (store);
   self->runner = pd_runner_new (record, rootfs, plugin_runtime_dir, log_dir);
   pd_runner_set_capabilities (self->runner, capabilities);
-  g_signal_connect (self->runner, "notify", G_CALLBACK (on_runner_notify), self);
-  g_signal_connect (self->runner, "event", G_CALLBACK (on_runner_event), self);
-  g_signal_connect (self->runner, "mounts-changed", G_CALLBACK (on_runner_mounts_changed), self);
+  pd_runner_set_owner (self->runner, &runner_owner, self);
   return self;
 }
 

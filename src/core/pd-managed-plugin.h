@@ -48,6 +48,17 @@ PdManagedPlugin *pd_managed_plugin_new (PdPluginRecord *record, PdStore *store,
                                         const char *runtime_dir, const char *log_dir,
                                         PdSandboxCapabilities capabilities);
 
+/* The plugin's one owner (the engine), told what the signals "changed" and "event" tell, just
+ * before their handlers run (a signal connection costs ~200-300 bytes per plugin). @owner is
+ * static, @data not referenced; NULL clears it. */
+typedef struct {
+  void (*changed) (PdManagedPlugin *plugin, guint what, gpointer data);
+  void (*event) (PdManagedPlugin *plugin, const char *action, gpointer data);
+} PdManagedPluginOwner;
+
+void pd_managed_plugin_set_owner (PdManagedPlugin *self, const PdManagedPluginOwner *owner,
+                                  gpointer data);
+
 PdPluginRecord *pd_managed_plugin_get_record (PdManagedPlugin *self);
 const char *pd_managed_plugin_get_id (PdManagedPlugin *self);
 const char *pd_managed_plugin_get_name (PdManagedPlugin *self);

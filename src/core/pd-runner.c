@@ -53,11 +53,11 @@ struct _PdRunner {
   PdPluginState state;
   guint64 state_timestamp;
   guint main_pid;
-  char *socket;
-  GStrv implements;
+  char *socket;              /* NULL: "" (runner_set_string()) */
+  GStrv implements;          /* NULL: none */
   guint restart_count;
-  char *last_error_name;
-  char *last_error_message;
+  char *last_error_name;     /* NULL: "" */
+  char *last_error_message;  /* NULL: "" */
   guint request_timeout_s;
   guint activation_timeout_ms;
 
@@ -81,13 +81,16 @@ struct _PdRunner {
   gboolean stopping;
 
   /* crash handling */
-  GArray *exit_times;        /* gint64 monotonic µs */
+  GArray *exit_times;        /* gint64 monotonic µs; NULL until the first exit */
   guint restart_source;
   guint backoff_initial_ms;
   guint backoff_ms;
 
   PdPluginLog *log;
   PdPropagatedMounts *mounts;  /* beneath PropagatedMount, while a sandbox runs */
+
+  const PdRunnerOwner *owner;
+  gpointer owner_data;
 };
 
 G_DEFINE_FINAL_TYPE (PdRunner, pd_runner, G_TYPE_OBJECT)
@@ -114,6 +117,25 @@ enum {
 };
 
 static guint signals[N_SIGNALS];
+
+static const char *const no_strings[] = { NULL };
+
+/* "event": the owner first, then the handlers */
+static void
+emit_event (PdRunner *self, const char *event)
+{
+  if (self->owner != NULL)
+    self->owner->event (self, event, self->owner_data);
+  g_signal_emit (self, signals[SIGNAL_EVENT], 0, event);
+}
+
+static void
+emit_mounts_changed (PdRunner *self)
+{
+  if (self->owner != NULL)
+    self->owner->mounts_changed (self, self->owner_data);
+  g_signal_emit (self, signals[SIGNAL_MOUNTS_CHANGED], 0);
+}
 
 static void runner_start (PdRunner *self);
 static void runner_proc_finished (PdRunner *self, PdPluginProcess *proc);
@@ -144,9 +166,12 @@ runner_set_uint (PdRunner *self, guint *field, guint value, guint prop)
   g_object_notify_by_pspec (G_OBJECT (self), props[prop]);
 }
 
+/* "" is kept as NULL (a runner per installed plugin, most of them never started) */
 static void
 runner_set_string (PdRunner *self, char **field, const char *value, guint prop)
 {
+  if (value != NULL && *value == '\0')
+    value = NULL;
   if (g_strcmp0 (*field, value) == 0)
     return;
   g_free (*field);
@@ -169,9 +194,12 @@ runner_set_socket (PdRunner *self, const char *socket)
 static void
 runner_set_implements (PdRunner *self, GStrv implements /* taken */)
 {
-  if (implements == NULL)
-    implements = g_new0 (char *, 1);
-  if (g_strv_equal ((const char *const *) self->implements, (const char *const *) implements))
+  /* none is kept as NULL */
+  if (implements != NULL && implements[0] == NULL)
+    g_clear_pointer (&implements, g_strfreev);
+  if (self->implements == implements ||
+      (self->implements != NULL && implements != NULL &&
+       g_strv_equal ((const char *const *) self->implements, (const char *const *) implements)))
     {
       g_strfreev (implements);
       return;
@@ -292,7 +320,7 @@ runner_activation_succeeded (PdRunner *self, GStrv implements /* taken */)
     {
       self->restart_attempt = FALSE;
       runner_set_restart_count (self, self->restart_count + 1);
-      g_signal_emit (self, signals[SIGNAL_EVENT], 0, "restart");
+      emit_event (self, "restart");
     }
 }
 
@@ -415,7 +443,7 @@ runner_fill_spec (PdRunner *self, PdSandboxSpec *spec, char **propagated)
 static void
 runner_on_mounts_changed (gpointer user_data)
 {
-  g_signal_emit (user_data, signals[SIGNAL_MOUNTS_CHANGED], 0);
+  emit_mounts_changed (user_data);
 }
 
 /* the sandbox is gone: no mount of it is anyone's any more. Whatever the plugin left mounted
@@ -433,7 +461,7 @@ runner_end_mounts (PdRunner *self)
   /* closing the table first lets the sandbox's mount namespace go */
   g_clear_pointer (&self->mounts, pd_propagated_mounts_free);
   if (had)
-    g_signal_emit (self, signals[SIGNAL_MOUNTS_CHANGED], 0);
+    emit_mounts_changed (self);
   if (dir != NULL && !pd_runner_release_mounts (self, &error))
     g_warning ("plugin %s: %s", pd_plugin_record_get_id (self->record), error->message);
 }
@@ -612,6 +640,8 @@ runner_count_exit (PdRunner *self)
 {
   gint64 now = g_get_monotonic_time ();
 
+  if (self->exit_times == NULL)
+    self->exit_times = g_array_new (FALSE, FALSE, sizeof (gint64));
   for (guint i = self->exit_times->len; i > 0; i--)
     if (now - g_array_index (self->exit_times, gint64, i - 1) > CRASH_WINDOW_US)
       g_array_remove_index (self->exit_times, i - 1);
@@ -636,7 +666,7 @@ runner_complete_disable (PdRunner *self)
 
   self->stopping = FALSE;
   g_clear_handle_id (&self->stop_timeout_source, g_source_remove);
-  g_array_set_size (self->exit_times, 0);
+  g_clear_pointer (&self->exit_times, g_array_unref);
   self->backoff_ms = self->backoff_initial_ms;
   runner_set_state (self, PD_PLUGIN_STATE_DISABLED);
   pd_plugin_log_end_follow (self->log);
@@ -730,7 +760,7 @@ runner_proc_finished (PdRunner *self, PdPluginProcess *proc)
           runner_set_crash_loop (self, error);
           runner_set_state (self, PD_PLUGIN_STATE_FAILED);
           pd_plugin_log_end_follow (self->log);
-          g_signal_emit (self, signals[SIGNAL_EVENT], 0, "fail");
+          emit_event (self, "fail");
           return;
         }
       runner_schedule_restart (self);
@@ -757,11 +787,11 @@ runner_proc_finished (PdRunner *self, PdPluginProcess *proc)
       }
     else
       runner_schedule_restart (self);
-    g_signal_emit (self, signals[SIGNAL_EVENT], 0, "crash");
+    emit_event (self, "crash");
     if (give_up)
       {
         pd_plugin_log_end_follow (self->log);
-        g_signal_emit (self, signals[SIGNAL_EVENT], 0, "fail");
+        emit_event (self, "fail");
       }
   }
 }
@@ -828,7 +858,7 @@ pd_runner_enable_async (PdRunner *self,
                                                            : PD_RUNNER_DEFAULT_ACTIVATION_TIMEOUT_MS;
   self->request_timeout_s = request_timeout_s;
   self->restart_attempt = FALSE;
-  g_array_set_size (self->exit_times, 0);
+  g_clear_pointer (&self->exit_times, g_array_unref);
   self->backoff_ms = self->backoff_initial_ms;
   runner_set_restart_count (self, 0);
   runner_set_last_error (self, NULL);
@@ -896,7 +926,7 @@ pd_runner_disable_async (PdRunner *self,
     case PD_PLUGIN_STATE_FAILED:
       g_assert (self->proc == NULL);
       runner_set_state (self, PD_PLUGIN_STATE_DISABLED);
-      g_array_set_size (self->exit_times, 0);
+      g_clear_pointer (&self->exit_times, g_array_unref);
       g_task_return_boolean (task, TRUE);
       return;
     case PD_PLUGIN_STATE_RESTARTING:
@@ -977,6 +1007,14 @@ pd_runner_new (PdPluginRecord *record,
 }
 
 void
+pd_runner_set_owner (PdRunner *self, const PdRunnerOwner *owner, gpointer data)
+{
+  g_return_if_fail (PD_IS_RUNNER (self));
+  self->owner = owner;
+  self->owner_data = owner != NULL ? data : NULL;
+}
+
+void
 pd_runner_set_capabilities (PdRunner *self, PdSandboxCapabilities capabilities)
 {
   g_return_if_fail (PD_IS_RUNNER (self));
@@ -1015,14 +1053,14 @@ const char *
 pd_runner_get_socket (PdRunner *self)
 {
   g_return_val_if_fail (PD_IS_RUNNER (self), "");
-  return self->socket;
+  return self->socket != NULL ? self->socket : "";
 }
 
 const char *const *
 pd_runner_get_implements (PdRunner *self)
 {
   g_return_val_if_fail (PD_IS_RUNNER (self), NULL);
-  return (const char *const *) self->implements;
+  return self->implements != NULL ? (const char *const *) self->implements : no_strings;
 }
 
 guint
@@ -1036,14 +1074,14 @@ const char *
 pd_runner_get_last_error_name (PdRunner *self)
 {
   g_return_val_if_fail (PD_IS_RUNNER (self), "");
-  return self->last_error_name;
+  return self->last_error_name != NULL ? self->last_error_name : "";
 }
 
 const char *
 pd_runner_get_last_error_message (PdRunner *self)
 {
   g_return_val_if_fail (PD_IS_RUNNER (self), "");
-  return self->last_error_message;
+  return self->last_error_message != NULL ? self->last_error_message : "";
 }
 
 guint
@@ -1070,19 +1108,19 @@ pd_runner_get_property (GObject *object, guint prop_id, GValue *value, GParamSpe
       g_value_set_uint (value, self->main_pid);
       break;
     case PROP_SOCKET:
-      g_value_set_string (value, self->socket);
+      g_value_set_string (value, pd_runner_get_socket (self));
       break;
     case PROP_IMPLEMENTS:
-      g_value_set_boxed (value, self->implements);
+      g_value_set_boxed (value, pd_runner_get_implements (self));
       break;
     case PROP_RESTART_COUNT:
       g_value_set_uint (value, self->restart_count);
       break;
     case PROP_LAST_ERROR_NAME:
-      g_value_set_string (value, self->last_error_name);
+      g_value_set_string (value, pd_runner_get_last_error_name (self));
       break;
     case PROP_LAST_ERROR_MESSAGE:
-      g_value_set_string (value, self->last_error_message);
+      g_value_set_string (value, pd_runner_get_last_error_message (self));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1126,7 +1164,7 @@ pd_runner_finalize (GObject *object)
   PdRunner *self = PD_RUNNER (object);
 
   g_clear_error (&self->pending_error);
-  g_array_unref (self->exit_times);
+  g_clear_pointer (&self->exit_times, g_array_unref);
   pd_plugin_log_free (self->log);
   g_free (self->rootfs);
   g_free (self->runtime_dir);
@@ -1138,12 +1176,23 @@ pd_runner_finalize (GObject *object)
   G_OBJECT_CLASS (pd_runner_parent_class)->finalize (object);
 }
 
+/* "notify"'s class handler: the owner, before the handlers */
+static void
+pd_runner_notify (GObject *object, GParamSpec *pspec)
+{
+  PdRunner *self = PD_RUNNER (object);
+
+  if (self->owner != NULL)
+    self->owner->notify (self, pspec, self->owner_data);
+}
+
 static void
 pd_runner_class_init (PdRunnerClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->get_property = pd_runner_get_property;
+  object_class->notify = pd_runner_notify;
   object_class->dispose = pd_runner_dispose;
   object_class->finalize = pd_runner_finalize;
 
@@ -1186,12 +1235,7 @@ pd_runner_init (PdRunner *self)
 {
   self->state = PD_PLUGIN_STATE_DISABLED;
   self->state_timestamp = g_get_real_time ();
-  self->socket = g_strdup ("");
-  self->implements = g_new0 (char *, 1);
-  self->last_error_name = g_strdup ("");
-  self->last_error_message = g_strdup ("");
   self->activation_timeout_ms = PD_RUNNER_DEFAULT_ACTIVATION_TIMEOUT_MS;
-  self->exit_times = g_array_new (FALSE, FALSE, sizeof (gint64));
   self->backoff_initial_ms = 1000;
   self->backoff_ms = 1000;
 }

@@ -93,6 +93,18 @@ PdRunner *pd_runner_new (PdPluginRecord *record,
                          const char *plugin_runtime_dir,
                          const char *log_dir);
 
+/* The runner's one owner (the daemon's PdManagedPlugin), told what the signals "notify",
+ * "event" and "mounts-changed" tell, just before their handlers run: a signal connection costs
+ * ~200-300 bytes per object, and a daemon keeps a runner per installed plugin. */
+typedef struct {
+  void (*notify) (PdRunner *runner, GParamSpec *pspec, gpointer data);
+  void (*event) (PdRunner *runner, const char *event, gpointer data);
+  void (*mounts_changed) (PdRunner *runner, gpointer data);
+} PdRunnerOwner;
+
+/* sets (or with NULL clears) the owner; @owner is static, @data not referenced */
+void pd_runner_set_owner (PdRunner *self, const PdRunnerOwner *owner, gpointer data);
+
 /* which capabilities the plugin gets at its next start (PD_SANDBOX_CAPABILITIES_DOCKER by
  * default: [Sandbox] Capabilities= of plugind.conf) */
 void pd_runner_set_capabilities (PdRunner *self, PdSandboxCapabilities capabilities);

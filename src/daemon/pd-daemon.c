@@ -63,7 +63,9 @@ pd_daemon_init (PdDaemon *self)
   const char *linger = g_getenv ("PLUGIND_JOB_LINGER_MS");
   const char *backoff = g_getenv ("PLUGIND_RESTART_BACKOFF_MS");
 
-  self->plugins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  /* keyed by the id of the plugin's record, which the PdPlugin keeps (through its core
+   * plugin) for its life */
+  self->plugins = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_object_unref);
   self->jobs = g_hash_table_new_full (NULL, NULL, NULL, g_object_unref);
   /* test-only knob: the integration tests check the end of the linger period */
   self->job_linger_ms = linger != NULL ? (guint) g_ascii_strtoull (linger, NULL, 10) : 60000;
@@ -91,10 +93,19 @@ on_plugin_added (PdEngine *engine, PdManagedPlugin *managed, PdDaemon *self)
     pd_runner_set_restart_backoff_for_testing (pd_managed_plugin_get_runner (managed),
                                                self->restart_backoff_ms);
 
-  g_hash_table_replace (self->plugins, g_strdup (pd_managed_plugin_get_id (managed)), plugin);
+  g_hash_table_replace (self->plugins, (char *) pd_managed_plugin_get_id (managed), plugin);
   if (self->object_manager != NULL)
     export_interface (self, pd_plugin_get_object_path (plugin),
                       G_DBUS_INTERFACE_SKELETON (plugin));
+}
+
+static void
+on_plugin_changed (PdEngine *engine, PdManagedPlugin *managed, guint what, PdDaemon *self)
+{
+  PdPlugin *plugin = g_hash_table_lookup (self->plugins, pd_managed_plugin_get_id (managed));
+
+  if (plugin != NULL && pd_plugin_get_managed (plugin) == managed)
+    pd_plugin_update (plugin, what);
 }
 
 /* unexported before the "remove" event, so that InterfacesRemoved comes first */
@@ -295,6 +306,7 @@ pd_daemon_new (const char *state_dir, const char *runtime_dir, GError **error)
   self->auth = pd_auth_new ();
   g_signal_connect (self->engine, "plugin-added", G_CALLBACK (on_plugin_added), self);
   g_signal_connect (self->engine, "plugin-removed", G_CALLBACK (on_plugin_removed), self);
+  g_signal_connect (self->engine, "plugin-changed", G_CALLBACK (on_plugin_changed), self);
   g_signal_connect (self->engine, "plugin-event", G_CALLBACK (on_plugin_event), self);
   g_signal_connect (self->engine, "operation-added", G_CALLBACK (on_operation_added), self);
   g_signal_connect (self->engine, "operation-finished", G_CALLBACK (on_operation_finished),

@@ -122,8 +122,6 @@ pd_plugin_dispose (GObject *object)
 {
   PdPlugin *self = PD_PLUGIN (object);
 
-  if (self->plugin != NULL)
-    g_signal_handlers_disconnect_by_data (self->plugin, self);
   g_clear_object (&self->plugin);
   g_clear_object (&self->auth);
   g_clear_object (&self->engine);
@@ -271,8 +269,8 @@ sync_all (PdPlugin *self)
   sync_job (self);
 }
 
-static void
-on_plugin_changed (PdManagedPlugin *plugin, guint what, PdPlugin *self)
+void
+pd_plugin_update (PdPlugin *self, guint what)
 {
   if ((what & PD_MANAGED_PLUGIN_CHANGED_IMAGE) != 0)
     sync_all (self);
@@ -312,7 +310,6 @@ pd_plugin_new (PdEngine *engine, PdAuth *auth, PdManagedPlugin *plugin)
   self->auth = g_object_ref (auth);
   self->plugin = g_object_ref (plugin);
   self->object_path = pd_plugin_dup_object_path_for (pd_managed_plugin_get_id (plugin));
-  g_signal_connect (plugin, "changed", G_CALLBACK (on_plugin_changed), self);
   /* the first values (about 20, set for every plugin at start): not exported yet, so no
    * PropertiesChanged is queued, and with notifications frozen they go out once, together,
    * to no one; changes after this notify one by one as before */
