@@ -61,6 +61,14 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
   reserialised = pd_plugin_config_to_data (again, &len2);
   if (len != len2 || memcmp (serialised, reserialised, len) != 0)
     abort ();
+  {
+    /* a loaded record keeps its config packed: the same config */
+    g_autoptr(PdPluginConfig) packed = pd_plugin_config_pack (pd_plugin_config_copy (config));
+    g_autofree char *packed_data = pd_plugin_config_to_data (packed, &len2);
+
+    if (len != len2 || memcmp (serialised, packed_data, len) != 0)
+      abort ();
+  }
   settings = pd_plugin_settings_new_from_config (config);
   privileges = pd_privileges_compute (config, settings);
   {

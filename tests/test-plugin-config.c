@@ -735,6 +735,58 @@ test_config_round_trip (void)
     }
 }
 
+/* a packed config (one block, as a loaded record keeps it) is the same config: written out the
+ * same, null and absent kept apart, the same privileges and settings; a copy of it is an
+ * ordinary config again */
+static void
+test_config_pack (void)
+{
+  const char *inputs[] = {
+    pd_test_sshfs_config, pd_test_sample_config, pd_test_full_config, pd_test_set_config,
+    "{\"Entrypoint\":[\"/p\"],"
+    "\"Mounts\":[{\"Name\":\"a\",\"Destination\":\"/a\",\"Source\":null},"
+    "{\"Name\":\"c\",\"Destination\":\"/c\",\"Source\":\"\",\"Options\":[],\"Settable\":null}],"
+    "\"Env\":[{\"Name\":\"A\",\"Value\":null},{\"Name\":\"C\",\"Value\":\"\"}],"
+    "\"Linux\":{\"Devices\":[{\"Name\":\"d\",\"Path\":null}]}}",
+    "{\"Entrypoint\":[\"/p\"]}",
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (inputs); i++)
+    {
+      g_autoptr(PdPluginConfig) config = pd_test_parse_config (inputs[i]);
+      g_autoptr(PdPluginConfig) packed = pd_plugin_config_pack (pd_plugin_config_copy (config));
+      g_autoptr(PdPluginConfig) copy = pd_plugin_config_copy (packed);
+      g_autoptr(PdPluginSettings) settings = pd_plugin_settings_new_from_config (config);
+      g_autoptr(PdPluginSettings) packed_settings = pd_plugin_settings_new_from_config (packed);
+      g_autoptr(GPtrArray) privileges = pd_privileges_compute (config, settings);
+      g_autoptr(GPtrArray) packed_privileges = pd_privileges_compute (packed, packed_settings);
+      g_autofree char *go = NULL;
+      g_autofree char *packed_go = NULL;
+      g_autoptr(JsonNode) node = NULL;
+      g_autoptr(JsonNode) packed_node = NULL;
+
+      g_assert_true (packed->packed);
+      g_assert_false (copy->packed);
+      /* packing a packed config changes nothing */
+      g_assert_true (pd_plugin_config_pack (packed) == packed);
+      assert_configs_equal (config, packed);
+      assert_configs_equal (config, copy);
+      /* Go's writer shows null and [] apart */
+      node = pd_plugin_config_to_json (config);
+      packed_node = pd_plugin_config_to_json (packed);
+      go = pd_json_to_go_data (node, NULL);
+      packed_go = pd_json_to_go_data (packed_node, NULL);
+      g_assert_cmpstr (go, ==, packed_go);
+      g_assert_true (pd_privileges_equal (privileges, packed_privileges));
+      g_assert_cmpstrv (settings->env, packed_settings->env);
+      g_assert_cmpstrv (settings->args, packed_settings->args);
+      g_assert_true ((config->mounts == NULL) == (packed->mounts == NULL));
+      g_assert_true ((config->env == NULL) == (packed->env == NULL));
+      g_assert_true ((config->linux_devices == NULL) == (packed->linux_devices == NULL));
+      g_assert_true ((config->rootfs_diff_ids == NULL) == (packed->rootfs_diff_ids == NULL));
+    }
+}
+
 static void
 assert_limits_fail (const char *json, const char *expected)
 {
@@ -854,6 +906,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin-config/json/sshfs", test_config_to_json_sshfs);
   g_test_add_func ("/plugin-config/json/full", test_config_to_json_full);
   g_test_add_func ("/plugin-config/json/round-trip", test_config_round_trip);
+  g_test_add_func ("/plugin-config/pack", test_config_pack);
   g_test_add_func ("/plugin-config/limits", test_config_limits);
 
   return g_test_run ();

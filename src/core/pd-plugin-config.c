@@ -420,6 +420,15 @@ pd_plugin_config_free (PdPluginConfig *config)
 {
   if (config == NULL)
     return;
+  if (config->packed)
+    {
+      /* the lists' entries are in the block: the lists have no free function */
+      g_clear_pointer (&config->mounts, g_ptr_array_unref);
+      g_clear_pointer (&config->env, g_ptr_array_unref);
+      g_clear_pointer (&config->linux_devices, g_ptr_array_unref);
+      g_free (config);
+      return;
+    }
   g_free (config->description);
   g_free (config->documentation);
   g_free (config->docker_version);
@@ -480,6 +489,180 @@ pd_plugin_config_copy (const PdPluginConfig *config)
   copy->rootfs_type = g_strdup (config->rootfs_type);
   copy->rootfs_diff_ids = g_strdupv (config->rootfs_diff_ids);
   return copy;
+}
+
+/* section: packing
+ *
+ * Two passes of the same code: the first (block NULL) only counts the bytes, the second copies
+ * into a block of that size. Pointer arrays and structs are aligned for pointers. */
+
+typedef struct {
+  char *block;  /* NULL while counting */
+  gsize used;
+} Packer;
+
+static gpointer
+pack_alloc (Packer *p, gsize size)
+{
+  gpointer out;
+
+  p->used = (p->used + sizeof (gpointer) - 1) & ~(sizeof (gpointer) - 1);
+  out = p->block != NULL ? p->block + p->used : NULL;
+  p->used += size;
+  return out;
+}
+
+static char *
+pack_str (Packer *p, const char *text)
+{
+  gsize size;
+  char *out;
+
+  if (text == NULL)
+    return NULL;
+  size = strlen (text) + 1;
+  out = p->block != NULL ? memcpy (p->block + p->used, text, size) : NULL;
+  p->used += size;
+  return out;
+}
+
+static GStrv
+pack_strv (Packer *p, char **strv)
+{
+  guint n;
+  char **out;
+
+  if (strv == NULL)
+    return NULL;
+  n = g_strv_length (strv);
+  out = pack_alloc (p, (n + 1) * sizeof (char *));
+  for (guint i = 0; i < n; i++)
+    {
+      char *copy = pack_str (p, strv[i]);
+
+      if (out != NULL)
+        out[i] = copy;
+    }
+  if (out != NULL)
+    out[n] = NULL;
+  return out;
+}
+
+static gpointer
+pack_mount (Packer *p, gconstpointer item)
+{
+  const PdConfigMount *src = item;
+  PdConfigMount copy, *out = pack_alloc (p, sizeof (PdConfigMount));
+
+  copy.name = pack_str (p, src->name);
+  copy.description = pack_str (p, src->description);
+  copy.settable = pack_strv (p, src->settable);
+  copy.source = pack_str (p, src->source);
+  copy.destination = pack_str (p, src->destination);
+  copy.type = pack_str (p, src->type);
+  copy.options = pack_strv (p, src->options);
+  if (out != NULL)
+    *out = copy;
+  return out;
+}
+
+static gpointer
+pack_device (Packer *p, gconstpointer item)
+{
+  const PdConfigDevice *src = item;
+  PdConfigDevice copy, *out = pack_alloc (p, sizeof (PdConfigDevice));
+
+  copy.name = pack_str (p, src->name);
+  copy.description = pack_str (p, src->description);
+  copy.settable = pack_strv (p, src->settable);
+  copy.path = pack_str (p, src->path);
+  if (out != NULL)
+    *out = copy;
+  return out;
+}
+
+static gpointer
+pack_env (Packer *p, gconstpointer item)
+{
+  const PdConfigEnv *src = item;
+  PdConfigEnv copy, *out = pack_alloc (p, sizeof (PdConfigEnv));
+
+  copy.name = pack_str (p, src->name);
+  copy.description = pack_str (p, src->description);
+  copy.settable = pack_strv (p, src->settable);
+  copy.value = pack_str (p, src->value);
+  if (out != NULL)
+    *out = copy;
+  return out;
+}
+
+/* a list whose entries are in the block (NULL stays NULL; none while counting) */
+static GPtrArray *
+pack_list (Packer *p, GPtrArray *list, gpointer (*pack_item) (Packer *, gconstpointer))
+{
+  GPtrArray *out;
+
+  if (list == NULL)
+    return NULL;
+  out = p->block != NULL ? g_ptr_array_sized_new (list->len) : NULL;
+  for (guint i = 0; i < list->len; i++)
+    {
+      gpointer copy = pack_item (p, list->pdata[i]);
+
+      if (out != NULL)
+        g_ptr_array_add (out, copy);
+    }
+  return out;
+}
+
+static PdPluginConfig *
+pack_config (Packer *p, const PdPluginConfig *src)
+{
+  PdPluginConfig copy = *src, *out = pack_alloc (p, sizeof (PdPluginConfig));
+
+  copy.description = pack_str (p, src->description);
+  copy.documentation = pack_str (p, src->documentation);
+  copy.docker_version = pack_str (p, src->docker_version);
+  copy.interface_types = pack_strv (p, src->interface_types);
+  copy.interface_socket = pack_str (p, src->interface_socket);
+  copy.protocol_scheme = pack_str (p, src->protocol_scheme);
+  copy.entrypoint = pack_strv (p, src->entrypoint);
+  copy.workdir = pack_str (p, src->workdir);
+  copy.network_type = pack_str (p, src->network_type);
+  copy.propagated_mount = pack_str (p, src->propagated_mount);
+  copy.mounts = pack_list (p, src->mounts, pack_mount);
+  copy.env = pack_list (p, src->env, pack_env);
+  copy.args_name = pack_str (p, src->args_name);
+  copy.args_description = pack_str (p, src->args_description);
+  copy.args_settable = pack_strv (p, src->args_settable);
+  copy.args_value = pack_strv (p, src->args_value);
+  copy.linux_capabilities = pack_strv (p, src->linux_capabilities);
+  copy.linux_devices = pack_list (p, src->linux_devices, pack_device);
+  copy.rootfs_type = pack_str (p, src->rootfs_type);
+  copy.rootfs_diff_ids = pack_strv (p, src->rootfs_diff_ids);
+  copy.packed = TRUE;
+  if (out != NULL)
+    *out = copy;
+  return out;
+}
+
+PdPluginConfig *
+pd_plugin_config_pack (PdPluginConfig *config)
+{
+  Packer packer = { NULL, 0 };
+  PdPluginConfig *packed;
+
+  g_return_val_if_fail (config != NULL, NULL);
+
+  if (config->packed)
+    return config;
+  pack_config (&packer, config);
+  packer.block = g_malloc (packer.used);
+  packer.used = 0;
+  packed = pack_config (&packer, config);
+  g_assert ((gpointer) packed == (gpointer) packer.block);
+  pd_plugin_config_free (config);
+  return packed;
 }
 
 /* section: parsing */
@@ -1031,7 +1214,7 @@ pd_plugin_device_path_is_valid (const char *path)
 void
 pd_plugin_config_set_diff_ids (PdPluginConfig *config, const char *const *diff_ids)
 {
-  g_return_if_fail (config != NULL);
+  g_return_if_fail (config != NULL && !config->packed);
 
   g_free (config->rootfs_type);
   config->rootfs_type = g_strdup ("layers");

@@ -234,7 +234,7 @@ pd_plugin_record_take_image (PdPluginRecord *self, PdPluginRecord *upgraded)
   g_free (self->reference);
   self->reference = g_strdup (upgraded->reference);
   pd_plugin_config_free (self->config);
-  self->config = pd_plugin_config_copy (upgraded->config);
+  self->config = pd_plugin_config_pack (pd_plugin_config_copy (upgraded->config));
   g_free (self->config_digest);
   self->config_digest = g_strdup (upgraded->config_digest);
   g_free (self->manifest_digest);
@@ -649,7 +649,9 @@ pd_plugin_record_new_from_data (const char *data, gsize len, GError **error)
       g_ptr_array_add (user_set, NULL);
     }
 
-  self = pd_plugin_record_new (id, name, reference, g_steal_pointer (&config), config_digest,
+  /* a loaded record's config is only read: one block (a daemon keeps one per plugin) */
+  self = pd_plugin_record_new (id, name, reference,
+                               pd_plugin_config_pack (g_steal_pointer (&config)), config_digest,
                                manifest_digest, (const char *const *) layers->pdata);
   /* only what the config declares, so a damaged list cannot keep anything else */
   pd_plugin_settings_restore_user_set (settings, self->config,
