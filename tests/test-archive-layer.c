@@ -17,6 +17,7 @@
 
 #include "pd-archive.h"
 #include "pd-error.h"
+#include "pd-test-store.h"
 #include "pd-test-utils.h"
 
 #define DIGEST_WRONG "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -890,6 +891,100 @@ test_cancel_midway (Fixture *f, gconstpointer data)
 }
 
 
+/* section: disk usage */
+
+/* a staged rootfs's usage as pd_store_get_staging_disk_usage () gives it right after the layer,
+ * with a file of @extra bytes added behind the helper's back (which only a walk sees) */
+static guint64
+staging_usage_with_extra (PdStore *store, const char *staging, gsize extra)
+{
+  g_autofree char *path = g_build_filename (staging, "rootfs", "extra", NULL);
+  g_autofree char *data = g_malloc0 (extra);
+  guint64 usage;
+
+  g_assert_true (g_file_set_contents (path, data, (gssize) extra, NULL));
+  usage = pd_store_get_staging_disk_usage (store, staging);
+  g_assert_cmpint (g_unlink (path), ==, 0);
+  return usage;
+}
+
+static void
+apply_to_staging (const char *staging, GBytes *layer, const char *diff_id)
+{
+  g_autoptr(GError) error = NULL;
+  MemReader reader = { .data = layer, .chunk = 65536 };
+
+  g_assert_true (pd_archive_apply_layer (mem_read, &reader, diff_id, staging,
+                                         pd_archive_get_helper_path (), NULL, NULL, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* the helper counts a first layer's rootfs as it writes it, and its count is the walk's (du -s:
+ * allocated blocks, a hard-linked file once, symlinks not followed); a layer over it cannot
+ * count the whole rootfs, and the tree is walked again */
+static void
+test_layer_disk_usage (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *state = g_build_filename (f->base, "state", NULL);
+  g_autoptr(PdStore) store = pd_test_open_store (state);
+  g_autofree char *staging = pd_store_create_staging_dir (store, &error);
+  g_autofree char *long_target = g_strnfill (300, 'l');
+  g_autoptr(GArray) entries = g_array_new (TRUE, TRUE, sizeof (PdTestEntry));
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const PdTestEntry fixed[] = {
+    { T_DIR, "usr" },
+    { T_DIR, "usr/lib" },
+    { T_FILE, "usr/lib/big", NULL, 0, NULL, 300000, TRUE },
+    { T_FILE, "usr/lib/small", NULL, 0, "x" },
+    { T_HARDLINK, "usr/lib/big-link", "usr/lib/big" },
+    { T_FILE, "empty" },
+    { T_SYMLINK, "short", "usr" },
+    { T_SYMLINK, "long", long_target },
+    { T_FIFO, "fifo" },
+    /* parents that have no entry of their own */
+    { T_FILE, "implicit/parent/f", NULL, 0, NULL, 5000 },
+  };
+  g_autoptr(GBytes) first = NULL;
+  g_autoptr(GBytes) second = NULL;
+  g_autofree char *first_id = NULL;
+  g_autofree char *second_id = NULL;
+  guint64 reported, walked, after, walked_after;
+
+  g_assert_no_error (error);
+  g_array_append_vals (entries, fixed, G_N_ELEMENTS (fixed));
+  /* a directory of many entries, more than one block on most file systems */
+  g_array_append_val (entries, ((PdTestEntry) { T_DIR, "many" }));
+  for (guint i = 0; i < 300; i++)
+    {
+      PdTestEntry entry = { T_FILE, NULL, NULL, 0, NULL, i * 37 };
+
+      g_ptr_array_add (names, g_strdup_printf ("many/a-rather-long-file-name-%04u", i));
+      entry.name = g_ptr_array_index (names, names->len - 1);
+      g_array_append_val (entries, entry);
+    }
+  first = build_layer ((const PdTestEntry *) (gpointer) entries->data, FILTER_GZIP, &first_id);
+  apply_to_staging (staging, first, first_id);
+  /* the first call gives the helper's count, which the extra file cannot be part of */
+  reported = staging_usage_with_extra (store, staging, 50000);
+  walked = pd_store_get_staging_disk_usage (store, staging);
+  g_assert_cmpuint (reported, >, 300000);
+  g_assert_cmpuint (reported, ==, walked);
+
+  second = build_layer (ENTRIES ({ T_FILE, "usr/lib/.wh.small" },
+                                 { T_FILE, "usr/lib/new", NULL, 0, NULL, 20000 }),
+                        FILTER_GZIP, &second_id);
+  apply_to_staging (staging, second, second_id);
+  /* walked: the extra file counts */
+  after = staging_usage_with_extra (store, staging, 50000);
+  walked_after = pd_store_get_staging_disk_usage (store, staging);
+  g_assert_cmpuint (after, >, walked_after);
+  g_assert_cmpuint (walked_after, >, walked);
+
+  g_assert_true (pd_store_discard_staging_dir (store, staging, &error));
+  g_assert_no_error (error);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -914,6 +1009,7 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/archive-layer/read-sizes", test_layer_read_sizes);
   PD_TEST_ADD ("/archive-layer/diff-id", test_layer_diff_id);
   PD_TEST_ADD ("/archive-layer/empty", test_layer_empty);
+  PD_TEST_ADD ("/archive-layer/disk-usage", test_layer_disk_usage);
   PD_TEST_ADD ("/archive-layer/layers/two", test_layers_two);
   PD_TEST_ADD ("/archive-layer/layers/three", test_layers_three);
   PD_TEST_ADD ("/archive-layer/layers/wrong-diff-id", test_layers_wrong_diff_id);

@@ -786,6 +786,63 @@ test_no_whiteouts (Fixture *f, gconstpointer data)
   assert_tree (f, expected);
 }
 
+/* section: symlinks on the way (the helper's own check, behind the daemon's filter) */
+
+static const char * const plain_args[] = { NULL };
+
+/* a directory the helper has checked or made is remembered; an entry that replaces it with a
+ * symlink is not written through afterwards, nor is a hard link's target reached through it */
+static void
+test_symlink_replaces_known_dir (Fixture *f, gconstpointer data)
+{
+  apply_layer_fails (f, ENTRIES ({ T_DIR, "a" }, { T_DIR, "a/b" }, { T_FILE, "a/x", NULL, 0, "x" },
+                                 { T_SYMLINK, "a/b", "../../outside" },
+                                 { T_FILE, "a/b/f", NULL, 0, "through" }),
+                     plain_args, "invalid-archive");
+  assert_tree (f, "a d755\na/b l ->../../outside\na/x f644 x\n");
+  pd_test_rm_rf (f->rootfs);
+  g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+  apply_layer_fails (f, ENTRIES ({ T_DIR, "real" }, { T_FILE, "real/f", NULL, 0, "f" },
+                                 { T_DIR, "l" }, { T_FILE, "l/g", NULL, 0, "g" },
+                                 { T_FILE, "l/.keep" }, { T_FILE, "other" },
+                                 /* l is not empty: refused by libarchive, l stays known */
+                                 { T_SYMLINK, "l", "real" }),
+                     plain_args, "invalid-archive");
+  pd_test_rm_rf (f->rootfs);
+  g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+  apply_layer_fails (f, ENTRIES ({ T_DIR, "real" }, { T_FILE, "real/f", NULL, 0, "f" },
+                                 { T_DIR, "l" }, { T_SYMLINK, "l", "real" },
+                                 { T_HARDLINK, "h", "l/f" }),
+                     plain_args, "invalid-archive");
+  assert_tree (f, "l l ->real\nreal d755\nreal/f f644 f\n");
+}
+
+/* a directory entry where a symlink is replaces the symlink, in the plain mode too */
+static void
+test_dir_replaces_symlink (Fixture *f, gconstpointer data)
+{
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run_helper_args (f, ENTRIES ({ T_SYMLINK, "s", "t" }, { T_DIR, "t" },
+                                                { T_DIR, "s", NULL, 0700 },
+                                                { T_FILE, "s/new", NULL, 0, "new" },
+                                                { T_SYMLINK, "u", "/" }, { T_DIR, "u/v" }),
+                                    plain_args, &err),
+                   !=, 0);
+  g_assert_true (g_str_has_prefix (err, "ERROR invalid-archive "));
+  g_assert_nonnull (strstr (err, "symlink"));
+  assert_tree (f, "s d700\ns/new f644 new\nt d755\nu l ->/\n");
+}
+
+/* --usage counts what a layer over others cannot know */
+static void
+test_usage_with_whiteouts (Fixture *f, gconstpointer data)
+{
+  apply_layer_fails (f, ENTRIES ({ T_FILE, "a", NULL, 0, "A" }),
+                     (const char * const[]) { "--whiteouts", "--usage", NULL }, "failed");
+  assert_tree (f, "");
+}
+
 /* section: privileges */
 
 /* the capabilities extraction needs: chown, writing into directories of other owners, and
@@ -894,6 +951,9 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/extract-helper/limits/deep-tree", test_deep_tree);
   PD_TEST_ADD ("/extract-helper/limits/counts", test_limits);
   PD_TEST_ADD ("/extract-helper/no-whiteouts", test_no_whiteouts);
+  PD_TEST_ADD ("/extract-helper/symlinks/known-dir-replaced", test_symlink_replaces_known_dir);
+  PD_TEST_ADD ("/extract-helper/symlinks/dir-replaces-symlink", test_dir_replaces_symlink);
+  PD_TEST_ADD ("/extract-helper/usage-with-whiteouts", test_usage_with_whiteouts);
   PD_TEST_ADD ("/extract-helper/capabilities", test_capabilities);
   PD_TEST_ADD_CASES ("/extract-helper/whiteout/invalid", invalid_names, test,
                      test_whiteout_invalid);

@@ -32,6 +32,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdAutoArchiveEntry, archive_entry_free)
 #define INFLATE_BUFFER_SIZE (128 * 1024)
 /* the helper prints one short line; anything beyond this is not read */
 #define HELPER_STDERR_MAX 4096
+/* the helper's stdout: one "USAGE N" line with --usage */
+#define HELPER_STDOUT_MAX 64
 
 /* section: limits and results */
 
@@ -464,16 +466,21 @@ start_layer (IngestContext *ctx, GError **error)
   shutdown (sockets[1], SHUT_WR);
 
   whiteouts = ctx->layer_mode && !ctx->onto_empty_rootfs;
+  /* a first layer's helper counts the rootfs's usage as it writes (--usage, on stdout); one
+   * over others cannot, and the count of the first no longer holds */
+  if (whiteouts)
+    pd_store_note_staging_usage (ctx->staging_dir, FALSE, 0);
   /* GSubprocess, not fork (): the daemon is multi-threaded */
-  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_SILENCE |
+  launcher = g_subprocess_launcher_new ((whiteouts ? G_SUBPROCESS_FLAGS_STDOUT_SILENCE
+                                                   : G_SUBPROCESS_FLAGS_STDOUT_PIPE) |
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_take_stdin_fd (launcher, sockets[1]);
   ctx->helper = g_subprocess_launcher_spawn (launcher, error, ctx->helper_path,
                                              "--max-bytes", max_bytes,
                                              "--max-entries", max_entries,
                                              /* layers apply onto the ones below them */
-                                             whiteouts ? "--whiteouts" : rootfs,
-                                             whiteouts ? rootfs : NULL, NULL);
+                                             whiteouts ? "--whiteouts" : "--usage", rootfs,
+                                             NULL);
   if (ctx->helper == NULL)
     {
       g_prefix_error (error, "starting the extraction helper: ");
@@ -494,6 +501,35 @@ helper_error_code (const char *kind)
   if (g_str_equal (kind, "no-space"))
     return PD_ERROR_NO_SPACE;
   return PD_ERROR_FAILED;
+}
+
+/* the helper's "USAGE N" (--usage) kept for pd_store_get_staging_disk_usage (); anything else
+ * means the rootfs is walked instead. A lie can only make the DiskUsage property wrong. */
+static void
+note_helper_usage (IngestContext *ctx)
+{
+  GInputStream *stream = g_subprocess_get_stdout_pipe (ctx->helper);
+  char buffer[HELPER_STDOUT_MAX + 1];
+  const char *number = buffer + strlen ("USAGE ");
+  guint64 bytes = 0;
+  char *end = NULL;
+  gsize len = 0;
+  gboolean known;
+
+  if (stream == NULL)
+    return;
+  known = g_input_stream_read_all (stream, buffer, HELPER_STDOUT_MAX, &len, NULL, NULL) &&
+          len > strlen ("USAGE ") && buffer[len - 1] == '\n';
+  if (known)
+    {
+      buffer[len - 1] = '\0';
+      errno = 0;
+      known = g_str_has_prefix (buffer, "USAGE ") && g_ascii_isdigit (*number);
+      if (known)
+        bytes = g_ascii_strtoull (number, &end, 10);
+      known = known && errno == 0 && end != NULL && *end == '\0';
+    }
+  pd_store_note_staging_usage (ctx->staging_dir, known, bytes);
 }
 
 /* waits for the helper and turns its exit into a GError; TRUE only for a clean exit 0 */
@@ -524,7 +560,10 @@ finish_helper (IngestContext *ctx, GCancellable *cancellable, GError **error)
   ctx->helper_reaped = TRUE;
 
   if (g_subprocess_get_if_exited (ctx->helper) && g_subprocess_get_exit_status (ctx->helper) == 0)
-    return TRUE;
+    {
+      note_helper_usage (ctx);
+      return TRUE;
+    }
 
   if (g_str_has_prefix (buffer, "ERROR "))
     {

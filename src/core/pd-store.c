@@ -387,6 +387,8 @@ pd_store_discard_staging_dir (PdStore *self, const char *staging_dir, GError **e
       g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "%s is not a staging dir", escaped);
       return FALSE;
     }
+  /* a failed pull leaves no count behind */
+  pd_store_note_staging_usage (staging_dir, FALSE, 0);
   return pd_rm_rf_at (self->tmp_fd, name, error);
 }
 
@@ -730,16 +732,65 @@ pd_store_get_disk_usage (PdStore *self, const char *id)
   return disk_usage_at (self->plugins_fd, path);
 }
 
+/* the usage the extraction helper counted while it wrote a staged rootfs, by the staging dir's
+ * path, until pd_store_get_staging_disk_usage () takes it; in memory, because the staging dir
+ * holds the rootfs and the record and nothing else */
+static GMutex staging_usage_lock;
+static GHashTable *staging_usage;   /* path → guint64 */
+
+void
+pd_store_note_staging_usage (const char *staging_dir, gboolean known, guint64 bytes)
+{
+  g_return_if_fail (staging_dir != NULL);
+
+  g_mutex_lock (&staging_usage_lock);
+  if (known)
+    {
+      if (staging_usage == NULL)
+        staging_usage = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+      g_hash_table_replace (staging_usage, g_strdup (staging_dir),
+                            g_memdup2 (&bytes, sizeof bytes));
+    }
+  else if (staging_usage != NULL)
+    {
+      g_hash_table_remove (staging_usage, staging_dir);
+    }
+  g_mutex_unlock (&staging_usage_lock);
+}
+
+/* the helper's count for @staging_dir, once; FALSE when there is none */
+static gboolean
+take_staging_usage (const char *staging_dir, guint64 *out_bytes)
+{
+  gpointer key = NULL, value = NULL;
+  gboolean found = FALSE;
+
+  g_mutex_lock (&staging_usage_lock);
+  if (staging_usage != NULL &&
+      g_hash_table_steal_extended (staging_usage, staging_dir, &key, &value))
+    {
+      *out_bytes = *(guint64 *) value;
+      found = TRUE;
+      g_free (key);
+      g_free (value);
+    }
+  g_mutex_unlock (&staging_usage_lock);
+  return found;
+}
+
 guint64
 pd_store_get_staging_disk_usage (PdStore *self, const char *staging_dir)
 {
   const char *name = staging_name (self, staging_dir);
   g_autofree char *path = NULL;
+  guint64 bytes;
 
   g_return_val_if_fail (PD_IS_STORE (self), 0);
 
   if (name == NULL)
     return 0;
+  if (take_staging_usage (staging_dir, &bytes))
+    return bytes;
   path = g_build_filename (name, ROOTFS_DIR, NULL);
   return disk_usage_at (self->tmp_fd, path);
 }

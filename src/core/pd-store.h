@@ -77,8 +77,14 @@ gboolean pd_store_purge_removed_plugin (PdStore *self, const char *id, GError **
 char *pd_store_get_rootfs_path (PdStore *self, const char *id);
 /* bytes used by a plugin's rootfs (du, not following symlinks) */
 guint64 pd_store_get_disk_usage (PdStore *self, const char *id);
-/* the same for the rootfs/ of a staging dir (callable from a thread) */
+/* the same for the rootfs/ of a staging dir (callable from a thread): the extraction helper's
+ * count if pd_store_note_staging_usage () kept one (taken, so a second call walks the tree),
+ * else a walk of the tree */
 guint64 pd_store_get_staging_disk_usage (PdStore *self, const char *staging_dir);
+/* keeps (@known) or forgets the extraction helper's count of @staging_dir's rootfs, the same
+ * quantity as the walk's, for the next pd_store_get_staging_disk_usage () (in memory, any
+ * thread; pd_store_discard_staging_dir () forgets it too) */
+void pd_store_note_staging_usage (const char *staging_dir, gboolean known, guint64 bytes);
 
 /* blobs */
 typedef struct _PdBlobWriter PdBlobWriter;

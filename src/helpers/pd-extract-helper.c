@@ -8,13 +8,17 @@
  * the stream; everything is checked again here because this process is the one that touches
  * the disk.
  *
- *   plugind-extract [--max-bytes N] [--max-entries N] [--whiteouts] DIR
+ *   plugind-extract [--max-bytes N] [--max-entries N] [--whiteouts | --usage] DIR
  *
  * With --whiteouts the stream is one layer of a multi-layer image, applied over the layers
  * already in DIR: OCI/Docker whiteout entries (".wh.NAME", ".wh..wh..opq") delete what lower
  * layers wrote instead of being extracted, and an entry replaces whatever a lower layer had at
  * its path (only two directories merge). Removals walk the tree one component at a time with
  * O_NOFOLLOW and fd-relative calls, so they never follow a symlink.
+ *
+ * With --usage, given an empty DIR, it prints "USAGE N" on stdout when it is done: N bytes
+ * allocated to what it wrote, counted as the daemon's walk of a rootfs counts them, so that the
+ * daemon need not walk the tree again.
  *
  * On failure it prints one line "ERROR <kind> <message>" to stderr (kind: invalid-archive,
  * limits, no-space, failed) and exits non-zero.
@@ -57,7 +61,8 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdHelperArchive, archive_free)
  * tree, so removals never need to hold more directory fds than this at once */
 #define MAX_DEPTH 128
 
-#define USAGE "usage: plugind-extract [--max-bytes N] [--max-entries N] [--whiteouts] DIR"
+#define USAGE \
+  "usage: plugind-extract [--max-bytes N] [--max-entries N] [--whiteouts | --usage] DIR"
 
 /* the only output of the helper; kept short so the parent's stderr pipe can never fill up */
 static void G_GNUC_PRINTF (2, 3)
@@ -84,14 +89,11 @@ fail_with (int status, const char *kind, const char *message)
   return status;
 }
 
+/* the kind of a failure from its errno: a full disk, a failure of the machine, or else the
+ * archive's fault */
 static int
-fail_from_archive (struct archive *a, const char *what)
+fail_with_errno (int errsv, const char *what, const char *message)
 {
-  int errsv = archive_errno (a);
-  const char *message = archive_error_string (a);
-
-  if (message == NULL)
-    message = "unknown error";
   if (errsv == ENOSPC || errsv == EDQUOT)
     {
       report ("no-space", "%s: %s", what, message);
@@ -104,6 +106,14 @@ fail_from_archive (struct archive *a, const char *what)
     }
   report ("invalid-archive", "%s: %s", what, message);
   return EXIT_INVALID;
+}
+
+static int
+fail_from_archive (struct archive *a, const char *what)
+{
+  const char *message = archive_error_string (a);
+
+  return fail_with_errno (archive_errno (a), what, message != NULL ? message : "unknown error");
 }
 
 /* relative, no empty name, no ".." component: the same rule as the daemon */
@@ -358,6 +368,22 @@ install_seccomp (void)
   return 0;
 }
 
+/* nothing but "." and ".." in @path */
+static gboolean
+dir_is_empty (const char *path)
+{
+  DIR *dir = opendir (path);
+  struct dirent *d;
+  gboolean empty = TRUE;
+
+  if (dir == NULL)
+    return FALSE;
+  while (empty && (d = readdir (dir)) != NULL)
+    empty = g_str_equal (d->d_name, ".") || g_str_equal (d->d_name, "..");
+  closedir (dir);
+  return empty;
+}
+
 static gboolean
 parse_u64 (const char *text, guint64 *out)
 {
@@ -368,6 +394,194 @@ parse_u64 (const char *text, guint64 *out)
   errno = 0;
   *out = g_ascii_strtoull (text, &end, 10);
   return errno == 0 && end != NULL && *end == '\0';
+}
+
+/* section: symlinks on the way, and what was written
+ *
+ * No entry is written through a symlink: every directory on the way to an entry (or to a hard
+ * link's target) must be a real directory or missing (libarchive then creates it), and a
+ * symlink where a directory entry goes is removed, never followed. libarchive's
+ * ARCHIVE_EXTRACT_SECURE_SYMLINKS checks the same with an open, a stat and a close per
+ * component of every entry (some 15 system calls for a file five directories deep); here the
+ * directories already checked or created are remembered, so an entry in a known directory
+ * costs one hash lookup. Nothing else writes into the rootfs while the helper runs, so what is
+ * known stays true until the helper changes it: an entry that is not a directory drops its
+ * path and everything below it, and every removal of a whiteout or of a lower directory in
+ * the way forgets all of it. */
+
+typedef struct {
+  GHashTable *dirs;     /* normalised paths of real directories; with each one its parents */
+  GHashTable *written;  /* with --usage: every path written, parents included; NULL without */
+} Known;
+
+static void
+known_init (Known *known, gboolean track_written)
+{
+  known->dirs = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  if (track_written)
+    known->written = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+}
+
+static void
+known_clear (Known *known)
+{
+  g_clear_pointer (&known->dirs, g_hash_table_unref);
+  g_clear_pointer (&known->written, g_hash_table_unref);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (Known, known_clear)
+
+/* @name as libarchive cleans it up before it writes: no empty and no "." components */
+static char *
+normalise_name (const char *name)
+{
+  GString *out = g_string_sized_new (strlen (name));
+  const char *p = name;
+
+  for (;;)
+    {
+      const char *slash = strchr (p, '/');
+      gsize len = slash != NULL ? (gsize) (slash - p) : strlen (p);
+
+      if (len > 0 && !(len == 1 && p[0] == '.'))
+        {
+          if (out->len > 0)
+            g_string_append_c (out, '/');
+          g_string_append_len (out, p, (gssize) len);
+        }
+      if (slash == NULL)
+        break;
+      p = slash + 1;
+    }
+  return g_string_free (out, FALSE);
+}
+
+/* every directory on the way to @path (normalised) is a real directory, or the first missing
+ * one and what follows are left for libarchive to create; a symlink or a file there refuses
+ * the entry, with libarchive's words for it */
+static int
+check_parents (Known *known, const char *path)
+{
+  const char *last = strrchr (path, '/');
+  g_autofree char *prefix = NULL;
+  char *p;
+
+  if (last == NULL || g_hash_table_contains (known->dirs, prefix = g_strndup (path, (gsize) (last - path))))
+    return 0;
+  for (p = prefix;;)
+    {
+      char *slash = strchr (p, '/');
+      struct stat st;
+
+      if (slash != NULL)
+        *slash = '\0';
+      if (!g_hash_table_contains (known->dirs, prefix))
+        {
+          if (fstatat (AT_FDCWD, prefix, &st, AT_SYMLINK_NOFOLLOW) != 0)
+            {
+              int errsv = errno;
+              g_autofree char *message = NULL;
+
+              if (errsv == ENOENT)
+                return 0;
+              message = g_strdup_printf ("Could not stat %s", path);
+              return fail_with_errno (errsv, "extracting the layer", message);
+            }
+          if (S_ISLNK (st.st_mode))
+            {
+              report ("invalid-archive", "extracting the layer: Cannot extract through symlink %s",
+                      path);
+              return EXIT_INVALID;
+            }
+          if (!S_ISDIR (st.st_mode))
+            {
+              report ("invalid-archive", "extracting the layer: Could not stat %s", path);
+              return EXIT_INVALID;
+            }
+          g_hash_table_add (known->dirs, g_strdup (prefix));
+        }
+      if (slash == NULL)
+        return 0;
+      *slash = '/';
+      p = slash + 1;
+    }
+}
+
+/* a symlink where a directory entry goes is removed, so that libarchive does not take it for
+ * the directory and write through it */
+static int
+clear_dir_place (Known *known, const char *path)
+{
+  struct stat st;
+
+  if (*path == '\0' || g_hash_table_contains (known->dirs, path) ||
+      fstatat (AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISLNK (st.st_mode))
+    return 0;
+  if (unlinkat (AT_FDCWD, path, 0) == 0 || errno == ENOENT)
+    return 0;
+  report ("failed", "extracting the layer: Could not remove symlink %s: %s", path,
+          g_strerror (errno));
+  return EXIT_FAILED;
+}
+
+/* @path and its parents into @set */
+static void
+add_with_parents (GHashTable *set, const char *path)
+{
+  g_autofree char *copy = g_strdup (path);
+
+  for (;;)
+    {
+      char *slash;
+
+      if (g_hash_table_contains (set, copy))
+        return;
+      g_hash_table_add (set, g_strdup (copy));
+      slash = strrchr (copy, '/');
+      if (slash == NULL)
+        return;
+      *slash = '\0';
+    }
+}
+
+/* after an entry was written at @path: its parents exist now, as directories (checked, or made
+ * by libarchive); a directory joins them, anything else drops @path and what was below it */
+static void
+note_written (Known *known, const char *path, gboolean is_dir)
+{
+  const char *last = strrchr (path, '/');
+
+  if (known->written != NULL)
+    add_with_parents (known->written, path);
+  if (is_dir)
+    {
+      add_with_parents (known->dirs, path);
+      return;
+    }
+  if (last != NULL)
+    {
+      g_autofree char *parent = g_strndup (path, (gsize) (last - path));
+
+      add_with_parents (known->dirs, parent);
+    }
+  if (g_hash_table_remove (known->dirs, path))
+    {
+      g_autofree char *below = g_strconcat (path, "/", NULL);
+      GHashTableIter iter;
+      const char *dir;
+
+      g_hash_table_iter_init (&iter, known->dirs);
+      while (g_hash_table_iter_next (&iter, (gpointer *) &dir, NULL))
+        if (g_str_has_prefix (dir, below))
+          g_hash_table_iter_remove (&iter);
+    }
+}
+
+/* after a removal: nothing known is sure any more */
+static void
+forget_dirs (Known *known)
+{
+  g_hash_table_remove_all (known->dirs);
 }
 
 /* section: layers (--whiteouts) */
@@ -697,7 +911,8 @@ apply_whiteout (Layer *layer, GPtrArray *components, EntryKind kind)
 /* what a lower layer has at the entry's path goes, unless both are directories (they merge);
  * libarchive would unlink a non-directory in the way but cannot rmdir a non-empty one */
 static int
-replace_lower (Layer *layer, GPtrArray *components, gboolean is_dir, gboolean *out_merged)
+replace_lower (Layer *layer, Known *known, GPtrArray *components, gboolean is_dir,
+               gboolean *out_merged)
 {
   guint n_parents = components->len - 1;
   const char *base;
@@ -732,6 +947,7 @@ replace_lower (Layer *layer, GPtrArray *components, gboolean is_dir, gboolean *o
     {
       /* all of it, even what this run wrote there: the last entry for a path wins */
       status = remove_name (layer, dfd, base, 0, components->len);
+      forget_dirs (known);
     }
   else if (is_dir)
     {
@@ -790,23 +1006,80 @@ restore_merged_times (Layer *layer)
   return 0;
 }
 
+
+/* a file key for counting a file with several links once */
+static guint
+inode_hash (gconstpointer key)
+{
+  return g_int64_hash (key);
+}
+
+/* what the daemon's walk of a rootfs counts (du -s: the allocated blocks of everything in it,
+ * a file with several links once, nothing on another file system), printed as "USAGE N" on
+ * stdout; the rootfs was empty before this run, so what it wrote is all there is */
+static int
+report_usage (Known *known)
+{
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (inode_hash, g_int64_equal, g_free, NULL);
+  GHashTableIter iter;
+  const char *path;
+  struct stat root;
+  guint64 total;
+
+  if (stat ("/", &root) != 0)
+    {
+      report ("failed", "cannot stat the rootfs: %s", g_strerror (errno));
+      return EXIT_FAILED;
+    }
+  total = (guint64) root.st_blocks * 512;
+  g_hash_table_iter_init (&iter, known->written);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &path, NULL))
+    {
+      struct stat st;
+
+      /* as the walk: what is gone or cannot be read is left out */
+      if (*path == '\0' || fstatat (AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+          st.st_dev != root.st_dev)
+        continue;
+      if (!S_ISDIR (st.st_mode) && st.st_nlink > 1)
+        {
+          gint64 ino = (gint64) st.st_ino;
+
+          if (g_hash_table_contains (seen, &ino))
+            continue;
+          g_hash_table_add (seen, g_memdup2 (&ino, sizeof ino));
+        }
+      total += (guint64) st.st_blocks * 512;
+    }
+  if (printf ("USAGE %" G_GUINT64_FORMAT "\n", total) < 0 || fflush (stdout) != 0)
+    {
+      report ("failed", "cannot report the disk usage: %s", g_strerror (errno));
+      return EXIT_FAILED;
+    }
+  return 0;
+}
+
 static int
 extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max_entries,
-         gboolean whiteouts)
+         gboolean whiteouts, gboolean usage)
 {
   g_auto(Layer) layer = { NULL };
+  g_auto(Known) known = { NULL };
   guint64 total_bytes = 0;
   guint64 n_entries = 0;
   char buffer[65536];
 
   if (whiteouts)
     layer_init (&layer);
+  known_init (&known, usage);
 
   for (;;)
     {
       struct archive_entry *entry = NULL;
       g_autoptr(GPtrArray) components = NULL;
+      g_autofree char *path = NULL;
       gboolean merged = FALSE;
+      gboolean is_dir;
       const char *name, *link;
       mode_t type;
       int r;
@@ -838,6 +1111,7 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
               /* a marker is never written, whatever its type; its data (normally none) is
                * skipped, so it counts as an entry but not as bytes */
               r = apply_whiteout (&layer, components, kind);
+              forget_dirs (&known);
               if (r != 0)
                 return r;
               if (archive_read_data_skip (in) < ARCHIVE_WARN)
@@ -849,9 +1123,16 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
       link = archive_entry_hardlink (entry);
       if (link != NULL)
         {
+          g_autofree char *target = NULL;
+
           if (!name_is_safe (link) || strcmp (link, ".") == 0)
             return fail_with (EXIT_INVALID, "invalid-archive", "unsafe hard link target");
           archive_entry_set_size (entry, 0);
+          /* the target is reached by name, so not through a symlink either */
+          target = normalise_name (link);
+          r = check_parents (&known, target);
+          if (r != 0)
+            return r;
         }
       else if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK && type != AE_IFIFO)
         {
@@ -869,15 +1150,23 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
       archive_entry_acl_clear (entry);
       archive_entry_set_fflags (entry, 0, 0);
 
+      is_dir = link == NULL && type == AE_IFDIR;
       if (whiteouts)
         {
-          r = replace_lower (&layer, components, link == NULL && type == AE_IFDIR, &merged);
+          r = replace_lower (&layer, &known, components, is_dir, &merged);
           if (r != 0)
             return r;
         }
+      path = normalise_name (name);
+      r = check_parents (&known, path);
+      if (r == 0 && is_dir)
+        r = clear_dir_place (&known, path);
+      if (r != 0)
+        return r;
       r = archive_write_header (out, entry);
       if (r < ARCHIVE_WARN)
         return fail_from_archive (out, "extracting the layer");
+      note_written (&known, path, is_dir);
       /* from here on an opaque whiteout or a whiteout in this stream leaves it alone */
       if (whiteouts)
         layer_insert_path (&layer, components);
@@ -911,6 +1200,8 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
     return fail_from_archive (out, "finishing the extraction");
   if (whiteouts)
     return restore_merged_times (&layer);
+  if (usage)
+    return report_usage (&known);
   return 0;
 }
 
@@ -923,6 +1214,7 @@ main (int argc, char **argv)
   guint64 max_entries = G_MAXUINT64;
   const char *dir = NULL;
   gboolean whiteouts = FALSE;
+  gboolean usage = FALSE;
   int status;
   int i;
 
@@ -942,6 +1234,10 @@ main (int argc, char **argv)
         {
           whiteouts = TRUE;
         }
+      else if (g_str_equal (argv[i], "--usage"))
+        {
+          usage = TRUE;
+        }
       else if (argv[i][0] != '-' && dir == NULL)
         {
           dir = argv[i];
@@ -951,12 +1247,17 @@ main (int argc, char **argv)
           return fail_with (EXIT_FAILED, "failed", USAGE);
         }
     }
-  if (dir == NULL)
+  /* a layer over others is only part of the rootfs: its own usage says nothing */
+  if (dir == NULL || (usage && whiteouts))
     return fail_with (EXIT_FAILED, "failed", USAGE);
 
   umask (022);
   if (enter_root (dir) != 0 || drop_capabilities () != 0)
     return EXIT_FAILED;
+  /* what is written is all there is only in an empty rootfs; otherwise nothing is reported,
+   * and the daemon measures the rootfs itself */
+  if (usage && !dir_is_empty ("/"))
+    usage = FALSE;
 
   /* set up libarchive before the filter, so that its start-up calls (umask, allocations) are
    * done; no name lookups: owners are restored by number, never through NSS in the rootfs */
@@ -967,7 +1268,7 @@ main (int argc, char **argv)
   archive_read_support_format_tar (in);
   archive_write_disk_set_options (out,
                                   ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                  ARCHIVE_EXTRACT_SECURE_SYMLINKS |
+                                  /* symlinks on the way: check_parents () */
                                   ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
                                   ARCHIVE_EXTRACT_PERM |
                                   ARCHIVE_EXTRACT_TIME |
@@ -979,7 +1280,7 @@ main (int argc, char **argv)
   if (archive_read_open_fd (in, STDIN_FILENO, 65536) != ARCHIVE_OK)
     return fail_from_archive (in, "reading the layer");
 
-  status = extract (in, out, max_bytes, max_entries, whiteouts);
+  status = extract (in, out, max_bytes, max_entries, whiteouts, usage);
   if (status == 0)
     {
       char buffer[4096];
