@@ -1367,6 +1367,9 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
   ctx.layer_read_data = read_data;
   ctx.input_hasher = pd_sha256_new ();
 
+  /* the helper starts (fork, exec, chroot, seccomp) while the first data is on its way */
+  if (staging_dir != NULL && !start_layer (&ctx, error))
+    return FALSE;
   if (!peek_layer (&ctx, error))
     return FALSE;
   /* two readers: pd_gunzip, or "raw" for the other compressions (sniffed, in-process filters
