@@ -1007,22 +1007,27 @@ restore_merged_times (Layer *layer)
 }
 
 
-/* a file key for counting a file with several links once */
-static guint
-inode_hash (gconstpointer key)
+static int
+compare_paths (const void *a, const void *b)
 {
-  return g_int64_hash (key);
+  return strcmp (*(const char *const *) a, *(const char *const *) b);
 }
 
 /* what the daemon's walk of a rootfs counts (du -s: the allocated blocks of everything in it,
  * a file with several links once, nothing on another file system), printed as "USAGE N" on
- * stdout; the rootfs was empty before this run, so what it wrote is all there is */
+ * stdout; the rootfs was empty before this run, so what it wrote is all there is. Sorted, the
+ * names of a directory come together: each is looked up in its opened directory, not walked
+ * to from the root again. */
 static int
 report_usage (Known *known)
 {
-  g_autoptr(GHashTable) seen = g_hash_table_new_full (inode_hash, g_int64_equal, g_free, NULL);
-  GHashTableIter iter;
-  const char *path;
+  g_autoptr(GHashTable) seen = g_hash_table_new_full (g_int64_hash, g_int64_equal, g_free, NULL);
+  guint n_paths = 0;
+  g_autofree const char **paths
+      = (const char **) g_hash_table_get_keys_as_array (known->written, &n_paths);
+  const char *dir = NULL; /* the parent of the paths looked up in dfd, dir_len bytes of it */
+  gsize dir_len = 0;
+  int dfd = -1;
   struct stat root;
   guint64 total;
 
@@ -1032,14 +1037,29 @@ report_usage (Known *known)
       return EXIT_FAILED;
     }
   total = (guint64) root.st_blocks * 512;
-  g_hash_table_iter_init (&iter, known->written);
-  while (g_hash_table_iter_next (&iter, (gpointer *) &path, NULL))
+  qsort (paths, n_paths, sizeof *paths, compare_paths);
+  for (guint i = 0; i < n_paths; i++)
     {
+      const char *path = paths[i];
+      const char *slash = strrchr (path, '/');
+      gsize len = slash != NULL ? (gsize) (slash - path) : 0;
       struct stat st;
 
+      if (*path == '\0')
+        continue;
+      if (dir == NULL || len != dir_len || strncmp (path, dir, len) != 0)
+        {
+          g_autofree char *parent = len > 0 ? g_strndup (path, len) : g_strdup (".");
+
+          if (dfd >= 0)
+            close (dfd);
+          dfd = openat (AT_FDCWD, parent, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+          dir = path;
+          dir_len = len;
+        }
       /* as the walk: what is gone or cannot be read is left out */
-      if (*path == '\0' || fstatat (AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
-          st.st_dev != root.st_dev)
+      if (dfd < 0 || fstatat (dfd, slash != NULL ? slash + 1 : path, &st, AT_SYMLINK_NOFOLLOW) != 0
+          || st.st_dev != root.st_dev)
         continue;
       if (!S_ISDIR (st.st_mode) && st.st_nlink > 1)
         {
@@ -1051,6 +1071,8 @@ report_usage (Known *known)
         }
       total += (guint64) st.st_blocks * 512;
     }
+  if (dfd >= 0)
+    close (dfd);
   if (printf ("USAGE %" G_GUINT64_FORMAT "\n", total) < 0 || fflush (stdout) != 0)
     {
       report ("failed", "cannot report the disk usage: %s", g_strerror (errno));
