@@ -1006,7 +1006,6 @@ restore_merged_times (Layer *layer)
   return 0;
 }
 
-
 static int
 compare_paths (const void *a, const void *b)
 {
