@@ -834,6 +834,39 @@ test_dir_replaces_symlink (Fixture *f, gconstpointer data)
   assert_tree (f, "s d700\ns/new f644 new\nt d755\nu l ->/\n");
 }
 
+/* owners by number, as before chown () was skipped for a new file that gets its owner anyway:
+ * a directory merged with a lower one takes the new owner, a hard link leaves the file it
+ * links to as it was */
+static void
+test_owners (Fixture *f, gconstpointer data)
+{
+  const struct {
+    const char *name;
+    uid_t uid;
+  } expected[] = {
+    { "d", 1002 }, { "mine", 0 }, { "theirs", 1000 }, { "theirs-link", 1000 },
+    { "mine-link", 0 }, { "f", 0 }, { "h", 0 }, { "p", 0 },
+  };
+
+  apply_layer (f, ENTRIES ({ T_DIR, "d" }, { T_FILE, "f", NULL, 0, "f" }));
+  apply_layer (f, ENTRIES ({ T_DIR, "d", NULL, 0, .uid = 1002 },
+                           { T_FILE, "mine", NULL, 0, "m" },
+                           { T_FILE, "theirs", NULL, 0, "t", .uid = 1000 },
+                           { T_SYMLINK, "theirs-link", "theirs", .uid = 1000 },
+                           { T_SYMLINK, "mine-link", "mine" },
+                           { T_HARDLINK, "h", "f", .uid = 1001 },
+                           { T_FIFO, "p" }));
+  for (guint i = 0; i < G_N_ELEMENTS (expected); i++)
+    {
+      g_autofree char *path = g_build_filename (f->rootfs, expected[i].name, NULL);
+      struct stat st;
+
+      g_assert_cmpint (lstat (path, &st), ==, 0);
+      g_assert_cmpuint (st.st_uid, ==, expected[i].uid);
+      g_assert_cmpuint (st.st_gid, ==, 0);
+    }
+}
+
 /* --usage counts what a layer over others cannot know: refused before any input is read (so
  * no input is given, which the helper could not take without a broken pipe) */
 static void
@@ -964,6 +997,7 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/extract-helper/symlinks/known-dir-replaced", test_symlink_replaces_known_dir);
   PD_TEST_ADD ("/extract-helper/symlinks/dir-replaces-symlink", test_dir_replaces_symlink);
   PD_TEST_ADD ("/extract-helper/usage-with-whiteouts", test_usage_with_whiteouts);
+  PD_TEST_ADD ("/extract-helper/owners", test_owners);
   PD_TEST_ADD ("/extract-helper/capabilities", test_capabilities);
   PD_TEST_ADD_CASES ("/extract-helper/whiteout/invalid", invalid_names, test,
                      test_whiteout_invalid);

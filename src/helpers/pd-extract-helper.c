@@ -61,6 +61,13 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdHelperArchive, archive_free)
  * tree, so removals never need to hold more directory fds than this at once */
 #define MAX_DEPTH 128
 
+/* libarchive's options for every entry; ARCHIVE_EXTRACT_OWNER is left out where the entry's
+ * owner is the one a new file gets anyway (new_file_has_owner ()). Symlinks on the way are
+ * refused by check_parents (), not by ARCHIVE_EXTRACT_SECURE_SYMLINKS. */
+#define EXTRACT_FLAGS \
+  (ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS \
+   | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_OWNER)
+
 #define USAGE \
   "usage: plugind-extract [--max-bytes N] [--max-entries N] [--whiteouts | --usage] DIR"
 
@@ -1080,12 +1087,27 @@ report_usage (Known *known)
   return 0;
 }
 
+/* a file, symlink or FIFO is always made anew (what was in its place is removed first), owned
+ * by our effective uid and gid: no setgid directory can be in the rootfs, since the daemon
+ * strips that bit and so does this helper. Then chown () would change nothing. A directory may
+ * merge with one that exists, and a hard link is a file that exists: they keep the chown. */
+static gboolean
+new_file_has_owner (struct archive_entry *entry, const char *link, mode_t type, uid_t euid,
+                    gid_t egid)
+{
+  return link == NULL && (type == AE_IFREG || type == AE_IFLNK || type == AE_IFIFO)
+         && archive_entry_uid (entry) == (la_int64_t) euid
+         && archive_entry_gid (entry) == (la_int64_t) egid;
+}
+
 static int
 extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max_entries,
          gboolean whiteouts, gboolean usage)
 {
   g_auto(Layer) layer = { NULL };
   g_auto(Known) known = { NULL };
+  uid_t euid = geteuid ();
+  gid_t egid = getegid ();
   guint64 total_bytes = 0;
   guint64 n_entries = 0;
   char buffer[65536];
@@ -1184,6 +1206,9 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
         r = clear_dir_place (&known, path);
       if (r != 0)
         return r;
+      archive_write_disk_set_options (out, new_file_has_owner (entry, link, type, euid, egid)
+                                               ? EXTRACT_FLAGS & ~ARCHIVE_EXTRACT_OWNER
+                                               : EXTRACT_FLAGS);
       r = archive_write_header (out, entry);
       if (r < ARCHIVE_WARN)
         return fail_from_archive (out, "extracting the layer");
@@ -1287,13 +1312,7 @@ main (int argc, char **argv)
   if (in == NULL || out == NULL)
     return fail_with (EXIT_FAILED, "failed", "out of memory");
   archive_read_support_format_tar (in);
-  archive_write_disk_set_options (out,
-                                  ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                  /* symlinks on the way: check_parents () */
-                                  ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS |
-                                  ARCHIVE_EXTRACT_PERM |
-                                  ARCHIVE_EXTRACT_TIME |
-                                  ARCHIVE_EXTRACT_OWNER);
+  archive_write_disk_set_options (out, EXTRACT_FLAGS);
 
   if (install_seccomp () != 0)
     return EXIT_FAILED;
