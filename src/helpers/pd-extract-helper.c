@@ -413,8 +413,7 @@ parse_u64 (const char *text, guint64 *out)
  * directories already checked or created are remembered, so an entry in a known directory
  * costs one hash lookup. Nothing else writes into the rootfs while the helper runs, so what is
  * known stays true until the helper changes it: an entry that is not a directory drops its
- * path and everything below it, and every removal of a whiteout or of a lower directory in
- * the way forgets all of it. */
+ * path, and every removal of a whiteout or of a lower directory in the way forgets all of it. */
 
 typedef struct {
   GHashTable *dirs;     /* normalised paths of real directories; with each one its parents */
@@ -552,7 +551,9 @@ add_with_parents (GHashTable *set, const char *path)
 }
 
 /* after an entry was written at @path: its parents exist now, as directories (checked, or made
- * by libarchive); a directory joins them, anything else drops @path and what was below it */
+ * by libarchive); a directory joins them, anything else drops @path. Nothing known lies below
+ * it: what is known is a real directory on disk, and libarchive replaces only an empty
+ * directory (so no entry costs more than its own path, whatever a layer repeats) */
 static void
 note_written (Known *known, const char *path, gboolean is_dir)
 {
@@ -571,17 +572,7 @@ note_written (Known *known, const char *path, gboolean is_dir)
 
       add_with_parents (known->dirs, parent);
     }
-  if (g_hash_table_remove (known->dirs, path))
-    {
-      g_autofree char *below = g_strconcat (path, "/", NULL);
-      GHashTableIter iter;
-      const char *dir;
-
-      g_hash_table_iter_init (&iter, known->dirs);
-      while (g_hash_table_iter_next (&iter, (gpointer *) &dir, NULL))
-        if (g_str_has_prefix (dir, below))
-          g_hash_table_iter_remove (&iter);
-    }
+  g_hash_table_remove (known->dirs, path);
 }
 
 /* after a removal: nothing known is sure any more */
