@@ -29,7 +29,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdAutoArchiveEntry, archive_entry_free)
 #define READ_BUFFER_SIZE (64 * 1024)
 #define DATA_BUFFER_SIZE (64 * 1024)
 #define GZIP_BUFFER_SIZE (64 * 1024)
-#define INFLATE_BUFFER_SIZE (128 * 1024)
+#define LAYER_WRITE_BLOCK_SIZE (256 * 1024)
+/* what may wait in the helper's socket: a few of those writes */
+#define HELPER_SOCKET_BUFFER (1024 * 1024)
 /* the helper prints one short line; anything beyond this is not read */
 #define HELPER_STDERR_MAX 4096
 /* the helper's stdout: one "USAGE N" line with --usage */
@@ -70,17 +72,13 @@ pd_archive_get_helper_path (void)
 
 /* section: the ingest state */
 
+typedef struct _LayerDecoder LayerDecoder;
+
 typedef struct {
   /* input: a create context from an fd, or a registry layer through a callback */
   gboolean layer_mode;
   int fd;
-  PdLayerReadFunc layer_read;
-  gpointer layer_read_data;
-  struct archive *raw;      /* layers: decompresses, feeds the tar reader */
-  PdGunzip *gunzip;         /* layers in gzip: inflates instead of raw */
-  guchar *inflate_buffer;
-  gboolean input_ended;     /* layer_read said end of stream */
-  gsize peeked;             /* bytes of read_buffer read to tell gzip, for raw's first read */
+  LayerDecoder *decoder;    /* layers: decompresses, in a thread of its own */
   PdSha256 *input_hasher;   /* layers: the uncompressed stream, for rootfs.diff_ids */
   guint64 uncompressed_bytes;
   gboolean onto_empty_rootfs; /* layers: the first one, whose whiteouts have nothing to hide */
@@ -149,9 +147,6 @@ ingest_context_clear (IngestContext *ctx)
   g_clear_pointer (&ctx->symlinks, g_hash_table_unref);
   g_clear_pointer (&ctx->config_data, g_bytes_unref);
   g_clear_pointer (&ctx->read_buffer, g_free);
-  g_clear_pointer (&ctx->raw, archive_free);
-  g_clear_pointer (&ctx->gunzip, pd_gunzip_free);
-  g_clear_pointer (&ctx->inflate_buffer, g_free);
   g_clear_pointer (&ctx->input_hasher, pd_sha256_free);
   if (ctx->have_cancel_pollfd)
     g_cancellable_release_fd (ctx->cancellable);
@@ -395,6 +390,11 @@ start_writer (IngestContext *ctx, GError **error)
   ctx->writer = archive_write_new ();
   if (ctx->writer == NULL ||
       archive_write_set_format_pax_restricted (ctx->writer) != ARCHIVE_OK ||
+      /* a layer's stream only goes to the helper: large writes, few system calls. A context's
+       * keeps tar's 10240-byte blocks, which its blob and diff_id digests depend on. */
+      (ctx->layer_mode &&
+       (archive_write_set_bytes_per_block (ctx->writer, LAYER_WRITE_BLOCK_SIZE) != ARCHIVE_OK ||
+        archive_write_set_bytes_in_last_block (ctx->writer, 512) != ARCHIVE_OK)) ||
       /* names are copied as bytes: the layer must not depend on the daemon's locale */
       archive_write_set_format_option (ctx->writer, "pax", "hdrcharset", "BINARY") != ARCHIVE_OK ||
       archive_write_open (ctx->writer, ctx, NULL, layer_write_cb, NULL) != ARCHIVE_OK)
@@ -464,6 +464,9 @@ start_layer (IngestContext *ctx, GError **error)
   /* the helper only reads; our end only writes */
   shutdown (sockets[0], SHUT_RD);
   shutdown (sockets[1], SHUT_WR);
+  /* best effort (net.core.wmem_max caps it): fewer stops of the writer while the helper
+   * catches up */
+  setsockopt (sockets[0], SOL_SOCKET, SO_SNDBUF, &(int) { HELPER_SOCKET_BUFFER }, sizeof (int));
 
   whiteouts = ctx->layer_mode && !ctx->onto_empty_rootfs;
   /* a first layer's helper counts the rootfs's usage as it writes (--usage, on stdout); one
@@ -1155,84 +1158,410 @@ ingest_layer_entry (IngestContext *ctx, struct archive *reader, struct archive_e
   return copy_rootfs_entry (ctx, reader, entry, name, name, error);
 }
 
+/* section: the decompressing thread */
+
+/* A layer is decompressed in a thread of its own ("pd-inflate"), at most LAYER_BLOCKS blocks
+ * ahead of the tar reader, which hashes, counts, normalises and sends them to the helper: on
+ * two cores the inflate overlaps with the rest of the pipeline. The blocks reach the tar
+ * reader in stream order, followed by the end of the stream or the error that ended it, so
+ * every verdict and its order are those of a single thread; the tar side quitting first stops
+ * the decompressing side (its read function sees its cancellable cancelled). */
+#define LAYER_BLOCKS 8
+#define LAYER_BLOCK_SIZE (128 * 1024)
+
+typedef struct {
+  guchar *data;
+  gsize len;
+} LayerBlock;
+
+struct _LayerDecoder {
+  /* the decompressing side's: only the calling thread before the thread starts, only the
+   * thread after */
+  PdLayerReadFunc read;
+  gpointer read_data;
+  struct archive *raw;      /* decompresses what is not gzip (sniffed, in-process filters) */
+  PdGunzip *gunzip;         /* gzip, the usual layer: ISA-L where built in */
+  guchar *read_buffer;
+  gsize peeked;             /* bytes of read_buffer read to tell gzip, for raw's first read */
+  gboolean input_ended;     /* the read function said end of stream */
+  GError *read_error;       /* raw's read callback's first error, which beats libarchive's */
+  const guint8 *raw_next;   /* what raw gave and no block has taken yet */
+  gsize raw_avail;
+
+  /* given to the read function: cancelled with the caller's, or when the tar side quits */
+  GCancellable *cancellable;
+  GCancellable *outer;
+  gulong outer_handler;
+
+  /* between the two threads */
+  GMutex lock;
+  GCond cond;
+  GQueue free;              /* LayerBlock */
+  GQueue filled;            /* LayerBlock, in stream order */
+  gboolean finished;        /* no more blocks: the end of the stream, or error */
+  GError *error;            /* what ended it, after the filled blocks */
+  gboolean stopping;        /* the tar side quit */
+  GThread *thread;
+  LayerBlock *current;      /* the tar reader's, valid until its next read */
+};
+
+static void
+layer_block_free (gpointer data)
+{
+  LayerBlock *block = data;
+
+  g_free (block->data);
+  g_free (block);
+}
+
+static void
+decoder_outer_cancelled_cb (GCancellable *outer, gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+}
+
+/* the read function, unless cancelled: a read function need not look at its cancellable when
+ * it never blocks, and the decompressing side must not read on after a cancel */
+static gssize
+layer_decoder_read (LayerDecoder *dec, guchar *buffer, gsize count, GError **error)
+{
+  if (g_cancellable_set_error_if_cancelled (dec->cancellable, error))
+    return -1;
+  return dec->read (buffer, count, dec->read_data, dec->cancellable, error);
+}
+
+static void
+layer_decoder_init (LayerDecoder *dec, PdLayerReadFunc read_func, gpointer read_data,
+                    GCancellable *outer)
+{
+  dec->read = read_func;
+  dec->read_data = read_data;
+  dec->read_buffer = g_malloc (READ_BUFFER_SIZE);
+  dec->cancellable = g_cancellable_new ();
+  g_mutex_init (&dec->lock);
+  g_cond_init (&dec->cond);
+  if (outer != NULL)
+    {
+      dec->outer = g_object_ref (outer);
+      /* runs at once if it is cancelled already */
+      dec->outer_handler = g_cancellable_connect (outer, G_CALLBACK (decoder_outer_cancelled_cb),
+                                                  dec->cancellable, NULL);
+    }
+}
+
+/* the tar side quits (or is done): the decompressing side stops and is waited for */
+static void
+layer_decoder_stop (LayerDecoder *dec)
+{
+  if (dec->thread == NULL)
+    return;
+  g_mutex_lock (&dec->lock);
+  dec->stopping = TRUE;
+  g_cond_broadcast (&dec->cond);
+  g_mutex_unlock (&dec->lock);
+  /* a read function waiting for the network returns */
+  g_cancellable_cancel (dec->cancellable);
+  g_thread_join (g_steal_pointer (&dec->thread));
+}
+
+static void
+layer_decoder_clear (LayerDecoder *dec)
+{
+  if (dec->read_buffer == NULL)
+    return;
+  layer_decoder_stop (dec);
+  if (dec->outer != NULL)
+    g_cancellable_disconnect (dec->outer, dec->outer_handler);
+  g_clear_object (&dec->outer);
+  g_clear_object (&dec->cancellable);
+  g_clear_pointer (&dec->current, layer_block_free);
+  g_queue_clear_full (&dec->free, layer_block_free);
+  g_queue_clear_full (&dec->filled, layer_block_free);
+  g_clear_error (&dec->error);
+  g_clear_error (&dec->read_error);
+  g_clear_pointer (&dec->raw, archive_free);
+  g_clear_pointer (&dec->gunzip, pd_gunzip_free);
+  g_clear_pointer (&dec->read_buffer, g_free);
+  g_cond_clear (&dec->cond);
+  g_mutex_clear (&dec->lock);
+}
+
+G_DEFINE_AUTO_CLEANUP_CLEAR_FUNC (LayerDecoder, layer_decoder_clear)
+
+static la_ssize_t
+layer_raw_read_cb (struct archive *a, void *user_data, const void **buffer)
+{
+  LayerDecoder *dec = user_data;
+  GError *error = NULL;
+  gssize n;
+
+  /* first what was read to tell gzip from the rest */
+  if (dec->peeked > 0)
+    {
+      n = (gssize) dec->peeked;
+      dec->peeked = 0;
+      *buffer = dec->read_buffer;
+      return n;
+    }
+  if (dec->input_ended)
+    return 0;
+  n = layer_decoder_read (dec, dec->read_buffer, READ_BUFFER_SIZE, &error);
+  if (n < 0)
+    {
+      if (dec->read_error == NULL)
+        dec->read_error = error;
+      else
+        g_error_free (error);
+      return -1;
+    }
+  *buffer = dec->read_buffer;
+  return n;
+}
+
+/* the error of a failed call on raw: the read function's first, then libarchive's */
+static void
+take_raw_error (LayerDecoder *dec, const char *what, GError **error)
+{
+  if (dec->read_error != NULL)
+    g_propagate_error (error, g_steal_pointer (&dec->read_error));
+  else
+    set_archive_error (error, dec->raw, what);
+}
+
+/* On the calling thread: reads the layer's first bytes. gzip goes to pd_gunzip, every other
+ * compression (and plain tar) to libarchive's sniffing reader, which reads its first bytes
+ * here too, so that a layer it does not know fails before anything starts. */
+static gboolean
+layer_decoder_open (LayerDecoder *dec, GError **error)
+{
+  struct archive_entry *raw_entry = NULL;
+
+  while (dec->peeked < 2 && !dec->input_ended)
+    {
+      gssize n = layer_decoder_read (dec, dec->read_buffer + dec->peeked,
+                                     READ_BUFFER_SIZE - dec->peeked, error);
+
+      if (n < 0)
+        return FALSE;
+      if (n == 0)
+        dec->input_ended = TRUE;
+      dec->peeked += (gsize) n;
+    }
+  if (dec->peeked >= 2 && dec->read_buffer[0] == 0x1f && dec->read_buffer[1] == 0x8b)
+    {
+      dec->gunzip = pd_gunzip_new (pd_inflate_default_backend ());
+      pd_gunzip_feed (dec->gunzip, dec->read_buffer, dec->peeked);
+      dec->peeked = 0;
+      return TRUE;
+    }
+
+  dec->raw = archive_read_new ();
+  if (dec->raw == NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create an archive reader");
+      return FALSE;
+    }
+  add_in_process_filters (dec->raw);
+  archive_read_support_format_raw (dec->raw);
+  if (archive_read_open (dec->raw, dec, NULL, layer_raw_read_cb, NULL) != ARCHIVE_OK ||
+      archive_read_next_header (dec->raw, &raw_entry) != ARCHIVE_OK)
+    {
+      take_raw_error (dec, "reading the layer", error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* inflates into @out up to @out_len bytes: fewer only at the end or an error */
+static gsize
+gunzip_fill (LayerDecoder *dec, guchar *out, gsize out_len, GError **error)
+{
+  gsize len = 0;
+
+  while (len < out_len)
+    {
+      gssize n;
+
+      if (pd_gunzip_needs_input (dec->gunzip) && !dec->input_ended)
+        {
+          gssize got = layer_decoder_read (dec, dec->read_buffer, READ_BUFFER_SIZE, error);
+
+          if (got < 0)
+            return len;
+          if (got == 0)
+            dec->input_ended = TRUE;
+          else
+            pd_gunzip_feed (dec->gunzip, dec->read_buffer, (gsize) got);
+        }
+      n = pd_gunzip_read (dec->gunzip, out + len, out_len - len, dec->input_ended, error);
+      if (n < 0)
+        {
+          g_prefix_error (error, "decompressing the layer: ");
+          return len;
+        }
+      len += (gsize) n;
+      if (n == 0 && dec->input_ended)
+        break;
+    }
+  return len;
+}
+
+/* the same from raw */
+static gsize
+raw_fill (LayerDecoder *dec, guchar *out, gsize out_len, GError **error)
+{
+  gsize len = 0;
+
+  while (len < out_len)
+    {
+      gsize k;
+
+      if (dec->raw_avail == 0)
+        {
+          const void *data = NULL;
+          size_t size = 0;
+          la_int64_t offset = 0;
+          int r = archive_read_data_block (dec->raw, &data, &size, &offset);
+
+          if (r == ARCHIVE_EOF)
+            {
+              /* libarchive takes a failed read after a gzip member for the end of the stream:
+               * the read function's error (a blob's digest check, on its last read) must not
+               * get lost */
+              if (dec->read_error != NULL)
+                g_propagate_error (error, g_steal_pointer (&dec->read_error));
+              break;
+            }
+          if (r < ARCHIVE_WARN)
+            {
+              take_raw_error (dec, "decompressing the layer", error);
+              break;
+            }
+          dec->raw_next = data;
+          dec->raw_avail = size;
+        }
+      k = MIN (dec->raw_avail, out_len - len);
+      memcpy (out + len, dec->raw_next, k);
+      dec->raw_next += k;
+      dec->raw_avail -= k;
+      len += k;
+    }
+  return len;
+}
+
+static gpointer
+layer_decoder_thread (gpointer user_data)
+{
+  LayerDecoder *dec = user_data;
+
+  for (;;)
+    {
+      GError *error = NULL;
+      LayerBlock *block;
+
+      g_mutex_lock (&dec->lock);
+      while (g_queue_is_empty (&dec->free) && !dec->stopping)
+        g_cond_wait (&dec->cond, &dec->lock);
+      block = dec->stopping ? NULL : g_queue_pop_head (&dec->free);
+      g_mutex_unlock (&dec->lock);
+      if (block == NULL)
+        break;
+
+      if (dec->gunzip != NULL)
+        block->len = gunzip_fill (dec, block->data, LAYER_BLOCK_SIZE, &error);
+      else
+        block->len = raw_fill (dec, block->data, LAYER_BLOCK_SIZE, &error);
+
+      g_mutex_lock (&dec->lock);
+      if (block->len > 0)
+        g_queue_push_tail (&dec->filled, block);
+      else
+        g_queue_push_tail (&dec->free, block);
+      /* a short block is the last one: the end of the stream or an error */
+      if (error != NULL || block->len < LAYER_BLOCK_SIZE)
+        {
+          dec->finished = TRUE;
+          dec->error = error;
+        }
+      g_cond_broadcast (&dec->cond);
+      g_mutex_unlock (&dec->lock);
+      if (dec->finished)
+        break;
+    }
+  return NULL;
+}
+
+static gboolean
+layer_decoder_start (LayerDecoder *dec, GError **error)
+{
+  for (guint i = 0; i < LAYER_BLOCKS; i++)
+    {
+      LayerBlock *block = g_new0 (LayerBlock, 1);
+
+      block->data = g_malloc (LAYER_BLOCK_SIZE);
+      g_queue_push_tail (&dec->free, block);
+    }
+  dec->thread = g_thread_try_new ("pd-inflate", layer_decoder_thread, dec, error);
+  if (dec->thread == NULL)
+    {
+      g_prefix_error (error, "cannot start the decompressing thread: ");
+      pd_error_convert (error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* the tar side: the next block (0 at the end of the stream, -1 with @error set); it stays
+ * valid until the next call */
+static gssize
+layer_decoder_next (LayerDecoder *dec, const void **buffer, GError **error)
+{
+  g_mutex_lock (&dec->lock);
+  if (dec->current != NULL)
+    {
+      g_queue_push_tail (&dec->free, g_steal_pointer (&dec->current));
+      g_cond_broadcast (&dec->cond);
+    }
+  while (g_queue_is_empty (&dec->filled) && !dec->finished)
+    g_cond_wait (&dec->cond, &dec->lock);
+  dec->current = g_queue_pop_head (&dec->filled);
+  g_mutex_unlock (&dec->lock);
+
+  if (dec->current != NULL)
+    {
+      *buffer = dec->current->data;
+      return (gssize) dec->current->len;
+    }
+  /* the end, or the error that ended the stream, given once */
+  if (dec->error != NULL)
+    {
+      g_propagate_error (error, g_steal_pointer (&dec->error));
+      return -1;
+    }
+  return 0;
+}
+
+/* section: the tar side of a layer */
+
 /* the tar reader of a layer reads the decompressed stream block by block, without a copy,
  * hashing it for the diff_id on the way; every byte counts against max_bytes, the tar's
  * headers and whatever follows its end-of-archive blocks too (a few KiB of gzip can inflate
  * to gigabytes of "padding" that no entry header declares) */
-/* the next block of a gzip layer, inflated: 0 at its end, -1 with ctx->callback_error set */
-static gssize
-gunzip_block (IngestContext *ctx, const void **buffer)
-{
-  for (;;)
-    {
-      GError *error = NULL;
-      gssize n;
-
-      if (pd_gunzip_needs_input (ctx->gunzip) && !ctx->input_ended)
-        {
-          gssize got = ctx->layer_read (ctx->read_buffer, READ_BUFFER_SIZE, ctx->layer_read_data,
-                                        ctx->cancellable, &error);
-
-          if (got < 0)
-            {
-              set_callback_error (ctx, error);
-              return -1;
-            }
-          if (got == 0)
-            ctx->input_ended = TRUE;
-          else
-            pd_gunzip_feed (ctx->gunzip, ctx->read_buffer, (gsize) got);
-        }
-      n = pd_gunzip_read (ctx->gunzip, ctx->inflate_buffer, INFLATE_BUFFER_SIZE,
-                          ctx->input_ended, &error);
-      if (n < 0)
-        {
-          g_prefix_error (&error, "decompressing the layer: ");
-          set_callback_error (ctx, error);
-          return -1;
-        }
-      if (n > 0 || ctx->input_ended)
-        {
-          *buffer = ctx->inflate_buffer;
-          return n;
-        }
-    }
-}
-
 static la_ssize_t
 layer_tar_read_cb (struct archive *a, void *user_data, const void **buffer)
 {
   IngestContext *ctx = user_data;
-  size_t size = 0;
-  la_int64_t offset = 0;
-  int r;
+  GError *error = NULL;
+  gssize n = layer_decoder_next (ctx->decoder, buffer, &error);
 
-  if (ctx->gunzip != NULL)
+  if (n < 0)
     {
-      gssize n = gunzip_block (ctx, buffer);
-
-      if (n <= 0)
-        return n;
-      size = (size_t) n;
-      r = ARCHIVE_OK;
-    }
-  else
-    r = archive_read_data_block (ctx->raw, buffer, &size, &offset);
-
-  if (r == ARCHIVE_EOF)
-    return 0;
-  if (r < ARCHIVE_WARN)
-    {
-      GError *error = NULL;
-
-      if (ctx->callback_error == NULL)
-        {
-          set_archive_error (&error, ctx->raw, "decompressing the layer");
-          set_callback_error (ctx, error);
-        }
+      set_callback_error (ctx, error);
       return -1;
     }
-  ctx->uncompressed_bytes += size;
+  if (n == 0)
+    return 0;
+  ctx->uncompressed_bytes += (guint64) n;
   if (ctx->uncompressed_bytes > ctx->limits->max_bytes)
     {
       set_callback_error (ctx, g_error_new (PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
@@ -1240,36 +1569,8 @@ layer_tar_read_cb (struct archive *a, void *user_data, const void **buffer)
                                             " bytes uncompressed", ctx->limits->max_bytes));
       return -1;
     }
-  pd_sha256_update (ctx->input_hasher, *buffer, size);
-  return (la_ssize_t) size;
-}
-
-static la_ssize_t
-layer_raw_read_cb (struct archive *a, void *user_data, const void **buffer)
-{
-  IngestContext *ctx = user_data;
-  GError *error = NULL;
-  gssize n;
-
-  /* first what was read to tell gzip from the rest */
-  if (ctx->peeked > 0)
-    {
-      n = (gssize) ctx->peeked;
-      ctx->peeked = 0;
-      *buffer = ctx->read_buffer;
-      return n;
-    }
-  if (ctx->input_ended)
-    return 0;
-  n = ctx->layer_read (ctx->read_buffer, READ_BUFFER_SIZE, ctx->layer_read_data,
-                       ctx->cancellable, &error);
-  if (n < 0)
-    {
-      set_callback_error (ctx, error);
-      return -1;
-    }
-  *buffer = ctx->read_buffer;
-  return n;
+  pd_sha256_update (ctx->input_hasher, *buffer, (gsize) n);
+  return (la_ssize_t) n;
 }
 
 /* after the tar's end-of-archive blocks: the rest of the stream counts for the diff_id too */
@@ -1279,7 +1580,7 @@ drain_layer (IngestContext *ctx, GError **error)
   for (;;)
     {
       const void *buffer;
-      la_ssize_t n = layer_tar_read_cb (ctx->raw, ctx, &buffer);
+      la_ssize_t n = layer_tar_read_cb (NULL, ctx, &buffer);
 
       if (n == 0)
         return TRUE;
@@ -1289,32 +1590,6 @@ drain_layer (IngestContext *ctx, GError **error)
           return FALSE;
         }
     }
-}
-
-/* reads the layer's first bytes: gzip, the usual layer, goes to pd_gunzip (ISA-L where built
- * in), every other compression to libarchive's sniffing reader */
-static gboolean
-peek_layer (IngestContext *ctx, GError **error)
-{
-  while (ctx->peeked < 2 && !ctx->input_ended)
-    {
-      gssize n = ctx->layer_read (ctx->read_buffer + ctx->peeked, READ_BUFFER_SIZE - ctx->peeked,
-                                  ctx->layer_read_data, ctx->cancellable, error);
-
-      if (n < 0)
-        return FALSE;
-      if (n == 0)
-        ctx->input_ended = TRUE;
-      ctx->peeked += (gsize) n;
-    }
-  if (ctx->peeked >= 2 && ctx->read_buffer[0] == 0x1f && ctx->read_buffer[1] == 0x8b)
-    {
-      ctx->gunzip = pd_gunzip_new (pd_inflate_default_backend ());
-      ctx->inflate_buffer = g_malloc (INFLATE_BUFFER_SIZE);
-      pd_gunzip_feed (ctx->gunzip, ctx->read_buffer, ctx->peeked);
-      ctx->peeked = 0;
-    }
-  return TRUE;
 }
 
 /* the set-up both kinds of input share */
@@ -1351,11 +1626,11 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
                         GCancellable *cancellable,
                         GError **error)
 {
+  g_auto(LayerDecoder) decoder = { 0 };
   g_auto(IngestContext) ctx = { 0 };
   g_autoptr(PdAutoArchive) reader = NULL;
   g_autoptr(GError) local_error = NULL;
   g_autofree char *computed = NULL;
-  struct archive_entry *raw_entry = NULL;
   PdArchiveLimits default_limits;
 
   g_return_val_if_fail (read_func != NULL, FALSE);
@@ -1363,40 +1638,25 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
 
   ingest_context_init (&ctx, staging_dir, helper_path, limits, &default_limits, cancellable);
   ctx.layer_mode = TRUE;
-  ctx.layer_read = read_func;
-  ctx.layer_read_data = read_data;
   ctx.input_hasher = pd_sha256_new ();
 
   /* the helper starts (fork, exec, chroot, seccomp) while the first data is on its way */
   if (staging_dir != NULL && !start_layer (&ctx, error))
     return FALSE;
-  if (!peek_layer (&ctx, error))
+  /* two threads: the decoder (pd_gunzip, or libarchive's "raw" reader for the other
+   * compressions) undoes the compression; the tar reader parses what it yields, here */
+  layer_decoder_init (&decoder, read_func, read_data, cancellable);
+  ctx.decoder = &decoder;
+  if (!layer_decoder_open (&decoder, error))
     return FALSE;
-  /* two readers: pd_gunzip, or "raw" for the other compressions (sniffed, in-process filters
-   * only), undoes the compression; the tar reader parses what it yields */
   reader = archive_read_new ();
   if (reader == NULL)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create an archive reader");
       return FALSE;
     }
-  if (ctx.gunzip == NULL)
-    {
-      ctx.raw = archive_read_new ();
-      if (ctx.raw == NULL)
-        {
-          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot create an archive reader");
-          return FALSE;
-        }
-      add_in_process_filters (ctx.raw);
-      archive_read_support_format_raw (ctx.raw);
-      if (archive_read_open (ctx.raw, &ctx, NULL, layer_raw_read_cb, NULL) != ARCHIVE_OK ||
-          archive_read_next_header (ctx.raw, &raw_entry) != ARCHIVE_OK)
-        {
-          take_read_error (&ctx, ctx.raw, "reading the layer", error);
-          return FALSE;
-        }
-    }
+  if (!layer_decoder_start (&decoder, error))
+    return FALSE;
   archive_read_support_format_tar (reader);
   if (archive_read_open (reader, &ctx, NULL, layer_tar_read_cb, NULL) != ARCHIVE_OK)
     {
@@ -1410,8 +1670,9 @@ pd_archive_apply_layer (PdLayerReadFunc read_func,
     start_layer (&ctx, &local_error);
   if (local_error == NULL)
     drain_layer (&ctx, &local_error);
-  /* libarchive takes a failed read after a gzip member for the end of the stream: the read
-   * function's error (the blob's digest check, on its last read) must not get lost */
+  /* the whole stream was read, or the tar side failed: either way no more is decompressed */
+  layer_decoder_stop (&decoder);
+  /* a read error libarchive's tar reader took for the end must not get lost */
   if (local_error == NULL && ctx.callback_error != NULL)
     g_propagate_error (&local_error, g_steal_pointer (&ctx.callback_error));
   if (local_error == NULL)

@@ -53,14 +53,18 @@ PdContextResult *pd_archive_ingest_context (int fd, PdStore *store, const char *
                                             gpointer progress_data, GCancellable *cancellable,
                                             GError **error);
 
-/* reads up to @count bytes of a compressed layer: 0 at its end, -1 with @error set */
+/* reads up to @count bytes of a compressed layer: 0 at its end, -1 with @error set. Called
+ * from a thread of pd_archive_apply_layer's own (one call at a time, in stream order); a read
+ * that waits (for the network) must return, with any error, once @cancellable is cancelled:
+ * it is cancelled with the caller's, and when the layer fails for another reason. */
 typedef gssize (*PdLayerReadFunc) (void *buffer, gsize count, gpointer user_data,
                                    GCancellable *cancellable, GError **error);
 
 /*
  * Blocking: call it from a GTask thread. Applies one image layer onto @staging_dir/rootfs (made
- * if missing), in one pass over @read_func: the layer is decompressed in-process (gzip, zstd,
- * xz, … sniffed; or plain tar), its uncompressed bytes hashed and compared with @diff_id (NULL
+ * if missing), in one pass over @read_func: the layer is decompressed in-process, in a thread of
+ * its own ahead of the tar reader (gzip, zstd, xz, … sniffed; or plain tar), its uncompressed
+ * bytes hashed and compared with @diff_id (NULL
  * = not checked) after its last byte, and its entries normalised as for contexts (names checked,
  * device nodes dropped, setuid/setgid stripped, links checked) and extracted by the confined
  * helper in --whiteouts mode, which applies OCI whiteouts (.wh.NAME, .wh..wh..opq) to the

@@ -403,8 +403,8 @@ apply_stored_layer (PdStore *store, PdDescriptor *layer, const char *diff_id,
 /* A download runs in a thread of its own: receiving, hashing and storing the compressed blob
  * overlap with decompressing and re-writing it, the pull's critical path. A few buffers go
  * round between the two threads, so memory stays bounded whatever the speeds. */
-#define DOWNLOAD_BUFFERS 16
-#define DOWNLOAD_BUFFER_SIZE (64 * 1024)
+#define DOWNLOAD_BUFFERS 4
+#define DOWNLOAD_BUFFER_SIZE (256 * 1024)
 
 typedef struct {
   guchar *data;
@@ -430,6 +430,9 @@ typedef struct {
 
   DownloadBuffer *current;  /* the consumer's: the buffer it is reading from */
   gsize current_offset;
+  /* the consumer's cancellable (pd_archive_apply_layer's own), which wakes it up */
+  GCancellable *read_cancellable;
+  gulong read_cancel_handler;
 } Download;
 
 static void
@@ -492,7 +495,18 @@ download_thread (gpointer user_data)
   return NULL;
 }
 
-/* PdLayerReadFunc: what the download thread received, in order */
+static void
+download_wake_cb (GCancellable *cancellable, gpointer user_data)
+{
+  Download *download = user_data;
+
+  g_mutex_lock (&download->lock);
+  g_cond_broadcast (&download->cond);
+  g_mutex_unlock (&download->lock);
+}
+
+/* PdLayerReadFunc: what the download thread received, in order; called from the layer's
+ * decompressing thread, whose cancellable stops the wait for the network */
 static gssize
 download_read_cb (void *buffer, gsize count, gpointer user_data, GCancellable *cancellable,
                   GError **error)
@@ -500,14 +514,26 @@ download_read_cb (void *buffer, gsize count, gpointer user_data, GCancellable *c
   Download *download = user_data;
   gsize n;
 
+  if (cancellable != NULL && cancellable != download->read_cancellable)
+    {
+      if (download->read_cancellable != NULL)
+        g_cancellable_disconnect (download->read_cancellable, download->read_cancel_handler);
+      g_set_object (&download->read_cancellable, cancellable);
+      download->read_cancel_handler = g_cancellable_connect (cancellable,
+                                                             G_CALLBACK (download_wake_cb),
+                                                             download, NULL);
+    }
   if (download->current == NULL)
     {
       g_mutex_lock (&download->lock);
-      while (g_queue_is_empty (&download->filled) && !download->finished)
+      while (g_queue_is_empty (&download->filled) && !download->finished &&
+             !g_cancellable_is_cancelled (cancellable))
         g_cond_wait (&download->cond, &download->lock);
       download->current = g_queue_pop_head (&download->filled);
       g_mutex_unlock (&download->lock);
       download->current_offset = 0;
+      if (download->current == NULL && g_cancellable_set_error_if_cancelled (cancellable, error))
+        return -1;
       if (download->current == NULL)
         {
           /* the end of the blob, verified, or the download's error */
@@ -594,6 +620,9 @@ download_layer (PdRegistryClient *client, PdStore *store, PdDescriptor *layer,
   g_thread_join (thread);
   if (cancellable != NULL)
     g_cancellable_disconnect (cancellable, download.cancel_handler);
+  if (download.read_cancellable != NULL)
+    g_cancellable_disconnect (download.read_cancellable, download.read_cancel_handler);
+  g_clear_object (&download.read_cancellable);
   g_clear_object (&download.cancellable);
   if (download.current != NULL)
     download_buffer_free (download.current);
