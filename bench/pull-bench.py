@@ -416,6 +416,22 @@ def timed(cmd, rss_file, **kw):
     return wall, int(rss), float(user) + float(sys_)
 
 
+def thread_cpu(pid):
+    """{tid: (thread name, user+sys seconds)} of the live threads of pid."""
+    tick = os.sysconf('SC_CLK_TCK')
+    out = {}
+    for tid in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{tid}/stat') as f:
+                text = f.read()
+        except FileNotFoundError:
+            continue
+        comm = text[text.index('(') + 1:text.rindex(')')]
+        fields = text.rsplit(')', 1)[1].split()
+        out[tid] = (comm, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
 def rm_rf(*paths):
     subprocess.run(['rm', '-rf', '--one-file-system', '--'] + list(paths), check=True)
 
@@ -717,6 +733,70 @@ class SizeBench:
 
 
 # ---------------------------------------------------------------------------------------------
+# --ab: two builds of plugind side by side (before/after a change), alternating
+
+class AbBench:
+    """Per round, for each build in an order that alternates: a fresh daemon of that build, one
+    warm-up pull (not recorded), one timed pull with the CPU time of each of the daemon's threads
+    (by name; threads that ended during the pull, e.g. pd-download, together as "exited") and
+    of the helper (reaped children), then the daemon is stopped."""
+
+    def __init__(self, args, bus, pids, registry, name, facts, builds):
+        self.args = args
+        self.bus = bus
+        self.pids = pids
+        self.name = name
+        self.facts = facts
+        self.builds = builds
+        self.remote = f'{registry.host}/bench/{name}:plugin'
+        self.samples = {}
+
+    def add(self, key, value):
+        self.samples.setdefault(key, []).append(value)
+
+    def one(self, label, builddir, rnd):
+        args = argparse.Namespace(**vars(self.args))
+        args.builddir = builddir
+        daemon = Daemon(args, self.bus, self.pids, f'{self.name}-{label}-{rnd}',
+                        os.path.join(builddir, 'src', 'helpers', 'plugind-extract'))
+        try:
+            ref = f'bench/{self.name}:latest'
+            _, plugin = daemon.pull(self.remote, ref)
+            daemon.remove_and_settle(plugin, self.facts['digest'])
+            load = os.getloadavg()[0]
+            cpu0, threads0 = proc_cpu(daemon.pid), thread_cpu(daemon.pid)
+            seconds, plugin = daemon.pull(self.remote, ref)
+            cpu1, threads1 = proc_cpu(daemon.pid), thread_cpu(daemon.pid)
+            daemon.remove_and_settle(plugin, self.facts['digest'])
+        finally:
+            daemon.stop()
+        per_name = {}
+        for tid, (comm, t1) in threads1.items():
+            t0 = threads0.get(tid, (comm, 0.0))[1]
+            per_name[comm] = per_name.get(comm, 0.0) + (t1 - t0)
+        per_name['exited'] = (cpu1[0] - cpu0[0]) - sum(per_name.values())
+        self.add(f'{label}.wall', seconds)
+        self.add(f'{label}.cpu_daemon', cpu1[0] - cpu0[0])
+        self.add(f'{label}.cpu_helper', cpu1[1] - cpu0[1])
+        for comm, t in per_name.items():
+            if t >= 0.005:
+                self.add(f'{label}.cpu.{comm}', t)
+        busy = ', '.join(f'{c} {t:.2f}' for c, t in sorted(per_name.items()) if t >= 0.005)
+        log(f'{self.name} round {rnd} {label}: {seconds:.3f} s (load {load:.2f}); CPU s: '
+            f'helper {cpu1[1] - cpu0[1]:.2f}, {busy}')
+
+    def run(self):
+        for rnd in range(self.args.runs):
+            order = self.builds if rnd % 2 == 0 else self.builds[::-1]
+            for label, builddir in order:
+                self.one(label, builddir, rnd)
+        for key, values in sorted(self.samples.items()):
+            result(f'{self.name}.ab.{key}.median', statistics.median(values))
+            result(f'{self.name}.ab.{key}.min', min(values))
+            result(f'{self.name}.ab.{key}.n', len(values))
+
+
+# ---------------------------------------------------------------------------------------------
 # perf: where the CPU time of each process goes
 
 PERF_FREQ = 999
@@ -914,6 +994,9 @@ def main():
     p.add_argument('--trace', action='store_true',
                    help='one more pull per size under perf trace -a (system calls that mark '
                         'the steps), written to BUILDDIR/bench-pull-trace-SIZE.txt')
+    p.add_argument('--ab', default=None, metavar='LABEL=BUILDDIR,LABEL=BUILDDIR',
+                   help='instead of the comparison with the other tools: two (or more) builds '
+                        'of plugind pulling in alternation, --runs rounds (AbBench)')
     args = p.parse_args()
 
     sys.path.insert(0, os.path.join(args.srcdir, 'tests', 'integration'))
@@ -939,7 +1022,11 @@ def main():
         log(f'pushed to {registry.url}')
         bus = Gio.bus_get_sync(Gio.BusType.SYSTEM, None)
         for s in sizes:
-            SizeBench(args, bus, pids, registry, s, images[s]).run()
+            if args.ab:
+                builds = [tuple(b.split('=', 1)) for b in args.ab.split(',')]
+                AbBench(args, bus, pids, registry, s, images[s], builds).run()
+            else:
+                SizeBench(args, bus, pids, registry, s, images[s]).run()
     finally:
         registry.stop()
         pids.remove('registry')

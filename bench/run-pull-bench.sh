@@ -16,7 +16,9 @@
 # as BUILDDIR/bench-pull-perf-SIZE.data, for reading, not timing; BENCH_PERF=dwarf: the same
 # with DWARF call graphs, which see through the libraries built without frame pointers),
 # BENCH_TRACE=1 (one more pull per size under `perf trace -a` of the system calls that mark the
-# steps of a pull, written to BUILDDIR/bench-pull-trace-SIZE.txt).
+# steps of a pull, written to BUILDDIR/bench-pull-trace-SIZE.txt), BENCH_AB=A=DIR1,B=DIR2
+# (instead of the other tools: plugind built in DIR1 and in DIR2 pulling in alternation, BENCH_RUNS
+# rounds, with the CPU time of each thread; for before/after comparisons, raw results only).
 #
 # It builds with -Dbench=true, mounts a tmpfs under /tmp for everything (images, the registry's
 # storage, plugind's state, skopeo's layout, umoci's bundle, the extraction dirs), starts a
@@ -42,6 +44,9 @@ case "${BENCH_PERF:-0}" in
 esac
 if [ "${BENCH_TRACE:-0}" = 1 ]; then
   PERF_ARGS+=(--trace)
+fi
+if [ -n "${BENCH_AB:-}" ]; then
+  PERF_ARGS+=(--ab "$BENCH_AB")
 fi
 
 if [ "$(id -u)" != 0 ]; then
@@ -126,8 +131,10 @@ OUT="$BUILDDIR/bench-pull-results.txt"
   echo "plugind pull benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, $RUNS runs" \
     "per size; load average before: $LOAD_BEFORE, after: $LOAD_AFTER"
   echo
-  /usr/bin/python3 "$SRCDIR/bench/pull-bench.py" --table "$RESULTS" "$RUNS" "$SIZES"
-  echo
+  if [ -z "${BENCH_AB:-}" ]; then
+    /usr/bin/python3 "$SRCDIR/bench/pull-bench.py" --table "$RESULTS" "$RUNS" "$SIZES"
+    echo
+  fi
   echo "raw results (seconds, KiB, bytes):"
   sed 's/^RESULT /  /' "$RESULTS"
 } | tee "$OUT"
