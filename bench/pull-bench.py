@@ -552,6 +552,8 @@ class SizeBench:
         igz = None
         if shutil.which('igzip'):
             igz = timed(['igzip', '-d', '-c', gz], self.rss_file, stdout=subprocess.DEVNULL)
+        fresh_out()
+        bound = self.run_bare_pipeline(out, inflate if igz is None else None)
         rm_rf(out)
         if record:
             self.add('download', dl[0])
@@ -572,8 +574,65 @@ class SizeBench:
             self.add('inflate_best', best_inflate)
             if igz is not None:
                 self.add('inflate_igzip', igz[0])
-            self.add('stage_limit', max(dl[0], sha[0], best_inflate, tx[0]))
+            stage_limit = max(dl[0], sha[0], best_inflate, tx[0])
+            self.add('stage_limit', stage_limit)
+            # the floor of the whole work on this machine: each stage's CPU time alone, with the
+            # best tool (the download as plugind does it: into a file, plus the registry's CPU
+            # for sending it), summed and spread over every core without any cost of its own;
+            # nothing doing all of that work can finish sooner, nor before its slowest stage
+            best_inflate_cpu = infl[2] if igz is None else min(infl[2], igz[2])
+            cpu_sum = bound['download_cpu'] + sha[2] + best_inflate_cpu + sha_tar[2] + tx[2]
+            ncpu = os.cpu_count()
+            self.add('stage_cpu_sum', cpu_sum)
+            self.add('cpu_floor', cpu_sum / ncpu)
+            self.add('machine_floor', max(stage_limit, cpu_sum / ncpu))
+            self.add('download_store', bound['download_wall'])
+            self.add('download_store.cpu', bound['download_cpu'])
+            self.add('sha256.cpu', sha[2])
+            self.add('inflate_best.cpu', best_inflate_cpu)
+            self.add('sha256_tar.cpu', sha_tar[2])
+            self.add('untar.cpu', tx[2])
+            self.add('bare_pipeline', bound['pipeline_wall'])
+            self.add('bare_pipeline.cpu', bound['pipeline_cpu'])
         return max(dl[0], sha[0], unt[0])
+
+    def run_bare_pipeline(self, out, zlib_inflate):
+        """The whole work of a pull by bare tools: the download into a file alone (its CPU
+        with the registry's), then all of it at once as one pipeline, each stage a process
+        of its own on whichever core is free: curl | tee BLOB >(sha256) | igzip -dc |
+        tee >(sha256) | tar -x. The digests are checked, so no stage skipped its work."""
+        blob = os.path.join(self.scratch, 'blob')
+        reg = self.registry.proc.pid
+        r0 = proc_cpu(reg)[0]
+        dl = timed(['curl', '-sS', '-f', '--noproxy', '*', '-o', blob, self.blob_url],
+                   self.rss_file)
+        r1 = proc_cpu(reg)[0]
+        os.unlink(blob)
+        work = os.path.join(self.scratch, 'pipe')
+        rm_rf(work)
+        os.makedirs(work)
+        inflater = f'"{zlib_inflate}" /dev/stdin' if zlib_inflate else 'igzip -d -c'
+        script = ('set -eu -o pipefail\n'
+                  'd="$1"; url="$2"; out="$3"\n'
+                  'mkfifo "$d/blob.fifo" "$d/tar.fifo"\n'
+                  'openssl dgst -sha256 -r <"$d/blob.fifo" >"$d/blob.sha" & a=$!\n'
+                  'openssl dgst -sha256 -r <"$d/tar.fifo" >"$d/tar.sha" & b=$!\n'
+                  'curl -sS -f --noproxy "*" -o - "$url" | tee "$d/blob" "$d/blob.fifo" | '
+                  f'{inflater} | tee "$d/tar.fifo" | tar -x -C "$out"\n'
+                  'wait "$a" "$b"\n')
+        r2 = proc_cpu(reg)[0]
+        pipe = timed(['bash', '-c', script, 'bash', work, self.blob_url, out], self.rss_file)
+        r3 = proc_cpu(reg)[0]
+        for name, want in (('blob.sha', self.facts['digest']), ('tar.sha', self.facts['diff_id'])):
+            with open(os.path.join(work, name)) as f:
+                got = 'sha256:' + f.read().split()[0]
+            if got != want:
+                raise RuntimeError(f'the bare pipeline\'s {name} is {got}, not {want}')
+        if os.path.getsize(os.path.join(work, 'blob')) != self.facts['gz_bytes']:
+            raise RuntimeError('the bare pipeline stored a blob of the wrong size')
+        rm_rf(work)
+        return dict(download_wall=dl[0], download_cpu=dl[2] + (r1 - r0),
+                    pipeline_wall=pipe[0], pipeline_cpu=pipe[2] + (r3 - r2))
 
     # -- the runs -------------------------------------------------------------------------
 
@@ -947,6 +1006,32 @@ def print_tables(res, sizes, runs, images):
               f'{fmt_s(med(s, "inflate"))} | {fmt_s(med(s, "gunzip_gnu"))} | '
               f'{fmt_s(med(s, "untar"))} | {fmt_s(med(s, "sha256_tar"))} | '
               f'{fmt_s(med(s, "sha256sum"))} |')
+    print()
+    print(f'The floor of the whole work on this machine ({os.cpu_count()} CPUs; medians): the CPU '
+          'time of each stage alone with the best tool (download into a file, with the '
+          'registry\'s CPU for sending; sha256 of the blob; the best inflate; sha256 of the tar; '
+          'tar -x), summed and divided by the number of cores; the floor is that or the slowest '
+          'stage alone, whichever is longer. Nothing doing all of that work finishes sooner, so '
+          'where the floor exceeds 1.3x the slowest stage that target cannot be met here. The '
+          'bare pipeline does the same work at once with those tools (curl | tee BLOB '
+          '>(sha256) | igzip -dc | tee >(sha256) | tar -x).')
+    print()
+    print('| image | CPU: download+store / sha256 / inflate / sha256 of the tar / tar -x | '
+          'sum | sum / cores | slowest stage alone | floor | 1.3x the slowest stage | '
+          'plugind | plugind / floor | bare pipeline (CPU) | plugind / bare pipeline |')
+    print('|---|---|---|---|---|---|---|---|---|---|---|')
+    for s in sizes:
+        if med(s, 'machine_floor') is None:
+            continue
+        cpus = ' / '.join(f'{med(s, k):.2f}' for k in ('download_store.cpu', 'sha256.cpu',
+                                                        'inflate_best.cpu', 'sha256_tar.cpu',
+                                                        'untar.cpu'))
+        floor, lim, pd = med(s, 'machine_floor'), med(s, 'stage_limit'), med(s, 'plugind')
+        print(f'| {s} | {cpus} s | {med(s, "stage_cpu_sum"):.2f} s | {fmt_s(med(s, "cpu_floor"))} | '
+              f'{fmt_s(lim)} | {fmt_s(floor)} | {fmt_s(1.3 * lim)} '
+              f'({"possible" if 1.3 * lim >= floor else "IMPOSSIBLE: below the floor"}) | '
+              f'{fmt_s(pd)} | {pd / floor:.2f}x | {fmt_s(med(s, "bare_pipeline"))} '
+              f'({med(s, "bare_pipeline.cpu"):.2f} s) | {pd / med(s, "bare_pipeline"):.2f}x |')
     print()
     print('plugind (medians): the resolve alone, the first pull of a fresh daemon, CPU seconds')
     print()

@@ -39,7 +39,7 @@ OUT="$BUILDDIR/bench-all-results.txt"
   # both scripts end with "raw results:" followed by "  key value" lines
   for f in "$BUILDDIR/bench-pull-results.txt" "$BUILDDIR/bench-dbus-results.txt"; do
     sed -n '/^raw results/,$p' "$f" | awk 'NF == 2 { print $1, $2 }'
-  done | awk '
+  done | awk -v ncpu="$(nproc)" '
     { r[$1] = $2 }
     function has(k) { return (k in r) }
     function s(k) { return has(k) ? sprintf("%.3f s", r[k]) : "missing" }
@@ -51,7 +51,7 @@ OUT="$BUILDDIR/bench-all-results.txt"
     function row(work, pd, ref, rat, target, met) {
       printf "| %s | %s | %s | %s | %s | %s |\n", work, pd, ref, rat, target, met
     }
-    function pull(size, label,    p, x, y, z, st) {
+    function pull(size, label,    p, x, y, z, st, f, lim13) {
       p = size ".plugind.median"
       x = ratio(p, size ".stage_limit.median")
       row(label " pull+extract vs the slowest stage alone", s(p), \
@@ -59,6 +59,24 @@ OUT="$BUILDDIR/bench-all-results.txt"
           s(size ".stage_limit.median"), s(size ".download.median"), s(size ".sha256.median"), \
           s(size ".inflate.median"), s(size ".inflate_igzip.median"), s(size ".untar.median")), \
         fr(x), "≤ 1.3x", x < 0 ? "—" : ok(x <= 1.3))
+      # the floor of the whole work (pull-bench.py, run_limit): the CPU time of each stage alone,
+      # summed over the cores, or the slowest stage if longer; a target below it is impossible
+      if (has(size ".machine_floor.median")) {
+        f = r[size ".machine_floor.median"]
+        lim13 = 1.3 * r[size ".stage_limit.median"]
+        x = ratio(p, size ".machine_floor.median")
+        row(label " pull+extract vs the floor of the whole work on " ncpu " cores", s(p), \
+          sprintf("%s (the stages alone: %.2f CPU s summed / %d cores = %s; slowest stage %s)", \
+            s(size ".machine_floor.median"), r[size ".stage_cpu_sum.median"], ncpu, \
+            s(size ".cpu_floor.median"), s(size ".stage_limit.median")), \
+          fr(x), "— (a bound)", \
+          lim13 < f ? sprintf("≤ 1.3x the slowest stage (%.3f s) is below it: impossible", lim13) \
+                    : sprintf("≤ 1.3x the slowest stage (%.3f s) is above it: possible", lim13))
+        x = ratio(p, size ".bare_pipeline.median")
+        row(label " pull+extract vs bare tools doing the whole work as one pipeline", s(p), \
+          sprintf("%s (curl \\| tee blob >(sha256) \\| igzip -dc \\| tee >(sha256) \\| tar -x)", \
+            s(size ".bare_pipeline.median")), fr(x), "—", "—")
+      }
       if (has(size ".skopeo.median") && has(size ".gzip_untar.median")) {
         st = r[size ".skopeo.median"] + r[size ".gzip_untar.median"]
         r[size ".skopeo_tar"] = st
