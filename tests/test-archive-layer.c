@@ -890,6 +890,70 @@ test_cancel_midway (Fixture *f, gconstpointer data)
   g_assert_cmpuint (pd_test_count_children (), ==, 0);
 }
 
+/* A read that serves @data and then waits, as a download from a registry that stalls does,
+ * until its cancellable is cancelled (or 20 s, which fails the test). */
+typedef struct {
+  GBytes *data;
+  gsize offset;
+  gboolean waited;
+  gboolean cancelled;
+} StallReader;
+
+static gssize
+stall_read (void *buffer, gsize count, gpointer user_data, GCancellable *cancellable,
+            GError **error)
+{
+  StallReader *r = user_data;
+  gsize len;
+  const guchar *data = g_bytes_get_data (r->data, &len);
+  GPollFD pollfd;
+  gsize n;
+
+  if (r->offset < len)
+    {
+      n = MIN (count, len - r->offset);
+      memcpy (buffer, data + r->offset, n);
+      r->offset += n;
+      return (gssize) n;
+    }
+  r->waited = TRUE;
+  g_assert_nonnull (cancellable);
+  g_assert_true (g_cancellable_make_pollfd (cancellable, &pollfd));
+  g_poll (&pollfd, 1, 20000);
+  g_cancellable_release_fd (cancellable);
+  r->cancelled = g_cancellable_is_cancelled (cancellable);
+  if (!g_cancellable_set_error_if_cancelled (cancellable, error))
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "the stalled read was never cancelled");
+  return -1;
+}
+
+/* The tar side finds an unsafe entry while the read function waits for more of the layer:
+ * the verdict is the entry's, at once, and the wait ends (its cancellable is cancelled): a
+ * stalled download never holds up, nor replaces, a verdict on the bytes already received. */
+static void
+test_stalled_read (Fixture *f, gconstpointer data)
+{
+  PdTestFilter filter = GPOINTER_TO_INT (data);
+  static const PdTestEntry entries[] = {
+    { T_DIR, "a" },
+    { T_FILE, "a/../../" ESCAPE_NAME, NULL, 0, "pwned" },
+    { T_END },
+  };
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) layer = build_layer (entries, filter, NULL);
+  StallReader reader = { .data = layer };
+
+  g_assert_false (pd_archive_apply_layer (stall_read, &reader, NULL, f->dir,
+                                          pd_archive_get_helper_path (), NULL, NULL, NULL,
+                                          &error));
+  g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE);
+  g_assert_nonnull (strstr (error->message, "\"..\""));
+  /* every byte was read; a wait for more (if the decompressing side got to it before it was
+   * stopped) was cancelled, not given up after its 20 s */
+  g_assert_cmpuint (reader.offset, ==, g_bytes_get_size (layer));
+  g_assert_true (!reader.waited || reader.cancelled);
+  g_assert_cmpuint (pd_test_count_children (), ==, 0);
+}
 
 /* section: disk usage */
 
@@ -1023,6 +1087,10 @@ main (int argc, char **argv)
               fixture_setup, test_cancel_midway, fixture_teardown);
   g_test_add ("/archive-layer/cancel/midway-xz", Fixture, GINT_TO_POINTER (FILTER_XZ),
               fixture_setup, test_cancel_midway, fixture_teardown);
+  g_test_add ("/archive-layer/stalled-read/gzip", Fixture, GINT_TO_POINTER (FILTER_GZIP),
+              fixture_setup, test_stalled_read, fixture_teardown);
+  g_test_add ("/archive-layer/stalled-read/plain", Fixture, GINT_TO_POINTER (FILTER_NONE),
+              fixture_setup, test_stalled_read, fixture_teardown);
   PD_TEST_ADD_CASES ("/archive-layer/bad", bad_cases, name, test_layer_bad);
 
   return pd_test_run_nonfatal ();

@@ -1196,6 +1196,7 @@ struct _LayerDecoder {
   /* between the two threads */
   GMutex lock;
   GCond cond;
+  guint n_blocks;           /* made so far, at most LAYER_BLOCKS */
   GQueue free;              /* LayerBlock */
   GQueue filled;            /* LayerBlock, in stream order */
   gboolean finished;        /* no more blocks: the end of the stream, or error */
@@ -1372,9 +1373,12 @@ layer_decoder_open (LayerDecoder *dec, GError **error)
   return TRUE;
 }
 
-/* inflates into @out up to @out_len bytes: fewer only at the end or an error */
+/* Inflates into @out, up to @out_len bytes; sets *@ended at the end of the stream. What is
+ * inflated is handed over before the next read, which may wait for the network: the tar side
+ * sees every byte as soon as a single thread would have, and a verdict on them never waits for
+ * a stalled download. */
 static gsize
-gunzip_fill (LayerDecoder *dec, guchar *out, gsize out_len, GError **error)
+gunzip_fill (LayerDecoder *dec, guchar *out, gsize out_len, gboolean *ended, GError **error)
 {
   gsize len = 0;
 
@@ -1384,10 +1388,13 @@ gunzip_fill (LayerDecoder *dec, guchar *out, gsize out_len, GError **error)
 
       if (pd_gunzip_needs_input (dec->gunzip) && !dec->input_ended)
         {
-          gssize got = layer_decoder_read (dec, dec->read_buffer, READ_BUFFER_SIZE, error);
+          gssize got;
 
+          if (len > 0)
+            break;
+          got = layer_decoder_read (dec, dec->read_buffer, READ_BUFFER_SIZE, error);
           if (got < 0)
-            return len;
+            break;
           if (got == 0)
             dec->input_ended = TRUE;
           else
@@ -1397,18 +1404,21 @@ gunzip_fill (LayerDecoder *dec, guchar *out, gsize out_len, GError **error)
       if (n < 0)
         {
           g_prefix_error (error, "decompressing the layer: ");
-          return len;
+          break;
         }
       len += (gsize) n;
       if (n == 0 && dec->input_ended)
-        break;
+        {
+          *ended = TRUE;
+          break;
+        }
     }
   return len;
 }
 
 /* the same from raw */
 static gsize
-raw_fill (LayerDecoder *dec, guchar *out, gsize out_len, GError **error)
+raw_fill (LayerDecoder *dec, guchar *out, gsize out_len, gboolean *ended, GError **error)
 {
   gsize len = 0;
 
@@ -1421,8 +1431,12 @@ raw_fill (LayerDecoder *dec, guchar *out, gsize out_len, GError **error)
           const void *data = NULL;
           size_t size = 0;
           la_int64_t offset = 0;
-          int r = archive_read_data_block (dec->raw, &data, &size, &offset);
+          int r;
 
+          /* libarchive's next block may wait for the network */
+          if (len > 0)
+            break;
+          r = archive_read_data_block (dec->raw, &data, &size, &offset);
           if (r == ARCHIVE_EOF)
             {
               /* libarchive takes a failed read after a gzip member for the end of the stream:
@@ -1430,6 +1444,8 @@ raw_fill (LayerDecoder *dec, guchar *out, gsize out_len, GError **error)
                * get lost */
               if (dec->read_error != NULL)
                 g_propagate_error (error, g_steal_pointer (&dec->read_error));
+              else
+                *ended = TRUE;
               break;
             }
           if (r < ARCHIVE_WARN)
@@ -1457,35 +1473,43 @@ layer_decoder_thread (gpointer user_data)
   for (;;)
     {
       GError *error = NULL;
+      gboolean ended = FALSE;
       LayerBlock *block;
 
       g_mutex_lock (&dec->lock);
-      while (g_queue_is_empty (&dec->free) && !dec->stopping)
+      while (g_queue_is_empty (&dec->free) && dec->n_blocks == LAYER_BLOCKS && !dec->stopping)
         g_cond_wait (&dec->cond, &dec->lock);
       block = dec->stopping ? NULL : g_queue_pop_head (&dec->free);
+      /* made as needed: a small layer never uses them all */
+      if (block == NULL && !dec->stopping)
+        {
+          block = g_new0 (LayerBlock, 1);
+          block->data = g_malloc (LAYER_BLOCK_SIZE);
+          dec->n_blocks++;
+        }
       g_mutex_unlock (&dec->lock);
       if (block == NULL)
         break;
 
       if (dec->gunzip != NULL)
-        block->len = gunzip_fill (dec, block->data, LAYER_BLOCK_SIZE, &error);
+        block->len = gunzip_fill (dec, block->data, LAYER_BLOCK_SIZE, &ended, &error);
       else
-        block->len = raw_fill (dec, block->data, LAYER_BLOCK_SIZE, &error);
+        block->len = raw_fill (dec, block->data, LAYER_BLOCK_SIZE, &ended, &error);
 
       g_mutex_lock (&dec->lock);
       if (block->len > 0)
         g_queue_push_tail (&dec->filled, block);
       else
         g_queue_push_tail (&dec->free, block);
-      /* a short block is the last one: the end of the stream or an error */
-      if (error != NULL || block->len < LAYER_BLOCK_SIZE)
+      /* after the blocks before it: the end of the stream, or the error */
+      if (error != NULL || ended)
         {
           dec->finished = TRUE;
           dec->error = error;
         }
       g_cond_broadcast (&dec->cond);
       g_mutex_unlock (&dec->lock);
-      if (dec->finished)
+      if (error != NULL || ended)
         break;
     }
   return NULL;
@@ -1494,13 +1518,6 @@ layer_decoder_thread (gpointer user_data)
 static gboolean
 layer_decoder_start (LayerDecoder *dec, GError **error)
 {
-  for (guint i = 0; i < LAYER_BLOCKS; i++)
-    {
-      LayerBlock *block = g_new0 (LayerBlock, 1);
-
-      block->data = g_malloc (LAYER_BLOCK_SIZE);
-      g_queue_push_tail (&dec->free, block);
-    }
   dec->thread = g_thread_try_new ("pd-inflate", layer_decoder_thread, dec, error);
   if (dec->thread == NULL)
     {
