@@ -333,6 +333,10 @@ class Daemon:
                                          stderr=subprocess.STDOUT, start_new_session=True)
         pids.add(f'plugind-{label}', self.proc.pid)
         self.pid = self.proc.pid
+        # its own session is its own scheduling autogroup: BENCH_NICE (run-pull-bench.sh) for it too
+        if os.environ.get('BENCH_NICE'):
+            with open(f'/proc/{self.pid}/autogroup', 'w') as f:
+                f.write(os.environ['BENCH_NICE'])
         self._wait_name()
 
     def _wait_name(self):
