@@ -798,24 +798,15 @@ class SizeBench:
 # ---------------------------------------------------------------------------------------------
 # --ab: two builds of plugind side by side (before/after a change), alternating
 
-class AbBench:
+class AbBench(SizeBench):
     """Per round, for each build in an order that alternates: a fresh daemon of that build, one
     warm-up pull (not recorded), one timed pull with the CPU time of each of the daemon's threads
     (by name; threads that ended during the pull, e.g. pd-download, together as "exited") and
     of the helper (reaped children), then the daemon is stopped."""
 
     def __init__(self, args, bus, pids, registry, name, facts, builds):
-        self.args = args
-        self.bus = bus
-        self.pids = pids
-        self.name = name
-        self.facts = facts
+        super().__init__(args, bus, pids, registry, name, facts)
         self.builds = builds
-        self.remote = f'{registry.host}/bench/{name}:plugin'
-        self.samples = {}
-
-    def add(self, key, value):
-        self.samples.setdefault(key, []).append(value)
 
     def one(self, label, builddir, rnd):
         args = argparse.Namespace(**vars(self.args))

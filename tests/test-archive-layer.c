@@ -68,7 +68,28 @@ typedef struct {
   gsize cancel_at;
   guint n_reads;
   gboolean failed;
+  /* after the data, waits (as a download from a registry that stalls) until the cancellable
+   * is cancelled, or 20 s, which fails the test */
+  gboolean stall_at_end;
+  gboolean waited;
+  gboolean cancelled;
 } MemReader;
+
+static gssize
+stall (MemReader *r, GCancellable *cancellable, GError **error)
+{
+  GPollFD pollfd;
+
+  r->waited = TRUE;
+  g_assert_nonnull (cancellable);
+  g_assert_true (g_cancellable_make_pollfd (cancellable, &pollfd));
+  g_poll (&pollfd, 1, 20000);
+  g_cancellable_release_fd (cancellable);
+  r->cancelled = g_cancellable_is_cancelled (cancellable);
+  if (!g_cancellable_set_error_if_cancelled (cancellable, error))
+    g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "the stalled read was never cancelled");
+  return -1;
+}
 
 static gssize
 mem_read (void *buffer, gsize count, gpointer user_data, GCancellable *cancellable,
@@ -88,6 +109,8 @@ mem_read (void *buffer, gsize count, gpointer user_data, GCancellable *cancellab
     }
   if (r->cancel != NULL && r->offset >= r->cancel_at)
     g_cancellable_cancel (r->cancel);
+  if (r->stall_at_end && r->offset == len)
+    return stall (r, cancellable, error);
   n = MIN (count, len - r->offset);
   if (r->chunk > 0)
     n = MIN (n, r->chunk);
@@ -890,43 +913,6 @@ test_cancel_midway (Fixture *f, gconstpointer data)
   g_assert_cmpuint (pd_test_count_children (), ==, 0);
 }
 
-/* A read that serves @data and then waits, as a download from a registry that stalls does,
- * until its cancellable is cancelled (or 20 s, which fails the test). */
-typedef struct {
-  GBytes *data;
-  gsize offset;
-  gboolean waited;
-  gboolean cancelled;
-} StallReader;
-
-static gssize
-stall_read (void *buffer, gsize count, gpointer user_data, GCancellable *cancellable,
-            GError **error)
-{
-  StallReader *r = user_data;
-  gsize len;
-  const guchar *data = g_bytes_get_data (r->data, &len);
-  GPollFD pollfd;
-  gsize n;
-
-  if (r->offset < len)
-    {
-      n = MIN (count, len - r->offset);
-      memcpy (buffer, data + r->offset, n);
-      r->offset += n;
-      return (gssize) n;
-    }
-  r->waited = TRUE;
-  g_assert_nonnull (cancellable);
-  g_assert_true (g_cancellable_make_pollfd (cancellable, &pollfd));
-  g_poll (&pollfd, 1, 20000);
-  g_cancellable_release_fd (cancellable);
-  r->cancelled = g_cancellable_is_cancelled (cancellable);
-  if (!g_cancellable_set_error_if_cancelled (cancellable, error))
-    g_set_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT, "the stalled read was never cancelled");
-  return -1;
-}
-
 /* The tar side finds an unsafe entry while the read function waits for more of the layer:
  * the verdict is the entry's, at once, and the wait ends (its cancellable is cancelled): a
  * stalled download never holds up, nor replaces, a verdict on the bytes already received. */
@@ -941,11 +927,9 @@ test_stalled_read (Fixture *f, gconstpointer data)
   };
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) layer = build_layer (entries, filter, NULL);
-  StallReader reader = { .data = layer };
+  MemReader reader = { .data = layer, .stall_at_end = TRUE };
 
-  g_assert_false (pd_archive_apply_layer (stall_read, &reader, NULL, f->dir,
-                                          pd_archive_get_helper_path (), NULL, NULL, NULL,
-                                          &error));
+  g_assert_false (apply_full (f, &reader, NULL, NULL, NULL, NULL, &error));
   g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE);
   g_assert_nonnull (strstr (error->message, "\"..\""));
   /* every byte was read; a wait for more (if the decompressing side got to it before it was
