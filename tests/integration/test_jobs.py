@@ -176,7 +176,14 @@ class JobLingerTests(PlugindTestCase):
         self.assertIn(JOB_IFACE, removed[3][1])
         # not before the linger period (a lower bound only: no timing upper bound in tests)
         self.assertGreaterEqual(time.monotonic() - finished_at, 1.0)
-        self.assertDBusError(DBUS_ERR + 'UnknownObject', self.wait_job, job)
+        # GDBus sends InterfacesRemoved before it unregisters the object, so a call routed in
+        # between (its worker thread routes, the main thread unregisters) is answered
+        # UnknownMethod; once unregistered, every call is UnknownObject
+        self.assertDBusError((DBUS_ERR + 'UnknownObject', DBUS_ERR + 'UnknownMethod'),
+                             self.wait_job, job)
+        self.wait_until(lambda: self.assertDBusError(
+            (DBUS_ERR + 'UnknownObject', DBUS_ERR + 'UnknownMethod'), self.wait_job,
+            job).name == DBUS_ERR + 'UnknownObject', msg='job object unregistered')
         self.assertDBusError(DBUS_ERR + 'UnknownObject', self.job_prop, job, 'Result')
         self.assertEqual(self.list_jobs(), [])
         # the plugin stays
