@@ -1,0 +1,379 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * plugind-extract against hostile layers, without the daemon's filter in front of it: writes
+ * through a symlink (one the helper had remembered as a directory, one a lower layer left, one
+ * reached by a hard link), the disk usage it counts (--usage) and the owners it leaves. Every
+ * verdict is the one the helper gave when libarchive's ARCHIVE_EXTRACT_SECURE_SYMLINKS did the
+ * checking, and so is every tree it writes.
+ */
+#include "config.h"
+
+#define G_LOG_DOMAIN "test-extract-attack"
+
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gio/gio.h>
+#include <glib/gstdio.h>
+
+#include "pd-archive.h"
+#include "pd-test-utils.h"
+
+typedef struct {
+  char *base;
+  char *rootfs;   /* base/rootfs */
+  char *outside;  /* base/outside: where "../outside" would lead without the chroot */
+} Fixture;
+
+static void
+fixture_setup (Fixture *f, gconstpointer data)
+{
+  g_autofree char *keep = NULL;
+
+  f->base = pd_test_make_tmp_dir ("pd-test-attack-XXXXXX");
+  f->rootfs = g_build_filename (f->base, "rootfs", NULL);
+  f->outside = g_build_filename (f->base, "outside", NULL);
+  g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir (f->outside, 0755), ==, 0);
+  keep = g_build_filename (f->outside, "keep", NULL);
+  pd_test_write_file (keep, "outside");
+}
+
+/* whatever a layer did, nothing beside the rootfs changed */
+static void
+fixture_teardown (Fixture *f, gconstpointer data)
+{
+  g_autofree char *outside = pd_test_list_tree (f->outside);
+
+  g_assert_cmpstr (outside, ==, "keep f644 outside\n");
+  pd_test_rm_rf (f->base);
+  g_free (f->base);
+  g_free (f->rootfs);
+  g_free (f->outside);
+}
+
+/* the helper on @entries with @args; its exit status, stdout and stderr */
+static int
+run (Fixture *f, const PdTestEntry *entries, const char *const *args, char **out, char **err)
+{
+  static const PdTestTarOptions options = { .padded = TRUE };
+  g_autoptr(GBytes) tar = pd_test_build_tar (entries, &options);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) helper = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *err_path = NULL;
+  g_autofree char *err_text = NULL;
+  g_autofree char *out_text = NULL;
+  g_autoptr(GDataInputStream) out_stream = NULL;
+  int fd;
+
+  g_ptr_array_add (argv, (char *) pd_archive_get_helper_path ());
+  for (guint i = 0; args[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, f->rootfs);
+  g_ptr_array_add (argv, NULL);
+  /* stderr to a file: what a helper that refused said does not depend on how much of the
+   * layer we wrote before its stdin closed */
+  fd = g_file_open_tmp ("pd-attack-stderr-XXXXXX", &err_path, &error);
+  g_assert_no_error (error);
+  close (fd);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_PIPE
+                                        | G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_subprocess_launcher_set_stderr_file_path (launcher, err_path);
+  helper = g_subprocess_launcher_spawnv (launcher, (const char *const *) argv->pdata, &error);
+  g_assert_no_error (error);
+  if (!g_output_stream_write_all (g_subprocess_get_stdin_pipe (helper),
+                                  g_bytes_get_data (tar, NULL), g_bytes_get_size (tar), NULL,
+                                  NULL, &error))
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE);
+  g_clear_error (&error);
+  g_output_stream_close (g_subprocess_get_stdin_pipe (helper), NULL, NULL);
+  /* one short line at most, at the end */
+  out_stream = g_data_input_stream_new (g_subprocess_get_stdout_pipe (helper));
+  out_text = g_data_input_stream_read_upto (out_stream, "", 0, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_subprocess_wait (helper, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_subprocess_get_if_exited (helper));
+  g_assert_true (g_file_get_contents (err_path, &err_text, NULL, NULL));
+  g_unlink (err_path);
+  if (out != NULL)
+    *out = g_strdup (out_text != NULL ? out_text : "");
+  if (err != NULL)
+    *err = g_steal_pointer (&err_text);
+  return g_subprocess_get_exit_status (helper);
+}
+
+static const char *const plain[] = { NULL };
+static const char *const layer[] = { "--whiteouts", NULL };
+static const char *const usage[] = { "--usage", NULL };
+
+static void
+applies (Fixture *f, const PdTestEntry *entries, const char *const *args)
+{
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run (f, entries, args, NULL, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+}
+
+/* refused as an invalid archive: a write through a symlink */
+static void
+refused (Fixture *f, const PdTestEntry *entries, const char *const *args)
+{
+  g_autofree char *err = NULL;
+
+  g_assert_cmpint (run (f, entries, args, NULL, &err), ==, 2);
+  g_assert_true (g_str_has_prefix (err, "ERROR invalid-archive "));
+  g_assert_nonnull (strstr (err, "symlink"));
+}
+
+static void
+assert_tree (Fixture *f, const char *expected)
+{
+  g_autofree char *actual = pd_test_list_tree (f->rootfs);
+
+  g_assert_cmpstr (actual, ==, expected);
+}
+
+/* section: symlinks the helper had remembered as directories */
+
+/* the same path, later in the stream, spelt as libarchive cleans it up */
+static void
+test_known_dir_respelt (Fixture *f, gconstpointer data)
+{
+  refused (f, ENTRIES ({ T_DIR, "a" }, { T_SYMLINK, "./a", "/" }, { T_FILE, "a//x", NULL, 0, "x" }),
+           plain);
+  assert_tree (f, "a l ->/\n");
+  pd_test_rm_rf (f->rootfs);
+  g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+  refused (f, ENTRIES ({ T_DIR, "a/." }, { T_SYMLINK, "a/", "../outside" },
+                       { T_FILE, "a/./x", NULL, 0, "x" }),
+           plain);
+  assert_tree (f, "a l ->../outside\n");
+}
+
+/* a directory, then a file in its place, then a symlink: what is below is never reached */
+static void
+test_dir_file_symlink (Fixture *f, gconstpointer data)
+{
+  refused (f, ENTRIES ({ T_DIR, "a" }, { T_DIR, "a/b" }, { T_FILE, "a/b", NULL, 0, "f" },
+                       { T_SYMLINK, "a/b", ".." }, { T_DIR, "a/b/c" }),
+           plain);
+  assert_tree (f, "a d755\na/b l ->..\n");
+}
+
+/* symlinks to "..", "/" and an absolute directory, each with an entry below it */
+static void
+test_symlink_targets (Fixture *f, gconstpointer data)
+{
+  const char *const targets[] = { "..", "/", "/t", "../outside" };
+
+  for (guint i = 0; i < G_N_ELEMENTS (targets); i++)
+    {
+      g_autofree char *expected = g_strdup_printf ("s l ->%s\nt d755\n", targets[i]);
+
+      refused (f, ENTRIES ({ T_DIR, "t" }, { T_SYMLINK, "s", targets[i] },
+                           { T_FILE, "s/keep", NULL, 0, "x" }),
+               plain);
+      assert_tree (f, expected);
+      pd_test_rm_rf (f->rootfs);
+      g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+    }
+}
+
+/* hard links: a target reached through a symlink, and a link to a symlink used as a directory */
+static void
+test_hard_links (Fixture *f, gconstpointer data)
+{
+  refused (f, ENTRIES ({ T_DIR, "t" }, { T_FILE, "t/f", NULL, 0, "f" }, { T_SYMLINK, "s", "t" },
+                       { T_HARDLINK, "h", "s/f" }),
+           plain);
+  assert_tree (f, "s l ->t\nt d755\nt/f f644 f\n");
+  pd_test_rm_rf (f->rootfs);
+  g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+  refused (f, ENTRIES ({ T_DIR, "t" }, { T_SYMLINK, "s", "t" }, { T_HARDLINK, "h", "s" },
+                       { T_FILE, "h/x", NULL, 0, "x" }),
+           plain);
+  assert_tree (f, "h l ->t\ns l ->t\nt d755\n");
+}
+
+/* section: layers over others (--whiteouts) */
+
+/* a whiteout, an opaque directory or a hard link to a lower symlink puts a symlink where the
+ * helper had seen a directory */
+static void
+test_layers (Fixture *f, gconstpointer data)
+{
+  applies (f, ENTRIES ({ T_DIR, "a" }, { T_DIR, "b" }, { T_DIR, "b/c" }, { T_DIR, "t" },
+                       { T_SYMLINK, "s", "t" }),
+           layer);
+  refused (f, ENTRIES ({ T_DIR, "a" }, { T_FILE, "a/f", NULL, 0, "f" }, { T_FILE, ".wh.a" },
+                       { T_SYMLINK, "a", "t" }, { T_FILE, "a/x", NULL, 0, "x" }),
+           layer);
+  refused (f, ENTRIES ({ T_DIR, "b" }, { T_FILE, "b/.wh..wh..opq" }, { T_SYMLINK, "b/c", "/t" },
+                       { T_FILE, "b/c/x", NULL, 0, "x" }),
+           layer);
+  refused (f, ENTRIES ({ T_DIR, "t/d" }, { T_DIR, "d" }, { T_HARDLINK, "d", "s" },
+                       { T_FILE, "d/x", NULL, 0, "x" }),
+           layer);
+  assert_tree (f, "a l ->t\nb d755\nb/c l ->/t\nd l ->t\ns l ->t\nt d755\nt/d d755\n");
+}
+
+/* a directory this layer made, with a mode libarchive sets only at the end, is replaced with
+ * its parent by a symlink: the late chmod () stays inside the rootfs */
+static void
+test_late_fixup (Fixture *f, gconstpointer data)
+{
+  applies (f, ENTRIES ({ T_DIR, "t" }), layer);
+  applies (f, ENTRIES ({ T_DIR, "a" }, { T_DIR, "a/b", NULL, 0700 },
+                       { T_SYMLINK, "a", "../outside" }),
+           layer);
+  assert_tree (f, "a l ->../outside\nt d755\n");
+}
+
+/* section: long and deep names */
+
+static void
+test_long_names (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GString) deep = g_string_new (NULL);
+  g_autoptr(GString) wide = g_string_new (NULL);
+  g_autofree char *component = g_strnfill (200, 'x');
+  g_autofree char *below = NULL;
+  g_autofree char *link = NULL;
+  g_autofree char *through = NULL;
+  g_autofree char *path = NULL;
+  struct stat st;
+
+  for (guint i = 0; i < 127; i++)
+    g_string_append_printf (deep, "%s%u", i > 0 ? "/" : "", i % 10);
+  while (wide->len + 201 < 4000)
+    g_string_append_printf (wide, "%s%s", wide->len > 0 ? "/" : "", component);
+  below = g_strconcat (wide->str, "/f", NULL);
+  link = g_strconcat (deep->str, "/l", NULL);
+  applies (f, ENTRIES ({ T_FILE, below, NULL, 0, "w" }, { T_SYMLINK, link, "/" }), plain);
+  through = g_strconcat (link, "/x", NULL);
+  refused (f, ENTRIES ({ T_FILE, through, NULL, 0, "x" }), plain);
+  /* the rootfs's name and these stay within PATH_MAX */
+  path = g_build_filename (f->rootfs, below, NULL);
+  g_assert_cmpint (lstat (path, &st), ==, 0);
+  g_assert_true (S_ISREG (st.st_mode));
+  g_free (path);
+  path = g_build_filename (f->rootfs, link, NULL);
+  g_assert_cmpint (lstat (path, &st), ==, 0);
+  g_assert_true (S_ISLNK (st.st_mode));
+  g_free (path);
+  path = g_build_filename (f->rootfs, "x", NULL);
+  g_assert_false (pd_test_path_exists (path));
+}
+
+/* section: --usage */
+
+/* the bytes du -s -B1 gives for the rootfs */
+static guint64
+du (Fixture *f)
+{
+  const char *argv[] = { "du", "-s", "-B1", f->rootfs, NULL };
+  g_autofree char *out = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = 0;
+
+  g_assert_true (g_spawn_sync (NULL, (char **) argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, &out,
+                               NULL, &status, &error));
+  g_assert_no_error (error);
+  g_assert_true (g_spawn_check_wait_status (status, NULL));
+  return g_ascii_strtoull (out, NULL, 10);
+}
+
+/* hard links counted once, replaced files, a long symlink target, a directory with many names,
+ * a FIFO, an entry repeated under other spellings: the helper's count is du's */
+static void
+test_usage (Fixture *f, gconstpointer data)
+{
+  g_autofree char *long_target = g_strnfill (300, 't');
+  g_autoptr(GArray) entries = g_array_new (TRUE, TRUE, sizeof (PdTestEntry));
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  const PdTestEntry fixed[] = {
+    { T_DIR, "d" },
+    { T_FILE, "d/big", NULL, 0, NULL, 100000 },
+    { T_HARDLINK, "d/big2", "d/big" },
+    { T_HARDLINK, "./d//big3", "d/big" },
+    { T_FILE, "r", NULL, 0, NULL, 50000 },
+    { T_FILE, "r", NULL, 0, "small" },
+    { T_FILE, "x/y/z", NULL, 0, NULL, 9000 },
+    { T_DIR, "e" },
+    { T_FILE, "e", NULL, 0, NULL, 5000 },
+    { T_SYMLINK, "long", long_target },
+    { T_FIFO, "p" },
+    { T_FILE, "d/big", NULL, 0, NULL, 20000 },
+  };
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *expected = NULL;
+
+  g_array_append_vals (entries, fixed, G_N_ELEMENTS (fixed));
+  for (guint i = 0; i < 400; i++)
+    {
+      char *name = g_strdup_printf ("many/%0200u", i);
+      PdTestEntry entry = { T_FILE, name, NULL, 0, "" };
+
+      g_ptr_array_add (names, name);
+      g_array_append_val (entries, entry);
+    }
+  g_assert_cmpint (run (f, (const PdTestEntry *) entries->data, usage, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  expected = g_strdup_printf ("USAGE %" G_GUINT64_FORMAT "\n", du (f));
+  g_assert_cmpstr (out, ==, expected);
+}
+
+/* section: owners */
+
+/* a file, symlink or FIFO whose owner is the helper's own replaces one of another owner: it
+ * ends up with the entry's owner */
+static void
+test_owners_replaced (Fixture *f, gconstpointer data)
+{
+  const char *const names[] = { "f", "s", "p", "d/f" };
+
+  applies (f, ENTRIES ({ T_FILE, "f", NULL, 0, "1", .uid = 1000 },
+                       { T_SYMLINK, "s", "f", .uid = 1000 }, { T_FIFO, "p", .uid = 1000 },
+                       { T_DIR, "d", NULL, 0775, .uid = 1000 },
+                       { T_FILE, "d/f", NULL, 0, "1", .uid = 1000 }),
+           plain);
+  applies (f, ENTRIES ({ T_FILE, "f", NULL, 0, "0" }, { T_SYMLINK, "s", "f" }, { T_FIFO, "p" },
+                       { T_FILE, "d/f", NULL, 0, "0" }),
+           layer);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *path = g_build_filename (f->rootfs, names[i], NULL);
+      struct stat st;
+
+      g_assert_cmpint (lstat (path, &st), ==, 0);
+      g_assert_cmpuint (st.st_uid, ==, 0);
+      g_assert_cmpuint (st.st_gid, ==, 0);
+    }
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  /* a helper that refuses a layer stops reading it: our write fails, it must not kill us */
+  signal (SIGPIPE, SIG_IGN);
+
+  PD_TEST_ADD ("/extract-attack/known-dir/respelt", test_known_dir_respelt);
+  PD_TEST_ADD ("/extract-attack/known-dir/dir-file-symlink", test_dir_file_symlink);
+  PD_TEST_ADD ("/extract-attack/symlink-targets", test_symlink_targets);
+  PD_TEST_ADD ("/extract-attack/hard-links", test_hard_links);
+  PD_TEST_ADD ("/extract-attack/layers", test_layers);
+  PD_TEST_ADD ("/extract-attack/layers/late-fixup", test_late_fixup);
+  PD_TEST_ADD ("/extract-attack/long-names", test_long_names);
+  PD_TEST_ADD ("/extract-attack/usage", test_usage);
+  PD_TEST_ADD ("/extract-attack/owners/replaced", test_owners_replaced);
+
+  return g_test_run ();
+}
