@@ -19,6 +19,7 @@
 #include <glib/gstdio.h>
 
 #include "pd-archive.h"
+#include "pd-error.h"
 #include "pd-test-utils.h"
 
 typedef struct {
@@ -201,6 +202,93 @@ test_hard_links (Fixture *f, gconstpointer data)
   assert_tree (f, "h l ->t\ns l ->t\nt d755\n");
 }
 
+/* libarchive skips a hard link to itself with a warning and writes nothing, not even its
+ * parents: they must not be taken for directories checked, or a symlink later put in the place
+ * of one is written through */
+static void
+test_hard_link_to_itself (Fixture *f, gconstpointer data)
+{
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+
+  refused (f, ENTRIES ({ T_DIR, "t" }, { T_HARDLINK, "a/b/c", "a/b/c" }, { T_SYMLINK, "a", "t" },
+                       { T_FILE, "a/b/x", NULL, 0, "through" }),
+           plain);
+  assert_tree (f, "a l ->t\nt d755\n");
+  pd_test_rm_rf (f->rootfs);
+  g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+  refused (f, ENTRIES ({ T_DIR, "t" }, { T_HARDLINK, "a/b/c", "a/b/c" }, { T_SYMLINK, "a", "t" },
+                       { T_DIR, "a/b/y" }),
+           plain);
+  assert_tree (f, "a l ->t\nt d755\n");
+  pd_test_rm_rf (f->rootfs);
+  g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+  /* what gets past the daemon: its filter knows only the symlinks of the layer it reads, and
+   * the hard link to a lower layer's symlink makes another */
+  applies (f, ENTRIES ({ T_DIR, "t" }, { T_SYMLINK, "s", "t" }), plain);
+  refused (f, ENTRIES ({ T_HARDLINK, "a/b/c", "a/b/c" }, { T_HARDLINK, "a", "s" },
+                       { T_FILE, "a/b/x", NULL, 0, "through" }),
+           layer);
+  assert_tree (f, "a l ->t\ns l ->t\nt d755\n");
+  pd_test_rm_rf (f->rootfs);
+  g_assert_cmpint (g_mkdir (f->rootfs, 0755), ==, 0);
+  /* after such a warning --usage leaves the count to the daemon */
+  g_assert_cmpint (run (f, ENTRIES ({ T_FILE, "f", NULL, 0, "f" }, { T_HARDLINK, "f", "f" }),
+                        usage, &out, &err),
+                   ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_assert_cmpstr (out, ==, "");
+  assert_tree (f, "f f644 f\n");
+}
+
+typedef struct {
+  GBytes *data;
+  gsize offset;
+} Reader;
+
+static gssize
+read_bytes (void *buffer, gsize count, gpointer user_data, GCancellable *cancellable,
+            GError **error)
+{
+  Reader *reader = user_data;
+  gsize size = 0;
+  const guchar *data = g_bytes_get_data (reader->data, &size);
+  gsize n = MIN (count, size - reader->offset);
+
+  memcpy (buffer, data + reader->offset, n);
+  reader->offset += n;
+  return (gssize) n;
+}
+
+/* @entries as a layer of a pull: through the daemon's filter, onto f->base/rootfs */
+static gboolean
+pull_layer (Fixture *f, const PdTestEntry *entries, GError **error)
+{
+  static const PdTestTarOptions options = { .filter = FILTER_GZIP };
+  g_autofree char *diff_id = NULL;
+  g_autoptr(GBytes) bytes = pd_test_build_layer (entries, &options, &diff_id);
+  Reader reader = { bytes, 0 };
+
+  return pd_archive_apply_layer (read_bytes, &reader, diff_id, f->base,
+                                 pd_archive_get_helper_path (), NULL, NULL, NULL, error);
+}
+
+/* the same two layers pulled: the daemon's filter passes the second one */
+static void
+test_hard_link_to_itself_pulled (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (pull_layer (f, ENTRIES ({ T_DIR, "t" }, { T_SYMLINK, "s", "t" }), &error));
+  g_assert_no_error (error);
+  g_assert_false (pull_layer (f, ENTRIES ({ T_HARDLINK, "a/b/c", "a/b/c" }, { T_HARDLINK, "a", "s" },
+                                          { T_FILE, "a/b/x", NULL, 0, "through" }),
+                              &error));
+  g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_ARCHIVE);
+  g_assert_nonnull (strstr (error->message, "symlink"));
+  assert_tree (f, "a l ->t\ns l ->t\nt d755\n");
+}
+
 /* section: layers over others (--whiteouts) */
 
 /* a whiteout, an opaque directory or a hard link to a lower symlink puts a symlink where the
@@ -369,6 +457,8 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/extract-attack/known-dir/dir-file-symlink", test_dir_file_symlink);
   PD_TEST_ADD ("/extract-attack/symlink-targets", test_symlink_targets);
   PD_TEST_ADD ("/extract-attack/hard-links", test_hard_links);
+  PD_TEST_ADD ("/extract-attack/hard-link-to-itself", test_hard_link_to_itself);
+  PD_TEST_ADD ("/extract-attack/hard-link-to-itself/pulled", test_hard_link_to_itself_pulled);
   PD_TEST_ADD ("/extract-attack/layers", test_layers);
   PD_TEST_ADD ("/extract-attack/layers/late-fixup", test_late_fixup);
   PD_TEST_ADD ("/extract-attack/long-names", test_long_names);

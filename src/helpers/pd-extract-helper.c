@@ -582,6 +582,17 @@ forget_dirs (Known *known)
   g_hash_table_remove_all (known->dirs);
 }
 
+/* after libarchive's warning for an entry: it may have written nothing at all (it skips a hard
+ * link to itself), so the parents of the path were neither made nor checked; remembering them
+ * would let a later symlink in their place go unseen. Nothing known stays, and what was
+ * written is left for the daemon to count. */
+static void
+note_unsure (Known *known)
+{
+  forget_dirs (known);
+  g_clear_pointer (&known->written, g_hash_table_unref);
+}
+
 /* section: layers (--whiteouts) */
 
 typedef enum {
@@ -921,7 +932,7 @@ replace_lower (Layer *layer, Known *known, GPtrArray *components, gboolean is_di
   *out_merged = FALSE;
   if (components->len == 0)
     return 0;
-  /* a missing parent is created by libarchive, which also refuses a symlink on the way */
+  /* a missing parent is created by libarchive; check_parents () refuses a symlink on the way */
   if (open_dir_path (components, n_parents, &dfd) != WALK_OK)
     return 0;
   base = g_ptr_array_index (components, n_parents);
@@ -1203,7 +1214,10 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
       r = archive_write_header (out, entry);
       if (r < ARCHIVE_WARN)
         return fail_from_archive (out, "extracting the layer");
-      note_written (&known, path, is_dir);
+      if (r == ARCHIVE_OK)
+        note_written (&known, path, is_dir);
+      else
+        note_unsure (&known);
       /* from here on an opaque whiteout or a whiteout in this stream leaves it alone */
       if (whiteouts)
         layer_insert_path (&layer, components);
@@ -1237,7 +1251,8 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
     return fail_from_archive (out, "finishing the extraction");
   if (whiteouts)
     return restore_merged_times (&layer);
-  if (usage)
+  /* nothing to say after note_unsure (): the daemon counts */
+  if (usage && known.written != NULL)
     return report_usage (&known);
   return 0;
 }
