@@ -418,6 +418,39 @@ test_usage (Fixture *f, gconstpointer data)
   g_assert_cmpstr (out, ==, expected);
 }
 
+/* names deep, long and all different (each entry 127 new directories of 31 bytes, 4 KB in
+ * all): what the helper remembers of them would grow with the square of their depth; past its
+ * bound it forgets, and leaves the count to the daemon */
+static void
+test_usage_bounded (Fixture *f, gconstpointer data)
+{
+  g_autofree char *component = g_strnfill (30, 'c');
+  g_autoptr(GArray) entries = g_array_new (TRUE, TRUE, sizeof (PdTestEntry));
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  g_autofree char *path = NULL;
+
+  for (guint i = 0; i < 24; i++)
+    {
+      GString *name = g_string_new (NULL);
+      PdTestEntry entry = { T_FILE, NULL, NULL, 0, "deep" };
+
+      g_string_append_printf (name, "%02u", i);
+      for (guint j = 0; j < 126; j++)
+        g_string_append_printf (name, "/%s", component);
+      g_string_append (name, "/f");
+      entry.name = name->str;
+      g_ptr_array_add (names, g_string_free (name, FALSE));
+      g_array_append_val (entries, entry);
+    }
+  g_assert_cmpint (run (f, (const PdTestEntry *) entries->data, usage, &out, &err), ==, 0);
+  g_assert_cmpstr (err, ==, "");
+  g_assert_cmpstr (out, ==, "");
+  path = g_build_filename (f->rootfs, "23", component, component, NULL);
+  g_assert_true (g_file_test (path, G_FILE_TEST_IS_DIR));
+}
+
 /* section: owners */
 
 /* a file, symlink or FIFO whose owner is the helper's own replaces one of another owner: it
@@ -463,6 +496,7 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/extract-attack/layers/late-fixup", test_late_fixup);
   PD_TEST_ADD ("/extract-attack/long-names", test_long_names);
   PD_TEST_ADD ("/extract-attack/usage", test_usage);
+  PD_TEST_ADD ("/extract-attack/usage/bounded", test_usage_bounded);
   PD_TEST_ADD ("/extract-attack/owners/replaced", test_owners_replaced);
 
   return g_test_run ();

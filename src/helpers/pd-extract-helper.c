@@ -18,7 +18,8 @@
  *
  * With --usage, given an empty DIR, it prints "USAGE N" on stdout when it is done: N bytes
  * allocated to what it wrote, counted as the daemon's walk of a rootfs counts them, so that the
- * daemon need not walk the tree again.
+ * daemon need not walk the tree again; nothing when its record of what it wrote went past its
+ * bound (KNOWN_MAX_BYTES) or libarchive warned about an entry, and the daemon walks the tree.
  *
  * On failure it prints one line "ERROR <kind> <message>" to stderr (kind: invalid-archive,
  * limits, no-space, failed) and exits non-zero.
@@ -415,9 +416,22 @@ parse_u64 (const char *text, guint64 *out)
  * known stays true until the helper changes it: an entry that is not a directory drops its
  * path, and every removal of a whiteout or of a lower directory in the way forgets all of it. */
 
+/* what one remembered path costs: its bytes, and about as much again for the table's slot
+ * and the allocator's header */
+#define KEY_COST(len) ((len) + 1 + 64)
+
+/* each remembered path is a string of its own, so a layer of names deep, long and all
+ * different costs a name's length per component (some 260 KB for one entry 128 components and
+ * 4 KB long, in each table): past this many bytes the directories are forgotten and checked
+ * again as they come (never wrong, only slower), and what was written is left for the daemon
+ * to count. A layer of 20,000 paths of 100 bytes stays within it. */
+#define KNOWN_MAX_BYTES (4 * 1024 * 1024)
+
 typedef struct {
   GHashTable *dirs;     /* normalised paths of real directories; with each one its parents */
   GHashTable *written;  /* with --usage: every path written, parents included; NULL without */
+  gsize dirs_bytes;     /* KEY_COST () of the keys of each */
+  gsize written_bytes;
 } Known;
 
 static void
@@ -505,6 +519,7 @@ check_parents (Known *known, const char *path)
               return EXIT_INVALID;
             }
           g_hash_table_add (known->dirs, g_strdup (prefix));
+          known->dirs_bytes += KEY_COST (strlen (prefix));
         }
       if (slash == NULL)
         return 0;
@@ -530,9 +545,9 @@ clear_dir_place (Known *known, const char *path)
   return EXIT_FAILED;
 }
 
-/* @path and its parents into @set */
+/* @path and its parents into @set; adds what they cost to @bytes */
 static void
-add_with_parents (GHashTable *set, const char *path)
+add_with_parents (GHashTable *set, gsize *bytes, const char *path)
 {
   g_autofree char *copy = g_strdup (path);
 
@@ -544,6 +559,7 @@ add_with_parents (GHashTable *set, const char *path)
         return;
       g_hash_table_add (set, g_strdup (copy));
       slash = strrchr (copy, '/');
+      *bytes += KEY_COST (slash != NULL ? (gsize) (slash - copy) : strlen (copy));
       if (slash == NULL)
         return;
       *slash = '\0';
@@ -560,19 +576,20 @@ note_written (Known *known, const char *path, gboolean is_dir)
   const char *last = strrchr (path, '/');
 
   if (known->written != NULL)
-    add_with_parents (known->written, path);
+    add_with_parents (known->written, &known->written_bytes, path);
   if (is_dir)
     {
-      add_with_parents (known->dirs, path);
+      add_with_parents (known->dirs, &known->dirs_bytes, path);
       return;
     }
   if (last != NULL)
     {
       g_autofree char *parent = g_strndup (path, (gsize) (last - path));
 
-      add_with_parents (known->dirs, parent);
+      add_with_parents (known->dirs, &known->dirs_bytes, parent);
     }
-  g_hash_table_remove (known->dirs, path);
+  if (g_hash_table_remove (known->dirs, path))
+    known->dirs_bytes -= KEY_COST (strlen (path));
 }
 
 /* after a removal: nothing known is sure any more */
@@ -580,6 +597,7 @@ static void
 forget_dirs (Known *known)
 {
   g_hash_table_remove_all (known->dirs);
+  known->dirs_bytes = 0;
 }
 
 /* after libarchive's warning for an entry: it may have written nothing at all (it skips a hard
@@ -591,6 +609,16 @@ note_unsure (Known *known)
 {
   forget_dirs (known);
   g_clear_pointer (&known->written, g_hash_table_unref);
+}
+
+/* within KNOWN_MAX_BYTES, whatever the names */
+static void
+known_bound (Known *known)
+{
+  if (known->dirs_bytes > KNOWN_MAX_BYTES)
+    forget_dirs (known);
+  if (known->written_bytes > KNOWN_MAX_BYTES)
+    g_clear_pointer (&known->written, g_hash_table_unref);
 }
 
 /* section: layers (--whiteouts) */
@@ -1218,6 +1246,7 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
         note_written (&known, path, is_dir);
       else
         note_unsure (&known);
+      known_bound (&known);
       /* from here on an opaque whiteout or a whiteout in this stream leaves it alone */
       if (whiteouts)
         layer_insert_path (&layer, components);
@@ -1251,7 +1280,7 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
     return fail_from_archive (out, "finishing the extraction");
   if (whiteouts)
     return restore_merged_times (&layer);
-  /* nothing to say after note_unsure (): the daemon counts */
+  /* nothing to say after note_unsure () or past KNOWN_MAX_BYTES: the daemon counts */
   if (usage && known.written != NULL)
     return report_usage (&known);
   return 0;
