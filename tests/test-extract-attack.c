@@ -479,6 +479,29 @@ test_owners_replaced (Fixture *f, gconstpointer data)
     }
 }
 
+/* a staging dir that inherited the setgid bit of its parent (a choice of the host, not of a
+ * layer): what libarchive makes in it takes its group, so chown () is not skipped */
+static void
+test_owners_setgid_rootfs (Fixture *f, gconstpointer data)
+{
+  const char *const names[] = { "f", "s", "p", "x/y" };
+
+  g_assert_cmpint (chown (f->rootfs, 0, 1234), ==, 0);
+  g_assert_cmpint (chmod (f->rootfs, 02755), ==, 0);
+  applies (f, ENTRIES ({ T_FILE, "f", NULL, 0, "f" }, { T_SYMLINK, "s", "f" }, { T_FIFO, "p" },
+                       { T_FILE, "x/y", NULL, 0, "y" }),
+           plain);
+  for (guint i = 0; i < G_N_ELEMENTS (names); i++)
+    {
+      g_autofree char *path = g_build_filename (f->rootfs, names[i], NULL);
+      struct stat st;
+
+      g_assert_cmpint (lstat (path, &st), ==, 0);
+      g_assert_cmpuint (st.st_uid, ==, 0);
+      g_assert_cmpuint (st.st_gid, ==, 0);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -498,6 +521,7 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/extract-attack/usage", test_usage);
   PD_TEST_ADD ("/extract-attack/usage/bounded", test_usage_bounded);
   PD_TEST_ADD ("/extract-attack/owners/replaced", test_owners_replaced);
+  PD_TEST_ADD ("/extract-attack/owners/setgid-rootfs", test_owners_setgid_rootfs);
 
   return g_test_run ();
 }

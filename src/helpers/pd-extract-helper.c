@@ -1119,7 +1119,9 @@ report_usage (Known *known)
 
 /* a file, symlink or FIFO is always made anew (what was in its place is removed first), owned
  * by our effective uid and gid: no setgid directory can be in the rootfs, since the daemon
- * strips that bit and so does this helper. Then chown () would change nothing. A directory may
+ * strips that bit and so does this helper, unless its root has it (a staging dir made in a
+ * setgid directory inherits it, and so does every directory libarchive makes in it; extract ()
+ * checks). Then chown () would change nothing. A directory may
  * merge with one that exists, and a hard link is a file that exists: they keep the chown. */
 static gboolean
 new_file_has_owner (struct archive_entry *entry, const char *link, mode_t type, uid_t euid,
@@ -1141,6 +1143,9 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
   guint64 total_bytes = 0;
   guint64 n_entries = 0;
   char buffer[65536];
+  struct stat root;
+  /* in a setgid rootfs new files would take the directory's group, not ours */
+  gboolean may_skip_owner = stat ("/", &root) == 0 && (root.st_mode & S_ISGID) == 0;
 
   if (whiteouts)
     layer_init (&layer);
@@ -1236,7 +1241,9 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
         r = clear_dir_place (&known, path);
       if (r != 0)
         return r;
-      archive_write_disk_set_options (out, new_file_has_owner (entry, link, type, euid, egid)
+      archive_write_disk_set_options (out, may_skip_owner
+                                               && new_file_has_owner (entry, link, type, euid,
+                                                                      egid)
                                                ? EXTRACT_FLAGS & ~ARCHIVE_EXTRACT_OWNER
                                                : EXTRACT_FLAGS);
       r = archive_write_header (out, entry);
