@@ -3,7 +3,8 @@
  * pd-auth's CheckAuthorization against what an unprivileged local user can do, on a private
  * bus with the system bus's rules for replies (only a requested reply is delivered) where the
  * test plays polkitd: a reply forged by another peer, a reply of the wrong type, polkitd going
- * away in the middle of a check and coming back, checks running at once. Callers are gdbus
+ * away in the middle of a check and coming back, checks running at once, more checks of one
+ * user waiting than the daemon allows. Callers are gdbus
  * run as nobody (root is allowed without polkit), so the test runs as root, as the suite does.
  */
 #include "config.h"
@@ -363,6 +364,36 @@ test_attacks_subprocess (void)
   shown = caller_result (caller);
   g_assert_cmpstr (shown, ==, "");
   g_free (shown);
+
+  g_clear_object (&caller);
+
+  /* a user whose agent never answers cannot fill the daemon's connection with waiting checks:
+   * past 16 of one uid the next is refused at once, and a check that ends makes room */
+  {
+    g_autoptr(GPtrArray) callers = g_ptr_array_new_with_free_func (g_object_unref);
+
+    for (guint i = 0; i < 16; i++)
+      g_ptr_array_add (callers, caller_start (f));
+    wait_pending (f, 16);
+    caller = caller_start (f);
+    shown = caller_result (caller);
+    g_assert_nonnull (strstr (shown, "org.freedesktop.DBus.Error.LimitsExceeded"));
+    g_free (shown);
+    g_clear_object (&caller);
+    g_assert_cmpuint (f->pending->len, ==, 16);
+    send_reply (f->polkitd, g_ptr_array_index (f->pending, 0),
+                g_variant_new_parsed ("((false, false, @a{ss} {}),)"));
+    g_object_unref (g_ptr_array_steal_index (f->pending, 0));
+    /* the answered check made room: the next one reaches polkitd */
+    caller = caller_start (f);
+    wait_pending (f, 16);
+    /* the callers go away: their checks are cancelled and end */
+    for (guint i = 0; i < callers->len; i++)
+      g_subprocess_force_exit (g_ptr_array_index (callers, i));
+    g_subprocess_force_exit (caller);
+    while (f->pending->len > 0)
+      g_object_unref (g_ptr_array_steal_index (f->pending, 0));
+  }
 
   g_dbus_connection_close_sync (rogue, NULL, NULL);
   teardown (f);

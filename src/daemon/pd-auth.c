@@ -21,6 +21,11 @@
 /* CheckAuthorization's flags */
 #define POLKIT_ALLOW_USER_INTERACTION 1u
 
+/* checks of one uid waiting for polkitd at once: a user whose own agent never answers could
+ * otherwise fill the daemon's connection with calls awaiting replies (the system bus allows
+ * 128 per connection), and every other user would then be denied */
+#define PD_AUTH_MAX_CHECKS_PER_UID 16
+
 /* every method of the interfaces of data/; tests/test-auth.c checks the table against them
  * and the policy, and tests/integration/test_auth.py reads it (plugind --dump-auth-table) to
  * call each one as an unprivileged user */
@@ -80,6 +85,8 @@ struct _PdAuth {
   GPtrArray *waiting;
   /* for the cancellation ids of CheckAuthorization */
   guint next_check;
+  /* uid → the number of its checks waiting for polkitd */
+  GHashTable *checks_by_uid;
 };
 
 G_DEFINE_TYPE (PdAuth, pd_auth, G_TYPE_OBJECT)
@@ -428,6 +435,7 @@ typedef struct {
   guint watch_id;
   GDBusConnection *authority; /* while polkitd is asked */
   char *cancellation_id;
+  guint32 uid;
 } PdAuthCheckData;
 
 static void
@@ -467,7 +475,15 @@ pd_auth_check_authorization_cb (GObject *source, GAsyncResult *result, gpointer 
   g_autoptr(GError) error_local = NULL;
   gboolean is_authorized = FALSE;
   gboolean is_challenge = FALSE;
+  PdAuth *self = g_task_get_source_object (task);
+  guint waiting = GPOINTER_TO_UINT (g_hash_table_lookup (self->checks_by_uid,
+                                                         GUINT_TO_POINTER (data->uid)));
 
+  if (waiting > 1)
+    g_hash_table_insert (self->checks_by_uid, GUINT_TO_POINTER (data->uid),
+                         GUINT_TO_POINTER (waiting - 1));
+  else
+    g_hash_table_remove (self->checks_by_uid, GUINT_TO_POINTER (data->uid));
   reply = g_dbus_connection_call_finish (G_DBUS_CONNECTION (source), result, &error_local);
   if (reply == NULL)
     {
@@ -522,6 +538,7 @@ pd_auth_check_with_polkit (PdAuth *self, GTask *task)
   PdAuthCheckData *data = g_task_get_task_data (task);
   g_autoptr(GVariantBuilder) subject_details = NULL;
   guint32 flags = 0;
+  guint waiting;
 
   if (self->authority == NULL)
     {
@@ -537,6 +554,18 @@ pd_auth_check_with_polkit (PdAuth *self, GTask *task)
                                "The caller %s disconnected", data->sender);
       return;
     }
+
+  waiting = GPOINTER_TO_UINT (g_hash_table_lookup (self->checks_by_uid,
+                                                  GUINT_TO_POINTER (data->uid)));
+  if (waiting >= PD_AUTH_MAX_CHECKS_PER_UID)
+    {
+      g_task_return_new_error (task, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                               "Too many authorization checks of uid %u are waiting (at most %u)",
+                               data->uid, PD_AUTH_MAX_CHECKS_PER_UID);
+      return;
+    }
+  g_hash_table_insert (self->checks_by_uid, GUINT_TO_POINTER (data->uid),
+                       GUINT_TO_POINTER (waiting + 1));
 
   /* the bus name, never a pid: a pid can be recycled under us (CVE-2013-4288) */
   subject_details = g_variant_builder_new (G_VARIANT_TYPE_VARDICT);
@@ -577,6 +606,7 @@ pd_auth_check_credentials_cb (GObject *source, GAsyncResult *result, gpointer us
       g_task_return_boolean (task, TRUE);
       return;
     }
+  data->uid = uid;
   if (!self->authority_loaded)
     {
       g_ptr_array_add (self->waiting, g_steal_pointer (&task));
@@ -733,6 +763,7 @@ pd_auth_finalize (GObject *object)
 
   /* waiting tasks hold a reference on us, so none can be left here */
   g_ptr_array_unref (self->waiting);
+  g_hash_table_unref (self->checks_by_uid);
   g_clear_object (&self->authority);
   g_free (self->authority_error);
 
@@ -753,6 +784,7 @@ pd_auth_init (PdAuth *self)
   GWeakRef *weak = g_new0 (GWeakRef, 1);
 
   self->waiting = g_ptr_array_new_with_free_func (g_object_unref);
+  self->checks_by_uid = g_hash_table_new (NULL, NULL);
 
   /* a weak reference: the connection may outlive us; polkitd is on the system bus whatever bus
    * the daemon serves on */
