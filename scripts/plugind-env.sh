@@ -33,6 +33,8 @@ PD_DEB_PACKAGES=(
   docker.io podman runc busybox-static
   clang libclang-rt-14-dev llvm
   libpolkit-agent-1-dev passwd
+  libgtk-4-dev libadwaita-1-dev appstream desktop-file-utils
+  xvfb at-spi2-core python3-pyatspi imagemagick fonts-dejavu-core adwaita-icon-theme
 )
 
 _pd_log() {

@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # The README's "test" command (and CI's): installs what is missing, then
-#   1. a -Werror build and the whole suite (unit, integration, engines, data, install); the
-#      engines suite (real dockerd) runs only here, never under valgrind or ASan,
+#   1. a -Werror build and the whole suite (unit, integration, engines, gui, data, install);
+#      the engines suite (real dockerd) and the gui suite (the desktop app under Xvfb) run only
+#      here, never under valgrind or ASan,
 #   2. the unit suite under valgrind,
 #   3. an ASan+UBSan build running the unit and integration suites,
 #   4. the libFuzzer targets (clang): their seed corpora, then 20 s of fuzzing each, two at a
@@ -47,7 +48,8 @@ main_build="$PD_SRCDIR/build-ci"
 asan_build="$PD_SRCDIR/build-asan"
 
 echo "=== -Werror build, full suite"
-pd_build "$main_build" --werror -Dbench=true  # benchmarks are built (not run) so they keep compiling
+# benchmarks are built (not run) so they keep compiling; the desktop app must build here
+pd_build "$main_build" --werror -Dbench=true -Dapp=enabled
 run_suite "$main_build" --num-processes 2
 
 echo "=== unit suite under valgrind"

@@ -255,6 +255,18 @@ def _convert_error(e):
                                         else e.domain, e.code), e.message)
 
 
+def stop_process(p, timeout=10):
+    """SIGTERM to a child, SIGKILL after timeout seconds; waits for it either way."""
+    if p.poll() is not None:
+        return
+    p.terminate()
+    try:
+        p.wait(timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+
+
 class _Bus:
     """A private system-style dbus-daemon plus the real polkitd on it."""
 
@@ -364,14 +376,8 @@ class _Bus:
 
     def stop(self):
         for p in (self.polkitd, self.dbus):
-            if p is None or p.poll() is not None:
-                continue
-            p.terminate()
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            if p is not None:
+                stop_process(p)
         if self.dbus is not None and self.dbus.stdout:
             self.dbus.stdout.close()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The main window: the list of plugins, kept current from the daemon's ObjectManager
+ * (InterfacesAdded/Removed, PropertiesChanged); a page saying how to add one when there is
+ * none, and one saying the service is not running when nobody owns its name */
+
+#include "config.h"
+
+#include <glib/gi18n.h>
+
+#include "pd-app-plugin-row.h"
+#include "pd-app-window.h"
+#include "pd-dbus-generated.h"
+#include "pd-names.h"
+
+struct _PdAppWindow
+{
+  AdwApplicationWindow parent_instance;
+
+  GCancellable *cancellable;
+  GDBusObjectManager *objects;
+  AdwToastOverlay *toasts;
+  GtkStack *stack;
+  GtkListBox *list;
+  /* object path → its row in list */
+  GHashTable *rows;
+};
+
+G_DEFINE_FINAL_TYPE (PdAppWindow, pd_app_window, ADW_TYPE_APPLICATION_WINDOW)
+
+/* Only the shown page is visible: GTK 4.8 tells assistive technologies nothing of which page
+ * a GtkStack shows (every page is "visible" and none "showing"), so a screen reader would read
+ * the hidden ones too */
+static void
+show_page (PdAppWindow *self, const char *name)
+{
+  GtkWidget *wanted = gtk_stack_get_child_by_name (self->stack, name);
+
+  gtk_widget_set_visible (wanted, TRUE);
+  gtk_stack_set_visible_child (self->stack, wanted);
+  for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (self->stack)); child != NULL;
+       child = gtk_widget_get_next_sibling (child))
+    if (child != wanted)
+      gtk_widget_set_visible (child, FALSE);
+}
+
+static void
+update_page (PdAppWindow *self)
+{
+  const char *page = "list";
+  g_autofree char *owner = NULL;
+
+  if (self->objects == NULL)
+    page = "offline";
+  else
+    {
+      GDBusObjectManagerClient *client = G_DBUS_OBJECT_MANAGER_CLIENT (self->objects);
+
+      owner = g_dbus_object_manager_client_get_name_owner (client);
+      if (owner == NULL)
+        page = "offline";
+      else if (g_hash_table_size (self->rows) == 0)
+        page = "empty";
+    }
+  show_page (self, page);
+}
+
+static void
+add_plugin (PdAppWindow *self, GDBusObject *object)
+{
+  g_autoptr(PdDbusPlugin) plugin = pd_dbus_object_get_plugin (PD_DBUS_OBJECT (object));
+  const char *path = g_dbus_object_get_object_path (object);
+  PdAppPluginRow *row;
+
+  if (plugin == NULL || g_hash_table_contains (self->rows, path))
+    return;
+  row = pd_app_plugin_row_new (plugin);
+  g_hash_table_insert (self->rows, g_strdup (path), row);
+  gtk_list_box_append (self->list, GTK_WIDGET (row));
+  update_page (self);
+}
+
+static void
+remove_plugin (PdAppWindow *self, GDBusObject *object)
+{
+  const char *path = g_dbus_object_get_object_path (object);
+  PdAppPluginRow *row = g_hash_table_lookup (self->rows, path);
+
+  if (row == NULL)
+    return;
+  gtk_list_box_remove (self->list, GTK_WIDGET (row));
+  g_hash_table_remove (self->rows, path);
+  update_page (self);
+}
+
+static void
+on_object_added (GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
+{
+  add_plugin (PD_APP_WINDOW (user_data), object);
+}
+
+static void
+on_object_removed (GDBusObjectManager *manager, GDBusObject *object, gpointer user_data)
+{
+  remove_plugin (PD_APP_WINDOW (user_data), object);
+}
+
+static void
+on_interface_added (GDBusObjectManager *manager, GDBusObject *object, GDBusInterface *iface,
+                    gpointer user_data)
+{
+  add_plugin (PD_APP_WINDOW (user_data), object);
+}
+
+static void
+on_name_owner (GObject *object, GParamSpec *pspec, gpointer user_data)
+{
+  update_page (PD_APP_WINDOW (user_data));
+}
+
+static void
+on_manager_ready (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  GDBusObjectManager *objects = pd_dbus_object_manager_client_new_for_bus_finish (result, &error);
+  PdAppWindow *self;
+  GList *list;
+
+  if (objects == NULL)
+    {
+      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        {
+          g_warning ("cannot reach the system bus: %s", error->message);
+          update_page (PD_APP_WINDOW (user_data));
+        }
+      return;
+    }
+  self = PD_APP_WINDOW (user_data);
+  self->objects = objects;
+  g_signal_connect_object (objects, "object-added", G_CALLBACK (on_object_added), self, 0);
+  g_signal_connect_object (objects, "object-removed", G_CALLBACK (on_object_removed), self, 0);
+  g_signal_connect_object (objects, "interface-added", G_CALLBACK (on_interface_added), self, 0);
+  g_signal_connect_object (objects, "notify::name-owner", G_CALLBACK (on_name_owner), self, 0);
+  list = g_dbus_object_manager_get_objects (objects);
+  for (GList *l = list; l != NULL; l = l->next)
+    add_plugin (self, G_DBUS_OBJECT (l->data));
+  g_list_free_full (list, g_object_unref);
+  update_page (self);
+}
+
+static int
+sort_rows (GtkListBoxRow *a, GtkListBoxRow *b, gpointer user_data)
+{
+  return g_utf8_collate (pd_app_plugin_row_get_name (PD_APP_PLUGIN_ROW (a)),
+                         pd_app_plugin_row_get_name (PD_APP_PLUGIN_ROW (b)));
+}
+
+static GtkWidget *
+status_page (const char *icon, const char *title, const char *description)
+{
+  GtkWidget *page = adw_status_page_new ();
+
+  adw_status_page_set_icon_name (ADW_STATUS_PAGE (page), icon);
+  adw_status_page_set_title (ADW_STATUS_PAGE (page), title);
+  adw_status_page_set_description (ADW_STATUS_PAGE (page), description);
+  return page;
+}
+
+static void
+pd_app_window_dispose (GObject *object)
+{
+  PdAppWindow *self = PD_APP_WINDOW (object);
+
+  g_cancellable_cancel (self->cancellable);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->objects);
+  g_clear_pointer (&self->rows, g_hash_table_unref);
+  G_OBJECT_CLASS (pd_app_window_parent_class)->dispose (object);
+}
+
+static void
+pd_app_window_class_init (PdAppWindowClass *klass)
+{
+  G_OBJECT_CLASS (klass)->dispose = pd_app_window_dispose;
+}
+
+static void
+pd_app_window_init (PdAppWindow *self)
+{
+  GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
+  GtkWidget *header = adw_header_bar_new ();
+  GtkWidget *menu_button = gtk_menu_button_new ();
+  GtkWidget *scrolled = gtk_scrolled_window_new ();
+  GtkWidget *clamp = adw_clamp_new ();
+  g_autoptr(GMenu) menu = g_menu_new ();
+
+  self->cancellable = g_cancellable_new ();
+  self->rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  gtk_window_set_title (GTK_WINDOW (self), _("Plugins"));
+  gtk_window_set_default_size (GTK_WINDOW (self), 640, 560);
+
+  g_menu_append (menu, _("_About Plugins"), "app.about");
+  gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (menu_button), "open-menu-symbolic");
+  gtk_menu_button_set_menu_model (GTK_MENU_BUTTON (menu_button), G_MENU_MODEL (menu));
+  gtk_widget_set_tooltip_text (menu_button, _("Main Menu"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (menu_button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Main Menu"), -1);
+  adw_header_bar_pack_end (ADW_HEADER_BAR (header), menu_button);
+  gtk_box_append (GTK_BOX (box), header);
+
+  self->list = GTK_LIST_BOX (gtk_list_box_new ());
+  gtk_list_box_set_selection_mode (self->list, GTK_SELECTION_NONE);
+  gtk_list_box_set_sort_func (self->list, sort_rows, NULL, NULL);
+  gtk_widget_add_css_class (GTK_WIDGET (self->list), "boxed-list");
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->list), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Installed plugins"), -1);
+  gtk_widget_set_valign (GTK_WIDGET (self->list), GTK_ALIGN_START);
+  gtk_widget_set_margin_top (GTK_WIDGET (self->list), 24);
+  gtk_widget_set_margin_bottom (GTK_WIDGET (self->list), 24);
+  gtk_widget_set_margin_start (GTK_WIDGET (self->list), 12);
+  gtk_widget_set_margin_end (GTK_WIDGET (self->list), 12);
+  adw_clamp_set_child (ADW_CLAMP (clamp), GTK_WIDGET (self->list));
+  gtk_scrolled_window_set_child (GTK_SCROLLED_WINDOW (scrolled), clamp);
+  gtk_scrolled_window_set_policy (GTK_SCROLLED_WINDOW (scrolled), GTK_POLICY_NEVER,
+                                  GTK_POLICY_AUTOMATIC);
+
+  self->stack = GTK_STACK (gtk_stack_new ());
+  gtk_widget_set_vexpand (GTK_WIDGET (self->stack), TRUE);
+  gtk_stack_add_named (self->stack, gtk_spinner_new (), "loading");
+  gtk_stack_add_named (self->stack, scrolled, "list");
+  gtk_stack_add_named (self->stack,
+                       status_page (PD_APP_ID, _("No Plugins"),
+                                    _("Install a plugin with “pluginctl install NAME” in a "
+                                      "terminal, e.g. “pluginctl install vieux/sshfs”.")),
+                       "empty");
+  gtk_stack_add_named (self->stack,
+                       status_page ("dialog-warning-symbolic",
+                                    _("The Plugin Service Is Not Running"),
+                                    _("Start it with “systemctl start plugind”; this window "
+                                      "shows the plugins as soon as it runs.")),
+                       "offline");
+  show_page (self, "loading");
+
+  self->toasts = ADW_TOAST_OVERLAY (adw_toast_overlay_new ());
+  adw_toast_overlay_set_child (self->toasts, GTK_WIDGET (self->stack));
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->toasts));
+  adw_application_window_set_content (ADW_APPLICATION_WINDOW (self), box);
+
+  /* DO_NOT_AUTO_START: the service manager starts plugind, not a window opening */
+  pd_dbus_object_manager_client_new_for_bus (G_BUS_TYPE_SYSTEM,
+                                             G_DBUS_OBJECT_MANAGER_CLIENT_FLAGS_DO_NOT_AUTO_START,
+                                             PD_DBUS_NAME, PD_DBUS_ROOT_PATH, self->cancellable,
+                                             on_manager_ready, self);
+}
+
+PdAppWindow *
+pd_app_window_new (PdAppApplication *app)
+{
+  return g_object_new (PD_APP_TYPE_WINDOW, "application", app, NULL);
+}
