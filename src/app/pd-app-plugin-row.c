@@ -9,6 +9,7 @@
 
 #include "pd-app-plugin-row.h"
 #include "pd-app-text.h"
+#include "pd-app-widgets.h"
 
 struct _PdAppPluginRow
 {
@@ -70,19 +71,6 @@ update_switch (PdAppPluginRow *self)
 }
 
 static void
-show_error (PdAppPluginRow *self, const GError *error)
-{
-  g_autofree char *sentence = pd_app_error_sentence (error);
-  GtkWidget *overlay;
-
-  if (sentence == NULL)
-    return;
-  overlay = gtk_widget_get_ancestor (GTK_WIDGET (self), ADW_TYPE_TOAST_OVERLAY);
-  if (overlay != NULL)
-    adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), adw_toast_new (sentence));
-}
-
-static void
 on_switch_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   PdDbusPlugin *plugin = PD_DBUS_PLUGIN (source);
@@ -98,7 +86,11 @@ on_switch_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
     return;
   g_clear_object (&self->call);
   if (!ok)
-    show_error (self, error);
+    {
+      g_autofree char *sentence = pd_app_error_sentence (error);
+
+      pd_app_toast (GTK_WIDGET (self), sentence);
+    }
   update_switch (self);
 }
 
@@ -106,21 +98,18 @@ static gboolean
 on_switch_state_set (GtkSwitch *sw, gboolean state, gpointer user_data)
 {
   PdAppPluginRow *self = user_data;
-  GVariantBuilder options;
+  g_autoptr(GVariantBuilder) options = pd_app_options_new ();
 
   if (self->call != NULL)
     return TRUE;
   self->call = g_cancellable_new ();
-  /* the session's polkit agent may ask for a password (docs/dbus-api.md, Authorization) */
-  g_variant_builder_init (&options, G_VARIANT_TYPE_VARDICT);
-  g_variant_builder_add (&options, "{sv}", "interactive", g_variant_new_boolean (TRUE));
   gtk_widget_set_sensitive (GTK_WIDGET (sw), FALSE);
   self->enabling = state;
   if (state)
-    pd_dbus_plugin_call_enable (self->plugin, g_variant_builder_end (&options), self->call,
+    pd_dbus_plugin_call_enable (self->plugin, g_variant_builder_end (options), self->call,
                                 on_switch_call_done, g_object_ref (self));
   else
-    pd_dbus_plugin_call_disable (self->plugin, g_variant_builder_end (&options), self->call,
+    pd_dbus_plugin_call_disable (self->plugin, g_variant_builder_end (options), self->call,
                                  on_switch_call_done, g_object_ref (self));
   /* the switch follows Enabled once the call is done */
   return TRUE;

@@ -7,7 +7,9 @@
 
 #include <glib/gi18n.h>
 
+#include "pd-app-install-page.h"
 #include "pd-app-plugin-row.h"
+#include "pd-app-widgets.h"
 #include "pd-app-window.h"
 #include "pd-dbus-generated.h"
 #include "pd-names.h"
@@ -19,29 +21,18 @@ struct _PdAppWindow
   GCancellable *cancellable;
   GDBusObjectManager *objects;
   AdwToastOverlay *toasts;
+  /* the main page (the list) and the pages reached from it */
+  GtkStack *pages;
+  PdAppInstallPage *install_page;
   GtkStack *stack;
   GtkListBox *list;
   /* object path → its row in list */
   GHashTable *rows;
+  /* a plugin just installed, to select once its row is there */
+  char *select_path;
 };
 
 G_DEFINE_FINAL_TYPE (PdAppWindow, pd_app_window, ADW_TYPE_APPLICATION_WINDOW)
-
-/* Only the shown page is visible: GTK 4.8 tells assistive technologies nothing of which page
- * a GtkStack shows (every page is "visible" and none "showing"), so a screen reader would read
- * the hidden ones too */
-static void
-show_page (PdAppWindow *self, const char *name)
-{
-  GtkWidget *wanted = gtk_stack_get_child_by_name (self->stack, name);
-
-  gtk_widget_set_visible (wanted, TRUE);
-  gtk_stack_set_visible_child (self->stack, wanted);
-  for (GtkWidget *child = gtk_widget_get_first_child (GTK_WIDGET (self->stack)); child != NULL;
-       child = gtk_widget_get_next_sibling (child))
-    if (child != wanted)
-      gtk_widget_set_visible (child, FALSE);
-}
 
 static void
 update_page (PdAppWindow *self)
@@ -61,7 +52,24 @@ update_page (PdAppWindow *self)
       else if (g_hash_table_size (self->rows) == 0)
         page = "empty";
     }
-  show_page (self, page);
+  pd_app_stack_show (self->stack, page);
+}
+
+/* selects the plugin's row, now or as soon as it is there */
+static void
+select_plugin (PdAppWindow *self, const char *path)
+{
+  GtkListBoxRow *row = g_hash_table_lookup (self->rows, path);
+
+  if (row == NULL)
+    {
+      g_free (self->select_path);
+      self->select_path = g_strdup (path);
+      return;
+    }
+  g_clear_pointer (&self->select_path, g_free);
+  gtk_list_box_select_row (self->list, row);
+  gtk_widget_grab_focus (GTK_WIDGET (row));
 }
 
 static void
@@ -77,6 +85,8 @@ add_plugin (PdAppWindow *self, GDBusObject *object)
   g_hash_table_insert (self->rows, g_strdup (path), row);
   gtk_list_box_append (self->list, GTK_WIDGET (row));
   update_page (self);
+  if (g_strcmp0 (path, self->select_path) == 0)
+    select_plugin (self, path);
 }
 
 static void
@@ -147,6 +157,64 @@ on_manager_ready (GObject *source, GAsyncResult *result, gpointer user_data)
   update_page (self);
 }
 
+static void
+on_installed (PdAppInstallPage *page, const char *path, gpointer user_data)
+{
+  if (path != NULL && g_variant_is_object_path (path))
+    select_plugin (PD_APP_WINDOW (user_data), path);
+}
+
+static void
+close_install_page (PdAppWindow *self)
+{
+  GtkListBoxRow *selected = gtk_list_box_get_selected_row (self->list);
+
+  pd_app_stack_show (self->pages, "main");
+  if (self->install_page != NULL)
+    gtk_stack_remove (self->pages, GTK_WIDGET (self->install_page));
+  self->install_page = NULL;
+  if (selected != NULL)
+    gtk_widget_grab_focus (GTK_WIDGET (selected));
+}
+
+static void
+on_install_page_close (PdAppInstallPage *page, gpointer user_data)
+{
+  close_install_page (PD_APP_WINDOW (user_data));
+}
+
+static PdDbusManager *
+get_manager (PdAppWindow *self)
+{
+  if (self->objects == NULL)
+    return NULL;
+  return PD_DBUS_MANAGER (g_dbus_object_manager_get_interface (self->objects,
+                                                               PD_DBUS_MANAGER_PATH,
+                                                               PD_DBUS_INTERFACE_MANAGER));
+}
+
+static void
+on_install (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  PdAppWindow *self = PD_APP_WINDOW (widget);
+  g_autoptr(PdDbusManager) manager = get_manager (self);
+
+  if (manager == NULL)
+    {
+      pd_app_toast (widget, _("The plugin service is not running."));
+      return;
+    }
+  if (self->install_page != NULL)
+    close_install_page (self);
+  self->install_page = pd_app_install_page_new (manager, NULL);
+  g_signal_connect_object (self->install_page, "done", G_CALLBACK (on_installed), self, 0);
+  g_signal_connect_object (self->install_page, "close", G_CALLBACK (on_install_page_close), self,
+                           0);
+  gtk_stack_add_named (self->pages, GTK_WIDGET (self->install_page), "install");
+  pd_app_stack_show (self->pages, "install");
+  pd_app_install_page_focus (self->install_page);
+}
+
 static int
 sort_rows (GtkListBoxRow *a, GtkListBoxRow *b, gpointer user_data)
 {
@@ -174,6 +242,7 @@ pd_app_window_dispose (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_object (&self->objects);
   g_clear_pointer (&self->rows, g_hash_table_unref);
+  g_clear_pointer (&self->select_path, g_free);
   G_OBJECT_CLASS (pd_app_window_parent_class)->dispose (object);
 }
 
@@ -181,6 +250,9 @@ static void
 pd_app_window_class_init (PdAppWindowClass *klass)
 {
   G_OBJECT_CLASS (klass)->dispose = pd_app_window_dispose;
+  gtk_widget_class_install_action (GTK_WIDGET_CLASS (klass), "win.install", NULL, on_install);
+  gtk_widget_class_add_binding_action (GTK_WIDGET_CLASS (klass), GDK_KEY_i, GDK_CONTROL_MASK,
+                                       "win.install", NULL);
 }
 
 static void
@@ -189,6 +261,7 @@ pd_app_window_init (PdAppWindow *self)
   GtkWidget *box = gtk_box_new (GTK_ORIENTATION_VERTICAL, 0);
   GtkWidget *header = adw_header_bar_new ();
   GtkWidget *menu_button = gtk_menu_button_new ();
+  GtkWidget *install_button = gtk_button_new_from_icon_name ("list-add-symbolic");
   GtkWidget *scrolled = gtk_scrolled_window_new ();
   GtkWidget *clamp = adw_clamp_new ();
   g_autoptr(GMenu) menu = g_menu_new ();
@@ -205,10 +278,15 @@ pd_app_window_init (PdAppWindow *self)
   gtk_accessible_update_property (GTK_ACCESSIBLE (menu_button), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                   _("Main Menu"), -1);
   adw_header_bar_pack_end (ADW_HEADER_BAR (header), menu_button);
+  gtk_actionable_set_action_name (GTK_ACTIONABLE (install_button), "win.install");
+  gtk_widget_set_tooltip_text (install_button, _("Install a Plugin"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (install_button), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Install a Plugin"), -1);
+  adw_header_bar_pack_start (ADW_HEADER_BAR (header), install_button);
   gtk_box_append (GTK_BOX (box), header);
 
   self->list = GTK_LIST_BOX (gtk_list_box_new ());
-  gtk_list_box_set_selection_mode (self->list, GTK_SELECTION_NONE);
+  gtk_list_box_set_selection_mode (self->list, GTK_SELECTION_SINGLE);
   gtk_list_box_set_sort_func (self->list, sort_rows, NULL, NULL);
   gtk_widget_add_css_class (GTK_WIDGET (self->list), "boxed-list");
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->list), GTK_ACCESSIBLE_PROPERTY_LABEL,
@@ -229,8 +307,8 @@ pd_app_window_init (PdAppWindow *self)
   gtk_stack_add_named (self->stack, scrolled, "list");
   gtk_stack_add_named (self->stack,
                        status_page (PD_APP_ID, _("No Plugins"),
-                                    _("Install a plugin with “pluginctl install NAME” in a "
-                                      "terminal, e.g. “pluginctl install vieux/sshfs”.")),
+                                    _("Install one with the + button above (Ctrl+I), or with "
+                                      "“pluginctl install NAME” in a terminal.")),
                        "empty");
   gtk_stack_add_named (self->stack,
                        status_page ("dialog-warning-symbolic",
@@ -238,12 +316,17 @@ pd_app_window_init (PdAppWindow *self)
                                     _("Start it with “systemctl start plugind”; this window "
                                       "shows the plugins as soon as it runs.")),
                        "offline");
-  show_page (self, "loading");
+  pd_app_stack_show (self->stack, "loading");
 
+  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->stack));
+
+  /* pages, not dialogs: one window, as a settings panel */
+  self->pages = GTK_STACK (gtk_stack_new ());
+  gtk_stack_set_transition_type (self->pages, GTK_STACK_TRANSITION_TYPE_SLIDE_LEFT_RIGHT);
+  gtk_stack_add_named (self->pages, box, "main");
   self->toasts = ADW_TOAST_OVERLAY (adw_toast_overlay_new ());
-  adw_toast_overlay_set_child (self->toasts, GTK_WIDGET (self->stack));
-  gtk_box_append (GTK_BOX (box), GTK_WIDGET (self->toasts));
-  adw_application_window_set_content (ADW_APPLICATION_WINDOW (self), box);
+  adw_toast_overlay_set_child (self->toasts, GTK_WIDGET (self->pages));
+  adw_application_window_set_content (ADW_APPLICATION_WINDOW (self), GTK_WIDGET (self->toasts));
 
   /* DO_NOT_AUTO_START: the service manager starts plugind, not a window opening */
   pd_dbus_object_manager_client_new_for_bus (G_BUS_TYPE_SYSTEM,

@@ -17,6 +17,7 @@ Requests ("op"):
   focus     role, name: gives the object the keyboard focus
   key       keysym (e.g. "space", "Return", "Tab"): presses and releases that key
   state     role, name: the object's AT-SPI states (e.g. "checked", "sensitive")
+  text      role, name: the object's text (e.g. what an entry holds)
   shown     every shown object's [role, name]
   tree      every object with its role, name and states, indented (for debugging)
   windows   every window's name and size (for screenshots)
@@ -106,8 +107,27 @@ def lookup(req, want=True):
             return None
         if time.monotonic() > deadline:
             what = 'a %s named %r' % (req['role'], req['name'])
-            raise Failure(('no %s is shown' if want else '%s is still shown') % what
-                          if app is not None else 'the app is not on the accessibility bus')
+            if app is None:
+                desktop = pyatspi.Registry.getDesktop(0)
+                raise Failure('the app is not on the accessibility bus (it has %r)' %
+                              [a.name if a is not None else None for a in desktop])
+            raise Failure(('no %s is shown' if want else '%s is still shown') % what)
+        time.sleep(POLL)
+
+
+def point_at(obj):
+    """Moves the pointer onto obj: with no window manager, the X server gives the keyboard to
+    the window under the pointer."""
+    ext = obj.queryComponent().getExtents(pyatspi.DESKTOP_COORDS)
+    pyatspi.Registry.generateMouseEvent(ext.x + ext.width // 2, ext.y + ext.height // 2,
+                                        pyatspi.MOUSE_ABS)
+
+
+def wait_focused(obj, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not obj.getState().contains(pyatspi.STATE_FOCUSED):
+        if time.monotonic() > deadline:
+            raise Failure('%s %r did not get the keyboard focus' % (obj.getRoleName(), obj.name))
         time.sleep(POLL)
 
 
@@ -133,8 +153,19 @@ def handle(req):
         return {}
     if op == 'set_text':
         obj = lookup(req)
-        text = obj.queryEditableText()
-        text.setTextContents(req['text'])
+        try:
+            editable = obj.queryEditableText()
+        except NotImplementedError:
+            editable = None
+        if editable is not None:
+            editable.setTextContents(req['text'])
+            return {}
+        # GTK 4.8 implements no EditableText: type it, as a user would
+        point_at(obj)
+        if not obj.queryComponent().grabFocus():
+            raise Failure('%s %r took no focus' % (req['role'], req['name']))
+        wait_focused(obj)
+        pyatspi.Registry.generateKeyboardEvent(0, req['text'], pyatspi.KEY_STRING)
         return {}
     if op == 'focus':
         obj = lookup(req)
@@ -145,6 +176,9 @@ def handle(req):
         keycode = 0
         pyatspi.Registry.generateKeyboardEvent(keycode, req['keysym'], pyatspi.KEY_SYM)
         return {}
+    if op == 'text':
+        text = lookup(req).queryText()
+        return {'text': text.getText(0, -1)}
     if op == 'state':
         obj = lookup(req)
         return {'states': [pyatspi.stateToString(s) if hasattr(pyatspi, 'stateToString')

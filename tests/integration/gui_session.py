@@ -15,14 +15,17 @@ gone.
 import json
 import os
 import pwd
+import re
 import select
 import shutil
 import signal
 import subprocess
 import tempfile
+import termios
 import time
 
 from pd_testcase import BUILDDIR, HERE, SRCDIR, TIMEOUT_MULT, stop_process
+from test_agent import IN_NAMESPACE
 
 APP = os.path.join(BUILDDIR, 'src', 'app', 'plugind-plugins')
 XVFB = '/usr/bin/Xvfb'
@@ -32,6 +35,80 @@ APP_ID = 'org.plugind.Plugins'
 
 class DriverError(AssertionError):
     """A request the driver could not do: what was asked, why, and what the window showed."""
+
+
+class PolkitAgent:
+    """polkit's text agent (pkttyagent) registered for the app's process, as a desktop
+    session's graphical agent would be for the session: it asks for the administrator's
+    password on a terminal of its own (a pty) that the test reads and types into.
+
+    Its polkit-agent-helper-1 (setuid root, a cleared environment) reaches polkitd on the
+    default system bus socket only, so the agent runs in a mount namespace of its own where the
+    test's bus dir is mounted on /run/dbus (test_agent.IN_NAMESPACE), as the user."""
+
+    def __init__(self, uid, gid, bus_dir, app_pid, user):
+        self.user = user
+        self.shown = b''
+        self.master, slave = os.openpty()
+        notify_r, notify_w = os.pipe()
+        env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL': 'C.UTF-8', 'HOME': '/',
+               'TERM': 'dumb'}
+        argv = ['unshare', '--mount', '--propagation', 'private', '--',
+                'setsid', '--ctty', 'sh', '-c', IN_NAMESPACE, 'sh', bus_dir, str(uid), str(gid),
+                'tty', 'pkttyagent', '--process', str(app_pid), '--notify-fd', str(notify_w)]
+        try:
+            self.proc = subprocess.Popen(argv, env=env, cwd='/', stdin=slave, stdout=slave,
+                                         stderr=slave, pass_fds=(notify_w,))
+        finally:
+            os.close(slave)
+            os.close(notify_w)
+        # registered when it closes the notify fd (end of file)
+        with os.fdopen(notify_r, 'rb') as f:
+            ready, _, _ = select.select([f], [], [], 20 * TIMEOUT_MULT)
+            if not ready or f.read() != b'' or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError('pkttyagent did not register: %r' % self.read(0.5))
+
+    def read(self, timeout):
+        ready, _, _ = select.select([self.master], [], [], timeout)
+        if ready:
+            try:
+                self.shown += os.read(self.master, 65536)
+            except OSError:  # EIO: the agent is gone
+                pass
+        return self.shown.decode(errors='replace')
+
+    def expect(self, pattern, timeout=30):
+        """Reads the terminal until it shows pattern (a regex) after what was already read."""
+        start = len(self.shown)
+        deadline = time.monotonic() + timeout * TIMEOUT_MULT
+        while not re.search(pattern, self.shown[start:].decode(errors='replace'), re.S):
+            left = deadline - time.monotonic()
+            if left <= 0 or self.proc.poll() is not None:
+                raise AssertionError('the agent did not show %r; its terminal showed %r' %
+                                     (pattern, self.shown.decode(errors='replace')))
+            self.read(min(left, 0.5))
+            # other administrators on the machine: polkit lets the user choose
+            choice = re.search(rb' (\d+)\.  [^\r\n]*\(%s\)\r\n.*'
+                               rb'Choose identity to authenticate as \(1-\d+\): $' %
+                               self.user.encode(), self.shown[start:], re.S)
+            if choice is not None:
+                os.write(self.master, choice.group(1) + b'\n')
+                start = len(self.shown)
+
+    def answer_password(self, password):
+        """Waits for the password prompt with the echo off, then types password."""
+        self.expect(r'Password: $')
+        deadline = time.monotonic() + 10 * TIMEOUT_MULT
+        while termios.tcgetattr(self.master)[3] & termios.ECHO:
+            if time.monotonic() > deadline:
+                raise AssertionError('the agent never turned the echo off')
+            time.sleep(0.02)
+        os.write(self.master, password.encode() + b'\n')
+
+    def stop(self):
+        stop_process(self.proc)
+        os.close(self.master)
 
 
 class GuiSession:
@@ -55,6 +132,7 @@ class GuiSession:
         os.makedirs(icons)
         shutil.copy(os.path.join(SRCDIR, 'data', 'icons', APP_ID + '.svg'), icons)
         self.screenshot_dir = screenshot_dir
+        self.kept_logs = {}
 
     def _user_dir(self, name):
         path = os.path.join(self.dir, name)
@@ -207,30 +285,39 @@ class GuiSession:
     def states(self, role, name, regex=False):
         return self.request('state', role=role, name=name, regex=regex)['states']
 
+    def text(self, role, name):
+        return self.request('text', role=role, name=name)['text']
+
     def shown(self):
         return self.request('shown')['shown']
 
-    def screenshot(self, name):
-        """The whole screen (the window is the only one on it) as docs-ready PNG in
-        screenshot_dir, if the test was given one (PLUGIND_SCREENSHOTS)."""
+    def screenshot(self, name, window='Plugins'):
+        """The app's window (found by its title) as name.png in screenshot_dir."""
         if not self.screenshot_dir:
             return None
         path = os.path.join(self.screenshot_dir, name + '.png')
-        win = self.request('windows')['windows'][0]
-        geometry = '%dx%d+%d+%d' % (win['width'], win['height'], win['x'], win['y'])
-        tmp = os.path.join(self.dir, name + '.png')
-        subprocess.run(['import', '-display', self.display, '-window', 'root', '-crop', geometry,
-                        '+repage', tmp], check=True, capture_output=True,
-                       env={'PATH': '/usr/bin:/bin', 'HOME': self.dir})
+        # as the user: the X server admits its own user only
+        tmp = os.path.join(self.home, name + '.png')
+        subprocess.run(self.as_user(['import', '-display', self.display, '-window', window,
+                                     tmp]), check=True, capture_output=True, env=self.env(),
+                       cwd=self.home, timeout=60)
         shutil.copy(tmp, path)
+        os.unlink(tmp)
         return path
 
     def log(self, name):
+        if name in self.kept_logs:
+            return self.kept_logs[name]
         try:
             with open(os.path.join(self.logs, name + '.log'), errors='replace') as f:
                 return f.read()[-4000:]
         except FileNotFoundError:
-            return '(no log)'
+            return '(no log)\n'
+
+    def keep_logs(self):
+        """Keeps the logs in memory, for after stop()."""
+        for name in os.listdir(self.logs):
+            self.kept_logs[name[:-len('.log')]] = self.log(name[:-len('.log')])
 
     # -- stop -----------------------------------------------------------------------------
 

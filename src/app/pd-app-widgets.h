@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#pragma once
+
+#include <adwaita.h>
+
+G_BEGIN_DECLS
+
+/* Shows the page name of stack and hides the others: GTK 4.8 tells assistive technologies
+ * nothing of which page a GtkStack shows (every page is "visible", none "showing"), so a
+ * screen reader would read the hidden ones too */
+void pd_app_stack_show (GtkStack *stack, const char *name);
+
+/* a toast with text (NULL: none) on the overlay above widget */
+void pd_app_toast (GtkWidget *widget, const char *text);
+
+/* a label for sentences: wrapping, selectable, left-aligned */
+GtkWidget *pd_app_sentence_label (const char *text);
+
+/* a button with a mnemonic label ("_Install"); its accessible name is the label without the
+ * underline (GTK 4.8 would give "_Install Install") */
+GtkWidget *pd_app_button_new (const char *mnemonic);
+
+/* an options a{sv} with "interactive": the session's polkit agent may ask for a password
+ * (docs/dbus-api.md, Authorization) */
+GVariantBuilder *pd_app_options_new (void);
+
+G_END_DECLS
