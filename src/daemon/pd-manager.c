@@ -96,7 +96,7 @@ set_features (PdManager *self)
     "option:capability", "option:activation-timeout", "option:timeout", "option:stop-timeout",
     "option:lines", "option:follow", "option:registry-auth", "option:platform",
     "option:expected-digest", "option:enable", "option:settings", "option:restart",
-    "option:remote", "option:upgrade", "option:authorize",
+    "option:remote", "option:upgrade", "option:authorize", "option:validate-only",
   };
 
   for (guint i = 0; i < G_N_ELEMENTS (fixed); i++)

@@ -478,7 +478,7 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
             GVariant *arg_options)
 {
   PdPlugin *self = PD_PLUGIN (iface);
-  static const char *const allowed[] = { "interactive", "b", NULL };
+  static const char *const allowed[] = { "interactive", "b", "validate-only", "b", NULL };
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autofree char *privileges_text = NULL;
@@ -501,6 +501,13 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
                                                  &privileges_changed, &error);
   if (settings == NULL)
     return pd_call_reply_error (data, error);
+  /* validate-only: every check of Set but the authorization, nothing saved; what it tells is
+   * the config's and the state's, which everyone may read (a form checks its values) */
+  if (pd_options_get_boolean (arg_options, "validate-only", FALSE))
+    {
+      pd_dbus_plugin_complete_set (iface, g_object_ref (data->call.invocation));
+      return TRUE;
+    }
 
   details = new_details (self, "set");
   g_hash_table_insert (details, "settings", dup_setting_keys (data->changes));

@@ -264,6 +264,35 @@ class SetTests(PlugindTestCase):
         self.assertEqual(self.get_all(self.path, PLUGIN_IFACE), props)
         self.assertEqual([s for s in self.signals_named('PluginEvent') if s[3][0] == 'set'], [])
 
+    def test_set_validate_only(self):
+        # every check of Set, nothing saved, nobody asked: nobody (no password, no rule) gets
+        # the same answers as root, and the state dir does not change
+        record = self.record_bytes()
+        props = self.get_all(self.path, PLUGIN_IFACE)
+        self.set_settings(self.path, {'DEBUG': '7', 'data': '/srv'}, opts(validate_only=True))
+        self.assertNobodyAllowed(self.path, PLUGIN_IFACE, 'Set', 'a(ss)a{sv}',
+                                 "([('DEBUG', '7'), ('data', '/srv')], "
+                                 "{'validate-only': <true>})")
+        for settings, text in (({'NOPE': 'x'}, 'setting "NOPE" not found'),
+                               ({'data': 'relative'}, 'must be an absolute path'),
+                               ({'DEBUG': 'x' * (64 * 1024 + 1)}, '')):
+            with self.subTest(settings=list(settings)):
+                e = self.assertDBusError((DBUS_ERR + 'InvalidArgs', DBUS_ERR + 'LimitsExceeded'),
+                                         self.set_settings, self.path, settings,
+                                         opts(validate_only=True))
+                self.assertIn(text, e.message)
+        # nobody learns nothing more than root: the same error
+        _, err = self.nobody_call(self.path, PLUGIN_IFACE, 'Set', 'a(ss)a{sv}',
+                                  "([('data', 'relative')], {'validate-only': <true>})")
+        self.assertEqual(err.name, DBUS_ERR + 'InvalidArgs')
+        self.assertIn('must be an absolute path', err.message)
+        self.assertEqual(self.record_bytes(), record)
+        self.assertEqual(self.get_all(self.path, PLUGIN_IFACE), props)
+        self.assertEqual(self.plugin_env(self.path), ['DEBUG=0', 'FIXED=x'])
+        self.assertEqual([s for s in self.signals_named('PluginEvent') if s[3][0] == 'set'], [])
+        self.assertIn('option:validate-only',
+                      self.get_prop(MANAGER_PATH, MANAGER_IFACE, 'Features'))
+
     def test_set_multiple_fields(self):
         cfg = plugin_config(Mounts=[
             {'Name': 'multi', 'Description': '', 'Settable': ['source', 'destination'],
