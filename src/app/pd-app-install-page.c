@@ -221,7 +221,7 @@ on_cancel_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_autofree char *sentence = pd_app_error_sentence (error);
 
-      pd_app_toast (GTK_WIDGET (user_data), sentence);
+      pd_app_toast (GTK_WIDGET (user_data), sentence, TRUE);
     }
 }
 
@@ -323,20 +323,12 @@ show_privileges (PdAppInstallPage *self, GVariant *info)
   g_variant_iter_init (&iter, self->privileges);
   while (g_variant_iter_next (&iter, "(&s&s^a&s)", &name, &description, &values))
     {
-      GtkWidget *row = adw_action_row_new ();
       gboolean risky = FALSE;
       g_autofree char *words = pd_app_privilege_words (name, values, &risky);
+      GtkWidget *row = pd_app_privilege_row_new (words, risky);
 
-      adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
-      adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), words);
       if (risky)
         {
-          GtkWidget *icon = gtk_image_new_from_icon_name ("dialog-warning-symbolic");
-
-          gtk_widget_add_css_class (icon, "warning");
-          gtk_accessible_update_property (GTK_ACCESSIBLE (icon), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                          _("Risky"), -1);
-          adw_action_row_add_prefix (ADW_ACTION_ROW (row), icon);
           adw_action_row_set_subtitle (ADW_ACTION_ROW (row),
                                        _("Risky: this reaches beyond the plugin’s own files"));
           any_risky = TRUE;
@@ -438,9 +430,9 @@ on_entry_activated (AdwEntryRow *row, gpointer user_data)
 }
 
 static void
-on_close_clicked (GtkButton *button, gpointer user_data)
+on_close_clicked (PdAppInstallPage *self)
 {
-  g_signal_emit (user_data, signals[SIGNAL_CLOSE], 0);
+  g_signal_emit (self, signals[SIGNAL_CLOSE], 0);
 }
 
 static void
@@ -526,7 +518,7 @@ build_reference_page (PdAppInstallPage *self)
   self->lookup_button = pd_app_button_new (_("_Look Up"));
   gtk_widget_add_css_class (self->lookup_button, "suggested-action");
   g_signal_connect (self->lookup_button, "clicked", G_CALLBACK (on_lookup_clicked), self);
-  g_signal_connect (cancel, "clicked", G_CALLBACK (on_close_clicked), self);
+  g_signal_connect_swapped (cancel, "clicked", G_CALLBACK (on_close_clicked), self);
   gtk_box_append (GTK_BOX (box), button_bar (cancel, self->lookup_button));
   return box;
 }
@@ -615,7 +607,7 @@ build_result_page (PdAppInstallPage *self)
   gtk_widget_add_css_class (close, "pill");
   gtk_widget_set_halign (close, GTK_ALIGN_CENTER);
   gtk_widget_set_margin_bottom (close, 18);
-  g_signal_connect (close, "clicked", G_CALLBACK (on_close_clicked), self);
+  g_signal_connect_swapped (close, "clicked", G_CALLBACK (on_close_clicked), self);
   gtk_box_append (GTK_BOX (box), close);
   return box;
 }
@@ -659,8 +651,6 @@ pd_app_install_page_new (PdDbusManager *manager, PdDbusPlugin *plugin)
 {
   PdAppInstallPage *self = g_object_new (PD_APP_TYPE_INSTALL_PAGE, "orientation",
                                          GTK_ORIENTATION_VERTICAL, NULL);
-  GtkWidget *header = adw_header_bar_new ();
-  GtkWidget *back = gtk_button_new_from_icon_name ("go-previous-symbolic");
   GtkWidget *clamp = adw_clamp_new ();
   g_autofree char *title = NULL;
 
@@ -672,13 +662,8 @@ pd_app_install_page_new (PdDbusManager *manager, PdDbusPlugin *plugin)
     title = g_strdup_printf (_("Upgrade %s"), pd_dbus_plugin_get_name (plugin));
   else
     title = g_strdup (_("Install a Plugin"));
-  adw_header_bar_set_title_widget (ADW_HEADER_BAR (header), adw_window_title_new (title, NULL));
-  gtk_widget_set_tooltip_text (back, _("Back"));
-  gtk_accessible_update_property (GTK_ACCESSIBLE (back), GTK_ACCESSIBLE_PROPERTY_LABEL,
-                                  _("Back"), -1);
-  g_signal_connect (back, "clicked", G_CALLBACK (on_close_clicked), self);
-  adw_header_bar_pack_start (ADW_HEADER_BAR (header), back);
-  gtk_box_append (GTK_BOX (self), header);
+  gtk_box_append (GTK_BOX (self),
+                  pd_app_page_header_new (title, G_CALLBACK (on_close_clicked), self));
 
   self->stack = GTK_STACK (gtk_stack_new ());
   gtk_widget_set_vexpand (GTK_WIDGET (self->stack), TRUE);

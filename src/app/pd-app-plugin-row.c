@@ -18,6 +18,7 @@ struct _PdAppPluginRow
   PdDbusPlugin *plugin;
   GtkLabel *state_label;
   GtkSwitch *enabled_switch;
+  GtkWidget *open_button;
   /* the Enable or Disable call on its way, cancelled when the row goes */
   GCancellable *call;
   gboolean enabling;
@@ -89,7 +90,7 @@ on_switch_call_done (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       g_autofree char *sentence = pd_app_error_sentence (error);
 
-      pd_app_toast (GTK_WIDGET (self), sentence);
+      pd_app_toast (GTK_WIDGET (self), sentence, TRUE);
     }
   update_switch (self);
 }
@@ -160,6 +161,15 @@ pd_app_plugin_row_init (PdAppPluginRow *self)
   gtk_widget_set_valign (GTK_WIDGET (self->enabled_switch), GTK_ALIGN_CENTER);
   adw_action_row_add_suffix (ADW_ACTION_ROW (self), GTK_WIDGET (self->enabled_switch));
   g_signal_connect (self->enabled_switch, "state-set", G_CALLBACK (on_switch_state_set), self);
+
+  /* the row opens the plugin's page; so does a button, for assistive technologies (GTK 4.8
+   * gives list rows no action) */
+  self->open_button = gtk_button_new_from_icon_name ("go-next-symbolic");
+  gtk_widget_add_css_class (self->open_button, "flat");
+  gtk_widget_set_valign (self->open_button, GTK_ALIGN_CENTER);
+  g_signal_connect_swapped (self->open_button, "clicked", G_CALLBACK (gtk_widget_activate), self);
+  adw_action_row_add_suffix (ADW_ACTION_ROW (self), self->open_button);
+  gtk_list_box_row_set_activatable (GTK_LIST_BOX_ROW (self), TRUE);
 }
 
 PdAppPluginRow *
@@ -168,6 +178,7 @@ pd_app_plugin_row_new (PdDbusPlugin *plugin)
   PdAppPluginRow *self = g_object_new (PD_APP_TYPE_PLUGIN_ROW, NULL);
   const char *name = pd_dbus_plugin_get_name (plugin);
   g_autofree char *switch_name = NULL;
+  g_autofree char *open_name = NULL;
 
   self->plugin = g_object_ref (plugin);
   g_dbus_proxy_set_default_timeout (G_DBUS_PROXY (plugin), CALL_TIMEOUT_MS);
@@ -176,6 +187,11 @@ pd_app_plugin_row_new (PdDbusPlugin *plugin)
   switch_name = g_strdup_printf (_("Enable %s"), name);
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->enabled_switch),
                                   GTK_ACCESSIBLE_PROPERTY_LABEL, switch_name, -1);
+  /* TRANSLATORS: the accessible name of the button opening a plugin's page; %s is its name */
+  open_name = g_strdup_printf (_("Open %s"), name);
+  gtk_widget_set_tooltip_text (self->open_button, _("Details"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (self->open_button),
+                                  GTK_ACCESSIBLE_PROPERTY_LABEL, open_name, -1);
   g_signal_connect (plugin, "notify", G_CALLBACK (on_plugin_notify), self);
   update_state (self);
   update_switch (self);

@@ -3,6 +3,8 @@
 
 #include "config.h"
 
+#include <glib/gi18n.h>
+
 #include "pd-app-widgets.h"
 
 void
@@ -20,7 +22,7 @@ pd_app_stack_show (GtkStack *stack, const char *name)
 }
 
 void
-pd_app_toast (GtkWidget *widget, const char *text)
+pd_app_toast (GtkWidget *widget, const char *text, gboolean lasting)
 {
   GtkWidget *overlay = gtk_widget_get_ancestor (widget, ADW_TYPE_TOAST_OVERLAY);
   AdwToast *toast;
@@ -28,8 +30,8 @@ pd_app_toast (GtkWidget *widget, const char *text)
   if (text == NULL || overlay == NULL)
     return;
   toast = adw_toast_new (text);
-  /* errors stay a while: they are read, not glanced at */
-  adw_toast_set_timeout (toast, 10);
+  if (lasting)
+    adw_toast_set_timeout (toast, 10);
   adw_toast_overlay_add_toast (ADW_TOAST_OVERLAY (overlay), toast);
 }
 
@@ -64,6 +66,40 @@ pd_app_button_new (const char *mnemonic)
   gtk_accessible_update_property (GTK_ACCESSIBLE (button), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                   name->str, -1);
   return button;
+}
+
+GtkWidget *
+pd_app_page_header_new (const char *title, GCallback on_back, gpointer data)
+{
+  GtkWidget *header = adw_header_bar_new ();
+  GtkWidget *back = gtk_button_new_from_icon_name ("go-previous-symbolic");
+
+  adw_header_bar_set_title_widget (ADW_HEADER_BAR (header), adw_window_title_new (title, NULL));
+  gtk_widget_set_tooltip_text (back, _("Back"));
+  gtk_accessible_update_property (GTK_ACCESSIBLE (back), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                  _("Back"), -1);
+  g_signal_connect_swapped (back, "clicked", on_back, data);
+  adw_header_bar_pack_start (ADW_HEADER_BAR (header), back);
+  return header;
+}
+
+GtkWidget *
+pd_app_privilege_row_new (const char *words, gboolean risky)
+{
+  GtkWidget *row = adw_action_row_new ();
+
+  adw_preferences_row_set_use_markup (ADW_PREFERENCES_ROW (row), FALSE);
+  adw_preferences_row_set_title (ADW_PREFERENCES_ROW (row), words);
+  if (risky)
+    {
+      GtkWidget *icon = gtk_image_new_from_icon_name ("dialog-warning-symbolic");
+
+      gtk_widget_add_css_class (icon, "warning");
+      gtk_accessible_update_property (GTK_ACCESSIBLE (icon), GTK_ACCESSIBLE_PROPERTY_LABEL,
+                                      _("Risky"), -1);
+      adw_action_row_add_prefix (ADW_ACTION_ROW (row), icon);
+    }
+  return row;
 }
 
 GVariantBuilder *

@@ -7,6 +7,7 @@
 
 #include <glib/gi18n.h>
 
+#include "pd-app-details-page.h"
 #include "pd-app-install-page.h"
 #include "pd-app-plugin-row.h"
 #include "pd-app-widgets.h"
@@ -24,6 +25,7 @@ struct _PdAppWindow
   /* the main page (the list) and the pages reached from it */
   GtkStack *pages;
   PdAppInstallPage *install_page;
+  PdAppDetailsPage *details_page;
   GtkStack *stack;
   GtkListBox *list;
   /* object path → its row in list */
@@ -54,6 +56,8 @@ update_page (PdAppWindow *self)
     }
   pd_app_stack_show (self->stack, page);
 }
+
+static void close_details_page (PdAppWindow *self);
 
 /* selects the plugin's row, now or as soon as it is there */
 static void
@@ -97,6 +101,9 @@ remove_plugin (PdAppWindow *self, GDBusObject *object)
 
   if (row == NULL)
     return;
+  if (self->details_page != NULL &&
+      pd_app_details_page_get_plugin (self->details_page) == pd_app_plugin_row_get_plugin (row))
+    close_details_page (self);
   gtk_list_box_remove (self->list, GTK_WIDGET (row));
   g_hash_table_remove (self->rows, path);
   update_page (self);
@@ -164,15 +171,31 @@ on_installed (PdAppInstallPage *page, const char *path, gpointer user_data)
     select_plugin (PD_APP_WINDOW (user_data), path);
 }
 
+/* back to the details page, if one is open, else to the list */
 static void
 close_install_page (PdAppWindow *self)
 {
   GtkListBoxRow *selected = gtk_list_box_get_selected_row (self->list);
 
-  pd_app_stack_show (self->pages, "main");
+  pd_app_stack_show (self->pages, self->details_page != NULL ? "details" : "main");
   if (self->install_page != NULL)
     gtk_stack_remove (self->pages, GTK_WIDGET (self->install_page));
   self->install_page = NULL;
+  if (self->details_page == NULL && selected != NULL)
+    gtk_widget_grab_focus (GTK_WIDGET (selected));
+}
+
+static void
+close_details_page (PdAppWindow *self)
+{
+  GtkListBoxRow *selected = gtk_list_box_get_selected_row (self->list);
+
+  if (self->install_page != NULL)
+    close_install_page (self);
+  pd_app_stack_show (self->pages, "main");
+  if (self->details_page != NULL)
+    gtk_stack_remove (self->pages, GTK_WIDGET (self->details_page));
+  self->details_page = NULL;
   if (selected != NULL)
     gtk_widget_grab_focus (GTK_WIDGET (selected));
 }
@@ -181,6 +204,12 @@ static void
 on_install_page_close (PdAppInstallPage *page, gpointer user_data)
 {
   close_install_page (PD_APP_WINDOW (user_data));
+}
+
+static void
+on_details_page_close (PdAppDetailsPage *page, gpointer user_data)
+{
+  close_details_page (PD_APP_WINDOW (user_data));
 }
 
 static PdDbusManager *
@@ -193,26 +222,59 @@ get_manager (PdAppWindow *self)
                                                                PD_DBUS_INTERFACE_MANAGER));
 }
 
+/* the install page, or the upgrade page of plugin */
 static void
-on_install (GtkWidget *widget, const char *action, GVariant *parameter)
+open_install_page (PdAppWindow *self, PdDbusPlugin *plugin)
 {
-  PdAppWindow *self = PD_APP_WINDOW (widget);
   g_autoptr(PdDbusManager) manager = get_manager (self);
 
   if (manager == NULL)
     {
-      pd_app_toast (widget, _("The plugin service is not running."));
+      pd_app_toast (GTK_WIDGET (self), _("The plugin service is not running."), TRUE);
       return;
     }
   if (self->install_page != NULL)
     close_install_page (self);
-  self->install_page = pd_app_install_page_new (manager, NULL);
+  self->install_page = pd_app_install_page_new (manager, plugin);
   g_signal_connect_object (self->install_page, "done", G_CALLBACK (on_installed), self, 0);
   g_signal_connect_object (self->install_page, "close", G_CALLBACK (on_install_page_close), self,
                            0);
   gtk_stack_add_named (self->pages, GTK_WIDGET (self->install_page), "install");
   pd_app_stack_show (self->pages, "install");
   pd_app_install_page_focus (self->install_page);
+}
+
+static void
+on_install (GtkWidget *widget, const char *action, GVariant *parameter)
+{
+  PdAppWindow *self = PD_APP_WINDOW (widget);
+
+  /* a new plugin is installed from the list */
+  if (self->details_page != NULL)
+    close_details_page (self);
+  open_install_page (self, NULL);
+}
+
+static void
+on_upgrade (PdAppDetailsPage *page, gpointer user_data)
+{
+  open_install_page (PD_APP_WINDOW (user_data), pd_app_details_page_get_plugin (page));
+}
+
+static void
+on_row_activated (GtkListBox *list, GtkListBoxRow *row, gpointer user_data)
+{
+  PdAppWindow *self = PD_APP_WINDOW (user_data);
+
+  if (self->details_page != NULL)
+    close_details_page (self);
+  self->details_page =
+    pd_app_details_page_new (pd_app_plugin_row_get_plugin (PD_APP_PLUGIN_ROW (row)));
+  g_signal_connect_object (self->details_page, "close", G_CALLBACK (on_details_page_close), self,
+                           0);
+  g_signal_connect_object (self->details_page, "upgrade", G_CALLBACK (on_upgrade), self, 0);
+  gtk_stack_add_named (self->pages, GTK_WIDGET (self->details_page), "details");
+  pd_app_stack_show (self->pages, "details");
 }
 
 static int
@@ -269,7 +331,7 @@ pd_app_window_init (PdAppWindow *self)
   self->cancellable = g_cancellable_new ();
   self->rows = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   gtk_window_set_title (GTK_WINDOW (self), _("Plugins"));
-  gtk_window_set_default_size (GTK_WINDOW (self), 640, 560);
+  gtk_window_set_default_size (GTK_WINDOW (self), 680, 720);
 
   g_menu_append (menu, _("_About Plugins"), "app.about");
   gtk_menu_button_set_icon_name (GTK_MENU_BUTTON (menu_button), "open-menu-symbolic");
@@ -288,6 +350,7 @@ pd_app_window_init (PdAppWindow *self)
   self->list = GTK_LIST_BOX (gtk_list_box_new ());
   gtk_list_box_set_selection_mode (self->list, GTK_SELECTION_SINGLE);
   gtk_list_box_set_sort_func (self->list, sort_rows, NULL, NULL);
+  g_signal_connect (self->list, "row-activated", G_CALLBACK (on_row_activated), self);
   gtk_widget_add_css_class (GTK_WIDGET (self->list), "boxed-list");
   gtk_accessible_update_property (GTK_ACCESSIBLE (self->list), GTK_ACCESSIBLE_PROPERTY_LABEL,
                                   _("Installed plugins"), -1);

@@ -49,6 +49,7 @@ class PolkitAgent:
     def __init__(self, uid, gid, bus_dir, app_pid, user):
         self.user = user
         self.shown = b''
+        self.answered = 0  # the end of what the last identity choice answered
         self.master, slave = os.openpty()
         notify_r, notify_w = os.pipe()
         env = {'PATH': '/usr/sbin:/usr/bin:/sbin:/bin', 'LC_ALL': 'C.UTF-8', 'HOME': '/',
@@ -88,13 +89,14 @@ class PolkitAgent:
                 raise AssertionError('the agent did not show %r; its terminal showed %r' %
                                      (pattern, self.shown.decode(errors='replace')))
             self.read(min(left, 0.5))
-            # other administrators on the machine: polkit lets the user choose
+            # other administrators on the machine (other tests' users): polkit lets the user
+            # choose, once a prompt
             choice = re.search(rb' (\d+)\.  [^\r\n]*\(%s\)\r\n.*'
                                rb'Choose identity to authenticate as \(1-\d+\): $' %
-                               self.user.encode(), self.shown[start:], re.S)
+                               self.user.encode(), self.shown[self.answered:], re.S)
             if choice is not None:
                 os.write(self.master, choice.group(1) + b'\n')
-                start = len(self.shown)
+                self.answered = len(self.shown)
 
     def answer_password(self, password):
         """Waits for the password prompt with the echo off, then types password."""
@@ -236,8 +238,9 @@ class GuiSession:
             raise RuntimeError('the AT-SPI driver did not start: %r %s' %
                                (answer, self.log('driver')))
 
-    def start_app(self, *args):
-        self.app = self._spawn('app', [APP] + list(args))
+    def start_app(self, env=None):
+        """The app, with env added to the session's environment."""
+        self.app = self._spawn('app', [APP], env=dict(self.env(), **(env or {})))
         return self.app
 
     def app_pid(self):
@@ -260,7 +263,10 @@ class GuiSession:
         kw.update(op=op, timeout=timeout * TIMEOUT_MULT)
         self.driver.stdin.write(json.dumps(kw).encode() + b'\n')
         self.driver.stdin.flush()
+        t0 = time.monotonic()
         answer = self._read_answer(timeout + 30)
+        if os.environ.get('PLUGIND_GUI_TIMING'):
+            print('%.2fs %s %s' % (time.monotonic() - t0, op, kw.get('name', '')), flush=True)
         if not answer['ok']:
             raise DriverError('%s %s: %s; the window shows: %s' % (
                 op, {k: v for k, v in kw.items() if k not in ('op', 'timeout')},
@@ -279,11 +285,17 @@ class GuiSession:
         return self.request('action', role=role, name=name, action=action, regex=regex,
                             within=within)
 
+    def press(self, role, name, key, within=None):
+        return self.request('press', role=role, name=name, key=key, within=within)
+
     def set_text(self, role, name, text):
         return self.request('set_text', role=role, name=name, text=text)
 
     def states(self, role, name, regex=False):
         return self.request('state', role=role, name=name, regex=regex)['states']
+
+    def description(self, role, name):
+        return self.request('state', role=role, name=name)['description']
 
     def text(self, role, name):
         return self.request('text', role=role, name=name)['text']

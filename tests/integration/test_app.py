@@ -15,9 +15,11 @@ import os
 import signal
 import sys
 import tempfile
+import time
 
 from gui_session import GuiSession, PolkitAgent
-from pd_testcase import BUILDDIR, EXAMPLE_CONTEXT, PRIV_CONFIG, PlugindTestCase, main, opts
+from pd_testcase import (BUILDDIR, EXAMPLE_CONTEXT, PRIV_CONFIG, PlugindTestCase, main, opts,
+                         plugin_call)
 from registry_testcase import RegistryTestCase
 from test_agent import AdminMixin, on_sigterm
 
@@ -33,13 +35,14 @@ class AppMixin(AdminMixin):
         super().setUp()
         self.session = None
 
-    def start_session(self):
+    def start_session(self, dark=False):
         shots = os.environ.get('PLUGIND_SCREENSHOTS') or os.path.join(BUILDDIR, 'test-screenshots')
         os.makedirs(shots, exist_ok=True)
         self.session = GuiSession(self.uid, self.gid, self.bus.address, shots)
         self.addCleanup(self.stop_session)
         self.session.start()
-        self.session.start_app()
+        # libadwaita's dark style, as a desktop that prefers it would ask for
+        self.session.start_app({'ADW_DEBUG_COLOR_SCHEME': 'prefer-dark'} if dark else None)
         return self.session
 
     def start_agent(self):
@@ -80,13 +83,26 @@ class AppMixin(AdminMixin):
         s.action('push button', 'Look Up', 'click')
         return s
 
+    def wait_sensitive(self, s, role, name, timeout=20):
+        deadline = time.monotonic() + timeout
+        while 'sensitive' not in s.states(role, name):
+            self.assertLess(time.monotonic(), deadline, '%s %r stays insensitive' % (role, name))
+            time.sleep(0.1)
+
+    def wait_text(self, s, role, name, needle, timeout=20):
+        deadline = time.monotonic() + timeout
+        while needle not in s.text(role, name):
+            self.assertLess(time.monotonic(), deadline, '%s %r never showed %r: %r' %
+                            (role, name, needle, s.text(role, name)))
+            time.sleep(0.1)
+
     def create_example(self):
         with open(EXAMPLE_CONTEXT, 'rb') as f:
             context = f.read()
         path, res = self.create_ok('plugind/example', context,
                                    options=opts(grant_all_privileges=True))
-        data_dir = tempfile.mkdtemp(prefix='example-data-', dir=self.tmpdir)
-        self.set_settings(path, {'data': data_dir})
+        self.data_dir = tempfile.mkdtemp(prefix='example-data-', dir=self.tmpdir)
+        self.set_settings(path, {'data': self.data_dir})
         return path
 
 
@@ -118,7 +134,7 @@ class ListTests(AppMixin, PlugindTestCase):
         missing = os.path.join(self.tmpdir, 'missing-data')
         self.set_settings(path, {'data': missing})
         self.grant('enable', 'disable')
-        s = self.start_session()
+        s = self.start_session(dark=True)
         s.wait(LABEL, 'Disabled', within=EXAMPLE_ROW)
         s.action(SWITCH, EXAMPLE_SWITCH, 'toggle')
         s.wait(LABEL, 'Failed', timeout=60, within=EXAMPLE_ROW)
@@ -126,7 +142,7 @@ class ListTests(AppMixin, PlugindTestCase):
         reason = r'mount source %s: No such file or directory' % missing
         s.wait(LABEL, 'plugind example volume plugin\n' + reason, within=EXAMPLE_ROW)
         s.wait(LABEL, r'^[^\n]*%s[^\n]*$' % reason, regex=True)
-        s.screenshot('failed')
+        s.screenshot('failed-dark')
         self.assertNotIn('checked', s.states(SWITCH, EXAMPLE_SWITCH))
 
     def test_refused(self):
@@ -141,7 +157,9 @@ class ListTests(AppMixin, PlugindTestCase):
         self.assertIn('sensitive', s.states(SWITCH, EXAMPLE_SWITCH))
 
     def test_password_granted(self):
-        # no rule: polkit asks the agent for the administrator's password, the plugin runs
+        # no rule: polkit asks the agent for the administrator's password, the plugin runs;
+        # with another administrator on the machine, the agent picks the test's user
+        self.add_admin('b', 'another admin')
         self.create_example()
         s = self.start_session()
         agent = self.start_agent()
@@ -170,6 +188,78 @@ class ListTests(AppMixin, PlugindTestCase):
         self.assertNotIn('checked', s.states(SWITCH, EXAMPLE_SWITCH))
         self.assertIn('sensitive', s.states(SWITCH, EXAMPLE_SWITCH))
 
+    def test_details(self):
+        path = self.create_example()
+        self.set_settings(path, {'DEBUG': 's3cret-7'})
+        self.grant('set', 'enable', 'disable', 'read-logs')
+        s = self.start_session()
+        s.wait(LABEL, 'Disabled', within=EXAMPLE_ROW)
+        s.action('push button', 'Open ' + EXAMPLE, 'click')
+        # state, privileges in plain words, holders
+        s.wait('list item', 'Disabled', within=('list', 'Status'))
+        privileges = ('list', 'Privileges Granted')
+        s.wait('list item', 'Act with the administrator’s powers CAP_SYS_ADMIN', within=privileges)
+        s.wait('list item', r'^Read and change the files in /tmp/.*/example-data-', regex=True,
+               within=privileges)
+        s.wait('list item', 'Nothing holds it: it may be stopped and removed',
+               within=('list', 'Held By'))
+        s.screenshot('details')
+        # values stay hidden; asking to read them is refused without a password
+        debug = 'DEBUG — Set to 1 to log every request to stderr'
+        data = 'data — Host directory that holds the volumes, one directory each under volumes/'
+        self.assertEqual(s.description('text', debug), 'Value hidden')
+        s.action('push button', 'Show Values', 'click')
+        s.wait(LABEL, 'You are not allowed to do this.')
+        self.assertEqual(s.description('text', debug), 'Value hidden')
+        self.assertNotIn('s3cret-7', str(s.shown()))
+        # checked as the daemon checks it, before any call that changes something
+        s.set_text('text', data, 'relative')
+        s.wait(LABEL, r'mount source "relative" must be an absolute path', regex=True)
+        self.assertNotIn('sensitive', s.states('push button', 'Apply'))
+        s.screenshot('details-invalid')
+        # a folder chooser for the mount source
+        s.action('push button', 'Choose a folder for data', 'click')
+        # GTK's own dialog: its buttons keep GTK 4.8's doubled names
+        s.wait('push button', r'^(_Choose )?Choose$', regex=True)
+        s.action('push button', r'^(_Cancel )?Cancel$', 'click', regex=True)
+        s.gone('push button', r'^(_Choose )?Choose$', regex=True)
+        # the env var and the mount back, in one call
+        s.set_text('text', data, self.data_dir)
+        s.set_text('text', debug, '1')
+        s.gone(LABEL, r'mount source', regex=True)
+        s.wait('push button', 'Apply')
+        self.wait_sensitive(s, 'push button', 'Apply')
+        s.action('push button', 'Apply', 'click')
+        s.wait(LABEL, 'Settings saved')
+        self.assertEqual(s.description('text', debug), '1')
+        self.assertEqual(s.description('text', data), self.data_dir)
+        # its log, followed: what the plugin writes as it runs comes in
+        s.action('push button', 'Back', 'click')
+        s.action(SWITCH, EXAMPLE_SWITCH, 'toggle')
+        s.wait(LABEL, 'Running', timeout=60, within=EXAMPLE_ROW)
+        s.action('push button', 'Open ' + EXAMPLE, 'click')
+        s.wait('list item', 'Running', within=('list', 'Status'))
+        s.action('push button', 'Show the Log', 'click')
+        self.wait_text(s, 'text', 'The plugin’s output', 'POST /Plugin.Activate')
+        sock = self.plugin_prop(self.get_plugin(EXAMPLE), 'Socket')
+        plugin_call(sock, 'VolumeDriver.Create', {'Name': 'followed', 'Opts': {}})
+        self.wait_text(s, 'text', 'The plugin’s output', 'created "followed"')
+
+    def test_remove_with_password(self):
+        # remove from the details page, after its question, with the administrator's password
+        self.create_example()
+        s = self.start_session()
+        agent = self.start_agent()
+        s.action('push button', 'Open ' + EXAMPLE, 'click')
+        s.action('push button', 'Remove…', 'click')
+        s.wait(LABEL, 'Remove %s?' % EXAMPLE)
+        s.wait(LABEL, 'Its settings and its log go with it.')
+        s.action('push button', r'^(_Remove )?Remove$', 'click', regex=True)
+        agent.expect('Authentication is required to remove the plugin ' + EXAMPLE)
+        agent.answer_password(self.password)
+        # back on the list, which is empty now
+        s.wait(LABEL, 'No Plugins', timeout=30)
+
     def test_live_list(self):
         # every change comes from the daemon's signals: a plugin added and removed behind
         # the app's back, the daemon stopped and started again
@@ -188,7 +278,6 @@ class ListTests(AppMixin, PlugindTestCase):
         self.remove(path)
         s.wait(LABEL, 'No Plugins')
         s.gone('list item', EXAMPLE)
-
 
 
 class InstallTests(AppMixin, RegistryTestCase):
@@ -220,6 +309,25 @@ class InstallTests(AppMixin, RegistryTestCase):
         row = ('list item', remote)
         s.wait(LABEL, 'Disabled', within=row)
         self.assertIn('selected', s.states(*row))
+
+    def test_upgrade(self):
+        self.push_plugin('test/up', 'v1')
+        self.push_plugin('test/up', 'v2', files={'v2': (b'2', 0o644)})
+        self.pull_ok(self.remote('test/up', 'v1'), 'test/up')
+        self.grant('query-remote', 'upgrade')
+        s = self.start_session()
+        s.action('push button', 'Open test/up:latest', 'click')
+        s.wait(LABEL, self.remote('test/up', 'v1'), within=('list', 'Status'))
+        s.action('push button', 'Upgrade…', 'click')
+        s.set_text('text', 'Plugin reference', self.remote('test/up', 'v2'))
+        s.action('push button', 'Look Up', 'click')
+        s.wait(LABEL, 'Upgrade to %s?' % self.remote('test/up', 'v2'))
+        s.wait(LABEL, 'This plugin asks for no access to this computer beyond its own files.')
+        s.action('push button', 'Upgrade', 'click')
+        s.wait(LABEL, 'Upgraded', timeout=60)
+        s.action('push button', 'Done', 'click')
+        # back on its page, which shows where it comes from now
+        s.wait(LABEL, self.remote('test/up', 'v2'), within=('list', 'Status'))
 
     def test_lookup_error(self):
         # no such repository: one sentence under the field, the page stays for another try
