@@ -180,7 +180,8 @@ class AdminMixin:
             os.close(slave)
         shown = b''
         answered = 0
-        chosen = False
+        # where the last identity choice was answered: each prompt asks again
+        chosen_at = -1
         deadline = time.monotonic() + 60 * TIMEOUT_MULT
         try:
             while True:
@@ -197,13 +198,14 @@ class AdminMixin:
                 if not chunk:
                     break
                 shown += chunk
-                # a machine with other administrators: polkit lets the user choose
+                # a machine with other administrators (other tests' users): polkit lets the
+                # user choose, at every prompt
                 choice = re.search(rb' (\d+)\.  plugind agent test \(%s\)\r\n.*'
                                    rb'Choose identity to authenticate as \(1-\d+\): $' %
-                                   self.user.encode(), shown, re.S)
-                if answer is not None and choice is not None and not chosen:
+                                   self.user.encode(), shown[chosen_at + 1:], re.S)
+                if answer is not None and choice is not None:
                     os.write(master, choice.group(1) + b'\n')
-                    chosen = True
+                    chosen_at = len(shown)
                 if on_question is not None and shown.endswith(b'[y/N] '):
                     os.write(master, on_question().encode() + b'\n')
                     on_question = None
