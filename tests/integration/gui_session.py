@@ -124,15 +124,19 @@ class GuiSession:
         self.app = None
         # not under the test's tmpdir: that one is root's, 0700
         self.dir = tempfile.mkdtemp(prefix='plugind-gui-')
-        os.chmod(self.dir, 0o755)
-        self.home = self._user_dir('home')
-        self.runtime = self._user_dir('run')
-        self.logs = os.path.join(self.dir, 'logs')
-        os.mkdir(self.logs)
-        # the app's icon, as it is installed, for the screenshots
-        icons = os.path.join(self.dir, 'share', 'icons', 'hicolor', 'scalable', 'apps')
-        os.makedirs(icons)
-        shutil.copy(os.path.join(SRCDIR, 'data', 'icons', APP_ID + '.svg'), icons)
+        try:
+            os.chmod(self.dir, 0o755)
+            self.home = self._user_dir('home')
+            self.runtime = self._user_dir('run')
+            self.logs = os.path.join(self.dir, 'logs')
+            os.mkdir(self.logs)
+            # the app's icon, as it is installed, for the screenshots
+            icons = os.path.join(self.dir, 'share', 'icons', 'hicolor', 'scalable', 'apps')
+            os.makedirs(icons)
+            shutil.copy(os.path.join(SRCDIR, 'data', 'icons', APP_ID + '.svg'), icons)
+        except BaseException:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            raise
         self.screenshot_dir = screenshot_dir
         self.kept_logs = {}
 

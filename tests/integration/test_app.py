@@ -38,8 +38,9 @@ class AppMixin(AdminMixin):
     def start_session(self, dark=False):
         shots = os.environ.get('PLUGIND_SCREENSHOTS') or os.path.join(BUILDDIR, 'test-screenshots')
         os.makedirs(shots, exist_ok=True)
+        self.assertIsNone(self.session, 'one desktop session a test')
         self.session = GuiSession(self.uid, self.gid, self.bus.address, shots)
-        self.addCleanup(self.stop_session)
+        self.addCleanup(self.stop_session, self.session)
         self.session.start()
         # libadwaita's dark style, as a desktop that prefers it would ask for
         self.session.start_app({'ADW_DEBUG_COLOR_SCHEME': 'prefer-dark'} if dark else None)
@@ -58,10 +59,10 @@ class AppMixin(AdminMixin):
                 sys.stderr.write('\n----- %s log -----\n%s----- end -----\n' %
                                  (name, self.session.log(name)))
 
-    def stop_session(self):
+    def stop_session(self, session):
         # the logs are read by dump_logs() after the test, the session's dir is gone by then
-        self.session.keep_logs()
-        leftovers = self.session.stop()
+        session.keep_logs()
+        leftovers = session.stop()
         self.assertEqual(leftovers, [], 'the desktop session left these behind')
 
     def grant(self, *operations):
@@ -198,7 +199,8 @@ class ListTests(AppMixin, PlugindTestCase):
         # state, privileges in plain words, holders
         s.wait('list item', 'Disabled', within=('list', 'Status'))
         privileges = ('list', 'Privileges Granted')
-        s.wait('list item', 'Act with the administrator’s powers CAP_SYS_ADMIN', within=privileges)
+        s.wait('list item', 'Act with the administrator’s powers CAP_SYS_ADMIN',
+               within=privileges)
         s.wait('list item', r'^Read and change the files in /tmp/.*/example-data-', regex=True,
                within=privileges)
         s.wait('list item', 'Nothing holds it: it may be stopped and removed',
