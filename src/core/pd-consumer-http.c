@@ -14,9 +14,6 @@
 #include "pd-consumer-http.h"
 #include "pd-error.h"
 
-/* the longest line of a chunk size */
-#define CHUNK_LINE_MAX 1024
-
 typedef struct {
   int fd;
   int cancel_fd;
@@ -46,6 +43,24 @@ fail_invalid (GError **error, const char *what)
 {
   g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "malformed HTTP message: %s", what);
   return FALSE;
+}
+
+char *
+pd_http_line_new (const guint8 *start, gsize len, GError **error)
+{
+  char *line;
+
+  if (len > 0 && start[len - 1] == '\r')
+    len--;
+  line = g_strndup ((const char *) start, len);
+  /* a NUL byte would cut the line short of what the peer meant */
+  if (strlen (line) != len)
+    {
+      g_free (line);
+      fail_invalid (error, "NUL byte in the head");
+      return NULL;
+    }
+  return line;
 }
 
 /* waits until @fd is ready for @events, the deadline passes or @cancel_fd is readable */
@@ -148,24 +163,13 @@ reader_line (Reader *r, gsize line_max, GError **error)
       if (nl != NULL)
         {
           gsize len = (gsize) (nl - start);
-          char *line;
 
           if (len + 1 > limit)
             break;
           if (line_max == 0)
             r->head_used += len + 1;
           r->pos += len + 1;
-          if (len > 0 && start[len - 1] == '\r')
-            len--;
-          line = g_strndup ((const char *) start, len);
-          /* a NUL byte would cut the line short of what the peer meant */
-          if (strlen (line) != len)
-            {
-              g_free (line);
-              fail_invalid (error, "NUL byte in the head");
-              return NULL;
-            }
-          return line;
+          return pd_http_line_new (start, len, error);
         }
       scanned = reader_available (r);
       if (scanned >= limit)
@@ -232,12 +236,32 @@ is_token (const char *s, gsize len)
   return TRUE;
 }
 
-static gboolean
-fail_body_too_large (GError **error, gsize max_body)
+gboolean
+pd_http_fail_body_too_large (GError **error, gsize max_body)
 {
   g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
                "the HTTP body is larger than %" G_GSIZE_FORMAT " bytes", max_body);
   return FALSE;
+}
+
+gboolean
+pd_http_parse_chunk_size (const char *line, gsize max_body, gsize body_len, guint64 *size,
+                          GError **error)
+{
+  const char *p;
+
+  *size = 0;
+  for (p = line; g_ascii_isxdigit (*p); p++)
+    {
+      if (*size > max_body)
+        return pd_http_fail_body_too_large (error, max_body);
+      *size = *size * 16 + (guint64) g_ascii_xdigit_value (*p);
+    }
+  if (p == line || (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t'))
+    return fail_invalid (error, "bad chunk size");
+  if (*size > max_body - body_len)
+    return pd_http_fail_body_too_large (error, max_body);
+  return TRUE;
 }
 
 static gboolean
@@ -245,28 +269,17 @@ read_chunked (Reader *r, gsize max_body, GByteArray *body, GError **error)
 {
   for (;;)
     {
-      g_autofree char *line = reader_line (r, CHUNK_LINE_MAX, error);
+      g_autofree char *line = reader_line (r, PD_HTTP_CHUNK_LINE_MAX, error);
       guint64 size = 0;
-      const char *p;
 
-      if (line == NULL)
+      if (line == NULL || !pd_http_parse_chunk_size (line, max_body, body->len, &size, error))
         return FALSE;
-      for (p = line; g_ascii_isxdigit (*p); p++)
-        {
-          if (size > max_body)
-            return fail_body_too_large (error, max_body);
-          size = size * 16 + (guint64) g_ascii_xdigit_value (*p);
-        }
-      if (p == line || (*p != '\0' && *p != ';' && *p != ' ' && *p != '\t'))
-        return fail_invalid (error, "bad chunk size");
       if (size == 0)
         break;
-      if (size > max_body - body->len)
-        return fail_body_too_large (error, max_body);
       if (!reader_take (r, (gsize) size, body, error))
         return FALSE;
       g_free (line);
-      line = reader_line (r, CHUNK_LINE_MAX, error);
+      line = reader_line (r, PD_HTTP_CHUNK_LINE_MAX, error);
       if (line == NULL)
         return FALSE;
       if (*line != '\0')
@@ -284,9 +297,9 @@ read_chunked (Reader *r, gsize max_body, GByteArray *body, GError **error)
     }
 }
 
-static gboolean
-parse_start_line (PdHttpMessage *message, const char *line, gboolean is_request,
-                  GError **error)
+gboolean
+pd_http_parse_start_line (PdHttpMessage *message, const char *line, gboolean is_request,
+                          GError **error)
 {
   if (is_request)
     {
@@ -325,14 +338,9 @@ parse_start_line (PdHttpMessage *message, const char *line, gboolean is_request,
   return TRUE;
 }
 
-typedef struct {
-  gboolean has_length;
-  guint64 length;
-  gboolean chunked;
-} Framing;
-
-static gboolean
-parse_header (PdHttpMessage *message, const char *line, Framing *framing, GError **error)
+gboolean
+pd_http_parse_header (PdHttpMessage *message, const char *line, PdHttpFraming *framing,
+                      GError **error)
 {
   const char *colon = strchr (line, ':');
   g_autofree char *value = NULL;
@@ -389,6 +397,14 @@ parse_header (PdHttpMessage *message, const char *line, Framing *framing, GError
   return TRUE;
 }
 
+gboolean
+pd_http_check_framing (const PdHttpFraming *framing, GError **error)
+{
+  if (framing->chunked && framing->has_length)
+    return fail_invalid (error, "both Content-Length and Transfer-Encoding");
+  return TRUE;
+}
+
 PdHttpMessage *
 pd_http_read_message (int fd, int cancel_fd, gboolean is_request, gsize max_body,
                       gint64 deadline, GError **error)
@@ -398,12 +414,12 @@ pd_http_read_message (int fd, int cancel_fd, gboolean is_request, gsize max_body
    * done on NULL */
   g_autoptr(GByteArray) buf = g_byte_array_sized_new (16384);
   Reader r = { fd, cancel_fd, deadline, buf, 0, FALSE, 0 };
-  Framing framing = { FALSE, 0, FALSE };
+  PdHttpFraming framing = { FALSE, 0, FALSE };
   g_autofree char *start_line = NULL;
 
   message->body = g_byte_array_new ();
   start_line = reader_line (&r, 0, error);
-  if (start_line == NULL || !parse_start_line (message, start_line, is_request, error))
+  if (start_line == NULL || !pd_http_parse_start_line (message, start_line, is_request, error))
     return NULL;
   for (;;)
     {
@@ -413,14 +429,11 @@ pd_http_read_message (int fd, int cancel_fd, gboolean is_request, gsize max_body
         return NULL;
       if (*line == '\0')
         break;
-      if (!parse_header (message, line, &framing, error))
+      if (!pd_http_parse_header (message, line, &framing, error))
         return NULL;
     }
-  if (framing.chunked && framing.has_length)
-    {
-      fail_invalid (error, "both Content-Length and Transfer-Encoding");
-      return NULL;
-    }
+  if (!pd_http_check_framing (&framing, error))
+    return NULL;
 
   if (framing.chunked)
     {
@@ -431,7 +444,7 @@ pd_http_read_message (int fd, int cancel_fd, gboolean is_request, gsize max_body
     {
       if (framing.length > max_body)
         {
-          fail_body_too_large (error, max_body);
+          pd_http_fail_body_too_large (error, max_body);
           return NULL;
         }
       if (!reader_take (&r, (gsize) framing.length, message->body, error))
@@ -446,7 +459,7 @@ pd_http_read_message (int fd, int cancel_fd, gboolean is_request, gsize max_body
 
           if (message->body->len + available > max_body)
             {
-              fail_body_too_large (error, max_body);
+              pd_http_fail_body_too_large (error, max_body);
               return NULL;
             }
           if (!reader_take (&r, available, message->body, error))

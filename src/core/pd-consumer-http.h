@@ -47,6 +47,34 @@ PdHttpMessage *pd_http_read_message (int fd, int cancel_fd, gboolean is_request,
 gboolean pd_http_write_all (int fd, int cancel_fd, const void *data, gsize len,
                             gint64 deadline, GError **error);
 
+/* The parser's steps, for a reader that gets its bytes elsewhere (pd-activation.c reads
+ * from the main loop): the same rules and errors as pd_http_read_message (). */
+
+/* the longest line of a chunk size (the body's bound counts it) */
+#define PD_HTTP_CHUNK_LINE_MAX 1024
+
+typedef struct {
+  gboolean has_length;
+  guint64 length;
+  gboolean chunked;
+} PdHttpFraming;
+
+/* a line of @len bytes (its LF excluded) as a string, without a final CR; NULL when it holds a
+ * NUL byte */
+char *pd_http_line_new (const guint8 *start, gsize len, GError **error);
+gboolean pd_http_parse_start_line (PdHttpMessage *message, const char *line,
+                                   gboolean is_request, GError **error);
+/* one header line: Content-Type and Accept go into @message, the body's length into @framing */
+gboolean pd_http_parse_header (PdHttpMessage *message, const char *line,
+                               PdHttpFraming *framing, GError **error);
+/* after the head: refuses a body that could be read two ways */
+gboolean pd_http_check_framing (const PdHttpFraming *framing, GError **error);
+/* the size of the next chunk, which must fit in @max_body after @body_len bytes */
+gboolean pd_http_parse_chunk_size (const char *line, gsize max_body, gsize body_len,
+                                   guint64 *size, GError **error);
+/* PD_ERROR_LIMITS_EXCEEDED "the HTTP body is larger than @max_body bytes"; FALSE */
+gboolean pd_http_fail_body_too_large (GError **error, gsize max_body);
+
 /* the reason phrase of @status ("OK", "Bad Gateway", …; "Status" for others) */
 const char *pd_http_reason (guint status);
 
