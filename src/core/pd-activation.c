@@ -249,10 +249,12 @@ answer_parse (PdActivation *self, gboolean eof, GError **error)
             }
           self->remaining = available;
           answer_take (self, &pos);
-          if (eof)
-            self->state = ANSWER_DONE;
-          else
-            done = FALSE;
+          if (!eof)
+            {
+              done = FALSE;
+              break;
+            }
+          self->state = ANSWER_DONE;
           continue;
         }
 
