@@ -738,6 +738,21 @@ pd_test_server_new_unix (const char *path, PdTestServerFunc func, gpointer user_
   return server_start (listener, func, user_data);
 }
 
+void
+pd_test_socket_send_all (GSocket *connection, GCancellable *cancellable, const char *data,
+                         gsize len)
+{
+  while (len > 0)
+    {
+      gssize n = g_socket_send (connection, data, len, cancellable, NULL);
+
+      if (n <= 0)
+        return;
+      data += n;
+      len -= (gsize) n;
+    }
+}
+
 guint16
 pd_test_server_get_port (PdTestServer *server)
 {

@@ -193,6 +193,9 @@ PdTestServer *pd_test_server_new (PdTestServerFunc func, gpointer user_data);
 PdTestServer *pd_test_server_new_unix (const char *path, PdTestServerFunc func,
                                        gpointer user_data);
 guint16 pd_test_server_get_port (PdTestServer *server);
+/* writes @data to a server's blocking @connection until done or a write fails */
+void pd_test_socket_send_all (GSocket *connection, GCancellable *cancellable, const char *data,
+                              gsize len);
 /* the connections it accepted so far */
 guint pd_test_server_get_accepted (PdTestServer *server);
 /* stops accepting, waits for the thread */

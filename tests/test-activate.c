@@ -156,20 +156,6 @@ typedef struct {
 } Play;
 
 static void
-play_send (GSocket *connection, GCancellable *cancellable, const char *data, gsize len)
-{
-  while (len > 0)
-    {
-      gssize n = g_socket_send (connection, data, len, cancellable, NULL);
-
-      if (n <= 0)
-        return;
-      data += n;
-      len -= (gsize) n;
-    }
-}
-
-static void
 play_read_request (GSocket *connection, GCancellable *cancellable, GString *request)
 {
   while (strstr (request->str, "\r\n\r\n") == NULL)
@@ -192,11 +178,11 @@ play_serve (GSocket *connection, GCancellable *cancellable, gpointer user_data)
   if (!play->before_request)
     play_read_request (connection, cancellable, play->request);
   if (play->drip_us == 0)
-    play_send (connection, cancellable, play->answer, len);
+    pd_test_socket_send_all (connection, cancellable, play->answer, len);
   else
     for (gsize i = 0; i < len && !g_cancellable_is_cancelled (cancellable); i++)
       {
-        play_send (connection, cancellable, play->answer + i, 1);
+        pd_test_socket_send_all (connection, cancellable, play->answer + i, 1);
         g_usleep (play->drip_us);
       }
   if (play->before_request)
@@ -254,7 +240,7 @@ late_plugin_thread (gpointer user_data)
 
   g_assert_no_error (error);
   play_read_request (connection, NULL, request);
-  play_send (connection, NULL, GOOD_ANSWER, strlen (GOOD_ANSWER));
+  pd_test_socket_send_all (connection, NULL, GOOD_ANSWER, strlen (GOOD_ANSWER));
   return g_string_free (g_steal_pointer (&request), FALSE);
 }
 

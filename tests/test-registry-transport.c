@@ -215,15 +215,7 @@ canned_answer (GSocket *connection, GCancellable *cancellable, gpointer user_dat
       data = ping;
       len = strlen (ping);
     }
-  while (len > 0)
-    {
-      gssize n = g_socket_send (connection, data, len, cancellable, NULL);
-
-      if (n <= 0)
-        break;
-      data += n;
-      len -= (gsize) n;
-    }
+  pd_test_socket_send_all (connection, cancellable, data, len);
   g_socket_shutdown (connection, FALSE, TRUE, NULL);
   /* the client's own close: the answer is not cut off by a reset */
   while (g_socket_receive (connection, request, sizeof request, cancellable, NULL) > 0)

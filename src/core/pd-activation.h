@@ -18,9 +18,12 @@ G_BEGIN_DECLS
  *   later is never followed;
  * - then POST /Plugin.Activate with Docker's headers exactly (Accept
  *   application/vnd.docker.plugins.v1.2+json, Host plugin.moby.localhost, an empty body with
- *   Content-Length: 0, no Content-Type), with the enable `timeout` as the request timeout. A
- *   refused connection (bound, not listening yet) is retried, as Docker does, from a fresh
- *   look for the socket; the answer is read up to PD_ACTIVATE_ANSWER_MAX bytes. A 404 is
+ *   Content-Length: 0, no Content-Type), on one connection made with GIO's socket client, with
+ *   the enable `timeout` as the timeout of each connect, write and read. A refused connection
+ *   (bound, not listening yet) is retried, as Docker does, from a fresh look for the socket.
+ *   The answer is parsed as pd-consumer-http.h says (its steps are shared): at most
+ *   PD_HTTP_HEAD_MAX bytes of head and PD_ACTIVATE_ANSWER_MAX of body (Content-Length,
+ *   chunked, or to the end of the connection); whatever follows it is never read. A 404 is
  *   logged as a warning.
  *
  * No timeout of its own: the runner bounds the whole start.
