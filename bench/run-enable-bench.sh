@@ -137,7 +137,7 @@ OUT="$BUILDDIR/bench-enable-results.txt"
       row("    (a) Enable → execve of bwrap", "plugind.enable.to_bwrap_exec", "D-Bus, polkit, prepare, filter, fork")
       row("    (a) execve of bwrap → execve of the plugin", "plugind.enable.bwrap_exec_to_exec", "bwrap set-up")
       row("    (a) execve → socket appears", "plugind.enable.exec_to_socket", "the plugin itself")
-      row("    (a) socket appears → Enable reply", "plugind.enable.socket_to_end", "25 ms poll, libsoup Activate, reply")
+      row("    (a) socket appears → Enable reply", "plugind.enable.socket_to_end", "25 ms poll, Activate, reply")
       row("    (a) socket waits for the first 25 ms poll tick", "plugind.enable.socket_wait_for_tick", "tick = bwrap execve + 25 ms")
       row("    (a) first poll tick → Enable reply", "plugind.enable.after_first_tick", "Activate, record, reply")
       row("    a refused Enable (PluginEnabled)", "plugind.enable_refused", "D-Bus + polkit + dispatch floor")
