@@ -415,6 +415,7 @@ typedef struct {
   char *rt_direct;
   char *rt_bwrap;
   char *rt_sandbox;
+  char *propagated;      /* the propagated-mount dir of (d), as the runner makes it */
   char *data_dir;
   PdPluginRecord *record;
   const PdPluginConfig *config;
@@ -547,6 +548,7 @@ run_sandbox (Bench *b, gboolean keep)
   clear_socket (b->rt_sandbox);
   spec.rootfs = b->rootfs;
   spec.runtime_dir = b->rt_sandbox;
+  spec.propagated_mount_dir = b->propagated;
   spec.config = b->config;
   spec.settings = b->settings;
 
@@ -571,6 +573,9 @@ run_sandbox (Bench *b, gboolean keep)
   record (keep, "sandbox.init_setup", t_set_up - t_spawned);
   record_splits (keep, "sandbox", t_prepared, t1);
   stop_and_reap (proc, SIGKILL, b->binary);
+  /* as the runner after a stop: the set-up step's mount of the dir goes */
+  if (!pd_sandbox_release_propagated_mount (b->propagated, NULL, &error))
+    die ("pd_sandbox_release_propagated_mount: %s", error->message);
 }
 
 /* (a) */
@@ -794,8 +799,10 @@ main (int argc, char **argv)
   b.rt_direct = g_build_filename (work_dir, "rt-direct", NULL);
   b.rt_bwrap = g_build_filename (work_dir, "rt-bwrap", NULL);
   b.rt_sandbox = g_build_filename (work_dir, "rt-sandbox", NULL);
+  b.propagated = g_build_filename (work_dir, "propagated-mount", NULL);
   for (const char *const *d = (const char *const[]) { b.data_dir, b.rt_direct, b.rt_bwrap,
-                                                      b.rt_sandbox, NULL }; *d; d++)
+                                                      b.rt_sandbox, b.propagated, NULL };
+       *d; d++)
     if (g_mkdir_with_parents (*d, 0700) < 0)
       die ("mkdir %s: %s", *d, g_strerror (errno));
 
