@@ -6,12 +6,15 @@
  * verdict is the one the helper gave when libarchive's ARCHIVE_EXTRACT_SECURE_SYMLINKS did the
  * checking, and so is every tree it writes.
  */
+#define _GNU_SOURCE
 #include "config.h"
 
 #define G_LOG_DOMAIN "test-extract-attack"
 
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -502,6 +505,65 @@ test_owners_setgid_rootfs (Fixture *f, gconstpointer data)
     }
 }
 
+/* a rootfs on a file system mounted with grpid, where new files take their directory's group:
+ * a (lower layer's) directory of another group must not give its group to the root-owned files
+ * made in it, so chown () is not skipped there either. The ext4 image is mounted in a mount
+ * namespace of the test's own subprocess, which takes the mount with it however it ends. */
+static void
+test_owners_grpid_subprocess (void)
+{
+  Fixture fixture = { NULL };
+  Fixture *f = &fixture;
+  const char *base = g_getenv ("PD_TEST_GRPID_DIR");
+  g_autofree char *image = g_build_filename (base, "ext4.img", NULL);
+  g_autofree char *path = NULL;
+  g_autoptr(GError) error = NULL;
+  int status = -1;
+  struct stat st;
+
+  f->base = g_strdup (base);
+  f->rootfs = g_build_filename (base, "rootfs", NULL);
+  f->outside = g_build_filename (base, "outside", NULL);
+  g_assert_cmpint (unshare (CLONE_NEWNS), ==, 0);
+  g_assert_cmpint (mount (NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), ==, 0);
+  g_assert_true (g_spawn_sync (NULL, (char *[]) { "mkfs.ext4", "-q", image, "8M", NULL }, NULL,
+                               G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (status, ==, 0);
+  g_assert_true (g_spawn_sync (NULL, (char *[]) { "mount", "-o", "loop,grpid", image, f->rootfs,
+                                                  NULL },
+                               NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, &status,
+                               &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (status, ==, 0);
+  /* as a lower layer's directory of another group would be */
+  g_assert_cmpint (chown (f->rootfs, 0, 1234), ==, 0);
+  applies (f, ENTRIES ({ T_FILE, "f", NULL, 0, "f" }), plain);
+  path = g_build_filename (f->rootfs, "f", NULL);
+  g_assert_cmpint (lstat (path, &st), ==, 0);
+  g_assert_cmpuint (st.st_uid, ==, 0);
+  g_assert_cmpuint (st.st_gid, ==, 0);
+  g_free (f->base);
+  g_free (f->rootfs);
+  g_free (f->outside);
+}
+
+static void
+test_owners_grpid (void)
+{
+  g_autofree char *base = pd_test_make_tmp_dir ("pd-test-attack-XXXXXX");
+  g_autofree char *rootfs = g_build_filename (base, "rootfs", NULL);
+  g_autofree char *outside = g_build_filename (base, "outside", NULL);
+
+  g_assert_cmpint (g_mkdir (rootfs, 0755), ==, 0);
+  g_assert_cmpint (g_mkdir (outside, 0755), ==, 0);
+  g_setenv ("PD_TEST_GRPID_DIR", base, TRUE);
+  g_test_trap_subprocess ("/extract-attack/owners/grpid/subprocess", 60 * G_USEC_PER_SEC,
+                          G_TEST_SUBPROCESS_INHERIT_STDERR);
+  pd_test_rm_rf (base);
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char **argv)
 {
@@ -522,6 +584,8 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/extract-attack/usage/bounded", test_usage_bounded);
   PD_TEST_ADD ("/extract-attack/owners/replaced", test_owners_replaced);
   PD_TEST_ADD ("/extract-attack/owners/setgid-rootfs", test_owners_setgid_rootfs);
+  g_test_add_func ("/extract-attack/owners/grpid", test_owners_grpid);
+  g_test_add_func ("/extract-attack/owners/grpid/subprocess", test_owners_grpid_subprocess);
 
   return g_test_run ();
 }

@@ -1117,12 +1117,39 @@ report_usage (Known *known)
   return 0;
 }
 
+/* whether a file made in a directory of another group gets our group. Not in a setgid
+ * directory (a staging dir made in a setgid directory inherits the bit, and so does every
+ * directory libarchive makes in it), nor on a file system mounted with grpid or bsdgroups,
+ * where new files take their directory's group (a layer may chown a directory). Mount options
+ * cannot be read in the chroot (no /proc), so a file is made in a directory of another group
+ * and looked at; it and its directory are removed at once. */
+static gboolean
+new_files_take_our_group (gid_t egid)
+{
+  char dir[] = "/.plugind-probe-XXXXXX";
+  g_autofree char *file = NULL;
+  gboolean ours = FALSE;
+  struct stat st;
+  int fd;
+
+  if (g_mkdtemp_full (dir, 0700) == NULL)
+    return FALSE;
+  file = g_build_filename (dir, "f", NULL);
+  if (chown (dir, (uid_t) -1, egid + 1) == 0 &&
+      (fd = open (file, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0)
+    {
+      ours = fstat (fd, &st) == 0 && st.st_gid == egid;
+      close (fd);
+      unlinkat (AT_FDCWD, file, 0);
+    }
+  unlinkat (AT_FDCWD, dir, AT_REMOVEDIR);
+  return ours;
+}
+
 /* a file, symlink or FIFO is always made anew (what was in its place is removed first), owned
- * by our effective uid and gid: no setgid directory can be in the rootfs, since the daemon
- * strips that bit and so does this helper, unless its root has it (a staging dir made in a
- * setgid directory inherits it, and so does every directory libarchive makes in it; extract ()
- * checks). Then chown () would change nothing. A directory may
- * merge with one that exists, and a hard link is a file that exists: they keep the chown. */
+ * by our effective uid and, where new_files_take_our_group (), our gid. Then chown () would
+ * change nothing. A directory may merge with one that exists, and a hard link is a file that
+ * exists: they keep the chown. */
 static gboolean
 new_file_has_owner (struct archive_entry *entry, const char *link, mode_t type, uid_t euid,
                     gid_t egid)
@@ -1143,9 +1170,7 @@ extract (struct archive *in, struct archive *out, guint64 max_bytes, guint64 max
   guint64 total_bytes = 0;
   guint64 n_entries = 0;
   char buffer[65536];
-  struct stat root;
-  /* in a setgid rootfs new files would take the directory's group, not ours */
-  gboolean may_skip_owner = stat ("/", &root) == 0 && (root.st_mode & S_ISGID) == 0;
+  gboolean may_skip_owner = new_files_take_our_group (egid);
 
   if (whiteouts)
     layer_init (&layer);
