@@ -2393,8 +2393,13 @@ format_integer (GString *out, gint64 i, char verb, const Spec *spec)
       magnitude /= base;
     }
   while (magnitude > 0);
-  while (spec->precision >= 0 && digits->len < (gsize) spec->precision)
-    g_string_prepend_c (digits, '0');
+  /* at once: a precision of up to a million zeros, prepended one by one, was quadratic */
+  if (spec->precision >= 0 && digits->len < (gsize) spec->precision)
+    {
+      g_autofree char *zeros = g_strnfill ((gsize) spec->precision - digits->len, '0');
+
+      g_string_prepend (digits, zeros);
+    }
   if (i < 0)
     g_string_append_c (text, '-');
   else if (spec->plus)
