@@ -620,6 +620,18 @@ pd_test_run_extract_helper (GBytes *tar, const char *const *args, const char *ro
   return g_subprocess_get_exit_status (helper);
 }
 
+void
+pd_test_trap_root_subprocess (const char *path)
+{
+  if (getuid () != 0)
+    {
+      g_test_fail_printf ("%s must run as root (the suite does)", path);
+      return;
+    }
+  g_test_trap_subprocess (path, 60 * G_USEC_PER_SEC, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_test_trap_assert_passed ();
+}
+
 /* section: errors and configs */
 
 int

@@ -154,6 +154,11 @@ guint pd_test_count_children (void);
 int pd_test_run_extract_helper (GBytes *tar, const char *const *args, const char *rootfs,
                                 char **err_out);
 
+/* runs the test's subprocess @path (a process of its own: for what a process does once, such as
+ * its system bus connection or a mount namespace) and asserts it passed; fails the test unless
+ * it runs as root, which every such test needs (to run a caller as nobody, to mount) */
+void pd_test_trap_root_subprocess (const char *path);
+
 /* section: errors and configs */
 
 /* the message of @error, "" without one: a test whose assertions do not abort

@@ -456,6 +456,17 @@ test_usage_bounded (Fixture *f, gconstpointer data)
 
 /* section: owners */
 
+static void
+assert_root_owned (const char *rootfs, const char *name)
+{
+  g_autofree char *path = g_build_filename (rootfs, name, NULL);
+  struct stat st;
+
+  g_assert_cmpint (lstat (path, &st), ==, 0);
+  g_assert_cmpuint (st.st_uid, ==, 0);
+  g_assert_cmpuint (st.st_gid, ==, 0);
+}
+
 /* a file, symlink or FIFO whose owner is the helper's own replaces one of another owner: it
  * ends up with the entry's owner */
 static void
@@ -472,14 +483,7 @@ test_owners_replaced (Fixture *f, gconstpointer data)
                        { T_FILE, "d/f", NULL, 0, "0" }),
            layer);
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      g_autofree char *path = g_build_filename (f->rootfs, names[i], NULL);
-      struct stat st;
-
-      g_assert_cmpint (lstat (path, &st), ==, 0);
-      g_assert_cmpuint (st.st_uid, ==, 0);
-      g_assert_cmpuint (st.st_gid, ==, 0);
-    }
+    assert_root_owned (f->rootfs, names[i]);
 }
 
 /* a staging dir that inherited the setgid bit of its parent (a choice of the host, not of a
@@ -495,14 +499,7 @@ test_owners_setgid_rootfs (Fixture *f, gconstpointer data)
                        { T_FILE, "x/y", NULL, 0, "y" }),
            plain);
   for (guint i = 0; i < G_N_ELEMENTS (names); i++)
-    {
-      g_autofree char *path = g_build_filename (f->rootfs, names[i], NULL);
-      struct stat st;
-
-      g_assert_cmpint (lstat (path, &st), ==, 0);
-      g_assert_cmpuint (st.st_uid, ==, 0);
-      g_assert_cmpuint (st.st_gid, ==, 0);
-    }
+    assert_root_owned (f->rootfs, names[i]);
 }
 
 /* a rootfs on a file system mounted with grpid, where new files take their directory's group:
@@ -516,10 +513,8 @@ test_owners_grpid_subprocess (void)
   Fixture *f = &fixture;
   const char *base = g_getenv ("PD_TEST_GRPID_DIR");
   g_autofree char *image = g_build_filename (base, "ext4.img", NULL);
-  g_autofree char *path = NULL;
   g_autoptr(GError) error = NULL;
   int status = -1;
-  struct stat st;
 
   f->base = g_strdup (base);
   f->rootfs = g_build_filename (base, "rootfs", NULL);
@@ -539,10 +534,7 @@ test_owners_grpid_subprocess (void)
   /* as a lower layer's directory of another group would be */
   g_assert_cmpint (chown (f->rootfs, 0, 1234), ==, 0);
   applies (f, ENTRIES ({ T_FILE, "f", NULL, 0, "f" }), plain);
-  path = g_build_filename (f->rootfs, "f", NULL);
-  g_assert_cmpint (lstat (path, &st), ==, 0);
-  g_assert_cmpuint (st.st_uid, ==, 0);
-  g_assert_cmpuint (st.st_gid, ==, 0);
+  assert_root_owned (f->rootfs, "f");
   g_free (f->base);
   g_free (f->rootfs);
   g_free (f->outside);
@@ -558,6 +550,7 @@ test_owners_grpid (void)
   g_assert_cmpint (g_mkdir (rootfs, 0755), ==, 0);
   g_assert_cmpint (g_mkdir (outside, 0755), ==, 0);
   g_setenv ("PD_TEST_GRPID_DIR", base, TRUE);
+  /* not pd_test_trap_root_subprocess (): the dir is removed before the verdict is asserted */
   g_test_trap_subprocess ("/extract-attack/owners/grpid/subprocess", 60 * G_USEC_PER_SEC,
                           G_TEST_SUBPROCESS_INHERIT_STDERR);
   pd_test_rm_rf (base);
