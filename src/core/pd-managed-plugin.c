@@ -34,6 +34,7 @@ struct _PdManagedPlugin {
                               * not block anyone) */
   const PdManagedPluginOwner *owner;
   gpointer owner_data;
+  PdPluginRecord *previous_image;  /* while the IMAGE change is emitted: the image before */
 };
 
 enum {
@@ -366,8 +367,27 @@ pd_managed_plugin_to_inspect_json (PdManagedPlugin *self, gboolean show_values)
 void
 pd_managed_plugin_take_image (PdManagedPlugin *self, PdPluginRecord *upgraded)
 {
-  pd_plugin_record_take_image (self->record, upgraded);
+  PdPluginRecord *record = self->record;
+
+  /* the image before, for those who compare (the daemon keeps no copy of the record's
+   * strings): only while the change is emitted */
+  self->previous_image =
+    pd_plugin_record_new (pd_plugin_record_get_id (record), pd_plugin_record_get_name (record),
+                          pd_plugin_record_get_remote (record),
+                          pd_plugin_config_copy (pd_plugin_record_get_config (record)),
+                          pd_plugin_record_get_config_digest (record),
+                          pd_plugin_record_get_manifest_digest (record),
+                          pd_plugin_record_get_layer_digests (record));
+  pd_plugin_record_take_image (record, upgraded);
   emit_changed (self, PD_MANAGED_PLUGIN_CHANGED_IMAGE);
+  g_clear_object (&self->previous_image);
+}
+
+PdPluginRecord *
+pd_managed_plugin_get_previous_image (PdManagedPlugin *self)
+{
+  g_return_val_if_fail (PD_IS_MANAGED_PLUGIN (self), NULL);
+  return self->previous_image;
 }
 
 /* section: checks */

@@ -97,6 +97,9 @@ char *pd_managed_plugin_to_inspect_json (PdManagedPlugin *self, gboolean show_va
 PdOperation *pd_managed_plugin_get_operation (PdManagedPlugin *self);
 /* the record takes @upgraded's image (an upgrade's commit) */
 void pd_managed_plugin_take_image (PdManagedPlugin *self, PdPluginRecord *upgraded);
+/* while PD_MANAGED_PLUGIN_CHANGED_IMAGE is emitted: a record with the image (reference,
+ * digests, config) the plugin had before; NULL otherwise */
+PdPluginRecord *pd_managed_plugin_get_previous_image (PdManagedPlugin *self);
 
 /* section: the checks, before and again after authorization */
 

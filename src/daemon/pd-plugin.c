@@ -18,30 +18,44 @@
 #include "pd-publish.h"
 
 struct _PdPlugin {
-  PdDbusPluginSkeleton parent_instance;
+  GDBusInterfaceSkeleton parent_instance;
 
   PdEngine *engine;
   PdAuth *auth;
   PdManagedPlugin *plugin;
   char *object_path;
-  /* the values of the container-typed properties, from the shared table below */
+  /* The properties that are not the record's, as clients were last told: NULL strings stand
+   * for "" ("/" for Job); the container values come from the shared table below. */
   GVariant *settings;
   GVariant *privileges;
+  GVariant *env;
   GVariant *holders;
+  GVariant *implements;
+  char *socket;
+  char *last_error_name;
+  char *last_error_message;
+  char *job;
+  guint64 state_timestamp;
+  guint64 update_timestamp;
+  guint32 main_pid;
+  guint32 restart_count;
+  PdPluginState state;
+  gboolean enabled;
+  /* PropertiesChanged to come: Change, newest first, and the idle that sends them */
+  GSList *changes;
+  GSource *changes_source;
 };
 
-static void pd_plugin_iface_init (PdDbusPluginIface *iface);
-
-G_DEFINE_TYPE_WITH_CODE (PdPlugin, pd_plugin, PD_DBUS_TYPE_PLUGIN_SKELETON,
-                         G_IMPLEMENT_INTERFACE (PD_DBUS_TYPE_PLUGIN, pd_plugin_iface_init))
+G_DEFINE_TYPE (PdPlugin, pd_plugin, G_TYPE_DBUS_INTERFACE_SKELETON)
 
 /* section: property values shared between plugins
  *
  * A GVariant from a builder is a tree: one instance (and one buffer) per element, ~1.5 KiB for
  * the Settings, Privileges and Holders of a plugin. They are kept serialised (one buffer each)
  * and plugins with equal values share one instance: with many plugins most have no holders and
- * the same few privileges and settings. The table holds each value while a plugin uses it, so
- * it holds at most three values per plugin. Plugin objects live on the main thread only. */
+ * the same few privileges, settings, env names and Implements. The table holds each value while
+ * a plugin uses it, so it holds at most five values per plugin. Plugin objects live on the
+ * main thread only. */
 
 typedef struct {
   GVariant *value;   /* serialised, not floating */
@@ -104,70 +118,316 @@ release_shared_value (GVariant **value)
     g_hash_table_remove (shared_values, shared->value);
 }
 
-/* sets a container-typed property of @self to the shared instance equal to @value (taken);
- * @slot is @self's field for that property */
+/* section: the properties
+ *
+ * The interface is exported with a vtable of its own rather than gdbus-codegen's skeleton,
+ * which kept a GValue for each of the 26 properties and a copy of each string (~1.5 KiB per
+ * plugin). The record's properties are read from the record when asked; the others are kept
+ * as clients were last told (a few words per plugin). PropertiesChanged follows the skeleton's
+ * rules, which clients see: a property that changes is queued once with the value it had
+ * before, the queue goes out from an idle at G_PRIORITY_DEFAULT (or at a flush) with the
+ * newest change first, leaving out the properties that are back to their old value;
+ * properties annotated not to emit it are never queued. Get, GetAll and GetManagedObjects
+ * build only the values they return. */
+
+/* in the order of the interface XML (checked in class_init) */
+enum {
+  PROP_ID,
+  PROP_NAME,
+  PROP_CREATION_TIMESTAMP,
+  PROP_REFERENCE,
+  PROP_MANIFEST_DIGEST,
+  PROP_CONFIG_DIGEST,
+  PROP_DESCRIPTION,
+  PROP_DOCUMENTATION,
+  PROP_INTERFACE_TYPES,
+  PROP_PROTOCOL_SCHEME,
+  PROP_IMPLEMENTS,
+  PROP_SOCKET,
+  PROP_HOLDERS,
+  PROP_MAIN_PID,
+  PROP_RESTART_COUNT,
+  PROP_LAST_ERROR_NAME,
+  PROP_LAST_ERROR_MESSAGE,
+  PROP_ENABLED,
+  PROP_STATE,
+  PROP_STATE_TIMESTAMP,
+  PROP_PRIVILEGES,
+  PROP_SETTINGS,
+  PROP_ENV,
+  PROP_UPDATE_TIMESTAMP,
+  PROP_JOB,
+  PROP_DISK_USAGE,
+  N_PROPS
+};
+
+static const char *const property_names[N_PROPS] = {
+  "Id", "Name", "CreationTimestamp", "Reference", "ManifestDigest", "ConfigDigest",
+  "Description", "Documentation", "InterfaceTypes", "ProtocolScheme", "Implements", "Socket",
+  "Holders", "MainPID", "RestartCount", "LastErrorName", "LastErrorMessage", "Enabled", "State",
+  "StateTimestamp", "Privileges", "Settings", "Env", "UpdateTimestamp", "Job", "DiskUsage",
+};
+
+/* from the XML's EmitsChangedSignal annotations ("false" and "const" do not emit) */
+static gboolean property_emits[N_PROPS];
+
+typedef struct {
+  guint prop;
+  GVariant *before;  /* the value clients were last told */
+} Change;
+
 static void
-set_shared_property (PdPlugin *self, const char *property, GVariant **slot, GVariant *value)
+change_free (gpointer data)
 {
-  GVariant *old = *slot;
+  Change *change = data;
+
+  g_variant_unref (change->before);
+  g_free (change);
+}
+
+static GVariant *
+string_variant (const char *text)
+{
+  return g_variant_new_string (text != NULL ? text : "");
+}
+
+static GVariant *
+strv_variant (const char *const *strv)
+{
+  return g_variant_new_strv (strv, strv != NULL ? -1 : 0);
+}
+
+/* a property of the record @record (the plugin's, or its image before an upgrade) */
+static GVariant *
+record_value (PdPluginRecord *record, guint prop)
+{
+  const PdPluginConfig *config = pd_plugin_record_get_config (record);
+
+  switch (prop)
+    {
+    case PROP_ID:
+      return string_variant (pd_plugin_record_get_id (record));
+    case PROP_NAME:
+      return string_variant (pd_plugin_record_get_name (record));
+    case PROP_CREATION_TIMESTAMP:
+      return g_variant_new_uint64 (pd_plugin_record_get_created (record));
+    case PROP_REFERENCE:
+      return string_variant (pd_plugin_record_get_reference (record));
+    case PROP_MANIFEST_DIGEST:
+      return string_variant (pd_plugin_record_get_manifest_digest (record));
+    case PROP_CONFIG_DIGEST:
+      return string_variant (pd_plugin_record_get_config_digest (record));
+    case PROP_DESCRIPTION:
+      return g_variant_new_take_string (pd_text_truncate (config->description,
+                                                          PD_PLUGIN_TEXT_PROPERTY_MAX));
+    case PROP_DOCUMENTATION:
+      return g_variant_new_take_string (pd_text_truncate (config->documentation,
+                                                          PD_PLUGIN_TEXT_PROPERTY_MAX));
+    case PROP_INTERFACE_TYPES:
+      return strv_variant ((const char *const *) config->interface_types);
+    case PROP_PROTOCOL_SCHEME:
+      return string_variant (config->protocol_scheme);
+    default:
+      g_assert_not_reached ();
+    }
+}
+
+/* the value of property @prop as clients see it now (a new reference, not floating) */
+static GVariant *
+property_value (PdPlugin *self, guint prop)
+{
+  GVariant *value;
+
+  switch (prop)
+    {
+    case PROP_IMPLEMENTS:
+      return g_variant_ref (self->implements);
+    case PROP_SOCKET:
+      value = string_variant (self->socket);
+      break;
+    case PROP_HOLDERS:
+      return g_variant_ref (self->holders);
+    case PROP_MAIN_PID:
+      value = g_variant_new_uint32 (self->main_pid);
+      break;
+    case PROP_RESTART_COUNT:
+      value = g_variant_new_uint32 (self->restart_count);
+      break;
+    case PROP_LAST_ERROR_NAME:
+      value = string_variant (self->last_error_name);
+      break;
+    case PROP_LAST_ERROR_MESSAGE:
+      value = string_variant (self->last_error_message);
+      break;
+    case PROP_ENABLED:
+      value = g_variant_new_boolean (self->enabled);
+      break;
+    case PROP_STATE:
+      value = g_variant_new_string (pd_plugin_state_to_string (self->state));
+      break;
+    case PROP_STATE_TIMESTAMP:
+      value = g_variant_new_uint64 (self->state_timestamp);
+      break;
+    case PROP_PRIVILEGES:
+      return g_variant_ref (self->privileges);
+    case PROP_SETTINGS:
+      return g_variant_ref (self->settings);
+    case PROP_ENV:
+      return g_variant_ref (self->env);
+    case PROP_UPDATE_TIMESTAMP:
+      value = g_variant_new_uint64 (self->update_timestamp);
+      break;
+    case PROP_JOB:
+      value = g_variant_new_object_path (self->job != NULL ? self->job : "/");
+      break;
+    case PROP_DISK_USAGE:
+      /* does not emit PropertiesChanged: read when asked */
+      value = g_variant_new_uint64 (pd_managed_plugin_get_disk_usage (self->plugin));
+      break;
+    default:
+      value = record_value (pd_managed_plugin_get_record (self->plugin), prop);
+      break;
+    }
+  return g_variant_ref_sink (value);
+}
+
+static gboolean
+emit_changes (gpointer user_data)
+{
+  PdPlugin *self = user_data;
+  GDBusInterfaceSkeleton *skeleton = G_DBUS_INTERFACE_SKELETON (self);
+  GSList *changes = g_steal_pointer (&self->changes);
+  g_autoptr(GVariant) signal = NULL;
+  GVariantBuilder builder;
+  GList *connections;
+  guint n = 0;
+
+  self->changes_source = NULL;
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sv}"));
+  for (GSList *l = changes; l != NULL; l = l->next)
+    {
+      Change *change = l->data;
+      g_autoptr(GVariant) now = property_value (self, change->prop);
+
+      if (!g_variant_equal (now, change->before))
+        {
+          g_variant_builder_add (&builder, "{sv}", property_names[change->prop], now);
+          n++;
+        }
+    }
+  g_slist_free_full (changes, change_free);
+  if (n == 0)
+    {
+      g_variant_builder_clear (&builder);
+      return G_SOURCE_REMOVE;
+    }
+  signal = g_variant_ref_sink (g_variant_new ("(sa{sv}as)", PD_DBUS_INTERFACE_PLUGIN, &builder,
+                                              NULL));
+  connections = g_dbus_interface_skeleton_get_connections (skeleton);
+  for (GList *l = connections; l != NULL; l = l->next)
+    g_dbus_connection_emit_signal (l->data, NULL,
+                                   g_dbus_interface_skeleton_get_object_path (skeleton),
+                                   "org.freedesktop.DBus.Properties", "PropertiesChanged",
+                                   signal, NULL);
+  g_list_free_full (connections, g_object_unref);
+  return G_SOURCE_REMOVE;
+}
+
+/* property @prop changed from @before (taken, floating or a reference): queued for
+ * PropertiesChanged while exported */
+static void
+queue_change (PdPlugin *self, guint prop, GVariant *before)
+{
+  g_autoptr(GVariant) owned = g_variant_take_ref (before);
+  Change *change;
+
+  if (!property_emits[prop] ||
+      g_dbus_interface_skeleton_get_connection (G_DBUS_INTERFACE_SKELETON (self)) == NULL)
+    return;
+  /* the value before the first change since the last emission is the one clients know */
+  for (GSList *l = self->changes; l != NULL; l = l->next)
+    if (((Change *) l->data)->prop == prop)
+      return;
+  change = g_new (Change, 1);
+  change->prop = prop;
+  change->before = g_steal_pointer (&owned);
+  self->changes = g_slist_prepend (self->changes, change);
+  if (self->changes_source == NULL)
+    {
+      self->changes_source = g_idle_source_new ();
+      g_source_set_priority (self->changes_source, G_PRIORITY_DEFAULT);
+      g_source_set_callback (self->changes_source, emit_changes, g_object_ref (self),
+                             g_object_unref);
+      g_source_set_static_name (self->changes_source, "[pd-plugin] emit_changes");
+      g_source_attach (self->changes_source, g_main_context_get_thread_default ());
+      g_source_unref (self->changes_source);
+    }
+}
+
+/* a string property kept in @slot (NULL for @empty) */
+static void
+sync_string (PdPlugin *self, guint prop, char **slot, const char *value, const char *empty)
+{
+  const char *before = *slot != NULL ? *slot : empty;
+
+  if (value == NULL)
+    value = empty;
+  if (strcmp (before, value) == 0)
+    return;
+  queue_change (self, prop, prop == PROP_JOB ? g_variant_new_object_path (before)
+                                             : g_variant_new_string (before));
+  g_free (*slot);
+  *slot = strcmp (value, empty) != 0 ? g_strdup (value) : NULL;
+}
+
+static void
+sync_uint32 (PdPlugin *self, guint prop, guint32 *slot, guint32 value)
+{
+  if (*slot == value)
+    return;
+  queue_change (self, prop, g_variant_new_uint32 (*slot));
+  *slot = value;
+}
+
+static void
+sync_uint64 (PdPlugin *self, guint prop, guint64 *slot, guint64 value)
+{
+  if (*slot == value)
+    return;
+  queue_change (self, prop, g_variant_new_uint64 (*slot));
+  *slot = value;
+}
+
+/* a container-typed property kept in @slot, set to the shared instance equal to @value
+ * (taken) */
+static void
+sync_shared (PdPlugin *self, guint prop, GVariant **slot, GVariant *value)
+{
+  GVariant *before = *slot;
 
   *slot = acquire_shared_value (value);
-  /* the skeleton takes its own reference; unchanged values do not notify */
-  g_object_set (self, property, *slot, NULL);
-  release_shared_value (&old);
+  /* equal values are one instance */
+  if (before != NULL && before != *slot)
+    queue_change (self, prop, g_variant_ref (before));
+  release_shared_value (&before);
 }
 
 static void
-pd_plugin_dispose (GObject *object)
+sync_enabled (PdPlugin *self)
 {
-  PdPlugin *self = PD_PLUGIN (object);
+  gboolean enabled = pd_plugin_record_get_enabled (pd_managed_plugin_get_record (self->plugin));
 
-  g_clear_object (&self->plugin);
-  g_clear_object (&self->auth);
-  g_clear_object (&self->engine);
-  release_shared_value (&self->settings);
-  release_shared_value (&self->privileges);
-  release_shared_value (&self->holders);
-
-  G_OBJECT_CLASS (pd_plugin_parent_class)->dispose (object);
-}
-
-static void
-pd_plugin_finalize (GObject *object)
-{
-  g_free (PD_PLUGIN (object)->object_path);
-
-  G_OBJECT_CLASS (pd_plugin_parent_class)->finalize (object);
-}
-
-static void
-pd_plugin_class_init (PdPluginClass *klass)
-{
-  GObjectClass *object_class = G_OBJECT_CLASS (klass);
-
-  object_class->dispose = pd_plugin_dispose;
-  object_class->finalize = pd_plugin_finalize;
-}
-
-static void
-pd_plugin_init (PdPlugin *self)
-{
-}
-
-/* section: the mirror */
-
-static PdPluginRecord *
-record_of (PdPlugin *self)
-{
-  return pd_managed_plugin_get_record (self->plugin);
+  if (self->enabled == enabled)
+    return;
+  queue_change (self, PROP_ENABLED, g_variant_new_boolean (self->enabled));
+  self->enabled = enabled;
 }
 
 /* the settings-dependent parts of the record */
 static void
 sync_settings (PdPlugin *self)
 {
-  PdDbusPlugin *iface = PD_DBUS_PLUGIN (self);
-  PdPluginRecord *record = record_of (self);
+  PdPluginRecord *record = pd_managed_plugin_get_record (self->plugin);
   const PdPluginConfig *config = pd_plugin_record_get_config (record);
   const PdPluginSettings *settings = pd_plugin_record_get_settings (record);
   g_autoptr(GPtrArray) privileges = pd_plugin_record_dup_privileges (record);
@@ -182,13 +442,13 @@ sync_settings (PdPlugin *self)
       g_variant_builder_add (&builder, "(ssssb)", info->name, info->kind, info->description,
                              info->value, info->settable);
     }
-  set_shared_property (self, "settings", &self->settings, g_variant_builder_end (&builder));
-  set_shared_property (self, "privileges", &self->privileges,
-                       pd_privileges_to_variant (privileges));
+  sync_shared (self, PROP_SETTINGS, &self->settings, g_variant_builder_end (&builder));
+  sync_shared (self, PROP_PRIVILEGES, &self->privileges, pd_privileges_to_variant (privileges));
   /* every local user reads the properties and their PropertiesChanged: names, never values
    * (GetSettingValues gives those to whom read-settings allows) */
-  pd_dbus_plugin_set_env (iface, (const char *const *) env_names);
-  pd_dbus_plugin_set_update_timestamp (iface, pd_plugin_record_get_updated (record));
+  sync_shared (self, PROP_ENV, &self->env, strv_variant ((const char *const *) env_names));
+  sync_uint64 (self, PROP_UPDATE_TIMESTAMP, &self->update_timestamp,
+               pd_plugin_record_get_updated (record));
 }
 
 static void
@@ -205,24 +465,31 @@ sync_holders (PdPlugin *self)
       pd_managed_plugin_get_hold (self->plugin, i, &who, &why, &uid, &pid);
       g_variant_builder_add (&builder, "(ssuu)", who, why, uid, pid);
     }
-  set_shared_property (self, "holders", &self->holders, g_variant_builder_end (&builder));
+  sync_shared (self, PROP_HOLDERS, &self->holders, g_variant_builder_end (&builder));
 }
 
 /* the runner's state */
 static void
 sync_runtime (PdPlugin *self)
 {
-  PdDbusPlugin *iface = PD_DBUS_PLUGIN (self);
   PdRunner *runner = pd_managed_plugin_get_runner (self->plugin);
+  PdPluginState state = pd_runner_get_state (runner);
 
-  pd_dbus_plugin_set_state (iface, pd_plugin_state_to_string (pd_runner_get_state (runner)));
-  pd_dbus_plugin_set_state_timestamp (iface, pd_runner_get_state_timestamp (runner));
-  pd_dbus_plugin_set_main_pid (iface, pd_runner_get_main_pid (runner));
-  pd_dbus_plugin_set_socket (iface, pd_runner_get_socket (runner));
-  pd_dbus_plugin_set_implements (iface, pd_runner_get_implements (runner));
-  pd_dbus_plugin_set_restart_count (iface, pd_runner_get_restart_count (runner));
-  pd_dbus_plugin_set_last_error_name (iface, pd_runner_get_last_error_name (runner));
-  pd_dbus_plugin_set_last_error_message (iface, pd_runner_get_last_error_message (runner));
+  if (strcmp (pd_plugin_state_to_string (self->state), pd_plugin_state_to_string (state)) != 0)
+    queue_change (self, PROP_STATE, g_variant_new_string (pd_plugin_state_to_string (self->state)));
+  self->state = state;
+  sync_uint64 (self, PROP_STATE_TIMESTAMP, &self->state_timestamp,
+               pd_runner_get_state_timestamp (runner));
+  sync_uint32 (self, PROP_MAIN_PID, &self->main_pid, pd_runner_get_main_pid (runner));
+  sync_string (self, PROP_SOCKET, &self->socket, pd_runner_get_socket (runner), "");
+  sync_shared (self, PROP_IMPLEMENTS, &self->implements,
+               strv_variant (pd_runner_get_implements (runner)));
+  sync_uint32 (self, PROP_RESTART_COUNT, &self->restart_count,
+               pd_runner_get_restart_count (runner));
+  sync_string (self, PROP_LAST_ERROR_NAME, &self->last_error_name,
+               pd_runner_get_last_error_name (runner), "");
+  sync_string (self, PROP_LAST_ERROR_MESSAGE, &self->last_error_message,
+               pd_runner_get_last_error_message (runner), "");
 }
 
 /* the job of the operation working on the plugin, or "/" */
@@ -234,35 +501,34 @@ sync_job (PdPlugin *self)
 
   if (operation != NULL && !pd_operation_is_finished (operation))
     path = pd_job_dup_object_path_for (pd_operation_get_id (operation));
-  pd_dbus_plugin_set_job (PD_DBUS_PLUGIN (self), path != NULL ? path : "/");
+  sync_string (self, PROP_JOB, &self->job, path, "/");
 }
 
+/* a new image: the record's properties are compared with the image before (Id, Name and
+ * CreationTimestamp do not change and do not emit) */
+static void
+sync_image (PdPlugin *self)
+{
+  PdPluginRecord *record = pd_managed_plugin_get_record (self->plugin);
+  PdPluginRecord *previous = pd_managed_plugin_get_previous_image (self->plugin);
+
+  if (previous != NULL)
+    for (guint prop = PROP_REFERENCE; prop <= PROP_PROTOCOL_SCHEME; prop++)
+      {
+        g_autoptr(GVariant) before = g_variant_ref_sink (record_value (previous, prop));
+        g_autoptr(GVariant) now = g_variant_ref_sink (record_value (record, prop));
+
+        if (!g_variant_equal (before, now))
+          queue_change (self, prop, g_steal_pointer (&before));
+      }
+}
+
+/* everything, in the order the properties were always set (the order of PropertiesChanged) */
 static void
 sync_all (PdPlugin *self)
 {
-  PdDbusPlugin *iface = PD_DBUS_PLUGIN (self);
-  PdPluginRecord *record = record_of (self);
-  const PdPluginConfig *config = pd_plugin_record_get_config (record);
-  const char *const empty[] = { NULL };
-  g_autofree char *description = NULL;
-  g_autofree char *documentation = NULL;
-
-  pd_dbus_plugin_set_id (iface, pd_plugin_record_get_id (record));
-  pd_dbus_plugin_set_name (iface, pd_plugin_record_get_name (record));
-  pd_dbus_plugin_set_creation_timestamp (iface, pd_plugin_record_get_created (record));
-  pd_dbus_plugin_set_reference (iface, pd_plugin_record_get_reference (record));
-  pd_dbus_plugin_set_manifest_digest (iface, pd_plugin_record_get_manifest_digest (record));
-  pd_dbus_plugin_set_config_digest (iface, pd_plugin_record_get_config_digest (record));
-  description = pd_text_truncate (config->description, PD_PLUGIN_TEXT_PROPERTY_MAX);
-  documentation = pd_text_truncate (config->documentation, PD_PLUGIN_TEXT_PROPERTY_MAX);
-  pd_dbus_plugin_set_description (iface, description);
-  pd_dbus_plugin_set_documentation (iface, documentation);
-  pd_dbus_plugin_set_interface_types (iface, config->interface_types != NULL
-                                               ? (const char *const *) config->interface_types
-                                               : empty);
-  pd_dbus_plugin_set_protocol_scheme (iface, config->protocol_scheme != NULL
-                                               ? config->protocol_scheme : "");
-  pd_dbus_plugin_set_enabled (iface, pd_plugin_record_get_enabled (record));
+  sync_image (self);
+  sync_enabled (self);
   sync_runtime (self);
   sync_holders (self);
   sync_settings (self);
@@ -277,22 +543,179 @@ pd_plugin_update (PdPlugin *self, guint what)
   if ((what & PD_MANAGED_PLUGIN_CHANGED_SETTINGS) != 0)
     sync_settings (self);
   if ((what & PD_MANAGED_PLUGIN_CHANGED_ENABLED) != 0)
-    pd_dbus_plugin_set_enabled (PD_DBUS_PLUGIN (self),
-                                pd_plugin_record_get_enabled (record_of (self)));
+    sync_enabled (self);
   if ((what & PD_MANAGED_PLUGIN_CHANGED_RUNTIME) != 0)
     sync_runtime (self);
   if ((what & PD_MANAGED_PLUGIN_CHANGED_HOLDERS) != 0)
     sync_holders (self);
   if ((what & PD_MANAGED_PLUGIN_CHANGED_OPERATION) != 0)
     sync_job (self);
-  if ((what & PD_MANAGED_PLUGIN_CHANGED_DISK_USAGE) != 0)
-    pd_dbus_plugin_set_disk_usage (PD_DBUS_PLUGIN (self),
-                                   pd_managed_plugin_get_disk_usage (self->plugin));
+  /* DiskUsage does not emit PropertiesChanged: it is read when asked */
   /* a new image, new settings or Enabled precede the event of the change that made them: they
    * go out at once; the runner's state and the rest go with the next idle flush */
   if ((what & (PD_MANAGED_PLUGIN_CHANGED_IMAGE | PD_MANAGED_PLUGIN_CHANGED_SETTINGS |
                PD_MANAGED_PLUGIN_CHANGED_ENABLED)) != 0)
     g_dbus_interface_skeleton_flush (G_DBUS_INTERFACE_SKELETON (self));
+}
+
+/* section: the interface's vtable */
+
+static guint
+property_index (const char *name)
+{
+  guint prop = 0;
+
+  while (prop < N_PROPS && strcmp (property_names[prop], name) != 0)
+    prop++;
+  return prop;
+}
+
+static GVariant *
+get_property_cb (GDBusConnection *connection, const char *sender, const char *object_path,
+                 const char *interface_name, const char *property_name, GError **error,
+                 gpointer user_data)
+{
+  guint prop = property_index (property_name);
+
+  /* GDBus answers for names that are not in the interface; as the skeleton did otherwise */
+  if (prop == N_PROPS)
+    {
+      g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_INVALID_ARGS, "No property with name %s",
+                   property_name);
+      return NULL;
+    }
+  return property_value (user_data, prop);
+}
+
+/* every property is read-only: GDBus refuses a Set before it comes here */
+static gboolean
+set_property_cb (GDBusConnection *connection, const char *sender, const char *object_path,
+                 const char *interface_name, const char *property_name, GVariant *value,
+                 GError **error, gpointer user_data)
+{
+  g_set_error (error, G_DBUS_ERROR, G_DBUS_ERROR_PROPERTY_READ_ONLY,
+               "Property '%s' is not writable", property_name);
+  return FALSE;
+}
+
+static void method_call_cb (GDBusConnection *connection, const char *sender,
+                            const char *object_path, const char *interface_name,
+                            const char *method_name, GVariant *parameters,
+                            GDBusMethodInvocation *invocation, gpointer user_data);
+
+static const GDBusInterfaceVTable plugin_vtable = {
+  method_call_cb, get_property_cb, set_property_cb, { NULL }
+};
+
+static GDBusInterfaceInfo *
+pd_plugin_get_info (GDBusInterfaceSkeleton *skeleton)
+{
+  return pd_dbus_plugin_interface_info ();
+}
+
+static GDBusInterfaceVTable *
+pd_plugin_get_vtable (GDBusInterfaceSkeleton *skeleton)
+{
+  return (GDBusInterfaceVTable *) &plugin_vtable;
+}
+
+/* GetManagedObjects and InterfacesAdded: every property, in the XML's order */
+static GVariant *
+pd_plugin_get_properties (GDBusInterfaceSkeleton *skeleton)
+{
+  GVariantBuilder builder;
+
+  g_variant_builder_init (&builder, G_VARIANT_TYPE ("a{sv}"));
+  for (guint prop = 0; prop < N_PROPS; prop++)
+    {
+      g_autoptr(GVariant) value = property_value (PD_PLUGIN (skeleton), prop);
+
+      g_variant_builder_add (&builder, "{sv}", property_names[prop], value);
+    }
+  return g_variant_builder_end (&builder);
+}
+
+static void
+pd_plugin_flush (GDBusInterfaceSkeleton *skeleton)
+{
+  /* the source's reference goes with it */
+  g_autoptr(PdPlugin) self = g_object_ref (PD_PLUGIN (skeleton));
+  GSource *source = g_steal_pointer (&self->changes_source);
+
+  if (source == NULL)
+    return;
+  g_source_destroy (source);
+  emit_changes (self);
+}
+
+static void
+pd_plugin_dispose (GObject *object)
+{
+  PdPlugin *self = PD_PLUGIN (object);
+
+  g_clear_object (&self->plugin);
+  g_clear_object (&self->auth);
+  g_clear_object (&self->engine);
+  release_shared_value (&self->settings);
+  release_shared_value (&self->privileges);
+  release_shared_value (&self->env);
+  release_shared_value (&self->holders);
+  release_shared_value (&self->implements);
+
+  G_OBJECT_CLASS (pd_plugin_parent_class)->dispose (object);
+}
+
+static void
+pd_plugin_finalize (GObject *object)
+{
+  PdPlugin *self = PD_PLUGIN (object);
+
+  g_free (self->object_path);
+  g_free (self->socket);
+  g_free (self->last_error_name);
+  g_free (self->last_error_message);
+  g_free (self->job);
+  g_slist_free_full (self->changes, change_free);
+  /* the idle holds a reference: only a context that went away can leave one */
+  if (self->changes_source != NULL)
+    g_source_destroy (self->changes_source);
+
+  G_OBJECT_CLASS (pd_plugin_parent_class)->finalize (object);
+}
+
+static void
+pd_plugin_class_init (PdPluginClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GDBusInterfaceSkeletonClass *skeleton_class = G_DBUS_INTERFACE_SKELETON_CLASS (klass);
+  GDBusInterfaceInfo *info = pd_dbus_plugin_interface_info ();
+  guint n = 0;
+
+  object_class->dispose = pd_plugin_dispose;
+  object_class->finalize = pd_plugin_finalize;
+  skeleton_class->get_info = pd_plugin_get_info;
+  skeleton_class->get_vtable = pd_plugin_get_vtable;
+  skeleton_class->get_properties = pd_plugin_get_properties;
+  skeleton_class->flush = pd_plugin_flush;
+
+  /* the XML stays the source of truth: its properties are the ones above, in this order,
+   * all of them readable and none writable */
+  for (; info->properties[n] != NULL; n++)
+    {
+      GDBusPropertyInfo *property = info->properties[n];
+      const char *emits = g_dbus_annotation_info_lookup (
+        property->annotations, "org.freedesktop.DBus.Property.EmitsChangedSignal");
+
+      g_assert (n < N_PROPS && strcmp (property->name, property_names[n]) == 0);
+      g_assert (property->flags == G_DBUS_PROPERTY_INFO_FLAGS_READABLE);
+      property_emits[n] = g_strcmp0 (emits, "false") != 0 && g_strcmp0 (emits, "const") != 0;
+    }
+  g_assert (n == N_PROPS);
+}
+
+static void
+pd_plugin_init (PdPlugin *self)
+{
 }
 
 char *
@@ -310,14 +733,8 @@ pd_plugin_new (PdEngine *engine, PdAuth *auth, PdManagedPlugin *plugin)
   self->auth = g_object_ref (auth);
   self->plugin = g_object_ref (plugin);
   self->object_path = pd_plugin_dup_object_path_for (pd_managed_plugin_get_id (plugin));
-  /* the first values (about 20, set for every plugin at start): not exported yet, so no
-   * PropertiesChanged is queued, and with notifications frozen they go out once, together,
-   * to no one; changes after this notify one by one as before */
-  g_object_freeze_notify (G_OBJECT (self));
+  /* the first values: not exported yet, so nothing is queued */
   sync_all (self);
-  pd_dbus_plugin_set_disk_usage (PD_DBUS_PLUGIN (self),
-                                 pd_managed_plugin_get_disk_usage (plugin));
-  g_object_thaw_notify (G_OBJECT (self));
   return self;
 }
 
@@ -416,11 +833,11 @@ authorize_operation (CallData *data, const char *operation, GAsyncReadyCallback 
 
 /* the handlers with nothing to check before the authorization */
 static gboolean
-handle_with_authorization (PdDbusPlugin *iface, GDBusMethodInvocation *invocation,
+handle_with_authorization (PdPlugin *self, GDBusMethodInvocation *invocation,
                            GVariant *options, const char *const *allowed, const char *operation,
                            GAsyncReadyCallback callback)
 {
-  CallData *data = begin_call (PD_PLUGIN (iface), invocation, options, allowed);
+  CallData *data = begin_call (self, invocation, options, allowed);
 
   if (data != NULL)
     authorize_operation (data, operation, callback);
@@ -470,14 +887,13 @@ set_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
       pd_call_reply_error (data, error);
       return;
     }
-  pd_dbus_plugin_complete_set (PD_DBUS_PLUGIN (self), g_object_ref (data->call.invocation));
+  pd_dbus_plugin_complete_set (NULL, g_object_ref (data->call.invocation));
 }
 
 static gboolean
-handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_settings,
+handle_set (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_settings,
             GVariant *arg_options)
 {
-  PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = { "interactive", "b", "validate-only", "b", NULL };
   g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   g_autoptr(PdPluginSettings) settings = NULL;
@@ -505,7 +921,7 @@ handle_set (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *ar
    * the config's and the state's, which everyone may read (a form checks its values) */
   if (pd_options_get_boolean (arg_options, "validate-only", FALSE))
     {
-      pd_dbus_plugin_complete_set (iface, g_object_ref (data->call.invocation));
+      pd_dbus_plugin_complete_set (NULL, g_object_ref (data->call.invocation));
       return TRUE;
     }
 
@@ -532,8 +948,7 @@ enabled_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (!pd_managed_plugin_enable_finish (PD_MANAGED_PLUGIN (source), result, &error))
     pd_call_reply_error (data, error);
   else
-    pd_dbus_plugin_complete_enable (PD_DBUS_PLUGIN (data->call.self),
-                                    g_object_ref (data->call.invocation));
+    pd_dbus_plugin_complete_enable (NULL, g_object_ref (data->call.invocation));
 }
 
 static void
@@ -552,9 +967,8 @@ enable_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static gboolean
-handle_enable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+handle_enable (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
-  PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = {
     "interactive", "b", "activation-timeout", "u", "timeout", "u", NULL
   };
@@ -576,7 +990,6 @@ static void
 stopped_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CallData) data = user_data;
-  PdDbusPlugin *iface = PD_DBUS_PLUGIN (data->call.self);
   GError *error = NULL;
 
   if (data->remove ? !pd_engine_remove_plugin_finish (PD_ENGINE (source), result, &error)
@@ -584,9 +997,9 @@ stopped_cb (GObject *source, GAsyncResult *result, gpointer user_data)
                                                         &error))
     pd_call_reply_error (data, error);
   else if (data->remove)
-    pd_dbus_plugin_complete_remove (iface, g_object_ref (data->call.invocation));
+    pd_dbus_plugin_complete_remove (NULL, g_object_ref (data->call.invocation));
   else
-    pd_dbus_plugin_complete_disable (iface, g_object_ref (data->call.invocation));
+    pd_dbus_plugin_complete_disable (NULL, g_object_ref (data->call.invocation));
 }
 
 static void
@@ -633,15 +1046,15 @@ handle_stop (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_op
 }
 
 static gboolean
-handle_disable (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+handle_disable (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
-  return handle_stop (PD_PLUGIN (iface), invocation, arg_options, FALSE);
+  return handle_stop (self, invocation, arg_options, FALSE);
 }
 
 static gboolean
-handle_remove (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+handle_remove (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
-  return handle_stop (PD_PLUGIN (iface), invocation, arg_options, TRUE);
+  return handle_stop (self, invocation, arg_options, TRUE);
 }
 
 /* section: OpenLog, Hold: replies that carry an fd */
@@ -690,13 +1103,13 @@ open_log_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_dat
 }
 
 static gboolean
-handle_open_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+handle_open_log (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
   static const char *const allowed[] = {
     "interactive", "b", "lines", "u", "follow", "b", "since", "t", "timestamps", "b", NULL
   };
 
-  return handle_with_authorization (iface, invocation, arg_options, allowed, "read-logs",
+  return handle_with_authorization (self, invocation, arg_options, allowed, "read-logs",
                                     open_log_authorized_cb);
 }
 
@@ -711,18 +1124,17 @@ read_log_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_dat
     return;
   query = log_query_from_options (data->call.options);
   text = pd_managed_plugin_read_log (call_plugin (data), &query);
-  pd_dbus_plugin_complete_read_log (PD_DBUS_PLUGIN (data->call.self),
-                                    g_object_ref (data->call.invocation), text);
+  pd_dbus_plugin_complete_read_log (NULL, g_object_ref (data->call.invocation), text);
 }
 
 /* ReadLog: the same lines as a string, for clients that cannot receive an fd */
 static gboolean
-handle_read_log (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+handle_read_log (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
   static const char *const allowed[] = {
     "interactive", "b", "lines", "u", "since", "t", "timestamps", "b", NULL
   };
-  g_autoptr(CallData) data = begin_call (PD_PLUGIN (iface), invocation, arg_options, allowed);
+  g_autoptr(CallData) data = begin_call (self, invocation, arg_options, allowed);
   guint lines = 0;
 
   if (data == NULL)
@@ -757,10 +1169,9 @@ hold_got_caller_cb (GObject *source, GAsyncResult *result, gpointer user_data)
 }
 
 static gboolean
-handle_hold (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const char *arg_who,
+handle_hold (PdPlugin *self, GDBusMethodInvocation *invocation, const char *arg_who,
              const char *arg_why)
 {
-  PdPlugin *self = PD_PLUGIN (iface);
   g_autoptr(CallData) data = begin_call (self, invocation, NULL, NULL);
   GError *error = NULL;
 
@@ -798,7 +1209,7 @@ start_remote_job (CallData *data, guint32 uid)
   path = pd_job_dup_object_path_for (pd_operation_get_id (operation));
   if (data->request != NULL)
     {
-      pd_dbus_plugin_complete_upgrade (PD_DBUS_PLUGIN (self), g_object_ref (data->call.invocation),
+      pd_dbus_plugin_complete_upgrade (NULL, g_object_ref (data->call.invocation),
                                        path);
       data->request->plugin = g_object_ref (self->plugin);
       pd_install_start (self->engine, operation, g_steal_pointer (&data->request));
@@ -840,10 +1251,9 @@ remote_call_got_uid_cb (GObject *source, GAsyncResult *result, gpointer user_dat
 }
 
 static gboolean
-handle_upgrade (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, const char *arg_remote,
+handle_upgrade (PdPlugin *self, GDBusMethodInvocation *invocation, const char *arg_remote,
                 GVariant *arg_privileges, GVariant *arg_options)
 {
-  PdPlugin *self = PD_PLUGIN (iface);
   static const char *const allowed[] = {
     "interactive", "b", "registry-auth", "s", "platform", "s", "expected-digest", "s",
     "grant-all-privileges", "b", "settings", "a(ss)", "restart", "b", NULL
@@ -918,7 +1328,7 @@ pd_plugin_handle_push (PdPlugin *self, GDBusMethodInvocation *invocation, const 
 }
 
 static gboolean
-handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *arg_options)
+handle_push (PdPlugin *self, GDBusMethodInvocation *invocation, GVariant *arg_options)
 {
   static const char *const allowed[] = {
     "interactive", "b", "registry-auth", "s", "remote", "s", NULL
@@ -928,7 +1338,7 @@ handle_push (PdDbusPlugin *iface, GDBusMethodInvocation *invocation, GVariant *a
   /* a "remote" of another type is refused by the options check */
   if (!g_variant_lookup (arg_options, "remote", "&s", &remote))
     remote = "";
-  return pd_plugin_handle_push (PD_PLUGIN (iface), invocation, remote, arg_options, allowed);
+  return pd_plugin_handle_push (self, invocation, remote, arg_options, allowed);
 }
 
 /* section: Inspect, GetSettingValues: env values and args, where passwords go */
@@ -943,16 +1353,15 @@ inspect_authorized_cb (GObject *source, GAsyncResult *result, gpointer user_data
   /* a denial, or polkit unavailable, only hides the values */
   show_values = pd_auth_check_finish (PD_AUTH (source), result, NULL);
   json = pd_managed_plugin_to_inspect_json (call_plugin (data), show_values);
-  pd_dbus_plugin_complete_inspect (PD_DBUS_PLUGIN (data->call.self),
-                                   g_object_ref (data->call.invocation), json);
+  pd_dbus_plugin_complete_inspect (NULL, g_object_ref (data->call.invocation), json);
 }
 
 static gboolean
-handle_inspect (PdDbusPlugin *iface, GDBusMethodInvocation *invocation)
+handle_inspect (PdPlugin *self, GDBusMethodInvocation *invocation)
 {
   /* values for root (no polkit call) and for callers read-settings allows as they are; never
    * a password prompt (the rule says so): a read must not start asking */
-  return handle_with_authorization (iface, invocation, NULL, NULL, "inspect",
+  return handle_with_authorization (self, invocation, NULL, NULL, "inspect",
                                     inspect_authorized_cb);
 }
 
@@ -965,34 +1374,76 @@ get_setting_values_authorized_cb (GObject *source, GAsyncResult *result, gpointe
 
   if (!pd_call_authorized (data, result))
     return;
-  pd_dbus_plugin_complete_get_setting_values (PD_DBUS_PLUGIN (data->call.self),
-                                              g_object_ref (data->call.invocation),
+  pd_dbus_plugin_complete_get_setting_values (NULL, g_object_ref (data->call.invocation),
                                               (const char *const *) settings->env,
                                               (const char *const *) settings->args);
 }
 
 static gboolean
-handle_get_setting_values (PdDbusPlugin *iface, GDBusMethodInvocation *invocation,
+handle_get_setting_values (PdPlugin *self, GDBusMethodInvocation *invocation,
                            GVariant *arg_options)
 {
   static const char *const allowed[] = { "interactive", "b", NULL };
 
-  return handle_with_authorization (iface, invocation, arg_options, allowed, "read-settings",
+  return handle_with_authorization (self, invocation, arg_options, allowed, "read-settings",
                                     get_setting_values_authorized_cb);
 }
 
+/* section: the methods
+ *
+ * GDBus checked the method and its arguments against the interface info; each handler takes
+ * the invocation's reference, as the skeleton's handlers did. The replies are encoded by the
+ * generated pd_dbus_plugin_complete_*(), which do not use their object. */
+
 static void
-pd_plugin_iface_init (PdDbusPluginIface *iface)
+method_call_cb (GDBusConnection *connection, const char *sender, const char *object_path,
+                const char *interface_name, const char *method_name, GVariant *parameters,
+                GDBusMethodInvocation *invocation, gpointer user_data)
 {
-  iface->handle_enable = handle_enable;
-  iface->handle_disable = handle_disable;
-  iface->handle_open_log = handle_open_log;
-  iface->handle_read_log = handle_read_log;
-  iface->handle_hold = handle_hold;
-  iface->handle_set = handle_set;
-  iface->handle_remove = handle_remove;
-  iface->handle_inspect = handle_inspect;
-  iface->handle_get_setting_values = handle_get_setting_values;
-  iface->handle_upgrade = handle_upgrade;
-  iface->handle_push = handle_push;
+  PdPlugin *self = user_data;
+  g_autoptr(GVariant) options = NULL;
+  g_autoptr(GVariant) list = NULL;
+  const char *text = NULL, *text2 = NULL;
+
+  if (g_str_equal (method_name, "Enable") || g_str_equal (method_name, "Disable") ||
+      g_str_equal (method_name, "Remove") || g_str_equal (method_name, "OpenLog") ||
+      g_str_equal (method_name, "ReadLog") || g_str_equal (method_name, "Push") ||
+      g_str_equal (method_name, "GetSettingValues"))
+    g_variant_get (parameters, "(@a{sv})", &options);
+
+  if (g_str_equal (method_name, "Enable"))
+    handle_enable (self, invocation, options);
+  else if (g_str_equal (method_name, "Disable"))
+    handle_disable (self, invocation, options);
+  else if (g_str_equal (method_name, "Remove"))
+    handle_remove (self, invocation, options);
+  else if (g_str_equal (method_name, "OpenLog"))
+    handle_open_log (self, invocation, options);
+  else if (g_str_equal (method_name, "ReadLog"))
+    handle_read_log (self, invocation, options);
+  else if (g_str_equal (method_name, "Push"))
+    handle_push (self, invocation, options);
+  else if (g_str_equal (method_name, "GetSettingValues"))
+    handle_get_setting_values (self, invocation, options);
+  else if (g_str_equal (method_name, "Inspect"))
+    handle_inspect (self, invocation);
+  else if (g_str_equal (method_name, "Hold"))
+    {
+      g_variant_get (parameters, "(&s&s)", &text, &text2);
+      handle_hold (self, invocation, text, text2);
+    }
+  else if (g_str_equal (method_name, "Set"))
+    {
+      g_variant_get (parameters, "(@a(ss)@a{sv})", &list, &options);
+      handle_set (self, invocation, list, options);
+    }
+  else if (g_str_equal (method_name, "Upgrade"))
+    {
+      g_variant_get (parameters, "(&s@a(ssas)@a{sv})", &text, &list, &options);
+      handle_upgrade (self, invocation, text, list, options);
+    }
+  else
+    g_dbus_method_invocation_return_error (invocation, G_DBUS_ERROR, G_DBUS_ERROR_UNKNOWN_METHOD,
+                                           "Method %s is not implemented on interface %s",
+                                           method_name, interface_name);
 }

@@ -12,7 +12,7 @@ G_BEGIN_DECLS
  * of the engine. Its properties show the record and the runner; its methods decode the
  * arguments, check the options, authorize the caller and call the core. */
 #define PD_TYPE_PLUGIN (pd_plugin_get_type ())
-G_DECLARE_FINAL_TYPE (PdPlugin, pd_plugin, PD, PLUGIN, PdDbusPluginSkeleton)
+G_DECLARE_FINAL_TYPE (PdPlugin, pd_plugin, PD, PLUGIN, GDBusInterfaceSkeleton)
 
 /* Description and Documentation on the bus are cut at this many bytes: new configs are bounded
  * (PD_CONFIG_TEXT_MAX), plugins installed before may not be */
