@@ -592,6 +592,93 @@ test_plugin_shared_values (Fixture *fixture, gconstpointer user_data)
     }
 }
 
+/* the Plugin's properties of every object, as GetManagedObjects gives them */
+static GVariant *
+managed_properties (Fixture *fixture, const char *path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = call (fixture, PD_DBUS_ROOT_PATH,
+                                    "org.freedesktop.DBus.ObjectManager", "GetManagedObjects",
+                                    NULL, &error);
+  g_autoptr(GVariant) objects = NULL;
+  g_autoptr(GVariant) interfaces = NULL;
+
+  g_assert_no_error (error);
+  objects = g_variant_get_child_value (reply, 0);
+  interfaces = g_variant_lookup_value (objects, path, NULL);
+  g_assert_nonnull (interfaces);
+  return g_variant_lookup_value (interfaces, PD_DBUS_INTERFACE_PLUGIN, NULL);
+}
+
+/* A plugin that never ran has no runner (it is made at the first use): reading it, on the bus
+ * and in Inspect, makes none, and shows a new runner's values; the runner a log read makes
+ * changes no property and sends no PropertiesChanged (its StateTimestamp is the load's). */
+static void
+test_plugin_never_run (Fixture *fixture, gconstpointer user_data)
+{
+  PdManagedPlugin *plugin = add_plugin (fixture, "test/never-run:latest");
+  g_autofree char *path = plugin_path (plugin);
+  g_autoptr(GVariant) all = NULL;
+  g_autoptr(GVariant) managed = NULL;
+  g_autoptr(GVariant) all_after = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *inspect = NULL;
+  g_autofree char *inspect_after = NULL;
+  guint from;
+
+  sync_with_server (fixture);
+  reply = call (fixture, path, "org.freedesktop.DBus.Properties", "GetAll",
+                g_variant_new ("(s)", PD_DBUS_INTERFACE_PLUGIN), &error);
+  g_assert_no_error (error);
+  all = g_variant_get_child_value (reply, 0);
+  g_clear_pointer (&reply, g_variant_unref);
+  managed = managed_properties (fixture, path);
+  g_assert_cmpvariant (managed, all);
+  inspect = pd_managed_plugin_to_inspect_json (plugin, TRUE);
+  g_assert_null (pd_managed_plugin_peek_runner (plugin));
+
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "State",
+                   g_variant_new_string ("disabled"));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "StateTimestamp",
+                   g_variant_new_uint64 (pd_managed_plugin_get_state_timestamp (plugin)));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "MainPID", g_variant_new_uint32 (0));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "RestartCount",
+                   g_variant_new_uint32 (0));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Socket", g_variant_new_string (""));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "Implements",
+                   g_variant_new_strv (NULL, 0));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "LastErrorName",
+                   g_variant_new_string (""));
+  assert_property (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "LastErrorMessage",
+                   g_variant_new_string (""));
+  g_assert_nonnull (strstr (inspect, "\"State\":{\"Status\":\"disabled\",\"Pid\":0,"
+                                     "\"RestartCount\":0,\"ErrorName\":\"\",\"Error\":\"\"}"));
+  g_assert_null (pd_managed_plugin_peek_runner (plugin));
+
+  /* a log read makes it: the same values, nothing sent */
+  from = fixture->seen->len;
+  reply = call (fixture, path, PD_DBUS_INTERFACE_PLUGIN, "ReadLog",
+                g_variant_new_parsed ("(@a{sv} {},)"), &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (pd_managed_plugin_peek_runner (plugin));
+  g_assert_cmpuint (pd_runner_get_state_timestamp (pd_managed_plugin_peek_runner (plugin)), ==,
+                    pd_managed_plugin_get_state_timestamp (plugin));
+  g_clear_pointer (&reply, g_variant_unref);
+  reply = call (fixture, path, "org.freedesktop.DBus.Properties", "GetAll",
+                g_variant_new ("(s)", PD_DBUS_INTERFACE_PLUGIN), &error);
+  g_assert_no_error (error);
+  all_after = g_variant_get_child_value (reply, 0);
+  g_assert_cmpvariant (all_after, all);
+  inspect_after = pd_managed_plugin_to_inspect_json (plugin, TRUE);
+  g_assert_cmpstr (inspect_after, ==, inspect);
+  /* the daemon compares with the runner's values now: still nothing to send */
+  g_signal_emit_by_name (fixture->engine, "plugin-changed", plugin,
+                         (guint) PD_MANAGED_PLUGIN_CHANGED_RUNTIME);
+  sync_with_server (fixture);
+  g_assert_cmpint (find_seen (fixture, from, "PropertiesChanged", path), <, 0);
+}
+
 /* an event of the core is the Manager's PluginEvent */
 static void
 test_plugin_event (Fixture *fixture, gconstpointer user_data)
@@ -737,6 +824,7 @@ main (int argc, char **argv)
   PD_TEST_ADD ("/dbus/plugin/mirror", test_plugin_mirror);
   PD_TEST_ADD ("/dbus/plugin/set", test_plugin_set);
   PD_TEST_ADD ("/dbus/plugin/shared-values", test_plugin_shared_values);
+  PD_TEST_ADD ("/dbus/plugin/never-run", test_plugin_never_run);
   PD_TEST_ADD ("/dbus/plugin/event", test_plugin_event);
   PD_TEST_ADD ("/dbus/plugin/remove", test_plugin_remove);
   PD_TEST_ADD ("/dbus/job/mirror", test_job_mirror);

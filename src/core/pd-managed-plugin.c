@@ -17,7 +17,11 @@ struct _PdManagedPlugin {
 
   PdPluginRecord *record;
   PdStore *store;
-  PdRunner *runner;
+  PdRunner *runner;          /* made at its first use: a plugin that never runs has none */
+  const char *runtime_dir;   /* the engine's, interned, for the runner */
+  const char *log_dir;       /* the same */
+  guint64 loaded;            /* the StateTimestamp while there is no runner */
+  PdSandboxCapabilities capabilities;
   PdOperation *operation;    /* the running operation on it, set by the engine */
   guint64 disk_usage;
   GCancellable *start_cancellable;  /* of the enable in progress, for the service's stop */
@@ -214,16 +218,54 @@ pd_managed_plugin_new (PdPluginRecord *record, PdStore *store, const char *runti
                        const char *log_dir, PdSandboxCapabilities capabilities)
 {
   PdManagedPlugin *self = g_object_new (PD_TYPE_MANAGED_PLUGIN, NULL);
-  const char *id = pd_plugin_record_get_id (record);
-  g_autofree char *rootfs = pd_store_get_rootfs_path (store, id);
-  g_autofree char *plugin_runtime_dir = g_build_filename (runtime_dir, "plugins", id, NULL);
 
   self->record = g_object_ref (record);
   self->store = g_object_ref (store);
-  self->runner = pd_runner_new (record, rootfs, plugin_runtime_dir, log_dir);
-  pd_runner_set_capabilities (self->runner, capabilities);
-  pd_runner_set_owner (self->runner, &runner_owner, self);
+  /* a few dirs per process (one engine's), not per plugin */
+  self->runtime_dir = g_intern_string (runtime_dir);
+  self->log_dir = g_intern_string (log_dir);
+  self->capabilities = capabilities;
+  self->loaded = (guint64) g_get_real_time ();
   return self;
+}
+
+/* the runner, made at its first use (~0.7 KiB: with many plugins most never run) */
+static PdRunner *
+runner_of (PdManagedPlugin *self)
+{
+  const char *id;
+  g_autofree char *rootfs = NULL;
+  g_autofree char *plugin_runtime_dir = NULL;
+
+  if (self->runner != NULL)
+    return self->runner;
+  id = pd_plugin_record_get_id (self->record);
+  rootfs = pd_store_get_rootfs_path (self->store, id);
+  plugin_runtime_dir = g_build_filename (self->runtime_dir, "plugins", id, NULL);
+  self->runner = pd_runner_new (self->record, rootfs, plugin_runtime_dir, self->log_dir);
+  pd_runner_set_capabilities (self->runner, self->capabilities);
+  pd_runner_set_initial_state_timestamp (self->runner, self->loaded);
+  pd_runner_set_owner (self->runner, &runner_owner, self);
+  return self->runner;
+}
+
+/* the state of a runner not made yet: disabled */
+static PdPluginState
+runner_state (PdManagedPlugin *self)
+{
+  return self->runner != NULL ? pd_runner_get_state (self->runner) : PD_PLUGIN_STATE_DISABLED;
+}
+
+/* pd_runner_release_mounts(), without making the runner */
+static gboolean
+release_mounts (PdManagedPlugin *self, GError **error)
+{
+  g_autofree char *rootfs = NULL;
+
+  if (self->runner != NULL)
+    return pd_runner_release_mounts (self->runner, error);
+  rootfs = pd_store_get_rootfs_path (self->store, pd_plugin_record_get_id (self->record));
+  return pd_runner_release_mounts_for (self->record, rootfs, error);
 }
 
 /* section: what it is */
@@ -249,19 +291,31 @@ pd_managed_plugin_get_name (PdManagedPlugin *self)
 PdRunner *
 pd_managed_plugin_get_runner (PdManagedPlugin *self)
 {
+  return runner_of (self);
+}
+
+PdRunner *
+pd_managed_plugin_peek_runner (PdManagedPlugin *self)
+{
   return self->runner;
+}
+
+guint64
+pd_managed_plugin_get_state_timestamp (PdManagedPlugin *self)
+{
+  return self->runner != NULL ? pd_runner_get_state_timestamp (self->runner) : self->loaded;
 }
 
 PdPluginState
 pd_managed_plugin_get_state (PdManagedPlugin *self)
 {
-  return pd_runner_get_state (self->runner);
+  return runner_state (self);
 }
 
 gboolean
 pd_managed_plugin_is_active (PdManagedPlugin *self)
 {
-  PdPluginState state = pd_runner_get_state (self->runner);
+  PdPluginState state = runner_state (self);
 
   return state != PD_PLUGIN_STATE_DISABLED && state != PD_PLUGIN_STATE_FAILED;
 }
@@ -313,7 +367,12 @@ pd_managed_plugin_get_hold (PdManagedPlugin *self, guint index, const char **who
 char *
 pd_managed_plugin_dup_propagated_mount_dir (PdManagedPlugin *self)
 {
-  return pd_runner_dup_propagated_mount_dir (self->runner);
+  g_autofree char *rootfs = NULL;
+
+  if (self->runner != NULL)
+    return pd_runner_dup_propagated_mount_dir (self->runner);
+  rootfs = pd_store_get_rootfs_path (self->store, pd_plugin_record_get_id (self->record));
+  return pd_runner_dup_propagated_mount_dir_for (self->record, rootfs);
 }
 
 void
@@ -346,19 +405,22 @@ pd_managed_plugin_to_inspect_json (PdManagedPlugin *self, gboolean show_values)
 {
   g_autoptr(JsonBuilder) builder = json_builder_new ();
   g_autoptr(JsonNode) state = NULL;
+  PdRunner *runner = self->runner;
 
   json_builder_begin_object (builder);
+  /* a runner not made yet: a new runner's values */
   json_builder_set_member_name (builder, "Status");
-  json_builder_add_string_value (builder,
-                                 pd_plugin_state_to_string (pd_runner_get_state (self->runner)));
+  json_builder_add_string_value (builder, pd_plugin_state_to_string (runner_state (self)));
   json_builder_set_member_name (builder, "Pid");
-  json_builder_add_int_value (builder, pd_runner_get_main_pid (self->runner));
+  json_builder_add_int_value (builder, runner != NULL ? pd_runner_get_main_pid (runner) : 0);
   json_builder_set_member_name (builder, "RestartCount");
-  json_builder_add_int_value (builder, pd_runner_get_restart_count (self->runner));
+  json_builder_add_int_value (builder, runner != NULL ? pd_runner_get_restart_count (runner) : 0);
   json_builder_set_member_name (builder, "ErrorName");
-  json_builder_add_string_value (builder, pd_runner_get_last_error_name (self->runner));
+  json_builder_add_string_value (builder,
+                                 runner != NULL ? pd_runner_get_last_error_name (runner) : "");
   json_builder_set_member_name (builder, "Error");
-  json_builder_add_string_value (builder, pd_runner_get_last_error_message (self->runner));
+  json_builder_add_string_value (builder,
+                                 runner != NULL ? pd_runner_get_last_error_message (runner) : "");
   json_builder_end_object (builder);
   state = json_builder_get_root (builder);
   return pd_plugin_record_to_docker_json_with_state (self->record, show_values, state);
@@ -430,7 +492,7 @@ is_held (PdManagedPlugin *self)
 static gboolean
 check_can_enable (PdManagedPlugin *self, gboolean for_operation, GError **error)
 {
-  PdPluginState state = pd_runner_get_state (self->runner);
+  PdPluginState state = runner_state (self);
   const char *name = pd_managed_plugin_get_name (self);
 
   if (for_operation ? self->removed || self->busy || self->forcing > 0
@@ -473,10 +535,14 @@ check_not_in_use (PdManagedPlugin *self, GError **error)
   const char *name = pd_managed_plugin_get_name (self);
   g_autoptr(GString) mounts = NULL;
   guint n_unlisted = 0;
-  GPtrArray *list;
+  GPtrArray *list = NULL;
 
-  pd_runner_refresh_mounts (self->runner);
-  list = pd_runner_get_mounts (self->runner, &n_unlisted);
+  /* a runner not made yet has no sandbox, so nothing mounted */
+  if (self->runner != NULL)
+    {
+      pd_runner_refresh_mounts (self->runner);
+      list = pd_runner_get_mounts (self->runner, &n_unlisted);
+    }
   if (list != NULL && (list->len > 0 || n_unlisted > 0))
     {
       mounts = g_string_new (NULL);
@@ -524,7 +590,7 @@ gboolean
 pd_managed_plugin_check_can_disable (PdManagedPlugin *self, gboolean force, GError **error)
 {
   const char *name = pd_managed_plugin_get_name (self);
-  PdPluginState state = pd_runner_get_state (self->runner);
+  PdPluginState state = runner_state (self);
 
   /* force ends what holds the plugin (a start, an operation) first */
   if (force && !self->removed && is_held (self))
@@ -581,7 +647,7 @@ pd_managed_plugin_check_can_hold (PdManagedPlugin *self, GError **error)
       g_set_error (error, PD_ERROR, PD_ERROR_NO_SUCH_PLUGIN, "plugin \"%s\" not found", name);
       return FALSE;
     }
-  if (pd_runner_get_state (self->runner) != PD_PLUGIN_STATE_RUNNING)
+  if (runner_state (self) != PD_PLUGIN_STATE_RUNNING)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_PLUGIN_DISABLED, "plugin %s is not running", name);
       return FALSE;
@@ -776,9 +842,9 @@ force_step (GTask *task)
       return;
     }
   /* a stop: joined */
-  if (pd_runner_get_state (self->runner) == PD_PLUGIN_STATE_STOPPING)
+  if (runner_state (self) == PD_PLUGIN_STATE_STOPPING)
     {
-      pd_runner_disable_async (self->runner, 0, NULL, force_stopped_cb, g_object_ref (task));
+      pd_runner_disable_async (runner_of (self), 0, NULL, force_stopped_cb, g_object_ref (task));
       return;
     }
   if (self->busy)
@@ -932,7 +998,7 @@ enable_done_cb (GObject *source, GAsyncResult *result, gpointer user_data)
     {
       /* what runs must be what is on disk: a plugin whose Enabled cannot be saved is stopped */
       g_prefix_error (&error, "saving the state of %s: ", pd_managed_plugin_get_name (self));
-      pd_runner_disable_async (self->runner, 0, NULL, NULL, NULL);
+      pd_runner_disable_async (runner_of (self), 0, NULL, NULL, NULL);
       g_task_return_error (task, error);
       return;
     }
@@ -964,7 +1030,7 @@ start_enable (PdManagedPlugin *self, gboolean for_operation, guint activation_ti
                                                    G_CALLBACK (start_link_cancelled_cb), self,
                                                    NULL);
     }
-  pd_runner_enable_async (self->runner, activation_timeout, request_timeout,
+  pd_runner_enable_async (runner_of (self), activation_timeout, request_timeout,
                           self->start_cancellable, enable_done_cb, g_steal_pointer (&task));
 }
 
@@ -1035,13 +1101,13 @@ disable_now (GTask *task)
 
   /* Enabled but not running (its start at the service's start failed, or a forced Disable
    * ended it): only the flag changes */
-  if (pd_runner_get_state (self->runner) == PD_PLUGIN_STATE_DISABLED)
+  if (runner_state (self) == PD_PLUGIN_STATE_DISABLED)
     {
       disable_complete (task);
       return;
     }
   self->busy = TRUE;
-  pd_runner_disable_async (self->runner, data->stop_timeout_ms, NULL, disable_done_cb, task);
+  pd_runner_disable_async (runner_of (self), data->stop_timeout_ms, NULL, disable_done_cb, task);
 }
 
 void
@@ -1080,7 +1146,7 @@ removal_release_mounts (GTask *task)
   PdManagedPlugin *self = g_task_get_source_object (task);
   GError *error = NULL;
 
-  if (!pd_runner_release_mounts (self->runner, &error))
+  if (!release_mounts (self, &error))
     {
       self->busy = FALSE;
       g_prefix_error (&error, "cannot remove plugin %s: ", pd_managed_plugin_get_name (self));
@@ -1112,9 +1178,9 @@ stop_for_removal_now (GTask *task)
   ChangeData *data = g_task_get_task_data (task);
 
   self->busy = TRUE;
-  if (pd_runner_get_state (self->runner) != PD_PLUGIN_STATE_DISABLED)
+  if (runner_state (self) != PD_PLUGIN_STATE_DISABLED)
     {
-      pd_runner_disable_async (self->runner, data->stop_timeout_ms, NULL, removal_stopped_cb,
+      pd_runner_disable_async (runner_of (self), data->stop_timeout_ms, NULL, removal_stopped_cb,
                                task);
       return;
     }
@@ -1213,13 +1279,13 @@ int
 pd_managed_plugin_open_log (PdManagedPlugin *self, const PdPluginLogQuery *query,
                             gboolean follow, GError **error)
 {
-  return pd_runner_open_log (self->runner, query, follow, error);
+  return pd_runner_open_log (runner_of (self), query, follow, error);
 }
 
 char *
 pd_managed_plugin_read_log (PdManagedPlugin *self, const PdPluginLogQuery *query)
 {
-  return pd_runner_read_log (self->runner, query);
+  return pd_runner_read_log (runner_of (self), query);
 }
 
 /* section: with the service */
@@ -1250,13 +1316,13 @@ pd_managed_plugin_restore (PdManagedPlugin *self)
   /* a daemon that was killed left what its plugins mounted: a plugin that starts releases it
    * at its set-up, one that does not here */
   if (!pd_plugin_record_get_enabled (self->record) && !self->busy &&
-      !pd_runner_release_mounts (self->runner, &error))
+      !release_mounts (self, &error))
     g_warning ("plugin %s: %s", pd_managed_plugin_get_name (self), error->message);
   if (!pd_plugin_record_get_enabled (self->record) || self->busy)
     return;
   self->busy = TRUE;
   g_set_object (&self->start_cancellable, g_cancellable_new ());
-  pd_runner_enable_async (self->runner, 0, 0, self->start_cancellable, restore_done_cb,
+  pd_runner_enable_async (runner_of (self), 0, 0, self->start_cancellable, restore_done_cb,
                           g_object_ref (self));
 }
 
@@ -1287,7 +1353,7 @@ pending_stop_disabled_cb (GObject *source, GAsyncResult *result, gpointer user_d
 static void
 complete_pending_stops (PdManagedPlugin *self)
 {
-  PdPluginState state = pd_runner_get_state (self->runner);
+  PdPluginState state = runner_state (self);
   GList *tasks;
 
   if (self->stop_tasks == NULL)
@@ -1295,7 +1361,7 @@ complete_pending_stops (PdManagedPlugin *self)
   if (state != PD_PLUGIN_STATE_DISABLED && state != PD_PLUGIN_STATE_FAILED &&
       state != PD_PLUGIN_STATE_STOPPING)
     {
-      pd_runner_disable_async (self->runner, 0, NULL, pending_stop_disabled_cb,
+      pd_runner_disable_async (runner_of (self), 0, NULL, pending_stop_disabled_cb,
                                g_object_ref (self));
       return;
     }
@@ -1313,7 +1379,7 @@ pd_managed_plugin_stop_async (PdManagedPlugin *self, GAsyncReadyCallback callbac
                               gpointer user_data)
 {
   g_autoptr(GTask) task = g_task_new (self, NULL, callback, user_data);
-  PdPluginState state = pd_runner_get_state (self->runner);
+  PdPluginState state = runner_state (self);
 
   /* a plugin still starting: end the start, then stop whatever came of it */
   if (self->start_cancellable != NULL)
@@ -1329,5 +1395,5 @@ pd_managed_plugin_stop_async (PdManagedPlugin *self, GAsyncReadyCallback callbac
       return;
     }
   /* Enabled stays as it is: the plugin starts again with the service */
-  pd_runner_disable_async (self->runner, 0, NULL, stop_done_cb, g_steal_pointer (&task));
+  pd_runner_disable_async (runner_of (self), 0, NULL, stop_done_cb, g_steal_pointer (&task));
 }

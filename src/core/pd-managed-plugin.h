@@ -63,7 +63,13 @@ PdPluginRecord *pd_managed_plugin_get_record (PdManagedPlugin *self);
 const char *pd_managed_plugin_get_id (PdManagedPlugin *self);
 const char *pd_managed_plugin_get_name (PdManagedPlugin *self);
 /* its process: state, pid, socket, errors */
+/* its runner, made at the first call (a plugin that never runs has none) */
 PdRunner *pd_managed_plugin_get_runner (PdManagedPlugin *self);
+/* the runner if it was made, else NULL: a runner not made yet is disabled, with the
+ * values of a new runner (no pid, socket, implements, restarts or error) */
+PdRunner *pd_managed_plugin_peek_runner (PdManagedPlugin *self);
+/* the runner's StateTimestamp, or the time the plugin was loaded while it has none */
+guint64 pd_managed_plugin_get_state_timestamp (PdManagedPlugin *self);
 PdPluginState pd_managed_plugin_get_state (PdManagedPlugin *self);
 /* running, or on its way to or from it: what Set, Remove and Upgrade refuse */
 gboolean pd_managed_plugin_is_active (PdManagedPlugin *self);

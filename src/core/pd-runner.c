@@ -409,18 +409,23 @@ runner_has_socket (PdRunner *self)
 }
 
 char *
-pd_runner_dup_propagated_mount_dir (PdRunner *self)
+pd_runner_dup_propagated_mount_dir_for (PdPluginRecord *record, const char *rootfs)
 {
-  const PdPluginConfig *config;
+  const PdPluginConfig *config = pd_plugin_record_get_config (record);
   g_autofree char *rootfs_parent = NULL;
 
-  g_return_val_if_fail (PD_IS_RUNNER (self), NULL);
-  config = pd_plugin_record_get_config (self->record);
   if (config->propagated_mount == NULL || config->propagated_mount[0] == '\0')
     return NULL;
   /* Docker's layout: plugins/<id>/propagated-mount beside plugins/<id>/rootfs */
-  rootfs_parent = g_path_get_dirname (self->rootfs);
+  rootfs_parent = g_path_get_dirname (rootfs);
   return g_build_filename (rootfs_parent, "propagated-mount", NULL);
+}
+
+char *
+pd_runner_dup_propagated_mount_dir (PdRunner *self)
+{
+  g_return_val_if_fail (PD_IS_RUNNER (self), NULL);
+  return pd_runner_dup_propagated_mount_dir_for (self->record, self->rootfs);
 }
 
 /* the spec of this plugin's sandbox, pointing into the record; @propagated receives the
@@ -467,23 +472,28 @@ runner_end_mounts (PdRunner *self)
 }
 
 gboolean
-pd_runner_release_mounts (PdRunner *self, GError **error)
+pd_runner_release_mounts_for (PdPluginRecord *record, const char *rootfs, GError **error)
 {
-  g_autofree char *dir = NULL;
+  g_autofree char *dir = pd_runner_dup_propagated_mount_dir_for (record, rootfs);
   guint64 unmounted = 0;
 
-  g_return_val_if_fail (PD_IS_RUNNER (self), FALSE);
-  g_return_val_if_fail (self->proc == NULL, FALSE);
-
-  dir = pd_runner_dup_propagated_mount_dir (self);
   if (dir == NULL)
     return TRUE;
   if (!pd_sandbox_release_propagated_mount (dir, &unmounted, error))
     return FALSE;
   if (unmounted > 0)
     g_debug ("plugin %s: unmounted %" G_GUINT64_FORMAT " mounts at %s",
-             pd_plugin_record_get_id (self->record), unmounted, dir);
+             pd_plugin_record_get_id (record), unmounted, dir);
   return TRUE;
+}
+
+gboolean
+pd_runner_release_mounts (PdRunner *self, GError **error)
+{
+  g_return_val_if_fail (PD_IS_RUNNER (self), FALSE);
+  g_return_val_if_fail (self->proc == NULL, FALSE);
+
+  return pd_runner_release_mounts_for (self->record, self->rootfs, error);
 }
 
 GPtrArray *
@@ -1019,6 +1029,14 @@ pd_runner_set_capabilities (PdRunner *self, PdSandboxCapabilities capabilities)
 {
   g_return_if_fail (PD_IS_RUNNER (self));
   self->capabilities = capabilities;
+}
+
+void
+pd_runner_set_initial_state_timestamp (PdRunner *self, guint64 timestamp)
+{
+  g_return_if_fail (PD_IS_RUNNER (self));
+  g_return_if_fail (self->state == PD_PLUGIN_STATE_DISABLED && self->proc == NULL);
+  self->state_timestamp = timestamp;
 }
 
 PdPluginRecord *

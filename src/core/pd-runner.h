@@ -108,6 +108,10 @@ void pd_runner_set_owner (PdRunner *self, const PdRunnerOwner *owner, gpointer d
 /* which capabilities the plugin gets at its next start (PD_SANDBOX_CAPABILITIES_DOCKER by
  * default: [Sandbox] Capabilities= of plugind.conf) */
 void pd_runner_set_capabilities (PdRunner *self, PdSandboxCapabilities capabilities);
+/* before its first use: the StateTimestamp of the state a runner starts in (disabled), by
+ * default its creation time; a runner made when its plugin is first used gets the time the
+ * plugin was loaded, which clients saw until then */
+void pd_runner_set_initial_state_timestamp (PdRunner *self, guint64 timestamp);
 
 PdPluginRecord *pd_runner_get_record (PdRunner *self);
 PdPluginState pd_runner_get_state (PdRunner *self);
@@ -171,6 +175,8 @@ char *pd_runner_read_log (PdRunner *self, const PdPluginLogQuery *query);
  * (pd_sandbox_finish_setup()). That host path is what an engine must be given in place of a
  * Mountpoint the plugin answers. */
 char *pd_runner_dup_propagated_mount_dir (PdRunner *self);
+/* the same for a plugin with @record whose rootfs is @rootfs, without a runner */
+char *pd_runner_dup_propagated_mount_dir_for (PdPluginRecord *record, const char *rootfs);
 
 /* What the running plugin has mounted beneath its PropagatedMount (PdPropagatedMount, with
  * host paths; pd-propagated-mounts.h), and in @n_unlisted (may be NULL) how many more there
@@ -185,6 +191,9 @@ void pd_runner_refresh_mounts (PdRunner *self);
  * (pd_sandbox_release_propagated_mount()): only while no process runs, e.g. before the
  * plugin's files are removed (a daemon that was killed leaves its plugins' mounts). */
 gboolean pd_runner_release_mounts (PdRunner *self, GError **error);
+/* the same for a plugin that has no runner (none of its processes can run) */
+gboolean pd_runner_release_mounts_for (PdPluginRecord *record, const char *rootfs,
+                                       GError **error);
 
 /* Test-only: the first restart backoff (default 1000 ms; doubled up to 30 s). */
 void pd_runner_set_restart_backoff_for_testing (PdRunner *self, guint initial_ms);

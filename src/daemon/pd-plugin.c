@@ -468,28 +468,31 @@ sync_holders (PdPlugin *self)
   sync_shared (self, PROP_HOLDERS, &self->holders, g_variant_builder_end (&builder));
 }
 
-/* the runner's state */
+/* the runner's state; a plugin whose runner was not made yet (it never ran) shows a new
+ * runner's values without making one */
 static void
 sync_runtime (PdPlugin *self)
 {
-  PdRunner *runner = pd_managed_plugin_get_runner (self->plugin);
-  PdPluginState state = pd_runner_get_state (runner);
+  PdRunner *runner = pd_managed_plugin_peek_runner (self->plugin);
+  PdPluginState state = runner != NULL ? pd_runner_get_state (runner) : PD_PLUGIN_STATE_DISABLED;
 
   if (strcmp (pd_plugin_state_to_string (self->state), pd_plugin_state_to_string (state)) != 0)
     queue_change (self, PROP_STATE, g_variant_new_string (pd_plugin_state_to_string (self->state)));
   self->state = state;
   sync_uint64 (self, PROP_STATE_TIMESTAMP, &self->state_timestamp,
-               pd_runner_get_state_timestamp (runner));
-  sync_uint32 (self, PROP_MAIN_PID, &self->main_pid, pd_runner_get_main_pid (runner));
-  sync_string (self, PROP_SOCKET, &self->socket, pd_runner_get_socket (runner), "");
+               pd_managed_plugin_get_state_timestamp (self->plugin));
+  sync_uint32 (self, PROP_MAIN_PID, &self->main_pid,
+               runner != NULL ? pd_runner_get_main_pid (runner) : 0);
+  sync_string (self, PROP_SOCKET, &self->socket,
+               runner != NULL ? pd_runner_get_socket (runner) : NULL, "");
   sync_shared (self, PROP_IMPLEMENTS, &self->implements,
-               strv_variant (pd_runner_get_implements (runner)));
+               strv_variant (runner != NULL ? pd_runner_get_implements (runner) : NULL));
   sync_uint32 (self, PROP_RESTART_COUNT, &self->restart_count,
-               pd_runner_get_restart_count (runner));
+               runner != NULL ? pd_runner_get_restart_count (runner) : 0);
   sync_string (self, PROP_LAST_ERROR_NAME, &self->last_error_name,
-               pd_runner_get_last_error_name (runner), "");
+               runner != NULL ? pd_runner_get_last_error_name (runner) : NULL, "");
   sync_string (self, PROP_LAST_ERROR_MESSAGE, &self->last_error_message,
-               pd_runner_get_last_error_message (runner), "");
+               runner != NULL ? pd_runner_get_last_error_message (runner) : NULL, "");
 }
 
 /* the job of the operation working on the plugin, or "/" */
