@@ -88,6 +88,7 @@ static void
 on_plugin_added (PdEngine *engine, PdManagedPlugin *managed, PdDaemon *self)
 {
   PdPlugin *plugin = pd_plugin_new (engine, self->auth, managed);
+  g_autofree char *path = pd_plugin_dup_object_path_for (pd_managed_plugin_get_id (managed));
 
   if (self->restart_backoff_ms > 0)
     pd_runner_set_restart_backoff_for_testing (pd_managed_plugin_get_runner (managed),
@@ -95,8 +96,7 @@ on_plugin_added (PdEngine *engine, PdManagedPlugin *managed, PdDaemon *self)
 
   g_hash_table_replace (self->plugins, (char *) pd_managed_plugin_get_id (managed), plugin);
   if (self->object_manager != NULL)
-    export_interface (self, pd_plugin_get_object_path (plugin),
-                      G_DBUS_INTERFACE_SKELETON (plugin));
+    export_interface (self, path, G_DBUS_INTERFACE_SKELETON (plugin));
 }
 
 static void

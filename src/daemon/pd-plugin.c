@@ -23,7 +23,6 @@ struct _PdPlugin {
   PdEngine *engine;
   PdAuth *auth;
   PdManagedPlugin *plugin;
-  char *object_path;
   /* The properties that are not the record's, as clients were last told: NULL strings stand
    * for "" ("/" for Job); the container values come from the shared table below. */
   GVariant *settings;
@@ -673,7 +672,6 @@ pd_plugin_finalize (GObject *object)
 {
   PdPlugin *self = PD_PLUGIN (object);
 
-  g_free (self->object_path);
   g_free (self->socket);
   g_free (self->last_error_name);
   g_free (self->last_error_message);
@@ -735,7 +733,6 @@ pd_plugin_new (PdEngine *engine, PdAuth *auth, PdManagedPlugin *plugin)
   self->engine = g_object_ref (engine);
   self->auth = g_object_ref (auth);
   self->plugin = g_object_ref (plugin);
-  self->object_path = pd_plugin_dup_object_path_for (pd_managed_plugin_get_id (plugin));
   /* the first values: not exported yet, so nothing is queued */
   sync_all (self);
   return self;
@@ -745,12 +742,6 @@ PdManagedPlugin *
 pd_plugin_get_managed (PdPlugin *self)
 {
   return self->plugin;
-}
-
-const char *
-pd_plugin_get_object_path (PdPlugin *self)
-{
-  return self->object_path;
 }
 
 /* section: what every call carries */

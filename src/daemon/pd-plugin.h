@@ -23,7 +23,6 @@ PdManagedPlugin *pd_plugin_get_managed (PdPlugin *self);
 /* the core's plugin changed (@what: PdManagedPluginChange): the properties follow (the daemon
  * calls it from the engine's "plugin-changed", one connection for every plugin) */
 void pd_plugin_update (PdPlugin *self, guint what);
-const char *pd_plugin_get_object_path (PdPlugin *self);
 /* the path of the plugin @id: PD_DBUS_PLUGIN_PATH_PREFIX "<id>" */
 char *pd_plugin_dup_object_path_for (const char *id);
 
