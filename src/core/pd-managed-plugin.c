@@ -30,8 +30,8 @@ struct _PdManagedPlugin {
   GList *stop_tasks;         /* the service's stops waiting for that enable to end */
   GList *start_waiters;      /* forced Disables and Removes waiting for it to end (GTask) */
   guint forcing;             /* forced Disables and Removes ending what holds the plugin */
-  GPtrArray *holds;          /* Hold */
-  GPtrArray *mount_holds;    /* MountHold: the mounts beneath its PropagatedMount */
+  GPtrArray *holds;          /* Hold; made at the first */
+  GPtrArray *mount_holds;    /* MountHold: the mounts beneath its PropagatedMount; the same */
   gboolean removed;
   gboolean busy;             /* an authorized state change is in progress (never set while
                               * the caller is being authorized: a caller that is denied must
@@ -122,8 +122,22 @@ pd_managed_plugin_class_init (PdManagedPluginClass *klass)
 static void
 pd_managed_plugin_init (PdManagedPlugin *self)
 {
-  self->holds = g_ptr_array_new_with_free_func ((GDestroyNotify) hold_free);
-  self->mount_holds = g_ptr_array_new_with_free_func ((GDestroyNotify) mount_hold_free);
+}
+
+/* the length of a list of holds that may not be made yet */
+static guint
+n_of (GPtrArray *holds)
+{
+  return holds != NULL ? holds->len : 0;
+}
+
+/* adds @hold to *@holds, made at the first (most plugins are never held) */
+static void
+add_hold_to (GPtrArray **holds, GDestroyNotify free_func, gpointer hold)
+{
+  if (*holds == NULL)
+    *holds = g_ptr_array_new_with_free_func (free_func);
+  g_ptr_array_add (*holds, hold);
 }
 
 /* the owner first, then the handlers */
@@ -161,7 +175,7 @@ on_runner_notify (PdRunner *runner, GParamSpec *pspec, gpointer user_data)
 
   /* holds pin a running plugin; once it stopped or failed they mean nothing */
   if ((state == PD_PLUGIN_STATE_DISABLED || state == PD_PLUGIN_STATE_FAILED) &&
-      self->holds->len > 0)
+      n_of (self->holds) > 0)
     {
       g_ptr_array_set_size (self->holds, 0);
       what |= PD_MANAGED_PLUGIN_CHANGED_HOLDERS;
@@ -185,7 +199,8 @@ on_runner_mounts_changed (PdRunner *runner, gpointer user_data)
   guint n_unlisted = 0;
   GPtrArray *mounts = pd_runner_get_mounts (runner, &n_unlisted);
 
-  g_ptr_array_set_size (self->mount_holds, 0);
+  if (self->mount_holds != NULL)
+    g_ptr_array_set_size (self->mount_holds, 0);
   for (guint i = 0; mounts != NULL && i < mounts->len; i++)
     {
       PdPropagatedMount *mount = g_ptr_array_index (mounts, i);
@@ -194,7 +209,7 @@ on_runner_mounts_changed (PdRunner *runner, gpointer user_data)
 
       hold->who = sanitize_label (mount->host_path);
       hold->why = g_strdup_printf ("mounted beneath its propagated mount (%s)", fstype);
-      g_ptr_array_add (self->mount_holds, hold);
+      add_hold_to (&self->mount_holds, (GDestroyNotify) mount_hold_free, hold);
     }
   if (n_unlisted > 0)
     {
@@ -204,7 +219,7 @@ on_runner_mounts_changed (PdRunner *runner, gpointer user_data)
       hold->why = n_unlisted == G_MAXUINT
                     ? g_strdup ("more mounts beneath its propagated mount than plugind lists")
                     : g_strdup_printf ("%u more mounts beneath its propagated mount", n_unlisted);
-      g_ptr_array_add (self->mount_holds, hold);
+      add_hold_to (&self->mount_holds, (GDestroyNotify) mount_hold_free, hold);
     }
   emit_changed (self, PD_MANAGED_PLUGIN_CHANGED_HOLDERS);
 }
@@ -336,16 +351,16 @@ pd_managed_plugin_set_disk_usage (PdManagedPlugin *self, guint64 bytes)
 guint
 pd_managed_plugin_get_n_holds (PdManagedPlugin *self)
 {
-  return self->holds->len + self->mount_holds->len;
+  return n_of (self->holds) + n_of (self->mount_holds);
 }
 
 void
 pd_managed_plugin_get_hold (PdManagedPlugin *self, guint index, const char **who,
                             const char **why, guint32 *uid, guint32 *pid)
 {
-  if (index >= self->holds->len)
+  if (index >= n_of (self->holds))
     {
-      MountHold *mount = g_ptr_array_index (self->mount_holds, index - self->holds->len);
+      MountHold *mount = g_ptr_array_index (self->mount_holds, index - n_of (self->holds));
 
       *who = mount->who;
       *why = mount->why;
@@ -563,7 +578,7 @@ check_not_in_use (PdManagedPlugin *self, GError **error)
                    mounts->str);
       return FALSE;
     }
-  if (self->holds->len > 0)
+  if (n_of (self->holds) > 0)
     {
       g_autoptr(GString) holders = g_string_new (NULL);
 
@@ -653,7 +668,7 @@ pd_managed_plugin_check_can_hold (PdManagedPlugin *self, GError **error)
       return FALSE;
     }
   /* every hold is shown, and the whole list goes out on every change */
-  if (self->holds->len >= PD_MANAGED_PLUGIN_MAX_HOLDS)
+  if (n_of (self->holds) >= PD_MANAGED_PLUGIN_MAX_HOLDS)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
                    "plugin %s already has %u holders, the most it takes", name,
@@ -1270,7 +1285,7 @@ pd_managed_plugin_add_hold (PdManagedPlugin *self, const char *who, const char *
   hold->write_fd = fds[1];
   /* the write end of a pipe reports an error once every read end is closed */
   hold->watch_id = g_unix_fd_add (hold->write_fd, G_IO_ERR | G_IO_HUP, hold_released_cb, hold);
-  g_ptr_array_add (self->holds, hold);
+  add_hold_to (&self->holds, (GDestroyNotify) hold_free, hold);
   emit_changed (self, PD_MANAGED_PLUGIN_CHANGED_HOLDERS);
   return fds[0];
 }
