@@ -325,7 +325,9 @@ class Daemon:
         env = dict(os.environ, STATE_DIRECTORY=self.state, RUNTIME_DIRECTORY=self.runtime,
                    CONFIGURATION_DIRECTORY=args.config_dir, PLUGIND_EXTRACT_HELPER=helper,
                    PLUGIND_SANDBOX_INIT=os.path.join(args.builddir, 'src', 'helpers',
-                                                     'plugind-sandbox-init'))
+                                                     'plugind-sandbox-init'),
+                   PLUGIND_TRANSFER_HELPER=os.path.join(args.builddir, 'src', 'helpers',
+                                                        'plugind-transfer'))
         self.log_path = os.path.join(args.work, f'plugind-{label}.log')
         with open(self.log_path, 'ab') as logf:
             self.proc = subprocess.Popen([os.path.join(args.builddir, 'src', 'daemon', 'plugind')],

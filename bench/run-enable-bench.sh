@@ -91,6 +91,7 @@ RESULTS="$WORK/results.txt"
 # plugind as in production: no --verbose (as run-dbus-bench.sh's call benchmarks)
 STATE_DIRECTORY="$WORK/state" RUNTIME_DIRECTORY="$WORK/run" \
   PLUGIND_EXTRACT_HELPER="$BUILDDIR/src/helpers/plugind-extract" \
+  PLUGIND_TRANSFER_HELPER="$BUILDDIR/src/helpers/plugind-transfer" \
   PLUGIND_SANDBOX_INIT="$BUILDDIR/src/helpers/plugind-sandbox-init" \
   setsid "$PLUGIND" </dev/null >>"$WORK/plugind.log" 2>&1 &
 DAEMON_PID=$!

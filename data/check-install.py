@@ -97,6 +97,7 @@ class Live:
         # clients use the default system bus address, as on the machine
         self.env = {k: v for k, v in os.environ.items()
                     if k not in ("CONFIGURATION_DIRECTORY", "PLUGIND_EXTRACT_HELPER",
+                                 "PLUGIND_TRANSFER_HELPER",
                                  "PLUGIND_SANDBOX_INIT", "DBUS_SESSION_BUS_ADDRESS",
                                  "DBUS_SYSTEM_BUS_ADDRESS")}
 

@@ -302,6 +302,7 @@ pd_start_daemon() {
   # --replace takes the name over from a running instance
   STATE_DIRECTORY="$state" RUNTIME_DIRECTORY="$runtime" \
     PLUGIND_EXTRACT_HELPER="$builddir/src/helpers/plugind-extract" \
+    PLUGIND_TRANSFER_HELPER="$builddir/src/helpers/plugind-transfer" \
     PLUGIND_SANDBOX_INIT="$builddir/src/helpers/plugind-sandbox-init" \
     setsid "$daemon" --replace --verbose </dev/null >>"$log" 2>&1 &
   local pid=$!

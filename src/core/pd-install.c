@@ -9,6 +9,7 @@
 #include "pd-fs-util.h"
 #include "pd-install.h"
 #include "pd-options.h"
+#include "pd-transfer.h"
 
 PdInstallRequest *
 pd_install_request_new (void)
@@ -596,6 +597,26 @@ pd_install_start (PdEngine *engine, PdOperation *operation, PdInstallRequest *re
 
 /* section: the query of GetPrivileges */
 
+GVariant *
+pd_install_transfer_request (PdEngine *engine, PdInstallRequest *request,
+                             gboolean with_expected_digest)
+{
+  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree char *reference = pd_reference_to_string (request->remote);
+
+  g_variant_builder_add (&fields, "{sv}", "reference", g_variant_new_string (reference));
+  if (request->registry_auth != NULL)
+    g_variant_builder_add (&fields, "{sv}", "registry-auth",
+                           g_variant_new_string (request->registry_auth));
+  if (request->platform != NULL)
+    g_variant_builder_add (&fields, "{sv}", "platform", g_variant_new_string (request->platform));
+  if (with_expected_digest && request->expected_digest != NULL)
+    g_variant_builder_add (&fields, "{sv}", "expected-digest",
+                           g_variant_new_string (request->expected_digest));
+  pd_transfer_add_registry_config (&fields, pd_engine_get_config (engine));
+  return g_variant_builder_end (&fields);
+}
+
 typedef struct {
   PdEngine *engine;
   PdInstallRequest *request;
@@ -605,8 +626,7 @@ typedef struct {
   PdRemotePlugin *remote;
   /* "upgrade": the settings of the installed plugin, which an Upgrade would carry over */
   PdPluginSettings *old_settings;
-  GMutex lock;
-  char *last_problem;   /* the registry client's last log line (a retry), under lock */
+  char *last_problem;   /* the registry client's last log line (a retry) */
 } QueryData;
 
 static void
@@ -617,42 +637,28 @@ query_data_free (QueryData *data)
   g_clear_object (&data->cancellable);
   g_clear_pointer (&data->remote, pd_remote_plugin_free);
   g_clear_pointer (&data->old_settings, pd_plugin_settings_free);
-  g_mutex_clear (&data->lock);
   g_free (data->last_problem);
   g_free (data);
 }
 
-/* the worker thread's retries, so that a deadline can say what went wrong */
-static void
-query_log_cb (const char *line, gpointer user_data)
+/* the helper's retries, so that a deadline can say what went wrong */
+static gboolean
+query_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpointer user_data,
+                  GError **error)
 {
   QueryData *data = user_data;
+  const char *line;
 
-  g_mutex_lock (&data->lock);
+  if (!g_str_equal (kind, "log"))
+    return FALSE;
+  line = pd_transfer_lookup_string (fields, "line", PD_MESSAGE_MAX, error);
+  if (line == NULL)
+    return FALSE;
   g_free (data->last_problem);
-  data->last_problem = g_strdup (line);
-  g_mutex_unlock (&data->lock);
-}
-
-static void
-query_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
-{
-  QueryData *data = task_data;
-  g_autoptr(PdRegistryClient) client = NULL;
-  GError *error = NULL;
-
-  client = pd_registry_client_new (pd_engine_get_config (data->engine), data->request->remote,
-                                   data->request->registry_auth, FALSE, &error);
-  if (client != NULL)
-    {
-      pd_registry_client_set_log_func (client, query_log_cb, data);
-      data->remote = pd_pull_resolve (client, data->request->remote, data->request->platform,
-                                      NULL, cancellable, &error);
-    }
-  if (data->remote == NULL)
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
+  /* the client's lines are escaped already; a helper gone wrong cannot add controls */
+  data->last_problem = pd_string_has_control_chars (line) ? pd_escape_untrusted_full (line, -1)
+                                                          : g_strdup (line);
+  return TRUE;
 }
 
 static gboolean
@@ -671,10 +677,14 @@ query_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GTask) task = user_data;
   QueryData *data = g_task_get_task_data (task);
+  g_autoptr(GVariant) fields = NULL;
   GError *error = NULL;
 
   g_clear_handle_id (&data->deadline_source, g_source_remove);
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  fields = pd_transfer_run_finish (result, &error);
+  if (fields != NULL)
+    data->remote = pd_transfer_get_remote (fields, &error);
+  if (data->remote == NULL)
     {
       if (data->deadline_passed)
         {
@@ -696,13 +706,11 @@ pd_install_query_async (PdEngine *engine, PdInstallRequest *request,
                         GAsyncReadyCallback callback, gpointer user_data)
 {
   GTask *task = g_task_new (engine, NULL, callback, user_data);
-  g_autoptr(GTask) thread_task = NULL;
   QueryData *data = g_new0 (QueryData, 1);
 
   data->engine = g_object_ref (engine);
   data->request = request;
   data->cancellable = g_cancellable_new ();
-  g_mutex_init (&data->lock);
   if (request->plugin != NULL)
     {
       PdPluginRecord *record = pd_managed_plugin_get_record (request->plugin);
@@ -712,9 +720,8 @@ pd_install_query_async (PdEngine *engine, PdInstallRequest *request,
   g_task_set_task_data (task, data, (GDestroyNotify) query_data_free);
   data->deadline_source = g_timeout_add_seconds (PD_INSTALL_QUERY_DEADLINE_S, query_deadline_cb,
                                                  data);
-  thread_task = g_task_new (NULL, data->cancellable, query_done, task);
-  g_task_set_task_data (thread_task, data, NULL);
-  g_task_run_in_thread (thread_task, query_thread);
+  pd_transfer_run_async ("resolve", pd_install_transfer_request (engine, request, FALSE), NULL, 0,
+                         query_message_cb, data, data->cancellable, query_done, task);
 }
 
 PdRemotePlugin *

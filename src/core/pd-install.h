@@ -61,7 +61,13 @@ guint64 pd_install_layers_size (const PdRemotePlugin *remote);
  * the plugin's event ("pull", "upgrade") once it finished. */
 void pd_install_start (PdEngine *engine, PdOperation *operation, PdInstallRequest *request);
 
-/* GetPrivileges answers within default client timeouts */
+/* the request of plugind-transfer for @request (pd-transfer.h): the reference, credentials,
+ * platform, the expected digest when asked for, and the registry configuration */
+GVariant *pd_install_transfer_request (PdEngine *engine, PdInstallRequest *request,
+                                       gboolean with_expected_digest);
+
+/* GetPrivileges answers within default client timeouts: the lookup runs in plugind-transfer,
+ * which is killed at the deadline */
 #define PD_INSTALL_QUERY_DEADLINE_S 15
 
 /* GetPrivileges: resolves request->remote in a worker thread, within

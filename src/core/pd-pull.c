@@ -54,6 +54,35 @@ pd_pull_get_host_platform (void)
 #endif
 }
 
+gboolean
+pd_remote_plugin_parse_config (PdRemotePlugin *remote, GError **error)
+{
+  guint n_diff_ids;
+
+  remote->config = pd_plugin_config_new_for_install (g_bytes_get_data (remote->config_data, NULL),
+                                                     g_bytes_get_size (remote->config_data),
+                                                     error);
+  if (remote->config == NULL)
+    return FALSE;
+  n_diff_ids = remote->config->rootfs_diff_ids != NULL
+                 ? g_strv_length (remote->config->rootfs_diff_ids) : 0;
+  if (n_diff_ids != remote->layers->len)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                   "the config lists %u rootfs.diff_ids for %u layers", n_diff_ids,
+                   remote->layers->len);
+      return FALSE;
+    }
+  for (guint i = 0; i < n_diff_ids; i++)
+    if (!pd_digest_is_valid (remote->config->rootfs_diff_ids[i]))
+      {
+        g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
+                     "rootfs.diff_ids[%u] is not a sha256 digest", i);
+        return FALSE;
+      }
+  return TRUE;
+}
+
 PdRemotePlugin *
 pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *platform,
                  const char *expected_digest, GCancellable *cancellable, GError **error)
@@ -64,7 +93,6 @@ pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *p
   g_autofree char *digest = NULL;
   g_autoptr(GBytes) body = NULL;
   const char *wanted = ref->digest != NULL ? ref->digest : ref->tag != NULL ? ref->tag : "latest";
-  guint n_diff_ids;
 
   if (platform == NULL)
     platform = pd_pull_get_host_platform ();
@@ -114,27 +142,8 @@ pd_pull_resolve (PdRegistryClient *client, const PdReference *ref, const char *p
   if (remote->config_data == NULL)
     return NULL;
   remote->config_digest = g_strdup (config_descriptor->digest);
-  remote->config = pd_plugin_config_new_for_install (g_bytes_get_data (remote->config_data, NULL),
-                                                     g_bytes_get_size (remote->config_data),
-                                                     error);
-  if (remote->config == NULL)
+  if (!pd_remote_plugin_parse_config (remote, error))
     return NULL;
-  n_diff_ids = remote->config->rootfs_diff_ids != NULL
-                 ? g_strv_length (remote->config->rootfs_diff_ids) : 0;
-  if (n_diff_ids != remote->layers->len)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
-                   "the config lists %u rootfs.diff_ids for %u layers", n_diff_ids,
-                   remote->layers->len);
-      return NULL;
-    }
-  for (guint i = 0; i < n_diff_ids; i++)
-    if (!pd_digest_is_valid (remote->config->rootfs_diff_ids[i]))
-      {
-        g_set_error (error, PD_ERROR, PD_ERROR_INVALID_CONFIG,
-                     "rootfs.diff_ids[%u] is not a sha256 digest", i);
-        return NULL;
-      }
   return g_steal_pointer (&remote);
 }
 

@@ -33,6 +33,10 @@ typedef struct {
 void pd_remote_plugin_free (PdRemotePlugin *remote);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdRemotePlugin, pd_remote_plugin_free)
 
+/* Parses remote->config_data into remote->config (a valid plugin config, PD_ERROR_INVALID_CONFIG
+ * otherwise) and checks its rootfs.diff_ids against remote->layers: one sha256 digest each. */
+gboolean pd_remote_plugin_parse_config (PdRemotePlugin *remote, GError **error);
+
 /* "linux/amd64" of this host, as Go's GOOS/GOARCH spell it (variant for arm) */
 const char *pd_pull_get_host_platform (void);
 

@@ -400,8 +400,9 @@ class PlugindTestCase(unittest.TestCase):
     def setUpClass(cls):
         cls.daemon_path = os.path.join(BUILDDIR, 'src', 'daemon', 'plugind')
         cls.extract_helper = os.path.join(BUILDDIR, 'src', 'helpers', 'plugind-extract')
+        cls.transfer_helper = os.path.join(BUILDDIR, 'src', 'helpers', 'plugind-transfer')
         cls.sandbox_init = os.path.join(BUILDDIR, 'src', 'helpers', 'plugind-sandbox-init')
-        for p in (cls.daemon_path, cls.extract_helper, cls.sandbox_init):
+        for p in (cls.daemon_path, cls.extract_helper, cls.transfer_helper, cls.sandbox_init):
             if not os.access(p, os.X_OK):
                 raise RuntimeError('%s is not built' % p)
         if os.geteuid() != 0:
@@ -794,6 +795,7 @@ class PlugindTestCase(unittest.TestCase):
             'STATE_DIRECTORY': self.state_dir,
             'RUNTIME_DIRECTORY': self.runtime_dir,
             'PLUGIND_EXTRACT_HELPER': self.extract_helper,
+            'PLUGIND_TRANSFER_HELPER': self.transfer_helper,
             'PLUGIND_SANDBOX_INIT': self.sandbox_init,
             'G_DEBUG': 'fatal-criticals',
             'LC_ALL': 'C.UTF-8',

@@ -477,6 +477,7 @@ class RestartTests(PlugindTestCase):
         env.update({'DBUS_SYSTEM_BUS_ADDRESS': self.bus.address,
                     'STATE_DIRECTORY': self.state_dir, 'RUNTIME_DIRECTORY': self.runtime_dir,
                     'PLUGIND_EXTRACT_HELPER': self.extract_helper,
+                    'PLUGIND_TRANSFER_HELPER': self.transfer_helper,
                     'PLUGIND_SANDBOX_INIT': self.sandbox_init, 'G_DEBUG': 'fatal-criticals'})
         return subprocess.Popen([self.daemon_path, '--verbose'] + list(args), env=env,
                                 stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,

@@ -1,0 +1,309 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+#include "config.h"
+
+#define G_LOG_DOMAIN "pd-transfer"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "pd-error.h"
+#include "pd-transfer.h"
+
+#define READ_CHUNK (64 * 1024)
+
+struct _PdTransfer {
+  GSubprocess *helper;
+  int socket;
+  GSource *source;
+  GByteArray *buffer;
+  PdTransferMessageFunc func;
+  gpointer func_data;
+  GCancellable *cancellable;
+  gulong cancel_handler;
+  gboolean cancelled;
+  char *verb;
+
+  GVariant *result;   /* the "result" fields */
+  GError *error;      /* the "error", or what went wrong with the helper */
+};
+
+const char *
+pd_transfer_get_helper_path (void)
+{
+  const char *path = g_getenv ("PLUGIND_TRANSFER_HELPER");
+
+  if (path != NULL && *path != '\0')
+    return path;
+  return LIBEXECDIR "/plugind-transfer";
+}
+
+static void
+transfer_free (PdTransfer *transfer)
+{
+  if (transfer->cancel_handler != 0)
+    g_cancellable_disconnect (transfer->cancellable, transfer->cancel_handler);
+  g_clear_object (&transfer->cancellable);
+  if (transfer->source != NULL)
+    {
+      g_source_destroy (transfer->source);
+      g_clear_pointer (&transfer->source, g_source_unref);
+    }
+  if (transfer->helper != NULL)
+    g_subprocess_force_exit (transfer->helper);
+  g_clear_object (&transfer->helper);
+  if (transfer->socket >= 0)
+    close (transfer->socket);
+  g_clear_pointer (&transfer->buffer, g_byte_array_unref);
+  g_clear_pointer (&transfer->result, g_variant_unref);
+  g_clear_error (&transfer->error);
+  g_free (transfer->verb);
+  g_free (transfer);
+}
+
+static void
+child_setup (gpointer user_data)
+{
+  /* async-signal-safe: the helper dies with the daemon (the main thread, which spawns it) */
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
+static void
+cancelled_cb (GCancellable *cancellable, gpointer user_data)
+{
+  PdTransfer *transfer = user_data;
+
+  transfer->cancelled = TRUE;
+  if (transfer->helper != NULL)
+    g_subprocess_force_exit (transfer->helper);
+}
+
+static void
+helper_exited_cb (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GTask) task = user_data;
+  PdTransfer *transfer = g_task_get_task_data (task);
+  GSubprocess *helper = G_SUBPROCESS (source);
+
+  g_subprocess_wait_finish (helper, result, NULL);
+  if (transfer->cancelled)
+    {
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
+      return;
+    }
+  if (transfer->error != NULL)
+    {
+      g_task_return_error (task, g_steal_pointer (&transfer->error));
+      return;
+    }
+  if (transfer->result == NULL || !g_subprocess_get_successful (helper))
+    {
+      g_autofree char *how = g_subprocess_get_if_signaled (helper)
+                               ? g_strdup_printf ("was killed by signal %d",
+                                                  g_subprocess_get_term_sig (helper))
+                               : g_strdup_printf ("exited with status %d",
+                                                  g_subprocess_get_exit_status (helper));
+
+      g_task_return_new_error (task, PD_ERROR, PD_ERROR_FAILED,
+                               "the transfer helper (%s) %s%s", transfer->verb, how,
+                               transfer->result == NULL ? " without a result" : "");
+      return;
+    }
+  g_task_return_pointer (task, g_steal_pointer (&transfer->result),
+                         (GDestroyNotify) g_variant_unref);
+}
+
+/* the end of the stream (or a broken helper, already killed): the result once it is reaped */
+static void
+finish_reading (GTask *task)
+{
+  PdTransfer *transfer = g_task_get_task_data (task);
+
+  g_subprocess_wait_async (transfer->helper, NULL, helper_exited_cb, g_object_ref (task));
+  /* drops the source's reference on @task */
+  g_source_destroy (transfer->source);
+  g_clear_pointer (&transfer->source, g_source_unref);
+}
+
+static void
+protocol_error (PdTransfer *transfer, GError *error)
+{
+  pd_error_convert (&error);
+  g_prefix_error (&error, "the transfer helper (%s) broke off: ", transfer->verb);
+  g_clear_error (&transfer->error);
+  g_clear_pointer (&transfer->result, g_variant_unref);
+  transfer->error = error;
+  g_subprocess_force_exit (transfer->helper);
+}
+
+/* FALSE once nothing more is to be read */
+static gboolean
+dispatch (GTask *task, GVariant *message)
+{
+  PdTransfer *transfer = g_task_get_task_data (task);
+  g_autoptr(GVariant) fields = NULL;
+  const char *kind;
+  GError *error = NULL;
+
+  g_variant_get (message, "(&s@a{sv})", &kind, &fields);
+  if (transfer->result != NULL || transfer->error != NULL)
+    {
+      protocol_error (transfer, g_error_new (PD_ERROR, PD_ERROR_FAILED,
+                                             "a message after its last"));
+      return FALSE;
+    }
+  if (g_str_equal (kind, "result"))
+    {
+      transfer->result = g_steal_pointer (&fields);
+      return TRUE;
+    }
+  if (g_str_equal (kind, "error"))
+    {
+      transfer->error = pd_transfer_error_from_fields (fields);
+      return TRUE;
+    }
+  if (transfer->func == NULL ||
+      !transfer->func (transfer, kind, fields, transfer->func_data, &error))
+    {
+      if (error == NULL)
+        error = g_error_new (PD_ERROR, PD_ERROR_FAILED, "an unknown message");
+      protocol_error (transfer, error);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static gboolean
+readable_cb (int fd, GIOCondition condition, gpointer user_data)
+{
+  GTask *task = user_data;
+  PdTransfer *transfer = g_task_get_task_data (task);
+  gsize old_len = transfer->buffer->len;
+  ssize_t n;
+
+  g_byte_array_set_size (transfer->buffer, old_len + READ_CHUNK);
+  /* read (), not recvmsg (): file descriptors the helper might attach are dropped */
+  n = read (fd, transfer->buffer->data + old_len, READ_CHUNK);
+  g_byte_array_set_size (transfer->buffer, old_len + MAX (n, 0));
+  if (n < 0 && (errno == EINTR || errno == EAGAIN))
+    return G_SOURCE_CONTINUE;
+  if (n <= 0)
+    {
+      finish_reading (task);
+      return G_SOURCE_REMOVE;
+    }
+  for (;;)
+    {
+      GError *error = NULL;
+      g_autoptr(GVariant) message = pd_transfer_parse (transfer->buffer, &error);
+
+      if (error != NULL)
+        {
+          protocol_error (transfer, error);
+          finish_reading (task);
+          return G_SOURCE_REMOVE;
+        }
+      if (message == NULL)
+        return G_SOURCE_CONTINUE;
+      if (!dispatch (task, message))
+        {
+          finish_reading (task);
+          return G_SOURCE_REMOVE;
+        }
+    }
+}
+
+void
+pd_transfer_run_async (const char *verb, GVariant *request, const int *fds, guint n_fds,
+                       PdTransferMessageFunc func, gpointer func_data, GCancellable *cancellable,
+                       GAsyncReadyCallback callback, gpointer user_data)
+{
+  g_autoptr(GTask) task = g_task_new (NULL, cancellable, callback, user_data);
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GVariant) owned_request = g_variant_ref_sink (request);
+  PdTransfer *transfer = g_new0 (PdTransfer, 1);
+  GError *error = NULL;
+  int sockets[2];
+
+  transfer->socket = -1;
+  transfer->func = func;
+  transfer->func_data = func_data;
+  transfer->verb = g_strdup (verb);
+  transfer->buffer = g_byte_array_new ();
+  g_task_set_task_data (task, transfer, (GDestroyNotify) transfer_free);
+
+  if (socketpair (AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0)
+    {
+      int errsv = errno;
+      g_task_return_new_error (task, PD_ERROR, PD_ERROR_FAILED, "socketpair: %s",
+                               g_strerror (errsv));
+      return;
+    }
+  transfer->socket = sockets[0];
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT);
+  g_subprocess_launcher_take_fd (launcher, sockets[1], PD_TRANSFER_SOCKET_FD);
+  g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);
+  /* the verb only: anything secret goes over the socket */
+  transfer->helper = g_subprocess_launcher_spawn (launcher, &error,
+                                                  pd_transfer_get_helper_path (), verb, NULL);
+  /* the helper's end must not stay open here, or its death would not end our reads */
+  g_clear_object (&launcher);
+  if (transfer->helper == NULL)
+    {
+      g_prefix_error (&error, "starting the transfer helper: ");
+      pd_error_convert (&error);
+      g_task_return_error (task, error);
+      return;
+    }
+  if (!pd_transfer_write (transfer->socket, "request", owned_request, fds, n_fds, &error))
+    {
+      /* the helper is gone already: what it said (its error) is the better message, if any;
+       * reading goes on until its end */
+      g_debug ("sending the %s request: %s", verb, error->message);
+      g_clear_error (&error);
+    }
+  g_unix_set_fd_nonblocking (transfer->socket, TRUE, NULL);
+  if (cancellable != NULL)
+    transfer->cancellable = g_object_ref (cancellable);
+  transfer->source = g_unix_fd_source_new (transfer->socket, G_IO_IN | G_IO_HUP | G_IO_ERR);
+  g_source_set_callback (transfer->source, (GSourceFunc) (void (*) (void)) readable_cb,
+                         g_object_ref (task), g_object_unref);
+  g_source_attach (transfer->source, g_main_context_get_thread_default ());
+  if (cancellable != NULL)
+    transfer->cancel_handler = g_cancellable_connect (cancellable, G_CALLBACK (cancelled_cb),
+                                                      transfer, NULL);
+}
+
+GVariant *
+pd_transfer_run_finish (GAsyncResult *result, GError **error)
+{
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+gboolean
+pd_transfer_reply (PdTransfer *transfer, const char *kind, GVariant *fields, GError **error)
+{
+  g_autoptr(GBytes) frame = pd_transfer_frame (kind, fields);
+  gsize len;
+  const char *data = g_bytes_get_data (frame, &len);
+  ssize_t n;
+
+  /* the helper waits for the answer, so the socket's buffer is empty on our side: a partial
+   * write means a helper that does not read, which is broken */
+  do
+    n = send (transfer->socket, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+  while (n < 0 && errno == EINTR);
+  if (n < 0 || (gsize) n != len)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "cannot answer the transfer helper: %s",
+                   n < 0 ? g_strerror (errno) : "short write");
+      return FALSE;
+    }
+  return TRUE;
+}
