@@ -6,7 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -383,6 +385,15 @@ check_layer_write (IngestContext *ctx, gboolean ok, GError **error)
   return TRUE;
 }
 
+/* The helper dies with the thread that feeds it (which waits for it): in plugind-transfer, a
+ * helper killed by Cancel takes it along at once, before the daemon deletes the staging dir
+ * it writes into. Async-signal-safe. */
+static void
+helper_child_setup (gpointer user_data)
+{
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+}
+
 /* the writer of the normalised tar stream, whose bytes go to layer_write_cb () */
 static gboolean
 start_writer (IngestContext *ctx, GError **error)
@@ -478,6 +489,7 @@ start_layer (IngestContext *ctx, GError **error)
                                                    : G_SUBPROCESS_FLAGS_STDOUT_PIPE) |
                                         G_SUBPROCESS_FLAGS_STDERR_PIPE);
   g_subprocess_launcher_take_stdin_fd (launcher, sockets[1]);
+  g_subprocess_launcher_set_child_setup (launcher, helper_child_setup, NULL, NULL);
   ctx->helper = g_subprocess_launcher_spawn (launcher, error, ctx->helper_path,
                                              "--max-bytes", max_bytes,
                                              "--max-entries", max_entries,

@@ -129,7 +129,13 @@ typedef struct {
   /* upgrade: the plugin's settings when the job started */
   PdPluginSettings *old_settings;
 
-  /* from the thread */
+  /* the transfer helper: its claims in the fetch table (digest), one waiting for another job */
+  PdTransfer *transfer;
+  GHashTable *claims;
+  char *pending_claim;
+  guint claim_retry;
+
+  /* from the helper */
   PdRemotePlugin *remote;
   PdPluginSettings *settings;
   guint64 disk_usage;
@@ -150,11 +156,15 @@ unpin_blobs (PullData *data)
     g_ptr_array_set_size (data->pinned_blobs, 0);
 }
 
+static void release_claims (PullData *data);
+
 static void
 pull_data_free (PullData *data)
 {
   if (data->operation != NULL)
     pd_operation_unfollow_progress (data->operation);
+  release_claims (data);
+  g_clear_pointer (&data->claims, g_hash_table_unref);
   unpin_blobs (data);
   g_clear_pointer (&data->pinned_blobs, g_ptr_array_unref);
   g_clear_object (&data->operation);
@@ -174,70 +184,235 @@ pull_data_free (PullData *data)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PullData, pull_data_free)
 
-/* section: the worker thread */
+/* section: the transfer helper's questions, on the main thread */
+
+/* how often a claim of a blob another job downloads is tried again */
+#define CLAIM_RETRY_MS 100
+
+static gboolean
+release_claim (PullData *data, const char *digest)
+{
+  if (!g_hash_table_remove (data->claims, digest))
+    return FALSE;
+  pd_fetch_table_release (data->fetches, digest);
+  return TRUE;
+}
 
 static void
-pull_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+release_claims (PullData *data)
 {
-  PullData *data = task_data;
+  GHashTableIter iter;
+  gpointer digest;
+
+  g_clear_handle_id (&data->claim_retry, g_source_remove);
+  g_clear_pointer (&data->pending_claim, g_free);
+  if (data->claims == NULL)
+    return;
+  g_hash_table_iter_init (&iter, data->claims);
+  while (g_hash_table_iter_next (&iter, &digest, NULL))
+    {
+      pd_fetch_table_release (data->fetches, digest);
+      g_hash_table_iter_remove (&iter);
+    }
+}
+
+static gboolean
+answer_claim (PullData *data, gboolean waited, GError **error)
+{
+  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_variant_builder_add (&fields, "{sv}", "waited", g_variant_new_boolean (waited));
+  return pd_transfer_reply (data->transfer, "claimed", g_variant_builder_end (&fields), error);
+}
+
+/* a blob another job downloads: tried again until that job is done with it */
+static gboolean
+claim_retry_cb (gpointer user_data)
+{
+  PullData *data = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!pd_fetch_table_try_claim (data->fetches, data->pending_claim))
+    return G_SOURCE_CONTINUE;
+  data->claim_retry = 0;
+  g_hash_table_add (data->claims, g_steal_pointer (&data->pending_claim));
+  /* a helper that does not read is killed at the job's end, or by Cancel */
+  if (!answer_claim (data, TRUE, &error))
+    g_debug ("%s", error->message);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+pull_resolved (PullData *data, GVariant *fields, GError **error)
+{
   PdInstallRequest *request = data->request;
-  g_autoptr(PdRegistryClient) client = NULL;
   g_autoptr(PdPluginSettings) settings = NULL;
   g_autoptr(GPtrArray) privileges = NULL;
-  GError *error = NULL;
 
-  client = pd_registry_client_new (data->config, request->remote, request->registry_auth, FALSE,
-                                   &error);
-  if (client == NULL)
+  if (data->remote != NULL)
     {
-      g_task_return_error (task, error);
-      return;
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper resolved twice");
+      return FALSE;
     }
-  pd_registry_client_set_log_func (client, pd_operation_log_from_thread, data->operation);
-
-  pd_operation_set_phase_from_thread (data->operation, "resolving");
-  data->remote = pd_pull_resolve (client, request->remote, request->platform,
-                                  request->expected_digest, cancellable, &error);
+  data->remote = pd_transfer_get_remote (fields, error);
   if (data->remote == NULL)
+    return FALSE;
+  /* the helper checked it already; a second look costs nothing */
+  if (request->expected_digest != NULL &&
+      !g_str_equal (data->remote->digest, request->expected_digest))
     {
-      g_task_return_error (task, error);
-      return;
+      g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
+                   "the reference now resolves to %s, not the expected %s",
+                   data->remote->digest, request->expected_digest);
+      return FALSE;
     }
 
   /* consent covers what will run: the new config with the settings it will have */
-  pd_operation_set_phase_from_thread (data->operation, "checking-privileges");
+  pd_operation_set_phase (data->operation, "checking-privileges");
   settings = pd_plugin_settings_for_install (data->remote->config, data->old_settings,
-                                             request->settings, &error);
+                                             request->settings, error);
   if (settings == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
+    return FALSE;
   privileges = pd_privileges_compute (data->remote->config, settings);
   if (!request->grant_all && !pd_privileges_equal (privileges, request->accepted))
     {
       g_autofree char *computed = pd_privileges_to_string (privileges);
-      g_task_return_new_error (task, PD_ERROR, PD_ERROR_PRIVILEGES_MISMATCH,
-                               "incorrect privileges: the plugin requests [%s]", computed);
-      return;
-    }
-
-  pd_operation_set_phase_from_thread (data->operation, "downloading");
-  if (!pd_pull_fetch_layers (client, data->remote, data->store, data->fetches, data->staging_dir,
-                             data->helper_path, &data->limits, &data->progress,
-                             data->pinned_blobs, cancellable, &error))
-    {
-      g_task_return_error (task, error);
-      return;
+      g_set_error (error, PD_ERROR, PD_ERROR_PRIVILEGES_MISMATCH,
+                   "incorrect privileges: the plugin requests [%s]", computed);
+      return FALSE;
     }
   data->settings = g_steal_pointer (&settings);
-  data->disk_usage = pd_store_get_staging_disk_usage (data->store, data->staging_dir);
-  if (!pd_store_sync (data->store, &error))
+  pd_operation_set_phase (data->operation, "downloading");
+  pd_pull_progress_start (&data->progress, data->remote->layers);
+  return pd_transfer_reply (data->transfer, "go", NULL, error);
+}
+
+static const char *const layer_statuses[] = {
+  "waiting", "downloading", "extracting", "exists", "complete", NULL
+};
+
+static gboolean
+pull_progress (PullData *data, GVariant *fields, GError **error)
+{
+  g_autoptr(GVariant) layers = pd_transfer_lookup (fields, "layers", G_VARIANT_TYPE ("a(st)"),
+                                                   error);
+  GVariantIter iter;
+  const char *status;
+  guint64 current;
+  guint index = 0;
+
+  if (layers == NULL)
+    return FALSE;
+  if (data->remote == NULL || g_variant_n_children (layers) != data->remote->layers->len)
     {
-      g_task_return_error (task, error);
-      return;
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "progress of other layers");
+      return FALSE;
     }
-  g_task_return_boolean (task, TRUE);
+  g_variant_iter_init (&iter, layers);
+  while (g_variant_iter_next (&iter, "(&st)", &status, &current))
+    {
+      guint i = 0;
+
+      while (layer_statuses[i] != NULL && !g_str_equal (layer_statuses[i], status))
+        i++;
+      if (layer_statuses[i] == NULL)
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "an unknown layer status");
+          return FALSE;
+        }
+      /* the static string, and a count that never goes back (and is at most the layer's size
+       * as the manifest says, which the download never passes) */
+      pd_pull_progress_set_layer (&data->progress, index, layer_statuses[i],
+                                  MIN (current, ((PdDescriptor *) g_ptr_array_index (
+                                                  data->remote->layers, index))->size));
+      index++;
+    }
+  return TRUE;
+}
+
+static gboolean
+pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpointer user_data,
+                 GError **error)
+{
+  PullData *data = user_data;
+  const char *digest = NULL;
+
+  data->transfer = transfer;
+  if (g_str_equal (kind, "log"))
+    {
+      const char *line = pd_transfer_lookup_string (fields, "line", PD_MESSAGE_MAX, error);
+      g_autofree char *escaped = NULL;
+
+      if (line == NULL)
+        return FALSE;
+      escaped = pd_string_has_control_chars (line) ? pd_escape_untrusted_full (line, -1)
+                                                   : g_strdup (line);
+      pd_operation_log (data->operation, 6, "%s", escaped);
+      return TRUE;
+    }
+  if (g_str_equal (kind, "resolved"))
+    return pull_resolved (data, fields, error);
+  if (g_str_equal (kind, "progress"))
+    return pull_progress (data, fields, error);
+
+  /* the rest name a blob, and come after the consent check */
+  if (data->remote == NULL || data->settings == NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a %s before the consent check", kind);
+      return FALSE;
+    }
+  if (!g_variant_lookup (fields, "digest", "&s", &digest) || !pd_digest_is_valid (digest))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a %s without a digest", kind);
+      return FALSE;
+    }
+  if (g_str_equal (kind, "claim"))
+    {
+      if (data->pending_claim != NULL || g_hash_table_contains (data->claims, digest))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a second claim");
+          return FALSE;
+        }
+      if (pd_fetch_table_try_claim (data->fetches, digest))
+        {
+          g_hash_table_add (data->claims, g_strdup (digest));
+          return answer_claim (data, FALSE, error);
+        }
+      data->pending_claim = g_strdup (digest);
+      data->claim_retry = g_timeout_add (CLAIM_RETRY_MS, claim_retry_cb, data);
+      return TRUE;
+    }
+  if (g_str_equal (kind, "release"))
+    {
+      if (!release_claim (data, digest))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a release of a blob not claimed");
+          return FALSE;
+        }
+      return TRUE;
+    }
+  if (g_str_equal (kind, "pin"))
+    {
+      g_auto(GVariantBuilder) answer = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+      gboolean exists = pd_store_pin_existing_blob (data->store, digest);
+
+      if (exists)
+        g_ptr_array_add (data->pinned_blobs, g_strdup (digest));
+      g_variant_builder_add (&answer, "{sv}", "exists", g_variant_new_boolean (exists));
+      return pd_transfer_reply (transfer, "pinned", g_variant_builder_end (&answer), error);
+    }
+  if (g_str_equal (kind, "commit"))
+    {
+      const char *tmp_name = pd_transfer_lookup_string (fields, "tmp-name", 64, error);
+
+      if (tmp_name == NULL ||
+          !pd_store_adopt_blob (data->store, data->staging_dir, tmp_name, digest, error))
+        return FALSE;
+      g_ptr_array_add (data->pinned_blobs, g_strdup (digest));
+      return pd_transfer_reply (transfer, "committed", NULL, error);
+    }
+  g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "an unknown message %s", kind);
+  return FALSE;
 }
 
 /* section: the end, on the main thread */
@@ -528,14 +703,23 @@ stopped_for_upgrade_cb (GObject *source, GAsyncResult *result, gpointer user_dat
 }
 
 static void
-pull_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
+pull_transfer_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(PullData) data = user_data;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) fields = NULL;
   PdManagedPlugin *plugin = data->request->plugin;
 
+  /* the helper is gone: what it claimed is free for other jobs */
+  data->transfer = NULL;
+  release_claims (data);
   pd_operation_unfollow_progress (data->operation);
-  if (g_task_propagate_boolean (G_TASK (result), &error) &&
+  fields = pd_transfer_run_finish (result, &error);
+  if (fields != NULL && (data->settings == NULL ||
+                         !g_variant_lookup (fields, "disk-usage", "t", &data->disk_usage)))
+    g_set_error (&error, PD_ERROR, PD_ERROR_FAILED,
+                 "the transfer helper ended before the consent check");
+  if (error == NULL &&
       g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->operation)))
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
   if (error != NULL)
@@ -559,8 +743,8 @@ void
 pd_install_start (PdEngine *engine, PdOperation *operation, PdInstallRequest *request)
 {
   g_autoptr(PullData) data = g_new0 (PullData, 1);
-  g_autoptr(GTask) task = NULL;
   g_autoptr(GError) error = NULL;
+  GVariant *transfer_request;
 
   data->engine = g_object_ref (engine);
   data->operation = g_object_ref (operation);
@@ -571,6 +755,7 @@ pd_install_start (PdEngine *engine, PdOperation *operation, PdInstallRequest *re
   data->helper_path = g_strdup (pd_engine_get_helper_path (engine));
   pd_engine_get_archive_limits (engine, &data->limits);
   data->pinned_blobs = g_ptr_array_new_with_free_func (g_free);
+  data->claims = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   pd_pull_progress_init (&data->progress);
   if (request->plugin != NULL)
     {
@@ -589,17 +774,19 @@ pd_install_start (PdEngine *engine, PdOperation *operation, PdInstallRequest *re
   pd_operation_set_cancellable (operation, TRUE);
   pd_operation_follow_progress (operation, &data->progress);
 
-  task = g_task_new (NULL, pd_operation_get_cancellable_object (operation), pull_thread_done,
-                     data);
-  g_task_set_task_data (task, g_steal_pointer (&data), NULL);
-  g_task_run_in_thread (task, pull_thread);
+  /* the helper's messages come to this main thread; it is killed by Cancel */
+  transfer_request = pd_install_transfer_request (engine, request, data->staging_dir);
+  pd_transfer_run_async ("pull", transfer_request, NULL, 0, pull_message_cb, data,
+                         pd_operation_get_cancellable_object (operation), pull_transfer_done,
+                         data);
+  data = NULL;
 }
 
 /* section: the query of GetPrivileges */
 
 GVariant *
 pd_install_transfer_request (PdEngine *engine, PdInstallRequest *request,
-                             gboolean with_expected_digest)
+                             const char *staging_dir)
 {
   g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   g_autofree char *reference = pd_reference_to_string (request->remote);
@@ -610,10 +797,32 @@ pd_install_transfer_request (PdEngine *engine, PdInstallRequest *request,
                            g_variant_new_string (request->registry_auth));
   if (request->platform != NULL)
     g_variant_builder_add (&fields, "{sv}", "platform", g_variant_new_string (request->platform));
-  if (with_expected_digest && request->expected_digest != NULL)
-    g_variant_builder_add (&fields, "{sv}", "expected-digest",
-                           g_variant_new_string (request->expected_digest));
   pd_transfer_add_registry_config (&fields, pd_engine_get_config (engine));
+  if (staging_dir != NULL)
+    {
+      PdArchiveLimits limits;
+
+      if (request->expected_digest != NULL)
+        g_variant_builder_add (&fields, "{sv}", "expected-digest",
+                               g_variant_new_string (request->expected_digest));
+      pd_engine_get_archive_limits (engine, &limits);
+      g_variant_builder_add (&fields, "{sv}", "max-bytes",
+                             g_variant_new_uint64 (limits.max_bytes));
+      g_variant_builder_add (&fields, "{sv}", "max-entries",
+                             g_variant_new_uint64 (limits.max_entries));
+      g_variant_builder_add (&fields, "{sv}", "max-path-length",
+                             g_variant_new_uint32 (limits.max_path_length));
+      g_variant_builder_add (&fields, "{sv}", "max-depth",
+                             g_variant_new_uint32 (limits.max_depth));
+      g_variant_builder_add (&fields, "{sv}", "max-config-size",
+                             g_variant_new_uint64 (limits.max_config_size));
+      g_variant_builder_add (&fields, "{sv}", "extract-helper",
+                             g_variant_new_string (pd_engine_get_helper_path (engine)));
+      g_variant_builder_add (&fields, "{sv}", "state-dir",
+                             g_variant_new_string (pd_store_get_state_dir (
+                                                     pd_engine_get_store (engine))));
+      g_variant_builder_add (&fields, "{sv}", "staging-dir", g_variant_new_string (staging_dir));
+    }
   return g_variant_builder_end (&fields);
 }
 
@@ -720,7 +929,7 @@ pd_install_query_async (PdEngine *engine, PdInstallRequest *request,
   g_task_set_task_data (task, data, (GDestroyNotify) query_data_free);
   data->deadline_source = g_timeout_add_seconds (PD_INSTALL_QUERY_DEADLINE_S, query_deadline_cb,
                                                  data);
-  pd_transfer_run_async ("resolve", pd_install_transfer_request (engine, request, FALSE), NULL, 0,
+  pd_transfer_run_async ("resolve", pd_install_transfer_request (engine, request, NULL), NULL, 0,
                          query_message_cb, data, data->cancellable, query_done, task);
 }
 

@@ -62,9 +62,10 @@ guint64 pd_install_layers_size (const PdRemotePlugin *remote);
 void pd_install_start (PdEngine *engine, PdOperation *operation, PdInstallRequest *request);
 
 /* the request of plugind-transfer for @request (pd-transfer.h): the reference, credentials,
- * platform, the expected digest when asked for, and the registry configuration */
+ * platform and the registry configuration; with @staging_dir (a pull) the expected digest,
+ * the limits, the store and the extraction helper too */
 GVariant *pd_install_transfer_request (PdEngine *engine, PdInstallRequest *request,
-                                       gboolean with_expected_digest);
+                                       const char *staging_dir);
 
 /* GetPrivileges answers within default client timeouts: the lookup runs in plugind-transfer,
  * which is killed at the deadline */

@@ -153,6 +153,10 @@ struct _PdFetchTable {
   GMutex lock;
   GCond cond;
   GHashTable *in_flight;   /* digest */
+  /* plugind-transfer: the daemon's table */
+  PdFetchClaimFunc claim;
+  PdFetchReleaseFunc release;
+  gpointer data;
 };
 
 PdFetchTable *
@@ -164,6 +168,31 @@ pd_fetch_table_new (void)
   g_cond_init (&table->cond);
   table->in_flight = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
   return table;
+}
+
+PdFetchTable *
+pd_fetch_table_new_for_transfer (PdFetchClaimFunc claim, PdFetchReleaseFunc release,
+                                 gpointer data)
+{
+  PdFetchTable *table = pd_fetch_table_new ();
+
+  table->claim = claim;
+  table->release = release;
+  table->data = data;
+  return table;
+}
+
+gboolean
+pd_fetch_table_try_claim (PdFetchTable *table, const char *digest)
+{
+  gboolean claimed;
+
+  g_mutex_lock (&table->lock);
+  claimed = !g_hash_table_contains (table->in_flight, digest);
+  if (claimed)
+    g_hash_table_add (table->in_flight, g_strdup (digest));
+  g_mutex_unlock (&table->lock);
+  return claimed;
 }
 
 void
@@ -183,6 +212,8 @@ fetch_table_claim (PdFetchTable *table, const char *digest, gboolean *waited,
                    GCancellable *cancellable, GError **error)
 {
   *waited = FALSE;
+  if (table->claim != NULL)
+    return table->claim (digest, waited, table->data, error);
   g_mutex_lock (&table->lock);
   while (g_hash_table_contains (table->in_flight, digest))
     {
@@ -200,9 +231,14 @@ fetch_table_claim (PdFetchTable *table, const char *digest, gboolean *waited,
   return TRUE;
 }
 
-static void
-fetch_table_release (PdFetchTable *table, const char *digest)
+void
+pd_fetch_table_release (PdFetchTable *table, const char *digest)
 {
+  if (table->release != NULL)
+    {
+      table->release (digest, table->data);
+      return;
+    }
   g_mutex_lock (&table->lock);
   g_hash_table_remove (table->in_flight, digest);
   g_cond_broadcast (&table->cond);
@@ -725,7 +761,7 @@ pd_pull_fetch_layers (PdRegistryClient *client, PdRemotePlugin *remote, PdStore 
         return FALSE;
       if (pd_store_pin_existing_blob (store, layer->digest))
         {
-          fetch_table_release (fetches, layer->digest);
+          pd_fetch_table_release (fetches, layer->digest);
           g_ptr_array_add (pinned_blobs, g_strdup (layer->digest));
           /* Docker's "Already exists", unless another job downloaded it just now */
           pd_pull_progress_set_layer (progress, i, waited ? "extracting" : "exists", 0);
@@ -736,7 +772,7 @@ pd_pull_fetch_layers (PdRegistryClient *client, PdRemotePlugin *remote, PdStore 
         {
           ok = download_layer (client, store, layer, diff_id, staging_dir, helper_path, limits,
                                progress, i, pinned_blobs, cancellable, error);
-          fetch_table_release (fetches, layer->digest);
+          pd_fetch_table_release (fetches, layer->digest);
         }
       if (!ok)
         {

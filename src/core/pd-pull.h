@@ -58,6 +58,17 @@ PdRemotePlugin *pd_pull_resolve (PdRegistryClient *client,
 typedef struct _PdFetchTable PdFetchTable;
 PdFetchTable *pd_fetch_table_new (void);
 void pd_fetch_table_free (PdFetchTable *table);
+/* Without waiting: claims @digest and returns TRUE, or FALSE while another job has it (the
+ * daemon's side of plugind-transfer, which polls on the main thread). */
+gboolean pd_fetch_table_try_claim (PdFetchTable *table, const char *digest);
+void pd_fetch_table_release (PdFetchTable *table, const char *digest);
+/* The table as plugind-transfer sees it: the daemon's, asked through @claim (which waits as
+ * the daemon's claims do; @waited says whether another job had it) and @release. */
+typedef gboolean (*PdFetchClaimFunc) (const char *digest, gboolean *waited, gpointer data,
+                                      GError **error);
+typedef void (*PdFetchReleaseFunc) (const char *digest, gpointer data);
+PdFetchTable *pd_fetch_table_new_for_transfer (PdFetchClaimFunc claim,
+                                               PdFetchReleaseFunc release, gpointer data);
 
 /* Progress shared with the main thread (which polls it): guarded by its mutex. */
 typedef struct {

@@ -143,6 +143,60 @@ pd_store_blob_writer_new_verified (PdStore *self, const char *digest, GError **e
   return writer;
 }
 
+static gboolean
+adopt_blob (PdStore *store, const char *tmp_name, const char *digest, GError **error)
+{
+  pd_crash_point ("blob-before-rename");
+
+  /* pinned before it is visible, so a GC running now cannot delete it before the job that
+   * wrote it has committed its record (or failed) and unpins it */
+  pin_blob (store, digest + 7);
+
+  /* an existing blob of the same name should have the same content; replacing it is harmless,
+   * repairs one that rotted, and keeps this a single atomic step */
+  if (renameat (store->tmp_fd, tmp_name, store->blobs_fd, digest + 7) < 0)
+    {
+      pd_set_error_from_errno (error, errno, "cannot store blob %s", digest);
+      pd_store_unpin_blob (store, digest);
+      return FALSE;
+    }
+
+  pd_crash_point ("blob-after-rename");
+
+  /* the blob is published: the caller must get its digest to unpin it */
+  pd_store_sync_dir_or_warn (store->blobs_fd, store->blobs_dir);
+  return TRUE;
+}
+
+gboolean
+pd_store_adopt_blob (PdStore *self, const char *staging_dir, const char *tmp_name,
+                     const char *digest, GError **error)
+{
+  const char *rest = g_str_has_prefix (tmp_name, INGEST_PREFIX)
+                       ? tmp_name + strlen (INGEST_PREFIX) : NULL;
+  const char *staging = pd_store_staging_name (self, staging_dir);
+  g_autofree char *path = NULL;
+  struct stat st;
+
+  g_return_val_if_fail (PD_IS_STORE (self), FALSE);
+  g_return_val_if_fail (staging != NULL, FALSE);
+
+  /* what pd_random_name (INGEST_PREFIX) makes: no path, no dot-dot, a regular file in tmp/ */
+  if (rest == NULL || *rest == '\0' || strlen (tmp_name) > 64 ||
+      strspn (rest, "0123456789abcdefABCDEF") != strlen (rest) || digest_hex (digest) == NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "not a blob ingest of the store");
+      return FALSE;
+    }
+  path = g_build_filename (staging, tmp_name, NULL);
+  if (fstatat (self->tmp_fd, path, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG (st.st_mode))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the blob ingest for %s is missing", digest);
+      return FALSE;
+    }
+  return adopt_blob (self, path, digest, error);
+}
+
 char *
 pd_blob_writer_commit (PdBlobWriter *writer, guint64 *size, GError **error)
 {
@@ -173,26 +227,19 @@ pd_blob_writer_commit (PdBlobWriter *writer, guint64 *size, GError **error)
     digest = g_strdup (writer->verified_digest);
   g_clear_pointer (&writer->sha, pd_sha256_free);
 
-  pd_crash_point ("blob-before-rename");
-
-  /* pinned before it is visible, so a GC running now cannot delete it before the job that
-   * wrote it has committed its record (or failed) and unpins it */
-  pin_blob (store, digest + 7);
-
-  /* an existing blob of the same name should have the same content; replacing it is harmless,
-   * repairs one that rotted, and keeps this a single atomic step */
-  if (renameat (store->tmp_fd, writer->tmp_name, store->blobs_fd, digest + 7) < 0)
+  if (store->hooks != NULL)
     {
-      pd_set_error_from_errno (error, errno, "cannot store blob %s", digest);
-      pd_store_unpin_blob (store, digest);
-      return NULL;
+      /* the daemon pins and renames it, or the helper dies with it still in tmp/ */
+      if (!store->hooks->commit (writer->tmp_name, digest, store->hooks_data, error))
+        return NULL;
+      writer->committed = TRUE;
     }
-  writer->committed = TRUE;
-
-  pd_crash_point ("blob-after-rename");
-
-  /* the blob is published: the caller must get its digest to unpin it */
-  pd_store_sync_dir_or_warn (store->blobs_fd, store->blobs_dir);
+  else
+    {
+      if (!adopt_blob (store, writer->tmp_name, digest, error))
+        return NULL;
+      writer->committed = TRUE;
+    }
   if (size != NULL)
     *size = writer->size;
   return g_steal_pointer (&digest);
@@ -238,6 +285,8 @@ pd_store_pin_existing_blob (PdStore *self, const char *digest)
 
   if (hex == NULL)
     return FALSE;
+  if (self->hooks != NULL)
+    return self->hooks->pin_existing (digest, self->hooks_data);
   /* under the lock GC checks pins under before each unlink: the blob cannot go in between */
   g_mutex_lock (&self->lock);
   exists = fstatat (self->blobs_fd, hex, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG (st.st_mode);

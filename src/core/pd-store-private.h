@@ -58,12 +58,18 @@ struct _PdStore {
   GHashTable *pins;
   /* name under plugins/ → why it is left in place and not listed; so that each is logged once */
   GHashTable *unlisted;
+  /* a store of plugind-transfer (pd_store_open_for_transfer ()): pins and commits are the
+   * daemon's */
+  const PdStoreTransferHooks *hooks;
+  gpointer hooks_data;
 };
 
 /* pd-store.c */
 
 /* "<id>-removing" with a valid id: what pd_store_remove_plugin() makes, and nothing else */
 gboolean pd_store_is_removing_name (const char *name);
+/* the name under tmp/ of a dir pd_store_create_staging_dir () made, else NULL */
+const char *pd_store_staging_name (PdStore *self, const char *staging_dir);
 /* for a dir sync after a rename that already succeeded: logged, never reported */
 void pd_store_sync_dir_or_warn (int dirfd, const char *what);
 /* warns once per entry of plugins/ that is left in place and not listed */

@@ -147,6 +147,12 @@ staging_name (PdStore *self, const char *staging_dir)
   return name;
 }
 
+const char *
+pd_store_staging_name (PdStore *self, const char *staging_dir)
+{
+  return staging_name (self, staging_dir);
+}
+
 /* renames without ever replacing an existing entry: plain rename() silently replaces an empty
  * dir of the same name */
 static int
@@ -284,6 +290,44 @@ pd_store_new (const char *state_dir, GError **error)
   if (!pd_store_reconcile (self, error))
     return NULL;
 
+  return g_steal_pointer (&self);
+}
+
+PdStore *
+pd_store_open_for_transfer (const char *state_dir, const char *staging_dir,
+                            const PdStoreTransferHooks *hooks, gpointer hooks_data,
+                            GError **error)
+{
+  g_autoptr(PdStore) self = NULL;
+  g_autofree char *staging = NULL;
+  const char *name;
+
+  g_return_val_if_fail (state_dir != NULL && g_path_is_absolute (state_dir), NULL);
+
+  self = g_object_new (PD_TYPE_STORE, NULL);
+  self->hooks = hooks;
+  self->hooks_data = hooks_data;
+  self->state_dir = g_canonicalize_filename (state_dir, NULL);
+  self->plugins_dir = g_build_filename (self->state_dir, "plugins", NULL);
+  self->blobs_dir = g_build_filename (self->state_dir, "blobs", "sha256", NULL);
+  self->tmp_dir = g_build_filename (self->state_dir, "tmp", NULL);
+  name = staging_name (self, staging_dir);
+  if (name == NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "not a staging dir of the store");
+      return NULL;
+    }
+  staging = g_build_filename ("tmp", name, NULL);
+  /* the daemon made every dir at its start, and the staging dir for this job */
+  self->state_fd = open_dir_at (AT_FDCWD, self->state_dir, error);
+  if (self->state_fd < 0)
+    return NULL;
+  self->tmp_fd = open_dir_at (self->state_fd, staging, error);
+  if (self->tmp_fd < 0)
+    return NULL;
+  self->blobs_fd = open_dir_at (self->state_fd, "blobs/sha256", error);
+  if (self->blobs_fd < 0)
+    return NULL;
   return g_steal_pointer (&self);
 }
 

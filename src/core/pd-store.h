@@ -86,6 +86,27 @@ guint64 pd_store_get_staging_disk_usage (PdStore *self, const char *staging_dir)
  * thread; pd_store_discard_staging_dir () forgets it too) */
 void pd_store_note_staging_usage (const char *staging_dir, gboolean known, guint64 bytes);
 
+/* The store as plugind-transfer sees it: the daemon's state dir, opened without creating or
+ * reconciling anything. Blobs are written into the job's @staging_dir (not tmp/ itself: a
+ * helper killed at any point leaves its ingests where the job's failure deletes them) and
+ * synced there as by the daemon; pins and the renames into blobs/ are asked of the daemon
+ * through @hooks. */
+typedef struct {
+  /* pd_store_pin_existing_blob () */
+  gboolean (*pin_existing) (const char *digest, gpointer data);
+  /* publishes tmp/@tmp_name (synced, closed) as @digest and pins it: pd_store_adopt_blob () in
+   * the daemon */
+  gboolean (*commit) (const char *tmp_name, const char *digest, gpointer data, GError **error);
+} PdStoreTransferHooks;
+PdStore *pd_store_open_for_transfer (const char *state_dir, const char *staging_dir,
+                                     const PdStoreTransferHooks *hooks, gpointer hooks_data,
+                                     GError **error);
+/* The daemon's side of a commit of plugind-transfer: pins @staging_dir/@tmp_name (a name the
+ * store's writers make, checked) and renames it to blobs/sha256/<hex of @digest>, as
+ * pd_blob_writer_commit () does after its fsync. The content is not hashed again: the helper
+ * verified it against @digest before it asked. */
+gboolean pd_store_adopt_blob (PdStore *self, const char *staging_dir, const char *tmp_name,
+                              const char *digest, GError **error);
 /* blobs */
 typedef struct _PdBlobWriter PdBlobWriter;
 PdBlobWriter *pd_store_blob_writer_new (PdStore *self, GError **error);

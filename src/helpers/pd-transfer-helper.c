@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,25 +24,73 @@
 #include "pd-pull.h"
 #include "pd-reference.h"
 #include "pd-registry.h"
+#include "pd-store.h"
 #include "pd-transfer-wire.h"
+
+/* progress goes to the daemon at most this often (and once at the end) */
+#define PROGRESS_INTERVAL_US (100 * 1000)
 
 typedef struct {
   int socket;
   GVariant *request;
   GArray *fds;
+  /* messages are written from the job's threads (log lines of the download thread, the
+   * progress thread): one at a time */
+  GMutex write_lock;
+
+  PdPullProgress progress;
+  GMutex ticker_lock;
+  GCond ticker_cond;
+  gboolean ticker_stop;
 } Helper;
 
 static void
 send_or_die (Helper *helper, const char *kind, GVariant *fields)
 {
   g_autoptr(GError) error = NULL;
+  gboolean ok;
 
+  g_mutex_lock (&helper->write_lock);
+  ok = pd_transfer_write (helper->socket, kind, fields, NULL, 0, &error);
+  g_mutex_unlock (&helper->write_lock);
   /* the daemon is gone, or it dropped this job: nothing left to do */
-  if (!pd_transfer_write (helper->socket, kind, fields, NULL, 0, &error))
+  if (!ok)
     {
       g_debug ("%s", error->message);
       _exit (2);
     }
+}
+
+/* A question to the daemon, from the job's own thread (the only one that reads): its answer,
+ * which must be of kind @answer. */
+static GVariant *
+call (Helper *helper, const char *kind, GVariant *fields, const char *answer, GError **error)
+{
+  g_autoptr(GVariant) message = NULL;
+  g_autoptr(GVariant) reply = NULL;
+  const char *reply_kind;
+
+  send_or_die (helper, kind, fields);
+  message = pd_transfer_read (helper->socket, NULL, error);
+  if (message == NULL)
+    return NULL;
+  g_variant_get (message, "(&s@a{sv})", &reply_kind, &reply);
+  if (!g_str_equal (reply_kind, answer))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the daemon answered %s with %s", kind,
+                   reply_kind);
+      return NULL;
+    }
+  return g_steal_pointer (&reply);
+}
+
+static GVariant *
+digest_fields (const char *digest)
+{
+  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_variant_builder_add (&fields, "{sv}", "digest", g_variant_new_string (digest));
+  return g_variant_builder_end (&fields);
 }
 
 static void
@@ -110,6 +159,191 @@ run_resolve (Helper *helper, GError **error)
   return g_variant_builder_end (&fields);
 }
 
+/* section: pull */
+
+static gboolean
+claim_cb (const char *digest, gboolean *waited, gpointer data, GError **error)
+{
+  g_autoptr(GVariant) reply = call (data, "claim", digest_fields (digest), "claimed", error);
+
+  return reply != NULL && g_variant_lookup (reply, "waited", "b", waited);
+}
+
+static void
+release_cb (const char *digest, gpointer data)
+{
+  send_or_die (data, "release", digest_fields (digest));
+}
+
+static gboolean
+pin_existing_cb (const char *digest, gpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) reply = call (data, "pin", digest_fields (digest), "pinned", &error);
+  gboolean exists = FALSE;
+
+  if (reply == NULL)
+    {
+      /* the daemon broke off: nothing this job does counts any more */
+      g_debug ("%s", error->message);
+      _exit (2);
+    }
+  g_variant_lookup (reply, "exists", "b", &exists);
+  return exists;
+}
+
+static gboolean
+commit_cb (const char *tmp_name, const char *digest, gpointer data, GError **error)
+{
+  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autoptr(GVariant) reply = NULL;
+
+  g_variant_builder_add (&fields, "{sv}", "digest", g_variant_new_string (digest));
+  g_variant_builder_add (&fields, "{sv}", "tmp-name", g_variant_new_string (tmp_name));
+  reply = call (data, "commit", g_variant_builder_end (&fields), "committed", error);
+  return reply != NULL;
+}
+
+static const PdStoreTransferHooks store_hooks = {
+  .pin_existing = pin_existing_cb,
+  .commit = commit_cb,
+};
+
+/* FALSE when there was nothing to send */
+static gboolean
+send_progress (Helper *helper)
+{
+  g_auto(GVariantBuilder) layers = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(st)"));
+  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  guint64 done;
+  guint64 total;
+  g_autoptr(GPtrArray) copy = pd_pull_progress_dup_layers (&helper->progress, &done, &total);
+
+  /* before the layers are listed there is nothing to say */
+  if (copy->len == 0)
+    return FALSE;
+  for (guint i = 0; i < copy->len; i++)
+    {
+      PdLayerProgress *layer = g_ptr_array_index (copy, i);
+
+      g_variant_builder_add (&layers, "(st)", layer->status, layer->current);
+    }
+  g_variant_builder_add (&fields, "{sv}", "layers", g_variant_builder_end (&layers));
+  send_or_die (helper, "progress", g_variant_builder_end (&fields));
+  return TRUE;
+}
+
+static gpointer
+ticker_thread (gpointer data)
+{
+  Helper *helper = data;
+  guint64 last_done = G_MAXUINT64;
+
+  g_mutex_lock (&helper->ticker_lock);
+  while (!helper->ticker_stop)
+    {
+      guint64 done;
+
+      g_mutex_unlock (&helper->ticker_lock);
+      g_mutex_lock (&helper->progress.lock);
+      done = helper->progress.bytes_done;
+      g_mutex_unlock (&helper->progress.lock);
+      /* statuses change with bytes, or at a layer's start and end, which the last send
+       * covers */
+      if (done != last_done && send_progress (helper))
+        last_done = done;
+      g_mutex_lock (&helper->ticker_lock);
+      g_cond_wait_until (&helper->ticker_cond, &helper->ticker_lock,
+                         g_get_monotonic_time () + PROGRESS_INTERVAL_US);
+    }
+  g_mutex_unlock (&helper->ticker_lock);
+  return NULL;
+}
+
+static gboolean
+request_limits (Helper *helper, PdArchiveLimits *limits, GError **error)
+{
+  guint64 max_config_size = 0;
+
+  pd_archive_limits_init (limits);
+  if (!g_variant_lookup (helper->request, "max-bytes", "t", &limits->max_bytes) ||
+      !g_variant_lookup (helper->request, "max-entries", "t", &limits->max_entries) ||
+      !g_variant_lookup (helper->request, "max-path-length", "u", &limits->max_path_length) ||
+      !g_variant_lookup (helper->request, "max-depth", "u", &limits->max_depth) ||
+      !g_variant_lookup (helper->request, "max-config-size", "t", &max_config_size))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the request lacks its limits");
+      return FALSE;
+    }
+  limits->max_config_size = (gsize) max_config_size;
+  return TRUE;
+}
+
+/* pull: resolve, wait for the daemon's consent check, then every layer into the staging dir
+ * and the store's tmp/ (the daemon renames the blobs into place) */
+static GVariant *
+run_pull (Helper *helper, GError **error)
+{
+  g_autoptr(PdReference) ref = NULL;
+  g_autoptr(PdRegistryClient) client = request_client (helper, FALSE, &ref, error);
+  g_autoptr(PdRemotePlugin) remote = NULL;
+  g_autoptr(PdStore) store = NULL;
+  g_autoptr(GPtrArray) pinned = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GVariant) go = NULL;
+  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_auto(GVariantBuilder) result = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  PdFetchTable *fetches = NULL;
+  PdArchiveLimits limits;
+  const char *state_dir;
+  const char *staging_dir;
+  const char *extract_helper;
+  GThread *ticker;
+  gboolean ok;
+
+  if (client == NULL || !request_limits (helper, &limits, error))
+    return NULL;
+  if ((state_dir = pd_transfer_lookup_string (helper->request, "state-dir", PATH_MAX,
+                                              error)) == NULL ||
+      (staging_dir = pd_transfer_lookup_string (helper->request, "staging-dir", PATH_MAX,
+                                                error)) == NULL ||
+      (extract_helper = pd_transfer_lookup_string (helper->request, "extract-helper", PATH_MAX,
+                                                   error)) == NULL)
+    return NULL;
+  remote = pd_pull_resolve (client, ref, optional_string (helper->request, "platform"),
+                            optional_string (helper->request, "expected-digest"), NULL, error);
+  if (remote == NULL)
+    return NULL;
+  /* the daemon checks the privileges of this config before any layer is downloaded */
+  pd_transfer_add_remote (&fields, remote);
+  go = call (helper, "resolved", g_variant_builder_end (&fields), "go", error);
+  if (go == NULL)
+    return NULL;
+
+  store = pd_store_open_for_transfer (state_dir, staging_dir, &store_hooks, helper, error);
+  if (store == NULL)
+    return NULL;
+  fetches = pd_fetch_table_new_for_transfer (claim_cb, release_cb, helper);
+  ticker = g_thread_new ("pd-progress", ticker_thread, helper);
+  ok = pd_pull_fetch_layers (client, remote, store, fetches, staging_dir, extract_helper, &limits,
+                             &helper->progress, pinned, NULL, error);
+  g_mutex_lock (&helper->ticker_lock);
+  helper->ticker_stop = TRUE;
+  g_cond_signal (&helper->ticker_cond);
+  g_mutex_unlock (&helper->ticker_lock);
+  g_thread_join (ticker);
+  pd_fetch_table_free (fetches);
+  if (!ok)
+    return NULL;
+  send_progress (helper);
+  g_variant_builder_add (&result, "{sv}", "disk-usage",
+                         g_variant_new_uint64 (pd_store_get_staging_disk_usage (store,
+                                                                                staging_dir)));
+  /* what was extracted is on disk before the daemon's commit makes it visible */
+  if (!pd_store_sync (store, error))
+    return NULL;
+  return g_variant_builder_end (&result);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -131,6 +365,10 @@ main (int argc, char **argv)
       return 2;
     }
   helper.fds = g_array_new (FALSE, FALSE, sizeof (int));
+  g_mutex_init (&helper.write_lock);
+  g_mutex_init (&helper.ticker_lock);
+  g_cond_init (&helper.ticker_cond);
+  pd_pull_progress_init (&helper.progress);
   message = pd_transfer_read (helper.socket, helper.fds, &error);
   if (message == NULL)
     {
@@ -143,6 +381,8 @@ main (int argc, char **argv)
     g_set_error (&error, PD_ERROR, PD_ERROR_FAILED, "a %s message, not a request", kind);
   else if (g_str_equal (argv[1], "resolve"))
     result = run_resolve (&helper, &error);
+  else if (g_str_equal (argv[1], "pull"))
+    result = run_pull (&helper, &error);
   else
     g_set_error (&error, PD_ERROR, PD_ERROR_FAILED, "unknown verb %s", argv[1]);
 
