@@ -18,6 +18,7 @@
 #include "pd-error.h"
 #include "pd-fs-util.h"
 #include "pd-oci.h"
+#include "pd-transfer.h"
 
 gboolean
 pd_create_check_context_fd (int fd, guint64 *size, GError **error)
@@ -98,103 +99,115 @@ create_data_free (CreateData *data)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CreateData, create_data_free)
 
-static void
-create_progress_cb (guint64 bytes_read, gpointer user_data)
+/* the helper's messages: how far it read, and the blobs it asks the daemon to publish */
+static gboolean
+create_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpointer user_data,
+                   GError **error)
 {
   CreateData *data = user_data;
+  const char *digest = NULL;
+  const char *tmp_name;
+  guint64 bytes;
 
-  g_mutex_lock (&data->progress.lock);
-  data->progress.bytes_done = bytes_read;
-  g_mutex_unlock (&data->progress.lock);
+  if (g_str_equal (kind, "progress") && g_variant_lookup (fields, "bytes", "t", &bytes))
+    {
+      g_mutex_lock (&data->progress.lock);
+      data->progress.bytes_done = bytes;
+      g_mutex_unlock (&data->progress.lock);
+      return TRUE;
+    }
+  if (!g_str_equal (kind, "commit"))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "an unknown message %s", kind);
+      return FALSE;
+    }
+  if (!g_variant_lookup (fields, "digest", "&s", &digest) || !pd_digest_is_valid (digest) ||
+      (tmp_name = pd_transfer_lookup_string (fields, "tmp-name", 64, error)) == NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a commit without its fields");
+      return FALSE;
+    }
+  if (!pd_store_adopt_blob (data->store, data->staging_dir, tmp_name, digest, error))
+    return FALSE;
+  g_ptr_array_add (data->written_blobs, g_strdup (digest));
+  return pd_transfer_reply (transfer, "committed", NULL, error);
 }
 
-static void
-create_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+static gboolean
+is_written_blob (CreateData *data, const char *digest)
 {
-  CreateData *data = task_data;
-  g_autoptr(PdContextResult) context = NULL;
+  for (guint i = 0; i < data->written_blobs->len; i++)
+    if (g_str_equal (g_ptr_array_index (data->written_blobs, i), digest))
+      return TRUE;
+  return FALSE;
+}
+
+/* What the helper made, checked as the daemon's own: the config and manifest are blobs it
+ * published for this job and hash to their digests, the manifest names them and the layer, the
+ * config is valid, and its privileges are the accepted ones (consent is bound to the content:
+ * Docker's create checks nothing). The record to commit, or NULL. */
+static PdPluginRecord *
+create_record (CreateData *data, GVariant *fields, GError **error)
+{
   g_autoptr(PdPluginConfig) config = NULL;
   g_autoptr(GPtrArray) privileges = NULL;
-  g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
+  g_autoptr(GPtrArray) layers = NULL;
   g_autoptr(PdDescriptor) config_descriptor = NULL;
-  g_autofree char *config_json = NULL;
-  g_autofree char *config_digest = NULL;
-  g_autofree char *manifest = NULL;
-  g_autofree char *manifest_digest = NULL;
-  g_autofree char *id = NULL;
-  const char *diff_ids[2] = { NULL, NULL };
+  g_autoptr(GBytes) config_data = NULL;
+  g_autoptr(GBytes) manifest = NULL;
+  const char *config_digest = NULL;
+  const char *manifest_digest = NULL;
   const char *layer_digests[2] = { NULL, NULL };
-  GError *error = NULL;
-  gsize config_len = 0, manifest_len = 0;
+  guint64 bytes = 0;
 
-  context = pd_archive_ingest_context (data->fd, data->store, data->staging_dir,
-                                       data->helper_path, &data->limits, create_progress_cb,
-                                       data, cancellable, &error);
-  /* the fd is consumed: close it now rather than when the operation ends, so that the caller
-   * sees its end closed */
-  close (data->fd);
-  data->fd = -1;
-  if (context == NULL)
+  if (!g_variant_lookup (fields, "config-digest", "&s", &config_digest) ||
+      !g_variant_lookup (fields, "manifest-digest", "&s", &manifest_digest) ||
+      !g_variant_lookup (fields, "layer-digest", "&s", &layer_digests[0]) ||
+      !g_variant_lookup (fields, "disk-usage", "t", &data->disk_usage) ||
+      !g_variant_lookup (fields, "bytes-read", "t", &bytes) ||
+      !is_written_blob (data, config_digest) || !is_written_blob (data, manifest_digest) ||
+      !is_written_blob (data, layer_digests[0]))
     {
-      g_task_return_error (task, error);
-      return;
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "the transfer helper's result names blobs it did not write");
+      return NULL;
     }
-  g_ptr_array_add (data->written_blobs, g_strdup (context->layer_digest));
-
-  config = pd_plugin_config_new_for_install (g_bytes_get_data (context->config_data, NULL),
-                                             g_bytes_get_size (context->config_data), &error);
+  g_mutex_lock (&data->progress.lock);
+  data->progress.bytes_done = bytes;
+  g_mutex_unlock (&data->progress.lock);
+  config_data = pd_transfer_lookup_blob (fields, "config", PD_MAX_CONFIG_BLOB_SIZE,
+                                         config_digest, error);
+  if (config_data == NULL)
+    return NULL;
+  manifest = pd_transfer_lookup_blob (fields, "manifest", PD_MAX_MANIFEST_SIZE, manifest_digest,
+                                      error);
+  if (manifest == NULL)
+    return NULL;
+  if (!pd_oci_parse_manifest (manifest, PD_MEDIA_TYPE_DOCKER_MANIFEST, &config_descriptor,
+                              &layers, error))
+    return NULL;
+  if (!g_str_equal (config_descriptor->digest, config_digest) || layers->len != 1 ||
+      !g_str_equal (((PdDescriptor *) g_ptr_array_index (layers, 0))->digest, layer_digests[0]))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "the transfer helper's manifest names other blobs");
+      return NULL;
+    }
+  config = pd_plugin_config_new_for_install (g_bytes_get_data (config_data, NULL),
+                                             g_bytes_get_size (config_data), error);
   if (config == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
-  /* consent is bound to the content: the privileges of this very config must be the accepted
-   * ones (Docker's create checks nothing) */
+    return NULL;
   privileges = pd_privileges_compute (config, NULL);
   if (!data->grant_all && !pd_privileges_equal (privileges, data->accepted))
     {
       g_autofree char *computed = pd_privileges_to_string (privileges);
-      g_task_return_new_error (task, PD_ERROR, PD_ERROR_PRIVILEGES_MISMATCH,
-                               "incorrect privileges: the plugin requests [%s]", computed);
-      return;
+      g_set_error (error, PD_ERROR, PD_ERROR_PRIVILEGES_MISMATCH,
+                   "incorrect privileges: the plugin requests [%s]", computed);
+      return NULL;
     }
-
-  /* the diff_id is the digest of the uncompressed layer, as OCI says (Docker records the
-   * compressed one) */
-  diff_ids[0] = context->diff_id;
-  pd_plugin_config_set_diff_ids (config, diff_ids);
-  config_json = pd_plugin_config_to_data (config, &config_len);
-  config_digest = pd_store_put_blob (data->store, config_json, config_len, &error);
-  if (config_digest == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  g_ptr_array_add (data->written_blobs, g_strdup (config_digest));
-  config_descriptor = pd_descriptor_new (PD_MEDIA_TYPE_PLUGIN_CONFIG, config_digest, config_len);
-  g_ptr_array_add (layers, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP,
-                                              context->layer_digest, context->layer_size));
-  manifest = pd_oci_build_manifest (config_descriptor, layers, &manifest_len);
-  manifest_digest = pd_store_put_blob (data->store, manifest, manifest_len, &error);
-  if (manifest_digest == NULL)
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  g_ptr_array_add (data->written_blobs, g_strdup (manifest_digest));
-
-  data->disk_usage = pd_store_get_staging_disk_usage (data->store, data->staging_dir);
-  if (!pd_store_sync (data->store, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  id = pd_generate_plugin_id ();
-  layer_digests[0] = context->layer_digest;
-  data->record = pd_plugin_record_new (id, data->name, NULL, g_steal_pointer (&config),
-                                       config_digest, manifest_digest, layer_digests);
-  g_task_return_boolean (task, TRUE);
+  return pd_plugin_record_new (pd_generate_plugin_id (), data->name, NULL,
+                               g_steal_pointer (&config), config_digest, manifest_digest,
+                               layer_digests);
 }
 
 static void
@@ -235,15 +248,19 @@ create_fail (CreateData *data, GError *error)
 }
 
 static void
-create_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
+create_transfer_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(CreateData) data = user_data;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) fields = NULL;
   PdManagedPlugin *plugin = NULL;
   g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
+  fields = pd_transfer_run_finish (result, &error);
+  if (fields != NULL)
+    data->record = create_record (data, fields, &error);
   pd_operation_unfollow_progress (data->operation);
-  if (g_task_propagate_boolean (G_TASK (result), &error) &&
+  if (error == NULL &&
       g_cancellable_is_cancelled (pd_operation_get_cancellable_object (data->operation)))
     g_set_error (&error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "cancelled");
 
@@ -288,8 +305,9 @@ pd_create_start (PdEngine *engine, PdOperation *operation, const char *name, int
                  guint64 fd_size, GPtrArray *accepted, gboolean grant_all)
 {
   g_autoptr(CreateData) data = g_new0 (CreateData, 1);
-  g_autoptr(GTask) task = NULL;
+  g_auto(GVariantBuilder) request = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
   g_autoptr(GError) error = NULL;
+  PdArchiveLimits limits;
 
   data->engine = g_object_ref (engine);
   data->operation = g_object_ref (operation);
@@ -317,8 +335,15 @@ pd_create_start (PdEngine *engine, PdOperation *operation, const char *name, int
   data->progress.bytes_total = fd_size;
   pd_operation_follow_progress (operation, &data->progress);
 
-  task = g_task_new (NULL, pd_operation_get_cancellable_object (operation), create_thread_done,
-                     data);
-  g_task_set_task_data (task, g_steal_pointer (&data), NULL);
-  g_task_run_in_thread (task, create_thread);
+  pd_engine_get_archive_limits (engine, &limits);
+  pd_transfer_add_job_fields (&request, &limits, pd_store_get_state_dir (data->store),
+                              data->staging_dir, data->helper_path);
+  /* the helper reads the context through its own copy of the fd */
+  pd_transfer_run_async ("ingest-context", g_variant_builder_end (&request), &data->fd, 1,
+                         create_message_cb, data,
+                         pd_operation_get_cancellable_object (operation), create_transfer_done,
+                         data);
+  close (data->fd);
+  data->fd = -1;
+  data = NULL;
 }

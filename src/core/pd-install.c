@@ -806,22 +806,9 @@ pd_install_transfer_request (PdEngine *engine, PdInstallRequest *request,
         g_variant_builder_add (&fields, "{sv}", "expected-digest",
                                g_variant_new_string (request->expected_digest));
       pd_engine_get_archive_limits (engine, &limits);
-      g_variant_builder_add (&fields, "{sv}", "max-bytes",
-                             g_variant_new_uint64 (limits.max_bytes));
-      g_variant_builder_add (&fields, "{sv}", "max-entries",
-                             g_variant_new_uint64 (limits.max_entries));
-      g_variant_builder_add (&fields, "{sv}", "max-path-length",
-                             g_variant_new_uint32 (limits.max_path_length));
-      g_variant_builder_add (&fields, "{sv}", "max-depth",
-                             g_variant_new_uint32 (limits.max_depth));
-      g_variant_builder_add (&fields, "{sv}", "max-config-size",
-                             g_variant_new_uint64 (limits.max_config_size));
-      g_variant_builder_add (&fields, "{sv}", "extract-helper",
-                             g_variant_new_string (pd_engine_get_helper_path (engine)));
-      g_variant_builder_add (&fields, "{sv}", "state-dir",
-                             g_variant_new_string (pd_store_get_state_dir (
-                                                     pd_engine_get_store (engine))));
-      g_variant_builder_add (&fields, "{sv}", "staging-dir", g_variant_new_string (staging_dir));
+      pd_transfer_add_job_fields (&fields, &limits,
+                                  pd_store_get_state_dir (pd_engine_get_store (engine)),
+                                  staging_dir, pd_engine_get_helper_path (engine));
     }
   return g_variant_builder_end (&fields);
 }

@@ -350,6 +350,24 @@ pd_transfer_get_registry_config (GVariant *fields, GError **error)
   return g_steal_pointer (&config);
 }
 
+void
+pd_transfer_add_job_fields (GVariantBuilder *fields, const PdArchiveLimits *limits,
+                            const char *state_dir, const char *staging_dir,
+                            const char *extract_helper)
+{
+  g_variant_builder_add (fields, "{sv}", "max-bytes", g_variant_new_uint64 (limits->max_bytes));
+  g_variant_builder_add (fields, "{sv}", "max-entries",
+                         g_variant_new_uint64 (limits->max_entries));
+  g_variant_builder_add (fields, "{sv}", "max-path-length",
+                         g_variant_new_uint32 (limits->max_path_length));
+  g_variant_builder_add (fields, "{sv}", "max-depth", g_variant_new_uint32 (limits->max_depth));
+  g_variant_builder_add (fields, "{sv}", "max-config-size",
+                         g_variant_new_uint64 (limits->max_config_size));
+  g_variant_builder_add (fields, "{sv}", "state-dir", g_variant_new_string (state_dir));
+  g_variant_builder_add (fields, "{sv}", "staging-dir", g_variant_new_string (staging_dir));
+  g_variant_builder_add (fields, "{sv}", "extract-helper", g_variant_new_string (extract_helper));
+}
+
 static GVariant *
 bytes_variant (GBytes *bytes)
 {
@@ -383,8 +401,9 @@ lookup_digest (GVariant *fields, const char *name, GError **error)
   return digest;
 }
 
-static GBytes *
-lookup_bytes (GVariant *fields, const char *name, gsize max, const char *digest, GError **error)
+GBytes *
+pd_transfer_lookup_blob (GVariant *fields, const char *name, gsize max, const char *digest,
+                         GError **error)
 {
   g_autoptr(GVariant) value = pd_transfer_lookup (fields, name, G_VARIANT_TYPE_BYTESTRING, error);
   g_autoptr(GBytes) bytes = NULL;
@@ -429,11 +448,11 @@ pd_transfer_get_remote (GVariant *fields, GError **error)
   if ((text = pd_transfer_lookup_string (fields, "manifest-media-type", 256, error)) == NULL)
     return NULL;
   remote->manifest_media_type = g_strdup (text);
-  remote->manifest = lookup_bytes (fields, "manifest", PD_MAX_MANIFEST_SIZE,
+  remote->manifest = pd_transfer_lookup_blob (fields, "manifest", PD_MAX_MANIFEST_SIZE,
                                    remote->manifest_digest, error);
   if (remote->manifest == NULL)
     return NULL;
-  remote->config_data = lookup_bytes (fields, "config", PD_MAX_CONFIG_BLOB_SIZE,
+  remote->config_data = pd_transfer_lookup_blob (fields, "config", PD_MAX_CONFIG_BLOB_SIZE,
                                       remote->config_digest, error);
   if (remote->config_data == NULL)
     return NULL;

@@ -3,6 +3,7 @@
 
 #include <glib.h>
 
+#include "pd-archive.h"
 #include "pd-daemon-config.h"
 #include "pd-pull.h"
 
@@ -49,6 +50,10 @@ GVariant *pd_transfer_lookup (GVariant *fields, const char *name, const GVariant
 const char *pd_transfer_lookup_string (GVariant *fields, const char *name, gsize max,
                                        GError **error);
 
+/* the bytes of field @name, at most @max of them, hashing to @digest */
+GBytes *pd_transfer_lookup_blob (GVariant *fields, const char *name, gsize max,
+                                 const char *digest, GError **error);
+
 /* an error as a message's fields ("domain": "pd" or "cancelled", "code", "message") */
 GVariant *pd_transfer_error_to_fields (const GError *error);
 /* the error those fields describe: a PdError (an unknown code or a bad field is PD_ERROR_FAILED),
@@ -60,6 +65,12 @@ GError *pd_transfer_error_from_fields (GVariant *fields);
 void pd_transfer_add_registry_config (GVariantBuilder *fields, const PdDaemonConfig *config);
 /* the helper's side: a configuration with those parts (the rest default) */
 PdDaemonConfig *pd_transfer_get_registry_config (GVariant *fields, GError **error);
+
+/* the limits, the store, the job's staging dir and plugind-extract's path, for a job that
+ * writes into the store (pull, ingest-context) */
+void pd_transfer_add_job_fields (GVariantBuilder *fields, const PdArchiveLimits *limits,
+                                 const char *state_dir, const char *staging_dir,
+                                 const char *extract_helper);
 
 /* what a reference resolved to, as a message's fields (the helper) */
 void pd_transfer_add_remote (GVariantBuilder *fields, const PdRemotePlugin *remote);

@@ -20,7 +20,9 @@
 
 #include <gio/gio.h>
 
+#include "pd-archive.h"
 #include "pd-error.h"
+#include "pd-oci.h"
 #include "pd-pull.h"
 #include "pd-reference.h"
 #include "pd-registry.h"
@@ -344,6 +346,122 @@ run_pull (Helper *helper, GError **error)
   return g_variant_builder_end (&result);
 }
 
+/* section: create */
+
+typedef struct {
+  Helper *helper;
+  guint64 bytes;
+  gint64 last_sent;
+} ContextProgress;
+
+static void
+context_progress_cb (guint64 bytes_read, gpointer user_data)
+{
+  ContextProgress *progress = user_data;
+  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  gint64 now = g_get_monotonic_time ();
+
+  progress->bytes = bytes_read;
+  if (now - progress->last_sent < PROGRESS_INTERVAL_US)
+    return;
+  progress->last_sent = now;
+  g_variant_builder_add (&fields, "{sv}", "bytes", g_variant_new_uint64 (bytes_read));
+  send_or_die (progress->helper, "progress", g_variant_builder_end (&fields));
+}
+
+static GVariant *
+blob_variant (const void *data, gsize len)
+{
+  return g_variant_new_fixed_array (G_VARIANT_TYPE_BYTE, data, len, 1);
+}
+
+/* ingest-context: Create's context (fd 0 of the request) into a layer blob and the staging
+ * dir, then its config and manifest blobs; the daemon checks the consent and commits */
+static GVariant *
+run_ingest_context (Helper *helper, GError **error)
+{
+  g_autoptr(PdStore) store = NULL;
+  g_autoptr(PdContextResult) context = NULL;
+  g_autoptr(PdPluginConfig) config = NULL;
+  g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
+  g_autoptr(PdDescriptor) config_descriptor = NULL;
+  g_autofree char *config_json = NULL;
+  g_autofree char *config_digest = NULL;
+  g_autofree char *manifest = NULL;
+  g_autofree char *manifest_digest = NULL;
+  g_auto(GVariantBuilder) result = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  ContextProgress progress = { .helper = helper };
+  const char *diff_ids[2] = { NULL, NULL };
+  PdArchiveLimits limits;
+  const char *state_dir;
+  const char *staging_dir;
+  const char *extract_helper;
+  gsize config_len = 0, manifest_len = 0;
+  int fd;
+
+  if (helper->fds->len != 1)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the request carries no context");
+      return NULL;
+    }
+  if (!request_limits (helper, &limits, error) ||
+      (state_dir = pd_transfer_lookup_string (helper->request, "state-dir", PATH_MAX,
+                                              error)) == NULL ||
+      (staging_dir = pd_transfer_lookup_string (helper->request, "staging-dir", PATH_MAX,
+                                                error)) == NULL ||
+      (extract_helper = pd_transfer_lookup_string (helper->request, "extract-helper", PATH_MAX,
+                                                   error)) == NULL)
+    return NULL;
+  store = pd_store_open_for_transfer (state_dir, staging_dir, &store_hooks, helper, error);
+  if (store == NULL)
+    return NULL;
+  fd = g_array_index (helper->fds, int, 0);
+  g_array_set_size (helper->fds, 0);
+  context = pd_archive_ingest_context (fd, store, staging_dir, extract_helper, &limits,
+                                       context_progress_cb, &progress, NULL, error);
+  /* read once: the caller sees its end closed */
+  close (fd);
+  if (context == NULL)
+    return NULL;
+  config = pd_plugin_config_new_for_install (g_bytes_get_data (context->config_data, NULL),
+                                             g_bytes_get_size (context->config_data), error);
+  if (config == NULL)
+    return NULL;
+
+  /* the diff_id is the digest of the uncompressed layer, as OCI says (Docker records the
+   * compressed one) */
+  diff_ids[0] = context->diff_id;
+  pd_plugin_config_set_diff_ids (config, diff_ids);
+  config_json = pd_plugin_config_to_data (config, &config_len);
+  config_digest = pd_store_put_blob (store, config_json, config_len, error);
+  if (config_digest == NULL)
+    return NULL;
+  config_descriptor = pd_descriptor_new (PD_MEDIA_TYPE_PLUGIN_CONFIG, config_digest, config_len);
+  g_ptr_array_add (layers, pd_descriptor_new (PD_MEDIA_TYPE_DOCKER_LAYER_GZIP,
+                                              context->layer_digest, context->layer_size));
+  manifest = pd_oci_build_manifest (config_descriptor, layers, &manifest_len);
+  manifest_digest = pd_store_put_blob (store, manifest, manifest_len, error);
+  if (manifest_digest == NULL)
+    return NULL;
+
+  g_variant_builder_add (&result, "{sv}", "config-digest", g_variant_new_string (config_digest));
+  g_variant_builder_add (&result, "{sv}", "config", blob_variant (config_json, config_len));
+  g_variant_builder_add (&result, "{sv}", "manifest-digest",
+                         g_variant_new_string (manifest_digest));
+  g_variant_builder_add (&result, "{sv}", "manifest", blob_variant (manifest, manifest_len));
+  g_variant_builder_add (&result, "{sv}", "layer-digest",
+                         g_variant_new_string (context->layer_digest));
+  g_variant_builder_add (&result, "{sv}", "bytes-read",
+                         g_variant_new_uint64 (progress.bytes));
+  g_variant_builder_add (&result, "{sv}", "disk-usage",
+                         g_variant_new_uint64 (pd_store_get_staging_disk_usage (store,
+                                                                                staging_dir)));
+  /* what was extracted is on disk before the daemon's commit makes it visible */
+  if (!pd_store_sync (store, error))
+    return NULL;
+  return g_variant_builder_end (&result);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -383,6 +501,8 @@ main (int argc, char **argv)
     result = run_resolve (&helper, &error);
   else if (g_str_equal (argv[1], "pull"))
     result = run_pull (&helper, &error);
+  else if (g_str_equal (argv[1], "ingest-context"))
+    result = run_ingest_context (&helper, &error);
   else
     g_set_error (&error, PD_ERROR, PD_ERROR_FAILED, "unknown verb %s", argv[1]);
 
