@@ -287,49 +287,6 @@ pull_resolved (PullData *data, GVariant *fields, GError **error)
   return pd_transfer_reply (data->transfer, "go", NULL, error);
 }
 
-static const char *const layer_statuses[] = {
-  "waiting", "downloading", "extracting", "exists", "complete", NULL
-};
-
-static gboolean
-pull_progress (PullData *data, GVariant *fields, GError **error)
-{
-  g_autoptr(GVariant) layers = pd_transfer_lookup (fields, "layers", G_VARIANT_TYPE ("a(st)"),
-                                                   error);
-  GVariantIter iter;
-  const char *status;
-  guint64 current;
-  guint index = 0;
-
-  if (layers == NULL)
-    return FALSE;
-  if (data->remote == NULL || g_variant_n_children (layers) != data->remote->layers->len)
-    {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "progress of other layers");
-      return FALSE;
-    }
-  g_variant_iter_init (&iter, layers);
-  while (g_variant_iter_next (&iter, "(&st)", &status, &current))
-    {
-      guint i = 0;
-
-      while (layer_statuses[i] != NULL && !g_str_equal (layer_statuses[i], status))
-        i++;
-      if (layer_statuses[i] == NULL)
-        {
-          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "an unknown layer status");
-          return FALSE;
-        }
-      /* the static string, and a count that never goes back (and is at most the layer's size
-       * as the manifest says, which the download never passes) */
-      pd_pull_progress_set_layer (&data->progress, index, layer_statuses[i],
-                                  MIN (current, ((PdDescriptor *) g_ptr_array_index (
-                                                  data->remote->layers, index))->size));
-      index++;
-    }
-  return TRUE;
-}
-
 static gboolean
 pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpointer user_data,
                  GError **error)
@@ -340,20 +297,17 @@ pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
   data->transfer = transfer;
   if (g_str_equal (kind, "log"))
     {
-      const char *line = pd_transfer_lookup_string (fields, "line", PD_MESSAGE_MAX, error);
-      g_autofree char *escaped = NULL;
+      g_autofree char *line = pd_transfer_get_log_line (fields, error);
 
       if (line == NULL)
         return FALSE;
-      escaped = pd_string_has_control_chars (line) ? pd_escape_untrusted_full (line, -1)
-                                                   : g_strdup (line);
-      pd_operation_log (data->operation, 6, "%s", escaped);
+      pd_operation_log (data->operation, 6, "%s", line);
       return TRUE;
     }
   if (g_str_equal (kind, "resolved"))
     return pull_resolved (data, fields, error);
   if (g_str_equal (kind, "progress"))
-    return pull_progress (data, fields, error);
+    return pd_transfer_apply_progress (&data->progress, fields, error);
 
   /* the rest name a blob, and come after the consent check */
   if (data->remote == NULL || data->settings == NULL)
@@ -843,17 +797,15 @@ query_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoi
                   GError **error)
 {
   QueryData *data = user_data;
-  const char *line;
+  char *line;
 
   if (!g_str_equal (kind, "log"))
     return FALSE;
-  line = pd_transfer_lookup_string (fields, "line", PD_MESSAGE_MAX, error);
+  line = pd_transfer_get_log_line (fields, error);
   if (line == NULL)
     return FALSE;
   g_free (data->last_problem);
-  /* the client's lines are escaped already; a helper gone wrong cannot add controls */
-  data->last_problem = pd_string_has_control_chars (line) ? pd_escape_untrusted_full (line, -1)
-                                                          : g_strdup (line);
+  data->last_problem = line;
   return TRUE;
 }
 

@@ -8,6 +8,7 @@
 #include "pd-error.h"
 #include "pd-publish.h"
 #include "pd-push.h"
+#include "pd-transfer.h"
 
 PdReference *
 pd_publish_parse_target (PdManagedPlugin *plugin, const char *remote, GError **error)
@@ -63,38 +64,41 @@ push_data_free (PushData *data)
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PushData, push_data_free)
 
-static void
-push_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+static gboolean
+push_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpointer user_data,
+                 GError **error)
 {
-  PushData *data = task_data;
-  g_autoptr(PdRegistryClient) client = NULL;
-  GError *error = NULL;
+  PushData *data = user_data;
 
-  client = pd_registry_client_new (pd_engine_get_config (data->engine), data->target,
-                                   data->registry_auth, TRUE, &error);
-  if (client == NULL)
+  if (g_str_equal (kind, "log"))
     {
-      g_task_return_error (task, error);
-      return;
+      g_autofree char *line = pd_transfer_get_log_line (fields, error);
+
+      if (line == NULL)
+        return FALSE;
+      pd_operation_log (data->operation, 6, "%s", line);
+      return TRUE;
     }
-  pd_registry_client_set_log_func (client, pd_operation_log_from_thread, data->operation);
-  if (!pd_push_run (client, data->store, data->manifest_digest, data->target->tag,
-                    data->mount_from, &data->progress, &data->manifest_size, cancellable, &error))
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
+  if (g_str_equal (kind, "progress"))
+    return pd_transfer_apply_progress (&data->progress, fields, error);
+  g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "an unknown message %s", kind);
+  return FALSE;
 }
 
 static void
-push_thread_done (GObject *source, GAsyncResult *result, gpointer user_data)
+push_transfer_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(PushData) data = user_data;
   g_autoptr(GError) error = NULL;
+  g_autoptr(GVariant) fields = NULL;
   g_autofree char *reference = pd_reference_to_string (data->target);
   g_auto(GVariantBuilder) results = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
 
   pd_operation_unfollow_progress (data->operation);
-  if (!g_task_propagate_boolean (G_TASK (result), &error))
+  fields = pd_transfer_run_finish (result, &error);
+  if (fields != NULL && !g_variant_lookup (fields, "manifest-size", "t", &data->manifest_size))
+    g_set_error (&error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper gave no manifest size");
+  if (error != NULL)
     {
       g_message ("push of %s failed: %s", reference, error->message);
       pd_operation_complete (data->operation, NULL, error);
@@ -114,7 +118,8 @@ pd_publish_start (PdEngine *engine, PdOperation *operation, PdManagedPlugin *plu
                   PdReference *target, char *registry_auth)
 {
   g_autoptr(PushData) data = g_new0 (PushData, 1);
-  g_autoptr(GTask) task = NULL;
+  g_auto(GVariantBuilder) request = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  g_autofree char *reference = NULL;
   PdPluginRecord *record = pd_managed_plugin_get_record (plugin);
   const char *remote = pd_plugin_record_get_remote (record);
   g_autoptr(PdReference) source = NULL;
@@ -146,8 +151,22 @@ pd_publish_start (PdEngine *engine, PdOperation *operation, PdManagedPlugin *plu
   pd_operation_set_phase (operation, "uploading");
   pd_operation_set_cancellable (operation, TRUE);
   pd_operation_follow_progress (operation, &data->progress);
-  task = g_task_new (NULL, pd_operation_get_cancellable_object (operation), push_thread_done,
-                     data);
-  g_task_set_task_data (task, g_steal_pointer (&data), NULL);
-  g_task_run_in_thread (task, push_thread);
+  /* the credentials go over the helper's socket, never in its argv or environment */
+  reference = pd_reference_to_string (data->target);
+  g_variant_builder_add (&request, "{sv}", "reference", g_variant_new_string (reference));
+  if (data->registry_auth != NULL && *data->registry_auth != '\0')
+    g_variant_builder_add (&request, "{sv}", "registry-auth",
+                           g_variant_new_string (data->registry_auth));
+  pd_transfer_add_registry_config (&request, pd_engine_get_config (engine));
+  g_variant_builder_add (&request, "{sv}", "state-dir",
+                         g_variant_new_string (pd_store_get_state_dir (data->store)));
+  g_variant_builder_add (&request, "{sv}", "manifest-digest",
+                         g_variant_new_string (data->manifest_digest));
+  if (data->mount_from != NULL)
+    g_variant_builder_add (&request, "{sv}", "mount-from",
+                           g_variant_new_string (data->mount_from));
+  pd_transfer_run_async ("push", g_variant_builder_end (&request), NULL, 0, push_message_cb,
+                         data, pd_operation_get_cancellable_object (operation),
+                         push_transfer_done, data);
+  data = NULL;
 }

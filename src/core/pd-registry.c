@@ -82,44 +82,6 @@ pd_registry_endpoint_uri (PdRegistryClient *client, const char *format, ...)
   return g_uri_parse (text, SOUP_HTTP_URI_FLAGS | G_URI_FLAGS_ENCODED, NULL);
 }
 
-/* Registries (of those allowed plain HTTP) found to answer only plain HTTP, with when that was
- * last seen: later clients skip the HTTPS attempt, whose handshake and CA loading cost a small
- * pull a fifth of its time. Process-wide, for every job's thread. */
-#define PLAIN_HTTP_MEMORY_US (10 * 60 * G_USEC_PER_SEC)
-
-G_LOCK_DEFINE_STATIC (plain_http_hosts);
-static GHashTable *plain_http_hosts;   /* host → GINT64 monotonic time */
-
-static gboolean
-remembered_plain_http (const char *host)
-{
-  gboolean found = FALSE;
-
-  G_LOCK (plain_http_hosts);
-  if (plain_http_hosts != NULL)
-    {
-      gint64 *seen = g_hash_table_lookup (plain_http_hosts, host);
-
-      found = seen != NULL && g_get_monotonic_time () - *seen < PLAIN_HTTP_MEMORY_US;
-    }
-  G_UNLOCK (plain_http_hosts);
-  return found;
-}
-
-static void
-remember_plain_http (const char *host, gboolean plain)
-{
-  G_LOCK (plain_http_hosts);
-  if (plain_http_hosts == NULL)
-    plain_http_hosts = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  if (plain)
-    g_hash_table_replace (plain_http_hosts, g_strdup (host),
-                          g_memdup2 (&(gint64) { g_get_monotonic_time () }, sizeof (gint64)));
-  else
-    g_hash_table_remove (plain_http_hosts, host);
-  G_UNLOCK (plain_http_hosts);
-}
-
 /* Settles on the first endpoint that answers GET /v2/ at all (any status: 401 is normal) */
 gboolean
 pd_registry_ensure_endpoint (PdRegistryClient *client, GCancellable *cancellable, GError **error)
@@ -134,7 +96,7 @@ pd_registry_ensure_endpoint (PdRegistryClient *client, GCancellable *cancellable
       g_str_has_prefix (((Endpoint *) g_ptr_array_index (client->endpoints,
                                                          client->endpoints->len - 1))->base,
                         "http://") &&
-      remembered_plain_http (client->host))
+      pd_registry_memory_is_plain_http (client->host))
     {
       client->endpoint_index = client->endpoints->len - 1;
       from_memory = TRUE;
@@ -166,7 +128,7 @@ pd_registry_ensure_endpoint (PdRegistryClient *client, GCancellable *cancellable
           g_input_stream_close (stream, NULL, NULL);
           client->endpoint_settled = TRUE;
           if (!current_endpoint (client)->is_mirror)
-            remember_plain_http (client->host,
+            pd_registry_memory_set_plain_http (client->host,
                                  g_str_has_prefix (current_endpoint (client)->base, "http://"));
           return TRUE;
         }
@@ -193,7 +155,7 @@ pd_registry_ensure_endpoint (PdRegistryClient *client, GCancellable *cancellable
   /* what was remembered no longer holds: every endpoint again, from HTTPS */
   if (from_memory)
     {
-      remember_plain_http (client->host, FALSE);
+      pd_registry_memory_set_plain_http (client->host, FALSE);
       client->endpoint_index = 0;
       return pd_registry_ensure_endpoint (client, cancellable, error);
     }

@@ -125,6 +125,22 @@ gboolean pd_registry_client_put_manifest (PdRegistryClient *client, const char *
                                           const char *media_type, GBytes *data,
                                           GCancellable *cancellable, GError **error);
 
+/* Registries (of those allowed plain HTTP) found to answer only plain HTTP, with when that was
+ * last seen (pd-registry-memory.c): later clients skip the HTTPS attempt, whose handshake and CA
+ * loading cost a small pull a fifth of its time. Process-wide, any thread. The daemon keeps it
+ * for the plugind-transfer processes: each gets it with its request, and tells what it learnt. */
+#define PD_REGISTRY_PLAIN_HTTP_MEMORY_US (10 * 60 * G_USEC_PER_SEC)
+/* hosts remembered at most */
+#define PD_REGISTRY_PLAIN_HTTP_MAX_HOSTS 256
+gboolean pd_registry_memory_is_plain_http (const char *host);
+void pd_registry_memory_set_plain_http (const char *host, gboolean plain);
+/* called (on any thread) with every change, for plugind-transfer to tell the daemon */
+typedef void (*PdRegistryMemoryNotify) (const char *host, gboolean plain, gpointer data);
+void pd_registry_memory_set_notify (PdRegistryMemoryNotify notify, gpointer data);
+/* a(sx): host, microseconds since it was seen */
+GVariant *pd_registry_memory_to_variant (void);
+void pd_registry_memory_load (GVariant *hosts);
+
 /* TRUE for 127.0.0.0/8, localhost and [::1] with any port */
 gboolean pd_registry_host_is_loopback (const char *host);
 

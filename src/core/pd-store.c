@@ -312,19 +312,22 @@ pd_store_open_for_transfer (const char *state_dir, const char *staging_dir,
   self->blobs_dir = g_build_filename (self->state_dir, "blobs", "sha256", NULL);
   self->tmp_dir = g_build_filename (self->state_dir, "tmp", NULL);
   name = staging_name (self, staging_dir);
-  if (name == NULL)
+  if (name == NULL && staging_dir != NULL)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS, "not a staging dir of the store");
       return NULL;
     }
-  staging = g_build_filename ("tmp", name, NULL);
   /* the daemon made every dir at its start, and the staging dir for this job */
   self->state_fd = open_dir_at (AT_FDCWD, self->state_dir, error);
   if (self->state_fd < 0)
     return NULL;
-  self->tmp_fd = open_dir_at (self->state_fd, staging, error);
-  if (self->tmp_fd < 0)
-    return NULL;
+  if (name != NULL)
+    {
+      staging = g_build_filename ("tmp", name, NULL);
+      self->tmp_fd = open_dir_at (self->state_fd, staging, error);
+      if (self->tmp_fd < 0)
+        return NULL;
+    }
   self->blobs_fd = open_dir_at (self->state_fd, "blobs/sha256", error);
   if (self->blobs_fd < 0)
     return NULL;

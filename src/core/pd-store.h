@@ -87,7 +87,8 @@ guint64 pd_store_get_staging_disk_usage (PdStore *self, const char *staging_dir)
 void pd_store_note_staging_usage (const char *staging_dir, gboolean known, guint64 bytes);
 
 /* The store as plugind-transfer sees it: the daemon's state dir, opened without creating or
- * reconciling anything. Blobs are written into the job's @staging_dir (not tmp/ itself: a
+ * reconciling anything (read-only without @staging_dir). Blobs are written into the job's
+ * @staging_dir (not tmp/ itself: a
  * helper killed at any point leaves its ingests where the job's failure deletes them) and
  * synced there as by the daemon; pins and the renames into blobs/ are asked of the daemon
  * through @hooks. */

@@ -250,6 +250,17 @@ pd_transfer_lookup_string (GVariant *fields, const char *name, gsize max, GError
   return text;
 }
 
+char *
+pd_transfer_get_log_line (GVariant *fields, GError **error)
+{
+  const char *line = pd_transfer_lookup_string (fields, "line", PD_MESSAGE_MAX, error);
+
+  if (line == NULL)
+    return NULL;
+  return pd_string_has_control_chars (line) ? pd_escape_untrusted_full (line, -1)
+                                            : g_strdup (line);
+}
+
 GVariant *
 pd_transfer_error_to_fields (const GError *error)
 {
@@ -312,6 +323,7 @@ pd_transfer_add_registry_config (GVariantBuilder *fields, const PdDaemonConfig *
                          g_variant_new_uint32 (config->stall_timeout_s));
   g_variant_builder_add (fields, "{sv}", "stall-min-bytes",
                          g_variant_new_uint64 (config->stall_min_bytes));
+  g_variant_builder_add (fields, "{sv}", "plain-http-hosts", pd_registry_memory_to_variant ());
 }
 
 PdDaemonConfig *
@@ -323,6 +335,7 @@ pd_transfer_get_registry_config (GVariant *fields, GError **error)
   g_autoptr(GVariant) mirrors = NULL;
   g_autoptr(GVariant) stall_timeout = NULL;
   g_autoptr(GVariant) stall_min_bytes = NULL;
+  g_autoptr(GVariant) plain = NULL;
   const char *certs_dir;
 
   if (insecure == NULL)
@@ -339,6 +352,10 @@ pd_transfer_get_registry_config (GVariant *fields, GError **error)
   stall_min_bytes = pd_transfer_lookup (fields, "stall-min-bytes", G_VARIANT_TYPE_UINT64, error);
   if (stall_min_bytes == NULL)
     return NULL;
+  plain = pd_transfer_lookup (fields, "plain-http-hosts", G_VARIANT_TYPE ("a(sx)"), error);
+  if (plain == NULL)
+    return NULL;
+  pd_registry_memory_load (plain);
   g_strfreev (config->insecure);
   config->insecure = g_variant_dup_strv (insecure, NULL);
   g_strfreev (config->mirrors);
@@ -348,6 +365,84 @@ pd_transfer_get_registry_config (GVariant *fields, GError **error)
   config->stall_timeout_s = g_variant_get_uint32 (stall_timeout);
   config->stall_min_bytes = g_variant_get_uint64 (stall_min_bytes);
   return g_steal_pointer (&config);
+}
+
+GVariant *
+pd_transfer_progress_to_fields (PdPullProgress *progress)
+{
+  g_auto(GVariantBuilder) layers = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(sstt)"));
+  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  guint64 done;
+  guint64 total;
+  g_autoptr(GPtrArray) copy = pd_pull_progress_dup_layers (progress, &done, &total);
+
+  for (guint i = 0; i < copy->len; i++)
+    {
+      PdLayerProgress *layer = g_ptr_array_index (copy, i);
+
+      g_variant_builder_add (&layers, "(sstt)", layer->digest, layer->status, layer->current,
+                             layer->total);
+    }
+  g_variant_builder_add (&fields, "{sv}", "layers", g_variant_builder_end (&layers));
+  return g_variant_builder_end (&fields);
+}
+
+static const char *const layer_statuses[] = {
+  "waiting", "downloading", "extracting", "exists", "complete", "uploading", NULL
+};
+
+gboolean
+pd_transfer_apply_progress (PdPullProgress *progress, GVariant *fields, GError **error)
+{
+  g_autoptr(GVariant) layers = pd_transfer_lookup (fields, "layers", G_VARIANT_TYPE ("a(sstt)"),
+                                                   error);
+  g_autoptr(GPtrArray) parsed = NULL;
+  GVariantIter iter;
+  const char *digest;
+  const char *status;
+  guint64 current;
+  guint64 total;
+  guint64 sum_done = 0;
+  guint64 sum_total = 0;
+
+  if (layers == NULL)
+    return FALSE;
+  if (g_variant_n_children (layers) > PD_TRANSFER_MAX_PROGRESS_LAYERS)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED, "progress of too many layers");
+      return FALSE;
+    }
+  parsed = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_layer_progress_free);
+  g_variant_iter_init (&iter, layers);
+  while (g_variant_iter_next (&iter, "(&s&stt)", &digest, &status, &current, &total))
+    {
+      PdLayerProgress *layer;
+      guint i = 0;
+
+      while (layer_statuses[i] != NULL && !g_str_equal (layer_statuses[i], status))
+        i++;
+      if (layer_statuses[i] == NULL || !pd_digest_is_valid (digest))
+        {
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "progress of an unknown kind");
+          return FALSE;
+        }
+      layer = g_new0 (PdLayerProgress, 1);
+      layer->digest = g_strdup (digest);
+      layer->status = layer_statuses[i];
+      /* sums that cannot wrap */
+      layer->total = MIN (total, G_MAXUINT32 * (guint64) G_MAXUINT16);
+      layer->current = MIN (current, layer->total);
+      sum_done += layer->current;
+      sum_total += layer->total;
+      g_ptr_array_add (parsed, layer);
+    }
+  g_mutex_lock (&progress->lock);
+  g_ptr_array_unref (progress->layers);
+  progress->layers = g_steal_pointer (&parsed);
+  progress->bytes_done = sum_done;
+  progress->bytes_total = sum_total;
+  g_mutex_unlock (&progress->lock);
+  return TRUE;
 }
 
 void

@@ -54,6 +54,10 @@ const char *pd_transfer_lookup_string (GVariant *fields, const char *name, gsize
 GBytes *pd_transfer_lookup_blob (GVariant *fields, const char *name, gsize max,
                                  const char *digest, GError **error);
 
+/* the line of a "log" message: escaped (the registry client's lines are escaped already; a
+ * helper gone wrong cannot add controls), at most PD_MESSAGE_MAX bytes */
+char *pd_transfer_get_log_line (GVariant *fields, GError **error);
+
 /* an error as a message's fields ("domain": "pd" or "cancelled", "code", "message") */
 GVariant *pd_transfer_error_to_fields (const GError *error);
 /* the error those fields describe: a PdError (an unknown code or a bad field is PD_ERROR_FAILED),
@@ -63,7 +67,8 @@ GError *pd_transfer_error_from_fields (GVariant *fields);
 /* the registry part of the daemon's configuration (mirrors, insecure registries, certs.d,
  * stall timeout), added to a request's fields */
 void pd_transfer_add_registry_config (GVariantBuilder *fields, const PdDaemonConfig *config);
-/* the helper's side: a configuration with those parts (the rest default) */
+/* the helper's side: a configuration with those parts (the rest default); the daemon's memory
+ * of plain-HTTP registries is loaded too */
 PdDaemonConfig *pd_transfer_get_registry_config (GVariant *fields, GError **error);
 
 /* the limits, the store, the job's staging dir and plugind-extract's path, for a job that
@@ -71,6 +76,14 @@ PdDaemonConfig *pd_transfer_get_registry_config (GVariant *fields, GError **erro
 void pd_transfer_add_job_fields (GVariantBuilder *fields, const PdArchiveLimits *limits,
                                  const char *state_dir, const char *staging_dir,
                                  const char *extract_helper);
+
+/* layers a progress message lists at most (a manifest of 4 MiB lists fewer) */
+#define PD_TRANSFER_MAX_PROGRESS_LAYERS 65536
+/* the helper's progress: "layers" a(sstt), digest, status, current, total */
+GVariant *pd_transfer_progress_to_fields (PdPullProgress *progress);
+/* The daemon's side: @progress becomes what the message says. Statuses are the ones
+ * PdLayerProgress knows (the static strings), digests valid; anything else is an error. */
+gboolean pd_transfer_apply_progress (PdPullProgress *progress, GVariant *fields, GError **error);
 
 /* what a reference resolved to, as a message's fields (the helper) */
 void pd_transfer_add_remote (GVariantBuilder *fields, const PdRemotePlugin *remote);

@@ -14,6 +14,7 @@
 #include <glib-unix.h>
 
 #include "pd-error.h"
+#include "pd-registry.h"
 #include "pd-transfer.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -167,6 +168,21 @@ dispatch (GTask *task, GVariant *message)
     {
       transfer->error = pd_transfer_error_from_fields (fields);
       return TRUE;
+    }
+  /* what a registry client learnt, for the next helper (pd-registry.h) */
+  if (g_str_equal (kind, "plain-http"))
+    {
+      const char *host = NULL;
+      gboolean plain = FALSE;
+
+      if (g_variant_lookup (fields, "host", "&s", &host) &&
+          g_variant_lookup (fields, "plain", "b", &plain) && strlen (host) <= 256)
+        {
+          pd_registry_memory_set_plain_http (host, plain);
+          return TRUE;
+        }
+      protocol_error (transfer, g_error_new (PD_ERROR, PD_ERROR_FAILED, "a bad plain-http"));
+      return FALSE;
     }
   if (transfer->func == NULL ||
       !transfer->func (transfer, kind, fields, transfer->func_data, &error))

@@ -24,6 +24,7 @@
 #include "pd-error.h"
 #include "pd-oci.h"
 #include "pd-pull.h"
+#include "pd-push.h"
 #include "pd-reference.h"
 #include "pd-registry.h"
 #include "pd-store.h"
@@ -103,6 +104,16 @@ log_cb (const char *line, gpointer user_data)
 
   g_variant_builder_add (&fields, "{sv}", "line", g_variant_new_string (line));
   send_or_die (helper, "log", g_variant_builder_end (&fields));
+}
+
+static void
+plain_http_cb (const char *host, gboolean plain, gpointer data)
+{
+  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+
+  g_variant_builder_add (&fields, "{sv}", "host", g_variant_new_string (host));
+  g_variant_builder_add (&fields, "{sv}", "plain", g_variant_new_boolean (plain));
+  send_or_die (data, "plain-http", g_variant_builder_end (&fields));
 }
 
 static const char *
@@ -215,23 +226,15 @@ static const PdStoreTransferHooks store_hooks = {
 static gboolean
 send_progress (Helper *helper)
 {
-  g_auto(GVariantBuilder) layers = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE ("a(st)"));
-  g_auto(GVariantBuilder) fields = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
-  guint64 done;
-  guint64 total;
-  g_autoptr(GPtrArray) copy = pd_pull_progress_dup_layers (&helper->progress, &done, &total);
+  guint n;
 
+  g_mutex_lock (&helper->progress.lock);
+  n = helper->progress.layers->len;
+  g_mutex_unlock (&helper->progress.lock);
   /* before the layers are listed there is nothing to say */
-  if (copy->len == 0)
+  if (n == 0)
     return FALSE;
-  for (guint i = 0; i < copy->len; i++)
-    {
-      PdLayerProgress *layer = g_ptr_array_index (copy, i);
-
-      g_variant_builder_add (&layers, "(st)", layer->status, layer->current);
-    }
-  g_variant_builder_add (&fields, "{sv}", "layers", g_variant_builder_end (&layers));
-  send_or_die (helper, "progress", g_variant_builder_end (&fields));
+  send_or_die (helper, "progress", pd_transfer_progress_to_fields (&helper->progress));
   return TRUE;
 }
 
@@ -260,6 +263,16 @@ ticker_thread (gpointer data)
     }
   g_mutex_unlock (&helper->ticker_lock);
   return NULL;
+}
+
+static void
+stop_ticker (Helper *helper, GThread *ticker)
+{
+  g_mutex_lock (&helper->ticker_lock);
+  helper->ticker_stop = TRUE;
+  g_cond_signal (&helper->ticker_cond);
+  g_mutex_unlock (&helper->ticker_lock);
+  g_thread_join (ticker);
 }
 
 static gboolean
@@ -328,11 +341,7 @@ run_pull (Helper *helper, GError **error)
   ticker = g_thread_new ("pd-progress", ticker_thread, helper);
   ok = pd_pull_fetch_layers (client, remote, store, fetches, staging_dir, extract_helper, &limits,
                              &helper->progress, pinned, NULL, error);
-  g_mutex_lock (&helper->ticker_lock);
-  helper->ticker_stop = TRUE;
-  g_cond_signal (&helper->ticker_cond);
-  g_mutex_unlock (&helper->ticker_lock);
-  g_thread_join (ticker);
+  stop_ticker (helper, ticker);
   pd_fetch_table_free (fetches);
   if (!ok)
     return NULL;
@@ -462,6 +471,49 @@ run_ingest_context (Helper *helper, GError **error)
   return g_variant_builder_end (&result);
 }
 
+/* section: push */
+
+/* push: the plugin's stored manifest and the blobs it names, to the registry */
+static GVariant *
+run_push (Helper *helper, GError **error)
+{
+  g_autoptr(PdReference) ref = NULL;
+  g_autoptr(PdRegistryClient) client = request_client (helper, TRUE, &ref, error);
+  g_autoptr(PdStore) store = NULL;
+  g_auto(GVariantBuilder) result = G_VARIANT_BUILDER_INIT (G_VARIANT_TYPE_VARDICT);
+  const char *state_dir;
+  const char *manifest_digest;
+  guint64 manifest_size = 0;
+  GThread *ticker;
+  gboolean ok;
+
+  if (client == NULL)
+    return NULL;
+  if ((state_dir = pd_transfer_lookup_string (helper->request, "state-dir", PATH_MAX,
+                                              error)) == NULL ||
+      (manifest_digest = pd_transfer_lookup_string (helper->request, "manifest-digest", 128,
+                                                    error)) == NULL)
+    return NULL;
+  if (ref->tag == NULL)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_REFERENCE, "cannot push without a tag");
+      return NULL;
+    }
+  store = pd_store_open_for_transfer (state_dir, NULL, &store_hooks, helper, error);
+  if (store == NULL)
+    return NULL;
+  ticker = g_thread_new ("pd-progress", ticker_thread, helper);
+  ok = pd_push_run (client, store, manifest_digest, ref->tag,
+                    optional_string (helper->request, "mount-from"), &helper->progress,
+                    &manifest_size, NULL, error);
+  stop_ticker (helper, ticker);
+  if (!ok)
+    return NULL;
+  send_progress (helper);
+  g_variant_builder_add (&result, "{sv}", "manifest-size", g_variant_new_uint64 (manifest_size));
+  return g_variant_builder_end (&result);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -487,6 +539,7 @@ main (int argc, char **argv)
   g_mutex_init (&helper.ticker_lock);
   g_cond_init (&helper.ticker_cond);
   pd_pull_progress_init (&helper.progress);
+  pd_registry_memory_set_notify (plain_http_cb, &helper);
   message = pd_transfer_read (helper.socket, helper.fds, &error);
   if (message == NULL)
     {
@@ -503,6 +556,8 @@ main (int argc, char **argv)
     result = run_pull (&helper, &error);
   else if (g_str_equal (argv[1], "ingest-context"))
     result = run_ingest_context (&helper, &error);
+  else if (g_str_equal (argv[1], "push"))
+    result = run_push (&helper, &error);
   else
     g_set_error (&error, PD_ERROR, PD_ERROR_FAILED, "unknown verb %s", argv[1]);
 
