@@ -1383,6 +1383,15 @@ test_helper_bad_dir (Fixture *f, gconstpointer data)
   g_assert_cmpstr (target_listing, ==, "");
 }
 
+/* the daemon's fixed list (it links no libarchive) is what the helper's libarchive has */
+static void
+test_compressions_fixed (void)
+{
+  g_auto(GStrv) found = pd_archive_dup_supported_compressions ();
+
+  g_assert_cmpstrv (found, pd_archive_get_compressions ());
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1394,6 +1403,7 @@ main (int argc, char **argv)
 
   g_test_add_func ("/archive/limits-init", test_limits_init);
   g_test_add_func ("/archive/helper-path", test_helper_path);
+  g_test_add_func ("/archive/compressions-fixed", test_compressions_fixed);
   /* every compression a context may have; plain first, whose layer the others must match */
   for (PdTestFilter filter = FILTER_NONE; filter <= FILTER_BZIP2; filter++)
     {

@@ -42,16 +42,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdAutoArchiveEntry, archive_entry_free)
 /* section: limits and results */
 
 void
-pd_archive_limits_init (PdArchiveLimits *limits)
-{
-  limits->max_bytes = G_GUINT64_CONSTANT (8) * 1024 * 1024 * 1024;
-  limits->max_entries = 1000000;
-  limits->max_path_length = 4096;
-  limits->max_depth = 128;
-  limits->max_config_size = 4 * 1024 * 1024;
-}
-
-void
 pd_context_result_free (PdContextResult *result)
 {
   if (result == NULL)
@@ -60,16 +50,6 @@ pd_context_result_free (PdContextResult *result)
   g_free (result->layer_digest);
   g_free (result->diff_id);
   g_free (result);
-}
-
-const char *
-pd_archive_get_helper_path (void)
-{
-  const char *path = g_getenv ("PLUGIND_EXTRACT_HELPER");
-
-  if (path != NULL && *path != '\0')
-    return path;
-  return LIBEXECDIR "/plugind-extract";
 }
 
 /* section: the ingest state */

@@ -82,8 +82,12 @@ gboolean pd_archive_apply_layer (PdLayerReadFunc read_func, gpointer read_data,
                                  guint64 *uncompressed_size, GCancellable *cancellable,
                                  GError **error);
 
-/* the compressions of create contexts (and layers) decompressed in-process: "gzip", "xz", … */
+/* the compressions of create contexts (and layers) decompressed in-process: "gzip", "xz", …,
+ * as libarchive answers at run time (plugind-transfer) */
 GStrv pd_archive_dup_supported_compressions (void);
+/* the same as a list fixed at build time, for the daemon (which links no libarchive): the
+ * Manager's features */
+const char *const *pd_archive_get_compressions (void);
 
 /* $PLUGIND_EXTRACT_HELPER, else LIBEXECDIR/plugind-extract */
 const char *pd_archive_get_helper_path (void);

@@ -14,6 +14,9 @@ void pd_sha256_update (PdSha256 *self, const void *data, gsize len);
 char *pd_sha256_finish (PdSha256 *self);
 void pd_sha256_free (PdSha256 *self);
 char *pd_sha256_digest_bytes (const void *data, gsize len);
+/* The same with GLib's GChecksum (pd-digest-small.c), for the daemon, which links no libcrypto:
+ * manifests and configs of a few MiB at most, where its speed does not matter. */
+char *pd_sha256_digest_small (const void *data, gsize len);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdSha256, pd_sha256_free)
 
 G_END_DECLS

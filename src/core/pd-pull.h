@@ -61,6 +61,9 @@ void pd_fetch_table_free (PdFetchTable *table);
 /* Without waiting: claims @digest and returns TRUE, or FALSE while another job has it (the
  * daemon's side of plugind-transfer, which polls on the main thread). */
 gboolean pd_fetch_table_try_claim (PdFetchTable *table, const char *digest);
+/* waits while another job downloads @digest, then claims it (@waited: it did wait) */
+gboolean pd_fetch_table_claim (PdFetchTable *table, const char *digest, gboolean *waited,
+                               GCancellable *cancellable, GError **error);
 void pd_fetch_table_release (PdFetchTable *table, const char *digest);
 /* The table as plugind-transfer sees it: the daemon's, asked through @claim (which waits as
  * the daemon's claims do; @waited says whether another job had it) and @release. */

@@ -18,19 +18,16 @@
 #include "pd-reference.h"
 #include "pd-store-private.h"
 
-#define INGEST_PREFIX "ingest-"
-
-/* the hex part of a valid "sha256:<hex>", else NULL */
-static const char *
-digest_hex (const char *digest)
+const char *
+pd_store_digest_hex (const char *digest)
 {
   return pd_digest_is_valid (digest) ? digest + 7 : NULL;
 }
 
 /* pins */
 
-static void
-pin_blob (PdStore *self, const char *hex)
+void
+pd_store_pin_blob_hex (PdStore *self, const char *hex)
 {
   guint count;
 
@@ -43,7 +40,7 @@ pin_blob (PdStore *self, const char *hex)
 void
 pd_store_unpin_blob (PdStore *self, const char *digest)
 {
-  const char *hex = digest_hex (digest);
+  const char *hex = pd_store_digest_hex (digest);
   guint count;
 
   g_return_if_fail (PD_IS_STORE (self));
@@ -62,95 +59,17 @@ pd_store_unpin_blob (PdStore *self, const char *digest)
     g_critical ("blob %s was unpinned more often than it was pinned", digest);
 }
 
-/* writing */
-
-struct _PdBlobWriter {
-  PdStore *store;
-  PdSha256 *sha;          /* NULL when the caller verifies the content */
-  char *verified_digest;  /* then: the digest it verified */
-  char *tmp_name;
-  int fd;
-  guint64 size;
-  gboolean committed;
-};
-
-PdBlobWriter *
-pd_store_blob_writer_new (PdStore *self, GError **error)
-{
-  PdBlobWriter *writer;
-  g_autofree char *name = NULL;
-  int fd = -1;
-
-  g_return_val_if_fail (PD_IS_STORE (self), NULL);
-
-  for (int attempt = 0; fd < 0; attempt++)
-    {
-      g_free (name);
-      name = pd_random_name (INGEST_PREFIX);
-      fd = openat (self->tmp_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-      if (fd < 0 && (errno != EEXIST || attempt > 100))
-        {
-          pd_set_error_from_errno (error, errno, "cannot create a blob in %s", self->tmp_dir);
-          return NULL;
-        }
-    }
-  if (fchmod (fd, 0600) < 0)
-    {
-      pd_set_error_from_errno (error, errno, "cannot set the mode of %s", name);
-      close (fd);
-      unlinkat (self->tmp_fd, name, 0);
-      return NULL;
-    }
-
-  writer = g_new0 (PdBlobWriter, 1);
-  writer->store = g_object_ref (self);
-  writer->sha = pd_sha256_new ();
-  writer->tmp_name = g_steal_pointer (&name);
-  writer->fd = fd;
-  return writer;
-}
+/* publishing what a writer (pd-store-writer.c) or plugind-transfer wrote */
 
 gboolean
-pd_blob_writer_write (PdBlobWriter *writer, const void *data, gsize len, GError **error)
-{
-  g_return_val_if_fail (writer != NULL, FALSE);
-  g_return_val_if_fail (writer->fd >= 0 && !writer->committed, FALSE);
-
-  if (!pd_write_all (writer->fd, data, len, error))
-    {
-      g_prefix_error (error, "blob: ");
-      return FALSE;
-    }
-  if (writer->sha != NULL)
-    pd_sha256_update (writer->sha, data, len);
-  writer->size += len;
-  return TRUE;
-}
-
-PdBlobWriter *
-pd_store_blob_writer_new_verified (PdStore *self, const char *digest, GError **error)
-{
-  PdBlobWriter *writer;
-
-  g_return_val_if_fail (pd_digest_is_valid (digest), NULL);
-
-  writer = pd_store_blob_writer_new (self, error);
-  if (writer == NULL)
-    return NULL;
-  /* hashing what the caller hashes already would cost a second pass over every byte */
-  g_clear_pointer (&writer->sha, pd_sha256_free);
-  writer->verified_digest = g_strdup (digest);
-  return writer;
-}
-
-static gboolean
-adopt_blob (PdStore *store, const char *tmp_name, const char *digest, GError **error)
+pd_store_adopt_blob_at (PdStore *store, const char *tmp_name, const char *digest,
+                        GError **error)
 {
   pd_crash_point ("blob-before-rename");
 
   /* pinned before it is visible, so a GC running now cannot delete it before the job that
    * wrote it has committed its record (or failed) and unpins it */
-  pin_blob (store, digest + 7);
+  pd_store_pin_blob_hex (store, digest + 7);
 
   /* an existing blob of the same name should have the same content; replacing it is harmless,
    * repairs one that rotted, and keeps this a single atomic step */
@@ -183,7 +102,7 @@ pd_store_adopt_blob (PdStore *self, const char *staging_dir, const char *tmp_nam
 
   /* what pd_random_name (INGEST_PREFIX) makes: no path, no dot-dot, a regular file in tmp/ */
   if (rest == NULL || *rest == '\0' || strlen (tmp_name) > 64 ||
-      strspn (rest, "0123456789abcdefABCDEF") != strlen (rest) || digest_hex (digest) == NULL)
+      strspn (rest, "0123456789abcdefABCDEF") != strlen (rest) || pd_store_digest_hex (digest) == NULL)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "not a blob ingest of the store");
       return FALSE;
@@ -194,82 +113,7 @@ pd_store_adopt_blob (PdStore *self, const char *staging_dir, const char *tmp_nam
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the blob ingest for %s is missing", digest);
       return FALSE;
     }
-  return adopt_blob (self, path, digest, error);
-}
-
-char *
-pd_blob_writer_commit (PdBlobWriter *writer, guint64 *size, GError **error)
-{
-  PdStore *store;
-  g_autofree char *digest = NULL;
-  int fd;
-
-  g_return_val_if_fail (writer != NULL, NULL);
-  g_return_val_if_fail (writer->fd >= 0 && !writer->committed, NULL);
-
-  store = writer->store;
-  fd = writer->fd;
-  writer->fd = -1;
-  if (fsync (fd) < 0)
-    {
-      pd_set_error_from_errno (error, errno, "cannot sync blob");
-      close (fd);
-      return NULL;
-    }
-  if (close (fd) < 0)
-    {
-      pd_set_error_from_errno (error, errno, "cannot close blob");
-      return NULL;
-    }
-  if (writer->sha != NULL)
-    digest = pd_sha256_finish (writer->sha);
-  else
-    digest = g_strdup (writer->verified_digest);
-  g_clear_pointer (&writer->sha, pd_sha256_free);
-
-  if (store->hooks != NULL)
-    {
-      /* the daemon pins and renames it, or the helper dies with it still in tmp/ */
-      if (!store->hooks->commit (writer->tmp_name, digest, store->hooks_data, error))
-        return NULL;
-      writer->committed = TRUE;
-    }
-  else
-    {
-      if (!adopt_blob (store, writer->tmp_name, digest, error))
-        return NULL;
-      writer->committed = TRUE;
-    }
-  if (size != NULL)
-    *size = writer->size;
-  return g_steal_pointer (&digest);
-}
-
-void
-pd_blob_writer_free (PdBlobWriter *writer)
-{
-  if (writer == NULL)
-    return;
-  if (writer->fd >= 0)
-    close (writer->fd);
-  if (!writer->committed)
-    unlinkat (writer->store->tmp_fd, writer->tmp_name, 0);
-  g_clear_pointer (&writer->sha, pd_sha256_free);
-  g_free (writer->verified_digest);
-  g_free (writer->tmp_name);
-  g_object_unref (writer->store);
-  g_free (writer);
-}
-
-char *
-pd_store_put_blob (PdStore *self, const void *data, gsize len, GError **error)
-{
-  g_autoptr(PdBlobWriter) writer = NULL;
-
-  writer = pd_store_blob_writer_new (self, error);
-  if (writer == NULL || !pd_blob_writer_write (writer, data, len, error))
-    return NULL;
-  return pd_blob_writer_commit (writer, NULL, error);
+  return pd_store_adopt_blob_at (self, path, digest, error);
 }
 
 /* reading */
@@ -277,7 +121,7 @@ pd_store_put_blob (PdStore *self, const void *data, gsize len, GError **error)
 gboolean
 pd_store_pin_existing_blob (PdStore *self, const char *digest)
 {
-  const char *hex = digest_hex (digest);
+  const char *hex = pd_store_digest_hex (digest);
   struct stat st;
   gboolean exists;
 
@@ -302,7 +146,7 @@ pd_store_pin_existing_blob (PdStore *self, const char *digest)
 gboolean
 pd_store_has_blob (PdStore *self, const char *digest)
 {
-  const char *hex = digest_hex (digest);
+  const char *hex = pd_store_digest_hex (digest);
   struct stat st;
 
   g_return_val_if_fail (PD_IS_STORE (self), FALSE);
@@ -317,7 +161,7 @@ pd_store_read_blob (PdStore *self, const char *digest, gsize max_size, GError **
   g_autoptr(GBytes) bytes = NULL;
   g_autoptr(GError) local_error = NULL;
   g_autofree char *actual = NULL;
-  const char *hex = digest_hex (digest);
+  const char *hex = pd_store_digest_hex (digest);
   gconstpointer data;
   gsize len;
 
@@ -341,7 +185,7 @@ pd_store_read_blob (PdStore *self, const char *digest, gsize max_size, GError **
       return NULL;
     }
   data = g_bytes_get_data (bytes, &len);
-  actual = pd_sha256_digest_bytes (data, len);
+  actual = pd_sha256_digest_small (data, len);
   if (!g_str_equal (actual, digest))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH,
@@ -354,7 +198,7 @@ pd_store_read_blob (PdStore *self, const char *digest, gsize max_size, GError **
 char *
 pd_store_get_blob_path (PdStore *self, const char *digest)
 {
-  const char *hex = digest_hex (digest);
+  const char *hex = pd_store_digest_hex (digest);
 
   g_return_val_if_fail (PD_IS_STORE (self), NULL);
 
@@ -368,7 +212,7 @@ pd_store_get_blob_path (PdStore *self, const char *digest)
 static void
 mark_reachable (GHashTable *reachable, const char *digest)
 {
-  const char *hex = digest_hex (digest);
+  const char *hex = pd_store_digest_hex (digest);
 
   if (hex != NULL)
     g_hash_table_add (reachable, g_strdup (hex));

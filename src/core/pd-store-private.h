@@ -68,6 +68,16 @@ struct _PdStore {
 
 /* "<id>-removing" with a valid id: what pd_store_remove_plugin() makes, and nothing else */
 gboolean pd_store_is_removing_name (const char *name);
+/* what a blob ingest's name starts with */
+#define INGEST_PREFIX "ingest-"
+/* pd-store-blobs.c */
+/* the hex part of a valid "sha256:<hex>", else NULL */
+const char *pd_store_digest_hex (const char *digest);
+void pd_store_pin_blob_hex (PdStore *self, const char *hex);
+/* pins @tmp_name (relative to tmp/, synced and closed) and renames it to blobs/sha256/ as
+ * @digest, with the crash points blob-before-rename and blob-after-rename */
+gboolean pd_store_adopt_blob_at (PdStore *store, const char *tmp_name, const char *digest,
+                                 GError **error);
 /* the name under tmp/ of a dir pd_store_create_staging_dir () made, else NULL */
 const char *pd_store_staging_name (PdStore *self, const char *staging_dir);
 /* for a dir sync after a rename that already succeeded: logged, never reported */

@@ -513,7 +513,7 @@ pd_transfer_lookup_blob (GVariant *fields, const char *name, gsize max, const ch
                    "a message's %s is larger than %" G_GSIZE_FORMAT " bytes", name, max);
       return NULL;
     }
-  computed = pd_sha256_digest_bytes (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
+  computed = pd_sha256_digest_small (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
   if (!g_str_equal (computed, digest))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH, "a message's %s is not %s", name,

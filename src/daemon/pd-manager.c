@@ -87,7 +87,7 @@ static void
 set_features (PdManager *self)
 {
   g_autoptr(GPtrArray) features = g_ptr_array_new_with_free_func (g_free);
-  g_auto(GStrv) compressions = pd_archive_dup_supported_compressions ();
+  const char *const *compressions = pd_archive_get_compressions ();
 
   static const char *const fixed[] = {
     "pull", "push", "create", "upgrade", "enable", "hold", "logs", "inspect-json",
