@@ -600,6 +600,85 @@ test_pin_existing (PdTestStoreFixture *fixture, gconstpointer user_data)
   g_test_assert_expected_messages ();
 }
 
+/* plugind-transfer's view of the store: its writers write into the job's staging dir, and the
+ * daemon's store (here the same process) pins and renames what they ask for */
+typedef struct {
+  PdStore *daemon;
+  const char *staging_dir;
+} TransferHooksData;
+
+static gboolean
+transfer_pin_existing (const char *digest, gpointer data)
+{
+  return pd_store_pin_existing_blob (((TransferHooksData *) data)->daemon, digest);
+}
+
+static gboolean
+transfer_commit (const char *tmp_name, const char *digest, gpointer data, GError **error)
+{
+  TransferHooksData *hooks = data;
+
+  return pd_store_adopt_blob (hooks->daemon, hooks->staging_dir, tmp_name, digest, error);
+}
+
+static const PdStoreTransferHooks transfer_hooks = {
+  .pin_existing = transfer_pin_existing,
+  .commit = transfer_commit,
+};
+
+static void
+test_transfer_view (PdTestStoreFixture *fixture, gconstpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(PdStore) store = pd_test_open_store (fixture->state_dir);
+  g_autofree char *staging = pd_store_create_staging_dir (store, &error);
+  TransferHooksData hooks = { store, staging };
+  g_autoptr(PdStore) view = NULL;
+  g_autofree char *digest = NULL;
+  g_autofree char *outside = g_build_filename (fixture->base, "outside", NULL);
+  g_autofree char *link = NULL;
+  static const char *const bad_names[] = {
+    "../x", "ingest-", "ingest-zz", "ingest-00/../..", "ingest-0123abcd", "plugin.json",
+    "ingest-00000000000000000000000000000000000000000000000000000000000000000",
+  };
+
+  g_assert_no_error (error);
+  /* only a staging dir of the store */
+  view = pd_store_open_for_transfer (fixture->state_dir, fixture->base, &transfer_hooks, &hooks,
+                                     &error);
+  g_assert_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS);
+  g_assert_null (view);
+  g_clear_error (&error);
+  view = pd_store_open_for_transfer (fixture->state_dir, staging, &transfer_hooks, &hooks,
+                                     &error);
+  g_assert_no_error (error);
+
+  /* written in the staging dir, renamed into blobs/ by the daemon's store and pinned there */
+  digest = pd_store_put_blob (view, "a config", 8, &error);
+  g_assert_no_error (error);
+  g_assert_true (pd_store_has_blob (store, digest));
+  g_assert_cmpuint (pd_store_gc_blobs (store, NULL, &error), ==, 0);
+  g_assert_no_error (error);
+  g_assert_true (pd_store_pin_existing_blob (view, digest));
+  pd_store_unpin_blob (store, digest);
+  pd_store_unpin_blob (store, digest);
+  g_assert_cmpuint (pd_store_gc_blobs (store, NULL, &error), ==, 1);
+  g_assert_no_error (error);
+
+  /* what a helper gone wrong could name: nothing outside the staging dir's ingests */
+  g_assert_true (g_file_set_contents (outside, "x", 1, NULL));
+  link = g_build_filename (staging, "ingest-0123abcd", NULL);
+  g_assert_no_errno (symlink (outside, link));
+  for (guint i = 0; i < G_N_ELEMENTS (bad_names); i++)
+    {
+      g_assert_false (pd_store_adopt_blob (store, staging, bad_names[i], DIGEST_1, &error));
+      g_assert_error (error, PD_ERROR, PD_ERROR_FAILED);
+      g_clear_error (&error);
+    }
+  g_assert_false (pd_store_has_blob (store, DIGEST_1));
+  g_assert_true (g_file_test (outside, G_FILE_TEST_IS_REGULAR));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -614,6 +693,7 @@ main (int argc, char **argv)
   pd_test_add_store_test ("/store-blobs/gc-unloadable-record", test_gc_unloadable_record);
   pd_test_add_store_test ("/store-blobs/gc-concurrent", test_gc_concurrent);
   pd_test_add_store_test ("/store-blobs/pin-existing", test_pin_existing);
+  pd_test_add_store_test ("/store-blobs/transfer-view", test_transfer_view);
 
   return g_test_run ();
 }

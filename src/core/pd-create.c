@@ -118,13 +118,13 @@ create_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpo
     }
   if (!g_str_equal (kind, "commit"))
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "an unknown message %s", kind);
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent an unknown message");
       return FALSE;
     }
   if (!g_variant_lookup (fields, "digest", "&s", &digest) || !pd_digest_is_valid (digest) ||
       (tmp_name = pd_transfer_lookup_string (fields, "tmp-name", 64, error)) == NULL)
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a commit without its fields");
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent a commit without its fields");
       return FALSE;
     }
   if (!pd_store_adopt_blob (data->store, data->staging_dir, tmp_name, digest, error))

@@ -312,19 +312,21 @@ pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
   /* the rest name a blob, and come after the consent check */
   if (data->remote == NULL || data->settings == NULL)
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a %s before the consent check", kind);
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "the transfer helper sent a %s before the consent check",
+                   g_str_equal (kind, "commit") ? "commit" : "request");
       return FALSE;
     }
   if (!g_variant_lookup (fields, "digest", "&s", &digest) || !pd_digest_is_valid (digest))
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a %s without a digest", kind);
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent a request without a digest");
       return FALSE;
     }
   if (g_str_equal (kind, "claim"))
     {
       if (data->pending_claim != NULL || g_hash_table_contains (data->claims, digest))
         {
-          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a second claim");
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper claimed a second blob at once");
           return FALSE;
         }
       if (pd_fetch_table_try_claim (data->fetches, digest))
@@ -340,7 +342,7 @@ pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
     {
       if (!release_claim (data, digest))
         {
-          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "a release of a blob not claimed");
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper released a blob it had not claimed");
           return FALSE;
         }
       return TRUE;
@@ -365,7 +367,7 @@ pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
       g_ptr_array_add (data->pinned_blobs, g_strdup (digest));
       return pd_transfer_reply (transfer, "committed", NULL, error);
     }
-  g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "an unknown message %s", kind);
+  g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent an unknown message");
   return FALSE;
 }
 

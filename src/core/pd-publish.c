@@ -81,7 +81,7 @@ push_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
     }
   if (g_str_equal (kind, "progress"))
     return pd_transfer_apply_progress (&data->progress, fields, error);
-  g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "an unknown message %s", kind);
+  g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent an unknown message");
   return FALSE;
 }
 

@@ -132,15 +132,26 @@ finish_reading (GTask *task)
   g_clear_pointer (&transfer->source, g_source_unref);
 }
 
+/* the job fails with @error (taken) and the helper is killed */
 static void
-protocol_error (PdTransfer *transfer, GError *error)
+fail (PdTransfer *transfer, GError *error)
 {
   pd_error_convert (&error);
-  g_prefix_error (&error, "the transfer helper (%s) broke off: ", transfer->verb);
   g_clear_error (&transfer->error);
   g_clear_pointer (&transfer->result, g_variant_unref);
   transfer->error = error;
   g_subprocess_force_exit (transfer->helper);
+}
+
+/* a frame the daemon cannot read, or a message out of place: Failed, whatever the reason */
+static void
+protocol_error (PdTransfer *transfer, GError *error)
+{
+  GError *failed = g_error_new (PD_ERROR, PD_ERROR_FAILED, "the transfer helper (%s) broke off: %s",
+                                transfer->verb, error->message);
+
+  g_error_free (error);
+  fail (transfer, failed);
 }
 
 /* FALSE once nothing more is to be read */
@@ -187,9 +198,12 @@ dispatch (GTask *task, GVariant *message)
   if (transfer->func == NULL ||
       !transfer->func (transfer, kind, fields, transfer->func_data, &error))
     {
+      /* the job's own error (a consent check, a commit that failed), or the function's word
+       * on a message it refused */
       if (error == NULL)
-        error = g_error_new (PD_ERROR, PD_ERROR_FAILED, "an unknown message");
-      protocol_error (transfer, error);
+        protocol_error (transfer, g_error_new (PD_ERROR, PD_ERROR_FAILED, "an unknown message"));
+      else
+        fail (transfer, error);
       return FALSE;
     }
   return TRUE;

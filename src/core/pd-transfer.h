@@ -24,7 +24,8 @@ G_BEGIN_DECLS
 typedef struct _PdTransfer PdTransfer;
 
 /* Every message but the last, on the main thread. FALSE with @error: the helper is killed and
- * the run ends with that error. */
+ * the run ends with that error, as it is (say "the transfer helper" in a message about a bad
+ * message); FALSE without: an unknown message. */
 typedef gboolean (*PdTransferMessageFunc) (PdTransfer *transfer, const char *kind,
                                            GVariant *fields, gpointer user_data,
                                            GError **error);
