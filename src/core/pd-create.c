@@ -158,6 +158,7 @@ create_record (CreateData *data, GVariant *fields, GError **error)
   const char *config_digest = NULL;
   const char *manifest_digest = NULL;
   const char *layer_digests[2] = { NULL, NULL };
+  g_autofree char *id = NULL;
   guint64 bytes = 0;
 
   if (!g_variant_lookup (fields, "config-digest", "&s", &config_digest) ||
@@ -205,9 +206,9 @@ create_record (CreateData *data, GVariant *fields, GError **error)
                    "incorrect privileges: the plugin requests [%s]", computed);
       return NULL;
     }
-  return pd_plugin_record_new (pd_generate_plugin_id (), data->name, NULL,
-                               g_steal_pointer (&config), config_digest, manifest_digest,
-                               layer_digests);
+  id = pd_generate_plugin_id ();
+  return pd_plugin_record_new (id, data->name, NULL, g_steal_pointer (&config), config_digest,
+                               manifest_digest, layer_digests);
 }
 
 static void

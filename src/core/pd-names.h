@@ -36,6 +36,8 @@
 #define PD_ENV_CONFIGURATION_DIRECTORY "CONFIGURATION_DIRECTORY"
 /* overrides where the daemon finds plugind-extract (tests run it from the build dir) */
 #define PD_ENV_EXTRACT_HELPER    "PLUGIND_EXTRACT_HELPER"
+/* the same for plugind-transfer */
+#define PD_ENV_TRANSFER_HELPER   "PLUGIND_TRANSFER_HELPER"
 /* the same for plugind-sandbox-init */
 #define PD_ENV_SANDBOX_INIT      "PLUGIND_SANDBOX_INIT"
 /* overrides where pluginctl and plugind find their translations (tests use the build tree's) */

@@ -14,6 +14,7 @@
 #include <glib-unix.h>
 
 #include "pd-error.h"
+#include "pd-names.h"
 #include "pd-registry.h"
 #include "pd-transfer.h"
 
@@ -38,7 +39,7 @@ struct _PdTransfer {
 const char *
 pd_transfer_get_helper_path (void)
 {
-  const char *path = g_getenv ("PLUGIND_TRANSFER_HELPER");
+  const char *path = g_getenv (PD_ENV_TRANSFER_HELPER);
 
   if (path != NULL && *path != '\0')
     return path;
