@@ -68,7 +68,8 @@ def check_files(destdir, expected):
             missing.append(f"{path} (empty)")
         base = os.path.basename(path)
         # (bash-completion/completions/pluginctl is a script bash sources, not a program)
-        if base in ("plugind", "plugind-extract", "plugind-sandbox-init", "pluginctl") and \
+        if base in ("plugind", "plugind-extract", "plugind-transfer", "plugind-sandbox-init",
+                    "pluginctl") and \
                 "bash-completion" not in path and not st.st_mode & stat.S_IXUSR:
             missing.append(f"{path} (not executable)")
         if st.st_mode & stat.S_IWOTH:
