@@ -124,7 +124,8 @@ create_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpo
   if (!g_variant_lookup (fields, "digest", "&s", &digest) || !pd_digest_is_valid (digest) ||
       (tmp_name = pd_transfer_lookup_string (fields, "tmp-name", 64, error)) == NULL)
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent a commit without its fields");
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "the transfer helper sent a commit without its fields");
       return FALSE;
     }
   if (!pd_store_adopt_blob (data->store, data->staging_dir, tmp_name, digest, error))

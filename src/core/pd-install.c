@@ -319,14 +319,16 @@ pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
     }
   if (!g_variant_lookup (fields, "digest", "&s", &digest) || !pd_digest_is_valid (digest))
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent a request without a digest");
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "the transfer helper sent a request without a digest");
       return FALSE;
     }
   if (g_str_equal (kind, "claim"))
     {
       if (data->pending_claim != NULL || g_hash_table_contains (data->claims, digest))
         {
-          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper claimed a second blob at once");
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                       "the transfer helper claimed a second blob at once");
           return FALSE;
         }
       if (pd_fetch_table_try_claim (data->fetches, digest))
@@ -342,7 +344,8 @@ pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
     {
       if (!release_claim (data, digest))
         {
-          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper released a blob it had not claimed");
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                       "the transfer helper released a blob it had not claimed");
           return FALSE;
         }
       return TRUE;

@@ -102,7 +102,8 @@ pd_store_adopt_blob (PdStore *self, const char *staging_dir, const char *tmp_nam
 
   /* what pd_random_name (INGEST_PREFIX) makes: no path, no dot-dot, a regular file in tmp/ */
   if (rest == NULL || *rest == '\0' || strlen (tmp_name) > 64 ||
-      strspn (rest, "0123456789abcdefABCDEF") != strlen (rest) || pd_store_digest_hex (digest) == NULL)
+      strspn (rest, "0123456789abcdefABCDEF") != strlen (rest) ||
+      pd_store_digest_hex (digest) == NULL)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "not a blob ingest of the store");
       return FALSE;

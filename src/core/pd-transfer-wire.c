@@ -224,7 +224,8 @@ pd_transfer_lookup (GVariant *fields, const char *name, const GVariantType *type
   GVariant *value = g_variant_lookup_value (fields, name, type);
 
   if (value == NULL)
-    g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper's message lacks its field %s (%s)", name,
+    g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                 "the transfer helper's message lacks its field %s (%s)", name,
                  g_variant_type_peek_string (type));
   return value;
 }
@@ -243,7 +244,8 @@ pd_transfer_lookup_string (GVariant *fields, const char *name, gsize max, GError
   if (len > max)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
-                   "the transfer helper's field %s is longer than %" G_GSIZE_FORMAT " bytes", name, max);
+                   "the transfer helper's field %s is longer than %" G_GSIZE_FORMAT " bytes",
+                   name, max);
       return NULL;
     }
   /* the string lives as long as @fields does */
@@ -409,7 +411,8 @@ pd_transfer_apply_progress (PdPullProgress *progress, GVariant *fields, GError *
     return FALSE;
   if (g_variant_n_children (layers) > PD_TRANSFER_MAX_PROGRESS_LAYERS)
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED, "the transfer helper sent progress of too many layers");
+      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+                   "the transfer helper sent progress of too many layers");
       return FALSE;
     }
   parsed = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_layer_progress_free);
@@ -423,7 +426,8 @@ pd_transfer_apply_progress (PdPullProgress *progress, GVariant *fields, GError *
         i++;
       if (layer_statuses[i] == NULL || !pd_digest_is_valid (digest))
         {
-          g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent progress of an unknown kind");
+          g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                       "the transfer helper sent progress of an unknown kind");
           return FALSE;
         }
       layer = g_new0 (PdLayerProgress, 1);
@@ -490,7 +494,8 @@ lookup_digest (GVariant *fields, const char *name, GError **error)
 
   if (digest != NULL && !pd_digest_is_valid (digest))
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper's %s is not a digest", name);
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper's %s is not a digest",
+                   name);
       return NULL;
     }
   return digest;
@@ -516,8 +521,8 @@ pd_transfer_lookup_blob (GVariant *fields, const char *name, gsize max, const ch
   computed = pd_sha256_digest_small (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes));
   if (!g_str_equal (computed, digest))
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH, "the transfer helper's %s is not %s", name,
-                   digest);
+      g_set_error (error, PD_ERROR, PD_ERROR_DIGEST_MISMATCH, "the transfer helper's %s is not %s",
+                   name, digest);
       return NULL;
     }
   /* a copy: the message's buffer may be large */

@@ -392,7 +392,8 @@ run_ingest_context (Helper *helper, GError **error)
   g_autoptr(PdStore) store = NULL;
   g_autoptr(PdContextResult) context = NULL;
   g_autoptr(PdPluginConfig) config = NULL;
-  g_autoptr(GPtrArray) layers = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
+  g_autoptr(GPtrArray) layers =
+    g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);
   g_autoptr(PdDescriptor) config_descriptor = NULL;
   g_autofree char *config_json = NULL;
   g_autofree char *config_digest = NULL;
