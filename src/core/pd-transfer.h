@@ -43,6 +43,10 @@ void pd_transfer_run_async (const char *verb, GVariant *request, const int *fds,
  * a helper that died or broke the protocol as PD_ERROR_FAILED */
 GVariant *pd_transfer_run_finish (GAsyncResult *result, GError **error);
 
+/* At exit: kills the spare helper (one started ahead of the next job, pd-transfer.c) and waits
+ * for it, so that nothing of the daemon outlives it. */
+void pd_transfer_stop_spare (void);
+
 /* an answer to a message, from a PdTransferMessageFunc: a small message, written at once */
 gboolean pd_transfer_reply (PdTransfer *transfer, const char *kind, GVariant *fields,
                             GError **error);

@@ -20,6 +20,7 @@
 #include "pd-fs-util.h"
 #include "pd-names.h"
 #include "pd-sandbox-start.h"
+#include "pd-transfer.h"
 
 /* Method calls larger than this (arguments and object path) are refused with LimitsExceeded
  * before they are dispatched. No call of ours needs near as much, and GLib quotes some
@@ -372,6 +373,7 @@ main (int argc, char **argv)
                              on_bus_acquired, on_name_acquired, on_name_lost, &context, NULL);
   g_main_loop_run (context.loop);
 
+  pd_transfer_stop_spare ();
   g_bus_unown_name (owner_id);
   g_main_loop_unref (context.loop);
   g_clear_object (&context.daemon);

@@ -523,6 +523,7 @@ main (int argc, char **argv)
   g_autoptr(GVariant) message = NULL;
   g_autoptr(GVariant) result = NULL;
   const char *kind;
+  const char *verb = NULL;
 
   if (argc != 2)
     {
@@ -548,19 +549,23 @@ main (int argc, char **argv)
       return 2;
     }
   g_variant_get (message, "(&s@a{sv})", &kind, &helper.request);
+  /* a spare learns its verb from the request; otherwise the two must agree */
+  if (!g_variant_lookup (helper.request, "verb", "&s", &verb) ||
+      (!g_str_equal (argv[1], "spare") && !g_str_equal (argv[1], verb)))
+    verb = "";
 
   if (!g_str_equal (kind, "request"))
     g_set_error (&error, PD_ERROR, PD_ERROR_FAILED, "a %s message, not a request", kind);
-  else if (g_str_equal (argv[1], "resolve"))
+  else if (g_str_equal (verb, "resolve"))
     result = run_resolve (&helper, &error);
-  else if (g_str_equal (argv[1], "pull"))
+  else if (g_str_equal (verb, "pull"))
     result = run_pull (&helper, &error);
-  else if (g_str_equal (argv[1], "ingest-context"))
+  else if (g_str_equal (verb, "ingest-context"))
     result = run_ingest_context (&helper, &error);
-  else if (g_str_equal (argv[1], "push"))
+  else if (g_str_equal (verb, "push"))
     result = run_push (&helper, &error);
   else
-    g_set_error (&error, PD_ERROR, PD_ERROR_FAILED, "unknown verb %s", argv[1]);
+    g_set_error (&error, PD_ERROR, PD_ERROR_FAILED, "no verb, or one that is not known");
 
   if (result != NULL)
     send_or_die (&helper, "result", g_steal_pointer (&result));
