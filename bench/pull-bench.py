@@ -302,6 +302,18 @@ def proc_status(pid):
     return out
 
 
+def proc_children(pid):
+    """The pids of @pid's child processes (of all its threads)."""
+    out = []
+    for task in os.listdir(f'/proc/{pid}/task'):
+        try:
+            with open(f'/proc/{pid}/task/{task}/children') as f:
+                out += [int(c) for c in f.read().split()]
+        except FileNotFoundError:
+            pass
+    return out
+
+
 def proc_cpu(pid):
     """(own user+sys, reaped children's user+sys) in seconds."""
     with open(f'/proc/{pid}/stat') as f:
@@ -312,7 +324,7 @@ def proc_cpu(pid):
 
 
 class Daemon:
-    def __init__(self, args, bus, pids, label, helper):
+    def __init__(self, args, bus, pids, label, helper, transfer=None):
         from gi.repository import GLib
         self.GLib = GLib
         self.bus = bus
@@ -326,8 +338,8 @@ class Daemon:
                    CONFIGURATION_DIRECTORY=args.config_dir, PLUGIND_EXTRACT_HELPER=helper,
                    PLUGIND_SANDBOX_INIT=os.path.join(args.builddir, 'src', 'helpers',
                                                      'plugind-sandbox-init'),
-                   PLUGIND_TRANSFER_HELPER=os.path.join(args.builddir, 'src', 'helpers',
-                                                        'plugind-transfer'))
+                   PLUGIND_TRANSFER_HELPER=transfer or os.path.join(args.builddir, 'src',
+                                                                    'helpers', 'plugind-transfer'))
         self.log_path = os.path.join(args.work, f'plugind-{label}.log')
         with open(self.log_path, 'ab') as logf:
             self.proc = subprocess.Popen([os.path.join(args.builddir, 'src', 'daemon', 'plugind')],
@@ -655,25 +667,54 @@ class SizeBench:
                     f'exec /usr/bin/time -f "%M %U %S" -o "{logs}/helper.$$" '
                     f'"{os.path.join(args.builddir, "src", "helpers", "plugind-extract")}" "$@"\n')
         os.chmod(wrapper, 0o755)
-        daemon = Daemon(args, self.bus, self.pids, f'{self.name}-rss', wrapper)
+        # the job's plugind-transfer under /usr/bin/time too; the spare the daemon starts after
+        # the job runs unwrapped (it is killed, and a killed wrapper would orphan it)
+        transfer = os.path.join(args.builddir, 'src', 'helpers', 'plugind-transfer')
+        transfer_wrapper = os.path.join(args.work, 'plugind-transfer-timed')
+        with open(transfer_wrapper, 'w') as f:
+            f.write('#!/bin/sh\n'
+                    f'[ "$1" = spare ] && exec "{transfer}" "$@"\n'
+                    f'exec /usr/bin/time -f "%M %U %S" -o "{logs}/transfer.$$" "{transfer}" "$@"\n')
+        os.chmod(transfer_wrapper, 0o755)
+        daemon = Daemon(args, self.bus, self.pids, f'{self.name}-rss', wrapper, transfer_wrapper)
         try:
             idle = proc_status(daemon.pid)
             seconds, plugin = daemon.pull(self.remote, f'bench/{self.name}:latest')
             status = proc_status(daemon.pid)
             daemon.remove_and_settle(plugin, self.facts['digest'])
-            # idle again (the job gone, its plugin removed): what the pull left mapped
+            # idle again (the job gone, its plugin removed): what the pull left mapped. The
+            # daemon keeps a spare plugind-transfer for at most 10 s after a job: its memory
+            # is reported beside, and the daemon is read again once it has gone
             time.sleep(1)
+            spare = 0
+            for child in proc_children(daemon.pid):
+                try:
+                    spare += proc_status(child)['VmRSS']
+                except FileNotFoundError:
+                    pass
+            deadline = time.monotonic() + 30
+            while proc_children(daemon.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if proc_children(daemon.pid):
+                raise RuntimeError('the spare plugind-transfer did not go away in 30 s')
             after = proc_status(daemon.pid)
         finally:
             daemon.stop()
         files = os.listdir(logs)
-        if len(files) != 1:
-            raise RuntimeError(f'expected one helper run, found {files}')
-        with open(os.path.join(logs, files[0])) as f:
+        runs = {kind: [f for f in files if f.startswith(kind + '.')]
+                for kind in ('helper', 'transfer')}
+        if len(runs['helper']) != 1 or len(runs['transfer']) != 1:
+            raise RuntimeError(f'expected one extraction and one transfer helper run, found {files}')
+        with open(os.path.join(logs, runs['helper'][0])) as f:
             rss, user, sys_ = f.read().split()[-3:]
+        with open(os.path.join(logs, runs['transfer'][0])) as f:
+            t_rss, t_user, t_sys = f.read().split()[-3:]
         result(f'{self.name}.first_pull_wrapped_s', seconds)
         result(f'{self.name}.helper.rss_kb', int(rss))
         result(f'{self.name}.helper.cpu_s', float(user) + float(sys_))
+        result(f'{self.name}.transfer.rss_kb', int(t_rss))
+        result(f'{self.name}.transfer.cpu_s', float(t_user) + float(t_sys))
+        result(f'{self.name}.transfer_spare.rss_kb', spare)
         result(f'{self.name}.plugind.idle_vmhwm_kb', idle['VmHWM'])
         result(f'{self.name}.plugind.vmhwm_1pull_kb', status['VmHWM'])
         result(f'{self.name}.plugind.idle_vmrss_first_kb', idle['VmRSS'])
@@ -980,12 +1021,14 @@ def print_tables(res, sizes, runs, images):
     print('Peak RSS (maximum resident set):')
     print()
     print('| image | plugind VmHWM: idle / after 1 pull / after warm-up + all runs | '
-          'plugind-extract | skopeo copy | umoci unpack |')
-    print('|---|---|---|---|---|')
+          'plugind-transfer (the job\'s; a spare\'s, idle) | plugind-extract | skopeo copy | '
+          'umoci unpack |')
+    print('|---|---|---|---|---|---|')
     for s in sizes:
         print(f'| {s} | {fmt_mib(get(f"{s}.plugind.idle_vmhwm_kb"))} / '
               f'{fmt_mib(get(f"{s}.plugind.vmhwm_1pull_kb"))} / '
               f'{fmt_mib(get(f"{s}.plugind.vmhwm_kb.max"))} | '
+              f'{fmt_mib(get(f"{s}.transfer.rss_kb"))} ({fmt_mib(get(f"{s}.transfer_spare.rss_kb"))}) | '
               f'{fmt_mib(get(f"{s}.helper.rss_kb"))} | {fmt_mib(get(f"{s}.skopeo.rss_kb.max"))} '
               f'| {fmt_mib(get(f"{s}.umoci.rss_kb.max"))} |')
     print()

@@ -120,6 +120,10 @@ OUT="$BUILDDIR/bench-all-results.txt"
         mib("small.plugind.idle_vmrss_1pull_kb"), \
         "before: " mib("small.plugind.idle_vmrss_first_kb"), fr(x), "≤ 1.1x", \
         x < 0 ? "—" : ok(x <= 1.1))
+      row("plugind-transfer, the small pull job's helper: peak VmRSS (context; a process of the job's own)", \
+        mib("small.transfer.rss_kb"), "—", "—", "—", "—")
+      row("plugind-transfer, the spare a job leaves for the next: VmRSS 1 s after the job (context; gone after 10 s without a job, before the row above was read)", \
+        mib("small.transfer_spare.rss_kb"), "—", "—", "—", "—")
       x = ratio("pd1000.rss_anon_kb", "bare1000.rss_anon_kb")
       row("idle RssAnon, 1,000 plugins (context)", mib("pd1000.rss_anon_kb"), \
         "bare: " mib("bare1000.rss_anon_kb"), fr(x), "—", "—")
