@@ -16,6 +16,7 @@ from gi.repository import Gio, GLib
 from pd_testcase import (BUS_NAME, DBUS_ERR, DENIED, MANAGER_IFACE, OM_IFACE, PLUGIN_IFACE,
                          PROPS_IFACE, ROOT_PATH, SRCDIR, VALGRIND, PlugindTestCase, main,
                          make_context, opts)
+from registry_testcase import RegistryTestCase
 from test_properties import RUNNER, runner_config
 
 INTROSPECTABLE = 'org.freedesktop.DBus.Introspectable'
@@ -366,6 +367,45 @@ class VtableAttackTests(PlugindTestCase):
     def daemon_is_sanitized(self):
         with open('/proc/%d/exe' % self.daemon.pid, 'rb') as f:
             return VALGRIND or b'__asan_init' in f.read()
+
+
+class UpgradeAttackTests(RegistryTestCase):
+
+    def test_an_upgrade_changes_only_its_plugin(self):
+        """Two plugins pulled from the same image share their values in the daemon; an upgrade
+        of one sends its new image and leaves the other as it was, for every reader; a client
+        following the upgraded plugin's signals converges to GetAll."""
+        with open(RUNNER, 'rb') as f:
+            files = {'runner-plugin': (f.read(), 0o755)}
+        self.push_plugin('test/up', 'v1', config=runner_config(), files=files)
+        self.push_plugin('test/up', 'v2', files=files, config=runner_config(
+            Description='version 2',
+            Env=[{'Name': 'DEBUG', 'Description': '', 'Settable': ['value'], 'Value': '0'},
+                 {'Name': 'LEVEL', 'Description': '', 'Settable': ['value'], 'Value': '1'}]))
+        grant = opts(grant_all_privileges=True)
+        first = self.wait_job(self.pull(self.remote('test/up', 'v1'), 'test/first',
+                                        options=grant))['plugin']
+        second = self.wait_job(self.pull(self.remote('test/up', 'v1'), 'test/second',
+                                         options=grant))['plugin']
+        for path in (first, second):
+            self.wait_until(lambda: self.plugin_prop(path, 'Job') == '/', msg='Job is /')
+        self.iterate(0.3)
+        second_before = self.get_all(second, PLUGIN_IFACE)
+        model = dict(self.get_all(first, PLUGIN_IFACE))
+        mark = len(self.signals)
+        self.wait_job(self.upgrade(first, self.remote('test/up', 'v2'), options=grant))
+        self.wait_until(lambda: self.plugin_prop(first, 'Job') == '/', msg='Job back to /')
+        self.iterate(0.3)
+        for s in self.signals[mark:]:
+            if s[2] == 'PropertiesChanged' and s[0] == first:
+                model.update(s[3][1])
+            self.assertNotEqual(s[0], second, 'the other plugin sent %r' % (s,))
+        now = self.get_all(first, PLUGIN_IFACE)
+        model['DiskUsage'] = now['DiskUsage']
+        self.assertEqual(model, now)
+        self.assertEqual((now['Description'], now['Env']), ('version 2', ['DEBUG', 'LEVEL']))
+        self.assertEqual(self.get_all(second, PLUGIN_IFACE), second_before)
+        self.assertEqual(self.managed_objects()[second][PLUGIN_IFACE], second_before)
 
 
 if __name__ == '__main__':
