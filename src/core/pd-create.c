@@ -121,13 +121,16 @@ create_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpo
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent an unknown message");
       return FALSE;
     }
-  if (!g_variant_lookup (fields, "digest", "&s", &digest) || !pd_digest_is_valid (digest) ||
-      (tmp_name = pd_transfer_lookup_string (fields, "tmp-name", 64, error)) == NULL)
+  if (!g_variant_lookup (fields, "digest", "&s", &digest) || !pd_digest_is_valid (digest))
     {
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
                    "the transfer helper sent a commit without its fields");
       return FALSE;
     }
+  /* sets @error itself: a missing or long name must not set it twice */
+  tmp_name = pd_transfer_lookup_string (fields, "tmp-name", 64, error);
+  if (tmp_name == NULL)
+    return FALSE;
   if (!pd_store_adopt_blob (data->store, data->staging_dir, tmp_name, digest, error))
     return FALSE;
   g_ptr_array_add (data->written_blobs, g_strdup (digest));

@@ -13,7 +13,6 @@
 #include "pd-reference.h"
 
 /* a plugin manifest lists at most this many layers */
-#define MAX_LAYERS 127
 
 PdDescriptor *
 pd_descriptor_new (const char *media_type, const char *digest, guint64 size)
@@ -345,11 +344,11 @@ pd_oci_parse_manifest (GBytes *manifest, const char *media_type, PdDescriptor **
       return FALSE;
     }
   array = json_node_get_array (layers);
-  if (json_array_get_length (array) == 0 || json_array_get_length (array) > MAX_LAYERS)
+  if (json_array_get_length (array) == 0 || json_array_get_length (array) > PD_MAX_LAYERS)
     {
       g_set_error (error, PD_ERROR, PD_ERROR_UNSUPPORTED_MEDIA_TYPE,
                    "invalid manifest: %u layers (1 to %d allowed)",
-                   json_array_get_length (array), MAX_LAYERS);
+                   json_array_get_length (array), PD_MAX_LAYERS);
       return FALSE;
     }
   layers_array = g_ptr_array_new_with_free_func ((GDestroyNotify) pd_descriptor_free);

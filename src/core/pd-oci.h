@@ -16,6 +16,8 @@ G_BEGIN_DECLS
 #define PD_MAX_MANIFEST_SIZE (4 * 1024 * 1024)
 /* the plugin config blob a manifest names: a larger one is refused before it is fetched */
 #define PD_MAX_CONFIG_BLOB_SIZE (4 * 1024 * 1024)
+/* layers a plugin manifest names at most */
+#define PD_MAX_LAYERS 127
 
 typedef struct {
   char *media_type;

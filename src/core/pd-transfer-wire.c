@@ -411,7 +411,7 @@ pd_transfer_apply_progress (PdPullProgress *progress, GVariant *fields, GError *
     return FALSE;
   if (g_variant_n_children (layers) > PD_TRANSFER_MAX_PROGRESS_LAYERS)
     {
-      g_set_error (error, PD_ERROR, PD_ERROR_LIMITS_EXCEEDED,
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
                    "the transfer helper sent progress of too many layers");
       return FALSE;
     }

@@ -5,6 +5,7 @@
 
 #include "pd-archive.h"
 #include "pd-daemon-config.h"
+#include "pd-oci.h"
 #include "pd-pull.h"
 
 G_BEGIN_DECLS
@@ -77,8 +78,9 @@ void pd_transfer_add_job_fields (GVariantBuilder *fields, const PdArchiveLimits 
                                  const char *state_dir, const char *staging_dir,
                                  const char *extract_helper);
 
-/* layers a progress message lists at most (a manifest of 4 MiB lists fewer) */
-#define PD_TRANSFER_MAX_PROGRESS_LAYERS 65536
+/* layers a progress message lists at most: a manifest's layers and, for Push, its config.
+ * More would cost the main thread a Job.Layers property that large at every progress tick. */
+#define PD_TRANSFER_MAX_PROGRESS_LAYERS (PD_MAX_LAYERS + 1)
 /* the helper's progress: "layers" a(sstt), digest, status, current, total */
 GVariant *pd_transfer_progress_to_fields (PdPullProgress *progress);
 /* The daemon's side: @progress becomes what the message says. Statuses are the ones

@@ -71,11 +71,17 @@ transfer_free (PdTransfer *transfer)
   g_free (transfer);
 }
 
+/* the daemon's pid, for child_setup () */
+static pid_t spawning_pid;
+
 static void
 child_setup (gpointer user_data)
 {
-  /* async-signal-safe: the helper dies with the daemon (the main thread, which spawns it) */
+  /* async-signal-safe: the helper dies with the daemon (the main thread, which spawns it);
+   * a daemon that died before the prctl () took effect is not our parent any more */
   prctl (PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid () != spawning_pid)
+    _exit (127);
 }
 
 static void
@@ -268,6 +274,7 @@ spawn_helper (const char *argument, int *socket_out, GError **error)
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "socketpair: %s", g_strerror (errsv));
       return NULL;
     }
+  spawning_pid = getpid ();
   launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDIN_INHERIT);
   g_subprocess_launcher_take_fd (launcher, sockets[1], PD_TRANSFER_SOCKET_FD);
   g_subprocess_launcher_set_child_setup (launcher, child_setup, NULL, NULL);

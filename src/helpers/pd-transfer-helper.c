@@ -16,6 +16,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -529,6 +530,12 @@ main (int argc, char **argv)
     {
       fprintf (stderr, "usage: %s VERB (started by plugind, which sends the request on fd %d)\n",
                argv[0], PD_TRANSFER_SOCKET_FD);
+      return 2;
+    }
+  /* the request carries credentials: no core dump of this process, no ptrace by its uid */
+  if (prctl (PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+    {
+      fprintf (stderr, "%s: PR_SET_DUMPABLE: %s\n", argv[0], g_strerror (errno));
       return 2;
     }
   if (fcntl (helper.socket, F_SETFD, FD_CLOEXEC) != 0)
