@@ -8,6 +8,7 @@ import os
 import socket
 import struct
 import sys
+import time
 
 from gi.repository import GLib
 
@@ -66,6 +67,27 @@ def main():
         send('commit', {'digest': GLib.Variant('s', digest),
                         'tmp-name': GLib.Variant('s', '../../../etc/passwd')})
         os.read(SOCK, 1)
+    elif mode == 'commit-no-name':
+        # a commit without its ingest's name (Create): one error, not one set over another
+        send('commit', {'digest': GLib.Variant('s', digest)})
+        os.read(SOCK, 1)
+    elif mode == 'hang-half':
+        # half a message, then nothing, and no exit: Cancel must end it
+        os.write(SOCK, frame('log', {'line': GLib.Variant('s', 'x' * 64)})[:9])
+        time.sleep(120)
+    elif mode in ('flood', 'many-layers'):
+        # progress of the most layers allowed (one more for many-layers) with values out of
+        # range, again and again, a flood of log lines with controls, then silence
+        count = 128 if mode == 'flood' else 129
+        layers = [('sha256:%064x' % i, 'downloading', 2**64 - 1 - i, 2**63 + i)
+                  for i in range(count)]
+        for _ in range(300):
+            send('progress', {'layers': GLib.Variant('a(sstt)', layers)})
+        for i in range(5000):
+            send('log', {'line': GLib.Variant('s', 'line %d \x1b[2J\r\x07 %s' % (i, 'y' * 512))})
+        with open(os.environ['PD_FAKE_TRANSFER_MODE_FILE'] + '.flooded', 'w') as f:
+            f.write('done\n')
+        time.sleep(120)
     elif mode == 'two-results':
         send('error', {'domain': GLib.Variant('s', 'pd'), 'code': GLib.Variant('i', 0),
                        'message': GLib.Variant('s', 'first')})

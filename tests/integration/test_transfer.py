@@ -7,6 +7,8 @@ environment, and the daemon's own process maps none of those libraries."""
 
 import os
 import signal
+import socket
+import subprocess
 import uuid
 
 from gi.repository import GLib
@@ -146,6 +148,30 @@ class TransferTests(RegistryTestCase):
                                            for lib in TRANSFER_LIBRARIES)]
         self.assertEqual(loaded, [])
 
+    def test_helper_not_dumpable(self):
+        """The helper holds credentials: no core dump, no ptrace by its own uid. A process
+        that is not dumpable has its /proc files owned by root, whatever its uid."""
+        ours, theirs = socket.socketpair()
+        helper = subprocess.Popen(
+            ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups',
+             self.transfer_helper, 'spare'],
+            pass_fds=(3,), preexec_fn=lambda: os.dup2(theirs.fileno(), 3),
+            stdin=subprocess.DEVNULL)
+        try:
+            theirs.close()
+
+            def hidden():
+                argv = argv_of(helper.pid)
+                return (argv and argv[0].endswith(b'plugind-transfer') and
+                        os.stat('/proc/%d/environ' % helper.pid).st_uid == 0)
+            self.wait_until(hidden, 10, 'the helper to be not dumpable')
+            with open('/proc/%d/status' % helper.pid) as f:
+                self.assertIn('\t65534\t', [l for l in f if l.startswith('Uid:')][0])
+        finally:
+            ours.close()
+            # the request never comes: it exits
+            self.assertEqual(helper.wait(10), 2)
+
 
 class HostileHelperTests(RegistryTestCase):
     """A helper that breaks the protocol (tests/integration/fake_transfer_helper.py)."""
@@ -216,6 +242,87 @@ class HostileHelperTests(RegistryTestCase):
         self.assertIn('commit before the consent check', e.message)
         self.assertTrue(os.path.exists('/etc/passwd'))
         self.assertEqual(self.tmp_entries(), [])
+
+    def daemon_children(self):
+        return [pid for pid in os.listdir('/proc') if pid.isdigit() and
+                self.parent_of(int(pid)) == self.daemon.pid]
+
+    @staticmethod
+    def parent_of(pid):
+        try:
+            with open('/proc/%d/stat' % pid) as f:
+                return int(f.read().rsplit(')', 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
+
+    def test_hanging_or_flooding_helper_is_cancelled(self):
+        """A helper that stops within a message, or floods progress (the most layers
+        allowed, values out of range) and log lines with controls, then hangs without exiting:
+        the daemon keeps answering, Cancel ends the job and kills the helper. Progress of more
+        layers than a manifest may name fails the job."""
+        remote = self.remote('test/any', 'v1')
+        flooded = self.mode_file + '.flooded'
+        for mode in ('hang-half', 'flood'):
+            with self.subTest(mode=mode):
+                self.set_mode(mode)
+                job = self.pull(remote)
+                if mode == 'flood':
+                    self.wait_until(lambda: os.path.exists(flooded), 60, 'the flood')
+                    self.wait_until(lambda: len(self.job_prop(job, 'Layers')) == 128, 20,
+                                    'the progress')
+                    self.assertLessEqual(self.job_prop(job, 'BytesDone'),
+                                         self.job_prop(job, 'BytesTotal'))
+                self.assertEqual(self.list_plugins(), [])
+                helpers = [int(pid) for pid in self.daemon_children()]
+                self.assertEqual(len(helpers), 1, 'the job\'s helper only')
+                self.cancel(job)
+                self.assertDBusError(ERR + 'JobCancelled', self.wait_job, job)
+                self.wait_until(lambda: not running(helpers[0]), 10, 'the helper to die')
+                self.assertEqual(self.tmp_entries(), [])
+        # a progress of more layers than a manifest may have fails the job at once
+        self.set_mode('many-layers')
+        e = self.pull_expect_error(ERR + 'Failed', remote)
+        self.assertIn('too many layers', e.message)
+        self.assertEqual(self.tmp_entries(), [])
+        with open(self.log_path, 'rb') as f:
+            log = f.read()
+        self.assertIn(b'line 4999', log)
+        self.assertNotIn(b'\x1b', log)
+        self.assertNotIn(b'\x07', log)
+
+    def test_failed_jobs_leak_no_fd_or_process(self):
+        """Many jobs whose helper fails: the daemon's descriptors and children are what they
+        were (a spare helper and its socket), no zombie."""
+        remote = self.remote('test/any', 'v1')
+        fd_dir = '/proc/%d/fd' % self.daemon.pid
+
+        def steady():
+            children = self.daemon_children()
+            return len(children) == 1 and running(int(children[0]))
+        self.assertDBusError(ERR + 'Failed', self.get_privileges, remote)
+        self.wait_until(steady, 10, 'a spare helper')
+        fds = len(os.listdir(fd_dir))
+        for mode in ('exit', 'garbage', 'truncated', 'unknown', 'fd', 'oversize') * 4:
+            self.set_mode(mode)
+            self.assertDBusError((ERR + 'Failed', ERR + 'LimitsExceeded'), self.get_privileges,
+                                 remote)
+        self.wait_until(steady, 10, 'a spare helper')
+        self.wait_until(lambda: len(os.listdir(fd_dir)) == fds, 10,
+                        'the daemon\'s descriptors to be as before (%d)' % fds)
+
+    def test_create_commit_without_name(self):
+        """A commit without its ingest's name fails the Create with one error (no GError set
+        over another)."""
+        self.set_mode('commit-no-name')
+        job = self.create('test/created', make_context(),
+                          options=opts(grant_all_privileges=True))
+        with self.assertRaises(DBusError) as cm:
+            self.wait_job(job)
+        self.assertEqual(cm.exception.name, ERR + 'Failed')
+        self.assertIn('tmp-name', cm.exception.message)
+        self.assertEqual(self.tmp_entries(), [])
+        with open(self.log_path, errors='replace') as f:
+            self.assertNotIn('over the top', f.read())
 
 
 if __name__ == '__main__':
