@@ -9,6 +9,7 @@
 #include "pd-fs-util.h"
 #include "pd-install.h"
 #include "pd-options.h"
+#include "pd-registry.h"
 #include "pd-transfer.h"
 
 PdInstallRequest *
@@ -49,13 +50,31 @@ pd_install_request_set_remote (PdInstallRequest *request, const char *remote, GE
 }
 
 gboolean
+pd_install_check_registry_auth (const char *registry_auth, GError **error)
+{
+  /* the transfer helper refuses it too, but only after the daemon has started it and written
+   * the whole request on its main thread */
+  if (strlen (registry_auth) > PD_REGISTRY_AUTH_MAX)
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_INVALID_ARGS,
+                   "registry-auth is longer than %d bytes", PD_REGISTRY_AUTH_MAX);
+      return FALSE;
+    }
+  return TRUE;
+}
+
+gboolean
 pd_install_request_parse_options (PdInstallRequest *request, GVariant *options, GError **error)
 {
   g_autoptr(GVariant) settings = NULL;
   const char *text;
 
   if (g_variant_lookup (options, "registry-auth", "&s", &text) && *text != '\0')
-    request->registry_auth = g_strdup (text);
+    {
+      if (!pd_install_check_registry_auth (text, error))
+        return FALSE;
+      request->registry_auth = g_strdup (text);
+    }
   if (g_variant_lookup (options, "platform", "&s", &text))
     {
       g_auto(GStrv) parts = g_strsplit (text, "/", -1);

@@ -43,6 +43,10 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (PdInstallRequest, pd_install_request_free)
 gboolean pd_install_request_set_remote (PdInstallRequest *request, const char *remote,
                                         GError **error);
 
+/* InvalidArgs for a registry-auth longer than PD_REGISTRY_AUTH_MAX (Pull, Upgrade,
+ * GetPrivileges, Push), before any helper is started for it */
+gboolean pd_install_check_registry_auth (const char *registry_auth, GError **error);
+
 /* Parses the options Pull, Upgrade and GetPrivileges share ("registry-auth", "platform",
  * "expected-digest", "grant-all-privileges", "settings", "enable", "restart", "timeout",
  * "activation-timeout") into @request; the caller has checked names and types. */

@@ -1314,7 +1314,11 @@ pd_plugin_handle_push (PdPlugin *self, GDBusMethodInvocation *invocation, const 
   if (data->target == NULL)
     return pd_call_reply_error (data, error);
   if (g_variant_lookup (options, "registry-auth", "&s", &registry_auth) && *registry_auth != '\0')
-    data->registry_auth = g_strdup (registry_auth);
+    {
+      if (!pd_install_check_registry_auth (registry_auth, &error))
+        return pd_call_reply_error (data, error);
+      data->registry_auth = g_strdup (registry_auth);
+    }
 
   details = new_remote_details (self, data->target, "push");
   pd_call_authorize_caller (g_steal_pointer (&data), 0, details, remote_call_got_uid_cb);

@@ -18,6 +18,7 @@ from registry_testcase import RegistryTestCase, registry_auth, sha256_digest
 
 TRANSFER_LIBRARIES = ('libsoup', 'libarchive', 'libcrypto', 'libgnutls', 'libgiognutls',
                       'libxml2', 'libicu')
+INVALID_ARGS = 'org.freedesktop.DBus.Error.InvalidArgs'
 FAKE_HELPER = os.path.join(SRCDIR, 'tests', 'integration', 'fake_transfer_helper.py')
 
 
@@ -147,6 +148,20 @@ class TransferTests(RegistryTestCase):
         loaded = [m for m in mapped if any(lib in os.path.basename(m)
                                            for lib in TRANSFER_LIBRARIES)]
         self.assertEqual(loaded, [])
+
+    def test_long_registry_auth_refused_before_a_helper(self):
+        """A registry-auth longer than the registry client takes is InvalidArgs at the call,
+        before a helper is started and sent it (on the daemon's main thread)."""
+        remote = self.remote('test/long-auth', 'v1')
+        long_auth = {'registry-auth': GLib.Variant('s', 'a' * (64 * 1024 + 1))}
+        e = self.assertDBusError(INVALID_ARGS, self.get_privileges, remote, long_auth)
+        self.assertIn('registry-auth is longer than', e.message)
+        self.assertDBusError(INVALID_ARGS, self.pull, remote, '', (), long_auth)
+        self.assertEqual(children_named(self.daemon.pid, 'plugind-transfer'), [])
+        created, _ = self.create_ok('test/created', make_context(),
+                                    options=opts(grant_all_privileges=True))
+        self.assertDBusError(INVALID_ARGS, self.push, created,
+                             dict(long_auth, remote=GLib.Variant('s', remote)))
 
     def test_helper_not_dumpable(self):
         """The helper holds credentials: no core dump, no ptrace by its own uid. A process
