@@ -306,6 +306,20 @@ pull_resolved (PullData *data, GVariant *fields, GError **error)
   return pd_transfer_reply (data->transfer, "go", NULL, error);
 }
 
+/* a blob the resolved manifest names: a layer, the config, the manifest itself */
+static gboolean
+job_names_blob (PullData *data, const char *digest)
+{
+  if (g_str_equal (digest, data->remote->config_digest) ||
+      g_str_equal (digest, data->remote->manifest_digest))
+    return TRUE;
+  for (guint i = 0; i < data->remote->layers->len; i++)
+    if (g_str_equal (((PdDescriptor *) g_ptr_array_index (data->remote->layers, i))->digest,
+                     digest))
+      return TRUE;
+  return FALSE;
+}
+
 static gboolean
 pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpointer user_data,
                  GError **error)
@@ -340,6 +354,20 @@ pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
     {
       g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
                    "the transfer helper sent a request without a digest");
+      return FALSE;
+    }
+  /* a helper gone wrong cannot have the daemon publish or pin other blobs than this job's,
+   * nor more pins than the job can need (each blob pinned or published, twice at most) */
+  if (!job_names_blob (data, digest))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED,
+                   "the transfer helper sent a %s of a blob that is not this job's",
+                   g_str_equal (kind, "commit") ? "commit" : "request");
+      return FALSE;
+    }
+  if (data->pinned_blobs->len >= 2 * (data->remote->layers->len + 2))
+    {
+      g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper pinned too many blobs");
       return FALSE;
     }
   if (g_str_equal (kind, "claim"))

@@ -4,6 +4,8 @@
 (PLUGIND_TRANSFER_HELPER), it reads the request from fd 3 and answers as the file named by
 $PD_FAKE_TRANSFER_MODE_FILE says. The daemon must fail the job and keep serving."""
 
+import hashlib
+import json
 import os
 import socket
 import struct
@@ -24,11 +26,48 @@ def send(kind, fields):
     os.write(SOCK, frame(kind, fields))
 
 
+def read_exactly(length):
+    data = b''
+    while len(data) < length:
+        chunk = os.read(SOCK, length - len(data))
+        if not chunk:
+            sys.exit(4)
+        data += chunk
+    return data
+
+
+def receive():
+    """the daemon's next message: (kind, fields)"""
+    (length,) = struct.unpack('<I', read_exactly(4))
+    body = GLib.Bytes.new(read_exactly(length))
+    return GLib.Variant.new_from_bytes(GLib.VariantType('(sa{sv})'), body, False).unpack()
+
+
+def sha256(data):
+    return 'sha256:' + hashlib.sha256(data).hexdigest()
+
+
+def resolve(request):
+    """a resolved message of the manifest and config the test left next to the mode file,
+    the daemon's answer to it (go), and the job's staging dir"""
+    with open(os.environ['PD_FAKE_TRANSFER_MODE_FILE'] + '.resolved') as f:
+        image = json.load(f)
+    manifest = bytes.fromhex(image['manifest'])
+    config = bytes.fromhex(image['config'])
+    send('resolved', {'digest': GLib.Variant('s', sha256(manifest)),
+                      'manifest-digest': GLib.Variant('s', sha256(manifest)),
+                      'config-digest': GLib.Variant('s', sha256(config)),
+                      'manifest-media-type': GLib.Variant('s', image['media-type']),
+                      'manifest': GLib.Variant('ay', manifest),
+                      'config': GLib.Variant('ay', config)})
+    kind, _ = receive()
+    if kind != 'go':
+        sys.exit(5)
+    return image, request['staging-dir']
+
+
 def main():
-    # the request: its length, then its body, which is not looked at
-    (length,) = struct.unpack('<I', os.read(SOCK, 4))
-    while length > 0:
-        length -= len(os.read(SOCK, min(length, 65536)))
+    kind, request = receive()
     # read now, not at the start: the daemon starts a spare helper ahead of its job
     with open(os.environ['PD_FAKE_TRANSFER_MODE_FILE']) as f:
         mode = f.read().strip()
@@ -88,6 +127,23 @@ def main():
         with open(os.environ['PD_FAKE_TRANSFER_MODE_FILE'] + '.flooded', 'w') as f:
             f.write('done\n')
         time.sleep(120)
+    elif mode == 'commit-foreign':
+        # after the consent check, a blob of the helper's own making under a digest the
+        # manifest does not name
+        _, staging = resolve(request)
+        evil = b'not a layer of this plugin\n'
+        with open(os.path.join(staging, 'ingest-0123abcd'), 'wb') as f:
+            f.write(evil)
+        send('commit', {'digest': GLib.Variant('s', sha256(evil)),
+                        'tmp-name': GLib.Variant('s', 'ingest-0123abcd')})
+        receive()
+    elif mode == 'pin-flood':
+        # pins of a blob of the job, which exists, again and again
+        image, _ = resolve(request)
+        while True:
+            send('pin', {'digest': GLib.Variant('s', image['layer'])})
+            if receive()[0] != 'pinned':
+                break
     elif mode == 'two-results':
         send('error', {'domain': GLib.Variant('s', 'pd'), 'code': GLib.Variant('i', 0),
                        'message': GLib.Variant('s', 'first')})

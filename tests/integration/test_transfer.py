@@ -5,6 +5,8 @@ GetPrivileges, Pull, Upgrade, Create and Push (docs/design.md, section "The tran
 the daemon survives it being killed or saying anything, credentials never show in its argv or
 environment, and the daemon's own process maps none of those libraries."""
 
+import hashlib
+import json
 import os
 import signal
 import socket
@@ -13,8 +15,10 @@ import uuid
 
 from gi.repository import GLib
 
-from pd_testcase import ERR, SRCDIR, DBusError, main, make_context, opts
-from registry_testcase import RegistryTestCase, registry_auth, sha256_digest
+import pd_registry
+from pd_testcase import (DEFAULT_CONFIG, DEFAULT_FILES, ERR, SRCDIR, DBusError, main, make_context,
+                         opts)
+from registry_testcase import RegistryTestCase, layer_entries, registry_auth, sha256_digest
 
 TRANSFER_LIBRARIES = ('libsoup', 'libarchive', 'libcrypto', 'libgnutls', 'libgiognutls',
                       'libxml2', 'libicu')
@@ -324,6 +328,47 @@ class HostileHelperTests(RegistryTestCase):
         self.wait_until(steady, 10, 'a spare helper')
         self.wait_until(lambda: len(os.listdir(fd_dir)) == fds, 10,
                         'the daemon\'s descriptors to be as before (%d)' % fds)
+
+    def write_image(self):
+        """a plugin's manifest and config for the fake helper to resolve to; the layer's
+        digest"""
+        blob, diff_id, media_type = pd_registry.make_layer(layer_entries(DEFAULT_FILES))
+        config = pd_registry.make_plugin_config(DEFAULT_CONFIG, [diff_id])
+
+        def descriptor(data, kind):
+            return {'mediaType': kind, 'size': len(data),
+                    'digest': 'sha256:' + hashlib.sha256(data).hexdigest()}
+        manifest = json.dumps({'schemaVersion': 2, 'mediaType': pd_registry.MT_MANIFEST,
+                               'config': descriptor(config, pd_registry.MT_PLUGIN_CONFIG),
+                               'layers': [descriptor(blob, media_type)]}).encode()
+        layer = descriptor(blob, media_type)['digest']
+        with open(self.mode_file + '.resolved', 'w') as f:
+            json.dump({'manifest': manifest.hex(), 'config': config.hex(),
+                       'media-type': pd_registry.MT_MANIFEST, 'layer': layer}, f)
+        return layer, blob
+
+    def test_commit_or_pins_not_of_the_job(self):
+        """After the consent check, a helper cannot have the daemon publish a blob the
+        manifest does not name (under a digest of its choosing), nor pin without bound."""
+        self.write_image()
+        self.set_mode('commit-foreign')
+        e = self.pull_expect_error(ERR + 'Failed', self.remote('test/any', 'v1'),
+                                   options=opts(grant_all_privileges=True))
+        self.assertIn('commit of a blob that is not this job\'s', e.message)
+        self.assertEqual(self.blob_digests(), set())
+        self.assertEqual(self.tmp_entries(), [])
+        # pins of a blob the job names, which the store has
+        layer, blob = self.write_image()
+        blobs = os.path.join(self.state_dir, 'blobs', 'sha256')
+        os.makedirs(blobs, exist_ok=True)
+        with open(os.path.join(blobs, layer[len('sha256:'):]), 'wb') as f:
+            f.write(blob)
+        self.set_mode('pin-flood')
+        e = self.pull_expect_error(ERR + 'Failed', self.remote('test/any', 'v1'),
+                                   options=opts(grant_all_privileges=True))
+        self.assertIn('pinned too many blobs', e.message)
+        self.assertEqual(self.tmp_entries(), [])
+        self.assertEqual(self.list_plugins(), [])
 
     def test_create_commit_without_name(self):
         """A commit without its ingest's name fails the Create with one error (no GError set
