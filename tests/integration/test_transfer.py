@@ -100,6 +100,33 @@ class TransferTests(RegistryTestCase):
         plugin, _ = self.pull_ok(self.remote('test/kill', 'v1'))
         self.assertTrue(plugin)
 
+    def test_helper_killed_after_a_commit(self):
+        """Killed after the daemon published a first layer (fsynced, renamed into blobs/),
+        while the second downloads and extracts: the job fails, its staging dir goes, and the
+        published blob, no plugin's, goes at the next start at the latest."""
+        files = {'data/random': (os.urandom(96 * 1024), 0o644)}
+        _, _, blobs = self.push_plugin('test/two', 'v1', layers=[
+            layer_entries({'etc/first': (b'first layer\n', 0o644)}), layer_entries(files)])
+        first = sha256_digest(blobs[0])
+        self.proxy.add_fault('GET', '/blobs/' + sha256_digest(blobs[1]) + '$', 'trickle',
+                             count=None, chunk=1024, delay=0.05)
+        job = self.pull(self.remote('test/two', 'v1'), '', (), self.auth_options())
+        self.wait_until(lambda: first in self.blob_digests(), 20, 'the first layer published')
+        os.kill(self.helper_pid(), signal.SIGKILL)
+        with self.assertRaises(DBusError) as cm:
+            self.wait_job(job)
+        self.assertIn('signal 9', cm.exception.message)
+        self.assertEqual(self.tmp_entries(), [])
+        self.wait_until(lambda: children_named(self.daemon.pid, 'plugind-extract') == [], 10,
+                        'plugind-extract to end')
+        self.restart_daemon()
+        self.check_invariants(settle=False)
+        self.assertEqual(self.blob_digests(), set())
+        self.proxy.clear_faults()
+        plugin, _ = self.pull_ok(self.remote('test/two', 'v1'))
+        with open(os.path.join(self.rootfs(plugin), 'etc/first'), 'rb') as f:
+            self.assertEqual(f.read(), b'first layer\n')
+
     def test_credentials_not_in_argv_or_environment(self):
         secret = 'pw-' + uuid.uuid4().hex
         auth = registry_auth('alice', secret)
@@ -136,6 +163,27 @@ class TransferTests(RegistryTestCase):
         self.stop_daemon()
         # reaped by the daemon before it exits: not even a zombie is left
         self.assertFalse(os.path.exists('/proc/%d' % spare))
+
+    def test_spare_killed_or_daemon_killed(self):
+        """A spare that died is replaced without failing the next job; a spare does not
+        outlive a daemon killed with SIGKILL (PR_SET_PDEATHSIG)."""
+        self.push_plugin('test/spare', 'v1')
+        remote = self.remote('test/spare', 'v1')
+        self.get_privileges(remote)
+        self.wait_until(lambda: len(self.spare_pids()) == 1, 10, 'a spare helper')
+        spare = self.spare_pids()[0]
+        os.kill(spare, signal.SIGKILL)
+        self.wait_until(lambda: not running(spare), 10, 'the spare to die')
+        privileges, results = self.get_privileges(remote)
+        self.assertIn('manifest-digest', results)
+        self.wait_until(lambda: len(self.spare_pids()) == 1, 10, 'a new spare helper')
+        spare = self.spare_pids()[0]
+        os.kill(self.daemon.pid, signal.SIGKILL)
+        self.assertEqual(self.wait_daemon_death(), -signal.SIGKILL)
+        # killed with its parent (a zombie until whoever adopted it reaps it)
+        self.wait_until(lambda: not running(spare), 10, 'the spare to die with the daemon')
+        self.start_daemon()
+        self.assertEqual(self.tmp_entries(), [])
 
     def test_daemon_maps_no_transfer_library(self):
         self.push_plugin('test/maps', 'v1')
