@@ -127,6 +127,33 @@ class TransferTests(RegistryTestCase):
         with open(os.path.join(self.rootfs(plugin), 'etc/first'), 'rb') as f:
             self.assertEqual(f.read(), b'first layer\n')
 
+    def test_registry_error_text_escaped_and_bounded(self):
+        """A registry's error message with controls, 16 KiB long, crosses the helper into the
+        D-Bus error, the job's error and the daemon's log escaped and cut."""
+        self.push_plugin('test/errtext', 'v1')
+        text = 'bad\x1b[2J\x07\r news ' + 'z' * (16 * 1024)
+        body = json.dumps({'errors': [{'code': 'DENIED', 'message': text}]}).encode()
+        self.proxy.add_fault('GET', '/manifests/v1$', 'status', count=None, status=403,
+                             body=body)
+        remote = self.remote('test/errtext', 'v1')
+        errors = [self.assertDBusError((ERR + 'RegistryError', ERR + 'RegistryDenied',
+                                        ERR + 'AccessDenied', ERR + 'RegistryUnauthorized'),
+                                       self.get_privileges, remote)]
+        job = self.pull(remote, '', (), self.auth_options())
+        with self.assertRaises(DBusError) as cm:
+            self.wait_job(job)
+        errors.append(cm.exception)
+        for e in errors:
+            self.assertIn('news', e.message)
+            for control in ('\x1b', '\x07', '\r'):
+                self.assertNotIn(control, e.message)
+            self.assertLess(len(e.message), 64 * 1024)
+        with open(self.log_path, 'rb') as f:
+            log = f.read()
+        self.assertIn(b'news', log)
+        self.assertNotIn(b'\x1b', log)
+        self.assertNotIn(b'\x07', log)
+
     def test_credentials_not_in_argv_or_environment(self):
         secret = 'pw-' + uuid.uuid4().hex
         auth = registry_auth('alice', secret)
