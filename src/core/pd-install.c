@@ -825,15 +825,21 @@ typedef struct {
   GCancellable *cancellable;
   guint deadline_source;
   gboolean deadline_passed;
+  gboolean counted;     /* in queries_running */
   PdRemotePlugin *remote;
   /* "upgrade": the settings of the installed plugin, which an Upgrade would carry over */
   PdPluginSettings *old_settings;
   char *last_problem;   /* the registry client's last log line (a retry) */
 } QueryData;
 
+/* the lookups running (main thread) */
+static guint queries_running;
+
 static void
 query_data_free (QueryData *data)
 {
+  if (data->counted)
+    queries_running--;
   g_clear_handle_id (&data->deadline_source, g_source_remove);
   g_clear_object (&data->engine);
   g_clear_object (&data->cancellable);
@@ -918,6 +924,16 @@ pd_install_query_async (PdEngine *engine, PdInstallRequest *request,
       data->old_settings = pd_plugin_settings_copy (pd_plugin_record_get_settings (record));
     }
   g_task_set_task_data (task, data, (GDestroyNotify) query_data_free);
+  if (queries_running >= PD_INSTALL_MAX_QUERIES)
+    {
+      g_task_return_new_error (task, PD_ERROR, PD_ERROR_BUSY,
+                               "%d registry lookups are running; try again later",
+                               PD_INSTALL_MAX_QUERIES);
+      g_object_unref (task);
+      return;
+    }
+  queries_running++;
+  data->counted = TRUE;
   data->deadline_source = g_timeout_add_seconds (PD_INSTALL_QUERY_DEADLINE_S, query_deadline_cb,
                                                  data);
   pd_transfer_run_async ("resolve", pd_install_transfer_request (engine, request, NULL), NULL, 0,

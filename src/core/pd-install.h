@@ -74,6 +74,9 @@ GVariant *pd_install_transfer_request (PdEngine *engine, PdInstallRequest *reque
 /* GetPrivileges answers within default client timeouts: the lookup runs in plugind-transfer,
  * which is killed at the deadline */
 #define PD_INSTALL_QUERY_DEADLINE_S 15
+/* GetPrivileges lookups running at once (each a helper process, which an active local user may
+ * start without a password); one more fails with Busy */
+#define PD_INSTALL_MAX_QUERIES 16
 
 /* GetPrivileges: resolves request->remote in a worker thread, within
  * PD_INSTALL_QUERY_DEADLINE_S (then RegistryError, with the registry client's last problem).

@@ -11,6 +11,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import uuid
 
 from gi.repository import GLib
@@ -403,6 +404,36 @@ class HostileHelperTests(RegistryTestCase):
         self.wait_until(steady, 10, 'a spare helper')
         self.wait_until(lambda: len(os.listdir(fd_dir)) == fds, 10,
                         'the daemon\'s descriptors to be as before (%d)' % fds)
+
+    def test_lookups_at_once_are_bounded(self):
+        """GetPrivileges, which an active local user may call without a password, starts a
+        helper each: 16 lookups at once, the 17th is Busy; their end frees the places."""
+        self.set_mode('hang-half')
+        remote = self.remote('test/any', 'v1')
+        outcomes = []
+
+        def lookup():
+            try:
+                self.get_privileges(remote)
+                outcomes.append('ok')
+            except DBusError as e:
+                outcomes.append(e.name)
+        threads = [threading.Thread(target=lookup) for _ in range(16)]
+        for t in threads:
+            t.start()
+        try:
+            self.wait_until(lambda: len(self.daemon_children()) == 16, 20, '16 helpers')
+            e = self.assertDBusError(ERR + 'Busy', self.get_privileges, remote)
+            self.assertIn('try again later', e.message)
+        finally:
+            for pid in self.daemon_children():
+                os.kill(int(pid), signal.SIGKILL)
+            for t in threads:
+                t.join(30)
+        self.assertEqual(outcomes, [ERR + 'Failed'] * 16)
+        self.set_mode('exit')
+        e = self.assertDBusError(ERR + 'Failed', self.get_privileges, remote)
+        self.assertIn('status 3', e.message)
 
     def write_image(self):
         """a plugin's manifest and config for the fake helper to resolve to; the layer's
