@@ -120,7 +120,7 @@ OUT="$BUILDDIR/bench-all-results.txt"
         mib("small.plugind.idle_vmrss_1pull_kb"), \
         "before: " mib("small.plugind.idle_vmrss_first_kb"), fr(x), "≤ 1.1x", \
         x < 0 ? "—" : ok(x <= 1.1))
-      row("plugind-transfer, the small pull job's helper: peak VmRSS (context; a process of the job's own)", \
+      row("plugind-transfer, the helper of the small pull job: peak VmRSS (context; a process of the job alone)", \
         mib("small.transfer.rss_kb"), "—", "—", "—", "—")
       row("plugind-transfer, the spare a job leaves for the next: VmRSS 1 s after the job (context; gone after 10 s without a job, before the row above was read)", \
         mib("small.transfer_spare.rss_kb"), "—", "—", "—", "—")
