@@ -329,14 +329,7 @@ pull_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
 
   data->transfer = transfer;
   if (g_str_equal (kind, "log"))
-    {
-      g_autofree char *line = pd_transfer_get_log_line (fields, error);
-
-      if (line == NULL)
-        return FALSE;
-      pd_operation_log (data->operation, 6, "%s", line);
-      return TRUE;
-    }
+    return pd_transfer_log_to_operation (data->operation, fields, error);
   if (g_str_equal (kind, "resolved"))
     return pull_resolved (data, fields, error);
   if (g_str_equal (kind, "progress"))

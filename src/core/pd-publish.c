@@ -71,14 +71,7 @@ push_message_cb (PdTransfer *transfer, const char *kind, GVariant *fields, gpoin
   PushData *data = user_data;
 
   if (g_str_equal (kind, "log"))
-    {
-      g_autofree char *line = pd_transfer_get_log_line (fields, error);
-
-      if (line == NULL)
-        return FALSE;
-      pd_operation_log (data->operation, 6, "%s", line);
-      return TRUE;
-    }
+    return pd_transfer_log_to_operation (data->operation, fields, error);
   if (g_str_equal (kind, "progress"))
     return pd_transfer_apply_progress (&data->progress, fields, error);
   g_set_error (error, PD_ERROR, PD_ERROR_FAILED, "the transfer helper sent an unknown message");

@@ -475,3 +475,14 @@ pd_transfer_reply (PdTransfer *transfer, const char *kind, GVariant *fields, GEr
     }
   return TRUE;
 }
+
+gboolean
+pd_transfer_log_to_operation (PdOperation *operation, GVariant *fields, GError **error)
+{
+  g_autofree char *line = pd_transfer_get_log_line (fields, error);
+
+  if (line == NULL)
+    return FALSE;
+  pd_operation_log (operation, 6, "%s", line);
+  return TRUE;
+}

@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "pd-operation.h"
 #include "pd-transfer-wire.h"
 
 G_BEGIN_DECLS
@@ -50,5 +51,9 @@ void pd_transfer_stop_spare (void);
 /* an answer to a message, from a PdTransferMessageFunc: a small message, written at once */
 gboolean pd_transfer_reply (PdTransfer *transfer, const char *kind, GVariant *fields,
                             GError **error);
+
+/* a "log" message (the helper's retries and the like): its line, escaped, into @operation's
+ * log at level info */
+gboolean pd_transfer_log_to_operation (PdOperation *operation, GVariant *fields, GError **error);
 
 G_END_DECLS
